@@ -1,0 +1,79 @@
+/** Stable error codes shared by every durable package. */
+export const ErrorCode = {
+  INVALID_KEY: 'INVALID_KEY',
+  CONFLICT: 'CONFLICT',
+  LOCK_TIMEOUT: 'LOCK_TIMEOUT',
+  LOCK_LOST: 'LOCK_LOST',
+  NOT_FOUND: 'NOT_FOUND',
+  INVALID_EVENT: 'INVALID_EVENT',
+  INVALID_SNAPSHOT: 'INVALID_SNAPSHOT',
+  VERSION_UNKNOWN: 'VERSION_UNKNOWN',
+  PATH_ESCAPE: 'PATH_ESCAPE',
+  BACKEND: 'BACKEND',
+  CONFIG: 'CONFIG',
+  NON_DETERMINISTIC: 'NON_DETERMINISTIC',
+  HANDLER_UNKNOWN: 'HANDLER_UNKNOWN',
+  SERIALIZATION: 'SERIALIZATION',
+  CANCELLED: 'CANCELLED',
+} as const;
+
+/** One of the stable {@link ErrorCode} strings (third-party codes are allowed too). */
+export type DurableErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode] | (string & {});
+
+/** Options for {@link DurableError}. */
+export interface DurableErrorOptions {
+  /** Whether retrying the same operation may succeed. @default false */
+  retryable?: boolean;
+  /** The underlying error (a backend SDK error, a parse error, ...). */
+  cause?: unknown;
+  /** Extra structured facts (key, version, ...) for logs. */
+  details?: Record<string, unknown>;
+}
+
+// A registry-wide symbol, so that two copies of @durable/core (duplicate installs, ESM + CJS)
+// still recognise each other's errors.
+const BRAND = Symbol.for('durable.error');
+
+/** The one error type thrown across every durable package boundary. */
+export class DurableError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: DurableErrorCode;
+  /** Whether retrying the same operation may succeed. */
+  readonly retryable: boolean;
+  /** Extra structured facts for logs. */
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: DurableErrorCode, message: string, options: DurableErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'DurableError';
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+    this.details = options.details;
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+}
+
+/** True for a {@link DurableError} from any copy of @durable/core; optionally of one code. */
+export function isDurableError(error: unknown, code?: DurableErrorCode): error is DurableError {
+  if (typeof error !== 'object' || error === null) return false;
+  if ((error as Record<symbol, unknown>)[BRAND] !== true) return false;
+  return code === undefined || (error as DurableError).code === code;
+}
+
+/**
+ * Wraps an unknown backend failure as a `BACKEND` error (kept as is when it already is a
+ * DurableError), so no package ever leaks a raw SDK error or reports it as contention.
+ */
+export function toBackendError(
+  error: unknown,
+  message: string,
+  options: { retryable?: boolean; details?: Record<string, unknown> } = {},
+): DurableError {
+  if (isDurableError(error)) return error;
+  const reason = error instanceof Error ? error.message : String(error);
+  return new DurableError(ErrorCode.BACKEND, `${message}: ${reason}`, {
+    cause: error,
+    retryable: options.retryable ?? true,
+    ...(options.details === undefined ? {} : { details: options.details }),
+  });
+}

@@ -1,0 +1,27 @@
+export { DurableError, ErrorCode, isDurableError, toBackendError } from './errors.js';
+export type { DurableErrorCode, DurableErrorOptions } from './errors.js';
+export { MAX_KEY_LENGTH, assertValidKey, assertValidPrefix, isValidKey, joinKey, keyProblem } from './keys.js';
+export { bytesToText, listAll, readText, toBytes } from './storage.js';
+export type {
+  ConditionalOptions,
+  ListOptions,
+  ListPage,
+  StorageCapabilities,
+  StorageManager,
+  StorageValue,
+  StoredEntry,
+} from './storage.js';
+export type { AcquireOptions, Lease, LockCapabilities, LockManager } from './lock.js';
+export { createLease, createLockToken } from './lease.js';
+export type { LeaseGrant } from './lease.js';
+export { backoffDelay, retryUntil } from './backoff.js';
+export type { BackoffOptions, RetryUntilOptions } from './backoff.js';
+export { sleep, systemClock } from './clock.js';
+export type { Clock } from './clock.js';
+export { DEFAULT_LIST_LIMIT, listLimit, pageKeys } from './paging.js';
+export { resolveTtl } from './lock-options.js';
+export { MemoryStorageManager, createMemoryStorage } from './memory-storage.js';
+export { MemoryLockManager, createMemoryLock } from './memory-lock.js';
+export type { MemoryLockOptions } from './memory-lock.js';
+export { LockableStorageManager } from './lockable-storage.js';
+export type { LockableStorageOptions, UpdateOptions } from './lockable-storage.js';

@@ -1,0 +1,86 @@
+import type { Clock } from './clock.js';
+import { systemClock } from './clock.js';
+import { retryUntil } from './backoff.js';
+import { DurableError, ErrorCode } from './errors.js';
+import { assertValidKey } from './keys.js';
+import { createLease, createLockToken } from './lease.js';
+import type { AcquireOptions, Lease, LockCapabilities, LockManager } from './lock.js';
+import { resolveTtl } from './lock-options.js';
+
+/** Options for {@link MemoryLockManager}. */
+export interface MemoryLockOptions {
+  /** Lease duration when `acquire` names none. @default 30000 */
+  defaultTtlMs?: number;
+  /** Time source; inject one to expire leases in tests without sleeping. @default Date.now */
+  clock?: Clock;
+}
+
+interface Holder {
+  token: string;
+  expiresAt: number;
+}
+
+/** In-process {@link LockManager}: exclusive within one process only. */
+export class MemoryLockManager implements LockManager {
+  readonly capabilities: LockCapabilities = { fencing: true, crossProcess: false };
+  private readonly holders = new Map<string, Holder>();
+  // Kept after release so fencing tokens keep increasing for the life of the manager.
+  private readonly fencing = new Map<string, number>();
+  private readonly clock: Clock;
+  private readonly defaultTtlMs: number;
+
+  constructor(options: MemoryLockOptions = {}) {
+    this.clock = options.clock ?? systemClock;
+    this.defaultTtlMs = resolveTtl(options.defaultTtlMs, 30_000, 'memory lock');
+  }
+
+  acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
+    assertValidKey(key, 'memory lock');
+    const ttlMs = resolveTtl(options.ttlMs, this.defaultTtlMs, 'memory lock');
+    return retryUntil(async () => this.tryAcquire(key, ttlMs), {
+      waitMs: options.waitMs ?? 0,
+      signal: options.signal,
+      timeoutMessage: `memory lock: acquire timed out for ${key}`,
+      details: { key },
+    });
+  }
+
+  async release(key: string, token: string): Promise<boolean> {
+    assertValidKey(key, 'memory lock');
+    const holder = this.holders.get(key);
+    if (holder === undefined || holder.token !== token) return false;
+    this.holders.delete(key);
+    return true;
+  }
+
+  async extend(key: string, token: string, ttlMs: number): Promise<number> {
+    assertValidKey(key, 'memory lock');
+    const ttl = resolveTtl(ttlMs, this.defaultTtlMs, 'memory lock');
+    const holder = this.holders.get(key);
+    const now = this.clock();
+    if (holder === undefined || holder.token !== token || holder.expiresAt <= now) {
+      throw new DurableError(ErrorCode.LOCK_LOST, `memory lock: extend failed for ${key}: the lease is no longer held`, {
+        details: { key },
+      });
+    }
+    holder.expiresAt = now + ttl;
+    return holder.expiresAt;
+  }
+
+  private tryAcquire(key: string, ttlMs: number): Lease | undefined {
+    const now = this.clock();
+    const holder = this.holders.get(key);
+    if (holder !== undefined && holder.expiresAt > now) return undefined;
+    const token = createLockToken();
+    const fencingToken = (this.fencing.get(key) ?? 0) + 1;
+    this.fencing.set(key, fencingToken);
+    const expiresAt = now + ttlMs;
+    this.holders.set(key, { token, expiresAt });
+    return createLease(this, { key, token, fencingToken, expiresAt, ttlMs });
+  }
+}
+
+/** Creates an in-memory lock manager. */
+export function createMemoryLock(options?: MemoryLockOptions): MemoryLockManager {
+  return new MemoryLockManager(options);
+}

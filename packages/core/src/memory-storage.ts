@@ -1,0 +1,70 @@
+import { DurableError, ErrorCode } from './errors.js';
+import { assertValidKey, assertValidPrefix } from './keys.js';
+import type {
+  ConditionalOptions,
+  ListOptions,
+  ListPage,
+  StorageCapabilities,
+  StorageManager,
+  StoredEntry,
+  StorageValue,
+} from './storage.js';
+import { toBytes } from './storage.js';
+import { pageKeys } from './paging.js';
+
+/** In-process {@link StorageManager}: for tests, examples and single-process use. */
+export class MemoryStorageManager implements StorageManager {
+  readonly capabilities: StorageCapabilities = { conditionalWrite: true };
+  private readonly entries = new Map<string, { data: Uint8Array; version: string }>();
+  // Versions never repeat, also across delete and re-create of a key (no ABA).
+  private nextVersion = 1;
+
+  async read(key: string): Promise<StoredEntry | undefined> {
+    assertValidKey(key, 'memory storage');
+    const entry = this.entries.get(key);
+    return entry === undefined ? undefined : { data: entry.data.slice(), version: entry.version };
+  }
+
+  async write(key: string, value: StorageValue, options: ConditionalOptions = {}): Promise<string> {
+    assertValidKey(key, 'memory storage');
+    this.check(key, options, 'write');
+    const version = String(this.nextVersion++);
+    // Copy: later changes to the caller's buffer must not change what was stored.
+    this.entries.set(key, { data: toBytes(value).slice(), version });
+    return version;
+  }
+
+  async delete(key: string, options: ConditionalOptions = {}): Promise<boolean> {
+    assertValidKey(key, 'memory storage');
+    this.check(key, options, 'delete');
+    return this.entries.delete(key);
+  }
+
+  async exists(key: string): Promise<boolean> {
+    assertValidKey(key, 'memory storage');
+    return this.entries.has(key);
+  }
+
+  async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
+    assertValidPrefix(prefix, 'memory storage');
+    const keys = [...this.entries.keys()].filter((key) => key.startsWith(prefix));
+    return pageKeys(keys, options);
+  }
+
+  private check(key: string, options: ConditionalOptions, operation: string): void {
+    if (options.ifVersion === undefined) return;
+    const current = this.entries.get(key)?.version ?? null;
+    if (current !== options.ifVersion) {
+      throw new DurableError(
+        ErrorCode.CONFLICT,
+        `memory storage: ${operation} conflict for ${key}: expected version ${String(options.ifVersion)}, found ${String(current)}`,
+        { details: { key, expected: options.ifVersion, actual: current } },
+      );
+    }
+  }
+}
+
+/** Creates an in-memory storage manager. */
+export function createMemoryStorage(): MemoryStorageManager {
+  return new MemoryStorageManager();
+}

@@ -1,0 +1,59 @@
+import type { DurableError } from '@durable/core';
+import { isDurableError } from '@durable/core';
+
+/** A test function as jest, vitest and mocha declare it. */
+export type TestFn = (name: string, fn: () => Promise<void> | void, timeoutMs?: number) => void;
+/** A hook (`beforeEach`, `afterAll`, ...) as jest, vitest and mocha declare it. */
+export type HookFn = (fn: () => Promise<void> | void, timeoutMs?: number) => void;
+
+/**
+ * The runner functions a suite needs. Pass your runner's own (`{ describe, it, beforeEach,
+ * afterEach }` from vitest, mocha's globals, ...); when omitted the suite uses the globals that
+ * jest, vitest (with `globals: true`) and mocha define.
+ */
+export interface SuiteRunner {
+  describe: (name: string, fn: () => void) => void;
+  it: TestFn;
+  beforeEach: HookFn;
+  afterEach: HookFn;
+}
+
+/** The runner to use: the given one, or the globals. */
+export function resolveRunner(runner?: SuiteRunner): SuiteRunner {
+  if (runner !== undefined) return runner;
+  const g = globalThis as unknown as Partial<SuiteRunner>;
+  if (g.describe === undefined || g.it === undefined || g.beforeEach === undefined || g.afterEach === undefined) {
+    throw new Error('@durable/testkit: no test runner globals found; pass { runner: { describe, it, beforeEach, afterEach } }');
+  }
+  return { describe: g.describe, it: g.it, beforeEach: g.beforeEach, afterEach: g.afterEach };
+}
+
+/** A short random key prefix, so that suites may share one backend namespace. */
+export function uniquePrefix(label: string): string {
+  return `${label}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** Resolves after `ms`. */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Runs `fn` and asserts that it throws a DurableError (from any copy of @durable/core) with
+ * `code`; fails when it succeeds or throws anything else.
+ */
+export async function expectDurableError(fn: () => Promise<unknown>, code: string): Promise<DurableError> {
+  let outcome: unknown;
+  try {
+    outcome = await fn();
+  } catch (error) {
+    if (isDurableError(error, code)) return error;
+    throw new Error(`expected a DurableError ${code}, got: ${describeError(error)}`, { cause: error });
+  }
+  throw new Error(`expected a DurableError ${code}, but the operation succeeded with ${String(outcome)}`);
+}
+
+function describeError(error: unknown): string {
+  if (isDurableError(error)) return `DurableError ${error.code}: ${error.message}`;
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

@@ -1,0 +1,268 @@
+import assert from 'node:assert/strict';
+import type { StorageManager } from '@durable/core';
+import { bytesToText, listAll } from '@durable/core';
+import type { SuiteRunner } from './runner.js';
+import { expectDurableError, resolveRunner, uniquePrefix } from './runner.js';
+
+/** Options for {@link runStorageSuite}. */
+export interface StorageSuiteOptions {
+  /** A fresh storage manager; called before every test. Tests use unique keys, so managers may share a namespace. */
+  create: () => StorageManager | Promise<StorageManager>;
+  /** Cleans up after every test (closes the manager, removes files, ...). */
+  destroy?: (storage: StorageManager) => void | Promise<void>;
+  /** The runner's functions; defaults to the jest/vitest/mocha globals. */
+  runner?: SuiteRunner;
+  /** Timeout for each test. @default 30000 */
+  timeoutMs?: number;
+  /** Writers racing in the concurrency tests. @default 8 */
+  racers?: number;
+}
+
+/** Invalid keys every backend must refuse with `INVALID_KEY` before any I/O. */
+export const INVALID_KEYS: readonly unknown[] = [
+  '',
+  '/abs',
+  'a//b',
+  'trailing/',
+  '.',
+  '..',
+  '../escape',
+  'a/../../etc/passwd',
+  'a/./b',
+  'nul\u0000byte',
+  'line\nbreak',
+  'back\\slash',
+  'x'.repeat(1025),
+  42,
+  undefined,
+];
+
+/**
+ * The storage conformance suite: byte-exact round trips, conditional create/update/delete under
+ * races, list with prefixes and paging, key rules. Every StorageManager runs it.
+ */
+export function runStorageSuite(name: string, options: StorageSuiteOptions): void {
+  const { describe, it, beforeEach, afterEach } = resolveRunner(options.runner);
+  const timeout = options.timeoutMs ?? 30_000;
+  const racers = options.racers ?? 8;
+  let storage: StorageManager;
+  let ns: string;
+
+  describe(`storage conformance: ${name}`, () => {
+    beforeEach(async () => {
+      storage = await options.create();
+      ns = uniquePrefix('st');
+    }, timeout);
+    afterEach(async () => {
+      await options.destroy?.(storage);
+    }, timeout);
+
+    it('reads back exactly what was written: empty, unicode text and every byte value', async () => {
+      const binary = new Uint8Array(256 * 4).map((_, i) => i % 256);
+      const cases: Array<[string, string | Uint8Array]> = [
+        [`${ns}/empty`, ''],
+        [`${ns}/unicode`, 'héllo wörld ✓ 日本語 🙂 \u{10FFFF} "quoted" \\ back'],
+        [`${ns}/binary`, binary],
+        [`${ns}/empty-bytes`, new Uint8Array(0)],
+        [`${ns}/large`, 'x'.repeat(300_000)],
+      ];
+      for (const [key, value] of cases) await storage.write(key, value);
+      for (const [key, value] of cases) {
+        const entry = await storage.read(key);
+        assert.ok(entry, `${key} should exist`);
+        const expected = typeof value === 'string' ? new TextEncoder().encode(value) : value;
+        assert.equal(entry.data.length, expected.length, `${key} length`);
+        assert.ok(Buffer.from(entry.data).equals(Buffer.from(expected)), `${key} bytes differ`);
+      }
+    }, timeout);
+
+    it('reading an absent key gives undefined and exists() is false', async () => {
+      assert.equal(await storage.read(`${ns}/absent`), undefined);
+      assert.equal(await storage.exists(`${ns}/absent`), false);
+    }, timeout);
+
+    it('every write returns a new version that read() reports', async () => {
+      const key = `${ns}/versions`;
+      const seen = new Set<string>();
+      for (let i = 0; i < 5; i++) {
+        const version = await storage.write(key, `v${i}`);
+        assert.equal(typeof version, 'string');
+        assert.ok(!seen.has(version), 'versions must not repeat');
+        seen.add(version);
+        const entry = await storage.read(key);
+        assert.equal(entry?.version, version);
+        assert.equal(bytesToText(entry.data), `v${i}`);
+      }
+      assert.equal(await storage.exists(key), true);
+    }, timeout);
+
+    it('a stored value does not change when the caller later mutates its buffer', async () => {
+      const key = `${ns}/copy`;
+      const buffer = new Uint8Array([1, 2, 3]);
+      await storage.write(key, buffer);
+      buffer[0] = 9;
+      const entry = await storage.read(key);
+      assert.deepEqual([...(entry?.data ?? [])], [1, 2, 3]);
+    }, timeout);
+
+    it('create with ifVersion null succeeds when absent and throws CONFLICT, changing nothing, when present', async () => {
+      const key = `${ns}/create`;
+      const version = await storage.write(key, 'first', { ifVersion: null });
+      await expectDurableError(() => storage.write(key, 'second', { ifVersion: null }), 'CONFLICT');
+      const entry = await storage.read(key);
+      assert.equal(entry?.version, version);
+      assert.equal(bytesToText(entry.data), 'first');
+    }, timeout);
+
+    it('write with a stale version throws CONFLICT and changes nothing', async () => {
+      const key = `${ns}/stale`;
+      const v1 = await storage.write(key, 'one');
+      const v2 = await storage.write(key, 'two', { ifVersion: v1 });
+      await expectDurableError(() => storage.write(key, 'three', { ifVersion: v1 }), 'CONFLICT');
+      const entry = await storage.read(key);
+      assert.equal(entry?.version, v2);
+      assert.equal(bytesToText(entry.data), 'two');
+    }, timeout);
+
+    it('write with a version on an absent key throws CONFLICT and creates nothing', async () => {
+      const key = `${ns}/absent-versioned`;
+      const other = await storage.write(`${ns}/other`, 'x');
+      await expectDurableError(() => storage.write(key, 'y', { ifVersion: other }), 'CONFLICT');
+      assert.equal(await storage.read(key), undefined);
+    }, timeout);
+
+    it(`${racers} concurrent creates of one key: exactly one wins, the others get CONFLICT`, async () => {
+      for (let round = 0; round < 5; round++) {
+        const key = `${ns}/race-create-${round}`;
+        const results = await Promise.allSettled(
+          Array.from({ length: racers }, (_, i) => storage.write(key, `writer-${i}`, { ifVersion: null })),
+        );
+        const winners = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
+        assert.equal(winners.length, 1, `round ${round}: ${winners.length} winners`);
+        for (const r of results) {
+          if (r.status === 'rejected') await expectDurableError(() => Promise.reject(r.reason), 'CONFLICT');
+        }
+        const entry = await storage.read(key);
+        assert.equal(bytesToText(entry?.data ?? new Uint8Array()), `writer-${winners[0]}`);
+      }
+    }, timeout);
+
+    it(`${racers} concurrent updates from one version: exactly one wins each round, the others get CONFLICT`, async () => {
+      const key = `${ns}/race-update`;
+      let version = await storage.write(key, '0');
+      for (let round = 1; round <= 10; round++) {
+        const from = version;
+        const results = await Promise.allSettled(
+          Array.from({ length: racers }, (_, i) => storage.write(key, `${round}:${i}`, { ifVersion: from })),
+        );
+        const winners = results.flatMap((r, i) => (r.status === 'fulfilled' ? [{ i, version: r.value }] : []));
+        assert.equal(winners.length, 1, `round ${round}: ${winners.length} winners`);
+        for (const r of results) {
+          if (r.status === 'rejected') await expectDurableError(() => Promise.reject(r.reason), 'CONFLICT');
+        }
+        const entry = await storage.read(key);
+        assert.ok(entry);
+        assert.equal(entry.version, winners[0]?.version);
+        assert.equal(bytesToText(entry.data), `${round}:${winners[0]?.i}`);
+        version = entry.version;
+      }
+    }, timeout);
+
+    it('read-increment-write with retry on CONFLICT loses no update', async () => {
+      const key = `${ns}/counter`;
+      await storage.write(key, '0');
+      const increment = async (): Promise<void> => {
+        for (;;) {
+          const entry = await storage.read(key);
+          assert.ok(entry);
+          try {
+            await storage.write(key, String(Number(bytesToText(entry.data)) + 1), { ifVersion: entry.version });
+            return;
+          } catch (error) {
+            await expectDurableError(() => Promise.reject(error), 'CONFLICT');
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: racers }, async () => {
+        for (let i = 0; i < 10; i++) await increment();
+      }));
+      assert.equal(bytesToText((await storage.read(key))?.data ?? new Uint8Array()), String(racers * 10));
+    }, timeout);
+
+    it('delete: absent gives false; a stale version throws CONFLICT and keeps the value; the right version deletes', async () => {
+      const key = `${ns}/delete`;
+      assert.equal(await storage.delete(key), false);
+      const v1 = await storage.write(key, 'a');
+      const v2 = await storage.write(key, 'b', { ifVersion: v1 });
+      await expectDurableError(() => storage.delete(key, { ifVersion: v1 }), 'CONFLICT');
+      await expectDurableError(() => storage.delete(key, { ifVersion: null }), 'CONFLICT');
+      assert.equal(bytesToText((await storage.read(key))?.data ?? new Uint8Array()), 'b');
+      assert.equal(await storage.delete(key, { ifVersion: v2 }), true);
+      assert.equal(await storage.read(key), undefined);
+      assert.equal(await storage.exists(key), false);
+      await expectDurableError(() => storage.delete(key, { ifVersion: v2 }), 'CONFLICT');
+    }, timeout);
+
+    it('after delete and re-create, a version from before the delete no longer matches', async () => {
+      const key = `${ns}/aba`;
+      const old = await storage.write(key, 'old');
+      await storage.delete(key);
+      await storage.write(key, 'new', { ifVersion: null });
+      await expectDurableError(() => storage.write(key, 'stale', { ifVersion: old }), 'CONFLICT');
+      assert.equal(bytesToText((await storage.read(key))?.data ?? new Uint8Array()), 'new');
+    }, timeout);
+
+    it('keys that nest ("a" and "a/b") and look alike ("A", "a.b") are independent', async () => {
+      const keys = [`${ns}/a`, `${ns}/a/b`, `${ns}/A`, `${ns}/a.b`, `${ns}/a~`, `${ns}/a%2Fb`, `${ns}/a b`, `${ns}/.a`];
+      for (const key of keys) await storage.write(key, key);
+      for (const key of keys) assert.equal(bytesToText((await storage.read(key))?.data ?? new Uint8Array()), key);
+      await storage.delete(`${ns}/a`);
+      assert.equal(bytesToText((await storage.read(`${ns}/a/b`))?.data ?? new Uint8Array()), `${ns}/a/b`);
+    }, timeout);
+
+    it('list returns the keys that start with a prefix, sorted, without deleted keys', async () => {
+      const keys = [`${ns}/a/1`, `${ns}/a/2`, `${ns}/a/sub/3`, `${ns}/ab/1`, `${ns}/b/1`, `${ns}/gone`];
+      for (const key of keys) await storage.write(key, 'x');
+      await storage.delete(`${ns}/gone`);
+      assert.deepEqual((await storage.list(`${ns}/a/`)).keys, [`${ns}/a/1`, `${ns}/a/2`, `${ns}/a/sub/3`]);
+      assert.deepEqual((await storage.list(`${ns}/a`)).keys, [`${ns}/a/1`, `${ns}/a/2`, `${ns}/a/sub/3`, `${ns}/ab/1`]);
+      assert.deepEqual((await storage.list(`${ns}/`)).keys, keys.slice(0, 5));
+      assert.deepEqual((await storage.list(`${ns}/none/`)).keys, []);
+      const all = (await storage.list('')).keys;
+      for (const key of keys.slice(0, 5)) assert.ok(all.includes(key), `list("") misses ${key}`);
+    }, timeout);
+
+    it('list pages with a cursor: every key once, in order', async () => {
+      const keys = Array.from({ length: 25 }, (_, i) => `${ns}/page/${String(i).padStart(2, '0')}`);
+      await Promise.all(keys.map((key) => storage.write(key, 'x')));
+      const pages: string[][] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await storage.list(`${ns}/page/`, { limit: 10, ...(cursor === undefined ? {} : { cursor }) });
+        assert.ok(page.keys.length <= 10);
+        pages.push(page.keys);
+        cursor = page.cursor;
+      } while (cursor !== undefined);
+      assert.ok(pages.length >= 3, `expected at least 3 pages, got ${pages.length}`);
+      assert.deepEqual(pages.flat(), keys);
+      const streamed: string[] = [];
+      for await (const key of listAll(storage, `${ns}/page/`, 7)) streamed.push(key);
+      assert.deepEqual(streamed, keys);
+    }, timeout);
+
+    it('invalid keys are refused with INVALID_KEY by every operation and nothing is written', async () => {
+      for (const key of INVALID_KEYS) {
+        const k = key as string;
+        await expectDurableError(() => storage.read(k), 'INVALID_KEY');
+        await expectDurableError(() => storage.write(k, 'x'), 'INVALID_KEY');
+        await expectDurableError(() => storage.write(k, 'x', { ifVersion: null }), 'INVALID_KEY');
+        await expectDurableError(() => storage.delete(k), 'INVALID_KEY');
+        await expectDurableError(() => storage.exists(k), 'INVALID_KEY');
+      }
+      await expectDurableError(() => storage.list('/abs'), 'INVALID_KEY');
+      await expectDurableError(() => storage.list('a/../'), 'INVALID_KEY');
+      const listed = (await storage.list('')).keys;
+      for (const key of listed) assert.ok(!key.includes('..') && !key.startsWith('/'), `unexpected key ${key}`);
+    }, timeout);
+  });
+}
