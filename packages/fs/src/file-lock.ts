@@ -1,0 +1,172 @@
+import { join } from 'node:path';
+import type { AcquireOptions, Clock, Lease, LockCapabilities, LockManager } from '@durable/core';
+import {
+  DurableError,
+  ErrorCode,
+  createLease,
+  createLockToken,
+  resolveTtl,
+  retryUntil,
+  systemClock,
+  toBackendError,
+} from '@durable/core';
+import type { GenerationFile, Listing } from './generations.js';
+import { commitGeneration, currentGeneration, readGenerationSync, sweepTemps, unlinkQuietly, writeTemp } from './generations.js';
+import { KeyPaths } from './paths.js';
+
+/** Options for {@link FileLockManager}. */
+export interface FileLockOptions {
+  /**
+   * Folder for the lock files; locks live in its `.locks` subfolder, so it may be the same
+   * folder as a {@link LocalFileStorageManager}'s root.
+   */
+  root: string;
+  /** Lease duration when `acquire` names none. @default 30000 */
+  defaultTtlMs?: number;
+  /** Time source (epoch ms); every process sharing the folder must agree on it. @default Date.now */
+  clock?: Clock;
+}
+
+/** One persisted lock state (format version 1). */
+interface LockState {
+  v: 1;
+  token: string;
+  fencing: number;
+  expiresAt: number;
+  released?: true;
+}
+
+const CONTEXT = 'fs lock';
+const TEMP_MAX_AGE_MS = 60_000;
+
+/**
+ * {@link LockManager} on a local folder, safe across processes on one machine. Each grant,
+ * extension and release is a compare-and-swap commit of a numbered file (see generations.ts):
+ * a killed holder leaves nothing to clean up, an expired lease is taken over at once, and the
+ * fencing token (the commit number of the grant) keeps increasing across restarts.
+ */
+export class FileLockManager implements LockManager {
+  readonly capabilities: LockCapabilities = { fencing: true, crossProcess: true };
+  private readonly paths: KeyPaths;
+  private readonly clock: Clock;
+  private readonly defaultTtlMs: number;
+
+  constructor(options: FileLockOptions) {
+    if (options === null || typeof options !== 'object' || typeof options.root !== 'string' || options.root === '') {
+      throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: options with a "root" folder are required`);
+    }
+    this.paths = new KeyPaths(join(options.root, '.locks'), CONTEXT);
+    this.clock = options.clock ?? systemClock;
+    this.defaultTtlMs = resolveTtl(options.defaultTtlMs, 30_000, CONTEXT);
+  }
+
+  acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
+    const dir = this.paths.keyDir(key);
+    const ttlMs = resolveTtl(options.ttlMs, this.defaultTtlMs, CONTEXT);
+    return retryUntil(() => this.tryAcquire(dir, key, ttlMs), {
+      waitMs: options.waitMs ?? 0,
+      signal: options.signal,
+      timeoutMessage: `${CONTEXT}: acquire timed out for ${key}: the lock is held`,
+      details: { key },
+    });
+  }
+
+  async release(key: string, token: string): Promise<boolean> {
+    const dir = this.paths.keyDir(key);
+    try {
+      if (!this.paths.ensureInside(dir, key, false)) return false;
+      for (;;) {
+        const current = this.current(dir, key);
+        const state = current.state;
+        if (state === undefined || state.token !== token || state.released === true) return false;
+        const released: LockState = { ...state, released: true };
+        if (await this.commit(dir, current, released, false)) return true;
+      }
+    } catch (error) {
+      throw toBackendError(error, `${CONTEXT}: release failed for ${key}`, { details: { key } });
+    }
+  }
+
+  async extend(key: string, token: string, ttlMs: number): Promise<number> {
+    const dir = this.paths.keyDir(key);
+    const ttl = resolveTtl(ttlMs, this.defaultTtlMs, CONTEXT);
+    try {
+      if (this.paths.ensureInside(dir, key, false)) {
+        for (;;) {
+          const current = this.current(dir, key);
+          const state = current.state;
+          const now = this.clock();
+          if (state === undefined || state.token !== token || state.released === true || state.expiresAt <= now) break;
+          const extended: LockState = { ...state, expiresAt: now + ttl };
+          if (await this.commit(dir, current, extended, false)) return extended.expiresAt;
+        }
+      }
+    } catch (error) {
+      throw toBackendError(error, `${CONTEXT}: extend failed for ${key}`, { details: { key } });
+    }
+    throw new DurableError(ErrorCode.LOCK_LOST, `${CONTEXT}: extend failed for ${key}: the lease is no longer held`, {
+      details: { key },
+    });
+  }
+
+  private async tryAcquire(dir: string, key: string, ttlMs: number): Promise<Lease | undefined> {
+    try {
+      this.paths.ensureInside(dir, key, true);
+      const current = this.current(dir, key);
+      const state = current.state;
+      const now = this.clock();
+      if (state !== undefined && state.released !== true && state.expiresAt > now) return undefined;
+      const grant: LockState = { v: 1, token: createLockToken(), fencing: current.file.gen + 1, expiresAt: now + ttlMs };
+      // A grant is fsynced: after a power loss the fencing counter must not go back.
+      if (!(await this.commit(dir, current, grant, true))) return undefined;
+      return createLease(this, { key, token: grant.token, fencingToken: grant.fencing, expiresAt: grant.expiresAt, ttlMs });
+    } catch (error) {
+      throw toBackendError(error, `${CONTEXT}: acquire failed for ${key}`, { details: { key } });
+    }
+  }
+
+  private current(dir: string, key: string): { file: GenerationFile; listing: Listing; state: LockState | undefined } {
+    for (;;) {
+      const { file, listing } = currentGeneration(dir);
+      const read = readGenerationSync(dir, file.gen);
+      if (read === undefined) continue; // superseded meanwhile
+      return { file: read.file, listing, state: parseState(read.bytes, key) };
+    }
+  }
+
+  private async commit(
+    dir: string,
+    current: { file: GenerationFile; listing: Listing },
+    state: LockState,
+    durable: boolean,
+  ): Promise<boolean> {
+    const temp = await writeTemp(dir, [Buffer.from(JSON.stringify(state))], durable);
+    try {
+      const committed = commitGeneration(dir, current.file, temp, current.listing);
+      if (committed && current.listing.temps.length > 0) sweepTemps(dir, current.listing.temps, TEMP_MAX_AGE_MS, Date.now());
+      return committed;
+    } finally {
+      unlinkQuietly(temp);
+    }
+  }
+}
+
+function parseState(bytes: Buffer, key: string): LockState | undefined {
+  if (bytes.length === 0) return undefined; // never granted
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytes.toString('utf8'));
+  } catch (error) {
+    throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: lock file for ${key} is corrupt`, { cause: error, details: { key } });
+  }
+  const state = parsed as Partial<LockState>;
+  if (state.v !== 1 || typeof state.token !== 'string' || typeof state.fencing !== 'number' || typeof state.expiresAt !== 'number') {
+    throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: lock file for ${key} has an unknown format`, { details: { key } });
+  }
+  return state as LockState;
+}
+
+/** Creates a {@link FileLockManager}. */
+export function createFileLock(options: FileLockOptions): FileLockManager {
+  return new FileLockManager(options);
+}

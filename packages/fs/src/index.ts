@@ -1,0 +1,4 @@
+export { LocalFileStorageManager, createFileStorage } from './file-storage.js';
+export type { LocalFileStorageOptions } from './file-storage.js';
+export { FileLockManager, createFileLock } from './file-lock.js';
+export type { FileLockOptions } from './file-lock.js';

@@ -1,0 +1,25 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runLockSuite, runStorageSuite } from '@durable/testkit';
+import { FileLockManager, LocalFileStorageManager } from '../src/index.js';
+
+const roots: string[] = [];
+function freshRoot(): string {
+  const root = mkdtempSync(join(tmpdir(), 'durable-fs-'));
+  roots.push(root);
+  return root;
+}
+afterAll(() => {
+  for (const root of roots) rmSync(root, { recursive: true, force: true });
+});
+
+runStorageSuite('fs', { create: () => new LocalFileStorageManager({ root: freshRoot() }) });
+
+// The peer is a second manager on the same folder: exclusion holds between handles, not just
+// inside one object.
+let lockRoot = '';
+runLockSuite('fs', {
+  create: () => new FileLockManager({ root: (lockRoot = freshRoot()) }),
+  createPeer: () => new FileLockManager({ root: lockRoot }),
+});
