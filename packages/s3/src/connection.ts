@@ -1,0 +1,68 @@
+import { S3Client } from '@aws-sdk/client-s3';
+import type { S3ClientConfig } from '@aws-sdk/client-s3';
+import { DurableError, ErrorCode, assertValidPrefix } from '@durable/core';
+
+/** Static credentials; omit them to use the AWS default provider chain (env, profile, role). */
+export interface S3Credentials {
+  /** Access key id. */
+  accessKeyId: string;
+  /** Secret access key. */
+  secretAccessKey: string;
+  /** Session token of temporary credentials. */
+  sessionToken?: string;
+}
+
+/** Where objects live and how to reach them; shared by {@link S3StorageManager} and {@link S3LockManager}. */
+export interface S3ConnectionOptions {
+  /** The bucket (must exist; see infra/ for Terraform). */
+  bucket: string;
+  /** Prefix of every object key this manager writes, e.g. `"app/state/"`. @default "" */
+  prefix?: string;
+  /** An S3 client to use; the manager never destroys it. When given, the options below are ignored. */
+  client?: S3Client;
+  /** AWS region. @default the SDK's resolution (AWS_REGION, profile) */
+  region?: string;
+  /** Endpoint of an S3-compatible store or a local test server. @default AWS S3 */
+  endpoint?: string;
+  /** Path-style URLs (`endpoint/bucket/key`), which most S3-compatible stores need. @default false */
+  forcePathStyle?: boolean;
+  /** Static credentials. @default the AWS default provider chain */
+  credentials?: S3Credentials;
+  /** Extra S3Client settings (retries, checksums, request handler) for a client the manager creates. */
+  clientConfig?: S3ClientConfig;
+}
+
+/** A resolved connection: the client, whether we own it, the bucket and the key prefix. */
+export interface S3Connection {
+  readonly client: S3Client;
+  readonly owned: boolean;
+  readonly bucket: string;
+  readonly prefix: string;
+}
+
+/** Validates the options at once (no I/O) and creates the client when none is injected. */
+export function resolveConnection(options: S3ConnectionOptions, context: string): S3Connection {
+  if (typeof options !== 'object' || options === null) {
+    throw new DurableError(ErrorCode.CONFIG, `${context}: options are required`);
+  }
+  if (typeof options.bucket !== 'string' || !/^[a-z0-9][a-z0-9.\-_]{1,254}$/i.test(options.bucket)) {
+    throw new DurableError(ErrorCode.CONFIG, `${context}: bucket must be a valid bucket name, got ${JSON.stringify(options.bucket)}`);
+  }
+  const prefix = options.prefix ?? '';
+  try {
+    assertValidPrefix(prefix, context);
+  } catch (error) {
+    throw new DurableError(ErrorCode.CONFIG, `${context}: invalid prefix ${JSON.stringify(prefix)}`, { cause: error });
+  }
+  if (options.client !== undefined) {
+    return { client: options.client, owned: false, bucket: options.bucket, prefix };
+  }
+  const client = new S3Client({
+    ...options.clientConfig,
+    ...(options.region === undefined ? {} : { region: options.region }),
+    ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
+    ...(options.forcePathStyle === undefined ? {} : { forcePathStyle: options.forcePathStyle }),
+    ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+  });
+  return { client, owned: true, bucket: options.bucket, prefix };
+}

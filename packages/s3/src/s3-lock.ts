@@ -1,0 +1,191 @@
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import type { AcquireOptions, BackoffOptions, Clock, Lease, LockCapabilities, LockManager } from '@durable/core';
+import {
+  DurableError,
+  ErrorCode,
+  assertValidKey,
+  createLease,
+  createLockToken,
+  resolveTtl,
+  retryUntil,
+  systemClock,
+} from '@durable/core';
+import type { S3Connection, S3ConnectionOptions } from './connection.js';
+import { resolveConnection } from './connection.js';
+import { isNotFound, isPreconditionFailure, s3BackendError } from './s3-errors.js';
+
+/** Options for {@link S3LockManager}. */
+export interface S3LockOptions extends S3ConnectionOptions {
+  /** Lease duration when `acquire` names none. @default 30000 */
+  defaultTtlMs?: number;
+  /** Backoff between attempts while waiting for a held lock. @default { baseMs: 5, maxMs: 250 } */
+  backoff?: BackoffOptions;
+  /** Time source (epoch ms); inject one in tests. Processes sharing a lock must have roughly synchronised clocks. @default Date.now */
+  clock?: Clock;
+}
+
+/** The lease object's body (format version 1). */
+interface LeaseRecord {
+  v: 1;
+  /** Owner token, or null once released. */
+  token: string | null;
+  fencingToken: number;
+  /** Epoch ms; the lease is free from then on. */
+  expiresAt: number;
+}
+
+interface Observed {
+  record: LeaseRecord;
+  etag: string;
+}
+
+const CONTEXT = 's3 lock';
+const MAX_CAS_ROUNDS = 20;
+
+/**
+ * A {@link LockManager} on S3 alone (no DynamoDB): one small lease object per key, created with
+ * `If-None-Match: *` and changed only with `If-Match: <etag>`, so every grant, takeover,
+ * extension and release is a compare-and-swap that S3 itself enforces. The object is never
+ * deleted, so its fencing counter keeps increasing across releases.
+ */
+export class S3LockManager implements LockManager {
+  readonly capabilities: LockCapabilities = { fencing: true, crossProcess: true };
+  private readonly connection: S3Connection;
+  private readonly defaultTtlMs: number;
+  private readonly backoff: BackoffOptions;
+  private readonly clock: Clock;
+
+  constructor(options: S3LockOptions) {
+    this.connection = resolveConnection(options, CONTEXT);
+    this.defaultTtlMs = resolveTtl(options.defaultTtlMs, 30_000, CONTEXT);
+    this.backoff = options.backoff ?? {};
+    this.clock = options.clock ?? systemClock;
+  }
+
+  acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
+    assertValidKey(key, CONTEXT);
+    const ttlMs = resolveTtl(options.ttlMs, this.defaultTtlMs, CONTEXT);
+    return retryUntil(() => this.tryAcquire(key, ttlMs), {
+      ...this.backoff,
+      waitMs: options.waitMs ?? 0,
+      signal: options.signal,
+      timeoutMessage: `${CONTEXT}: acquire timed out for ${key}`,
+      details: { key },
+    });
+  }
+
+  async release(key: string, token: string): Promise<boolean> {
+    assertValidKey(key, CONTEXT);
+    for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
+      const seen = await this.load(key, 'release');
+      if (seen === undefined || seen.record.token === null || seen.record.token !== token) return false;
+      const released: LeaseRecord = { ...seen.record, token: null, expiresAt: 0 };
+      if ((await this.store(key, released, seen.etag, 'release')) !== undefined) return true;
+    }
+    throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: release failed for ${key}: too many concurrent changes`, {
+      retryable: true,
+      details: { key },
+    });
+  }
+
+  async extend(key: string, token: string, ttlMs: number): Promise<number> {
+    assertValidKey(key, CONTEXT);
+    const ttl = resolveTtl(ttlMs, this.defaultTtlMs, CONTEXT);
+    for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
+      const seen = await this.load(key, 'extend');
+      const now = this.clock();
+      if (seen === undefined || seen.record.token !== token || seen.record.expiresAt <= now) {
+        throw new DurableError(ErrorCode.LOCK_LOST, `${CONTEXT}: extend failed for ${key}: the lease is no longer held`, {
+          details: { key },
+        });
+      }
+      const expiresAt = now + ttl;
+      if ((await this.store(key, { ...seen.record, expiresAt }, seen.etag, 'extend')) !== undefined) return expiresAt;
+    }
+    throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: extend failed for ${key}: too many concurrent changes`, {
+      retryable: true,
+      details: { key },
+    });
+  }
+
+  /** Destroys the S3 client if this manager created it (never an injected one). */
+  async close(): Promise<void> {
+    if (this.connection.owned) this.connection.client.destroy();
+  }
+
+  // One attempt: undefined means "held by someone else (or lost a race)", so retryUntil waits.
+  private async tryAcquire(key: string, ttlMs: number): Promise<Lease | undefined> {
+    const seen = await this.load(key, 'acquire');
+    const now = this.clock();
+    if (seen !== undefined && seen.record.token !== null && seen.record.expiresAt > now) return undefined;
+    const token = createLockToken();
+    const fencingToken = (seen?.record.fencingToken ?? 0) + 1;
+    const expiresAt = now + ttlMs;
+    const stored = await this.store(key, { v: 1, token, fencingToken, expiresAt }, seen?.etag ?? null, 'acquire');
+    if (stored === undefined) return undefined;
+    return createLease(this, { key, token, fencingToken, expiresAt, ttlMs });
+  }
+
+  private async load(key: string, operation: string): Promise<Observed | undefined> {
+    let text: string;
+    let etag: string | undefined;
+    try {
+      const response = await this.connection.client.send(
+        new GetObjectCommand({ Bucket: this.connection.bucket, Key: this.connection.prefix + key }),
+      );
+      text = response.Body === undefined ? '' : await response.Body.transformToString('utf-8');
+      etag = response.ETag;
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw s3BackendError(error, `${CONTEXT}: ${operation} failed for ${key}`, key);
+    }
+    const record = parseRecord(text);
+    if (record === undefined || etag === undefined) {
+      throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: ${operation} failed for ${key}: the lease object is not a durable lease`, {
+        details: { key },
+      });
+    }
+    return { record, etag };
+  }
+
+  /** Compare-and-swap; undefined when the condition failed (someone else changed the lease). */
+  private async store(key: string, record: LeaseRecord, ifEtag: string | null, operation: string): Promise<string | undefined> {
+    try {
+      const response = await this.connection.client.send(
+        new PutObjectCommand({
+          Bucket: this.connection.bucket,
+          Key: this.connection.prefix + key,
+          Body: JSON.stringify(record),
+          ContentType: 'application/json',
+          ...(ifEtag === null ? { IfNoneMatch: '*' } : { IfMatch: ifEtag }),
+        }),
+      );
+      return response.ETag ?? '';
+    } catch (error) {
+      if (isPreconditionFailure(error) || (ifEtag !== null && isNotFound(error))) return undefined;
+      throw s3BackendError(error, `${CONTEXT}: ${operation} failed for ${key}`, key);
+    }
+  }
+}
+
+function parseRecord(text: string): LeaseRecord | undefined {
+  try {
+    const value = JSON.parse(text) as Partial<LeaseRecord>;
+    if (
+      value.v === 1 &&
+      (value.token === null || typeof value.token === 'string') &&
+      Number.isSafeInteger(value.fencingToken) &&
+      typeof value.expiresAt === 'number'
+    ) {
+      return value as LeaseRecord;
+    }
+  } catch {
+    // fall through: not JSON
+  }
+  return undefined;
+}
+
+/** Creates an {@link S3LockManager}. */
+export function createS3Lock(options: S3LockOptions): S3LockManager {
+  return new S3LockManager(options);
+}

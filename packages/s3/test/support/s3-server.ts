@@ -1,0 +1,75 @@
+// TEST INFRASTRUCTURE: an S3 endpoint for the tests. Uses S3_ENDPOINT when set (a developer's
+// own server or real S3, with S3_BUCKET and the default AWS credentials); otherwise starts
+// s3rver with our conditional-write layer (s3-test-server.cjs) in a child process.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
+import type { ChildServer } from './child-server.js';
+import { startChildServer } from './child-server.js';
+
+/** Where the tests' S3 lives. */
+export interface S3TestEndpoint {
+  readonly endpoint: string;
+  readonly bucket: string;
+  /** The data folder of a server we started (kept across restart). */
+  readonly directory: string | undefined;
+  /** A new client for this endpoint (the caller destroys it). */
+  client(options?: { maxAttempts?: number }): S3Client;
+  /** Kills the server at once (only for a server we started). */
+  kill(): Promise<void>;
+  /** Starts it again on the same port with the same data. */
+  restart(): Promise<void>;
+  /** Stops the server and removes its data. */
+  stop(): Promise<void>;
+}
+
+/** Test bucket name for the started server (and default for S3_ENDPOINT). */
+export const TEST_BUCKET = process.env.S3_BUCKET ?? 'durable-test';
+const SCRIPT = join(__dirname, 's3-test-server.cjs');
+
+/** Starts (or connects to) the tests' S3 endpoint. */
+export async function startS3(options: { external?: boolean } = {}): Promise<S3TestEndpoint> {
+  const fromEnv = process.env.S3_ENDPOINT;
+  if (fromEnv !== undefined && fromEnv !== '' && options.external !== false) {
+    return {
+      endpoint: fromEnv,
+      bucket: TEST_BUCKET,
+      directory: undefined,
+      client: (o = {}) => makeClient(fromEnv, o.maxAttempts, false),
+      kill: () => Promise.reject(new Error('S3_ENDPOINT is external: cannot kill it')),
+      restart: () => Promise.reject(new Error('S3_ENDPOINT is external: cannot restart it')),
+      stop: async () => undefined,
+    };
+  }
+  const directory = mkdtempSync(join(tmpdir(), 'durable-s3rver-'));
+  const env = { NODE_OPTIONS: '--openssl-legacy-provider', S3_TEST_BUCKETS: TEST_BUCKET };
+  let server: ChildServer = await startChildServer(SCRIPT, [directory], env);
+  const port = server.port;
+  const endpoint = `http://127.0.0.1:${port}`;
+  return {
+    endpoint,
+    bucket: TEST_BUCKET,
+    directory,
+    client: (o = {}) => makeClient(endpoint, o.maxAttempts, true),
+    kill: () => server.kill(),
+    restart: async () => {
+      server = await startChildServer(SCRIPT, [directory, String(port)], env);
+    },
+    stop: async () => {
+      await server.stop();
+      rmSync(directory, { recursive: true, force: true });
+    },
+  };
+}
+
+function makeClient(endpoint: string, maxAttempts: number | undefined, local: boolean): S3Client {
+  return new S3Client({
+    endpoint,
+    forcePathStyle: true,
+    region: process.env.AWS_REGION ?? 'us-east-1',
+    ...(maxAttempts === undefined ? {} : { maxAttempts }),
+    // s3rver accepts any credentials; an external endpoint uses the default provider chain.
+    ...(local ? { credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } } : {}),
+  });
+}

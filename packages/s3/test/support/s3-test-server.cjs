@@ -1,0 +1,168 @@
+// TEST INFRASTRUCTURE, NOT PART OF THE PUBLISHED PACKAGE.
+//
+// An S3 endpoint for tests: s3rver (npm) wrapped with a small Koa layer of our own, because no
+// emulator on npm enforces S3 conditional writes and real S3 has enforced them since 2024.
+// The layer:
+//   - answers 412 PreconditionFailed when `If-None-Match: *` (PUT) finds the object, or when
+//     `If-Match: <etag>` (PUT, DELETE) finds another ETag, and 404 NoSuchKey when `If-Match`
+//     finds no object (what S3 answers);
+//   - serialises every request on one object key (until its response is fully sent), so a
+//     compare-and-swap is linearisable;
+//   - replaces s3rver's putObject with one that writes a temp file, waits for it to be flushed
+//     and renames it into place: s3rver's own resolves before its body is on disk, so a read
+//     right after it could see torn bytes.
+//
+// Run as a child process (see s3-server.ts): `node s3-test-server.cjs <dir> [port]`. It prints
+// one JSON line `{"port": N}` when listening. s3rver needs NODE_OPTIONS=--openssl-legacy-provider
+// for ListObjectsV2 continuation tokens on Node 17+; the launcher sets it.
+'use strict';
+
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const path = require('node:path');
+const S3rver = require('s3rver');
+
+const directory = process.argv[2];
+const port = Number(process.argv[3] ?? 0);
+if (!directory) {
+  console.error('usage: s3-test-server.cjs <dir> [port]');
+  process.exit(2);
+}
+const BUCKETS = (process.env.S3_TEST_BUCKETS ?? 'durable-test').split(',');
+
+const server = new S3rver({
+  address: '127.0.0.1',
+  port,
+  silent: true,
+  directory,
+  configureBuckets: BUCKETS.map((name) => ({ name })),
+});
+
+// Atomic, flushed putObject (see the header).
+const store = server.store;
+store.putObject = async function putObject(object) {
+  const objectPath = this.getResourcePath(object.bucket, object.key, 'object');
+  await fs.promises.mkdir(path.dirname(objectPath), { recursive: true });
+  const content = Buffer.isBuffer(object.content) ? object.content : await collect(object.content);
+  const md5 = crypto.createHash('md5').update(content).digest('hex');
+  const temp = `${objectPath}.${process.pid}.${crypto.randomBytes(6).toString('hex')}.tmp`;
+  const handle = await fs.promises.open(temp, 'w');
+  try {
+    await handle.writeFile(content);
+  } finally {
+    await handle.close();
+  }
+  await fs.promises.rename(temp, objectPath);
+  await this.putMetadata(object.bucket, object.key, object.metadata, md5);
+  return { size: content.length, md5 };
+};
+
+function collect(stream) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    stream.on('data', (chunk) => chunks.push(Buffer.from(chunk)));
+    stream.on('error', reject);
+    stream.on('end', () => resolve(Buffer.concat(chunks)));
+  });
+}
+
+// Per-object-key FIFO: the tail promise of each key's queue.
+const queues = new Map();
+
+function objectOf(ctx) {
+  // Path-style only: /bucket/key...
+  const url = new URL(ctx.req.url, 'http://localhost');
+  const parts = url.pathname.split('/');
+  if (parts.length < 3 || parts[2] === '') return undefined;
+  // The SDK adds `x-id=PutObject` and the like; any other parameter is a subresource (tagging,
+  // multipart, ...) that the conditional layer leaves alone.
+  const subresource = [...url.searchParams.keys()].some((name) => name !== 'x-id');
+  return { bucket: decodeURIComponent(parts[1]), key: decodeURIComponent(parts.slice(2).join('/')), subresource };
+}
+
+async function currentEtag(bucket, key) {
+  try {
+    await fs.promises.access(store.getResourcePath(bucket, key, 'object'));
+    const metadataPath = store.getResourcePath(bucket, key, 'object.md5');
+    return JSON.stringify((await fs.promises.readFile(metadataPath)).toString());
+  } catch (error) {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+function fail(ctx, status, code, message) {
+  ctx.status = status;
+  ctx.type = 'application/xml';
+  ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message></Error>`;
+}
+
+function finished(ctx) {
+  return new Promise((resolve) => {
+    if (ctx.res.writableFinished || ctx.res.destroyed) return resolve();
+    ctx.res.once('finish', resolve);
+    ctx.res.once('close', resolve);
+  });
+}
+
+async function conditionalLayer(ctx, next) {
+  const target = objectOf(ctx);
+  if (target === undefined) return next();
+  const id = `${target.bucket}/${target.key}`;
+  const previous = queues.get(id) ?? Promise.resolve();
+  let done;
+  const mine = new Promise((resolve) => (done = resolve));
+  const tail = previous.then(() => mine);
+  queues.set(id, tail);
+  await previous;
+  try {
+    const method = ctx.method;
+    const plainObjectRequest = !target.subresource && !ctx.get('x-amz-copy-source');
+    if (plainObjectRequest && (method === 'PUT' || method === 'DELETE')) {
+      const ifNoneMatch = ctx.get('if-none-match');
+      const ifMatch = ctx.get('if-match');
+      if (ifNoneMatch || ifMatch) {
+        const etag = await currentEtag(target.bucket, target.key);
+        if (ifNoneMatch === '*' && method === 'PUT' && etag !== undefined) {
+          return fail(ctx, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
+        }
+        if (ifMatch) {
+          if (etag === undefined) return fail(ctx, 404, 'NoSuchKey', 'The specified key does not exist.');
+          const wanted = ifMatch.startsWith('"') ? ifMatch : JSON.stringify(ifMatch);
+          if (ifMatch !== '*' && wanted !== etag) {
+            return fail(ctx, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
+          }
+        }
+      }
+    }
+    await next();
+  } finally {
+    // Hold the key until the response is on the wire, then let the next request in.
+    finishedSoon(ctx).then(() => {
+      done();
+      if (queues.get(id) === tail) queues.delete(id);
+    });
+  }
+}
+
+function finishedSoon(ctx) {
+  return ctx.respond === false ? Promise.resolve() : new Promise((resolve) => setImmediate(() => finished(ctx).then(resolve)));
+}
+
+server.middleware.unshift(conditionalLayer);
+
+server.run().then(
+  (address) => {
+    process.stdout.write(`${JSON.stringify({ port: address.port })}\n`);
+  },
+  (error) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
+
+for (const signal of ['SIGTERM', 'SIGINT']) {
+  process.on(signal, () => {
+    server.close().finally(() => process.exit(0));
+  });
+}
