@@ -34,7 +34,7 @@ export class MemoryLockManager implements LockManager {
     this.defaultTtlMs = resolveTtl(options.defaultTtlMs, 30_000, 'memory lock');
   }
 
-  acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
+  async acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
     assertValidKey(key, 'memory lock');
     const ttlMs = resolveTtl(options.ttlMs, this.defaultTtlMs, 'memory lock');
     return retryUntil(async () => this.tryAcquire(key, ttlMs), {

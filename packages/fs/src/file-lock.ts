@@ -60,7 +60,7 @@ export class FileLockManager implements LockManager {
     this.defaultTtlMs = resolveTtl(options.defaultTtlMs, 30_000, CONTEXT);
   }
 
-  acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
+  async acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
     const dir = this.paths.keyDir(key);
     const ttlMs = resolveTtl(options.ttlMs, this.defaultTtlMs, CONTEXT);
     return retryUntil(() => this.tryAcquire(dir, key, ttlMs), {
