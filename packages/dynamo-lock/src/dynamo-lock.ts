@@ -1,0 +1,199 @@
+import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import type { AcquireOptions, BackoffOptions, Clock, Lease, LockCapabilities, LockManager } from '@durable/core';
+import {
+  DurableError,
+  ErrorCode,
+  assertValidKey,
+  createLease,
+  createLockToken,
+  resolveTtl,
+  retryUntil,
+  systemClock,
+} from '@durable/core';
+import type { DynamoConnection, DynamoConnectionOptions } from './connection.js';
+import { resolveConnection } from './connection.js';
+import { dynamoBackendError, isConditionFailure } from './dynamo-errors.js';
+
+/** Options for {@link DynamoLockingManager}. */
+export interface DynamoLockOptions extends DynamoConnectionOptions {
+  /** Lease duration when `acquire` names none (the library we replace used 900 s). @default 900000 */
+  defaultTtlMs?: number;
+  /** Prefix of every item id this manager writes, so several apps can share a table. @default "" */
+  prefix?: string;
+  /** Backoff between attempts while waiting for a held lock. @default { baseMs: 5, maxMs: 250 } */
+  backoff?: BackoffOptions;
+  /** Time source (epoch ms); processes sharing a lock must have roughly synchronised clocks. @default Date.now */
+  clock?: Clock;
+}
+
+/** What one lock item holds (besides `id`). */
+export interface LockItemState {
+  /** Owner token of the current holder, or undefined when released. */
+  token: string | undefined;
+  /** Last fencing token granted. */
+  fencingToken: number;
+  /** Epoch ms after which the lease is free. */
+  expiresAtMs: number;
+}
+
+const CONTEXT = 'dynamo lock';
+// Attribute names. `expireAt` (epoch seconds) is the table's TTL attribute, as in the library we
+// replace; `expiresAtMs` is the precise expiry every condition compares against, because the
+// TTL sweeper may run up to days late (and dynalite has none).
+const NAMES = { '#id': 'id', '#owner': 'owner', '#exp': 'expireAt', '#expMs': 'expiresAtMs', '#fence': 'fencingToken' };
+
+/**
+ * A {@link LockManager} on one DynamoDB table. Acquire is a single conditional UpdateItem
+ * (`attribute_not_exists(id) OR expiresAtMs < :now`, which also takes over an expired lease with
+ * no sweeper); release and extend are conditional on the owner token. Only
+ * `ConditionalCheckFailedException` means contended; every other failure is `BACKEND`.
+ * Items are kept on release (owner removed) so the fencing counter never goes back.
+ */
+export class DynamoLockingManager implements LockManager {
+  readonly capabilities: LockCapabilities = { fencing: true, crossProcess: true };
+  private readonly connection: DynamoConnection;
+  private readonly defaultTtlMs: number;
+  private readonly prefix: string;
+  private readonly backoff: BackoffOptions;
+  private readonly clock: Clock;
+
+  constructor(options: DynamoLockOptions) {
+    this.connection = resolveConnection(options, CONTEXT);
+    this.defaultTtlMs = resolveTtl(options.defaultTtlMs, 900_000, CONTEXT);
+    this.prefix = options.prefix ?? '';
+    if (typeof this.prefix !== 'string') throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: prefix must be a string`);
+    this.backoff = options.backoff ?? {};
+    this.clock = options.clock ?? systemClock;
+  }
+
+  acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
+    assertValidKey(key, CONTEXT);
+    const ttlMs = resolveTtl(options.ttlMs, this.defaultTtlMs, CONTEXT);
+    return retryUntil(() => this.tryAcquire(key, ttlMs), {
+      ...this.backoff,
+      waitMs: options.waitMs ?? 0,
+      signal: options.signal,
+      timeoutMessage: `${CONTEXT}: acquire timed out for ${key}`,
+      details: { key },
+    });
+  }
+
+  async release(key: string, token: string): Promise<boolean> {
+    assertValidKey(key, CONTEXT);
+    const now = this.clock();
+    try {
+      await this.connection.client.send(
+        new UpdateItemCommand({
+          TableName: this.connection.tableName,
+          Key: { id: { S: this.prefix + key } },
+          // Keep the item (and its fencing counter); the TTL sweeper may remove it later, and the
+          // counter then restarts above the clock (see tryAcquire).
+          UpdateExpression: 'REMOVE #owner SET #expMs = :zero, #exp = :nowSec',
+          ConditionExpression: '#owner = :token',
+          ExpressionAttributeNames: { '#owner': NAMES['#owner'], '#expMs': NAMES['#expMs'], '#exp': NAMES['#exp'] },
+          ExpressionAttributeValues: { ':token': { S: token }, ':zero': { N: '0' }, ':nowSec': { N: String(Math.floor(now / 1000)) } },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw dynamoBackendError(error, `${CONTEXT}: release failed for ${key}`, key);
+    }
+  }
+
+  async extend(key: string, token: string, ttlMs: number): Promise<number> {
+    assertValidKey(key, CONTEXT);
+    const ttl = resolveTtl(ttlMs, this.defaultTtlMs, CONTEXT);
+    const now = this.clock();
+    const expiresAt = now + ttl;
+    try {
+      await this.connection.client.send(
+        new UpdateItemCommand({
+          TableName: this.connection.tableName,
+          Key: { id: { S: this.prefix + key } },
+          UpdateExpression: 'SET #expMs = :expMs, #exp = :expSec',
+          ConditionExpression: '#owner = :token AND #expMs > :now',
+          ExpressionAttributeNames: { '#owner': NAMES['#owner'], '#expMs': NAMES['#expMs'], '#exp': NAMES['#exp'] },
+          ExpressionAttributeValues: {
+            ':token': { S: token },
+            ':now': { N: String(now) },
+            ':expMs': { N: String(expiresAt) },
+            ':expSec': { N: String(Math.ceil(expiresAt / 1000)) },
+          },
+        }),
+      );
+      return expiresAt;
+    } catch (error) {
+      if (isConditionFailure(error)) {
+        throw new DurableError(ErrorCode.LOCK_LOST, `${CONTEXT}: extend failed for ${key}: the lease is no longer held`, {
+          details: { key },
+        });
+      }
+      throw dynamoBackendError(error, `${CONTEXT}: extend failed for ${key}`, key);
+    }
+  }
+
+  /** The stored state of `key` (strongly consistent read), or undefined when it never was locked. */
+  async inspect(key: string): Promise<LockItemState | undefined> {
+    assertValidKey(key, CONTEXT);
+    try {
+      const { Item } = await this.connection.client.send(
+        new GetItemCommand({ TableName: this.connection.tableName, Key: { id: { S: this.prefix + key } }, ConsistentRead: true }),
+      );
+      if (Item === undefined) return undefined;
+      return {
+        token: Item.owner?.S,
+        fencingToken: Number(Item.fencingToken?.N ?? 0),
+        expiresAtMs: Number(Item.expiresAtMs?.N ?? 0),
+      };
+    } catch (error) {
+      throw dynamoBackendError(error, `${CONTEXT}: inspect failed for ${key}`, key);
+    }
+  }
+
+  /** Destroys the DynamoDB client if this manager created it (never an injected one). */
+  async close(): Promise<void> {
+    if (this.connection.owned) this.connection.client.destroy();
+  }
+
+  private async tryAcquire(key: string, ttlMs: number): Promise<Lease | undefined> {
+    const now = this.clock();
+    const token = createLockToken();
+    const expiresAt = now + ttlMs;
+    try {
+      const { Attributes } = await this.connection.client.send(
+        new UpdateItemCommand({
+          TableName: this.connection.tableName,
+          Key: { id: { S: this.prefix + key } },
+          // A new item's counter starts at the clock (ms), so that if the TTL sweeper ever
+          // deletes a released item, later tokens still exceed every token granted before.
+          UpdateExpression: 'SET #owner = :token, #expMs = :expMs, #exp = :expSec, #fence = if_not_exists(#fence, :seed) + :one',
+          ConditionExpression: 'attribute_not_exists(#id) OR attribute_not_exists(#owner) OR #expMs < :now',
+          ExpressionAttributeNames: NAMES,
+          ExpressionAttributeValues: {
+            ':token': { S: token },
+            ':now': { N: String(now) },
+            ':expMs': { N: String(expiresAt) },
+            ':expSec': { N: String(Math.ceil(expiresAt / 1000)) },
+            ':seed': { N: String(now) },
+            ':one': { N: '1' },
+          },
+          ReturnValues: 'UPDATED_NEW',
+        }),
+      );
+      const fencingToken = Number(Attributes?.fencingToken?.N);
+      if (!Number.isSafeInteger(fencingToken)) {
+        throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: acquire for ${key} returned no fencing token`, { details: { key } });
+      }
+      return createLease(this, { key, token, fencingToken, expiresAt, ttlMs });
+    } catch (error) {
+      if (isConditionFailure(error)) return undefined;
+      throw dynamoBackendError(error, `${CONTEXT}: acquire failed for ${key}`, key);
+    }
+  }
+}
+
+/** Creates a {@link DynamoLockingManager}. */
+export function createDynamoLock(options: DynamoLockOptions): DynamoLockingManager {
+  return new DynamoLockingManager(options);
+}

@@ -1,0 +1,64 @@
+// TEST INFRASTRUCTURE: a DynamoDB endpoint for the tests. Uses DYNAMODB_ENDPOINT when set;
+// otherwise starts dynalite in a child process with its data in a temp folder (kept across
+// restart, removed by stop()).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { ChildServer } from './child-server.js';
+import { startChildServer } from './child-server.js';
+
+/** Where the tests' DynamoDB lives. */
+export interface DynamoTestEndpoint {
+  readonly endpoint: string;
+  /** A new client (the caller destroys it). */
+  client(options?: { maxAttempts?: number }): DynamoDBClient;
+  /** Kills the server at once (only for a server we started). */
+  kill(): Promise<void>;
+  /** Starts it again on the same port with the same data. */
+  restart(): Promise<void>;
+  /** Stops the server and removes its data. */
+  stop(): Promise<void>;
+}
+
+const SCRIPT = join(__dirname, 'dynalite-server.cjs');
+
+/** Starts (or connects to) the tests' DynamoDB endpoint. */
+export async function startDynamo(): Promise<DynamoTestEndpoint> {
+  const fromEnv = process.env.DYNAMODB_ENDPOINT;
+  if (fromEnv !== undefined && fromEnv !== '') {
+    return {
+      endpoint: fromEnv,
+      client: (o = {}) => makeClient(fromEnv, o.maxAttempts),
+      kill: () => Promise.reject(new Error('DYNAMODB_ENDPOINT is external: cannot kill it')),
+      restart: () => Promise.reject(new Error('DYNAMODB_ENDPOINT is external: cannot restart it')),
+      stop: async () => undefined,
+    };
+  }
+  const directory = mkdtempSync(join(tmpdir(), 'durable-dynalite-'));
+  let server: ChildServer = await startChildServer(SCRIPT, [directory]);
+  const port = server.port;
+  const endpoint = `http://127.0.0.1:${port}`;
+  return {
+    endpoint,
+    client: (o = {}) => makeClient(endpoint, o.maxAttempts),
+    kill: () => server.kill(),
+    restart: async () => {
+      server = await startChildServer(SCRIPT, [directory, String(port)]);
+    },
+    stop: async () => {
+      await server.stop();
+      rmSync(directory, { recursive: true, force: true });
+    },
+  };
+}
+
+function makeClient(endpoint: string, maxAttempts: number | undefined): DynamoDBClient {
+  const local = endpoint.startsWith('http://127.0.0.1') || endpoint.startsWith('http://localhost');
+  return new DynamoDBClient({
+    endpoint,
+    region: process.env.AWS_REGION ?? 'us-east-1',
+    ...(maxAttempts === undefined ? {} : { maxAttempts }),
+    ...(local ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
+  });
+}
