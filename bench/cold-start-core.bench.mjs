@@ -1,0 +1,27 @@
+// Serverless cold start: time to import('@durable/core') (storage + lock contracts and memory
+// implementations) in a fresh process, median of 15 runs; target under 40 ms. Also what a bare
+// `node -e` costs, for scale.
+import { execFileSync } from 'node:child_process';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+function importMs(specifier) {
+  const code = `const t = performance.now(); await import(${JSON.stringify(specifier)}); console.log(performance.now() - t);`;
+  return Number(execFileSync(process.execPath, ['--input-type=module', '-e', code], { cwd: here }).toString());
+}
+const runs = 15;
+for (const specifier of ['@durable/core', '@durable/fs']) {
+  const times = Array.from({ length: runs }, () => importMs(specifier));
+  console.log(`import('${specifier}') in a fresh process: median ${median(times).toFixed(1)} ms (min ${Math.min(...times).toFixed(1)}, max ${Math.max(...times).toFixed(1)})`);
+}
+const wall = Array.from({ length: runs }, () => {
+  const t = performance.now();
+  execFileSync(process.execPath, ['-e', '0']);
+  return performance.now() - t;
+});
+console.log(`for scale, a whole bare node process start+exit: median ${median(wall).toFixed(1)} ms`);
