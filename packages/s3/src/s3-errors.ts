@@ -20,10 +20,14 @@ export function errorName(error: unknown): string | undefined {
   return shape.Code ?? shape.name;
 }
 
-/** True for "the object is not there" (GetObject/HeadObject 404). */
+/**
+ * True for "the object is not there" (GetObject/HeadObject 404). A missing bucket
+ * (`NoSuchBucket`) is not: it is a configuration failure and must not read as "absent".
+ */
 export function isNotFound(error: unknown): boolean {
   const name = errorName(error);
-  return httpStatus(error) === 404 || name === 'NoSuchKey' || name === 'NotFound';
+  if (name === 'NoSuchBucket') return false;
+  return name === 'NoSuchKey' || name === 'NotFound' || httpStatus(error) === 404;
 }
 
 /** True for a failed `If-None-Match`/`If-Match` (412), or S3's 409 for a concurrent conditional write. */

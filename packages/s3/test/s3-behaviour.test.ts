@@ -1,0 +1,158 @@
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { bytesToText, isDurableError } from '@durable/core';
+import { expectDurableError, uniquePrefix } from '@durable/testkit';
+import { S3LockManager, S3StorageManager } from '../src/index.js';
+import { useS3 } from './support/suite-setup.js';
+
+const s3 = useS3();
+
+function storage(prefix = 'behaviour/'): S3StorageManager {
+  return new S3StorageManager({ client: s3.client, bucket: s3.endpoint.bucket, prefix });
+}
+
+describe('S3StorageManager options', () => {
+  it('refuses a missing or malformed bucket and a bad prefix with CONFIG, before any I/O', () => {
+    for (const bucket of [undefined, '', 'a', 'has space', 'x/y']) {
+      expect(() => new S3StorageManager({ bucket } as never)).toThrow(expect.objectContaining({ code: 'CONFIG' }));
+    }
+    for (const prefix of ['/abs', 'a//b', '../x']) {
+      expect(() => new S3StorageManager({ bucket: 'ok-bucket', prefix })).toThrow(expect.objectContaining({ code: 'CONFIG' }));
+    }
+    expect(() => new S3LockManager({ bucket: 'ok-bucket', defaultTtlMs: 0 })).toThrow(expect.objectContaining({ code: 'CONFIG' }));
+  });
+});
+
+describe('S3StorageManager on a live endpoint', () => {
+  it('stores each key as the object prefix + key, and two prefixes never see each other', async () => {
+    const ns = uniquePrefix('iso');
+    const one = storage(`${ns}/one/`);
+    const two = storage(`${ns}/two/`);
+    await one.write('k', 'from one');
+    await two.write('k', 'from two');
+    expect(bytesToText((await one.read('k'))!.data)).toBe('from one');
+    expect(bytesToText((await two.read('k'))!.data)).toBe('from two');
+    expect((await one.list('')).keys).toEqual(['k']);
+    const raw = await s3.client.send(new GetObjectCommand({ Bucket: s3.endpoint.bucket, Key: `${ns}/one/k` }));
+    expect(await raw.Body!.transformToString()).toBe('from one');
+  });
+
+  it('close() never destroys an injected client, and destroys a client it created', async () => {
+    const destroy = jest.spyOn(S3Client.prototype, 'destroy');
+    try {
+      await storage().close();
+      await new S3LockManager({ client: s3.client, bucket: s3.endpoint.bucket }).close();
+      expect(destroy).not.toHaveBeenCalled();
+      const owned = new S3StorageManager({ bucket: s3.endpoint.bucket, endpoint: s3.endpoint.endpoint, forcePathStyle: true, region: 'us-east-1' });
+      await owned.close();
+      expect(destroy).toHaveBeenCalledTimes(1);
+    } finally {
+      destroy.mockRestore();
+    }
+  });
+
+  it('a missing bucket is a BACKEND error on read, never "absent"', async () => {
+    const missing = new S3StorageManager({ client: s3.client, bucket: 'no-such-bucket-here' });
+    const error = await expectDurableError(() => missing.read('k'), 'BACKEND');
+    expect(error.retryable).toBe(false);
+    await expectDurableError(() => missing.write('k', 'x'), 'BACKEND');
+    await expectDurableError(() => missing.list(''), 'BACKEND');
+  });
+
+  it('conditionalWrites: false declares it, and still refuses a stale version (checked by a read first)', async () => {
+    const plain = new S3StorageManager({ client: s3.client, bucket: s3.endpoint.bucket, prefix: 'plain/', conditionalWrites: false });
+    expect(plain.capabilities.conditionalWrite).toBe(false);
+    const key = uniquePrefix('plain');
+    const v1 = await plain.write(key, 'one', { ifVersion: null });
+    await expectDurableError(() => plain.write(key, 'again', { ifVersion: null }), 'CONFLICT');
+    const v2 = await plain.write(key, 'two', { ifVersion: v1 });
+    await expectDurableError(() => plain.write(key, 'three', { ifVersion: v1 }), 'CONFLICT');
+    await expectDurableError(() => plain.delete(key, { ifVersion: v1 }), 'CONFLICT');
+    expect(bytesToText((await plain.read(key))!.data)).toBe('two');
+    expect(await plain.delete(key, { ifVersion: v2 })).toBe(true);
+  });
+
+  it('list pages across more keys than one ListObjectsV2 call returns', async () => {
+    const ns = uniquePrefix('many');
+    const keys = Array.from({ length: 1203 }, (_, i) => `${ns}/${String(i).padStart(5, '0')}`);
+    const store = storage();
+    for (let i = 0; i < keys.length; i += 50) await Promise.all(keys.slice(i, i + 50).map((k) => store.write(k, '')));
+    const first = await store.list(`${ns}/`, { limit: 1100 });
+    expect(first.keys).toEqual(keys.slice(0, 1100));
+    expect(first.cursor).toBe(keys[1099]);
+    const second = await store.list(`${ns}/`, { limit: 1100, cursor: first.cursor! });
+    expect(second.keys).toEqual(keys.slice(1100));
+    expect(second.cursor).toBeUndefined();
+  }, 120_000);
+});
+
+describe('S3 on an unreachable endpoint', () => {
+  // Port 9 on 127.0.0.1 (discard) is closed here: every call fails at connect.
+  const dead = new S3Client({
+    endpoint: 'http://127.0.0.1:9',
+    forcePathStyle: true,
+    region: 'us-east-1',
+    maxAttempts: 1,
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  });
+  afterAll(() => dead.destroy());
+
+  it('every storage operation fails with a retryable BACKEND error, never undefined or false', async () => {
+    const store = new S3StorageManager({ client: dead, bucket: 'durable-test' });
+    for (const operation of [
+      () => store.read('k'),
+      () => store.write('k', 'v'),
+      () => store.write('k', 'v', { ifVersion: null }),
+      () => store.delete('k'),
+      () => store.exists('k'),
+      () => store.list(''),
+    ]) {
+      const error = await expectDurableError(operation, 'BACKEND');
+      expect(error.retryable).toBe(true);
+    }
+  });
+
+  it('the lock reports BACKEND on acquire, release and extend: no lease is granted, no release claimed', async () => {
+    const lock = new S3LockManager({ client: dead, bucket: 'durable-test' });
+    await expectDurableError(() => lock.acquire('k', { waitMs: 1000 }), 'BACKEND');
+    await expectDurableError(() => lock.release('k', 'token'), 'BACKEND');
+    await expectDurableError(() => lock.extend('k', 'token', 1000), 'BACKEND');
+  });
+});
+
+describe('S3LockManager specifics', () => {
+  it('a lease object that is not a durable lease is a BACKEND error, never a grant', async () => {
+    const key = uniquePrefix('garbage');
+    await storage('locks-garbage/').write(key, 'not json');
+    const lock = new S3LockManager({ client: s3.client, bucket: s3.endpoint.bucket, prefix: 'locks-garbage/' });
+    const error = await lock.acquire(key).catch((e: unknown) => e);
+    expect(isDurableError(error, 'BACKEND')).toBe(true);
+  });
+
+  it('release keeps the lease object, so the fencing counter continues after it', async () => {
+    const lock = new S3LockManager({ client: s3.client, bucket: s3.endpoint.bucket, prefix: 'locks-keep/' });
+    const key = uniquePrefix('keep');
+    const first = await lock.acquire(key);
+    expect(await first.release()).toBe(true);
+    expect(await storage('locks-keep/').exists(key)).toBe(true);
+    const second = await lock.acquire(key);
+    expect(second.fencingToken).toBe(first.fencingToken + 1);
+    await second.release();
+  });
+
+  it('an expired lease is free for a later clock without sleeping (injected clock)', async () => {
+    let now = 1_000_000;
+    const clock = (): number => now;
+    const options = { client: s3.client, bucket: s3.endpoint.bucket, prefix: 'locks-clock/', clock };
+    const a = new S3LockManager(options);
+    const b = new S3LockManager(options);
+    const key = uniquePrefix('clock');
+    const old = await a.acquire(key, { ttlMs: 60_000 });
+    await expectDurableError(() => b.acquire(key), 'LOCK_TIMEOUT');
+    now += 60_001;
+    const fresh = await b.acquire(key, { ttlMs: 60_000 });
+    expect(fresh.fencingToken).toBeGreaterThan(old.fencingToken);
+    await expectDurableError(() => old.extend(), 'LOCK_LOST');
+    expect(await old.release()).toBe(false);
+    expect(await fresh.release()).toBe(true);
+  });
+});
