@@ -1,0 +1,126 @@
+import {
+  DurableError,
+  LockableStorageManager,
+  assertValidKey,
+  assertValidPrefix,
+  backoffDelay,
+  bytesToText,
+  createMemoryLock,
+  createMemoryStorage,
+  isDurableError,
+  isValidKey,
+  toBackendError,
+} from '../src/index.js';
+
+describe('DurableError', () => {
+  test('isDurableError recognises an error from another copy of the package (the built CommonJS copy)', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const otherCopy = require('../dist/cjs/index.js') as typeof import('../src/index.js');
+    expect(otherCopy.DurableError).not.toBe(DurableError);
+    const foreign = new otherCopy.DurableError('CONFLICT', 'from the other copy');
+    expect(isDurableError(foreign)).toBe(true);
+    expect(isDurableError(foreign, 'CONFLICT')).toBe(true);
+    expect(isDurableError(foreign, 'BACKEND')).toBe(false);
+    expect(otherCopy.isDurableError(new DurableError('BACKEND', 'x'), 'BACKEND')).toBe(true);
+  });
+
+  test('plain errors and look-alikes are not DurableErrors', () => {
+    expect(isDurableError(new Error('x'))).toBe(false);
+    expect(isDurableError({ code: 'CONFLICT', name: 'DurableError' })).toBe(false);
+    expect(isDurableError(null)).toBe(false);
+  });
+
+  test('toBackendError wraps with cause and retryable, and keeps a DurableError as it is', () => {
+    const cause = new Error('ECONNRESET');
+    const wrapped = toBackendError(cause, 'redis-lock: release failed for orders/42');
+    expect(wrapped.code).toBe('BACKEND');
+    expect(wrapped.retryable).toBe(true);
+    expect(wrapped.cause).toBe(cause);
+    expect(wrapped.message).toBe('redis-lock: release failed for orders/42: ECONNRESET');
+    const conflict = new DurableError('CONFLICT', 'c');
+    expect(toBackendError(conflict, 'x')).toBe(conflict);
+  });
+});
+
+describe('key rules', () => {
+  test.each(['a', 'orders/42', 'a/b/c', 'unicode/日本/🙂', '.hidden/x', 'a..b', 'x'.repeat(1024)])('accepts %j', (key) => {
+    expect(isValidKey(key)).toBe(true);
+  });
+  test.each(['', '/a', 'a/', 'a//b', '.', '..', 'a/./b', 'a/../b', 'nul\u0000', 'tab\t', 'del\u007f', 'c1\u0085', 'a\\b', 'x'.repeat(1025)])(
+    'refuses %j with INVALID_KEY naming the key',
+    (key) => {
+      expect(() => assertValidKey(key, 'test')).toThrow(expect.objectContaining({ code: 'INVALID_KEY' }));
+      expect(() => assertValidKey(key, 'test')).toThrow(/^test: invalid key/);
+    },
+  );
+  test('prefixes may stop inside a segment but not make a bad segment', () => {
+    for (const ok of ['', 'a', 'a/', 'orders/4', 'a/..x', 'a/.']) expect(() => assertValidPrefix(ok)).not.toThrow();
+    for (const bad of ['/a', 'a//', 'a/../', '../', 'a\u0000']) {
+      expect(() => assertValidPrefix(bad)).toThrow(expect.objectContaining({ code: 'INVALID_KEY' }));
+    }
+  });
+});
+
+describe('backoff', () => {
+  test('delays are jittered within an exponentially growing, capped ceiling', () => {
+    expect(backoffDelay(0, { random: () => 0.999 })).toBeLessThanOrEqual(5);
+    expect(backoffDelay(3, { random: () => 0.999 })).toBeLessThanOrEqual(40);
+    expect(backoffDelay(30, { random: () => 0.999 })).toBeLessThanOrEqual(250);
+    expect(backoffDelay(30, { random: () => 0 })).toBe(1);
+    const spread = new Set(Array.from({ length: 50 }, () => backoffDelay(6)));
+    expect(spread.size).toBeGreaterThan(5);
+  });
+});
+
+describe('memory lock with an injected clock', () => {
+  test('a lease expires when the clock passes its TTL, with no real waiting', async () => {
+    let now = 1_000;
+    const lock = createMemoryLock({ clock: () => now });
+    const first = await lock.acquire('k', { ttlMs: 100 });
+    await expect(lock.acquire('k')).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
+    now += 101;
+    const second = await lock.acquire('k');
+    expect(second.fencingToken).toBe(first.fencingToken + 1);
+    await expect(first.extend()).rejects.toMatchObject({ code: 'LOCK_LOST' });
+  });
+});
+
+describe('LockableStorageManager', () => {
+  const make = () => new LockableStorageManager({ storage: createMemoryStorage(), lock: createMemoryLock() });
+
+  test('withLock releases the lease when the callback throws', async () => {
+    const store = make();
+    await expect(store.withLock('k', async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    const lease = await store.acquire('k', { waitMs: 0 });
+    expect(await lease.release()).toBe(true);
+  });
+
+  test('update is a read-modify-write under the lease, conditional on the version read', async () => {
+    const store = make();
+    await store.update('n', (current) => String(Number(current ? bytesToText(current.data) : '0') + 1));
+    await Promise.all(Array.from({ length: 20 }, () =>
+      store.update('n', (current) => String(Number(current ? bytesToText(current.data) : '0') + 1), { waitMs: 5_000 }),
+    ));
+    expect(bytesToText((await store.read('n'))!.data)).toBe('21');
+  });
+
+  test('update whose lease expired mid-way gets CONFLICT instead of overwriting a newer value', async () => {
+    let now = 0;
+    const store = new LockableStorageManager({ storage: createMemoryStorage(), lock: createMemoryLock({ clock: () => now }) });
+    await store.write('k', 'v0');
+    await expect(
+      store.update('k', async () => {
+        now += 10_000; // the lease is long gone...
+        await store.write('k', 'written by the next holder'); // ...and someone else wrote
+        return 'late';
+      }, { ttlMs: 1_000 }),
+    ).rejects.toMatchObject({ code: 'CONFLICT' });
+    expect(bytesToText((await store.read('k'))!.data)).toBe('written by the next holder');
+  });
+
+  test('update returning undefined leaves the value untouched', async () => {
+    const store = make();
+    const version = await store.write('k', 'v');
+    expect(await store.update('k', () => undefined)).toBe(version);
+  });
+});
