@@ -25,3 +25,35 @@ export { MemoryLockManager, createMemoryLock } from './memory-lock.js';
 export type { MemoryLockOptions } from './memory-lock.js';
 export { LockableStorageManager } from './lockable-storage.js';
 export type { LockableStorageOptions, UpdateOptions } from './lockable-storage.js';
+export {
+  MAX_WORKFLOW_ID_LENGTH,
+  StepKind,
+  WORKFLOW_RECORD_FORMAT,
+  WorkflowStatus,
+  assertClaimHeld,
+  assertJsonValue,
+  assertValidWorkflowId,
+  cloneJson,
+  createClaimToken,
+  decodeWorkflowId,
+  encodeWorkflowId,
+  isFinishedStatus,
+  isWorkflowDue,
+  parseWorkflowRecord,
+  toStoredError,
+  workflowTransitions,
+} from './workflow-store.js';
+export type {
+  ClaimedWorkflow,
+  NewWorkflow,
+  StepMemo,
+  StoredError,
+  SuspendOptions,
+  WorkflowClaim,
+  WorkflowEvent,
+  WorkflowOutcome,
+  WorkflowRecord,
+  WorkflowStore,
+} from './workflow-store.js';
+export { MemoryWorkflowStore, createMemoryWorkflowStore } from './memory-workflow-store.js';
+export type { MemoryWorkflowStoreOptions } from './memory-workflow-store.js';
