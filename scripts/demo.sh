@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/pnpm.sh
-"${PNPM[@]}" install --frozen-lockfile --reporter=silent
+"${PNPM[@]}" install --frozen-lockfile
 "${PNPM[@]}" exec turbo run build --output-logs=errors-only >/dev/null
 for dir in examples/*/; do
   if node -e "process.exit(require('./${dir}package.json').scripts?.demo ? 0 : 1)"; then

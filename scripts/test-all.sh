@@ -12,7 +12,7 @@ if ! command -v redis-server >/dev/null 2>&1; then
     echo "redis-server is not installed: install it (e.g. apt-get install redis-server) or set REDIS_URL"; exit 1
   fi
 fi
-"${PNPM[@]}" install --frozen-lockfile --reporter=silent || exit 1
+"${PNPM[@]}" install --frozen-lockfile || exit 1
 "${PNPM[@]}" exec turbo run build typecheck --output-logs=errors-only || exit 1
 log=$(mktemp)
 "${PNPM[@]}" exec turbo run test --concurrency=1 --output-logs=full 2>&1 | tee "$log"
