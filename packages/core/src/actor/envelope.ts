@@ -1,0 +1,85 @@
+import { DurableError, ErrorCode } from '../errors.js';
+import { bytesToText } from '../storage.js';
+
+/** Format version of {@link ActorEnvelope}; a later change can still read this shape. */
+export const ACTOR_ENVELOPE_FORMAT = 1;
+
+/** Which machine (and which version of it) a stored snapshot belongs to. */
+export interface MachineRef {
+  /** The machine's id (`createMachine({ id })`). */
+  readonly id: string;
+  /** The version the application gave this machine definition. */
+  readonly version: string;
+}
+
+/** What is stored under an actor's key: the persisted snapshot plus the facts needed to load it. */
+export interface ActorEnvelope {
+  /** Always {@link ACTOR_ENVELOPE_FORMAT} for this release. */
+  readonly format: typeof ACTOR_ENVELOPE_FORMAT;
+  /** The machine the snapshot was taken from. */
+  readonly machine: MachineRef;
+  /** `actor.getPersistedSnapshot()`, as JSON. */
+  readonly snapshot: unknown;
+  /** Epoch milliseconds of the save. */
+  readonly savedAt: number;
+  /** Extra persisted state owned by a wrapper (the orchestrator keeps its redelivery window here). */
+  readonly extensions?: Record<string, unknown>;
+}
+
+/** Serialises an envelope; `SERIALIZATION` when the snapshot is not JSON (a BigInt, a cycle, ...). */
+export function encodeEnvelope(envelope: ActorEnvelope, key: string): string {
+  try {
+    return JSON.stringify(envelope);
+  } catch (cause) {
+    throw new DurableError(ErrorCode.SERIALIZATION, `actor: snapshot of ${key} cannot be saved as JSON`, {
+      cause,
+      details: { key },
+    });
+  }
+}
+
+/**
+ * Parses stored bytes into an envelope. Anything else (bad UTF-8, bad JSON, a foreign shape, an
+ * unknown format) is `INVALID_SNAPSHOT`: the caller must refuse it, never start fresh over it.
+ */
+export function decodeEnvelope(data: Uint8Array, key: string): ActorEnvelope {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytesToText(data));
+  } catch (cause) {
+    throw invalid(key, 'the stored bytes are not JSON', cause);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw invalid(key, 'the stored value is not an actor envelope');
+  }
+  const record = parsed as Record<string, unknown>;
+  if (record['format'] !== ACTOR_ENVELOPE_FORMAT) {
+    throw invalid(key, `unknown envelope format ${JSON.stringify(record['format'])}`);
+  }
+  const machine = record['machine'] as Record<string, unknown> | undefined;
+  if (typeof machine !== 'object' || machine === null || typeof machine['id'] !== 'string' || typeof machine['version'] !== 'string') {
+    throw invalid(key, 'the envelope names no machine id and version');
+  }
+  const snapshot = record['snapshot'];
+  if (typeof snapshot !== 'object' || snapshot === null || Array.isArray(snapshot)) {
+    throw invalid(key, 'the envelope holds no snapshot object');
+  }
+  const extensions = record['extensions'];
+  if (extensions !== undefined && (typeof extensions !== 'object' || extensions === null || Array.isArray(extensions))) {
+    throw invalid(key, 'the envelope extensions are not an object');
+  }
+  return {
+    format: ACTOR_ENVELOPE_FORMAT,
+    machine: { id: machine['id'], version: machine['version'] },
+    snapshot,
+    savedAt: typeof record['savedAt'] === 'number' ? record['savedAt'] : 0,
+    ...(extensions === undefined ? {} : { extensions: extensions as Record<string, unknown> }),
+  };
+}
+
+function invalid(key: string, reason: string, cause?: unknown): DurableError {
+  return new DurableError(ErrorCode.INVALID_SNAPSHOT, `actor: stored snapshot of ${key} is unreadable: ${reason}`, {
+    ...(cause === undefined ? {} : { cause }),
+    details: { key },
+  });
+}

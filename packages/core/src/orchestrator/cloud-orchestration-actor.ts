@@ -1,0 +1,277 @@
+import { createActor } from 'xstate';
+import type { Actor, AnyMachineSnapshot, AnyStateMachine, InspectionEvent, Snapshot, SnapshotFrom } from 'xstate';
+import type { Clock } from '../clock.js';
+import { systemClock } from '../clock.js';
+import { DurableError, ErrorCode, isDurableError } from '../errors.js';
+import type { DurableCloudEvent } from './cloudevent.js';
+import { assertCloudEvent, createCloudEvent, deterministicEventId } from './cloudevent.js';
+import { OrchestratorErrorCode } from './errors.js';
+import { activePaths } from './state-paths.js';
+
+/** What a `cloudevent` middleware turns an incoming CloudEvent into: the xstate event to send. */
+export interface MachineEvent {
+  /** The xstate event type. */
+  type: string;
+  /** Payload available to the machine as `event.data`. */
+  data?: unknown;
+}
+
+/** Transforms an incoming CloudEvent (selected by its `type`) into the event sent to the machine. */
+export type CloudEventMiddleware = (event: DurableCloudEvent) => MachineEvent;
+
+/** A CloudEvent an `orchestration` middleware asks to emit; id, source, subject and time are filled in. */
+export interface OrchestrationEmit {
+  /** `cmd.*` (a command to a service) or `notif.*` (a notification). */
+  type: string;
+  /** Payload. */
+  data?: unknown;
+  /** @default "application/json" */
+  datacontenttype?: string;
+  /** URI of the data's schema. */
+  dataschema?: string;
+  /** Extension attributes. */
+  extensions?: Record<string, string | number | boolean>;
+}
+
+/** Runs when the process enters the state it is keyed by; returns the CloudEvents to emit. */
+export type OrchestrationMiddleware = (
+  id: string,
+  snapshot: AnyMachineSnapshot,
+) => OrchestrationEmit | readonly OrchestrationEmit[] | undefined;
+
+/** Middleware of an orchestration, by CloudEvent type and by state path (`check.grounded.running`). */
+export interface CloudOrchestratorMiddlewares {
+  /** Incoming CloudEvent type → transform into a machine event. Default: `{ type, data }`. */
+  cloudevent?: Readonly<Record<string, CloudEventMiddleware>>;
+  /** Dot-separated state path from the root (nested states included) → events to emit on entry. */
+  orchestration?: Readonly<Record<string, OrchestrationMiddleware>>;
+}
+
+/** Options for {@link CloudOrchestrationActor}. */
+export interface CloudOrchestrationActorOptions {
+  /** The orchestration (process) id; every emitted event carries it as `subject`. */
+  id: string;
+  /** `source` of emitted events. @default "durable.orchestrator" */
+  source?: string;
+  /** Transforms and emissions. */
+  middleware?: CloudOrchestratorMiddlewares;
+  /** Persisted snapshot to resume from; entering states already active emits nothing. */
+  snapshot?: Snapshot<unknown>;
+  /** Input of a new process (`context: ({ input }) => ...`). */
+  input?: unknown;
+  /** Transitions applied so far; emitted ids derive from it. @default 0 */
+  sequence?: number;
+  /** Time source for events whose trigger has no `time`. @default Date.now */
+  clock?: Clock;
+}
+
+const START = 'start';
+
+/**
+ * Wraps an xstate machine for CloudEvents: `cloudevent(event)` validates, transforms and sends;
+ * entering a state with an `orchestration` middleware adds its CloudEvents to `eventsToEmit`.
+ * Ids of emitted events are deterministic (process id, transition number, trigger, position).
+ */
+export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMachine> {
+  /** The orchestration id (the `subject` end to end). */
+  readonly id: string;
+  /** The underlying xstate actor. */
+  readonly actor: Actor<TLogic>;
+  private readonly source: string;
+  private readonly middleware: CloudOrchestratorMiddlewares;
+  private readonly clock: Clock;
+  private readonly fresh: boolean;
+  private emitted: DurableCloudEvent[] = [];
+  private previous = new Set<string>();
+  private listening = false;
+  private seq: number;
+  private trigger = { key: START, time: '' };
+  private stepIndex = 0;
+  private failure: DurableError | undefined;
+
+  constructor(logic: TLogic, options: CloudOrchestrationActorOptions) {
+    if (typeof options.id !== 'string' || options.id.length === 0) {
+      throw new DurableError(ErrorCode.CONFIG, 'orchestrator: an orchestration actor needs a non-empty id');
+    }
+    this.id = options.id;
+    this.source = options.source ?? 'durable.orchestrator';
+    this.middleware = options.middleware ?? {};
+    this.clock = options.clock ?? systemClock;
+    this.seq = options.sequence ?? 0;
+    this.fresh = options.snapshot === undefined;
+    this.actor = createActor(logic as AnyStateMachine, {
+      id: options.id,
+      ...(options.snapshot === undefined ? {} : { snapshot: options.snapshot }),
+      ...(options.input === undefined ? {} : { input: options.input }),
+      inspect: (event: InspectionEvent) => this.onInspect(event),
+    }) as unknown as Actor<TLogic>;
+    // Errors inside the machine are read from its snapshot; without a listener xstate would
+    // rethrow them asynchronously and crash the process.
+    this.actor.subscribe({ error: () => undefined });
+  }
+
+  /** Every CloudEvent produced since this actor was created, in order. */
+  get eventsToEmit(): readonly DurableCloudEvent[] {
+    return this.emitted;
+  }
+
+  /** Transitions applied so far (the start counts as none). */
+  get sequence(): number {
+    return this.seq;
+  }
+
+  /**
+   * Starts the actor. A new process enters its initial states, so their `orchestration`
+   * middleware runs; a resumed one emits nothing. Returns the events produced.
+   */
+  start(): DurableCloudEvent[] {
+    const before = this.emitted.length;
+    this.trigger = { key: START, time: new Date(this.clock()).toISOString() };
+    this.stepIndex = 0;
+    this.actor.start();
+    this.assertHealthy(`start of ${this.id}`);
+    const snapshot = this.actor.getSnapshot() as AnyMachineSnapshot;
+    const paths = activePaths(snapshot.value);
+    if (this.fresh) this.enter(paths, snapshot);
+    this.previous = new Set(paths);
+    this.listening = true;
+    this.throwFailure();
+    return this.emitted.slice(before);
+  }
+
+  /**
+   * Validates `event`, applies its `cloudevent` middleware and sends it. Returns the events
+   * produced by the states it entered. Throws `INVALID_EVENT`, `MIDDLEWARE` or `ACTOR_FAILED`;
+   * after a throw the actor's state must not be saved.
+   */
+  cloudevent(event: DurableCloudEvent): DurableCloudEvent[] {
+    if (!this.listening) {
+      throw new DurableError(ErrorCode.CONFIG, `orchestrator: start() the actor ${this.id} before sending it events`);
+    }
+    assertCloudEvent(event, 'orchestrator');
+    if (event.subject !== undefined && event.subject !== this.id) {
+      throw new DurableError(
+        ErrorCode.INVALID_EVENT,
+        `orchestrator: event ${event.id} is for ${event.subject}, not for ${this.id}`,
+        { details: { id: event.id, subject: event.subject } },
+      );
+    }
+    const transform = this.middleware.cloudevent?.[event.type];
+    let machineEvent: MachineEvent;
+    try {
+      machineEvent = transform === undefined ? { type: event.type, data: event.data } : transform(event);
+    } catch (cause) {
+      throw middlewareError(`cloudevent middleware for ${event.type} failed on ${event.id}`, cause, event);
+    }
+    if (typeof machineEvent !== 'object' || machineEvent === null || typeof machineEvent.type !== 'string') {
+      throw middlewareError(`cloudevent middleware for ${event.type} returned no { type }`, undefined, event);
+    }
+    const before = this.emitted.length;
+    this.seq += 1;
+    this.trigger = { key: `${event.source}\u0000${event.id}`, time: event.time ?? new Date(this.clock()).toISOString() };
+    this.stepIndex = 0;
+    this.actor.send(machineEvent as never);
+    this.assertHealthy(`${event.type} ${event.id} on ${this.id}`);
+    this.throwFailure();
+    return this.emitted.slice(before);
+  }
+
+  /** The current snapshot. */
+  getSnapshot(): SnapshotFrom<TLogic> {
+    return this.actor.getSnapshot();
+  }
+
+  /** The snapshot to store (`actor.getPersistedSnapshot()`). */
+  getPersistedSnapshot(): Snapshot<unknown> {
+    return this.actor.getPersistedSnapshot();
+  }
+
+  /** Stops the actor. */
+  stop(): void {
+    this.actor.stop();
+  }
+
+  private onInspect(event: InspectionEvent): void {
+    if (!this.listening || event.type !== '@xstate.microstep' || event.actorRef !== this.actor) return;
+    const snapshot = event.snapshot as AnyMachineSnapshot;
+    const paths = activePaths(snapshot.value);
+    const entered = paths.filter((path) => !this.previous.has(path));
+    this.previous = new Set(paths);
+    this.enter(entered, snapshot);
+  }
+
+  private enter(paths: readonly string[], snapshot: AnyMachineSnapshot): void {
+    const handlers = this.middleware.orchestration;
+    if (handlers === undefined || this.failure !== undefined) return;
+    for (const path of paths) {
+      const handler = handlers[path];
+      if (handler === undefined) continue;
+      try {
+        const result = handler(this.id, snapshot);
+        const emits = result === undefined ? [] : Array.isArray(result) ? result : [result as OrchestrationEmit];
+        for (const emit of emits) this.emitted.push(this.toCloudEvent(emit, path));
+      } catch (cause) {
+        // Recorded and thrown after the step: throwing inside xstate's inspection would leave the
+        // actor half-updated, and swallowing it would let the state advance silently.
+        this.failure = isDurableError(cause, OrchestratorErrorCode.MIDDLEWARE)
+          ? cause
+          : middlewareError(`orchestration middleware for state ${path} of ${this.id} failed`, cause);
+        return;
+      }
+    }
+  }
+
+  private toCloudEvent(emit: OrchestrationEmit, path: string): DurableCloudEvent {
+    if (typeof emit !== 'object' || emit === null || typeof emit.type !== 'string') {
+      throw middlewareError(`orchestration middleware for state ${path} returned an event without a type`);
+    }
+    if (!emit.type.startsWith('cmd.') && !emit.type.startsWith('notif.')) {
+      throw middlewareError(`orchestration middleware for state ${path} returned type ${emit.type}: only cmd.* and notif.* can be emitted`);
+    }
+    if ((emit as { subject?: unknown }).subject !== undefined && (emit as { subject?: unknown }).subject !== this.id) {
+      throw middlewareError(`orchestration middleware for state ${path} changed the subject: it must stay ${this.id}`);
+    }
+    const index = this.stepIndex++;
+    return createCloudEvent({
+      id: deterministicEventId(this.source, this.id, this.seq, this.trigger.key, index),
+      source: this.source,
+      type: emit.type,
+      subject: this.id,
+      time: this.trigger.time,
+      ...(emit.data === undefined ? {} : { data: emit.data }),
+      ...(emit.datacontenttype === undefined ? {} : { datacontenttype: emit.datacontenttype }),
+      ...(emit.dataschema === undefined ? {} : { dataschema: emit.dataschema }),
+      ...(emit.extensions === undefined ? {} : { extensions: emit.extensions }),
+    });
+  }
+
+  private assertHealthy(what: string): void {
+    const snapshot = this.actor.getSnapshot() as { status?: string; error?: unknown };
+    if (snapshot.status === 'error') {
+      throw new DurableError(OrchestratorErrorCode.ACTOR_FAILED, `orchestrator: the machine failed during ${what}`, {
+        cause: snapshot.error,
+        details: { subject: this.id },
+      });
+    }
+  }
+
+  private throwFailure(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+}
+
+/** Creates a {@link CloudOrchestrationActor} (not yet started). */
+export function createCloudOrchestrationActor<TLogic extends AnyStateMachine>(
+  logic: TLogic,
+  options: CloudOrchestrationActorOptions,
+): CloudOrchestrationActor<TLogic> {
+  return new CloudOrchestrationActor(logic, options);
+}
+
+function middlewareError(message: string, cause?: unknown, event?: DurableCloudEvent): DurableError {
+  const reason = cause instanceof Error ? `: ${cause.message}` : '';
+  return new DurableError(OrchestratorErrorCode.MIDDLEWARE, `orchestrator: ${message}${reason}`, {
+    ...(cause === undefined ? {} : { cause }),
+    ...(event === undefined ? {} : { details: { id: event.id, source: event.source, type: event.type } }),
+  });
+}
