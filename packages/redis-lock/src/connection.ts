@@ -1,0 +1,65 @@
+import { Redis } from 'ioredis';
+import type { Cluster, RedisOptions } from 'ioredis';
+import { DurableError, ErrorCode } from '@durable/core';
+import type { LuaScript } from './scripts.js';
+import { isNoScript } from './redis-errors.js';
+
+/** A connected ioredis client: a single server or a Cluster. */
+export type RedisClient = Redis | Cluster;
+
+/** How to reach one Redis server: an injected client, or a URL for a client the package creates. */
+export interface RedisConnectionOptions {
+  /** A ready ioredis client (Redis or Cluster); the package never closes it. */
+  client?: RedisClient;
+  /** `redis://[:password@]host:port[/db]` (or `rediss://`) for a client the package creates and closes. */
+  url?: string;
+  /**
+   * Extra ioredis options for a client the package creates. @default { lazyConnect: true,
+   * maxRetriesPerRequest: 1 } (so a command fails fast with `BACKEND` while the server is down
+   * instead of queueing for many seconds)
+   */
+  redisOptions?: RedisOptions;
+}
+
+/** A resolved connection: the client and whether we own it. */
+export interface RedisConnection {
+  readonly client: RedisClient;
+  readonly owned: boolean;
+}
+
+/** Validates the options at once (no I/O) and creates a lazily connecting client when none is injected. */
+export function resolveConnection(options: RedisConnectionOptions, context: string): RedisConnection {
+  if (typeof options !== 'object' || options === null) {
+    throw new DurableError(ErrorCode.CONFIG, `${context}: options are required`);
+  }
+  if (options.client !== undefined) {
+    if (typeof options.client !== 'object' || options.client === null || typeof (options.client as Redis).evalsha !== 'function') {
+      throw new DurableError(ErrorCode.CONFIG, `${context}: client must be an ioredis Redis or Cluster instance`);
+    }
+    return { client: options.client, owned: false };
+  }
+  if (typeof options.url !== 'string' || !/^rediss?:\/\//.test(options.url)) {
+    throw new DurableError(ErrorCode.CONFIG, `${context}: pass a client or a redis:// url, got url ${JSON.stringify(options.url)}`);
+  }
+  const redisOptions = { lazyConnect: true, maxRetriesPerRequest: 1, ...options.redisOptions } as RedisOptions & { replyMapping?: 'legacy' };
+  const client = new Redis(options.url, redisOptions as never) as Redis;
+  // Failures reach callers as rejected commands; this only keeps ioredis from printing each
+  // reconnect attempt as an "unhandled error event".
+  client.on('error', () => undefined);
+  return { client, owned: true };
+}
+
+/** A second connection to the same server(s), e.g. for SUBSCRIBE; the caller owns and closes it. */
+export function duplicateClient(client: RedisClient): RedisClient {
+  return (client as Cluster).isCluster === true ? (client as Cluster).duplicate() : (client as Redis).duplicate();
+}
+
+/** Runs a script by EVALSHA (one round trip), loading it with EVAL when the server lacks it. */
+export async function runScript(client: RedisClient, lua: LuaScript, keys: string[], args: Array<string | number>): Promise<unknown> {
+  try {
+    return await client.evalsha(lua.sha, keys.length, ...keys, ...args);
+  } catch (error) {
+    if (!isNoScript(error)) throw error;
+    return client.eval(lua.source, keys.length, ...keys, ...args);
+  }
+}

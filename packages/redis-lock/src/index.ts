@@ -1,0 +1,6 @@
+export { RedisLockManager, createRedisLock, parseAcquireReply } from './redis-lock.js';
+export type { RedisLockOptions } from './redis-lock.js';
+export type { RedisClient, RedisConnectionOptions } from './connection.js';
+export { DEFAULT_REDIS_LOCK_PREFIX, lockKeyNames, releaseChannel } from './redis-keys.js';
+export type { LockKeyNames } from './redis-keys.js';
+export { redisBackendError } from './redis-errors.js';

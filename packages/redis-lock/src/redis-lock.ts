@@ -1,0 +1,189 @@
+import type { AcquireOptions, BackoffOptions, Lease, LockCapabilities, LockManager } from '@durable/core';
+import { DurableError, ErrorCode, assertValidKey, createLease, createLockToken, resolveTtl, retryUntil, sleep } from '@durable/core';
+import type { RedisClient, RedisConnection, RedisConnectionOptions } from './connection.js';
+import { resolveConnection, runScript } from './connection.js';
+import { lockKeyNames, releaseChannel, resolvePrefix } from './redis-keys.js';
+import { redisBackendError } from './redis-errors.js';
+import { ReleaseNotifier } from './release-notifier.js';
+import { ACQUIRE, EXTEND, RELEASE } from './scripts.js';
+
+/** Options for {@link RedisLockManager}. */
+export interface RedisLockOptions extends RedisConnectionOptions {
+  /** Prefix for every key this manager writes. @default "durable:lock:" */
+  prefix?: string;
+  /** Lease duration when `acquire` names none. @default 30000 */
+  defaultTtlMs?: number;
+  /** Backoff between attempts while waiting for a held lock. @default { baseMs: 5, maxMs: 250 } */
+  backoff?: BackoffOptions;
+  /**
+   * Wake waiters through pub/sub when a lock is released (one extra subscriber connection per
+   * manager, opened on the first wait). @default true
+   */
+  wakeOnRelease?: boolean;
+  /**
+   * How long a fencing counter is kept after its last grant. An expired counter is re-seeded from
+   * the server clock in microseconds, which is still above every token it gave. @default 86400000
+   */
+  fenceRetentionMs?: number;
+}
+
+const CONTEXT = 'redis-lock';
+
+/** Parses the acquire script's reply: a positive fencing token, or -pttl of the current holder. */
+export function parseAcquireReply(reply: unknown, key: string): { fencingToken: number } | { heldForMs: number } {
+  const value = typeof reply === 'string' ? Number(reply) : reply;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
+    throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: acquire for ${key} got an unexpected reply ${String(reply)}`, {
+      details: { key },
+    });
+  }
+  return value > 0 ? { fencingToken: value } : { heldForMs: -value };
+}
+
+/**
+ * A {@link LockManager} on one Redis server (or a Redis Cluster): acquire is one EVALSHA of
+ * `SET lock token NX PX ttl` plus `INCR` of a companion fencing counter in the same hash slot;
+ * release and extend compare the owner token in Lua. Expired leases vanish by Redis's own expiry,
+ * so takeover is immediate. Waiters back off with jitter, never longer than the holder's
+ * remaining TTL, and wake at once on a release announced by pub/sub. Every Redis failure is
+ * `BACKEND`; only a held lock is contention.
+ */
+export class RedisLockManager implements LockManager {
+  readonly capabilities: LockCapabilities = { fencing: true, crossProcess: true };
+  private readonly connection: RedisConnection;
+  private readonly prefix: string;
+  private readonly channel: string;
+  private readonly defaultTtlMs: number;
+  private readonly fenceRetentionMs: number;
+  private readonly backoff: BackoffOptions;
+  private readonly notifier: ReleaseNotifier | undefined;
+
+  constructor(options: RedisLockOptions) {
+    this.connection = resolveConnection(options, CONTEXT);
+    this.prefix = resolvePrefix(options.prefix, CONTEXT);
+    this.channel = releaseChannel(this.prefix);
+    this.defaultTtlMs = resolveTtl(options.defaultTtlMs, 30_000, CONTEXT);
+    this.fenceRetentionMs = resolveTtl(options.fenceRetentionMs, 86_400_000, CONTEXT);
+    this.backoff = options.backoff ?? {};
+    this.notifier = options.wakeOnRelease === false ? undefined : new ReleaseNotifier(this.connection.client, this.channel);
+  }
+
+  /** The ioredis client in use (injected or created). */
+  get client(): RedisClient {
+    return this.connection.client;
+  }
+
+  acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
+    try {
+      assertValidKey(key, CONTEXT);
+      const ttlMs = Math.ceil(resolveTtl(options.ttlMs, this.defaultTtlMs, CONTEXT));
+      return this.acquireValid(key, ttlMs, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  async release(key: string, token: string): Promise<boolean> {
+    assertValidKey(key, CONTEXT);
+    const { lock } = lockKeyNames(this.prefix, key);
+    try {
+      return (await runScript(this.connection.client, RELEASE, [lock], [token, this.channel, key])) === 1;
+    } catch (error) {
+      throw redisBackendError(error, `${CONTEXT}: release failed for ${key}`, key);
+    }
+  }
+
+  async extend(key: string, token: string, ttlMs: number): Promise<number> {
+    assertValidKey(key, CONTEXT);
+    const ttl = Math.ceil(resolveTtl(ttlMs, this.defaultTtlMs, CONTEXT));
+    const { lock } = lockKeyNames(this.prefix, key);
+    // Measured before the request: the lease cannot outlive this on the server's side.
+    const expiresAt = Date.now() + ttl;
+    let reply: unknown;
+    try {
+      reply = await runScript(this.connection.client, EXTEND, [lock], [token, ttl]);
+    } catch (error) {
+      throw redisBackendError(error, `${CONTEXT}: extend failed for ${key}`, key);
+    }
+    if (reply !== 1) {
+      throw new DurableError(ErrorCode.LOCK_LOST, `${CONTEXT}: extend failed for ${key}: the lease is no longer held`, {
+        details: { key },
+      });
+    }
+    return expiresAt;
+  }
+
+  /** Closes the subscriber connection, and the client if this manager created it (never an injected one). */
+  async close(): Promise<void> {
+    await this.notifier?.close();
+    if (this.connection.owned) this.connection.client.disconnect();
+  }
+
+  private async acquireValid(key: string, ttlMs: number, options: AcquireOptions): Promise<Lease> {
+    const waitMs = options.waitMs ?? 0;
+    const names = lockKeyNames(this.prefix, key);
+    let heldForMs = Number.POSITIVE_INFINITY;
+    let released = false;
+    let wake: (() => void) | undefined;
+    // Registered before the first attempt, so a release between an attempt and the wait that
+    // follows it is not missed.
+    const stopListening =
+      waitMs > 0 && this.notifier !== undefined
+        ? this.notifier.listen(key, () => {
+            released = true;
+            wake?.();
+          })
+        : undefined;
+    const attempt = async (): Promise<Lease | undefined> => {
+      released = false;
+      const token = createLockToken();
+      const startedAt = Date.now();
+      let reply: unknown;
+      try {
+        reply = await runScript(this.connection.client, ACQUIRE, [names.lock, names.fence], [token, ttlMs, this.fenceRetentionMs]);
+      } catch (error) {
+        throw redisBackendError(error, `${CONTEXT}: acquire failed for ${key}`, key);
+      }
+      const outcome = parseAcquireReply(reply, key);
+      if ('heldForMs' in outcome) {
+        heldForMs = outcome.heldForMs;
+        return undefined;
+      }
+      return createLease(this, { key, token, fencingToken: outcome.fencingToken, expiresAt: startedAt + ttlMs, ttlMs });
+    };
+    // Sleeps the backoff delay, but no longer than the holder's remaining TTL (an expiry is not
+    // announced), and not at all when a release was announced since the last attempt.
+    const wait = async (ms: number, signal?: AbortSignal): Promise<void> => {
+      if (released) return;
+      const wakeUp = new AbortController();
+      wake = () => wakeUp.abort();
+      const onAbort = (): void => wakeUp.abort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        await sleep(Math.max(1, Math.min(ms, heldForMs + 1)), wakeUp.signal);
+      } catch {
+        if (signal?.aborted) throw signal.reason;
+      } finally {
+        wake = undefined;
+        signal?.removeEventListener('abort', onAbort);
+      }
+    };
+    try {
+      return await retryUntil(attempt, {
+        ...this.backoff,
+        waitMs,
+        signal: options.signal,
+        wait,
+        timeoutMessage: `${CONTEXT}: acquire timed out for ${key}`,
+        details: { key },
+      });
+    } finally {
+      stopListening?.();
+    }
+  }
+}
+
+/** Creates a {@link RedisLockManager}. */
+export function createRedisLock(options: RedisLockOptions): RedisLockManager {
+  return new RedisLockManager(options);
+}

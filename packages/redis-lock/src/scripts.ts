@@ -1,0 +1,73 @@
+import { createHash } from 'node:crypto';
+
+/** A Lua script with its SHA-1, run by EVALSHA with an EVAL fallback. */
+export interface LuaScript {
+  readonly source: string;
+  readonly sha: string;
+}
+
+function script(source: string): LuaScript {
+  return { source, sha: createHash('sha1').update(source).digest('hex') };
+}
+
+/**
+ * Acquire: `SET lock token NX PX ttl`, then INCR the fencing counter. Returns the fencing token
+ * when granted, or `-pttl` (how long the current holder still has) when held by someone else.
+ * KEYS: lock, fence. ARGV: token, ttlMs, fenceRetentionMs.
+ *
+ * A counter that does not exist (first grant, or lost with a Redis restart without persistence)
+ * is seeded with the server time in microseconds, so tokens keep increasing across data loss.
+ * Running the script twice with one token (a client resending after a dropped connection)
+ * returns the same grant instead of reporting our own lease as contended.
+ */
+export const ACQUIRE = script(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  if redis.call('EXISTS', KEYS[2]) == 0 then
+    local t = redis.call('TIME')
+    redis.call('SET', KEYS[2], t[1] .. string.format('%06d', tonumber(t[2])))
+  end
+  local fence = redis.call('INCR', KEYS[2])
+  redis.call('PEXPIRE', KEYS[2], math.max(tonumber(ARGV[3]), tonumber(ARGV[2])))
+  return fence
+end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return tonumber(redis.call('GET', KEYS[2]))
+end
+return -math.max(redis.call('PTTL', KEYS[1]), 0)
+`);
+
+/**
+ * Release: delete the lock only if it holds our token, and announce it on the release channel so
+ * waiters wake at once. KEYS: lock. ARGV: token, channel, key. Returns 1 or 0.
+ */
+export const RELEASE = script(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', ARGV[2], ARGV[3])
+  return 1
+end
+return 0
+`);
+
+/** Extend: reset the TTL only if the lock holds our token. KEYS: lock. ARGV: token, ttlMs. */
+export const EXTEND = script(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+`);
+
+/**
+ * Quorum mode, second phase: raise an instance's counter to the fencing token chosen across the
+ * quorum, only while it still holds our token. KEYS: lock, fence. ARGV: token, fencingToken.
+ */
+export const RAISE_FENCE = script(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local current = tonumber(redis.call('GET', KEYS[2]) or '0')
+if current < tonumber(ARGV[2]) then
+  redis.call('SET', KEYS[2], ARGV[2], 'KEEPTTL')
+end
+return 1
+`);

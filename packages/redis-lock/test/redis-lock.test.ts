@@ -1,0 +1,32 @@
+import { Redis } from 'ioredis';
+import { runLockSuite } from '@durable/testkit';
+import { RedisLockManager } from '../src/index.js';
+import type { RedisTestServer } from './support/redis-server.js';
+import { startRedisServer } from './support/redis-server.js';
+
+// The lock conformance suite against a real redis-server (or REDIS_URL), two connections.
+let server: RedisTestServer;
+const clients: Redis[] = [];
+
+beforeAll(async () => {
+  server = await startRedisServer();
+}, 30_000);
+afterAll(async () => {
+  await server?.stop();
+}, 30_000);
+
+function connect(): Redis {
+  const client = new Redis(server.url, { maxRetriesPerRequest: 1 });
+  clients.push(client);
+  return client;
+}
+
+runLockSuite('redis', {
+  create: () => new RedisLockManager({ client: connect(), backoff: { maxMs: 50 } }),
+  createPeer: () => new RedisLockManager({ client: connect(), backoff: { maxMs: 50 } }),
+  destroy: async (a, b) => {
+    await a.close?.();
+    await b.close?.();
+    for (const client of clients.splice(0)) client.disconnect();
+  },
+});
