@@ -152,10 +152,9 @@ export class PersistedActor<TLogic extends AnyActorLogic> {
       savedAt: this.clock(),
     };
     const body = encodeEnvelope(envelope, this.id);
-    if (this.locking === LockingMode.READ_WRITE) {
-      this.assertLeaseLive();
-      return this.write(body);
-    }
+    // read-write: the write is still conditional on the version read, so even a holder whose
+    // lease silently expired cannot overwrite the newer state of the one that took over.
+    if (this.locking === LockingMode.READ_WRITE) return this.write(body);
     if (this.options.lock === undefined) return this.write(body);
     const lease = await this.options.lock.acquire(this.id, this.acquireOptions());
     try {
@@ -183,10 +182,20 @@ export class PersistedActor<TLogic extends AnyActorLogic> {
       actor.start();
     } catch (cause) {
       if (envelope === undefined || isDurableError(cause)) throw cause;
+      this.assertSameMachine(envelope, this.probeMachineId());
       throw new DurableError(ErrorCode.INVALID_SNAPSHOT, `actor: stored snapshot of ${this.id} cannot be restored into the machine`, {
         cause,
         details: { key: this.id },
       });
+    }
+    const machineId = this.options.machineId ?? logicId(actor) ?? 'actor';
+    if (envelope !== undefined) {
+      try {
+        this.assertSameMachine(envelope, machineId);
+      } catch (error) {
+        actor.stop();
+        throw error;
+      }
     }
     const status = (actor.getSnapshot() as { status?: string }).status;
     if (status === 'error') {
@@ -197,17 +206,28 @@ export class PersistedActor<TLogic extends AnyActorLogic> {
         { cause: (actor.getSnapshot() as { error?: unknown }).error, details: { key: this.id } },
       );
     }
-    const machineId = this.options.machineId ?? logicId(actor) ?? 'actor';
-    if (envelope !== undefined && envelope.machine.id !== machineId) {
-      actor.stop();
-      throw new DurableError(
-        ErrorCode.VERSION_UNKNOWN,
-        `actor: ${this.id} holds a snapshot of machine ${envelope.machine.id}, not of ${machineId}`,
-        { details: { key: this.id, machineId: envelope.machine.id } },
-      );
-    }
     this.machineRef = envelope?.machine ?? { id: machineId, version: this.version };
     return actor;
+  }
+
+  private assertSameMachine(envelope: ActorEnvelope, machineId: string | undefined): void {
+    if (machineId === undefined || envelope.machine.id === machineId) return;
+    throw new DurableError(
+      ErrorCode.VERSION_UNKNOWN,
+      `actor: ${this.id} holds a snapshot of machine ${envelope.machine.id}, not of ${machineId}`,
+      { details: { key: this.id, machineId: envelope.machine.id } },
+    );
+  }
+
+  // Only on the error path: the snapshot did not restore, so learn which machine this code runs
+  // from an unstarted fresh actor, to tell "another machine" from "a corrupt snapshot".
+  private probeMachineId(): string | undefined {
+    if (this.options.machineId !== undefined) return this.options.machineId;
+    try {
+      return logicId(this.options.actorCreator(this.id, undefined, undefined));
+    } catch {
+      return undefined;
+    }
   }
 
   private async read(): Promise<{ data: Uint8Array; version: string } | undefined> {
@@ -256,14 +276,6 @@ export class PersistedActor<TLogic extends AnyActorLogic> {
       });
     }, Math.max(1, Math.floor(options.ttlMs / 3)));
     this.keepAlive.unref();
-  }
-
-  private assertLeaseLive(): void {
-    if (this.lease !== undefined && this.lease.expiresAt <= Date.now()) {
-      throw new DurableError(ErrorCode.LOCK_LOST, `actor: lease on ${this.id} expired before save`, {
-        details: { key: this.id },
-      });
-    }
   }
 
   private stopKeepAlive(): void {
