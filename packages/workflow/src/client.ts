@@ -1,0 +1,101 @@
+import type { WorkflowRecord, WorkflowStatus } from '@durable/core';
+import { DurableError, ErrorCode, assertValidWorkflowId } from '@durable/core';
+import { WorkflowErrorCode, workflowFailedError } from './errors.js';
+import type { ResolvedOptions, WorkflowClientOptions } from './options.js';
+import { resolveOptions } from './options.js';
+import { pause } from './timers.js';
+import { WorkflowWorker } from './worker.js';
+
+/** Options for {@link WorkflowClient.start}. */
+export interface StartOptions {
+  /** Not run before this instant (epoch ms or a Date). @default now */
+  runAt?: number | Date;
+}
+
+/** Options for {@link WorkflowClient.poll}. */
+export interface PollOptions {
+  /** Stops the worker gracefully when aborted (same as `worker.stop()`). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Starts, runs and inspects workflows. The app that starts workflows also runs them
+ * (`poll()`); more instances of the app mean more throughput. No workflow server.
+ */
+export class WorkflowClient {
+  private readonly options: ResolvedOptions;
+
+  constructor(options: WorkflowClientOptions) {
+    this.options = resolveOptions(options);
+  }
+
+  /** Starts workflow `id` running `handler` on `input`; false when the id exists already. */
+  async start(id: string, handler: string, input?: unknown, options: StartOptions = {}): Promise<boolean> {
+    assertValidWorkflowId(id, 'workflow: start');
+    const runAt = options.runAt instanceof Date ? options.runAt.getTime() : options.runAt;
+    if (runAt !== undefined && !Number.isFinite(runAt)) throw new DurableError(ErrorCode.CONFIG, `workflow: start ${id}: runAt is not a valid time`);
+    return this.options.store.insert({ id, handler, input, ...(runAt === undefined ? {} : { runAt }) });
+  }
+
+  /** Turns this process into a worker; `await worker.stop()` to stop it gracefully. */
+  poll(options: PollOptions = {}): WorkflowWorker {
+    return new WorkflowWorker(this.options, options.signal);
+  }
+
+  /** The workflow's stored state, or `undefined`. */
+  get(id: string): Promise<WorkflowRecord | undefined> {
+    return this.options.store.get(id);
+  }
+
+  /**
+   * Checks the workflow's status now and up to `times` more times, `ms` apart; resolves with its
+   * state once the status is one of `statuses`, or `undefined`.
+   */
+  async wait(id: string, statuses: WorkflowStatus[], times: number, ms: number): Promise<WorkflowRecord | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      const record = await this.options.store.get(id);
+      if (record !== undefined && statuses.includes(record.status)) return record;
+      if (attempt >= times) return undefined;
+      await pause(ms);
+    }
+  }
+
+  /**
+   * The result of a completed workflow. Rejects with `NOT_FOUND`, `NOT_FINISHED`,
+   * `WORKFLOW_FAILED` (its stored error in `details.error`) or `CANCELLED`.
+   */
+  async result<T = unknown>(id: string): Promise<T> {
+    const record = await this.options.store.get(id);
+    if (record === undefined) throw new DurableError(ErrorCode.NOT_FOUND, `workflow: no workflow ${id}`);
+    switch (record.status) {
+      case 'completed':
+        return record.result as T;
+      case 'cancelled':
+        throw new DurableError(ErrorCode.CANCELLED, `workflow ${id} was cancelled`);
+      case 'aborted':
+        throw workflowFailedError(id, record.error ?? { name: 'Error', message: 'unknown error' });
+      default:
+        throw new DurableError(WorkflowErrorCode.NOT_FINISHED, `workflow ${id} has not finished (status ${record.status})`, { retryable: true });
+    }
+  }
+
+  /** Delivers an event to `ctx.waitForEvent(name)`; false when the workflow is absent or finished. */
+  signal(id: string, name: string, payload?: unknown): Promise<boolean> {
+    return this.options.store.signal(id, name, payload);
+  }
+
+  /** Cancels an unfinished workflow (a running one stops at its next operation); false otherwise. */
+  async cancel(id: string): Promise<boolean> {
+    const cancelled = await this.options.store.cancel(id);
+    if (cancelled) {
+      const record = await this.options.store.get(id);
+      if (record?.parentId !== undefined) await this.options.store.signal(record.parentId, `$child:${id}`, null);
+    }
+    return cancelled;
+  }
+}
+
+/** Creates a {@link WorkflowClient}. */
+export function createWorkflowClient(options: WorkflowClientOptions): WorkflowClient {
+  return new WorkflowClient(options);
+}

@@ -1,0 +1,281 @@
+import type { StepMemo, SuspendOptions, WorkflowRecord, WorkflowStore } from '@durable/core';
+import { DurableError, ErrorCode, StepKind, WorkflowStatus, assertJsonValue, assertValidWorkflowId, cloneJson, isDurableError } from '@durable/core';
+import { Unwind, workflowFailedError } from './errors.js';
+
+/** What {@link WorkflowContext.waitForEvent} resolves with. */
+export type EventResult<T = unknown> = { received: true; payload: T } | { received: false };
+
+/** Options for {@link WorkflowContext.waitForEvent}. */
+export interface WaitForEventOptions {
+  /** Give up after this long (durably: the deadline survives restarts). @default no timeout */
+  timeoutMs?: number;
+}
+
+/**
+ * The handle a workflow uses for everything that must survive a crash. Operations run one at a
+ * time (await each) and must be reached in the same order on every run: a changed order is a
+ * `NON_DETERMINISTIC` error, never a silent mix-up.
+ */
+export interface WorkflowContext {
+  /** The workflow's id. */
+  readonly workflowId: string;
+  /** Failed runs before this one. */
+  readonly failures: number;
+  /** Runs `fn` once and records its JSON result (also `undefined`); later runs return the record. */
+  step<T>(id: string, fn: () => Promise<T> | T): Promise<T>;
+  /** A durable sleep: the workflow leaves the worker and is claimed again when due. */
+  sleep(id: string, ms: number): Promise<void>;
+  /** Sleeps until `until` (a Date or epoch ms), durably. */
+  sleepUntil(id: string, until: Date | number): Promise<void>;
+  /** Starts another workflow once; true when this call created it. */
+  start(id: string, handler: string, input?: unknown): Promise<boolean>;
+  /** Starts a child workflow (once) and resolves with its result; rejects with `WORKFLOW_FAILED` if it fails. */
+  child<T = unknown>(id: string, handler: string, input?: unknown): Promise<T>;
+  /** Waits durably for the next `signal(id, name, payload)` of this name, or for the timeout. */
+  waitForEvent<T = unknown>(name: string, options?: WaitForEventOptions): Promise<EventResult<T>>;
+}
+
+/** What a running workflow's context needs from the worker. */
+export interface ContextDeps {
+  store: WorkflowStore;
+  clock: () => number;
+  token: string;
+  record: WorkflowRecord;
+  /** Set when the worker is stopping: the workflow is released at its next operation. */
+  stopping: AbortSignal;
+  /** How long a child wait sleeps before it checks the child again (a lost wake-up is harmless). */
+  childRecheckMs: number;
+  /** Called with the instant a suspended workflow is due again (a hint for this worker's poll). */
+  onSuspend: (runAt: number) => void;
+}
+
+// Far future for waits without a deadline (the largest valid Date).
+const FOREVER = 8.64e15;
+
+/** The {@link WorkflowContext} of one run; the worker reads its flags when the handler returns. */
+export class RunContext implements WorkflowContext {
+  readonly workflowId: string;
+  readonly failures: number;
+  /** Set once the run has been suspended or released: the handler's result is ignored. */
+  unwound: Unwind | undefined;
+  /** Set once the store refused a write: someone else owns the workflow now. */
+  lost = false;
+  private position = 0;
+  private busy = false;
+  private readonly used = new Set<string>();
+  private readonly history: StepMemo[];
+
+  constructor(private readonly deps: ContextDeps) {
+    this.workflowId = deps.record.id;
+    this.failures = deps.record.failures;
+    this.history = deps.record.steps.slice();
+  }
+
+  /** Positions the handler reached in this run (for the "fewer steps than recorded" check). */
+  get reached(): number {
+    return this.position;
+  }
+
+  step<T>(id: string, fn: () => Promise<T> | T): Promise<T> {
+    return this.op(StepKind.STEP, id, async (index, memo) => {
+      if (typeof fn !== 'function') throw new DurableError(ErrorCode.CONFIG, `workflow ${this.workflowId}: step ${JSON.stringify(id)} needs a function`);
+      if (memo !== undefined) return ('value' in memo ? memo.value : undefined) as T;
+      this.checkStopping();
+      const value = await fn();
+      if (value !== undefined) assertJsonValue(value, `workflow ${this.workflowId}: result of step ${JSON.stringify(id)}`);
+      await this.save(index, { id, kind: StepKind.STEP, done: true, at: this.deps.clock(), ...(value === undefined ? {} : { value }) });
+      return cloneJson(value);
+    });
+  }
+
+  sleep(id: string, ms: number): Promise<void> {
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+      return Promise.reject(new DurableError(ErrorCode.CONFIG, `workflow ${this.workflowId}: sleep ${JSON.stringify(id)}: ms must be a finite number >= 0, got ${String(ms)}`));
+    }
+    return this.sleepTo(id, () => this.deps.clock() + ms);
+  }
+
+  sleepUntil(id: string, until: Date | number): Promise<void> {
+    const at = until instanceof Date ? until.getTime() : until;
+    if (typeof at !== 'number' || !Number.isFinite(at)) {
+      return Promise.reject(new DurableError(ErrorCode.CONFIG, `workflow ${this.workflowId}: sleepUntil ${JSON.stringify(id)}: not a valid date`));
+    }
+    return this.sleepTo(id, () => at);
+  }
+
+  start(id: string, handler: string, input?: unknown): Promise<boolean> {
+    return this.startOnce(id, handler, input, false);
+  }
+
+  async child<T = unknown>(id: string, handler: string, input?: unknown): Promise<T> {
+    await this.startOnce(id, handler, input, true);
+    return this.op(StepKind.CHILD, id, async (index, memo) => {
+      if (memo?.done === true) {
+        if (memo.error !== undefined) throw workflowFailedError(id, memo.error);
+        return memo.value as T;
+      }
+      const child = await this.deps.store.get(id);
+      const now = this.deps.clock();
+      if (child?.status === WorkflowStatus.COMPLETED) {
+        await this.save(index, { id, kind: StepKind.CHILD, done: true, at: now, ...(child.result === undefined ? {} : { value: child.result }) });
+        return child.result as T;
+      }
+      if (child === undefined || child.status === WorkflowStatus.ABORTED || child.status === WorkflowStatus.CANCELLED) {
+        const error = child?.error ?? { name: 'DurableError', message: `child workflow ${id} does not exist`, code: ErrorCode.NOT_FOUND };
+        await this.save(index, { id, kind: StepKind.CHILD, done: true, at: now, error });
+        throw workflowFailedError(id, error);
+      }
+      const self = await this.deps.store.get(this.workflowId);
+      return this.suspend({
+        runAt: now + this.deps.childRecheckMs,
+        wakeOn: [`$child:${id}`],
+        knownEvents: self?.events.length ?? 0,
+        ...(memo === undefined ? { step: { index, memo: { id, kind: StepKind.CHILD, done: false, at: now } } } : {}),
+      });
+    });
+  }
+
+  waitForEvent<T = unknown>(name: string, options: WaitForEventOptions = {}): Promise<EventResult<T>> {
+    if (typeof name !== 'string' || name.length === 0) {
+      return Promise.reject(new DurableError(ErrorCode.CONFIG, `workflow ${this.workflowId}: waitForEvent needs a non-empty event name`));
+    }
+    const timeoutMs = options.timeoutMs;
+    if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0)) {
+      return Promise.reject(new DurableError(ErrorCode.CONFIG, `workflow ${this.workflowId}: waitForEvent ${name}: timeoutMs must be >= 0`));
+    }
+    // The k-th wait for a name in a run has id "name#k"; it consumes the next unconsumed event.
+    let k = 0;
+    while (this.used.has(key(StepKind.EVENT, `${name}#${k}`))) k++;
+    return this.op(StepKind.EVENT, `${name}#${k}`, async (index, memo) => {
+      if (memo?.done === true) return memo.value as EventResult<T>;
+      const consumed = this.history
+        .slice(0, index)
+        .filter((m) => m.kind === StepKind.EVENT && eventName(m.id) === name && (m.value as EventResult | undefined)?.received === true).length;
+      const self = await this.deps.store.get(this.workflowId);
+      const events = self?.events ?? [];
+      const match = events.filter((event) => event.name === name)[consumed];
+      const now = this.deps.clock();
+      const id = `${name}#${k}`;
+      if (match !== undefined) {
+        const value: EventResult = { received: true, payload: match.payload };
+        await this.save(index, { id, kind: StepKind.EVENT, done: true, at: now, value });
+        return cloneJson(value) as EventResult<T>;
+      }
+      const until = memo?.until ?? (timeoutMs === undefined ? undefined : now + timeoutMs);
+      if (until !== undefined && now >= until) {
+        await this.save(index, { id, kind: StepKind.EVENT, done: true, at: now, until, value: { received: false } });
+        return { received: false };
+      }
+      return this.suspend({
+        runAt: until ?? FOREVER,
+        wakeOn: [name],
+        knownEvents: events.length,
+        ...(memo === undefined ? { step: { index, memo: { id, kind: StepKind.EVENT, done: false, at: now, ...(until === undefined ? {} : { until }) } } } : {}),
+      });
+    });
+  }
+
+  private sleepTo(id: string, deadline: () => number): Promise<void> {
+    return this.op(StepKind.SLEEP, id, async (index, memo) => {
+      const until = memo?.until ?? deadline();
+      const now = this.deps.clock();
+      if (now >= until) {
+        if (memo === undefined) await this.save(index, { id, kind: StepKind.SLEEP, done: true, at: now, until });
+        return;
+      }
+      await this.suspend({ runAt: until, ...(memo === undefined ? { step: { index, memo: { id, kind: StepKind.SLEEP, done: false, at: now, until } } } : {}) });
+    });
+  }
+
+  private startOnce(id: string, handler: string, input: unknown, asChild: boolean): Promise<boolean> {
+    return this.op(StepKind.START, id, async (index, memo) => {
+      if (memo !== undefined) return memo.value === true;
+      assertValidWorkflowId(id, `workflow ${this.workflowId}: start`);
+      this.checkStopping();
+      const created = await this.deps.store.insert({ id, handler, input, ...(asChild ? { parentId: this.workflowId } : {}) });
+      await this.save(index, { id, kind: StepKind.START, done: true, at: this.deps.clock(), value: created });
+      return created;
+    });
+  }
+
+  /** Claims the next position for (kind, id), checks it against the history, runs `body`. */
+  private async op<T>(kind: StepKind, id: string, body: (index: number, memo: StepMemo | undefined) => Promise<T>): Promise<T> {
+    if (this.unwound !== undefined) throw this.unwound;
+    if (this.lost) throw lostError(this.workflowId);
+    if (typeof id !== 'string' || id.length === 0) {
+      throw new DurableError(ErrorCode.CONFIG, `workflow ${this.workflowId}: a ${kind} id must be a non-empty string`);
+    }
+    if (this.busy) {
+      throw new DurableError(ErrorCode.NON_DETERMINISTIC, `workflow ${this.workflowId}: ${kind} ${JSON.stringify(id)} started while another operation was running: await each ctx operation before the next`);
+    }
+    const k = key(kind, id);
+    const index = this.position;
+    if (this.used.has(k)) {
+      throw new DurableError(ErrorCode.NON_DETERMINISTIC, `workflow ${this.workflowId}: ${kind} id ${JSON.stringify(id)} is used twice (again at position ${index}): step ids must be unique in a workflow`);
+    }
+    const memo = this.history[index];
+    if (memo !== undefined && (memo.id !== id || memo.kind !== kind)) {
+      throw new DurableError(
+        ErrorCode.NON_DETERMINISTIC,
+        `workflow ${this.workflowId}: position ${index} was ${memo.kind} ${JSON.stringify(memo.id)} in an earlier run but is now ${kind} ${JSON.stringify(id)}: the handler changed shape between runs`,
+        { details: { index, recorded: { kind: memo.kind, id: memo.id }, now: { kind, id } } },
+      );
+    }
+    this.used.add(k);
+    this.position++;
+    this.busy = true;
+    try {
+      return await body(index, memo);
+    } catch (error) {
+      // Nothing recorded here (the step's function threw, say): the position and the id are free
+      // again, so a handler that catches the error may go on or try the same step again.
+      if (this.history[index] === undefined && this.unwound === undefined) {
+        this.position = index;
+        this.used.delete(k);
+      }
+      throw error;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async save(index: number, memo: StepMemo): Promise<void> {
+    await this.guard(() => this.deps.store.saveStep(this.workflowId, this.deps.token, index, memo));
+    this.history[index] = memo;
+  }
+
+  private async suspend(options: SuspendOptions): Promise<never> {
+    await this.guard(() => this.deps.store.suspend(this.workflowId, this.deps.token, options));
+    this.deps.onSuspend(options.runAt);
+    this.unwound = new Unwind('suspended');
+    throw this.unwound;
+  }
+
+  private checkStopping(): void {
+    if (this.deps.stopping.aborted) {
+      this.unwound = new Unwind('released');
+      throw this.unwound;
+    }
+  }
+
+  private async guard(write: () => Promise<void>): Promise<void> {
+    try {
+      await write();
+    } catch (error) {
+      if (isDurableError(error, ErrorCode.LOCK_LOST)) this.lost = true;
+      throw error;
+    }
+  }
+}
+
+function key(kind: StepKind, id: string): string {
+  return `${kind}\u0000${id}`;
+}
+
+function eventName(id: string): string {
+  return id.slice(0, id.lastIndexOf('#'));
+}
+
+function lostError(id: string): DurableError {
+  return new DurableError(ErrorCode.LOCK_LOST, `workflow ${id}: this worker no longer holds the workflow (its lease was taken over or it was cancelled)`);
+}

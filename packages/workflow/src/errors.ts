@@ -1,0 +1,25 @@
+import type { StoredError } from '@durable/core';
+import { DurableError } from '@durable/core';
+
+/** Error codes of @durable/workflow, beside the core's `ErrorCode`s. */
+export const WorkflowErrorCode = {
+  /** The workflow (or an awaited child) ended `aborted`; `details.error` holds the stored error. */
+  WORKFLOW_FAILED: 'WORKFLOW_FAILED',
+  /** `result()` of a workflow that has not finished yet. */
+  NOT_FINISHED: 'NOT_FINISHED',
+} as const;
+
+/** Rebuilds a thrown error from a stored one, keeping its name, message and stack. */
+export function workflowFailedError(id: string, stored: StoredError): DurableError {
+  const error = new DurableError(WorkflowErrorCode.WORKFLOW_FAILED, `workflow ${id} failed: ${stored.name}: ${stored.message}`, {
+    details: { id, error: stored },
+  });
+  if (stored.stack !== undefined) error.stack = `${error.name}: ${error.message}\n--- stored stack ---\n${stored.stack}`;
+  return error;
+}
+
+// Unwinds a handler once its workflow has been suspended (sleep, event or child wait) or
+// released (graceful stop). Not an Error: a handler's `catch (e) { if (e instanceof Error) }` lets it pass.
+export class Unwind {
+  constructor(readonly reason: 'suspended' | 'released') {}
+}

@@ -1,0 +1,9 @@
+export { WorkflowClient, createWorkflowClient } from './client.js';
+export type { PollOptions, StartOptions } from './client.js';
+export type { EventResult, WaitForEventOptions, WorkflowContext } from './context.js';
+export { WorkflowErrorCode } from './errors.js';
+export type { WorkflowClientOptions, WorkflowHandler } from './options.js';
+export { WorkflowWorker } from './worker.js';
+export type { WorkerStats } from './worker.js';
+export { StorageWorkflowStore, createStorageWorkflowStore } from './storage-workflow-store.js';
+export type { StorageWorkflowStoreOptions } from './storage-workflow-store.js';

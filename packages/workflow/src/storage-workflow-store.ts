@@ -1,0 +1,307 @@
+import type {
+  ClaimedWorkflow,
+  Clock,
+  Lease,
+  LockManager,
+  NewWorkflow,
+  StepMemo,
+  StorageManager,
+  SuspendOptions,
+  WorkflowOutcome,
+  WorkflowRecord,
+  WorkflowStore,
+} from '@durable/core';
+import {
+  DurableError,
+  ErrorCode,
+  assertClaimHeld,
+  assertValidPrefix,
+  assertValidWorkflowId,
+  bytesToText,
+  createClaimToken,
+  decodeWorkflowId,
+  encodeWorkflowId,
+  isDurableError,
+  isFinishedStatus,
+  isWorkflowDue,
+  listAll,
+  parseWorkflowRecord,
+  systemClock,
+  workflowTransitions,
+} from '@durable/core';
+
+/** Options for {@link StorageWorkflowStore}. */
+export interface StorageWorkflowStoreOptions {
+  /** Where records live: any StorageManager (fs, S3, memory...). */
+  storage: StorageManager;
+  /**
+   * A lock that serialises the changes of one workflow. Required when the storage cannot do
+   * conditional writes (`capabilities.conditionalWrite: false`); otherwise compare-and-swap
+   * alone keeps writes safe and the lock is used only when `lockWrites` is true.
+   */
+  lock?: LockManager;
+  /** Also take the lock around each change on storage that has conditional writes. @default false */
+  lockWrites?: boolean;
+  /** Key prefix of every key the store writes (must end in "/"). @default "workflows/" */
+  prefix?: string;
+  /** Time source, for tests. @default Date.now */
+  clock?: Clock;
+}
+
+const CONTEXT = 'storage workflow store';
+// A pending marker without its record (a crash between the two writes of insert) is dropped
+// once it is this old.
+const ORPHAN_MARKER_MS = 60_000;
+const LOCK_TTL_MS = 30_000;
+const LOCK_WAIT_MS = 10_000;
+
+interface Held {
+  token: string;
+  version: string;
+  record: WorkflowRecord;
+}
+
+/**
+ * A {@link WorkflowStore} built only on the core storage (and, where needed, lock) contracts, so
+ * workflows run on any backend pair, S3 + DynamoDB included. Each workflow is one JSON record
+ * changed by compare-and-swap (or under the lock); a "pending" marker per unfinished workflow
+ * lets claims find due work without reading finished ones.
+ */
+export class StorageWorkflowStore implements WorkflowStore {
+  private readonly storage: StorageManager;
+  private readonly lock: LockManager | undefined;
+  private readonly useLock: boolean;
+  private readonly prefix: string;
+  private readonly clock: Clock;
+  // The record and version this instance last wrote under each claim: a write under the claim
+  // tries that version first, so a step costs one conditional write (a conflict re-reads).
+  private readonly held = new Map<string, Held>();
+  // Records seen not due before an instant (no wake-up events): claims skip them until then.
+  private readonly notBefore = new Map<string, number>();
+
+  constructor(options: StorageWorkflowStoreOptions) {
+    if (options === null || typeof options !== 'object' || options.storage === undefined) {
+      throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: options with a "storage" are required`);
+    }
+    this.storage = options.storage;
+    this.lock = options.lock;
+    this.useLock = options.lockWrites === true || !options.storage.capabilities.conditionalWrite;
+    if (this.useLock && this.lock === undefined) {
+      throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: this storage has no conditional writes, so a "lock" is required`);
+    }
+    this.prefix = options.prefix ?? 'workflows/';
+    if (!this.prefix.endsWith('/')) throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: prefix must end with "/"`);
+    assertValidPrefix(this.prefix, CONTEXT);
+    this.clock = options.clock ?? systemClock;
+  }
+
+  async insert(workflow: NewWorkflow): Promise<boolean> {
+    const record = workflowTransitions.create(workflow, this.clock());
+    try {
+      // Marker first: a crash between the two writes leaves an orphan marker (dropped later),
+      // never a record that no claim would find.
+      await this.storage.write(this.markerKey(record.id), String(record.createdAt));
+      await this.storage.write(this.recordKey(record.id), JSON.stringify(record), { ifVersion: null });
+      return true;
+    } catch (error) {
+      if (isDurableError(error, ErrorCode.CONFLICT)) return false;
+      throw wrap(error, 'insert', record.id);
+    }
+  }
+
+  async get(id: string): Promise<WorkflowRecord | undefined> {
+    assertValidWorkflowId(id, `${CONTEXT}: get`);
+    return (await this.read(id))?.record;
+  }
+
+  async claim(options: { leaseMs: number }): Promise<ClaimedWorkflow | undefined> {
+    const candidates: string[] = [];
+    try {
+      for await (const key of listAll(this.storage, `${this.prefix}pending/`)) candidates.push(key);
+    } catch (error) {
+      throw wrap(error, 'claim (list)', '*');
+    }
+    // Start at a random place so concurrent claimers spread out instead of racing for one record.
+    const offset = Math.floor(Math.random() * candidates.length);
+    for (let i = 0; i < candidates.length; i++) {
+      const key = candidates[(offset + i) % candidates.length] as string;
+      const id = decodeWorkflowId(key.slice(key.lastIndexOf('/') + 1));
+      const skipUntil = this.notBefore.get(id);
+      if (skipUntil !== undefined && skipUntil > this.clock()) continue;
+      const token = createClaimToken();
+      const claimed = await this.change(id, (record) => {
+        if (record === undefined) return undefined;
+        const now = this.clock();
+        if (!isWorkflowDue(record, now)) {
+          this.remember(record);
+          return undefined;
+        }
+        return workflowTransitions.claim(record, token, options.leaseMs, now);
+      }, { tryOnce: true, cleanup: key });
+      if (claimed !== undefined) {
+        this.notBefore.delete(id);
+        return { token, record: claimed };
+      }
+    }
+    return undefined;
+  }
+
+  async heartbeat(id: string, token: string, leaseMs: number): Promise<number> {
+    const next = await this.underClaim(id, token, 'heartbeat', (r, now) => workflowTransitions.heartbeat(r, token, leaseMs, now));
+    return next.claim?.expiresAt ?? 0;
+  }
+
+  async saveStep(id: string, token: string, index: number, memo: StepMemo): Promise<void> {
+    await this.underClaim(id, token, 'saveStep', (r, now) => workflowTransitions.saveStep(r, token, index, memo, now));
+  }
+
+  async suspend(id: string, token: string, options: SuspendOptions): Promise<void> {
+    await this.underClaim(id, token, 'suspend', (r, now) => workflowTransitions.suspend(r, token, options, now));
+  }
+
+  async release(id: string, token: string): Promise<void> {
+    await this.underClaim(id, token, 'release', (r, now) => workflowTransitions.release(r, token, now));
+  }
+
+  async finish(id: string, token: string, outcome: WorkflowOutcome): Promise<void> {
+    const next = await this.underClaim(id, token, 'finish', (r, now) => workflowTransitions.finish(r, token, outcome, now));
+    if (isFinishedStatus(next.status)) await this.dropMarker(id);
+  }
+
+  async signal(id: string, name: string, payload?: unknown): Promise<boolean> {
+    assertValidWorkflowId(id, `${CONTEXT}: signal`);
+    this.notBefore.delete(id);
+    const next = await this.change(id, (r) => (r === undefined ? undefined : workflowTransitions.signal(r, name, payload, this.clock())));
+    return next !== undefined;
+  }
+
+  async cancel(id: string): Promise<boolean> {
+    assertValidWorkflowId(id, `${CONTEXT}: cancel`);
+    const next = await this.change(id, (r) => (r === undefined ? undefined : workflowTransitions.cancel(r, this.clock())));
+    if (next === undefined) return false;
+    await this.dropMarker(id);
+    return true;
+  }
+
+  private async underClaim(
+    id: string,
+    token: string,
+    operation: string,
+    apply: (record: WorkflowRecord, now: number) => WorkflowRecord,
+  ): Promise<WorkflowRecord> {
+    assertValidWorkflowId(id, `${CONTEXT}: ${operation}`);
+    const next = await this.change(id, (record) => {
+      assertClaimHeld(record, token, operation, id);
+      return apply(record, this.clock());
+    }, { token });
+    if (next === undefined) throw new DurableError(ErrorCode.LOCK_LOST, `${CONTEXT}: ${operation} refused for ${id}`);
+    return next;
+  }
+
+  /**
+   * Applies `apply` to the current record and writes the result conditionally on the version
+   * read (under the lock when the storage needs one), retrying on a lost race. `undefined`
+   * from `apply` means "no change". With `tryOnce`, a lost race or a held lock gives up.
+   */
+  private async change(
+    id: string,
+    apply: (record: WorkflowRecord | undefined) => WorkflowRecord | undefined,
+    options: { token?: string; tryOnce?: boolean; cleanup?: string } = {},
+  ): Promise<WorkflowRecord | undefined> {
+    let lease: Lease | undefined;
+    if (this.useLock) {
+      try {
+        lease = await (this.lock as LockManager).acquire(`${this.prefix}locks/${encodeWorkflowId(id)}`, {
+          ttlMs: LOCK_TTL_MS,
+          waitMs: options.tryOnce === true ? 0 : LOCK_WAIT_MS,
+        });
+      } catch (error) {
+        if (options.tryOnce === true && isDurableError(error, ErrorCode.LOCK_TIMEOUT)) return undefined;
+        throw wrap(error, 'lock', id);
+      }
+    }
+    try {
+      let cached = !this.useLock && options.token !== undefined ? this.held.get(id) : undefined;
+      if (cached !== undefined && cached.token !== options.token) cached = undefined;
+      for (;;) {
+        const current = cached ?? (await this.read(id));
+        cached = undefined;
+        if (current === undefined && options.cleanup !== undefined) await this.dropOrphan(options.cleanup);
+        if (current !== undefined && options.cleanup !== undefined && isFinishedStatus(current.record.status)) await this.dropMarker(id);
+        const next = apply(current?.record);
+        if (next === undefined) return undefined;
+        try {
+          const version = await this.storage.write(this.recordKey(id), JSON.stringify(next), { ifVersion: current?.version ?? null });
+          if (next.claim !== undefined) this.held.set(id, { token: next.claim.token, version, record: next });
+          else this.held.delete(id);
+          return next;
+        } catch (error) {
+          if (!isDurableError(error, ErrorCode.CONFLICT)) throw wrap(error, 'write', id);
+          this.held.delete(id);
+          if (options.tryOnce === true) return undefined;
+        }
+      }
+    } finally {
+      await lease?.release().catch(() => false);
+    }
+  }
+
+  private async read(id: string): Promise<{ record: WorkflowRecord; version: string } | undefined> {
+    let entry;
+    try {
+      entry = await this.storage.read(this.recordKey(id));
+    } catch (error) {
+      throw wrap(error, 'read', id);
+    }
+    if (entry === undefined) return undefined;
+    return { record: parseWorkflowRecord(bytesToText(entry.data), CONTEXT), version: entry.version };
+  }
+
+  private remember(record: WorkflowRecord): void {
+    // Only a record no write but a signal can make due earlier: not a running one (its worker may
+    // release it or sleep briefly), not one that waits for an event.
+    if (record.status === 'running' || (record.wakeOn !== undefined && record.wakeOn.length > 0)) return;
+    this.notBefore.set(record.id, record.runAt);
+    if (this.notBefore.size > 100_000) this.notBefore.clear();
+  }
+
+  private async dropMarker(id: string): Promise<void> {
+    this.held.delete(id);
+    this.notBefore.delete(id);
+    try {
+      await this.storage.delete(this.markerKey(id));
+    } catch (error) {
+      throw wrap(error, 'delete marker', id);
+    }
+  }
+
+  private async dropOrphan(markerKey: string): Promise<void> {
+    const marker = await this.storage.read(markerKey);
+    if (marker === undefined) return;
+    const createdAt = Number(bytesToText(marker.data));
+    if (!(this.clock() - createdAt > ORPHAN_MARKER_MS)) return;
+    await this.storage.delete(markerKey, { ifVersion: marker.version }).catch(() => false);
+  }
+
+  private recordKey(id: string): string {
+    return `${this.prefix}records/${encodeWorkflowId(id)}`;
+  }
+
+  private markerKey(id: string): string {
+    return `${this.prefix}pending/${encodeWorkflowId(id)}`;
+  }
+}
+
+function wrap(error: unknown, operation: string, id: string): DurableError {
+  if (isDurableError(error)) return error;
+  return new DurableError(ErrorCode.BACKEND, `${CONTEXT}: ${operation} failed for ${id}: ${error instanceof Error ? error.message : String(error)}`, {
+    cause: error,
+    retryable: true,
+    details: { id },
+  });
+}
+
+/** Creates a {@link StorageWorkflowStore}. */
+export function createStorageWorkflowStore(options: StorageWorkflowStoreOptions): StorageWorkflowStore {
+  return new StorageWorkflowStore(options);
+}

@@ -1,0 +1,475 @@
+import type { WorkflowRecord, WorkflowStore } from '@durable/core';
+import type { Clock } from '@durable/core';
+import { createMemoryStorage, createMemoryWorkflowStore, isDurableError } from '@durable/core';
+import { expectDurableError } from '@durable/testkit';
+import type { WorkflowClientOptions, WorkflowContext, WorkflowWorker } from '../src/index.js';
+import { WorkflowClient, createStorageWorkflowStore } from '../src/index.js';
+import { pause } from '../src/timers.js';
+
+const FINAL = ['completed', 'aborted', 'cancelled'] as const;
+const workers: WorkflowWorker[] = [];
+
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.stop()));
+});
+
+// The engine runs the same on the core's memory store and on the generic store over storage.
+const stores: Array<[string, (clock?: Clock) => WorkflowStore]> = [
+  ['memory store', (clock) => createMemoryWorkflowStore(clock === undefined ? {} : { clock })],
+  ['storage store', (clock) => createStorageWorkflowStore({ storage: createMemoryStorage(), ...(clock === undefined ? {} : { clock }) })],
+];
+let makeStore: (clock?: Clock) => WorkflowStore = () => createMemoryWorkflowStore();
+
+function client(handlers: WorkflowClientOptions['handlers'], options: Partial<WorkflowClientOptions> = {}): WorkflowClient {
+  return new WorkflowClient({
+    store: makeStore(),
+    pollIntervalMs: 5,
+    retryIntervalMs: 0,
+    onError: () => undefined,
+    ...options,
+    handlers,
+  });
+}
+
+function work(c: WorkflowClient): WorkflowWorker {
+  const worker = c.poll();
+  workers.push(worker);
+  return worker;
+}
+
+async function finished(c: WorkflowClient, id: string): Promise<WorkflowRecord> {
+  const record = await c.wait(id, [...FINAL], 400, 10);
+  if (record === undefined) throw new Error(`workflow ${id} did not finish: ${JSON.stringify(await c.get(id))}`);
+  return record;
+}
+
+describe.each(stores)('workflow engine on the %s', (_name, factory) => {
+  beforeEach(() => {
+    makeStore = factory;
+  });
+
+  it('start returns true once and false for an existing id; the result is stored', async () => {
+    const c = client({ add: async (_ctx: WorkflowContext, input: { a: number; b: number }) => input.a + input.b });
+    expect(await c.start('w1', 'add', { a: 2, b: 3 })).toBe(true);
+    expect(await c.start('w1', 'add', { a: 9, b: 9 })).toBe(false);
+    work(c);
+    const record = await finished(c, 'w1');
+    expect(record.status).toBe('completed');
+    expect(await c.result('w1')).toBe(5);
+  });
+
+  it('a recorded step is not repeated after a failed run, and undefined results are memoised too', async () => {
+    const calls: Record<string, number> = {};
+    const count = (name: string): void => {
+      calls[name] = (calls[name] ?? 0) + 1;
+    };
+    let crash = true;
+    const c = client({
+      flow: async (ctx: WorkflowContext) => {
+        const a = await ctx.step('charge.card/1 ü', async () => {
+          count('a');
+          return { paid: 10 };
+        });
+        await ctx.step('log', () => {
+          count('log');
+          return undefined;
+        });
+        if (crash) {
+          crash = false;
+          throw new Error('crash after two steps');
+        }
+        const b = await ctx.step('b', () => {
+          count('b');
+          return 2;
+        });
+        return { a, b };
+      },
+    });
+    await c.start('w', 'flow');
+    work(c);
+    const record = await finished(c, 'w');
+    expect(record.status).toBe('completed');
+    expect(record.result).toEqual({ a: { paid: 10 }, b: 2 });
+    expect(record.failures).toBe(1);
+    expect(calls).toEqual({ a: 1, log: 1, b: 1 });
+  });
+
+  it('a failure is stored with name, message and stack; retries back off; past maxFailures it is aborted', async () => {
+    class PaymentDeclined extends Error {
+      override name = 'PaymentDeclined';
+    }
+    const runs: number[] = [];
+    const c = client(
+      {
+        fail: () => {
+          runs.push(Date.now());
+          throw new PaymentDeclined('card declined');
+        },
+      },
+      { maxFailures: 2, retryIntervalMs: 40, retryBackoff: 2 },
+    );
+    await c.start('w', 'fail');
+    work(c);
+    const record = await finished(c, 'w');
+    expect(record.status).toBe('aborted');
+    expect(record.failures).toBe(3);
+    expect(runs).toHaveLength(3);
+    expect(record.error).toMatchObject({ name: 'PaymentDeclined', message: 'card declined' });
+    expect(record.error?.stack).toContain('PaymentDeclined: card declined');
+    expect((runs[1] ?? 0) - (runs[0] ?? 0)).toBeGreaterThanOrEqual(35);
+    expect((runs[2] ?? 0) - (runs[1] ?? 0)).toBeGreaterThanOrEqual(75);
+    const error = await expectDurableError(() => c.result('w'), 'WORKFLOW_FAILED');
+    expect(error.message).toContain('card declined');
+  });
+
+  it('maxFailures 0 aborts at the first failure', async () => {
+    const c = client({ fail: () => Promise.reject(new Error('no')) }, { maxFailures: 0 });
+    await c.start('w', 'fail');
+    work(c);
+    const record = await finished(c, 'w');
+    expect(record.status).toBe('aborted');
+    expect(record.failures).toBe(1);
+  });
+
+  it('an unknown handler fails that workflow with HANDLER_UNKNOWN and the worker goes on', async () => {
+    const c = client({ ok: () => 'fine' });
+    await c.start('bad', 'missing');
+    await c.start('good', 'ok');
+    work(c);
+    const bad = await finished(c, 'bad');
+    expect(bad.status).toBe('aborted');
+    expect(bad.error?.code).toBe('HANDLER_UNKNOWN');
+    expect(bad.failures).toBe(1);
+    expect((await finished(c, 'good')).result).toBe('fine');
+  });
+
+  it('a non-serialisable step result is a SERIALIZATION error at the step, and nothing is recorded', async () => {
+    let caught: unknown;
+    const c = client({
+      flow: async (ctx: WorkflowContext) => {
+        try {
+          await ctx.step('bad', () => ({ when: new Date() }));
+        } catch (error) {
+          caught = error;
+        }
+        return ctx.step('good', () => 1);
+      },
+    });
+    await c.start('w', 'flow');
+    work(c);
+    const record = await finished(c, 'w');
+    expect(isDurableError(caught, 'SERIALIZATION')).toBe(true);
+    expect(String((caught as Error).message)).toContain('step "bad"');
+    expect(record.steps.map((s) => s.id)).toEqual(['good']);
+  });
+
+  it('a handler that changed shape between runs is aborted with NON_DETERMINISTIC', async () => {
+    let version = 1;
+    const c = client({
+      flow: async (ctx: WorkflowContext) => {
+        await ctx.step(version === 1 ? 'one' : 'renamed', () => 1);
+        if (version === 1) {
+          version = 2;
+          throw new Error('retry me');
+        }
+        return 'done';
+      },
+    });
+    await c.start('w', 'flow');
+    work(c);
+    const record = await finished(c, 'w');
+    expect(record.status).toBe('aborted');
+    expect(record.error?.code).toBe('NON_DETERMINISTIC');
+    expect(record.error?.message).toContain('changed shape');
+  });
+
+  it('a step id used twice is a NON_DETERMINISTIC error', async () => {
+    const c = client({
+      flow: async (ctx: WorkflowContext) => {
+        await ctx.step('same', () => 1);
+        await ctx.step('same', () => 2);
+      },
+    });
+    await c.start('w', 'flow');
+    work(c);
+    const record = await finished(c, 'w');
+    expect(record.error?.code).toBe('NON_DETERMINISTIC');
+    expect(record.error?.message).toContain('used twice');
+  });
+
+  it('sleep releases the workflow from the worker (status sleeping) and it resumes when due', async () => {
+    let runs = 0;
+    const c = client({
+      flow: async (ctx: WorkflowContext) => {
+        runs++;
+        const before = await ctx.step('before', () => 'x');
+        await ctx.sleep('nap', 150);
+        return before;
+      },
+    });
+    await c.start('w', 'flow');
+    work(c);
+    expect((await c.wait('w', ['sleeping'], 100, 5))?.status).toBe('sleeping');
+    const record = await finished(c, 'w');
+    expect(record.result).toBe('x');
+    expect(runs).toBe(2);
+    expect(record.steps.map((s) => [s.kind, s.id])).toEqual([
+      ['step', 'before'],
+      ['sleep', 'nap'],
+    ]);
+  });
+
+  it('a sleep of 40 days is stored as a due time, not a timer, and resumes when the clock gets there', async () => {
+    let now = 1_700_000_000_000;
+    const clock = (): number => now;
+    const store = makeStore(clock);
+    const c = client({ flow: async (ctx: WorkflowContext) => ctx.sleep('long', 40 * 86_400_000).then(() => 'woke') }, { store, clock });
+    await c.start('w', 'flow');
+    work(c);
+    const sleeping = await c.wait('w', ['sleeping'], 100, 5);
+    expect(sleeping?.runAt).toBe(now + 40 * 86_400_000);
+    await pause(50);
+    expect((await c.get('w'))?.status).toBe('sleeping');
+    now += 40 * 86_400_000;
+    expect((await finished(c, 'w')).result).toBe('woke');
+  });
+
+  it('pause() chunks delays past the 24.8-day setTimeout limit instead of firing at once', async () => {
+    const controller = new AbortController();
+    let fired = false;
+    const long = pause(2 ** 31 + 1000, controller.signal).then(() => {
+      fired = true;
+    });
+    await pause(50);
+    expect(fired).toBe(false);
+    controller.abort();
+    await long;
+  });
+
+  it('waitForEvent receives a signal payload; a timed-out wait resolves received: false', async () => {
+    const c = client({
+      flow: async (ctx: WorkflowContext) => {
+        const paid = await ctx.waitForEvent<{ amount: number }>('paid');
+        const refund = await ctx.waitForEvent('refund', { timeoutMs: 30 });
+        return { paid, refund };
+      },
+    });
+    await c.start('w', 'flow');
+    work(c);
+    await c.wait('w', ['sleeping'], 100, 5);
+    expect(await c.signal('w', 'paid', { amount: 12 })).toBe(true);
+    const record = await finished(c, 'w');
+    expect(record.result).toEqual({ paid: { received: true, payload: { amount: 12 } }, refund: { received: false } });
+    expect(await c.signal('w', 'paid', 1)).toBe(false);
+  });
+
+  it('a signal sent before the wait is not lost', async () => {
+    const c = client({ flow: async (ctx: WorkflowContext) => (await ctx.waitForEvent('go')).received });
+    await c.start('w', 'flow');
+    await c.signal('w', 'go');
+    work(c);
+    expect((await finished(c, 'w')).result).toBe(true);
+  });
+
+  it('a child workflow is started once and its result awaited; a failed child rejects with WORKFLOW_FAILED', async () => {
+    let childRuns = 0;
+    const c = client(
+      {
+        parent: async (ctx: WorkflowContext) => {
+          const doubled = await ctx.child<number>('child-ok', 'double', 21);
+          let failure = '';
+          try {
+            await ctx.child('child-bad', 'broken');
+          } catch (error) {
+            failure = isDurableError(error, 'WORKFLOW_FAILED') ? error.message : 'other';
+          }
+          return { doubled, failure };
+        },
+        double: (_ctx: WorkflowContext, n: number) => {
+          childRuns++;
+          return n * 2;
+        },
+        broken: () => {
+          throw new Error('child broke');
+        },
+      },
+      { maxFailures: 0 },
+    );
+    await c.start('p', 'parent');
+    work(c);
+    const record = await finished(c, 'p');
+    expect(record.status).toBe('completed');
+    expect(record.result).toEqual({ doubled: 42, failure: expect.stringContaining('child broke') });
+    expect(childRuns).toBe(1);
+    expect((await c.get('child-ok'))?.parentId).toBe('p');
+  });
+
+  it('ctx.start starts another workflow once; replays return the recorded answer', async () => {
+    const c = client({
+      starter: async (ctx: WorkflowContext) => {
+        const first = await ctx.start('other', 'noop', { x: 1 });
+        await ctx.sleep('s', 20);
+        return first;
+      },
+      noop: () => 'n',
+    });
+    await c.start('s', 'starter');
+    work(c);
+    expect((await finished(c, 's')).result).toBe(true);
+    expect((await finished(c, 'other')).result).toBe('n');
+  });
+
+  it('cancel stops a running workflow: its later steps are never recorded and result() says CANCELLED', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let after = 0;
+    const c = client({
+      flow: async (ctx: WorkflowContext) => {
+        await ctx.step('wait', () => gate);
+        await ctx.step('after', () => {
+          after++;
+        });
+      },
+    });
+    await c.start('w', 'flow');
+    work(c);
+    await c.wait('w', ['running'], 100, 5);
+    expect(await c.cancel('w')).toBe(true);
+    release();
+    await pause(50);
+    const record = await c.get('w');
+    expect(record?.status).toBe('cancelled');
+    expect(record?.steps).toEqual([]);
+    expect(after).toBe(0);
+    await expectDurableError(() => c.result('w'), 'CANCELLED');
+    expect(await c.cancel('w')).toBe(false);
+  });
+
+  it('stop() is graceful: the running step finishes and is recorded, the workflow is released, another worker finishes it', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const calls = { slow: 0, next: 0 };
+    const store = makeStore();
+    const handlers = {
+      flow: async (ctx: WorkflowContext) => {
+        await ctx.step('slow', async () => {
+          calls.slow++;
+          await gate;
+          return 'slow-done';
+        });
+        return ctx.step('next', () => ++calls.next);
+      },
+    };
+    const a = client(handlers, { store });
+    await a.start('w', 'flow');
+    const worker = a.poll();
+    await a.wait('w', ['running'], 100, 5);
+    const stopped = worker.stop();
+    release();
+    await stopped;
+    const released = await a.get('w');
+    expect(released?.status).toBe('ready');
+    expect(released?.failures).toBe(0);
+    expect(released?.steps.map((s) => s.id)).toEqual(['slow']);
+    expect(worker.stats.released).toBe(1);
+    const b = client(handlers, { store });
+    work(b);
+    expect((await finished(b, 'w')).result).toBe(1);
+    expect(calls).toEqual({ slow: 1, next: 1 });
+  });
+
+  it('concurrency bounds the workflows one worker runs at once', async () => {
+    let active = 0;
+    let peak = 0;
+    const c = client(
+      {
+        flow: async (ctx: WorkflowContext) => {
+          await ctx.step('busy', async () => {
+            active++;
+            peak = Math.max(peak, active);
+            await pause(20);
+            active--;
+          });
+        },
+      },
+      { concurrency: 2 },
+    );
+    for (let i = 0; i < 6; i++) await c.start(`w${i}`, 'flow');
+    work(c);
+    for (let i = 0; i < 6; i++) expect((await finished(c, `w${i}`)).status).toBe('completed');
+    expect(peak).toBe(2);
+  });
+
+  it('a worker whose lease expired has its writes refused and stops; the workflow completes once', async () => {
+    const clock = (): number => Date.now();
+    const store: WorkflowStore = makeStore(clock);
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const effects: string[] = [];
+    let first = true;
+    const handlers = {
+      flow: async (ctx: WorkflowContext) => {
+        await ctx.step('one', async () => {
+          effects.push('one');
+          if (first) {
+            first = false;
+            await gate;
+          }
+        });
+        await ctx.step('two', () => effects.push('two'));
+        return 'ok';
+      },
+    };
+    // Lease 0 and no heartbeat: the moment it claims, this worker looks stalled to the others.
+    const stale = client(handlers, { store, clock, timeoutIntervalMs: 0, concurrency: 1 });
+    await stale.start('w', 'flow');
+    work(stale);
+    await stale.wait('w', ['running'], 100, 5);
+    const fresh = client(handlers, { store, clock, timeoutIntervalMs: 60_000 });
+    work(fresh);
+    const record = await finished(fresh, 'w');
+    release();
+    await pause(50);
+    expect(record.result).toBe('ok');
+    expect(record.failures).toBe(1);
+    const after = await store.get('w');
+    expect(after?.steps.map((s) => s.id)).toEqual(['one', 'two']);
+    expect(effects.filter((e) => e === 'two')).toHaveLength(1);
+  });
+
+  it('options are validated at once; 0 is valid everywhere', async () => {
+    const store = makeStore();
+    expect(() => new WorkflowClient({ store, handlers: {}, maxFailures: -1 })).toThrow(/maxFailures/);
+    expect(() => new WorkflowClient({ store, handlers: {}, pollIntervalMs: Number.NaN })).toThrow(/pollIntervalMs/);
+    expect(() => new WorkflowClient({ store, handlers: { x: 1 as never } })).toThrow(/function/);
+    const zero = new WorkflowClient({
+      store,
+      handlers: { f: (ctx: WorkflowContext) => ctx.step('s', () => 1) },
+      maxFailures: 0,
+      timeoutIntervalMs: 0,
+      pollIntervalMs: 0,
+      retryIntervalMs: 0,
+      // A 0 ms lease expires at once: with more than one run at a time the worker would take its
+      // own running workflow over.
+      concurrency: 1,
+    });
+    await zero.start('w', 'f');
+    work(zero);
+    expect((await finished(zero, 'w')).result).toBe(1);
+  });
+
+  it('result() and wait() report absent and unfinished workflows', async () => {
+    const c = client({ f: () => 1 }, { concurrency: 0 });
+    await expectDurableError(() => c.result('nope'), 'NOT_FOUND');
+    await c.start('w', 'f');
+    await expectDurableError(() => c.result('w'), 'NOT_FINISHED');
+    expect(await c.wait('w', ['completed'], 2, 5)).toBeUndefined();
+    await expectDurableError(() => c.start('', 'f'), 'INVALID_KEY');
+  });
+});
