@@ -1,0 +1,76 @@
+// Cold start: a serverless function that only needs storage and locks must not pay for xstate or
+// cloudevents. These checks run against the built package (dist), as users load it.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+
+const packageRoot = resolve(__dirname, '..');
+
+function run(code: string, type: 'commonjs' | 'module'): string {
+  return execFileSync(process.execPath, ['--input-type', type, '-e', code], { cwd: packageRoot, encoding: 'utf8' }).trim();
+}
+
+// Bare specifiers reachable from an ESM entry point, following relative imports.
+function bareImports(entry: string): Set<string> {
+  const seen = new Set<string>();
+  const bare = new Set<string>();
+  const visit = (file: string): void => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const source = readFileSync(file, 'utf8');
+    for (const match of source.matchAll(/(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)) {
+      const specifier = (match[1] ?? match[2]) as string;
+      if (specifier.startsWith('.')) visit(join(dirname(file), specifier));
+      else bare.add(specifier);
+    }
+  };
+  visit(entry);
+  return bare;
+}
+
+describe('subpath exports and cold start', () => {
+  beforeAll(() => {
+    if (!existsSync(join(packageRoot, 'dist/esm/actor/index.js'))) {
+      throw new Error('build @durable/core first (pnpm --filter @durable/core build)');
+    }
+  });
+
+  test("require('@durable/core') loads neither xstate nor cloudevents", () => {
+    const loaded = run(
+      "require('@durable/core'); console.log(Object.keys(require.cache).filter((p) => /[\\\\/](xstate|cloudevents)[\\\\/]/.test(p)).length)",
+      'commonjs',
+    );
+    expect(loaded).toBe('0');
+  });
+
+  test("the ESM entry '@durable/core' imports only node: built-ins (no xstate, no cloudevents)", () => {
+    const bare = [...bareImports(join(packageRoot, 'dist/esm/index.js'))];
+    expect(bare.filter((specifier) => !specifier.startsWith('node:'))).toEqual([]);
+  });
+
+  test("require('@durable/core/actor') and require('@durable/core/orchestrator') work and load xstate", () => {
+    const out = run(
+      "const a = require('@durable/core/actor'); const o = require('@durable/core/orchestrator'); console.log(typeof a.withPersistedActor, typeof o.orchestrateCloudEvents, Object.keys(require.cache).some((p) => /[\\\\/]xstate[\\\\/]/.test(p)))",
+      'commonjs',
+    );
+    expect(out).toBe('function function true');
+  });
+
+  test("import('@durable/core/actor') and import('@durable/core/orchestrator') work from ESM", () => {
+    const out = run(
+      "const a = await import('@durable/core/actor'); const o = await import('@durable/core/orchestrator'); console.log(typeof a.PersistedActor, typeof o.createCloudEvent, typeof o.toMermaid)",
+      'module',
+    );
+    expect(out).toBe('function function function');
+  });
+
+  test('the actor subpath loads no third-party module itself (the caller brings xstate via actorCreator)', () => {
+    const bare = [...bareImports(join(packageRoot, 'dist/esm/actor/index.js'))].filter((s) => !s.startsWith('node:'));
+    expect(bare).toEqual([]);
+  });
+
+  test('the orchestrator subpath imports exactly xstate and cloudevents', () => {
+    const bare = [...bareImports(join(packageRoot, 'dist/esm/orchestrator/index.js'))].filter((s) => !s.startsWith('node:'));
+    expect(bare.sort()).toEqual(['cloudevents', 'xstate']);
+  });
+});
