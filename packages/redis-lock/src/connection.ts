@@ -54,6 +54,25 @@ export function duplicateClient(client: RedisClient): RedisClient {
   return (client as Cluster).isCluster === true ? (client as Cluster).duplicate() : (client as Redis).duplicate();
 }
 
+/** Closes a client we own: QUIT when connected (replies already sent still arrive), else disconnect. */
+export async function closeClient(client: RedisClient): Promise<void> {
+  if (client.status === 'end') return;
+  const ended = new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, 2000);
+    client.once('end', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  let quit = false;
+  if (client.status === 'ready') {
+    // The server went away meanwhile when this fails: drop the connection below.
+    quit = await client.quit().then(() => true, () => false);
+  }
+  if (!quit) client.disconnect();
+  await ended;
+}
+
 /** Runs a script by EVALSHA (one round trip), loading it with EVAL when the server lacks it. */
 export async function runScript(client: RedisClient, lua: LuaScript, keys: string[], args: Array<string | number>): Promise<unknown> {
   try {

@@ -1,7 +1,7 @@
 import type { AcquireOptions, BackoffOptions, Lease, LockCapabilities, LockManager } from '@durable/core';
 import { DurableError, ErrorCode, assertValidKey, createLease, createLockToken, resolveTtl, retryUntil, sleep } from '@durable/core';
 import type { RedisClient, RedisConnection, RedisConnectionOptions } from './connection.js';
-import { resolveConnection, runScript } from './connection.js';
+import { closeClient, resolveConnection, runScript } from './connection.js';
 import { lockKeyNames, releaseChannel, resolvePrefix } from './redis-keys.js';
 import { redisBackendError } from './redis-errors.js';
 import { ReleaseNotifier } from './release-notifier.js';
@@ -37,7 +37,7 @@ export function parseAcquireReply(reply: unknown, key: string): { fencingToken: 
       details: { key },
     });
   }
-  return value > 0 ? { fencingToken: value } : { heldForMs: -value };
+  return value > 0 ? { fencingToken: value } : { heldForMs: Math.abs(value) };
 }
 
 /**
@@ -116,7 +116,7 @@ export class RedisLockManager implements LockManager {
   /** Closes the subscriber connection, and the client if this manager created it (never an injected one). */
   async close(): Promise<void> {
     await this.notifier?.close();
-    if (this.connection.owned) this.connection.client.disconnect();
+    if (this.connection.owned) await closeClient(this.connection.client);
   }
 
   private async acquireValid(key: string, ttlMs: number, options: AcquireOptions): Promise<Lease> {

@@ -1,5 +1,5 @@
 import type { RedisClient } from './connection.js';
-import { duplicateClient } from './connection.js';
+import { closeClient, duplicateClient } from './connection.js';
 
 /**
  * Wakes waiters when a lock is released: one subscriber connection per manager listens on the
@@ -37,7 +37,7 @@ export class ReleaseNotifier {
     const subscriber = this.subscriber;
     this.subscriber = undefined;
     this.subscribing = undefined;
-    if (subscriber !== undefined) subscriber.disconnect();
+    if (subscriber !== undefined) await closeClient(subscriber);
   }
 
   private ensureSubscribed(): void {

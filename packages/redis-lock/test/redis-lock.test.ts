@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { runLockSuite } from '@durable/testkit';
 import { RedisLockManager } from '../src/index.js';
+import { closeClient } from '../src/connection.js';
 import type { RedisTestServer } from './support/redis-server.js';
 import { startRedisServer } from './support/redis-server.js';
 
@@ -27,6 +28,6 @@ runLockSuite('redis', {
   destroy: async (a, b) => {
     await a.close?.();
     await b.close?.();
-    for (const client of clients.splice(0)) client.disconnect();
+    await Promise.all(clients.splice(0).map((client) => closeClient(client)));
   },
 });
