@@ -27,11 +27,9 @@ export function toMermaid(machine: AnyStateMachine, options: MermaidOptions = {}
   const root = machine.root as unknown as NodeLike;
   const lines = ['stateDiagram-v2'];
   const edges: string[] = [];
-  const finals: string[] = [];
-  renderChildren(root, '  ', lines, edges, finals);
+  renderChildren(root, '  ', lines);
   collectEdges(root, edges);
   lines.push(...edges.map((edge) => `  ${edge}`));
-  lines.push(...finals.map((id) => `  ${id} --> [*]`));
   if (options.current !== undefined) {
     const value = isSnapshotLike(options.current) ? options.current.value : options.current;
     const marked = leafPaths(value).map((path) => nodeId(path.split('.')));
@@ -41,7 +39,7 @@ export function toMermaid(machine: AnyStateMachine, options: MermaidOptions = {}
   return lines.join('\n');
 }
 
-function renderChildren(node: NodeLike, indent: string, lines: string[], edges: string[], finals: string[]): void {
+function renderChildren(node: NodeLike, indent: string, lines: string[]): void {
   const children = Object.values(node.states);
   const initial = node.initial?.target?.[0];
   if (node.type !== 'parallel' && initial !== undefined) lines.push(`${indent}[*] --> ${nodeId(initial.path)}`);
@@ -50,10 +48,11 @@ function renderChildren(node: NodeLike, indent: string, lines: string[], edges: 
     lines.push(`${indent}state "${child.key.replace(/"/g, "'")}" as ${id}`);
     if (Object.keys(child.states).length > 0) {
       lines.push(`${indent}state ${id} {`);
-      renderChildren(child, `${indent}  `, lines, edges, finals);
+      renderChildren(child, `${indent}  `, lines);
       lines.push(`${indent}}`);
     }
-    if (child.type === 'final') finals.push(id);
+    // Inside its parent's block, so a nested final state ends its region, not the whole machine.
+    if (child.type === 'final') lines.push(`${indent}${id} --> [*]`);
     // Regions of a parallel state are separated by "--".
     if (node.type === 'parallel' && index < children.length - 1) lines.push(`${indent}--`);
   });

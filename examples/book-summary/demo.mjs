@@ -1,0 +1,94 @@
+// The literature-summary orchestration on local files: an orchestrator (orchestrateCloudEvents)
+// and fake services exchange CloudEvents until every book is summarised or given up on. Midway
+// the orchestrator "crashes" after saving and before publishing; the restarted one is handed the
+// same batch again and returns the same events with the same ids, so nothing is lost or doubled.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileLockManager, LocalFileStorageManager } from '@durable/fs';
+import { orchestrateCloudEvents, toMermaid } from '@durable/core/orchestrator';
+import { bookSummaryMachine, onCloudEvent, onOrchestrationState } from './machine.mjs';
+import { answer } from './services.mjs';
+
+const keep = process.env.DURABLE_DATA_DIR !== undefined;
+const root = process.env.DURABLE_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'durable-book-summary-'));
+const storage = new LocalFileStorageManager({ root });
+const lock = new FileLockManager({ root });
+const finalSnapshots = new Map();
+
+// A fresh options object stands for a fresh orchestrator process: nothing is kept in memory
+// between batches, everything lives in the folder.
+function orchestrator() {
+  return {
+    versions: [{ version: '1.0.0', logic: bookSummaryMachine }],
+    storage,
+    lock,
+    source: 'example.book-summary',
+    concurrency: 4,
+    onOrchestrationState,
+    onCloudEvent,
+    onSnapshot: (subject, snapshot) => finalSnapshots.set(subject, snapshot),
+  };
+}
+
+const pad = (text, width) => (text.length >= width ? text : text + ' '.repeat(width - text.length));
+const brief = (data) => {
+  const text = data === undefined ? '' : JSON.stringify(data);
+  return text.length > 70 ? `${text.slice(0, 67)}...` : text;
+};
+const show = (arrow, event) =>
+  console.log(`  ${arrow} ${pad(event.type, 30)} ${pad(`[${event.subject}]`, 22)} ${event.id.slice(0, 8)}  ${brief(event.data)}`);
+
+console.log(`durable example: book summary (data in ${root})\n`);
+let starts = [
+  { subject: 'moby-dick', input: { bookId: 'moby-dick' } },
+  { subject: 'pride-and-prejudice', input: { bookId: 'pride-and-prejudice' } },
+  { subject: 'the-lost-book', input: { bookId: 'the-lost-book' } },
+];
+let inbox = [];
+let crashed = false;
+// Consumers deduplicate by event id: the orchestrator's ids are deterministic, so a command
+// published twice (after a redelivery) carries the same id both times.
+const delivered = new Set();
+const deliver = (event) => {
+  if (delivered.has(event.id)) {
+    console.log(`  == ${pad(event.type, 30)} ${pad(`[${event.subject}]`, 22)} ${event.id.slice(0, 8)}  duplicate id: the service skips it`);
+    return [];
+  }
+  delivered.add(event.id);
+  return answer(event);
+};
+for (let round = 1; starts.length > 0 || inbox.length > 0; round++) {
+  console.log(`-- batch ${round}: ${starts.length} start(s), ${inbox.length} event(s) in`);
+  for (const start of starts) console.log(`  + start ${start.subject}`);
+  for (const event of inbox) show('<-', event);
+  let result = await orchestrateCloudEvents(orchestrator(), inbox, starts);
+  if (round === 3 && !crashed) {
+    crashed = true;
+    console.log(`  !! orchestrator crashed after saving, before publishing ${result.eventsToEmit.length} event(s)`);
+    console.log('  !! restarted; the broker redelivers the same batch');
+    const again = await orchestrateCloudEvents(orchestrator(), inbox, starts);
+    const same = JSON.stringify(again.eventsToEmit) === JSON.stringify(result.eventsToEmit);
+    console.log(`  !! same events, same ids, nothing applied twice: ${same ? 'yes' : 'NO'}`);
+    if (!same) process.exitCode = 1;
+    result = again;
+  }
+  for (const event of result.eventsToEmit) show('->', event);
+  for (const error of result.errors) show('xx', error);
+  inbox = result.eventsToEmit.flatMap(deliver);
+  if (round === 2 && inbox.length > 0) {
+    console.log('  (the bus will deliver one reply twice: the duplicate must change nothing)');
+    inbox.push(inbox[0]);
+  }
+  starts = [];
+  console.log();
+}
+
+console.log('-- where each orchestration stands');
+for (const [subject, snapshot] of finalSnapshots) {
+  console.log(`  ${pad(subject, 22)} ${pad(JSON.stringify(snapshot.value), 12)} attempts=${snapshot.context.attempts} summary=${JSON.stringify(snapshot.context.summary)}`);
+}
+const moby = finalSnapshots.get('moby-dick');
+console.log('\n-- the machine, with moby-dick\'s current state marked (paste into any Mermaid viewer)\n');
+console.log(toMermaid(bookSummaryMachine, { current: moby }));
+if (!keep) rmSync(root, { recursive: true, force: true });
