@@ -11,6 +11,11 @@ export interface WorkflowStoreSuiteOptions {
    * `claim` must not hand out workflows of earlier tests: give each test an empty namespace.
    */
   create: (options: { clock: Clock }) => WorkflowStore | Promise<WorkflowStore>;
+  /**
+   * A second store on the same backend namespace as `store` (another connection, another folder
+   * handle), so claims and fencing are proven between instances. Defaults to `store` itself.
+   */
+  createPeer?: (store: WorkflowStore, options: { clock: Clock }) => WorkflowStore | Promise<WorkflowStore>;
   /** Cleans up after every test. */
   destroy?: (store: WorkflowStore) => void | Promise<void>;
   /** The runner's functions; defaults to the jest/vitest/mocha globals. */
@@ -41,6 +46,7 @@ export function runWorkflowStoreSuite(name: string, options: WorkflowStoreSuiteO
   const total = options.workflows ?? 40;
   const claimers = options.claimers ?? 8;
   let store: WorkflowStore;
+  let peer: WorkflowStore;
   let now = 0;
   let ns = '';
   const clock: Clock = () => now;
@@ -51,6 +57,7 @@ export function runWorkflowStoreSuite(name: string, options: WorkflowStoreSuiteO
       now = 1_700_000_000_000;
       ns = uniquePrefix('wf');
       store = await options.create({ clock });
+      peer = options.createPeer === undefined ? store : await options.createPeer(store, { clock });
     }, timeout);
     afterEach(async () => {
       await options.destroy?.(store);
@@ -279,9 +286,9 @@ export function runWorkflowStoreSuite(name: string, options: WorkflowStoreSuiteO
       assert.ok(stale);
       await store.saveStep(id('a'), stale.token, 0, memo('one', 1));
       now += 101;
-      const fresh = await store.claim({ leaseMs: LEASE });
+      const fresh = await peer.claim({ leaseMs: LEASE });
       assert.ok(fresh);
-      await store.saveStep(id('a'), fresh.token, 1, memo('two', 2));
+      await peer.saveStep(id('a'), fresh.token, 1, memo('two', 2));
       const before = await store.get(id('a'));
       await expectDurableError(() => store.heartbeat(id('a'), stale.token, LEASE), 'LOCK_LOST');
       await expectDurableError(() => store.saveStep(id('a'), stale.token, 2, memo('stale', 3)), 'LOCK_LOST');
@@ -303,12 +310,13 @@ export function runWorkflowStoreSuite(name: string, options: WorkflowStoreSuiteO
       const claimedBy = new Map<string, number[]>();
       await Promise.all(
         Array.from({ length: claimers }, async (_, worker) => {
+          const mine = worker % 2 === 0 ? store : peer;
           for (;;) {
-            const claimed = await store.claim({ leaseMs: LEASE });
+            const claimed = await mine.claim({ leaseMs: LEASE });
             if (claimed === undefined) return;
             claimedBy.set(claimed.record.id, [...(claimedBy.get(claimed.record.id) ?? []), worker]);
-            await store.saveStep(claimed.record.id, claimed.token, 0, memo('only', worker));
-            await store.finish(claimed.record.id, claimed.token, { status: 'completed', result: worker });
+            await mine.saveStep(claimed.record.id, claimed.token, 0, memo('only', worker));
+            await mine.finish(claimed.record.id, claimed.token, { status: 'completed', result: worker });
           }
         }),
       );

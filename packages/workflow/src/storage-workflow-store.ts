@@ -121,6 +121,7 @@ export class StorageWorkflowStore implements WorkflowStore {
     } catch (error) {
       throw wrap(error, 'claim (list)', '*');
     }
+    let unreadable: unknown;
     // Start at a random place so concurrent claimers spread out instead of racing for one record.
     const offset = Math.floor(Math.random() * candidates.length);
     for (let i = 0; i < candidates.length; i++) {
@@ -129,20 +130,28 @@ export class StorageWorkflowStore implements WorkflowStore {
       const skipUntil = this.notBefore.get(id);
       if (skipUntil !== undefined && skipUntil > this.clock()) continue;
       const token = createClaimToken();
-      const claimed = await this.change(id, (record) => {
-        if (record === undefined) return undefined;
-        const now = this.clock();
-        if (!isWorkflowDue(record, now)) {
-          this.remember(record);
-          return undefined;
-        }
-        return workflowTransitions.claim(record, token, options.leaseMs, now);
-      }, { tryOnce: true, cleanup: key });
+      let claimed: WorkflowRecord | undefined;
+      try {
+        claimed = await this.change(id, (record) => {
+          if (record === undefined) return undefined;
+          const now = this.clock();
+          if (!isWorkflowDue(record, now)) {
+            this.remember(record);
+            return undefined;
+          }
+          return workflowTransitions.claim(record, token, options.leaseMs, now);
+        }, { tryOnce: true, cleanup: key });
+      } catch (error) {
+        // One unreadable record must not stop every other workflow: go on, report it if idle.
+        unreadable ??= error;
+        continue;
+      }
       if (claimed !== undefined) {
         this.notBefore.delete(id);
         return { token, record: claimed };
       }
     }
+    if (unreadable !== undefined) throw unreadable;
     return undefined;
   }
 

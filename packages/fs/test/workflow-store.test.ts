@@ -1,0 +1,65 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encodeWorkflowId } from '@durable/core';
+import { expectDurableError, runWorkflowStoreSuite } from '@durable/testkit';
+import { FileWorkflowStore, LocalFileStorageManager, createFileWorkflowStore } from '../src/index.js';
+
+const roots: string[] = [];
+function freshRoot(): string {
+  const root = mkdtempSync(join(tmpdir(), 'durable-fs-wf-'));
+  roots.push(root);
+  return root;
+}
+afterAll(() => {
+  for (const root of roots) rmSync(root, { recursive: true, force: true });
+});
+
+// The peer is a second store on the same folder: claims and fencing hold between handles.
+runWorkflowStoreSuite('fs', {
+  create: ({ clock }) => createFileWorkflowStore({ root: freshRoot(), clock }),
+  createPeer: (store, { clock }) => createFileWorkflowStore({ root: (store as FileWorkflowStore).root, clock }),
+});
+
+describe('fs workflow store', () => {
+  it('state survives a new store instance on the same folder (a restarted process)', async () => {
+    const root = freshRoot();
+    const first = createFileWorkflowStore({ root });
+    await first.insert({ id: 'order/42.v1', handler: 'h', input: { amount: 5 } });
+    const claimed = await first.claim({ leaseMs: 60_000 });
+    await first.saveStep('order/42.v1', claimed?.token ?? '', 0, { id: 's', kind: 'step', done: true, value: 1, at: 1 });
+    const second = createFileWorkflowStore({ root });
+    const record = await second.get('order/42.v1');
+    expect(record?.status).toBe('running');
+    expect(record?.steps[0]?.value).toBe(1);
+    expect(record?.input).toEqual({ amount: 5 });
+  });
+
+  it('finished workflows leave the pending folder; a very long id gets a hashed marker and still works', async () => {
+    const root = freshRoot();
+    const store = createFileWorkflowStore({ root });
+    const long = 'x'.repeat(400);
+    await store.insert({ id: long, handler: 'h' });
+    expect(readdirSync(join(root, '.workflow-pending'))[0]).toMatch(/^#/);
+    const claimed = await store.claim({ leaseMs: 1000 });
+    expect(claimed?.record.id).toBe(long);
+    await store.finish(long, claimed?.token ?? '', { status: 'completed' });
+    expect(readdirSync(join(root, '.workflow-pending'))).toEqual([]);
+  });
+
+  it('a record of an unknown format is a typed error; claims still reach the other workflows and then report it', async () => {
+    const root = freshRoot();
+    const store = createFileWorkflowStore({ root, fsync: false });
+    await store.insert({ id: 'w', handler: 'h' });
+    // Another program (or a future version) wrote a record this version does not know.
+    await new LocalFileStorageManager({ root }).write(`workflows/${encodeWorkflowId('w')}`, '{"format":7}');
+    await expectDurableError(() => store.get('w'), 'VERSION_UNKNOWN');
+    await store.insert({ id: 'good', handler: 'h' });
+    expect((await store.claim({ leaseMs: 1000 }))?.record.id).toBe('good');
+    await expectDurableError(() => store.claim({ leaseMs: 1000 }), 'VERSION_UNKNOWN');
+  });
+
+  it('options are checked at once', async () => {
+    await expectDurableError(async () => new FileWorkflowStore({ root: '' }), 'CONFIG');
+  });
+});
