@@ -30,6 +30,14 @@ afterAll(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
+function killed(args: string[]): Promise<NodeJS.Signals | null> {
+  return new Promise((resolve, reject) => {
+    const child = fork(fixture, args, { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    child.on('error', reject);
+    child.on('exit', (_code, signal) => resolve(signal));
+  });
+}
+
 function run(args: string[]): Promise<Report> {
   return new Promise((resolve, reject) => {
     const child = fork(fixture, args, { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -92,3 +100,26 @@ test(`${WORKERS} processes each deliver the same 200 events (shuffled, with dupl
   // One ack on entering the first substate at the start, then one per applied event.
   expect(distinct.filter((event) => event.type === 'cmd.ack')).toHaveLength(SUBJECTS * 11);
 }, 240_000);
+
+test('a process SIGKILLed between save and publish, mid-batch with leases held: the re-run batch returns exactly the events of an uncrashed run, same ids', async () => {
+  const clean = mkdtempSync(join(tmpdir(), 'durable-orchestrator-clean-'));
+  const crashed = mkdtempSync(join(tmpdir(), 'durable-orchestrator-crash-'));
+  try {
+    const reference = await run(['batch', clean]);
+    expect(reference.errors).toEqual([]);
+    expect(await killed(['crash', crashed])).toBe('SIGKILL');
+    // Some processes were saved before the kill, others not; leases the dead process held
+    // expire after their 1.5 s TTL and are taken over.
+    const storage = new LocalFileStorageManager({ root: crashed });
+    const savedBeforeRerun = (await Promise.all(Array.from({ length: SUBJECTS }, (_, s) => storage.exists(`orchestrations/p${String(s).padStart(2, '0')}`)))).filter(Boolean).length;
+    expect(savedBeforeRerun).toBeGreaterThanOrEqual(3);
+    expect(savedBeforeRerun).toBeLessThan(SUBJECTS);
+    const rerun = await run(['batch', crashed]);
+    expect(rerun.errors).toEqual([]);
+    expect(rerun.emitted).toEqual(reference.emitted);
+    expect(rerun.final).toEqual(reference.final);
+  } finally {
+    rmSync(clean, { recursive: true, force: true });
+    rmSync(crashed, { recursive: true, force: true });
+  }
+}, 120_000);
