@@ -1,17 +1,21 @@
 // The literature-summary orchestration on local files: an orchestrator (orchestrateCloudEvents)
 // and fake services exchange CloudEvents until every book is summarised or given up on. Midway
-// the orchestrator "crashes" after saving and before publishing; the restarted one is handed the
-// same batch again and returns the same events with the same ids, so nothing is lost or doubled.
-import { mkdtempSync, rmSync } from 'node:fs';
+// an orchestrator process is killed (SIGKILL) after saving and before publishing; the restarted
+// one is handed the same batch again and returns the same events with the same ids, so nothing
+// is lost or doubled.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { FileLockManager, LocalFileStorageManager } from '@durable/fs';
 import { orchestrateCloudEvents, toMermaid } from '@durable/core/orchestrator';
 import { bookSummaryMachine, onCloudEvent, onOrchestrationState } from './machine.mjs';
 import { answer } from './services.mjs';
 
+const crashMode = process.argv[2] === '--crash-after-first-save';
 const keep = process.env.DURABLE_DATA_DIR !== undefined;
-const root = process.env.DURABLE_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'durable-book-summary-'));
+const root = crashMode ? process.argv[3] : (process.env.DURABLE_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'durable-book-summary-')));
 const storage = new LocalFileStorageManager({ root });
 const lock = new FileLockManager({ root });
 const finalSnapshots = new Map();
@@ -25,10 +29,28 @@ function orchestrator() {
     lock,
     source: 'example.book-summary',
     concurrency: 4,
+    // Short leases, so the restart takes over a dead orchestrator's leases in 2 s.
+    lockTtlMs: 2_000,
     onOrchestrationState,
     onCloudEvent,
     onSnapshot: (subject, snapshot) => finalSnapshots.set(subject, snapshot),
   };
+}
+
+// The orchestrator process that dies: it applies the batch, and SIGKILLs itself right after
+// the first process was saved, before anything is published (the other subject's lease may
+// still be held).
+if (crashMode) {
+  const { events, starts } = JSON.parse(readFileSync(process.argv[4], 'utf8'));
+  await orchestrateCloudEvents(
+    { ...orchestrator(), onSnapshot: (subject) => {
+      console.log(`  !! orchestrator process ${process.pid} saved ${subject}; killing it now (SIGKILL), before it publishes`);
+      process.kill(process.pid, 'SIGKILL');
+    } },
+    events,
+    starts,
+  );
+  process.exit(0);
 }
 
 const pad = (text, width) => (text.length >= width ? text : text + ' '.repeat(width - text.length));
@@ -62,16 +84,24 @@ for (let round = 1; starts.length > 0 || inbox.length > 0; round++) {
   console.log(`-- batch ${round}: ${starts.length} start(s), ${inbox.length} event(s) in`);
   for (const start of starts) console.log(`  + start ${start.subject}`);
   for (const event of inbox) show('<-', event);
-  let result = await orchestrateCloudEvents(orchestrator(), inbox, starts);
   if (round === 3 && !crashed) {
     crashed = true;
-    console.log(`  !! orchestrator crashed after saving, before publishing ${result.eventsToEmit.length} event(s)`);
-    console.log('  !! restarted; the broker redelivers the same batch');
-    const again = await orchestrateCloudEvents(orchestrator(), inbox, starts);
-    const same = JSON.stringify(again.eventsToEmit) === JSON.stringify(result.eventsToEmit);
-    console.log(`  !! same events, same ids, nothing applied twice: ${same ? 'yes' : 'NO'}`);
-    if (!same) process.exitCode = 1;
-    result = again;
+    const batchFile = join(root, 'batch-3.json');
+    writeFileSync(batchFile, JSON.stringify({ events: inbox, starts }));
+    const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--crash-after-first-save', root, batchFile], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    console.log(`  !! orchestrator died (${child.signal ?? `exit ${child.status}`}); a new one starts and the broker redelivers the same batch`);
+  }
+  const started = Date.now();
+  const result = await orchestrateCloudEvents(orchestrator(), inbox, starts);
+  if (round === 3) {
+    // One book was saved by the dead process: the redelivered batch must not apply its summary
+    // again (2 transitions each so far: fetched, summarised), yet must return its events.
+    const counts = ['moby-dick', 'pride-and-prejudice'].map((subject) => `${subject} ${result.processes[subject]?.sequence}`);
+    console.log(`  !! the restart waited ${((Date.now() - started) / 1000).toFixed(1)} s for the dead process's leases`);
+    console.log(`  !! transitions applied: ${counts.join(', ')} (2 each expected: nothing applied twice)`);
+    if (!['moby-dick', 'pride-and-prejudice'].every((subject) => result.processes[subject]?.sequence === 2)) process.exitCode = 1;
   }
   for (const event of result.eventsToEmit) show('->', event);
   for (const error of result.errors) show('xx', error);
