@@ -1,0 +1,69 @@
+// DynamoDB lock: uncontended acquire+release pairs per second through DynamoLockingManager,
+// against the same two conditional UpdateItem round trips made by hand with the bare SDK, on
+// the same dynalite process in the same run (so the ratio is our overhead, not DynamoDB's).
+import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoLockingManager, createLockTable } from '../packages/dynamo-lock/dist/esm/index.js';
+import { startDynaliteProcess } from '../packages/s3/test/support/spawn-servers.mjs';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+const N = Number(process.env.BENCH_DYNAMO_PAIRS ?? 1000);
+const server = await startDynaliteProcess();
+const client = new DynamoDBClient({ endpoint: server.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+const TableName = 'bench-locks';
+await createLockTable({ client, tableName: TableName, timeToLive: false });
+const lock = new DynamoLockingManager({ client, tableName: TableName });
+
+async function ours(key, count) {
+  for (let i = 0; i < count; i++) {
+    const lease = await lock.acquire(key, { ttlMs: 30_000 });
+    await lease.release();
+  }
+}
+
+async function bare(key, count) {
+  for (let i = 0; i < count; i++) {
+    const now = Date.now();
+    const token = `t${i}`;
+    await client.send(
+      new UpdateItemCommand({
+        TableName,
+        Key: { id: { S: key } },
+        UpdateExpression: 'SET #o = :t, #e = :e, #f = if_not_exists(#f, :z) + :one',
+        ConditionExpression: 'attribute_not_exists(#id) OR attribute_not_exists(#o) OR #e < :now',
+        ExpressionAttributeNames: { '#o': 'owner', '#e': 'expiresAtMs', '#f': 'fencingToken', '#id': 'id' },
+        ExpressionAttributeValues: { ':t': { S: token }, ':e': { N: String(now + 30_000) }, ':now': { N: String(now) }, ':z': { N: '0' }, ':one': { N: '1' } },
+        ReturnValues: 'UPDATED_NEW',
+      }),
+    );
+    await client.send(
+      new UpdateItemCommand({
+        TableName,
+        Key: { id: { S: key } },
+        UpdateExpression: 'REMOVE #o',
+        ConditionExpression: '#o = :t',
+        ExpressionAttributeNames: { '#o': 'owner' },
+        ExpressionAttributeValues: { ':t': { S: token } },
+      }),
+    );
+  }
+}
+
+async function rate(fn, key) {
+  await fn(`${key}-warmup`, 50);
+  const started = performance.now();
+  await fn(key, N);
+  return N / ((performance.now() - started) / 1000);
+}
+
+const results = { ours: [], bare: [] };
+for (let round = 0; round < 2; round++) {
+  results.bare.push(await rate(bare, `bare-${round}`));
+  results.ours.push(await rate(ours, `ours-${round}`));
+}
+const best = (xs) => Math.max(...xs);
+console.log(`DynamoDB lock, uncontended acquire+release pairs per second (${N} pairs, dynalite on 127.0.0.1):`);
+console.log(`  DynamoLockingManager acquire + release   : ${best(results.ours).toFixed(0)} pairs/s`);
+console.log(`  two bare conditional UpdateItem by hand   : ${best(results.bare).toFixed(0)} pairs/s`);
+console.log(`  ours / bare                               : ${(best(results.ours) / best(results.bare)).toFixed(2)}`);
+client.destroy();
+await server.stop();
