@@ -276,6 +276,22 @@ describe('orchestrateCloudEvents', () => {
     expect((await storage.read('orchestrations/b'))!.version).toBe(stored!.version);
   });
 
+  test('the redelivery window keeps the last N inputs per process: an input older than that is applied again', async () => {
+    const storage = createMemoryStorage();
+    const o = opts(storage, { redeliveryWindow: 2 });
+    await orchestrateCloudEvents(o, [], [{ subject: 'b', input: { bookId: 'x' } }]);
+    const first = evt('b', 'evt.noop.1');
+    const third = evt('b', 'evt.noop.3');
+    await orchestrateCloudEvents(o, [first, evt('b', 'evt.noop.2')]);
+    expect((await orchestrateCloudEvents(o, [first])).processes['b']!.sequence).toBe(2); // still remembered
+    await orchestrateCloudEvents(o, [third]);
+    expect((await orchestrateCloudEvents(o, [first])).processes['b']!.sequence).toBe(4); // forgotten: applied again
+    const stored = JSON.parse(bytesToText((await storage.read('orchestrations/b'))!.data));
+    expect(stored.extensions.orchestration.applied.map(([key]: [string]) => key)).toEqual(['start', `test.services\u0000${third.id}`, `test.services\u0000${first.id}`]);
+    // The start is never forgotten: redelivering it still returns the first command.
+    expect(types((await orchestrateCloudEvents(o, [], [{ subject: 'b' }])).eventsToEmit)).toEqual(['cmd.book.fetch']);
+  });
+
   test('re-running a batch after a crash between save and publish returns the same events with the same ids', async () => {
     const storage = createMemoryStorage();
     const o = opts(storage);
@@ -460,6 +476,7 @@ describe('orchestrateCloudEvents', () => {
     const storage = createMemoryStorage();
     await expect(orchestrateCloudEvents({ ...opts(storage), versions: [] }, [])).rejects.toMatchObject({ code: 'CONFIG' });
     await expect(orchestrateCloudEvents({ ...opts(storage), concurrency: 0 }, [])).rejects.toMatchObject({ code: 'CONFIG' });
+    await expect(orchestrateCloudEvents({ ...opts(storage), redeliveryWindow: 0 }, [])).rejects.toMatchObject({ code: 'CONFIG' });
     const noLock = { ...opts(storage), locking: 'read-write' as const };
     delete (noLock as { lock?: unknown }).lock;
     await expect(orchestrateCloudEvents(noLock, [])).rejects.toMatchObject({ code: 'CONFIG' });

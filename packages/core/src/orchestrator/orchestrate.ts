@@ -75,7 +75,10 @@ export interface OrchestrateCloudEventsOptions {
   acquireLockMaxTimeout?: number;
   /** Lease duration. @default 30000 */
   lockTtlMs?: number;
-  /** Applied inputs remembered per process for redelivery. @default 1000 */
+  /**
+   * Applied inputs remembered per process (with the events each produced) for redelivery; older
+   * ones are forgotten, so the stored process stays small. @default 200
+   */
   redeliveryWindow?: number;
   /** Re-runs of a subject's group after a save `CONFLICT`. @default 5 */
   maxConflictRetries?: number;
@@ -162,6 +165,10 @@ class BatchRun {
     const concurrency = options.concurrency ?? 4;
     if (!Number.isInteger(concurrency) || concurrency < 1) {
       throw new DurableError(ErrorCode.CONFIG, `orchestrator: concurrency must be a positive integer, got ${String(concurrency)}`);
+    }
+    const window = options.redeliveryWindow ?? 200;
+    if (!Number.isInteger(window) || window < 1) {
+      throw new DurableError(ErrorCode.CONFIG, `orchestrator: redeliveryWindow must be a positive integer, got ${String(window)}`);
     }
     this.source = options.source ?? 'durable.orchestrator';
     this.prefix = options.keyPrefix ?? 'orchestrations';
@@ -270,7 +277,7 @@ class BatchRun {
     }
     let record = entry === undefined ? undefined : decodeProcessRecord(entry.data, key);
     const outcome: GroupOutcome = { emitted: [], errors: [] };
-    const window = this.options.redeliveryWindow ?? 1000;
+    const window = this.options.redeliveryWindow ?? 200;
     let changed = false;
     let lastSnapshot: AnyMachineSnapshot | undefined;
     let actor: CloudOrchestrationActor | undefined;

@@ -66,10 +66,14 @@ export function decodeProcessRecord(data: Uint8Array, key: string): ProcessRecor
   };
 }
 
-/** Drops the oldest entries beyond `size` (Map keeps insertion order). */
+/**
+ * Drops the oldest applied inputs beyond `size` (Map keeps insertion order). The start entry is
+ * kept for the life of the process, so a redelivered start always returns its events.
+ */
 export function trimWindow(applied: Map<string, DurableCloudEvent[]>, size: number): void {
+  const limit = size + (applied.has(START_KEY) ? 1 : 0);
   for (const key of applied.keys()) {
-    if (applied.size <= size) return;
-    applied.delete(key);
+    if (applied.size <= limit) return;
+    if (key !== START_KEY) applied.delete(key);
   }
 }
