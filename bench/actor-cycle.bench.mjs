@@ -60,17 +60,25 @@ async function measure(fn, id, n) {
   return performance.now() - started;
 }
 
-const ROUNDS = 5;
-const N = 100;
+const ROUNDS = 10;
+const N = 50;
 await measure(actorCycle, 'warm/actor', 20);
 await measure(bareCycle, 'warm/bare', 20);
 let actorMs = 0;
 let bareMs = 0;
 const roundRatios = [];
-// Interleaved rounds, so machine noise (other processes on 2 shared cores) hits both alike.
+// Interleaved rounds in alternating order, so machine noise (other processes on 2 shared cores)
+// and whatever runs second hit both alike.
 for (let round = 0; round < ROUNDS; round++) {
-  const bare = await measure(bareCycle, 'bench/bare', N);
-  const actor = await measure(actorCycle, 'bench/actor', N);
+  let bare;
+  let actor;
+  if (round % 2 === 0) {
+    bare = await measure(bareCycle, 'bench/bare', N);
+    actor = await measure(actorCycle, 'bench/actor', N);
+  } else {
+    actor = await measure(actorCycle, 'bench/actor', N);
+    bare = await measure(bareCycle, 'bench/bare', N);
+  }
   bareMs += bare;
   actorMs += actor;
   roundRatios.push(actor / bare);
