@@ -4,6 +4,8 @@ import type { RunEnd } from './run.js';
 import { runClaimed } from './run.js';
 import { pause } from './timers.js';
 
+const MAX_WAKEUPS = 10_000;
+
 /** Counts of how runs ended on one worker. */
 export type WorkerStats = Record<RunEnd, number>;
 
@@ -82,7 +84,7 @@ export class WorkflowWorker {
 
   // Sleeps this worker itself suspended: wake up for them instead of waiting a whole poll interval.
   private remember(runAt: number): void {
-    if (runAt - this.options.clock() > this.options.pollIntervalMs) return;
+    if (this.wakeups.length >= MAX_WAKEUPS) this.wakeups.pop(); // the latest: a poll will find it
     const at = this.wakeups.findIndex((t) => t > runAt);
     this.wakeups.splice(at === -1 ? this.wakeups.length : at, 0, runAt);
   }

@@ -1,0 +1,79 @@
+// The cost of one ctx.step against the bare durable write it needs: a conditional (compare-and-
+// swap), fsynced write of the workflow record to the fs storage. Measured in one process: a
+// workflow runs STEPS steps and times them from inside; the baseline writes a record of the same
+// size the same number of times with ifVersion. Target: a step within 1.5x of the bare write.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createFileLock, createFileStorage, createFileWorkflowStore } from '@durable/fs';
+
+const { createStorageWorkflowStore, createWorkflowClient } = await import('../packages/workflow/dist/esm/index.js');
+
+const STEPS = Number(process.env.BENCH_STEPS ?? 150);
+const ROUNDS = 7;
+
+async function stepCost(kind) {
+  const root = mkdtempSync(join(tmpdir(), 'durable-bench-step-'));
+  const store =
+    kind === 'fs'
+      ? createFileWorkflowStore({ root })
+      : createStorageWorkflowStore({ storage: createFileStorage({ root }), lock: createFileLock({ root }), lockWrites: kind === 'generic+lock' });
+  let perStep = 0;
+  const client = createWorkflowClient({
+    store,
+    pollIntervalMs: 1,
+    handlers: {
+      many: async (ctx) => {
+        const t0 = performance.now();
+        for (let i = 0; i < STEPS; i++) await ctx.step(`step-${i}`, () => ({ i, ok: true }));
+        perStep = (performance.now() - t0) / STEPS;
+      },
+    },
+  });
+  await client.start('w', 'many');
+  const worker = client.poll();
+  // Polled slowly: frequent reads of the record in this process would slow the steps down.
+  const record = await client.wait('w', ['completed'], 10_000, 250);
+  await worker.stop();
+  const recordBytes = JSON.stringify(record).length;
+  rmSync(root, { recursive: true, force: true });
+  return { perStep, recordBytes };
+}
+
+async function bareWrite(bytes) {
+  const root = mkdtempSync(join(tmpdir(), 'durable-bench-bare-'));
+  const storage = createFileStorage({ root });
+  // The same growth as the workflow record: from a small record up to `bytes`.
+  let version = await storage.write('workflows/w', '{}', { ifVersion: null });
+  const t0 = performance.now();
+  for (let i = 0; i < STEPS; i++) {
+    const value = JSON.stringify({ pad: 'x'.repeat(Math.floor((bytes * (i + 1)) / STEPS)) });
+    version = await storage.write('workflows/w', value, { ifVersion: version });
+  }
+  const perWrite = (performance.now() - t0) / STEPS;
+  rmSync(root, { recursive: true, force: true });
+  return perWrite;
+}
+
+// Rounds pair a workflow run with a bare-write run right after it (the disk and the CPUs are
+// shared with other work), and the figure is the median of the per-round ratios.
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+console.log(`${STEPS} steps per workflow, median of ${ROUNDS} paired rounds, fsync on`);
+for (const kind of ['fs', 'generic', 'generic+lock']) {
+  const steps = [];
+  const writes = [];
+  const ratios = [];
+  let bytes = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    const { perStep, recordBytes } = await stepCost(kind);
+    const perWrite = await bareWrite(recordBytes);
+    bytes = recordBytes;
+    steps.push(perStep);
+    writes.push(perWrite);
+    ratios.push(perStep / perWrite);
+  }
+  console.log(
+    `${kind.padEnd(13)} step ${median(steps).toFixed(3)} ms vs bare conditional write ${median(writes).toFixed(3)} ms ` +
+      `(record up to ${bytes} B): ${median(ratios).toFixed(2)}x (target <= 1.5x)`,
+  );
+}
