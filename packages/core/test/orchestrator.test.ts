@@ -379,13 +379,14 @@ describe('orchestrateCloudEvents', () => {
     await orchestrateCloudEvents(opts(storage), [], [{ subject: 'v1-process', input: { bookId: 'x' } }]);
     const onlyV2 = opts(storage, { versions: [{ version: '2.0.0', logic: machine }] });
     const invalid = { specversion: '1.0', id: 'bad-1', type: 'evt.book.fetched', subject: 'good' };
+    const badTime = { specversion: '1.0', id: 'bad-2', source: 's', type: 'evt.book.fetched', subject: 'good', time: 'Tue, 1 Jan 2030' };
     const result = await orchestrateCloudEvents(
       onlyV2,
-      [invalid, evt('ghost', 'evt.book.fetched'), evt('v1-process', 'evt.book.fetched'), evt('good', 'evt.book.fetched'), evt('bad/../key', 'evt.x')],
+      [invalid, badTime, null, 42, evt('ghost', 'evt.book.fetched'), evt('v1-process', 'evt.book.fetched'), evt('good', 'evt.book.fetched'), evt('bad/../key', 'evt.x')],
       [{ subject: 'good', input: { bookId: 'g' } }, { subject: 'unpinnable', version: '9.9.9' }],
     );
     expect(result.errors.map((e) => (e.data as { code: string }).code).sort()).toEqual(
-      ['INVALID_EVENT', 'INVALID_EVENT', 'NOT_FOUND', 'VERSION_UNKNOWN', 'VERSION_UNKNOWN'].sort(),
+      ['INVALID_EVENT', 'INVALID_EVENT', 'INVALID_EVENT', 'INVALID_EVENT', 'INVALID_EVENT', 'NOT_FOUND', 'VERSION_UNKNOWN', 'VERSION_UNKNOWN'].sort(),
     );
     for (const error of result.errors) expect(error.type).toBe(ORCHESTRATION_ERROR_TYPE);
     expect(result.errors.find((e) => (e.data as { code: string }).code === 'NOT_FOUND')).toMatchObject({ subject: 'ghost' });
@@ -477,6 +478,7 @@ describe('orchestrateCloudEvents', () => {
     await expect(orchestrateCloudEvents({ ...opts(storage), versions: [] }, [])).rejects.toMatchObject({ code: 'CONFIG' });
     await expect(orchestrateCloudEvents({ ...opts(storage), concurrency: 0 }, [])).rejects.toMatchObject({ code: 'CONFIG' });
     await expect(orchestrateCloudEvents({ ...opts(storage), redeliveryWindow: 0 }, [])).rejects.toMatchObject({ code: 'CONFIG' });
+    await expect(orchestrateCloudEvents(opts(storage), 'not a list' as unknown as unknown[])).rejects.toMatchObject({ code: 'CONFIG' });
     const noLock = { ...opts(storage), locking: 'read-write' as const };
     delete (noLock as { lock?: unknown }).lock;
     await expect(orchestrateCloudEvents(noLock, [])).rejects.toMatchObject({ code: 'CONFIG' });

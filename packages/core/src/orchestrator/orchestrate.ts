@@ -8,7 +8,7 @@ import type { Lease, LockManager } from '../lock.js';
 import type { StorageManager } from '../storage.js';
 import { mapBounded } from './bounded.js';
 import type { DurableCloudEvent } from './cloudevent.js';
-import { assertCloudEvent, createCloudEvent, deterministicEventId, eventFacts } from './cloudevent.js';
+import { assertCloudEvent, cloudEventProblem, createCloudEvent, deterministicEventId, eventFacts } from './cloudevent.js';
 import type { CloudEventMiddleware, OrchestrationMiddleware } from './cloud-orchestration-actor.js';
 import { CloudOrchestrationActor } from './cloud-orchestration-actor.js';
 import { OrchestratorErrorCode } from './errors.js';
@@ -178,6 +178,9 @@ class BatchRun {
   }
 
   async execute(events: readonly unknown[], starts: readonly OrchestrationStart[]): Promise<OrchestrationResult> {
+    if (!Array.isArray(events) || !Array.isArray(starts)) {
+      throw new DurableError(ErrorCode.CONFIG, 'orchestrator: events and starts must be arrays');
+    }
     const errors: DurableCloudEvent[] = [];
     const groups = new Map<string, Group>();
     const groupOf = (subject: string): Group => {
@@ -188,12 +191,12 @@ class BatchRun {
       }
       return group;
     };
-    for (const start of Array.isArray(starts) ? starts : []) {
+    for (const start of starts) {
       const problem = this.startProblem(start);
       if (problem !== undefined) errors.push(this.errorEvent({ kind: 'start', start }, problem));
       else groupOf(start.subject).starts.push(start);
     }
-    for (const event of Array.isArray(events) ? events : []) {
+    for (const event of events) {
       try {
         assertCloudEvent(event, 'orchestrator');
         const subject = event.subject;
@@ -424,20 +427,25 @@ class BatchRun {
     const facts = input.kind === 'event' ? eventFacts(input.event) : { start: describeStart(input.start) };
     const subject = input.kind === 'event' ? facts['subject'] : describeStart(input.start);
     const trigger = input.kind === 'event' ? [facts['source'], facts['id']] : ['start', describeStart(input.start)];
-    const time = input.kind === 'event' && typeof input.event?.time === 'string' ? input.event.time : undefined;
-    return createCloudEvent({
+    // Only a valid input's time is reused (it keeps a re-run's error events identical); an
+    // invalid one may carry anything there.
+    const time = input.kind === 'event' && cloudEventProblem(input.event) === undefined ? input.event.time : undefined;
+    const base = {
       id: deterministicEventId(this.source, 'error', String(trigger[0]), String(trigger[1]), durable.code),
       source: this.source,
       type: ORCHESTRATION_ERROR_TYPE,
-      ...(typeof subject === 'string' && subject.length > 0 ? { subject } : {}),
-      time: time !== undefined && !Number.isNaN(Date.parse(time)) ? time : new Date(this.clock()).toISOString(),
-      data: {
-        code: durable.code,
-        message: durable.message,
-        retryable: durable.retryable,
-        input: facts,
-      },
-    });
+      data: { code: durable.code, message: durable.message, retryable: durable.retryable, input: facts },
+    };
+    try {
+      return createCloudEvent({
+        ...base,
+        ...(typeof subject === 'string' && subject.length > 0 ? { subject } : {}),
+        time: time ?? new Date(this.clock()).toISOString(),
+      });
+    } catch {
+      // The input's own attributes made the report invalid: report it without them.
+      return createCloudEvent({ ...base, time: new Date(this.clock()).toISOString() });
+    }
   }
 }
 
