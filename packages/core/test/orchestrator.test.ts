@@ -421,6 +421,34 @@ describe('orchestrateCloudEvents', () => {
     expect(retried.processes['b']!.value).toBe('summarising');
   });
 
+  test('a machine whose action throws yields ACTOR_FAILED for that input; the process keeps its last good state', async () => {
+    const fragile = setup({}).createMachine({
+      id: 'fragile',
+      initial: 'idle',
+      context: { n: 0 },
+      states: {
+        idle: {
+          on: {
+            'evt.inc': { actions: assign({ n: ({ context }) => context.n + 1 }) },
+            'evt.boom': {
+              target: 'idle',
+              actions: () => {
+                throw new Error('action exploded');
+              },
+            },
+          },
+        },
+      },
+    });
+    const storage = createMemoryStorage();
+    const o = opts(storage, { versions: [{ version: '1', logic: fragile }], onOrchestrationState: {} });
+    await orchestrateCloudEvents(o, [], [{ subject: 'f' }]);
+    const result = await orchestrateCloudEvents(o, [evt('f', 'evt.inc'), evt('f', 'evt.boom'), evt('f', 'evt.inc')]);
+    expect(result.errors.map((e) => e.data)).toEqual([expect.objectContaining({ code: 'ACTOR_FAILED', message: expect.stringContaining('evt.boom') })]);
+    expect(result.processes['f']).toMatchObject({ status: 'active', sequence: 2 });
+    expect(result.processIdContext['f']).toEqual({ n: 2 });
+  });
+
   test('a corrupt stored process gives INVALID_SNAPSHOT error events and its bytes stay untouched', async () => {
     const storage = createMemoryStorage();
     const version = await storage.write('orchestrations/b', '{"format":1,"garbage":true}');
