@@ -126,10 +126,10 @@ describe('PersistedActor', () => {
   test('read-write extends the lease while the actor stays open', async () => {
     const storage = createMemoryStorage();
     const lock = createMemoryLock();
-    const persisted = new PersistedActor(options(storage, { lock, lockTtlMs: 90 }));
+    const persisted = new PersistedActor(options(storage, { lock, lockTtlMs: 300 }));
     await persisted.init();
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    // Without extension the 90 ms lease would have expired three times over.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // Without extension the 300 ms lease would have expired three times over.
     await expectCode(lock.acquire('actors/a1'), 'LOCK_TIMEOUT');
     persisted.actor.send({ type: 'INC' });
     await persisted.save();
@@ -145,7 +145,10 @@ describe('PersistedActor', () => {
     await persisted.init();
     now += 1_000; // on the lock's clock the lease expired, and another invocation takes it over
     const thief = await lock.acquire('actors/a1', { ttlMs: 60_000 });
-    await new Promise((resolve) => setTimeout(resolve, 80)); // the keep-alive (every 20 ms) fails
+    // Wait (bounded) until the keep-alive, every 20 ms, has tried to extend and failed.
+    const lost = () => (persisted as unknown as { lost?: unknown }).lost !== undefined;
+    for (let waited = 0; !lost() && waited < 5000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(lost()).toBe(true);
     persisted.actor.send({ type: 'INC' });
     await expectCode(persisted.save(), 'LOCK_LOST');
     await persisted.close();
