@@ -16,7 +16,11 @@ export interface S3Credentials {
 export interface S3ConnectionOptions {
   /** The bucket (must exist; see infra/ for Terraform). */
   bucket: string;
-  /** Prefix of every object key this manager writes, e.g. `"app/state/"`. @default "" */
+  /**
+   * Folder of every object key this manager writes, e.g. `"app/state/"` (a trailing `/` is added
+   * when missing, so that two prefixes never overlap). Give storage and locks different prefixes.
+   * @default "" for S3StorageManager, "durable-locks/" for S3LockManager
+   */
   prefix?: string;
   /** An S3 client to use; the manager never destroys it. When given, the options below are ignored. */
   client?: S3Client;
@@ -41,19 +45,20 @@ export interface S3Connection {
 }
 
 /** Validates the options at once (no I/O) and creates the client when none is injected. */
-export function resolveConnection(options: S3ConnectionOptions, context: string): S3Connection {
+export function resolveConnection(options: S3ConnectionOptions, context: string, defaultPrefix = ''): S3Connection {
   if (typeof options !== 'object' || options === null) {
     throw new DurableError(ErrorCode.CONFIG, `${context}: options are required`);
   }
   if (typeof options.bucket !== 'string' || !/^[a-z0-9][a-z0-9.\-_]{1,254}$/i.test(options.bucket)) {
     throw new DurableError(ErrorCode.CONFIG, `${context}: bucket must be a valid bucket name, got ${JSON.stringify(options.bucket)}`);
   }
-  const prefix = options.prefix ?? '';
+  const given = options.prefix ?? defaultPrefix;
   try {
-    assertValidPrefix(prefix, context);
+    assertValidPrefix(given, context);
   } catch (error) {
-    throw new DurableError(ErrorCode.CONFIG, `${context}: invalid prefix ${JSON.stringify(prefix)}`, { cause: error });
+    throw new DurableError(ErrorCode.CONFIG, `${context}: invalid prefix ${JSON.stringify(given)}`, { cause: error });
   }
+  const prefix = given === '' || given.endsWith('/') ? given : `${given}/`;
   if (options.client !== undefined) {
     return { client: options.client, owned: false, bucket: options.bucket, prefix };
   }

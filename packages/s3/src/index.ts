@@ -1,5 +1,5 @@
 export { S3StorageManager, createS3Storage } from './s3-storage.js';
 export type { S3StorageOptions } from './s3-storage.js';
-export { S3LockManager, createS3Lock } from './s3-lock.js';
+export { DEFAULT_LOCK_PREFIX, S3LockManager, createS3Lock } from './s3-lock.js';
 export type { S3LockOptions } from './s3-lock.js';
 export type { S3ConnectionOptions, S3Credentials } from './connection.js';

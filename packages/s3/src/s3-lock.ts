@@ -40,6 +40,8 @@ interface Observed {
 }
 
 const CONTEXT = 's3 lock';
+/** Where lease objects go when no `prefix` is given: apart from the data of a storage on the same bucket. */
+export const DEFAULT_LOCK_PREFIX = 'durable-locks/';
 const MAX_CAS_ROUNDS = 20;
 
 /**
@@ -56,7 +58,7 @@ export class S3LockManager implements LockManager {
   private readonly clock: Clock;
 
   constructor(options: S3LockOptions) {
-    this.connection = resolveConnection(options, CONTEXT);
+    this.connection = resolveConnection(options, CONTEXT, DEFAULT_LOCK_PREFIX);
     this.defaultTtlMs = resolveTtl(options.defaultTtlMs, 30_000, CONTEXT);
     this.backoff = options.backoff ?? {};
     this.clock = options.clock ?? systemClock;

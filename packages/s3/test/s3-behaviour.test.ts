@@ -36,6 +36,36 @@ describe('S3StorageManager on a live endpoint', () => {
     expect(await raw.Body!.transformToString()).toBe('from one');
   });
 
+  it('a prefix without a trailing slash becomes a folder, so "app" never overlaps "app2"', async () => {
+    const ns = uniquePrefix('slash');
+    await storage(`${ns}/app`).write('k', 'in app');
+    await storage(`${ns}/app2`).write('k', 'in app2');
+    expect((await storage(`${ns}/app`).list('')).keys).toEqual(['k']);
+    const raw = await s3.client.send(new GetObjectCommand({ Bucket: s3.endpoint.bucket, Key: `${ns}/app/k` }));
+    expect(await raw.Body!.transformToString()).toBe('in app');
+  });
+
+  it('reads racing overwrites of a large value always see one whole value, never a torn one', async () => {
+    const key = uniquePrefix('torn');
+    const store = storage();
+    const values = ['a', 'b', 'c', 'd'].map((c) => c.repeat(512 * 1024));
+    await store.write(key, values[0]!);
+    let reads = 0;
+    const writers = (async () => {
+      for (let i = 1; i < 24; i++) await store.write(key, values[i % values.length]!);
+    })();
+    let writing = true;
+    void writers.finally(() => (writing = false));
+    while (writing) {
+      const entry = await store.read(key);
+      const text = bytesToText(entry!.data);
+      expect(values.includes(text)).toBe(true);
+      reads++;
+    }
+    await writers;
+    expect(reads).toBeGreaterThan(0);
+  }, 60_000);
+
   it('close() never destroys an injected client, and destroys a client it created', async () => {
     const destroy = jest.spyOn(S3Client.prototype, 'destroy');
     try {
@@ -126,6 +156,15 @@ describe('S3LockManager specifics', () => {
     const lock = new S3LockManager({ client: s3.client, bucket: s3.endpoint.bucket, prefix: 'locks-garbage/' });
     const error = await lock.acquire(key).catch((e: unknown) => e);
     expect(isDurableError(error, 'BACKEND')).toBe(true);
+  });
+
+  it('lease objects go under "durable-locks/" by default, apart from stored values', async () => {
+    const lock = new S3LockManager({ client: s3.client, bucket: s3.endpoint.bucket });
+    const key = uniquePrefix('default-prefix');
+    const lease = await lock.acquire(key);
+    expect(await storage('durable-locks/').exists(key)).toBe(true);
+    expect(await storage('').exists(key)).toBe(false);
+    await lease.release();
   });
 
   it('release keeps the lease object, so the fencing counter continues after it', async () => {
