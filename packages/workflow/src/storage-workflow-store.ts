@@ -132,6 +132,9 @@ export class StorageWorkflowStore implements WorkflowStore {
       const token = createClaimToken();
       let claimed: WorkflowRecord | undefined;
       try {
+        // Under the lock, look before locking: a claim must not hold up the running workflow's
+        // own writes by taking its lock just to find it is not due.
+        if (this.useLock && !(await this.looksDue(id))) continue;
         claimed = await this.change(id, (record) => {
           if (record === undefined) return undefined;
           const now = this.clock();
@@ -264,6 +267,13 @@ export class StorageWorkflowStore implements WorkflowStore {
     }
     if (entry === undefined) return undefined;
     return { record: parseWorkflowRecord(bytesToText(entry.data), CONTEXT), version: entry.version };
+  }
+
+  private async looksDue(id: string): Promise<boolean> {
+    const current = await this.read(id);
+    if (current === undefined || isWorkflowDue(current.record, this.clock())) return true;
+    this.remember(current.record);
+    return false;
   }
 
   private remember(record: WorkflowRecord): void {

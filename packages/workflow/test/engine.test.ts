@@ -443,6 +443,87 @@ describe.each(stores)('workflow engine on the %s', (_name, factory) => {
     expect(effects.filter((e) => e === 'two')).toHaveLength(1);
   });
 
+  it('heartbeats keep a step longer than the lease from being taken over by another worker', async () => {
+    const store = makeStore();
+    let runs = 0;
+    const handlers = {
+      long: async (ctx: WorkflowContext) =>
+        ctx.step('slow', async () => {
+          runs++;
+          await pause(1500);
+          return 'done';
+        }),
+    };
+    // A 600 ms lease heartbeated every 200 ms outlives a 1.5 s step (and tolerates a busy machine).
+    const a = client(handlers, { store, timeoutIntervalMs: 600 });
+    const b = client(handlers, { store, timeoutIntervalMs: 600 });
+    await a.start('w', 'long');
+    work(a);
+    await a.wait('w', ['running'], 100, 5);
+    work(b);
+    const record = await finished(b, 'w');
+    expect(record.result).toBe('done');
+    expect(record.failures).toBe(0);
+    expect(runs).toBe(1);
+  });
+
+  it('a store outage during claims is reported to onError and the worker carries on', async () => {
+    const store = makeStore();
+    let outages = 3;
+    const flaky: WorkflowStore = Object.create(store) as WorkflowStore;
+    flaky.claim = (options) => {
+      if (outages > 0) {
+        outages--;
+        return Promise.reject(new Error('store unreachable'));
+      }
+      return store.claim(options);
+    };
+    const errors: unknown[] = [];
+    const c = client({ f: () => 'ok' }, { store: flaky, onError: (error) => errors.push(error) });
+    await c.start('w', 'f');
+    work(c);
+    expect((await finished(c, 'w')).result).toBe('ok');
+    expect(errors).toHaveLength(3);
+    expect(String(errors[0])).toContain('store unreachable');
+  });
+
+  it('cancel of a sleeping workflow is final: it is never run again', async () => {
+    let runs = 0;
+    const c = client({
+      f: async (ctx: WorkflowContext) => {
+        runs++;
+        await ctx.sleep('nap', 80);
+        return 'woke';
+      },
+    });
+    await c.start('w', 'f');
+    work(c);
+    await c.wait('w', ['sleeping'], 100, 5);
+    expect(await c.cancel('w')).toBe(true);
+    await pause(150);
+    expect((await c.get('w'))?.status).toBe('cancelled');
+    expect(runs).toBe(1);
+  });
+
+  it('a cancelled child rejects its waiting parent with WORKFLOW_FAILED', async () => {
+    const c = client({
+      parent: async (ctx: WorkflowContext) => {
+        try {
+          return await ctx.child('kid', 'kid');
+        } catch (error) {
+          return isDurableError(error, 'WORKFLOW_FAILED') ? `child failed: ${(error.details?.error as { code?: string }).code}` : 'other';
+        }
+      },
+      kid: (ctx: WorkflowContext) => ctx.waitForEvent('never'),
+    });
+    await c.start('p', 'parent');
+    work(c);
+    await c.wait('kid', ['sleeping'], 200, 5);
+    await c.wait('p', ['sleeping'], 200, 5);
+    expect(await c.cancel('kid')).toBe(true);
+    expect((await finished(c, 'p')).result).toBe('child failed: CANCELLED');
+  });
+
   it('options are validated at once; 0 is valid everywhere', async () => {
     const store = makeStore();
     expect(() => new WorkflowClient({ store, handlers: {}, maxFailures: -1 })).toThrow(/maxFailures/);
