@@ -6,6 +6,11 @@ import { resolveOptions } from './options.js';
 import { pause } from './timers.js';
 import { WorkflowWorker } from './worker.js';
 
+/** Lidex's status names, accepted by {@link WorkflowClient.wait}. */
+export type LidexStatus = 'idle' | 'finished';
+
+const LIDEX_STATUSES: Record<LidexStatus, WorkflowStatus[]> = { idle: ['ready', 'sleeping'], finished: ['completed'] };
+
 /** Options for {@link WorkflowClient.start}. */
 export interface StartOptions {
   /** Not run before this instant (epoch ms or a Date). @default now */
@@ -48,16 +53,18 @@ export class WorkflowClient {
   }
 
   /**
-   * Checks the workflow's status now and up to `times` more times, `ms` apart; resolves with its
-   * state once the status is one of `statuses`, or `undefined`.
+   * Checks the workflow's status up to `times` times, `ms` apart (as Lidex does); resolves with
+   * its state once the status is one of `statuses`, or `undefined`. Lidex's status names work
+   * too: `finished` is `completed`, `idle` is `ready` or `sleeping`.
    */
-  async wait(id: string, statuses: WorkflowStatus[], times: number, ms: number): Promise<WorkflowRecord | undefined> {
-    for (let attempt = 0; ; attempt++) {
+  async wait(id: string, statuses: Array<WorkflowStatus | LidexStatus>, times: number, ms: number): Promise<WorkflowRecord | undefined> {
+    const wanted = new Set<string>(statuses.flatMap((status) => LIDEX_STATUSES[status as LidexStatus] ?? [status]));
+    for (let attempt = 1; attempt <= times; attempt++) {
       const record = await this.options.store.get(id);
-      if (record !== undefined && statuses.includes(record.status)) return record;
-      if (attempt >= times) return undefined;
-      await pause(ms);
+      if (record !== undefined && wanted.has(record.status)) return record;
+      if (attempt < times) await pause(ms);
     }
+    return undefined;
   }
 
   /**
@@ -97,5 +104,10 @@ export class WorkflowClient {
 
 /** Creates a {@link WorkflowClient}. */
 export function createWorkflowClient(options: WorkflowClientOptions): WorkflowClient {
+  return new WorkflowClient(options);
+}
+
+/** Lidex's name for {@link createWorkflowClient} (async, as in Lidex), for an easy move. */
+export async function makeClient(options: WorkflowClientOptions): Promise<WorkflowClient> {
   return new WorkflowClient(options);
 }

@@ -14,11 +14,14 @@ export type WorkflowHandler = {
 
 /** Options for {@link WorkflowClient}. Every duration may be 0. */
 export interface WorkflowClientOptions {
-  /** Workflow functions by name; `start(id, name, input)` refers to them. */
-  handlers: Record<string, WorkflowHandler>;
+  /** Workflow functions by name (an object or, as in Lidex, a Map); `start(id, name, input)` refers to them. */
+  handlers: Record<string, WorkflowHandler> | ReadonlyMap<string, WorkflowHandler>;
   /** Where workflows live (fs, storage + lock, memory, mongo...). */
   store: WorkflowStore;
-  /** Failed runs retried before the workflow is aborted (0: never retried). @default 3 */
+  /**
+   * Failures after which the workflow is aborted, as in Lidex: with 3 it runs at most 3 times.
+   * 0 and 1 both mean "never retried". An expired lease counts as a failure. @default 3
+   */
   maxFailures?: number;
   /**
    * A worker's lease on a running workflow: heartbeated every third of it; a workflow whose worker
@@ -56,14 +59,18 @@ export interface ResolvedOptions {
 /** Validates options at once (a typo'd option is a `CONFIG` error, not a surprise later). */
 export function resolveOptions(options: WorkflowClientOptions): ResolvedOptions {
   if (options === null || typeof options !== 'object') throw config('options with "handlers" and "store" are required');
-  if (options.handlers === null || typeof options.handlers !== 'object') throw config('"handlers" must be an object of functions');
-  for (const [name, fn] of Object.entries(options.handlers)) {
+  if (options.handlers === null || typeof options.handlers !== 'object') throw config('"handlers" must be an object or a Map of functions');
+  // A null-prototype copy: a workflow naming "constructor" or "__proto__" finds no handler.
+  const handlers = Object.create(null) as Record<string, WorkflowHandler>;
+  const entries = options.handlers instanceof Map ? [...options.handlers.entries()] : Object.entries(options.handlers);
+  for (const [name, fn] of entries) {
     if (typeof fn !== 'function') throw config(`handler ${JSON.stringify(name)} must be a function`);
+    handlers[name] = fn;
   }
   const store = options.store;
   if (store === null || typeof store !== 'object' || typeof store.claim !== 'function') throw config('"store" must be a WorkflowStore');
   return {
-    handlers: options.handlers,
+    handlers,
     store,
     maxFailures: count(options.maxFailures, 3, 'maxFailures'),
     timeoutIntervalMs: count(options.timeoutIntervalMs, 60_000, 'timeoutIntervalMs'),

@@ -35,7 +35,7 @@ export async function runClaimed(
     let outcome: WorkflowOutcome;
     if (handler === undefined) {
       outcome = aborted(new DurableError(ErrorCode.HANDLER_UNKNOWN, `workflow ${record.id}: no handler named ${JSON.stringify(record.handler)} is registered with this client`));
-    } else if (record.failures > options.maxFailures) {
+    } else if (record.failures >= Math.max(1, options.maxFailures)) {
       // Expired leases count as failures too: a workflow that keeps killing its workers stops here.
       outcome = aborted(new DurableError(ErrorCode.LOCK_LOST, `workflow ${record.id}: failed ${record.failures} times (last: ${record.error?.message ?? 'unknown'})`));
     } else {
@@ -80,7 +80,7 @@ async function execute(
     // A changed handler or a missing one will not heal by retrying.
     if (isDurableError(error, ErrorCode.NON_DETERMINISTIC)) return aborted(error);
     const failures = ctx.failures + 1;
-    if (failures > options.maxFailures) return aborted(error);
+    if (failures >= options.maxFailures) return aborted(error);
     const delay = options.retryIntervalMs * options.retryBackoff ** Math.min(failures - 1, 40);
     return { status: WorkflowStatus.FAILED, error: toStoredError(error), runAt: options.clock() + Math.min(delay, 8.64e15 / 2) };
   }

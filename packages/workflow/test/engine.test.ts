@@ -2,8 +2,8 @@ import type { WorkflowRecord, WorkflowStore } from '@durable/core';
 import type { Clock } from '@durable/core';
 import { createMemoryStorage, createMemoryWorkflowStore, isDurableError } from '@durable/core';
 import { expectDurableError } from '@durable/testkit';
-import type { WorkflowClientOptions, WorkflowContext, WorkflowWorker } from '../src/index.js';
-import { WorkflowClient, createStorageWorkflowStore } from '../src/index.js';
+import type { WorkflowClientOptions, WorkflowContext, WorkflowHandler, WorkflowWorker } from '../src/index.js';
+import { WorkflowClient, createStorageWorkflowStore, makeClient } from '../src/index.js';
 import { pause } from '../src/timers.js';
 
 const FINAL = ['completed', 'aborted', 'cancelled'] as const;
@@ -94,7 +94,7 @@ describe.each(stores)('workflow engine on the %s', (_name, factory) => {
     expect(calls).toEqual({ a: 1, log: 1, b: 1 });
   });
 
-  it('a failure is stored with name, message and stack; retries back off; past maxFailures it is aborted', async () => {
+  it('a failure is stored with name, message and stack; retries back off; at maxFailures failures it is aborted', async () => {
     class PaymentDeclined extends Error {
       override name = 'PaymentDeclined';
     }
@@ -106,7 +106,7 @@ describe.each(stores)('workflow engine on the %s', (_name, factory) => {
           throw new PaymentDeclined('card declined');
         },
       },
-      { maxFailures: 2, retryIntervalMs: 40, retryBackoff: 2 },
+      { maxFailures: 3, retryIntervalMs: 40, retryBackoff: 2 },
     );
     await c.start('w', 'fail');
     work(c);
@@ -122,7 +122,7 @@ describe.each(stores)('workflow engine on the %s', (_name, factory) => {
     expect(error.message).toContain('card declined');
   });
 
-  it('maxFailures 0 aborts at the first failure', async () => {
+  it('maxFailures 0 (like 1) aborts at the first failure', async () => {
     const c = client({ fail: () => Promise.reject(new Error('no')) }, { maxFailures: 0 });
     await c.start('w', 'fail');
     work(c);
@@ -524,6 +524,23 @@ describe.each(stores)('workflow engine on the %s', (_name, factory) => {
     expect((await finished(c, 'p')).result).toBe('child failed: CANCELLED');
   });
 
+  it('Lidex code moves over: makeClient, handlers in a Map, wait for "finished"', async () => {
+    const handlers = new Map<string, WorkflowHandler>([['collect-payment', async (ctx: WorkflowContext, invoiceId: string) => ctx.step('find-invoice', () => `invoice ${invoiceId}`)]]);
+    const c = await makeClient({ store: makeStore(), handlers, pollIntervalMs: 5 });
+    expect(await c.start('collect-payment-1', 'collect-payment', '1')).toBe(true);
+    work(c);
+    const record = await c.wait('collect-payment-1', ['finished'], 400, 10);
+    expect(record?.status).toBe('completed');
+    expect(record?.result).toBe('invoice 1');
+  });
+
+  it('a workflow naming an Object.prototype member as its handler is HANDLER_UNKNOWN', async () => {
+    const c = client({});
+    await c.start('w', 'constructor');
+    work(c);
+    expect((await finished(c, 'w')).error?.code).toBe('HANDLER_UNKNOWN');
+  });
+
   it('options are validated at once; 0 is valid everywhere', async () => {
     const store = makeStore();
     expect(() => new WorkflowClient({ store, handlers: {}, maxFailures: -1 })).toThrow(/maxFailures/);
@@ -551,6 +568,8 @@ describe.each(stores)('workflow engine on the %s', (_name, factory) => {
     await c.start('w', 'f');
     await expectDurableError(() => c.result('w'), 'NOT_FINISHED');
     expect(await c.wait('w', ['completed'], 2, 5)).toBeUndefined();
+    expect(await c.wait('w', ['ready'], 0, 5)).toBeUndefined(); // 0 checks, as in Lidex
+    expect((await c.wait('w', ['idle'], 1, 5))?.status).toBe('ready');
     await expectDurableError(() => c.start('', 'f'), 'INVALID_KEY');
   });
 });
