@@ -73,7 +73,13 @@ async function execute(
     if (ctx.reached < recorded) {
       throw new DurableError(ErrorCode.NON_DETERMINISTIC, `workflow ${ctx.workflowId}: returned after ${ctx.reached} operations but an earlier run recorded ${recorded}: the handler changed shape between runs`);
     }
-    if (result !== undefined) assertJsonValue(result, `workflow ${ctx.workflowId}: result`);
+    if (result !== undefined) {
+      try {
+        assertJsonValue(result, `workflow ${ctx.workflowId}: result`);
+      } catch (error) {
+        return aborted(error); // a rerun replays the same steps to the same result: no retry
+      }
+    }
     return result === undefined ? { status: WorkflowStatus.COMPLETED } : { status: WorkflowStatus.COMPLETED, result };
   } catch (error) {
     if (error instanceof Unwind || ctx.unwound !== undefined || ctx.lost) return { status: WorkflowStatus.COMPLETED };

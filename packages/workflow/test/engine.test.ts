@@ -163,6 +163,23 @@ describe.each(stores)('workflow engine on the %s', (_name, factory) => {
     expect(record.steps.map((s) => s.id)).toEqual(['good']);
   });
 
+  it('a non-serialisable workflow result aborts the workflow with SERIALIZATION at once (a retry would replay it)', async () => {
+    let runs = 0;
+    const c = client({
+      f: async (ctx: WorkflowContext) => {
+        runs++;
+        const n = await ctx.step('n', () => 1);
+        return { n, big: BigInt(n) };
+      },
+    });
+    await c.start('w', 'f');
+    work(c);
+    const record = await finished(c, 'w');
+    expect(record.status).toBe('aborted');
+    expect(record.error?.code).toBe('SERIALIZATION');
+    expect(runs).toBe(1);
+  });
+
   it('a handler that changed shape between runs is aborted with NON_DETERMINISTIC', async () => {
     let version = 1;
     const c = client({
