@@ -168,7 +168,9 @@ export class DynamoLockingManager implements LockManager {
           // A new item's counter starts at the clock (ms), so that if the TTL sweeper ever
           // deletes a released item, later tokens still exceed every token granted before.
           UpdateExpression: 'SET #owner = :token, #expMs = :expMs, #exp = :expSec, #fence = if_not_exists(#fence, :seed) + :one',
-          ConditionExpression: 'attribute_not_exists(#id) OR attribute_not_exists(#owner) OR #expMs < :now',
+          // `#owner = :token` makes the SDK's own retry of a write that succeeded (but whose
+          // answer was lost) a grant instead of "contended"; the token is fresh per attempt.
+          ConditionExpression: 'attribute_not_exists(#id) OR attribute_not_exists(#owner) OR #expMs < :now OR #owner = :token',
           ExpressionAttributeNames: NAMES,
           ExpressionAttributeValues: {
             ':token': { S: token },

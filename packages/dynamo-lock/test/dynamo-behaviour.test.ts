@@ -138,3 +138,33 @@ describe('DynamoDB failures are BACKEND errors, never "contended"', () => {
     }
   });
 });
+
+describe('lost answers', () => {
+  it('an SDK retry of an acquire whose answer was lost grants the lease instead of reporting contention', async () => {
+    const flaky = server.client({ maxAttempts: 3 });
+    let dropNext = true;
+    // Drops the answer of the first successful UpdateItem as a network timeout would, below the
+    // SDK's retry middleware, so the SDK sends the very same request again.
+    flaky.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        if (dropNext && context.commandName === 'UpdateItemCommand') {
+          dropNext = false;
+          throw Object.assign(new Error('answer lost'), { name: 'TimeoutError', $metadata: {} });
+        }
+        return result;
+      },
+      { step: 'deserialize', name: 'dropFirstAnswer' },
+    );
+    try {
+      const lock = new DynamoLockingManager({ client: flaky, tableName });
+      const key = uniquePrefix('lost');
+      const lease = await lock.acquire(key, { waitMs: 0 });
+      expect(dropNext).toBe(false);
+      expect((await lock.inspect(key))?.token).toBe(lease.token);
+      expect(await lease.release()).toBe(true);
+    } finally {
+      flaky.destroy();
+    }
+  });
+});

@@ -124,7 +124,12 @@ export class S3LockManager implements LockManager {
     const fencingToken = (seen?.record.fencingToken ?? 0) + 1;
     const expiresAt = now + ttlMs;
     const stored = await this.store(key, { v: 1, token, fencingToken, expiresAt }, seen?.etag ?? null, 'acquire');
-    if (stored === undefined) return undefined;
+    if (stored === undefined) {
+      // A 412 can also answer the SDK's retry of our own PUT that succeeded but whose answer was
+      // lost: then the lease object carries our fresh token and the lease is ours.
+      const now = await this.load(key, 'acquire');
+      if (now?.record.token !== token) return undefined;
+    }
     return createLease(this, { key, token, fencingToken, expiresAt, ttlMs });
   }
 

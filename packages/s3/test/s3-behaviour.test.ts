@@ -195,3 +195,33 @@ describe('S3LockManager specifics', () => {
     expect(await fresh.release()).toBe(true);
   });
 });
+
+describe('lost answers', () => {
+  it('an SDK retry of an acquire whose answer was lost grants the lease instead of reporting contention', async () => {
+    const flaky = s3.endpoint.client({ maxAttempts: 3 });
+    let dropNext = true;
+    // Drops the answer of the first successful PutObject as a network timeout would, below the
+    // SDK's retry middleware, so the SDK sends the very same conditional PUT again (and gets 412).
+    flaky.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        if (dropNext && context.commandName === 'PutObjectCommand') {
+          dropNext = false;
+          throw Object.assign(new Error('answer lost'), { name: 'TimeoutError', $metadata: {} });
+        }
+        return result;
+      },
+      { step: 'deserialize', name: 'dropFirstAnswer' },
+    );
+    try {
+      const lock = new S3LockManager({ client: flaky, bucket: s3.endpoint.bucket, prefix: 'locks-lost/' });
+      const key = uniquePrefix('lost');
+      const lease = await lock.acquire(key, { waitMs: 0 });
+      expect(dropNext).toBe(false);
+      await expectDurableError(() => new S3LockManager({ client: s3.client, bucket: s3.endpoint.bucket, prefix: 'locks-lost/' }).acquire(key), 'LOCK_TIMEOUT');
+      expect(await lease.release()).toBe(true);
+    } finally {
+      flaky.destroy();
+    }
+  });
+});
