@@ -21,7 +21,8 @@ async function stepCost(kind) {
   let perStep = 0;
   const client = createWorkflowClient({
     store,
-    pollIntervalMs: 1,
+    // The default poll interval: a 1 ms poll would read the running record every millisecond.
+    pollIntervalMs: 1000,
     handlers: {
       many: async (ctx) => {
         const t0 = performance.now();
