@@ -53,7 +53,7 @@ const counterMachine = createMachine({
 
 function storageSpec(kind: StorageKind, ns: string): Record<string, unknown> {
   if (kind === 'fs') return { kind, root: join(dir, ns, 'storage') };
-  return { kind, endpoint: s3.endpoint, bucket: s3.bucket, prefix: `${ns}/data/` };
+  return { kind, endpoint: s3.endpoint, bucket: s3.bucket, prefix: `${ns}/data/`, local: s3.directory !== undefined };
 }
 
 function lockSpec(kind: LockKind, ns: string): Record<string, unknown> {
@@ -65,7 +65,7 @@ function lockSpec(kind: LockKind, ns: string): Record<string, unknown> {
     case 'redis':
       return { kind, url: redis.url, prefix: `${ns}:` };
     case 's3':
-      return { kind, endpoint: s3.endpoint, bucket: s3.bucket, prefix: `${ns}/locks/` };
+      return { kind, endpoint: s3.endpoint, bucket: s3.bucket, prefix: `${ns}/locks/`, local: s3.directory !== undefined };
     default:
       throw new Error(`no spec for ${kind}`);
   }

@@ -18,6 +18,7 @@ const connection = (prefix: string, maxAttempts?: number): Record<string, unknow
   endpoint: server.endpoint,
   bucket: server.bucket,
   prefix,
+  local: server.directory !== undefined,
   ...(maxAttempts === undefined ? {} : { maxAttempts }),
 });
 
