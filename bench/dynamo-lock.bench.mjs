@@ -56,7 +56,7 @@ async function rate(fn, key) {
 }
 
 const results = { ours: [], bare: [] };
-for (let round = 0; round < 2; round++) {
+for (let round = 0; round < 3; round++) {
   results.bare.push(await rate(bare, `bare-${round}`));
   results.ours.push(await rate(ours, `ours-${round}`));
 }
