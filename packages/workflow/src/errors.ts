@@ -18,8 +18,11 @@ export function workflowFailedError(id: string, stored: StoredError): DurableErr
   return error;
 }
 
-// Unwinds a handler once its workflow has been suspended (sleep, event or child wait) or
-// released (graceful stop). Not an Error: a handler's `catch (e) { if (e instanceof Error) }` lets it pass.
+/**
+ * Thrown through a handler once its workflow has been suspended (sleep, event or child wait) or
+ * released (graceful stop). Not an Error, so `catch (e) { if (e instanceof Error) ... }` lets it
+ * pass; a handler that swallows it anyway is still treated as suspended.
+ */
 export class Unwind {
   constructor(readonly reason: 'suspended' | 'released') {}
 }

@@ -236,6 +236,25 @@ describe.each(stores)('workflow engine on the %s', (_name, factory) => {
     ]);
   });
 
+  it('a handler that swallows the suspension (catch-all around a sleep) is still suspended, not completed early', async () => {
+    let runs = 0;
+    const c = client({
+      f: async (ctx: WorkflowContext) => {
+        runs++;
+        try {
+          await ctx.sleep('nap', 100);
+        } catch {
+          // swallowed on purpose
+        }
+        return `run ${runs}`;
+      },
+    });
+    await c.start('w', 'f');
+    work(c);
+    expect((await c.wait('w', ['sleeping'], 100, 5))?.status).toBe('sleeping');
+    expect((await finished(c, 'w')).result).toBe('run 2');
+  });
+
   it('a sleep of 40 days is stored as a due time, not a timer, and resumes when the clock gets there', async () => {
     let now = 1_700_000_000_000;
     const clock = (): number => now;
