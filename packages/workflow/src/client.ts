@@ -58,7 +58,10 @@ export class WorkflowClient {
    * too: `finished` is `completed`, `idle` is `ready` or `sleeping`.
    */
   async wait(id: string, statuses: Array<WorkflowStatus | LidexStatus>, times: number, ms: number): Promise<WorkflowRecord | undefined> {
-    const wanted = new Set<string>(statuses.flatMap((status) => LIDEX_STATUSES[status as LidexStatus] ?? [status]));
+    if (!Array.isArray(statuses)) throw new DurableError(ErrorCode.CONFIG, `workflow: wait ${id}: statuses must be an array of status names`);
+    if (!Number.isSafeInteger(times) || times < 0) throw new DurableError(ErrorCode.CONFIG, `workflow: wait ${id}: times must be a whole number >= 0`);
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw new DurableError(ErrorCode.CONFIG, `workflow: wait ${id}: ms must be >= 0`);
+    const wanted = new Set<string>(statuses.flatMap((status) => (Object.hasOwn(LIDEX_STATUSES, status) ? LIDEX_STATUSES[status as LidexStatus] : [status])));
     for (let attempt = 1; attempt <= times; attempt++) {
       const record = await this.options.store.get(id);
       if (record !== undefined && wanted.has(record.status)) return record;

@@ -607,5 +607,12 @@ describe.each(stores)('workflow engine on the %s', (_name, factory) => {
     expect(await c.wait('w', ['ready'], 0, 5)).toBeUndefined(); // 0 checks, as in Lidex
     expect((await c.wait('w', ['idle'], 1, 5))?.status).toBe('ready');
     await expectDurableError(() => c.start('', 'f'), 'INVALID_KEY');
+    await expectDurableError(() => c.start('x', 42 as never), 'CONFIG');
+    await expectDurableError(() => c.wait('w', 'completed' as never, 1, 1), 'CONFIG');
+    await expectDurableError(() => c.wait('w', ['completed'], -1, 1), 'CONFIG');
+    await expectDurableError(() => c.wait('w', ['completed'], 1, Number.NaN), 'CONFIG');
+    await expectDurableError(() => c.signal('w', '', 1), 'CONFIG');
+    await expectDurableError(() => c.signal('w', 'e', { f: () => 1 }), 'SERIALIZATION');
+    await expectDurableError(() => c.cancel(7 as never), 'INVALID_KEY');
   });
 });
