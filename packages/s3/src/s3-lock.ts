@@ -43,6 +43,7 @@ const CONTEXT = 's3 lock';
 /** Where lease objects go when no `prefix` is given: apart from the data of a storage on the same bucket. */
 export const DEFAULT_LOCK_PREFIX = 'durable-locks/';
 const MAX_CAS_ROUNDS = 20;
+const MAX_KNOWN = 10_000;
 
 /**
  * A {@link LockManager} on S3 alone (no DynamoDB): one small lease object per key, created with
@@ -56,6 +57,9 @@ export class S3LockManager implements LockManager {
   private readonly defaultTtlMs: number;
   private readonly backoff: BackoffOptions;
   private readonly clock: Clock;
+  // What this manager last wrote for each lease it holds (by key and token), so release and
+  // extend can swap on that ETag at once instead of reading the object first.
+  private readonly known = new Map<string, { record: LeaseRecord; etag: string }>();
 
   constructor(options: S3LockOptions) {
     this.connection = resolveConnection(options, CONTEXT, DEFAULT_LOCK_PREFIX);
@@ -78,6 +82,12 @@ export class S3LockManager implements LockManager {
 
   async release(key: string, token: string): Promise<boolean> {
     assertValidKey(key, CONTEXT);
+    const known = this.takeKnown(key, token);
+    // Fast path: one PUT If-Match on the ETag of our own last write; a 412 means the object
+    // changed since, and the read-then-swap loop below finds out how.
+    if (known !== undefined && (await this.store(key, { ...known.record, token: null, expiresAt: 0 }, known.etag, 'release')) !== undefined) {
+      return true;
+    }
     for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
       const seen = await this.load(key, 'release');
       if (seen === undefined || seen.record.token === null || seen.record.token !== token) return false;
@@ -93,6 +103,16 @@ export class S3LockManager implements LockManager {
   async extend(key: string, token: string, ttlMs: number): Promise<number> {
     assertValidKey(key, CONTEXT);
     const ttl = resolveTtl(ttlMs, this.defaultTtlMs, CONTEXT);
+    const known = this.takeKnown(key, token);
+    if (known !== undefined && known.record.expiresAt > this.clock()) {
+      const expiresAt = this.clock() + ttl;
+      const record: LeaseRecord = { ...known.record, expiresAt };
+      const etag = await this.store(key, record, known.etag, 'extend');
+      if (etag !== undefined) {
+        this.remember(key, record, etag);
+        return expiresAt;
+      }
+    }
     for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
       const seen = await this.load(key, 'extend');
       const now = this.clock();
@@ -102,7 +122,12 @@ export class S3LockManager implements LockManager {
         });
       }
       const expiresAt = now + ttl;
-      if ((await this.store(key, { ...seen.record, expiresAt }, seen.etag, 'extend')) !== undefined) return expiresAt;
+      const record: LeaseRecord = { ...seen.record, expiresAt };
+      const etag = await this.store(key, record, seen.etag, 'extend');
+      if (etag !== undefined) {
+        this.remember(key, record, etag);
+        return expiresAt;
+      }
     }
     throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: extend failed for ${key}: too many concurrent changes`, {
       retryable: true,
@@ -115,6 +140,20 @@ export class S3LockManager implements LockManager {
     if (this.connection.owned) this.connection.client.destroy();
   }
 
+  private remember(key: string, record: LeaseRecord, etag: string): void {
+    if (etag === '' || record.token === null) return;
+    // Leases that are never released (their holder gave up) must not grow the map forever.
+    if (this.known.size >= MAX_KNOWN) this.known.clear();
+    this.known.set(`${record.token}\u0000${key}`, { record, etag });
+  }
+
+  private takeKnown(key: string, token: string): { record: LeaseRecord; etag: string } | undefined {
+    const id = `${token}\u0000${key}`;
+    const known = this.known.get(id);
+    this.known.delete(id);
+    return known;
+  }
+
   // One attempt: undefined means "held by someone else (or lost a race)", so retryUntil waits.
   private async tryAcquire(key: string, ttlMs: number): Promise<Lease | undefined> {
     const seen = await this.load(key, 'acquire');
@@ -123,7 +162,9 @@ export class S3LockManager implements LockManager {
     const token = createLockToken();
     const fencingToken = (seen?.record.fencingToken ?? 0) + 1;
     const expiresAt = now + ttlMs;
-    const stored = await this.store(key, { v: 1, token, fencingToken, expiresAt }, seen?.etag ?? null, 'acquire');
+    const record: LeaseRecord = { v: 1, token, fencingToken, expiresAt };
+    const stored = await this.store(key, record, seen?.etag ?? null, 'acquire');
+    if (stored !== undefined) this.remember(key, record, stored);
     if (stored === undefined) {
       // A 412 can also answer the SDK's retry of our own PUT that succeeded but whose answer was
       // lost: then the lease object carries our fresh token and the lease is ours.

@@ -167,6 +167,24 @@ describe('S3LockManager specifics', () => {
     await lease.release();
   });
 
+  it('release and extend still work when the lease object changed since this manager last wrote it', async () => {
+    const options = { client: s3.client, bucket: s3.endpoint.bucket, prefix: 'locks-stale/' };
+    const a = new S3LockManager(options);
+    const b = new S3LockManager(options);
+    const key = uniquePrefix('stale');
+    const lease = await a.acquire(key, { ttlMs: 60_000 });
+    // Another manager extends with the owner's token: a's remembered ETag is now stale.
+    const movedTo = await b.extend(key, lease.token, 120_000);
+    expect(movedTo).toBeGreaterThan(lease.expiresAt);
+    await lease.extend(90_000);
+    await b.extend(key, lease.token, 60_000);
+    expect(await lease.release()).toBe(true);
+    expect(await b.release(key, lease.token)).toBe(false);
+    const next = await b.acquire(key, { waitMs: 0 });
+    expect(next.fencingToken).toBe(lease.fencingToken + 1);
+    await next.release();
+  });
+
   it('release keeps the lease object, so the fencing counter continues after it', async () => {
     const lock = new S3LockManager({ client: s3.client, bucket: s3.endpoint.bucket, prefix: 'locks-keep/' });
     const key = uniquePrefix('keep');
