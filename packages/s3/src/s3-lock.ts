@@ -168,8 +168,8 @@ export class S3LockManager implements LockManager {
     if (stored === undefined) {
       // A 412 can also answer the SDK's retry of our own PUT that succeeded but whose answer was
       // lost: then the lease object carries our fresh token and the lease is ours.
-      const now = await this.load(key, 'acquire');
-      if (now?.record.token !== token) return undefined;
+      const after = await this.load(key, 'acquire');
+      if (after?.record.token !== token) return undefined;
     }
     return createLease(this, { key, token, fencingToken, expiresAt, ttlMs });
   }
