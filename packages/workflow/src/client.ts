@@ -4,6 +4,7 @@ import { WorkflowErrorCode, workflowFailedError } from './errors.js';
 import type { ResolvedOptions, WorkflowClientOptions } from './options.js';
 import { resolveOptions } from './options.js';
 import { pause } from './timers.js';
+import type { WorkerStats } from './worker.js';
 import { WorkflowWorker } from './worker.js';
 
 /** Lidex's status names, accepted by {@link WorkflowClient.wait}. */
@@ -20,6 +21,14 @@ export interface StartOptions {
 /** Options for {@link WorkflowClient.poll}. */
 export interface PollOptions {
   /** Stops the worker gracefully when aborted (same as `worker.stop()`). */
+  signal?: AbortSignal;
+}
+
+/** Options for {@link WorkflowClient.drain}. */
+export interface DrainOptions {
+  /** Stop gracefully after this long (a serverless function's remaining time, less a margin). */
+  maxMs?: number;
+  /** Stops the drain gracefully when aborted. */
   signal?: AbortSignal;
 }
 
@@ -45,6 +54,26 @@ export class WorkflowClient {
   /** Turns this process into a worker; `await worker.stop()` to stop it gracefully. */
   poll(options: PollOptions = {}): WorkflowWorker {
     return new WorkflowWorker(this.options, options.signal);
+  }
+
+  /**
+   * Runs due workflows until none is due and none runs, or until `maxMs` (then stops gracefully),
+   * and resolves with how the runs ended. For serverless functions on a schedule, which cannot
+   * poll forever: each invocation drains what is due (sleeps, retries, new starts).
+   */
+  async drain(options: DrainOptions = {}): Promise<WorkerStats> {
+    const maxMs = options.maxMs;
+    if (maxMs !== undefined && (typeof maxMs !== 'number' || !Number.isFinite(maxMs) || maxMs < 0)) {
+      throw new DurableError(ErrorCode.CONFIG, 'workflow: drain: maxMs must be >= 0');
+    }
+    const worker = new WorkflowWorker(this.options, options.signal, true);
+    const timer = maxMs === undefined ? undefined : setTimeout(() => void worker.stop(), maxMs);
+    try {
+      await worker.done;
+    } finally {
+      clearTimeout(timer);
+    }
+    return { ...worker.stats };
   }
 
   /** The workflow's stored state, or `undefined`. */

@@ -1,5 +1,5 @@
 export { WorkflowClient, createWorkflowClient, makeClient } from './client.js';
-export type { LidexStatus, PollOptions, StartOptions } from './client.js';
+export type { DrainOptions, LidexStatus, PollOptions, StartOptions } from './client.js';
 export type { EventResult, WaitForEventOptions, WorkflowContext } from './context.js';
 export { WorkflowErrorCode } from './errors.js';
 export type { WorkflowClientOptions, WorkflowHandler } from './options.js';

@@ -24,7 +24,14 @@ export class WorkflowWorker {
   private readonly wakeups: number[] = [];
   private nudge: AbortController = new AbortController();
 
-  constructor(private readonly options: ResolvedOptions, signal?: AbortSignal) {
+  /**
+   * @param untilIdle Stop by itself once nothing is due and nothing runs (a serverless drain).
+   */
+  constructor(
+    private readonly options: ResolvedOptions,
+    signal?: AbortSignal,
+    private readonly untilIdle = false,
+  ) {
     if (signal !== undefined) {
       if (signal.aborted) this.stopping.abort();
       else signal.addEventListener('abort', () => void this.stop(), { once: true });
@@ -42,6 +49,7 @@ export class WorkflowWorker {
   private async loop(): Promise<void> {
     const { store, concurrency, pollIntervalMs, timeoutIntervalMs, clock } = this.options;
     while (!this.stopping.signal.aborted) {
+      if (this.untilIdle && concurrency === 0) break;
       if (concurrency === 0 || this.running.size >= concurrency) {
         await this.idle(concurrency === 0 ? pollIntervalMs : Number.POSITIVE_INFINITY);
         continue;
@@ -55,6 +63,11 @@ export class WorkflowWorker {
         continue;
       }
       if (claimed === undefined) {
+        if (this.untilIdle) {
+          if (this.running.size === 0) break;
+          await this.idle(Number.POSITIVE_INFINITY); // until a run ends: it may have started another workflow
+          continue;
+        }
         const now = clock();
         while (this.wakeups.length > 0 && (this.wakeups[0] ?? 0) <= now) this.wakeups.shift();
         const next = this.wakeups[0];

@@ -577,6 +577,42 @@ describe.each(stores)('workflow engine on the %s', (_name, factory) => {
     expect((await finished(c, 'w')).error?.code).toBe('HANDLER_UNKNOWN');
   });
 
+  it('drain() runs what is due, children included, and returns once nothing is due (serverless use)', async () => {
+    const c = client({
+      quick: (ctx: WorkflowContext) => ctx.step('s', () => 'q'),
+      spawner: async (ctx: WorkflowContext) => {
+        await ctx.start('spawned', 'quick');
+        return 'spawned it';
+      },
+      later: async (ctx: WorkflowContext) => {
+        await ctx.sleep('long', 600_000);
+      },
+    });
+    await c.start('a', 'quick');
+    await c.start('b', 'spawner');
+    await c.start('c', 'later');
+    const stats = await c.drain();
+    expect(stats).toMatchObject({ completed: 3, suspended: 1, failed: 0 });
+    expect((await c.get('spawned'))?.status).toBe('completed');
+    expect((await c.get('c'))?.status).toBe('sleeping');
+  });
+
+  it('drain({ maxMs }) stops gracefully: the running step is recorded and the workflow released', async () => {
+    const c = client({
+      slow: async (ctx: WorkflowContext) => {
+        await ctx.step('one', () => pause(150));
+        await ctx.step('two', () => 2);
+      },
+    });
+    await c.start('w', 'slow');
+    const stats = await c.drain({ maxMs: 50 });
+    expect(stats.released).toBe(1);
+    const record = await c.get('w');
+    expect(record?.status).toBe('ready');
+    expect(record?.steps.map((s) => s.id)).toEqual(['one']);
+    await expectDurableError(() => c.drain({ maxMs: -1 }), 'CONFIG');
+  });
+
   it('options are validated at once; 0 is valid everywhere', async () => {
     const store = makeStore();
     expect(() => new WorkflowClient({ store, handlers: {}, maxFailures: -1 })).toThrow(/maxFailures/);
