@@ -6,7 +6,7 @@ import { DynamoLockingManager } from '@durable/dynamo-lock';
 import { createFileLock, createFileStorage } from '@durable/fs';
 import { S3StorageManager } from '@durable/s3';
 import { runWorkflowStoreSuite, uniquePrefix } from '@durable/testkit';
-import type { WorkflowContext } from '@durable/workflow';
+import type { WorkflowClient, WorkflowContext } from '@durable/workflow';
 import { createStorageWorkflowStore, createWorkflowClient } from '@durable/workflow';
 import type { DynamoTestEndpoint, S3TestEndpoint } from './fixtures/composition-support.js';
 import { startDynamoWithTable, startS3 } from './fixtures/composition-support.js';
@@ -72,6 +72,30 @@ runWorkflowStoreSuite('generic store on S3 without conditional writes + DynamoDB
 });
 
 describe('the workflow engine on S3 + DynamoDB', () => {
+  it('serverless: each scheduled invocation is a fresh client that drains what is due', async () => {
+    let charges = 0;
+    const handlers = {
+      invoice: async (ctx: WorkflowContext) => {
+        await ctx.step('charge', () => ++charges);
+        await ctx.sleep('grace', 150);
+        return ctx.step('close', () => 'closed');
+      },
+    };
+    const clock = (): number => Date.now();
+    // Every "invocation" builds its own S3 and DynamoDB clients, as a cold Lambda would.
+    const invoke = (): ReturnType<WorkflowClient['drain']> =>
+      createWorkflowClient({ store: awsStore(clock, false, false), handlers }).drain({ maxMs: 10_000 });
+    const starter = createWorkflowClient({ store: awsStore(clock, false, true), handlers, concurrency: 0 });
+    await starter.start('invoice-9', 'invoice');
+    expect(await invoke()).toMatchObject({ suspended: 1, completed: 0 });
+    expect((await starter.get('invoice-9'))?.status).toBe('sleeping');
+    expect(await invoke()).toMatchObject({ suspended: 0, completed: 0 }); // not due yet
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await invoke()).toMatchObject({ completed: 1 });
+    expect(await starter.result('invoice-9')).toBe('closed');
+    expect(charges).toBe(1);
+  }, 60_000);
+
   it('runs steps, a durable sleep and an event to completion on two clients', async () => {
     const calls: string[] = [];
     const handlers = {
