@@ -4,8 +4,12 @@ import { RunContext } from './context.js';
 import { Unwind } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 
-/** How one run ended, for the worker's bookkeeping. */
-export type RunEnd = 'completed' | 'failed' | 'aborted' | 'suspended' | 'released' | 'lost';
+/**
+ * How one run ended, for the worker's bookkeeping: `lost` when another worker took the workflow
+ * over (or it was cancelled), `errored` when the store failed (reported to `onError`; the lease
+ * lets a worker retry it later).
+ */
+export type RunEnd = 'completed' | 'failed' | 'aborted' | 'suspended' | 'released' | 'lost' | 'errored';
 
 /**
  * Runs one claimed workflow to its next stop: finished (completed, failed, aborted), suspended
@@ -54,7 +58,7 @@ export async function runClaimed(
   } catch (error) {
     if (isDurableError(error, ErrorCode.LOCK_LOST)) return 'lost';
     options.onError(error, record.id);
-    return 'lost';
+    return 'errored';
   } finally {
     clearInterval(heartbeat);
   }

@@ -18,7 +18,7 @@ export class WorkflowWorker {
   /** Resolves when the worker has stopped and every run it started has ended. */
   readonly done: Promise<void>;
   /** How runs ended so far. */
-  readonly stats: WorkerStats = { completed: 0, failed: 0, aborted: 0, suspended: 0, released: 0, lost: 0 };
+  readonly stats: WorkerStats = { completed: 0, failed: 0, aborted: 0, suspended: 0, released: 0, lost: 0, errored: 0 };
   private readonly stopping = new AbortController();
   private readonly running = new Set<Promise<void>>();
   private readonly wakeups: number[] = [];
