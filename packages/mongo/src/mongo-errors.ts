@@ -1,0 +1,63 @@
+import type { DurableError } from '@durable/core';
+import { DurableError as Err, ErrorCode, isDurableError } from '@durable/core';
+
+interface MongoErrorShape {
+  name?: string;
+  code?: unknown;
+  codeName?: string;
+  hasErrorLabel?: (label: string) => boolean;
+}
+
+// Server codes that say "try again": primary stepped down, shutting down, timeouts, interrupted.
+const TRANSIENT_CODES = new Set([6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436, 50, 112, 251]);
+// Driver-side failures where the request may not have reached a server or its reply was lost.
+const TRANSIENT_NAMES = new Set([
+  'MongoNetworkError',
+  'MongoNetworkTimeoutError',
+  'MongoServerSelectionError',
+  'MongoServerClosedError',
+  'MongoTopologyClosedError',
+  'MongoOperationTimeoutError',
+  'MongoWriteConcernError',
+  'PoolClearedError',
+  'PoolClearedOnNetworkError',
+  'ConnectionPoolClosedError',
+]);
+
+/** True for a duplicate key error (E11000): an insert-if-absent that lost, or an upsert that met a held lock. */
+export function isDuplicateKey(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as MongoErrorShape).code === 11000;
+}
+
+/** Whether trying the same operation again may succeed (network, failover, timeouts). */
+export function isTransientMongoError(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const shape = error as MongoErrorShape;
+  if (typeof shape.hasErrorLabel === 'function') {
+    if (shape.hasErrorLabel('RetryableWriteError') || shape.hasErrorLabel('TransientTransactionError') || shape.hasErrorLabel('ResetPool')) {
+      return true;
+    }
+  }
+  if (shape.name !== undefined && TRANSIENT_NAMES.has(shape.name)) return true;
+  return typeof shape.code === 'number' && TRANSIENT_CODES.has(shape.code);
+}
+
+/**
+ * Wraps a driver failure as `BACKEND` (never as contention or "absent"): network failures,
+ * failovers and timeouts are retryable; validation, authorisation and document-too-large errors
+ * are not.
+ */
+export function mongoBackendError(error: unknown, message: string, key?: string): DurableError {
+  if (isDurableError(error)) return error;
+  const shape = (typeof error === 'object' && error !== null ? error : {}) as MongoErrorShape;
+  const reason = error instanceof Error ? error.message : String(error);
+  return new Err(ErrorCode.BACKEND, `${message}: ${shape.name ?? 'Error'}: ${reason}`, {
+    cause: error,
+    retryable: isTransientMongoError(error),
+    details: {
+      ...(key === undefined ? {} : { key }),
+      ...(shape.name === undefined ? {} : { name: shape.name }),
+      ...(typeof shape.code === 'number' ? { code: shape.code } : {}),
+    },
+  });
+}

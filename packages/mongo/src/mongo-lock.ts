@@ -1,0 +1,164 @@
+import type { Collection } from 'mongodb';
+import type { AcquireOptions, BackoffOptions, Clock, Lease, LockCapabilities, LockManager } from '@durable/core';
+import {
+  DurableError,
+  ErrorCode,
+  assertValidKey,
+  createLease,
+  createLockToken,
+  resolveTtl,
+  retryUntil,
+  systemClock,
+} from '@durable/core';
+import type { MongoConnection, MongoConnectionOptions } from './connection.js';
+import { resolveMongoConnection } from './connection.js';
+import { isDuplicateKey, mongoBackendError } from './mongo-errors.js';
+
+/** One lock: `{ _id: keyPrefix + key, owner, expiresAt, fence }`, kept after release so the counter never goes back. */
+export interface LockDocument {
+  _id: string;
+  /** Owner token of the holder; null when released. */
+  owner: string | null;
+  /** Epoch ms after which the lease may be taken over; 0 when released. */
+  expiresAt: number;
+  /** The last fencing token granted. */
+  fence: number;
+}
+
+/** Options for {@link MongoLockManager}. */
+export interface MongoLockOptions extends MongoConnectionOptions {
+  /** Collection of the lock documents. @default "durable_locks" */
+  collection?: string;
+  /** Prefix of every `_id` this manager writes. @default "" */
+  keyPrefix?: string;
+  /** Lease duration when `acquire` names none. @default 30000 */
+  defaultTtlMs?: number;
+  /** Backoff between attempts while waiting for a held lock. @default { baseMs: 5, maxMs: 250 } */
+  backoff?: BackoffOptions;
+  /** Time source (epoch ms); processes sharing a lock must have roughly synchronised clocks. @default Date.now */
+  clock?: Clock;
+}
+
+const CONTEXT = 'mongo lock';
+
+/**
+ * The acquire update: one `findOneAndUpdate` whose filter matches a free or expired lease and
+ * whose upsert creates a missing one. A held lease matches nothing, so the upsert tries to insert
+ * a second document with the same `_id` and fails with E11000: that, and only that, is contention.
+ * The pipeline form lets a new document's counter start at the clock (so tokens still rise if
+ * someone deletes lock documents) and an existing one's go up by one.
+ */
+export function acquireUpdate(token: string, now: number, expiresAt: number): { filter: object; update: object[] } {
+  return {
+    filter: { $or: [{ owner: null }, { expiresAt: { $lt: now } }] },
+    update: [{ $set: { owner: token, expiresAt, fence: { $add: [{ $ifNull: ['$fence', now] }, 1] } } }],
+  };
+}
+
+/**
+ * A {@link LockManager} on one MongoDB collection: lease documents with expiry takeover in a
+ * single atomic `findOneAndUpdate` (no TTL index: an expired lease is free by the filter, at
+ * once), owner-conditional release and extend, and a fencing counter in the same document.
+ */
+export class MongoLockManager implements LockManager {
+  readonly capabilities: LockCapabilities = { fencing: true, crossProcess: true };
+  private readonly connection: MongoConnection;
+  private readonly keyPrefix: string;
+  private readonly defaultTtlMs: number;
+  private readonly backoff: BackoffOptions;
+  private readonly clock: Clock;
+  private readonly locks: Collection<LockDocument>;
+
+  constructor(options: MongoLockOptions) {
+    this.connection = resolveMongoConnection(options, options?.collection ?? 'durable_locks', CONTEXT);
+    this.keyPrefix = options.keyPrefix ?? '';
+    if (typeof this.keyPrefix !== 'string' || this.keyPrefix.includes('\u0000')) {
+      throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: keyPrefix must be a string without NUL`);
+    }
+    this.defaultTtlMs = resolveTtl(options.defaultTtlMs, 30_000, CONTEXT);
+    this.backoff = options.backoff ?? {};
+    this.clock = options.clock ?? systemClock;
+    this.locks = this.connection.collection<LockDocument>();
+  }
+
+  acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
+    try {
+      assertValidKey(key, CONTEXT);
+      const ttlMs = resolveTtl(options.ttlMs, this.defaultTtlMs, CONTEXT);
+      return retryUntil(() => this.tryAcquire(key, ttlMs), {
+        ...this.backoff,
+        waitMs: options.waitMs ?? 0,
+        signal: options.signal,
+        timeoutMessage: `${CONTEXT}: acquire timed out for ${key}`,
+        details: { key },
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  async release(key: string, token: string): Promise<boolean> {
+    assertValidKey(key, CONTEXT);
+    try {
+      await this.connection.ready();
+      const result = await this.locks.updateOne({ _id: this.keyPrefix + key, owner: token }, { $set: { owner: null, expiresAt: 0 } });
+      return result.modifiedCount === 1;
+    } catch (error) {
+      throw mongoBackendError(error, `${CONTEXT}: release failed for ${key}`, key);
+    }
+  }
+
+  async extend(key: string, token: string, ttlMs: number): Promise<number> {
+    assertValidKey(key, CONTEXT);
+    const ttl = resolveTtl(ttlMs, this.defaultTtlMs, CONTEXT);
+    const now = this.clock();
+    const expiresAt = now + ttl;
+    let matched: number;
+    try {
+      await this.connection.ready();
+      const result = await this.locks.updateOne(
+        { _id: this.keyPrefix + key, owner: token, expiresAt: { $gt: now } },
+        { $set: { expiresAt } },
+      );
+      matched = result.matchedCount;
+    } catch (error) {
+      throw mongoBackendError(error, `${CONTEXT}: extend failed for ${key}`, key);
+    }
+    if (matched !== 1) {
+      throw new DurableError(ErrorCode.LOCK_LOST, `${CONTEXT}: extend failed for ${key}: the lease is no longer held`, { details: { key } });
+    }
+    return expiresAt;
+  }
+
+  /** Closes the client if this manager created it (never an injected one). */
+  async close(): Promise<void> {
+    if (this.connection.owned) await this.connection.client.close();
+  }
+
+  private async tryAcquire(key: string, ttlMs: number): Promise<Lease | undefined> {
+    const now = this.clock();
+    const token = createLockToken();
+    const expiresAt = now + ttlMs;
+    const { filter, update } = acquireUpdate(token, now, expiresAt);
+    let granted: LockDocument | null;
+    try {
+      await this.connection.ready();
+      granted = await this.locks.findOneAndUpdate({ _id: this.keyPrefix + key, ...filter }, update, {
+        upsert: true,
+        returnDocument: 'after',
+      });
+    } catch (error) {
+      if (isDuplicateKey(error)) return undefined;
+      throw mongoBackendError(error, `${CONTEXT}: acquire failed for ${key}`, key);
+    }
+    if (granted === null || granted.owner !== token || !Number.isSafeInteger(granted.fence)) {
+      throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: acquire for ${key} returned an unexpected document`, { details: { key } });
+    }
+    return createLease(this, { key, token, fencingToken: granted.fence, expiresAt, ttlMs });
+  }
+}
+
+/** Creates a {@link MongoLockManager}. */
+export function createMongoLock(options: MongoLockOptions): MongoLockManager {
+  return new MongoLockManager(options);
+}
