@@ -13,6 +13,7 @@ import {
 import type { DynamoConnection, DynamoConnectionOptions } from './connection.js';
 import { resolveConnection } from './connection.js';
 import { dynamoBackendError, isConditionFailure } from './dynamo-errors.js';
+import { assertToken, assertWaitMs } from './validation.js';
 
 /** Options for {@link DynamoLockingManager}. */
 export interface DynamoLockOptions extends DynamoConnectionOptions {
@@ -69,6 +70,7 @@ export class DynamoLockingManager implements LockManager {
   acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
     assertValidKey(key, CONTEXT);
     const ttlMs = resolveTtl(options.ttlMs, this.defaultTtlMs, CONTEXT);
+    assertWaitMs(options.waitMs, CONTEXT);
     return retryUntil(() => this.tryAcquire(key, ttlMs), {
       ...this.backoff,
       waitMs: options.waitMs ?? 0,
@@ -80,6 +82,7 @@ export class DynamoLockingManager implements LockManager {
 
   async release(key: string, token: string): Promise<boolean> {
     assertValidKey(key, CONTEXT);
+    assertToken(token, CONTEXT);
     const now = this.clock();
     try {
       await this.connection.client.send(
@@ -103,6 +106,7 @@ export class DynamoLockingManager implements LockManager {
 
   async extend(key: string, token: string, ttlMs: number): Promise<number> {
     assertValidKey(key, CONTEXT);
+    assertToken(token, CONTEXT);
     const ttl = resolveTtl(ttlMs, this.defaultTtlMs, CONTEXT);
     const now = this.clock();
     const expiresAt = now + ttl;

@@ -168,3 +168,21 @@ describe('lost answers', () => {
     }
   });
 });
+
+describe('bad input is a typed error before any I/O', () => {
+  it('a malformed waitMs or owner token is CONFIG (the dead endpoint proves no request is made)', async () => {
+    const dead = new DynamoDBClient({ endpoint: 'http://127.0.0.1:9', region: 'us-east-1', maxAttempts: 1, credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+    try {
+      const lock = new DynamoLockingManager({ client: dead, tableName });
+      for (const waitMs of [-1, Number.NaN, '100']) {
+        await expectDurableError(() => lock.acquire('k', { waitMs } as never), 'CONFIG');
+      }
+      for (const token of ['', 42, undefined]) {
+        await expectDurableError(() => lock.release('k', token as never), 'CONFIG');
+        await expectDurableError(() => lock.extend('k', token as never, 1000), 'CONFIG');
+      }
+    } finally {
+      dead.destroy();
+    }
+  });
+});

@@ -13,6 +13,7 @@ import {
 import type { S3Connection, S3ConnectionOptions } from './connection.js';
 import { resolveConnection } from './connection.js';
 import { isNotFound, isPreconditionFailure, s3BackendError } from './s3-errors.js';
+import { assertToken, assertWaitMs } from './validation.js';
 
 /** Options for {@link S3LockManager}. */
 export interface S3LockOptions extends S3ConnectionOptions {
@@ -71,6 +72,7 @@ export class S3LockManager implements LockManager {
   acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
     assertValidKey(key, CONTEXT);
     const ttlMs = resolveTtl(options.ttlMs, this.defaultTtlMs, CONTEXT);
+    assertWaitMs(options.waitMs, CONTEXT);
     return retryUntil(() => this.tryAcquire(key, ttlMs), {
       ...this.backoff,
       waitMs: options.waitMs ?? 0,
@@ -82,6 +84,7 @@ export class S3LockManager implements LockManager {
 
   async release(key: string, token: string): Promise<boolean> {
     assertValidKey(key, CONTEXT);
+    assertToken(token, CONTEXT);
     const known = this.takeKnown(key, token);
     // Fast path: one PUT If-Match on the ETag of our own last write; a 412 means the object
     // changed since, and the read-then-swap loop below finds out how.
@@ -102,6 +105,7 @@ export class S3LockManager implements LockManager {
 
   async extend(key: string, token: string, ttlMs: number): Promise<number> {
     assertValidKey(key, CONTEXT);
+    assertToken(token, CONTEXT);
     const ttl = resolveTtl(ttlMs, this.defaultTtlMs, CONTEXT);
     const known = this.takeKnown(key, token);
     if (known !== undefined && known.record.expiresAt > this.clock()) {

@@ -18,6 +18,7 @@ import { DurableError, ErrorCode, assertValidKey, assertValidPrefix, isDurableEr
 import type { S3Connection, S3ConnectionOptions } from './connection.js';
 import { resolveConnection } from './connection.js';
 import { isNotFound, isPreconditionFailure, s3BackendError } from './s3-errors.js';
+import { assertConditional, assertStorageValue } from './validation.js';
 
 /** Options for {@link S3StorageManager}. */
 export interface S3StorageOptions extends S3ConnectionOptions {
@@ -69,6 +70,8 @@ export class S3StorageManager implements StorageManager {
 
   async write(key: string, value: StorageValue, options: ConditionalOptions = {}): Promise<string> {
     assertValidKey(key, CONTEXT);
+    assertStorageValue(value, CONTEXT, key);
+    assertConditional(options, CONTEXT, key);
     const body = toBytes(value);
     const ifVersion = options.ifVersion;
     if (!this.conditional && ifVersion !== undefined) await this.checkByRead(key, ifVersion, 'write');
@@ -98,6 +101,7 @@ export class S3StorageManager implements StorageManager {
 
   async delete(key: string, options: ConditionalOptions = {}): Promise<boolean> {
     assertValidKey(key, CONTEXT);
+    assertConditional(options, CONTEXT, key);
     const ifVersion = options.ifVersion;
     if (ifVersion === null) {
       // "Only if absent": nothing to delete when absent, CONFLICT when present.

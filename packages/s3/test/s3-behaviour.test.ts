@@ -243,3 +243,31 @@ describe('lost answers', () => {
     }
   });
 });
+
+describe('bad input is a typed error before any I/O', () => {
+  // The dead endpoint proves no request is made: I/O there would be BACKEND, not CONFIG.
+  const dead = new S3Client({ endpoint: 'http://127.0.0.1:9', forcePathStyle: true, region: 'us-east-1', maxAttempts: 1, credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  afterAll(() => dead.destroy());
+
+  it('storage: a value that is neither text nor bytes, or a malformed ifVersion, is CONFIG', async () => {
+    const store = new S3StorageManager({ client: dead, bucket: 'durable-test' });
+    for (const value of [42, { a: 1 }, null, undefined, [1, 2], new ArrayBuffer(2)]) {
+      await expectDurableError(() => store.write('k', value as never), 'CONFIG');
+    }
+    for (const ifVersion of [42, '', {}, true]) {
+      await expectDurableError(() => store.write('k', 'v', { ifVersion } as never), 'CONFIG');
+      await expectDurableError(() => store.delete('k', { ifVersion } as never), 'CONFIG');
+    }
+  });
+
+  it('lock: a malformed waitMs or owner token is CONFIG', async () => {
+    const lock = new S3LockManager({ client: dead, bucket: 'durable-test' });
+    for (const waitMs of [-1, Number.NaN, '100']) {
+      await expectDurableError(() => lock.acquire('k', { waitMs } as never), 'CONFIG');
+    }
+    for (const token of ['', 42, undefined]) {
+      await expectDurableError(() => lock.release('k', token as never), 'CONFIG');
+      await expectDurableError(() => lock.extend('k', token as never, 1000), 'CONFIG');
+    }
+  });
+});
