@@ -192,3 +192,16 @@ describe('across processes', () => {
     expect(await storedCounter(storage, counterKey)).toBe(String(PROCESSES * PROCESS_ROUNDS));
   }, 180_000);
 });
+
+describe('S3-compatible store without conditional writes', () => {
+  it('s3 storage with conditionalWrites: false, paired with the dynamo lock as documented, gives the exact counter across 3 processes', async () => {
+    const ns = uniquePrefix('xp-plain-s3');
+    const counterKey = `${ns}/counter`;
+    const storage = { ...storageSpec('s3', ns), conditionalWrites: false };
+    const workers = Array.from({ length: PROCESSES }, () =>
+      spawnWorker({ mode: 'lockedUpdate', storage, lock: lockSpec('dynamo', ns), counterKey, iterations: PROCESS_ROUNDS }),
+    );
+    await Promise.all(workers.map((w) => w.result()));
+    expect(await storedCounter(makeStorage('s3', ns), counterKey)).toBe(String(PROCESSES * PROCESS_ROUNDS));
+  }, 180_000);
+});
