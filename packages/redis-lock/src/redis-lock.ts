@@ -140,7 +140,7 @@ export class RedisLockManager implements LockManager {
       const startedAt = Date.now();
       let reply: unknown;
       try {
-        reply = await runScript(this.connection.client, ACQUIRE, [names.lock, names.fence], [token, ttlMs, this.fenceRetentionMs]);
+        reply = await runScript(this.connection.client, ACQUIRE, [names.lock, names.fence], [token, ttlMs, Math.max(this.fenceRetentionMs, ttlMs * 2)]);
       } catch (error) {
         throw redisBackendError(error, `${CONTEXT}: acquire failed for ${key}`, key);
       }

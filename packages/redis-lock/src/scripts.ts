@@ -17,17 +17,21 @@ function script(source: string): LuaScript {
  *
  * A counter that does not exist (first grant, or lost with a Redis restart without persistence)
  * is seeded with the server time in microseconds, so tokens keep increasing across data loss.
+ * Its retention (ARGV[3], at least the longest lease) is renewed on every 64th grant rather than
+ * on each, to keep the hot path short; an expired counter is re-seeded the same way.
  * Running the script twice with one token (a client resending after a dropped connection)
  * returns the same grant instead of reporting our own lease as contended.
  */
 export const ACQUIRE = script(`
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  if redis.call('EXISTS', KEYS[2]) == 0 then
-    local t = redis.call('TIME')
-    redis.call('SET', KEYS[2], t[1] .. string.format('%06d', tonumber(t[2])))
-  end
   local fence = redis.call('INCR', KEYS[2])
-  redis.call('PEXPIRE', KEYS[2], math.max(tonumber(ARGV[3]), tonumber(ARGV[2])))
+  if fence == 1 then
+    local t = redis.call('TIME')
+    fence = redis.call('INCRBY', KEYS[2], t[1] .. string.format('%06d', tonumber(t[2])))
+    redis.call('PEXPIRE', KEYS[2], ARGV[3])
+  elseif fence % 64 == 0 then
+    redis.call('PEXPIRE', KEYS[2], ARGV[3])
+  end
   return fence
 end
 if redis.call('GET', KEYS[1]) == ARGV[1] then

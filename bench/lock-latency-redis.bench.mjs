@@ -1,0 +1,104 @@
+// Redis lock acquire latency, p50/p99: uncontended (one process, one key at a time), and 8
+// processes contending for one key (each acquires, holds ~1 ms, releases), with the pub/sub
+// wake-up on release and with plain jittered backoff only. redis-server started here.
+import { spawn } from 'node:child_process';
+import { createConnection, createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { RedisLockManager } from '../packages/redis-lock/dist/esm/index.js';
+
+const [, , role, urlArg, countArg, wakeArg] = process.argv;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+if (role === 'child') {
+  const client = new Redis(urlArg);
+  const lock = new RedisLockManager({ client, wakeOnRelease: wakeArg === 'wake' });
+  const latencies = [];
+  for (let i = 0; i < Number(countArg); i++) {
+    const started = performance.now();
+    const lease = await lock.acquire('contended', { ttlMs: 30_000, waitMs: 120_000 });
+    latencies.push(performance.now() - started);
+    await sleep(1);
+    await lease.release();
+  }
+  process.stdout.write(JSON.stringify(latencies));
+  await lock.close();
+  client.disconnect();
+} else {
+  const { url, stop } = await startRedis();
+  const client = new Redis(url);
+  const lock = new RedisLockManager({ client });
+  const N = 2000;
+  for (let i = 0; i < 200; i++) await (await lock.acquire(`warm/${i}`)).release();
+  const solo = [];
+  for (let i = 0; i < N; i++) {
+    const started = performance.now();
+    const lease = await lock.acquire(`solo/${i % 50}`, { ttlMs: 30_000 });
+    solo.push(performance.now() - started);
+    await lease.release();
+  }
+  console.log('redis lock (RedisLockManager) acquire latency, redis-server on 127.0.0.1:');
+  console.log(`  uncontended, ${N} acquires:            ${summary(solo)}`);
+  for (const mode of ['wake', 'backoff']) {
+    const PROCS = 8;
+    const PER = 100;
+    const started = performance.now();
+    const outputs = await Promise.all(Array.from({ length: PROCS }, () => runChild(url, PER, mode)));
+    const seconds = (performance.now() - started) / 1000;
+    const all = outputs.flatMap((text) => JSON.parse(text));
+    const label = mode === 'wake' ? 'pub/sub wake-up on release' : 'backoff only (wakeOnRelease: false)';
+    console.log(`  8 processes x ${PER} on one key, ${label}:`);
+    console.log(`    ${summary(all)}; ${(all.length / seconds).toFixed(0)} grants/s including process start`);
+  }
+  await lock.close();
+  client.disconnect();
+  await stop();
+}
+
+function summary(values) {
+  const sorted = values.slice().sort((a, b) => a - b);
+  const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  return `p50 ${at(0.5).toFixed(2)} ms, p99 ${at(0.99).toFixed(2)} ms, max ${sorted[sorted.length - 1].toFixed(2)} ms`;
+}
+
+function runChild(url, count, mode) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), 'child', url, String(count), mode], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (chunk) => (out += chunk));
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`child exited ${code}`))));
+  });
+}
+
+// Starts a redis-server of its own on a free port (no persistence) and waits for PONG.
+async function startRedis() {
+  const port = await new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port: free } = probe.address();
+      probe.close(() => resolve(free));
+    });
+  });
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const ping = () => new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    socket.once('error', () => resolve(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (data) => {
+      socket.destroy();
+      resolve(data.toString().startsWith('+PONG'));
+    });
+  });
+  for (let i = 0; !(await ping()); i++) {
+    if (i > 400) throw new Error('redis-server did not start');
+    await sleep(25);
+  }
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    stop: () => new Promise((resolve) => {
+      child.once('exit', resolve);
+      child.kill('SIGTERM');
+    }),
+  };
+}

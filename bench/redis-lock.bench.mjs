@@ -1,0 +1,97 @@
+// Redis lock: acquire+release pairs per second, one in flight, on one redis-server started here:
+// @durable/redis-lock against `redlock` (npm, single instance) and against the two bare round
+// trips (SET NX PX + EVAL of the compare-and-delete script) done by hand. Three interleaved rounds;
+// the median round is reported.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createConnection, createServer } from 'node:net';
+import { Redis } from 'ioredis';
+import Redlock from 'redlock';
+import { RedisLockManager } from '../packages/redis-lock/dist/esm/index.js';
+
+const PAIRS = Number(process.env.BENCH_PAIRS ?? 1000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
+const { url, stop } = await startRedis();
+const client = new Redis(url);
+const RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+
+const ours = new RedisLockManager({ client });
+const redlock = new Redlock([client], { retryCount: 0, automaticExtensionThreshold: 0 });
+const contenders = {
+  '@durable/redis-lock': async (key) => {
+    const lease = await ours.acquire(key, { ttlMs: 30_000 });
+    await lease.release();
+  },
+  'redlock 5.0.0-beta.2': async (key) => {
+    const lock = await redlock.acquire([key], 30_000);
+    await lock.release();
+  },
+  'bare SET NX PX + EVAL': async (key) => {
+    const token = randomBytes(16).toString('hex');
+    if ((await client.set(key, token, 'PX', 30_000, 'NX')) !== 'OK') throw new Error('not granted');
+    await client.eval(RELEASE, 1, key, token);
+  },
+};
+
+const results = Object.fromEntries(Object.keys(contenders).map((name) => [name, []]));
+for (const [name, pair] of Object.entries(contenders)) for (let i = 0; i < 200; i++) await pair(`warm:${name}`);
+for (let round = 0; round < ROUNDS; round++) {
+  // Rotate the order each round, so that no contender always runs right after another's burst.
+  const entries = Object.entries(contenders);
+  const order = entries.slice(round % entries.length).concat(entries.slice(0, round % entries.length));
+  for (const [name, pair] of order) {
+    const key = `bench:${name}:${round}`;
+    const started = performance.now();
+    for (let i = 0; i < PAIRS; i++) await pair(key);
+    results[name].push(PAIRS / ((performance.now() - started) / 1000));
+  }
+}
+const median = (values) => values.slice().sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const rate = Object.fromEntries(Object.entries(results).map(([name, values]) => [name, median(values)]));
+const best = Object.fromEntries(Object.entries(results).map(([name, values]) => [name, Math.max(...values)]));
+console.log(`redis lock, acquire+release pairs per second (one in flight, ${PAIRS} pairs per round, ${ROUNDS} interleaved rounds, redis-server on 127.0.0.1; the machine is shared, so rounds vary):`);
+for (const [name, value] of Object.entries(rate)) {
+  console.log(`  ${name.padEnd(24)} median ${value.toFixed(0).padStart(6)} pairs/s, best ${best[name].toFixed(0).padStart(6)}   (rounds: ${results[name].map((v) => v.toFixed(0)).join(', ')})`);
+}
+const mine = rate['@durable/redis-lock'];
+const mineBest = best['@durable/redis-lock'];
+console.log(`  ours / redlock: median ${(mine / rate['redlock 5.0.0-beta.2']).toFixed(2)}x, best ${(mineBest / best['redlock 5.0.0-beta.2']).toFixed(2)}x (target >= 1)`);
+console.log(`  bare / ours:    median ${(rate['bare SET NX PX + EVAL'] / mine).toFixed(2)}x, best ${(best['bare SET NX PX + EVAL'] / mineBest).toFixed(2)}x (target <= 1.2)`);
+
+await ours.close();
+await redlock.quit?.().catch?.(() => undefined);
+client.disconnect();
+await stop();
+
+// Starts a redis-server of its own on a free port (no persistence) and waits for PONG.
+async function startRedis() {
+  const port = await new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port: free } = probe.address();
+      probe.close(() => resolve(free));
+    });
+  });
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const ping = () => new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    socket.once('error', () => resolve(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (data) => {
+      socket.destroy();
+      resolve(data.toString().startsWith('+PONG'));
+    });
+  });
+  for (let i = 0; !(await ping()); i++) {
+    if (i > 400) throw new Error('redis-server did not start');
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    stop: () => new Promise((resolve) => {
+      child.once('exit', resolve);
+      child.kill('SIGTERM');
+    }),
+  };
+}
