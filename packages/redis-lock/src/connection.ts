@@ -74,11 +74,8 @@ export async function closeClient(client: RedisClient): Promise<void> {
 }
 
 /** Runs a script by EVALSHA (one round trip), loading it with EVAL when the server lacks it. */
-export async function runScript(client: RedisClient, lua: LuaScript, keys: string[], args: Array<string | number>): Promise<unknown> {
-  try {
-    return await client.evalsha(lua.sha, keys.length, ...keys, ...args);
-  } catch (error) {
-    if (!isNoScript(error)) throw error;
-    return client.eval(lua.source, keys.length, ...keys, ...args);
-  }
+export function runScript(client: RedisClient, lua: LuaScript, keys: string[], args: Array<string | number>): Promise<unknown> {
+  return client
+    .evalsha(lua.sha, keys.length, ...keys, ...args)
+    .catch((error: unknown) => (isNoScript(error) ? client.eval(lua.source, keys.length, ...keys, ...args) : Promise.reject(error)));
 }

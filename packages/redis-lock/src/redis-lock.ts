@@ -2,6 +2,7 @@ import type { AcquireOptions, BackoffOptions, Lease, LockCapabilities, LockManag
 import { DurableError, ErrorCode, assertValidKey, createLease, createLockToken, resolveTtl, retryUntil, sleep } from '@durable/core';
 import type { RedisClient, RedisConnection, RedisConnectionOptions } from './connection.js';
 import { closeClient, resolveConnection, runScript } from './connection.js';
+import type { LockKeyNames } from './redis-keys.js';
 import { lockKeyNames, releaseChannel, resolvePrefix } from './redis-keys.js';
 import { redisBackendError } from './redis-errors.js';
 import { ReleaseNotifier } from './release-notifier.js';
@@ -119,37 +120,50 @@ export class RedisLockManager implements LockManager {
     if (this.connection.owned) await closeClient(this.connection.client);
   }
 
+  // One EVALSHA: the lease, or how long the current holder still has (ms).
+  private async tryAcquire(key: string, names: LockKeyNames, ttlMs: number, markWaiting: boolean): Promise<Lease | number> {
+    const token = createLockToken();
+    const startedAt = Date.now();
+    let reply: unknown;
+    try {
+      reply = await runScript(this.connection.client, ACQUIRE, [names.lock, names.fence], [
+        token,
+        ttlMs,
+        Math.max(this.fenceRetentionMs, ttlMs * 2),
+        markWaiting ? '1' : '0',
+      ]);
+    } catch (error) {
+      throw redisBackendError(error, `${CONTEXT}: acquire failed for ${key}`, key);
+    }
+    const outcome = parseAcquireReply(reply, key);
+    if ('heldForMs' in outcome) return outcome.heldForMs;
+    return createLease(this, { key, token, fencingToken: outcome.fencingToken, expiresAt: startedAt + ttlMs, ttlMs });
+  }
+
   private async acquireValid(key: string, ttlMs: number, options: AcquireOptions): Promise<Lease> {
     const waitMs = options.waitMs ?? 0;
     const names = lockKeyNames(this.prefix, key);
+    if (waitMs <= 0) {
+      // The common call: one attempt, no retry loop and no listener.
+      const outcome = await this.tryAcquire(key, names, ttlMs, false);
+      if (typeof outcome !== 'number') return outcome;
+      throw new DurableError(ErrorCode.LOCK_TIMEOUT, `${CONTEXT}: acquire timed out for ${key}`, { retryable: true, details: { key } });
+    }
     let heldForMs = Number.POSITIVE_INFINITY;
     let released = false;
     let wake: (() => void) | undefined;
     // Registered before the first attempt, so a release between an attempt and the wait that
     // follows it is not missed.
-    const stopListening =
-      waitMs > 0 && this.notifier !== undefined
-        ? this.notifier.listen(key, () => {
-            released = true;
-            wake?.();
-          })
-        : undefined;
+    const stopListening = this.notifier?.listen(key, () => {
+      released = true;
+      wake?.();
+    });
     const attempt = async (): Promise<Lease | undefined> => {
       released = false;
-      const token = createLockToken();
-      const startedAt = Date.now();
-      let reply: unknown;
-      try {
-        reply = await runScript(this.connection.client, ACQUIRE, [names.lock, names.fence], [token, ttlMs, Math.max(this.fenceRetentionMs, ttlMs * 2)]);
-      } catch (error) {
-        throw redisBackendError(error, `${CONTEXT}: acquire failed for ${key}`, key);
-      }
-      const outcome = parseAcquireReply(reply, key);
-      if ('heldForMs' in outcome) {
-        heldForMs = outcome.heldForMs;
-        return undefined;
-      }
-      return createLease(this, { key, token, fencingToken: outcome.fencingToken, expiresAt: startedAt + ttlMs, ttlMs });
+      const outcome = await this.tryAcquire(key, names, ttlMs, stopListening !== undefined);
+      if (typeof outcome !== 'number') return outcome;
+      heldForMs = outcome;
+      return undefined;
     };
     // Sleeps the backoff delay, but no longer than the holder's remaining TTL (an expiry is not
     // announced), and not at all when a release was announced since the last attempt.

@@ -106,6 +106,9 @@ describe('waiting', () => {
       const lease = await holder.acquire(key, { ttlMs: 20_000 });
       const pending = waiter.acquire(key, { waitMs: 10_000 });
       await new Promise((resolve) => setTimeout(resolve, 300)); // the waiter is now asleep
+      // The waiter marked the lock, so its release will be announced; the holder still owns it.
+      expect(await client.get(lockKeyNames('durable:lock:', key).lock)).toBe(`${lease.token}:w`);
+      await lease.extend(20_000);
       const releasedAt = Date.now();
       await lease.release();
       const next = await pending;
