@@ -4,3 +4,5 @@ export type { RedisClient, RedisConnectionOptions } from './connection.js';
 export { DEFAULT_REDIS_LOCK_PREFIX, lockKeyNames, releaseChannel } from './redis-keys.js';
 export type { LockKeyNames } from './redis-keys.js';
 export { redisBackendError } from './redis-errors.js';
+export { RedisQuorumLockManager, createRedisQuorumLock } from './quorum-lock.js';
+export type { RedisQuorumLockOptions } from './quorum-lock.js';
