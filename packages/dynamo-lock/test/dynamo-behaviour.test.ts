@@ -2,12 +2,12 @@ import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { expectDurableError, uniquePrefix } from '@durable/testkit';
 import { DynamoLockingManager, createLockTable } from '../src/index.js';
 import type { DynamoTestEndpoint } from './support/dynalite.js';
-import { startDynamo } from './support/dynalite.js';
+import { TTL_API, startDynamo } from './support/dynalite.js';
 
 let server: DynamoTestEndpoint;
 let client: DynamoDBClient;
 const tableName = `durable-behaviour-${process.pid}`;
-const ttlSupported = process.env.DYNAMODB_ENDPOINT !== undefined;
+const ttlSupported = TTL_API;
 
 beforeAll(async () => {
   server = await startDynamo();

@@ -2,7 +2,7 @@ import { runLockSuite } from '@durable/testkit';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoLockingManager, createLockTable } from '../src/index.js';
 import type { DynamoTestEndpoint } from './support/dynalite.js';
-import { startDynamo } from './support/dynalite.js';
+import { TTL_API, startDynamo } from './support/dynalite.js';
 
 // The lock conformance suite against dynalite (or DYNAMODB_ENDPOINT), two clients.
 let server: DynamoTestEndpoint;
@@ -14,8 +14,7 @@ beforeAll(async () => {
   server = await startDynamo();
   client = server.client();
   peerClient = server.client();
-  // dynalite has no UpdateTimeToLive API.
-  await createLockTable({ client, tableName, timeToLive: process.env.DYNAMODB_ENDPOINT !== undefined });
+  await createLockTable({ client, tableName, timeToLive: TTL_API });
 }, 30_000);
 afterAll(async () => {
   client?.destroy();

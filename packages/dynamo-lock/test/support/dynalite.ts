@@ -26,6 +26,12 @@ export interface DynamoTestEndpoint {
 
 const SCRIPT = join(__dirname, 'dynalite-server.cjs');
 
+/**
+ * Whether the endpoint has the UpdateTimeToLive API: dynalite has not, so tests create tables
+ * with `timeToLive: false` unless DURABLE_DYNAMODB_TTL=1 (DynamoDB Local, real DynamoDB).
+ */
+export const TTL_API = process.env.DURABLE_DYNAMODB_TTL === '1';
+
 /** Starts (or connects to) the tests' DynamoDB endpoint. */
 export async function startDynamo(): Promise<DynamoTestEndpoint> {
   const fromEnv = process.env.DYNAMODB_ENDPOINT;
