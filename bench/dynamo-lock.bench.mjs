@@ -1,5 +1,5 @@
 // DynamoDB lock: uncontended acquire+release pairs per second through DynamoLockingManager,
-// against the same two conditional UpdateItem round trips made by hand with the bare SDK, on
+// against the same two conditional UpdateItem requests (same expressions) made by hand with the bare SDK, on
 // the same dynalite process in the same run (so the ratio is our overhead, not DynamoDB's).
 import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoLockingManager, createLockTable } from '../packages/dynamo-lock/dist/esm/index.js';
@@ -20,7 +20,9 @@ async function ours(key, count) {
   }
 }
 
+// The same two requests DynamoLockingManager sends (same expressions), made by hand.
 async function bare(key, count) {
+  const names = { '#id': 'id', '#owner': 'owner', '#exp': 'expireAt', '#expMs': 'expiresAtMs', '#fence': 'fencingToken' };
   for (let i = 0; i < count; i++) {
     const now = Date.now();
     const token = `t${i}`;
@@ -28,10 +30,17 @@ async function bare(key, count) {
       new UpdateItemCommand({
         TableName,
         Key: { id: { S: key } },
-        UpdateExpression: 'SET #o = :t, #e = :e, #f = if_not_exists(#f, :z) + :one',
-        ConditionExpression: 'attribute_not_exists(#id) OR attribute_not_exists(#o) OR #e < :now',
-        ExpressionAttributeNames: { '#o': 'owner', '#e': 'expiresAtMs', '#f': 'fencingToken', '#id': 'id' },
-        ExpressionAttributeValues: { ':t': { S: token }, ':e': { N: String(now + 30_000) }, ':now': { N: String(now) }, ':z': { N: '0' }, ':one': { N: '1' } },
+        UpdateExpression: 'SET #owner = :token, #expMs = :expMs, #exp = :expSec, #fence = if_not_exists(#fence, :seed) + :one',
+        ConditionExpression: 'attribute_not_exists(#id) OR attribute_not_exists(#owner) OR #expMs < :now OR #owner = :token',
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: {
+          ':token': { S: token },
+          ':now': { N: String(now) },
+          ':expMs': { N: String(now + 30_000) },
+          ':expSec': { N: String(Math.ceil((now + 30_000) / 1000)) },
+          ':seed': { N: String(now) },
+          ':one': { N: '1' },
+        },
         ReturnValues: 'UPDATED_NEW',
       }),
     );
@@ -39,10 +48,10 @@ async function bare(key, count) {
       new UpdateItemCommand({
         TableName,
         Key: { id: { S: key } },
-        UpdateExpression: 'REMOVE #o',
-        ConditionExpression: '#o = :t',
-        ExpressionAttributeNames: { '#o': 'owner' },
-        ExpressionAttributeValues: { ':t': { S: token } },
+        UpdateExpression: 'REMOVE #owner SET #expMs = :zero, #exp = :nowSec',
+        ConditionExpression: '#owner = :token',
+        ExpressionAttributeNames: { '#owner': 'owner', '#expMs': 'expiresAtMs', '#exp': 'expireAt' },
+        ExpressionAttributeValues: { ':token': { S: token }, ':zero': { N: '0' }, ':nowSec': { N: String(Math.floor(now / 1000)) } },
       }),
     );
   }
