@@ -60,6 +60,19 @@ resource "aws_s3_bucket_lifecycle_configuration" "durable" {
       days_after_initiation = 1
     }
   }
+  # Every acquire, extend and release of the S3-only lock rewrites a lease object: old lease
+  # versions are worthless, so drop them after a day (where rules overlap, S3 applies the
+  # shorter expiration).
+  rule {
+    id     = "expire-old-lease-versions"
+    status = var.lock_prefix == "" ? "Disabled" : "Enabled"
+    filter {
+      prefix = var.lock_prefix
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = 1
+    }
+  }
   depends_on = [aws_s3_bucket_versioning.durable]
 }
 
