@@ -271,3 +271,48 @@ describe('bad input is a typed error before any I/O', () => {
     }
   });
 });
+
+describe('S3 error answers map to BACKEND with the right retryable flag', () => {
+  // The test server answers a request carrying x-durable-test-fault with that S3 error.
+  function faulty(fault: string): S3Client {
+    const client = s3.endpoint.client({ maxAttempts: 1 });
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        (args.request as { headers: Record<string, string> }).headers['x-durable-test-fault'] = fault;
+        return next(args);
+      },
+      { step: 'build', name: 'injectFault' },
+    );
+    return client;
+  }
+
+  it.each([
+    ['503 SlowDown', true],
+    ['500 InternalError', true],
+    ['429 TooManyRequests', true],
+    ['403 AccessDenied', false],
+    ['400 InvalidRequest', false],
+  ])('%s on read, write, list and acquire: BACKEND, retryable %s', async (fault, retryable) => {
+    const client = faulty(fault);
+    try {
+      const store = new S3StorageManager({ client, bucket: s3.endpoint.bucket });
+      const lock = new S3LockManager({ client, bucket: s3.endpoint.bucket });
+      for (const operation of [() => store.read('k'), () => store.write('k', 'v', { ifVersion: null }), () => store.list(''), () => lock.acquire('k')]) {
+        const error = await expectDurableError(operation, 'BACKEND');
+        expect(error.retryable).toBe(retryable);
+        expect(error.details).toMatchObject({ status: Number(fault.split(' ')[0]) });
+      }
+    } finally {
+      client.destroy();
+    }
+  });
+
+  it('412 on a conditional write is CONFLICT, not BACKEND', async () => {
+    const client = faulty('412 PreconditionFailed');
+    try {
+      await expectDurableError(() => new S3StorageManager({ client, bucket: s3.endpoint.bucket }).write('k', 'v', { ifVersion: null }), 'CONFLICT');
+    } finally {
+      client.destroy();
+    }
+  });
+});

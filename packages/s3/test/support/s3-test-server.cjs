@@ -8,6 +8,8 @@
 //     finds no object (what S3 answers);
 //   - serialises every request on one object key (until its response is fully sent), so a
 //     compare-and-swap is linearisable;
+//   - answers a request carrying `x-durable-test-fault: <status> <Code>` with that error (for
+//     the error-mapping tests);
 //   - replaces s3rver's putObject with one that writes a temp file, waits for it to be flushed
 //     and renames it into place: s3rver's own resolves before its body is on disk, so a read
 //     right after it could see torn bytes.
@@ -105,6 +107,15 @@ function finished(ctx) {
   });
 }
 
+// Fault injection for tests of error mapping: a request carrying
+// `x-durable-test-fault: <status> <Code>` is answered with that S3 error and touches nothing.
+function faultLayer(ctx, next) {
+  const fault = ctx.get('x-durable-test-fault');
+  if (!fault) return next();
+  const [status, code] = fault.split(' ');
+  return fail(ctx, Number(status), code ?? 'InternalError', `injected ${fault}`);
+}
+
 async function conditionalLayer(ctx, next) {
   const target = objectOf(ctx);
   if (target === undefined) return next();
@@ -149,7 +160,7 @@ function finishedSoon(ctx) {
   return ctx.respond === false ? Promise.resolve() : new Promise((resolve) => setImmediate(() => finished(ctx).then(resolve)));
 }
 
-server.middleware.unshift(conditionalLayer);
+server.middleware.unshift(faultLayer, conditionalLayer);
 
 server.run().then(
   (address) => {
