@@ -23,7 +23,12 @@ export interface LockDocument {
   expiresAt: number;
   /** The last fencing token granted. */
   fence: number;
+  /** Format of this document's shape ({@link LOCK_DOCUMENT_FORMAT}). */
+  format: number;
 }
+
+/** Format of the documents {@link MongoLockManager} writes. */
+export const LOCK_DOCUMENT_FORMAT = 1;
 
 /** Options for {@link MongoLockManager}. */
 export interface MongoLockOptions extends MongoConnectionOptions {
@@ -51,7 +56,7 @@ const CONTEXT = 'mongo lock';
 export function acquireUpdate(token: string, now: number, expiresAt: number): { filter: object; update: object[] } {
   return {
     filter: { $or: [{ owner: null }, { expiresAt: { $lt: now } }] },
-    update: [{ $set: { owner: token, expiresAt, fence: { $add: [{ $ifNull: ['$fence', now] }, 1] } } }],
+    update: [{ $set: { owner: token, expiresAt, fence: { $add: [{ $ifNull: ['$fence', now] }, 1] }, format: LOCK_DOCUMENT_FORMAT } }],
   };
 }
 
