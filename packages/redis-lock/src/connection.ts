@@ -41,7 +41,9 @@ export function resolveConnection(options: RedisConnectionOptions, context: stri
   if (typeof options.url !== 'string' || !/^rediss?:\/\//.test(options.url)) {
     throw new DurableError(ErrorCode.CONFIG, `${context}: pass a client or a redis:// url, got url ${JSON.stringify(options.url)}`);
   }
-  const redisOptions = { lazyConnect: true, maxRetriesPerRequest: 1, ...options.redisOptions } as RedisOptions & { replyMapping?: 'legacy' };
+  const redisOptions: RedisOptions = { lazyConnect: true, maxRetriesPerRequest: 1, ...options.redisOptions };
+  // ioredis 6 types its constructor by reply mapping, and RedisOptions' optional `replyMapping`
+  // does not fit that overload under exactOptionalPropertyTypes; the value is a plain RedisOptions.
   const client = new Redis(options.url, redisOptions as never) as Redis;
   // Failures reach callers as rejected commands; this only keeps ioredis from printing each
   // reconnect attempt as an "unhandled error event".
