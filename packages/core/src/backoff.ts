@@ -45,7 +45,11 @@ export interface RetryUntilOptions extends BackoffOptions {
  * never retried as if it were contention).
  */
 export async function retryUntil<T>(attempt: () => Promise<T | undefined>, options: RetryUntilOptions): Promise<T> {
-  const deadline = Date.now() + Math.max(0, options.waitMs);
+  if (typeof options.waitMs !== 'number' || Number.isNaN(options.waitMs) || options.waitMs < 0) {
+    // NaN would never pass the deadline and wait forever.
+    throw new DurableError(ErrorCode.CONFIG, `waitMs must be a number of milliseconds >= 0, got ${String(options.waitMs)}`);
+  }
+  const deadline = Date.now() + options.waitMs;
   const wait = options.wait ?? sleep;
   for (let n = 0; ; n++) {
     const result = await attempt();

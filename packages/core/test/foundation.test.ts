@@ -72,6 +72,14 @@ describe('backoff', () => {
   });
 });
 
+describe('waitMs validation', () => {
+  test.each([Number.NaN, -1, '10' as unknown as number])('acquire with waitMs %p is a CONFIG error, not an endless wait', async (waitMs) => {
+    const lock = createMemoryLock();
+    await lock.acquire('k', { ttlMs: 10_000 });
+    await expect(lock.acquire('k', { waitMs })).rejects.toMatchObject({ code: 'CONFIG' });
+  });
+});
+
 describe('memory lock with an injected clock', () => {
   test('a lease expires when the clock passes its TTL, with no real waiting', async () => {
     let now = 1_000;

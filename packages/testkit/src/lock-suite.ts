@@ -202,13 +202,18 @@ export function runLockSuite(name: string, options: LockSuiteOptions): void {
       await lease.release();
     }, timeout);
 
-    it('invalid keys and TTLs are refused before any I/O', async () => {
+    it('invalid keys, TTLs and waits are refused before any I/O', async () => {
       for (const key of ['', '/abs', 'a/../b', 'nul\u0000', 'a//b']) {
         await expectDurableError(() => a.acquire(key), 'INVALID_KEY');
         await expectDurableError(() => a.release(key, 't'), 'INVALID_KEY');
       }
       await expectDurableError(() => a.acquire(`${ns}/k`, { ttlMs: -1 }), 'CONFIG');
       await expectDurableError(() => a.acquire(`${ns}/k`, { ttlMs: Number.NaN }), 'CONFIG');
+      const held = await a.acquire(`${ns}/held`, { ttlMs: 10_000 });
+      // NaN must not turn into an endless wait.
+      await expectDurableError(() => b.acquire(`${ns}/held`, { waitMs: Number.NaN }), 'CONFIG');
+      await expectDurableError(() => b.acquire(`${ns}/held`, { waitMs: -5 }), 'CONFIG');
+      await held.release();
     }, timeout);
   });
 }
