@@ -74,6 +74,8 @@ async function startRedis() {
     });
   });
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  // Never leave the server behind, even when the bench fails.
+  process.on('exit', () => child.kill('SIGKILL'));
   const ping = () => new Promise((resolve) => {
     const socket = createConnection({ host: '127.0.0.1', port });
     socket.once('error', () => resolve(false));

@@ -13,6 +13,7 @@ import {
 import type { MongoConnection, MongoConnectionOptions } from './connection.js';
 import { resolveMongoConnection } from './connection.js';
 import { isDuplicateKey, mongoBackendError } from './mongo-errors.js';
+import { assertAcquireOptions, assertToken } from './validation.js';
 
 /** One lock: `{ _id: keyPrefix + key, owner, expiresAt, fence }`, kept after release so the counter never goes back. */
 export interface LockDocument {
@@ -89,6 +90,7 @@ export class MongoLockManager implements LockManager {
   acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
     try {
       assertValidKey(key, CONTEXT);
+      assertAcquireOptions(options, CONTEXT);
       const ttlMs = resolveTtl(options.ttlMs, this.defaultTtlMs, CONTEXT);
       return retryUntil(() => this.tryAcquire(key, ttlMs), {
         ...this.backoff,
@@ -104,6 +106,7 @@ export class MongoLockManager implements LockManager {
 
   async release(key: string, token: string): Promise<boolean> {
     assertValidKey(key, CONTEXT);
+    assertToken(token, CONTEXT);
     try {
       await this.connection.ready();
       const result = await this.locks.updateOne({ _id: this.keyPrefix + key, owner: token }, { $set: { owner: null, expiresAt: 0 } });
@@ -115,6 +118,7 @@ export class MongoLockManager implements LockManager {
 
   async extend(key: string, token: string, ttlMs: number): Promise<number> {
     assertValidKey(key, CONTEXT);
+    assertToken(token, CONTEXT);
     const ttl = resolveTtl(ttlMs, this.defaultTtlMs, CONTEXT);
     const now = this.clock();
     const expiresAt = now + ttl;

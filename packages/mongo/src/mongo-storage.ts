@@ -30,6 +30,16 @@ const CONTEXT = 'mongo storage';
 export const STORAGE_DOCUMENT_FORMAT = 1;
 const REGEX_SPECIAL = /[.*+?^${}()|[\]\\/-]/g;
 
+/** Throws `CONFIG` unless the options are an object whose `ifVersion` is omitted, null or a non-empty string. */
+export function assertIfVersion(options: unknown, context: string, key: string): asserts options is ConditionalOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new DurableError(ErrorCode.CONFIG, `${context}: ${key}: options must be an object`);
+  }
+  const { ifVersion } = options as { ifVersion?: unknown };
+  if (ifVersion === undefined || ifVersion === null || (typeof ifVersion === 'string' && ifVersion !== '')) return;
+  throw new DurableError(ErrorCode.CONFIG, `${context}: ${key}: ifVersion must be null or a version string, got ${typeof ifVersion}`);
+}
+
 /** The `_id` of a key. */
 export function storageDocumentId(keyPrefix: string, key: string): string {
   return keyPrefix + key;
@@ -90,6 +100,7 @@ export class MongoStorageManager implements StorageManager {
     assertValidKey(key, CONTEXT);
     const bytes = toBytes(value);
     if (!(bytes instanceof Uint8Array)) throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: write ${key}: value must be a string or bytes`);
+    assertIfVersion(options, CONTEXT, key);
     const version = new ObjectId().toHexString();
     const fields = { value: new Binary(bytes), version, format: STORAGE_DOCUMENT_FORMAT };
     const id = this.id(key);
@@ -105,7 +116,6 @@ export class MongoStorageManager implements StorageManager {
         if (result.matchedCount === 0) throw this.conflict(key, ifVersion);
         return version;
       }
-      if (ifVersion !== undefined) throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: write ${key}: ifVersion must be null or a string`);
       await this.upsert(id, fields);
       return version;
     } catch (error) {
@@ -116,6 +126,7 @@ export class MongoStorageManager implements StorageManager {
 
   async delete(key: string, options: ConditionalOptions = {}): Promise<boolean> {
     assertValidKey(key, CONTEXT);
+    assertIfVersion(options, CONTEXT, key);
     const { ifVersion } = options;
     const id = this.id(key);
     try {

@@ -196,7 +196,7 @@ describe('the real driver with no server listening', () => {
     }
   });
 
-  test('invalid keys and ids are refused before any I/O, even with no server', async () => {
+  test('invalid keys, ids, versions, values, waits and tokens are refused before any I/O, even with no server', async () => {
     const storage = new MongoStorageManager({ url });
     const lock = new MongoLockManager({ url });
     const workflows = new MongoWorkflowStore({ url });
@@ -212,6 +212,17 @@ describe('the real driver with no server listening', () => {
       await expectDurableError(() => workflows.insert({ id: '', handler: 'h' }), 'INVALID_KEY');
       await expectDurableError(() => workflows.insert({ id: 'w', handler: 'h', input: () => 1 }), 'SERIALIZATION');
       await expectDurableError(() => workflows.get(''), 'INVALID_KEY');
+      for (const ifVersion of [5, '', {}]) {
+        await expectDurableError(() => storage.write('k', 'v', { ifVersion } as never), 'CONFIG');
+        await expectDurableError(() => storage.delete('k', { ifVersion } as never), 'CONFIG');
+      }
+      await expectDurableError(() => storage.write('k', 42 as never), 'CONFIG');
+      await expectDurableError(() => storage.write('k', null as never), 'CONFIG');
+      for (const waitMs of [Number.NaN, -1, '5']) {
+        await expectDurableError(() => lock.acquire('k', { waitMs } as never), 'CONFIG');
+      }
+      await expectDurableError(() => lock.release('k', '' as never), 'CONFIG');
+      await expectDurableError(() => lock.extend('k', 7 as never, 1000), 'CONFIG');
     } finally {
       await Promise.all([storage.close(), lock.close(), workflows.close()]);
     }

@@ -6,6 +6,7 @@ import { lockKeyNames, releaseChannel, resolvePrefix } from './redis-keys.js';
 import { redisBackendError } from './redis-errors.js';
 import { parseAcquireReply } from './redis-lock.js';
 import { ACQUIRE, EXTEND, RAISE_FENCE, RELEASE } from './scripts.js';
+import { assertAcquireOptions, assertToken } from './validation.js';
 import type { RedisOptions } from 'ioredis';
 
 /** Options for {@link RedisQuorumLockManager}. */
@@ -88,6 +89,7 @@ export class RedisQuorumLockManager implements LockManager {
   acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
     try {
       assertValidKey(key, CONTEXT);
+      assertAcquireOptions(options, CONTEXT);
       const ttlMs = Math.ceil(resolveTtl(options.ttlMs, this.defaultTtlMs, CONTEXT));
       return retryUntil(() => this.tryAcquire(key, ttlMs), {
         ...this.backoff,
@@ -103,6 +105,7 @@ export class RedisQuorumLockManager implements LockManager {
 
   async release(key: string, token: string): Promise<boolean> {
     assertValidKey(key, CONTEXT);
+    assertToken(token, CONTEXT);
     const { lock } = lockKeyNames(this.prefix, key);
     const tally = await this.onAll((client) => runScript(client, RELEASE, [lock], [token, this.channel, key]));
     if (tally.ok.length >= this.quorum) return true;
@@ -113,6 +116,7 @@ export class RedisQuorumLockManager implements LockManager {
 
   async extend(key: string, token: string, ttlMs: number): Promise<number> {
     assertValidKey(key, CONTEXT);
+    assertToken(token, CONTEXT);
     const ttl = Math.ceil(resolveTtl(ttlMs, this.defaultTtlMs, CONTEXT));
     const { lock } = lockKeyNames(this.prefix, key);
     const startedAt = Date.now();

@@ -7,6 +7,7 @@ import { lockKeyNames, releaseChannel, resolvePrefix } from './redis-keys.js';
 import { redisBackendError } from './redis-errors.js';
 import { ReleaseNotifier } from './release-notifier.js';
 import { ACQUIRE, EXTEND, RELEASE } from './scripts.js';
+import { assertAcquireOptions, assertToken } from './validation.js';
 
 /** Options for {@link RedisLockManager}. */
 export interface RedisLockOptions extends RedisConnectionOptions {
@@ -77,6 +78,7 @@ export class RedisLockManager implements LockManager {
   acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
     try {
       assertValidKey(key, CONTEXT);
+      assertAcquireOptions(options, CONTEXT);
       const ttlMs = Math.ceil(resolveTtl(options.ttlMs, this.defaultTtlMs, CONTEXT));
       return this.acquireValid(key, ttlMs, options);
     } catch (error) {
@@ -86,6 +88,7 @@ export class RedisLockManager implements LockManager {
 
   async release(key: string, token: string): Promise<boolean> {
     assertValidKey(key, CONTEXT);
+    assertToken(token, CONTEXT);
     const { lock } = lockKeyNames(this.prefix, key);
     try {
       return (await runScript(this.connection.client, RELEASE, [lock], [token, this.channel, key])) === 1;
@@ -96,6 +99,7 @@ export class RedisLockManager implements LockManager {
 
   async extend(key: string, token: string, ttlMs: number): Promise<number> {
     assertValidKey(key, CONTEXT);
+    assertToken(token, CONTEXT);
     const ttl = Math.ceil(resolveTtl(ttlMs, this.defaultTtlMs, CONTEXT));
     const { lock } = lockKeyNames(this.prefix, key);
     // Measured before the request: the lease cannot outlive this on the server's side.

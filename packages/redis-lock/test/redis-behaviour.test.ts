@@ -73,6 +73,24 @@ describe('options', () => {
     configError(() => new RedisLockManager({ client, fenceRetentionMs: -5 }));
   });
 
+  test('a NaN or negative waitMs, non-object options and empty or non-string tokens are CONFIG errors before any I/O', async () => {
+    const port = await freePort();
+    // Nothing listens there: a CONFIG error proves no request was needed to refuse the call.
+    const manager = new RedisLockManager({ url: `redis://127.0.0.1:${port}` });
+    try {
+      for (const waitMs of [Number.NaN, -1, '5']) {
+        await expectDurableError(() => manager.acquire('k', { waitMs } as never), 'CONFIG');
+      }
+      await expectDurableError(() => manager.acquire('k', null as never), 'CONFIG');
+      for (const token of ['', 5, undefined]) {
+        await expectDurableError(() => manager.release('k', token as never), 'CONFIG');
+        await expectDurableError(() => manager.extend('k', token as never, 1000), 'CONFIG');
+      }
+    } finally {
+      await manager.close();
+    }
+  });
+
   test('an unexpected script reply is BACKEND, never a grant', () => {
     expect(parseAcquireReply(7, 'k')).toEqual({ fencingToken: 7 });
     expect(parseAcquireReply(-120, 'k')).toEqual({ heldForMs: 120 });
