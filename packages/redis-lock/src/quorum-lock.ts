@@ -2,10 +2,11 @@ import type { AcquireOptions, BackoffOptions, Lease, LockCapabilities, LockManag
 import { DurableError, ErrorCode, assertValidKey, createLease, createLockToken, resolveTtl, retryUntil } from '@durable/core';
 import type { RedisClient, RedisConnection } from './connection.js';
 import { closeClient, resolveConnection, runScript } from './connection.js';
-import { lockKeyNames, releaseChannel, resolvePrefix } from './redis-keys.js';
+import { lockKeyNames, resolvePrefix } from './redis-keys.js';
 import { redisBackendError } from './redis-errors.js';
 import { parseAcquireReply } from './redis-lock.js';
-import { ACQUIRE, EXTEND, RAISE_FENCE, RELEASE } from './scripts.js';
+import type { LuaScript } from './scripts.js';
+import { EXTEND, RAISE_FENCE, RELEASE, acquireScript } from './scripts.js';
 import { assertAcquireOptions, assertToken } from './validation.js';
 import type { RedisOptions } from 'ioredis';
 
@@ -50,9 +51,8 @@ export class RedisQuorumLockManager implements LockManager {
   private readonly connections: RedisConnection[];
   private readonly quorum: number;
   private readonly prefix: string;
-  private readonly channel: string;
   private readonly defaultTtlMs: number;
-  private readonly fenceRetentionMs: number;
+  private readonly acquireLua: LuaScript;
   private readonly driftFactor: number;
   private readonly backoff: BackoffOptions;
 
@@ -71,9 +71,8 @@ export class RedisQuorumLockManager implements LockManager {
     }
     this.quorum = Math.floor(this.connections.length / 2) + 1;
     this.prefix = resolvePrefix(options.prefix, CONTEXT);
-    this.channel = releaseChannel(this.prefix);
     this.defaultTtlMs = resolveTtl(options.defaultTtlMs, 30_000, CONTEXT);
-    this.fenceRetentionMs = resolveTtl(options.fenceRetentionMs, 86_400_000, CONTEXT);
+    this.acquireLua = acquireScript(resolveTtl(options.fenceRetentionMs, 86_400_000, CONTEXT));
     this.driftFactor = options.driftFactor ?? 0.01;
     if (typeof this.driftFactor !== 'number' || !(this.driftFactor >= 0 && this.driftFactor < 0.5)) {
       throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: driftFactor must be in [0, 0.5), got ${String(this.driftFactor)}`);
@@ -107,7 +106,7 @@ export class RedisQuorumLockManager implements LockManager {
     assertValidKey(key, CONTEXT);
     assertToken(token, CONTEXT);
     const { lock } = lockKeyNames(this.prefix, key);
-    const tally = await this.onAll((client) => runScript(client, RELEASE, [lock], [token, this.channel, key]));
+    const tally = await this.onAll((client) => runScript(client, RELEASE, [lock], [token]));
     if (tally.ok.length >= this.quorum) return true;
     // Failed servers might have held it: the answer is unknown, which is not "false".
     if (tally.ok.length + tally.failures.length >= this.quorum) throw this.backendError('release', key, tally);
@@ -138,11 +137,10 @@ export class RedisQuorumLockManager implements LockManager {
     const names = lockKeyNames(this.prefix, key);
     const token = createLockToken();
     const startedAt = Date.now();
-    const retention = Math.max(this.fenceRetentionMs, ttlMs * 2);
     const grants = await Promise.all(
       this.connections.map(async ({ client }) => {
         try {
-          const outcome = parseAcquireReply(await runScript(client, ACQUIRE, [names.lock, names.fence], [token, ttlMs, retention, '0']), key);
+          const outcome = parseAcquireReply(await runScript(client, this.acquireLua, [names.lock, names.fence], [token, ttlMs]), key);
           return { client, fencingToken: 'fencingToken' in outcome ? outcome.fencingToken : undefined };
         } catch (error) {
           return { client, error };
@@ -163,7 +161,7 @@ export class RedisQuorumLockManager implements LockManager {
       }
     }
     // Not granted: undo what we got (best effort; unreleased parts expire with the TTL).
-    await this.onAll((client) => runScript(client, RELEASE, [names.lock], [token, this.channel, key]));
+    await this.onAll((client) => runScript(client, RELEASE, [names.lock], [token]));
     if (failures.length > this.connections.length - this.quorum) {
       throw this.backendError('acquire', key, { ok: [], refused: 0, failures });
     }

@@ -6,7 +6,8 @@ import type { LockKeyNames } from './redis-keys.js';
 import { lockKeyNames, releaseChannel, resolvePrefix } from './redis-keys.js';
 import { redisBackendError } from './redis-errors.js';
 import { ReleaseNotifier } from './release-notifier.js';
-import { ACQUIRE, EXTEND, RELEASE } from './scripts.js';
+import type { LuaScript } from './scripts.js';
+import { EXTEND, RELEASE, acquireScript } from './scripts.js';
 import { assertAcquireOptions, assertToken } from './validation.js';
 
 /** Options for {@link RedisLockManager}. */
@@ -54,20 +55,18 @@ export class RedisLockManager implements LockManager {
   readonly capabilities: LockCapabilities = { fencing: true, crossProcess: true };
   private readonly connection: RedisConnection;
   private readonly prefix: string;
-  private readonly channel: string;
   private readonly defaultTtlMs: number;
-  private readonly fenceRetentionMs: number;
+  private readonly acquireLua: LuaScript;
   private readonly backoff: BackoffOptions;
   private readonly notifier: ReleaseNotifier | undefined;
 
   constructor(options: RedisLockOptions) {
     this.connection = resolveConnection(options, CONTEXT);
     this.prefix = resolvePrefix(options.prefix, CONTEXT);
-    this.channel = releaseChannel(this.prefix);
     this.defaultTtlMs = resolveTtl(options.defaultTtlMs, 30_000, CONTEXT);
-    this.fenceRetentionMs = resolveTtl(options.fenceRetentionMs, 86_400_000, CONTEXT);
+    this.acquireLua = acquireScript(resolveTtl(options.fenceRetentionMs, 86_400_000, CONTEXT));
     this.backoff = options.backoff ?? {};
-    this.notifier = options.wakeOnRelease === false ? undefined : new ReleaseNotifier(this.connection.client, this.channel);
+    this.notifier = options.wakeOnRelease === false ? undefined : new ReleaseNotifier(this.connection.client, releaseChannel(this.prefix));
   }
 
   /** The ioredis client in use (injected or created). */
@@ -91,7 +90,7 @@ export class RedisLockManager implements LockManager {
     assertToken(token, CONTEXT);
     const { lock } = lockKeyNames(this.prefix, key);
     try {
-      return (await runScript(this.connection.client, RELEASE, [lock], [token, this.channel, key])) === 1;
+      return (await runScript(this.connection.client, RELEASE, [lock], [token])) === 1;
     } catch (error) {
       throw redisBackendError(error, `${CONTEXT}: release failed for ${key}`, key);
     }
@@ -130,12 +129,7 @@ export class RedisLockManager implements LockManager {
     const startedAt = Date.now();
     let reply: unknown;
     try {
-      reply = await runScript(this.connection.client, ACQUIRE, [names.lock, names.fence], [
-        token,
-        ttlMs,
-        Math.max(this.fenceRetentionMs, ttlMs * 2),
-        markWaiting ? '1' : '0',
-      ]);
+      reply = await runScript(this.connection.client, this.acquireLua, [names.lock, names.fence], markWaiting ? [token, ttlMs, '1'] : [token, ttlMs]);
     } catch (error) {
       throw redisBackendError(error, `${CONTEXT}: acquire failed for ${key}`, key);
     }
@@ -158,7 +152,7 @@ export class RedisLockManager implements LockManager {
     let wake: (() => void) | undefined;
     // Registered before the first attempt, so a release between an attempt and the wait that
     // follows it is not missed.
-    const stopListening = this.notifier?.listen(key, () => {
+    const stopListening = this.notifier?.listen(names.lock, () => {
       released = true;
       wake?.();
     });

@@ -3,7 +3,7 @@ import { closeClient, duplicateClient } from './connection.js';
 
 /**
  * Wakes waiters when a lock is released: one subscriber connection per manager listens on the
- * prefix's release channel (the release script PUBLISHes the key), so a waiter retries at once
+ * prefix's release channel (the release script PUBLISHes the lock's Redis key), so a waiter retries at once
  * instead of sleeping out its backoff. Best effort by design: a missed message only costs one
  * backoff interval, never correctness.
  */
@@ -17,7 +17,7 @@ export class ReleaseNotifier {
     private readonly channel: string,
   ) {}
 
-  /** Calls `onRelease` whenever `key` is released, until the returned function is called. */
+  /** Calls `onRelease` whenever the lock stored at Redis key `key` is released, until the returned function is called. */
   listen(key: string, onRelease: () => void): () => void {
     this.ensureSubscribed();
     let set = this.listeners.get(key);

@@ -3,7 +3,7 @@ import { isDurableError } from '@durable/core';
 import { expectDurableError, uniquePrefix } from '@durable/testkit';
 import { RedisLockManager, lockKeyNames, parseAcquireReply } from '../src/index.js';
 import { closeClient, runScript } from '../src/connection.js';
-import { ACQUIRE } from '../src/scripts.js';
+import { acquireScript } from '../src/scripts.js';
 import type { RedisTestServer } from './support/redis-server.js';
 import { freePort, startRedisServer } from './support/redis-server.js';
 
@@ -49,6 +49,10 @@ describe('keys', () => {
     expect(pttl).toBeGreaterThan(4000);
     expect(pttl).toBeLessThanOrEqual(5000);
     expect(Number(await client.get(`${prefix}{orders/42}:fence`))).toBe(lease.fencingToken);
+    // The counter is kept for fenceRetentionMs (one day by default), not for ever.
+    const fencePttl = await client.pttl(`${prefix}{orders/42}:fence`);
+    expect(fencePttl).toBeGreaterThan(86_400_000 - 60_000);
+    expect(fencePttl).toBeLessThanOrEqual(86_400_000);
     expect(await lease.release()).toBe(true);
     expect(await client.exists(`${prefix}{orders/42}`)).toBe(0);
   });
@@ -193,9 +197,10 @@ describe('server failures', () => {
 
   test('running the acquire script twice with one token (a resent command) returns the same grant', async () => {
     const names = lockKeyNames('durable:lock:', `${uniquePrefix('r')}/k`);
-    const first = await runScript(client, ACQUIRE, [names.lock, names.fence], ['tok', 5000, 86_400_000]);
-    const again = await runScript(client, ACQUIRE, [names.lock, names.fence], ['tok', 5000, 86_400_000]);
-    const other = await runScript(client, ACQUIRE, [names.lock, names.fence], ['other', 5000, 86_400_000]);
+    const acquire = acquireScript(86_400_000);
+    const first = await runScript(client, acquire, [names.lock, names.fence], ['tok', 5000]);
+    const again = await runScript(client, acquire, [names.lock, names.fence], ['tok', 5000]);
+    const other = await runScript(client, acquire, [names.lock, names.fence], ['other', 5000]);
     expect(typeof first).toBe('number');
     expect(again).toBe(first);
     expect(other).toBeLessThanOrEqual(0);
