@@ -102,7 +102,8 @@ export class MongoStorageManager implements StorageManager {
     if (!(bytes instanceof Uint8Array)) throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: write ${key}: value must be a string or bytes`);
     assertIfVersion(options, CONTEXT, key);
     const version = new ObjectId().toHexString();
-    const fields = { value: new Binary(bytes), version, format: STORAGE_DOCUMENT_FORMAT };
+    // A copy: the caller may change its buffer while the request is still being sent.
+    const fields = { value: new Binary(bytes.slice()), version, format: STORAGE_DOCUMENT_FORMAT };
     const id = this.id(key);
     const { ifVersion } = options;
     try {
