@@ -66,7 +66,7 @@ test('a holder SIGSTOPped past its TTL: another process takes over, and the resu
 test('the server killed mid-run: lock calls fail with retryable BACKEND errors, no pre-crash lease is still reported held, and work resumes when it is back', async () => {
   const holder = startWorker('hold-across-crash', server.url);
   const held = await holder.next('held');
-  const workers = Array.from({ length: 4 }, () => startWorker('survive', server.url, ['4000']));
+  const workers = Array.from({ length: 4 }, () => startWorker('survive', server.url));
   await Promise.all(workers.map((worker) => worker.next('ok')));
   await new Promise((resolve) => setTimeout(resolve, 300));
   const killedAt = Date.now();
@@ -74,6 +74,16 @@ test('the server killed mid-run: lock calls fail with retryable BACKEND errors, 
   await new Promise((resolve) => setTimeout(resolve, 1000));
   const restartedAt = Date.now();
   await server.restart();
+  // Work resumes: every worker commits increments again once the server is back.
+  await Promise.all(
+    workers.map(async (worker) => {
+      for (;;) {
+        const ok = await worker.next('ok');
+        if ((ok.at as number) > restartedAt) return;
+      }
+    }),
+  );
+  for (const worker of workers) worker.child.stdin!.write('stop\n');
   await Promise.all(workers.map((worker) => worker.finished()));
 
   const events: WorkerEvent[] = workers.flatMap((worker) => worker.events);
