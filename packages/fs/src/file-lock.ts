@@ -11,7 +11,7 @@ import {
   toBackendError,
 } from '@durable/core';
 import type { GenerationFile, Listing } from './generations.js';
-import { commitGeneration, currentGeneration, readGenerationSync, sweepTemps, unlinkQuietly, writeTemp } from './generations.js';
+import { commitGeneration, currentGeneration, readGenerationSync, unlinkQuietly, writeTemp } from './generations.js';
 import { KeyPaths } from './paths.js';
 
 /** Options for {@link FileLockManager}. */
@@ -37,7 +37,6 @@ interface LockState {
 }
 
 const CONTEXT = 'fs lock';
-const TEMP_MAX_AGE_MS = 60_000;
 
 /**
  * {@link LockManager} on a local folder, safe across processes on one machine. Each grant,
@@ -142,9 +141,7 @@ export class FileLockManager implements LockManager {
   ): Promise<boolean> {
     const temp = await writeTemp(dir, [Buffer.from(JSON.stringify(state))], durable);
     try {
-      const committed = commitGeneration(dir, current.file, temp, current.listing);
-      if (committed && current.listing.temps.length > 0) sweepTemps(dir, current.listing.temps, TEMP_MAX_AGE_MS, Date.now());
-      return committed;
+      return commitGeneration(dir, current.file, temp, current.listing);
     } finally {
       unlinkQuietly(temp);
     }

@@ -10,8 +10,8 @@ import type {
   StorageValue,
 } from '@durable/core';
 import { DurableError, ErrorCode, assertValidPrefix, pageKeys, toBackendError, toBytes } from '@durable/core';
-import type { GenerationFile, Listing } from './generations.js';
-import { commitGeneration, currentGeneration, listGenerations, readGeneration, sweepTemps, unlinkQuietly, writeTemp } from './generations.js';
+import type { GenerationFile } from './generations.js';
+import { commitGeneration, currentGeneration, readGeneration, scanGenerations, unlinkQuietly, writeTemp } from './generations.js';
 import { KEY_DIR_SUFFIX, KeyPaths, decodeSegment, encodeSegment } from './paths.js';
 
 /** Options for {@link LocalFileStorageManager}. */
@@ -29,7 +29,6 @@ export interface LocalFileStorageOptions {
 const FORMAT_V1 = 0x01;
 const HEADER = Uint8Array.of(FORMAT_V1);
 const EMPTY: Uint8Array[] = [];
-const TEMP_MAX_AGE_MS = 60_000;
 const CONTEXT = 'fs storage';
 
 /**
@@ -59,9 +58,8 @@ export class LocalFileStorageManager implements StorageManager {
     try {
       if (!this.paths.ensureInside(dir, key, false)) return undefined;
       for (;;) {
-        const { gens } = listGenerations(dir);
-        const top = gens[gens.length - 1];
-        if (top === undefined) return undefined;
+        const { top } = scanGenerations(dir);
+        if (top < 0) return undefined;
         const bytes = await readGeneration(dir, top);
         if (bytes === undefined) continue; // superseded and deleted meanwhile: read the newer one
         if (bytes.length === 0) return undefined;
@@ -169,8 +167,7 @@ export class LocalFileStorageManager implements StorageManager {
   }
 
   private holdsValue(dir: string): boolean {
-    const { gens } = listGenerations(dir);
-    if (gens.length === 0) return false;
+    if (scanGenerations(dir).top < 0) return false;
     return currentGeneration(dir).file.size > 0;
   }
 
@@ -195,17 +192,10 @@ export class LocalFileStorageManager implements StorageManager {
       if (typeof ifVersion === 'string' && (!present || String(file.gen) !== ifVersion)) {
         throw conflict(key, op, ifVersion, present ? String(file.gen) : null);
       }
-      if (commitGeneration(dir, file, temp, listing)) {
-        this.sweep(dir, listing);
-        return file;
-      }
+      if (commitGeneration(dir, file, temp, listing)) return file;
       // Lost the race. A conditional write re-checks its condition (and fails), an
       // unconditional one goes again on the newer generation.
     }
-  }
-
-  private sweep(dir: string, listing: Listing): void {
-    if (listing.temps.length > 0) sweepTemps(dir, listing.temps, TEMP_MAX_AGE_MS, Date.now());
   }
 }
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
 import { closeSync, constants, fstatSync, linkSync, openSync, readdirSync, readSync, statSync, unlinkSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /*
@@ -11,11 +11,16 @@ import { join } from 'node:path';
  * the same generation exactly one commits (compare-and-swap across processes, with no lock and
  * nothing to go stale when a writer is killed), and a reader always sees a complete file.
  *
- * Old generations are deleted by the writer that superseded them, in ascending order. That order
- * is what makes the commit safe against a writer paused for a long time: its link to N + 1 can
+ * Old generations are deleted in ascending order, and only once they are more than
+ * KEEP_GENERATIONS behind the newest commit and were superseded at least KEEP_MS ago. Ascending
+ * order makes the commit safe against a writer paused for a long time: its link to N + 1 can
  * only succeed if N + 1 was deleted, and N + 1 is only deleted after N was. So after linking,
  * the writer checks that the file N it based its write on is still the very same file (same
- * inode, mtime and birth time); if it is not, its new file is an orphan below newer history, and is undone.
+ * inode, mtime and birth time); if it is not, its new file is an orphan below newer history and
+ * is undone. The lag keeps that check from mistaking a commit that others quickly built upon for
+ * an orphan: that would take KEEP_GENERATIONS further commits and KEEP_MS between the writer's
+ * link and its check, two consecutive system calls. (Deleting at once, as a first version did,
+ * let one quick successor do it: a multi-process counter test then counted 2401 of 2400.)
  */
 
 /** The identity of one generation file at one moment. */
@@ -27,40 +32,82 @@ export interface GenerationFile {
   // re-created under the same name and inode number gets new ones.
   readonly mtimeNs: bigint;
   readonly birthtimeNs: bigint;
+  /** When the name was last linked (ages superseded generations; never compared for identity). */
+  readonly ctimeNs: bigint;
   readonly size: number;
 }
 
-/** Names in a generation folder: generation numbers (ascending) and leftover temp files. */
+/** One pass over a generation folder: the newest generation and how many files there are. */
 export interface Listing {
+  /** The highest generation number, or -1 when there is none. */
+  readonly top: number;
+  /** Generation files present. */
+  readonly count: number;
+}
+
+/** Generation numbers (ascending) and temp file names, for collection and sweeping. */
+export interface FullListing {
   readonly gens: number[];
   readonly temps: string[];
 }
 
-const GEN_NAME = /^(0|[1-9][0-9]{0,15})$/;
+/** Generations kept below the newest commit before any is deleted. */
+export const KEEP_GENERATIONS = 32;
+/** How long a generation is kept after it was superseded, at least. */
+export const KEEP_MS = 25;
 const TEMP_PREFIX = '.tmp-';
+const TEMP_MAX_AGE_MS = 60_000;
 const READ_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0);
 
-/** Lists a generation folder; empty when the folder does not exist. */
-export function listGenerations(dir: string): Listing {
-  let names: string[];
+function readNames(dir: string): string[] {
   try {
-    names = readdirSync(dir);
+    return readdirSync(dir);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { gens: [], temps: [] };
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw error;
   }
+}
+
+// A generation's number, or -1 for any other name. Hot path: no regex, no allocation.
+function generationOf(name: string): number {
+  const first = name.charCodeAt(0);
+  if (first < 48 || first > 57 || name.length > 15 || (first === 48 && name.length > 1)) return -1;
+  for (let i = 1; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c < 48 || c > 57) return -1;
+  }
+  return Number(name);
+}
+
+/** Scans a generation folder once; an absent folder has no generations. */
+export function scanGenerations(dir: string): Listing {
+  let top = -1;
+  let count = 0;
+  for (const name of readNames(dir)) {
+    const gen = generationOf(name);
+    if (gen >= 0) {
+      count++;
+      if (gen > top) top = gen;
+    }
+  }
+  return { top, count };
+}
+
+/** Lists a generation folder in full; empty when the folder does not exist. */
+export function listGenerations(dir: string): FullListing {
   const gens: number[] = [];
   const temps: string[] = [];
-  for (const name of names) {
-    if (GEN_NAME.test(name)) gens.push(Number(name));
+  for (const name of readNames(dir)) {
+    const gen = generationOf(name);
+    if (gen >= 0) gens.push(gen);
     else if (name.startsWith(TEMP_PREFIX)) temps.push(name);
   }
-  gens.sort((a, b) => a - b);
+  gens.sort((x, y) => x - y);
   return { gens, temps };
 }
 
 function identity(gen: number, path: string, stats: BigIntStats): GenerationFile {
-  return { gen, path, ino: stats.ino, mtimeNs: stats.mtimeNs, birthtimeNs: stats.birthtimeNs, size: Number(stats.size) };
+  return { gen, path, ino: stats.ino, mtimeNs: stats.mtimeNs, birthtimeNs: stats.birthtimeNs, ctimeNs: stats.ctimeNs, size: Number(stats.size) };
 }
 
 /** The identity of generation `gen`, or `undefined` when it is gone. */
@@ -80,13 +127,12 @@ export function statGeneration(dir: string, gen: number): GenerationFile | undef
  */
 export function currentGeneration(dir: string): { file: GenerationFile; listing: Listing } {
   for (;;) {
-    const listing = listGenerations(dir);
-    const top = listing.gens[listing.gens.length - 1];
-    if (top === undefined) {
+    const listing = scanGenerations(dir);
+    if (listing.top < 0) {
       createGenerationZero(dir);
       continue;
     }
-    const file = statGeneration(dir, top);
+    const file = statGeneration(dir, listing.top);
     if (file !== undefined) return { file, listing };
   }
 }
@@ -127,12 +173,7 @@ export function readGenerationSync(dir: string, gen: number): { file: Generation
 /** Reads a generation file's bytes asynchronously (for values of any size); `undefined` when gone. */
 export async function readGeneration(dir: string, gen: number): Promise<Buffer | undefined> {
   try {
-    const handle = await open(join(dir, String(gen)), READ_FLAGS);
-    try {
-      return await handle.readFile();
-    } finally {
-      await handle.close();
-    }
+    return await readFile(join(dir, String(gen)), { flag: READ_FLAGS });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
@@ -173,8 +214,7 @@ export function commitGeneration(dir: string, base: GenerationFile, tempPath: st
     unlinkQuietly(nextPath); // an orphan below newer history: undo it
     return false;
   }
-  // Ascending order is part of the protocol (see the top of this file).
-  for (const gen of listing.gens) if (gen < next) unlinkQuietly(join(dir, String(gen)));
+  if (listing.count >= KEEP_GENERATIONS + 16) collectGarbage(dir, next);
   return true;
 }
 
@@ -187,18 +227,29 @@ export function unlinkQuietly(path: string): void {
   }
 }
 
-/** Deletes temp files left by crashed writers once they are older than `maxAgeMs`. */
-export function sweepTemps(dir: string, temps: string[], maxAgeMs: number, now: number): void {
+function sameFile(a: GenerationFile, b: GenerationFile): boolean {
+  return a.ino === b.ino && a.mtimeNs === b.mtimeNs && a.birthtimeNs === b.birthtimeNs;
+}
+
+// Deletes, in ascending order (part of the protocol: see the top of this file), the generations
+// more than KEEP_GENERATIONS behind `newest` (in batches, so most commits pay nothing), and temp
+// files that crashed writers left behind.
+function collectGarbage(dir: string, newest: number): void {
+  const { gens, temps } = listGenerations(dir);
+  const now = Date.now();
+  for (const gen of gens) {
+    if (gen >= newest - KEEP_GENERATIONS) break;
+    // The successor's ctime moved when it was linked: that is when `gen` was superseded.
+    const successor = statGeneration(dir, gen + 1);
+    if (successor === undefined || now - Number(successor.ctimeNs / 1_000_000n) < KEEP_MS) break;
+    unlinkQuietly(join(dir, String(gen)));
+  }
   for (const name of temps) {
     const path = join(dir, name);
     try {
-      if (now - statSync(path).mtimeMs > maxAgeMs) unlinkQuietly(path);
+      if (now - statSync(path).mtimeMs > TEMP_MAX_AGE_MS) unlinkQuietly(path);
     } catch {
-      // gone already, or unreadable: the next sweep tries again
+      // gone already, or unreadable: the next collection tries again
     }
   }
-}
-
-function sameFile(a: GenerationFile, b: GenerationFile): boolean {
-  return a.ino === b.ino && a.mtimeNs === b.mtimeNs && a.birthtimeNs === b.birthtimeNs;
 }
