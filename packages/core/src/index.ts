@@ -57,3 +57,5 @@ export type {
 } from './workflow-store.js';
 export { MemoryWorkflowStore, createMemoryWorkflowStore } from './memory-workflow-store.js';
 export type { MemoryWorkflowStoreOptions } from './memory-workflow-store.js';
+export { StoragePendingIndex, StorageWorkflowStore, createStorageWorkflowStore } from './storage-workflow-store.js';
+export type { PendingIndex, StorageWorkflowStoreOptions } from './storage-workflow-store.js';

@@ -5,5 +5,5 @@ export { WorkflowErrorCode } from './errors.js';
 export type { WorkflowClientOptions, WorkflowHandler } from './options.js';
 export { WorkflowWorker } from './worker.js';
 export type { WorkerStats } from './worker.js';
-export { StorageWorkflowStore, createStorageWorkflowStore } from './storage-workflow-store.js';
-export type { StorageWorkflowStoreOptions } from './storage-workflow-store.js';
+export { StorageWorkflowStore, StoragePendingIndex, createStorageWorkflowStore } from './storage-workflow-store.js';
+export type { PendingIndex, StorageWorkflowStoreOptions } from './storage-workflow-store.js';
