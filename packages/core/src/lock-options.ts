@@ -1,4 +1,5 @@
 import { DurableError, ErrorCode } from './errors.js';
+import type { AcquireOptions } from './lock.js';
 
 /** Validates a TTL in milliseconds (a positive finite number), falling back to `fallback`. */
 export function resolveTtl(ttlMs: number | undefined, fallback: number, context: string): number {
@@ -7,4 +8,31 @@ export function resolveTtl(ttlMs: number | undefined, fallback: number, context:
     throw new DurableError(ErrorCode.CONFIG, `${context}: ttlMs must be a positive number of milliseconds, got ${String(ttl)}`);
   }
   return ttl;
+}
+
+/** Throws `CONFIG` unless `waitMs` is omitted or a number >= 0 (Infinity waits for good; NaN would never end). */
+export function assertWaitMs(waitMs: unknown, context: string): void {
+  if (waitMs === undefined || (typeof waitMs === 'number' && waitMs >= 0)) return;
+  throw new DurableError(ErrorCode.CONFIG, `${context}: waitMs must be a number of milliseconds >= 0, got ${describeValue(waitMs)}`);
+}
+
+/** Throws `CONFIG` unless the acquire options are an object whose `waitMs` is usable. */
+export function assertAcquireOptions(options: unknown, context: string): asserts options is AcquireOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new DurableError(ErrorCode.CONFIG, `${context}: acquire options must be an object, got ${describeValue(options)}`);
+  }
+  assertWaitMs((options as { waitMs?: unknown }).waitMs, context);
+}
+
+/** Throws `CONFIG` unless `token` is a non-empty string (an owner token). */
+export function assertLockToken(token: unknown, context: string): asserts token is string {
+  if (typeof token === 'string' && token !== '') return;
+  throw new DurableError(ErrorCode.CONFIG, `${context}: the owner token must be a non-empty string, got ${describeValue(token)}`);
+}
+
+/** A short description of a bad option value for error messages (its type, and a number's value). */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'number' || typeof value === 'boolean') return `${typeof value} ${String(value)}`;
+  return typeof value === 'object' ? (value.constructor?.name ?? 'object') : typeof value;
 }

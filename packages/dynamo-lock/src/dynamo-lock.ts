@@ -3,7 +3,9 @@ import type { AcquireOptions, BackoffOptions, Clock, Lease, LockCapabilities, Lo
 import {
   DurableError,
   ErrorCode,
+  assertLockToken,
   assertValidKey,
+  assertWaitMs,
   createLease,
   createLockToken,
   resolveTtl,
@@ -13,7 +15,6 @@ import {
 import type { DynamoConnection, DynamoConnectionOptions } from './connection.js';
 import { resolveConnection } from './connection.js';
 import { dynamoBackendError, isConditionFailure } from './dynamo-errors.js';
-import { assertToken, assertWaitMs } from './validation.js';
 
 /** Options for {@link DynamoLockingManager}. */
 export interface DynamoLockOptions extends DynamoConnectionOptions {
@@ -82,7 +83,7 @@ export class DynamoLockingManager implements LockManager {
 
   async release(key: string, token: string): Promise<boolean> {
     assertValidKey(key, CONTEXT);
-    assertToken(token, CONTEXT);
+    assertLockToken(token, CONTEXT);
     const now = this.clock();
     try {
       await this.connection.client.send(
@@ -106,7 +107,7 @@ export class DynamoLockingManager implements LockManager {
 
   async extend(key: string, token: string, ttlMs: number): Promise<number> {
     assertValidKey(key, CONTEXT);
-    assertToken(token, CONTEXT);
+    assertLockToken(token, CONTEXT);
     const ttl = resolveTtl(ttlMs, this.defaultTtlMs, CONTEXT);
     const now = this.clock();
     const expiresAt = now + ttl;

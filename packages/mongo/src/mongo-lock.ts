@@ -3,6 +3,8 @@ import type { AcquireOptions, BackoffOptions, Clock, Lease, LockCapabilities, Lo
 import {
   DurableError,
   ErrorCode,
+  assertAcquireOptions,
+  assertLockToken,
   assertValidKey,
   createLease,
   createLockToken,
@@ -13,7 +15,6 @@ import {
 import type { MongoConnection, MongoConnectionOptions } from './connection.js';
 import { resolveMongoConnection } from './connection.js';
 import { isDuplicateKey, mongoBackendError } from './mongo-errors.js';
-import { assertAcquireOptions, assertToken } from './validation.js';
 
 /** One lock: `{ _id: keyPrefix + key, owner, expiresAt, fence }`, kept after release so the counter never goes back. */
 export interface LockDocument {
@@ -106,7 +107,7 @@ export class MongoLockManager implements LockManager {
 
   async release(key: string, token: string): Promise<boolean> {
     assertValidKey(key, CONTEXT);
-    assertToken(token, CONTEXT);
+    assertLockToken(token, CONTEXT);
     try {
       await this.connection.ready();
       const result = await this.locks.updateOne({ _id: this.keyPrefix + key, owner: token }, { $set: { owner: null, expiresAt: 0 } });
@@ -118,7 +119,7 @@ export class MongoLockManager implements LockManager {
 
   async extend(key: string, token: string, ttlMs: number): Promise<number> {
     assertValidKey(key, CONTEXT);
-    assertToken(token, CONTEXT);
+    assertLockToken(token, CONTEXT);
     const ttl = resolveTtl(ttlMs, this.defaultTtlMs, CONTEXT);
     const now = this.clock();
     const expiresAt = now + ttl;

@@ -1,5 +1,15 @@
 import type { AcquireOptions, BackoffOptions, Lease, LockCapabilities, LockManager } from '@durable/core';
-import { DurableError, ErrorCode, assertValidKey, createLease, createLockToken, resolveTtl, retryUntil } from '@durable/core';
+import {
+  DurableError,
+  ErrorCode,
+  assertAcquireOptions,
+  assertLockToken,
+  assertValidKey,
+  createLease,
+  createLockToken,
+  resolveTtl,
+  retryUntil,
+} from '@durable/core';
 import type { RedisClient, RedisConnection } from './connection.js';
 import { closeClient, resolveConnection, runScript } from './connection.js';
 import { lockKeyNames, resolvePrefix } from './redis-keys.js';
@@ -7,7 +17,6 @@ import { redisBackendError } from './redis-errors.js';
 import { parseAcquireReply } from './redis-lock.js';
 import type { LuaScript } from './scripts.js';
 import { EXTEND, RAISE_FENCE, RELEASE, acquireScript } from './scripts.js';
-import { assertAcquireOptions, assertToken } from './validation.js';
 import type { RedisOptions } from 'ioredis';
 
 /** Options for {@link RedisQuorumLockManager}. */
@@ -104,7 +113,7 @@ export class RedisQuorumLockManager implements LockManager {
 
   async release(key: string, token: string): Promise<boolean> {
     assertValidKey(key, CONTEXT);
-    assertToken(token, CONTEXT);
+    assertLockToken(token, CONTEXT);
     const { lock } = lockKeyNames(this.prefix, key);
     const tally = await this.onAll((client) => runScript(client, RELEASE, [lock], [token]));
     if (tally.ok.length >= this.quorum) return true;
@@ -115,7 +124,7 @@ export class RedisQuorumLockManager implements LockManager {
 
   async extend(key: string, token: string, ttlMs: number): Promise<number> {
     assertValidKey(key, CONTEXT);
-    assertToken(token, CONTEXT);
+    assertLockToken(token, CONTEXT);
     const ttl = Math.ceil(resolveTtl(ttlMs, this.defaultTtlMs, CONTEXT));
     const { lock } = lockKeyNames(this.prefix, key);
     const startedAt = Date.now();

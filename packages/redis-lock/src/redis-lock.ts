@@ -1,5 +1,16 @@
 import type { AcquireOptions, BackoffOptions, Lease, LockCapabilities, LockManager } from '@durable/core';
-import { DurableError, ErrorCode, assertValidKey, createLease, createLockToken, resolveTtl, retryUntil, sleep } from '@durable/core';
+import {
+  DurableError,
+  ErrorCode,
+  assertAcquireOptions,
+  assertLockToken,
+  assertValidKey,
+  createLease,
+  createLockToken,
+  resolveTtl,
+  retryUntil,
+  sleep,
+} from '@durable/core';
 import type { RedisClient, RedisConnection, RedisConnectionOptions } from './connection.js';
 import { closeClient, resolveConnection, runScript } from './connection.js';
 import type { LockKeyNames } from './redis-keys.js';
@@ -8,7 +19,6 @@ import { redisBackendError } from './redis-errors.js';
 import { ReleaseNotifier } from './release-notifier.js';
 import type { LuaScript } from './scripts.js';
 import { EXTEND, RELEASE, acquireScript } from './scripts.js';
-import { assertAcquireOptions, assertToken } from './validation.js';
 
 /** Options for {@link RedisLockManager}. */
 export interface RedisLockOptions extends RedisConnectionOptions {
@@ -87,7 +97,7 @@ export class RedisLockManager implements LockManager {
 
   async release(key: string, token: string): Promise<boolean> {
     assertValidKey(key, CONTEXT);
-    assertToken(token, CONTEXT);
+    assertLockToken(token, CONTEXT);
     const { lock } = lockKeyNames(this.prefix, key);
     try {
       return (await runScript(this.connection.client, RELEASE, [lock], [token])) === 1;
@@ -98,7 +108,7 @@ export class RedisLockManager implements LockManager {
 
   async extend(key: string, token: string, ttlMs: number): Promise<number> {
     assertValidKey(key, CONTEXT);
-    assertToken(token, CONTEXT);
+    assertLockToken(token, CONTEXT);
     const ttl = Math.ceil(resolveTtl(ttlMs, this.defaultTtlMs, CONTEXT));
     const { lock } = lockKeyNames(this.prefix, key);
     // Measured before the request: the lease cannot outlive this on the server's side.

@@ -3,7 +3,9 @@ import type { AcquireOptions, BackoffOptions, Clock, Lease, LockCapabilities, Lo
 import {
   DurableError,
   ErrorCode,
+  assertLockToken,
   assertValidKey,
+  assertWaitMs,
   createLease,
   createLockToken,
   resolveTtl,
@@ -13,7 +15,6 @@ import {
 import type { S3Connection, S3ConnectionOptions } from './connection.js';
 import { resolveConnection } from './connection.js';
 import { isNotFound, isPreconditionFailure, s3BackendError } from './s3-errors.js';
-import { assertToken, assertWaitMs } from './validation.js';
 
 /** Options for {@link S3LockManager}. */
 export interface S3LockOptions extends S3ConnectionOptions {
@@ -84,7 +85,7 @@ export class S3LockManager implements LockManager {
 
   async release(key: string, token: string): Promise<boolean> {
     assertValidKey(key, CONTEXT);
-    assertToken(token, CONTEXT);
+    assertLockToken(token, CONTEXT);
     const known = this.takeKnown(key, token);
     // Fast path: one PUT If-Match on the ETag of our own last write; a 412 means the object
     // changed since, and the read-then-swap loop below finds out how.
@@ -105,7 +106,7 @@ export class S3LockManager implements LockManager {
 
   async extend(key: string, token: string, ttlMs: number): Promise<number> {
     assertValidKey(key, CONTEXT);
-    assertToken(token, CONTEXT);
+    assertLockToken(token, CONTEXT);
     const ttl = resolveTtl(ttlMs, this.defaultTtlMs, CONTEXT);
     const known = this.takeKnown(key, token);
     if (known !== undefined && known.record.expiresAt > this.clock()) {
