@@ -1,5 +1,8 @@
 import { DurableError, ErrorCode } from './errors.js';
-import type { AcquireOptions } from './lock.js';
+import type { BackoffOptions } from './backoff.js';
+import { retryUntil } from './backoff.js';
+import { assertValidKey } from './keys.js';
+import type { AcquireOptions, Lease } from './lock.js';
 
 /** Validates a TTL in milliseconds (a positive finite number), falling back to `fallback`. */
 export function resolveTtl(ttlMs: number | undefined, fallback: number, context: string): number {
@@ -35,4 +38,37 @@ export function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (typeof value === 'number' || typeof value === 'boolean') return `${typeof value} ${String(value)}`;
   return typeof value === 'object' ? (value.constructor?.name ?? 'object') : typeof value;
+}
+
+/** What {@link acquireWithRetry} needs from a lock backend. */
+export interface AcquireAttempts {
+  /** Names the backend in error messages ("redis-lock", "fs lock", ...). */
+  context: string;
+  key: string;
+  /** The caller's acquire options. */
+  options: AcquireOptions;
+  /** TTL when the options name none. */
+  defaultTtlMs: number;
+  /** The backend's backoff settings. */
+  backoff?: BackoffOptions;
+  /** One try: the lease, or `undefined` while someone else holds the lock. */
+  attempt: (ttlMs: number) => Promise<Lease | undefined>;
+}
+
+/**
+ * The acquire loop every lock backend shares: checks the key and options (rejecting, never
+ * throwing synchronously, before any I/O), then tries with jittered backoff until `waitMs`.
+ */
+export async function acquireWithRetry(attempts: AcquireAttempts): Promise<Lease> {
+  const { context, key, options } = attempts;
+  assertValidKey(key, context);
+  assertAcquireOptions(options, context);
+  const ttlMs = resolveTtl(options.ttlMs, attempts.defaultTtlMs, context);
+  return retryUntil(() => attempts.attempt(ttlMs), {
+    ...attempts.backoff,
+    waitMs: options.waitMs ?? 0,
+    signal: options.signal,
+    timeoutMessage: `${context}: acquire timed out for ${key}`,
+    details: { key },
+  });
 }

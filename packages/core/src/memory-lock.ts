@@ -1,11 +1,10 @@
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
-import { retryUntil } from './backoff.js';
 import { DurableError, ErrorCode } from './errors.js';
 import { assertValidKey } from './keys.js';
 import { createLease, createLockToken } from './lease.js';
 import type { AcquireOptions, Lease, LockCapabilities, LockManager } from './lock.js';
-import { resolveTtl } from './lock-options.js';
+import { acquireWithRetry, resolveTtl } from './lock-options.js';
 
 /** Options for {@link MemoryLockManager}. */
 export interface MemoryLockOptions {
@@ -34,15 +33,9 @@ export class MemoryLockManager implements LockManager {
     this.defaultTtlMs = resolveTtl(options.defaultTtlMs, 30_000, 'memory lock');
   }
 
-  async acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
-    assertValidKey(key, 'memory lock');
-    const ttlMs = resolveTtl(options.ttlMs, this.defaultTtlMs, 'memory lock');
-    return retryUntil(async () => this.tryAcquire(key, ttlMs), {
-      waitMs: options.waitMs ?? 0,
-      signal: options.signal,
-      timeoutMessage: `memory lock: acquire timed out for ${key}`,
-      details: { key },
-    });
+  acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
+    const attempt = async (ttlMs: number): Promise<Lease | undefined> => this.tryAcquire(key, ttlMs);
+    return acquireWithRetry({ context: 'memory lock', key, options, defaultTtlMs: this.defaultTtlMs, attempt });
   }
 
   async release(key: string, token: string): Promise<boolean> {

@@ -3,10 +3,10 @@ import type { AcquireOptions, Clock, Lease, LockCapabilities, LockManager } from
 import {
   DurableError,
   ErrorCode,
+  acquireWithRetry,
   createLease,
   createLockToken,
   resolveTtl,
-  retryUntil,
   systemClock,
   toBackendError,
 } from '@durable/core';
@@ -59,15 +59,9 @@ export class FileLockManager implements LockManager {
     this.defaultTtlMs = resolveTtl(options.defaultTtlMs, 30_000, CONTEXT);
   }
 
-  async acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
-    const dir = this.paths.keyDir(key);
-    const ttlMs = resolveTtl(options.ttlMs, this.defaultTtlMs, CONTEXT);
-    return retryUntil(() => this.tryAcquire(dir, key, ttlMs), {
-      waitMs: options.waitMs ?? 0,
-      signal: options.signal,
-      timeoutMessage: `${CONTEXT}: acquire timed out for ${key}: the lock is held`,
-      details: { key },
-    });
+  acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
+    const attempt = (ttlMs: number): Promise<Lease | undefined> => this.tryAcquire(this.paths.keyDir(key), key, ttlMs);
+    return acquireWithRetry({ context: CONTEXT, key, options, defaultTtlMs: this.defaultTtlMs, attempt });
   }
 
   async release(key: string, token: string): Promise<boolean> {

@@ -3,13 +3,12 @@ import type { AcquireOptions, BackoffOptions, Clock, Lease, LockCapabilities, Lo
 import {
   DurableError,
   ErrorCode,
-  assertAcquireOptions,
+  acquireWithRetry,
   assertLockToken,
   assertValidKey,
   createLease,
   createLockToken,
   resolveTtl,
-  retryUntil,
   systemClock,
 } from '@durable/core';
 import type { MongoConnection, MongoConnectionOptions } from './connection.js';
@@ -89,20 +88,8 @@ export class MongoLockManager implements LockManager {
   }
 
   acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
-    try {
-      assertValidKey(key, CONTEXT);
-      assertAcquireOptions(options, CONTEXT);
-      const ttlMs = resolveTtl(options.ttlMs, this.defaultTtlMs, CONTEXT);
-      return retryUntil(() => this.tryAcquire(key, ttlMs), {
-        ...this.backoff,
-        waitMs: options.waitMs ?? 0,
-        signal: options.signal,
-        timeoutMessage: `${CONTEXT}: acquire timed out for ${key}`,
-        details: { key },
-      });
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    const attempt = (ttlMs: number): Promise<Lease | undefined> => this.tryAcquire(key, ttlMs);
+    return acquireWithRetry({ context: CONTEXT, key, options, defaultTtlMs: this.defaultTtlMs, backoff: this.backoff, attempt });
   }
 
   async release(key: string, token: string): Promise<boolean> {

@@ -2,13 +2,12 @@ import type { AcquireOptions, BackoffOptions, Lease, LockCapabilities, LockManag
 import {
   DurableError,
   ErrorCode,
-  assertAcquireOptions,
+  acquireWithRetry,
   assertLockToken,
   assertValidKey,
   createLease,
   createLockToken,
   resolveTtl,
-  retryUntil,
 } from '@durable/core';
 import type { RedisClient, RedisConnection } from './connection.js';
 import { closeClient, resolveConnection, runScript } from './connection.js';
@@ -95,20 +94,9 @@ export class RedisQuorumLockManager implements LockManager {
   }
 
   acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
-    try {
-      assertValidKey(key, CONTEXT);
-      assertAcquireOptions(options, CONTEXT);
-      const ttlMs = Math.ceil(resolveTtl(options.ttlMs, this.defaultTtlMs, CONTEXT));
-      return retryUntil(() => this.tryAcquire(key, ttlMs), {
-        ...this.backoff,
-        waitMs: options.waitMs ?? 0,
-        signal: options.signal,
-        timeoutMessage: `${CONTEXT}: acquire timed out for ${key}`,
-        details: { key },
-      });
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    // Redis takes whole milliseconds.
+    const attempt = (ttlMs: number): Promise<Lease | undefined> => this.tryAcquire(key, Math.ceil(ttlMs));
+    return acquireWithRetry({ context: CONTEXT, key, options, defaultTtlMs: this.defaultTtlMs, backoff: this.backoff, attempt });
   }
 
   async release(key: string, token: string): Promise<boolean> {

@@ -3,9 +3,9 @@ import type { AcquireOptions, BackoffOptions, Clock, Lease, LockCapabilities, Lo
 import {
   DurableError,
   ErrorCode,
+  acquireWithRetry,
   assertLockToken,
   assertValidKey,
-  assertWaitMs,
   createLease,
   createLockToken,
   resolveTtl,
@@ -71,16 +71,8 @@ export class S3LockManager implements LockManager {
   }
 
   acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
-    assertValidKey(key, CONTEXT);
-    const ttlMs = resolveTtl(options.ttlMs, this.defaultTtlMs, CONTEXT);
-    assertWaitMs(options.waitMs, CONTEXT);
-    return retryUntil(() => this.tryAcquire(key, ttlMs), {
-      ...this.backoff,
-      waitMs: options.waitMs ?? 0,
-      signal: options.signal,
-      timeoutMessage: `${CONTEXT}: acquire timed out for ${key}`,
-      details: { key },
-    });
+    const attempt = (ttlMs: number): Promise<Lease | undefined> => this.tryAcquire(key, ttlMs);
+    return acquireWithRetry({ context: CONTEXT, key, options, defaultTtlMs: this.defaultTtlMs, backoff: this.backoff, attempt });
   }
 
   async release(key: string, token: string): Promise<boolean> {
