@@ -6,6 +6,7 @@ import {
   backoffDelay,
   bytesToText,
   createMemoryLock,
+  createLockToken,
   createMemoryStorage,
   isDurableError,
   isValidKey,
@@ -77,6 +78,18 @@ describe('waitMs validation', () => {
     const lock = createMemoryLock();
     await lock.acquire('k', { ttlMs: 10_000 });
     await expect(lock.acquire('k', { waitMs })).rejects.toMatchObject({ code: 'CONFIG' });
+  });
+});
+
+describe('owner tokens', () => {
+  test('are 32 lower-case hex characters and never repeat, across many refills of the random pool', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 5000; i++) {
+      const token = createLockToken();
+      expect(token).toMatch(/^[0-9a-f]{32}$/);
+      seen.add(token);
+    }
+    expect(seen.size).toBe(5000);
   });
 });
 

@@ -89,20 +89,30 @@ export class RedisLockManager implements LockManager {
       assertValidKey(key, CONTEXT);
       assertAcquireOptions(options, CONTEXT);
       const ttlMs = Math.ceil(resolveTtl(options.ttlMs, this.defaultTtlMs, CONTEXT));
-      return this.acquireValid(key, ttlMs, options);
+      const names = lockKeyNames(this.prefix, key);
+      if ((options.waitMs ?? 0) > 0) return this.acquireWaiting(key, names, ttlMs, options);
+      // The common call: one EVALSHA, no retry loop and no listener. Plain promise chains rather
+      // than async functions on this path: each async layer costs a promise and a tick per call.
+      return this.tryAcquire(key, names, ttlMs, false).then((outcome) =>
+        typeof outcome === 'number'
+          ? Promise.reject(new DurableError(ErrorCode.LOCK_TIMEOUT, `${CONTEXT}: acquire timed out for ${key}`, { retryable: true, details: { key } }))
+          : outcome,
+      );
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  async release(key: string, token: string): Promise<boolean> {
-    assertValidKey(key, CONTEXT);
-    assertLockToken(token, CONTEXT);
-    const { lock } = lockKeyNames(this.prefix, key);
+  release(key: string, token: string): Promise<boolean> {
     try {
-      return (await runScript(this.connection.client, RELEASE, [lock], [token])) === 1;
+      assertValidKey(key, CONTEXT);
+      assertLockToken(token, CONTEXT);
+      return runScript(this.connection.client, RELEASE, [lockKeyNames(this.prefix, key).lock], [token]).then(
+        (reply) => reply === 1,
+        (error: unknown) => Promise.reject(redisBackendError(error, `${CONTEXT}: release failed for ${key}`, key)),
+      );
     } catch (error) {
-      throw redisBackendError(error, `${CONTEXT}: release failed for ${key}`, key);
+      return Promise.reject(error);
     }
   }
 
@@ -134,29 +144,22 @@ export class RedisLockManager implements LockManager {
   }
 
   // One EVALSHA: the lease, or how long the current holder still has (ms).
-  private async tryAcquire(key: string, names: LockKeyNames, ttlMs: number, markWaiting: boolean): Promise<Lease | number> {
+  private tryAcquire(key: string, names: LockKeyNames, ttlMs: number, markWaiting: boolean): Promise<Lease | number> {
     const token = createLockToken();
     const startedAt = Date.now();
-    let reply: unknown;
-    try {
-      reply = await runScript(this.connection.client, this.acquireLua, [names.lock, names.fence], markWaiting ? [token, ttlMs, '1'] : [token, ttlMs]);
-    } catch (error) {
-      throw redisBackendError(error, `${CONTEXT}: acquire failed for ${key}`, key);
-    }
-    const outcome = parseAcquireReply(reply, key);
-    if ('heldForMs' in outcome) return outcome.heldForMs;
-    return createLease(this, { key, token, fencingToken: outcome.fencingToken, expiresAt: startedAt + ttlMs, ttlMs });
+    return runScript(this.connection.client, this.acquireLua, [names.lock, names.fence], markWaiting ? [token, ttlMs, '1'] : [token, ttlMs]).then(
+      (reply) => {
+        const outcome = parseAcquireReply(reply, key);
+        if ('heldForMs' in outcome) return outcome.heldForMs;
+        return createLease(this, { key, token, fencingToken: outcome.fencingToken, expiresAt: startedAt + ttlMs, ttlMs });
+      },
+      (error: unknown) => Promise.reject(redisBackendError(error, `${CONTEXT}: acquire failed for ${key}`, key)),
+    );
   }
 
-  private async acquireValid(key: string, ttlMs: number, options: AcquireOptions): Promise<Lease> {
+  // Waits for a held lock: retries with backoff, woken early by a release announcement.
+  private async acquireWaiting(key: string, names: LockKeyNames, ttlMs: number, options: AcquireOptions): Promise<Lease> {
     const waitMs = options.waitMs ?? 0;
-    const names = lockKeyNames(this.prefix, key);
-    if (waitMs <= 0) {
-      // The common call: one attempt, no retry loop and no listener.
-      const outcome = await this.tryAcquire(key, names, ttlMs, false);
-      if (typeof outcome !== 'number') return outcome;
-      throw new DurableError(ErrorCode.LOCK_TIMEOUT, `${CONTEXT}: acquire timed out for ${key}`, { retryable: true, details: { key } });
-    }
     let heldForMs = Number.POSITIVE_INFINITY;
     let released = false;
     let wake: (() => void) | undefined;
