@@ -6,3 +6,5 @@ export { delay, expectDurableError, resolveRunner, uniquePrefix } from './runner
 export type { HookFn, SuiteRunner, TestFn } from './runner.js';
 export { runWorkflowStoreSuite } from './workflow-store-suite.js';
 export type { WorkflowStoreSuiteOptions } from './workflow-store-suite.js';
+export { startChildServer } from './child-server.js';
+export type { ChildServer } from './child-server.js';

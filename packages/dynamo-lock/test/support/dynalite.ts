@@ -5,8 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { ChildServer } from './child-server.js';
-import { startChildServer } from './child-server.js';
+import type { ChildServer } from '@durable/testkit';
+import { startChildServer } from '@durable/testkit';
 
 // The SDK warns on every client that releases from 2027 on need Node 22 (INFRA.md): not news in tests.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';

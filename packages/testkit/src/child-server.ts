@@ -1,5 +1,6 @@
-// TEST INFRASTRUCTURE: starts a server script as a child process on 127.0.0.1, reads the port it
-// prints, and stops it by PID. Shared by the S3 and DynamoDB launchers (and integration tests).
+// Starts a test server script in a child process and stops or kills it: how an adapter's tests
+// start the real server they run against (our S3 and DynamoDB tests start s3rver and dynalite
+// this way), and crash it for outage tests.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -14,7 +15,19 @@ export interface ChildServer {
   kill(): Promise<void>;
 }
 
-/** Spawns `node script ...args` with `env` and resolves once it printed `{"port": N}`. */
+/**
+ * Spawns `node script ...args` (with `env` added to this process's environment) and resolves once
+ * the script printed its first stdout line, `{"port": N}`, after it started listening. Rejects
+ * with the script's last stderr when it exits first, prints anything else, or takes over 20 s.
+ *
+ * @example
+ * // server.cjs: require('dynalite')().listen(0, '127.0.0.1', function () {
+ * //   console.log(JSON.stringify({ port: this.address().port }));
+ * // });
+ * const server = await startChildServer(require.resolve('./server.cjs'), []);
+ * // ... tests against 127.0.0.1:server.port; server.kill() for an outage ...
+ * await server.stop();
+ */
 export function startChildServer(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<ChildServer> {
   const child = spawn(process.execPath, [script, ...args], {
     env: { ...process.env, ...env },
