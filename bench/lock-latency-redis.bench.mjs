@@ -3,9 +3,9 @@
 // ~1 ms, releases), with the pub/sub wake-up on release and with plain jittered backoff only.
 // redis-server started here.
 import { spawn } from 'node:child_process';
-import { createConnection, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { startRedis } from './support/redis-server.mjs';
 import { RedisLockManager } from '../packages/redis-lock/dist/esm/index.js';
 
 const [, , role, urlArg, countArg, wakeArg] = process.argv;
@@ -76,39 +76,4 @@ function runChild(url, count, mode) {
     child.stdout.on('data', (chunk) => (out += chunk));
     child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`child exited ${code}`))));
   });
-}
-
-// Starts a redis-server of its own on a free port (no persistence) and waits for PONG.
-async function startRedis() {
-  const port = await new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port: free } = probe.address();
-      probe.close(() => resolve(free));
-    });
-  });
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  // Never leave the server behind, even when the bench fails.
-  process.on('exit', () => child.kill('SIGKILL'));
-  const ping = () => new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
-    socket.once('error', () => resolve(false));
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.once('data', (data) => {
-      socket.destroy();
-      resolve(data.toString().startsWith('+PONG'));
-    });
-  });
-  for (let i = 0; !(await ping()); i++) {
-    if (i > 400) throw new Error('redis-server did not start');
-    await sleep(25);
-  }
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    stop: () => new Promise((resolve) => {
-      child.once('exit', resolve);
-      child.kill('SIGTERM');
-    }),
-  };
 }

@@ -3,10 +3,10 @@
 // trips (SET NX PX + EVAL of the compare-and-delete script) done by hand, in interleaved rounds
 // (BENCH_ROUNDS, default 21); ratios are the median of per-round ratios. Then the client-side
 // cost alone, on a stand-in client. BENCH_PIN=0 runs unpinned.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createConnection, createServer } from 'node:net';
 import { Redis } from 'ioredis';
+import { startRedis } from './support/redis-server.mjs';
 import Redlock from 'redlock';
 import { RedisLockManager } from '../packages/redis-lock/dist/esm/index.js';
 
@@ -95,38 +95,3 @@ for (let round = 0; round < 5; round++) {
 }
 console.log(`client-side cost per acquire+release, stand-in client answering at once (median of 5 rounds of ${OFFLINE_PAIRS}):`);
 for (const [name, values] of Object.entries(nanos)) console.log(`  ${name.padEnd(24)} ${(median(values) / 1000).toFixed(2)} µs`);
-
-// Starts a redis-server of its own on a free port (no persistence) and waits for PONG.
-async function startRedis() {
-  const port = await new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port: free } = probe.address();
-      probe.close(() => resolve(free));
-    });
-  });
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  // Never leave the server behind, even when the bench fails.
-  process.on('exit', () => child.kill('SIGKILL'));
-  const ping = () => new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
-    socket.once('error', () => resolve(false));
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.once('data', (data) => {
-      socket.destroy();
-      resolve(data.toString().startsWith('+PONG'));
-    });
-  });
-  for (let i = 0; !(await ping()); i++) {
-    if (i > 400) throw new Error('redis-server did not start');
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    stop: () => new Promise((resolve) => {
-      child.once('exit', resolve);
-      child.kill('SIGTERM');
-    }),
-  };
-}
