@@ -1,3 +1,4 @@
+import { sleep } from './clock.js';
 import { DurableError, ErrorCode } from './errors.js';
 import type { BackoffOptions } from './backoff.js';
 import { retryUntil } from './backoff.js';
@@ -53,22 +54,73 @@ export interface AcquireAttempts {
   backoff?: BackoffOptions;
   /** One try: the lease, or `undefined` while someone else holds the lock. */
   attempt: (ttlMs: number) => Promise<Lease | undefined>;
+  /**
+   * Optional wake-up: subscribes `onChange` to "the lock may have changed" notifications (a
+   * release, a new grant, an extension) and returns the unsubscribe function, or `undefined` when
+   * notifications are not available. A waiting acquire then retries as soon as a notification
+   * arrives instead of sleeping out its backoff; the backoff still bounds each wait, so a missed or
+   * absent notification (an expiry is never announced) costs no more than before. Only called when
+   * `waitMs` > 0, after the first attempt failed, and always followed by an attempt.
+   */
+  watch?: (onChange: () => void) => (() => void) | undefined;
 }
 
 /**
  * The acquire loop every lock backend shares: checks the key and options (rejecting, never
- * throwing synchronously, before any I/O), then tries with jittered backoff until `waitMs`.
+ * throwing synchronously, before any I/O), then tries with jittered backoff until `waitMs`,
+ * woken early by the backend's `watch` notifications when it has them.
  */
 export async function acquireWithRetry(attempts: AcquireAttempts): Promise<Lease> {
   const { context, key, options } = attempts;
   assertValidKey(key, context);
   assertAcquireOptions(options, context);
   const ttlMs = resolveTtl(options.ttlMs, attempts.defaultTtlMs, context);
-  return retryUntil(() => attempts.attempt(ttlMs), {
+  const retry = {
     ...attempts.backoff,
     waitMs: options.waitMs ?? 0,
     signal: options.signal,
     timeoutMessage: `${context}: acquire timed out for ${key}`,
     details: { key },
-  });
+  };
+  const watch = attempts.watch;
+  if (watch === undefined || retry.waitMs <= 0) return retryUntil(() => attempts.attempt(ttlMs), retry);
+
+  let subscribed = false;
+  let unwatch: (() => void) | undefined;
+  let changed = false; // a notification since the last attempt began
+  let wake: (() => void) | undefined;
+  const attempt = (): Promise<Lease | undefined> => {
+    changed = false;
+    return attempts.attempt(ttlMs);
+  };
+  const wait = async (ms: number, signal?: AbortSignal): Promise<void> => {
+    if (!subscribed) {
+      // Subscribe after the first failed attempt (the backend may create what it watches then),
+      // and try again at once, so a change between that attempt and the subscription is not missed.
+      subscribed = true;
+      unwatch = watch(() => {
+        changed = true;
+        wake?.();
+      });
+      if (unwatch !== undefined) return;
+    }
+    if (changed) return;
+    const woken = new AbortController();
+    wake = () => woken.abort();
+    const onAbort = (): void => woken.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await sleep(ms, woken.signal);
+    } catch {
+      if (signal?.aborted) throw signal.reason;
+    } finally {
+      wake = undefined;
+      signal?.removeEventListener('abort', onAbort);
+    }
+  };
+  try {
+    return await retryUntil(attempt, { ...retry, wait });
+  } finally {
+    unwatch?.();
+  }
 }

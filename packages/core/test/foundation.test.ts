@@ -1,5 +1,6 @@
 import {
   DurableError,
+  acquireWithRetry,
   LockableStorageManager,
   assertValidKey,
   assertValidPrefix,
@@ -78,6 +79,65 @@ describe('waitMs validation', () => {
     const lock = createMemoryLock();
     await lock.acquire('k', { ttlMs: 10_000 });
     await expect(lock.acquire('k', { waitMs })).rejects.toMatchObject({ code: 'CONFIG' });
+  });
+});
+
+describe('acquireWithRetry with a watch', () => {
+  const slowBackoff = { baseMs: 10_000, maxMs: 10_000, random: () => 0.9999 };
+  const lease = { key: 'k', token: 't', fencingToken: 1, expiresAt: 0, extend: async () => undefined, release: async () => true };
+
+  test('a notification ends the wait at once, and the watch is closed when the lease is granted', async () => {
+    let free = false;
+    let notify: (() => void) | undefined;
+    let closed = 0;
+    let attempts = 0;
+    setTimeout(() => {
+      free = true;
+      notify?.();
+    }, 50);
+    const started = Date.now();
+    const granted = await acquireWithRetry({
+      context: 'test',
+      key: 'k',
+      options: { waitMs: 30_000 },
+      defaultTtlMs: 1000,
+      backoff: slowBackoff,
+      attempt: async () => (attempts++, free ? lease : undefined),
+      watch: (onChange) => {
+        notify = onChange;
+        return () => closed++;
+      },
+    });
+    expect(granted).toBe(lease);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(attempts).toBe(3); // the first, one right after subscribing, one after the notification
+    expect(closed).toBe(1);
+  });
+
+  test('without notifications (watch gives undefined) it falls back to the backoff, and times out', async () => {
+    let watched = 0;
+    await expect(
+      acquireWithRetry({
+        context: 'test',
+        key: 'k',
+        options: { waitMs: 100 },
+        defaultTtlMs: 1000,
+        attempt: async () => undefined,
+        watch: () => (watched++, undefined),
+      }),
+    ).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
+    expect(watched).toBe(1);
+  });
+
+  test('waitMs 0 never subscribes; a timeout closes the watch', async () => {
+    let watched = 0;
+    let closed = 0;
+    const watch = (): (() => void) => (watched++, () => closed++);
+    const base = { context: 'test', key: 'k', defaultTtlMs: 1000, attempt: async () => undefined, watch };
+    await expect(acquireWithRetry({ ...base, options: {} })).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
+    expect(watched).toBe(0);
+    await expect(acquireWithRetry({ ...base, options: { waitMs: 50 } })).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
+    expect([watched, closed]).toEqual([1, 1]);
   });
 });
 

@@ -1,5 +1,6 @@
+import { watch } from 'node:fs';
 import { join } from 'node:path';
-import type { AcquireOptions, Clock, Lease, LockCapabilities, LockManager } from '@durable/core';
+import type { AcquireOptions, BackoffOptions, Clock, Lease, LockCapabilities, LockManager } from '@durable/core';
 import {
   DurableError,
   ErrorCode,
@@ -25,6 +26,15 @@ export interface FileLockOptions {
   defaultTtlMs?: number;
   /** Time source (epoch ms); every process sharing the folder must agree on it. @default Date.now */
   clock?: Clock;
+  /** Backoff between attempts while waiting for a held lock. @default { baseMs: 5, maxMs: 250 } */
+  backoff?: BackoffOptions;
+  /**
+   * Wake a waiting `acquire` as soon as the lock's folder changes (a release or any other commit,
+   * by any process), through `fs.watch` (inotify on Linux), instead of sleeping out its backoff.
+   * Where the file system gives no notifications (some network file systems), waiters fall back
+   * to the backoff alone. @default true
+   */
+  wakeOnChange?: boolean;
 }
 
 /** One persisted lock state (format version 1). */
@@ -49,6 +59,8 @@ export class FileLockManager implements LockManager {
   private readonly paths: KeyPaths;
   private readonly clock: Clock;
   private readonly defaultTtlMs: number;
+  private readonly backoff: BackoffOptions;
+  private readonly wakeOnChange: boolean;
 
   constructor(options: FileLockOptions) {
     if (options === null || typeof options !== 'object' || typeof options.root !== 'string' || options.root === '') {
@@ -57,11 +69,23 @@ export class FileLockManager implements LockManager {
     this.paths = new KeyPaths(join(options.root, '.locks'), CONTEXT);
     this.clock = options.clock ?? systemClock;
     this.defaultTtlMs = resolveTtl(options.defaultTtlMs, 30_000, CONTEXT);
+    this.backoff = options.backoff ?? {};
+    this.wakeOnChange = options.wakeOnChange !== false;
   }
 
   acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
     const attempt = (ttlMs: number): Promise<Lease | undefined> => this.tryAcquire(this.paths.keyDir(key), key, ttlMs);
-    return acquireWithRetry({ context: CONTEXT, key, options, defaultTtlMs: this.defaultTtlMs, attempt });
+    // The folder exists once the first attempt failed (it creates it), which is when acquireWithRetry subscribes.
+    const wakeUp = this.wakeOnChange ? (onChange: () => void) => watchFolder(this.paths.keyDir(key), onChange) : undefined;
+    return acquireWithRetry({
+      context: CONTEXT,
+      key,
+      options,
+      defaultTtlMs: this.defaultTtlMs,
+      backoff: this.backoff,
+      attempt,
+      ...(wakeUp === undefined ? {} : { watch: wakeUp }),
+    });
   }
 
   async release(key: string, token: string): Promise<boolean> {
@@ -139,6 +163,22 @@ export class FileLockManager implements LockManager {
     } finally {
       unlinkQuietly(temp);
     }
+  }
+}
+
+// Calls onChange on every change in a lock's folder (each commit links a new generation file);
+// undefined where no watch can be set up (no inotify watches left, no such folder, a file system
+// without notifications), and a watch that fails later is closed: waiters then use backoff alone.
+function watchFolder(dir: string, onChange: () => void): (() => void) | undefined {
+  try {
+    // Only a new generation file is a commit; a writer's temp file coming and going is not.
+    const watcher = watch(dir, { persistent: false }, (_event, name) => {
+      if (typeof name !== 'string' || !name.startsWith('.tmp-')) onChange();
+    });
+    watcher.on('error', () => watcher.close());
+    return () => watcher.close();
+  } catch {
+    return undefined;
   }
 }
 
