@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
-import { closeSync, constants, fstatSync, linkSync, openSync, readdirSync, readSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsync, linkSync, openSync, readdirSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -58,6 +58,14 @@ export const KEEP_MS = 25;
 const TEMP_PREFIX = '.tmp-';
 const TEMP_MAX_AGE_MS = 60_000;
 const READ_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0);
+const TEMP_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
+/**
+ * Values up to this size are read and written with synchronous calls, which for a few pages in
+ * the page cache take microseconds, while each asynchronous call is a round trip through libuv's
+ * thread pool. The fsync, the slow part, is always asynchronous. Larger values use the
+ * asynchronous calls throughout, so that they never hold up the event loop.
+ */
+export const SMALL_VALUE_BYTES = 64 * 1024;
 
 function readNames(dir: string): string[] {
   try {
@@ -157,35 +165,80 @@ export function readGenerationSync(dir: string, gen: number): { file: Generation
   }
   try {
     const stats = fstatSync(fd, { bigint: true });
-    const bytes = Buffer.allocUnsafe(Number(stats.size));
-    let offset = 0;
-    while (offset < bytes.length) {
-      const n = readSync(fd, bytes, offset, bytes.length - offset, offset);
-      if (n === 0) break;
-      offset += n;
-    }
-    return { file: identity(gen, path, stats), bytes: bytes.subarray(0, offset) };
+    return { file: identity(gen, path, stats), bytes: readAllSync(fd, Number(stats.size)) };
   } finally {
     closeSync(fd);
   }
 }
 
-/** Reads a generation file's bytes asynchronously (for values of any size); `undefined` when gone. */
+/**
+ * Reads a generation file's bytes (synchronously when it is small, see SMALL_VALUE_BYTES);
+ * `undefined` when gone.
+ */
 export async function readGeneration(dir: string, gen: number): Promise<Buffer | undefined> {
+  const path = join(dir, String(gen));
+  let fd: number;
   try {
-    return await readFile(join(dir, String(gen)), { flag: READ_FLAGS });
+    fd = openSync(path, READ_FLAGS);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  let size: number;
+  try {
+    size = fstatSync(fd).size;
+    if (size <= SMALL_VALUE_BYTES) return readAllSync(fd, size);
+  } finally {
+    closeSync(fd);
+  }
+  // A large file is read again by path: a generation file never changes once committed, and a
+  // file deleted meanwhile (superseded) reads as gone, like above.
+  try {
+    return await readFile(path, { flag: READ_FLAGS });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
 }
 
+function readAllSync(fd: number, size: number): Buffer {
+  const bytes = Buffer.allocUnsafe(size);
+  let offset = 0;
+  while (offset < size) {
+    const n = readSync(fd, bytes, offset, size - offset, offset);
+    if (n === 0) break;
+    offset += n;
+  }
+  return bytes.subarray(0, offset);
+}
+
+const fsyncAsync = (fd: number): Promise<void> =>
+  new Promise((resolve, reject) => fsync(fd, (error) => (error === null ? resolve() : reject(error))));
+
 /** Writes `chunks` to a new temp file in `dir` (fsynced when `durable`) and returns its path. */
 export async function writeTemp(dir: string, chunks: Uint8Array[], durable: boolean): Promise<string> {
   const path = join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+  const size = chunks.reduce((total, chunk) => total + chunk.length, 0);
+  if (size > SMALL_VALUE_BYTES) return writeTempAsync(path, chunks, durable);
+  const fd = openSync(path, TEMP_FLAGS, 0o600);
+  try {
+    for (const chunk of chunks) {
+      for (let offset = 0; offset < chunk.length; ) offset += writeSync(fd, chunk, offset, chunk.length - offset);
+    }
+    if (durable) await fsyncAsync(fd);
+  } catch (error) {
+    closeSync(fd);
+    unlinkQuietly(path);
+    throw error;
+  }
+  closeSync(fd);
+  return path;
+}
+
+async function writeTempAsync(path: string, chunks: Uint8Array[], durable: boolean): Promise<string> {
   const handle = await open(path, 'wx', 0o600);
   try {
-    if (chunks.length > 0) await handle.writev(chunks);
+    await handle.writev(chunks);
     if (durable) await handle.sync();
   } catch (error) {
     await handle.close();
