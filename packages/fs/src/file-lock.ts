@@ -12,7 +12,7 @@ import {
   toBackendError,
 } from '@durable/core';
 import type { GenerationFile, Listing } from './generations.js';
-import { commitGeneration, currentGeneration, readGenerationSync, unlinkQuietly, writeTemp } from './generations.js';
+import { commitGeneration, currentGeneration, readGenerationSync, syncGeneration, unlinkQuietly, writeTemp } from './generations.js';
 import { KeyPaths } from './paths.js';
 
 /** Options for {@link FileLockManager}. */
@@ -134,7 +134,8 @@ export class FileLockManager implements LockManager {
       const now = this.clock();
       if (state !== undefined && state.released !== true && state.expiresAt > now) return undefined;
       const grant: LockState = { v: 1, token: createLockToken(), fencing: current.file.gen + 1, expiresAt: now + ttlMs };
-      // A grant is fsynced: after a power loss the fencing counter must not go back.
+      // A grant is fsynced before the lease is returned: after a power loss the fencing counter
+      // must not go back (see commit).
       if (!(await this.commit(dir, current, grant, true))) return undefined;
       return createLease(this, { key, token: grant.token, fencingToken: grant.fencing, expiresAt: grant.expiresAt, ttlMs });
     } catch (error) {
@@ -157,12 +158,24 @@ export class FileLockManager implements LockManager {
     state: LockState,
     durable: boolean,
   ): Promise<boolean> {
-    const temp = await writeTemp(dir, [Buffer.from(JSON.stringify(state))], durable);
+    // The fsync comes after the link, and only for the winner: when a release wakes several
+    // waiters, each one that tries writes a few bytes to the page cache, not to the disk. Linking
+    // first also makes the fsync cover the new name on journaling file systems such as ext4 and
+    // XFS (the link changes the inode's link count, and the journal commits both together; the
+    // fsync before the link, as before, never covered the name), which is what keeps the
+    // fencing counter, the generation number, from going back after a power loss. A grant seen by
+    // another process before it is durable is harmless: the lock only looks held sooner. If the
+    // power fails before the fsync, the lease was never handed out, and the file reads as empty,
+    // which is a lock never granted, while its number still counts.
+    const temp = await writeTemp(dir, [Buffer.from(JSON.stringify(state))], false);
+    let committed: boolean;
     try {
-      return commitGeneration(dir, current.file, temp, current.listing);
+      committed = commitGeneration(dir, current.file, temp, current.listing);
     } finally {
       unlinkQuietly(temp);
     }
+    if (committed && durable) await syncGeneration(dir, current.file.gen + 1);
+    return committed;
   }
 }
 

@@ -215,6 +215,16 @@ function readAllSync(fd: number, size: number): Buffer {
 const fsyncAsync = (fd: number): Promise<void> =>
   new Promise((resolve, reject) => fsync(fd, (error) => (error === null ? resolve() : reject(error))));
 
+/** Flushes a committed generation file (its data, and its inode with the new link) to disk. */
+export async function syncGeneration(dir: string, gen: number): Promise<void> {
+  const fd = openSync(join(dir, String(gen)), READ_FLAGS);
+  try {
+    await fsyncAsync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Writes `chunks` to a new temp file in `dir` (fsynced when `durable`) and returns its path. */
 export async function writeTemp(dir: string, chunks: Uint8Array[], durable: boolean): Promise<string> {
   const path = join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
