@@ -34,6 +34,28 @@ export function assertLockToken(token: unknown, context: string): asserts token 
   throw new DurableError(ErrorCode.CONFIG, `${context}: the owner token must be a non-empty string, got ${describeValue(token)}`);
 }
 
+/**
+ * Validates a lock manager's `backoff` option: `baseMs` and `maxMs` positive finite numbers (a NaN
+ * or negative delay would turn waiting into a busy loop against the backend), `random` a function.
+ * Returns the options, or `{}` (the defaults) when none are given.
+ */
+export function resolveBackoff(backoff: BackoffOptions | undefined, context: string): BackoffOptions {
+  if (backoff === undefined) return {};
+  if (backoff === null || typeof backoff !== 'object') {
+    throw new DurableError(ErrorCode.CONFIG, `${context}: backoff must be an object { baseMs?, maxMs?, random? }, got ${describeValue(backoff)}`);
+  }
+  for (const name of ['baseMs', 'maxMs'] as const) {
+    const value = backoff[name];
+    if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)) {
+      throw new DurableError(ErrorCode.CONFIG, `${context}: backoff.${name} must be a positive number of milliseconds, got ${describeValue(value)}`);
+    }
+  }
+  if (backoff.random !== undefined && typeof backoff.random !== 'function') {
+    throw new DurableError(ErrorCode.CONFIG, `${context}: backoff.random must be a function returning [0, 1), got ${describeValue(backoff.random)}`);
+  }
+  return backoff;
+}
+
 /** A short description of a bad option value for error messages (its type, and a number's value). */
 export function describeValue(value: unknown): string {
   if (value === null) return 'null';

@@ -1,6 +1,7 @@
 import {
   DurableError,
   acquireWithRetry,
+  resolveBackoff,
   LockableStorageManager,
   assertValidKey,
   assertValidPrefix,
@@ -138,6 +139,17 @@ describe('acquireWithRetry with a watch', () => {
     expect(watched).toBe(0);
     await expect(acquireWithRetry({ ...base, options: { waitMs: 50 } })).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
     expect([watched, closed]).toEqual([1, 1]);
+  });
+});
+
+describe('backoff options', () => {
+  test('NaN, negative, zero or non-number delays and a non-function random are CONFIG errors', () => {
+    for (const bad of [{ baseMs: Number.NaN }, { maxMs: -1 }, { baseMs: 0 }, { maxMs: '10' }, { random: 0.5 }, null, 'fast']) {
+      expect(() => resolveBackoff(bad as never, 'test lock')).toThrow(expect.objectContaining({ code: 'CONFIG' }));
+    }
+    expect(() => resolveBackoff({ baseMs: Number.NaN }, 'test lock')).toThrow('test lock: backoff.baseMs must be a positive number of milliseconds, got number NaN');
+    expect(resolveBackoff(undefined, 'x')).toEqual({});
+    expect(resolveBackoff({ baseMs: 1, maxMs: 2 }, 'x')).toEqual({ baseMs: 1, maxMs: 2 });
   });
 });
 

@@ -8,6 +8,7 @@ import {
   assertValidKey,
   createLease,
   createLockToken,
+  resolveBackoff,
   resolveTtl,
   systemClock,
 } from '@durable/core';
@@ -63,7 +64,7 @@ export class DynamoLockingManager implements LockManager {
     this.defaultTtlMs = resolveTtl(options.defaultTtlMs, 900_000, CONTEXT);
     this.prefix = options.prefix ?? '';
     if (typeof this.prefix !== 'string') throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: prefix must be a string`);
-    this.backoff = options.backoff ?? {};
+    this.backoff = resolveBackoff(options.backoff, CONTEXT);
     this.clock = options.clock ?? systemClock;
   }
 

@@ -7,6 +7,7 @@ import {
   acquireWithRetry,
   createLease,
   createLockToken,
+  resolveBackoff,
   resolveTtl,
   systemClock,
   toBackendError,
@@ -69,7 +70,7 @@ export class FileLockManager implements LockManager {
     this.paths = new KeyPaths(join(options.root, '.locks'), CONTEXT);
     this.clock = options.clock ?? systemClock;
     this.defaultTtlMs = resolveTtl(options.defaultTtlMs, 30_000, CONTEXT);
-    this.backoff = options.backoff ?? {};
+    this.backoff = resolveBackoff(options.backoff, CONTEXT);
     this.wakeOnChange = options.wakeOnChange !== false;
   }
 

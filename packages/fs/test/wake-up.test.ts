@@ -79,3 +79,7 @@ test('changes that leave the lock held wake the waiter, which waits on and gets 
   expect(granted.fencingToken).toBeGreaterThan(lease.fencingToken);
   await granted.release();
 });
+
+test('a bad backoff option is a CONFIG error at construction, not a busy loop later', () => {
+  expect(() => new FileLockManager({ root, backoff: { maxMs: Number.NaN } })).toThrow(expect.objectContaining({ code: 'CONFIG' }));
+});

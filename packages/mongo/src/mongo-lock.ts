@@ -8,6 +8,7 @@ import {
   assertValidKey,
   createLease,
   createLockToken,
+  resolveBackoff,
   resolveTtl,
   systemClock,
 } from '@durable/core';
@@ -82,7 +83,7 @@ export class MongoLockManager implements LockManager {
       throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: keyPrefix must be a string without NUL`);
     }
     this.defaultTtlMs = resolveTtl(options.defaultTtlMs, 30_000, CONTEXT);
-    this.backoff = options.backoff ?? {};
+    this.backoff = resolveBackoff(options.backoff, CONTEXT);
     this.clock = options.clock ?? systemClock;
     this.locks = this.connection.collection<LockDocument>();
   }

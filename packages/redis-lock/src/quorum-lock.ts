@@ -7,6 +7,7 @@ import {
   assertValidKey,
   createLease,
   createLockToken,
+  resolveBackoff,
   resolveTtl,
 } from '@durable/core';
 import type { RedisClient, RedisConnection } from './connection.js';
@@ -85,7 +86,7 @@ export class RedisQuorumLockManager implements LockManager {
     if (typeof this.driftFactor !== 'number' || !(this.driftFactor >= 0 && this.driftFactor < 0.5)) {
       throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: driftFactor must be in [0, 0.5), got ${String(this.driftFactor)}`);
     }
-    this.backoff = options.backoff ?? {};
+    this.backoff = resolveBackoff(options.backoff, CONTEXT);
   }
 
   /** How many servers must agree. */

@@ -7,6 +7,7 @@ import {
   assertValidKey,
   createLease,
   createLockToken,
+  resolveBackoff,
   resolveTtl,
   retryUntil,
   sleep,
@@ -75,7 +76,7 @@ export class RedisLockManager implements LockManager {
     this.prefix = resolvePrefix(options.prefix, CONTEXT);
     this.defaultTtlMs = resolveTtl(options.defaultTtlMs, 30_000, CONTEXT);
     this.acquireLua = acquireScript(resolveTtl(options.fenceRetentionMs, 86_400_000, CONTEXT));
-    this.backoff = options.backoff ?? {};
+    this.backoff = resolveBackoff(options.backoff, CONTEXT);
     this.notifier = options.wakeOnRelease === false ? undefined : new ReleaseNotifier(this.connection.client, releaseChannel(this.prefix));
   }
 

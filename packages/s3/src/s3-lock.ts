@@ -8,6 +8,7 @@ import {
   assertValidKey,
   createLease,
   createLockToken,
+  resolveBackoff,
   resolveTtl,
   retryUntil,
   systemClock,
@@ -66,7 +67,7 @@ export class S3LockManager implements LockManager {
   constructor(options: S3LockOptions) {
     this.connection = resolveConnection(options, CONTEXT, DEFAULT_LOCK_PREFIX);
     this.defaultTtlMs = resolveTtl(options.defaultTtlMs, 30_000, CONTEXT);
-    this.backoff = options.backoff ?? {};
+    this.backoff = resolveBackoff(options.backoff, CONTEXT);
     this.clock = options.clock ?? systemClock;
   }
 
