@@ -63,6 +63,44 @@ export function describeValue(value: unknown): string {
   return typeof value === 'object' ? (value.constructor?.name ?? 'object') : typeof value;
 }
 
+/**
+ * The wait between two attempts of an acquire loop that a notification ("the lock may be free")
+ * ends early. Call `reset()` when an attempt starts and `notify()` from the notification; a
+ * notification that arrived during the attempt makes the next `wait` return at once.
+ */
+export class WakeableWait {
+  private notified = false;
+  private wakeUp: (() => void) | undefined;
+
+  /** Forgets earlier notifications: call as an attempt starts. */
+  reset(): void {
+    this.notified = false;
+  }
+
+  /** Ends the wait in progress, or the next one at once. */
+  notify(): void {
+    this.notified = true;
+    this.wakeUp?.();
+  }
+
+  /** Sleeps `ms` unless notified since the last reset; rejects with the reason when `signal` aborts. */
+  async wait(ms: number, signal?: AbortSignal): Promise<void> {
+    if (this.notified) return;
+    const woken = new AbortController();
+    this.wakeUp = () => woken.abort();
+    const onAbort = (): void => woken.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await sleep(ms, woken.signal);
+    } catch {
+      if (signal?.aborted) throw signal.reason;
+    } finally {
+      this.wakeUp = undefined;
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+}
+
 /** What {@link acquireWithRetry} needs from a lock backend. */
 export interface AcquireAttempts {
   /** Names the backend in error messages ("redis-lock", "fs lock", ...). */
@@ -109,10 +147,9 @@ export async function acquireWithRetry(attempts: AcquireAttempts): Promise<Lease
 
   let subscribed = false;
   let unwatch: (() => void) | undefined;
-  let changed = false; // a notification since the last attempt began
-  let wake: (() => void) | undefined;
+  const waker = new WakeableWait();
   const attempt = (): Promise<Lease | undefined> => {
-    changed = false;
+    waker.reset();
     return attempts.attempt(ttlMs);
   };
   const wait = async (ms: number, signal?: AbortSignal): Promise<void> => {
@@ -120,25 +157,10 @@ export async function acquireWithRetry(attempts: AcquireAttempts): Promise<Lease
       // Subscribe after the first failed attempt (the backend may create what it watches then),
       // and try again at once, so a change between that attempt and the subscription is not missed.
       subscribed = true;
-      unwatch = watch(() => {
-        changed = true;
-        wake?.();
-      });
+      unwatch = watch(() => waker.notify());
       if (unwatch !== undefined) return;
     }
-    if (changed) return;
-    const woken = new AbortController();
-    wake = () => woken.abort();
-    const onAbort = (): void => woken.abort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      await sleep(ms, woken.signal);
-    } catch {
-      if (signal?.aborted) throw signal.reason;
-    } finally {
-      wake = undefined;
-      signal?.removeEventListener('abort', onAbort);
-    }
+    await waker.wait(ms, signal);
   };
   try {
     return await retryUntil(attempt, { ...retry, wait });

@@ -2,6 +2,7 @@ import type { AcquireOptions, BackoffOptions, Lease, LockCapabilities, LockManag
 import {
   DurableError,
   ErrorCode,
+  WakeableWait,
   assertAcquireOptions,
   assertLockToken,
   assertValidKey,
@@ -10,7 +11,6 @@ import {
   resolveBackoff,
   resolveTtl,
   retryUntil,
-  sleep,
 } from '@durable/core';
 import type { RedisClient, RedisConnection, RedisConnectionOptions } from './connection.js';
 import { closeClient, resolveConnection, runScript } from './connection.js';
@@ -162,16 +162,12 @@ export class RedisLockManager implements LockManager {
   private async acquireWaiting(key: string, names: LockKeyNames, ttlMs: number, options: AcquireOptions): Promise<Lease> {
     const waitMs = options.waitMs ?? 0;
     let heldForMs = Number.POSITIVE_INFINITY;
-    let released = false;
-    let wake: (() => void) | undefined;
+    const waker = new WakeableWait();
     // Registered before the first attempt, so a release between an attempt and the wait that
     // follows it is not missed.
-    const stopListening = this.notifier?.listen(names.lock, () => {
-      released = true;
-      wake?.();
-    });
+    const stopListening = this.notifier?.listen(names.lock, () => waker.notify());
     const attempt = async (): Promise<Lease | undefined> => {
-      released = false;
+      waker.reset();
       const outcome = await this.tryAcquire(key, names, ttlMs, stopListening !== undefined);
       if (typeof outcome !== 'number') return outcome;
       heldForMs = outcome;
@@ -179,21 +175,7 @@ export class RedisLockManager implements LockManager {
     };
     // Sleeps the backoff delay, but no longer than the holder's remaining TTL (an expiry is not
     // announced), and not at all when a release was announced since the last attempt.
-    const wait = async (ms: number, signal?: AbortSignal): Promise<void> => {
-      if (released) return;
-      const wakeUp = new AbortController();
-      wake = () => wakeUp.abort();
-      const onAbort = (): void => wakeUp.abort();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      try {
-        await sleep(Math.max(1, Math.min(ms, heldForMs + 1)), wakeUp.signal);
-      } catch {
-        if (signal?.aborted) throw signal.reason;
-      } finally {
-        wake = undefined;
-        signal?.removeEventListener('abort', onAbort);
-      }
-    };
+    const wait = (ms: number, signal?: AbortSignal): Promise<void> => waker.wait(Math.max(1, Math.min(ms, heldForMs + 1)), signal);
     try {
       return await retryUntil(attempt, {
         ...this.backoff,
