@@ -56,6 +56,8 @@ export type {
   WorkflowRecord,
   WorkflowStore,
 } from './workflow-store.js';
+export { ClaimWrites } from './claim-writes.js';
+export type { ClaimTransition } from './claim-writes.js';
 export { MemoryWorkflowStore, createMemoryWorkflowStore } from './memory-workflow-store.js';
 export type { MemoryWorkflowStoreOptions } from './memory-workflow-store.js';
 export { StoragePendingIndex, StorageWorkflowStore, createStorageWorkflowStore } from './storage-workflow-store.js';

@@ -1,11 +1,10 @@
+import type { ClaimTransition } from './claim-writes.js';
+import { ClaimWrites } from './claim-writes.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import type {
   ClaimedWorkflow,
   NewWorkflow,
-  StepMemo,
-  SuspendOptions,
-  WorkflowOutcome,
   WorkflowRecord,
   WorkflowStore,
 } from './workflow-store.js';
@@ -18,11 +17,12 @@ export interface MemoryWorkflowStoreOptions {
 }
 
 /** In-process {@link WorkflowStore}: for tests and single-process use (nothing survives a restart). */
-export class MemoryWorkflowStore implements WorkflowStore {
+export class MemoryWorkflowStore extends ClaimWrites implements WorkflowStore {
   private readonly records = new Map<string, WorkflowRecord>();
   private readonly clock: Clock;
 
   constructor(options: MemoryWorkflowStoreOptions = {}) {
+    super();
     this.clock = options.clock ?? systemClock;
   }
 
@@ -51,31 +51,6 @@ export class MemoryWorkflowStore implements WorkflowStore {
     return undefined;
   }
 
-  async heartbeat(id: string, token: string, leaseMs: number): Promise<number> {
-    const next = workflowTransitions.heartbeat(this.held(id, token, 'heartbeat'), token, leaseMs, this.clock());
-    this.records.set(id, cloneJson(next));
-    return next.claim?.expiresAt ?? 0;
-  }
-
-  async saveStep(id: string, token: string, index: number, memo: StepMemo): Promise<void> {
-    const next = workflowTransitions.saveStep(this.held(id, token, 'saveStep'), token, index, memo, this.clock());
-    this.records.set(id, cloneJson(next));
-  }
-
-  async suspend(id: string, token: string, options: SuspendOptions): Promise<void> {
-    const next = workflowTransitions.suspend(this.held(id, token, 'suspend'), token, options, this.clock());
-    this.records.set(id, cloneJson(next));
-  }
-
-  async release(id: string, token: string): Promise<void> {
-    this.records.set(id, cloneJson(workflowTransitions.release(this.held(id, token, 'release'), token, this.clock())));
-  }
-
-  async finish(id: string, token: string, outcome: WorkflowOutcome): Promise<void> {
-    const next = workflowTransitions.finish(this.held(id, token, 'finish'), token, outcome, this.clock());
-    this.records.set(id, cloneJson(next));
-  }
-
   async signal(id: string, name: string, payload?: unknown): Promise<boolean> {
     assertValidWorkflowId(id, 'memory workflow store: signal');
     const record = this.records.get(id);
@@ -95,11 +70,13 @@ export class MemoryWorkflowStore implements WorkflowStore {
     return true;
   }
 
-  private held(id: string, token: string, operation: string): WorkflowRecord {
+  protected async underClaim(id: string, token: string, operation: string, apply: ClaimTransition): Promise<WorkflowRecord> {
     assertValidWorkflowId(id, `memory workflow store: ${operation}`);
     const record = this.records.get(id);
     assertClaimHeld(record, token, operation, id);
-    return record;
+    const next = apply(record, this.clock());
+    this.records.set(id, cloneJson(next));
+    return next;
   }
 }
 

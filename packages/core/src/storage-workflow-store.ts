@@ -1,3 +1,5 @@
+import type { ClaimTransition } from './claim-writes.js';
+import { ClaimWrites } from './claim-writes.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import { DurableError, ErrorCode, isDurableError } from './errors.js';
@@ -8,9 +10,6 @@ import { bytesToText, listAll } from './storage.js';
 import type {
   ClaimedWorkflow,
   NewWorkflow,
-  StepMemo,
-  SuspendOptions,
-  WorkflowOutcome,
   WorkflowRecord,
   WorkflowStore,
 } from './workflow-store.js';
@@ -85,7 +84,7 @@ interface Held {
  * changed by compare-and-swap (or under the lock); a "pending" marker per unfinished workflow
  * lets claims find due work without reading finished ones.
  */
-export class StorageWorkflowStore implements WorkflowStore {
+export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
   private readonly storage: StorageManager;
   private readonly lock: LockManager | undefined;
   private readonly useLock: boolean;
@@ -101,6 +100,7 @@ export class StorageWorkflowStore implements WorkflowStore {
   private readonly notBefore = new Map<string, number>();
 
   constructor(options: StorageWorkflowStoreOptions) {
+    super();
     if (options === null || typeof options !== 'object' || options.storage === undefined) {
       throw new DurableError(ErrorCode.CONFIG, `${DEFAULT_NAME}: options with a "storage" are required`);
     }
@@ -180,28 +180,6 @@ export class StorageWorkflowStore implements WorkflowStore {
     return undefined;
   }
 
-  async heartbeat(id: string, token: string, leaseMs: number): Promise<number> {
-    const next = await this.underClaim(id, token, 'heartbeat', (r, now) => workflowTransitions.heartbeat(r, token, leaseMs, now));
-    return next.claim?.expiresAt ?? 0;
-  }
-
-  async saveStep(id: string, token: string, index: number, memo: StepMemo): Promise<void> {
-    await this.underClaim(id, token, 'saveStep', (r, now) => workflowTransitions.saveStep(r, token, index, memo, now));
-  }
-
-  async suspend(id: string, token: string, options: SuspendOptions): Promise<void> {
-    await this.underClaim(id, token, 'suspend', (r, now) => workflowTransitions.suspend(r, token, options, now));
-  }
-
-  async release(id: string, token: string): Promise<void> {
-    await this.underClaim(id, token, 'release', (r, now) => workflowTransitions.release(r, token, now));
-  }
-
-  async finish(id: string, token: string, outcome: WorkflowOutcome): Promise<void> {
-    const next = await this.underClaim(id, token, 'finish', (r, now) => workflowTransitions.finish(r, token, outcome, now));
-    if (isFinishedStatus(next.status)) await this.dropMarker(id);
-  }
-
   async signal(id: string, name: string, payload?: unknown): Promise<boolean> {
     assertValidWorkflowId(id, `${this.name}: signal`);
     this.notBefore.delete(id);
@@ -217,12 +195,11 @@ export class StorageWorkflowStore implements WorkflowStore {
     return true;
   }
 
-  private async underClaim(
-    id: string,
-    token: string,
-    operation: string,
-    apply: (record: WorkflowRecord, now: number) => WorkflowRecord,
-  ): Promise<WorkflowRecord> {
+  protected override async finished(id: string, record: WorkflowRecord): Promise<void> {
+    if (isFinishedStatus(record.status)) await this.dropMarker(id);
+  }
+
+  protected async underClaim(id: string, token: string, operation: string, apply: ClaimTransition): Promise<WorkflowRecord> {
     assertValidWorkflowId(id, `${this.name}: ${operation}`);
     const next = await this.change(id, (record) => {
       assertClaimHeld(record, token, operation, id);

@@ -1,15 +1,14 @@
 import type { Collection } from 'mongodb';
 import type {
+  ClaimTransition,
   ClaimedWorkflow,
   Clock,
   NewWorkflow,
-  StepMemo,
-  SuspendOptions,
-  WorkflowOutcome,
   WorkflowRecord,
   WorkflowStore,
 } from '@durable/core';
 import {
+  ClaimWrites,
   DurableError,
   ErrorCode,
   WorkflowStatus,
@@ -76,7 +75,7 @@ export function workflowFields(record: WorkflowRecord): Pick<WorkflowDocument, '
  * (compare-and-swap), so claims are exclusive and a stale claimer's writes change nothing
  * (`LOCK_LOST`). Due workflows are found through an index on `dueAt`.
  */
-export class MongoWorkflowStore implements WorkflowStore {
+export class MongoWorkflowStore extends ClaimWrites implements WorkflowStore {
   private readonly connection: MongoConnection;
   private readonly workflows: Collection<WorkflowDocument>;
   private readonly clock: Clock;
@@ -84,6 +83,7 @@ export class MongoWorkflowStore implements WorkflowStore {
   private indexes: Promise<void> | undefined;
 
   constructor(options: MongoWorkflowStoreOptions) {
+    super();
     this.connection = resolveMongoConnection(options, options?.collection ?? 'durable_workflows', CONTEXT);
     this.clock = options.clock ?? systemClock;
     this.claimBatch = options.claimBatch ?? 32;
@@ -160,27 +160,6 @@ export class MongoWorkflowStore implements WorkflowStore {
     return undefined;
   }
 
-  async heartbeat(id: string, token: string, leaseMs: number): Promise<number> {
-    const next = await this.underClaim(id, token, 'heartbeat', (r, now) => workflowTransitions.heartbeat(r, token, leaseMs, now));
-    return next.claim?.expiresAt ?? 0;
-  }
-
-  async saveStep(id: string, token: string, index: number, memo: StepMemo): Promise<void> {
-    await this.underClaim(id, token, 'saveStep', (r, now) => workflowTransitions.saveStep(r, token, index, memo, now));
-  }
-
-  async suspend(id: string, token: string, options: SuspendOptions): Promise<void> {
-    await this.underClaim(id, token, 'suspend', (r, now) => workflowTransitions.suspend(r, token, options, now));
-  }
-
-  async release(id: string, token: string): Promise<void> {
-    await this.underClaim(id, token, 'release', (r, now) => workflowTransitions.release(r, token, now));
-  }
-
-  async finish(id: string, token: string, outcome: WorkflowOutcome): Promise<void> {
-    await this.underClaim(id, token, 'finish', (r, now) => workflowTransitions.finish(r, token, outcome, now));
-  }
-
   async signal(id: string, name: string, payload?: unknown): Promise<boolean> {
     assertValidWorkflowId(id, `${CONTEXT}: signal`);
     return (await this.mutate(id, 'signal', (r, now) => workflowTransitions.signal(r, name, payload, now))) !== undefined;
@@ -196,12 +175,7 @@ export class MongoWorkflowStore implements WorkflowStore {
     if (this.connection.owned) await this.connection.client.close();
   }
 
-  private async underClaim(
-    id: string,
-    token: string,
-    operation: string,
-    change: (record: WorkflowRecord, now: number) => WorkflowRecord,
-  ): Promise<WorkflowRecord> {
+  protected async underClaim(id: string, token: string, operation: string, change: ClaimTransition): Promise<WorkflowRecord> {
     assertValidWorkflowId(id, `${CONTEXT}: ${operation}`);
     const next = await this.mutate(id, operation, (record, now) => {
       assertClaimHeld(record, token, operation, id);
