@@ -39,14 +39,15 @@ async function acquireAfterForeignRelease(lock: FileLockManager, holdMs: number)
 
 test('a waiter wakes when another process releases the lock, instead of sleeping out its backoff', async () => {
   const lock = new FileLockManager({ root, backoff });
-  const afterRelease = await acquireAfterForeignRelease(lock, 300);
+  const afterRelease = await acquireAfterForeignRelease(lock, 600);
   expect(afterRelease).toBeLessThan(BACKOFF_MS / 2);
 }, 30_000);
 
 test('with wakeOnChange: false the same waiter sleeps out its backoff (what the wake-up saves)', async () => {
   const lock = new FileLockManager({ root, backoff, wakeOnChange: false });
-  const afterRelease = await acquireAfterForeignRelease(lock, 300);
-  // The release lands inside one full backoff wait, which runs to its end.
+  const afterRelease = await acquireAfterForeignRelease(lock, 600);
+  // The release (600 ms after the grant) lands inside the waiter's first full backoff wait
+  // (2 s), which runs to its end.
   expect(afterRelease).toBeGreaterThan(BACKOFF_MS / 2);
 }, 30_000);
 
