@@ -213,7 +213,7 @@ function readAllSync(fd: number, size: number): Buffer {
 }
 
 const fsyncAsync = (fd: number): Promise<void> =>
-  new Promise((resolve, reject) => fsync(fd, (error) => (error === null ? resolve() : reject(error))));
+  new Promise((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
 
 /** Flushes a committed generation file (its data, and its inode with the new link) to disk. */
 export async function syncGeneration(dir: string, gen: number): Promise<void> {
