@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
-import { closeSync, constants, fstatSync, fsync, linkSync, openSync, readdirSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, fsync, linkSync, openSync, read, readdirSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /*
@@ -153,16 +153,21 @@ function createGenerationZero(dir: string): void {
   }
 }
 
-/** Reads a generation file's bytes and identity from one open file; `undefined` when gone. */
-export function readGenerationSync(dir: string, gen: number): { file: GenerationFile; bytes: Buffer } | undefined {
-  const path = join(dir, String(gen));
-  let fd: number;
+// Opens a generation file for reading (never through a symlink); undefined when it is gone.
+function openGeneration(path: string): number | undefined {
   try {
-    fd = openSync(path, READ_FLAGS);
+    return openSync(path, READ_FLAGS);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
+}
+
+/** Reads a generation file's bytes and identity from one open file; `undefined` when gone. */
+export function readGenerationSync(dir: string, gen: number): { file: GenerationFile; bytes: Buffer } | undefined {
+  const path = join(dir, String(gen));
+  const fd = openGeneration(path);
+  if (fd === undefined) return undefined;
   try {
     const stats = fstatSync(fd, { bigint: true });
     return { file: identity(gen, path, stats), bytes: readAllSync(fd, Number(stats.size)) };
@@ -172,32 +177,17 @@ export function readGenerationSync(dir: string, gen: number): { file: Generation
 }
 
 /**
- * Reads a generation file's bytes (synchronously when it is small, see SMALL_VALUE_BYTES);
- * `undefined` when gone.
+ * Reads a generation file's bytes (synchronously when it is small, see SMALL_VALUE_BYTES,
+ * asynchronously from the same open file otherwise); `undefined` when gone.
  */
 export async function readGeneration(dir: string, gen: number): Promise<Buffer | undefined> {
-  const path = join(dir, String(gen));
-  let fd: number;
+  const fd = openGeneration(join(dir, String(gen)));
+  if (fd === undefined) return undefined;
   try {
-    fd = openSync(path, READ_FLAGS);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-  let size: number;
-  try {
-    size = fstatSync(fd).size;
-    if (size <= SMALL_VALUE_BYTES) return readAllSync(fd, size);
+    const size = fstatSync(fd).size;
+    return size <= SMALL_VALUE_BYTES ? readAllSync(fd, size) : await readAllAsync(fd, size);
   } finally {
     closeSync(fd);
-  }
-  // A large file is read again by path: a generation file never changes once committed, and a
-  // file deleted meanwhile (superseded) reads as gone, like above.
-  try {
-    return await readFile(path, { flag: READ_FLAGS });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
   }
 }
 
@@ -206,6 +196,19 @@ function readAllSync(fd: number, size: number): Buffer {
   let offset = 0;
   while (offset < size) {
     const n = readSync(fd, bytes, offset, size - offset, offset);
+    if (n === 0) break;
+    offset += n;
+  }
+  return bytes.subarray(0, offset);
+}
+
+async function readAllAsync(fd: number, size: number): Promise<Buffer> {
+  const bytes = Buffer.allocUnsafe(size);
+  let offset = 0;
+  while (offset < size) {
+    const n = await new Promise<number>((resolve, reject) =>
+      read(fd, bytes, offset, size - offset, offset, (error, count) => (error ? reject(error) : resolve(count))),
+    );
     if (n === 0) break;
     offset += n;
   }
