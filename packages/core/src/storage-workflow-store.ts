@@ -2,7 +2,7 @@ import type { ClaimTransition } from './claim-writes.js';
 import { ClaimWrites } from './claim-writes.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
-import { DurableError, ErrorCode, isDurableError } from './errors.js';
+import { DurableError, ErrorCode, isDurableError, toBackendError } from './errors.js';
 import { assertValidPrefix } from './keys.js';
 import type { Lease, LockManager } from './lock.js';
 import type { StorageManager } from './storage.js';
@@ -165,7 +165,7 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
             return undefined;
           }
           return workflowTransitions.claim(record, token, options.leaseMs, now);
-        }, { tryOnce: true, cleanup: true });
+        }, { claiming: true });
       } catch (error) {
         // One unreadable record must not stop every other workflow: go on, report it if idle.
         unreadable ??= error;
@@ -205,29 +205,30 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
       assertClaimHeld(record, token, operation, id);
       return apply(record, this.clock());
     }, { token });
-    if (next === undefined) throw new DurableError(ErrorCode.LOCK_LOST, `${this.name}: ${operation} refused for ${id}`);
-    return next;
+    // With a token, change() never gives up: a held lock is waited for, a lost race read again.
+    return next as WorkflowRecord;
   }
 
   /**
    * Applies `apply` to the current record and writes the result conditionally on the version
    * read (under the lock when the storage needs one), retrying on a lost race. `undefined`
-   * from `apply` means "no change". With `tryOnce`, a lost race or a held lock gives up.
+   * from `apply` means "no change". A claim (`claiming`) tries once, giving up on a lost race
+   * or a held lock, and tidies the pending marker of a record that is gone or finished.
    */
   private async change(
     id: string,
     apply: (record: WorkflowRecord | undefined) => WorkflowRecord | undefined,
-    options: { token?: string; tryOnce?: boolean; cleanup?: boolean } = {},
+    options: { token?: string; claiming?: boolean } = {},
   ): Promise<WorkflowRecord | undefined> {
     let lease: Lease | undefined;
     if (this.useLock) {
       try {
         lease = await (this.lock as LockManager).acquire(`${this.lockPrefix}${encodeWorkflowId(id)}`, {
           ttlMs: LOCK_TTL_MS,
-          waitMs: options.tryOnce === true ? 0 : LOCK_WAIT_MS,
+          waitMs: options.claiming === true ? 0 : LOCK_WAIT_MS,
         });
       } catch (error) {
-        if (options.tryOnce === true && isDurableError(error, ErrorCode.LOCK_TIMEOUT)) return undefined;
+        if (options.claiming === true && isDurableError(error, ErrorCode.LOCK_TIMEOUT)) return undefined;
         throw wrap(this.name, error, 'lock', id);
       }
     }
@@ -237,7 +238,7 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
       for (;;) {
         const current = cached ?? (await this.read(id));
         cached = undefined;
-        if (options.cleanup === true) {
+        if (options.claiming === true) {
           if (current === undefined) await this.pending.removeOrphan(id, this.clock(), ORPHAN_MARKER_MS);
           else if (isFinishedStatus(current.record.status)) await this.dropMarker(id);
         }
@@ -245,13 +246,16 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
         if (next === undefined) return undefined;
         try {
           const version = await this.storage.write(this.recordKey(id), JSON.stringify(next), { ifVersion: current?.version ?? null });
-          if (next.claim !== undefined) this.held.set(id, { token: next.claim.token, version, record: next });
-          else this.held.delete(id);
+          // The cache serves compare-and-swap writes only (under the lock, every change reads).
+          if (!this.useLock) {
+            if (next.claim !== undefined) this.held.set(id, { token: next.claim.token, version, record: next });
+            else this.held.delete(id);
+          }
           return next;
         } catch (error) {
           if (!isDurableError(error, ErrorCode.CONFLICT)) throw wrap(this.name, error, 'write', id);
           this.held.delete(id);
-          if (options.tryOnce === true) return undefined;
+          if (options.claiming === true) return undefined;
         }
       }
     } finally {
@@ -342,12 +346,7 @@ function checkedPrefix(prefix: string, option: string, context: string): string 
 }
 
 function wrap(context: string, error: unknown, operation: string, id: string): DurableError {
-  if (isDurableError(error)) return error;
-  return new DurableError(ErrorCode.BACKEND, `${context}: ${operation} failed for ${id}: ${error instanceof Error ? error.message : String(error)}`, {
-    cause: error,
-    retryable: true,
-    details: { id },
-  });
+  return toBackendError(error, `${context}: ${operation} failed for ${id}`, { details: { id } });
 }
 
 /** Creates a {@link StorageWorkflowStore}. */

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createLockToken } from './lease.js';
 import { DurableError, ErrorCode } from './errors.js';
 
 /** Format version of a persisted {@link WorkflowRecord}; a later shape change reads old ones. */
@@ -220,9 +220,9 @@ export function decodeWorkflowId(segment: string): string {
   return Buffer.from(segment, 'base64url').toString('utf8');
 }
 
-/** A fresh unguessable claim token. */
+/** A fresh unguessable claim token (an owner token: 128 random bits as 32 hex characters). */
 export function createClaimToken(): string {
-  return randomBytes(16).toString('hex');
+  return createLockToken();
 }
 
 /**

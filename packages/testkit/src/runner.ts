@@ -1,5 +1,5 @@
 import type { DurableError } from '@durable/core';
-import { isDurableError } from '@durable/core';
+import { isDurableError, sleep } from '@durable/core';
 
 /** A test function as jest, vitest and mocha declare it. */
 export type TestFn = (name: string, fn: () => Promise<void> | void, timeoutMs?: number) => void;
@@ -33,10 +33,8 @@ export function uniquePrefix(label: string): string {
   return `${label}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
-/** Resolves after `ms`. */
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+/** Resolves after `ms` (core's `sleep`). */
+export const delay = (ms: number): Promise<void> => sleep(ms);
 
 /**
  * Runs `fn` and asserts that it throws a DurableError (from any copy of @durable/core) with

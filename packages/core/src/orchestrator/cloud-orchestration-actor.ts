@@ -156,6 +156,14 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
         { details: { id: event.id, subject: event.subject } },
       );
     }
+    return this.applyValidated(event);
+  }
+
+  /**
+   * @internal `cloudevent` without its checks, for `orchestrateCloudEvents`, which has already
+   * validated each event and grouped it under this actor's subject.
+   */
+  applyValidated(event: DurableCloudEvent): DurableCloudEvent[] {
     const transform = this.middleware.cloudevent?.[event.type];
     let machineEvent: MachineEvent;
     try {
@@ -192,7 +200,8 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
   }
 
   private onInspect(event: InspectionEvent): void {
-    if (!this.listening || event.type !== '@xstate.microstep' || event.actorRef !== this.actor) return;
+    // Entered states matter only to `orchestration` middleware: without it, nothing to track.
+    if (!this.listening || this.middleware.orchestration === undefined || event.type !== '@xstate.microstep' || event.actorRef !== this.actor) return;
     const snapshot = event.snapshot as AnyMachineSnapshot;
     const paths = activePaths(snapshot.value);
     const entered = paths.filter((path) => !this.previous.has(path));

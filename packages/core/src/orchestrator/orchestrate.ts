@@ -3,7 +3,7 @@ import { LockingMode } from '../actor/persisted-actor.js';
 import type { Clock } from '../clock.js';
 import { systemClock } from '../clock.js';
 import { DurableError, ErrorCode, isDurableError, toBackendError } from '../errors.js';
-import { assertValidKey, assertValidPrefix, keyProblem } from '../keys.js';
+import { assertValidKey, keyProblem } from '../keys.js';
 import type { Lease, LockManager } from '../lock.js';
 import type { StorageManager } from '../storage.js';
 import { mapBounded } from './bounded.js';
@@ -141,6 +141,8 @@ class BatchRun {
   private readonly source: string;
   private readonly prefix: string;
   private readonly clock: Clock;
+  private readonly concurrency: number;
+  private readonly redeliveryWindow: number;
 
   constructor(options: OrchestrateCloudEventsOptions) {
     this.options = options;
@@ -162,18 +164,17 @@ class BatchRun {
     if (this.locking === LockingMode.READ_WRITE && options.lock === undefined) {
       throw new DurableError(ErrorCode.CONFIG, 'orchestrator: locking "read-write" needs a lock manager');
     }
-    const concurrency = options.concurrency ?? 4;
-    if (!Number.isInteger(concurrency) || concurrency < 1) {
-      throw new DurableError(ErrorCode.CONFIG, `orchestrator: concurrency must be a positive integer, got ${String(concurrency)}`);
+    this.concurrency = options.concurrency ?? 4;
+    if (!Number.isInteger(this.concurrency) || this.concurrency < 1) {
+      throw new DurableError(ErrorCode.CONFIG, `orchestrator: concurrency must be a positive integer, got ${String(this.concurrency)}`);
     }
-    const window = options.redeliveryWindow ?? 200;
-    if (!Number.isInteger(window) || window < 1) {
-      throw new DurableError(ErrorCode.CONFIG, `orchestrator: redeliveryWindow must be a positive integer, got ${String(window)}`);
+    this.redeliveryWindow = options.redeliveryWindow ?? 200;
+    if (!Number.isInteger(this.redeliveryWindow) || this.redeliveryWindow < 1) {
+      throw new DurableError(ErrorCode.CONFIG, `orchestrator: redeliveryWindow must be a positive integer, got ${String(this.redeliveryWindow)}`);
     }
     this.source = options.source ?? 'durable.orchestrator';
     this.prefix = options.keyPrefix ?? 'orchestrations';
     assertValidKey(this.prefix, 'orchestrator');
-    assertValidPrefix(`${this.prefix}/`, 'orchestrator');
     this.clock = options.clock ?? systemClock;
   }
 
@@ -212,7 +213,7 @@ class BatchRun {
         errors.push(this.errorEvent({ kind: 'event', event: event as DurableCloudEvent }, error));
       }
     }
-    const outcomes = await mapBounded([...groups.values()], this.options.concurrency ?? 4, (group) => this.runGroup(group));
+    const outcomes = await mapBounded([...groups.values()], this.concurrency, (group) => this.runGroup(group));
     const result: OrchestrationResult = { eventsToEmit: [], errors, processIdContext: {}, processes: {} };
     for (const [index, group] of [...groups.values()].entries()) {
       const outcome = outcomes[index] as GroupOutcome;
@@ -250,7 +251,7 @@ class BatchRun {
         // A conflict means another writer got in between our read and our write: redo the
         // whole group on the newer state (inputs it already applied are then redeliveries).
         if (isDurableError(error, ErrorCode.CONFLICT) && attempt < retries) continue;
-        const wrapped = isDurableError(error) ? error : toBackendError(error, `orchestrator: processing ${key} failed`);
+        const wrapped = toBackendError(error, `orchestrator: processing ${key} failed`);
         return { emitted: [], errors: this.groupInputs(group).map((input) => this.errorEvent(input, wrapped)) };
       }
     }
@@ -280,7 +281,6 @@ class BatchRun {
     }
     let record = entry === undefined ? undefined : decodeProcessRecord(entry.data, key);
     const outcome: GroupOutcome = { emitted: [], errors: [] };
-    const window = this.options.redeliveryWindow ?? 200;
     let changed = false;
     let lastSnapshot: AnyMachineSnapshot | undefined;
     let actor: CloudOrchestrationActor | undefined;
@@ -345,11 +345,11 @@ class BatchRun {
             actor = this.createActor(logic, group.subject, { snapshot: record.snapshot, sequence: record.sequence });
             actor.start();
           }
-          const produced = actor.cloudevent(event);
+          const produced = actor.applyValidated(event);
           record.snapshot = actor.getPersistedSnapshot();
           record.sequence = actor.sequence;
           record.applied.set(dedupKey, produced);
-          trimWindow(record.applied, window);
+          trimWindow(record.applied, this.redeliveryWindow);
           lastSnapshot = actor.getSnapshot() as AnyMachineSnapshot;
           outcome.emitted.push(...produced);
           changed = true;
@@ -369,8 +369,7 @@ class BatchRun {
       try {
         await this.options.storage.write(key, body, { ifVersion: entry?.version ?? null });
       } catch (error) {
-        if (isDurableError(error, ErrorCode.CONFLICT)) throw error;
-        throw toBackendError(error, `orchestrator: save failed for ${key}`);
+        throw toBackendError(error, `orchestrator: save failed for ${key}`); // a CONFLICT passes through
       }
     }
     const persisted = record.snapshot as unknown as { value: ProcessState['value']; status: string; context?: unknown };
@@ -423,7 +422,7 @@ class BatchRun {
   }
 
   private errorEvent(input: Input, error: unknown): DurableCloudEvent {
-    const durable = isDurableError(error) ? error : toBackendError(error, 'orchestrator: unexpected failure');
+    const durable = toBackendError(error, 'orchestrator: unexpected failure');
     const facts = input.kind === 'event' ? eventFacts(input.event) : { start: describeStart(input.start) };
     const subject = input.kind === 'event' ? facts['subject'] : describeStart(input.start);
     const trigger = input.kind === 'event' ? [facts['source'], facts['id']] : ['start', describeStart(input.start)];
