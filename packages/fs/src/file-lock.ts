@@ -13,7 +13,7 @@ import {
   toBackendError,
 } from '@durable/core';
 import type { GenerationFile, Listing } from './generations.js';
-import { commitGeneration, currentGeneration, readGenerationSync, syncGeneration, unlinkQuietly, writeTemp } from './generations.js';
+import { commitGeneration, readCurrentGeneration, syncGeneration, unlinkQuietly, writeTemp } from './generations.js';
 import { KeyPaths } from './paths.js';
 
 /** Options for {@link FileLockManager}. */
@@ -75,9 +75,12 @@ export class FileLockManager implements LockManager {
   }
 
   acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
-    const attempt = (ttlMs: number): Promise<Lease | undefined> => this.tryAcquire(this.paths.keyDir(key), key, ttlMs);
+    // Worked out on first use, after acquireWithRetry has checked the key (a bad key rejects).
+    let dir: string | undefined;
+    const keyDir = (): string => (dir ??= this.paths.keyDir(key));
+    const attempt = (ttlMs: number): Promise<Lease | undefined> => this.tryAcquire(keyDir(), key, ttlMs);
     // The folder exists once the first attempt failed (it creates it), which is when acquireWithRetry subscribes.
-    const wakeUp = this.wakeOnChange ? (onChange: () => void) => watchFolder(this.paths.keyDir(key), onChange) : undefined;
+    const wakeUp = this.wakeOnChange ? (onChange: () => void) => watchFolder(keyDir(), onChange) : undefined;
     return acquireWithRetry({
       context: CONTEXT,
       key,
@@ -145,12 +148,8 @@ export class FileLockManager implements LockManager {
   }
 
   private current(dir: string, key: string): { file: GenerationFile; listing: Listing; state: LockState | undefined } {
-    for (;;) {
-      const { file, listing } = currentGeneration(dir);
-      const read = readGenerationSync(dir, file.gen);
-      if (read === undefined) continue; // superseded meanwhile
-      return { file: read.file, listing, state: parseState(read.bytes, key) };
-    }
+    const { file, bytes, listing } = readCurrentGeneration(dir);
+    return { file, listing, state: parseState(bytes, key) };
   }
 
   private async commit(

@@ -10,8 +10,8 @@ import type {
   StorageValue,
 } from '@durable/core';
 import { DurableError, ErrorCode, assertValidPrefix, pageKeys, toBackendError, toBytes } from '@durable/core';
-import type { GenerationFile } from './generations.js';
-import { commitGeneration, currentGeneration, readGeneration, scanGenerations, unlinkQuietly, writeTemp } from './generations.js';
+import type { GenerationFile, Listing } from './generations.js';
+import { commitGeneration, currentGeneration, readGeneration, scanGenerations, statGeneration, unlinkQuietly, writeTemp } from './generations.js';
 import { KEY_DIR_SUFFIX, KeyPaths, decodeSegment, encodeSegment } from './paths.js';
 
 /** Options for {@link LocalFileStorageManager}. */
@@ -100,14 +100,14 @@ export class LocalFileStorageManager implements StorageManager {
         if (typeof ifVersion === 'string') throw conflict(key, 'delete', ifVersion, null);
         return false;
       }
-      const { file } = currentGeneration(dir);
-      if (file.size === 0) {
+      const current = currentGeneration(dir);
+      if (current.file.size === 0) {
         if (typeof ifVersion === 'string') throw conflict(key, 'delete', ifVersion, null);
         return false;
       }
       const temp = await writeTemp(dir, EMPTY, this.fsync);
       try {
-        const base = this.commit(dir, key, temp, ifVersion, 'delete');
+        const base = this.commit(dir, key, temp, ifVersion, 'delete', current);
         return base.size > 0;
       } finally {
         unlinkQuietly(temp);
@@ -120,8 +120,7 @@ export class LocalFileStorageManager implements StorageManager {
   async exists(key: string): Promise<boolean> {
     const dir = this.paths.keyDir(key);
     try {
-      if (!this.paths.ensureInside(dir, key, false)) return false;
-      return currentGeneration(dir).file.size > 0;
+      return this.paths.ensureInside(dir, key, false) && this.holdsValue(dir);
     } catch (error) {
       throw toBackendError(error, `${CONTEXT}: exists failed for ${key}`, { details: { key } });
     }
@@ -166,14 +165,21 @@ export class LocalFileStorageManager implements StorageManager {
     }
   }
 
+  // Whether a key folder's current generation holds a value (reads only: creates nothing).
   private holdsValue(dir: string): boolean {
-    if (scanGenerations(dir).top < 0) return false;
-    return currentGeneration(dir).file.size > 0;
+    for (;;) {
+      const { top } = scanGenerations(dir);
+      if (top < 0) return false;
+      const file = statGeneration(dir, top);
+      if (file !== undefined) return file.size > 0; // else superseded meanwhile: look again
+    }
   }
 
   private ensureKeyDir(dir: string, key: string): void {
     this.paths.ensureInside(dir, key, true);
     // Hashed (very long) segments keep their text beside them, so list() can name the key.
+    // Encoded names never contain "#", so a folder path without one has no hashed segment.
+    if (!dir.includes('#', this.paths.root.length)) return;
     const segments = key.split('/');
     let current = this.paths.root;
     segments.forEach((segment, i) => {
@@ -184,9 +190,17 @@ export class LocalFileStorageManager implements StorageManager {
   }
 
   /** Commits `temp` over the current generation when the condition holds; returns the base. */
-  private commit(dir: string, key: string, temp: string, ifVersion: string | null | undefined, op: string): GenerationFile {
-    for (;;) {
-      const { file, listing } = currentGeneration(dir);
+  private commit(
+    dir: string,
+    key: string,
+    temp: string,
+    ifVersion: string | null | undefined,
+    op: string,
+    first?: { file: GenerationFile; listing: Listing },
+  ): GenerationFile {
+    // `first`, read by the caller just before, saves a listing; if it is stale the link fails.
+    for (let seen = first; ; seen = undefined) {
+      const { file, listing } = seen ?? currentGeneration(dir);
       const present = file.size > 0;
       if (ifVersion === null && present) throw conflict(key, op, null, String(file.gen));
       if (typeof ifVersion === 'string' && (!present || String(file.gen) !== ifVersion)) {

@@ -46,7 +46,7 @@ export interface Listing {
 }
 
 /** Generation numbers (ascending) and temp file names, for collection and sweeping. */
-export interface FullListing {
+interface FullListing {
   readonly gens: number[];
   readonly temps: string[];
 }
@@ -65,7 +65,7 @@ const TEMP_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
  * thread pool. The fsync, the slow part, is always asynchronous. Larger values use the
  * asynchronous calls throughout, so that they never hold up the event loop.
  */
-export const SMALL_VALUE_BYTES = 64 * 1024;
+const SMALL_VALUE_BYTES = 64 * 1024;
 
 function readNames(dir: string): string[] {
   try {
@@ -102,7 +102,7 @@ export function scanGenerations(dir: string): Listing {
 }
 
 /** Lists a generation folder in full; empty when the folder does not exist. */
-export function listGenerations(dir: string): FullListing {
+function listGenerations(dir: string): FullListing {
   const gens: number[] = [];
   const temps: string[] = [];
   for (const name of readNames(dir)) {
@@ -126,6 +126,23 @@ export function statGeneration(dir: string, gen: number): GenerationFile | undef
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
+  }
+}
+
+/**
+ * The current generation's identity and bytes, read from one open file, with the listing;
+ * creates the empty generation 0 in a folder that has none, and retries when the newest file
+ * is deleted under it by a concurrent commit.
+ */
+export function readCurrentGeneration(dir: string): { file: GenerationFile; bytes: Buffer; listing: Listing } {
+  for (;;) {
+    const listing = scanGenerations(dir);
+    if (listing.top < 0) {
+      createGenerationZero(dir);
+      continue;
+    }
+    const read = readGenerationSync(dir, listing.top);
+    if (read !== undefined) return { ...read, listing };
   }
 }
 

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Clock, PendingIndex } from '@durable/core';
 import { DurableError, ErrorCode, StorageWorkflowStore } from '@durable/core';
 import { LocalFileStorageManager } from './file-storage.js';
+import { unlinkQuietly } from './generations.js';
 
 /** Options for {@link FileWorkflowStore}. */
 export interface FileWorkflowStoreOptions {
@@ -51,8 +52,12 @@ export class FileWorkflowStore extends StorageWorkflowStore {
 /** Pending markers as files in one folder: hex of the id, or a hash with the id inside. */
 class FolderPendingIndex implements PendingIndex {
   constructor(private readonly dir: string) {
-    mkdirSync(dir, { recursive: true });
-    if (!statSync(dir).isDirectory()) throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: ${dir} is not a folder`);
+    try {
+      mkdirSync(dir, { recursive: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: ${dir} is not a folder`);
+      throw error;
+    }
   }
 
   async add(id: string): Promise<void> {
@@ -60,7 +65,7 @@ class FolderPendingIndex implements PendingIndex {
   }
 
   async remove(id: string): Promise<void> {
-    unlinkMissingOk(join(this.dir, markerName(id)));
+    unlinkQuietly(join(this.dir, markerName(id)));
   }
 
   async list(): Promise<string[]> {
@@ -82,7 +87,7 @@ class FolderPendingIndex implements PendingIndex {
     } catch {
       return;
     }
-    if (age > maxAgeMs) unlinkMissingOk(path);
+    if (age > maxAgeMs) unlinkQuietly(path);
   }
 
   private markerId(name: string): string | undefined {
@@ -99,14 +104,6 @@ class FolderPendingIndex implements PendingIndex {
 function markerName(id: string): string {
   const hex = Buffer.from(id, 'utf8').toString('hex');
   return hex.length <= MAX_MARKER_NAME ? hex : `#${createHash('sha256').update(id).digest('hex')}`;
-}
-
-function unlinkMissingOk(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
 }
 
 /** Creates a {@link FileWorkflowStore}. */
