@@ -164,7 +164,7 @@ export class DynamoLockingManager implements LockManager {
           Key: { id: { S: this.prefix + key } },
           // A new item's counter starts at the clock (ms), so that if the TTL sweeper ever
           // deletes a released item, later tokens still exceed every token granted before.
-          UpdateExpression: 'SET #owner = :token, #expMs = :expMs, #exp = :expSec, #fence = if_not_exists(#fence, :seed) + :one',
+          UpdateExpression: 'SET #owner = :token, #expMs = :expMs, #exp = :expSec, #fence = if_not_exists(#fence, :now) + :one',
           // `#owner = :token` makes the SDK's own retry of a write that succeeded (but whose
           // answer was lost) a grant instead of "contended"; the token is fresh per attempt.
           ConditionExpression: 'attribute_not_exists(#id) OR attribute_not_exists(#owner) OR #expMs < :now OR #owner = :token',
@@ -174,7 +174,6 @@ export class DynamoLockingManager implements LockManager {
             ':now': { N: String(now) },
             ':expMs': { N: String(expiresAt) },
             ':expSec': { N: String(Math.ceil(expiresAt / 1000)) },
-            ':seed': { N: String(now) },
             ':one': { N: '1' },
           },
           ReturnValues: 'UPDATED_NEW',

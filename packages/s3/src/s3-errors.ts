@@ -8,13 +8,13 @@ interface SdkErrorShape {
 }
 
 /** The HTTP status of an SDK error, or undefined for a network failure. */
-export function httpStatus(error: unknown): number | undefined {
+function httpStatus(error: unknown): number | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
   return (error as SdkErrorShape).$metadata?.httpStatusCode;
 }
 
 /** The S3 error code (`NoSuchKey`, `PreconditionFailed`, ...) of an SDK error. */
-export function errorName(error: unknown): string | undefined {
+function errorName(error: unknown): string | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
   const shape = error as SdkErrorShape;
   return shape.Code ?? shape.name;

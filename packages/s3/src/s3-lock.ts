@@ -10,7 +10,6 @@ import {
   createLockToken,
   resolveBackoff,
   resolveTtl,
-  retryUntil,
   systemClock,
 } from '@durable/core';
 import type { S3Connection, S3ConnectionOptions } from './connection.js';
@@ -62,7 +61,7 @@ export class S3LockManager implements LockManager {
   private readonly clock: Clock;
   // What this manager last wrote for each lease it holds (by key and token), so release and
   // extend can swap on that ETag at once instead of reading the object first.
-  private readonly known = new Map<string, { record: LeaseRecord; etag: string }>();
+  private readonly known = new Map<string, Observed>();
 
   constructor(options: S3LockOptions) {
     this.connection = resolveConnection(options, CONTEXT, DEFAULT_LOCK_PREFIX);
@@ -79,22 +78,10 @@ export class S3LockManager implements LockManager {
   async release(key: string, token: string): Promise<boolean> {
     assertValidKey(key, CONTEXT);
     assertLockToken(token, CONTEXT);
-    const known = this.takeKnown(key, token);
-    // Fast path: one PUT If-Match on the ETag of our own last write; a 412 means the object
-    // changed since, and the read-then-swap loop below finds out how.
-    if (known !== undefined && (await this.store(key, { ...known.record, token: null, expiresAt: 0 }, known.etag, 'release')) !== undefined) {
-      return true;
-    }
-    for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
-      const seen = await this.load(key, 'release');
-      if (seen === undefined || seen.record.token === null || seen.record.token !== token) return false;
-      const released: LeaseRecord = { ...seen.record, token: null, expiresAt: 0 };
-      if ((await this.store(key, released, seen.etag, 'release')) !== undefined) return true;
-    }
-    throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: release failed for ${key}: too many concurrent changes`, {
-      retryable: true,
-      details: { key },
-    });
+    const swapped = await this.swap(key, 'release', this.takeKnown(key, token), (seen) =>
+      seen === undefined || seen.record.token !== token ? undefined : { ...seen.record, token: null, expiresAt: 0 },
+    );
+    return swapped !== undefined;
   }
 
   async extend(key: string, token: string, ttlMs: number): Promise<number> {
@@ -102,35 +89,16 @@ export class S3LockManager implements LockManager {
     assertLockToken(token, CONTEXT);
     const ttl = resolveTtl(ttlMs, this.defaultTtlMs, CONTEXT);
     const known = this.takeKnown(key, token);
-    if (known !== undefined && known.record.expiresAt > this.clock()) {
-      const expiresAt = this.clock() + ttl;
-      const record: LeaseRecord = { ...known.record, expiresAt };
-      const etag = await this.store(key, record, known.etag, 'extend');
-      if (etag !== undefined) {
-        this.remember(key, record, etag);
-        return expiresAt;
-      }
-    }
-    for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
-      const seen = await this.load(key, 'extend');
-      const now = this.clock();
+    const swapped = await this.swap(key, 'extend', known !== undefined && known.record.expiresAt > this.clock() ? known : undefined, (seen, now) => {
       if (seen === undefined || seen.record.token !== token || seen.record.expiresAt <= now) {
         throw new DurableError(ErrorCode.LOCK_LOST, `${CONTEXT}: extend failed for ${key}: the lease is no longer held`, {
           details: { key },
         });
       }
-      const expiresAt = now + ttl;
-      const record: LeaseRecord = { ...seen.record, expiresAt };
-      const etag = await this.store(key, record, seen.etag, 'extend');
-      if (etag !== undefined) {
-        this.remember(key, record, etag);
-        return expiresAt;
-      }
-    }
-    throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: extend failed for ${key}: too many concurrent changes`, {
-      retryable: true,
-      details: { key },
+      return { ...seen.record, expiresAt: now + ttl };
     });
+    this.remember(key, swapped!.record, swapped!.etag);
+    return swapped!.record.expiresAt;
   }
 
   /** Destroys the S3 client if this manager created it (never an injected one). */
@@ -139,17 +107,48 @@ export class S3LockManager implements LockManager {
   }
 
   private remember(key: string, record: LeaseRecord, etag: string): void {
-    if (etag === '' || record.token === null) return;
+    if (etag === '') return;
     // Leases that are never released (their holder gave up) must not grow the map forever.
     if (this.known.size >= MAX_KNOWN) this.known.clear();
     this.known.set(`${record.token}\u0000${key}`, { record, etag });
   }
 
-  private takeKnown(key: string, token: string): { record: LeaseRecord; etag: string } | undefined {
+  private takeKnown(key: string, token: string): Observed | undefined {
     const id = `${token}\u0000${key}`;
     const known = this.known.get(id);
     this.known.delete(id);
     return known;
+  }
+
+  /**
+   * The compare-and-swap loop of release and extend. Tries `first` (this manager's own last
+   * write of the lease) at once, without reading; after a 412, or without it, reads the object
+   * and swaps again, up to MAX_CAS_ROUNDS reads. `change` gives the record to write, or
+   * undefined to stop (then the result is undefined).
+   */
+  private async swap(
+    key: string,
+    operation: string,
+    first: Observed | undefined,
+    change: (seen: Observed | undefined, now: number) => LeaseRecord | undefined,
+  ): Promise<Observed | undefined> {
+    let seen = first;
+    let reads = 0;
+    for (;;) {
+      if (seen === undefined) {
+        if (reads++ === MAX_CAS_ROUNDS) break;
+        seen = await this.load(key, operation);
+      }
+      const record = change(seen, this.clock());
+      if (record === undefined) return undefined;
+      const etag = await this.store(key, record, seen?.etag ?? null, operation);
+      if (etag !== undefined) return { record, etag };
+      seen = undefined;
+    }
+    throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: ${operation} failed for ${key}: too many concurrent changes`, {
+      retryable: true,
+      details: { key },
+    });
   }
 
   // One attempt: undefined means "held by someone else (or lost a race)", so retryUntil waits.
@@ -162,12 +161,14 @@ export class S3LockManager implements LockManager {
     const expiresAt = now + ttlMs;
     const record: LeaseRecord = { v: 1, token, fencingToken, expiresAt };
     const stored = await this.store(key, record, seen?.etag ?? null, 'acquire');
-    if (stored !== undefined) this.remember(key, record, stored);
-    if (stored === undefined) {
+    if (stored !== undefined) {
+      this.remember(key, record, stored);
+    } else {
       // A 412 can also answer the SDK's retry of our own PUT that succeeded but whose answer was
       // lost: then the lease object carries our fresh token and the lease is ours.
       const after = await this.load(key, 'acquire');
       if (after?.record.token !== token) return undefined;
+      this.remember(key, after.record, after.etag);
     }
     return createLease(this, { key, token, fencingToken, expiresAt, ttlMs });
   }

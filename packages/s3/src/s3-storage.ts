@@ -82,8 +82,9 @@ export class S3StorageManager implements StorageManager {
         new PutObjectCommand({
           Bucket: this.connection.bucket,
           Key: this.objectKey(key),
-          // A copy: the SDK may read the buffer after this call returns.
-          Body: body.slice(),
+          // A caller's own bytes are copied: the SDK may read the buffer after this call returns
+          // (a string was already encoded into a fresh buffer).
+          Body: typeof value === 'string' ? body : body.slice(),
           ContentLength: body.length,
           ContentType: 'application/octet-stream',
           ...conditions,
@@ -105,7 +106,7 @@ export class S3StorageManager implements StorageManager {
     const ifVersion = options.ifVersion;
     if (ifVersion === null) {
       // "Only if absent": nothing to delete when absent, CONFLICT when present.
-      if (await this.exists(key)) throw conflict(key, 'delete', null);
+      if ((await this.head(key)) !== undefined) throw conflict(key, 'delete', null);
       return false;
     }
     if (ifVersion !== undefined) {
