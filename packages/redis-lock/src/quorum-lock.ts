@@ -42,8 +42,8 @@ export interface RedisQuorumLockOptions {
 const CONTEXT = 'redis-lock quorum';
 
 interface Tally {
-  ok: number[];
-  refused: number;
+  /** Servers that answered 1. */
+  ok: number;
   failures: unknown[];
 }
 
@@ -105,9 +105,9 @@ export class RedisQuorumLockManager implements LockManager {
     assertLockToken(token, CONTEXT);
     const { lock } = lockKeyNames(this.prefix, key);
     const tally = await this.onAll((client) => runScript(client, RELEASE, [lock], [token]));
-    if (tally.ok.length >= this.quorum) return true;
+    if (tally.ok >= this.quorum) return true;
     // Failed servers might have held it: the answer is unknown, which is not "false".
-    if (tally.ok.length + tally.failures.length >= this.quorum) throw this.backendError('release', key, tally);
+    if (tally.ok + tally.failures.length >= this.quorum) throw this.backendError('release', key, tally.failures);
     return false;
   }
 
@@ -119,8 +119,8 @@ export class RedisQuorumLockManager implements LockManager {
     const startedAt = Date.now();
     const tally = await this.onAll((client) => runScript(client, EXTEND, [lock], [token, ttl]));
     const validUntil = startedAt + ttl - this.drift(ttl);
-    if (tally.ok.length >= this.quorum && validUntil > Date.now()) return validUntil;
-    if (tally.ok.length + tally.failures.length >= this.quorum) throw this.backendError('extend', key, tally);
+    if (tally.ok >= this.quorum && validUntil > Date.now()) return validUntil;
+    if (tally.ok + tally.failures.length >= this.quorum) throw this.backendError('extend', key, tally.failures);
     throw new DurableError(ErrorCode.LOCK_LOST, `${CONTEXT}: extend failed for ${key}: the lease is no longer held by a majority`, {
       details: { key },
     });
@@ -146,7 +146,7 @@ export class RedisQuorumLockManager implements LockManager {
       }),
     );
     const granted = grants.filter((g): g is { client: RedisClient; fencingToken: number } => 'fencingToken' in g && g.fencingToken !== undefined);
-    const failures = grants.filter((g) => 'error' in g).map((g) => (g as { error: unknown }).error);
+    const failed = grants.filter((g): g is { client: RedisClient; error: unknown } => 'error' in g);
     const validUntil = startedAt + ttlMs - this.drift(ttlMs);
     if (granted.length >= this.quorum && validUntil > Date.now()) {
       const fencingToken = Math.max(...granted.map((g) => g.fencingToken));
@@ -154,14 +154,16 @@ export class RedisQuorumLockManager implements LockManager {
         granted.map((g) => g.client),
         (client) => runScript(client, RAISE_FENCE, [names.lock, names.fence], [token, fencingToken]),
       );
-      if (raised.ok.length >= this.quorum && validUntil > Date.now()) {
+      if (raised.ok >= this.quorum && validUntil > Date.now()) {
         return createLease(this, { key, token, fencingToken, expiresAt: validUntil, ttlMs });
       }
     }
-    // Not granted: undo what we got (best effort; unreleased parts expire with the TTL).
-    await this.onAll((client) => runScript(client, RELEASE, [names.lock], [token]));
-    if (failures.length > this.connections.length - this.quorum) {
-      throw this.backendError('acquire', key, { ok: [], refused: 0, failures });
+    // Not granted: undo what we got, and what a failed call may have set (best effort;
+    // unreleased parts expire with the TTL). A server that refused holds someone else's token.
+    const undo = [...granted, ...failed].map((g) => g.client);
+    if (undo.length > 0) await this.onClients(undo, (client) => runScript(client, RELEASE, [names.lock], [token]));
+    if (failed.length > this.connections.length - this.quorum) {
+      throw this.backendError('acquire', key, failed.map((g) => g.error));
     }
     return undefined;
   }
@@ -179,22 +181,20 @@ export class RedisQuorumLockManager implements LockManager {
 
   private async onClients(clients: RedisClient[], call: (client: RedisClient) => Promise<unknown>): Promise<Tally> {
     const settled = await Promise.allSettled(clients.map(call));
-    const tally: Tally = { ok: [], refused: 0, failures: [] };
-    settled.forEach((result, i) => {
+    const tally: Tally = { ok: 0, failures: [] };
+    for (const result of settled) {
       if (result.status === 'rejected') tally.failures.push(result.reason);
-      else if (result.value === 1) tally.ok.push(i);
-      else tally.refused++;
-    });
+      else if (result.value === 1) tally.ok++;
+    }
     return tally;
   }
 
-  private backendError(operation: string, key: string, tally: Tally): DurableError {
-    const error = redisBackendError(
-      tally.failures[0],
-      `${CONTEXT}: ${operation} failed for ${key}: ${tally.failures.length} of ${this.connections.length} servers failed`,
+  private backendError(operation: string, key: string, failures: unknown[]): DurableError {
+    return redisBackendError(
+      failures[0],
+      `${CONTEXT}: ${operation} failed for ${key}: ${failures.length} of ${this.connections.length} servers failed`,
       key,
     );
-    return error;
   }
 }
 

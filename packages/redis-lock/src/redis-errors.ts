@@ -1,5 +1,5 @@
 import type { DurableError } from '@durable/core';
-import { DurableError as Err, ErrorCode, isDurableError } from '@durable/core';
+import { toBackendError } from '@durable/core';
 
 // Reply errors that say "the server is busy or failing over": trying again may succeed.
 const TRANSIENT_REPLIES = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|MOVED|ASK)\b/;
@@ -14,13 +14,7 @@ export function isNoScript(error: unknown): boolean {
  * retryable; other reply errors (WRONGTYPE, NOPERM, a script error) are not. Never "contended".
  */
 export function redisBackendError(error: unknown, message: string, key?: string): DurableError {
-  if (isDurableError(error)) return error;
   const name = error instanceof Error ? error.name : 'Error';
-  const reason = error instanceof Error ? error.message : String(error);
-  const retryable = name !== 'ReplyError' || TRANSIENT_REPLIES.test(reason);
-  return new Err(ErrorCode.BACKEND, `${message}: ${reason}`, {
-    cause: error,
-    retryable,
-    details: { ...(key === undefined ? {} : { key }), name },
-  });
+  const retryable = name !== 'ReplyError' || TRANSIENT_REPLIES.test(error instanceof Error ? error.message : '');
+  return toBackendError(error, message, { retryable, details: { ...(key === undefined ? {} : { key }), name } });
 }
