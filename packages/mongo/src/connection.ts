@@ -28,6 +28,8 @@ export interface MongoConnection {
   ready(): Promise<void>;
   /** The collection handle (no I/O). */
   collection<T extends Document>(): Collection<T>;
+  /** Closes the client if it was created here (never an injected one). */
+  close(): Promise<void>;
 }
 
 /** Database used when the options name none. */
@@ -92,6 +94,9 @@ export function resolveMongoConnection(options: MongoConnectionOptions, collecti
     owned,
     database,
     collectionName,
+    async close(): Promise<void> {
+      if (owned) await client.close();
+    },
     ready(): Promise<void> {
       // An injected client is the caller's to connect (the driver connects it on first use).
       if (!owned) return Promise.resolve();
@@ -108,4 +113,13 @@ export function resolveMongoConnection(options: MongoConnectionOptions, collecti
       return client.db(database).collection<T>(collectionName);
     },
   };
+}
+
+/** Validates a `keyPrefix` option: a string without NUL; `""` when absent. */
+export function resolveKeyPrefix(keyPrefix: unknown, context: string): string {
+  const prefix = keyPrefix ?? '';
+  if (typeof prefix !== 'string' || prefix.includes('\u0000')) {
+    throw new DurableError(ErrorCode.CONFIG, `${context}: keyPrefix must be a string without NUL`);
+  }
+  return prefix;
 }

@@ -1,5 +1,5 @@
 import type { DurableError } from '@durable/core';
-import { DurableError as Err, ErrorCode, isDurableError } from '@durable/core';
+import { toBackendError } from '@durable/core';
 
 interface MongoErrorShape {
   name?: string;
@@ -48,11 +48,8 @@ export function isTransientMongoError(error: unknown): boolean {
  * are not.
  */
 export function mongoBackendError(error: unknown, message: string, key?: string): DurableError {
-  if (isDurableError(error)) return error;
   const shape = (typeof error === 'object' && error !== null ? error : {}) as MongoErrorShape;
-  const reason = error instanceof Error ? error.message : String(error);
-  return new Err(ErrorCode.BACKEND, `${message}: ${shape.name ?? 'Error'}: ${reason}`, {
-    cause: error,
+  return toBackendError(error, `${message}: ${shape.name ?? 'Error'}`, {
     retryable: isTransientMongoError(error),
     details: {
       ...(key === undefined ? {} : { key }),

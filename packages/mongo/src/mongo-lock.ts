@@ -13,7 +13,7 @@ import {
   systemClock,
 } from '@durable/core';
 import type { MongoConnection, MongoConnectionOptions } from './connection.js';
-import { resolveMongoConnection } from './connection.js';
+import { resolveKeyPrefix, resolveMongoConnection } from './connection.js';
 import { isDuplicateKey, mongoBackendError } from './mongo-errors.js';
 
 /** One lock: `{ _id: keyPrefix + key, owner, expiresAt, fence }`, kept after release so the counter never goes back. */
@@ -78,10 +78,7 @@ export class MongoLockManager implements LockManager {
 
   constructor(options: MongoLockOptions) {
     this.connection = resolveMongoConnection(options, options?.collection ?? 'durable_locks', CONTEXT);
-    this.keyPrefix = options.keyPrefix ?? '';
-    if (typeof this.keyPrefix !== 'string' || this.keyPrefix.includes('\u0000')) {
-      throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: keyPrefix must be a string without NUL`);
-    }
+    this.keyPrefix = resolveKeyPrefix(options.keyPrefix, CONTEXT);
     this.defaultTtlMs = resolveTtl(options.defaultTtlMs, 30_000, CONTEXT);
     this.backoff = resolveBackoff(options.backoff, CONTEXT);
     this.clock = options.clock ?? systemClock;
@@ -129,8 +126,8 @@ export class MongoLockManager implements LockManager {
   }
 
   /** Closes the client if this manager created it (never an injected one). */
-  async close(): Promise<void> {
-    if (this.connection.owned) await this.connection.client.close();
+  close(): Promise<void> {
+    return this.connection.close();
   }
 
   private async tryAcquire(key: string, ttlMs: number): Promise<Lease | undefined> {

@@ -3,7 +3,7 @@ import type { Collection, Filter } from 'mongodb';
 import type { ConditionalOptions, ListOptions, ListPage, StorageCapabilities, StorageManager, StorageValue, StoredEntry } from '@durable/core';
 import { DurableError, ErrorCode, assertValidKey, assertValidPrefix, listLimit, toBytes } from '@durable/core';
 import type { MongoConnection, MongoConnectionOptions } from './connection.js';
-import { resolveMongoConnection } from './connection.js';
+import { resolveKeyPrefix, resolveMongoConnection } from './connection.js';
 import { isDuplicateKey, mongoBackendError } from './mongo-errors.js';
 
 /** One stored value: `{ _id: keyPrefix + key, value, version }`. */
@@ -77,10 +77,7 @@ export class MongoStorageManager implements StorageManager {
 
   constructor(options: MongoStorageOptions) {
     this.connection = resolveMongoConnection(options, options?.collection ?? 'durable_storage', CONTEXT);
-    this.keyPrefix = options.keyPrefix ?? '';
-    if (typeof this.keyPrefix !== 'string' || this.keyPrefix.includes('\u0000')) {
-      throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: keyPrefix must be a string without NUL`);
-    }
+    this.keyPrefix = resolveKeyPrefix(options.keyPrefix, CONTEXT);
     this.documents = this.connection.collection<StorageDocument>();
   }
 
@@ -178,8 +175,8 @@ export class MongoStorageManager implements StorageManager {
   }
 
   /** Closes the client if this manager created it (never an injected one). */
-  async close(): Promise<void> {
-    if (this.connection.owned) await this.connection.client.close();
+  close(): Promise<void> {
+    return this.connection.close();
   }
 
   private id(key: string): string {

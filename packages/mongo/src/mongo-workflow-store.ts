@@ -171,8 +171,8 @@ export class MongoWorkflowStore extends ClaimWrites implements WorkflowStore {
   }
 
   /** Closes the client if this store created it (never an injected one). */
-  async close(): Promise<void> {
-    if (this.connection.owned) await this.connection.client.close();
+  close(): Promise<void> {
+    return this.connection.close();
   }
 
   protected async underClaim(id: string, token: string, operation: string, change: ClaimTransition): Promise<WorkflowRecord> {
