@@ -10,6 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { bytesToText } from '@durable/core';
 import { withPersistedActor } from '@durable/core/actor';
 import { FileLockManager, LocalFileStorageManager } from '@durable/fs';
+import { median } from './support/stats.mjs';
 
 // xstate as @durable/core itself resolves it (the bench package does not depend on it).
 const coreDir = dirname(createRequire(import.meta.url).resolve('@durable/core/package.json'));
@@ -83,7 +84,7 @@ for (let round = 0; round < ROUNDS; round++) {
   actorMs += actor;
   roundRatios.push(actor / bare);
 }
-const medianRatio = [...roundRatios].sort((a, b) => a - b)[Math.floor(ROUNDS / 2)];
+const medianRatio = median(roundRatios);
 const stored = JSON.parse(bytesToText((await storage.read('bench/actor')).data));
 rmSync(root, { recursive: true, force: true });
 

@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median } from './support/stats.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // The baseline imports xstate and cloudevents by name from @durable/core's own folder, so it
@@ -24,7 +25,6 @@ function importMs({ cwd, specifiers }) {
   const code = `const t = performance.now(); ${specifiers.map((s) => `await import(${JSON.stringify(s)});`).join(' ')} console.log(performance.now() - t);`;
   return Number(execFileSync(process.execPath, ['--input-type=module', '-e', code], { cwd }).toString());
 }
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 const runs = 15;
 const times = Object.fromEntries(Object.keys(cases).map((name) => [name, []]));

@@ -4,12 +4,9 @@
 import { execFileSync } from 'node:child_process';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median } from './support/stats.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
 function importMs(specifier) {
   const code = `const t = performance.now(); await import(${JSON.stringify(specifier)}); console.log(performance.now() - t);`;
   return Number(execFileSync(process.execPath, ['--input-type=module', '-e', code], { cwd: here }).toString());

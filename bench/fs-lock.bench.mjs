@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FileLockManager } from '../packages/fs/dist/esm/index.js';
+import { quantile } from './support/stats.mjs';
 
 const [, , role, rootArg, countArg, modeArg] = process.argv;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -59,7 +60,6 @@ if (role === 'child') {
     }
   }
   rmSync(root, { recursive: true, force: true });
-  const quantile = (values, q) => values.slice().sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(q * values.length))];
   console.log(`  ${PROCS} processes x ${PER} grants on one key, ~1 ms held, ${ROUNDS} rounds each (process start included in grants/s):`);
   for (const [mode, label] of [['wake', 'wake on folder change (default)'], ['poll', 'backoff only (wakeOnChange: false)']]) {
     const waits = results[mode].flatMap((r) => r.waits);

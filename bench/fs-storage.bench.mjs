@@ -8,6 +8,7 @@ import { open, readFile, rename } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalFileStorageManager } from '../packages/fs/dist/esm/index.js';
+import { median } from './support/stats.mjs';
 
 const CYCLES = Number(process.env.CYCLES ?? 200);
 const ROUNDS = Number(process.env.ROUNDS ?? 15);
@@ -65,7 +66,6 @@ for (let round = 0; round < ROUNDS; round++) {
   for (const name of names.slice(round % 3).concat(names.slice(0, round % 3))) rates[name].push(await runs[name]());
 }
 rmSync(root, { recursive: true, force: true });
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const ratio = median(rates.baseline.map((b, i) => b / rates.ours[i]));
 const ratioSync = median(rates.baselineSync.map((b, i) => b / rates.ours[i]));
 console.log(`fs storage, 1 KB, ${ROUNDS} interleaved rounds of ${CYCLES} cycles (medians):`);

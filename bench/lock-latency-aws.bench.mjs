@@ -8,19 +8,15 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { DynamoLockingManager, createLockTable } from '../packages/dynamo-lock/dist/esm/index.js';
 import { S3LockManager } from '../packages/s3/dist/esm/index.js';
 import { startDynaliteProcess, startS3rverProcess } from '../packages/s3/test/support/spawn-servers.mjs';
+import { quantile } from './support/stats.mjs';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const SOLO = Number(process.env.BENCH_LOCK_SOLO ?? 500);
 const CONTENDERS = 8;
 const PER_CONTENDER = Number(process.env.BENCH_LOCK_PER ?? 40);
 
-function percentile(sorted, p) {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
 function summary(samples) {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return `p50 ${percentile(sorted, 50).toFixed(2)} ms, p99 ${percentile(sorted, 99).toFixed(2)} ms (n=${sorted.length})`;
+  return `p50 ${quantile(samples, 0.5).toFixed(2)} ms, p99 ${quantile(samples, 0.99).toFixed(2)} ms (n=${samples.length})`;
 }
 
 async function measure(makeManager) {

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { startRedis } from './support/redis-server.mjs';
 import { RedisLockManager } from '../packages/redis-lock/dist/esm/index.js';
+import { quantile } from './support/stats.mjs';
 
 const [, , role, urlArg, countArg, wakeArg] = process.argv;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -64,9 +65,7 @@ if (role === 'child') {
 }
 
 function summary(values) {
-  const sorted = values.slice().sort((a, b) => a - b);
-  const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-  return `p50 ${at(0.5).toFixed(2)} ms, p99 ${at(0.99).toFixed(2)} ms, max ${sorted[sorted.length - 1].toFixed(2)} ms`;
+  return `p50 ${quantile(values, 0.5).toFixed(2)} ms, p99 ${quantile(values, 0.99).toFixed(2)} ms, max ${Math.max(...values).toFixed(2)} ms`;
 }
 
 function runChild(url, count, mode) {

@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import { startRedis } from './support/redis-server.mjs';
 import Redlock from 'redlock';
 import { RedisLockManager } from '../packages/redis-lock/dist/esm/index.js';
+import { median } from './support/stats.mjs';
 
 // On this 2-vCPU VM, a round trip between two idle vCPUs costs about 70 µs of wake-up latency,
 // which swamps what either library does and drifts from round to round. Unless BENCH_PIN=0, the
@@ -56,7 +57,6 @@ for (let round = 0; round < ROUNDS; round++) {
   }
 }
 if (process.env.BENCH_VERBOSE) for (const [n, v] of Object.entries(results)) console.log(n, v.map((x) => x.toFixed(0)).join(" "));
-const median = (values) => values.slice().sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const rate = Object.fromEntries(Object.entries(results).map(([name, values]) => [name, median(values)]));
 const best = Object.fromEntries(Object.entries(results).map(([name, values]) => [name, Math.max(...values)]));
 // The machine is shared, so the load changes between rounds: compare within each round.

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FileWorkflowStore } from '../packages/fs/dist/esm/index.js';
+import { median } from './support/stats.mjs';
 
 const DUE = 20;
 const [, , role, rootArg] = process.argv;
@@ -37,9 +38,8 @@ if (role === 'claimer') {
       child.once('message', resolve);
       child.once('exit', (code) => (code === 0 ? undefined : reject(new Error(`claimer exited ${code}`))));
     });
-    const later20 = times.slice(1, DUE).sort((a, b) => a - b);
     console.log(
-      `  N = ${String(n).padStart(6)}: first claim ${times[0].toFixed(1)} ms, later claims median ${later20[Math.floor(later20.length / 2)].toFixed(2)} ms` +
+      `  N = ${String(n).padStart(6)}: first claim ${times[0].toFixed(1)} ms, later claims median ${median(times.slice(1, DUE)).toFixed(2)} ms` +
         `, a claim that finds nothing due ${times[DUE].toFixed(2)} ms`,
     );
     rmSync(root, { recursive: true, force: true });

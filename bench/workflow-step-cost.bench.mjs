@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFileLock, createFileStorage, createFileWorkflowStore } from '@durable/fs';
+import { median } from './support/stats.mjs';
 
 const { createStorageWorkflowStore, createWorkflowClient } = await import('../packages/workflow/dist/esm/index.js');
 
@@ -58,7 +59,6 @@ async function bareWrite(bytes) {
 
 // Rounds pair a workflow run with a bare-write run right after it (the disk and the CPUs are
 // shared with other work), and the figure is the median of the per-round ratios.
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 console.log(`${STEPS} steps per workflow, median of ${ROUNDS} paired rounds, fsync on`);
 for (const kind of ['fs', 'generic', 'generic+lock']) {
   const steps = [];

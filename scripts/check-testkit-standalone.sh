@@ -5,9 +5,10 @@
 # registry (for jest). Not part of `npm test`.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
+source "$repo/scripts/pnpm.sh"
 work=$(mktemp -d /tmp/durable-third-party-XXXX)
 trap 'rm -rf "$work"' EXIT
-for pkg in core testkit; do (cd "$repo/packages/$pkg" && pnpm pack --pack-destination "$work" >/dev/null); done
+for pkg in core testkit; do (cd "$repo/packages/$pkg" && "${PNPM[@]}" pack --pack-destination "$work" >/dev/null); done
 cd "$work"
 cat > package.json <<'JSON'
 { "name": "my-durable-adapter", "private": true, "scripts": { "test": "jest" } }
