@@ -19,7 +19,7 @@ export type { BackoffOptions, RetryUntilOptions } from './backoff.js';
 export { sleep, systemClock } from './clock.js';
 export type { Clock } from './clock.js';
 export { DEFAULT_LIST_LIMIT, listLimit, pageKeys } from './paging.js';
-export { acquireWithRetry, assertAcquireOptions, assertLockToken, assertWaitMs, describeValue, resolveBackoff, resolveTtl, WakeableWait } from './lock-options.js';
+export { acquireWithRetry, assertAcquireOptions, assertLockToken, assertWaitMs, describeValue, resolveBackoff, resolveTtl } from './lock-options.js';
 export type { AcquireAttempts } from './lock-options.js';
 export { MemoryStorageManager, createMemoryStorage } from './memory-storage.js';
 export { MemoryLockManager, createMemoryLock } from './memory-lock.js';

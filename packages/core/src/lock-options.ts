@@ -68,7 +68,7 @@ export function describeValue(value: unknown): string {
  * ends early. Call `reset()` when an attempt starts and `notify()` from the notification; a
  * notification that arrived during the attempt makes the next `wait` return at once.
  */
-export class WakeableWait {
+class WakeableWait {
   private notified = false;
   private wakeUp: (() => void) | undefined;
 
@@ -123,6 +123,11 @@ export interface AcquireAttempts {
    * `waitMs` > 0, after the first attempt failed, and always followed by an attempt.
    */
   watch?: (onChange: () => void) => (() => void) | undefined;
+  /**
+   * Optional: the longest wait worth making before the next attempt, asked after each failed
+   * one (e.g. how long the holder's lease still runs, since an expiry is never announced).
+   */
+  maxWaitMs?: () => number;
 }
 
 /**
@@ -142,8 +147,14 @@ export async function acquireWithRetry(attempts: AcquireAttempts): Promise<Lease
     timeoutMessage: `${context}: acquire timed out for ${key}`,
     details: { key },
   };
-  const watch = attempts.watch;
-  if (watch === undefined || retry.waitMs <= 0) return retryUntil(() => attempts.attempt(ttlMs), retry);
+  const { watch, maxWaitMs } = attempts;
+  const bounded = (ms: number): number => (maxWaitMs === undefined ? ms : Math.max(1, Math.min(ms, maxWaitMs())));
+  if (watch === undefined || retry.waitMs <= 0) {
+    return retryUntil(() => attempts.attempt(ttlMs), {
+      ...retry,
+      ...(maxWaitMs === undefined ? {} : { wait: (ms: number, signal?: AbortSignal) => sleep(bounded(ms), signal) }),
+    });
+  }
 
   let subscribed = false;
   let unwatch: (() => void) | undefined;
@@ -160,7 +171,7 @@ export async function acquireWithRetry(attempts: AcquireAttempts): Promise<Lease
       unwatch = watch(() => waker.notify());
       if (unwatch !== undefined) return;
     }
-    await waker.wait(ms, signal);
+    await waker.wait(bounded(ms), signal);
   };
   try {
     return await retryUntil(attempt, { ...retry, wait });

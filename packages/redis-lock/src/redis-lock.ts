@@ -2,7 +2,7 @@ import type { AcquireOptions, BackoffOptions, Lease, LockCapabilities, LockManag
 import {
   DurableError,
   ErrorCode,
-  WakeableWait,
+  acquireWithRetry,
   assertAcquireOptions,
   assertLockToken,
   assertValidKey,
@@ -10,7 +10,6 @@ import {
   createLockToken,
   resolveBackoff,
   resolveTtl,
-  retryUntil,
 } from '@durable/core';
 import type { RedisClient, RedisConnection, RedisConnectionOptions } from './connection.js';
 import { closeClient, resolveConnection, runScript } from './connection.js';
@@ -158,36 +157,34 @@ export class RedisLockManager implements LockManager {
     );
   }
 
-  // Waits for a held lock: retries with backoff, woken early by a release announcement.
-  private async acquireWaiting(key: string, names: LockKeyNames, ttlMs: number, options: AcquireOptions): Promise<Lease> {
-    const waitMs = options.waitMs ?? 0;
+  // Waits for a held lock: core's acquire loop, woken early by a release announcement (a waiter
+  // marks the lock so that its release is announced), and never sleeping past the holder's TTL.
+  private acquireWaiting(key: string, names: LockKeyNames, ttlMs: number, options: AcquireOptions): Promise<Lease> {
+    const notifier = this.notifier;
     let heldForMs = Number.POSITIVE_INFINITY;
-    const waker = new WakeableWait();
-    // Registered before the first attempt, so a release between an attempt and the wait that
-    // follows it is not missed.
-    const stopListening = this.notifier?.listen(names.lock, () => waker.notify());
-    const attempt = async (): Promise<Lease | undefined> => {
-      waker.reset();
-      const outcome = await this.tryAcquire(key, names, ttlMs, stopListening !== undefined);
-      if (typeof outcome !== 'number') return outcome;
-      heldForMs = outcome;
-      return undefined;
-    };
-    // Sleeps the backoff delay, but no longer than the holder's remaining TTL (an expiry is not
-    // announced), and not at all when a release was announced since the last attempt.
-    const wait = (ms: number, signal?: AbortSignal): Promise<void> => waker.wait(Math.max(1, Math.min(ms, heldForMs + 1)), signal);
-    try {
-      return await retryUntil(attempt, {
-        ...this.backoff,
-        waitMs,
-        signal: options.signal,
-        wait,
-        timeoutMessage: `${CONTEXT}: acquire timed out for ${key}`,
-        details: { key },
-      });
-    } finally {
-      stopListening?.();
-    }
+    let marking = false;
+    return acquireWithRetry({
+      context: CONTEXT,
+      key,
+      options,
+      defaultTtlMs: ttlMs,
+      backoff: this.backoff,
+      attempt: async () => {
+        const outcome = await this.tryAcquire(key, names, ttlMs, marking);
+        if (typeof outcome !== 'number') return outcome;
+        heldForMs = outcome;
+        return undefined;
+      },
+      maxWaitMs: () => heldForMs + 1,
+      ...(notifier === undefined
+        ? {}
+        : {
+            watch: (onChange: () => void) => {
+              marking = true;
+              return notifier.listen(names.lock, onChange);
+            },
+          }),
+    });
   }
 }
 
