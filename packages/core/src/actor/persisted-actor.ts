@@ -56,6 +56,26 @@ const DEFAULT_WAIT_MS = 10_000;
 const DEFAULT_TTL_MS = 30_000;
 
 /**
+ * @internal The locking mode of an actor or orchestrator: `read-write` when a lock is given,
+ * else `write`; an unknown mode, or `read-write` without a lock, is `CONFIG`.
+ */
+export function resolveLocking(locking: LockingMode | undefined, hasLock: boolean, context: string, about?: string): LockingMode {
+  const mode = locking ?? (hasLock ? LockingMode.READ_WRITE : LockingMode.WRITE);
+  if (mode !== LockingMode.READ_WRITE && mode !== LockingMode.WRITE) {
+    throw new DurableError(ErrorCode.CONFIG, `${context}: unknown locking mode ${JSON.stringify(mode)}${about === undefined ? '' : ` for ${about}`}`);
+  }
+  if (mode === LockingMode.READ_WRITE && !hasLock) {
+    throw new DurableError(ErrorCode.CONFIG, `${context}: locking "read-write" needs a lock manager${about === undefined ? '' : ` (${about})`}`);
+  }
+  return mode;
+}
+
+/** @internal The lease of a `read-write` actor or orchestrator: its TTL and how long to wait for it. */
+export function leaseOptions(options: { lockTtlMs?: number; acquireLockMaxTimeout?: number }): { ttlMs: number; waitMs: number } {
+  return { ttlMs: options.lockTtlMs ?? DEFAULT_TTL_MS, waitMs: options.acquireLockMaxTimeout ?? DEFAULT_WAIT_MS };
+}
+
+/**
  * An xstate actor that lives in storage between invocations: `init()` loads it, `save()` stores
  * it (conditionally on the version read), `close()` stops it and releases the lease.
  */
@@ -80,13 +100,7 @@ export class PersistedActor<TLogic extends AnyActorLogic> {
     assertValidKey(options.id, 'actor');
     this.options = options;
     this.id = options.id;
-    this.locking = options.locking ?? (options.lock === undefined ? LockingMode.WRITE : LockingMode.READ_WRITE);
-    if (this.locking !== LockingMode.READ_WRITE && this.locking !== LockingMode.WRITE) {
-      throw new DurableError(ErrorCode.CONFIG, `actor: unknown locking mode ${JSON.stringify(this.locking)} for ${this.id}`);
-    }
-    if (this.locking === LockingMode.READ_WRITE && options.lock === undefined) {
-      throw new DurableError(ErrorCode.CONFIG, `actor: locking "read-write" needs a lock manager (${this.id})`);
-    }
+    this.locking = resolveLocking(options.locking, options.lock !== undefined, 'actor', this.id);
     this.version = options.version ?? '1';
     this.accepted = new Set(options.acceptVersions ?? [this.version]);
     this.clock = options.clock ?? systemClock;
@@ -255,10 +269,7 @@ export class PersistedActor<TLogic extends AnyActorLogic> {
   }
 
   private acquireOptions(): { ttlMs: number; waitMs: number } {
-    return {
-      ttlMs: this.options.lockTtlMs ?? DEFAULT_TTL_MS,
-      waitMs: this.options.acquireLockMaxTimeout ?? DEFAULT_WAIT_MS,
-    };
+    return leaseOptions(this.options);
   }
 
   private async takeLease(): Promise<void> {

@@ -1,5 +1,5 @@
 import type { AnyMachineSnapshot, AnyStateMachine } from 'xstate';
-import { LockingMode } from '../actor/persisted-actor.js';
+import { LockingMode, leaseOptions, resolveLocking } from '../actor/persisted-actor.js';
 import type { Clock } from '../clock.js';
 import { systemClock } from '../clock.js';
 import { DurableError, ErrorCode, isDurableError, toBackendError } from '../errors.js';
@@ -157,13 +157,7 @@ class BatchRun {
       this.versions.set(entry.version, entry.logic);
     }
     this.newest = (options.versions[options.versions.length - 1] as OrchestrationVersion).version;
-    this.locking = options.locking ?? (options.lock === undefined ? LockingMode.WRITE : LockingMode.READ_WRITE);
-    if (this.locking !== LockingMode.READ_WRITE && this.locking !== LockingMode.WRITE) {
-      throw new DurableError(ErrorCode.CONFIG, `orchestrator: unknown locking mode ${JSON.stringify(this.locking)}`);
-    }
-    if (this.locking === LockingMode.READ_WRITE && options.lock === undefined) {
-      throw new DurableError(ErrorCode.CONFIG, 'orchestrator: locking "read-write" needs a lock manager');
-    }
+    this.locking = resolveLocking(options.locking, options.lock !== undefined, 'orchestrator');
     this.concurrency = options.concurrency ?? 4;
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1) {
       throw new DurableError(ErrorCode.CONFIG, `orchestrator: concurrency must be a positive integer, got ${String(this.concurrency)}`);
@@ -260,10 +254,7 @@ class BatchRun {
   private async attemptGroup(group: Group, key: string): Promise<GroupOutcome> {
     let lease: Lease | undefined;
     if (this.locking === LockingMode.READ_WRITE) {
-      lease = await (this.options.lock as LockManager).acquire(key, {
-        ttlMs: this.options.lockTtlMs ?? 30_000,
-        waitMs: this.options.acquireLockMaxTimeout ?? 10_000,
-      });
+      lease = await (this.options.lock as LockManager).acquire(key, leaseOptions(this.options));
     }
     try {
       return await this.applyGroup(group, key);
