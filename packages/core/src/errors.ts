@@ -15,6 +15,12 @@ export const ErrorCode = {
   HANDLER_UNKNOWN: 'HANDLER_UNKNOWN',
   SERIALIZATION: 'SERIALIZATION',
   CANCELLED: 'CANCELLED',
+  /**
+   * A conditional write or delete whose outcome could not be found out (its reply was lost and the
+   * backend cannot tell whose write is there): it may or may not have been applied. Re-read the
+   * key before deciding; never treat it as a CONFLICT (the write may be yours) nor blindly retry.
+   */
+  UNKNOWN_OUTCOME: 'UNKNOWN_OUTCOME',
 } as const;
 
 /** One of the stable {@link ErrorCode} strings (third-party codes are allowed too). */

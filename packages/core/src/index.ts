@@ -1,6 +1,9 @@
 export { DurableError, ErrorCode, isDurableError, toBackendError } from './errors.js';
 export type { DurableErrorCode, DurableErrorOptions } from './errors.js';
-export { MAX_KEY_LENGTH, assertValidKey, assertValidPrefix, isValidKey, joinKey, keyProblem } from './keys.js';
+export { MAX_KEY_LENGTH, assertValidKey, assertValidPrefix, isValidKey, isWellFormedText, joinKey, keyProblem } from './keys.js';
+export { MAX_VERSION_LENGTH, assertConditionalOptions, assertStorageValue } from './values.js';
+export { checkOptions } from './option-checks.js';
+export type { OptionRules } from './option-checks.js';
 export { bytesToText, listAll, readText, toBytes } from './storage.js';
 export type {
   ConditionalOptions,
@@ -19,7 +22,7 @@ export type { BackoffOptions, RetryUntilOptions } from './backoff.js';
 export { sleep, systemClock } from './clock.js';
 export type { Clock } from './clock.js';
 export { DEFAULT_LIST_LIMIT, listLimit, pageKeys } from './paging.js';
-export { acquireWithRetry, assertAcquireOptions, assertLockToken, assertWaitMs, describeValue, resolveBackoff, resolveTtl } from './lock-options.js';
+export { MAX_TTL_MS, acquireWithRetry, assertAcquireOptions, assertLockToken, assertWaitMs, describeValue, resolveBackoff, resolveTtl } from './lock-options.js';
 export type { AcquireAttempts } from './lock-options.js';
 export { MemoryStorageManager, createMemoryStorage } from './memory-storage.js';
 export { MemoryLockManager, createMemoryLock } from './memory-lock.js';

@@ -12,6 +12,8 @@ export function keyProblem(key: unknown): string | undefined {
   if (key.length === 0) return 'a key must not be empty';
   if (key.length > MAX_KEY_LENGTH) return `a key must be at most ${MAX_KEY_LENGTH} characters`;
   if (CONTROL.test(key)) return 'a key must not contain NUL or control characters';
+  // A lone surrogate becomes U+FFFD in UTF-8, so two different keys would share one stored name.
+  if (!isWellFormedText(key)) return 'a key must be well-formed Unicode (no unpaired UTF-16 surrogate)';
   if (key.startsWith('/')) return 'a key must not start with "/"';
   if (key.includes('\\')) return 'a key must not contain "\\"';
   for (const segment of key.split('/')) {
@@ -19,6 +21,16 @@ export function keyProblem(key: unknown): string | undefined {
     if (segment === '.' || segment === '..') return 'a key must not contain a "." or ".." segment';
   }
   return undefined;
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * True when `text` is well-formed Unicode: no unpaired UTF-16 surrogate, so it survives a trip
+ * through UTF-8 unchanged (`String.prototype.isWellFormed`, which Node 20 has, as a function).
+ */
+export function isWellFormedText(text: string): boolean {
+  return !LONE_SURROGATE.test(text);
 }
 
 /** True when `key` follows the key rules shared by every backend. */

@@ -5,11 +5,20 @@ import { retryUntil } from './backoff.js';
 import { assertValidKey } from './keys.js';
 import type { AcquireOptions, Lease } from './lock.js';
 
-/** Validates a TTL in milliseconds (a positive finite number), falling back to `fallback`. */
+/**
+ * Longest lease TTL any lock accepts: the largest `setTimeout` delay (about 24.8 days). Longer
+ * leases overflow backend expiry arithmetic (a DynamoDB number, an S3 date) or never expire.
+ */
+export const MAX_TTL_MS = 2_147_483_647;
+
+/** Validates a TTL in milliseconds (a positive finite number up to {@link MAX_TTL_MS}), falling back to `fallback`. */
 export function resolveTtl(ttlMs: number | undefined, fallback: number, context: string): number {
   const ttl = ttlMs ?? fallback;
-  if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0) {
-    throw new DurableError(ErrorCode.CONFIG, `${context}: ttlMs must be a positive number of milliseconds, got ${String(ttl)}`);
+  if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0 || ttl > MAX_TTL_MS) {
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `${context}: ttlMs must be a positive number of milliseconds up to ${MAX_TTL_MS} (about 24.8 days), got ${describeValue(ttl)}`,
+    );
   }
   return ttl;
 }

@@ -1,3 +1,5 @@
+import { checkOptions } from './option-checks.js';
+import { assertStorageValue } from './values.js';
 import type { AcquireOptions, Lease, LockCapabilities, LockManager } from './lock.js';
 import type {
   ConditionalOptions,
@@ -29,6 +31,11 @@ export class LockableStorageManager implements StorageManager, LockManager {
   readonly lock: LockManager;
 
   constructor(options: LockableStorageOptions) {
+    checkOptions(options, 'LockableStorageManager', {
+      known: ['storage', 'lock'],
+      required: ['storage', 'lock'],
+      renamed: { storageManager: 'storage', lockingManager: 'lock', lockManager: 'lock' },
+    });
     this.storage = options.storage;
     this.lock = options.lock;
   }
@@ -88,6 +95,7 @@ export class LockableStorageManager implements StorageManager, LockManager {
         const current = await this.storage.read(key);
         const next = await fn(current);
         if (next === undefined) return current?.version;
+        assertStorageValue(next, 'LockableStorageManager.update', key);
         return this.storage.write(key, next, { ifVersion: current?.version ?? null });
       },
       options,

@@ -11,6 +11,7 @@ import type {
 } from './storage.js';
 import { toBytes } from './storage.js';
 import { pageKeys } from './paging.js';
+import { assertConditionalOptions, assertStorageValue } from './values.js';
 
 /** In-process {@link StorageManager}: for tests, examples and single-process use. */
 export class MemoryStorageManager implements StorageManager {
@@ -27,6 +28,8 @@ export class MemoryStorageManager implements StorageManager {
 
   async write(key: string, value: StorageValue, options: ConditionalOptions = {}): Promise<string> {
     assertValidKey(key, 'memory storage');
+    assertStorageValue(value, 'memory storage', key);
+    assertConditionalOptions(options, 'memory storage', key);
     this.check(key, options, 'write');
     const version = String(this.nextVersion++);
     // Copy: later changes to the caller's buffer must not change what was stored.
@@ -36,6 +39,7 @@ export class MemoryStorageManager implements StorageManager {
 
   async delete(key: string, options: ConditionalOptions = {}): Promise<boolean> {
     assertValidKey(key, 'memory storage');
+    assertConditionalOptions(options, 'memory storage', key);
     this.check(key, options, 'delete');
     return this.entries.delete(key);
   }

@@ -33,8 +33,44 @@ export const INVALID_KEYS: readonly unknown[] = [
   'line\nbreak',
   'back\\slash',
   'x'.repeat(1025),
+  // Lone surrogates: each would become U+FFFD in UTF-8 and collide with the others.
+  'users/\uD800',
+  'users/\uDBFF',
+  'users/\uDC00x',
+  'a\uDFFF\uD800b',
   42,
   undefined,
+];
+
+/** Values that are neither a string nor a Uint8Array: every backend refuses them with `CONFIG`. */
+export const NON_BYTE_VALUES: readonly unknown[] = [
+  { a: 1 },
+  42,
+  true,
+  null,
+  undefined,
+  new ArrayBuffer(4),
+  new Uint16Array([1, 2]),
+  new DataView(new ArrayBuffer(2)),
+  [1, 2, 3],
+];
+
+/** Bad `ifVersion` values and option bags: refused with `CONFIG` before any I/O. */
+export const BAD_CONDITIONS: readonly unknown[] = [
+  { ifVersion: '*' },
+  { ifVersion: '' },
+  { ifVersion: 'v1\r\nx-amz-acl: public-read' },
+  { ifVersion: 42 },
+  null,
+  'v1',
+];
+
+/** Long but valid keys: a backend stores each or refuses it with `INVALID_KEY`, never a retryable error. */
+export const LONG_VALID_KEYS: readonly string[] = [
+  '日'.repeat(1000),
+  'x'.repeat(1000),
+  `${'a/'.repeat(500)}z`,
+  '🙂'.repeat(500),
 ];
 
 /**
@@ -260,9 +296,49 @@ export function runStorageSuite(name: string, options: StorageSuiteOptions): voi
         await expectDurableError(() => storage.exists(k), 'INVALID_KEY');
       }
       await expectDurableError(() => storage.list('/abs'), 'INVALID_KEY');
+      await expectDurableError(() => storage.list('users/\uD800'), 'INVALID_KEY');
       await expectDurableError(() => storage.list('a/../'), 'INVALID_KEY');
       const listed = (await storage.list('')).keys;
       for (const key of listed) assert.ok(!key.includes('..') && !key.startsWith('/'), `unexpected key ${key}`);
+    }, timeout);
+
+    it('a value that is not a string or a Uint8Array is refused with CONFIG and nothing is written', async () => {
+      const key = `${ns}/values`;
+      for (const value of NON_BYTE_VALUES) {
+        await expectDurableError(() => storage.write(key, value as string), 'CONFIG');
+        await expectDurableError(() => storage.write(key, value as string, { ifVersion: null }), 'CONFIG');
+      }
+      assert.equal(await storage.read(key), undefined, 'a refused value must not be stored');
+      await storage.write(key, Buffer.from('buffer ok'));
+      assert.equal(bytesToText((await storage.read(key))!.data), 'buffer ok');
+    }, timeout);
+
+    it('a bad ifVersion or options bag is refused with CONFIG, never written blind', async () => {
+      const key = `${ns}/conditions`;
+      const version = await storage.write(key, 'first');
+      for (const options of BAD_CONDITIONS) {
+        const error = await expectDurableError(() => storage.write(key, 'blind', options as { ifVersion?: string }), 'CONFIG');
+        assert.equal(error.retryable, false);
+        await expectDurableError(() => storage.delete(key, options as { ifVersion?: string }), 'CONFIG');
+      }
+      const entry = await storage.read(key);
+      assert.equal(entry?.version, version);
+      assert.equal(bytesToText(entry!.data), 'first');
+    }, timeout);
+
+    it('a long valid key round-trips or is refused with INVALID_KEY, and never aliases another', async () => {
+      for (const [i, tail] of LONG_VALID_KEYS.entries()) {
+        const key = `${ns}/long/${tail}`.slice(0, 1024).replace(/[\uD800-\uDBFF]$/, 'z');
+        try {
+          await storage.write(key, `value ${i}`);
+        } catch (error) {
+          const refused = await expectDurableError(() => Promise.reject(error), 'INVALID_KEY');
+          assert.equal(refused.retryable, false);
+          continue;
+        }
+        assert.equal(bytesToText((await storage.read(key))!.data), `value ${i}`);
+        assert.ok((await storage.list(`${ns}/long/`)).keys.includes(key), 'a stored long key must be listed as written');
+      }
     }, timeout);
   });
 }
