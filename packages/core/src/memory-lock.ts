@@ -5,6 +5,7 @@ import { assertValidKey } from './keys.js';
 import { createLease, createLockToken } from './lease.js';
 import type { AcquireOptions, Lease, LockCapabilities, LockManager } from './lock.js';
 import { acquireWithRetry, resolveTtl } from './lock-options.js';
+import { checkOptions } from './option-checks.js';
 
 /** Options for {@link MemoryLockManager}. */
 export interface MemoryLockOptions {
@@ -29,6 +30,7 @@ export class MemoryLockManager implements LockManager {
   private readonly defaultTtlMs: number;
 
   constructor(options: MemoryLockOptions = {}) {
+    checkOptions(options, 'memory lock', { known: ['defaultTtlMs', 'clock'] });
     this.clock = options.clock ?? systemClock;
     this.defaultTtlMs = resolveTtl(options.defaultTtlMs, 30_000, 'memory lock');
   }

@@ -12,6 +12,12 @@ import {
   createMemoryStorage,
   isDurableError,
   isValidKey,
+  isWellFormedText,
+  checkOptions,
+  resolveTtl,
+  MAX_TTL_MS,
+  assertStorageValue,
+  assertConditionalOptions,
   toBackendError,
 } from '../src/index.js';
 
@@ -56,6 +62,14 @@ describe('key rules', () => {
       expect(() => assertValidKey(key, 'test')).toThrow(/^test: invalid key/);
     },
   );
+  test('keys that differ only in lone surrogates are refused: in UTF-8 they would all be U+FFFD and collide', () => {
+    for (const key of ['users/\uD800', 'users/\uDBFF', 'x\uDC00', 'a\uDFFF\uD800b']) {
+      expect(() => assertValidKey(key, 'test')).toThrow(/well-formed Unicode/);
+    }
+    expect(isValidKey('emoji/\uD83D\uDE42')).toBe(true); // a proper pair is 🙂
+    expect(isWellFormedText('a\uD83D\uDE42b')).toBe(true);
+    expect(isWellFormedText('a\uD83Db')).toBe(false);
+  });
   test('prefixes may stop inside a segment but not make a bad segment', () => {
     for (const ok of ['', 'a', 'a/', 'orders/4', 'a/..x', 'a/.']) expect(() => assertValidPrefix(ok)).not.toThrow();
     for (const bad of ['/a', 'a//', 'a/../', '../', 'a\u0000']) {
@@ -165,6 +179,31 @@ describe('owner tokens', () => {
   });
 });
 
+describe('option checks', () => {
+  test('checkOptions: unknown, renamed and missing keys are CONFIG, never retryable', () => {
+    const rules = { known: ['storage', 'ttlMs'], required: ['storage'], renamed: { storageManager: 'storage' } };
+    expect(() => checkOptions({ storage: 1, ttlMs: 2 }, 'ctx', rules)).not.toThrow();
+    expect(() => checkOptions({ storage: 1, tllMs: 2 }, 'ctx', rules)).toThrow('ctx: unknown option "tllMs"; the options are: storage, ttlMs');
+    expect(() => checkOptions({ storageManager: 1 }, 'ctx', rules)).toThrow('ctx: option "storageManager" is not ours; use storage');
+    expect(() => checkOptions({}, 'ctx', rules)).toThrow('ctx: option "storage" is required (the seed library called it "storageManager")');
+    expect(() => checkOptions(null, 'ctx', rules)).toThrow(expect.objectContaining({ code: 'CONFIG', retryable: false }));
+  });
+  test('the memory lock refuses unknown options and a TTL past MAX_TTL_MS', () => {
+    expect(() => createMemoryLock({ ttl: 5 } as never)).toThrow(expect.objectContaining({ code: 'CONFIG' }));
+    expect(() => createMemoryLock({ defaultTtlMs: 1e300 })).toThrow(expect.objectContaining({ code: 'CONFIG' }));
+    expect(() => resolveTtl(MAX_TTL_MS, 1, 'x')).not.toThrow();
+  });
+  test('assertStorageValue and assertConditionalOptions refuse what would be stored wrongly or written blind', () => {
+    for (const value of ['', 'text', new Uint8Array(1), Buffer.from('b')]) expect(() => assertStorageValue(value, 'ctx')).not.toThrow();
+    expect(() => assertStorageValue({ a: 1 }, 'ctx', 'k')).toThrow(/ctx: k: a value must be a string or a Uint8Array, got Object \(serialise it first/);
+    expect(() => assertStorageValue(new ArrayBuffer(2), 'ctx')).toThrow(/new Uint8Array\(buffer\)/);
+    for (const ok of [undefined, {}, { ifVersion: null }, { ifVersion: '17' }]) expect(() => assertConditionalOptions(ok, 'ctx')).not.toThrow();
+    for (const bad of [null, 'v', { ifVersion: '*' }, { ifVersion: '' }, { ifVersion: 'a\r\nb' }, { ifVersion: 3 }]) {
+      expect(() => assertConditionalOptions(bad, 'ctx')).toThrow(expect.objectContaining({ code: 'CONFIG' }));
+    }
+  });
+});
+
 describe('memory lock with an injected clock', () => {
   test('a lease expires when the clock passes its TTL, with no real waiting', async () => {
     let now = 1_000;
@@ -209,6 +248,21 @@ describe('LockableStorageManager', () => {
       }, { ttlMs: 1_000 }),
     ).rejects.toMatchObject({ code: 'CONFLICT' });
     expect(bytesToText((await store.read('k'))!.data)).toBe('written by the next holder');
+  });
+
+  test('update returning a non-byte value is CONFIG and writes nothing (it used to store 0 bytes)', async () => {
+    const store = make();
+    const version = await store.write('k', 'v');
+    await expect(store.update('k', () => ({ a: 1 }) as unknown as string)).rejects.toMatchObject({ code: 'CONFIG' });
+    expect((await store.read('k'))?.version).toBe(version);
+  });
+
+  test('construction refuses missing parts and the seed names with CONFIG naming ours', () => {
+    expect(() => new LockableStorageManager({ storageManager: createMemoryStorage(), lockingManager: createMemoryLock() } as never)).toThrow(
+      /option "storageManager" is not ours; use storage/,
+    );
+    expect(() => new LockableStorageManager({ storage: createMemoryStorage() } as never)).toThrow(/option "lock" is required/);
+    expect(() => new LockableStorageManager(undefined as never)).toThrow(expect.objectContaining({ code: 'CONFIG' }));
   });
 
   test('update returning undefined leaves the value untouched', async () => {

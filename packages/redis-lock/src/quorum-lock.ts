@@ -5,6 +5,7 @@ import {
   acquireWithRetry,
   assertLockToken,
   assertValidKey,
+  checkOptions,
   createLease,
   createLockToken,
   resolveBackoff,
@@ -14,7 +15,7 @@ import type { RedisClient, RedisConnection } from './connection.js';
 import { closeClient, resolveConnection, runScript } from './connection.js';
 import { lockKeyNames, resolvePrefix } from './redis-keys.js';
 import { redisBackendError } from './redis-errors.js';
-import { parseAcquireReply } from './redis-lock.js';
+import { SEED_OPTION_NAMES, parseAcquireReply } from './redis-lock.js';
 import type { LuaScript } from './scripts.js';
 import { EXTEND, RAISE_FENCE, RELEASE, acquireScript } from './scripts.js';
 import type { RedisOptions } from 'ioredis';
@@ -66,7 +67,10 @@ export class RedisQuorumLockManager implements LockManager {
   private readonly backoff: BackoffOptions;
 
   constructor(options: RedisQuorumLockOptions) {
-    if (typeof options !== 'object' || options === null) throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: options are required`);
+    checkOptions(options, CONTEXT, {
+      known: ['clients', 'urls', 'redisOptions', 'prefix', 'defaultTtlMs', 'backoff', 'driftFactor', 'fenceRetentionMs'],
+      renamed: { ...SEED_OPTION_NAMES, client: 'clients (several independent servers)', url: 'urls' },
+    });
     const clients = options.clients;
     const urls = options.urls;
     if (Array.isArray(clients) && clients.length > 0) {

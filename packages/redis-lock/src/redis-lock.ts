@@ -6,6 +6,7 @@ import {
   assertAcquireOptions,
   assertLockToken,
   assertValidKey,
+  checkOptions,
   createLease,
   createLockToken,
   resolveBackoff,
@@ -42,6 +43,18 @@ export interface RedisLockOptions extends RedisConnectionOptions {
 
 const CONTEXT = 'redis-lock';
 
+/** Option names from the lock libraries we replace, with ours. */
+export const SEED_OPTION_NAMES: Readonly<Record<string, string>> = {
+  redis: 'client',
+  redisClient: 'client',
+  connection: 'client (an ioredis instance) or url',
+  ttl: 'defaultTtlMs',
+  timeToLiveDurationInSeconds: 'defaultTtlMs (milliseconds)',
+  retryDelay: 'backoff: { baseMs, maxMs }',
+  retryCount: "acquire's waitMs",
+  keyPrefix: 'prefix',
+};
+
 /** Parses the acquire script's reply: a positive fencing token, or -pttl of the current holder. */
 export function parseAcquireReply(reply: unknown, key: string): { fencingToken: number } | { heldForMs: number } {
   const value = typeof reply === 'string' ? Number(reply) : reply;
@@ -71,6 +84,10 @@ export class RedisLockManager implements LockManager {
   private readonly notifier: ReleaseNotifier | undefined;
 
   constructor(options: RedisLockOptions) {
+    checkOptions(options, CONTEXT, {
+      known: ['client', 'url', 'redisOptions', 'prefix', 'defaultTtlMs', 'backoff', 'wakeOnRelease', 'fenceRetentionMs'],
+      renamed: SEED_OPTION_NAMES,
+    });
     this.connection = resolveConnection(options, CONTEXT);
     this.prefix = resolvePrefix(options.prefix, CONTEXT);
     this.defaultTtlMs = resolveTtl(options.defaultTtlMs, 30_000, CONTEXT);

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { isDurableError } from '@durable/core';
 import { expectDurableError, uniquePrefix } from '@durable/testkit';
-import { RedisLockManager, lockKeyNames, parseAcquireReply } from '../src/index.js';
+import { RedisLockManager, RedisQuorumLockManager, lockKeyNames, parseAcquireReply } from '../src/index.js';
 import { closeClient, runScript } from '../src/connection.js';
 import { acquireScript } from '../src/scripts.js';
 import type { RedisTestServer } from './support/redis-server.js';
@@ -76,6 +76,24 @@ describe('options', () => {
     configError(() => new RedisLockManager({ client, prefix: 'a{b}' }));
     configError(() => new RedisLockManager({ client, defaultTtlMs: 0 }));
     configError(() => new RedisLockManager({ client, fenceRetentionMs: -5 }));
+  });
+
+  test('unknown option keys and the seed libraries\' names are CONFIG naming our option, and a huge TTL is refused', () => {
+    const messageOf = (fn: () => unknown): string => {
+      try {
+        fn();
+      } catch (error) {
+        expect(isDurableError(error, 'CONFIG')).toBe(true);
+        expect((error as { retryable: boolean }).retryable).toBe(false);
+        return (error as Error).message;
+      }
+      throw new Error('expected CONFIG');
+    };
+    expect(messageOf(() => new RedisLockManager({ client, ttlMs: 5000 } as never))).toMatch(/unknown option "ttlMs".*defaultTtlMs/);
+    expect(messageOf(() => new RedisLockManager({ redis: client } as never))).toMatch(/"redis" is not ours; use client/);
+    expect(messageOf(() => new RedisLockManager({ client, timeToLiveDurationInSeconds: 60 } as never))).toMatch(/defaultTtlMs \(milliseconds\)/);
+    expect(messageOf(() => new RedisLockManager({ client, defaultTtlMs: 1e300 }))).toMatch(/ttlMs must be a positive number/);
+    expect(messageOf(() => new RedisQuorumLockManager({ urls: ['redis://x'], url: 'redis://y' } as never))).toMatch(/"url" is not ours; use urls/);
   });
 
   test('a NaN or negative waitMs, non-object options and empty or non-string tokens are CONFIG errors before any I/O', async () => {
