@@ -4,6 +4,7 @@ import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import { DurableError, ErrorCode, isDurableError, toBackendError } from './errors.js';
 import { assertValidPrefix } from './keys.js';
+import { checkOptions } from './option-checks.js';
 import type { Lease, LockManager } from './lock.js';
 import type { StorageManager } from './storage.js';
 import { bytesToText, listAll } from './storage.js';
@@ -88,6 +89,8 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
   private readonly storage: StorageManager;
   private readonly lock: LockManager | undefined;
   private readonly useLock: boolean;
+  // No conditional writes: "only if absent" is checked apart from the write, so inserts lock too.
+  private readonly insertLock: boolean;
   private readonly recordsPrefix: string;
   private readonly pending: PendingIndex;
   private readonly clock: Clock;
@@ -101,13 +104,19 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
 
   constructor(options: StorageWorkflowStoreOptions) {
     super();
-    if (options === null || typeof options !== 'object' || options.storage === undefined) {
-      throw new DurableError(ErrorCode.CONFIG, `${DEFAULT_NAME}: options with a "storage" are required`);
+    checkOptions(options, options?.name ?? DEFAULT_NAME, {
+      known: ['storage', 'lock', 'lockWrites', 'prefix', 'recordsPrefix', 'pending', 'name', 'clock'],
+      required: ['storage'],
+      renamed: { storageManager: 'storage', lockingManager: 'lock' },
+    });
+    if (typeof options.storage !== 'object' || options.storage === null || typeof options.storage.write !== 'function') {
+      throw new DurableError(ErrorCode.CONFIG, `${options.name ?? DEFAULT_NAME}: "storage" must be a StorageManager`);
     }
     this.name = options.name ?? DEFAULT_NAME;
     this.storage = options.storage;
     this.lock = options.lock;
-    this.useLock = options.lockWrites === true || !options.storage.capabilities.conditionalWrite;
+    this.insertLock = options.storage.capabilities?.conditionalWrite !== true;
+    this.useLock = options.lockWrites === true || this.insertLock;
     if (this.useLock && this.lock === undefined) {
       throw new DurableError(ErrorCode.CONFIG, `${this.name}: this storage has no conditional writes, so a "lock" is required`);
     }
@@ -120,16 +129,27 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
 
   async insert(workflow: NewWorkflow): Promise<boolean> {
     const record = workflowTransitions.create(workflow, this.clock());
+    const text = JSON.stringify(record);
     try {
       // Marker first: a crash between the two writes leaves an orphan marker (dropped later),
       // never a record that no claim would find.
       await this.pending.add(record.id, record.createdAt);
-      await this.storage.write(this.recordKey(record.id), JSON.stringify(record), { ifVersion: null });
-      return true;
     } catch (error) {
-      if (isDurableError(error, ErrorCode.CONFLICT)) return false;
       throw wrap(this.name, error, 'insert', record.id);
     }
+    // Storage without conditional writes checks "only if absent" apart from the write: without
+    // the lock, concurrent starts of one id could all win.
+    return this.locked(record.id, LOCK_WAIT_MS, this.insertLock, async () => {
+      try {
+        await this.storage.write(this.recordKey(record.id), text, { ifVersion: null });
+        return true;
+      } catch (error) {
+        if (isDurableError(error, ErrorCode.CONFLICT)) return false;
+        if (!isDurableError(error, ErrorCode.UNKNOWN_OUTCOME)) throw wrap(this.name, error, 'insert', record.id);
+        // Our write may have landed (a lost reply): it did if the record is ours to the byte.
+        return (await this.readText(record.id)) === text;
+      }
+    });
   }
 
   async get(id: string): Promise<WorkflowRecord | undefined> {
@@ -220,19 +240,8 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
     apply: (record: WorkflowRecord | undefined) => WorkflowRecord | undefined,
     options: { token?: string; claiming?: boolean } = {},
   ): Promise<WorkflowRecord | undefined> {
-    let lease: Lease | undefined;
-    if (this.useLock) {
-      try {
-        lease = await (this.lock as LockManager).acquire(`${this.lockPrefix}${encodeWorkflowId(id)}`, {
-          ttlMs: LOCK_TTL_MS,
-          waitMs: options.claiming === true ? 0 : LOCK_WAIT_MS,
-        });
-      } catch (error) {
-        if (options.claiming === true && isDurableError(error, ErrorCode.LOCK_TIMEOUT)) return undefined;
-        throw wrap(this.name, error, 'lock', id);
-      }
-    }
-    try {
+    const waitMs = options.claiming === true ? 0 : LOCK_WAIT_MS;
+    const attempt = async (): Promise<WorkflowRecord | undefined> => {
       let cached = !this.useLock && options.token !== undefined ? this.held.get(id) : undefined;
       if (cached !== undefined && cached.token !== options.token) cached = undefined;
       for (;;) {
@@ -244,22 +253,63 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
         }
         const next = apply(current?.record);
         if (next === undefined) return undefined;
+        const text = JSON.stringify(next);
+        let version: string | undefined;
         try {
-          const version = await this.storage.write(this.recordKey(id), JSON.stringify(next), { ifVersion: current?.version ?? null });
-          // The cache serves compare-and-swap writes only (under the lock, every change reads).
-          if (!this.useLock) {
-            if (next.claim !== undefined) this.held.set(id, { token: next.claim.token, version, record: next });
-            else this.held.delete(id);
-          }
-          return next;
+          version = await this.storage.write(this.recordKey(id), text, { ifVersion: current?.version ?? null });
         } catch (error) {
-          if (!isDurableError(error, ErrorCode.CONFLICT)) throw wrap(this.name, error, 'write', id);
+          const unknown = isDurableError(error, ErrorCode.UNKNOWN_OUTCOME);
+          if (!unknown && !isDurableError(error, ErrorCode.CONFLICT)) throw wrap(this.name, error, 'write', id);
           this.held.delete(id);
-          if (options.claiming === true) return undefined;
+          // A lost reply retried by the storage's client comes back as a conflict with our own
+          // write: under a claim (or a claim attempt, whose token is fresh) the record holding
+          // exactly what we wrote can only be ours, so it is a success, not a lost race.
+          if (unknown || options.token !== undefined || options.claiming === true) {
+            const now = await this.read(id);
+            if (now !== undefined && JSON.stringify(now.record) === text) version = now.version;
+          }
+          if (version === undefined && options.claiming === true) return undefined;
         }
+        if (version === undefined) continue;
+        // The cache serves compare-and-swap writes only (under the lock, every change reads).
+        if (!this.useLock) {
+          if (next.claim !== undefined) this.held.set(id, { token: next.claim.token, version, record: next });
+          else this.held.delete(id);
+        }
+        return next;
       }
+    };
+    try {
+      return await this.locked(id, waitMs, this.useLock, attempt);
+    } catch (error) {
+      if (options.claiming === true && isDurableError(error, ErrorCode.LOCK_TIMEOUT)) return undefined;
+      throw error;
+    }
+  }
+
+  /** Runs `body` under the workflow's lock when `lock` is set (a busy lock waits `waitMs`). */
+  private async locked<T>(id: string, waitMs: number, lock: boolean, body: () => Promise<T>): Promise<T> {
+    if (!lock) return body();
+    let lease: Lease;
+    try {
+      lease = await (this.lock as LockManager).acquire(`${this.lockPrefix}${encodeWorkflowId(id)}`, { ttlMs: LOCK_TTL_MS, waitMs });
+    } catch (error) {
+      if (isDurableError(error, ErrorCode.LOCK_TIMEOUT)) throw error;
+      throw wrap(this.name, error, 'lock', id);
+    }
+    try {
+      return await body();
     } finally {
-      await lease?.release().catch(() => false);
+      await lease.release().catch(() => false);
+    }
+  }
+
+  private async readText(id: string): Promise<string | undefined> {
+    try {
+      const entry = await this.storage.read(this.recordKey(id));
+      return entry === undefined ? undefined : bytesToText(entry.data);
+    } catch (error) {
+      throw wrap(this.name, error, 'read', id);
     }
   }
 

@@ -47,6 +47,8 @@ export interface StoredError {
   stack?: string;
   /** A DurableError's code, when it was one. */
   code?: string;
+  /** A DurableError's details, when JSON (the `path` of a value that is not JSON, say). */
+  details?: Record<string, unknown>;
 }
 
 /** A recorded position of a workflow's history (a step result, a sleep, an awaited event...). */
@@ -230,22 +232,35 @@ export function createClaimToken(): string {
  * finite numbers, booleans and null (`undefined` object properties are dropped, as JSON does).
  */
 export function assertJsonValue(value: unknown, what: string): void {
-  const problem = jsonProblem(value, '$', new Set());
+  let problem: JsonProblem | undefined;
+  try {
+    problem = jsonProblem(value, '$', new Set());
+  } catch (error) {
+    // A getter or a proxy that throws while we look: not JSON either, and never a crash.
+    problem = { path: '$', reason: `could not be inspected (${describeError(error)})` };
+  }
   if (problem !== undefined) {
-    throw new DurableError(ErrorCode.SERIALIZATION, `${what} is not JSON-serialisable: ${problem}`);
+    throw new DurableError(ErrorCode.SERIALIZATION, `${what} is not JSON-serialisable: ${problem.path} ${problem.reason}`, {
+      details: { path: problem.path },
+    });
   }
 }
 
-function jsonProblem(value: unknown, path: string, seen: Set<object>): string | undefined {
+interface JsonProblem {
+  path: string;
+  reason: string;
+}
+
+function jsonProblem(value: unknown, path: string, seen: Set<object>): JsonProblem | undefined {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return undefined;
-  if (typeof value === 'number') return Number.isFinite(value) ? undefined : `${path} is ${value}`;
-  if (typeof value !== 'object') return `${path} is a ${typeof value}`;
-  if (seen.has(value)) return `${path} is a circular reference`;
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : { path, reason: `is ${value}` };
+  if (typeof value !== 'object') return { path, reason: `is a ${typeof value}` };
+  if (seen.has(value)) return { path, reason: 'is a circular reference' };
   seen.add(value);
   try {
     if (Array.isArray(value)) {
       for (let i = 0; i < value.length; i++) {
-        if (value[i] === undefined) return `${path}[${i}] is undefined`;
+        if (value[i] === undefined) return { path: `${path}[${i}]`, reason: 'is undefined' };
         const problem = jsonProblem(value[i], `${path}[${i}]`, seen);
         if (problem !== undefined) return problem;
       }
@@ -254,7 +269,8 @@ function jsonProblem(value: unknown, path: string, seen: Set<object>): string | 
     // A plain object of any realm (vm contexts, jest) has a prototype whose own prototype is null.
     const proto = Object.getPrototypeOf(value) as object | null;
     if (proto !== null && Object.getPrototypeOf(proto) !== null) {
-      return `${path} is a ${(value as object).constructor?.name ?? 'non-plain object'} (convert it to plain JSON)`;
+      const name = (value as object).constructor?.name ?? 'non-plain object';
+      return { path, reason: `is a ${typeof name === 'string' ? name : 'non-plain object'} (convert it to plain JSON)` };
     }
     for (const [key, item] of Object.entries(value)) {
       if (item === undefined) continue;
@@ -267,18 +283,45 @@ function jsonProblem(value: unknown, path: string, seen: Set<object>): string | 
   }
 }
 
-/** An error as stored: name, message, stack and a DurableError's code. */
+/**
+ * An error as stored: name, message, stack, a DurableError's code and JSON details. Never throws,
+ * whatever was thrown (a string, undefined, a proxy, an Error with a throwing getter).
+ */
 export function toStoredError(error: unknown): StoredError {
-  if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    return {
-      name: error.name,
-      message: error.message,
-      ...(error.stack === undefined ? {} : { stack: error.stack }),
-      ...(typeof code === 'string' ? { code } : {}),
-    };
+  try {
+    if (error instanceof Error) {
+      const { name, message, stack } = error;
+      const code = (error as { code?: unknown }).code;
+      const details = (error as { details?: unknown }).details;
+      return {
+        name: typeof name === 'string' ? name : 'Error',
+        message: typeof message === 'string' ? message : safeString(message),
+        ...(typeof stack === 'string' ? { stack } : {}),
+        ...(typeof code === 'string' ? { code } : {}),
+        ...(isJsonObject(details) ? { details: cloneJson(details) } : {}),
+      };
+    }
+    return { name: 'Error', message: typeof error === 'string' ? error : `a non-Error value was thrown: ${safeString(error)}` };
+  } catch (inspecting) {
+    return { name: 'Error', message: `a value that cannot be inspected was thrown (${describeError(inspecting)})` };
   }
-  return { name: 'Error', message: typeof error === 'string' ? error : safeString(error) };
+}
+
+function isJsonObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  try {
+    return jsonProblem(value, '$', new Set()) === undefined;
+  } catch {
+    return false;
+  }
+}
+
+function describeError(error: unknown): string {
+  try {
+    return error instanceof Error ? `${error.name}: ${error.message}` : safeString(error);
+  } catch {
+    return 'unknown error';
+  }
 }
 
 /** A deep copy of a JSON value (records, memos, outcomes). */
@@ -456,6 +499,9 @@ export function assertClaimHeld(record: WorkflowRecord | undefined, token: strin
 
 function placeStep(record: WorkflowRecord, index: number, memo: StepMemo): StepMemo[] {
   const existing = record.steps[index];
+  // The holder's own write already there (its reply was lost and the write retried): success,
+  // not non-determinism. Only the claim holder gets here, and it records a position once.
+  if (existing !== undefined && existing.done && isSameMemo(existing, memo)) return record.steps;
   const ok =
     Number.isSafeInteger(index) &&
     index >= 0 &&
@@ -473,6 +519,31 @@ function placeStep(record: WorkflowRecord, index: number, memo: StepMemo): StepM
   return steps;
 }
 
+/** True when two memos record the same thing (their write times aside). */
+export function isSameMemo(a: StepMemo, b: StepMemo): boolean {
+  return (
+    a.id === b.id &&
+    a.kind === b.kind &&
+    a.done === b.done &&
+    a.until === b.until &&
+    isSameJson(a.value, b.value) &&
+    isSameJson(a.error, b.error)
+  );
+}
+
+/** Deep equality of JSON values, whatever the order of object keys (a store may reorder them). */
+export function isSameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((item, i) => isSameJson(item, b[i]));
+  const left = Object.entries(a).filter(([, v]) => v !== undefined);
+  const right = Object.entries(b).filter(([, v]) => v !== undefined);
+  if (left.length !== right.length) return false;
+  const other = new Map(right);
+  return left.every(([key, value]) => other.has(key) && isSameJson(value, other.get(key)));
+}
+
 function describe(value: unknown): string {
   return typeof value === 'string' ? JSON.stringify(value) : safeString(value);
 }
@@ -481,6 +552,10 @@ function safeString(value: unknown): string {
   try {
     return typeof value === 'object' ? JSON.stringify(value) ?? String(value) : String(value);
   } catch {
-    return Object.prototype.toString.call(value);
+    try {
+      return Object.prototype.toString.call(value);
+    } catch {
+      return typeof value;
+    }
   }
 }

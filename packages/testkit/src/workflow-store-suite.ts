@@ -79,6 +79,32 @@ export function runWorkflowStoreSuite(name: string, options: WorkflowStoreSuiteO
       assert.equal(await store.get(id('absent')), undefined);
     }, timeout);
 
+    it('8 concurrent inserts of one id: exactly one returns true, and the record is the winner\'s', async () => {
+      const results = await Promise.all(
+        Array.from({ length: 8 }, (_, n) => (n % 2 === 0 ? store : peer).insert({ id: id('race'), handler: 'h', input: n })),
+      );
+      const winners = results.flatMap((created, n) => (created ? [n] : []));
+      assert.equal(winners.length, 1, `winners: ${winners.join(',')}`);
+      assert.equal((await store.get(id('race')))?.input, winners[0]);
+    }, timeout);
+
+    it('saveStep of the memo already recorded there under the same claim succeeds and changes nothing (a retried write whose reply was lost)', async () => {
+      await store.insert({ id: id('a'), handler: 'h' });
+      const claimed = await store.claim({ leaseMs: LEASE });
+      assert.ok(claimed);
+      await store.saveStep(id('a'), claimed.token, 0, memo('charge', { ok: true, n: [1, 2] }));
+      now += 3;
+      await store.saveStep(id('a'), claimed.token, 0, { ...memo('charge', { n: [1, 2], ok: true }), at: 4 });
+      await store.saveStep(id('a'), claimed.token, 1, memo('nothing'));
+      await store.saveStep(id('a'), claimed.token, 1, memo('nothing'));
+      await expectDurableError(() => store.saveStep(id('a'), claimed.token, 0, memo('charge', { ok: false })), 'NON_DETERMINISTIC');
+      await expectDurableError(() => store.saveStep(id('a'), claimed.token, 1, memo('nothing', 0)), 'NON_DETERMINISTIC');
+      const record = await store.get(id('a'));
+      assert.equal(record?.steps.length, 2);
+      assert.deepEqual(record?.steps[0]?.value, { ok: true, n: [1, 2] });
+      await expectDurableError(() => store.saveStep(id('a'), 'not-the-token', 0, memo('charge', { ok: true, n: [1, 2] })), 'LOCK_LOST');
+    }, timeout);
+
     it('ids with slashes, dots, spaces and any Unicode are distinct and round-trip', async () => {
       const ids = [id('a/b'), id('a.b'), id('../x'), id('ü 🎉 %2F'), `${id('')}.`, id('A'), id('a')];
       for (const wid of ids) assert.equal(await store.insert({ id: wid, handler: 'h', input: wid }), true);

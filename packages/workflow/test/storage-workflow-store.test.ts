@@ -1,12 +1,21 @@
-import type { StorageManager } from '@durable/core';
-import { MemoryStorageManager, createMemoryLock, createMemoryStorage } from '@durable/core';
+import type { ConditionalOptions, StorageManager, StorageValue } from '@durable/core';
+import { DurableError, ErrorCode, MemoryStorageManager, createMemoryLock, createMemoryStorage } from '@durable/core';
 import { expectDurableError, runWorkflowStoreSuite } from '@durable/testkit';
 import { createStorageWorkflowStore } from '../src/index.js';
 
-// Storage that declares no conditional writes (like S3 with conditionalWrites: false): the store
-// must then serialise each change with the lock.
+// Storage that declares no conditional writes (like S3 with conditionalWrites: false) and checks a
+// condition apart from the write, as a client-side check would: the store must then serialise
+// each change, inserts included, with the lock.
 class BlindStorage extends MemoryStorageManager {
   override readonly capabilities = { conditionalWrite: false };
+
+  override async write(key: string, value: StorageValue, options: ConditionalOptions = {}): Promise<string> {
+    if (options.ifVersion === undefined) return super.write(key, value);
+    const current = await this.read(key);
+    await new Promise((resolve) => setImmediate(resolve)); // another writer gets in here
+    if ((current?.version ?? null) !== options.ifVersion) throw new DurableError(ErrorCode.CONFLICT, `blind storage: ${key} changed`);
+    return super.write(key, value);
+  }
 }
 
 runWorkflowStoreSuite('storage (memory storage, compare-and-swap)', {
