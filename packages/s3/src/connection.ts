@@ -1,6 +1,6 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import type { S3ClientConfig } from '@aws-sdk/client-s3';
-import { DurableError, ErrorCode, assertValidPrefix } from '@durable/core';
+import { DurableError, ErrorCode, assertValidKey, assertValidPrefix, checkOptions } from '@durable/core';
 
 /** Static credentials; omit them to use the AWS default provider chain (env, profile, role). */
 export interface S3Credentials {
@@ -44,11 +44,24 @@ export interface S3Connection {
   readonly prefix: string;
 }
 
-/** Validates the options at once (no I/O) and creates the client when none is injected. */
-export function resolveConnection(options: S3ConnectionOptions, context: string, defaultPrefix = ''): S3Connection {
-  if (typeof options !== 'object' || options === null) {
-    throw new DurableError(ErrorCode.CONFIG, `${context}: options are required`);
-  }
+/** The option keys of {@link S3ConnectionOptions}. */
+const CONNECTION_OPTIONS = ['bucket', 'prefix', 'client', 'region', 'endpoint', 'forcePathStyle', 'credentials', 'clientConfig'] as const;
+
+/** Option names of the libraries we replace, and what to use instead (named in the CONFIG error). */
+const SEED_NAMES: Readonly<Record<string, string>> = {
+  awsAccessKey: 'credentials: { accessKeyId, secretAccessKey }',
+  awsSecretKey: 'credentials: { accessKeyId, secretAccessKey }',
+  awsRegion: 'region',
+  bucketName: 'bucket',
+};
+
+/**
+ * Validates the options at once (no I/O) and creates the client when none is injected. `known`
+ * are the manager's own option keys besides the connection's: any other key is `CONFIG`, so a
+ * misspelt or a seed library's option is never ignored in silence.
+ */
+export function resolveConnection(options: S3ConnectionOptions, context: string, defaultPrefix: string, known: readonly string[]): S3Connection {
+  checkOptions(options, context, { known: [...CONNECTION_OPTIONS, ...known], required: ['bucket'], renamed: SEED_NAMES });
   if (typeof options.bucket !== 'string' || !/^[a-z0-9][a-z0-9.\-_]{1,254}$/i.test(options.bucket)) {
     throw new DurableError(ErrorCode.CONFIG, `${context}: bucket must be a valid bucket name, got ${JSON.stringify(options.bucket)}`);
   }
@@ -70,4 +83,26 @@ export function resolveConnection(options: S3ConnectionOptions, context: string,
     ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
   });
   return { client, owned: true, bucket: options.bucket, prefix };
+}
+
+/** S3's limit on an object key: 1024 bytes of UTF-8, our prefix included. */
+export const MAX_OBJECT_KEY_BYTES = 1024;
+
+/**
+ * The object key of `key` under the connection's prefix. Throws `INVALID_KEY` (before any I/O)
+ * when `key` breaks the core key rules or is too long for S3 once prefixed and UTF-8 encoded:
+ * S3 would answer 400 KeyTooLongError, which must not read as a backend outage.
+ */
+export function objectKeyFor(connection: S3Connection, key: string, context: string): string {
+  assertValidKey(key, context);
+  const objectKey = connection.prefix + key;
+  const bytes = Buffer.byteLength(objectKey, 'utf8');
+  if (bytes > MAX_OBJECT_KEY_BYTES) {
+    throw new DurableError(
+      ErrorCode.INVALID_KEY,
+      `${context}: invalid key ${JSON.stringify(key.slice(0, 64))}...: S3 object keys are at most ${MAX_OBJECT_KEY_BYTES} bytes of UTF-8 including the prefix ${JSON.stringify(connection.prefix)}, this one is ${bytes}; use a shorter key`,
+      { details: { key, bytes } },
+    );
+  }
+  return objectKey;
 }

@@ -5,7 +5,6 @@ import {
   ErrorCode,
   acquireWithRetry,
   assertLockToken,
-  assertValidKey,
   createLease,
   createLockToken,
   resolveBackoff,
@@ -13,8 +12,8 @@ import {
   systemClock,
 } from '@durable/core';
 import type { S3Connection, S3ConnectionOptions } from './connection.js';
-import { resolveConnection } from './connection.js';
-import { isNotFound, isPreconditionFailure, s3BackendError } from './s3-errors.js';
+import { objectKeyFor, resolveConnection } from './connection.js';
+import { isNotFound, isPreconditionFailure, mayHaveBeenApplied, s3BackendError, wasRetried } from './s3-errors.js';
 
 /** Options for {@link S3LockManager}. */
 export interface S3LockOptions extends S3ConnectionOptions {
@@ -34,6 +33,16 @@ interface LeaseRecord {
   fencingToken: number;
   /** Epoch ms; the lease is free from then on. */
   expiresAt: number;
+  /**
+   * Owner token of the last release (optional, added within format 1): a release whose reply was
+   * lost finds its own token here when the SDK's retry meets its already-applied change.
+   */
+  released?: string;
+}
+
+/** A failed compare-and-swap: `retried` when the SDK had sent the PUT more than once. */
+interface SwapFailure {
+  retried: boolean;
 }
 
 interface Observed {
@@ -64,28 +73,38 @@ export class S3LockManager implements LockManager {
   private readonly known = new Map<string, Observed>();
 
   constructor(options: S3LockOptions) {
-    this.connection = resolveConnection(options, CONTEXT, DEFAULT_LOCK_PREFIX);
+    this.connection = resolveConnection(options, CONTEXT, DEFAULT_LOCK_PREFIX, ['defaultTtlMs', 'backoff', 'clock']);
     this.defaultTtlMs = resolveTtl(options.defaultTtlMs, 30_000, CONTEXT);
     this.backoff = resolveBackoff(options.backoff, CONTEXT);
     this.clock = options.clock ?? systemClock;
   }
 
   acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
+    try {
+      objectKeyFor(this.connection, key, CONTEXT);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const attempt = (ttlMs: number): Promise<Lease | undefined> => this.tryAcquire(key, ttlMs);
     return acquireWithRetry({ context: CONTEXT, key, options, defaultTtlMs: this.defaultTtlMs, backoff: this.backoff, attempt });
   }
 
   async release(key: string, token: string): Promise<boolean> {
-    assertValidKey(key, CONTEXT);
+    objectKeyFor(this.connection, key, CONTEXT);
     assertLockToken(token, CONTEXT);
-    const swapped = await this.swap(key, 'release', this.takeKnown(key, token), (seen) =>
-      seen === undefined || seen.record.token !== token ? undefined : { ...seen.record, token: null, expiresAt: 0 },
-    );
-    return swapped !== undefined;
+    let ours = false;
+    const swapped = await this.swap(key, 'release', this.takeKnown(key, token), (seen, _now, afterRetry) => {
+      if (seen !== undefined && seen.record.token === token) return { ...seen.record, token: null, expiresAt: 0, released: token };
+      // Our PUT was sent more than once and the last answer was 412: was the first one applied?
+      if (afterRetry && seen?.record.released === token) ours = true;
+      else if (afterRetry) throw releaseUnknown(key);
+      return undefined;
+    });
+    return swapped !== undefined || ours;
   }
 
   async extend(key: string, token: string, ttlMs: number): Promise<number> {
-    assertValidKey(key, CONTEXT);
+    objectKeyFor(this.connection, key, CONTEXT);
     assertLockToken(token, CONTEXT);
     const ttl = resolveTtl(ttlMs, this.defaultTtlMs, CONTEXT);
     const known = this.takeKnown(key, token);
@@ -130,19 +149,21 @@ export class S3LockManager implements LockManager {
     key: string,
     operation: string,
     first: Observed | undefined,
-    change: (seen: Observed | undefined, now: number) => LeaseRecord | undefined,
+    change: (seen: Observed | undefined, now: number, afterRetry: boolean) => LeaseRecord | undefined,
   ): Promise<Observed | undefined> {
     let seen = first;
     let reads = 0;
+    let afterRetry = false;
     for (;;) {
       if (seen === undefined) {
         if (reads++ === MAX_CAS_ROUNDS) break;
         seen = await this.load(key, operation);
       }
-      const record = change(seen, this.clock());
+      const record = change(seen, this.clock(), afterRetry);
       if (record === undefined) return undefined;
-      const etag = await this.store(key, record, seen?.etag ?? null, operation);
-      if (etag !== undefined) return { record, etag };
+      const stored = await this.store(key, record, seen?.etag ?? null, operation);
+      if (typeof stored === 'string') return { record, etag: stored };
+      afterRetry = stored.retried;
       seen = undefined;
     }
     throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: ${operation} failed for ${key}: too many concurrent changes`, {
@@ -159,9 +180,12 @@ export class S3LockManager implements LockManager {
     const token = createLockToken();
     const fencingToken = (seen?.record.fencingToken ?? 0) + 1;
     const expiresAt = now + ttlMs;
-    const record: LeaseRecord = { v: 1, token, fencingToken, expiresAt };
-    const stored = await this.store(key, record, seen?.etag ?? null, 'acquire');
-    if (stored !== undefined) {
+    // The last release's token stays across grants, so a release whose reply was lost can still
+    // recognise its own change after someone else took the lock.
+    const released = seen?.record.released;
+    const record: LeaseRecord = { v: 1, token, fencingToken, expiresAt, ...(released === undefined ? {} : { released }) };
+    const stored = await this.store(key, record, seen?.etag ?? null, 'acquire', token);
+    if (typeof stored === 'string') {
       this.remember(key, record, stored);
     } else {
       // A 412 can also answer the SDK's retry of our own PUT that succeeded but whose answer was
@@ -195,8 +219,13 @@ export class S3LockManager implements LockManager {
     return { record, etag };
   }
 
-  /** Compare-and-swap; undefined when the condition failed (someone else changed the lease). */
-  private async store(key: string, record: LeaseRecord, ifEtag: string | null, operation: string): Promise<string | undefined> {
+  /**
+   * Compare-and-swap: the new ETag, or a {@link SwapFailure} when the condition failed (someone
+   * else changed the lease, or, after an SDK retry, possibly our own first attempt). A PUT that
+   * failed in a way that may hide an applied attempt is checked by reading the lease back when
+   * `ownToken` (an acquire's fresh token) says how to recognise it.
+   */
+  private async store(key: string, record: LeaseRecord, ifEtag: string | null, operation: string, ownToken?: string): Promise<string | SwapFailure> {
     try {
       const response = await this.connection.client.send(
         new PutObjectCommand({
@@ -209,7 +238,13 @@ export class S3LockManager implements LockManager {
       );
       return response.ETag ?? '';
     } catch (error) {
-      if (isPreconditionFailure(error) || (ifEtag !== null && isNotFound(error))) return undefined;
+      if (isPreconditionFailure(error) || (ifEtag !== null && isNotFound(error))) return { retried: wasRetried(error) };
+      if (ownToken !== undefined && mayHaveBeenApplied(error)) {
+        // A lost reply on the last attempt: if the grant landed, it is ours to use (and to
+        // release), rather than a phantom lease that blocks everyone until it expires.
+        const after = await this.load(key, operation).catch(() => undefined);
+        if (after?.record.token === ownToken) return after.etag;
+      }
       throw s3BackendError(error, `${CONTEXT}: ${operation} failed for ${key}`, key);
     }
   }
@@ -221,6 +256,7 @@ function parseRecord(text: string): LeaseRecord | undefined {
     if (
       value.v === 1 &&
       (value.token === null || typeof value.token === 'string') &&
+      (value.released === undefined || typeof value.released === 'string') &&
       Number.isSafeInteger(value.fencingToken) &&
       typeof value.expiresAt === 'number'
     ) {
@@ -230,6 +266,14 @@ function parseRecord(text: string): LeaseRecord | undefined {
     // fall through: not JSON
   }
   return undefined;
+}
+
+function releaseUnknown(key: string): DurableError {
+  return new DurableError(
+    ErrorCode.UNKNOWN_OUTCOME,
+    `${CONTEXT}: release of ${key} may or may not have been applied: its reply was lost and the lease changed hands since; the lease is not held by this owner any more either way`,
+    { details: { key } },
+  );
 }
 
 /** Creates an {@link S3LockManager}. */

@@ -14,11 +14,22 @@ import type {
   StoredEntry,
   StorageValue,
 } from '@durable/core';
-import { DurableError, ErrorCode, assertValidKey, assertValidPrefix, isDurableError, listLimit, toBytes } from '@durable/core';
+import { randomUUID } from 'node:crypto';
+import {
+  DurableError,
+  ErrorCode,
+  assertConditionalOptions,
+  assertStorageValue,
+  assertValidPrefix,
+  isDurableError,
+  listLimit,
+  toBytes,
+} from '@durable/core';
 import type { S3Connection, S3ConnectionOptions } from './connection.js';
-import { resolveConnection } from './connection.js';
-import { isNotFound, isPreconditionFailure, s3BackendError } from './s3-errors.js';
-import { assertConditional, assertStorageValue } from './validation.js';
+import { objectKeyFor, resolveConnection } from './connection.js';
+import { isConcurrentConditionalWrite, isNotFound, isPreconditionFailure, mayHaveBeenApplied, s3BackendError, wasRetried } from './s3-errors.js';
+import type { ObservedObject } from './write-outcome.js';
+import { CONDITION_META, WRITE_ID_META, conditionMark, settleOutcome } from './write-outcome.js';
 
 /** Options for {@link S3StorageManager}. */
 export interface S3StorageOptions extends S3ConnectionOptions {
@@ -36,7 +47,10 @@ const S3_PAGE_MAX = 1000;
 
 /**
  * {@link StorageManager} on S3: one object per key under `prefix`, versions are ETags,
- * conditional create/update/delete are enforced by S3 itself (412 becomes `CONFLICT`).
+ * conditional create/update/delete are enforced by S3 itself (412 becomes `CONFLICT`). A
+ * conditional write whose reply was lost (the SDK retried it, or the connection broke) is settled
+ * by reading the object's write id back: applied, `CONFLICT`, or `UNKNOWN_OUTCOME` when S3 cannot
+ * tell (see write-outcome.ts).
  */
 export class S3StorageManager implements StorageManager {
   readonly capabilities: StorageCapabilities;
@@ -44,7 +58,7 @@ export class S3StorageManager implements StorageManager {
   private readonly conditional: boolean;
 
   constructor(options: S3StorageOptions) {
-    this.connection = resolveConnection(options, CONTEXT);
+    this.connection = resolveConnection(options, CONTEXT, '', ['conditionalWrites']);
     this.conditional = options.conditionalWrites ?? true;
     this.capabilities = { conditionalWrite: this.conditional };
   }
@@ -55,11 +69,9 @@ export class S3StorageManager implements StorageManager {
   }
 
   async read(key: string): Promise<StoredEntry | undefined> {
-    assertValidKey(key, CONTEXT);
+    const objectKey = this.objectKey(key);
     try {
-      const response = await this.connection.client.send(
-        new GetObjectCommand({ Bucket: this.connection.bucket, Key: this.objectKey(key) }),
-      );
+      const response = await this.connection.client.send(new GetObjectCommand({ Bucket: this.connection.bucket, Key: objectKey }));
       const data = response.Body === undefined ? new Uint8Array(0) : await response.Body.transformToByteArray();
       return { data, version: requireEtag(response.ETag, key) };
     } catch (error) {
@@ -68,42 +80,44 @@ export class S3StorageManager implements StorageManager {
     }
   }
 
-  async write(key: string, value: StorageValue, options: ConditionalOptions = {}): Promise<string> {
-    assertValidKey(key, CONTEXT);
+  async write(key: string, value: StorageValue, options?: ConditionalOptions): Promise<string> {
+    const objectKey = this.objectKey(key);
     assertStorageValue(value, CONTEXT, key);
-    assertConditional(options, CONTEXT, key);
+    assertConditionalOptions(options, CONTEXT, key);
     const body = toBytes(value);
-    const ifVersion = options.ifVersion;
+    const ifVersion = options?.ifVersion;
     if (!this.conditional && ifVersion !== undefined) await this.checkByRead(key, ifVersion, 'write');
-    const conditions =
-      !this.conditional || ifVersion === undefined ? {} : ifVersion === null ? { IfNoneMatch: '*' } : { IfMatch: ifVersion };
+    const conditional = this.conditional && ifVersion !== undefined;
+    const conditions = !conditional ? {} : ifVersion === null ? { IfNoneMatch: '*' } : { IfMatch: ifVersion };
+    const writeId = randomUUID();
     try {
       const response = await this.connection.client.send(
         new PutObjectCommand({
           Bucket: this.connection.bucket,
-          Key: this.objectKey(key),
+          Key: objectKey,
           // A caller's own bytes are copied: the SDK may read the buffer after this call returns
           // (a string was already encoded into a fresh buffer).
           Body: typeof value === 'string' ? body : body.slice(),
           ContentLength: body.length,
           ContentType: 'application/octet-stream',
+          Metadata: { [WRITE_ID_META]: writeId, [CONDITION_META]: conditionMark(conditional ? ifVersion : undefined) },
           ...conditions,
         }),
       );
       return requireEtag(response.ETag, key);
     } catch (error) {
       // S3 answers If-Match on a missing object with 404: the version did not hold either.
-      if (isPreconditionFailure(error) || (ifVersion !== undefined && isNotFound(error))) {
-        throw conflict(key, 'write', ifVersion, error);
-      }
-      throw s3BackendError(error, `${CONTEXT}: write failed for ${key}`, key);
+      const failed = conditional && (isPreconditionFailure(error) || isNotFound(error));
+      if (failed && !wasRetried(error)) throw conflict(key, 'write', ifVersion, error);
+      if (!failed && !mayHaveBeenApplied(error)) throw s3BackendError(error, `${CONTEXT}: write failed for ${key}`, key);
+      return this.settleWrite(key, writeId, conditional ? ifVersion : undefined, error);
     }
   }
 
-  async delete(key: string, options: ConditionalOptions = {}): Promise<boolean> {
-    assertValidKey(key, CONTEXT);
-    assertConditional(options, CONTEXT, key);
-    const ifVersion = options.ifVersion;
+  async delete(key: string, options?: ConditionalOptions): Promise<boolean> {
+    this.objectKey(key);
+    assertConditionalOptions(options, CONTEXT, key);
+    const ifVersion = options?.ifVersion;
     if (ifVersion === null) {
       // "Only if absent": nothing to delete when absent, CONFLICT when present.
       if ((await this.head(key)) !== undefined) throw conflict(key, 'delete', null);
@@ -123,13 +137,15 @@ export class S3StorageManager implements StorageManager {
         await this.deleteObject(key, this.conditional ? etag : undefined, etag);
         return true;
       } catch (error) {
+        // Gone after a lost reply: we deleted it, or another deleter did; either way it existed.
+        if (isDurableError(error, ErrorCode.UNKNOWN_OUTCOME) && (error.details as { gone?: boolean }).gone === true) return true;
         if (attempt >= 10 || !isDurableError(error, ErrorCode.CONFLICT)) throw error;
       }
     }
   }
 
   async exists(key: string): Promise<boolean> {
-    assertValidKey(key, CONTEXT);
+    this.objectKey(key);
     return (await this.head(key)) !== undefined;
   }
 
@@ -170,22 +186,52 @@ export class S3StorageManager implements StorageManager {
   }
 
   private objectKey(key: string): string {
-    return this.connection.prefix + key;
+    return objectKeyFor(this.connection, key, CONTEXT);
   }
 
   private async head(key: string): Promise<string | undefined> {
+    return (await this.observe(key))?.etag;
+  }
+
+  /** HeadObject: the ETag and our write metadata, or undefined when there is no object. */
+  private async observe(key: string): Promise<ObservedObject | undefined> {
     try {
-      const response = await this.connection.client.send(
-        new HeadObjectCommand({ Bucket: this.connection.bucket, Key: this.objectKey(key) }),
-      );
-      return requireEtag(response.ETag, key);
+      const response = await this.connection.client.send(new HeadObjectCommand({ Bucket: this.connection.bucket, Key: this.objectKey(key) }));
+      return { etag: requireEtag(response.ETag, key), writeId: response.Metadata?.[WRITE_ID_META], condition: response.Metadata?.[CONDITION_META] };
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw s3BackendError(error, `${CONTEXT}: head failed for ${key}`, key);
     }
   }
 
+  /**
+   * After a write whose outcome is unknown (`error`): reads the object back and returns its
+   * version when our write id is there; otherwise CONFLICT when another write provably consumed
+   * our precondition, a retryable BACKEND error for an unconditional write (a blind retry is
+   * safe), and UNKNOWN_OUTCOME for a conditional one.
+   */
+  private async settleWrite(key: string, writeId: string, ifVersion: string | null | undefined, error: unknown): Promise<string> {
+    const current = await this.observeAfter(key, 'write', error);
+    if (ifVersion === undefined) {
+      if (current?.writeId === writeId) return current.etag;
+      throw s3BackendError(error, `${CONTEXT}: write failed for ${key}`, key);
+    }
+    const outcome = settleOutcome(current, writeId, ifVersion);
+    if (outcome.kind === 'applied') return outcome.version;
+    if (outcome.kind === 'conflict') throw conflict(key, 'write', ifVersion, error, outcome.reason);
+    throw unknownOutcome(key, 'write', outcome.reason, error, { writeId, gone: current === undefined });
+  }
+
+  private async observeAfter(key: string, operation: string, error: unknown): Promise<ObservedObject | undefined> {
+    try {
+      return await this.observe(key);
+    } catch (readError) {
+      throw unknownOutcome(key, operation, `its reply was lost and reading the object back failed too (${(readError as Error).message})`, error, {});
+    }
+  }
+
   private async deleteObject(key: string, ifMatch: string | undefined, expected: string): Promise<void> {
+    let failure: unknown;
     try {
       await this.connection.client.send(
         new DeleteObjectCommand({
@@ -194,10 +240,19 @@ export class S3StorageManager implements StorageManager {
           ...(ifMatch === undefined ? {} : { IfMatch: ifMatch }),
         }),
       );
+      return;
     } catch (error) {
-      if (isPreconditionFailure(error) || isNotFound(error)) throw conflict(key, 'delete', expected, error);
-      throw s3BackendError(error, `${CONTEXT}: delete failed for ${key}`, key);
+      const failed = isPreconditionFailure(error) || isNotFound(error);
+      if (failed && !wasRetried(error)) throw conflict(key, 'delete', expected, error);
+      if (!failed && !mayHaveBeenApplied(error)) throw s3BackendError(error, `${CONTEXT}: delete failed for ${key}`, key);
+      failure = error;
     }
+    // A retried delete answered 412/404, or a lost reply: find out what is there now.
+    const current = await this.observeAfter(key, 'delete', failure);
+    const outcome = settleOutcome(current, undefined, expected);
+    if (outcome.kind === 'conflict') throw conflict(key, 'delete', expected, failure, outcome.reason);
+    const reason = outcome.kind === 'unknown' ? outcome.reason : 'the object changed';
+    throw unknownOutcome(key, 'delete', reason, failure, { gone: current === undefined });
   }
 
   // Without conditional writes: compare by a read first (not atomic; see `conditionalWrites`).
@@ -214,11 +269,23 @@ function requireEtag(etag: string | undefined, key: string): string {
   return etag;
 }
 
-function conflict(key: string, operation: string, expected: string | null | undefined, cause?: unknown): DurableError {
+function conflict(key: string, operation: string, expected: string | null | undefined, cause?: unknown, reason?: string): DurableError {
+  // S3's 409 ConditionalRequestConflict: another conditional write was in flight; ours was not
+  // applied and may succeed if tried again.
+  const concurrent = cause !== undefined && reason === undefined && isConcurrentConditionalWrite(cause);
+  const why = reason ?? (concurrent ? 'another conditional write on it was in progress (S3 409); try again' : undefined);
   return new DurableError(
     ErrorCode.CONFLICT,
-    `${CONTEXT}: ${operation} conflict for ${key}: the version is no longer ${expected === null ? '"absent"' : String(expected)}`,
-    { ...(cause === undefined ? {} : { cause }), details: { key, expected } },
+    `${CONTEXT}: ${operation} conflict for ${key}: the version is no longer ${expected === null ? '"absent"' : String(expected)}${why === undefined ? '' : ` (${why})`}`,
+    { ...(cause === undefined ? {} : { cause }), retryable: concurrent, details: { key, expected } },
+  );
+}
+
+function unknownOutcome(key: string, operation: string, reason: string, cause: unknown, details: Record<string, unknown>): DurableError {
+  return new DurableError(
+    ErrorCode.UNKNOWN_OUTCOME,
+    `${CONTEXT}: ${operation} of ${key} may or may not have been applied: ${reason}; read the key again before deciding`,
+    { cause, details: { key, ...details } },
   );
 }
 

@@ -316,3 +316,84 @@ describe('S3 error answers map to BACKEND with the right retryable flag', () => 
     }
   });
 });
+
+describe('options and keys are checked before any I/O (issue 9)', () => {
+  const dead = new S3Client({ endpoint: 'http://127.0.0.1:9', forcePathStyle: true, region: 'us-east-1', maxAttempts: 1, credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  afterAll(() => dead.destroy());
+
+  it("the seed libraries' option names are CONFIG naming ours, not ignored in silence", () => {
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [{ awsAccessKey: 'AKIA' }, /credentials/],
+      [{ awsSecretKey: 'secret' }, /credentials/],
+      [{ awsRegion: 'eu-west-1' }, /region/],
+      [{ bucketName: 'b' }, /bucket/],
+      [{ conditionalWrite: true }, /unknown option "conditionalWrite"/],
+    ];
+    for (const [extra, message] of cases) {
+      for (const make of [() => new S3StorageManager({ bucket: 'ok-bucket', ...extra } as never), () => new S3LockManager({ bucket: 'ok-bucket', ...extra } as never)]) {
+        let thrown: unknown;
+        try {
+          make();
+        } catch (error) {
+          thrown = error;
+        }
+        expect(thrown).toMatchObject({ code: 'CONFIG', retryable: false, message: expect.stringMatching(message) });
+      }
+    }
+    expect(() => new S3StorageManager({ bucket: 'ok-bucket', defaultTtlMs: 5 } as never)).toThrow(expect.objectContaining({ code: 'CONFIG' }));
+    for (const options of [null, undefined, 'bucket']) {
+      expect(() => new S3StorageManager(options as never)).toThrow(expect.objectContaining({ code: 'CONFIG' }));
+    }
+  });
+
+  it('a key longer than 1024 bytes of UTF-8 once prefixed is INVALID_KEY on storage and lock, never BACKEND', async () => {
+    const store = new S3StorageManager({ client: dead, bucket: 'durable-test', prefix: 'app/' });
+    const lock = new S3LockManager({ client: dead, bucket: 'durable-test' });
+    // 1000 characters: valid for the core rules, 3000 bytes in UTF-8; and 1021 ASCII + "app/" = 1025.
+    for (const key of ['日'.repeat(1000), 'x'.repeat(1021)]) {
+      for (const operation of [() => store.read(key), () => store.write(key, 'v'), () => store.delete(key), () => store.exists(key)]) {
+        const error = await expectDurableError(operation, 'INVALID_KEY');
+        expect(error.retryable).toBe(false);
+      }
+    }
+    const long = 'x'.repeat(1024 - 'durable-locks/'.length + 1);
+    await expectDurableError(() => lock.acquire(long), 'INVALID_KEY');
+    await expectDurableError(() => lock.release(long, 'token'), 'INVALID_KEY');
+    await expectDurableError(() => lock.extend(long, 'token', 1000), 'INVALID_KEY');
+  });
+
+  it("ifVersion '*' or with CR/LF, null options and lone-surrogate keys are refused before I/O", async () => {
+    const store = new S3StorageManager({ client: dead, bucket: 'durable-test' });
+    const lock = new S3LockManager({ client: dead, bucket: 'durable-test' });
+    for (const options of [{ ifVersion: '*' }, { ifVersion: '"e"\r\nx-amz-acl: public-read' }, null]) {
+      const error = await expectDurableError(() => store.write('k', 'v', options as never), 'CONFIG');
+      expect(error.retryable).toBe(false);
+      await expectDurableError(() => store.delete('k', options as never), 'CONFIG');
+    }
+    for (const key of ['k\uD800', 'k\uDBFF']) {
+      await expectDurableError(() => store.write(key, 'v'), 'INVALID_KEY');
+      await expectDurableError(() => lock.acquire(key), 'INVALID_KEY');
+      await expectDurableError(() => lock.release(key, 'token'), 'INVALID_KEY');
+    }
+    await expectDurableError(() => lock.acquire('k', { ttlMs: 1e300 }), 'CONFIG');
+    await expectDurableError(() => lock.extend('k', 'token', 1e300), 'CONFIG');
+    expect(() => new S3LockManager({ bucket: 'ok-bucket', defaultTtlMs: 1e300 })).toThrow(expect.objectContaining({ code: 'CONFIG' }));
+  });
+
+  it('409 ConditionalRequestConflict on a conditional write is a retryable CONFLICT', async () => {
+    const client = s3.endpoint.client({ maxAttempts: 1 });
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        (args.request as { headers: Record<string, string> }).headers['x-durable-test-fault'] = '409 ConditionalRequestConflict';
+        return next(args);
+      },
+      { step: 'build', name: 'injectFault' },
+    );
+    try {
+      const error = await expectDurableError(() => new S3StorageManager({ client, bucket: s3.endpoint.bucket }).write('k', 'v', { ifVersion: null }), 'CONFLICT');
+      expect(error.retryable).toBe(true);
+    } finally {
+      client.destroy();
+    }
+  });
+});

@@ -1,9 +1,24 @@
 import { runStorageSuite } from '@durable/testkit';
 import { S3StorageManager } from '../src/index.js';
+import type { LossyS3 } from './support/lost-reply.js';
+import { startLossyS3 } from './support/lost-reply.js';
 import { useS3 } from './support/suite-setup.js';
 
 // The storage conformance suite against s3rver + our conditional-write layer, or S3_ENDPOINT.
+// The manager's client goes through the lost-reply proxy (plain HTTP endpoints only), so the
+// suite's lost-reply tests run too: the SDK retries a PUT/DELETE whose reply the proxy cut.
 const s3 = useS3();
+let lossy: LossyS3 | undefined;
+// The proxy speaks plain HTTP: an https S3_ENDPOINT (real S3) runs the suite without the lost-reply tests.
+const proxied = !(process.env.S3_ENDPOINT ?? '').startsWith('https:');
+beforeAll(async () => {
+  if (proxied) lossy = await startLossyS3(s3.endpoint, 3);
+});
+afterAll(async () => {
+  await lossy?.close();
+});
+
 runStorageSuite('s3', {
-  create: () => new S3StorageManager({ client: s3.client, bucket: s3.endpoint.bucket, prefix: 'suite/' }),
+  create: () => new S3StorageManager({ client: lossy?.client ?? s3.client, bucket: s3.endpoint.bucket, prefix: 'suite/' }),
+  ...(proxied ? { lostReply: { dropNextReply: () => lossy!.proxy.dropNextReply(), dropsPending: () => lossy!.proxy.dropsPending() } } : {}),
 });

@@ -1,5 +1,5 @@
-export { runStorageSuite, INVALID_KEYS } from './storage-suite.js';
-export type { StorageSuiteOptions } from './storage-suite.js';
+export { runStorageSuite, INVALID_KEYS, assertReplyDropped } from './storage-suite.js';
+export type { LostReplyHook, StorageSuiteOptions } from './storage-suite.js';
 export { runLockSuite } from './lock-suite.js';
 export type { LockSuiteOptions } from './lock-suite.js';
 export { delay, expectDurableError, resolveRunner, uniquePrefix } from './runner.js';
@@ -8,3 +8,5 @@ export { runWorkflowStoreSuite } from './workflow-store-suite.js';
 export type { WorkflowStoreSuiteOptions } from './workflow-store-suite.js';
 export { startChildServer } from './child-server.js';
 export type { ChildServer } from './child-server.js';
+export { startLostReplyProxy } from './lost-reply-proxy.js';
+export type { LostReplyProxy, LostReplyProxyOptions, ProxiedRequest } from './lost-reply-proxy.js';

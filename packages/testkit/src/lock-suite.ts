@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import type { Lease, LockManager } from '@durable/core';
 import type { SuiteRunner } from './runner.js';
+import type { LostReplyHook } from './storage-suite.js';
+import { assertReplyDropped } from './storage-suite.js';
 import { delay, expectDurableError, resolveRunner, uniquePrefix } from './runner.js';
 
 /** Options for {@link runLockSuite}. */
@@ -25,6 +27,12 @@ export interface LockSuiteOptions {
   timeoutMs?: number;
   /** Concurrent contenders in the exclusion test. @default 8 */
   contenders?: number;
+  /**
+   * Optional fault hook on the manager from `create` (not the peer): the next request that changes
+   * a lock is applied by the server and its reply lost. With it the suite checks that acquire,
+   * extend and release still report what happened (a grant, an extension, a release).
+   */
+  lostReply?: LostReplyHook;
 }
 
 /**
@@ -209,11 +217,40 @@ export function runLockSuite(name: string, options: LockSuiteOptions): void {
       }
       await expectDurableError(() => a.acquire(`${ns}/k`, { ttlMs: -1 }), 'CONFIG');
       await expectDurableError(() => a.acquire(`${ns}/k`, { ttlMs: Number.NaN }), 'CONFIG');
+      // A lease that would never expire (or overflow the backend's numbers) is a mistake.
+      await expectDurableError(() => a.acquire(`${ns}/k`, { ttlMs: 1e300 }), 'CONFIG');
+      // Lone surrogates would become U+FFFD on the wire: two keys, one lock.
+      for (const key of [`${ns}/\uD800`, `${ns}/\uDBFF`]) {
+        await expectDurableError(() => a.acquire(key), 'INVALID_KEY');
+        await expectDurableError(() => a.release(key, 't'), 'INVALID_KEY');
+      }
       const held = await a.acquire(`${ns}/held`, { ttlMs: 10_000 });
       // NaN must not turn into an endless wait.
       await expectDurableError(() => b.acquire(`${ns}/held`, { waitMs: Number.NaN }), 'CONFIG');
       await expectDurableError(() => b.acquire(`${ns}/held`, { waitMs: -5 }), 'CONFIG');
       await held.release();
     }, timeout);
+
+    if (options.lostReply !== undefined) {
+      const lost = options.lostReply;
+      it('acquire, extend and release whose replies were lost still grant, extend and release the lease', async () => {
+        const key = `${ns}/lost-reply`;
+        lost.dropNextReply();
+        const lease = await a.acquire(key, { ttlMs: 10_000, waitMs: 0 });
+        assertReplyDropped(lost, 'acquire');
+        await expectDurableError(() => b.acquire(key, { waitMs: 0 }), 'LOCK_TIMEOUT');
+        const before = lease.expiresAt;
+        lost.dropNextReply();
+        await lease.extend(20_000);
+        assertReplyDropped(lost, 'extend');
+        assert.ok(lease.expiresAt > before, 'extend moved the expiry');
+        lost.dropNextReply();
+        assert.equal(await lease.release(), true, 'a release whose reply was lost is still a release');
+        assertReplyDropped(lost, 'release');
+        const next = await b.acquire(key, { waitMs: 0 });
+        assert.ok(next.fencingToken > lease.fencingToken);
+        assert.equal(await next.release(), true);
+      }, timeout);
+    }
   });
 }

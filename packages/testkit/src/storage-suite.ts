@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { StorageManager } from '@durable/core';
-import { bytesToText, listAll } from '@durable/core';
+import { bytesToText, isDurableError, listAll } from '@durable/core';
 import type { SuiteRunner } from './runner.js';
 import { expectDurableError, resolveRunner, uniquePrefix } from './runner.js';
 
@@ -16,6 +16,26 @@ export interface StorageSuiteOptions {
   timeoutMs?: number;
   /** Writers racing in the concurrency tests. @default 8 */
   racers?: number;
+  /**
+   * Optional fault hook for backends reached over a network: with it the suite checks that a
+   * write or delete whose reply was lost (applied by the server, then retried or failed by the
+   * client) is never reported as `CONFLICT`. `@durable/testkit`'s `startLostReplyProxy` gives one
+   * for HTTP backends.
+   */
+  lostReply?: LostReplyHook;
+}
+
+/** Loses the reply of a request that changes the store; see {@link StorageSuiteOptions.lostReply}. */
+export interface LostReplyHook {
+  /** The next request that changes the store reaches the server and is applied, but its reply is lost. */
+  dropNextReply(): void;
+  /** Drops armed and not yet used; when given, each lost-reply test checks a reply was really lost. */
+  dropsPending?(): number;
+}
+
+/** Asserts that the drop armed before an operation was used by it (when the hook can tell). */
+export function assertReplyDropped(hook: LostReplyHook, what: string): void {
+  if (hook.dropsPending !== undefined) assert.equal(hook.dropsPending(), 0, `${what}: no reply was dropped, so the test proved nothing`);
 }
 
 /** Invalid keys every backend must refuse with `INVALID_KEY` before any I/O. */
@@ -340,5 +360,56 @@ export function runStorageSuite(name: string, options: StorageSuiteOptions): voi
         assert.ok((await storage.list(`${ns}/long/`)).keys.includes(key), 'a stored long key must be listed as written');
       }
     }, timeout);
+
+    if (options.lostReply !== undefined) {
+      const lost = options.lostReply;
+      const text = async (key: string): Promise<string | undefined> => {
+        const entry = await storage.read(key);
+        return entry === undefined ? undefined : bytesToText(entry.data);
+      };
+
+      it('a write whose reply was lost is reported as applied with its version, never CONFLICT (create, update, blind)', async () => {
+        const key = `${ns}/lost-reply`;
+        const steps: Array<[string, { ifVersion?: string | null } | undefined]> = [['created', { ifVersion: null }], ['updated', undefined], ['blind', {}]];
+        let version: string | undefined;
+        for (const [value, given] of steps) {
+          const condition = given ?? { ifVersion: version! };
+          lost.dropNextReply();
+          version = await storage.write(key, value, condition);
+          assertReplyDropped(lost, `write ${value}`);
+          const entry = await storage.read(key);
+          assert.equal(entry?.version, version, `write ${value}: the returned version is the stored one`);
+          assert.equal(await text(key), value);
+        }
+      }, timeout);
+
+      it('a conditional delete whose reply was lost returns true or throws UNKNOWN_OUTCOME, never CONFLICT, and the value is gone', async () => {
+        const key = `${ns}/lost-delete`;
+        const version = await storage.write(key, 'doomed');
+        lost.dropNextReply();
+        try {
+          assert.equal(await storage.delete(key, { ifVersion: version }), true);
+        } catch (error) {
+          await expectDurableError(() => Promise.reject(error), 'UNKNOWN_OUTCOME');
+        }
+        assertReplyDropped(lost, 'delete');
+        assert.equal(await storage.read(key), undefined);
+      }, timeout);
+
+      it("a lost reply does not turn a stale write into a success: it is CONFLICT or UNKNOWN_OUTCOME and changes nothing", async () => {
+        const key = `${ns}/lost-stale`;
+        const v1 = await storage.write(key, 'one');
+        const v2 = await storage.write(key, 'two', { ifVersion: v1 });
+        lost.dropNextReply();
+        const error = await storage.write(key, 'three', { ifVersion: v1 }).then(
+          () => assert.fail('a stale write succeeded'),
+          (e: unknown) => e,
+        );
+        if (!isDurableError(error, 'UNKNOWN_OUTCOME')) await expectDurableError(() => Promise.reject(error), 'CONFLICT');
+        assertReplyDropped(lost, 'stale write');
+        assert.equal((await storage.read(key))?.version, v2);
+        assert.equal(await text(key), 'two');
+      }, timeout);
+    }
   });
 }

@@ -66,7 +66,8 @@ export async function startS3(options: { external?: boolean } = {}): Promise<S3T
   };
 }
 
-function makeClient(endpoint: string, maxAttempts: number | undefined, local: boolean): S3Client {
+/** An S3 client for `endpoint` (path style; s3rver's credentials when `local`). */
+export function makeClient(endpoint: string, maxAttempts: number | undefined, local: boolean): S3Client {
   return new S3Client({
     endpoint,
     forcePathStyle: true,
