@@ -1,20 +1,21 @@
 import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import type { AcquireOptions, BackoffOptions, Clock, Lease, LockCapabilities, LockManager } from '@durable/core';
 import {
   DurableError,
   ErrorCode,
   acquireWithRetry,
   assertLockToken,
-  assertValidKey,
   createLease,
   createLockToken,
   resolveBackoff,
+  isWellFormedText,
   resolveTtl,
   systemClock,
 } from '@durable/core';
 import type { DynamoConnection, DynamoConnectionOptions } from './connection.js';
-import { resolveConnection } from './connection.js';
-import { dynamoBackendError, isConditionFailure } from './dynamo-errors.js';
+import { itemIdFor, resolveConnection } from './connection.js';
+import { dynamoBackendError, isConditionFailure, mayHaveBeenApplied, wasRetried } from './dynamo-errors.js';
 
 /** Options for {@link DynamoLockingManager}. */
 export interface DynamoLockOptions extends DynamoConnectionOptions {
@@ -43,6 +44,10 @@ const CONTEXT = 'dynamo lock';
 // replace; `expiresAtMs` is the precise expiry every condition compares against, because the
 // TTL sweeper may run up to days late (and dynalite has none).
 const NAMES = { '#id': 'id', '#owner': 'owner', '#exp': 'expireAt', '#expMs': 'expiresAtMs', '#fence': 'fencingToken' };
+// `releasedBy` holds the owner token of the last release and is kept by later grants: a release
+// whose reply was lost (the SDK's retry then fails its condition) recognises its own change by it.
+const RELEASED_BY = 'releasedBy';
+const OWN_OPTIONS = ['defaultTtlMs', 'prefix', 'backoff', 'clock'] as const;
 
 /**
  * A {@link LockManager} on one DynamoDB table. Acquire is a single conditional UpdateItem
@@ -60,54 +65,74 @@ export class DynamoLockingManager implements LockManager {
   private readonly clock: Clock;
 
   constructor(options: DynamoLockOptions) {
-    this.connection = resolveConnection(options, CONTEXT);
+    this.connection = resolveConnection(options, CONTEXT, OWN_OPTIONS);
     this.defaultTtlMs = resolveTtl(options.defaultTtlMs, 900_000, CONTEXT);
     this.prefix = options.prefix ?? '';
-    if (typeof this.prefix !== 'string') throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: prefix must be a string`);
+    // A lone surrogate would turn into U+FFFD on the wire: two prefixes, one set of locks.
+    if (typeof this.prefix !== 'string' || !isWellFormedText(this.prefix) || /[\u0000-\u001f\u007f-\u009f]/.test(this.prefix)) {
+      throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: prefix must be a string of well-formed Unicode without control characters, got ${JSON.stringify(this.prefix)}`);
+    }
     this.backoff = resolveBackoff(options.backoff, CONTEXT);
     this.clock = options.clock ?? systemClock;
   }
 
   acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
+    try {
+      this.itemId(key);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const attempt = (ttlMs: number): Promise<Lease | undefined> => this.tryAcquire(key, ttlMs);
     return acquireWithRetry({ context: CONTEXT, key, options, defaultTtlMs: this.defaultTtlMs, backoff: this.backoff, attempt });
   }
 
   async release(key: string, token: string): Promise<boolean> {
-    assertValidKey(key, CONTEXT);
+    const id = this.itemId(key);
     assertLockToken(token, CONTEXT);
     const now = this.clock();
     try {
       await this.connection.client.send(
         new UpdateItemCommand({
           TableName: this.connection.tableName,
-          Key: { id: { S: this.prefix + key } },
+          Key: { id: { S: id } },
           // Keep the item (and its fencing counter); the TTL sweeper may remove it later, and the
           // counter then restarts above the clock (see tryAcquire).
-          UpdateExpression: 'REMOVE #owner SET #expMs = :zero, #exp = :nowSec',
+          UpdateExpression: 'REMOVE #owner SET #expMs = :zero, #exp = :nowSec, #rel = :token',
           ConditionExpression: '#owner = :token',
-          ExpressionAttributeNames: { '#owner': NAMES['#owner'], '#expMs': NAMES['#expMs'], '#exp': NAMES['#exp'] },
+          ExpressionAttributeNames: { '#owner': NAMES['#owner'], '#expMs': NAMES['#expMs'], '#exp': NAMES['#exp'], '#rel': RELEASED_BY },
           ExpressionAttributeValues: { ':token': { S: token }, ':zero': { N: '0' }, ':nowSec': { N: String(Math.floor(now / 1000)) } },
         }),
       );
       return true;
     } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw dynamoBackendError(error, `${CONTEXT}: release failed for ${key}`, key);
+      const refused = isConditionFailure(error);
+      if (refused && !wasRetried(error)) return false;
+      if (!refused && !mayHaveBeenApplied(error)) throw dynamoBackendError(error, `${CONTEXT}: release failed for ${key}`, key);
+      // The SDK sent the release more than once, or lost its reply: was it applied?
+      const item = await this.readItem(key, 'release').catch(() => undefined);
+      if (item?.[RELEASED_BY]?.S === token && item.owner?.S !== token) return true;
+      if (!refused) throw dynamoBackendError(error, `${CONTEXT}: release failed for ${key}`, key);
+      throw new DurableError(
+        ErrorCode.UNKNOWN_OUTCOME,
+        `${CONTEXT}: release of ${key} may or may not have been applied: its reply was lost and the lock changed hands since; the lease is not held by this owner any more either way`,
+        { cause: error, details: { key } },
+      );
     }
   }
 
   async extend(key: string, token: string, ttlMs: number): Promise<number> {
-    assertValidKey(key, CONTEXT);
+    const id = this.itemId(key);
     assertLockToken(token, CONTEXT);
     const ttl = resolveTtl(ttlMs, this.defaultTtlMs, CONTEXT);
     const now = this.clock();
     const expiresAt = now + ttl;
     try {
+      // An SDK retry of an extend that was applied meets the same owner and a later expiry, so
+      // it passes the condition again: extend needs no outcome check after a 400.
       await this.connection.client.send(
         new UpdateItemCommand({
           TableName: this.connection.tableName,
-          Key: { id: { S: this.prefix + key } },
+          Key: { id: { S: id } },
           UpdateExpression: 'SET #expMs = :expMs, #exp = :expSec',
           ConditionExpression: '#owner = :token AND #expMs > :now',
           ExpressionAttributeNames: { '#owner': NAMES['#owner'], '#expMs': NAMES['#expMs'], '#exp': NAMES['#exp'] },
@@ -126,31 +151,45 @@ export class DynamoLockingManager implements LockManager {
           details: { key },
         });
       }
+      if (mayHaveBeenApplied(error)) {
+        const item = await this.readItem(key, 'extend').catch(() => undefined);
+        if (item?.owner?.S === token && item.expiresAtMs?.N === String(expiresAt)) return expiresAt;
+      }
       throw dynamoBackendError(error, `${CONTEXT}: extend failed for ${key}`, key);
     }
   }
 
   /** The stored state of `key` (strongly consistent read), or undefined when it never was locked. */
   async inspect(key: string): Promise<LockItemState | undefined> {
-    assertValidKey(key, CONTEXT);
-    try {
-      const { Item } = await this.connection.client.send(
-        new GetItemCommand({ TableName: this.connection.tableName, Key: { id: { S: this.prefix + key } }, ConsistentRead: true }),
-      );
-      if (Item === undefined) return undefined;
-      return {
-        token: Item.owner?.S,
-        fencingToken: Number(Item.fencingToken?.N ?? 0),
-        expiresAtMs: Number(Item.expiresAtMs?.N ?? 0),
-      };
-    } catch (error) {
-      throw dynamoBackendError(error, `${CONTEXT}: inspect failed for ${key}`, key);
-    }
+    const Item = await this.readItem(key, 'inspect');
+    if (Item === undefined) return undefined;
+    return {
+      token: Item.owner?.S,
+      fencingToken: Number(Item.fencingToken?.N ?? 0),
+      expiresAtMs: Number(Item.expiresAtMs?.N ?? 0),
+    };
   }
 
   /** Destroys the DynamoDB client if this manager created it (never an injected one). */
   async close(): Promise<void> {
     if (this.connection.owned) this.connection.client.destroy();
+  }
+
+  private itemId(key: string): string {
+    return itemIdFor(this.prefix, key, CONTEXT);
+  }
+
+  /** The lock item (strongly consistent read), or undefined when there is none. */
+  private async readItem(key: string, operation: string): Promise<Record<string, AttributeValue> | undefined> {
+    const id = this.itemId(key);
+    try {
+      const { Item } = await this.connection.client.send(
+        new GetItemCommand({ TableName: this.connection.tableName, Key: { id: { S: id } }, ConsistentRead: true }),
+      );
+      return Item;
+    } catch (error) {
+      throw dynamoBackendError(error, `${CONTEXT}: ${operation} failed for ${key}`, key);
+    }
   }
 
   private async tryAcquire(key: string, ttlMs: number): Promise<Lease | undefined> {
@@ -161,7 +200,7 @@ export class DynamoLockingManager implements LockManager {
       const { Attributes } = await this.connection.client.send(
         new UpdateItemCommand({
           TableName: this.connection.tableName,
-          Key: { id: { S: this.prefix + key } },
+          Key: { id: { S: this.itemId(key) } },
           // A new item's counter starts at the clock (ms), so that if the TTL sweeper ever
           // deletes a released item, later tokens still exceed every token granted before.
           UpdateExpression: 'SET #owner = :token, #expMs = :expMs, #exp = :expSec, #fence = if_not_exists(#fence, :now) + :one',
@@ -186,6 +225,15 @@ export class DynamoLockingManager implements LockManager {
       return createLease(this, { key, token, fencingToken, expiresAt, ttlMs });
     } catch (error) {
       if (isConditionFailure(error)) return undefined;
+      if (mayHaveBeenApplied(error)) {
+        // The last attempt lost its reply: if the grant landed, it is ours to use (and release),
+        // rather than a phantom lease that blocks everyone until it expires.
+        const item = await this.readItem(key, 'acquire').catch(() => undefined);
+        const fencingToken = Number(item?.fencingToken?.N);
+        if (item?.owner?.S === token && Number.isSafeInteger(fencingToken)) {
+          return createLease(this, { key, token, fencingToken, expiresAt, ttlMs });
+        }
+      }
       throw dynamoBackendError(error, `${CONTEXT}: acquire failed for ${key}`, key);
     }
   }

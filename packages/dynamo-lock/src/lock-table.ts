@@ -26,7 +26,7 @@ export interface CreateLockTableOptions extends DynamoConnectionOptions {
  */
 export async function createLockTable(options: CreateLockTableOptions): Promise<boolean> {
   const context = 'dynamo lock: createLockTable';
-  const { client, owned, tableName } = resolveConnection(options, context);
+  const { client, owned, tableName } = resolveConnection(options, context, ['timeToLive', 'waitMs']);
   try {
     let created = false;
     try {

@@ -3,26 +3,35 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoLockingManager, createLockTable } from '../src/index.js';
 import type { DynamoTestEndpoint } from './support/dynalite.js';
 import { TTL_API, startDynamo } from './support/dynalite.js';
+import type { LossyDynamo } from './support/lossy-dynamo.js';
+import { startLossyDynamo } from './support/lossy-dynamo.js';
 
-// The lock conformance suite against dynalite (or DYNAMODB_ENDPOINT), two clients.
+// The lock conformance suite against dynalite (or DYNAMODB_ENDPOINT), two clients. The first
+// manager's client goes through the lost-reply proxy (plain HTTP endpoints only), so the suite's
+// lost-reply test runs too.
 let server: DynamoTestEndpoint;
 let client: DynamoDBClient;
 let peerClient: DynamoDBClient;
+let lossy: LossyDynamo | undefined;
+const proxied = !(process.env.DYNAMODB_ENDPOINT ?? '').startsWith('https:');
 const tableName = `durable-locks-${process.pid}`;
 
 beforeAll(async () => {
   server = await startDynamo();
-  client = server.client();
   peerClient = server.client();
-  await createLockTable({ client, tableName, timeToLive: TTL_API });
+  await createLockTable({ client: peerClient, tableName, timeToLive: TTL_API });
+  if (proxied) lossy = await startLossyDynamo(server);
+  client = lossy?.client() ?? server.client();
 }, 30_000);
 afterAll(async () => {
-  client?.destroy();
+  if (lossy === undefined) client?.destroy();
   peerClient?.destroy();
+  await lossy?.close();
   await server?.stop();
 }, 30_000);
 
 runLockSuite('dynamo', {
   create: () => new DynamoLockingManager({ client, tableName, backoff: { maxMs: 50 } }),
   createPeer: () => new DynamoLockingManager({ client: peerClient, tableName, backoff: { maxMs: 50 } }),
+  ...(proxied ? { lostReply: { dropNextReply: () => lossy!.proxy.dropNextReply(), dropsPending: () => lossy!.proxy.dropsPending() } } : {}),
 });

@@ -62,7 +62,8 @@ export async function startDynamo(): Promise<DynamoTestEndpoint> {
   };
 }
 
-function makeClient(endpoint: string, maxAttempts: number | undefined): DynamoDBClient {
+/** A DynamoDB client for `endpoint` (local credentials for a local endpoint). */
+export function makeClient(endpoint: string, maxAttempts: number | undefined): DynamoDBClient {
   const local = endpoint.startsWith('http://127.0.0.1') || endpoint.startsWith('http://localhost');
   return new DynamoDBClient({
     endpoint,
