@@ -1,6 +1,7 @@
 import type { WorkflowRecord, WorkflowStatus } from '@durable/core';
-import { DurableError, ErrorCode, assertValidWorkflowId } from '@durable/core';
+import { DurableError, ErrorCode, assertValidWorkflowId, checkOptions } from '@durable/core';
 import { WorkflowErrorCode, workflowFailedError } from './errors.js';
+import { childEventName } from './misuse.js';
 import type { ResolvedOptions, WorkflowClientOptions } from './options.js';
 import { resolveOptions } from './options.js';
 import { pause } from './timers.js';
@@ -46,6 +47,8 @@ export class WorkflowClient {
   /** Starts workflow `id` running `handler` on `input`; false when the id exists already. */
   async start(id: string, handler: string, input?: unknown, options: StartOptions = {}): Promise<boolean> {
     assertValidWorkflowId(id, 'workflow: start');
+    checkOptions(options, `workflow: start ${id}`, { known: ['runAt'] });
+    this.options.checkHandler(handler, `workflow: start ${id}`);
     const runAt = options.runAt instanceof Date ? options.runAt.getTime() : options.runAt;
     if (runAt !== undefined && !Number.isFinite(runAt)) throw new DurableError(ErrorCode.CONFIG, `workflow: start ${id}: runAt is not a valid time`);
     return this.options.store.insert({ id, handler, input, ...(runAt === undefined ? {} : { runAt }) });
@@ -53,6 +56,7 @@ export class WorkflowClient {
 
   /** Turns this process into a worker; `await worker.stop()` to stop it gracefully. */
   poll(options: PollOptions = {}): WorkflowWorker {
+    checkOptions(options, 'workflow: poll', { known: ['signal'] });
     return new WorkflowWorker(this.options, options.signal);
   }
 
@@ -62,6 +66,7 @@ export class WorkflowClient {
    * poll forever: each invocation drains what is due (sleeps, retries, new starts).
    */
   async drain(options: DrainOptions = {}): Promise<WorkerStats> {
+    checkOptions(options, 'workflow: drain', { known: ['maxMs', 'signal'] });
     const maxMs = options.maxMs;
     if (maxMs !== undefined && (typeof maxMs !== 'number' || !Number.isFinite(maxMs) || maxMs < 0)) {
       throw new DurableError(ErrorCode.CONFIG, 'workflow: drain: maxMs must be >= 0');
@@ -91,10 +96,15 @@ export class WorkflowClient {
     if (!Number.isSafeInteger(times) || times < 0) throw new DurableError(ErrorCode.CONFIG, `workflow: wait ${id}: times must be a whole number >= 0`);
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw new DurableError(ErrorCode.CONFIG, `workflow: wait ${id}: ms must be >= 0`);
     const wanted = new Set<string>(statuses.flatMap((status) => (Object.hasOwn(LIDEX_STATUSES, status) ? LIDEX_STATUSES[status as LidexStatus] : [status])));
+    let last: WorkflowRecord | undefined;
     for (let attempt = 1; attempt <= times; attempt++) {
-      const record = await this.options.store.get(id);
-      if (record !== undefined && wanted.has(record.status)) return record;
+      last = await this.options.store.get(id);
+      if (last !== undefined && wanted.has(last.status)) return last;
       if (attempt < times) await pause(ms);
+    }
+    // Lidex resolves undefined here; a workflow no worker ever took is worth a word to onError.
+    if (last !== undefined && neverClaimed(last)) {
+      this.options.onError(new DurableError(WorkflowErrorCode.NOT_FINISHED, `workflow: wait ${id} gave up after ${times} checks: ${unfinishedReason(last)}`), id);
     }
     return undefined;
   }
@@ -114,7 +124,10 @@ export class WorkflowClient {
       case 'aborted':
         throw workflowFailedError(id, record.error ?? { name: 'Error', message: 'unknown error' });
       default:
-        throw new DurableError(WorkflowErrorCode.NOT_FINISHED, `workflow ${id} has not finished (status ${record.status})`, { retryable: true });
+        throw new DurableError(WorkflowErrorCode.NOT_FINISHED, `workflow ${id} has not finished: ${unfinishedReason(record)}`, {
+          retryable: true,
+          details: { id, status: record.status },
+        });
     }
   }
 
@@ -128,10 +141,20 @@ export class WorkflowClient {
     const cancelled = await this.options.store.cancel(id);
     if (cancelled) {
       const record = await this.options.store.get(id);
-      if (record?.parentId !== undefined) await this.options.store.signal(record.parentId, `$child:${id}`, null);
+      if (record?.parentId !== undefined) await this.options.store.signal(record.parentId, childEventName(id), null);
     }
     return cancelled;
   }
+}
+
+// Started and never touched by a worker since (a release or a failure would have changed it).
+function neverClaimed(record: WorkflowRecord): boolean {
+  return record.status === 'ready' && record.failures === 0 && record.steps.length === 0 && record.updatedAt === record.createdAt;
+}
+
+function unfinishedReason(record: WorkflowRecord): string {
+  if (neverClaimed(record)) return 'status ready, never claimed: is a worker polling this store (client.poll() or drain() with this handler)?';
+  return `status ${record.status}${record.failures > 0 ? `, ${record.failures} failed runs (last: ${record.error?.message ?? 'unknown'})` : ''}`;
 }
 
 /** Creates a {@link WorkflowClient}. */

@@ -1,39 +1,18 @@
 import type { StepMemo, SuspendOptions, WorkflowRecord, WorkflowStore } from '@durable/core';
-import { DurableError, ErrorCode, StepKind, WorkflowStatus, assertJsonValue, assertValidWorkflowId, cloneJson, isDurableError } from '@durable/core';
+import {
+  DurableError,
+  ErrorCode,
+  StepKind,
+  WorkflowStatus,
+  assertJsonValue,
+  assertValidWorkflowId,
+  checkOptions,
+  cloneJson,
+  isDurableError,
+} from '@durable/core';
 import { Unwind, workflowFailedError } from './errors.js';
-
-/** What {@link WorkflowContext.waitForEvent} resolves with. */
-export type EventResult<T = unknown> = { received: true; payload: T } | { received: false };
-
-/** Options for {@link WorkflowContext.waitForEvent}. */
-export interface WaitForEventOptions {
-  /** Give up after this long (durably: the deadline survives restarts). @default no timeout */
-  timeoutMs?: number;
-}
-
-/**
- * The handle a workflow uses for everything that must survive a crash. Operations run one at a
- * time (await each) and must be reached in the same order on every run: a changed order is a
- * `NON_DETERMINISTIC` error, never a silent mix-up.
- */
-export interface WorkflowContext {
-  /** The workflow's id. */
-  readonly workflowId: string;
-  /** Failed runs before this one. */
-  readonly failures: number;
-  /** Runs `fn` once and records its JSON result (also `undefined`); later runs return the record. */
-  step<T>(id: string, fn: () => Promise<T> | T): Promise<T>;
-  /** A durable sleep: the workflow leaves the worker and is claimed again when due. */
-  sleep(id: string, ms: number): Promise<void>;
-  /** Sleeps until `until` (a Date or epoch ms), durably. */
-  sleepUntil(id: string, until: Date | number): Promise<void>;
-  /** Starts another workflow once; true when this call created it. */
-  start(id: string, handler: string, input?: unknown): Promise<boolean>;
-  /** Starts a child workflow (once) and resolves with its result; rejects with `WORKFLOW_FAILED` if it fails. */
-  child<T = unknown>(id: string, handler: string, input?: unknown): Promise<T>;
-  /** Waits durably for the next `signal(id, name, payload)` of this name, or for the timeout. */
-  waitForEvent<T = unknown>(name: string, options?: WaitForEventOptions): Promise<EventResult<T>>;
-}
+import type { EventResult, WaitForEventOptions, WorkflowContext } from './context-api.js';
+import { childEventName, handled, isProgrammingError } from './misuse.js';
 
 /** What a running workflow's context needs from the worker. */
 export interface ContextDeps {
@@ -47,6 +26,8 @@ export interface ContextDeps {
   childRecheckMs: number;
   /** Called with the instant a suspended workflow is due again (a hint for this worker's poll). */
   onSuspend: (runAt: number) => void;
+  /** Throws `HANDLER_UNKNOWN` for a handler name this client would refuse in `start()`. */
+  checkHandler: (name: string, context: string) => void;
 }
 
 // Far future for waits without a deadline (the largest valid Date).
@@ -60,10 +41,23 @@ export class RunContext implements WorkflowContext {
   unwound: Unwind | undefined;
   /** Set once the store refused a write: someone else owns the workflow now. */
   lost = false;
+  /**
+   * The first programming error a ctx operation met (a misuse, a result that is not JSON, a
+   * changed history): the run is aborted with it even if the handler catches it, and nothing is
+   * written under the claim after it, so no side effect runs again for a retry that cannot heal.
+   */
+  fatal: unknown;
+  /** Set when the run is over: a late ctx call (a missing `await`) is refused, never run. */
+  ended = false;
+  /** The operation in flight (kind and id), if any. */
+  current: string | undefined;
+  /** performance.now() when the handler last started or finished an operation. */
+  lastActive = performance.now();
   private position = 0;
-  private busy = false;
   private readonly used = new Set<string>();
   private readonly history: StepMemo[];
+  // The error a step's own function threw: the user's failure, never a misuse of ctx.
+  private bodyError: { error: unknown } | undefined;
 
   constructor(private readonly deps: ContextDeps) {
     this.workflowId = deps.record.id;
@@ -81,7 +75,13 @@ export class RunContext implements WorkflowContext {
       if (typeof fn !== 'function') throw new DurableError(ErrorCode.CONFIG, `workflow ${this.workflowId}: step ${JSON.stringify(id)} needs a function`);
       if (memo !== undefined) return ('value' in memo ? memo.value : undefined) as T;
       this.checkStopping();
-      const value = await fn();
+      let value: T;
+      try {
+        value = await fn();
+      } catch (error) {
+        this.bodyError = { error };
+        throw error;
+      }
       if (value !== undefined) assertJsonValue(value, `workflow ${this.workflowId}: result of step ${JSON.stringify(id)}`);
       await this.save(index, { id, kind: StepKind.STEP, done: true, at: this.deps.clock(), ...(value === undefined ? {} : { value }) });
       return cloneJson(value);
@@ -90,16 +90,14 @@ export class RunContext implements WorkflowContext {
 
   sleep(id: string, ms: number): Promise<void> {
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
-      return Promise.reject(new DurableError(ErrorCode.CONFIG, `workflow ${this.workflowId}: sleep ${JSON.stringify(id)}: ms must be a finite number >= 0, got ${String(ms)}`));
+      return this.misuse(`sleep ${JSON.stringify(id)}: ms must be a finite number >= 0, got ${describe(ms)}`);
     }
     return this.sleepTo(id, () => this.deps.clock() + ms);
   }
 
   sleepUntil(id: string, until: Date | number): Promise<void> {
     const at = until instanceof Date ? until.getTime() : until;
-    if (typeof at !== 'number' || !Number.isFinite(at)) {
-      return Promise.reject(new DurableError(ErrorCode.CONFIG, `workflow ${this.workflowId}: sleepUntil ${JSON.stringify(id)}: not a valid date`));
-    }
+    if (typeof at !== 'number' || !Number.isFinite(at)) return this.misuse(`sleepUntil ${JSON.stringify(id)}: not a valid date: ${describe(until)}`);
     return this.sleepTo(id, () => at);
   }
 
@@ -107,41 +105,20 @@ export class RunContext implements WorkflowContext {
     return this.startOnce(id, handler, input, false);
   }
 
-  async child<T = unknown>(id: string, handler: string, input?: unknown): Promise<T> {
-    await this.startOnce(id, handler, input, true);
-    return this.op(StepKind.CHILD, id, async (index, memo) => {
-      if (memo?.done === true) {
-        if (memo.error !== undefined) throw workflowFailedError(id, memo.error);
-        return memo.value as T;
-      }
-      const child = await this.deps.store.get(id);
-      const now = this.deps.clock();
-      if (child?.status === WorkflowStatus.COMPLETED) {
-        await this.save(index, { id, kind: StepKind.CHILD, done: true, at: now, ...(child.result === undefined ? {} : { value: child.result }) });
-        return child.result as T;
-      }
-      if (child === undefined || child.status === WorkflowStatus.ABORTED || child.status === WorkflowStatus.CANCELLED) {
-        const error = child?.error ?? { name: 'DurableError', message: `child workflow ${id} does not exist`, code: ErrorCode.NOT_FOUND };
-        await this.save(index, { id, kind: StepKind.CHILD, done: true, at: now, error });
-        throw workflowFailedError(id, error);
-      }
-      const self = await this.deps.store.get(this.workflowId);
-      return this.suspend({
-        runAt: now + this.deps.childRecheckMs,
-        wakeOn: [`$child:${id}`],
-        knownEvents: self?.events.length ?? 0,
-        ...(memo === undefined ? { step: { index, memo: { id, kind: StepKind.CHILD, done: false, at: now } } } : {}),
-      });
-    });
+  child<T = unknown>(id: string, handler: string, input?: unknown): Promise<T> {
+    return handled(this.startOnce(id, handler, input, true).then(() => this.awaitChild<T>(id)));
   }
 
   waitForEvent<T = unknown>(name: string, options: WaitForEventOptions = {}): Promise<EventResult<T>> {
-    if (typeof name !== 'string' || name.length === 0) {
-      return Promise.reject(new DurableError(ErrorCode.CONFIG, `workflow ${this.workflowId}: waitForEvent needs a non-empty event name`));
+    if (typeof name !== 'string' || name.length === 0) return this.misuse('waitForEvent needs a non-empty event name');
+    try {
+      checkOptions(options, `workflow ${this.workflowId}: waitForEvent ${name}`, { known: ['timeoutMs'] });
+    } catch (error) {
+      return this.misuse(error);
     }
     const timeoutMs = options.timeoutMs;
     if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0)) {
-      return Promise.reject(new DurableError(ErrorCode.CONFIG, `workflow ${this.workflowId}: waitForEvent ${name}: timeoutMs must be >= 0`));
+      return this.misuse(`waitForEvent ${name}: timeoutMs must be >= 0`);
     }
     // The k-th wait for a name in a run has id "name#k"; it consumes the next unconsumed event.
     let k = 0;
@@ -175,12 +152,43 @@ export class RunContext implements WorkflowContext {
     });
   }
 
+  private awaitChild<T>(id: string): Promise<T> {
+    return this.op(StepKind.CHILD, id, async (index, memo) => {
+      if (memo?.done === true) {
+        if (memo.error !== undefined) throw workflowFailedError(id, memo.error);
+        return memo.value as T;
+      }
+      // Our own events first, then the child: a child that finishes between the two reads has
+      // its wake-up counted as new (so the suspend below is due at once), never as already seen.
+      const self = await this.deps.store.get(this.workflowId);
+      const child = await this.deps.store.get(id);
+      const now = this.deps.clock();
+      if (child?.status === WorkflowStatus.COMPLETED) {
+        await this.save(index, { id, kind: StepKind.CHILD, done: true, at: now, ...(child.result === undefined ? {} : { value: child.result }) });
+        return child.result as T;
+      }
+      if (child === undefined || child.status === WorkflowStatus.ABORTED || child.status === WorkflowStatus.CANCELLED) {
+        const error = child?.error ?? { name: 'DurableError', message: `child workflow ${id} does not exist`, code: ErrorCode.NOT_FOUND };
+        await this.save(index, { id, kind: StepKind.CHILD, done: true, at: now, error });
+        throw workflowFailedError(id, error);
+      }
+      return this.suspend({
+        runAt: now + this.deps.childRecheckMs,
+        wakeOn: [childEventName(id)],
+        knownEvents: self?.events.length ?? 0,
+        ...(memo === undefined ? { step: { index, memo: { id, kind: StepKind.CHILD, done: false, at: now } } } : {}),
+      });
+    });
+  }
+
   private sleepTo(id: string, deadline: () => number): Promise<void> {
     return this.op(StepKind.SLEEP, id, async (index, memo) => {
+      if (memo?.done === true) return;
       const until = memo?.until ?? deadline();
       const now = this.deps.clock();
       if (now >= until) {
-        if (memo === undefined) await this.save(index, { id, kind: StepKind.SLEEP, done: true, at: now, until });
+        // Recorded done, also when it was pending: the stored history shows the sleep is over.
+        await this.save(index, { id, kind: StepKind.SLEEP, done: true, at: now, until });
         return;
       }
       await this.suspend({ runAt: until, ...(memo === undefined ? { step: { index, memo: { id, kind: StepKind.SLEEP, done: false, at: now, until } } } : {}) });
@@ -191,6 +199,7 @@ export class RunContext implements WorkflowContext {
     return this.op(StepKind.START, id, async (index, memo) => {
       if (memo !== undefined) return memo.value === true;
       assertValidWorkflowId(id, `workflow ${this.workflowId}: start`);
+      this.deps.checkHandler(handler, `workflow ${this.workflowId}: start ${id}`);
       this.checkStopping();
       const created = await this.deps.store.insert({ id, handler, input, ...(asChild ? { parentId: this.workflowId } : {}) });
       await this.save(index, { id, kind: StepKind.START, done: true, at: this.deps.clock(), value: created });
@@ -199,56 +208,85 @@ export class RunContext implements WorkflowContext {
   }
 
   /** Claims the next position for (kind, id), checks it against the history, runs `body`. */
-  private async op<T>(kind: StepKind, id: string, body: (index: number, memo: StepMemo | undefined) => Promise<T>): Promise<T> {
+  private op<T>(kind: StepKind, id: string, body: (index: number, memo: StepMemo | undefined) => Promise<T>): Promise<T> {
+    return handled(this.runOp(kind, id, body));
+  }
+
+  private async runOp<T>(kind: StepKind, id: string, body: (index: number, memo: StepMemo | undefined) => Promise<T>): Promise<T> {
+    if (this.ended) {
+      throw new DurableError(ErrorCode.NON_DETERMINISTIC, `workflow ${this.workflowId}: ${kind} ${describe(id)} was called after the run ended: await every ctx operation`);
+    }
+    if (this.fatal !== undefined) throw this.fatal;
     if (this.unwound !== undefined) throw this.unwound;
     if (this.lost) throw lostError(this.workflowId);
-    if (typeof id !== 'string' || id.length === 0) {
-      throw new DurableError(ErrorCode.CONFIG, `workflow ${this.workflowId}: a ${kind} id must be a non-empty string`);
-    }
-    if (this.busy) {
-      throw new DurableError(ErrorCode.NON_DETERMINISTIC, `workflow ${this.workflowId}: ${kind} ${JSON.stringify(id)} started while another operation was running: await each ctx operation before the next`);
+    try {
+      if (typeof id !== 'string' || id.length === 0) {
+        throw new DurableError(ErrorCode.CONFIG, `workflow ${this.workflowId}: a ${kind} id must be a non-empty string, got ${describe(id)}`);
+      }
+      if (this.current !== undefined) {
+        throw new DurableError(ErrorCode.NON_DETERMINISTIC, `workflow ${this.workflowId}: ${kind} ${JSON.stringify(id)} started while ${this.current} was running: await each ctx operation before the next (no Promise.all over ctx operations)`);
+      }
+    } catch (error) {
+      this.fatal ??= error;
+      throw error;
     }
     const k = key(kind, id);
     const index = this.position;
-    if (this.used.has(k)) {
-      throw new DurableError(ErrorCode.NON_DETERMINISTIC, `workflow ${this.workflowId}: ${kind} id ${JSON.stringify(id)} is used twice (again at position ${index}): step ids must be unique in a workflow`);
-    }
-    const memo = this.history[index];
-    if (memo !== undefined && (memo.id !== id || memo.kind !== kind)) {
-      throw new DurableError(
-        ErrorCode.NON_DETERMINISTIC,
-        `workflow ${this.workflowId}: position ${index} was ${memo.kind} ${JSON.stringify(memo.id)} in an earlier run but is now ${kind} ${JSON.stringify(id)}: the handler changed shape between runs`,
-        { details: { index, recorded: { kind: memo.kind, id: memo.id }, now: { kind, id } } },
-      );
-    }
-    this.used.add(k);
-    this.position++;
-    this.busy = true;
     try {
+      if (this.used.has(k)) {
+        throw new DurableError(ErrorCode.NON_DETERMINISTIC, `workflow ${this.workflowId}: ${kind} id ${JSON.stringify(id)} is used twice (again at position ${index}): step ids must be unique in a workflow`);
+      }
+      const memo = this.history[index];
+      if (memo !== undefined && (memo.id !== id || memo.kind !== kind)) {
+        throw new DurableError(
+          ErrorCode.NON_DETERMINISTIC,
+          `workflow ${this.workflowId}: position ${index} was ${memo.kind} ${JSON.stringify(memo.id)} in an earlier run but is now ${kind} ${JSON.stringify(id)}: the handler changed shape between runs`,
+          { details: { index, recorded: { kind: memo.kind, id: memo.id }, now: { kind, id } } },
+        );
+      }
+      this.used.add(k);
+      this.position++;
+      this.current = `${kind} ${JSON.stringify(id)}`;
+      this.lastActive = performance.now();
       return await body(index, memo);
     } catch (error) {
+      const own = this.bodyError !== undefined && this.bodyError.error === error;
+      this.bodyError = undefined;
+      if (!own && isProgrammingError(error)) this.fatal ??= error;
       // Nothing recorded here (the step's function threw, say): the position and the id are free
       // again, so a handler that catches the error may go on or try the same step again.
-      if (this.history[index] === undefined && this.unwound === undefined) {
+      if (this.position === index + 1 && this.history[index] === undefined && this.unwound === undefined) {
         this.position = index;
         this.used.delete(k);
       }
       throw error;
     } finally {
-      this.busy = false;
+      if (this.current === `${kind} ${JSON.stringify(id)}`) this.current = undefined;
+      this.lastActive = performance.now();
     }
   }
 
   private async save(index: number, memo: StepMemo): Promise<void> {
+    if (this.fatal !== undefined) throw this.fatal;
+    if (this.ended) throw lostError(this.workflowId);
     await this.guard(() => this.deps.store.saveStep(this.workflowId, this.deps.token, index, memo));
     this.history[index] = memo;
   }
 
   private async suspend(options: SuspendOptions): Promise<never> {
+    if (this.fatal !== undefined) throw this.fatal;
+    if (this.ended) throw lostError(this.workflowId);
     await this.guard(() => this.deps.store.suspend(this.workflowId, this.deps.token, options));
     this.deps.onSuspend(options.runAt);
     this.unwound = new Unwind('suspended');
     throw this.unwound;
+  }
+
+  /** Rejects with `CONFIG` (a misuse of ctx): the run is aborted with it, caught or not. */
+  private misuse<T>(problem: string | unknown): Promise<T> {
+    const error = typeof problem === 'string' ? new DurableError(ErrorCode.CONFIG, `workflow ${this.workflowId}: ${problem}`) : problem;
+    if (!this.ended) this.fatal ??= error;
+    return handled(Promise.reject(error));
   }
 
   private checkStopping(): void {
@@ -274,6 +312,14 @@ function key(kind: StepKind, id: string): string {
 
 function eventName(id: string): string {
   return id.slice(0, id.lastIndexOf('#'));
+}
+
+function describe(value: unknown): string {
+  try {
+    return typeof value === 'string' ? JSON.stringify(value) : typeof value === 'bigint' ? `${value}n` : String(value);
+  } catch {
+    return typeof value;
+  }
 }
 
 function lostError(id: string): DurableError {

@@ -7,6 +7,11 @@ export const WorkflowErrorCode = {
   WORKFLOW_FAILED: 'WORKFLOW_FAILED',
   /** `result()` of a workflow that has not finished yet. */
   NOT_FINISHED: 'NOT_FINISHED',
+  /**
+   * A handler spent more than `timeoutIntervalMs` outside any ctx operation without settling
+   * (awaiting something that never settles): the run fails (and is retried) with this cause.
+   */
+  HANDLER_STALLED: 'HANDLER_STALLED',
 } as const;
 
 /** Rebuilds a thrown error from a stored one, keeping its name, message and stack. */

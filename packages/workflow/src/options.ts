@@ -1,6 +1,6 @@
 import type { Clock, WorkflowStore } from '@durable/core';
-import { DurableError, ErrorCode, systemClock } from '@durable/core';
-import type { WorkflowContext } from './context.js';
+import { DurableError, ErrorCode, checkOptions, systemClock } from '@durable/core';
+import type { WorkflowContext } from './context-api.js';
 
 /**
  * A workflow: a plain async function of its context and its JSON input, whose JSON result is
@@ -40,7 +40,38 @@ export interface WorkflowClientOptions {
   clock?: Clock;
   /** Told about failures the worker survives (a store outage, a heartbeat that failed). */
   onError?: (error: unknown, workflowId?: string) => void;
+  /**
+   * Let `start()` (and `ctx.start`/`ctx.child`) name handlers this client does not register: for a
+   * client that starts workflows which other processes run. Otherwise a client with handlers
+   * refuses an unknown name at once with `HANDLER_UNKNOWN`. @default false
+   */
+  allowUnknownHandlers?: boolean;
 }
+
+const KNOWN_OPTIONS = [
+  'handlers',
+  'store',
+  'maxFailures',
+  'timeoutIntervalMs',
+  'pollIntervalMs',
+  'retryIntervalMs',
+  'retryBackoff',
+  'concurrency',
+  'clock',
+  'onError',
+  'allowUnknownHandlers',
+] as const;
+
+// Lidex's option names, and names users guess from other engines, with ours.
+const RENAMED_OPTIONS: Readonly<Record<string, string>> = {
+  persistence: 'store',
+  storage: 'store (a WorkflowStore, e.g. createStorageWorkflowStore({ storage }))',
+  workflows: 'handlers',
+  timeoutInterval: 'timeoutIntervalMs',
+  pollInterval: 'pollIntervalMs',
+  retryInterval: 'retryIntervalMs',
+  logger: 'onError',
+};
 
 /** {@link WorkflowClientOptions} with every default applied. */
 export interface ResolvedOptions {
@@ -53,12 +84,15 @@ export interface ResolvedOptions {
   retryBackoff: number;
   concurrency: number;
   clock: Clock;
+  /** The user's onError, made safe: it never throws (a throwing one would kill the worker). */
   onError: (error: unknown, workflowId?: string) => void;
+  /** Throws `HANDLER_UNKNOWN` for a name `start()` must refuse (see `allowUnknownHandlers`). */
+  checkHandler: (name: string, context: string) => void;
 }
 
 /** Validates options at once (a typo'd option is a `CONFIG` error, not a surprise later). */
 export function resolveOptions(options: WorkflowClientOptions): ResolvedOptions {
-  if (options === null || typeof options !== 'object') throw config('options with "handlers" and "store" are required');
+  checkOptions(options, 'workflow', { known: KNOWN_OPTIONS, required: ['handlers', 'store'], renamed: RENAMED_OPTIONS });
   if (options.handlers === null || typeof options.handlers !== 'object') throw config('"handlers" must be an object or a Map of functions');
   // A null-prototype copy: a workflow naming "constructor" or "__proto__" finds no handler.
   const handlers = Object.create(null) as Record<string, WorkflowHandler>;
@@ -69,6 +103,11 @@ export function resolveOptions(options: WorkflowClientOptions): ResolvedOptions 
   }
   const store = options.store;
   if (store === null || typeof store !== 'object' || typeof store.claim !== 'function') throw config('"store" must be a WorkflowStore');
+  if (options.clock !== undefined && typeof options.clock !== 'function') throw config('"clock" must be a function returning epoch ms');
+  if (options.onError !== undefined && typeof options.onError !== 'function') throw config('"onError" must be a function');
+  if (options.allowUnknownHandlers !== undefined && typeof options.allowUnknownHandlers !== 'boolean') throw config('"allowUnknownHandlers" must be a boolean');
+  const names = Object.keys(handlers);
+  const strict = names.length > 0 && options.allowUnknownHandlers !== true;
   return {
     handlers,
     store,
@@ -79,7 +118,33 @@ export function resolveOptions(options: WorkflowClientOptions): ResolvedOptions 
     retryBackoff: positive(options.retryBackoff, 2, 'retryBackoff'),
     concurrency: count(options.concurrency, 10, 'concurrency'),
     clock: options.clock ?? systemClock,
-    onError: options.onError ?? ((error, id) => console.error(`@durable/workflow: ${id ?? 'worker'}:`, error)),
+    onError: safeOnError(options.onError),
+    checkHandler: (name, context) => {
+      // A name that is no string at all is the store's CONFIG error.
+      if (strict && typeof name === 'string' && name.length > 0 && !Object.hasOwn(handlers, name)) {
+        throw new DurableError(
+          ErrorCode.HANDLER_UNKNOWN,
+          `${context}: no handler named ${JSON.stringify(name)} is registered with this client (it has ${names.slice(0, 10).map((n) => JSON.stringify(n)).join(', ')}${names.length > 10 ? ', ...' : ''}); ` +
+            'pass allowUnknownHandlers: true to a client that starts workflows other processes run',
+        );
+      }
+    },
+  };
+}
+
+function safeOnError(onError: WorkflowClientOptions['onError']): (error: unknown, workflowId?: string) => void {
+  const report = onError ?? ((error, id) => console.error(`@durable/workflow: ${id ?? 'worker'}:`, error));
+  return (error, id) => {
+    try {
+      report(error, id);
+    } catch (thrown) {
+      // The worker must outlive its own error reporter; say so where someone will look.
+      try {
+        console.error('@durable/workflow: onError threw while reporting', error, thrown);
+      } catch {
+        // nothing left to report to
+      }
+    }
   };
 }
 

@@ -1,7 +1,8 @@
 import type { ClaimedWorkflow, WorkflowOutcome } from '@durable/core';
-import { DurableError, ErrorCode, WorkflowStatus, assertJsonValue, isDurableError, toStoredError } from '@durable/core';
+import { DurableError, ErrorCode, WorkflowStatus, assertJsonValue, toStoredError } from '@durable/core';
 import { RunContext } from './context.js';
-import { Unwind } from './errors.js';
+import { Unwind, WorkflowErrorCode } from './errors.js';
+import { childEventName, isDurableErrorSafe, isProgrammingError } from './misuse.js';
 import type { ResolvedOptions } from './options.js';
 
 /**
@@ -32,8 +33,9 @@ export async function runClaimed(
     stopping,
     childRecheckMs: Math.max(1000, options.timeoutIntervalMs),
     onSuspend,
+    checkHandler: (name, context) => options.checkHandler(name, context),
   });
-  const heartbeat = startHeartbeat(options, record.id, token, ctx);
+  const watch = new RunWatch(options, record.id, token, ctx);
   try {
     const handler = Object.hasOwn(options.handlers, record.handler) ? options.handlers[record.handler] : undefined;
     let outcome: WorkflowOutcome;
@@ -43,7 +45,8 @@ export async function runClaimed(
       // Expired leases count as failures too: a workflow that keeps killing its workers stops here.
       outcome = aborted(new DurableError(ErrorCode.LOCK_LOST, `workflow ${record.id}: failed ${record.failures} times (last: ${record.error?.message ?? 'unknown'})`));
     } else {
-      outcome = await execute(options, ctx, handler, record.input, record.steps.length);
+      outcome = await execute(options, ctx, handler, record.input, record.steps.length, watch.stalled);
+      ctx.ended = true;
       if (ctx.unwound !== undefined) {
         if (ctx.unwound.reason === 'released') await store.release(record.id, token);
         return ctx.unwound.reason;
@@ -52,15 +55,16 @@ export async function runClaimed(
     }
     await store.finish(record.id, token, outcome);
     if (outcome.status !== WorkflowStatus.FAILED && record.parentId !== undefined) {
-      await store.signal(record.parentId, `$child:${record.id}`, null).catch((error: unknown) => options.onError(error, record.parentId));
+      await store.signal(record.parentId, childEventName(record.id), null).catch((error: unknown) => options.onError(error, record.parentId));
     }
     return outcome.status;
   } catch (error) {
-    if (isDurableError(error, ErrorCode.LOCK_LOST)) return 'lost';
+    if (isDurableErrorSafe(error, ErrorCode.LOCK_LOST)) return 'lost';
     options.onError(error, record.id);
     return 'errored';
   } finally {
-    clearInterval(heartbeat);
+    ctx.ended = true;
+    watch.stop();
   }
 }
 
@@ -70,46 +74,104 @@ async function execute(
   handler: (ctx: RunContext, input: never) => unknown,
   input: unknown,
   recorded: number,
+  stalled: Promise<DurableError>,
 ): Promise<WorkflowOutcome> {
-  try {
-    const result = await handler(ctx, input as never);
-    if (ctx.unwound !== undefined || ctx.lost) return { status: WorkflowStatus.COMPLETED };
-    if (ctx.reached < recorded) {
-      throw new DurableError(ErrorCode.NON_DETERMINISTIC, `workflow ${ctx.workflowId}: returned after ${ctx.reached} operations but an earlier run recorded ${recorded}: the handler changed shape between runs`);
-    }
-    if (result !== undefined) {
-      try {
-        assertJsonValue(result, `workflow ${ctx.workflowId}: result`);
-      } catch (error) {
-        return aborted(error); // a rerun replays the same steps to the same result: no retry
-      }
-    }
-    return result === undefined ? { status: WorkflowStatus.COMPLETED } : { status: WorkflowStatus.COMPLETED, result };
-  } catch (error) {
-    if (error instanceof Unwind || ctx.unwound !== undefined || ctx.lost) return { status: WorkflowStatus.COMPLETED };
-    // A changed handler or a missing one will not heal by retrying.
-    if (isDurableError(error, ErrorCode.NON_DETERMINISTIC)) return aborted(error);
+  let result: unknown;
+  let thrown: { error: unknown } | undefined;
+  // The handler runs inside a promise chain, so a synchronous throw is a rejection like any other,
+  // and it is raced against the stall watch: a handler that never settles cannot hold the worker.
+  const run = Promise.resolve()
+    .then(() => handler(ctx, input as never))
+    .then(
+      (value) => ({ value }),
+      (error: unknown) => ({ error }),
+    );
+  const settled = await Promise.race([run, stalled.then((error) => ({ error, stall: true }))]);
+  if ('error' in settled) thrown = { error: settled.error };
+  else result = settled.value;
+  if (ctx.unwound !== undefined || ctx.lost) return { status: WorkflowStatus.COMPLETED }; // not stored
+  if (ctx.current !== undefined && ctx.fatal === undefined && !('stall' in settled)) {
+    // Settled while an operation still runs: its result could never be recorded in order.
+    ctx.fatal = new DurableError(
+      ErrorCode.NON_DETERMINISTIC,
+      `workflow ${ctx.workflowId}: the handler ${thrown === undefined ? 'returned' : 'threw'} while ${ctx.current} was still running: await every ctx operation`,
+    );
+  }
+  ctx.ended = true;
+  if (ctx.fatal !== undefined) return aborted(ctx.fatal);
+  if (thrown !== undefined) {
+    const { error } = thrown;
+    if (error instanceof Unwind) return { status: WorkflowStatus.COMPLETED };
+    // A changed handler, a misuse or data that is not JSON will not heal by retrying.
+    if (isProgrammingError(error)) return aborted(error);
     const failures = ctx.failures + 1;
     if (failures >= options.maxFailures) return aborted(error);
     const delay = options.retryIntervalMs * options.retryBackoff ** Math.min(failures - 1, 40);
     return { status: WorkflowStatus.FAILED, error: toStoredError(error), runAt: options.clock() + Math.min(delay, 8.64e15 / 2) };
   }
+  if (ctx.reached < recorded) {
+    return aborted(new DurableError(ErrorCode.NON_DETERMINISTIC, `workflow ${ctx.workflowId}: returned after ${ctx.reached} operations but an earlier run recorded ${recorded}: the handler changed shape between runs`));
+  }
+  if (result === undefined) return { status: WorkflowStatus.COMPLETED };
+  try {
+    assertJsonValue(result, `workflow ${ctx.workflowId}: result`);
+  } catch (error) {
+    return aborted(error); // a rerun replays the same steps to the same result: no retry
+  }
+  return { status: WorkflowStatus.COMPLETED, result };
 }
 
 function aborted(error: unknown): WorkflowOutcome {
   return { status: WorkflowStatus.ABORTED, error: toStoredError(error) };
 }
 
-function startHeartbeat(options: ResolvedOptions, id: string, token: string, ctx: RunContext): NodeJS.Timeout | undefined {
-  if (options.timeoutIntervalMs === 0) return undefined;
-  const every = Math.max(1, Math.floor(options.timeoutIntervalMs / 3));
-  const timer = setInterval(() => {
-    if (ctx.lost || ctx.unwound !== undefined) return;
-    options.store.heartbeat(id, token, options.timeoutIntervalMs).catch((error: unknown) => {
-      if (isDurableError(error, ErrorCode.LOCK_LOST)) ctx.lost = true;
-      else options.onError(error, id);
-    });
-  }, every);
-  timer.unref();
-  return timer;
+/**
+ * Heartbeats the claim every third of the lease, and watches the handler: one that spends a
+ * whole lease outside any ctx operation (awaiting something that never settles, say) is stalled,
+ * and its run fails with that cause instead of holding the worker, or the lease, forever.
+ */
+class RunWatch {
+  readonly stalled: Promise<DurableError>;
+  private timer: NodeJS.Timeout | undefined;
+  private onStall: (error: DurableError) => void = () => undefined;
+
+  constructor(
+    private readonly options: ResolvedOptions,
+    private readonly id: string,
+    private readonly token: string,
+    private readonly ctx: RunContext,
+  ) {
+    this.stalled = new Promise((resolve) => (this.onStall = resolve));
+    if (options.timeoutIntervalMs === 0) return;
+    const every = Math.max(1, Math.floor(options.timeoutIntervalMs / 3));
+    this.timer = setInterval(() => this.tick(), every);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private tick(): void {
+    const { ctx, options } = this;
+    if (ctx.lost || ctx.unwound !== undefined || ctx.ended) return;
+    const idleMs = performance.now() - ctx.lastActive;
+    if (ctx.current === undefined && idleMs > options.timeoutIntervalMs) {
+      this.onStall(
+        new DurableError(
+          WorkflowErrorCode.HANDLER_STALLED,
+          `workflow ${this.id}: the handler spent ${Math.round(idleMs)} ms (more than timeoutIntervalMs, ${options.timeoutIntervalMs} ms) outside any ctx operation without settling: code outside ctx.step must be quick (put slow or external work in a step)`,
+          { retryable: true },
+        ),
+      );
+      return;
+    }
+    // A store that throws synchronously is caught as well as one that rejects.
+    Promise.resolve()
+      .then(() => options.store.heartbeat(this.id, this.token, options.timeoutIntervalMs))
+      .catch((error: unknown) => {
+        if (isDurableErrorSafe(error, ErrorCode.LOCK_LOST)) ctx.lost = true;
+        else options.onError(error, this.id);
+      });
+  }
 }

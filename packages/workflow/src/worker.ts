@@ -1,3 +1,4 @@
+import type { ClaimedWorkflow } from '@durable/core';
 import { isDurableError } from '@durable/core';
 import type { ResolvedOptions } from './options.js';
 import type { RunEnd } from './run.js';
@@ -36,7 +37,8 @@ export class WorkflowWorker {
       if (signal.aborted) this.stopping.abort();
       else signal.addEventListener('abort', () => void this.stop(), { once: true });
     }
-    this.done = this.loop();
+    // Never rejects: nothing a workflow, a store or onError does may end the worker's process.
+    this.done = this.loop().catch((error: unknown) => this.options.onError(error));
   }
 
   /** Stops claiming, lets running workflows finish or releases them; resolves when all ended. */
@@ -54,12 +56,12 @@ export class WorkflowWorker {
         await this.idle(concurrency === 0 ? pollIntervalMs : Number.POSITIVE_INFINITY);
         continue;
       }
-      let claimed;
+      let claimed: ClaimedWorkflow | undefined;
       try {
         claimed = await store.claim({ leaseMs: timeoutIntervalMs });
       } catch (error) {
         this.options.onError(error);
-        await this.idle(Math.max(pollIntervalMs, isDurableError(error) && error.retryable ? 0 : 100));
+        await this.idle(Math.max(pollIntervalMs, isRetryable(error) ? 0 : 100));
         continue;
       }
       if (claimed === undefined) {
@@ -74,11 +76,16 @@ export class WorkflowWorker {
         await this.idle(next === undefined ? pollIntervalMs : Math.min(pollIntervalMs, Math.max(0, next - now)));
         continue;
       }
-      const run = runClaimed(this.options, claimed, this.stopping.signal, (runAt) => this.remember(runAt)).then((end) => {
-        this.stats[end]++;
-        this.running.delete(run);
-        this.nudge.abort();
-      });
+      const run = runClaimed(this.options, claimed, this.stopping.signal, (runAt) => this.remember(runAt))
+        .catch((error: unknown): RunEnd => {
+          this.options.onError(error, claimed.record.id);
+          return 'errored';
+        })
+        .then((end) => {
+          this.stats[end]++;
+          this.running.delete(run);
+          this.nudge.abort();
+        });
       this.running.add(run);
     }
     await Promise.all([...this.running]);
@@ -100,5 +107,13 @@ export class WorkflowWorker {
     if (this.wakeups.length >= MAX_WAKEUPS) this.wakeups.pop(); // the latest: a poll will find it
     const at = this.wakeups.findIndex((t) => t > runAt);
     this.wakeups.splice(at === -1 ? this.wakeups.length : at, 0, runAt);
+  }
+}
+
+function isRetryable(error: unknown): boolean {
+  try {
+    return isDurableError(error) && error.retryable;
+  } catch {
+    return false; // a store that threw something that cannot be looked at
   }
 }

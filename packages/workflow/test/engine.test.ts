@@ -132,7 +132,7 @@ describe.each(stores)('workflow engine on the %s', (_name, factory) => {
   });
 
   it('an unknown handler fails that workflow with HANDLER_UNKNOWN and the worker goes on', async () => {
-    const c = client({ ok: () => 'fine' });
+    const c = client({ ok: () => 'fine' }, { allowUnknownHandlers: true });
     await c.start('bad', 'missing');
     await c.start('good', 'ok');
     work(c);
@@ -143,12 +143,16 @@ describe.each(stores)('workflow engine on the %s', (_name, factory) => {
     expect((await finished(c, 'good')).result).toBe('fine');
   });
 
-  it('a non-serialisable step result is a SERIALIZATION error at the step, and nothing is recorded', async () => {
+  it('a non-serialisable step result aborts the workflow at once with SERIALIZATION, even when caught: the step ran once, nothing is recorded', async () => {
     let caught: unknown;
+    let effects = 0;
     const c = client({
       flow: async (ctx: WorkflowContext) => {
         try {
-          await ctx.step('bad', () => ({ when: new Date() }));
+          await ctx.step('bad', () => {
+            effects++;
+            return { when: new Date() };
+          });
         } catch (error) {
           caught = error;
         }
@@ -160,7 +164,11 @@ describe.each(stores)('workflow engine on the %s', (_name, factory) => {
     const record = await finished(c, 'w');
     expect(isDurableError(caught, 'SERIALIZATION')).toBe(true);
     expect(String((caught as Error).message)).toContain('step "bad"');
-    expect(record.steps.map((s) => s.id)).toEqual(['good']);
+    expect(record.status).toBe('aborted');
+    expect(record.error).toMatchObject({ code: 'SERIALIZATION', details: { path: '$.when' } });
+    expect(record.error?.message).toContain('$.when is a Date');
+    expect(record.steps).toEqual([]);
+    expect(effects).toBe(1);
   });
 
   it('a non-serialisable workflow result aborts the workflow with SERIALIZATION at once (a retry would replay it)', async () => {
