@@ -90,15 +90,21 @@ export class RunContext implements WorkflowContext {
 
   sleep(id: string, ms: number): Promise<void> {
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
-      return this.misuse(`sleep ${JSON.stringify(id)}: ms must be a finite number >= 0, got ${describe(ms)}`);
+      return this.misuse(`sleep ${describe(id)}: ms must be a finite number >= 0, got ${describe(ms)}`);
     }
     return this.sleepTo(id, () => this.deps.clock() + ms);
   }
 
   sleepUntil(id: string, until: Date | number): Promise<void> {
-    const at = until instanceof Date ? until.getTime() : until;
-    if (typeof at !== 'number' || !Number.isFinite(at)) return this.misuse(`sleepUntil ${JSON.stringify(id)}: not a valid date: ${describe(until)}`);
-    return this.sleepTo(id, () => at);
+    let at: unknown;
+    try {
+      at = until instanceof Date ? until.getTime() : until;
+    } catch {
+      at = undefined; // a value that cannot even be looked at is no date
+    }
+    if (typeof at !== 'number' || !Number.isFinite(at)) return this.misuse(`sleepUntil ${describe(id)}: not a valid date: ${describe(until)}`);
+    const deadline = at;
+    return this.sleepTo(id, () => deadline);
   }
 
   start(id: string, handler: string, input?: unknown): Promise<boolean> {

@@ -1,4 +1,5 @@
 import { ErrorCode, isDurableError } from '@durable/core';
+import { Unwind } from './errors.js';
 
 // Mistakes in the code or the data that a rerun would only repeat: they abort the workflow at
 // once instead of counting as a failure to retry (and re-running side effects for nothing).
@@ -41,4 +42,13 @@ export function handled<T>(promise: Promise<T>): Promise<T> {
 /** The event a finished child sends its parent (`ctx.child` waits for it). */
 export function childEventName(childId: string): string {
   return `$child:${childId}`;
+}
+
+/** `error instanceof Unwind` that never throws (a revoked proxy throws on instanceof). */
+export function isUnwind(error: unknown): boolean {
+  try {
+    return error instanceof Unwind;
+  } catch {
+    return false;
+  }
 }

@@ -1,8 +1,8 @@
 import type { ClaimedWorkflow, WorkflowOutcome } from '@durable/core';
 import { DurableError, ErrorCode, WorkflowStatus, assertJsonValue, toStoredError } from '@durable/core';
 import { RunContext } from './context.js';
-import { Unwind, WorkflowErrorCode } from './errors.js';
-import { childEventName, isDurableErrorSafe, isProgrammingError } from './misuse.js';
+import { WorkflowErrorCode } from './errors.js';
+import { childEventName, isDurableErrorSafe, isProgrammingError, isUnwind } from './misuse.js';
 import type { ResolvedOptions } from './options.js';
 
 /**
@@ -101,7 +101,7 @@ async function execute(
   if (ctx.fatal !== undefined) return aborted(ctx.fatal);
   if (thrown !== undefined) {
     const { error } = thrown;
-    if (error instanceof Unwind) return { status: WorkflowStatus.COMPLETED };
+    if (isUnwind(error)) return { status: WorkflowStatus.COMPLETED };
     // A changed handler, a misuse or data that is not JSON will not heal by retrying.
     if (isProgrammingError(error)) return aborted(error);
     const failures = ctx.failures + 1;
