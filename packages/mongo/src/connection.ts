@@ -1,6 +1,6 @@
 import { MongoClient } from 'mongodb';
 import type { Collection, Document, MongoClientOptions } from 'mongodb';
-import { DurableError, ErrorCode } from '@durable/core';
+import { DurableError, ErrorCode, checkOptions } from '@durable/core';
 
 /** How to reach a collection: an injected client, or a connection string for a client the package creates. */
 export interface MongoConnectionOptions {
@@ -58,11 +58,32 @@ export function assertDatabaseName(name: unknown, context: string): asserts name
   }
 }
 
-/** Validates the options at once (no I/O) and creates a client when none is injected. */
-export function resolveMongoConnection(options: MongoConnectionOptions, collectionName: string, context: string): MongoConnection {
+const CONNECTION_OPTIONS = ['client', 'url', 'clientOptions', 'database'] as const;
+// Names users bring from other MongoDB libraries (or guess), with ours.
+const RENAMED_OPTIONS: Readonly<Record<string, string>> = {
+  uri: 'url',
+  connectionString: 'url',
+  mongoClient: 'client',
+  db: 'database',
+  dbName: 'database',
+  collectionName: 'collection',
+  prefix: 'keyPrefix',
+};
+
+/**
+ * Validates the options at once (no I/O): unknown keys (a misspelt or another library's name
+ * would be ignored in silence) are `CONFIG` naming ours; creates a client when none is injected.
+ */
+export function resolveMongoConnection(
+  options: MongoConnectionOptions,
+  collectionName: string,
+  context: string,
+  known: readonly string[],
+): MongoConnection {
   if (typeof options !== 'object' || options === null) {
     throw new DurableError(ErrorCode.CONFIG, `${context}: options are required`);
   }
+  checkOptions(options, context, { known: [...CONNECTION_OPTIONS, ...known], renamed: RENAMED_OPTIONS });
   assertCollectionName(collectionName, context);
   if (options.database !== undefined) assertDatabaseName(options.database, context);
   let client: MongoClient;

@@ -16,21 +16,30 @@ import type { MongoConnection, MongoConnectionOptions } from './connection.js';
 import { resolveKeyPrefix, resolveMongoConnection } from './connection.js';
 import { isDuplicateKey, mongoBackendError } from './mongo-errors.js';
 
-/** One lock: `{ _id: keyPrefix + key, owner, expiresAt, fence }`, kept after release so the counter never goes back. */
+/**
+ * One lock, kept after release so its counter never goes back. Format 2:
+ * `{ _id: keyPrefix + key, owner, expiresAt, fence, grants, format: 2 }`; the fencing token of a
+ * grant is `fence + grants`. `fence` is set once, when the document is created (to the clock in
+ * ms, so tokens still rise if someone deletes lock documents), and `grants` goes up by one on
+ * every grant. A format-1 document (`fence` = the last token granted, no `grants`) continues from
+ * its last token the same way.
+ */
 export interface LockDocument {
   _id: string;
   /** Owner token of the holder; null when released. */
   owner: string | null;
   /** Epoch ms after which the lease may be taken over; 0 when released. */
   expiresAt: number;
-  /** The last fencing token granted. */
+  /** Base of the fencing tokens (format 1: the last token granted). */
   fence: number;
+  /** Grants since the base (absent in format 1). */
+  grants?: number;
   /** Format of this document's shape ({@link LOCK_DOCUMENT_FORMAT}). */
   format: number;
 }
 
 /** Format of the documents {@link MongoLockManager} writes. */
-export const LOCK_DOCUMENT_FORMAT = 1;
+export const LOCK_DOCUMENT_FORMAT = 2;
 
 /** Options for {@link MongoLockManager}. */
 export interface MongoLockOptions extends MongoConnectionOptions {
@@ -51,15 +60,26 @@ const CONTEXT = 'mongo lock';
 /**
  * The acquire update: one `findOneAndUpdate` whose filter matches a free or expired lease and
  * whose upsert creates a missing one. A held lease matches nothing, so the upsert tries to insert
- * a second document with the same `_id` and fails with E11000: that, and only that, is contention.
- * The pipeline form lets a new document's counter start at the clock (so tokens still rise if
- * someone deletes lock documents) and an existing one's go up by one.
+ * a second document with the same `_id` and fails with E11000: that, and only that, is contention
+ * (MongoDB retries an upsert's duplicate key itself only for a filter of equalities alone; this
+ * one has an `$or`). Plain update operators, no pipeline: `$setOnInsert` gives a new document's
+ * base, `$inc` the grant, so it also runs on servers without pipeline updates (FerretDB 1.x).
  */
-export function acquireUpdate(token: string, now: number, expiresAt: number): { filter: object; update: object[] } {
+export function acquireUpdate(token: string, now: number, expiresAt: number): { filter: object; update: object } {
   return {
     filter: { $or: [{ owner: null }, { expiresAt: { $lt: now } }] },
-    update: [{ $set: { owner: token, expiresAt, fence: { $add: [{ $ifNull: ['$fence', now] }, 1] }, format: LOCK_DOCUMENT_FORMAT } }],
+    update: {
+      $set: { owner: token, expiresAt, format: LOCK_DOCUMENT_FORMAT },
+      $setOnInsert: { fence: now },
+      $inc: { grants: 1 },
+    },
   };
+}
+
+/** The fencing token of the grant a document records (`fence + grants`), or undefined if malformed. */
+export function grantedFencingToken(document: Pick<LockDocument, 'fence' | 'grants'>): number | undefined {
+  const token = document.fence + (document.grants ?? 0);
+  return Number.isSafeInteger(document.fence) && Number.isSafeInteger(token) ? token : undefined;
 }
 
 /**
@@ -77,7 +97,7 @@ export class MongoLockManager implements LockManager {
   private readonly locks: Collection<LockDocument>;
 
   constructor(options: MongoLockOptions) {
-    this.connection = resolveMongoConnection(options, options?.collection ?? 'durable_locks', CONTEXT);
+    this.connection = resolveMongoConnection(options, options?.collection ?? 'durable_locks', CONTEXT, ['collection', 'keyPrefix', 'defaultTtlMs', 'backoff', 'clock']);
     this.keyPrefix = resolveKeyPrefix(options.keyPrefix, CONTEXT);
     this.defaultTtlMs = resolveTtl(options.defaultTtlMs, 30_000, CONTEXT);
     this.backoff = resolveBackoff(options.backoff, CONTEXT);
@@ -146,10 +166,11 @@ export class MongoLockManager implements LockManager {
       if (isDuplicateKey(error)) return undefined;
       throw mongoBackendError(error, `${CONTEXT}: acquire failed for ${key}`, key);
     }
-    if (granted === null || granted.owner !== token || !Number.isSafeInteger(granted.fence)) {
+    const fencingToken = granted === null ? undefined : grantedFencingToken(granted);
+    if (granted === null || granted.owner !== token || fencingToken === undefined) {
       throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: acquire for ${key} returned an unexpected document`, { details: { key } });
     }
-    return createLease(this, { key, token, fencingToken: granted.fence, expiresAt, ttlMs });
+    return createLease(this, { key, token, fencingToken, expiresAt, ttlMs });
   }
 }
 

@@ -1,7 +1,15 @@
 import { Binary, ObjectId } from 'mongodb';
 import type { Collection, Filter } from 'mongodb';
 import type { ConditionalOptions, ListOptions, ListPage, StorageCapabilities, StorageManager, StorageValue, StoredEntry } from '@durable/core';
-import { DurableError, ErrorCode, assertValidKey, assertValidPrefix, listLimit, toBytes } from '@durable/core';
+import {
+  DurableError,
+  ErrorCode,
+  assertConditionalOptions,
+  assertStorageValue,
+  assertValidKey,
+  assertValidPrefix,
+  listLimit,
+} from '@durable/core';
 import type { MongoConnection, MongoConnectionOptions } from './connection.js';
 import { resolveKeyPrefix, resolveMongoConnection } from './connection.js';
 import { isDuplicateKey, mongoBackendError } from './mongo-errors.js';
@@ -30,16 +38,6 @@ const CONTEXT = 'mongo storage';
 export const STORAGE_DOCUMENT_FORMAT = 1;
 const REGEX_SPECIAL = /[.*+?^${}()|[\]\\/-]/g;
 
-/** Throws `CONFIG` unless the options are an object whose `ifVersion` is omitted, null or a non-empty string. */
-export function assertIfVersion(options: unknown, context: string, key: string): asserts options is ConditionalOptions {
-  if (typeof options !== 'object' || options === null) {
-    throw new DurableError(ErrorCode.CONFIG, `${context}: ${key}: options must be an object`);
-  }
-  const { ifVersion } = options as { ifVersion?: unknown };
-  if (ifVersion === undefined || ifVersion === null || (typeof ifVersion === 'string' && ifVersion !== '')) return;
-  throw new DurableError(ErrorCode.CONFIG, `${context}: ${key}: ifVersion must be null or a version string, got ${typeof ifVersion}`);
-}
-
 /** The `_id` of a key. */
 export function storageDocumentId(keyPrefix: string, key: string): string {
   return keyPrefix + key;
@@ -51,9 +49,11 @@ export function storageDocumentId(keyPrefix: string, key: string): string {
  */
 export function listFilter(keyPrefix: string, prefix: string, cursor?: string): Filter<StorageDocument> {
   const pattern = `^${(keyPrefix + prefix).replace(REGEX_SPECIAL, '\\$&')}`;
+  // An $and of two conditions rather than one { $regex, $gt } object: the same query and index
+  // use for MongoDB, and mongo-java-server applies only the regex of the combined form.
   return cursor === undefined
     ? { _id: { $regex: pattern } }
-    : { _id: { $regex: pattern, $gt: storageDocumentId(keyPrefix, cursor) } };
+    : { $and: [{ _id: { $regex: pattern } }, { _id: { $gt: storageDocumentId(keyPrefix, cursor) } }] };
 }
 
 /** The stored bytes of a document's value, as a fresh Uint8Array. */
@@ -76,7 +76,7 @@ export class MongoStorageManager implements StorageManager {
   private readonly documents: Collection<StorageDocument>;
 
   constructor(options: MongoStorageOptions) {
-    this.connection = resolveMongoConnection(options, options?.collection ?? 'durable_storage', CONTEXT);
+    this.connection = resolveMongoConnection(options, options?.collection ?? 'durable_storage', CONTEXT, ['collection', 'keyPrefix']);
     this.keyPrefix = resolveKeyPrefix(options.keyPrefix, CONTEXT);
     this.documents = this.connection.collection<StorageDocument>();
   }
@@ -95,12 +95,13 @@ export class MongoStorageManager implements StorageManager {
 
   async write(key: string, value: StorageValue, options: ConditionalOptions = {}): Promise<string> {
     assertValidKey(key, CONTEXT);
-    const bytes = toBytes(value);
-    if (!(bytes instanceof Uint8Array)) throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: write ${key}: value must be a string or bytes`);
-    assertIfVersion(options, CONTEXT, key);
+    assertStorageValue(value, CONTEXT, key);
+    assertConditionalOptions(options, CONTEXT, key);
+    // A copy (Uint8Array's slice, also for a Buffer, whose own slice is a view): the caller may
+    // change its buffer while the request is still being sent.
+    const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : Uint8Array.prototype.slice.call(value);
     const version = new ObjectId().toHexString();
-    // A copy: the caller may change its buffer while the request is still being sent.
-    const fields = { value: new Binary(bytes.slice()), version, format: STORAGE_DOCUMENT_FORMAT };
+    const fields = { value: new Binary(bytes), version, format: STORAGE_DOCUMENT_FORMAT };
     const id = this.id(key);
     const { ifVersion } = options;
     try {
@@ -124,7 +125,7 @@ export class MongoStorageManager implements StorageManager {
 
   async delete(key: string, options: ConditionalOptions = {}): Promise<boolean> {
     assertValidKey(key, CONTEXT);
-    assertIfVersion(options, CONTEXT, key);
+    assertConditionalOptions(options, CONTEXT, key);
     const { ifVersion } = options;
     const id = this.id(key);
     try {

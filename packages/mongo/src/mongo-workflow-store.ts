@@ -84,7 +84,7 @@ export class MongoWorkflowStore extends ClaimWrites implements WorkflowStore {
 
   constructor(options: MongoWorkflowStoreOptions) {
     super();
-    this.connection = resolveMongoConnection(options, options?.collection ?? 'durable_workflows', CONTEXT);
+    this.connection = resolveMongoConnection(options, options?.collection ?? 'durable_workflows', CONTEXT, ['collection', 'clock', 'claimBatch']);
     this.clock = options.clock ?? systemClock;
     this.claimBatch = options.claimBatch ?? 32;
     if (!Number.isInteger(this.claimBatch) || this.claimBatch < 1) {

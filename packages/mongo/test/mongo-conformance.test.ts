@@ -1,35 +1,29 @@
 import { MongoClient } from 'mongodb';
 import { runLockSuite, runStorageSuite, runWorkflowStoreSuite, uniquePrefix } from '@durable/testkit';
 import { MongoLockManager, MongoStorageManager, MongoWorkflowStore } from '../src/index.js';
+import type { MongoTestServer } from './support/mongo-server.js';
+import { mongoServerOrSkip, startMongoTestServer } from './support/mongo-server.js';
 
-// The storage, lock and workflow-store conformance suites against a real MongoDB. No MongoDB
-// server can be had on the machines this project is built on (see INFRA.md), so they run only
-// when MONGODB_URI is set, and say so loudly when they do not.
-const uri = process.env.MONGODB_URI;
-const SKIP_MESSAGE =
-  'SKIPPED: set MONGODB_URI to run the MongoDB conformance suites (storage, lock, workflow store); no MongoDB server was available';
-
-if (uri === undefined || uri === '') {
-  describe('MongoDB conformance suites', () => {
-    it(SKIP_MESSAGE, () => {
-      console.warn(`@durable/mongo: ${SKIP_MESSAGE}`);
-      expect(process.env.MONGODB_URI ?? '').toBe('');
-    });
-  });
-} else {
+// The storage, lock and workflow-store conformance suites against a MongoDB-wire server:
+// MONGODB_URI when set, else mongo-java-server started on a free port (skipped loudly without
+// either). FerretDB runs them too, without the races: mongo-ferretdb.test.ts.
+if (mongoServerOrSkip('the MongoDB conformance suites (storage, lock, workflow store) on mongo-java-server', 'mongo-java-server')) {
   const database = process.env.MONGODB_DATABASE ?? `durable_test_${process.pid}`;
+  let server: MongoTestServer;
   let client: MongoClient;
   let peer: MongoClient;
 
   beforeAll(async () => {
-    client = new MongoClient(uri, { serverSelectionTimeoutMS: 10_000 });
-    peer = new MongoClient(uri, { serverSelectionTimeoutMS: 10_000 });
+    server = await startMongoTestServer('mongo-java-server');
+    client = new MongoClient(server.uri, { serverSelectionTimeoutMS: 10_000 });
+    peer = new MongoClient(server.uri, { serverSelectionTimeoutMS: 10_000 });
     await Promise.all([client.connect(), peer.connect()]);
-  }, 30_000);
+  }, 60_000);
   afterAll(async () => {
     if (process.env.MONGODB_DATABASE === undefined) await client?.db(database).dropDatabase();
     await client?.close();
     await peer?.close();
+    await server?.stop();
   }, 30_000);
 
   runStorageSuite('mongo', { create: () => new MongoStorageManager({ client, database }) });

@@ -104,7 +104,9 @@ describe('key mapping', () => {
   });
 
   test('a list cursor continues strictly after the last key of the previous page, under the keyPrefix', () => {
-    expect(listFilter('t/', 'orders/', 'orders/9')).toEqual({ _id: { $regex: '^t\\/orders\\/', $gt: 't/orders/9' } });
+    expect(listFilter('t/', 'orders/', 'orders/9')).toEqual({
+      $and: [{ _id: { $regex: '^t\\/orders\\/' } }, { _id: { $gt: 't/orders/9' } }],
+    });
   });
 });
 
