@@ -26,7 +26,7 @@ const runner: SuiteRunner = {
   beforeEach,
   afterEach,
   it: (name, fn, timeoutMs) => {
-    if (!NEEDS_ATOMIC_UPDATES.has(name)) return it(name, fn, timeoutMs);
+    if (!NEEDS_ATOMIC_UPDATES.has(name)) return it(name, async () => await fn(), timeoutMs);
     return it(`SKIPPED on FerretDB (${REASON}): ${name}`, () => {
       console.warn(`@durable/mongo: SKIPPED on FerretDB (${REASON}): ${name}`);
       expect(NEEDS_ATOMIC_UPDATES.has(name)).toBe(true);
