@@ -12,7 +12,7 @@ const next = `dist.next-${process.pid}`;
 rmSync(next, { recursive: true, force: true });
 run([tsc, '-p', 'tsconfig.build.json', '--outDir', `${next}/esm`]);
 run([tsc, '-p', 'tsconfig.build.json', '--outDir', `${next}/cjs`, '--module', 'commonjs', '--moduleResolution', 'node10',
-  '--verbatimModuleSyntax', 'false', '--declarationMap', 'false']);
+  '--verbatimModuleSyntax', 'false']);
 mkdirSync(`${next}/cjs`, { recursive: true });
 writeFileSync(`${next}/cjs/package.json`, '{ "type": "commonjs" }\n');
 const old = `dist.old-${process.pid}`;

@@ -6,3 +6,4 @@ if command -v pnpm >/dev/null 2>&1 && [[ "$(pnpm --version 2>/dev/null)" == 9.* 
 else
   PNPM=(npx --yes pnpm@9.15.9)
 fi
+export DURABLE_PNPM="${PNPM[*]}"

@@ -14,6 +14,7 @@ if ! command -v redis-server >/dev/null 2>&1; then
 fi
 "${PNPM[@]}" install --frozen-lockfile || exit 1
 "${PNPM[@]}" exec turbo run build typecheck --output-logs=errors-only || exit 1
+node scripts/check-packages.mjs || exit 1
 log=$(mktemp)
 "${PNPM[@]}" exec turbo run test --concurrency=1 --output-logs=full 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
