@@ -12,7 +12,8 @@ import {
 } from '@durable/core';
 import { Unwind, workflowFailedError } from './errors.js';
 import type { EventResult, WaitForEventOptions, WorkflowContext } from './context-api.js';
-import { childEventName, handled, isProgrammingError } from './misuse.js';
+import { childEventName, handled, isProgrammingError, isRetryable } from './misuse.js';
+import { pause } from './timers.js';
 
 /** What a running workflow's context needs from the worker. */
 export interface ContextDeps {
@@ -32,6 +33,9 @@ export interface ContextDeps {
 
 // Far future for waits without a deadline (the largest valid Date).
 const FOREVER = 8.64e15;
+// Attempts to record a memo when the store fails with a retryable error, and the first pause.
+const SAVE_ATTEMPTS = 3;
+const SAVE_RETRY_MS = 100;
 
 /** The {@link WorkflowContext} of one run; the worker reads its flags when the handler returns. */
 export class RunContext implements WorkflowContext {
@@ -275,7 +279,18 @@ export class RunContext implements WorkflowContext {
   private async save(index: number, memo: StepMemo): Promise<void> {
     if (this.fatal !== undefined) throw this.fatal;
     if (this.ended) throw lostError(this.workflowId);
-    await this.guard(() => this.deps.store.saveStep(this.workflowId, this.deps.token, index, memo));
+    // A store hiccup (a retryable error, a reply lost after the write landed) is retried here
+    // rather than failing the run, which would run the step's side effect again: recording the
+    // same memo twice is a success, so a retry cannot record it twice.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.guard(() => this.deps.store.saveStep(this.workflowId, this.deps.token, index, memo));
+        break;
+      } catch (error) {
+        if (attempt >= SAVE_ATTEMPTS || !isRetryable(error) || this.ended || this.lost) throw error;
+        await pause(SAVE_RETRY_MS * attempt, this.deps.stopping);
+      }
+    }
     this.history[index] = memo;
   }
 

@@ -52,3 +52,12 @@ export function isUnwind(error: unknown): boolean {
     return false;
   }
 }
+
+/** True for a `DurableError` marked retryable (a store outage); never throws. */
+export function isRetryable(error: unknown): boolean {
+  try {
+    return isDurableError(error) && error.retryable && error.code !== ErrorCode.LOCK_LOST;
+  } catch {
+    return false; // a store that threw something that cannot be looked at
+  }
+}

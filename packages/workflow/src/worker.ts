@@ -1,5 +1,5 @@
 import type { ClaimedWorkflow } from '@durable/core';
-import { isDurableError } from '@durable/core';
+import { isRetryable } from './misuse.js';
 import type { ResolvedOptions } from './options.js';
 import type { RunEnd } from './run.js';
 import { runClaimed } from './run.js';
@@ -107,13 +107,5 @@ export class WorkflowWorker {
     if (this.wakeups.length >= MAX_WAKEUPS) this.wakeups.pop(); // the latest: a poll will find it
     const at = this.wakeups.findIndex((t) => t > runAt);
     this.wakeups.splice(at === -1 ? this.wakeups.length : at, 0, runAt);
-  }
-}
-
-function isRetryable(error: unknown): boolean {
-  try {
-    return isDurableError(error) && error.retryable;
-  } catch {
-    return false; // a store that threw something that cannot be looked at
   }
 }

@@ -130,6 +130,33 @@ describe.each(stores)('programming errors abort at once on the %s', (_name, make
   });
 });
 
+describe.each(stores)('a store hiccup while recording a step on the %s', (_name, makeStore) => {
+  it.each([
+    ['the write landed but its reply was lost', true],
+    ['the write failed', false],
+  ])('%s (a retryable error): the step is recorded once and its side effect not run again', async (_what, applied) => {
+    const inner = makeStore();
+    let failed = 0;
+    const store: WorkflowStore = Object.assign(Object.create(inner) as WorkflowStore, {
+      saveStep: async (...args: Parameters<WorkflowStore['saveStep']>) => {
+        if (args[3].id === 'charge' && failed === 0) {
+          failed++;
+          if (applied) await inner.saveStep(...args);
+          throw new DurableError('BACKEND', 'store: saveStep failed (injected)', { retryable: true });
+        }
+        return inner.saveStep(...args);
+      },
+    });
+    let effects = 0;
+    const c = client(store, { flow: async (ctx: WorkflowContext) => ctx.step('charge', () => ++effects) });
+    await c.start('w', 'flow');
+    work(c);
+    const record = await finished(c, 'w');
+    expect([record.status, record.result, record.failures, effects, failed]).toEqual(['completed', 1, 0, 1, 1]);
+    expect(record.steps.map((step) => [step.id, step.value])).toEqual([['charge', 1]]);
+  });
+});
+
 describe('start() and waiting on workflows that no worker runs', () => {
   it('start() of an unknown handler name is HANDLER_UNKNOWN at once and stores nothing; allowUnknownHandlers and a client without handlers accept it', async () => {
     const store = createMemoryWorkflowStore();
