@@ -48,6 +48,7 @@ const NAMES = { '#id': 'id', '#owner': 'owner', '#exp': 'expireAt', '#expMs': 'e
 // whose reply was lost (the SDK's retry then fails its condition) recognises its own change by it.
 const RELEASED_BY = 'releasedBy';
 const OWN_OPTIONS = ['defaultTtlMs', 'prefix', 'backoff', 'clock'] as const;
+const MAX_HELD = 10_000;
 
 /**
  * A {@link LockManager} on one DynamoDB table. Acquire is a single conditional UpdateItem
@@ -63,6 +64,10 @@ export class DynamoLockingManager implements LockManager {
   private readonly prefix: string;
   private readonly backoff: BackoffOptions;
   private readonly clock: Clock;
+  // The expiry of each lease this manager granted or extended (by token and key): a release whose
+  // reply was lost, finding another owner before its lease could expire, knows that only its own
+  // release can have ended it.
+  private readonly held = new Map<string, number>();
 
   constructor(options: DynamoLockOptions) {
     this.connection = resolveConnection(options, CONTEXT, OWN_OPTIONS);
@@ -90,6 +95,8 @@ export class DynamoLockingManager implements LockManager {
     const id = this.itemId(key);
     assertLockToken(token, CONTEXT);
     const now = this.clock();
+    const heldUntil = this.held.get(`${token}\u0000${key}`);
+    this.held.delete(`${token}\u0000${key}`);
     try {
       await this.connection.client.send(
         new UpdateItemCommand({
@@ -110,7 +117,12 @@ export class DynamoLockingManager implements LockManager {
       if (!refused && !mayHaveBeenApplied(error)) throw dynamoBackendError(error, `${CONTEXT}: release failed for ${key}`, key);
       // The SDK sent the release more than once, or lost its reply: was it applied?
       const item = await this.readItem(key, 'release').catch(() => undefined);
-      if (item?.[RELEASED_BY]?.S === token && item.owner?.S !== token) return true;
+      if (item !== undefined && item.owner?.S !== token) {
+        if (item[RELEASED_BY]?.S === token) return true;
+        // Our lease cannot have expired yet, so nobody could take it over: only a release with
+        // our token (this one) can have ended it, and then the lock changed hands again.
+        if (heldUntil !== undefined && this.clock() < heldUntil) return true;
+      }
       if (!refused) throw dynamoBackendError(error, `${CONTEXT}: release failed for ${key}`, key);
       throw new DurableError(
         ErrorCode.UNKNOWN_OUTCOME,
@@ -144,6 +156,7 @@ export class DynamoLockingManager implements LockManager {
           },
         }),
       );
+      this.remember(key, token, expiresAt);
       return expiresAt;
     } catch (error) {
       if (isConditionFailure(error)) {
@@ -153,7 +166,10 @@ export class DynamoLockingManager implements LockManager {
       }
       if (mayHaveBeenApplied(error)) {
         const item = await this.readItem(key, 'extend').catch(() => undefined);
-        if (item?.owner?.S === token && item.expiresAtMs?.N === String(expiresAt)) return expiresAt;
+        if (item?.owner?.S === token && item.expiresAtMs?.N === String(expiresAt)) {
+          this.remember(key, token, expiresAt);
+          return expiresAt;
+        }
       }
       throw dynamoBackendError(error, `${CONTEXT}: extend failed for ${key}`, key);
     }
@@ -173,6 +189,12 @@ export class DynamoLockingManager implements LockManager {
   /** Destroys the DynamoDB client if this manager created it (never an injected one). */
   async close(): Promise<void> {
     if (this.connection.owned) this.connection.client.destroy();
+  }
+
+  private remember(key: string, token: string, expiresAt: number): void {
+    // Leases never released (their holder gave up) must not grow the map forever.
+    if (this.held.size >= MAX_HELD) this.held.clear();
+    this.held.set(`${token}\u0000${key}`, expiresAt);
   }
 
   private itemId(key: string): string {
@@ -222,6 +244,7 @@ export class DynamoLockingManager implements LockManager {
       if (!Number.isSafeInteger(fencingToken)) {
         throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: acquire for ${key} returned no fencing token`, { details: { key } });
       }
+      this.remember(key, token, expiresAt);
       return createLease(this, { key, token, fencingToken, expiresAt, ttlMs });
     } catch (error) {
       if (isConditionFailure(error)) return undefined;
@@ -231,6 +254,7 @@ export class DynamoLockingManager implements LockManager {
         const item = await this.readItem(key, 'acquire').catch(() => undefined);
         const fencingToken = Number(item?.fencingToken?.N);
         if (item?.owner?.S === token && Number.isSafeInteger(fencingToken)) {
+          this.remember(key, token, expiresAt);
           return createLease(this, { key, token, fencingToken, expiresAt, ttlMs });
         }
       }

@@ -53,7 +53,7 @@ describeProxied('DynamoDB lock after a lost reply', () => {
     expect(await next!.release()).toBe(true);
   });
 
-  it('a release whose reply was lost, with the lock taken and released by another before the retry, is UNKNOWN_OUTCOME, not false', async () => {
+  it('a release whose reply was lost, with the lock taken and released by another before the retry, is true while the lease could not have expired', async () => {
     const mine = new DynamoLockingManager({ client: lossy.client(), tableName });
     const theirs = new DynamoLockingManager({ client: direct, tableName });
     const key = uniquePrefix('cycled');
@@ -63,7 +63,21 @@ describeProxied('DynamoDB lock after a lost reply', () => {
       await other.release();
     };
     lossy.proxy.dropNextReply();
-    await expectDurableError(() => lease.release(), 'UNKNOWN_OUTCOME');
+    expect(await lease.release()).toBe(true);
+  });
+
+  it('the same, released through a manager that never saw the lease (its expiry unknown), is UNKNOWN_OUTCOME, never false', async () => {
+    const granting = new DynamoLockingManager({ client: direct, tableName });
+    const releasing = new DynamoLockingManager({ client: lossy.client(), tableName });
+    const theirs = new DynamoLockingManager({ client: direct, tableName });
+    const key = uniquePrefix('cycled-unknown');
+    const lease = await granting.acquire(key, { ttlMs: 60_000 });
+    between = async () => {
+      const other = await theirs.acquire(key, { waitMs: 0 });
+      await other.release();
+    };
+    lossy.proxy.dropNextReply();
+    await expectDurableError(() => releasing.release(key, lease.token), 'UNKNOWN_OUTCOME');
   });
 
   it('an acquire whose only attempt lost its reply keeps the lease it was granted instead of leaving a phantom', async () => {

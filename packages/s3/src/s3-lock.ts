@@ -93,10 +93,14 @@ export class S3LockManager implements LockManager {
     objectKeyFor(this.connection, key, CONTEXT);
     assertLockToken(token, CONTEXT);
     let ours = false;
-    const swapped = await this.swap(key, 'release', this.takeKnown(key, token), (seen, _now, afterRetry) => {
+    const known = this.takeKnown(key, token);
+    // While our lease could not have expired nobody could take it over: if it changed hands, a
+    // release with our token (this one, its reply lost) ended it.
+    const heldUntil = known?.record.expiresAt;
+    const swapped = await this.swap(key, 'release', known, (seen, now, afterRetry) => {
       if (seen !== undefined && seen.record.token === token) return { ...seen.record, token: null, expiresAt: 0, released: token };
       // Our PUT was sent more than once and the last answer was 412: was the first one applied?
-      if (afterRetry && seen?.record.released === token) ours = true;
+      if (afterRetry && (seen?.record.released === token || (heldUntil !== undefined && now < heldUntil))) ours = true;
       else if (afterRetry) throw releaseUnknown(key);
       return undefined;
     });

@@ -2,7 +2,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { bytesToText } from '@durable/core';
 import type { LostReplyProxy, ProxiedRequest } from '@durable/testkit';
 import { expectDurableError, startLostReplyProxy, uniquePrefix } from '@durable/testkit';
-import { S3StorageManager } from '../src/index.js';
+import { S3LockManager, S3StorageManager } from '../src/index.js';
 import { changesAnObject } from './support/lost-reply.js';
 import { makeClient } from './support/s3-server.js';
 import { useS3 } from './support/suite-setup.js';
@@ -117,5 +117,45 @@ describeProxied('S3 storage after a lost reply', () => {
     const head = await s3.client.send(new HeadObjectCommand({ Bucket: s3.endpoint.bucket, Key: `lost-reply/${key}` }));
     expect(head.Metadata?.['durable-write']).toMatch(/^[0-9a-f-]{36}$/);
     expect(head.Metadata?.['durable-if']).toBe('absent');
+  });
+});
+
+describeProxied('S3 lock after a lost reply', () => {
+  const locks = (client: S3Client): S3LockManager => new S3LockManager({ client, bucket: s3.endpoint.bucket, prefix: 'lost-reply-locks/' });
+
+  it('a release whose reply was lost, with the lock taken and released by another before the retry, is true while the lease could not have expired', async () => {
+    const key = uniquePrefix('cycled');
+    const lease = await locks(lossy).acquire(key, { ttlMs: 60_000 });
+    between = async () => {
+      const other = await locks(s3.client).acquire(key, { waitMs: 0 });
+      await other.release();
+    };
+    proxy.dropNextReply();
+    expect(await lease.release()).toBe(true);
+  });
+
+  it('the same, released through a manager that never saw the lease, is UNKNOWN_OUTCOME, never false', async () => {
+    const key = uniquePrefix('cycled-unknown');
+    const lease = await locks(s3.client).acquire(key, { ttlMs: 60_000 });
+    between = async () => {
+      const other = await locks(s3.client).acquire(key, { waitMs: 0 });
+      await other.release();
+    };
+    proxy.dropNextReply();
+    await expectDurableError(() => locks(lossy).release(key, lease.token), 'UNKNOWN_OUTCOME');
+  });
+
+  it('an acquire whose only attempt lost its reply keeps the lease it was granted instead of leaving a phantom', async () => {
+    const once = makeClient(proxy.endpoint, 1, s3.endpoint.directory !== undefined);
+    try {
+      const key = uniquePrefix('phantom');
+      proxy.dropNextReply();
+      const lease = await locks(once).acquire(key, { ttlMs: 60_000, waitMs: 0 });
+      expect(proxy.dropsPending()).toBe(0);
+      await expectDurableError(() => locks(s3.client).acquire(key, { waitMs: 0 }), 'LOCK_TIMEOUT');
+      expect(await lease.release()).toBe(true);
+    } finally {
+      once.destroy();
+    }
   });
 });

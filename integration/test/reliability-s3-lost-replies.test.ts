@@ -1,0 +1,181 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { ConditionalOptions, StorageManager, StorageValue } from '@durable/core';
+import { bytesToText, createStorageWorkflowStore, isDurableError, toBytes } from '@durable/core';
+import { S3StorageManager } from '@durable/s3';
+import type { LostReplyProxy } from '@durable/testkit';
+import { startLostReplyProxy, uniquePrefix } from '@durable/testkit';
+import type { WorkflowContext } from '@durable/workflow';
+import { createWorkflowClient } from '@durable/workflow';
+import { makeClient } from '../../packages/s3/test/support/s3-server.js';
+import type { S3TestEndpoint } from './fixtures/composition-support.js';
+import { startS3 } from './fixtures/composition-support.js';
+
+// Issue 17 end to end: replies of S3 PUT/DELETE requests are dropped at random by a proxy that
+// lets the request reach s3rver first (the SDK then retries). Checked: no write that was applied
+// is ever reported CONFLICT, no update is lost or counted twice, and no healthy workflow of the
+// storage-backed workflow store is aborted. Each test prints its figures.
+let server: S3TestEndpoint;
+let proxy: LostReplyProxy;
+const clients: S3Client[] = [];
+const proxied = !(process.env.S3_ENDPOINT ?? '').startsWith('https:');
+const describeProxied = proxied ? describe : describe.skip;
+
+beforeAll(async () => {
+  server = await startS3();
+  if (proxied) proxy = await startLostReplyProxy({ target: server.endpoint, drops: (r) => r.method === 'PUT' || r.method === 'DELETE' });
+}, 30_000);
+afterEach(() => proxy?.setDropRate(0));
+afterAll(async () => {
+  for (const client of clients) client.destroy();
+  await proxy?.close();
+  await server?.stop();
+}, 30_000);
+
+function storage(prefix: string, via: 'proxy' | 'direct', maxAttempts = 3): S3StorageManager {
+  const client = makeClient(via === 'proxy' ? proxy.endpoint : server.endpoint, maxAttempts, server.directory !== undefined);
+  clients.push(client);
+  return new S3StorageManager({ client, bucket: server.bucket, prefix });
+}
+
+/** What the wrapped storage saw: outcomes by code, and CONFLICTs whose bytes were in place after all. */
+interface Tally {
+  writes: number;
+  conflicts: number;
+  appliedButConflict: number;
+  unknown: number;
+}
+
+// Wraps a storage to check every CONFLICT: with one writer per key, finding our own bytes stored
+// right after a CONFLICT means an applied write was reported as not applied.
+function watched(inner: StorageManager, direct: StorageManager, tally: Tally): StorageManager {
+  return {
+    capabilities: inner.capabilities,
+    read: (key) => inner.read(key),
+    exists: (key) => inner.exists(key),
+    list: (prefix, options) => inner.list(prefix, options),
+    delete: (key, options) => inner.delete(key, options),
+    async write(key: string, value: StorageValue, options?: ConditionalOptions): Promise<string> {
+      tally.writes++;
+      try {
+        return await inner.write(key, value, options);
+      } catch (error) {
+        if (isDurableError(error, 'UNKNOWN_OUTCOME')) tally.unknown++;
+        if (isDurableError(error, 'CONFLICT')) {
+          tally.conflicts++;
+          const now = await direct.read(key);
+          if (now !== undefined && Buffer.from(now.data).equals(Buffer.from(toBytes(value)))) tally.appliedButConflict++;
+        }
+        throw error;
+      }
+    },
+  };
+}
+
+describeProxied('S3 with replies dropped at random', () => {
+  it('the storage-backed workflow store aborts no healthy workflow (20 workflows, one worker)', async () => {
+    const prefix = `${uniquePrefix('wf-lost')}/`;
+    const tally: Tally = { writes: 0, conflicts: 0, appliedButConflict: 0, unknown: 0 };
+    const store = createStorageWorkflowStore({ storage: watched(storage(prefix, 'proxy'), storage(prefix, 'direct'), tally), prefix: 'workflows/' });
+    const runs = new Map<number, number>();
+    const handlers = {
+      job: async (ctx: WorkflowContext, input: { n: number }) => {
+        const a = await ctx.step('a', () => input.n + 1);
+        const b = await ctx.step('b', () => {
+          runs.set(input.n, (runs.get(input.n) ?? 0) + 1);
+          return a * 2;
+        });
+        await ctx.sleep('pause', 1);
+        return ctx.step('c', () => `done ${b}`);
+      },
+    };
+    const client = createWorkflowClient({ store, handlers, pollIntervalMs: 0 });
+    const ids = Array.from({ length: 20 }, (_, i) => `job-${i}`);
+    for (const [i, id] of ids.entries()) expect(await client.start(id, 'job', { n: i })).toBe(true);
+    proxy.setDropRate(0.2);
+    const dropsBefore = proxy.stats.dropped;
+    const deadline = Date.now() + 120_000;
+    let records = await Promise.all(ids.map((id) => store.get(id)));
+    while (records.some((r) => r?.status !== 'completed' && r?.status !== 'aborted') && Date.now() < deadline) {
+      await client.drain({ maxMs: 5000 });
+      records = await Promise.all(ids.map((id) => store.get(id)));
+    }
+    proxy.setDropRate(0);
+    const aborted = records.filter((r) => r?.status === 'aborted');
+    const rerun = [...runs.values()].filter((n) => n > 1).length;
+    console.log(
+      `workflows on S3, 20% of PUT/DELETE replies dropped: ${proxy.stats.dropped - dropsBefore} replies dropped in ${tally.writes} writes; ` +
+        `completed ${records.filter((r) => r?.status === 'completed').length}/20, aborted ${aborted.length} ` +
+        `(${aborted.map((r) => r?.error?.code).join(',')}); CONFLICT ${tally.conflicts} (applied ${tally.appliedButConflict}), ` +
+        `UNKNOWN_OUTCOME ${tally.unknown}; step b ran more than once in ${rerun} workflows`,
+    );
+    expect(proxy.stats.dropped - dropsBefore).toBeGreaterThan(0);
+    expect(tally.appliedButConflict).toBe(0);
+    expect(aborted.map((r) => `${r?.id}: ${r?.error?.code} ${r?.error?.message}`)).toEqual([]);
+    expect(records.every((r, i) => r?.status === 'completed' && r.result === `done ${(i + 1) * 2}`)).toBe(true);
+  }, 180_000);
+
+  it('chaos: 4 writers x 25 compare-and-swap increments, 30% of replies dropped, 8 SDK attempts: exact count, no applied write reported CONFLICT', async () => {
+    const prefix = `${uniquePrefix('chaos')}/`;
+    const key = 'counter';
+    const direct = storage(prefix, 'direct');
+    await direct.write(key, JSON.stringify({ count: 0, recent: [] }), { ifVersion: null });
+    proxy.setDropRate(0.3);
+    const dropsBefore = proxy.stats.dropped;
+    const stats = { ok: 0, conflicts: 0, appliedButConflict: 0, unknown: 0, unknownApplied: 0, createsOk: 0, deletes: 0 };
+    const parse = (data: Uint8Array): { count: number; recent: string[] } => JSON.parse(bytesToText(data)) as { count: number; recent: string[] };
+    const writer = async (w: number): Promise<void> => {
+      const store = storage(prefix, 'proxy', 8);
+      let seq = 0;
+      for (let done = 0; done < 25; ) {
+        const entry = (await store.read(key))!;
+        const current = parse(entry.data);
+        // A unique token per write, kept in the value's recent history, tells after the fact
+        // whether a write whose outcome was reported as CONFLICT or UNKNOWN_OUTCOME is in place.
+        const token = `${w}:${seq++}`;
+        const next = JSON.stringify({ count: current.count + 1, recent: [...current.recent, token].slice(-400) });
+        try {
+          await store.write(key, next, { ifVersion: entry.version });
+          stats.ok++;
+          done++;
+        } catch (error) {
+          const conflict = isDurableError(error, 'CONFLICT');
+          if (!conflict && !isDurableError(error, 'UNKNOWN_OUTCOME')) throw error;
+          const applied = parse((await direct.read(key))!.data).recent.includes(token);
+          if (conflict) stats.conflicts++;
+          else stats.unknown++;
+          if (applied && conflict) stats.appliedButConflict++;
+          if (applied && !conflict) stats.unknownApplied++;
+          if (applied) done++;
+        }
+      }
+      // Creates and conditional deletes of keys of its own: a create is never CONFLICT, a delete
+      // is true or UNKNOWN_OUTCOME (gone either way).
+      for (let i = 0; i < 10; i++) {
+        const own = `own/${w}/${i}`;
+        const version = await store.write(own, `v${i}`, { ifVersion: null });
+        stats.createsOk++;
+        try {
+          expect(await store.delete(own, { ifVersion: version })).toBe(true);
+        } catch (error) {
+          expect(isDurableError(error, 'UNKNOWN_OUTCOME')).toBe(true);
+        }
+        expect(await direct.read(own)).toBeUndefined();
+        stats.deletes++;
+      }
+    };
+    await Promise.all([0, 1, 2, 3].map(writer));
+    proxy.setDropRate(0);
+    const final = parse((await direct.read(key))!.data);
+    console.log(
+      `S3 chaos, 30% of PUT/DELETE replies dropped, maxAttempts 8: ${proxy.stats.dropped - dropsBefore} replies dropped; ` +
+        `${stats.ok} increments reported applied, ${stats.conflicts} CONFLICT (of which applied: ${stats.appliedButConflict}), ` +
+        `${stats.unknown} UNKNOWN_OUTCOME (of which applied: ${stats.unknownApplied}); final count ${final.count}; ` +
+        `${stats.createsOk}/40 creates applied, ${stats.deletes}/40 deletes gone`,
+    );
+    expect(proxy.stats.dropped - dropsBefore).toBeGreaterThan(0);
+    expect(stats.appliedButConflict).toBe(0);
+    expect(final.count).toBe(100);
+    expect(final.count).toBe(stats.ok + stats.unknownApplied);
+    expect(stats.createsOk).toBe(40);
+  }, 240_000);
+});
