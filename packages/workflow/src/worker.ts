@@ -78,7 +78,8 @@ export class WorkflowWorker {
       }
       const run = runClaimed(this.options, claimed, this.stopping.signal, (runAt) => this.remember(runAt))
         .catch((error: unknown): RunEnd => {
-          this.options.onError(error, claimed.record.id);
+          // Only a store handing out a malformed claim gets here: even then, never an unhandled rejection.
+          this.options.onError(error, typeof claimed?.record?.id === 'string' ? claimed.record.id : undefined);
           return 'errored';
         })
         .then((end) => {

@@ -157,6 +157,42 @@ describe.each(stores)('a store hiccup while recording a step on the %s', (_name,
   });
 });
 
+describe('a worker outlives a broken store and a throwing onError', () => {
+  it('a claim that throws a revoked proxy, a malformed claim and an onError that throws: reported, and the worker runs the next workflow', async () => {
+    const inner = createMemoryWorkflowStore();
+    const revoked = Proxy.revocable({}, {});
+    revoked.revoke();
+    let claims = 0;
+    const store: WorkflowStore = Object.assign(Object.create(inner) as WorkflowStore, {
+      claim: async (options: { leaseMs: number }) => {
+        claims++;
+        if (claims === 1) throw revoked.proxy;
+        if (claims === 2) return { token: 't', record: undefined } as never;
+        return inner.claim(options);
+      },
+    });
+    let reports = 0;
+    const spy = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      const c = client(store, { f: () => 'ran' }, {
+        onError: () => {
+          reports++;
+          throw new Error('onError threw');
+        },
+      });
+      await c.start('w', 'f');
+      work(c);
+      const record = await finished(c, 'w');
+      expect([record.status, record.result]).toEqual(['completed', 'ran']);
+      expect(reports).toBeGreaterThanOrEqual(2);
+      // (The calls hold the revoked proxy, which jest's matchers cannot look at.)
+      expect(spy.mock.calls.filter((call) => call[0] === '@durable/workflow: onError threw while reporting').length).toBe(reports);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+});
+
 describe('start() and waiting on workflows that no worker runs', () => {
   it('start() of an unknown handler name is HANDLER_UNKNOWN at once and stores nothing; allowUnknownHandlers and a client without handlers accept it', async () => {
     const store = createMemoryWorkflowStore();
