@@ -14,7 +14,7 @@ export type {
   StorageValue,
   StoredEntry,
 } from './storage.js';
-export type { AcquireOptions, Lease, LockCapabilities, LockManager } from './lock.js';
+export type { AcquireOptions, Lease, LockCapabilities, LockHolder, LockManager } from './lock.js';
 export { createLease, createLockToken } from './lease.js';
 export type { LeaseGrant } from './lease.js';
 export { backoffDelay, retryUntil } from './backoff.js';

@@ -27,6 +27,14 @@ export interface AcquireOptions {
   signal?: AbortSignal;
 }
 
+/** What a lock can tell about the live lease on a key (never its owner token). */
+export interface LockHolder {
+  /** The holder's fencing token. */
+  readonly fencingToken: number;
+  /** Epoch milliseconds at which the holder's lease expires unless extended. */
+  readonly expiresAt: number;
+}
+
 /** Abilities a lock implementation declares. */
 export interface LockCapabilities {
   /** Fencing tokens strictly increase per key. */
@@ -48,6 +56,11 @@ export interface LockManager {
   release(key: string, token: string): Promise<boolean>;
   /** Extends `key` if `token` still owns it; returns the new expiry or throws `LOCK_LOST`. */
   extend(key: string, token: string, ttlMs: number): Promise<number>;
+  /**
+   * Optional, read only: the live lease on `key` (fencing token and expiry), or `undefined` when
+   * it is free. Used to say in a `LOCK_TIMEOUT` who holds the lock and until when.
+   */
+  holder?(key: string): Promise<LockHolder | undefined>;
   /** Releases resources the manager created itself (never an injected client). */
   close?(): Promise<void>;
 }

@@ -3,7 +3,7 @@ import { systemClock } from './clock.js';
 import { DurableError, ErrorCode } from './errors.js';
 import { assertValidKey } from './keys.js';
 import { createLease, createLockToken } from './lease.js';
-import type { AcquireOptions, Lease, LockCapabilities, LockManager } from './lock.js';
+import type { AcquireOptions, Lease, LockCapabilities, LockHolder, LockManager } from './lock.js';
 import { acquireWithRetry, resolveTtl } from './lock-options.js';
 import { checkOptions } from './option-checks.js';
 
@@ -60,6 +60,13 @@ export class MemoryLockManager implements LockManager {
     }
     holder.expiresAt = now + ttl;
     return holder.expiresAt;
+  }
+
+  async holder(key: string): Promise<LockHolder | undefined> {
+    assertValidKey(key, 'memory lock');
+    const holder = this.holders.get(key);
+    if (holder === undefined || holder.expiresAt <= this.clock()) return undefined;
+    return { fencingToken: this.fencing.get(key) ?? 0, expiresAt: holder.expiresAt };
   }
 
   private tryAcquire(key: string, ttlMs: number): Lease | undefined {

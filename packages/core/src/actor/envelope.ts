@@ -26,16 +26,28 @@ export interface ActorEnvelope {
   readonly extensions?: Record<string, unknown>;
 }
 
-/** Serialises an envelope; `SERIALIZATION` when the snapshot is not JSON (a BigInt, a cycle, ...). */
+/**
+ * Serialises an envelope; `SERIALIZATION` when the snapshot is not JSON: a BigInt, a cycle, or a
+ * `NaN`/`Infinity`, which `JSON.stringify` would silently save as `null`.
+ */
 export function encodeEnvelope(envelope: ActorEnvelope, key: string): string {
   try {
-    return JSON.stringify(envelope);
+    return JSON.stringify(envelope, refuseNonFinite);
   } catch (cause) {
-    throw new DurableError(ErrorCode.SERIALIZATION, `actor: snapshot of ${key} cannot be saved as JSON`, {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    throw new DurableError(ErrorCode.SERIALIZATION, `actor: snapshot of ${key} cannot be saved as JSON: ${reason} (keep the context plain JSON)`, {
       cause,
       details: { key },
     });
   }
+}
+
+/** @internal A `JSON.stringify` replacer that refuses `NaN` and `±Infinity` instead of writing `null`. */
+export function refuseNonFinite(this: unknown, name: string, value: unknown): unknown {
+  if (typeof value === 'number' && !Number.isFinite(value)) {
+    throw new TypeError(`${String(value)} under ${JSON.stringify(name)} is not a JSON number (it would be saved as null)`);
+  }
+  return value;
 }
 
 /**

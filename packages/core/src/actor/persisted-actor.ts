@@ -5,19 +5,15 @@ import { DurableError, ErrorCode, isDurableError, toBackendError } from '../erro
 import { assertValidKey } from '../keys.js';
 import type { Lease, LockManager } from '../lock.js';
 import type { StorageManager } from '../storage.js';
+import { checkActorOptions } from './actor-options.js';
 import type { ActorEnvelope, MachineRef } from './envelope.js';
 import { ACTOR_ENVELOPE_FORMAT, decodeEnvelope, encodeEnvelope } from './envelope.js';
-
-/** How a persisted actor keeps concurrent invocations apart. */
-export const LockingMode = {
-  /** Lease taken before the read and held (and extended) until `close()`. */
-  READ_WRITE: 'read-write',
-  /** No lease for reading; `save()` is conditional on the version read (`CONFLICT` otherwise). */
-  WRITE: 'write',
-} as const;
-
-/** One of {@link LockingMode}. */
-export type LockingMode = (typeof LockingMode)[keyof typeof LockingMode];
+import type { LockingMode } from './locking.js';
+import { LockingMode as Modes, acquireLease, leaseOptions, resolveLocking } from './locking.js';
+import type { DurableLogger } from './logger.js';
+import { consoleLogger, reportAfterCommit } from './logger.js';
+import { writeRecognisingOwn } from './own-write.js';
+import { assertAcceptedVersion, restoreActor } from './restore.js';
 
 /** Creates the actor for a key, from its stored snapshot when there is one. Must not start it. */
 export type ActorCreator<TLogic extends AnyActorLogic> = (
@@ -36,9 +32,12 @@ export interface PersistedActorOptions<TLogic extends AnyActorLogic> {
   lock?: LockManager;
   /** @default "read-write" when a lock is given, "write" otherwise */
   locking?: LockingMode;
-  /** How long to wait for the lease before `LOCK_TIMEOUT`. @default 10000 */
+  /**
+   * How long to wait for the lease before `LOCK_TIMEOUT`; the default outlasts the lease a
+   * crashed holder leaves behind. @default 1.5 × lockTtlMs (15000)
+   */
   acquireLockMaxTimeout?: number;
-  /** Lease duration; a held lease is extended every third of it. @default 30000 */
+  /** Lease duration; a held lease is extended every third of it. @default 10000 */
   lockTtlMs?: number;
   /** Version recorded for a new actor's machine. @default "1" */
   version?: string;
@@ -50,30 +49,11 @@ export interface PersistedActorOptions<TLogic extends AnyActorLogic> {
   actorCreator: ActorCreator<TLogic>;
   /** Time source for `savedAt`. @default Date.now */
   clock?: Clock;
+  /** Where failures after a commit go (a lease release that failed; the lease expires by itself). @default console */
+  logger?: DurableLogger;
 }
 
-const DEFAULT_WAIT_MS = 10_000;
-const DEFAULT_TTL_MS = 30_000;
-
-/**
- * @internal The locking mode of an actor or orchestrator: `read-write` when a lock is given,
- * else `write`; an unknown mode, or `read-write` without a lock, is `CONFIG`.
- */
-export function resolveLocking(locking: LockingMode | undefined, hasLock: boolean, context: string, about?: string): LockingMode {
-  const mode = locking ?? (hasLock ? LockingMode.READ_WRITE : LockingMode.WRITE);
-  if (mode !== LockingMode.READ_WRITE && mode !== LockingMode.WRITE) {
-    throw new DurableError(ErrorCode.CONFIG, `${context}: unknown locking mode ${JSON.stringify(mode)}${about === undefined ? '' : ` for ${about}`}`);
-  }
-  if (mode === LockingMode.READ_WRITE && !hasLock) {
-    throw new DurableError(ErrorCode.CONFIG, `${context}: locking "read-write" needs a lock manager${about === undefined ? '' : ` (${about})`}`);
-  }
-  return mode;
-}
-
-/** @internal The lease of a `read-write` actor or orchestrator: its TTL and how long to wait for it. */
-export function leaseOptions(options: { lockTtlMs?: number; acquireLockMaxTimeout?: number }): { ttlMs: number; waitMs: number } {
-  return { ttlMs: options.lockTtlMs ?? DEFAULT_TTL_MS, waitMs: options.acquireLockMaxTimeout ?? DEFAULT_WAIT_MS };
-}
+const CONTEXT = 'actor';
 
 /**
  * An xstate actor that lives in storage between invocations: `init()` loads it, `save()` stores
@@ -85,25 +65,32 @@ export class PersistedActor<TLogic extends AnyActorLogic> {
   /** The locking mode in force. */
   readonly locking: LockingMode;
   private readonly options: PersistedActorOptions<TLogic>;
+  private readonly lease: { ttlMs: number; waitMs: number };
   private readonly version: string;
   private readonly accepted: ReadonlySet<string>;
   private readonly clock: Clock;
+  private readonly logger: DurableLogger;
   private current: Actor<TLogic> | undefined;
   private machineRef: MachineRef | undefined;
   private storedVersion: string | null = null;
-  private lease: Lease | undefined;
+  // The snapshot as loaded, to tell "nothing changed" (no write) from a change.
+  private loadedSnapshot: string | undefined;
+  private held: Lease | undefined;
   private keepAlive: NodeJS.Timeout | undefined;
   private lost: DurableError | undefined;
   private closed = false;
 
   constructor(options: PersistedActorOptions<TLogic>) {
-    assertValidKey(options.id, 'actor');
+    checkActorOptions(options, CONTEXT);
+    assertValidKey(options.id, CONTEXT);
     this.options = options;
     this.id = options.id;
-    this.locking = resolveLocking(options.locking, options.lock !== undefined, 'actor', this.id);
+    this.locking = resolveLocking(options.locking, options.lock !== undefined, CONTEXT, this.id);
+    this.lease = leaseOptions(options, CONTEXT);
     this.version = options.version ?? '1';
     this.accepted = new Set(options.acceptVersions ?? [this.version]);
     this.clock = options.clock ?? systemClock;
+    this.logger = options.logger ?? consoleLogger;
   }
 
   /** The running actor; `init()` must have resolved. */
@@ -133,19 +120,15 @@ export class PersistedActor<TLogic extends AnyActorLogic> {
   async init(): Promise<Actor<TLogic>> {
     if (this.current !== undefined) return this.current;
     if (this.closed) throw new DurableError(ErrorCode.CONFIG, `actor: ${this.id} is closed`);
-    if (this.locking === LockingMode.READ_WRITE) await this.takeLease();
+    if (this.locking === Modes.READ_WRITE) await this.takeLease();
     try {
       const entry = await this.read();
       const envelope = entry === undefined ? undefined : decodeEnvelope(entry.data, this.id);
-      if (envelope !== undefined && !this.accepted.has(envelope.machine.version)) {
-        throw new DurableError(
-          ErrorCode.VERSION_UNKNOWN,
-          `actor: ${this.id} was saved by machine version ${envelope.machine.version}, which this code does not know (known: ${[...this.accepted].join(', ')})`,
-          { details: { key: this.id, version: envelope.machine.version } },
-        );
-      }
-      const actor = this.create(envelope);
+      if (envelope !== undefined) assertAcceptedVersion(this.id, envelope, this.accepted);
+      const { actor, machine } = restoreActor(this.options, envelope, this.version, { start: true });
+      this.machineRef = machine;
       this.storedVersion = entry?.version ?? null;
+      this.loadedSnapshot = entry === undefined ? undefined : snapshotText(actor);
       this.current = actor;
       return actor;
     } catch (error) {
@@ -154,94 +137,48 @@ export class PersistedActor<TLogic extends AnyActorLogic> {
     }
   }
 
-  /** Stores the actor's persisted snapshot; `CONFLICT` when someone else saved since our read. */
+  /**
+   * Stores the actor's persisted snapshot; `CONFLICT` when someone else saved since our read.
+   * A stored actor whose snapshot did not change since it was loaded is not written again.
+   */
   async save(): Promise<string> {
     const actor = this.actor;
     if (this.lost !== undefined) throw this.lost;
-    const machine = this.machineRef as MachineRef;
+    if (this.storedVersion !== null && this.loadedSnapshot !== undefined && snapshotText(actor) === this.loadedSnapshot) {
+      return this.storedVersion;
+    }
     const envelope: ActorEnvelope = {
       format: ACTOR_ENVELOPE_FORMAT,
-      machine,
+      machine: this.machineRef as MachineRef,
       snapshot: actor.getPersistedSnapshot(),
       savedAt: this.clock(),
     };
     const body = encodeEnvelope(envelope, this.id);
     // read-write: the write is still conditional on the version read, so even a holder whose
     // lease silently expired cannot overwrite the newer state of the one that took over.
-    if (this.locking === LockingMode.READ_WRITE) return this.write(body);
-    if (this.options.lock === undefined) return this.write(body);
-    const lease = await this.options.lock.acquire(this.id, this.acquireOptions());
+    if (this.locking === Modes.READ_WRITE || this.options.lock === undefined) return this.write(body);
+    const lease = await acquireLease(this.options.lock, this.id, this.lease, CONTEXT);
+    let version: string;
     try {
-      return await this.write(body);
-    } finally {
-      await lease.release();
+      version = await this.write(body);
+    } catch (error) {
+      await lease.release().catch(() => undefined); // the save's own error is the one to report
+      throw error;
     }
+    // Committed: a failed release cannot undo it, so it must not fail the call (commit first).
+    await lease.release().catch((error: unknown) => this.reportRelease(error));
+    return version;
   }
 
-  /** Stops the actor and releases the lease. Safe to call more than once. */
+  /**
+   * Stops the actor and releases the lease. Safe to call more than once. A failed release is
+   * sent to the logger, never thrown: the lease expires by itself, and a save before it stands.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.current?.stop();
     await this.releaseLease();
-  }
-
-  private create(envelope: ActorEnvelope | undefined): Actor<TLogic> {
-    const snapshot = envelope?.snapshot as Snapshot<unknown> | undefined;
-    let actor: Actor<TLogic>;
-    try {
-      actor = this.options.actorCreator(this.id, snapshot, envelope?.machine);
-      // An error inside the machine must reach us, not become an unhandled error of the process.
-      actor.subscribe({ error: () => undefined });
-      actor.start();
-    } catch (cause) {
-      if (envelope === undefined || isDurableError(cause)) throw cause;
-      this.assertSameMachine(envelope, this.probeMachineId());
-      throw new DurableError(ErrorCode.INVALID_SNAPSHOT, `actor: stored snapshot of ${this.id} cannot be restored into the machine`, {
-        cause,
-        details: { key: this.id },
-      });
-    }
-    const machineId = this.options.machineId ?? logicId(actor) ?? 'actor';
-    if (envelope !== undefined) {
-      try {
-        this.assertSameMachine(envelope, machineId);
-      } catch (error) {
-        actor.stop();
-        throw error;
-      }
-    }
-    const status = (actor.getSnapshot() as { status?: string }).status;
-    if (status === 'error') {
-      actor.stop();
-      throw new DurableError(
-        envelope === undefined ? ErrorCode.CONFIG : ErrorCode.INVALID_SNAPSHOT,
-        `actor: ${this.id} failed to start`,
-        { cause: (actor.getSnapshot() as { error?: unknown }).error, details: { key: this.id } },
-      );
-    }
-    this.machineRef = envelope?.machine ?? { id: machineId, version: this.version };
-    return actor;
-  }
-
-  private assertSameMachine(envelope: ActorEnvelope, machineId: string | undefined): void {
-    if (machineId === undefined || envelope.machine.id === machineId) return;
-    throw new DurableError(
-      ErrorCode.VERSION_UNKNOWN,
-      `actor: ${this.id} holds a snapshot of machine ${envelope.machine.id}, not of ${machineId}`,
-      { details: { key: this.id, machineId: envelope.machine.id } },
-    );
-  }
-
-  // Only on the error path: the snapshot did not restore, so learn which machine this code runs
-  // from an unstarted fresh actor, to tell "another machine" from "a corrupt snapshot".
-  private probeMachineId(): string | undefined {
-    if (this.options.machineId !== undefined) return this.options.machineId;
-    try {
-      return logicId(this.options.actorCreator(this.id, undefined, undefined));
-    } catch {
-      return undefined;
-    }
   }
 
   private async read(): Promise<{ data: Uint8Array; version: string } | undefined> {
@@ -254,7 +191,8 @@ export class PersistedActor<TLogic extends AnyActorLogic> {
 
   private async write(body: string): Promise<string> {
     try {
-      this.storedVersion = await this.options.storage.write(this.id, body, { ifVersion: this.storedVersion });
+      this.storedVersion = await writeRecognisingOwn(this.options.storage, this.id, body, this.storedVersion);
+      this.loadedSnapshot = undefined;
       return this.storedVersion;
     } catch (error) {
       if (isDurableError(error, ErrorCode.CONFLICT)) {
@@ -268,15 +206,11 @@ export class PersistedActor<TLogic extends AnyActorLogic> {
     }
   }
 
-  private acquireOptions(): { ttlMs: number; waitMs: number } {
-    return leaseOptions(this.options);
-  }
-
   private async takeLease(): Promise<void> {
     const lock = this.options.lock as LockManager;
-    const options = this.acquireOptions();
-    this.lease = await lock.acquire(this.id, options);
-    const lease = this.lease;
+    const options = this.lease;
+    const lease = await acquireLease(lock, this.id, options, CONTEXT);
+    this.held = lease;
     // Extending at a third of the TTL leaves two chances before the lease can be taken over.
     this.keepAlive = setInterval(() => {
       lease.extend(options.ttlMs).catch((error: unknown) => {
@@ -296,39 +230,21 @@ export class PersistedActor<TLogic extends AnyActorLogic> {
 
   private async releaseLease(): Promise<void> {
     this.stopKeepAlive();
-    const lease = this.lease;
-    this.lease = undefined;
-    if (lease !== undefined) await lease.release();
+    const lease = this.held;
+    this.held = undefined;
+    if (lease !== undefined) await lease.release().catch((error: unknown) => this.reportRelease(error));
+  }
+
+  private reportRelease(error: unknown): void {
+    reportAfterCommit(this.logger, `actor: releasing the lease on ${this.id} failed (it expires by itself)`, error, { key: this.id });
   }
 }
 
-/**
- * Loads the actor, runs `fn`, saves, and always closes (the lease is released also when `init`,
- * `fn` or `save` throw). Returns what `fn` returned.
- */
-export async function withPersistedActor<TLogic extends AnyActorLogic, T>(
-  options: PersistedActorOptions<TLogic>,
-  fn: (actor: Actor<TLogic>, persisted: PersistedActor<TLogic>) => T | Promise<T>,
-): Promise<T> {
-  const persisted = new PersistedActor(options);
-  let failed = false;
+/** The persisted snapshot as JSON, or undefined when it is not JSON (then a save reports it). */
+function snapshotText(actor: Actor<AnyActorLogic>): string | undefined {
   try {
-    const actor = await persisted.init();
-    const result = await fn(actor, persisted);
-    await persisted.save();
-    return result;
-  } catch (error) {
-    failed = true;
-    throw error;
-  } finally {
-    // A failing release must not hide the error that got us here; on the happy path it surfaces.
-    await persisted.close().catch((error: unknown) => {
-      if (!failed) throw error;
-    });
+    return JSON.stringify(actor.getPersistedSnapshot());
+  } catch {
+    return undefined;
   }
-}
-
-function logicId(actor: Actor<AnyActorLogic>): string | undefined {
-  const id = (actor.logic as { id?: unknown }).id;
-  return typeof id === 'string' ? id : undefined;
 }

@@ -25,4 +25,4 @@ export type {
 export { toMermaid } from './mermaid.js';
 export type { MermaidOptions } from './mermaid.js';
 export { activePaths, leafPaths } from './state-paths.js';
-export { LockingMode } from '../actor/persisted-actor.js';
+export { LockingMode } from '../actor/locking.js';

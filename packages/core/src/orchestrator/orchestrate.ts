@@ -1,5 +1,5 @@
 import type { AnyMachineSnapshot, AnyStateMachine } from 'xstate';
-import { LockingMode, leaseOptions, resolveLocking } from '../actor/persisted-actor.js';
+import { LockingMode, leaseOptions, resolveLocking } from '../actor/locking.js';
 import type { Clock } from '../clock.js';
 import { systemClock } from '../clock.js';
 import { DurableError, ErrorCode, isDurableError, toBackendError } from '../errors.js';
@@ -254,7 +254,7 @@ class BatchRun {
   private async attemptGroup(group: Group, key: string): Promise<GroupOutcome> {
     let lease: Lease | undefined;
     if (this.locking === LockingMode.READ_WRITE) {
-      lease = await (this.options.lock as LockManager).acquire(key, leaseOptions(this.options));
+      lease = await (this.options.lock as LockManager).acquire(key, leaseOptions(this.options, 'orchestrator'));
     }
     try {
       return await this.applyGroup(group, key);
