@@ -277,19 +277,25 @@ describe('orchestrateCloudEvents', () => {
   });
 
   test('the redelivery window keeps the last N inputs per process: an input older than that is applied again', async () => {
+    const ticker = setup({}).createMachine({
+      id: 'ticker',
+      initial: 'ticking',
+      context: { ticks: 0 },
+      states: { ticking: { on: { 'evt.tick': { actions: assign({ ticks: ({ context }) => context.ticks + 1 }) } } } },
+    });
     const storage = createMemoryStorage();
-    const o = opts(storage, { redeliveryWindow: 2 });
-    await orchestrateCloudEvents(o, [], [{ subject: 'b', input: { bookId: 'x' } }]);
-    const first = evt('b', 'evt.noop.1');
-    const third = evt('b', 'evt.noop.3');
-    await orchestrateCloudEvents(o, [first, evt('b', 'evt.noop.2')]);
+    const o = opts(storage, { redeliveryWindow: 2, versions: [{ version: '1', logic: ticker }], onOrchestrationState: { ticking: () => ({ type: 'cmd.started' }) } });
+    await orchestrateCloudEvents(o, [], [{ subject: 'b' }]);
+    const first = evt('b', 'evt.tick');
+    const third = evt('b', 'evt.tick');
+    await orchestrateCloudEvents(o, [first, evt('b', 'evt.tick')]);
     expect((await orchestrateCloudEvents(o, [first])).processes['b']!.sequence).toBe(2); // still remembered
     await orchestrateCloudEvents(o, [third]);
     expect((await orchestrateCloudEvents(o, [first])).processes['b']!.sequence).toBe(4); // forgotten: applied again
     const stored = JSON.parse(bytesToText((await storage.read('orchestrations/b'))!.data));
     expect(stored.extensions.orchestration.applied.map(([key]: [string]) => key)).toEqual(['start', `test.services\u0000${third.id}`, `test.services\u0000${first.id}`]);
     // The start is never forgotten: redelivering it still returns the first command.
-    expect(types((await orchestrateCloudEvents(o, [], [{ subject: 'b' }])).eventsToEmit)).toEqual(['cmd.book.fetch']);
+    expect(types((await orchestrateCloudEvents(o, [], [{ subject: 'b' }])).eventsToEmit)).toEqual(['cmd.started']);
   });
 
   test('re-running a batch after a crash between save and publish returns the same events with the same ids', async () => {

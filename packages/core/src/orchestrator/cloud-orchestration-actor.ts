@@ -3,10 +3,12 @@ import type { Actor, AnyMachineSnapshot, AnyStateMachine, InspectionEvent, Snaps
 import type { Clock } from '../clock.js';
 import { systemClock } from '../clock.js';
 import { DurableError, ErrorCode, isDurableError } from '../errors.js';
+import { checkOptions } from '../option-checks.js';
 import type { DurableCloudEvent } from './cloudevent.js';
 import { assertCloudEvent, createCloudEvent, deterministicEventId } from './cloudevent.js';
 import { OrchestratorErrorCode } from './errors.js';
 import { activePaths } from './state-paths.js';
+import { resolveMiddlewareKeys } from './state-keys.js';
 
 /** What a `cloudevent` middleware turns an incoming CloudEvent into: the xstate event to send. */
 export interface MachineEvent {
@@ -43,7 +45,10 @@ export type OrchestrationMiddleware = (
 export interface CloudOrchestratorMiddlewares {
   /** Incoming CloudEvent type → transform into a machine event. Default: `{ type, data }`. */
   cloudevent?: Readonly<Record<string, CloudEventMiddleware>>;
-  /** Dot-separated state path from the root (nested states included) → events to emit on entry. */
+  /**
+   * State → events to emit on entry. Keys are dot-separated paths from the root (nested states
+   * included) or xstate `#id` references; a key naming no state is `CONFIG`.
+   */
   orchestration?: Readonly<Record<string, OrchestrationMiddleware>>;
 }
 
@@ -67,6 +72,11 @@ export interface CloudOrchestrationActorOptions {
 
 const START = 'start';
 
+const ACTOR_OPTIONS = ['id', 'source', 'middleware', 'snapshot', 'input', 'sequence', 'clock'] as const;
+
+/** The prefix of the only CloudEvent types an orchestrator consumes. */
+export const INPUT_TYPE_PREFIX = 'evt.';
+
 /**
  * Wraps an xstate machine for CloudEvents: `cloudevent(event)` validates, transforms and sends;
  * entering a state with an `orchestration` middleware adds its CloudEvents to `eventsToEmit`.
@@ -79,6 +89,7 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
   readonly actor: Actor<TLogic>;
   private readonly source: string;
   private readonly middleware: CloudOrchestratorMiddlewares;
+  private readonly orchestration: Readonly<Record<string, OrchestrationMiddleware>> | undefined;
   private readonly clock: Clock;
   private readonly fresh: boolean;
   private emitted: DurableCloudEvent[] = [];
@@ -90,12 +101,20 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
   private failure: DurableError | undefined;
 
   constructor(logic: TLogic, options: CloudOrchestrationActorOptions) {
+    checkOptions(options, 'orchestrator: CloudOrchestrationActor', {
+      known: ACTOR_OPTIONS,
+      required: ['id'],
+      renamed: { version: 'orchestrateCloudEvents versions (this actor is not versioned itself)' },
+    });
     if (typeof options.id !== 'string' || options.id.length === 0) {
       throw new DurableError(ErrorCode.CONFIG, 'orchestrator: an orchestration actor needs a non-empty id');
     }
     this.id = options.id;
     this.source = options.source ?? 'durable.orchestrator';
     this.middleware = options.middleware ?? {};
+    checkOptions(this.middleware, 'orchestrator: middleware', { known: ['cloudevent', 'orchestration'] });
+    this.orchestration =
+      this.middleware.orchestration === undefined ? undefined : resolveMiddlewareKeys(logic, this.middleware.orchestration, 'orchestrator');
     this.clock = options.clock ?? systemClock;
     this.seq = options.sequence ?? 0;
     this.fresh = options.snapshot === undefined;
@@ -149,6 +168,7 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
       throw new DurableError(ErrorCode.CONFIG, `orchestrator: start() the actor ${this.id} before sending it events`);
     }
     assertCloudEvent(event, 'orchestrator');
+    assertInputType(event);
     if (event.subject !== undefined && event.subject !== this.id) {
       throw new DurableError(
         ErrorCode.INVALID_EVENT,
@@ -156,14 +176,36 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
         { details: { id: event.id, subject: event.subject } },
       );
     }
-    return this.applyValidated(event);
+    return this.applyValidated(event) ?? [];
+  }
+
+  /**
+   * True when the current state accepts `event` (after its `cloudevent` middleware): some
+   * transition of an active state is enabled for it. `cloudevent()` ignores events it does not accept.
+   */
+  accepts(event: DurableCloudEvent): boolean {
+    return this.acceptsMachineEvent(this.toMachineEvent(event));
   }
 
   /**
    * @internal `cloudevent` without its checks, for `orchestrateCloudEvents`, which has already
-   * validated each event and grouped it under this actor's subject.
+   * validated each event and grouped it under this actor's subject. `undefined` when the current
+   * state does not accept the event: nothing was applied and the sequence did not move.
    */
-  applyValidated(event: DurableCloudEvent): DurableCloudEvent[] {
+  applyValidated(event: DurableCloudEvent): DurableCloudEvent[] | undefined {
+    const machineEvent = this.toMachineEvent(event);
+    if (!this.acceptsMachineEvent(machineEvent)) return undefined;
+    const before = this.emitted.length;
+    this.seq += 1;
+    this.trigger = { key: `${event.source}\u0000${event.id}`, time: event.time ?? new Date(this.clock()).toISOString() };
+    this.stepIndex = 0;
+    this.actor.send(machineEvent as never);
+    this.assertHealthy(`${event.type} ${event.id} on ${this.id}`);
+    this.throwFailure();
+    return this.emitted.slice(before);
+  }
+
+  private toMachineEvent(event: DurableCloudEvent): MachineEvent {
     const transform = this.middleware.cloudevent?.[event.type];
     let machineEvent: MachineEvent;
     try {
@@ -174,14 +216,18 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
     if (typeof machineEvent !== 'object' || machineEvent === null || typeof machineEvent.type !== 'string') {
       throw middlewareError(`cloudevent middleware for ${event.type} returned no { type }`, undefined, event);
     }
-    const before = this.emitted.length;
-    this.seq += 1;
-    this.trigger = { key: `${event.source}\u0000${event.id}`, time: event.time ?? new Date(this.clock()).toISOString() };
-    this.stepIndex = 0;
-    this.actor.send(machineEvent as never);
-    this.assertHealthy(`${event.type} ${event.id} on ${this.id}`);
-    this.throwFailure();
-    return this.emitted.slice(before);
+    return machineEvent;
+  }
+
+  private acceptsMachineEvent(machineEvent: MachineEvent): boolean {
+    const snapshot = this.actor.getSnapshot() as AnyMachineSnapshot;
+    if (snapshot.status !== 'active') return false;
+    try {
+      return snapshot.can(machineEvent as never);
+    } catch {
+      // A guard that throws: let the send report it (ACTOR_FAILED) rather than hide it here.
+      return true;
+    }
   }
 
   /** The current snapshot. */
@@ -201,7 +247,7 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
 
   private onInspect(event: InspectionEvent): void {
     // Entered states matter only to `orchestration` middleware: without it, nothing to track.
-    if (!this.listening || this.middleware.orchestration === undefined || event.type !== '@xstate.microstep' || event.actorRef !== this.actor) return;
+    if (!this.listening || this.orchestration === undefined || event.type !== '@xstate.microstep' || event.actorRef !== this.actor) return;
     const snapshot = event.snapshot as AnyMachineSnapshot;
     const paths = activePaths(snapshot.value);
     const entered = paths.filter((path) => !this.previous.has(path));
@@ -210,7 +256,7 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
   }
 
   private enter(paths: readonly string[], snapshot: AnyMachineSnapshot): void {
-    const handlers = this.middleware.orchestration;
+    const handlers = this.orchestration;
     if (handlers === undefined || this.failure !== undefined) return;
     for (const path of paths) {
       const handler = handlers[path];
@@ -257,7 +303,8 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
   private assertHealthy(what: string): void {
     const snapshot = this.actor.getSnapshot() as { status?: string; error?: unknown };
     if (snapshot.status === 'error') {
-      throw new DurableError(OrchestratorErrorCode.ACTOR_FAILED, `orchestrator: the machine failed during ${what}`, {
+      const reason = snapshot.error instanceof Error ? snapshot.error.message : String(snapshot.error);
+      throw new DurableError(OrchestratorErrorCode.ACTOR_FAILED, `orchestrator: the machine failed during ${what}: ${reason}`, {
         cause: snapshot.error,
         details: { subject: this.id },
       });
@@ -275,6 +322,16 @@ export function createCloudOrchestrationActor<TLogic extends AnyStateMachine>(
   options: CloudOrchestrationActorOptions,
 ): CloudOrchestrationActor<TLogic> {
   return new CloudOrchestrationActor(logic, options);
+}
+
+/** `INVALID_EVENT` unless `event` is an `evt.*` event: orchestrators consume those only. */
+export function assertInputType(event: DurableCloudEvent): void {
+  if (event.type.startsWith(INPUT_TYPE_PREFIX)) return;
+  throw new DurableError(
+    ErrorCode.INVALID_EVENT,
+    `orchestrator: event ${event.id} has type ${event.type}: an orchestrator consumes evt.* events only (cmd.* and notif.* are what it emits)`,
+    { details: { id: event.id, source: event.source, type: event.type } },
+  );
 }
 
 function middlewareError(message: string, cause?: unknown, event?: DurableCloudEvent): DurableError {

@@ -1,5 +1,6 @@
 export {
   CloudOrchestrationActor,
+  INPUT_TYPE_PREFIX,
   createCloudOrchestrationActor,
 } from './cloud-orchestration-actor.js';
 export type {
@@ -13,16 +14,21 @@ export type {
 export { assertCloudEvent, cloudEventProblem, createCloudEvent, deterministicEventId } from './cloudevent.js';
 export type { CreateCloudEventOptions, DurableCloudEvent } from './cloudevent.js';
 export { OrchestratorErrorCode } from './errors.js';
-export { ORCHESTRATION_ERROR_TYPE, orchestrateCloudEvents } from './orchestrate.js';
+export { ORCHESTRATION_ERROR_TYPE } from './error-events.js';
+export type { ErrorCause } from './error-events.js';
+export { orchestrateCloudEvents } from './orchestrate.js';
 export type {
+  NotAcceptedEvent,
   OnSnapshot,
   OrchestrateCloudEventsOptions,
   OrchestrationResult,
   OrchestrationStart,
   OrchestrationVersion,
   ProcessState,
-} from './orchestrate.js';
+} from './orchestrate-options.js';
 export { toMermaid } from './mermaid.js';
 export type { MermaidOptions } from './mermaid.js';
 export { activePaths, leafPaths } from './state-paths.js';
+export { resolveStateKey, statePaths } from './state-keys.js';
 export { LockingMode } from '../actor/locking.js';
+export type { DurableLogger } from '../actor/logger.js';
