@@ -31,8 +31,25 @@ export interface ActorEnvelope {
  * `NaN`/`Infinity`, which `JSON.stringify` would silently save as `null`.
  */
 export function encodeEnvelope(envelope: ActorEnvelope, key: string): string {
+  return serialise(envelope, key);
+}
+
+/**
+ * @internal An envelope around an already serialised snapshot (from {@link serialiseSnapshot}),
+ * byte for byte what {@link encodeEnvelope} gives, without serialising the snapshot twice.
+ */
+export function envelopeAround(machine: MachineRef, snapshotJson: string, savedAt: number): string {
+  return `{"format":${ACTOR_ENVELOPE_FORMAT},"machine":${JSON.stringify(machine)},"snapshot":${snapshotJson},"savedAt":${JSON.stringify(savedAt)}}`;
+}
+
+/** @internal A snapshot as JSON; `SERIALIZATION` as for {@link encodeEnvelope}. */
+export function serialiseSnapshot(snapshot: unknown, key: string): string {
+  return serialise(snapshot, key);
+}
+
+function serialise(value: unknown, key: string): string {
   try {
-    return JSON.stringify(envelope, refuseNonFinite);
+    return stringifyFinite(value);
   } catch (cause) {
     const reason = cause instanceof Error ? cause.message : String(cause);
     throw new DurableError(ErrorCode.SERIALIZATION, `actor: snapshot of ${key} cannot be saved as JSON: ${reason} (keep the context plain JSON)`, {
@@ -42,8 +59,18 @@ export function encodeEnvelope(envelope: ActorEnvelope, key: string): string {
   }
 }
 
-/** @internal A `JSON.stringify` replacer that refuses `NaN` and `±Infinity` instead of writing `null`. */
-export function refuseNonFinite(this: unknown, name: string, value: unknown): unknown {
+/**
+ * @internal `JSON.stringify` that throws on `NaN` and `±Infinity` instead of writing `null`. The
+ * checking replacer is three times slower, so it only runs when the fast result holds a `null`
+ * (where a non-finite number would show).
+ */
+export function stringifyFinite(value: unknown): string {
+  const text = JSON.stringify(value);
+  if (text !== undefined && text.includes('null')) JSON.stringify(value, refuseNonFinite);
+  return text;
+}
+
+function refuseNonFinite(this: unknown, name: string, value: unknown): unknown {
   if (typeof value === 'number' && !Number.isFinite(value)) {
     throw new TypeError(`${String(value)} under ${JSON.stringify(name)} is not a JSON number (it would be saved as null)`);
   }

@@ -6,8 +6,8 @@ import { assertValidKey } from '../keys.js';
 import type { Lease, LockManager } from '../lock.js';
 import type { StorageManager } from '../storage.js';
 import { checkActorOptions } from './actor-options.js';
-import type { ActorEnvelope, MachineRef } from './envelope.js';
-import { ACTOR_ENVELOPE_FORMAT, decodeEnvelope, encodeEnvelope } from './envelope.js';
+import type { MachineRef } from './envelope.js';
+import { decodeEnvelope, envelopeAround, serialiseSnapshot } from './envelope.js';
 import type { LockingMode } from './locking.js';
 import { LockingMode as Modes, acquireLease, leaseOptions, resolveLocking } from './locking.js';
 import type { DurableLogger } from './logger.js';
@@ -144,16 +144,9 @@ export class PersistedActor<TLogic extends AnyActorLogic> {
   async save(): Promise<string> {
     const actor = this.actor;
     if (this.lost !== undefined) throw this.lost;
-    if (this.storedVersion !== null && this.loadedSnapshot !== undefined && snapshotText(actor) === this.loadedSnapshot) {
-      return this.storedVersion;
-    }
-    const envelope: ActorEnvelope = {
-      format: ACTOR_ENVELOPE_FORMAT,
-      machine: this.machineRef as MachineRef,
-      snapshot: actor.getPersistedSnapshot(),
-      savedAt: this.clock(),
-    };
-    const body = encodeEnvelope(envelope, this.id);
+    const snapshot = serialiseSnapshot(actor.getPersistedSnapshot(), this.id);
+    if (this.storedVersion !== null && snapshot === this.loadedSnapshot) return this.storedVersion;
+    const body = envelopeAround(this.machineRef as MachineRef, snapshot, this.clock());
     // read-write: the write is still conditional on the version read, so even a holder whose
     // lease silently expired cannot overwrite the newer state of the one that took over.
     if (this.locking === Modes.READ_WRITE || this.options.lock === undefined) return this.write(body);

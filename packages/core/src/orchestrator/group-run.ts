@@ -1,5 +1,5 @@
 import type { AnyMachineSnapshot, AnyStateMachine } from 'xstate';
-import { refuseNonFinite } from '../actor/envelope.js';
+import { stringifyFinite } from '../actor/envelope.js';
 import { writeRecognisingOwn } from '../actor/own-write.js';
 import { DurableError, ErrorCode, isDurableError, toBackendError } from '../errors.js';
 import type { DurableCloudEvent } from './cloudevent.js';
@@ -145,8 +145,8 @@ export async function applyGroup(config: OrchestrationConfig, group: Group, key:
  */
 function savable(actor: CloudOrchestrationActor, produced: readonly DurableCloudEvent[], key: string, what: string): ProcessRecord['snapshot'] {
   try {
-    JSON.stringify(produced, refuseNonFinite);
-    return JSON.parse(JSON.stringify(actor.getPersistedSnapshot(), refuseNonFinite)) as ProcessRecord['snapshot'];
+    stringifyFinite(produced);
+    return JSON.parse(stringifyFinite(actor.getPersistedSnapshot())) as ProcessRecord['snapshot'];
   } catch (cause) {
     const reason = cause instanceof Error ? cause.message : String(cause);
     throw new DurableError(
