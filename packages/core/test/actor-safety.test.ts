@@ -212,6 +212,23 @@ describe('a save recognises its own already-recorded write (issue 17)', () => {
     expect((await stored(memory)).snapshot.context.items).toEqual(['book', 'pen']);
   });
 
+  test('two writers saving the same new state in the same millisecond: the second gets CONFLICT, not mistaken for its own write', async () => {
+    const storage = createMemoryStorage();
+    const clock = () => 1_700_000_000_000;
+    await withPersistedActor(options(storage, { clock }), () => undefined);
+    const a = new PersistedActor(options(storage, { locking: 'write', clock }));
+    const b = new PersistedActor(options(storage, { locking: 'write', clock }));
+    await a.init();
+    await b.init();
+    a.actor.send({ type: 'ADD', item: 'book' } as never);
+    b.actor.send({ type: 'ADD', item: 'book' } as never);
+    await a.save();
+    const error = await rejection(b.save());
+    expect(isDurableError(error, 'CONFLICT')).toBe(true); // the caller retries: two books, as asked
+    await a.close();
+    await b.close();
+  });
+
   test('a real CONFLICT (someone else saved) is still CONFLICT', async () => {
     const storage = createMemoryStorage();
     await withPersistedActor(options(storage), () => undefined);

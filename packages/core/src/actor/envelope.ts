@@ -22,6 +22,12 @@ export interface ActorEnvelope {
   readonly snapshot: unknown;
   /** Epoch milliseconds of the save. */
   readonly savedAt: number;
+  /**
+   * A random id of this save, so a writer that lost the reply of its write can tell its own
+   * write from another writer's identical state (two saves in the same millisecond). Optional:
+   * envelopes of earlier releases have none.
+   */
+  readonly writeId?: string;
   /** Extra persisted state owned by a wrapper (the orchestrator keeps its redelivery window here). */
   readonly extensions?: Record<string, unknown>;
 }
@@ -38,8 +44,8 @@ export function encodeEnvelope(envelope: ActorEnvelope, key: string): string {
  * @internal An envelope around an already serialised snapshot (from {@link serialiseSnapshot}),
  * byte for byte what {@link encodeEnvelope} gives, without serialising the snapshot twice.
  */
-export function envelopeAround(machine: MachineRef, snapshotJson: string, savedAt: number): string {
-  return `{"format":${ACTOR_ENVELOPE_FORMAT},"machine":${JSON.stringify(machine)},"snapshot":${snapshotJson},"savedAt":${JSON.stringify(savedAt)}}`;
+export function envelopeAround(machine: MachineRef, snapshotJson: string, savedAt: number, writeId: string): string {
+  return `{"format":${ACTOR_ENVELOPE_FORMAT},"machine":${JSON.stringify(machine)},"snapshot":${snapshotJson},"savedAt":${JSON.stringify(savedAt)},"writeId":${JSON.stringify(writeId)}}`;
 }
 
 /** @internal A snapshot as JSON; `SERIALIZATION` as for {@link encodeEnvelope}. */
@@ -112,6 +118,7 @@ export function decodeEnvelope(data: Uint8Array, key: string): ActorEnvelope {
     machine: { id: machine['id'], version: machine['version'] },
     snapshot,
     savedAt: typeof record['savedAt'] === 'number' ? record['savedAt'] : 0,
+    ...(typeof record['writeId'] === 'string' ? { writeId: record['writeId'] } : {}),
     ...(extensions === undefined ? {} : { extensions: extensions as Record<string, unknown> }),
   };
 }

@@ -5,7 +5,8 @@ import { bytesToText } from '../storage.js';
 const MAX_ATTEMPTS = 3;
 
 /**
- * @internal A conditional write that recognises its own already-recorded write. When a storage
+ * @internal A conditional write that recognises its own already-recorded write; `body` must be
+ * unique to this write (the envelope's `writeId`). When a storage
  * client retried after a lost reply, the retry finds our write in place and reports `CONFLICT`
  * (or the storage says `UNKNOWN_OUTCOME`): reading back the same bytes means the write landed,
  * so it is a success with that version. An `UNKNOWN_OUTCOME` that left the old state in place
@@ -29,8 +30,8 @@ export async function writeRecognisingOwn(
       } catch (readError) {
         throw toBackendError(readError, `${key}: reading back a write whose reply was lost failed`);
       }
-      // The body carries its save time and the full state: equal bytes are our write (or one
-      // that recorded exactly the same state, which is as good).
+      // The body carries a random write id: equal bytes are our write, never another writer's
+      // identical state (two increments from the same state, saved in the same millisecond).
       if (current !== undefined && current.version !== ifVersion && bytesToText(current.data) === body) return current.version;
       const untouched = current === undefined ? ifVersion === null : current.version === ifVersion;
       if (unknown && untouched && attempt < MAX_ATTEMPTS) continue;

@@ -3,6 +3,7 @@ import type { Clock } from '../clock.js';
 import { systemClock } from '../clock.js';
 import { DurableError, ErrorCode, isDurableError, toBackendError } from '../errors.js';
 import { assertValidKey } from '../keys.js';
+import { createLockToken } from '../lease.js';
 import type { Lease, LockManager } from '../lock.js';
 import type { StorageManager } from '../storage.js';
 import { checkActorOptions } from './actor-options.js';
@@ -146,7 +147,7 @@ export class PersistedActor<TLogic extends AnyActorLogic> {
     if (this.lost !== undefined) throw this.lost;
     const snapshot = serialiseSnapshot(actor.getPersistedSnapshot(), this.id);
     if (this.storedVersion !== null && snapshot === this.loadedSnapshot) return this.storedVersion;
-    const body = envelopeAround(this.machineRef as MachineRef, snapshot, this.clock());
+    const body = envelopeAround(this.machineRef as MachineRef, snapshot, this.clock(), createLockToken());
     // read-write: the write is still conditional on the version read, so even a holder whose
     // lease silently expired cannot overwrite the newer state of the one that took over.
     if (this.locking === Modes.READ_WRITE || this.options.lock === undefined) return this.write(body);

@@ -1,6 +1,7 @@
 import type { Snapshot } from 'xstate';
 import type { ActorEnvelope } from '../actor/envelope.js';
 import { ACTOR_ENVELOPE_FORMAT, decodeEnvelope, encodeEnvelope } from '../actor/envelope.js';
+import { createLockToken } from '../lease.js';
 import { DurableError, ErrorCode } from '../errors.js';
 import type { DurableCloudEvent } from './cloudevent.js';
 
@@ -37,6 +38,7 @@ export function encodeProcessRecord(record: ProcessRecord, key: string, savedAt:
     machine: { id: record.machineId, version: record.version },
     snapshot: record.snapshot,
     savedAt,
+    writeId: createLockToken(),
     extensions: { orchestration },
   };
   return encodeEnvelope(envelope, key);
