@@ -105,6 +105,9 @@ for (let round = 1; starts.length > 0 || inbox.length > 0; round++) {
   }
   for (const event of result.eventsToEmit) show('->', event);
   for (const error of result.errors) show('xx', error);
+  // An event the process's state does not take (say, a reply that overtook the one it depends
+  // on) is not applied and not recorded: a redelivery is evaluated again.
+  for (const skipped of result.notAccepted) console.log(`  ~~ ${pad(skipped.type, 30)} ${pad(`[${skipped.subject}]`, 22)} not accepted in ${skipped.states.join(', ')}`);
   inbox = result.eventsToEmit.flatMap(deliver);
   if (round === 2 && inbox.length > 0) {
     console.log('  (the bus will deliver one reply twice: the duplicate must change nothing)');
