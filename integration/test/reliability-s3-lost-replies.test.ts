@@ -115,67 +115,130 @@ describeProxied('S3 with replies dropped at random', () => {
   }, 180_000);
 
   it('chaos: 4 writers x 25 compare-and-swap increments, 30% of replies dropped, 8 SDK attempts: exact count, no applied write reported CONFLICT', async () => {
-    const prefix = `${uniquePrefix('chaos')}/`;
-    const key = 'counter';
-    const direct = storage(prefix, 'direct');
-    await direct.write(key, JSON.stringify({ count: 0, recent: [] }), { ifVersion: null });
-    proxy.setDropRate(0.3);
-    const dropsBefore = proxy.stats.dropped;
-    const stats = { ok: 0, conflicts: 0, appliedButConflict: 0, unknown: 0, unknownApplied: 0, createsOk: 0, deletes: 0 };
-    const parse = (data: Uint8Array): { count: number; recent: string[] } => JSON.parse(bytesToText(data)) as { count: number; recent: string[] };
-    const writer = async (w: number): Promise<void> => {
-      const store = storage(prefix, 'proxy', 8);
-      let seq = 0;
-      for (let done = 0; done < 25; ) {
-        const entry = (await store.read(key))!;
-        const current = parse(entry.data);
-        // A unique token per write, kept in the value's recent history, tells after the fact
-        // whether a write whose outcome was reported as CONFLICT or UNKNOWN_OUTCOME is in place.
-        const token = `${w}:${seq++}`;
-        const next = JSON.stringify({ count: current.count + 1, recent: [...current.recent, token].slice(-400) });
-        try {
-          await store.write(key, next, { ifVersion: entry.version });
-          stats.ok++;
-          done++;
-        } catch (error) {
-          const conflict = isDurableError(error, 'CONFLICT');
-          if (!conflict && !isDurableError(error, 'UNKNOWN_OUTCOME')) throw error;
-          const applied = parse((await direct.read(key))!.data).recent.includes(token);
-          if (conflict) stats.conflicts++;
-          else stats.unknown++;
-          if (applied && conflict) stats.appliedButConflict++;
-          if (applied && !conflict) stats.unknownApplied++;
-          if (applied) done++;
-        }
-      }
-      // Creates and conditional deletes of keys of its own: a create is never CONFLICT, a delete
-      // is true or UNKNOWN_OUTCOME (gone either way).
-      for (let i = 0; i < 10; i++) {
-        const own = `own/${w}/${i}`;
-        const version = await store.write(own, `v${i}`, { ifVersion: null });
-        stats.createsOk++;
-        try {
-          expect(await store.delete(own, { ifVersion: version })).toBe(true);
-        } catch (error) {
-          expect(isDurableError(error, 'UNKNOWN_OUTCOME')).toBe(true);
-        }
-        expect(await direct.read(own)).toBeUndefined();
-        stats.deletes++;
-      }
-    };
-    await Promise.all([0, 1, 2, 3].map(writer));
-    proxy.setDropRate(0);
-    const final = parse((await direct.read(key))!.data);
+    const { stats, final, dropped } = await casChaos({ dropRate: 0.3 });
     console.log(
-      `S3 chaos, 30% of PUT/DELETE replies dropped, maxAttempts 8: ${proxy.stats.dropped - dropsBefore} replies dropped; ` +
-        `${stats.ok} increments reported applied, ${stats.conflicts} CONFLICT (of which applied: ${stats.appliedButConflict}), ` +
-        `${stats.unknown} UNKNOWN_OUTCOME (of which applied: ${stats.unknownApplied}); final count ${final.count}; ` +
-        `${stats.createsOk}/40 creates applied, ${stats.deletes}/40 deletes gone`,
+      `S3 chaos, 30% of PUT/DELETE replies dropped, maxAttempts 8: ${dropped} replies dropped; ${summary(stats, final)}`,
     );
-    expect(proxy.stats.dropped - dropsBefore).toBeGreaterThan(0);
+    expect(dropped).toBeGreaterThan(0);
     expect(stats.appliedButConflict).toBe(0);
-    expect(final.count).toBe(100);
-    expect(final.count).toBe(stats.ok + stats.unknownApplied);
+    expect(final).toBe(100);
+    expect(final).toBe(stats.ok + stats.unknownApplied);
+    expect(stats.createsOk).toBe(40);
+  }, 240_000);
+
+  const local = process.env.S3_ENDPOINT === undefined;
+  (local ? it : it.skip)('chaos with the S3 server killed and restarted twice mid-run (20% of replies dropped, 8 SDK attempts): exact count, no applied write reported CONFLICT', async () => {
+    const { stats, final, dropped } = await casChaos({
+      dropRate: 0.2,
+      during: async () => {
+        for (let i = 0; i < 2; i++) {
+          await sleep(1500);
+          await server.kill();
+          await server.restart();
+        }
+      },
+    });
+    console.log(
+      `S3 chaos with 2 server kills, 20% of PUT/DELETE replies dropped, maxAttempts 8: ${dropped} replies dropped; ${summary(stats, final)}`,
+    );
+    expect(stats.appliedButConflict).toBe(0);
+    expect(final).toBe(100);
+    expect(final).toBe(stats.ok + stats.unknownApplied);
     expect(stats.createsOk).toBe(40);
   }, 240_000);
 });
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface ChaosStats {
+  ok: number;
+  conflicts: number;
+  appliedButConflict: number;
+  unknown: number;
+  unknownApplied: number;
+  notApplied: number;
+  createsOk: number;
+  deletes: number;
+}
+
+function summary(stats: ChaosStats, final: number): string {
+  return (
+    `${stats.ok} increments reported applied, ${stats.conflicts} CONFLICT (of which applied: ${stats.appliedButConflict}), ` +
+    `${stats.unknown} UNKNOWN_OUTCOME (of which applied: ${stats.unknownApplied}), ${stats.notApplied} retryable BACKEND; ` +
+    `final count ${final}; ${stats.createsOk}/40 creates applied, ${stats.deletes}/40 deletes gone`
+  );
+}
+
+// Retries a read through an outage (a killed and restarting server): retryable BACKEND only.
+async function patiently<T>(read: () => Promise<T>): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await read();
+    } catch (error) {
+      if (i > 100 || !isDurableError(error, 'BACKEND') || !error.retryable) throw error;
+      await sleep(100);
+    }
+  }
+}
+
+/**
+ * 4 writers x 25 compare-and-swap increments of one counter through the dropping proxy, then 10
+ * creates and conditional deletes each. A unique token per write, kept in the value's recent
+ * history, tells after the fact whether a write reported CONFLICT, UNKNOWN_OUTCOME or a retryable
+ * BACKEND error is in place; the final count must equal the increments found applied.
+ */
+async function casChaos(options: { dropRate: number; during?: () => Promise<void> }): Promise<{ stats: ChaosStats; final: number; dropped: number }> {
+  const prefix = `${uniquePrefix('chaos')}/`;
+  const key = 'counter';
+  const direct = storage(prefix, 'direct', 8);
+  await direct.write(key, JSON.stringify({ count: 0, recent: [] }), { ifVersion: null });
+  proxy.setDropRate(options.dropRate);
+  const dropsBefore = proxy.stats.dropped;
+  const stats: ChaosStats = { ok: 0, conflicts: 0, appliedButConflict: 0, unknown: 0, unknownApplied: 0, notApplied: 0, createsOk: 0, deletes: 0 };
+  const parse = (data: Uint8Array): { count: number; recent: string[] } => JSON.parse(bytesToText(data)) as { count: number; recent: string[] };
+  const stored = async (name: string): Promise<Uint8Array | undefined> => (await patiently(() => direct.read(name)))?.data;
+  const writer = async (w: number): Promise<void> => {
+    const store = storage(prefix, 'proxy', 8);
+    let seq = 0;
+    for (let done = 0; done < 25; ) {
+      const entry = (await patiently(() => store.read(key)))!;
+      const token = `${w}:${seq++}`;
+      const current = parse(entry.data);
+      const next = JSON.stringify({ count: current.count + 1, recent: [...current.recent, token].slice(-400) });
+      try {
+        await store.write(key, next, { ifVersion: entry.version });
+        stats.ok++;
+        done++;
+      } catch (error) {
+        const code = isDurableError(error) ? error.code : 'other';
+        const retryableBackend = code === 'BACKEND' && isDurableError(error) && error.retryable;
+        if (code !== 'CONFLICT' && code !== 'UNKNOWN_OUTCOME' && !retryableBackend) throw error;
+        const applied = parse((await stored(key))!).recent.includes(token);
+        if (code === 'CONFLICT') stats.conflicts++;
+        else if (code === 'UNKNOWN_OUTCOME') stats.unknown++;
+        else stats.notApplied++;
+        if (applied && code !== 'UNKNOWN_OUTCOME') stats.appliedButConflict++;
+        if (applied && code === 'UNKNOWN_OUTCOME') stats.unknownApplied++;
+        if (applied) done++;
+      }
+    }
+    // Creates and conditional deletes of keys of its own: a create is never CONFLICT, a delete
+    // is true or UNKNOWN_OUTCOME (gone either way).
+    for (let i = 0; i < 10; i++) {
+      const own = `own/${w}/${i}`;
+      const version = await store.write(own, `v${i}`, { ifVersion: null });
+      stats.createsOk++;
+      try {
+        expect(await store.delete(own, { ifVersion: version })).toBe(true);
+      } catch (error) {
+        expect(isDurableError(error, 'UNKNOWN_OUTCOME')).toBe(true);
+      }
+      expect(await stored(own)).toBeUndefined();
+      stats.deletes++;
+    }
+  };
+  await Promise.all([...[0, 1, 2, 3].map(writer), options.during?.()]);
+  proxy.setDropRate(0);
+  const final = parse((await stored(key))!).count;
+  return { stats, final, dropped: proxy.stats.dropped - dropsBefore };
+}
