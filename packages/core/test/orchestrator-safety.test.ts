@@ -3,7 +3,7 @@
 // and unique ids, one input one outcome, commit first then report, and a save that recognises
 // its own already-recorded write.
 import { assign, setup } from 'xstate';
-import { CloudOrchestrationActor, createCloudEvent, orchestrateCloudEvents } from '../src/orchestrator/index.js';
+import { CloudOrchestrationActor, createCloudEvent, inspectOrchestration, orchestrateCloudEvents } from '../src/orchestrator/index.js';
 import type { DurableCloudEvent, OrchestrateCloudEventsOptions } from '../src/orchestrator/index.js';
 import { DurableError, bytesToText, createMemoryLock, createMemoryStorage } from '../src/index.js';
 import type { StorageManager } from '../src/index.js';
@@ -269,5 +269,22 @@ describe('a save that finds its own already-recorded write is success (issue 17 
     expect(result.processes['p']).toMatchObject({ sequence: 1 });
     expect(storage.writes).toBe(1);
     expect((await stored(memory, 'p')).snapshot.context).toEqual({ n: 5 });
+  });
+});
+
+describe('read-only inspection', () => {
+  test('inspectOrchestration reads a process without a lease and without a write', async () => {
+    const memory = createMemoryStorage();
+    const lock = createMemoryLock();
+    await orchestrateCloudEvents(opts(memory, { lock }), [evt('p', 'evt.add', { by: 4 })], [{ subject: 'p' }]);
+    const holder = await lock.acquire('orchestrations/p', { ttlMs: 60_000 }); // a batch is working on it
+    const storage = countingStorage(memory);
+    const view = await inspectOrchestration(opts(storage, { lock }), 'p');
+    expect(view).toMatchObject({ version: '1', value: 'idle', status: 'active', sequence: 1, context: { n: 4 }, remembered: 2 });
+    expect(view!.storageVersion).toBe((await memory.read('orchestrations/p'))!.version);
+    expect(storage.writes).toBe(0);
+    expect(await inspectOrchestration(opts(storage), 'nobody')).toBeUndefined();
+    await expect(inspectOrchestration(opts(storage), 'users/\uD800')).rejects.toMatchObject({ code: 'INVALID_KEY' });
+    await holder.release();
   });
 });

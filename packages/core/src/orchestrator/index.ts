@@ -17,6 +17,8 @@ export { OrchestratorErrorCode } from './errors.js';
 export { ORCHESTRATION_ERROR_TYPE } from './error-events.js';
 export type { ErrorCause } from './error-events.js';
 export { orchestrateCloudEvents } from './orchestrate.js';
+export { inspectOrchestration } from './inspect.js';
+export type { ProcessView } from './inspect.js';
 export type {
   NotAcceptedEvent,
   OnSnapshot,
