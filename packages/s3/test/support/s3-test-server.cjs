@@ -10,9 +10,10 @@
 //     compare-and-swap is linearisable;
 //   - answers a request carrying `x-durable-test-fault: <status> <Code>` with that error (for
 //     the error-mapping tests);
-//   - replaces s3rver's putObject with one that writes a temp file, waits for it to be flushed
-//     and renames it into place: s3rver's own resolves before its body is on disk, so a read
-//     right after it could see torn bytes.
+//   - replaces s3rver's putObject with one that writes temp files, waits for them to be flushed
+//     and renames them into place: s3rver's own resolves before its body is on disk, so a read
+//     right after it could see torn bytes; and mends, at start, an object torn by a kill
+//     between its content and its metadata (the kill-and-restart tests do that).
 //
 // Run as a child process (see s3-server.ts): `node s3-test-server.cjs <dir> [port]`. It prints
 // one JSON line `{"port": N}` when listening. s3rver needs NODE_OPTIONS=--openssl-legacy-provider
@@ -40,24 +41,68 @@ const server = new S3rver({
   configureBuckets: BUCKETS.map((name) => ({ name })),
 });
 
-// Atomic, flushed putObject (see the header).
+// Atomic, flushed putObject (see the header). The object, its metadata (our write id lives
+// there) and its MD5 (the ETag) are three files: each is written to a temp file and renamed into
+// place, content first and MD5 last, so a kill between the renames leaves an MD5 that does not
+// match the content, which repairTornObjects() finds and mends at the next start.
+const { ALLOWED_METADATA } = require('s3rver/lib/models/object');
 const store = server.store;
 store.putObject = async function putObject(object) {
   const objectPath = this.getResourcePath(object.bucket, object.key, 'object');
   await fs.promises.mkdir(path.dirname(objectPath), { recursive: true });
   const content = Buffer.isBuffer(object.content) ? object.content : await collect(object.content);
   const md5 = crypto.createHash('md5').update(content).digest('hex');
-  const temp = `${objectPath}.${process.pid}.${crypto.randomBytes(6).toString('hex')}.tmp`;
+  const metadata = {};
+  for (const [name, value] of Object.entries(object.metadata ?? {})) {
+    if (ALLOWED_METADATA.includes(name) || name.startsWith('x-amz-meta-')) metadata[name] = value;
+  }
+  await replaceFile(objectPath, content);
+  await replaceFile(this.getResourcePath(object.bucket, object.key, 'metadata.json'), JSON.stringify(metadata, null, 2));
+  await replaceFile(this.getResourcePath(object.bucket, object.key, 'object.md5'), md5);
+  return { size: content.length, md5 };
+};
+
+async function replaceFile(target, data) {
+  const temp = `${target}.${process.pid}.${crypto.randomBytes(6).toString('hex')}.tmp`;
   const handle = await fs.promises.open(temp, 'w');
   try {
-    await handle.writeFile(content);
+    await handle.writeFile(data);
   } finally {
     await handle.close();
   }
-  await fs.promises.rename(temp, objectPath);
-  await this.putMetadata(object.bucket, object.key, object.metadata, md5);
-  return { size: content.length, md5 };
-};
+  await fs.promises.rename(temp, target);
+}
+
+// After a kill in the middle of putObject: an object whose MD5 file does not match its content
+// gets the right MD5, and loses the durable write-id metadata that may belong to the write
+// before (a writer must not take another write's content for its own); leftover temp files go.
+function repairTornObjects(dir) {
+  if (!fs.existsSync(dir)) return;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) {
+      repairTornObjects(full);
+    } else if (entry.name.endsWith('.tmp')) {
+      fs.rmSync(full, { force: true });
+    } else if (entry.name.endsWith('._S3rver_object')) {
+      const md5 = crypto.createHash('md5').update(fs.readFileSync(full)).digest('hex');
+      const md5Path = `${full}.md5`;
+      if (fs.existsSync(md5Path) && fs.readFileSync(md5Path, 'utf8') === md5) continue;
+      const metadataPath = full.replace(/_object$/, '_metadata.json');
+      let metadata = {};
+      try {
+        metadata = JSON.parse(fs.readFileSync(metadataPath, 'utf8'));
+      } catch {
+        // missing or unreadable: start from none
+      }
+      delete metadata['x-amz-meta-durable-write'];
+      delete metadata['x-amz-meta-durable-if'];
+      fs.writeFileSync(metadataPath, JSON.stringify(metadata, null, 2));
+      fs.writeFileSync(md5Path, md5);
+    }
+  }
+}
+repairTornObjects(directory);
 
 function collect(stream) {
   return new Promise((resolve, reject) => {
