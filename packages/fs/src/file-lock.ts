@@ -12,9 +12,10 @@ import {
   systemClock,
   toBackendError,
 } from '@durable/core';
-import type { GenerationFile, Listing } from './generations.js';
-import { commitGeneration, readCurrentGeneration, syncGeneration, unlinkQuietly, writeTemp } from './generations.js';
+import { commitKey } from './key-store.js';
 import { KeyPaths } from './paths.js';
+import type { Head, KeyFolder } from './protocol.js';
+import { ValueKind, encodeValueFile } from './value-file.js';
 
 /** Options for {@link FileLockManager}. */
 export interface FileLockOptions {
@@ -51,9 +52,10 @@ const CONTEXT = 'fs lock';
 
 /**
  * {@link LockManager} on a local folder, safe across processes on one machine. Each grant,
- * extension and release is a compare-and-swap commit of a numbered file (see generations.ts):
- * a killed holder leaves nothing to clean up, an expired lease is taken over at once, and the
- * fencing token (the commit number of the grant) keeps increasing across restarts.
+ * extension and release is a commit of the storage protocol (see protocol.ts), safe under any
+ * pause: a killed holder leaves nothing to clean up, an expired lease is taken over at once, and
+ * the fencing token (the version of the grant's commit, + 1) keeps increasing across restarts, so
+ * a resource can refuse a paused holder whose lease was taken over.
  */
 export class FileLockManager implements LockManager {
   readonly capabilities: LockCapabilities = { fencing: true, crossProcess: true };
@@ -62,6 +64,8 @@ export class FileLockManager implements LockManager {
   private readonly defaultTtlMs: number;
   private readonly backoff: BackoffOptions;
   private readonly wakeOnChange: boolean;
+  // When this process first saw each corrupt lock state (path@version), see stateOf.
+  private readonly corruptSeen = new Map<string, number>();
 
   constructor(options: FileLockOptions) {
     if (options === null || typeof options !== 'object' || typeof options.root !== 'string' || options.root === '') {
@@ -76,11 +80,11 @@ export class FileLockManager implements LockManager {
 
   acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
     // Worked out on first use, after acquireWithRetry has checked the key (a bad key rejects).
-    let dir: string | undefined;
-    const keyDir = (): string => (dir ??= this.paths.keyDir(key));
-    const attempt = (ttlMs: number): Promise<Lease | undefined> => this.tryAcquire(keyDir(), key, ttlMs);
+    let folder: KeyFolder | undefined;
+    const keyFolder = (): KeyFolder => (folder ??= this.paths.keyFolder(key));
+    const attempt = (ttlMs: number): Promise<Lease | undefined> => this.tryAcquire(keyFolder(), key, ttlMs);
     // The folder exists once the first attempt failed (it creates it), which is when acquireWithRetry subscribes.
-    const wakeUp = this.wakeOnChange ? (onChange: () => void) => watchFolder(keyDir(), onChange) : undefined;
+    const wakeUp = this.wakeOnChange ? (onChange: () => void) => watchFolder(keyFolder().dir, onChange) : undefined;
     return acquireWithRetry({
       context: CONTEXT,
       key,
@@ -93,101 +97,110 @@ export class FileLockManager implements LockManager {
   }
 
   async release(key: string, token: string): Promise<boolean> {
-    const dir = this.paths.keyDir(key);
+    const folder = this.paths.keyFolder(key);
     try {
-      if (!this.paths.ensureInside(dir, key, false)) return false;
-      for (;;) {
-        const current = this.current(dir, key);
-        const state = current.state;
-        if (state === undefined || state.token !== token || state.released === true) return false;
-        const released: LockState = { ...state, released: true };
-        if (await this.commit(dir, current, released, false)) return true;
-      }
+      if (!this.paths.ensureInside(folder, key, false)) return false;
+      const result = await this.change(folder, key, (state) =>
+        state !== undefined && state.token === token && state.released !== true ? { ...state, released: true } : undefined,
+      );
+      return result !== undefined;
     } catch (error) {
       throw toBackendError(error, `${CONTEXT}: release failed for ${key}`, { details: { key } });
     }
   }
 
   async extend(key: string, token: string, ttlMs: number): Promise<number> {
-    const dir = this.paths.keyDir(key);
+    const folder = this.paths.keyFolder(key);
     const ttl = resolveTtl(ttlMs, this.defaultTtlMs, CONTEXT);
+    let extended: LockState | undefined;
     try {
-      if (this.paths.ensureInside(dir, key, false)) {
-        for (;;) {
-          const current = this.current(dir, key);
-          const state = current.state;
+      if (this.paths.ensureInside(folder, key, false)) {
+        extended = await this.change(folder, key, (state) => {
           const now = this.clock();
-          if (state === undefined || state.token !== token || state.released === true || state.expiresAt <= now) break;
-          const extended: LockState = { ...state, expiresAt: now + ttl };
-          if (await this.commit(dir, current, extended, false)) return extended.expiresAt;
-        }
+          if (state === undefined || state.token !== token || state.released === true || state.expiresAt <= now) return undefined;
+          return { ...state, expiresAt: now + ttl };
+        });
       }
     } catch (error) {
       throw toBackendError(error, `${CONTEXT}: extend failed for ${key}`, { details: { key } });
     }
+    if (extended !== undefined) return extended.expiresAt;
     throw new DurableError(ErrorCode.LOCK_LOST, `${CONTEXT}: extend failed for ${key}: the lease is no longer held`, {
       details: { key },
     });
   }
 
-  private async tryAcquire(dir: string, key: string, ttlMs: number): Promise<Lease | undefined> {
+  private async tryAcquire(folder: KeyFolder, key: string, ttlMs: number): Promise<Lease | undefined> {
     try {
-      this.paths.ensureInside(dir, key, true);
-      const current = this.current(dir, key);
-      const state = current.state;
-      const now = this.clock();
-      if (state !== undefined && state.released !== true && state.expiresAt > now) return undefined;
-      const grant: LockState = { v: 1, token: createLockToken(), fencing: current.file.gen + 1, expiresAt: now + ttlMs };
-      // A grant is fsynced before the lease is returned: after a power loss the fencing counter
-      // must not go back (see commit).
-      if (!(await this.commit(dir, current, grant, true))) return undefined;
-      return createLease(this, { key, token: grant.token, fencingToken: grant.fencing, expiresAt: grant.expiresAt, ttlMs });
+      this.paths.ensureInside(folder, key, true);
+      const token = createLockToken();
+      // The grant's fencing token is the commit's version + 1: versions only grow, each is
+      // committed once, and they are positions, not parsed content, so a corrupt state cannot
+      // make them go back.
+      const grant = await this.change(
+        folder,
+        key,
+        (state, version) => {
+          const now = this.clock();
+          if (state !== undefined && state.released !== true && state.expiresAt > now) return undefined;
+          return { v: 1, token, fencing: version + 1, expiresAt: now + ttlMs };
+        },
+        true,
+      );
+      if (grant === undefined) return undefined;
+      return createLease(this, { key, token, fencingToken: grant.fencing, expiresAt: grant.expiresAt, ttlMs });
     } catch (error) {
       throw toBackendError(error, `${CONTEXT}: acquire failed for ${key}`, { details: { key } });
     }
   }
 
-  private current(dir: string, key: string): { file: GenerationFile; listing: Listing; state: LockState | undefined } {
-    const { file, bytes, listing } = readCurrentGeneration(dir);
-    return { file, listing, state: parseState(bytes, key) };
+  /**
+   * Commits `next(state, newVersion)` over the lock's newest state; undefined when `next` declines.
+   * A state is linked from the page cache first; only a grant is then fsynced (through the temp
+   * name, the same inode) before the lease is handed out: waiters racing for a released lock do
+   * not each pay an fsync, and the fsync after the link covers the new name too on journaling
+   * file systems (ext4, XFS), which keeps fencing tokens from going back after a power loss.
+   */
+  private async change(
+    folder: KeyFolder,
+    key: string,
+    next: (state: LockState | undefined, newVersion: number) => LockState | undefined,
+    durable = false,
+  ): Promise<LockState | undefined> {
+    let planned: LockState | undefined;
+    const result = await commitKey(folder, (head) => {
+      planned = next(this.stateOf(head, key), head === undefined ? 0 : head.version + 1);
+      if (planned === undefined) return undefined;
+      return { chunks: encodeValueFile(ValueKind.VALUE, Buffer.from(JSON.stringify(planned))), sync: false, syncAfterLink: durable };
+    });
+    return result.committed ? planned : undefined;
   }
 
-  private async commit(
-    dir: string,
-    current: { file: GenerationFile; listing: Listing },
-    state: LockState,
-    durable: boolean,
-  ): Promise<boolean> {
-    // The fsync comes after the link, and only for the winner: when a release wakes several
-    // waiters, each one that tries writes a few bytes to the page cache, not to the disk. Linking
-    // first also makes the fsync cover the new name on journaling file systems such as ext4 and
-    // XFS (the link changes the inode's link count, and the journal commits both together; the
-    // fsync before the link, as before, never covered the name), which is what keeps the
-    // fencing counter, the generation number, from going back after a power loss. A grant seen by
-    // another process before it is durable is harmless: the lock only looks held sooner. If the
-    // power fails before the fsync, the lease was never handed out, and the file reads as empty,
-    // which is a lock never granted, while its number still counts.
-    const temp = await writeTemp(dir, [Buffer.from(JSON.stringify(state))], false);
-    let committed: boolean;
-    try {
-      committed = commitGeneration(dir, current.file, temp, current.listing);
-    } finally {
-      unlinkQuietly(temp);
-    }
-    if (committed && durable) await syncGeneration(dir, current.file.gen + 1);
-    return committed;
+  // A lock state that fails its checksum or does not parse cannot come from a commit (they are
+  // atomic); if the disk or another program damaged it, the lock is treated as held by an unknown
+  // owner for one default TTL from the moment it was read, then taken over (the fencing token
+  // still grows, being the commit's position). No human is needed.
+  private stateOf(head: Head | undefined, key: string): LockState | undefined {
+    if (head === undefined || head.kind === ValueKind.ABSENT) return undefined;
+    const state = head.kind === ValueKind.VALUE ? parseState(head.data) : undefined;
+    if (state !== undefined) return state;
+    const seen = `${key}@${head.version}`;
+    const firstSeen = this.corruptSeen.get(seen) ?? this.clock();
+    if (this.corruptSeen.size > 1000) this.corruptSeen.clear();
+    this.corruptSeen.set(seen, firstSeen);
+    return { v: 1, token: '', fencing: 0, expiresAt: firstSeen + this.defaultTtlMs };
   }
 }
 
-// Calls onChange on every change in a lock's folder (each commit links a new generation file);
+// Calls onChange on every change in a lock's folder (each commit adds and removes a temp file);
 // undefined where no watch can be set up (no inotify watches left, no such folder, a file system
 // without notifications), and a watch that fails later is closed: waiters then use backoff alone.
 function watchFolder(dir: string, onChange: () => void): (() => void) | undefined {
   try {
     // Only a new generation file is a commit; a writer's temp file coming and going is not.
-    const watcher = watch(dir, { persistent: false }, (_event, name) => {
-      if (typeof name !== 'string' || !name.startsWith('.tmp-')) onChange();
-    });
+    // Commits link into an epoch subfolder, which this watch does not see; but each commit's temp
+    // file comes and goes in the key folder itself, its removal just after the link.
+    const watcher = watch(dir, { persistent: false }, () => onChange());
     watcher.on('error', () => watcher.close());
     return () => watcher.close();
   } catch {
@@ -195,19 +208,14 @@ function watchFolder(dir: string, onChange: () => void): (() => void) | undefine
   }
 }
 
-function parseState(bytes: Buffer, key: string): LockState | undefined {
-  if (bytes.length === 0) return undefined; // never granted
-  let parsed: unknown;
+function parseState(bytes: Uint8Array): LockState | undefined {
   try {
-    parsed = JSON.parse(bytes.toString('utf8'));
-  } catch (error) {
-    throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: lock file for ${key} is corrupt`, { cause: error, details: { key } });
+    const state = JSON.parse(Buffer.from(bytes).toString('utf8')) as Partial<LockState> | null;
+    if (state === null || state.v !== 1 || typeof state.token !== 'string' || typeof state.fencing !== 'number' || typeof state.expiresAt !== 'number') return undefined;
+    return state as LockState;
+  } catch {
+    return undefined;
   }
-  const state = parsed as Partial<LockState>;
-  if (state.v !== 1 || typeof state.token !== 'string' || typeof state.fencing !== 'number' || typeof state.expiresAt !== 'number') {
-    throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: lock file for ${key} has an unknown format`, { details: { key } });
-  }
-  return state as LockState;
 }
 
 /** Creates a {@link FileLockManager}. */

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type {
   ConditionalOptions,
@@ -9,10 +9,11 @@ import type {
   StoredEntry,
   StorageValue,
 } from '@durable/core';
-import { DurableError, ErrorCode, assertValidPrefix, pageKeys, toBackendError, toBytes } from '@durable/core';
-import type { GenerationFile, Listing } from './generations.js';
-import { commitGeneration, currentGeneration, readGeneration, scanGenerations, statGeneration, unlinkQuietly, writeTemp } from './generations.js';
-import { KEY_DIR_SUFFIX, KeyPaths, decodeSegment, encodeSegment } from './paths.js';
+import { DurableError, ErrorCode, assertConditionalOptions, assertStorageValue, assertValidPrefix, checkOptions, pageKeys, toBackendError, toBytes } from '@durable/core';
+import { commitKey, corruptError, readKey } from './key-store.js';
+import { KEY_DIR_SUFFIX, KeyPaths, SEGMENT_FILE, decodeSegment, encodeSegment } from './paths.js';
+import type { Head, KeyFolder, Planned } from './protocol.js';
+import { ValueKind, encodeValueFile } from './value-file.js';
 
 /** Options for {@link LocalFileStorageManager}. */
 export interface LocalFileStorageOptions {
@@ -25,15 +26,13 @@ export interface LocalFileStorageOptions {
   fsync?: boolean;
 }
 
-// First byte of every value file: the on-disk format version. An empty file is a deletion.
-const FORMAT_V1 = 0x01;
-const HEADER = Uint8Array.of(FORMAT_V1);
-const EMPTY: Uint8Array[] = [];
 const CONTEXT = 'fs storage';
+const ABSENT = encodeValueFile(ValueKind.ABSENT, new Uint8Array(0));
 
 /**
  * {@link StorageManager} on a local folder: atomic, durable, conditional writes that are
- * correct across processes on one machine, with no lock file and nothing to clean after a crash.
+ * linearizable across processes on one machine under any pause or crash, with no lock file and
+ * nothing to clean after a crash (see the commit protocol in protocol.ts).
  */
 export class LocalFileStorageManager implements StorageManager {
   readonly capabilities: StorageCapabilities = { conditionalWrite: true };
@@ -44,6 +43,7 @@ export class LocalFileStorageManager implements StorageManager {
     if (options === null || typeof options !== 'object') {
       throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: options with a "root" folder are required`);
     }
+    checkOptions(options, CONTEXT, { known: ['root', 'fsync'], required: ['root'] });
     this.paths = new KeyPaths(options.root, CONTEXT);
     this.fsync = options.fsync ?? true;
   }
@@ -54,73 +54,60 @@ export class LocalFileStorageManager implements StorageManager {
   }
 
   async read(key: string): Promise<StoredEntry | undefined> {
-    const dir = this.paths.keyDir(key);
+    const folder = this.paths.keyFolder(key);
     try {
-      if (!this.paths.ensureInside(dir, key, false)) return undefined;
-      for (;;) {
-        const { top } = scanGenerations(dir);
-        if (top < 0) return undefined;
-        const bytes = await readGeneration(dir, top);
-        if (bytes === undefined) continue; // superseded and deleted meanwhile: read the newer one
-        if (bytes.length === 0) return undefined;
-        if (bytes[0] !== FORMAT_V1) {
-          throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: read failed for ${key}: unknown file format ${bytes[0]}`, {
-            details: { key, path: join(dir, String(top)) },
-          });
-        }
-        return { data: new Uint8Array(bytes.buffer, bytes.byteOffset + 1, bytes.length - 1), version: String(top) };
-      }
+      if (!this.paths.ensureInside(folder, key, false)) return undefined;
+      const head = await readKey(folder);
+      if (head === undefined) return undefined;
+      if (head.kind === undefined) throw corruptError(CONTEXT, 'read', key, head);
+      if (head.kind === ValueKind.ABSENT) return undefined;
+      return { data: head.data, version: String(head.version) };
     } catch (error) {
       throw toBackendError(error, `${CONTEXT}: read failed for ${key}`, { details: { key } });
     }
   }
 
-  async write(key: string, value: StorageValue, options: ConditionalOptions = {}): Promise<string> {
-    const dir = this.paths.keyDir(key);
-    const data = toBytes(value);
-    const ifVersion = checkedVersion(options.ifVersion, key);
+  async write(key: string, value: StorageValue, options?: ConditionalOptions): Promise<string> {
+    assertStorageValue(value, CONTEXT, key);
+    assertConditionalOptions(options, CONTEXT, key);
+    const folder = this.paths.keyFolder(key);
+    const ifVersion = options?.ifVersion;
+    const planned: Planned = { chunks: encodeValueFile(ValueKind.VALUE, toBytes(value)), sync: this.fsync };
     try {
-      this.ensureKeyDir(dir, key);
-      const temp = await writeTemp(dir, [HEADER, data], this.fsync);
-      try {
-        return String(this.commit(dir, key, temp, ifVersion, 'write').gen + 1);
-      } finally {
-        unlinkQuietly(temp);
-      }
+      this.paths.ensureInside(folder, key, true);
+      const result = await commitKey(folder, (head) => (holds(head, ifVersion, key) ? planned : undefined));
+      if (!result.committed) throw conflict(key, 'write', ifVersion ?? null, result.head);
+      this.paths.nameHashedFolders(key, folder);
+      return String(result.version);
     } catch (error) {
       throw toBackendError(error, `${CONTEXT}: write failed for ${key}`, { details: { key } });
     }
   }
 
-  async delete(key: string, options: ConditionalOptions = {}): Promise<boolean> {
-    const dir = this.paths.keyDir(key);
-    const ifVersion = checkedVersion(options.ifVersion, key);
+  async delete(key: string, options?: ConditionalOptions): Promise<boolean> {
+    assertConditionalOptions(options, CONTEXT, key);
+    const folder = this.paths.keyFolder(key);
+    const ifVersion = options?.ifVersion;
+    const planned: Planned = { chunks: ABSENT, sync: this.fsync };
     try {
-      if (!this.paths.ensureInside(dir, key, false)) {
-        if (typeof ifVersion === 'string') throw conflict(key, 'delete', ifVersion, null);
+      if (!this.paths.ensureInside(folder, key, false)) {
+        if (typeof ifVersion === 'string') throw conflict(key, 'delete', ifVersion, undefined);
         return false;
       }
-      const current = currentGeneration(dir);
-      if (current.file.size === 0) {
-        if (typeof ifVersion === 'string') throw conflict(key, 'delete', ifVersion, null);
-        return false;
-      }
-      const temp = await writeTemp(dir, EMPTY, this.fsync);
-      try {
-        const base = this.commit(dir, key, temp, ifVersion, 'delete', current);
-        return base.size > 0;
-      } finally {
-        unlinkQuietly(temp);
-      }
+      // Deleting what is not there changes nothing (no tombstone on a tombstone).
+      const result = await commitKey(folder, (head) => (present(head) && holds(head, ifVersion, key) ? planned : undefined));
+      if (result.committed) return true;
+      if (typeof ifVersion === 'string' || (ifVersion === null && present(result.head))) throw conflict(key, 'delete', ifVersion, result.head);
+      return false;
     } catch (error) {
       throw toBackendError(error, `${CONTEXT}: delete failed for ${key}`, { details: { key } });
     }
   }
 
   async exists(key: string): Promise<boolean> {
-    const dir = this.paths.keyDir(key);
+    const folder = this.paths.keyFolder(key);
     try {
-      return this.paths.ensureInside(dir, key, false) && this.holdsValue(dir);
+      return this.paths.ensureInside(folder, key, false) && (await this.holdsValue(folder, key));
     } catch (error) {
       throw toBackendError(error, `${CONTEXT}: exists failed for ${key}`, { details: { key } });
     }
@@ -135,14 +122,14 @@ export class LocalFileStorageManager implements StorageManager {
       let dir = this.paths.root;
       for (const part of parts) dir = join(dir, encodeSegment(part));
       const keys: string[] = [];
-      this.walk(dir, parts.length === 0 ? '' : `${parts.join('/')}/`, prefix, keys);
+      await this.walk(dir, parts.length === 0 ? '' : `${parts.join('/')}/`, prefix, keys);
       return pageKeys(keys, options, CONTEXT);
     } catch (error) {
       throw toBackendError(error, `${CONTEXT}: list failed for prefix ${JSON.stringify(prefix)}`);
     }
   }
 
-  private walk(dir: string, keyPrefix: string, prefix: string, out: string[]): void {
+  private async walk(dir: string, keyPrefix: string, prefix: string, out: string[]): Promise<void> {
     let entries;
     try {
       entries = readdirSync(dir, { withFileTypes: true });
@@ -158,75 +145,45 @@ export class LocalFileStorageManager implements StorageManager {
       if (segment === undefined) continue;
       const path = keyPrefix + segment;
       if (isKeyDir) {
-        if (path.startsWith(prefix) && this.holdsValue(join(dir, entry.name))) out.push(path);
+        const folder = { dir: join(dir, entry.name), parent: dir };
+        if (path.startsWith(prefix) && (await this.holdsValue(folder, path))) out.push(path);
       } else if (path.startsWith(prefix) || prefix.startsWith(`${path}/`)) {
-        this.walk(join(dir, entry.name), `${path}/`, prefix, out);
+        await this.walk(join(dir, entry.name), `${path}/`, prefix, out);
       }
     }
   }
 
-  // Whether a key folder's current generation holds a value (reads only: creates nothing).
-  private holdsValue(dir: string): boolean {
-    for (;;) {
-      const { top } = scanGenerations(dir);
-      if (top < 0) return false;
-      const file = statGeneration(dir, top);
-      if (file !== undefined) return file.size > 0; // else superseded meanwhile: look again
-    }
+  // Whether a key folder's newest state holds a value; a corrupt one counts as a value (a read
+  // reports it) rather than hiding the key.
+  private async holdsValue(folder: KeyFolder, _key: string): Promise<boolean> {
+    const head = await readKey(folder);
+    return head !== undefined && head.kind !== ValueKind.ABSENT;
   }
+}
 
-  private ensureKeyDir(dir: string, key: string): void {
-    this.paths.ensureInside(dir, key, true);
-    // Hashed (very long) segments keep their text beside them, so list() can name the key.
-    // Encoded names never contain "#", so a folder path without one has no hashed segment.
-    if (!dir.includes('#', this.paths.root.length)) return;
-    const segments = key.split('/');
-    let current = this.paths.root;
-    segments.forEach((segment, i) => {
-      const name = encodeSegment(segment) + (i === segments.length - 1 ? KEY_DIR_SUFFIX : '');
-      current = join(current, name);
-      if (name.startsWith('#')) writeFileSync(join(current, '.segment'), segment);
-    });
-  }
+function present(head: Head | undefined): head is Head {
+  return head !== undefined && head.kind !== ValueKind.ABSENT;
+}
 
-  /** Commits `temp` over the current generation when the condition holds; returns the base. */
-  private commit(
-    dir: string,
-    key: string,
-    temp: string,
-    ifVersion: string | null | undefined,
-    op: string,
-    first?: { file: GenerationFile; listing: Listing },
-  ): GenerationFile {
-    // `first`, read by the caller just before, saves a listing; if it is stale the link fails.
-    for (let seen = first; ; seen = undefined) {
-      const { file, listing } = seen ?? currentGeneration(dir);
-      const present = file.size > 0;
-      if (ifVersion === null && present) throw conflict(key, op, null, String(file.gen));
-      if (typeof ifVersion === 'string' && (!present || String(file.gen) !== ifVersion)) {
-        throw conflict(key, op, ifVersion, present ? String(file.gen) : null);
-      }
-      if (commitGeneration(dir, file, temp, listing)) return file;
-      // Lost the race. A conditional write re-checks its condition (and fails), an
-      // unconditional one goes again on the newer generation.
-    }
-  }
+// Whether the condition holds over `head`. A corrupt newest value can be overwritten by an
+// unconditional write (the way to repair it) but never matches a condition.
+function holds(head: Head | undefined, ifVersion: string | null | undefined, key: string): boolean {
+  if (ifVersion === undefined) return true;
+  if (head !== undefined && head.kind === undefined) throw corruptError(CONTEXT, 'conditional write', key, head);
+  if (ifVersion === null) return !present(head);
+  return present(head) && String(head.version) === ifVersion;
 }
 
 function readSegmentName(dir: string): string | undefined {
   try {
-    return readFileSync(join(dir, '.segment'), 'utf8');
+    return readFileSync(join(dir, SEGMENT_FILE), 'utf8');
   } catch {
     return undefined;
   }
 }
 
-function checkedVersion(ifVersion: unknown, key: string): string | null | undefined {
-  if (ifVersion === undefined || ifVersion === null || typeof ifVersion === 'string') return ifVersion;
-  throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: ifVersion for ${key} must be a version string or null`);
-}
-
-function conflict(key: string, op: string, expected: string | null, actual: string | null): DurableError {
+function conflict(key: string, op: string, expected: string | null, head: Head | undefined): DurableError {
+  const actual = present(head) ? String(head.version) : null;
   return new DurableError(
     ErrorCode.CONFLICT,
     `${CONTEXT}: ${op} conflict for ${key}: expected ${expected === null ? 'no value' : `version ${expected}`}, found ${actual === null ? 'no value' : `version ${actual}`}`,

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Clock, PendingIndex } from '@durable/core';
 import { DurableError, ErrorCode, StorageWorkflowStore } from '@durable/core';
 import { LocalFileStorageManager } from './file-storage.js';
-import { unlinkQuietly } from './generations.js';
+import { unlinkQuietly } from './files.js';
 
 /** Options for {@link FileWorkflowStore}. */
 export interface FileWorkflowStoreOptions {
@@ -20,6 +21,8 @@ const CONTEXT = 'fs workflow store';
 const PENDING_DIR = '.workflow-pending';
 // Longest marker name kept readable; longer ids get a hashed name and keep the id inside.
 const MAX_MARKER_NAME = 200;
+const HEX_NAME = /^(?:[0-9a-f]{2})+$/;
+const HASHED_NAME = /^#[0-9a-f]{64}$/;
 
 /**
  * The embedded default {@link WorkflowStore}: workflows in a local folder, safe for several
@@ -42,7 +45,7 @@ export class FileWorkflowStore extends StorageWorkflowStore {
       storage,
       name: CONTEXT,
       recordsPrefix: 'workflows/',
-      pending: new FolderPendingIndex(join(storage.root, PENDING_DIR)),
+      pending: new FolderPendingIndex(join(storage.root, PENDING_DIR), options.fsync ?? true),
       ...(options.clock === undefined ? {} : { clock: options.clock }),
     });
     this.root = storage.root;
@@ -51,7 +54,10 @@ export class FileWorkflowStore extends StorageWorkflowStore {
 
 /** Pending markers as files in one folder: hex of the id, or a hash with the id inside. */
 class FolderPendingIndex implements PendingIndex {
-  constructor(private readonly dir: string) {
+  constructor(
+    private readonly dir: string,
+    private readonly fsync: boolean,
+  ) {
     try {
       mkdirSync(dir, { recursive: true });
     } catch (error) {
@@ -60,8 +66,25 @@ class FolderPendingIndex implements PendingIndex {
     }
   }
 
+  // A marker appears whole or not at all: its content (the id, which a hashed name needs) is
+  // written and, like values, fsynced under a temp name, then linked to its name; an existing
+  // marker is left as it is (never truncated and rewritten).
   async add(id: string): Promise<void> {
-    writeFileSync(join(this.dir, markerName(id)), id);
+    const temp = join(this.dir, `.t-${randomBytes(8).toString('hex')}`);
+    const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    try {
+      writeSync(fd, id);
+      if (this.fsync) fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      linkSync(temp, join(this.dir, markerName(id)));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    } finally {
+      unlinkQuietly(temp);
+    }
   }
 
   async remove(id: string): Promise<void> {
@@ -90,10 +113,17 @@ class FolderPendingIndex implements PendingIndex {
     if (age > maxAgeMs) unlinkQuietly(path);
   }
 
+  // Names this store did not write (not hex, not "#" + a SHA-256) are ignored.
   private markerId(name: string): string | undefined {
-    if (!name.startsWith('#')) return Buffer.from(name, 'hex').toString('utf8');
+    if (!name.startsWith('#')) {
+      if (!HEX_NAME.test(name)) return undefined;
+      const id = Buffer.from(name, 'hex').toString('utf8');
+      return markerName(id) === name ? id : undefined;
+    }
+    if (!HASHED_NAME.test(name)) return undefined;
     try {
-      return readFileSync(join(this.dir, name), 'utf8');
+      const id = readFileSync(join(this.dir, name), 'utf8');
+      return markerName(id) === name ? id : undefined;
     } catch {
       return undefined; // removed meanwhile
     }

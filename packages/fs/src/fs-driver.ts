@@ -1,0 +1,187 @@
+import type { Dirent } from 'node:fs';
+import { closeSync, constants, fstatSync, fsync, linkSync, mkdirSync, openSync, read, readdirSync, readSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import type { DirEntry, FsOp, Steps } from './protocol.js';
+
+/*
+ * Runs protocol steps (protocol.ts) with node:fs. Small files are read and written with
+ * synchronous calls (a few pages in the page cache take microseconds, an asynchronous call is a
+ * round trip through libuv's thread pool); fsync, the slow part, and large files are asynchronous,
+ * so the event loop is never held up for long.
+ */
+
+const SMALL_FILE_BYTES = 64 * 1024;
+const READ_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0);
+const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0);
+
+/**
+ * A hook called before each file-system call of the protocol, for tests that pause a process at
+ * a chosen call (see test/pause.test.ts). Not part of the public API.
+ */
+export type StepHook = (op: FsOp) => void | Promise<void>;
+let stepHook: StepHook | undefined;
+
+/** Installs (or, with undefined, removes) the process-wide {@link StepHook}. Tests only. */
+export function setStepHook(hook: StepHook | undefined): void {
+  stepHook = hook;
+}
+
+/** Runs protocol steps to completion with node:fs. */
+export async function runSteps<T>(steps: Steps<T>): Promise<T> {
+  let next = steps.next();
+  while (!next.done) {
+    const op = next.value;
+    let answer: unknown;
+    try {
+      if (stepHook !== undefined) await stepHook(op);
+      answer = perform(op);
+      if (answer instanceof Promise) answer = await answer;
+    } catch (error) {
+      next = steps.throw(error);
+      continue;
+    }
+    next = steps.next(answer);
+  }
+  return next.value;
+}
+
+function code(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException).code;
+}
+
+function outcome(action: () => void, exists: readonly string[] = ['EEXIST']): 'ok' | 'EEXIST' | 'ENOENT' {
+  try {
+    action();
+    return 'ok';
+  } catch (error) {
+    const c = code(error);
+    if (c === 'ENOENT') return 'ENOENT';
+    if (c !== undefined && exists.includes(c)) return 'EEXIST';
+    throw error;
+  }
+}
+
+function perform(op: FsOp): unknown {
+  switch (op.op) {
+    case 'readdir':
+      return listFolder(op.path);
+    case 'readFile':
+      return readWhole(op.path);
+    case 'writeFile':
+      return writeNew(op.path, op.chunks, op.sync);
+    case 'syncFile':
+      return syncPath(op.path);
+    case 'link':
+      return outcome(() => linkSync(op.from, op.to));
+    case 'mkdir':
+      return outcome(() => mkdirSync(op.path));
+    case 'rename':
+      // A folder renamed onto a non-empty folder fails with ENOTEMPTY (Linux, macOS) or EEXIST,
+      // onto a file with ENOTDIR, and on Windows with EPERM: each means "the name is taken".
+      return outcome(() => renameSync(op.from, op.to), ['EEXIST', 'ENOTEMPTY', 'ENOTDIR', 'EPERM']);
+    case 'unlink':
+      return outcome(() => unlinkSync(op.path));
+    case 'removeTree':
+      rmSync(op.path, { recursive: true, force: true });
+      return 'ok';
+  }
+}
+
+function listFolder(path: string): DirEntry[] | undefined {
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(path, { withFileTypes: true });
+  } catch (error) {
+    if (code(error) === 'ENOENT') return undefined;
+    throw error;
+  }
+  return entries.map((entry) => ({ name: entry.name, dir: entry.isDirectory(), file: entry.isFile() }));
+}
+
+function readWhole(path: string): Uint8Array | undefined | Promise<Uint8Array> {
+  let fd: number;
+  try {
+    fd = openSync(path, READ_FLAGS);
+  } catch (error) {
+    if (code(error) === 'ENOENT') return undefined;
+    throw error;
+  }
+  let size: number;
+  try {
+    size = fstatSync(fd).size;
+    if (size <= SMALL_FILE_BYTES) return readAllSync(fd, size);
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+  return readAllAsync(fd, size).finally(() => closeSync(fd));
+}
+
+function readAllSync(fd: number, size: number): Buffer {
+  try {
+    const bytes = Buffer.allocUnsafe(size);
+    let offset = 0;
+    while (offset < size) {
+      const n = readSync(fd, bytes, offset, size - offset, offset);
+      if (n === 0) break;
+      offset += n;
+    }
+    return bytes.subarray(0, offset);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function readAllAsync(fd: number, size: number): Promise<Buffer> {
+  const bytes = Buffer.allocUnsafe(size);
+  let offset = 0;
+  while (offset < size) {
+    const n = await new Promise<number>((resolve, reject) =>
+      read(fd, bytes, offset, size - offset, offset, (error, count) => (error ? reject(error) : resolve(count))),
+    );
+    if (n === 0) break;
+    offset += n;
+  }
+  return bytes.subarray(0, offset);
+}
+
+const fsyncAsync = (fd: number): Promise<void> => new Promise((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
+
+// A new file (never an existing one, never through a symlink), written in full, fsynced when asked.
+function writeNew(path: string, chunks: Uint8Array[], sync: boolean): Promise<void> | undefined {
+  const size = chunks.reduce((total, chunk) => total + chunk.length, 0);
+  if (size > SMALL_FILE_BYTES) return writeNewAsync(path, chunks, sync);
+  const fd = openSync(path, CREATE_FLAGS, 0o600);
+  try {
+    for (const chunk of chunks) {
+      for (let offset = 0; offset < chunk.length; ) offset += writeSync(fd, chunk, offset, chunk.length - offset);
+    }
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+  if (!sync) {
+    closeSync(fd);
+    return undefined;
+  }
+  return fsyncAsync(fd).finally(() => closeSync(fd));
+}
+
+async function writeNewAsync(path: string, chunks: Uint8Array[], sync: boolean): Promise<void> {
+  const handle = await open(path, CREATE_FLAGS, 0o600);
+  try {
+    await handle.writev(chunks);
+    if (sync) await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function syncPath(path: string): Promise<void> {
+  const fd = openSync(path, READ_FLAGS);
+  try {
+    await fsyncAsync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}

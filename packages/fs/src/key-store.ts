@@ -1,0 +1,38 @@
+import { randomBytes } from 'node:crypto';
+import { DurableError, ErrorCode } from '@durable/core';
+import { runSteps } from './fs-driver.js';
+import type { CommitResult, Head, KeyFolder, Planned, ProtocolOptions } from './protocol.js';
+import { commit, readHead } from './protocol.js';
+
+/** Slots an epoch reaches before a commit compacts it (see protocol.ts). */
+export const SEAL_AT = 64;
+
+/** The protocol's options in production: {@link SEAL_AT} and random names. */
+export const protocolOptions: ProtocolOptions = {
+  sealAt: SEAL_AT,
+  uniqueName: () => randomBytes(8).toString('hex'),
+};
+
+/** Reads a key folder's newest state with node:fs. */
+export function readKey(folder: KeyFolder, options: ProtocolOptions = protocolOptions): Promise<Head | undefined> {
+  return runSteps(readHead(folder, options));
+}
+
+/** Commits over a key folder's newest state with node:fs (see protocol.ts `commit`). */
+export function commitKey(
+  folder: KeyFolder,
+  plan: (head: Head | undefined) => Planned | undefined,
+  options: ProtocolOptions = protocolOptions,
+): Promise<CommitResult> {
+  return runSteps(commit(folder, plan, options));
+}
+
+/** The typed error for a value file that failed its checksum or format check. */
+export function corruptError(context: string, op: string, key: string, head: Head): DurableError {
+  return new DurableError(
+    ErrorCode.BACKEND,
+    `${context}: ${op} failed for ${key}: its value file ${head.path} is corrupt (${head.corrupt ?? 'unreadable'}); ` +
+      'restore it from a backup, or overwrite the key with an unconditional write',
+    { retryable: false, details: { key, path: head.path, version: String(head.version), corrupt: head.corrupt } },
+  );
+}

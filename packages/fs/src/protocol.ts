@@ -1,0 +1,270 @@
+import type { ValueKind } from './value-file.js';
+import { decodeValueFile } from './value-file.js';
+
+/*
+ * The commit protocol of one key, written as generators that yield one file-system call at a
+ * time. Production runs them with node:fs (fs-driver.ts); the interleaving test runs the very same
+ * steps against an in-memory file system in every order (test/interleavings.test.ts). The
+ * invariants, and why each step keeps them, are in docs/architecture.md; in short:
+ *
+ * A key is a folder K holding epoch folders `e<B>`; an epoch holds slots `0, 1, 2, ...`, each a
+ * value file linked in once and never removed or replaced while the epoch is at its path. Slot G
+ * of epoch B has the version B + G. A writer that read slot G as the newest value of epoch B links
+ * its fully written temp file to slot G + 1: link() refuses an existing name, slots fill in order,
+ * and an epoch is never re-created at its path, so a link that succeeds IS the commit, whatever
+ * pause came before or after it (no check after the fact, no clock).
+ * An epoch grows to `sealAt` slots, then a commit seals it: mkdir of the next slot (a folder
+ * where a value would go, so it races writers like any commit and ends the epoch), a prepared
+ * folder holding a hard link of the last value is renamed into the seal (`<S>/n`), from there
+ * to `e<B + S - 1>` (the last value keeps its version, as slot 0 of the next epoch), and only then
+ * is the old epoch renamed to a trash name and deleted. A paused writer's late link into a
+ * renamed epoch fails with ENOENT; into a sealed one with EEXIST.
+ */
+
+/** One file-system call of the protocol. Paths use "/" separators. */
+export type FsOp =
+  | { readonly op: 'readdir'; readonly path: string }
+  | { readonly op: 'readFile'; readonly path: string }
+  | { readonly op: 'writeFile'; readonly path: string; readonly chunks: Uint8Array[]; readonly sync: boolean }
+  | { readonly op: 'syncFile'; readonly path: string }
+  | { readonly op: 'link'; readonly from: string; readonly to: string }
+  | { readonly op: 'mkdir'; readonly path: string }
+  | { readonly op: 'rename'; readonly from: string; readonly to: string }
+  | { readonly op: 'unlink'; readonly path: string }
+  | { readonly op: 'removeTree'; readonly path: string };
+
+/** A folder entry as the protocol sees it (symlinks and other types are neither). */
+export interface DirEntry {
+  readonly name: string;
+  readonly dir: boolean;
+  readonly file: boolean;
+}
+
+/** What each op answers: `readdir` entries or undefined (ENOENT), `readFile` bytes or undefined, others an outcome. */
+export type Outcome = 'ok' | 'EEXIST' | 'ENOENT';
+/** A protocol routine: yields ops, receives their answers. */
+export type Steps<T> = Generator<FsOp, T, unknown>;
+
+/** Tunables of the protocol. */
+export interface ProtocolOptions {
+  /** Slots an epoch reaches before a commit seals it. */
+  readonly sealAt: number;
+  /** A fresh unique name part for temp, prepared and trash names. */
+  readonly uniqueName: () => string;
+}
+
+/** One key's folder: `dir` = `parent` + "/" + its name. */
+export interface KeyFolder {
+  readonly dir: string;
+  readonly parent: string;
+}
+
+/** The key's newest committed state, as read. */
+export interface Head {
+  readonly epoch: number;
+  readonly slot: number;
+  /** epoch + slot: unique for this key forever. */
+  readonly version: number;
+  readonly path: string;
+  /** undefined when the file failed its checksum (see `corrupt`). */
+  readonly kind: ValueKind | undefined;
+  readonly data: Uint8Array;
+  readonly corrupt?: string;
+}
+
+/** What a caller wants committed over `head` (undefined head: the key folder does not exist yet). */
+export interface Planned {
+  readonly chunks: Uint8Array[];
+  /** fsync the file before it is linked (values, per the store's option). */
+  readonly sync: boolean;
+  /**
+   * fsync the file after a successful link instead (lock grants: only the winner pays, and on
+   * journaling file systems the fsync then covers the new name too).
+   */
+  readonly syncAfterLink?: boolean;
+}
+
+/** Result of {@link commit}. */
+export type CommitResult =
+  | { readonly committed: true; readonly version: number; readonly head: Head | undefined }
+  | { readonly committed: false; readonly head: Head | undefined };
+
+// A listing that lacks every epoch can only be a readdir racing a compaction's renames (an epoch
+// always exists at its path); a folder that keeps lacking one was not written by this protocol.
+const RELIST_LIMIT = 1000;
+const EPOCH = /^e(0|[1-9][0-9]{0,14})$/;
+const SLOT = /^(0|[1-9][0-9]{0,14})$/;
+
+function* readdir(path: string): Steps<DirEntry[] | undefined> {
+  return (yield { op: 'readdir', path }) as DirEntry[] | undefined;
+}
+function* readFile(path: string): Steps<Uint8Array | undefined> {
+  return (yield { op: 'readFile', path }) as Uint8Array | undefined;
+}
+function* call(op: FsOp): Steps<Outcome> {
+  return (yield op) as Outcome;
+}
+
+/** The epoch numbers among `entries`, ascending (only folders named by the protocol). */
+export function epochsOf(entries: readonly DirEntry[]): number[] {
+  const out: number[] = [];
+  for (const entry of entries) if (entry.dir && EPOCH.test(entry.name)) out.push(Number(entry.name.slice(1)));
+  return out.sort((a, b) => a - b);
+}
+
+/** The newest contiguous slot (from 0) and whether it is a seal; names the protocol never writes are ignored. */
+function topSlot(entries: readonly DirEntry[]): { slot: number; sealed: boolean } {
+  const slots = new Map<number, boolean>();
+  for (const entry of entries) if ((entry.dir || entry.file) && SLOT.test(entry.name)) slots.set(Number(entry.name), entry.dir);
+  let slot = -1;
+  while (slots.has(slot + 1)) slot++;
+  return { slot, sealed: slot >= 0 && slots.get(slot) === true };
+}
+
+/** Reads the key's newest committed state; undefined when its folder does not exist (or is empty). */
+export function* readHead(key: KeyFolder, options: ProtocolOptions): Steps<Head | undefined> {
+  for (let attempt = 0; ; attempt++) {
+    const entries = yield* readdir(key.dir);
+    if (entries === undefined || entries.length === 0) return undefined;
+    const epochs = epochsOf(entries);
+    const epoch = epochs[epochs.length - 1];
+    if (epoch === undefined) {
+      if (attempt < RELIST_LIMIT) continue;
+      throw new Error(`${key.dir} holds no epoch folder: it was not written by this version of @durable/fs`);
+    }
+    const epochDir = `${key.dir}/e${epoch}`;
+    const slots = yield* readdir(epochDir);
+    if (slots === undefined) continue; // compacted meanwhile: look again
+    const top = topSlot(slots);
+    if (top.slot < 0) {
+      if (attempt < RELIST_LIMIT) continue;
+      throw new Error(`${epochDir} holds no slot 0: it was not written by this version of @durable/fs`);
+    }
+    if (top.sealed) {
+      yield* finishSeal(key, epoch, top.slot, options);
+      continue;
+    }
+    const path = `${epochDir}/${top.slot}`;
+    const bytes = yield* readFile(path);
+    if (bytes === undefined) continue;
+    const decoded = decodeValueFile(bytes);
+    const base = { epoch, slot: top.slot, version: epoch + top.slot, path };
+    if (!decoded.ok) return { ...base, kind: undefined, data: bytes, corrupt: decoded.reason };
+    return { ...base, kind: decoded.kind, data: decoded.data };
+  }
+}
+
+/**
+ * Commits what `plan` asks for over the newest state, retrying lost races until `plan` declines
+ * (returns undefined: a failed condition, reported with the head it saw) or a link succeeds.
+ */
+export function* commit(key: KeyFolder, plan: (head: Head | undefined) => Planned | undefined, options: ProtocolOptions): Steps<CommitResult> {
+  let temp: string | undefined;
+  let written: Uint8Array[] | undefined;
+  try {
+    for (;;) {
+      const head = yield* readHead(key, options);
+      const planned = plan(head);
+      if (planned === undefined) return { committed: false, head };
+      if (head === undefined) {
+        if (yield* createKey(key, planned, options)) return { committed: true, version: 0, head };
+        continue;
+      }
+      if (temp === undefined || written !== planned.chunks) {
+        if (temp !== undefined) yield* call({ op: 'unlink', path: temp });
+        temp = `${key.dir}/.t-${options.uniqueName()}`;
+        yield { op: 'writeFile', path: temp, chunks: planned.chunks, sync: planned.sync };
+        written = planned.chunks;
+      }
+      const slot = head.slot + 1;
+      const linked = yield* call({ op: 'link', from: temp, to: `${key.dir}/e${head.epoch}/${slot}` });
+      if (linked === 'ok') {
+        // Through the temp name: the same inode, wherever a compaction has moved the slot since.
+        if (planned.syncAfterLink === true) yield { op: 'syncFile', path: temp };
+        const linkedTemp = temp;
+        temp = undefined;
+        try {
+          yield* call({ op: 'unlink', path: linkedTemp });
+        } catch {
+          // Committed: a temp name left behind is swept later, never a reason to report failure.
+        }
+        if (slot + 1 >= options.sealAt) {
+          try {
+            yield* seal(key, head.epoch, slot, options);
+          } catch {
+            // Committed already: a failed compaction must not turn the commit into a failure.
+            // The next commit on this key seals again, and readers help finish a seal.
+          }
+        }
+        return { committed: true, version: head.version + 1, head };
+      }
+      // EEXIST: another commit (or a seal) took the slot. ENOENT: the epoch was compacted away, or
+      // our temp file was swept as abandoned; write it again to be sure.
+      if (linked === 'ENOENT') written = undefined;
+    }
+  } finally {
+    if (temp !== undefined) yield* call({ op: 'unlink', path: temp });
+  }
+}
+
+// A key's first state: a prepared folder holding e0/0 is renamed to the key folder; rename()
+// refuses a non-empty target, so of several creators exactly one wins, and the key folder is never
+// removed, so a late creator can never re-create it.
+function* createKey(key: KeyFolder, planned: Planned, options: ProtocolOptions): Steps<boolean> {
+  const prep = `${key.parent}/.p-${options.uniqueName()}`;
+  let moved = false;
+  try {
+    if ((yield* call({ op: 'mkdir', path: prep })) !== 'ok') return false;
+    yield* call({ op: 'mkdir', path: `${prep}/e0` });
+    yield { op: 'writeFile', path: `${prep}/e0/0`, chunks: planned.chunks, sync: planned.sync || planned.syncAfterLink === true };
+    moved = (yield* call({ op: 'rename', from: prep, to: key.dir })) === 'ok';
+    return moved;
+  } finally {
+    if (!moved) yield { op: 'removeTree', path: prep };
+  }
+}
+
+/** Seals epoch `epoch` after its slot `slot` (mkdir competes with writers), then finishes the seal. */
+export function* seal(key: KeyFolder, epoch: number, slot: number, options: ProtocolOptions): Steps<void> {
+  if ((yield* call({ op: 'mkdir', path: `${key.dir}/e${epoch}/${slot + 1}` })) !== 'ok') return;
+  yield* finishSeal(key, epoch, slot + 1, options);
+}
+
+/**
+ * Completes the compaction of an epoch sealed at slot `sealSlot`, from wherever another process
+ * left it: next epoch created, older epochs renamed away and deleted. Every step is idempotent and
+ * safe to run late: each one fails harmlessly (ENOENT, EEXIST) once a later step has happened.
+ */
+export function* finishSeal(key: KeyFolder, epoch: number, sealSlot: number, options: ProtocolOptions): Steps<void> {
+  if (sealSlot < 2) throw new Error(`${key.dir}/e${epoch}/${sealSlot} is a folder where a value belongs: not written by @durable/fs`);
+  const next = epoch + sealSlot - 1;
+  const epochDir = `${key.dir}/e${epoch}`;
+  let entries = yield* readdir(key.dir);
+  if (entries === undefined) return;
+  if (!epochsOf(entries).includes(next)) {
+    const prep = `${key.dir}/.p-${options.uniqueName()}`;
+    let moved = false;
+    try {
+      if ((yield* call({ op: 'mkdir', path: prep })) !== 'ok') return;
+      // The last value keeps its version: it is slot 0 of the next epoch (the same inode).
+      if ((yield* call({ op: 'link', from: `${epochDir}/${sealSlot - 1}`, to: `${prep}/0` })) === 'ok') {
+        // Parked inside the seal first: it can only get there while this epoch is at its path,
+        // and from there only become the next epoch, so a late helper never re-creates one.
+        moved = (yield* call({ op: 'rename', from: prep, to: `${epochDir}/${sealSlot}/n` })) === 'ok';
+      }
+    } finally {
+      if (!moved) yield { op: 'removeTree', path: prep };
+    }
+    // Ours or another helper's (which may be paused right here): whoever comes promotes it.
+    yield* call({ op: 'rename', from: `${epochDir}/${sealSlot}/n`, to: `${key.dir}/e${next}` });
+    entries = yield* readdir(key.dir);
+    if (entries === undefined || !epochsOf(entries).includes(next)) return; // someone else finished
+  }
+  // Every epoch below `next` is sealed and its successor exists; rename them away oldest first, so
+  // an epoch is never gone while an older one is still at its path.
+  for (const old of epochsOf(entries)) {
+    if (old >= next) break;
+    const trash = `${key.dir}/.x-${options.uniqueName()}`;
+    if ((yield* call({ op: 'rename', from: `${key.dir}/e${old}`, to: trash })) === 'ok') yield { op: 'removeTree', path: trash };
+  }
+}
