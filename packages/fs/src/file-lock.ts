@@ -1,4 +1,4 @@
-import { watch } from 'node:fs';
+import { existsSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import type { AcquireOptions, BackoffOptions, Clock, Lease, LockCapabilities, LockManager } from '@durable/core';
 import {
@@ -199,8 +199,13 @@ function watchFolder(dir: string, onChange: () => void): (() => void) | undefine
   try {
     // Only a new generation file is a commit; a writer's temp file coming and going is not.
     // Commits link into an epoch subfolder, which this watch does not see; but each commit's temp
-    // file comes and goes in the key folder itself, its removal just after the link.
-    const watcher = watch(dir, { persistent: false }, () => onChange());
+    // file comes and goes in the key folder itself, its removal just after the link. Its creation
+    // (the file is still there) announces nothing yet: waking every waiter for it would double
+    // the thundering herd.
+    const watcher = watch(dir, { persistent: false }, (_event, name) => {
+      if (typeof name === 'string' && name.startsWith('.t-') && existsSync(join(dir, name))) return;
+      onChange();
+    });
     watcher.on('error', () => watcher.close());
     return () => watcher.close();
   } catch {

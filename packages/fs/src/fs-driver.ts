@@ -1,5 +1,5 @@
 import type { Dirent } from 'node:fs';
-import { closeSync, constants, fstatSync, fsync, linkSync, mkdirSync, openSync, read, readdirSync, readSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsync, linkSync, lstatSync, mkdirSync, openSync, read, readdirSync, readSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { DirEntry, FsOp, Steps } from './protocol.js';
 
@@ -71,6 +71,8 @@ function perform(op: FsOp): unknown {
       return writeNew(op.path, op.chunks, op.sync);
     case 'syncFile':
       return syncPath(op.path);
+    case 'stat':
+      return modifiedAt(op.path);
     case 'link':
       return outcome(() => linkSync(op.from, op.to));
     case 'mkdir':
@@ -177,11 +179,27 @@ async function writeNewAsync(path: string, chunks: Uint8Array[], sync: boolean):
   }
 }
 
-async function syncPath(path: string): Promise<void> {
-  const fd = openSync(path, READ_FLAGS);
+async function syncPath(path: string): Promise<'ok' | 'ENOENT'> {
+  let fd: number;
+  try {
+    fd = openSync(path, READ_FLAGS);
+  } catch (error) {
+    if (code(error) === 'ENOENT') return 'ENOENT';
+    throw error;
+  }
   try {
     await fsyncAsync(fd);
+    return 'ok';
   } finally {
     closeSync(fd);
+  }
+}
+
+function modifiedAt(path: string): number | undefined {
+  try {
+    return lstatSync(path).mtimeMs;
+  } catch (error) {
+    if (code(error) === 'ENOENT') return undefined;
+    throw error;
   }
 }

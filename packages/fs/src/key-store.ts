@@ -6,11 +6,15 @@ import { commit, readHead } from './protocol.js';
 
 /** Slots an epoch reaches before a commit compacts it (see protocol.ts). */
 export const SEAL_AT = 64;
+/** Age after which a temp file or prepared folder in a key folder counts as left by a crash. */
+export const ABANDONED_AFTER_MS = 10 * 60_000;
 
 /** The protocol's options in production: {@link SEAL_AT} and random names. */
 export const protocolOptions: ProtocolOptions = {
   sealAt: SEAL_AT,
   uniqueName: () => randomBytes(8).toString('hex'),
+  epochHints: new Map(),
+  isAbandoned: (mtimeMs) => Date.now() - mtimeMs > ABANDONED_AFTER_MS,
 };
 
 /** Reads a key folder's newest state with node:fs. */

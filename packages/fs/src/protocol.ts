@@ -27,6 +27,7 @@ export type FsOp =
   | { readonly op: 'readFile'; readonly path: string }
   | { readonly op: 'writeFile'; readonly path: string; readonly chunks: Uint8Array[]; readonly sync: boolean }
   | { readonly op: 'syncFile'; readonly path: string }
+  | { readonly op: 'stat'; readonly path: string }
   | { readonly op: 'link'; readonly from: string; readonly to: string }
   | { readonly op: 'mkdir'; readonly path: string }
   | { readonly op: 'rename'; readonly from: string; readonly to: string }
@@ -40,7 +41,10 @@ export interface DirEntry {
   readonly file: boolean;
 }
 
-/** What each op answers: `readdir` entries or undefined (ENOENT), `readFile` bytes or undefined, others an outcome. */
+/**
+ * What each op answers: `readdir` entries or undefined (ENOENT), `readFile` bytes or undefined,
+ * `stat` the modification time (ms) or undefined, `writeFile` nothing, others an outcome.
+ */
 export type Outcome = 'ok' | 'EEXIST' | 'ENOENT';
 /** A protocol routine: yields ops, receives their answers. */
 export type Steps<T> = Generator<FsOp, T, unknown>;
@@ -51,6 +55,18 @@ export interface ProtocolOptions {
   readonly sealAt: number;
   /** A fresh unique name part for temp, prepared and trash names. */
   readonly uniqueName: () => string;
+  /**
+   * The newest epoch this process saw per key folder, tried before listing the key folder. Safe
+   * because an epoch path names one folder ever (invariant 3) and an epoch that is not the newest
+   * is sealed, which sends the reader on: the hint saves a readdir, never decides anything.
+   */
+  readonly epochHints?: Map<string, number>;
+  /**
+   * Whether a temp file or prepared folder last modified at `mtimeMs` was left by a crashed
+   * process and may be swept. Only liveness depends on it: sweeping one that is still in use
+   * makes its owner's next step fail harmlessly (ENOENT) and retry.
+   */
+  readonly isAbandoned: (mtimeMs: number) => boolean;
 }
 
 /** One key's folder: `dir` = `parent` + "/" + its name. */
@@ -92,6 +108,7 @@ export type CommitResult =
 // A listing that lacks every epoch can only be a readdir racing a compaction's renames (an epoch
 // always exists at its path); a folder that keeps lacking one was not written by this protocol.
 const RELIST_LIMIT = 1000;
+const MAX_HINTS = 10_000;
 const EPOCH = /^e(0|[1-9][0-9]{0,14})$/;
 const SLOT = /^(0|[1-9][0-9]{0,14})$/;
 
@@ -123,18 +140,26 @@ function topSlot(entries: readonly DirEntry[]): { slot: number; sealed: boolean 
 
 /** Reads the key's newest committed state; undefined when its folder does not exist (or is empty). */
 export function* readHead(key: KeyFolder, options: ProtocolOptions): Steps<Head | undefined> {
+  const hints = options.epochHints;
   for (let attempt = 0; ; attempt++) {
-    const entries = yield* readdir(key.dir);
-    if (entries === undefined || entries.length === 0) return undefined;
-    const epochs = epochsOf(entries);
-    const epoch = epochs[epochs.length - 1];
+    let epoch = attempt === 0 ? hints?.get(key.dir) : undefined;
     if (epoch === undefined) {
-      if (attempt < RELIST_LIMIT) continue;
-      throw new Error(`${key.dir} holds no epoch folder: it was not written by this version of @durable/fs`);
+      const entries = yield* readdir(key.dir);
+      if (entries === undefined || entries.length === 0) return undefined;
+      const epochs = epochsOf(entries);
+      epoch = epochs[epochs.length - 1];
+      if (epoch === undefined) {
+        if (attempt < RELIST_LIMIT) continue;
+        throw new Error(`${key.dir} holds no epoch folder: it was not written by this version of @durable/fs`);
+      }
     }
     const epochDir = `${key.dir}/e${epoch}`;
     const slots = yield* readdir(epochDir);
-    if (slots === undefined) continue; // compacted meanwhile: look again
+    if (slots === undefined) continue; // compacted meanwhile (or a stale hint): look again
+    if (hints !== undefined) {
+      if (hints.size >= MAX_HINTS) hints.clear();
+      hints.set(key.dir, epoch);
+    }
     const top = topSlot(slots);
     if (top.slot < 0) {
       if (attempt < RELIST_LIMIT) continue;
@@ -180,7 +205,10 @@ export function* commit(key: KeyFolder, plan: (head: Head | undefined) => Planne
       const linked = yield* call({ op: 'link', from: temp, to: `${key.dir}/e${head.epoch}/${slot}` });
       if (linked === 'ok') {
         // Through the temp name: the same inode, wherever a compaction has moved the slot since.
-        if (planned.syncAfterLink === true) yield { op: 'syncFile', path: temp };
+        if (planned.syncAfterLink === true && (yield* call({ op: 'syncFile', path: temp })) === 'ENOENT') {
+          // Swept as abandoned after a very long pause: sync the slot, if it is still there.
+          yield* call({ op: 'syncFile', path: `${key.dir}/e${head.epoch}/${slot}` });
+        }
         const linkedTemp = temp;
         temp = undefined;
         try {
@@ -266,5 +294,29 @@ export function* finishSeal(key: KeyFolder, epoch: number, sealSlot: number, opt
     if (old >= next) break;
     const trash = `${key.dir}/.x-${options.uniqueName()}`;
     if ((yield* call({ op: 'rename', from: `${key.dir}/e${old}`, to: trash })) === 'ok') yield { op: 'removeTree', path: trash };
+  }
+  yield* sweep(key, entries, options);
+}
+
+// Deletes what crashed processes left in the key folder: trash at once (nothing uses it), temp
+// files and prepared folders once `isAbandoned`. A prepared folder is renamed to a trash name
+// before it is emptied: a paused helper could otherwise still move the half-emptied folder into
+// place as an empty next epoch.
+function* sweep(key: KeyFolder, entries: readonly DirEntry[], options: ProtocolOptions): Steps<void> {
+  for (const entry of entries) {
+    const path = `${key.dir}/${entry.name}`;
+    if (entry.name.startsWith('.x-')) {
+      yield { op: 'removeTree', path };
+      continue;
+    }
+    if (!entry.name.startsWith('.t-') && !entry.name.startsWith('.p-')) continue;
+    const mtimeMs = (yield { op: 'stat', path }) as number | undefined;
+    if (mtimeMs === undefined || !options.isAbandoned(mtimeMs)) continue;
+    if (entry.file) {
+      yield* call({ op: 'unlink', path });
+      continue;
+    }
+    const trash = `${key.dir}/.x-${options.uniqueName()}`;
+    if ((yield* call({ op: 'rename', from: path, to: trash })) === 'ok') yield { op: 'removeTree', path: trash };
   }
 }

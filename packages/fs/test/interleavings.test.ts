@@ -58,6 +58,7 @@ describe('every interleaving of the commit protocol is linearizable', () => {
   for (const [name, scenario] of Object.entries(scenarios)) {
     test(`${name}: every schedule with up to 2 preemptions`, () => {
       const runs = exploreAll(scenario, 2, checker(scenario));
+      if (process.env.SHOW_COUNTS) process.stdout.write(`${name}: ${runs} schedules\n`);
       expect(runs).toBeGreaterThan(100);
     }, 600_000);
   }

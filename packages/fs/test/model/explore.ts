@@ -86,11 +86,13 @@ export function runScenario(scenario: Scenario, choose: (enabled: number[], step
   const fs = new ModelFs();
   fs.mkdirs(KEY.parent);
   let names = 0;
-  const options: ProtocolOptions = { sealAt: scenario.sealAt, uniqueName: () => String(names++) };
+  // Everything counts as abandoned: sweeps hit files and folders still in use, which must be harmless.
+  const options: ProtocolOptions = { sealAt: scenario.sealAt, uniqueName: () => String(names++), isAbandoned: () => true };
   const clock = { now: 0 };
   const history: Event[] = [];
   drive(program(-1, scenario.setup, options, clock, []), fs);
-  const actors = scenario.actors.map((specs, i) => ({ gen: program(i, specs, options, clock, history), pending: undefined as IteratorResult<FsOp, void> | undefined, done: false }));
+  // Each actor keeps its own epoch hints, as a process does, so stale hints are exercised too.
+  const actors = scenario.actors.map((specs, i) => ({ gen: program(i, specs, { ...options, epochHints: new Map() }, clock, history), pending: undefined as IteratorResult<FsOp, void> | undefined, done: false }));
   const decisions: Run['decisions'] = [];
   let current: number | undefined;
   for (;;) {
@@ -140,7 +142,7 @@ function drive(gen: Generator<FsOp, void, unknown>, fs: ModelFs): void {
 /** Reads the key alone after a run (a fresh reader, finishing any half-done compaction). */
 export function finalRead(fs: ModelFs, sealAt: number): { value: string | undefined; version: string | undefined } {
   let names = 1_000_000;
-  const gen = readHead(KEY, { sealAt, uniqueName: () => String(names++) });
+  const gen = readHead(KEY, { sealAt, uniqueName: () => String(names++), isAbandoned: () => true });
   let next = gen.next();
   while (!next.done) next = gen.next(fs.perform(next.value));
   const head = next.value;

@@ -76,8 +76,9 @@ export class ModelFs {
         return undefined;
       }
       case 'syncFile':
-        if (this.lookup(op.path)?.kind !== 'file') throw new FsError('ENOENT', op.path);
-        return undefined;
+        return this.lookup(op.path)?.kind === 'file' ? 'ok' : 'ENOENT';
+      case 'stat':
+        return this.lookup(op.path) === undefined ? undefined : 0;
       case 'link': {
         const source = this.lookup(op.from);
         const { dir, name } = this.parent(op.to);

@@ -1,0 +1,126 @@
+import type { ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bytesToText, isDurableError } from '@durable/core';
+import { FileLockManager, LocalFileStorageManager } from '../src/index.js';
+import { SEAL_AT } from '../src/key-store.js';
+
+/*
+ * Deterministic versions of the stall attacks: a child process stops itself (SIGSTOP) at a chosen
+ * file-system call of the protocol; meanwhile this process commits enough times to compact the
+ * key's folder several times over (each epoch holds SEAL_AT slots); then the child is resumed.
+ */
+
+const WORKER = join(__dirname, 'fixtures', 'pause-worker.mjs');
+const COMMITS = SEAL_AT * 3 + 7;
+let root: string;
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'durable-fs-pause-'));
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+interface Paused {
+  child: ChildProcess;
+  outcome: Promise<Record<string, unknown>>;
+}
+
+/** Starts the worker and resolves once it has stopped itself at the chosen call. */
+function startPaused(args: string[]): Promise<Paused> {
+  const child = spawn(process.execPath, [WORKER, root, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let buffer = '';
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((resolvePaused, rejectPaused) => {
+    let resolveOutcome: (value: Record<string, unknown>) => void;
+    const outcome = new Promise<Record<string, unknown>>((resolve) => (resolveOutcome = resolve));
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      for (let end = buffer.indexOf('\n'); end !== -1; end = buffer.indexOf('\n')) {
+        const line = buffer.slice(0, end);
+        buffer = buffer.slice(end + 1);
+        if (line.startsWith('paused')) resolvePaused({ child, outcome });
+        else if (line.startsWith('{')) resolveOutcome!(JSON.parse(line) as Record<string, unknown>);
+      }
+    });
+    child.on('exit', (code) => rejectPaused(new Error(`worker exited (${code}) before pausing: ${stderr}`)));
+  });
+}
+
+/** Read-increment-write with retry on CONFLICT, as an application does; returns each (version, value). */
+async function increment(storage: LocalFileStorageManager, key: string, times: number, seen: Map<string, string>): Promise<void> {
+  for (let i = 0; i < times; i++) {
+    for (;;) {
+      const entry = await storage.read(key);
+      const next = String(Number(entry === undefined ? '0' : bytesToText(entry.data)) + 1);
+      try {
+        seen.set(await storage.write(key, next, { ifVersion: entry?.version ?? null }), next);
+        break;
+      } catch (error) {
+        if (!isDurableError(error, 'CONFLICT')) throw error;
+      }
+    }
+  }
+}
+
+test('a conditional write paused just after its link (its commit), while others build on it and compact, reports success: no doubled increment', async () => {
+  const storage = new LocalFileStorageManager({ root, fsync: false });
+  await storage.write('counter', '0');
+  const paused = await startPaused(['after:link', 'cas', 'counter']);
+  await increment(storage, 'counter', COMMITS, new Map());
+  paused.child.kill('SIGCONT');
+  const outcome = await paused.outcome;
+  expect(outcome).toMatchObject({ ok: true });
+  expect(outcome.neverPaused).toBeUndefined();
+  expect(bytesToText((await storage.read('counter'))!.data)).toBe(String(COMMITS + 1));
+}, 120_000);
+
+test('a conditional write paused just before its link, while others commit and compact, reports CONFLICT and changes nothing', async () => {
+  const storage = new LocalFileStorageManager({ root, fsync: false });
+  await storage.write('counter', '0');
+  const paused = await startPaused(['before:link', 'cas', 'counter']);
+  const seen = new Map<string, string>();
+  await increment(storage, 'counter', COMMITS, seen);
+  paused.child.kill('SIGCONT');
+  expect(await paused.outcome).toMatchObject({ ok: false, code: 'CONFLICT' });
+  const entry = await storage.read('counter');
+  expect(bytesToText(entry!.data)).toBe(String(COMMITS));
+  expect(seen.get(entry!.version)).toBe(String(COMMITS));
+}, 120_000);
+
+test('a read paused between listing the folder and opening the newest file returns a value that was committed under that version', async () => {
+  const storage = new LocalFileStorageManager({ root, fsync: false });
+  const seen = new Map<string, string>();
+  await increment(storage, 'counter', 3, seen);
+  const reader = await startPaused(['before:readFile', 'read', 'counter']);
+  // A writer paused before its link too: its late link must not land where the reader looks.
+  const writer = await startPaused(['before:link', 'cas', 'counter']);
+  await increment(storage, 'counter', COMMITS, seen);
+  writer.child.kill('SIGCONT');
+  expect(await writer.outcome).toMatchObject({ ok: false, code: 'CONFLICT' });
+  reader.child.kill('SIGCONT');
+  const read = (await reader.outcome) as { ok: boolean; value: string; version: string };
+  expect(read.ok).toBe(true);
+  expect(seen.get(read.version)).toBe(read.value);
+}, 120_000);
+
+test('a lock grant paused before its commit, while other grants come and go, gets a fencing token above every earlier one', async () => {
+  const lock = new FileLockManager({ root });
+  let highest = 0;
+  const first = await lock.acquire('resource', { ttlMs: 60_000 }); // the key exists: grants are links
+  highest = first.fencingToken;
+  await first.release();
+  const paused = await startPaused(['before:link', 'acquire', 'resource', '60000']);
+  for (let i = 0; i < COMMITS / 2; i++) {
+    const lease = await lock.acquire('resource', { ttlMs: 60_000 });
+    expect(lease.fencingToken).toBeGreaterThan(highest);
+    highest = lease.fencingToken;
+    await lease.release();
+  }
+  paused.child.kill('SIGCONT');
+  const outcome = (await paused.outcome) as { ok: boolean; fencingToken: number };
+  expect(outcome.ok).toBe(true);
+  expect(outcome.fencingToken).toBeGreaterThan(highest);
+  await expect(lock.acquire('resource', { ttlMs: 1000, waitMs: 0 })).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
+}, 120_000);
