@@ -21,7 +21,7 @@ export { backoffDelay, retryUntil } from './backoff.js';
 export type { BackoffOptions, RetryUntilOptions } from './backoff.js';
 export { sleep, systemClock } from './clock.js';
 export type { Clock } from './clock.js';
-export { DEFAULT_LIST_LIMIT, listLimit, pageKeys } from './paging.js';
+export { DEFAULT_LIST_LIMIT, compareKeys, listLimit, pageKeys } from './paging.js';
 export { MAX_TTL_MS, acquireWithRetry, assertAcquireOptions, assertLockToken, assertWaitMs, describeValue, resolveBackoff, resolveTtl } from './lock-options.js';
 export type { AcquireAttempts } from './lock-options.js';
 export { MemoryStorageManager, createMemoryStorage } from './memory-storage.js';

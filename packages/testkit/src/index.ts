@@ -1,5 +1,6 @@
 export { runStorageSuite, INVALID_KEYS, assertReplyDropped } from './storage-suite.js';
 export type { LostReplyHook, StorageSuiteOptions } from './storage-suite.js';
+export type { OutageHook, StorageEdgeOptions } from './storage-edge-cases.js';
 export { runLockSuite } from './lock-suite.js';
 export type { LockSuiteOptions } from './lock-suite.js';
 export { delay, expectDurableError, resolveRunner, uniquePrefix } from './runner.js';

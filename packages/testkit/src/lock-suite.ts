@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Lease, LockManager } from '@durable/core';
 import type { SuiteRunner } from './runner.js';
+import { describeLockEdgeCases } from './lock-edge-cases.js';
 import type { LostReplyHook } from './storage-suite.js';
 import { assertReplyDropped } from './storage-suite.js';
 import { delay, expectDurableError, resolveRunner, uniquePrefix } from './runner.js';
@@ -230,6 +231,8 @@ export function runLockSuite(name: string, options: LockSuiteOptions): void {
       await expectDurableError(() => b.acquire(`${ns}/held`, { waitMs: -5 }), 'CONFIG');
       await held.release();
     }, timeout);
+
+    describeLockEdgeCases(it, timeout, shortTtl, () => ({ a, b }));
 
     if (options.lostReply !== undefined) {
       const lost = options.lostReply;

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import type { StorageManager } from '@durable/core';
 import { bytesToText, isDurableError, listAll } from '@durable/core';
 import type { SuiteRunner } from './runner.js';
+import type { OutageHook, StorageEdgeOptions } from './storage-edge-cases.js';
+import { describeStorageEdgeCases } from './storage-edge-cases.js';
 import { expectDurableError, resolveRunner, uniquePrefix } from './runner.js';
 
 /** Options for {@link runStorageSuite}. */
@@ -23,6 +25,10 @@ export interface StorageSuiteOptions {
    * for HTTP backends.
    */
   lostReply?: LostReplyHook;
+  /** Another manager on the same backend in another namespace: the isolation test runs with it. */
+  createIsolated?: StorageEdgeOptions['createIsolated'];
+  /** Makes the backend unreachable and back: the outage test runs with it. */
+  outage?: OutageHook;
 }
 
 /** Loses the reply of a request that changes the store; see {@link StorageSuiteOptions.lostReply}. */
@@ -360,6 +366,11 @@ export function runStorageSuite(name: string, options: StorageSuiteOptions): voi
         assert.ok((await storage.list(`${ns}/long/`)).keys.includes(key), 'a stored long key must be listed as written');
       }
     }, timeout);
+
+    describeStorageEdgeCases(it, timeout, () => storage, {
+      ...(options.createIsolated === undefined ? {} : { createIsolated: options.createIsolated }),
+      ...(options.outage === undefined ? {} : { outage: options.outage }),
+    });
 
     if (options.lostReply !== undefined) {
       const lost = options.lostReply;
