@@ -29,6 +29,8 @@ export interface StorageSuiteOptions {
   createIsolated?: StorageEdgeOptions['createIsolated'];
   /** Makes the backend unreachable and back: the outage test runs with it. */
   outage?: OutageHook;
+  /** For a test server that lists in another order than the real backend: why (see the edge cases). */
+  listOrderUncheckedBecause?: string;
 }
 
 /** Loses the reply of a request that changes the store; see {@link StorageSuiteOptions.lostReply}. */
@@ -370,6 +372,7 @@ export function runStorageSuite(name: string, options: StorageSuiteOptions): voi
     describeStorageEdgeCases(it, timeout, () => storage, {
       ...(options.createIsolated === undefined ? {} : { createIsolated: options.createIsolated }),
       ...(options.outage === undefined ? {} : { outage: options.outage }),
+      ...(options.listOrderUncheckedBecause === undefined ? {} : { listOrderUncheckedBecause: options.listOrderUncheckedBecause }),
     });
 
     if (options.lostReply !== undefined) {
