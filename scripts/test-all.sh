@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: installs, builds, type-checks and runs every package's tests. Tests
-# start the servers they need themselves (redis-server from Debian; dynalite and s3rver from npm).
+# start the servers they need themselves (redis-server from Debian; dynalite and s3rver from npm;
+# mongo-java-server, FerretDB and moto when installed, see .ci/run, else those suites are
+# skipped, each by a test named SKIPPED, listed again at the end).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source scripts/pnpm.sh
@@ -22,5 +24,7 @@ status=${PIPESTATUS[0]}
 sed -E 's/\x1b\[[0-9;]*m//g' "$log" | grep -E 'Tests: ' | awk '
   { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1); if ($i ~ /^skipped/) s += $(i-1) } }
   END { printf "\nall: %d passed, %d failed", p, f; if (s) printf ", %d skipped", s; printf "\n" }'
+# Suites that could not run here (a server missing), loudly, once each.
+sed -E 's/\x1b\[[0-9;]*m//g' "$log" | grep -oE '@durable/[a-z-]+: SKIPPED: .*' | sort -u | sed -e 's/^/  /' -e '1i skipped for want of a server:' || true
 rm -f "$log"
 exit "$status"
