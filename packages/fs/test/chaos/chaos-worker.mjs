@@ -7,13 +7,16 @@
 //   read <key> <version> <lastId>  a read returned the list whose last id is <lastId> under <version>
 // Usage: node chaos-worker.mjs <root> <name> <deadline> <fsync 0|1> <log> <coldKeys>
 import { appendFileSync } from 'node:fs';
-import { FileLockManager, LocalFileStorageManager } from '../../dist/esm/index.js';
+// DURABLE_FS_MODULE: another build of the package to attack (e.g. an older version, to see it fail).
+const { FileLockManager, LocalFileStorageManager } = await import(process.env.DURABLE_FS_MODULE ?? '../../dist/esm/index.js');
 
 const [root, name, deadlineText, fsyncText, log, coldText] = process.argv.slice(2);
 const deadline = Number(deadlineText);
 const storage = new LocalFileStorageManager({ root, fsync: fsyncText === '1' });
 const lock = new FileLockManager({ root, backoff: { baseMs: 2, maxMs: 50 } });
 const coldKeys = Number(coldText);
+// Share of operations on the hot key (CHAOS_HOT, default 0.4); cold keys get the rest up to 0.8, the locked key 0.2.
+const HOT_SHARE = Number(process.env.CHAOS_HOT ?? '0.4');
 let seq = 0;
 const note = (line) => appendFileSync(log, `${line}\n`);
 
@@ -64,7 +67,7 @@ async function lockedAppend(key) {
 
 while (Date.now() < deadline) {
   const dice = Math.random();
-  if (dice < 0.4) await casAppend('hot');
+  if (dice < HOT_SHARE) await casAppend('hot');
   else if (dice < 0.8) await casAppend(`cold/${Math.floor(Math.random() * coldKeys)}`);
   else await lockedAppend('locked');
 }

@@ -10,7 +10,8 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LocalFileStorageManager } from '../../dist/esm/index.js';
+// DURABLE_FS_MODULE: another build of the package to attack (e.g. an older version, to see it fail).
+const { LocalFileStorageManager } = await import(process.env.DURABLE_FS_MODULE ?? '../../dist/esm/index.js');
 
 const args = process.argv.slice(2);
 const option = (name, fallback) => {
