@@ -1,6 +1,6 @@
 import { checkOptions } from './option-checks.js';
 import { assertStorageValue } from './values.js';
-import type { AcquireOptions, Lease, LockCapabilities, LockManager } from './lock.js';
+import type { AcquireOptions, Lease, LockCapabilities, LockHolder, LockManager } from './lock.js';
 import type {
   ConditionalOptions,
   ListOptions,
@@ -67,6 +67,10 @@ export class LockableStorageManager implements StorageManager, LockManager {
   }
   extend(key: string, token: string, ttlMs: number): Promise<number> {
     return this.lock.extend(key, token, ttlMs);
+  }
+  /** The live lease on `key`, when the composed lock can tell (`undefined` when free or unknown). */
+  async holder(key: string): Promise<LockHolder | undefined> {
+    return this.lock.holder === undefined ? undefined : this.lock.holder(key);
   }
 
   /** Runs `fn` while holding the lease on `key`; the lease is released on every path. */

@@ -1,4 +1,4 @@
-import type { AcquireOptions, BackoffOptions, Lease, LockCapabilities, LockManager } from '@durable/core';
+import type { AcquireOptions, BackoffOptions, Lease, LockCapabilities, LockHolder, LockManager } from '@durable/core';
 import {
   DurableError,
   ErrorCode,
@@ -19,7 +19,7 @@ import { lockKeyNames, releaseChannel, resolvePrefix } from './redis-keys.js';
 import { redisBackendError } from './redis-errors.js';
 import { ReleaseNotifier } from './release-notifier.js';
 import type { LuaScript } from './scripts.js';
-import { EXTEND, RELEASE, acquireScript } from './scripts.js';
+import { EXTEND, HOLDER, RELEASE, acquireScript } from './scripts.js';
 
 /** Options for {@link RedisLockManager}. */
 export interface RedisLockOptions extends RedisConnectionOptions {
@@ -152,6 +152,22 @@ export class RedisLockManager implements LockManager {
       });
     }
     return expiresAt;
+  }
+
+  /** The live lease on `key` (its fencing token and expiry, never its owner token), or `undefined` when free. */
+  async holder(key: string): Promise<LockHolder | undefined> {
+    assertValidKey(key, CONTEXT);
+    const names = lockKeyNames(this.prefix, key);
+    const startedAt = Date.now();
+    let reply: unknown;
+    try {
+      reply = await runScript(this.connection.client, HOLDER, [names.lock, names.fence], []);
+    } catch (error) {
+      throw redisBackendError(error, `${CONTEXT}: holder lookup failed for ${key}`, key);
+    }
+    if (!Array.isArray(reply)) return undefined;
+    const [pttl, fencingToken] = reply.map(Number);
+    return { fencingToken: fencingToken ?? 0, expiresAt: startedAt + (pttl ?? 0) };
   }
 
   /** Closes the subscriber connection, and the client if this manager created it (never an injected one). */

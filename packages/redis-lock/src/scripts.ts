@@ -96,3 +96,14 @@ if current < tonumber(ARGV[2]) then
 end
 return 1
 `);
+
+/**
+ * Holder: the live lease's remaining TTL (ms) and the fencing counter, read in one step so they
+ * belong to the same grant (the counter only moves on a grant). Returns nil when the key is free.
+ * KEYS: lock, fence.
+ */
+export const HOLDER = script(`
+local pttl = redis.call('PTTL', KEYS[1])
+if pttl < 0 then return nil end
+return { pttl, tonumber(redis.call('GET', KEYS[2]) or '0') }
+`);

@@ -67,4 +67,18 @@ export function describeLockEdgeCases(
     assert.equal(await a.release(key, lease.token), false, 'the old token must not release the new holder');
     await next.release();
   }, timeout);
+
+  it('holder(), where a lock has it, tells the live lease\'s fencing token and expiry, and nothing once it is released', async () => {
+    const { a, b } = managers();
+    if (a.holder === undefined) return; // optional: LOCK_TIMEOUT messages then cannot name the holder
+    const key = `${uniquePrefix('edge')}/holder`;
+    assert.equal(await a.holder(key), undefined);
+    const lease = await b.acquire(key, { ttlMs: 10_000 });
+    const seen = await a.holder(key);
+    assert.ok(seen !== undefined, 'a held key must report its holder');
+    assert.equal(seen.fencingToken, lease.fencingToken);
+    assert.ok(Math.abs(seen.expiresAt - lease.expiresAt) < 2_000, `expiry ${seen.expiresAt} is far from the lease's ${lease.expiresAt}`);
+    await lease.release();
+    assert.equal(await a.holder(key), undefined);
+  }, timeout);
 }
