@@ -7,3 +7,4 @@ export type { MongoWorkflowStoreOptions, WorkflowDocument } from './mongo-workfl
 export { DEFAULT_DATABASE, assertCollectionName, assertDatabaseName } from './connection.js';
 export type { MongoConnectionOptions } from './connection.js';
 export { isDuplicateKey, isTransientMongoError, mongoBackendError } from './mongo-errors.js';
+export { isAmbiguousWriteError } from './ambiguous-writes.js';

@@ -12,6 +12,7 @@ import {
 } from '@durable/core';
 import type { MongoConnection, MongoConnectionOptions } from './connection.js';
 import { resolveKeyPrefix, resolveMongoConnection } from './connection.js';
+import { isAmbiguousWriteError, settleAmbiguousDelete, settleAmbiguousWrite } from './ambiguous-writes.js';
 import { isDuplicateKey, mongoBackendError } from './mongo-errors.js';
 
 /** One stored value: `{ _id: keyPrefix + key, value, version }`. */
@@ -119,6 +120,9 @@ export class MongoStorageManager implements StorageManager {
       return version;
     } catch (error) {
       if (ifVersion === null && isDuplicateKey(error)) throw this.conflict(key, null);
+      if (isAmbiguousWriteError(error)) {
+        return settleAmbiguousWrite(this.documents, id, version, ifVersion !== undefined, error, { context: CONTEXT, key });
+      }
       throw mongoBackendError(error, `${CONTEXT}: write failed for ${key}`, key);
     }
   }
@@ -141,6 +145,9 @@ export class MongoStorageManager implements StorageManager {
       if (typeof ifVersion === 'string') throw this.conflict(key, ifVersion);
       return false;
     } catch (error) {
+      if (typeof ifVersion === 'string' && isAmbiguousWriteError(error)) {
+        return settleAmbiguousDelete(this.documents, id, error, { context: CONTEXT, key });
+      }
       throw mongoBackendError(error, `${CONTEXT}: delete failed for ${key}`, key);
     }
   }
