@@ -29,7 +29,7 @@ import type { S3Connection, S3ConnectionOptions } from './connection.js';
 import { objectKeyFor, resolveConnection } from './connection.js';
 import { isConcurrentConditionalWrite, isNotFound, isPreconditionFailure, mayHaveBeenApplied, s3BackendError, wasRetried } from './s3-errors.js';
 import type { ObservedObject } from './write-outcome.js';
-import { CONDITION_META, WRITE_ID_META, conditionMark, settleOutcome } from './write-outcome.js';
+import { CONDITION_META, PREVIOUS_META, SeenWrites, WRITE_ID_META, conditionMark, settleOutcome } from './write-outcome.js';
 
 /** Options for {@link S3StorageManager}. */
 export interface S3StorageOptions extends S3ConnectionOptions {
@@ -56,6 +56,7 @@ export class S3StorageManager implements StorageManager {
   readonly capabilities: StorageCapabilities;
   private readonly connection: S3Connection;
   private readonly conditional: boolean;
+  private readonly seenWrites = new SeenWrites();
 
   constructor(options: S3StorageOptions) {
     this.connection = resolveConnection(options, CONTEXT, '', ['conditionalWrites']);
@@ -73,7 +74,9 @@ export class S3StorageManager implements StorageManager {
     try {
       const response = await this.connection.client.send(new GetObjectCommand({ Bucket: this.connection.bucket, Key: objectKey }));
       const data = response.Body === undefined ? new Uint8Array(0) : await response.Body.transformToByteArray();
-      return { data, version: requireEtag(response.ETag, key) };
+      const version = requireEtag(response.ETag, key);
+      this.seenWrites.note(key, version, response.Metadata?.[WRITE_ID_META]);
+      return { data, version };
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw s3BackendError(error, `${CONTEXT}: read failed for ${key}`, key);
@@ -90,6 +93,12 @@ export class S3StorageManager implements StorageManager {
     const conditional = this.conditional && ifVersion !== undefined;
     const conditions = !conditional ? {} : ifVersion === null ? { IfNoneMatch: '*' } : { IfMatch: ifVersion };
     const writeId = randomUUID();
+    const previous = typeof ifVersion === 'string' ? this.seenWrites.writeIdOf(key, ifVersion) : undefined;
+    const metadata = {
+      [WRITE_ID_META]: writeId,
+      [CONDITION_META]: conditionMark(conditional ? ifVersion : undefined),
+      ...(previous === undefined ? {} : { [PREVIOUS_META]: previous }),
+    };
     try {
       const response = await this.connection.client.send(
         new PutObjectCommand({
@@ -100,11 +109,13 @@ export class S3StorageManager implements StorageManager {
           Body: typeof value === 'string' ? body : body.slice(),
           ContentLength: body.length,
           ContentType: 'application/octet-stream',
-          Metadata: { [WRITE_ID_META]: writeId, [CONDITION_META]: conditionMark(conditional ? ifVersion : undefined) },
+          Metadata: metadata,
           ...conditions,
         }),
       );
-      return requireEtag(response.ETag, key);
+      const version = requireEtag(response.ETag, key);
+      this.seenWrites.note(key, version, writeId);
+      return version;
     } catch (error) {
       // S3 answers If-Match on a missing object with 404: the version did not hold either.
       const failed = conditional && (isPreconditionFailure(error) || isNotFound(error));
@@ -197,7 +208,8 @@ export class S3StorageManager implements StorageManager {
   private async observe(key: string): Promise<ObservedObject | undefined> {
     try {
       const response = await this.connection.client.send(new HeadObjectCommand({ Bucket: this.connection.bucket, Key: this.objectKey(key) }));
-      return { etag: requireEtag(response.ETag, key), writeId: response.Metadata?.[WRITE_ID_META], condition: response.Metadata?.[CONDITION_META] };
+      const metadata = response.Metadata ?? {};
+      return { etag: requireEtag(response.ETag, key), writeId: metadata[WRITE_ID_META], condition: metadata[CONDITION_META], previous: metadata[PREVIOUS_META] };
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw s3BackendError(error, `${CONTEXT}: head failed for ${key}`, key);

@@ -45,18 +45,36 @@ describeProxied('S3 storage after a lost reply', () => {
     expect((await storage(s3.client).read(key))?.version).toBe(version);
   });
 
-  it('an update applied and then overwritten by another writer before the retry is UNKNOWN_OUTCOME, never CONFLICT', async () => {
+  it('an update applied and then overwritten by a writer that had read it is reported applied, with its own version', async () => {
     const key = uniquePrefix('overwritten');
     const v1 = await storage(s3.client).write(key, 'one');
+    let ours: string | undefined;
     between = async () => {
-      const seen = await storage(s3.client).read(key);
+      const reader = storage(s3.client);
+      const seen = await reader.read(key);
       expect(bytesToText(seen!.data)).toBe('mine'); // ours was applied
-      await storage(s3.client).write(key, 'theirs', { ifVersion: seen!.version });
+      ours = seen!.version;
+      await reader.write(key, 'theirs', { ifVersion: seen!.version });
+    };
+    proxy.dropNextReply();
+    expect(await storage(lossy).write(key, 'mine', { ifVersion: v1 })).toBe(ours);
+    expect(await text(key)).toBe('theirs');
+  });
+
+  it('an update applied and then overwritten twice before the retry is UNKNOWN_OUTCOME, never CONFLICT', async () => {
+    const key = uniquePrefix('overwritten-twice');
+    const v1 = await storage(s3.client).write(key, 'one');
+    between = async () => {
+      for (const value of ['theirs', 'theirs again']) {
+        const reader = storage(s3.client);
+        const seen = await reader.read(key);
+        await reader.write(key, value, { ifVersion: seen!.version });
+      }
     };
     proxy.dropNextReply();
     const error = await expectDurableError(() => storage(lossy).write(key, 'mine', { ifVersion: v1 }), 'UNKNOWN_OUTCOME');
     expect(error.retryable).toBe(false);
-    expect(await text(key)).toBe('theirs');
+    expect(await text(key)).toBe('theirs again');
   });
 
   it('an update whose version another writer replaced first is CONFLICT even when its own reply was lost', async () => {
