@@ -1,5 +1,14 @@
 import { createActor } from 'xstate';
-import type { Actor, AnyMachineSnapshot, AnyStateMachine, InspectionEvent, Snapshot, SnapshotFrom } from 'xstate';
+import type {
+  Actor,
+  AnyMachineSnapshot,
+  AnyStateMachine,
+  EventFromLogic,
+  InputFrom,
+  InspectionEvent,
+  Snapshot,
+  SnapshotFrom,
+} from 'xstate';
 import type { Clock } from '../clock.js';
 import { systemClock } from '../clock.js';
 import { DurableError, ErrorCode, isDurableError } from '../errors.js';
@@ -7,6 +16,7 @@ import { checkOptions } from '../option-checks.js';
 import type { DurableCloudEvent } from './cloudevent.js';
 import { assertCloudEvent, createCloudEvent, deterministicEventId } from './cloudevent.js';
 import { OrchestratorErrorCode } from './errors.js';
+import type { MachineSnapshotOf } from './machine-types.js';
 import { activePaths } from './state-paths.js';
 import { resolveMiddlewareKeys } from './state-keys.js';
 
@@ -18,8 +28,16 @@ export interface MachineEvent {
   data?: unknown;
 }
 
-/** Transforms an incoming CloudEvent (selected by its `type`) into the event sent to the machine. */
-export type CloudEventMiddleware = (event: DurableCloudEvent) => MachineEvent;
+/**
+ * Transforms an incoming CloudEvent (selected by its `type`) into one of the machine's events.
+ * `TData` is the CloudEvent's `data` as the caller declares it: annotate the handler's parameter
+ * (`(event: DurableCloudEvent<{ text: string }>) => ...`) or pass it here.
+ */
+export type CloudEventMiddleware<TLogic extends AnyStateMachine = AnyStateMachine, TData = unknown> = {
+  // Method syntax on purpose: each handler of a map may declare its own event's data type, which a
+  // plain function type would refuse (parameters are compared contravariantly under strict).
+  handle(event: DurableCloudEvent<TData>): EventFromLogic<TLogic>;
+}['handle'];
 
 /** A CloudEvent an `orchestration` middleware asks to emit; id, source, subject and time are filled in. */
 export interface OrchestrationEmit {
@@ -35,35 +53,38 @@ export interface OrchestrationEmit {
   extensions?: Record<string, string | number | boolean>;
 }
 
-/** Runs when the process enters the state it is keyed by; returns the CloudEvents to emit. */
-export type OrchestrationMiddleware = (
+/**
+ * Runs when the process enters the state it is keyed by, with the machine's typed snapshot;
+ * returns the CloudEvents to emit.
+ */
+export type OrchestrationMiddleware<TLogic extends AnyStateMachine = AnyStateMachine> = (
   id: string,
-  snapshot: AnyMachineSnapshot,
+  snapshot: MachineSnapshotOf<TLogic>,
 ) => OrchestrationEmit | readonly OrchestrationEmit[] | undefined;
 
 /** Middleware of an orchestration, by CloudEvent type and by state path (`check.grounded.running`). */
-export interface CloudOrchestratorMiddlewares {
+export interface CloudOrchestratorMiddlewares<TLogic extends AnyStateMachine = AnyStateMachine> {
   /** Incoming CloudEvent type → transform into a machine event. Default: `{ type, data }`. */
-  cloudevent?: Readonly<Record<string, CloudEventMiddleware>>;
+  cloudevent?: Readonly<Record<string, CloudEventMiddleware<TLogic>>>;
   /**
    * State → events to emit on entry. Keys are dot-separated paths from the root (nested states
    * included) or xstate `#id` references; a key naming no state is `CONFIG`.
    */
-  orchestration?: Readonly<Record<string, OrchestrationMiddleware>>;
+  orchestration?: Readonly<Record<string, OrchestrationMiddleware<TLogic>>>;
 }
 
 /** Options for {@link CloudOrchestrationActor}. */
-export interface CloudOrchestrationActorOptions {
+export interface CloudOrchestrationActorOptions<TLogic extends AnyStateMachine = AnyStateMachine> {
   /** The orchestration (process) id; every emitted event carries it as `subject`. */
   id: string;
   /** `source` of emitted events. @default "durable.orchestrator" */
   source?: string;
   /** Transforms and emissions. */
-  middleware?: CloudOrchestratorMiddlewares;
+  middleware?: CloudOrchestratorMiddlewares<TLogic>;
   /** Persisted snapshot to resume from; entering states already active emits nothing. */
   snapshot?: Snapshot<unknown>;
   /** Input of a new process (`context: ({ input }) => ...`). */
-  input?: unknown;
+  input?: InputFrom<TLogic>;
   /** Transitions applied so far; emitted ids derive from it. @default 0 */
   sequence?: number;
   /** Time source for events whose trigger has no `time`. @default Date.now */
@@ -100,7 +121,7 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
   private stepIndex = 0;
   private failure: DurableError | undefined;
 
-  constructor(logic: TLogic, options: CloudOrchestrationActorOptions) {
+  constructor(logic: TLogic, options: CloudOrchestrationActorOptions<TLogic>) {
     checkOptions(options, 'orchestrator: CloudOrchestrationActor', {
       known: ACTOR_OPTIONS,
       required: ['id'],
@@ -111,7 +132,8 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
     }
     this.id = options.id;
     this.source = options.source ?? 'durable.orchestrator';
-    this.middleware = options.middleware ?? {};
+    // Inside, the middleware sees any machine: the types were checked where the caller wrote it.
+    this.middleware = (options.middleware ?? {}) as CloudOrchestratorMiddlewares;
     checkOptions(this.middleware, 'orchestrator: middleware', { known: ['cloudevent', 'orchestration'] });
     this.orchestration =
       this.middleware.orchestration === undefined ? undefined : resolveMiddlewareKeys(logic, this.middleware.orchestration, 'orchestrator');
@@ -319,7 +341,7 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
 /** Creates a {@link CloudOrchestrationActor} (not yet started). */
 export function createCloudOrchestrationActor<TLogic extends AnyStateMachine>(
   logic: TLogic,
-  options: CloudOrchestrationActorOptions,
+  options: CloudOrchestrationActorOptions<TLogic>,
 ): CloudOrchestrationActor<TLogic> {
   return new CloudOrchestrationActor(logic, options);
 }

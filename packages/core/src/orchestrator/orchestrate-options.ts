@@ -1,4 +1,4 @@
-import type { AnyMachineSnapshot, AnyStateMachine } from 'xstate';
+import type { AnyMachineSnapshot, AnyStateMachine, InputFrom } from 'xstate';
 import { assertMethods } from '../actor/actor-options.js';
 import type { LockingMode } from '../actor/locking.js';
 import { leaseOptions, resolveLocking } from '../actor/locking.js';
@@ -13,6 +13,7 @@ import { checkOptions } from '../option-checks.js';
 import type { StorageManager } from '../storage.js';
 import type { CloudEventMiddleware, OrchestrationMiddleware } from './cloud-orchestration-actor.js';
 import type { DurableCloudEvent } from './cloudevent.js';
+import type { MachineContextOf, MachineSnapshotOf } from './machine-types.js';
 import { resolveMiddlewareKeys, resolveStateKey, unknownStates } from './state-keys.js';
 
 /** One registered version of the orchestration machine. */
@@ -24,11 +25,11 @@ export interface OrchestrationVersion<TLogic extends AnyStateMachine = AnyStateM
 }
 
 /** A request to start a process; idempotent (create-if-absent). */
-export interface OrchestrationStart {
+export interface OrchestrationStart<TLogic extends AnyStateMachine = AnyStateMachine> {
   /** The new process id; later events carry it as `subject`. */
   subject: string;
   /** The machine's input (`context: ({ input }) => ...`). */
-  input?: unknown;
+  input?: InputFrom<TLogic>;
   /** Version to start on. @default the newest (last) of `versions` */
   version?: string;
 }
@@ -45,13 +46,21 @@ export interface ProcessState {
   sequence: number;
 }
 
-/** Called after a process's snapshot was saved. */
-export type OnSnapshot = (subject: string, snapshot: AnyMachineSnapshot, state: ProcessState) => void | Promise<void>;
+/** Called after a process's snapshot was saved, with the machine's typed snapshot. */
+export type OnSnapshot<TLogic extends AnyStateMachine = AnyStateMachine> = (
+  subject: string,
+  snapshot: MachineSnapshotOf<TLogic>,
+  state: ProcessState,
+) => void | Promise<void>;
 
-/** Options for {@link orchestrateCloudEvents}. */
-export interface OrchestrateCloudEventsOptions {
+/**
+ * Options for {@link orchestrateCloudEvents}. `TLogic` is the machine, inferred from `versions`
+ * (when versions are different machines, pass their union: `<typeof v1 | typeof v2>`): the
+ * middleware sees its typed snapshot and may only return its events.
+ */
+export interface OrchestrateCloudEventsOptions<TLogic extends AnyStateMachine = AnyStateMachine> {
   /** Registered machine versions, oldest first: the last one serves new starts. */
-  versions: readonly OrchestrationVersion[];
+  versions: readonly OrchestrationVersion<TLogic>[];
   /** Where processes live (one key per process). */
   storage: StorageManager;
   /** Serialises work on one process; required for `read-write`. */
@@ -82,14 +91,14 @@ export interface OrchestrateCloudEventsOptions {
   /** Time source for events whose trigger has no `time`. @default Date.now */
   clock?: Clock;
   /** CloudEvent type → transform into the machine event (the `cloudevent` middleware). */
-  onCloudEvent?: Readonly<Record<string, CloudEventMiddleware>>;
+  onCloudEvent?: NoInfer<Readonly<Record<string, CloudEventMiddleware<TLogic>>>>;
   /**
    * State → CloudEvents to emit on entry (the `orchestration` middleware). Keys are dotted paths
    * from the root or xstate `#id` references; every key must name a state of a registered version.
    */
-  onOrchestrationState?: Readonly<Record<string, OrchestrationMiddleware>>;
+  onOrchestrationState?: NoInfer<Readonly<Record<string, OrchestrationMiddleware<TLogic>>>>;
   /** Called after each process touched by the batch was saved; a failure goes to the logger. */
-  onSnapshot?: OnSnapshot;
+  onSnapshot?: NoInfer<OnSnapshot<TLogic>>;
   /**
    * Pino-shaped logger: events not accepted in their state, and failures after a commit (a lease
    * release, `onSnapshot`). @default console for failures after a commit; no log of events not accepted
@@ -112,7 +121,7 @@ export interface NotAcceptedEvent {
 }
 
 /** What {@link orchestrateCloudEvents} returns. */
-export interface OrchestrationResult {
+export interface OrchestrationResult<TLogic extends AnyStateMachine = AnyStateMachine> {
   /** `cmd.*` and `notif.*` CloudEvents to publish, in input order per subject. */
   eventsToEmit: DurableCloudEvent[];
   /** One {@link ORCHESTRATION_ERROR_TYPE} CloudEvent per input (event or start) that failed. */
@@ -120,7 +129,7 @@ export interface OrchestrationResult {
   /** Events their process's state did not accept (a redelivery is evaluated again). */
   notAccepted: NotAcceptedEvent[];
   /** Context of every process the batch touched, by subject. */
-  processIdContext: Record<string, unknown>;
+  processIdContext: Record<string, MachineContextOf<TLogic>>;
   /** Version, state value and status of every process the batch touched, by subject. */
   processes: Record<string, ProcessState>;
 }

@@ -1,3 +1,4 @@
+import type { AnyStateMachine } from 'xstate';
 import { LockingMode, acquireLease } from '../actor/locking.js';
 import type { DurableLogger } from '../actor/logger.js';
 import { consoleLogger, reportAfterCommit } from '../actor/logger.js';
@@ -24,13 +25,14 @@ import { resolveOrchestration } from './orchestrate-options.js';
  * rest. Once a process is saved, its inputs are reported applied whatever fails afterwards (a
  * lease release, `onSnapshot`): that goes to the logger.
  */
-export async function orchestrateCloudEvents(
-  options: OrchestrateCloudEventsOptions,
+export async function orchestrateCloudEvents<TLogic extends AnyStateMachine = AnyStateMachine>(
+  options: OrchestrateCloudEventsOptions<TLogic>,
   events: readonly unknown[],
-  starts: readonly OrchestrationStart[] = [],
-): Promise<OrchestrationResult> {
-  const run = new BatchRun(resolveOrchestration(options));
-  return run.execute(events, starts);
+  starts: NoInfer<readonly OrchestrationStart<TLogic>[]> = [],
+): Promise<OrchestrationResult<TLogic>> {
+  // The run itself handles any machine; the caller's types were checked at this call.
+  const run = new BatchRun(resolveOrchestration(options as unknown as OrchestrateCloudEventsOptions));
+  return (await run.execute(events, starts)) as OrchestrationResult<TLogic>;
 }
 
 class BatchRun {
