@@ -1,4 +1,4 @@
-// A throwaway PostgreSQL cluster for the peer benches (Debian's postgresql, as INFRA.md says):
+// A throwaway PostgreSQL cluster for the peer benches (Debian's postgresql package, run as root):
 // initdb in a temporary folder owned by the postgres user, listening on 127.0.0.1 on a free
 // port, with the default durability settings (fsync on, synchronous_commit on). Stopped and
 // removed by stop(), and on exit. Set DATABASE_URL to use a server of your own instead.

@@ -1,4 +1,4 @@
-// Issue 9 item 8, "commit first, then report", against real lock servers: the lock's server is
+// "Commit first, then report" against real lock servers: the lock's server is
 // killed (SIGKILL) right after the save's write resolved and before the lease is released. The
 // actor's call and the orchestrator's batch must report the committed update (no error inviting
 // a retry that would apply it twice); the failed release goes to the logger.

@@ -1,4 +1,4 @@
-// Issue 4, item 6: every storage x lock pair available here runs the persisted-actor and the
+// Any storage composes with any lock: every pair available here runs the persisted-actor and the
 // lock-protected counter scenario and gives the exact count. In process for every pair
 // (memory, fs, s3 storages x memory, fs, dynamo, redis, s3 locks), and across processes for the
 // pairs where both sides work across processes.

@@ -7,7 +7,7 @@ import { makeClient } from '../../packages/dynamo-lock/test/support/dynalite.js'
 import type { DynamoTestEndpoint } from './fixtures/composition-support.js';
 import { startDynamoWithTable } from './fixtures/composition-support.js';
 
-// Issue 17 on the DynamoDB lock: replies of UpdateItem (acquire, extend, release) are dropped at
+// Lost replies on the DynamoDB lock: replies of UpdateItem (acquire, extend, release) are dropped at
 // random by a proxy that lets the request reach dynalite first; the SDK retries with more
 // attempts than its default. Checked: never two holders, fencing tokens increase, a release is
 // never reported false (nobody's lease expired here), no phantom lease is left. Prints figures.

@@ -10,7 +10,7 @@ import { makeClient } from '../../packages/s3/test/support/s3-server.js';
 import type { S3TestEndpoint } from './fixtures/composition-support.js';
 import { startS3 } from './fixtures/composition-support.js';
 
-// Issue 17 end to end: replies of S3 PUT/DELETE requests are dropped at random by a proxy that
+// Lost replies end to end: replies of S3 PUT/DELETE requests are dropped at random by a proxy that
 // lets the request reach s3rver first (the SDK then retries). Checked: no write that was applied
 // is ever reported CONFLICT, no update is lost or counted twice, and no healthy workflow of the
 // storage-backed workflow store is aborted. Each test prints its figures.

@@ -7,7 +7,7 @@ import type { WorkflowRecord } from '@durable/core';
 import { createFileWorkflowStore } from '@durable/fs';
 import { createWorkflowClient } from '@durable/workflow';
 
-// Issue 9 item 3: a worker never dies of a workflow. One worker process, run with
+// A worker never dies of a workflow. One worker process, run with
 // --unhandled-rejections=strict (any escaped rejection ends it), over handlers that forget
 // awaits, throw non-Errors, Promise.all over steps, never settle, and a store that fails.
 

@@ -8,7 +8,7 @@ export interface OptionRules {
   /** Keys that must be present (not `undefined`). */
   required?: readonly string[];
   /**
-   * Keys users bring from the libraries we replace (or from older names), with what to use
+   * Keys users bring from the libraries they migrate from (or from older names), with what to use
    * instead: `{ storageManager: 'storage' }`. Named in the error message.
    */
   renamed?: Readonly<Record<string, string>>;

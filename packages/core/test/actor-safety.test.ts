@@ -1,4 +1,4 @@
-// Issue 9 (items 4, 6, 8) and issue 17 for the persisted actor: options checked, defaults that fit,
+// Safety rails of the persisted actor: options checked, defaults that fit,
 // LOCK_TIMEOUT that says who holds the lease, read-only inspection, no write without a change,
 // commit first then report, and a save that recognises its own already-recorded write.
 import { assign, createActor, createMachine } from 'xstate';

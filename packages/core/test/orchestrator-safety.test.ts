@@ -1,4 +1,4 @@
-// Issue 9 (items 4, 5, 8, 10) and issue 17 item 2 for the orchestrator: middleware keys checked,
+// Safety rails of the orchestrator: middleware keys checked,
 // evt.* inputs only, events not accepted reported and not recorded, error events with their cause
 // and unique ids, one input one outcome, commit first then report, and a save that recognises
 // its own already-recorded write.

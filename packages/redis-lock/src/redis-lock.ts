@@ -43,7 +43,7 @@ export interface RedisLockOptions extends RedisConnectionOptions {
 
 const CONTEXT = 'redis-lock';
 
-/** Option names from the lock libraries we replace, with ours. */
+/** Option names of the lock libraries users migrate from, with ours. */
 export const SEED_OPTION_NAMES: Readonly<Record<string, string>> = {
   redis: 'client',
   redisClient: 'client',

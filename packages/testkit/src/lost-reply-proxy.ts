@@ -1,7 +1,7 @@
 // A fault-injecting HTTP proxy for adapter tests: it forwards each request to the real test
 // server, lets the server apply it, and then, when told to, cuts the client's connection instead
 // of passing the reply on. The client sees a reset connection after a request that *was* applied:
-// the case where an SDK's automatic retry meets its own write (issue 17). Plain HTTP/1.1 only.
+// the case where an SDK's automatic retry meets its own write. Plain HTTP/1.1 only.
 import { createServer, request as httpRequest } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -2,7 +2,7 @@ import { DurableError, ErrorCode } from '../errors.js';
 import { describeValue } from '../lock-options.js';
 import { checkOptions } from '../option-checks.js';
 
-/** The seed libraries' option names, with ours. */
+/** Option names of the libraries users migrate from (durable-x-state, xOrca, unified-serverless-storage), with ours. */
 const RENAMED = {
   storageManager: 'storage (a StorageManager; pass the lock as lock)',
   lockingManager: 'lock',
@@ -27,9 +27,9 @@ const KNOWN = [
 ] as const;
 
 /**
- * @internal Checks a persisted actor's options before any I/O: unknown and seed-library keys, the
- * required ones, and the shape of storage, lock, actorCreator and logger. All `CONFIG`, never a
- * `BACKEND` error that a consumer would retry forever.
+ * @internal Checks a persisted actor's options before any I/O: unknown keys, those of the
+ * libraries users migrate from, the required ones, and the shape of storage, lock, actorCreator
+ * and logger. All `CONFIG`, never a `BACKEND` error that a consumer would retry forever.
  */
 export function checkActorOptions(options: unknown, context: string): void {
   checkOptions(options, context, { known: KNOWN, required: ['id', 'storage', 'actorCreator'], renamed: RENAMED });

@@ -32,7 +32,7 @@ function indexOf(machine: AnyStateMachine): MachineIndex {
 /**
  * The dot-separated path from the root of the state a middleware key names, or `undefined` when
  * it names none. Accepted: a path (`check.grounded.running`), an xstate id reference (`#grounded`,
- * `#grounded.running`) and the seed library's form, where a `#` segment may also be a child's
+ * `#grounded.running`) and xOrca's form, where a `#` segment may also be a child's
  * key (`#Regulate.#Grounded.Check`).
  */
 export function resolveStateKey(machine: AnyStateMachine, key: string): string | undefined {
