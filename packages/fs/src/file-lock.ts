@@ -1,10 +1,11 @@
 import { existsSync, watch } from 'node:fs';
 import { join } from 'node:path';
-import type { AcquireOptions, BackoffOptions, Clock, Lease, LockCapabilities, LockManager } from '@durable/core';
+import type { AcquireOptions, BackoffOptions, Clock, Lease, LockCapabilities, LockHolder, LockManager } from '@durable/core';
 import {
   DurableError,
   ErrorCode,
   acquireWithRetry,
+  assertValidKey,
   createLease,
   createLockToken,
   resolveBackoff,
@@ -128,6 +129,25 @@ export class FileLockManager implements LockManager {
     throw new DurableError(ErrorCode.LOCK_LOST, `${CONTEXT}: extend failed for ${key}: the lease is no longer held`, {
       details: { key },
     });
+  }
+
+  /** The live lease on `key` (fencing token and expiry, never the owner token), or `undefined` when free. */
+  async holder(key: string): Promise<LockHolder | undefined> {
+    assertValidKey(key, CONTEXT);
+    const folder = this.paths.keyFolder(key);
+    let seen: LockState | undefined;
+    try {
+      if (!this.paths.ensureInside(folder, key, false)) return undefined;
+      // A plan that declines commits nothing: this only reads the newest state.
+      await this.change(folder, key, (state) => {
+        seen = state;
+        return undefined;
+      });
+    } catch (error) {
+      throw toBackendError(error, `${CONTEXT}: holder lookup failed for ${key}`, { details: { key } });
+    }
+    if (seen === undefined || seen.released === true || seen.expiresAt <= this.clock()) return undefined;
+    return { fencingToken: seen.fencing, expiresAt: seen.expiresAt };
   }
 
   private async tryAcquire(folder: KeyFolder, key: string, ttlMs: number): Promise<Lease | undefined> {
