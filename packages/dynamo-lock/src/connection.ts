@@ -38,7 +38,7 @@ export interface DynamoConnection {
 /** The option keys of {@link DynamoConnectionOptions}. */
 const CONNECTION_OPTIONS = ['tableName', 'client', 'region', 'endpoint', 'credentials', 'clientConfig'] as const;
 
-/** Option names of the library we replace, and what to use instead (named in the CONFIG error). */
+/** Option names of durable-x-state's DynamoLockingManager, and what to use instead (named in the CONFIG error). */
 const SEED_NAMES: Readonly<Record<string, string>> = {
   awsAccessKey: 'credentials: { accessKeyId, secretAccessKey }',
   awsSecretKey: 'credentials: { accessKeyId, secretAccessKey }',

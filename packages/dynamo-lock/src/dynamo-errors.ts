@@ -49,7 +49,7 @@ const RETRYABLE = new Set([
 ]);
 
 /**
- * Wraps any other SDK failure as `BACKEND` (the library we replace reported every error as
+ * Wraps any other SDK failure as `BACKEND` (durable-x-state's lock reported every error as
  * "contended"): throttling, 5xx and network failures are retryable, validation errors and
  * missing tables are not.
  */

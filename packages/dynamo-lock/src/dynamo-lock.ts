@@ -19,7 +19,7 @@ import { dynamoBackendError, isConditionFailure, mayHaveBeenApplied, wasRetried 
 
 /** Options for {@link DynamoLockingManager}. */
 export interface DynamoLockOptions extends DynamoConnectionOptions {
-  /** Lease duration when `acquire` names none (the library we replace used 900 s). @default 900000 */
+  /** Lease duration when `acquire` names none (durable-x-state's lock used 900 s). @default 900000 */
   defaultTtlMs?: number;
   /** Prefix of every item id this manager writes, so several apps can share a table. @default "" */
   prefix?: string;

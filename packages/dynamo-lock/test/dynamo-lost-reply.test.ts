@@ -8,7 +8,7 @@ import { TTL_API, startDynamo } from './support/dynalite.js';
 import type { LossyDynamo } from './support/lossy-dynamo.js';
 import { startLossyDynamo } from './support/lossy-dynamo.js';
 
-// Issue 17 on DynamoDB: the proxy lets an UpdateItem reach dynalite, then cuts the connection;
+// Lost replies on DynamoDB: the proxy lets an UpdateItem reach dynalite, then cuts the connection;
 // the SDK retries it. `between` runs another client's change after the lost write was applied
 // and before the retry.
 let server: DynamoTestEndpoint;
