@@ -47,7 +47,7 @@ export interface S3Connection {
 /** The option keys of {@link S3ConnectionOptions}. */
 const CONNECTION_OPTIONS = ['bucket', 'prefix', 'client', 'region', 'endpoint', 'forcePathStyle', 'credentials', 'clientConfig'] as const;
 
-/** Option names of the libraries we replace, and what to use instead (named in the CONFIG error). */
+/** Option names of the S3 storage managers users migrate from (durable-x-state, unified-serverless-storage), with ours. */
 const SEED_NAMES: Readonly<Record<string, string>> = {
   awsAccessKey: 'credentials: { accessKeyId, secretAccessKey }',
   awsSecretKey: 'credentials: { accessKeyId, secretAccessKey }',

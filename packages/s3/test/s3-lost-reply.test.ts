@@ -7,7 +7,7 @@ import { changesAnObject } from './support/lost-reply.js';
 import { makeClient } from './support/s3-server.js';
 import { useS3 } from './support/suite-setup.js';
 
-// Issue 17: a conditional write or delete whose reply is lost (the proxy lets the request reach
+// Lost replies: a conditional write or delete whose reply is lost (the proxy lets the request reach
 // s3rver, then cuts the connection; the SDK retries it) is settled by reading the object back.
 // `between` runs another writer's change after the lost write was applied and before the retry.
 const s3 = useS3();

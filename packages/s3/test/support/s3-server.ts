@@ -8,7 +8,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import type { ChildServer } from '@durable/testkit';
 import { startChildServer } from '@durable/testkit';
 
-// The SDK warns on every client that releases from 2027 on need Node 22 (INFRA.md): not news in tests.
+// The SDK warns on every client that its releases from 2027 on need Node 22: not news in tests on Node 20.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 /** Where the tests' S3 lives. */
