@@ -92,6 +92,17 @@ export function actorIsTyped(): void {
   void summaryText;
   // @ts-expect-error the input is the machine's
   new CloudOrchestrationActor(summary, { id: 'x', input: { book: 'x' } });
+  new CloudOrchestrationActor(summary, {
+    id: 'y',
+    input: { bookId: 'y' },
+    middleware: {
+      cloudevent: {
+        'evt.fetched': (event) => ({ type: 'evt.book.fetched', data: { text: String(event.data) } }),
+        // @ts-expect-error the actor's cloudevent middleware returns the machine's events only
+        'evt.lost': () => ({ type: 'evt.book.lost' }),
+      },
+    },
+  });
 }
 
 const summaryV2 = setup({
