@@ -3,7 +3,7 @@ import { createMemoryStorage, createMemoryWorkflowStore } from '@durable/core';
 import type { WorkflowContext, WorkflowWorker } from '../src/index.js';
 import { WorkflowClient, createStorageWorkflowStore } from '../src/index.js';
 
-// Issue 9 item 11: a child's result wakes its parent at once, whatever the interleaving of the
+// A child's result wakes its parent at once, whatever the interleaving of the
 // child finishing and the parent suspending. A store wrapper makes the child finish (and send its
 // wake-up) at each point of the parent's ctx.child; the child re-check interval is 60 s, so a
 // lost wake-up shows as a parent that does not complete within the test's 3 s.

@@ -4,7 +4,7 @@ import { expectDurableError } from '@durable/testkit';
 import type { WorkflowClientOptions, WorkflowContext, WorkflowWorker } from '../src/index.js';
 import { WorkflowClient, createStorageWorkflowStore } from '../src/index.js';
 
-// Safety rails (issue 9): programming errors abort at once, misuse is refused early and says why.
+// Safety rails: programming errors abort at once, misuse is refused early and says why.
 
 const FINAL = ['completed', 'aborted', 'cancelled'] as const;
 const workers: WorkflowWorker[] = [];
