@@ -18,7 +18,8 @@ fi
 "${PNPM[@]}" exec turbo run build typecheck --output-logs=errors-only || exit 1
 node scripts/check-packages.mjs || exit 1
 log=$(mktemp)
-"${PNPM[@]}" exec turbo run test --concurrency=1 --output-logs=full 2>&1 | tee "$log"
+# --continue: a failing package must not hide the results of the packages after it.
+"${PNPM[@]}" exec turbo run test --concurrency=1 --continue --output-logs=full 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 # One closing line over every package's jest summary.
 sed -E 's/\x1b\[[0-9;]*m//g' "$log" | grep -E 'Tests: ' | awk '

@@ -1,0 +1,205 @@
+// @durable/mongo on FerretDB 1.24.2 (SQLite backend, temp folder, 127.0.0.1): lock acquire
+// latency p50/p99 uncontended and with 8 processes on one key, and 3-step workflows/s with 1 and
+// 4 worker processes (concurrency 8 each) on MongoWorkflowStore. FerretDB's figures, not
+// MongoDB's. BENCH_MONGO_SERVER=mongo-java-server runs the same on mongo-java-server 1.46 (in
+// memory); MONGODB_URI uses a server of your own.
+// FerretDB 1.x does not apply a conditional update atomically (see packages/mongo/README.md): the
+// contended run counts overlapping grants, which it can produce.
+import { execFileSync, fork, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createConnection, createServer } from 'node:net';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { quantile } from './support/stats.mjs';
+
+const { MongoClient } = createRequire(new URL('../packages/mongo/package.json', import.meta.url))('mongodb');
+const { MongoLockManager, MongoWorkflowStore } = await import('../packages/mongo/dist/esm/index.js');
+const { createWorkflowClient } = await import('../packages/workflow/dist/esm/index.js');
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const WORKFLOWS = Number(process.env.BENCH_WORKFLOWS ?? 200);
+const [, , role, uriArg, ...rest] = process.argv;
+
+const handlers = {
+  threeSteps: async (ctx, input) => {
+    const a = await ctx.step('one', () => input.n + 1);
+    const b = await ctx.step('two', () => a * 2);
+    return ctx.step('three', () => ({ total: b, at: Date.now() }));
+  },
+};
+
+if (role === 'lock-child') {
+  const client = new MongoClient(uriArg);
+  const lock = new MongoLockManager({ client, database: 'bench', backoff: { maxMs: 50 } });
+  const counters = client.db('bench').collection('counters');
+  await (await lock.acquire(`warm/${process.pid}`, { waitMs: 1000 })).release();
+  await counters.updateOne({ _id: 'barrier' }, { $inc: { n: 1 } }, { upsert: true });
+  while (((await counters.findOne({ _id: 'barrier' }))?.n ?? 0) < 8) await sleep(5);
+  const latencies = [];
+  let overlaps = 0;
+  const started = Date.now();
+  for (let i = 0; i < Number(rest[0]); i++) {
+    const t = performance.now();
+    const lease = await lock.acquire('contended', { ttlMs: 30_000, waitMs: 120_000 });
+    latencies.push(performance.now() - t);
+    const held = await counters.findOneAndUpdate({ _id: 'holders' }, { $inc: { n: 1 } }, { upsert: true, returnDocument: 'after' });
+    if ((held?.n ?? 1) > 1) overlaps++;
+    await sleep(1);
+    await counters.updateOne({ _id: 'holders' }, { $inc: { n: -1 } });
+    await lease.release();
+  }
+  process.stdout.write(JSON.stringify({ latencies, overlaps, start: started, end: Date.now() }));
+  await client.close();
+} else if (role === 'worker') {
+  const client = new MongoClient(uriArg);
+  const base = new MongoWorkflowStore({ client, database: 'bench', collection: rest[0] });
+  const store = Object.create(base);
+  store.finish = async (id, token, outcome) => {
+    await base.finish(id, token, outcome);
+    process.send(id);
+  };
+  const workflows = createWorkflowClient({ store, handlers, concurrency: 8, pollIntervalMs: 10, onError: (e) => console.error(e) });
+  let worker;
+  process.on('message', async (message) => {
+    if (message === 'go') worker = workflows.poll();
+    if (message === 'stop') {
+      await worker.stop();
+      await client.close();
+      process.exit(0);
+    }
+  });
+  process.send('ready');
+} else {
+  const server = await startServer(process.env.BENCH_MONGO_SERVER ?? 'ferretdb');
+  try {
+    await run(server);
+  } finally {
+    await server.stop();
+  }
+}
+
+async function run(server) {
+  console.log(`@durable/mongo on ${server.label}, 127.0.0.1, 2-core machine (load ${(await loadAverage())})`);
+  const client = new MongoClient(server.uri);
+  const lock = new MongoLockManager({ client, database: 'bench' });
+  for (let i = 0; i < 100; i++) await (await lock.acquire(`warm/${i}`)).release();
+  const solo = [];
+  for (let i = 0; i < 1000; i++) {
+    const t = performance.now();
+    const lease = await lock.acquire(`solo/${i % 50}`, { ttlMs: 30_000 });
+    solo.push(performance.now() - t);
+    await lease.release();
+  }
+  console.log(`  lock, uncontended, 1000 acquires:   ${summary(solo)}`);
+  const PER = Number(process.env.BENCH_LOCK_PER ?? 50);
+  const runs = (await Promise.all(Array.from({ length: 8 }, () => child(['lock-child', server.uri, String(PER)])))).map((t) => JSON.parse(t));
+  const all = runs.flatMap((r) => r.latencies);
+  const seconds = (Math.max(...runs.map((r) => r.end)) - Math.min(...runs.map((r) => r.start))) / 1000;
+  const overlaps = runs.reduce((sum, r) => sum + r.overlaps, 0);
+  console.log(`  lock, 8 processes x ${PER} on one key: ${summary(all)}; ${(all.length / seconds).toFixed(0)} grants/s; overlapping grants: ${overlaps}`);
+  for (const workers of [1, 4]) {
+    const collection = `wf_${workers}_${Date.now()}`;
+    const store = new MongoWorkflowStore({ client, database: 'bench', collection });
+    const starter = createWorkflowClient({ store, handlers, concurrency: 0 });
+    for (let i = 0; i < WORKFLOWS; i++) await starter.start(`wf-${i}`, 'threeSteps', { n: i });
+    const done = new Set();
+    let finishedAt = 0;
+    let allDone;
+    const finished = new Promise((resolve) => (allDone = resolve));
+    const children = await Promise.all(Array.from({ length: workers }, () => new Promise((resolve) => {
+      const worker = fork(fileURLToPath(import.meta.url), ['worker', server.uri, collection]);
+      worker.on('message', (message) => {
+        if (message === 'ready') return resolve(worker);
+        done.add(message);
+        if (done.size === WORKFLOWS) {
+          finishedAt = performance.now();
+          allDone();
+        }
+      });
+    })));
+    const started = performance.now();
+    for (const worker of children) worker.send('go');
+    await finished;
+    let completed = 0;
+    for (let i = 0; i < WORKFLOWS; i++) if ((await starter.get(`wf-${i}`))?.status === 'completed') completed++;
+    await Promise.all(children.map((worker) => new Promise((resolve) => {
+      worker.once('exit', resolve);
+      worker.send('stop');
+    })));
+    const s = (finishedAt - started) / 1000;
+    console.log(`  ${WORKFLOWS} workflows of 3 steps, ${workers} worker process(es): ${(WORKFLOWS / s).toFixed(1)} workflows/s (${(s * 1000).toFixed(0)} ms, ${completed} completed)`);
+  }
+  await client.close();
+}
+
+function summary(values) {
+  return `p50 ${quantile(values, 0.5).toFixed(2)} ms, p99 ${quantile(values, 0.99).toFixed(2)} ms, max ${Math.max(...values).toFixed(2)} ms`;
+}
+
+async function loadAverage() {
+  const { loadavg } = await import('node:os');
+  return loadavg().map((x) => x.toFixed(2)).join(' ');
+}
+
+function child(args) {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, [fileURLToPath(import.meta.url), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    proc.stdout.on('data', (chunk) => (out += chunk));
+    proc.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`child exited ${code}`))));
+  });
+}
+
+// The same servers the tests start (scripts/test-servers/mongo-server.ts), in plain JS.
+async function startServer(kind) {
+  if (process.env.MONGODB_URI) return { uri: process.env.MONGODB_URI, label: 'MONGODB_URI', stop: async () => undefined };
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'durable-bench-mongo-'));
+  let proc;
+  let label;
+  if (kind === 'ferretdb') {
+    const goBin = join(execFileSync('go', ['env', 'GOPATH'], { encoding: 'utf8' }).trim().split(':')[0], 'bin', 'ferretdb');
+    const binary = existsSync(goBin) ? goBin : 'ferretdb';
+    proc = spawn(binary, ['--handler=sqlite', `--sqlite-url=file:${dir}/`, `--state-dir=${dir}`, `--listen-addr=127.0.0.1:${port}`, '--debug-addr=-', '--telemetry=disable', '--log-level=error'], { stdio: 'ignore' });
+    label = 'FerretDB 1.24.2 (SQLite) (FerretDB\'s figures, not MongoDB\'s)';
+  } else {
+    const jars = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'durable', 'mongo-java-server-1.46.0');
+    const main = fileURLToPath(new URL('../scripts/test-servers/mongo-java-server/MongoJavaServerMain.java', import.meta.url));
+    proc = spawn('java', ['-cp', `${jars}/*`, main, String(port)], { stdio: 'ignore' });
+    label = 'mongo-java-server 1.46.0 (memory) (its figures, not MongoDB\'s)';
+  }
+  for (let i = 0; !(await tcpOpen(port)); i++) {
+    if (i > 600) throw new Error(`${kind} did not start`);
+    await sleep(50);
+  }
+  return {
+    uri: `mongodb://127.0.0.1:${port}/`,
+    label,
+    stop: async () => {
+      const exited = new Promise((resolve) => proc.once('exit', resolve));
+      proc.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+function tcpOpen(port) {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+  });
+}
