@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { bytesToText } from '@durable/core';
-import { SqliteLockManager, SqliteStorageManager } from '../src/index.js';
+import { SqliteLockManager, SqliteStorageManager, SqliteWorkflowStore } from '../src/index.js';
 import { finished, freshDatabase, lineReader, startWorker } from './support.js';
 
 // Modest on purpose: the machine has 2 cores shared with other test runs.
@@ -81,3 +81,26 @@ test('a process stalled inside a write transaction holds writers off (BACKEND, r
     await storage.close();
   }
 }, 60_000);
+
+test(`${PROCESSES} processes claiming from 120 due workflows: each is claimed, stepped and finished by exactly one of them`, async () => {
+  const path = freshDatabase();
+  const store = new SqliteWorkflowStore({ path });
+  const ids = Array.from({ length: 120 }, (_, i) => `wf-${i}`);
+  for (const id of ids) await store.insert({ id, handler: 'h' });
+  const workers = Array.from({ length: PROCESSES }, () => startWorker(['claim-all', path]));
+  const outputs = await Promise.all(workers.map(async (worker) => {
+    const line = await lineReader(worker)();
+    await finished(worker);
+    return { pid: worker.pid, ids: JSON.parse(line) as string[] };
+  }));
+  expect(outputs.flatMap((output) => output.ids).sort()).toEqual([...ids].sort());
+  for (const { pid, ids: mine } of outputs) {
+    for (const id of mine) {
+      const record = await store.get(id);
+      expect(record?.status).toBe('completed');
+      expect(record?.result).toBe(pid);
+      expect(record?.steps).toHaveLength(1);
+    }
+  }
+  await store.close();
+}, 120_000);
