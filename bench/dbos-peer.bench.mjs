@@ -9,6 +9,9 @@
 // Ours run with concurrency 10 (the default) and pollIntervalMs 10 (the default 1,000 would make a
 // worker that found nothing due sleep a second: `start()` does not yet wake a local worker).
 // DBOS runs each workflow as soon as it is started, with no concurrency bound.
+// Besides wall time it reports CPU time per workflow (the child's, plus for DBOS the PostgreSQL
+// server's processes'), which a loaded machine distorts less than wall time; fsync waits are in
+// wall time only.
 // Usage: node bench/dbos-peer.bench.mjs   (WORKFLOWS=2000 ROUNDS=3 SYSTEMS=dbos,fs,sqlite STEPS=3,0)
 import { execFileSync, fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -29,6 +32,15 @@ async function handlerBody(step, n, steps) {
   return step('three', async () => ({ total: b }));
 }
 
+// The measured part starts when the parent says go (after reading the server's CPU time) and
+// its figures are sent before any cleanup, while the server's backends are still alive.
+function handshake() {
+  return new Promise((resolve) => {
+    process.once('message', resolve);
+    process.send('ready');
+  });
+}
+
 async function runDbos(url, steps) {
   const { DBOS } = await import('@dbos-inc/dbos-sdk');
   DBOS.setConfig({ name: 'durable-peer-bench', systemDatabaseUrl: url, logLevel: 'error' });
@@ -37,14 +49,16 @@ async function runDbos(url, steps) {
     { name: `steps${steps}` },
   );
   await DBOS.launch();
+  await handshake();
+  const cpu = process.cpuUsage();
   const started = performance.now();
   const handles = [];
   for (let i = 0; i < WORKFLOWS; i++) handles.push(await DBOS.startWorkflow(workflow, { workflowID: `wf-${i}` })(i));
   const results = await Promise.all(handles.map((handle) => handle.getResult()));
   const ms = performance.now() - started;
   if (results.length !== WORKFLOWS || results.some((r) => r === undefined)) throw new Error('dbos: missing results');
+  await report(ms, cpu);
   await DBOS.shutdown();
-  return ms;
 }
 
 async function runOurs(system, steps) {
@@ -70,28 +84,45 @@ async function runOurs(system, steps) {
   const handlers = { [`steps${steps}`]: (ctx, input) => handlerBody((name, fn) => ctx.step(name, fn), input.n, steps) };
   const client = createWorkflowClient({ store, handlers, pollIntervalMs: 10, onError: (e) => console.error(e) });
   const worker = client.poll();
+  await handshake();
+  const cpu = process.cpuUsage();
   const started = performance.now();
   for (let i = 0; i < WORKFLOWS; i++) await client.start(`wf-${i}`, `steps${steps}`, { n: i });
   await done;
-  const ms = performance.now() - started;
+  await report(performance.now() - started, cpu);
   await worker.stop();
   await base.close?.();
   rmSync(dir, { recursive: true, force: true });
-  return ms;
 }
 
-function measure(system, steps, url) {
+function report(ms, cpu) {
+  const used = process.cpuUsage(cpu);
+  return new Promise((resolve) => process.send({ ms, cpuMs: (used.user + used.system) / 1000 }, resolve));
+}
+
+// Wall time, the child's CPU time, and the database server's CPU time over the measured part.
+function measure(system, steps, pg) {
   return new Promise((resolve, reject) => {
-    const child = fork(fileURLToPath(import.meta.url), ['child', system, String(steps), url ?? '']);
-    child.once('message', resolve);
-    child.once('exit', (code) => (code === 0 ? undefined : reject(new Error(`${system} child exited with ${code}`))));
+    const child = fork(fileURLToPath(import.meta.url), ['child', system, String(steps), pg?.url(system) ?? '']);
+    let serverBefore = 0;
+    let result;
+    child.on('message', (message) => {
+      if (message === 'ready') {
+        serverBefore = system === 'dbos' ? pg.cpuMs() : 0;
+        child.send('go');
+      } else {
+        result = { ...message, serverCpuMs: system === 'dbos' ? pg.cpuMs() - serverBefore : 0 };
+      }
+    });
+    child.once('exit', (code) => (code === 0 && result !== undefined ? resolve(result) : reject(new Error(`${system} child exited with ${code}`))));
   });
 }
 
 if (process.argv[2] === 'child') {
   const [, , , system, steps, url] = process.argv;
-  const ms = system === 'dbos' ? await runDbos(url, Number(steps)) : await runOurs(system, Number(steps));
-  process.send({ ms }, () => process.exit(0));
+  if (system === 'dbos') await runDbos(url, Number(steps));
+  else await runOurs(system, Number(steps));
+  process.exit(0);
 } else {
   const uptime = () => execFileSync('uptime').toString().trim();
   console.log(`peer bench: ${WORKFLOWS} workflows per measurement, ${ROUNDS} interleaved rounds, each in a fresh process; ${uptime()}`);
@@ -99,13 +130,17 @@ if (process.argv[2] === 'child') {
   const pg = SYSTEMS.includes('dbos') ? await startPostgres() : undefined;
   if (pg !== undefined) console.log(`  ${pg.version}; DBOS Transact ${JSON.parse(readFileSync(new URL('./node_modules/@dbos-inc/dbos-sdk/package.json', import.meta.url), 'utf8')).version}`);
   const rates = {};
+  const cpu = {};
   try {
     for (let round = 0; round < ROUNDS; round++) {
       for (const steps of STEPS) {
         const order = SYSTEMS.slice(round % SYSTEMS.length).concat(SYSTEMS.slice(0, round % SYSTEMS.length));
         for (const system of order) {
-          const { ms } = await measure(system, steps, pg?.url(`dbos_peer_${round}_${steps}`));
+          const database = pg === undefined ? undefined : { ...pg, url: () => pg.url(`dbos_peer_${round}_${steps}`) };
+          const { ms, cpuMs, serverCpuMs } = await measure(system, steps, database);
           (rates[`${system}/${steps}`] ??= []).push(WORKFLOWS / (ms / 1000));
+          (cpu[`${system}/${steps}`] ??= []).push((cpuMs + serverCpuMs) / WORKFLOWS);
+          console.log(`  round ${round + 1}, ${steps} steps, ${system}: ${(WORKFLOWS / (ms / 1000)).toFixed(0)}/s, CPU ${(cpuMs / WORKFLOWS).toFixed(2)} ms + server ${(serverCpuMs / WORKFLOWS).toFixed(2)} ms per workflow`);
         }
       }
     }
@@ -117,12 +152,15 @@ if (process.argv[2] === 'child') {
     console.log(`${steps}-step workflows, end to end (workflows/s, median and range over rounds; ms per workflow):`);
     for (const system of SYSTEMS) {
       const list = rates[`${system}/${steps}`];
-      console.log(`  ${system.padEnd(7)} ${fmt(list)}  ${(1000 / median(list)).toFixed(2)} ms`);
+      const used = cpu[`${system}/${steps}`];
+      console.log(`  ${system.padEnd(7)} ${fmt(list)}  ${(1000 / median(list)).toFixed(2)} ms wall; CPU ${median(used).toFixed(2)} ms (${Math.min(...used).toFixed(2)}–${Math.max(...used).toFixed(2)}) per workflow`);
     }
     if (SYSTEMS.includes('dbos')) {
       for (const system of SYSTEMS.filter((s) => s !== 'dbos')) {
         const ratios = rates[`${system}/${steps}`].map((r, i) => r / rates[`dbos/${steps}`][i]);
         console.log(`  ${system}/dbos throughput ratio per round: ${ratios.map((r) => r.toFixed(2)).join(', ')} (median ${median(ratios).toFixed(2)}x)`);
+        const cpuRatios = cpu[`dbos/${steps}`].map((c, i) => c / cpu[`${system}/${steps}`][i]);
+        console.log(`  dbos/${system} CPU per workflow ratio per round: ${cpuRatios.map((r) => r.toFixed(2)).join(', ')} (median ${median(cpuRatios).toFixed(2)}x)`);
       }
     }
     if (SYSTEMS.includes('fs') && SYSTEMS.includes('sqlite')) {

@@ -3,7 +3,7 @@
 // port, with the default durability settings (fsync on, synchronous_commit on). Stopped and
 // removed by stop(), and on exit. Set DATABASE_URL to use a server of your own instead.
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,7 +30,7 @@ async function freePort() {
 export async function startPostgres() {
   if (process.env.DATABASE_URL) {
     const base = process.env.DATABASE_URL.replace(/\/[^/]*$/, '');
-    return { url: (db) => `${base}/${db}`, version: 'DATABASE_URL', stop: async () => {} };
+    return { url: (db) => `${base}/${db}`, version: 'DATABASE_URL', stop: async () => {}, cpuMs: () => Number.NaN };
   }
   const bin = binDir();
   const dir = mkdtempSync(join(tmpdir(), 'durable-bench-pg-'));
@@ -62,5 +62,32 @@ export async function startPostgres() {
     }
   });
   const version = execFileSync(`${bin}/postgres`, ['--version']).toString().trim();
-  return { url: (db) => `postgresql://postgres@127.0.0.1:${port}/${db}`, version, stop };
+  const postmaster = () => Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  return { url: (db) => `postgresql://postgres@127.0.0.1:${port}/${db}`, version, stop, cpuMs: () => serverCpuMs(postmaster()) };
+}
+
+const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
+
+/**
+ * CPU time (user + system, ms) used so far by the postmaster and its live children (backends,
+ * WAL writer, checkpointer...). Children that already exited are not counted: read it while
+ * the connections of the work being measured are still open.
+ */
+function serverCpuMs(postmaster) {
+  let ticks = 0;
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // Fields after the command name (which may hold spaces, inside parentheses).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const pid = Number(name);
+    const ppid = Number(fields[1]);
+    if (pid === postmaster || ppid === postmaster) ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks * TICK_MS;
 }
