@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import type { Database as SqliteDatabase } from 'better-sqlite3';
 import { DurableError, ErrorCode, checkOptions, describeValue, toBackendError } from '@durable/core';
+import { GroupCommit } from './group-commit.js';
 
 /** How a durable SQLite component reaches its database: a file path, or an open handle. */
 export interface SqliteConnectionOptions {
@@ -37,6 +38,7 @@ export class Connection {
   private db: SqliteDatabase | undefined;
   private readonly owned: boolean;
   private migrated = false;
+  private readonly group = new GroupCommit(() => this.database);
 
   constructor(
     private readonly options: SqliteConnectionOptions,
@@ -86,11 +88,14 @@ export class Connection {
     }
   }
 
-  /** Runs `fn` in one `BEGIN IMMEDIATE` transaction: it holds the write lock from its first read. */
-  write<T>(fn: (db: SqliteDatabase) => T, what: string, key?: string): T {
+  /**
+   * Runs `fn` atomically under the database's write lock (in a savepoint of the transaction of
+   * its group, see {@link GroupCommit}) and resolves once that transaction has committed.
+   */
+  async write<T>(fn: (db: SqliteDatabase) => T, what: string, key?: string): Promise<T> {
     const db = this.database;
     try {
-      return db.transaction(() => fn(db)).immediate();
+      return await this.group.run(() => fn(db));
     } catch (error) {
       throw this.fail(error, what, key);
     }

@@ -77,7 +77,7 @@ export class SqliteLockManager implements LockManager {
       options,
       defaultTtlMs: this.defaultTtlMs,
       backoff: this.backoff,
-      attempt: async (ttlMs) => this.tryAcquire(key, ttlMs),
+      attempt: (ttlMs) => this.tryAcquire(key, ttlMs),
       // A release in this process wakes its waiters at once; other processes' releases are seen
       // at the next attempt of the backoff (SQLite has no cross-process notification).
       ...(this.wakeKey === '' ? {} : { watch: (onChange: () => void) => watchReleases(this.wakeKey, key, onChange) }),
@@ -87,7 +87,7 @@ export class SqliteLockManager implements LockManager {
   async release(key: string, token: string): Promise<boolean> {
     assertValidKey(key, CONTEXT);
     assertLockToken(token, CONTEXT);
-    const released = this.connection.write(() => this.sql().release.run(key, token).changes > 0, 'release', key);
+    const released = await this.connection.write(() => this.sql().release.run(key, token).changes > 0, 'release', key);
     if (released && this.wakeKey !== '') notifyRelease(this.wakeKey, key);
     return released;
   }
@@ -98,7 +98,7 @@ export class SqliteLockManager implements LockManager {
     const ttl = resolveTtl(ttlMs, this.defaultTtlMs, CONTEXT);
     const now = this.clock();
     const expiresAt = now + ttl;
-    const changed = this.connection.write(() => this.sql().extend.run(expiresAt, key, token, now).changes, 'extend', key);
+    const changed = await this.connection.write(() => this.sql().extend.run(expiresAt, key, token, now).changes, 'extend', key);
     if (changed === 0) {
       throw new DurableError(ErrorCode.LOCK_LOST, `${CONTEXT}: extend failed for ${key}: the lease expired or was released; acquire it again`, {
         details: { key },
@@ -111,9 +111,9 @@ export class SqliteLockManager implements LockManager {
     this.connection.close();
   }
 
-  private tryAcquire(key: string, ttlMs: number): Lease | undefined {
+  private async tryAcquire(key: string, ttlMs: number): Promise<Lease | undefined> {
     const token = createLockToken();
-    const grant = this.connection.write(() => {
+    const grant = await this.connection.write(() => {
       const sql = this.sql();
       // The clock is read inside the transaction: a grant made after a long wait for the write
       // lock measures the holder's expiry against the time it actually decides.

@@ -63,7 +63,7 @@ export class SqliteStorageManager implements StorageManager {
     const version = createLockToken();
     const data = Buffer.from(toBytes(value));
     const ifVersion = options?.ifVersion;
-    this.connection.write(() => {
+    await this.connection.write(() => {
       const sql = this.sql();
       if (ifVersion !== undefined) {
         const current = sql.version.get(key) as { version: string } | undefined;

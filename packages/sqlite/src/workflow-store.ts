@@ -116,7 +116,7 @@ export class SqliteWorkflowStore extends ClaimWrites implements WorkflowStore {
     }, operation, id);
   }
 
-  private change(id: string, operation: string, apply: (record: WorkflowRecord, now: number) => WorkflowRecord | undefined): boolean {
+  private change(id: string, operation: string, apply: (record: WorkflowRecord, now: number) => WorkflowRecord | undefined): Promise<boolean> {
     return this.connection.write(() => {
       const record = this.load(id);
       const next = record === undefined ? undefined : apply(record, this.clock());
