@@ -1,10 +1,10 @@
-// Peer bench (issues 10 and 12): DBOS Transact 5.3.0 on PostgreSQL 15 against @durable/workflow
+// Peer bench: DBOS Transact 5.3.0 on PostgreSQL 15 against @durable/workflow
 // on @durable/fs's workflow store and on @durable/sqlite's, in one run with interleaved rounds.
 // Each measurement runs in a fresh child process (so no system's timers, pools or heap weigh on
 // another) on a fresh database or folder, fsync on everywhere (PostgreSQL's defaults: fsync and
 // synchronous_commit on). One measurement: start N workflows one after another in the process
 // and run them there, from the first start until every result is in.
-//   - 3 steps: the end-to-end throughput the issues name.
+//   - 3 steps: end-to-end throughput.
 //   - 0 steps: the fixed cost of a workflow (start, claim or launch, finish).
 // Ours run with concurrency 10 (the default) and pollIntervalMs 10 (the default 1,000 would make a
 // worker that found nothing due sleep a second: `start()` does not yet wake a local worker).
