@@ -4,7 +4,7 @@ import { SqliteLockManager, SqliteStorageManager, SqliteWorkflowStore } from '..
 import { freshDatabase } from './support.js';
 
 describe('sqlite options and schema', () => {
-  it('options are checked at once: path or database (not both), no unknown names nor other libraries' names, fsync only with a path', async () => {
+  it('options are checked at once: path or database (not both), no unknown names nor names other libraries use, fsync only with a path', async () => {
     await expectDurableError(async () => new SqliteStorageManager({}), 'CONFIG');
     await expectDurableError(async () => new SqliteStorageManager({ path: '' }), 'CONFIG');
     await expectDurableError(async () => new SqliteStorageManager({ path: 'a.db', database: new Database(':memory:') }), 'CONFIG');
