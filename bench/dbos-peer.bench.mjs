@@ -62,7 +62,7 @@ async function runDbos(url, steps) {
 }
 
 async function runOurs(system, steps) {
-  const { createWorkflowClient } = await import('../packages/workflow/dist/esm/index.js');
+  const { createWorkflowClient, defineWorkflow } = await import('../packages/workflow/dist/esm/index.js');
   const dir = mkdtempSync(join(tmpdir(), `durable-peer-${system}-`));
   let base;
   if (system === 'fs') {
@@ -81,13 +81,13 @@ async function runOurs(system, steps) {
     if (outcome.status !== 'completed') throw new Error(`${id} ended ${outcome.status}`);
     if (++completed === WORKFLOWS) allDone();
   };
-  const handlers = { [`steps${steps}`]: (ctx, input) => handlerBody((name, fn) => ctx.step(name, fn), input.n, steps) };
-  const client = createWorkflowClient({ store, handlers, pollIntervalMs: 10, onError: (e) => console.error(e) });
+  const workflow = defineWorkflow(`steps${steps}`, (ctx, input) => handlerBody((name, fn) => ctx.step(name, fn), input.n, steps));
+  const client = createWorkflowClient({ store, workflows: [workflow], pollIntervalMs: 10, onError: (e) => console.error(e) });
   const worker = client.poll();
   await handshake();
   const cpu = process.cpuUsage();
   const started = performance.now();
-  for (let i = 0; i < WORKFLOWS; i++) await client.start(`wf-${i}`, `steps${steps}`, { n: i });
+  for (let i = 0; i < WORKFLOWS; i++) await client.start(workflow, `wf-${i}`, { n: i });
   await done;
   await report(performance.now() - started, cpu);
   await worker.stop();

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createFileWorkflowStore } from '@durable/fs';
 import { createWorkflowClient } from '@durable/workflow';
-import { DAY_MS, createHandlers, createPaymentApi } from './payments.mjs';
+import { DAY_MS, createPaymentApi, defineCollectPayment } from './payments.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const root = join(here, '.durable-data');
@@ -15,8 +15,8 @@ const ledger = join(root, 'ledger.txt');
 const options = { timeoutIntervalMs: 600, pollIntervalMs: 50, retryIntervalMs: 200 };
 
 if (process.argv[2] === 'worker') {
-  const api = createPaymentApi(ledger);
-  const client = createWorkflowClient({ store: createFileWorkflowStore({ root }), handlers: createHandlers(api), ...options });
+  const collectPayment = defineCollectPayment(createPaymentApi(ledger));
+  const client = createWorkflowClient({ store: createFileWorkflowStore({ root }), workflows: [collectPayment], ...options });
   const worker = client.poll();
   process.on('SIGTERM', () => worker.stop().then(() => process.exit(0)));
   process.send?.('ready');
@@ -24,9 +24,12 @@ if (process.argv[2] === 'worker') {
   rmSync(root, { recursive: true, force: true });
   mkdirSync(root, { recursive: true });
   writeFileSync(ledger, '');
-  const client = createWorkflowClient({ store: createFileWorkflowStore({ root }), handlers: {}, concurrency: 0, ...options });
+  // This process only starts workflows (concurrency 0): the definition gives `start` its name and types.
+  const collectPayment = defineCollectPayment(createPaymentApi(ledger));
+  const client = createWorkflowClient({ store: createFileWorkflowStore({ root }), workflows: [collectPayment], concurrency: 0, ...options });
   const orders = { 'order-1': 'acme', 'order-2': 'globex', 'order-3': 'initech', 'order-4': 'umbrella' };
-  for (const [id, account] of Object.entries(orders)) await client.start(id, 'collectPayment', { account, amount: 42 });
+  const handles = {};
+  for (const [id, account] of Object.entries(orders)) handles[id] = await client.start(collectPayment, id, { account, amount: 42 });
   console.log(`started ${Object.keys(orders).length} collect-payment workflows (a "day" between tries is ${DAY_MS} ms here)`);
 
   const start = () =>
@@ -47,8 +50,7 @@ if (process.argv[2] === 'worker') {
   console.log(`worker B (pid ${b.pid}) takes over (A's leases expire after ${options.timeoutIntervalMs} ms)`);
   const results = {};
   for (const id of Object.keys(orders)) {
-    const record = await client.wait(id, ['completed', 'aborted'], 400, 50);
-    results[id] = record?.status === 'completed' ? record.result : record?.status ?? 'unfinished';
+    results[id] = await handles[id].result({ timeoutMs: 20_000, pollIntervalMs: 50 }).catch((error) => `${error.code}: ${error.message}`);
   }
   b.kill('SIGTERM');
 

@@ -2,6 +2,7 @@
 // a line in a ledger file (the side effects a real payment provider would see).
 import { appendFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { defineWorkflow } from '@durable/workflow';
 
 /** "A day" between tries; scaled down so the demo runs in seconds. */
 export const DAY_MS = Number(process.env.DEMO_DAY_MS ?? 400);
@@ -27,20 +28,22 @@ export function createPaymentApi(ledger) {
   };
 }
 
-/** The workflow handlers: plain async functions over `ctx`. */
-export function createHandlers(api) {
-  return {
-    async collectPayment(ctx, { account, amount }) {
-      for (let attempt = 1; attempt <= 3; attempt++) {
-        const charge = await ctx.step(`capture-${attempt}`, () => api.capture(ctx.workflowId, account, amount, attempt));
-        if (charge.ok) {
-          await ctx.step('send-receipt', () => api.sendReceipt(ctx.workflowId, account, charge.reference));
-          return { status: 'paid', attempt, reference: charge.reference };
-        }
-        if (attempt < 3) await ctx.sleep(`wait-after-${attempt}`, DAY_MS);
+/**
+ * The collect-payment workflow, defined once with `defineWorkflow` (its name is stored with each
+ * run). The payment API is passed in, so the demo's worker processes each bring their own.
+ */
+export function defineCollectPayment(api) {
+  return defineWorkflow('collectPayment', async (ctx, { account, amount }) => {
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const charge = await ctx.step(`capture-${attempt}`, () => api.capture(ctx.workflowId, account, amount, attempt));
+      if (charge.ok) {
+        // A receipt is worth a few quick retries in place before the whole run counts a failure.
+        await ctx.step('send-receipt', () => api.sendReceipt(ctx.workflowId, account, charge.reference), { retries: 2, retryIntervalMs: 50 });
+        return { status: 'paid', attempt, reference: charge.reference };
       }
-      await ctx.step('block-account', () => api.blockAccount(ctx.workflowId, account));
-      return { status: 'blocked' };
-    },
-  };
+      if (attempt < 3) await ctx.sleep(`wait-after-${attempt}`, DAY_MS);
+    }
+    await ctx.step('block-account', () => api.blockAccount(ctx.workflowId, account));
+    return { status: 'blocked' };
+  });
 }

@@ -4,8 +4,8 @@ import { bytesToText, createStorageWorkflowStore, isDurableError, toBytes } from
 import { S3StorageManager } from '@durable/s3';
 import type { LostReplyProxy } from '@durable/testkit';
 import { startLostReplyProxy, uniquePrefix } from '@durable/testkit';
-import type { WorkflowContext } from '@durable/workflow';
-import { createWorkflowClient } from '@durable/workflow';
+import type { LidexContext as WorkflowContext } from '@durable/workflow/lidex';
+import { LidexClient } from '@durable/workflow/lidex';
 import { makeClient } from '../../packages/s3/test/support/s3-server.js';
 import type { S3TestEndpoint } from './fixtures/composition-support.js';
 import { startS3 } from './fixtures/composition-support.js';
@@ -88,7 +88,7 @@ describeProxied('S3 with replies dropped at random', () => {
         return ctx.step('c', () => `done ${b}`);
       },
     };
-    const client = createWorkflowClient({ store, handlers, pollIntervalMs: 0 });
+    const client = new LidexClient({ store, handlers, pollIntervalMs: 0 });
     const ids = Array.from({ length: 20 }, (_, i) => `job-${i}`);
     for (const [i, id] of ids.entries()) expect(await client.start(id, 'job', { n: i })).toBe(true);
     proxy.setDropRate(0.2);

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { WorkflowRecord, WorkflowStore } from '@durable/core';
 import { createFileLock, createFileStorage, createFileWorkflowStore } from '@durable/fs';
-import { createStorageWorkflowStore, createWorkflowClient } from '@durable/workflow';
+import { createStorageWorkflowStore } from '@durable/core';
+import { LidexClient } from '@durable/workflow/lidex';
 
 const fixture = join(__dirname, 'fixtures', 'workflow-worker.mjs');
 const roots: string[] = [];
@@ -75,7 +76,7 @@ describe.each(['fs', 'generic'])('workflow crash tests on the %s store', (storeK
     const log = join(root, 'effects.log');
     writeFileSync(log, '');
     const TOTAL = 200;
-    const starter = createWorkflowClient({ store: openStore(storeKind, root), handlers: {}, concurrency: 0 });
+    const starter = new LidexClient({ store: openStore(storeKind, root), handlers: {}, concurrency: 0 });
     for (let i = 0; i < TOTAL; i++) expect(await starter.start(`wf-${i}`, 'fiveSteps')).toBe(true);
 
     const config = { root, log, store: storeKind, concurrency: 3, timeoutMs: 600, stepDelayMs: 15 };
@@ -142,7 +143,7 @@ describe.each(['fs', 'generic'])('workflow crash tests on the %s store', (storeK
     const root = freshRoot();
     const log = join(root, 'effects.log');
     writeFileSync(log, '');
-    const client = createWorkflowClient({ store: openStore(storeKind, root), handlers: {}, concurrency: 0 });
+    const client = new LidexClient({ store: openStore(storeKind, root), handlers: {}, concurrency: 0 });
     await client.start('frozen', 'slow');
     const config = { root, log, store: storeKind, concurrency: 1, timeoutMs: 400, slowStepMs: 1200 };
     const a = startWorker(config);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { WorkflowRecord } from '@durable/core';
 import { createFileWorkflowStore } from '@durable/fs';
-import { createWorkflowClient } from '@durable/workflow';
+import { LidexClient } from '@durable/workflow/lidex';
 
 // A worker never dies of a workflow. One worker process, run with
 // --unhandled-rejections=strict (any escaped rejection ends it), over handlers that forget
@@ -59,7 +59,7 @@ it('a worker run with --unhandled-rejections=strict survives misbehaving handler
   root = mkdtempSync(join(tmpdir(), 'durable-wf-misbehave-'));
   const log = join(root, 'effects.log');
   writeFileSync(log, '');
-  const client = createWorkflowClient({ store: createFileWorkflowStore({ root, fsync: false }), handlers: {}, concurrency: 0 });
+  const client = new LidexClient({ store: createFileWorkflowStore({ root, fsync: false }), handlers: {}, concurrency: 0 });
   for (const [id, [handler]] of Object.entries(culprits)) expect(await client.start(id, handler)).toBe(true);
   for (let i = 0; i < GOOD; i++) expect(await client.start(`good-${i}`, 'good')).toBe(true);
 

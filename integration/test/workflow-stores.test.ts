@@ -6,8 +6,9 @@ import { DynamoLockingManager } from '@durable/dynamo-lock';
 import { createFileLock, createFileStorage } from '@durable/fs';
 import { S3StorageManager } from '@durable/s3';
 import { runWorkflowStoreSuite, uniquePrefix } from '@durable/testkit';
-import type { WorkflowClient, WorkflowContext } from '@durable/workflow';
-import { createStorageWorkflowStore, createWorkflowClient } from '@durable/workflow';
+import type { LidexContext as WorkflowContext } from '@durable/workflow/lidex';
+import { createStorageWorkflowStore } from '@durable/core';
+import { LidexClient } from '@durable/workflow/lidex';
 import type { DynamoTestEndpoint, S3TestEndpoint } from './fixtures/composition-support.js';
 import { startDynamoWithTable, startS3 } from './fixtures/composition-support.js';
 
@@ -83,9 +84,9 @@ describe('the workflow engine on S3 + DynamoDB', () => {
     };
     const clock = (): number => Date.now();
     // Every "invocation" builds its own S3 and DynamoDB clients, as a cold Lambda would.
-    const invoke = (): ReturnType<WorkflowClient['drain']> =>
-      createWorkflowClient({ store: awsStore(clock, false, false), handlers }).drain({ maxMs: 10_000 });
-    const starter = createWorkflowClient({ store: awsStore(clock, false, true), handlers, concurrency: 0 });
+    const invoke = (): ReturnType<LidexClient['drain']> =>
+      new LidexClient({ store: awsStore(clock, false, false), handlers }).drain({ maxMs: 10_000 });
+    const starter = new LidexClient({ store: awsStore(clock, false, true), handlers, concurrency: 0 });
     await starter.start('invoice-9', 'invoice');
     expect(await invoke()).toMatchObject({ suspended: 1, completed: 0 });
     expect((await starter.get('invoice-9'))?.status).toBe('sleeping');
@@ -110,8 +111,8 @@ describe('the workflow engine on S3 + DynamoDB', () => {
       },
     };
     const clock = (): number => Date.now();
-    const starter = createWorkflowClient({ store: awsStore(clock, false, true), handlers, concurrency: 0 });
-    const runner = createWorkflowClient({ store: awsStore(clock, false, false), handlers, pollIntervalMs: 20 });
+    const starter = new LidexClient({ store: awsStore(clock, false, true), handlers, concurrency: 0 });
+    const runner = new LidexClient({ store: awsStore(clock, false, false), handlers, pollIntervalMs: 20 });
     expect(await starter.start('order-1', 'order', { sku: 'A7' })).toBe(true);
     const worker = runner.poll();
     try {

@@ -66,6 +66,11 @@ export interface StepMemo {
   until?: number;
   /** When this memo was written (epoch ms). */
   at: number;
+  /**
+   * How many attempts a step's function took in the run that recorded it (retries of its
+   * policy included). Absent in records written before step policies existed: read it as 1.
+   */
+  attempts?: number;
 }
 
 /** A signal delivered to a workflow by `signal()`. */

@@ -11,8 +11,11 @@ import {
   isDurableError,
 } from '@durable/core';
 import { Unwind, workflowFailedError } from './errors.js';
-import type { EventResult, WaitForEventOptions, WorkflowContext } from './context-api.js';
-import { childEventName, handled, isProgrammingError, isRetryable } from './misuse.js';
+import type { EventResult, StepAttempt, WaitForEventOptions } from './context-api.js';
+import { isWorkflowDefinition } from './definition.js';
+import { childEventName, handled, isProgrammingError, isRetryable, isUnwind } from './misuse.js';
+import type { StepOptions, StepPolicy } from './step-policy.js';
+import { isNonRetryable, resolveStepPolicy, stepRetryDelay, stepTimeoutError } from './step-policy.js';
 import { pause } from './timers.js';
 
 /** What a running workflow's context needs from the worker. */
@@ -29,6 +32,15 @@ export interface ContextDeps {
   onSuspend: (runAt: number) => void;
   /** Throws `HANDLER_UNKNOWN` for a handler name this client would refuse in `start()`. */
   checkHandler: (name: string, context: string) => void;
+  /** Waits between a step's retries (the client's `pause` option); resolves early on abort. */
+  pause: (ms: number, signal: AbortSignal) => Promise<void>;
+}
+
+/** The step whose retries ran out, for the stored error's details. */
+export interface StepFailure {
+  error: unknown;
+  step: string;
+  attempts: number;
 }
 
 // Far future for waits without a deadline (the largest valid Date).
@@ -37,8 +49,11 @@ const FOREVER = 8.64e15;
 const SAVE_ATTEMPTS = 3;
 const SAVE_RETRY_MS = 100;
 
-/** The {@link WorkflowContext} of one run; the worker reads its flags when the handler returns. */
-export class RunContext implements WorkflowContext {
+/**
+ * The context of one run (a `WorkflowContext` for typed workflows, a `LidexContext` for handlers
+ * by name: `start` and `child` accept both forms); the worker reads its flags when it returns.
+ */
+export class RunContext {
   readonly workflowId: string;
   readonly failures: number;
   /** Set once the run has been suspended or released: the handler's result is ignored. */
@@ -62,6 +77,10 @@ export class RunContext implements WorkflowContext {
   private readonly history: StepMemo[];
   // The error a step's own function threw: the user's failure, never a misuse of ctx.
   private bodyError: { error: unknown } | undefined;
+  // The attempts of the step being run (set by attempt(), read when its memo is written).
+  private attempts = 0;
+  /** The last step whose policy's attempts ran out in this run (its error is the run's, usually). */
+  stepFailure: StepFailure | undefined;
 
   constructor(private readonly deps: ContextDeps) {
     this.workflowId = deps.record.id;
@@ -74,22 +93,59 @@ export class RunContext implements WorkflowContext {
     return this.position;
   }
 
-  step<T>(id: string, fn: () => Promise<T> | T): Promise<T> {
+  step<T>(id: string, fn: (attempt: StepAttempt) => Promise<T> | T, options?: StepOptions): Promise<T> {
+    let policy: StepPolicy;
+    try {
+      policy = resolveStepPolicy(options, `workflow ${this.workflowId}: step ${describe(id)}`);
+    } catch (error) {
+      return this.misuse(error);
+    }
     return this.op(StepKind.STEP, id, async (index, memo) => {
       if (typeof fn !== 'function') throw new DurableError(ErrorCode.CONFIG, `workflow ${this.workflowId}: step ${JSON.stringify(id)} needs a function`);
       if (memo !== undefined) return ('value' in memo ? memo.value : undefined) as T;
-      this.checkStopping();
       let value: T;
-      try {
-        value = await fn();
-      } catch (error) {
-        this.bodyError = { error };
-        throw error;
+      for (let attempt = 1; ; attempt++) {
+        this.checkStopping();
+        try {
+          value = await this.attempt(id, fn, attempt, policy);
+          break;
+        } catch (error) {
+          if (attempt > policy.retries || isNonRetryable(error) || isUnwind(error) || this.ended || this.lost) {
+            this.bodyError = { error };
+            this.stepFailure = { error, step: id, attempts: attempt };
+            throw error;
+          }
+        }
+        // Retried in place: the worker keeps the claim (heartbeated) and the run goes on, so a
+        // flaky call costs a wait, not a failed run; a stopping worker releases it after the wait.
+        await this.deps.pause(stepRetryDelay(policy, attempt), this.deps.stopping);
       }
       if (value !== undefined) assertJsonValue(value, `workflow ${this.workflowId}: result of step ${JSON.stringify(id)}`);
-      await this.save(index, { id, kind: StepKind.STEP, done: true, at: this.deps.clock(), ...(value === undefined ? {} : { value }) });
+      const attempts = this.attempts;
+      await this.save(index, { id, kind: StepKind.STEP, done: true, at: this.deps.clock(), attempts, ...(value === undefined ? {} : { value }) });
       return cloneJson(value);
     });
+  }
+
+  /** One attempt of a step's function, failed with `STEP_TIMEOUT` if it outlives `timeoutMs`. */
+  private async attempt<T>(id: string, fn: (attempt: StepAttempt) => Promise<T> | T, attempt: number, policy: StepPolicy): Promise<T> {
+    this.attempts = attempt;
+    const controller = new AbortController();
+    const run = Promise.resolve().then(() => fn({ attempt, signal: controller.signal }));
+    const timeoutMs = policy.timeoutMs;
+    if (timeoutMs === undefined) return run;
+    handled(run); // a late rejection after the timeout is nobody's business
+    const timer = new AbortController();
+    const timedOut = pause(timeoutMs, timer.signal).then((): never | undefined => {
+      if (timer.signal.aborted) return;
+      controller.abort(stepTimeoutError(this.workflowId, id, attempt, timeoutMs));
+      throw controller.signal.reason;
+    });
+    try {
+      return await Promise.race([run, timedOut as Promise<never>]);
+    } finally {
+      timer.abort();
+    }
   }
 
   sleep(id: string, ms: number): Promise<void> {
@@ -111,11 +167,15 @@ export class RunContext implements WorkflowContext {
     return this.sleepTo(id, () => deadline);
   }
 
-  start(id: string, handler: string, input?: unknown): Promise<boolean> {
+  /** `start(definition, id, input)` (typed) or `start(id, handlerName, input)` (Lidex). */
+  start(first: unknown, second: unknown, input?: unknown): Promise<boolean> {
+    const [id, handler] = startArgs(first, second);
     return this.startOnce(id, handler, input, false);
   }
 
-  child<T = unknown>(id: string, handler: string, input?: unknown): Promise<T> {
+  /** `child(definition, id, input)` (typed) or `child(id, handlerName, input)` (Lidex). */
+  child<T = unknown>(first: unknown, second: unknown, input?: unknown): Promise<T> {
+    const [id, handler] = startArgs(first, second);
     return handled(this.startOnce(id, handler, input, true).then(() => this.awaitChild<T>(id)));
   }
 
@@ -325,6 +385,11 @@ export class RunContext implements WorkflowContext {
       throw error;
     }
   }
+}
+
+// A definition first is the typed form (workflow, id); anything else is Lidex's (id, name).
+function startArgs(first: unknown, second: unknown): [string, string] {
+  return (isWorkflowDefinition(first) ? [second, first.name] : [first, second]) as [string, string];
 }
 
 function key(kind: StepKind, id: string): string {

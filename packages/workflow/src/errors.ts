@@ -12,7 +12,16 @@ export const WorkflowErrorCode = {
    * (awaiting something that never settles): the run fails (and is retried) with this cause.
    */
   HANDLER_STALLED: 'HANDLER_STALLED',
+  /** A step attempt ran past its policy's `timeoutMs` (retryable: the policy may retry it). */
+  STEP_TIMEOUT: 'STEP_TIMEOUT',
+  /** A {@link NonRetryableError}: no step retry, no workflow retry. */
+  NON_RETRYABLE: 'NON_RETRYABLE',
+  /** A workflow id already used by another workflow (`start` of a different definition). */
+  WORKFLOW_CONFLICT: 'WORKFLOW_CONFLICT',
 } as const;
+
+/** One of the {@link WorkflowErrorCode} values. */
+export type WorkflowErrorCode = (typeof WorkflowErrorCode)[keyof typeof WorkflowErrorCode];
 
 /** Rebuilds a thrown error from a stored one, keeping its name, message and stack. */
 export function workflowFailedError(id: string, stored: StoredError): DurableError {
@@ -29,5 +38,6 @@ export function workflowFailedError(id: string, stored: StoredError): DurableErr
  * pass; a handler that swallows it anyway is still treated as suspended.
  */
 export class Unwind {
+  /** @param reason Why the handler is unwound. */
   constructor(readonly reason: 'suspended' | 'released') {}
 }

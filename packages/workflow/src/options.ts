@@ -1,21 +1,20 @@
 import type { Clock, WorkflowStore } from '@durable/core';
 import { DurableError, ErrorCode, checkOptions, systemClock } from '@durable/core';
-import type { WorkflowContext } from './context-api.js';
+import { isWorkflowDefinition } from './definition.js';
+import { pause } from './timers.js';
 
 /**
- * A workflow: a plain async function of its context and its JSON input, whose JSON result is
- * stored. It runs again from the top after a crash or a sleep; finished steps return their
- * recorded results instead of running again, so it must reach them in the same order.
+ * A workflow function registered by name (the Lidex shape): a plain async function of its
+ * context and its JSON input, whose JSON result is stored. It runs again from the top after a
+ * crash or a sleep; finished steps return their recorded results instead of running again.
  */
 export type WorkflowHandler = {
   // Method syntax keeps parameters bivariant, so `(ctx, input: Order) => ...` is assignable.
-  bivariant(ctx: WorkflowContext, input: never): Promise<unknown> | unknown;
+  bivariant(ctx: never, input: never): Promise<unknown> | unknown;
 }['bivariant'];
 
-/** Options for {@link WorkflowClient}. Every duration may be 0. */
-export interface WorkflowClientOptions {
-  /** Workflow functions by name (an object or, as in Lidex, a Map); `start(id, name, input)` refers to them. */
-  handlers: Record<string, WorkflowHandler> | ReadonlyMap<string, WorkflowHandler>;
+/** Options every client takes (the typed one and Lidex's). Every duration may be 0. */
+export interface EngineOptions {
   /** Where workflows live (fs, storage + lock, memory, mongo...). */
   store: WorkflowStore;
   /**
@@ -38,18 +37,25 @@ export interface WorkflowClientOptions {
   concurrency?: number;
   /** Time source, for tests. @default Date.now */
   clock?: Clock;
+  /**
+   * How a worker waits in process between a step's retries, for tests (with `clock`): resolve
+   * early when `signal` aborts. @default a timer
+   */
+  pause?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** Told about failures the worker survives (a store outage, a heartbeat that failed). */
   onError?: (error: unknown, workflowId?: string) => void;
   /**
-   * Let `start()` (and `ctx.start`/`ctx.child`) name handlers this client does not register: for a
-   * client that starts workflows which other processes run. Otherwise a client with handlers
+   * Let `start()` (and `ctx.start`/`ctx.child`) name workflows this client does not register: for
+   * a client that starts workflows which other processes run. Otherwise a client with workflows
    * refuses an unknown name at once with `HANDLER_UNKNOWN`. @default false
    */
   allowUnknownHandlers?: boolean;
 }
 
+/** Which option names the workflow functions: the typed client's list or Lidex's map. */
+export type HandlersOption = 'workflows' | 'handlers';
+
 const KNOWN_OPTIONS = [
-  'handlers',
   'store',
   'maxFailures',
   'timeoutIntervalMs',
@@ -58,6 +64,7 @@ const KNOWN_OPTIONS = [
   'retryBackoff',
   'concurrency',
   'clock',
+  'pause',
   'onError',
   'allowUnknownHandlers',
 ] as const;
@@ -65,15 +72,14 @@ const KNOWN_OPTIONS = [
 // Lidex's option names, and names users guess from other engines, with ours.
 const RENAMED_OPTIONS: Readonly<Record<string, string>> = {
   persistence: 'store',
-  storage: 'store (a WorkflowStore, e.g. createStorageWorkflowStore({ storage }))',
-  workflows: 'handlers',
+  storage: 'store (a WorkflowStore, e.g. createStorageWorkflowStore({ storage }) from @durable/core)',
   timeoutInterval: 'timeoutIntervalMs',
   pollInterval: 'pollIntervalMs',
   retryInterval: 'retryIntervalMs',
   logger: 'onError',
 };
 
-/** {@link WorkflowClientOptions} with every default applied. */
+/** {@link EngineOptions} with every default applied. */
 export interface ResolvedOptions {
   handlers: Record<string, WorkflowHandler>;
   store: WorkflowStore;
@@ -88,24 +94,33 @@ export interface ResolvedOptions {
   onError: (error: unknown, workflowId?: string) => void;
   /** Throws `HANDLER_UNKNOWN` for a name `start()` must refuse (see `allowUnknownHandlers`). */
   checkHandler: (name: string, context: string) => void;
+  /** Waits in process (a step's retry interval); resolves early when `signal` aborts. */
+  pause: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Which client: the typed one passes definitions to ctx.start/ctx.child, Lidex's names. */
+  flavour: HandlersOption;
 }
 
 /** Validates options at once (a typo'd option is a `CONFIG` error, not a surprise later). */
-export function resolveOptions(options: WorkflowClientOptions): ResolvedOptions {
-  checkOptions(options, 'workflow', { known: KNOWN_OPTIONS, required: ['handlers', 'store'], renamed: RENAMED_OPTIONS });
-  if (options.handlers === null || typeof options.handlers !== 'object') throw config('"handlers" must be an object or a Map of functions');
-  // A null-prototype copy: a workflow naming "constructor" or "__proto__" finds no handler.
-  const handlers = Object.create(null) as Record<string, WorkflowHandler>;
-  const entries = options.handlers instanceof Map ? [...options.handlers.entries()] : Object.entries(options.handlers);
-  for (const [name, fn] of entries) {
-    if (typeof fn !== 'function') throw config(`handler ${JSON.stringify(name)} must be a function`);
-    handlers[name] = fn;
-  }
+export function resolveOptions(options: EngineOptions, flavour: HandlersOption): ResolvedOptions {
+  const other: HandlersOption = flavour === 'workflows' ? 'handlers' : 'workflows';
+  checkOptions(options, 'workflow', {
+    known: [flavour, ...KNOWN_OPTIONS],
+    required: [flavour, 'store'],
+    renamed: {
+      ...RENAMED_OPTIONS,
+      [other]:
+        flavour === 'workflows'
+          ? 'workflows (a list of defineWorkflow(...) definitions; functions by name are the Lidex client\'s, in @durable/workflow/lidex)'
+          : 'handlers (functions by name; the typed client of @durable/workflow takes workflows)',
+    },
+  });
+  const handlers = flavour === 'workflows' ? workflowsByName((options as { workflows?: unknown }).workflows) : handlersByName((options as { handlers?: unknown }).handlers);
   const store = options.store;
   if (store === null || typeof store !== 'object' || typeof store.claim !== 'function') throw config('"store" must be a WorkflowStore');
   if (options.clock !== undefined && typeof options.clock !== 'function') throw config('"clock" must be a function returning epoch ms');
   if (options.onError !== undefined && typeof options.onError !== 'function') throw config('"onError" must be a function');
   if (options.allowUnknownHandlers !== undefined && typeof options.allowUnknownHandlers !== 'boolean') throw config('"allowUnknownHandlers" must be a boolean');
+  if (options.pause !== undefined && typeof options.pause !== 'function') throw config('"pause" must be a function (ms, signal) => Promise');
   const names = Object.keys(handlers);
   const strict = names.length > 0 && options.allowUnknownHandlers !== true;
   return {
@@ -119,6 +134,8 @@ export function resolveOptions(options: WorkflowClientOptions): ResolvedOptions 
     concurrency: count(options.concurrency, 10, 'concurrency'),
     clock: options.clock ?? systemClock,
     onError: safeOnError(options.onError),
+    pause: options.pause ?? pause,
+    flavour,
     checkHandler: (name, context) => {
       // A name that is no string at all is the store's CONFIG error.
       if (strict && typeof name === 'string' && name.length > 0 && !Object.hasOwn(handlers, name)) {
@@ -132,7 +149,32 @@ export function resolveOptions(options: WorkflowClientOptions): ResolvedOptions 
   };
 }
 
-function safeOnError(onError: WorkflowClientOptions['onError']): (error: unknown, workflowId?: string) => void {
+function handlersByName(value: unknown): Record<string, WorkflowHandler> {
+  if (value === null || typeof value !== 'object') throw config('"handlers" must be an object or a Map of functions');
+  // A null-prototype copy: a workflow naming "constructor" or "__proto__" finds no handler.
+  const handlers = Object.create(null) as Record<string, WorkflowHandler>;
+  const entries: Array<[unknown, unknown]> = value instanceof Map ? [...(value as Map<unknown, unknown>).entries()] : Object.entries(value);
+  for (const [name, fn] of entries) {
+    if (typeof name !== 'string' || name.length === 0) throw config(`handler names must be non-empty strings, got ${String(name)}`);
+    if (typeof fn !== 'function') throw config(`handler ${JSON.stringify(name)} must be a function`);
+    handlers[name] = fn as WorkflowHandler;
+  }
+  return handlers;
+}
+
+function workflowsByName(value: unknown): Record<string, WorkflowHandler> {
+  if (!Array.isArray(value)) throw config('"workflows" must be an array of defineWorkflow(...) definitions');
+  const handlers = Object.create(null) as Record<string, WorkflowHandler>;
+  for (const [i, workflow] of value.entries()) {
+    if (!isWorkflowDefinition(workflow)) throw config(`workflows[${i}] is not a defineWorkflow(...) definition`);
+    if (Object.hasOwn(handlers, workflow.name)) throw config(`two workflows are named ${JSON.stringify(workflow.name)}: names must be unique (they are stored with each run)`);
+    const run = workflow.run;
+    handlers[workflow.name] = (ctx: never, input: never) => run(ctx, input);
+  }
+  return handlers;
+}
+
+function safeOnError(onError: EngineOptions['onError']): (error: unknown, workflowId?: string) => void {
   const report = onError ?? ((error, id) => console.error(`@durable/workflow: ${id ?? 'worker'}:`, error));
   return (error, id) => {
     try {

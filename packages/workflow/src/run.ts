@@ -1,9 +1,10 @@
-import type { ClaimedWorkflow, WorkflowOutcome } from '@durable/core';
+import type { ClaimedWorkflow, StoredError, WorkflowOutcome } from '@durable/core';
 import { DurableError, ErrorCode, WorkflowStatus, assertJsonValue, toStoredError } from '@durable/core';
 import { RunContext } from './context.js';
 import { WorkflowErrorCode } from './errors.js';
 import { childEventName, isDurableErrorSafe, isProgrammingError, isUnwind } from './misuse.js';
 import type { ResolvedOptions } from './options.js';
+import { isNonRetryableError } from './step-policy.js';
 
 /**
  * How one run ended, for the worker's bookkeeping: `lost` when another worker took the workflow
@@ -34,6 +35,7 @@ export async function runClaimed(
     childRecheckMs: Math.max(1000, options.timeoutIntervalMs),
     onSuspend,
     checkHandler: (name, context) => options.checkHandler(name, context),
+    pause: options.pause,
   });
   const watch = new RunWatch(options, record.id, token, ctx);
   try {
@@ -71,7 +73,7 @@ export async function runClaimed(
 async function execute(
   options: ResolvedOptions,
   ctx: RunContext,
-  handler: (ctx: RunContext, input: never) => unknown,
+  handler: (ctx: never, input: never) => unknown,
   input: unknown,
   recorded: number,
   stalled: Promise<DurableError>,
@@ -81,7 +83,7 @@ async function execute(
   // The handler runs inside a promise chain, so a synchronous throw is a rejection like any other,
   // and it is raced against the stall watch: a handler that never settles cannot hold the worker.
   const run = Promise.resolve()
-    .then(() => handler(ctx, input as never))
+    .then(() => handler(ctx as never, input as never))
     .then(
       (value) => ({ value }),
       (error: unknown) => ({ error }),
@@ -102,12 +104,14 @@ async function execute(
   if (thrown !== undefined) {
     const { error } = thrown;
     if (isUnwind(error)) return { status: WorkflowStatus.COMPLETED };
-    // A changed handler, a misuse or data that is not JSON will not heal by retrying.
-    if (isProgrammingError(error)) return aborted(error);
+    // A changed handler, a misuse or data that is not JSON will not heal by retrying; a
+    // NonRetryableError says so itself.
+    const stored = storedWithAttempts(ctx, error);
+    if (isProgrammingError(error) || isNonRetryableError(error)) return { status: WorkflowStatus.ABORTED, error: stored };
     const failures = ctx.failures + 1;
-    if (failures >= options.maxFailures) return aborted(error);
+    if (failures >= options.maxFailures) return { status: WorkflowStatus.ABORTED, error: stored };
     const delay = options.retryIntervalMs * options.retryBackoff ** Math.min(failures - 1, 40);
-    return { status: WorkflowStatus.FAILED, error: toStoredError(error), runAt: options.clock() + Math.min(delay, 8.64e15 / 2) };
+    return { status: WorkflowStatus.FAILED, error: stored, runAt: options.clock() + Math.min(delay, 8.64e15 / 2) };
   }
   if (ctx.reached < recorded) {
     return aborted(new DurableError(ErrorCode.NON_DETERMINISTIC, `workflow ${ctx.workflowId}: returned after ${ctx.reached} operations but an earlier run recorded ${recorded}: the handler changed shape between runs`));
@@ -119,6 +123,14 @@ async function execute(
     return aborted(error); // a rerun replays the same steps to the same result: no retry
   }
   return { status: WorkflowStatus.COMPLETED, result };
+}
+
+// The error of a step whose retries ran out says which step and how many attempts it took.
+function storedWithAttempts(ctx: RunContext, error: unknown): StoredError {
+  const stored = toStoredError(error);
+  const failure = ctx.stepFailure;
+  if (failure === undefined || failure.error !== error) return stored;
+  return { ...stored, details: { ...stored.details, step: failure.step, attempts: failure.attempts } };
 }
 
 function aborted(error: unknown): WorkflowOutcome {

@@ -1,7 +1,9 @@
 import type { WorkflowStore } from '@durable/core';
 import { createMemoryStorage, createMemoryWorkflowStore } from '@durable/core';
-import type { WorkflowContext, WorkflowWorker } from '../src/index.js';
-import { WorkflowClient, createStorageWorkflowStore } from '../src/index.js';
+import { createStorageWorkflowStore } from '@durable/core';
+import type { WorkflowWorker } from '../src/index.js';
+import type { LidexContext as WorkflowContext } from '../src/lidex/index.js';
+import { LidexClient as WorkflowClient } from '../src/lidex/index.js';
 
 // A child's result wakes its parent at once, whatever the interleaving of the
 // child finishing and the parent suspending. A store wrapper makes the child finish (and send its

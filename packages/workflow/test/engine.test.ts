@@ -2,8 +2,10 @@ import type { WorkflowRecord, WorkflowStore } from '@durable/core';
 import type { Clock } from '@durable/core';
 import { createMemoryStorage, createMemoryWorkflowStore, isDurableError } from '@durable/core';
 import { expectDurableError } from '@durable/testkit';
-import type { WorkflowClientOptions, WorkflowContext, WorkflowHandler, WorkflowWorker } from '../src/index.js';
-import { WorkflowClient, createStorageWorkflowStore, makeClient } from '../src/index.js';
+import { createStorageWorkflowStore } from '@durable/core';
+import type { WorkflowWorker } from '../src/index.js';
+import type { LidexClientOptions as WorkflowClientOptions, LidexContext as WorkflowContext, WorkflowHandler } from '../src/lidex/index.js';
+import { LidexClient as WorkflowClient, makeClient } from '../src/lidex/index.js';
 import { pause } from '../src/timers.js';
 
 const FINAL = ['completed', 'aborted', 'cancelled'] as const;

@@ -1,8 +1,10 @@
 import type { Clock, WorkflowRecord, WorkflowStore } from '@durable/core';
 import { DurableError, createMemoryStorage, createMemoryWorkflowStore } from '@durable/core';
 import { expectDurableError } from '@durable/testkit';
-import type { WorkflowClientOptions, WorkflowContext, WorkflowWorker } from '../src/index.js';
-import { WorkflowClient, createStorageWorkflowStore } from '../src/index.js';
+import { createStorageWorkflowStore } from '@durable/core';
+import type { WorkflowWorker } from '../src/index.js';
+import type { LidexClientOptions as WorkflowClientOptions, LidexContext as WorkflowContext } from '../src/lidex/index.js';
+import { LidexClient as WorkflowClient } from '../src/lidex/index.js';
 
 // Safety rails: programming errors abort at once, misuse is refused early and says why.
 

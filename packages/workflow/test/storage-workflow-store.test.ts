@@ -1,7 +1,7 @@
 import type { ConditionalOptions, StorageManager, StorageValue } from '@durable/core';
 import { DurableError, ErrorCode, MemoryStorageManager, createMemoryLock, createMemoryStorage } from '@durable/core';
 import { expectDurableError, runWorkflowStoreSuite } from '@durable/testkit';
-import { createStorageWorkflowStore } from '../src/index.js';
+import { createStorageWorkflowStore } from '@durable/core';
 
 // Storage that declares no conditional writes (like S3 with conditionalWrites: false) and checks a
 // condition apart from the write, as a client-side check would: the store must then serialise
