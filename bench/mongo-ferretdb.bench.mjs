@@ -34,8 +34,10 @@ if (role === 'lock-child') {
   const lock = new MongoLockManager({ client, database: 'bench', backoff: { maxMs: 50 } });
   const counters = client.db('bench').collection('counters');
   await (await lock.acquire(`warm/${process.pid}`, { waitMs: 1000 })).release();
-  await counters.updateOne({ _id: 'barrier' }, { $inc: { n: 1 } }, { upsert: true });
-  while (((await counters.findOne({ _id: 'barrier' }))?.n ?? 0) < 8) await sleep(5);
+  // Inserts only: FerretDB applies an $inc by read-then-write, which loses increments under
+  // concurrency (a counted barrier would never open), but a duplicate _id is refused atomically.
+  await counters.insertOne({ _id: `ready/${process.pid}` });
+  while ((await counters.countDocuments({ _id: { $regex: '^ready/' } })) < 8) await sleep(5);
   const latencies = [];
   let overlaps = 0;
   const started = Date.now();
@@ -43,10 +45,15 @@ if (role === 'lock-child') {
     const t = performance.now();
     const lease = await lock.acquire('contended', { ttlMs: 30_000, waitMs: 120_000 });
     latencies.push(performance.now() - t);
-    const held = await counters.findOneAndUpdate({ _id: 'holders' }, { $inc: { n: 1 } }, { upsert: true, returnDocument: 'after' });
-    if ((held?.n ?? 1) > 1) overlaps++;
+    // A holder marker: a second holder's insert meets the first one's (E11000) = an overlap.
+    const mark = `${process.pid}/${i}`;
+    const marked = await counters.insertOne({ _id: 'holder', mark }).then(() => true, (error) => {
+      if (error?.code !== 11000) throw error;
+      overlaps++;
+      return false;
+    });
     await sleep(1);
-    await counters.updateOne({ _id: 'holders' }, { $inc: { n: -1 } });
+    if (marked) await counters.deleteOne({ _id: 'holder', mark });
     await lease.release();
   }
   process.stdout.write(JSON.stringify({ latencies, overlaps, start: started, end: Date.now() }));
