@@ -211,4 +211,40 @@ describe('ctx.step retry policies', () => {
     expect(await handle.result()).toBe(1);
     expect(charges).toBe(1);
   });
+
+  it('a worker stopping during a retry wait releases the workflow without a failure; the next worker retries afresh', async () => {
+    let calls = 0;
+    let waiting: (() => void) | undefined;
+    const store = createMemoryWorkflowStore();
+    const flakyOnce = defineWorkflow('once', async (ctx) =>
+      ctx.step('call', () => {
+        calls++;
+        if (calls === 1) throw new Error('flaky');
+        return 'ok';
+      }, { retries: 3, retryIntervalMs: 60_000 }),
+    );
+    const first = createWorkflowClient({
+      store,
+      workflows: [flakyOnce],
+      pollIntervalMs: 0,
+      onError: () => undefined,
+      // The retry wait: resolves only when the worker stops (its signal aborts).
+      pause: (_ms, signal) =>
+        new Promise<void>((resolve) => {
+          waiting = resolve;
+          signal.addEventListener('abort', () => resolve(), { once: true });
+        }),
+    });
+    const handle = await first.start(flakyOnce, 'w');
+    const worker = first.poll();
+    while (waiting === undefined) await new Promise((resolve) => setImmediate(resolve));
+    await worker.stop();
+    expect(worker.stats).toMatchObject({ released: 1, failed: 0 });
+    expect(await handle.status()).toBe('ready');
+    expect((await first.get('w'))?.failures).toBe(0);
+    const second = createWorkflowClient({ store, workflows: [flakyOnce], pollIntervalMs: 0, onError: () => undefined });
+    await second.drain();
+    expect(await second.handle(flakyOnce, 'w').result()).toBe('ok');
+    expect(calls).toBe(2);
+  });
 });
