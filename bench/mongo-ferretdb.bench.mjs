@@ -16,7 +16,7 @@ import { quantile } from './support/stats.mjs';
 
 const { MongoClient } = createRequire(new URL('../packages/mongo/package.json', import.meta.url))('mongodb');
 const { MongoLockManager, MongoWorkflowStore } = await import('../packages/mongo/dist/esm/index.js');
-const { createWorkflowClient } = await import('../packages/workflow/dist/esm/index.js');
+const { LidexClient } = await import('../packages/workflow/dist/esm/lidex/index.js');
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const WORKFLOWS = Number(process.env.BENCH_WORKFLOWS ?? 200);
 const [, , role, uriArg, ...rest] = process.argv;
@@ -66,7 +66,7 @@ if (role === 'lock-child') {
     await base.finish(id, token, outcome);
     process.send(id);
   };
-  const workflows = createWorkflowClient({ store, handlers, concurrency: 8, pollIntervalMs: 10, onError: (e) => console.error(e) });
+  const workflows = new LidexClient({ store, handlers, concurrency: 8, pollIntervalMs: 10, onError: (e) => console.error(e) });
   let worker;
   process.on('message', async (message) => {
     if (message === 'go') worker = workflows.poll();
@@ -108,7 +108,7 @@ async function run(server) {
   for (const workers of [1, 4]) {
     const collection = `wf_${workers}_${Date.now()}`;
     const store = new MongoWorkflowStore({ client, database: 'bench', collection });
-    const starter = createWorkflowClient({ store, handlers, concurrency: 0 });
+    const starter = new LidexClient({ store, handlers, concurrency: 0 });
     for (let i = 0; i < WORKFLOWS; i++) await starter.start(`wf-${i}`, 'threeSteps', { n: i });
     const done = new Set();
     let finishedAt = 0;

@@ -8,13 +8,13 @@ import { join } from 'node:path';
 import { createFileWorkflowStore } from '@durable/fs';
 import { quantile } from './support/stats.mjs';
 
-const { createWorkflowClient } = await import('../packages/workflow/dist/esm/index.js');
+const { LidexClient } = await import('../packages/workflow/dist/esm/lidex/index.js');
 
 const WORKFLOWS = Number(process.env.BENCH_SLEEPERS ?? 50);
 
 for (const pollIntervalMs of [1000, 100]) {
   const root = mkdtempSync(join(tmpdir(), 'durable-bench-sleep-'));
-  const client = createWorkflowClient({
+  const client = new LidexClient({
     store: createFileWorkflowStore({ root }),
     pollIntervalMs,
     concurrency: 20,

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { createFileLock, createFileStorage, createFileWorkflowStore } from '@durable/fs';
 import { median } from './support/stats.mjs';
 
-const { createStorageWorkflowStore, createWorkflowClient } = await import('../packages/workflow/dist/esm/index.js');
+const { createStorageWorkflowStore } = await import('../packages/core/dist/esm/index.js');
+const { LidexClient } = await import('../packages/workflow/dist/esm/lidex/index.js');
 
 const STEPS = Number(process.env.BENCH_STEPS ?? 150);
 const ROUNDS = 7;
@@ -20,7 +21,7 @@ async function stepCost(kind) {
       ? createFileWorkflowStore({ root })
       : createStorageWorkflowStore({ storage: createFileStorage({ root }), lock: createFileLock({ root }), lockWrites: kind === 'generic+lock' });
   let perStep = 0;
-  const client = createWorkflowClient({
+  const client = new LidexClient({
     store,
     // The default poll interval: a 1 ms poll would read the running record every millisecond.
     pollIntervalMs: 1000,

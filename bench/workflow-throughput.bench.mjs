@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createFileLock, createFileStorage, createFileWorkflowStore } from '@durable/fs';
 
-const { createStorageWorkflowStore, createWorkflowClient } = await import('../packages/workflow/dist/esm/index.js');
+const { createStorageWorkflowStore } = await import('../packages/core/dist/esm/index.js');
+const { LidexClient } = await import('../packages/workflow/dist/esm/lidex/index.js');
 
 const WORKFLOWS = Number(process.env.BENCH_WORKFLOWS ?? 200);
 
@@ -35,7 +36,7 @@ if (process.argv[2] === 'worker') {
     await base.finish(id, token, outcome);
     process.send(id);
   };
-  const client = createWorkflowClient({ store, handlers, concurrency: 8, pollIntervalMs: 10, onError: (e) => console.error(e) });
+  const client = new LidexClient({ store, handlers, concurrency: 8, pollIntervalMs: 10, onError: (e) => console.error(e) });
   let worker;
   process.on('message', async (message) => {
     if (message === 'go') worker = client.poll();
@@ -50,7 +51,7 @@ if (process.argv[2] === 'worker') {
   for (const kind of ['fs', 'generic', 'generic+lock']) {
     for (const workers of [1, 2, 4]) {
       const root = mkdtempSync(join(tmpdir(), 'durable-bench-wf-'));
-      const client = createWorkflowClient({ store: openStore(kind, root), handlers, concurrency: 0 });
+      const client = new LidexClient({ store: openStore(kind, root), handlers, concurrency: 0 });
       for (let i = 0; i < WORKFLOWS; i++) await client.start(`wf-${i}`, 'threeSteps', { n: i });
       let started;
       let finishedAt = 0;
