@@ -1,3 +1,4 @@
+import { checkOptions } from './option-checks.js';
 import type { ClaimTransition } from './claim-writes.js';
 import { ClaimWrites } from './claim-writes.js';
 import type { Clock } from './clock.js';
@@ -23,6 +24,7 @@ export class MemoryWorkflowStore extends ClaimWrites implements WorkflowStore {
 
   constructor(options: MemoryWorkflowStoreOptions = {}) {
     super();
+    checkOptions(options, 'memory workflow store', { known: ['clock'] });
     this.clock = options.clock ?? systemClock;
   }
 

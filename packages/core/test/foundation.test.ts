@@ -13,6 +13,7 @@ import {
   isDurableError,
   isValidKey,
   isWellFormedText,
+  MemoryWorkflowStore,
   checkOptions,
   resolveTtl,
   MAX_TTL_MS,
@@ -269,5 +270,11 @@ describe('LockableStorageManager', () => {
     const store = make();
     const version = await store.write('k', 'v');
     expect(await store.update('k', () => undefined)).toBe(version);
+  });
+});
+
+describe('memory workflow store options', () => {
+  test('an unknown option is CONFIG', () => {
+    expect(() => new MemoryWorkflowStore({ clok: () => 0 } as never)).toThrow(/memory workflow store: unknown option "clok"/);
   });
 });

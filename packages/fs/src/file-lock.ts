@@ -6,6 +6,7 @@ import {
   ErrorCode,
   acquireWithRetry,
   assertValidKey,
+  checkOptions,
   createLease,
   createLockToken,
   resolveBackoff,
@@ -69,6 +70,11 @@ export class FileLockManager implements LockManager {
   private readonly corruptSeen = new Map<string, number>();
 
   constructor(options: FileLockOptions) {
+    checkOptions(options, CONTEXT, {
+      known: ['root', 'defaultTtlMs', 'clock', 'backoff', 'wakeOnChange'],
+      required: ['root'],
+      renamed: { ttl: 'defaultTtlMs', timeToLiveDurationInSeconds: 'defaultTtlMs (milliseconds)', dir: 'root', path: 'root' },
+    });
     if (options === null || typeof options !== 'object' || typeof options.root !== 'string' || options.root === '') {
       throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: options with a "root" folder are required`);
     }

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Clock, PendingIndex } from '@durable/core';
-import { DurableError, ErrorCode, StorageWorkflowStore } from '@durable/core';
+import { DurableError, ErrorCode, StorageWorkflowStore, checkOptions } from '@durable/core';
 import { LocalFileStorageManager } from './file-storage.js';
 import { unlinkQuietly } from './files.js';
 
@@ -37,6 +37,7 @@ export class FileWorkflowStore extends StorageWorkflowStore {
   readonly root: string;
 
   constructor(options: FileWorkflowStoreOptions) {
+    checkOptions(options, CONTEXT, { known: ['root', 'fsync', 'clock'], required: ['root'], renamed: { dir: 'root', path: 'root' } });
     if (options === null || typeof options !== 'object' || typeof options.root !== 'string' || options.root === '') {
       throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: options with a "root" folder are required`);
     }

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalFileStorageManager, FileLockManager } from '../src/index.js';
+import { FileLockManager, FileWorkflowStore, LocalFileStorageManager } from '../src/index.js';
 import { encodeSegment } from '../src/paths.js';
 
 let root: string;
@@ -63,4 +63,17 @@ test('keys differing only in case stay apart, also on a case-insensitive file sy
 test('a missing root option is a CONFIG error', () => {
   expect(() => new LocalFileStorageManager({ root: '' })).toThrow(expect.objectContaining({ code: 'CONFIG' }));
   expect(() => new FileLockManager(undefined as never)).toThrow(expect.objectContaining({ code: 'CONFIG' }));
+});
+
+test('unknown and misnamed options are CONFIG naming ours, for the storage, the lock and the workflow store', () => {
+  const root = mkdtempSync(join(tmpdir(), 'durable-fs-options-'));
+  try {
+    expect(() => new LocalFileStorageManager({ root, fsnyc: false } as never)).toThrow(/unknown option "fsnyc"/);
+    expect(() => new FileLockManager({ root, ttl: 5_000 } as never)).toThrow(/option "ttl" is not ours; use defaultTtlMs/);
+    expect(() => new FileLockManager({ dir: root } as never)).toThrow(/option "dir" is not ours; use root/);
+    expect(() => new FileWorkflowStore({ root, lockWrites: true } as never)).toThrow(/unknown option "lockWrites"/);
+    expect(() => new FileWorkflowStore({} as never)).toThrow(expect.objectContaining({ code: 'CONFIG', retryable: false }));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
