@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { DurableError, ErrorCode } from '@durable/core';
 import { runSteps } from './fs-driver.js';
 import type { CommitResult, Head, KeyFolder, Planned, ProtocolOptions } from './protocol.js';
-import { commit, readHead } from './protocol.js';
+import { ForeignFolderError, commit, readHead } from './protocol.js';
 
 /** Slots an epoch reaches before a commit compacts it (see protocol.ts). */
 export const SEAL_AT = 64;
@@ -19,7 +19,7 @@ export const protocolOptions: ProtocolOptions = {
 
 /** Reads a key folder's newest state with node:fs. */
 export function readKey(folder: KeyFolder, options: ProtocolOptions = protocolOptions): Promise<Head | undefined> {
-  return runSteps(readHead(folder, options));
+  return runSteps(readHead(folder, options)).catch(foreign);
 }
 
 /** Commits over a key folder's newest state with node:fs (see protocol.ts `commit`). */
@@ -28,7 +28,15 @@ export function commitKey(
   plan: (head: Head | undefined) => Planned | undefined,
   options: ProtocolOptions = protocolOptions,
 ): Promise<CommitResult> {
-  return runSteps(commit(folder, plan, options));
+  return runSteps(commit(folder, plan, options)).catch(foreign);
+}
+
+// A folder the protocol did not write is a permanent condition: BACKEND, not retryable.
+function foreign(error: unknown): never {
+  if (error instanceof ForeignFolderError) {
+    throw new DurableError(ErrorCode.BACKEND, `@durable/fs: ${error.message}; move it away or restore it from a backup`, { retryable: false, cause: error });
+  }
+  throw error;
 }
 
 /** The typed error for a value file that failed its checksum or format check. */

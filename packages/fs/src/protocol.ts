@@ -21,6 +21,11 @@ import { decodeValueFile } from './value-file.js';
  * renamed epoch fails with ENOENT; into a sealed one with EEXIST.
  */
 
+/** A folder the protocol did not write (another program, or an older version's layout): retrying cannot help. */
+export class ForeignFolderError extends Error {
+  override readonly name = 'ForeignFolderError';
+}
+
 /** One file-system call of the protocol. Paths use "/" separators. */
 export type FsOp =
   | { readonly op: 'readdir'; readonly path: string }
@@ -150,7 +155,7 @@ export function* readHead(key: KeyFolder, options: ProtocolOptions): Steps<Head 
       epoch = epochs[epochs.length - 1];
       if (epoch === undefined) {
         if (attempt < RELIST_LIMIT) continue;
-        throw new Error(`${key.dir} holds no epoch folder: it was not written by this version of @durable/fs`);
+        throw new ForeignFolderError(`${key.dir} holds no epoch folder: it was not written by this version of @durable/fs (0.1 kept numbered files directly in the key folder)`);
       }
     }
     const epochDir = `${key.dir}/e${epoch}`;
@@ -163,7 +168,7 @@ export function* readHead(key: KeyFolder, options: ProtocolOptions): Steps<Head 
     const top = topSlot(slots);
     if (top.slot < 0) {
       if (attempt < RELIST_LIMIT) continue;
-      throw new Error(`${epochDir} holds no slot 0: it was not written by this version of @durable/fs`);
+      throw new ForeignFolderError(`${epochDir} holds no slot 0: it was not written by this version of @durable/fs`);
     }
     if (top.sealed) {
       yield* finishSeal(key, epoch, top.slot, options);
@@ -264,7 +269,7 @@ export function* seal(key: KeyFolder, epoch: number, slot: number, options: Prot
  * safe to run late: each one fails harmlessly (ENOENT, EEXIST) once a later step has happened.
  */
 export function* finishSeal(key: KeyFolder, epoch: number, sealSlot: number, options: ProtocolOptions): Steps<void> {
-  if (sealSlot < 2) throw new Error(`${key.dir}/e${epoch}/${sealSlot} is a folder where a value belongs: not written by @durable/fs`);
+  if (sealSlot < 2) throw new ForeignFolderError(`${key.dir}/e${epoch}/${sealSlot} is a folder where a value belongs: not written by @durable/fs`);
   const next = epoch + sealSlot - 1;
   const epochDir = `${key.dir}/e${epoch}`;
   let entries = yield* readdir(key.dir);

@@ -99,3 +99,14 @@ test('the pending folder of the workflow store ignores names it did not write', 
   const claimed = await store.claim({ leaseMs: 1000 });
   expect(claimed?.record.id).toBe('w1');
 });
+
+test('a key folder in the layout of @durable/fs 0.1 (numbered files, no epoch) is a non-retryable BACKEND error saying so, not data', async () => {
+  const storage = new LocalFileStorageManager({ root });
+  mkdirSync(join(root, 'old~'));
+  writeFileSync(join(root, 'old~', '0'), '');
+  writeFileSync(join(root, 'old~', '1'), '\u0001value');
+  const error = await expectDurableError(() => storage.read('old'), 'BACKEND');
+  expect(error.retryable).toBe(false);
+  expect(error.message).toContain('not written by this version');
+  await expectDurableError(() => storage.write('old', 'x'), 'BACKEND');
+});

@@ -19,7 +19,12 @@ let root: string;
 beforeEach(() => {
   root = mkdtempSync(join(tmpdir(), 'durable-fs-pause-'));
 });
-afterEach(() => rmSync(root, { recursive: true, force: true }));
+const children: ChildProcess[] = [];
+afterEach(() => {
+  // A test that failed midway must not leave a stopped child behind (jest would wait for it).
+  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  rmSync(root, { recursive: true, force: true });
+});
 
 interface Paused {
   child: ChildProcess;
@@ -29,6 +34,7 @@ interface Paused {
 /** Starts the worker and resolves once it has stopped itself at the chosen call. */
 function startPaused(args: string[]): Promise<Paused> {
   const child = spawn(process.execPath, [WORKER, root, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
   let buffer = '';
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -124,3 +130,4 @@ test('a lock grant paused before its commit, while other grants come and go, get
   expect(outcome.fencingToken).toBeGreaterThan(highest);
   await expect(lock.acquire('resource', { ttlMs: 1000, waitMs: 0 })).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
 }, 120_000);
+
