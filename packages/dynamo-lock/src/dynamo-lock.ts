@@ -1,6 +1,6 @@
 import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import type { AcquireOptions, BackoffOptions, Clock, Lease, LockCapabilities, LockManager } from '@durable/core';
+import type { AcquireOptions, BackoffOptions, Clock, Lease, LockCapabilities, LockHolder, LockManager } from '@durable/core';
 import {
   DurableError,
   ErrorCode,
@@ -184,6 +184,13 @@ export class DynamoLockingManager implements LockManager {
       fencingToken: Number(Item.fencingToken?.N ?? 0),
       expiresAtMs: Number(Item.expiresAtMs?.N ?? 0),
     };
+  }
+
+  /** The live lease on `key` (fencing token and expiry, never the owner token), or `undefined` when free. */
+  async holder(key: string): Promise<LockHolder | undefined> {
+    const state = await this.inspect(key);
+    if (state === undefined || state.token === undefined || state.expiresAtMs <= this.clock()) return undefined;
+    return { fencingToken: state.fencingToken, expiresAt: state.expiresAtMs };
   }
 
   /** Destroys the DynamoDB client if this manager created it (never an injected one). */

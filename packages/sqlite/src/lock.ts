@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { Statement } from 'better-sqlite3';
-import type { AcquireOptions, BackoffOptions, Clock, Lease, LockCapabilities, LockManager } from '@durable/core';
+import type { AcquireOptions, BackoffOptions, Clock, Lease, LockCapabilities, LockHolder, LockManager } from '@durable/core';
 import {
   DurableError,
   ErrorCode,
@@ -105,6 +105,14 @@ export class SqliteLockManager implements LockManager {
       });
     }
     return expiresAt;
+  }
+
+  /** The live lease on `key` (fencing token and expiry, never the owner token), or `undefined` when free. */
+  async holder(key: string): Promise<LockHolder | undefined> {
+    assertValidKey(key, CONTEXT);
+    const row = this.sql().get.get(key) as LockRow | undefined;
+    if (row === undefined || row.token === null || row.expires_at <= this.clock()) return undefined;
+    return { fencingToken: row.fencing, expiresAt: row.expires_at };
   }
 
   async close(): Promise<void> {
