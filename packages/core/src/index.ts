@@ -3,6 +3,7 @@ export type { DurableErrorCode, DurableErrorOptions } from './errors.js';
 export { MAX_KEY_LENGTH, assertValidKey, assertValidPrefix, isValidKey, isWellFormedText, joinKey, keyProblem } from './keys.js';
 export { MAX_VERSION_LENGTH, assertConditionalOptions, assertStorageValue } from './values.js';
 export { checkOptions } from './option-checks.js';
+export { mayHaveBeenApplied, wasRetried } from './request-outcome.js';
 export type { OptionRules } from './option-checks.js';
 export { bytesToText, listAll, readText, toBytes } from './storage.js';
 export type {

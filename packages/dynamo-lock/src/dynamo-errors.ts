@@ -12,33 +12,6 @@ export function isConditionFailure(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as SdkErrorShape).name === 'ConditionalCheckFailedException';
 }
 
-/**
- * True unless the SDK says this condition failure answered the first and only attempt: after a
- * retry it may answer our own earlier attempt, applied but with its reply lost.
- */
-export function wasRetried(error: unknown): boolean {
-  if (typeof error !== 'object' || error === null) return true;
-  const attempts = (error as SdkErrorShape).$metadata?.attempts;
-  return attempts === undefined || attempts > 1;
-}
-
-// Connection failures where no byte of the request left this process. Matched in the message too:
-// the SDK wraps an error from another realm (jest's VM contexts) without its `code`.
-const NOT_SENT = /\b(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ENETUNREACH|EHOSTUNREACH)\b/;
-
-/**
- * True when a failed request may nevertheless have been applied: the SDK retried it (an earlier
- * attempt may have succeeded with its reply lost), or it got no HTTP answer after it may have
- * been sent (a reset connection, a timeout).
- */
-export function mayHaveBeenApplied(error: unknown): boolean {
-  if (typeof error !== 'object' || error === null || isDurableError(error)) return false;
-  const shape = error as SdkErrorShape;
-  if ((shape.$metadata?.attempts ?? 1) > 1) return true;
-  const reason = `${shape.code ?? ''} ${error instanceof Error ? error.message : ''}`;
-  return shape.$metadata?.httpStatusCode === undefined && !NOT_SENT.test(reason);
-}
-
 const RETRYABLE = new Set([
   'ProvisionedThroughputExceededException',
   'ThrottlingException',

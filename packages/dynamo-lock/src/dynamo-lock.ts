@@ -8,14 +8,16 @@ import {
   assertLockToken,
   createLease,
   createLockToken,
-  resolveBackoff,
   isWellFormedText,
+  mayHaveBeenApplied,
+  resolveBackoff,
   resolveTtl,
   systemClock,
+  wasRetried,
 } from '@durable/core';
 import type { DynamoConnection, DynamoConnectionOptions } from './connection.js';
 import { itemIdFor, resolveConnection } from './connection.js';
-import { dynamoBackendError, isConditionFailure, mayHaveBeenApplied, wasRetried } from './dynamo-errors.js';
+import { dynamoBackendError, isConditionFailure } from './dynamo-errors.js';
 
 /** Options for {@link DynamoLockingManager}. */
 export interface DynamoLockOptions extends DynamoConnectionOptions {

@@ -36,34 +36,6 @@ export function isConcurrentConditionalWrite(error: unknown): boolean {
   return errorName(error) === 'ConditionalRequestConflict' || httpStatus(error) === 409;
 }
 
-// Connection failures where no byte of the request left this process: nothing can have been applied.
-// Matched in the message too: the SDK wraps an error from another realm (jest's VM contexts) as
-// "AWS SDK error wrapper for Error: connect ECONNREFUSED ..." without its `code`.
-const NOT_SENT = /\b(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ENETUNREACH|EHOSTUNREACH)\b/;
-
-/**
- * True when a failed request may nevertheless have been applied: the SDK retried it (an earlier
- * attempt may have succeeded with its reply lost; the SDK sets `$metadata.attempts`), or it failed
- * without any HTTP answer after it may have been sent (a reset connection, a timeout).
- */
-export function mayHaveBeenApplied(error: unknown): boolean {
-  if (typeof error !== 'object' || error === null || isDurableError(error)) return false;
-  const shape = error as SdkErrorShape;
-  if ((shape.$metadata?.attempts ?? 1) > 1) return true;
-  const reason = `${shape.code ?? ''} ${error instanceof Error ? error.message : ''}`;
-  return httpStatus(error) === undefined && !NOT_SENT.test(reason);
-}
-
-/**
- * True unless the SDK says this answer came from the first and only attempt: a 412 on a retry (or
- * from a client that does not report attempts) may be the answer to our own earlier write.
- */
-export function wasRetried(error: unknown): boolean {
-  if (typeof error !== 'object' || error === null) return true;
-  const attempts = (error as SdkErrorShape).$metadata?.attempts;
-  return attempts === undefined || attempts > 1;
-}
-
 /** True for a failed `If-None-Match`/`If-Match` (412), or S3's 409 for a concurrent conditional write. */
 export function isPreconditionFailure(error: unknown): boolean {
   const status = httpStatus(error);

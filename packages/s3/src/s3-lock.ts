@@ -7,13 +7,15 @@ import {
   assertLockToken,
   createLease,
   createLockToken,
+  mayHaveBeenApplied,
   resolveBackoff,
   resolveTtl,
   systemClock,
+  wasRetried,
 } from '@durable/core';
 import type { S3Connection, S3ConnectionOptions } from './connection.js';
 import { objectKeyFor, resolveConnection } from './connection.js';
-import { isNotFound, isPreconditionFailure, mayHaveBeenApplied, s3BackendError, wasRetried } from './s3-errors.js';
+import { isNotFound, isPreconditionFailure, s3BackendError } from './s3-errors.js';
 
 /** Options for {@link S3LockManager}. */
 export interface S3LockOptions extends S3ConnectionOptions {

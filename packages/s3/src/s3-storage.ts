@@ -23,11 +23,13 @@ import {
   assertValidPrefix,
   isDurableError,
   listLimit,
+  mayHaveBeenApplied,
   toBytes,
+  wasRetried,
 } from '@durable/core';
 import type { S3Connection, S3ConnectionOptions } from './connection.js';
 import { objectKeyFor, resolveConnection } from './connection.js';
-import { isConcurrentConditionalWrite, isNotFound, isPreconditionFailure, mayHaveBeenApplied, s3BackendError, wasRetried } from './s3-errors.js';
+import { isConcurrentConditionalWrite, isNotFound, isPreconditionFailure, s3BackendError } from './s3-errors.js';
 import type { ObservedObject } from './write-outcome.js';
 import { CONDITION_META, PREVIOUS_META, SeenWrites, WRITE_ID_META, conditionMark, settleOutcome } from './write-outcome.js';
 
