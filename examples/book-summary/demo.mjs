@@ -30,7 +30,7 @@ function orchestrator() {
     source: 'example.book-summary',
     concurrency: 4,
     // Short leases, so the restart takes over a dead orchestrator's leases in 2 s.
-    lockTtlMs: 2_000,
+    ttlMs: 2_000,
     onOrchestrationState,
     onCloudEvent,
     onSnapshot: (subject, snapshot) => finalSnapshots.set(subject, snapshot),

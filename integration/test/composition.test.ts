@@ -146,8 +146,8 @@ describe.each(STORAGES)('%s storage', (storageKind) => {
               id: actorId,
               storage,
               lock,
-              lockTtlMs: 10_000,
-              acquireLockMaxTimeout: 60_000,
+              ttlMs: 10_000,
+              waitMs: 60_000,
               actorCreator: (_id, snapshot) => createActor(counterMachine, snapshot === undefined ? {} : { snapshot: snapshot as never }),
             },
             (actor) => {

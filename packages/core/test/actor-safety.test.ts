@@ -98,8 +98,10 @@ describe('options are checked (issue 9 item 4)', () => {
     ['a storage without read/write', { storage: {} }, /storage must be a StorageManager/],
     ['a lock without acquire', { lock: {} }, /lock must be a LockManager/],
     ['a non-function actorCreator', { actorCreator: 'cart' }, /actorCreator must be a function/],
-    ['a negative acquireLockMaxTimeout', { lock: createMemoryLock(), acquireLockMaxTimeout: -1 }, /acquireLockMaxTimeout/],
-    ['a zero lockTtlMs', { lock: createMemoryLock(), lockTtlMs: 0 }, /lockTtlMs/],
+    ['a negative waitMs', { lock: createMemoryLock(), waitMs: -1 }, /waitMs/],
+    ['a zero ttlMs', { lock: createMemoryLock(), ttlMs: 0 }, /ttlMs/],
+    ['the old lockTtlMs', { lock: createMemoryLock(), lockTtlMs: 5_000 }, /"lockTtlMs" is not ours; use ttlMs/],
+    ['the old acquireLockMaxTimeout', { lock: createMemoryLock(), acquireLockMaxTimeout: 5_000 }, /"acquireLockMaxTimeout" is not ours; use waitMs/],
   ])('%s is CONFIG naming the option', (_name, extra, message) => {
     expect(() => new PersistedActor({ ...options(createMemoryStorage()), ...extra } as never)).toThrow(
       expect.objectContaining({ code: 'CONFIG', message: expect.stringMatching(message) }),
@@ -121,7 +123,7 @@ describe('the actor (issue 9 item 6)', () => {
       extend: (key, token, ttl) => memory.extend(key, token, ttl),
     };
     await withPersistedActor(options(createMemoryStorage(), { lock: spy }), () => undefined);
-    await withPersistedActor(options(createMemoryStorage(), { lock: spy, lockTtlMs: 60_000 }), () => undefined);
+    await withPersistedActor(options(createMemoryStorage(), { lock: spy, ttlMs: 60_000 }), () => undefined);
     expect(seen).toHaveLength(2);
     for (const { ttlMs, waitMs } of seen) expect(waitMs!).toBeGreaterThan(ttlMs!);
   });
@@ -129,14 +131,14 @@ describe('the actor (issue 9 item 6)', () => {
   test('after a crashed holder, the next call with default waiting gets the lease once the old one expires', async () => {
     const lock = createMemoryLock();
     await lock.acquire('carts/c1', { ttlMs: 150 }); // a holder that died without releasing
-    const result = await withPersistedActor(options(createMemoryStorage(), { lock, lockTtlMs: 150 }), () => 'got it');
+    const result = await withPersistedActor(options(createMemoryStorage(), { lock, ttlMs: 150 }), () => 'got it');
     expect(result).toBe('got it');
   });
 
   test('LOCK_TIMEOUT says which fencing token holds the lease and when it expires', async () => {
     const lock = createMemoryLock();
     const holder = await lock.acquire('carts/c1', { ttlMs: 60_000 });
-    const error = await rejection(withPersistedActor(options(createMemoryStorage(), { lock, acquireLockMaxTimeout: 20 }), () => undefined));
+    const error = await rejection(withPersistedActor(options(createMemoryStorage(), { lock, waitMs: 20 }), () => undefined));
     expect(error).toMatchObject({ code: 'LOCK_TIMEOUT', retryable: true, details: { fencingToken: holder.fencingToken, expiresAt: holder.expiresAt } });
     expect(String(error['message'])).toContain(`fencing token ${holder.fencingToken}`);
     expect(String(error['message'])).toContain(new Date(holder.expiresAt).toISOString());

@@ -126,7 +126,7 @@ describe('PersistedActor', () => {
   test('read-write extends the lease while the actor stays open', async () => {
     const storage = createMemoryStorage();
     const lock = createMemoryLock();
-    const persisted = new PersistedActor(options(storage, { lock, lockTtlMs: 300 }));
+    const persisted = new PersistedActor(options(storage, { lock, ttlMs: 300 }));
     await persisted.init();
     await new Promise((resolve) => setTimeout(resolve, 1000));
     // Without extension the 300 ms lease would have expired three times over.
@@ -141,7 +141,7 @@ describe('PersistedActor', () => {
     let now = 1_000;
     const storage = createMemoryStorage();
     const lock = createMemoryLock({ clock: () => now });
-    const persisted = new PersistedActor(options(storage, { lock, lockTtlMs: 60 }));
+    const persisted = new PersistedActor(options(storage, { lock, ttlMs: 60 }));
     await persisted.init();
     now += 1_000; // on the lock's clock the lease expired, and another invocation takes it over
     const thief = await lock.acquire('actors/a1', { ttlMs: 60_000 });
@@ -299,7 +299,7 @@ describe('PersistedActor', () => {
     const lock = createMemoryLock();
     const first = new PersistedActor(options(storage, { lock }));
     await first.init();
-    await expectCode(withPersistedActor(options(storage, { lock, acquireLockMaxTimeout: 50 }), () => undefined), 'LOCK_TIMEOUT');
+    await expectCode(withPersistedActor(options(storage, { lock, waitMs: 50 }), () => undefined), 'LOCK_TIMEOUT');
     await first.close();
   });
 });

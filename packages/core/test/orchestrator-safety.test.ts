@@ -240,7 +240,11 @@ describe('options are checked (issue 9 item 4)', () => {
     ['a misspelt key', { onOrchestration: {} }, /unknown option "onOrchestration"/],
     ['orchestrationMachine in a version', { versions: [{ version: '1', orchestrationMachine: counter }] }, /"orchestrationMachine" is not ours; use logic/],
     ['a logic that is no machine', { versions: [{ version: '1', logic: {} }] }, /must be an xstate machine/],
-    ['a zero lockTtlMs', { lockTtlMs: 0 }, /lockTtlMs/],
+    ['a zero ttlMs', { ttlMs: 0 }, /ttlMs/],
+    ['the old lockTtlMs', { lockTtlMs: 5_000 }, /"lockTtlMs" is not ours; use ttlMs/],
+    ['the old acquireLockMaxTimeout', { acquireLockMaxTimeout: 5_000 }, /"acquireLockMaxTimeout" is not ours; use waitMs/],
+    ['storageManager', { storageManager: {} }, /"storageManager" is not ours; use storage/],
+    ['persistence', { persistence: {} }, /"persistence" is not ours; use storage/],
   ])('%s is CONFIG naming the option', async (_name, extra, message) => {
     await expect(orchestrateCloudEvents({ ...opts(createMemoryStorage()), ...extra } as never, [])).rejects.toMatchObject({ code: 'CONFIG', message: expect.stringMatching(message) });
   });
@@ -254,7 +258,7 @@ describe('options are checked (issue 9 item 4)', () => {
   test('LOCK_TIMEOUT for a subject names the holding fencing token and its expiry', async () => {
     const lock = createMemoryLock();
     const holder = await lock.acquire('orchestrations/p', { ttlMs: 60_000 });
-    const result = await orchestrateCloudEvents(opts(createMemoryStorage(), { lock, acquireLockMaxTimeout: 20 }), [], [{ subject: 'p' }]);
+    const result = await orchestrateCloudEvents(opts(createMemoryStorage(), { lock, waitMs: 20 }), [], [{ subject: 'p' }]);
     expect(result.errors.map((e) => e.data)).toEqual([expect.objectContaining({ code: 'LOCK_TIMEOUT', message: expect.stringContaining(`fencing token ${holder.fencingToken}`) })]);
     await holder.release();
   });

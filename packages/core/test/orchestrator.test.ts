@@ -469,7 +469,7 @@ describe('orchestrateCloudEvents', () => {
     const lock = createMemoryLock();
     await orchestrateCloudEvents(opts(storage, { lock }), [], [{ subject: 'a', input: { bookId: 'a' } }, { subject: 'b', input: { bookId: 'b' } }]);
     const held = await lock.acquire('orchestrations/a', { ttlMs: 60_000 });
-    const result = await orchestrateCloudEvents(opts(storage, { lock, acquireLockMaxTimeout: 30 }), [evt('a', 'evt.book.fetched'), evt('b', 'evt.book.fetched')]);
+    const result = await orchestrateCloudEvents(opts(storage, { lock, waitMs: 30 }), [evt('a', 'evt.book.fetched'), evt('b', 'evt.book.fetched')]);
     expect(result.errors.map((e) => e.data)).toEqual([expect.objectContaining({ code: 'LOCK_TIMEOUT', retryable: true })]);
     expect(result.processes['b']!.value).toBe('summarising');
     await held.release();

@@ -9,6 +9,8 @@ const RENAMED = {
   lockManager: 'lock',
   persistence: 'storage (and lock)',
   statemachine: 'actorCreator (build the actor from your machine)',
+  lockTtlMs: 'ttlMs (the lease duration, as LockManager.acquire names it)',
+  acquireLockMaxTimeout: 'waitMs (how long to wait for the lease, as LockManager.acquire names it)',
 } as const;
 
 const KNOWN = [
@@ -16,8 +18,8 @@ const KNOWN = [
   'storage',
   'lock',
   'locking',
-  'acquireLockMaxTimeout',
-  'lockTtlMs',
+  'waitMs',
+  'ttlMs',
   'version',
   'acceptVersions',
   'machineId',

@@ -41,10 +41,10 @@ export function resolveLocking(locking: LockingMode | undefined, hasLock: boolea
  * @internal The lease of a `read-write` actor or orchestrator: its TTL (default 10 s) and how long
  * to wait for it (default 1.5 TTL). Bad numbers are `CONFIG`.
  */
-export function leaseOptions(options: { lockTtlMs?: number; acquireLockMaxTimeout?: number }, context: string): { ttlMs: number; waitMs: number } {
-  const ttlMs = resolveTtl(options.lockTtlMs, DEFAULT_LOCK_TTL_MS, `${context}: lockTtlMs`);
-  assertWaitMs(options.acquireLockMaxTimeout, `${context}: acquireLockMaxTimeout`);
-  return { ttlMs, waitMs: options.acquireLockMaxTimeout ?? Math.ceil(ttlMs * DEFAULT_WAIT_PER_TTL) };
+export function leaseOptions(options: { ttlMs?: number; waitMs?: number }, context: string): { ttlMs: number; waitMs: number } {
+  const ttlMs = resolveTtl(options.ttlMs, DEFAULT_LOCK_TTL_MS, `${context}: ttlMs`);
+  assertWaitMs(options.waitMs, `${context}: waitMs`);
+  return { ttlMs, waitMs: options.waitMs ?? Math.ceil(ttlMs * DEFAULT_WAIT_PER_TTL) };
 }
 
 /**
@@ -90,7 +90,7 @@ async function describeLockTimeout(
       : `fencing token ${holder.fencingToken} holds its lease until ${new Date(holder.expiresAt).toISOString()} (in ${Math.max(0, holder.expiresAt - now)} ms; a crashed holder's lease expires then by itself)`;
   return new DurableError(
     ErrorCode.LOCK_TIMEOUT,
-    `${context}: no lease on ${key} after waiting ${options.waitMs} ms: ${who}; retry later or raise acquireLockMaxTimeout`,
+    `${context}: no lease on ${key} after waiting ${options.waitMs} ms: ${who}; retry later or raise waitMs`,
     {
       cause,
       retryable: true,

@@ -35,11 +35,11 @@ export interface PersistedActorOptions<TLogic extends AnyActorLogic> {
   locking?: LockingMode;
   /**
    * How long to wait for the lease before `LOCK_TIMEOUT`; the default outlasts the lease a
-   * crashed holder leaves behind. @default 1.5 × lockTtlMs (15000)
+   * crashed holder leaves behind (the name `LockManager.acquire` uses). @default 1.5 × ttlMs (15000)
    */
-  acquireLockMaxTimeout?: number;
-  /** Lease duration; a held lease is extended every third of it. @default 10000 */
-  lockTtlMs?: number;
+  waitMs?: number;
+  /** Lease duration; a held lease is extended every third of it (as `LockManager.acquire`). @default 10000 */
+  ttlMs?: number;
   /** Version recorded for a new actor's machine. @default "1" */
   version?: string;
   /** Versions this code can load; any other stored version is `VERSION_UNKNOWN`. @default [version] */

@@ -77,10 +77,10 @@ export interface OrchestrateCloudEventsOptions<TLogic extends AnyStateMachine = 
   keyPrefix?: string;
   /** Subjects processed at the same time. @default 4 */
   concurrency?: number;
-  /** Wait for a subject's lease before reporting `LOCK_TIMEOUT`. @default 1.5 × lockTtlMs (15000) */
-  acquireLockMaxTimeout?: number;
-  /** Lease duration. @default 10000 */
-  lockTtlMs?: number;
+  /** Wait for a subject's lease before reporting `LOCK_TIMEOUT` (as `LockManager.acquire`). @default 1.5 × ttlMs (15000) */
+  waitMs?: number;
+  /** Lease duration of a subject (as `LockManager.acquire`). @default 10000 */
+  ttlMs?: number;
   /**
    * Applied inputs remembered per process (with the events each produced) for redelivery; older
    * ones are forgotten, so the stored process stays small. @default 200
@@ -152,7 +152,7 @@ export interface OrchestrationConfig {
 
 const CONTEXT = 'orchestrator';
 const KNOWN = [
-  'versions', 'storage', 'lock', 'locking', 'source', 'keyPrefix', 'concurrency', 'acquireLockMaxTimeout', 'lockTtlMs',
+  'versions', 'storage', 'lock', 'locking', 'source', 'keyPrefix', 'concurrency', 'waitMs', 'ttlMs',
   'redeliveryWindow', 'maxConflictRetries', 'clock', 'onCloudEvent', 'onOrchestrationState', 'onSnapshot', 'logger',
 ] as const;
 const RENAMED = {
@@ -161,6 +161,8 @@ const RENAMED = {
   lockingManager: 'lock',
   lockManager: 'lock',
   persistence: 'storage (and lock)',
+  lockTtlMs: 'ttlMs (the lease duration, as LockManager.acquire names it)',
+  acquireLockMaxTimeout: 'waitMs (how long to wait for a lease, as LockManager.acquire names it)',
 } as const;
 
 /** @internal Checks the options before any I/O (`CONFIG` naming the option) and applies defaults. */
