@@ -32,6 +32,7 @@ export { LockableStorageManager } from './lockable-storage.js';
 export type { LockableStorageOptions, UpdateOptions } from './lockable-storage.js';
 export {
   MAX_WORKFLOW_ID_LENGTH,
+  RESUMABLE_STATUSES,
   StepKind,
   WORKFLOW_RECORD_FORMAT,
   WorkflowStatus,
@@ -60,6 +61,28 @@ export type {
   WorkflowRecord,
   WorkflowStore,
 } from './workflow-store.js';
+export {
+  MAX_WORKFLOW_LIST_LIMIT,
+  WorkflowListOrder,
+  checkWorkflowListQuery,
+  compareWorkflowPositions,
+  countWorkflows,
+  decodeWorkflowCursor,
+  emptyWorkflowCounts,
+  encodeWorkflowCursor,
+  isAfterWorkflowCursor,
+  matchesWorkflowQuery,
+  pageWorkflows,
+  toWorkflowSummary,
+} from './workflow-listing.js';
+export type {
+  CheckedWorkflowListQuery,
+  WorkflowCounts,
+  WorkflowListPosition,
+  WorkflowListQuery,
+  WorkflowPage,
+  WorkflowSummary,
+} from './workflow-listing.js';
 export { ClaimWrites } from './claim-writes.js';
 export type { ClaimTransition } from './claim-writes.js';
 export { MemoryWorkflowStore, createMemoryWorkflowStore } from './memory-workflow-store.js';

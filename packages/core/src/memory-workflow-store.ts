@@ -10,6 +10,8 @@ import type {
   WorkflowStore,
 } from './workflow-store.js';
 import { assertClaimHeld, assertValidWorkflowId, cloneJson, createClaimToken, isWorkflowDue, workflowTransitions } from './workflow-store.js';
+import type { WorkflowCounts, WorkflowListQuery, WorkflowPage } from './workflow-listing.js';
+import { checkWorkflowListQuery, countWorkflows, pageWorkflows } from './workflow-listing.js';
 
 /** Options for {@link MemoryWorkflowStore}. */
 export interface MemoryWorkflowStoreOptions {
@@ -67,6 +69,23 @@ export class MemoryWorkflowStore extends ClaimWrites implements WorkflowStore {
     assertValidWorkflowId(id, 'memory workflow store: cancel');
     const record = this.records.get(id);
     const next = record === undefined ? undefined : workflowTransitions.cancel(record, this.clock());
+    if (next === undefined) return false;
+    this.records.set(id, cloneJson(next));
+    return true;
+  }
+
+  async list(query: WorkflowListQuery): Promise<WorkflowPage> {
+    return pageWorkflows(this.records.values(), checkWorkflowListQuery(query, 'memory workflow store'));
+  }
+
+  async counts(): Promise<WorkflowCounts> {
+    return countWorkflows(this.records.values());
+  }
+
+  async resume(id: string): Promise<boolean> {
+    assertValidWorkflowId(id, 'memory workflow store: resume');
+    const record = this.records.get(id);
+    const next = record === undefined ? undefined : workflowTransitions.resume(record, this.clock());
     if (next === undefined) return false;
     this.records.set(id, cloneJson(next));
     return true;

@@ -1,5 +1,6 @@
 import { createLockToken } from './lease.js';
 import { DurableError, ErrorCode } from './errors.js';
+import type { WorkflowCounts, WorkflowListQuery, WorkflowPage } from './workflow-listing.js';
 
 /** Format version of a persisted {@link WorkflowRecord}; a later shape change reads old ones. */
 export const WORKFLOW_RECORD_FORMAT = 1;
@@ -7,7 +8,10 @@ export const WORKFLOW_RECORD_FORMAT = 1;
 /** Longest workflow id accepted, in UTF-16 code units. */
 export const MAX_WORKFLOW_ID_LENGTH = 512;
 
-/** Where a workflow stands. Finished states (`completed`, `aborted`, `cancelled`) never change. */
+/**
+ * Where a workflow stands. Finished states (`completed`, `aborted`, `cancelled`) never change,
+ * except that `resume` makes an aborted or cancelled workflow ready again.
+ */
 export const WorkflowStatus = {
   /** Started, not yet run: due at `runAt`. */
   READY: 'ready',
@@ -183,9 +187,31 @@ export interface WorkflowStore {
   signal(id: string, name: string, payload?: unknown): Promise<boolean>;
   /** Cancels an unfinished workflow (its claim, if any, is revoked); false when absent or finished. */
   cancel(id: string): Promise<boolean>;
+  /**
+   * One page of workflows matching `query` (check it with `checkWorkflowListQuery`: a bad query
+   * is `CONFIG`). Order: by `createdAt`, then by id in code-point order (UTF-8 byte order),
+   * ascending unless `order` is "desc". The cursor is a position in that order, so paging is
+   * stable under concurrent inserts and changes: a workflow that exists for the whole listing and
+   * matches the filters appears on exactly one page; one inserted meanwhile may or may not.
+   * Reads only (no claim, no write). Optional while stores adopt it; the CLI and console need it.
+   */
+  list?(query: WorkflowListQuery): Promise<WorkflowPage>;
+  /** How many workflows are in each status now (every status present). Reads only. */
+  counts?(): Promise<WorkflowCounts>;
+  /**
+   * Makes an aborted, cancelled or failed workflow ready at once with no failures counted
+   * (`workflowTransitions.resume`, applied atomically like `cancel`): it runs again from its
+   * last recorded position, and recorded positions are replayed, never re-run. A store that
+   * indexes unfinished workflows must index it again. False when absent or in another status
+   * (ready, running, sleeping, completed); of concurrent resumes exactly one returns true.
+   */
+  resume?(id: string): Promise<boolean>;
   /** Releases resources the store created itself. */
   close?(): Promise<void>;
 }
+
+/** Statuses `resume` accepts. */
+export const RESUMABLE_STATUSES: readonly WorkflowStatus[] = ['aborted', 'cancelled', 'failed'];
 
 /** True when `status` is final. */
 export function isFinishedStatus(status: WorkflowStatus): boolean {
@@ -477,6 +503,20 @@ export const workflowTransitions = {
     next.finishedAt = now;
     delete next.claim;
     delete next.wakeOn;
+    return next;
+  },
+
+  /** `undefined` unless the workflow is aborted, cancelled or failed (see `WorkflowStore.resume`). */
+  resume(record: WorkflowRecord, now: number): WorkflowRecord | undefined {
+    if (!RESUMABLE_STATUSES.includes(record.status)) return undefined;
+    const next = base(record, now);
+    next.status = WorkflowStatus.READY;
+    next.runAt = now;
+    next.failures = 0;
+    delete next.finishedAt;
+    delete next.claim;
+    delete next.wakeOn;
+    delete next.error;
     return next;
   },
 };

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import type { Clock, StepMemo, WorkflowRecord, WorkflowStore } from '@durable/core';
 import type { SuiteRunner } from './runner.js';
 import { expectDurableError, resolveRunner, uniquePrefix } from './runner.js';
+import { registerListingCases } from './workflow-store-listing-cases.js';
 
 /** Options for {@link runWorkflowStoreSuite}. */
 export interface WorkflowStoreSuiteOptions {
@@ -26,6 +27,12 @@ export interface WorkflowStoreSuiteOptions {
   workflows?: number;
   /** Concurrent claimers in the concurrent-claim test. @default 8 */
   claimers?: number;
+  /**
+   * Whether the store implements the optional `list`, `counts` and `resume`: their cases run when
+   * true; when false one test named `SKIPPED: <name> has no list/counts/resume yet` stands in
+   * (and fails once the store has grown them, so they never go untested). @default false
+   */
+  listing?: boolean;
 }
 
 const LEASE = 10_000;
@@ -329,6 +336,20 @@ export function runWorkflowStoreSuite(name: string, options: WorkflowStoreSuiteO
       assert.deepEqual(after, before);
       assert.equal(after?.claim?.token, fresh.token);
     }, timeout);
+
+    registerListingCases({
+      it,
+      name,
+      timeout,
+      listing: options.listing === true,
+      store: () => store,
+      peer: () => peer,
+      id,
+      now: () => now,
+      setNow: (value) => {
+        now = value;
+      },
+    });
 
     it(`${claimers} concurrent claimers: each of ${total} due workflows is claimed by exactly one`, async () => {
       const ids = Array.from({ length: total }, (_, i) => id(`c${i}`));
