@@ -85,6 +85,7 @@ export type {
 } from './workflow-listing.js';
 export { ClaimWrites } from './claim-writes.js';
 export type { ClaimTransition } from './claim-writes.js';
+export { WakeListeners } from './wake-listeners.js';
 export { MemoryWorkflowStore, createMemoryWorkflowStore } from './memory-workflow-store.js';
 export type { MemoryWorkflowStoreOptions } from './memory-workflow-store.js';
 export { StoragePendingIndex, StorageWorkflowStore, createStorageWorkflowStore } from './storage-workflow-store.js';

@@ -3,6 +3,7 @@ import type { ClaimTransition } from './claim-writes.js';
 import { ClaimWrites } from './claim-writes.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
+import { WakeListeners } from './wake-listeners.js';
 import type {
   ClaimedWorkflow,
   NewWorkflow,
@@ -23,6 +24,7 @@ export interface MemoryWorkflowStoreOptions {
 export class MemoryWorkflowStore extends ClaimWrites implements WorkflowStore {
   private readonly records = new Map<string, WorkflowRecord>();
   private readonly clock: Clock;
+  private readonly wakes = new WakeListeners();
 
   constructor(options: MemoryWorkflowStoreOptions = {}) {
     super();
@@ -34,7 +36,26 @@ export class MemoryWorkflowStore extends ClaimWrites implements WorkflowStore {
     const record = workflowTransitions.create(workflow, this.clock());
     if (this.records.has(record.id)) return false;
     this.records.set(record.id, cloneJson(record));
+    this.wakes.notify();
     return true;
+  }
+
+  /** Inserts a batch at once: every workflow is checked before any is created. */
+  async insertMany(workflows: readonly NewWorkflow[]): Promise<boolean[]> {
+    const now = this.clock();
+    const records = Array.from(workflows, (workflow) => workflowTransitions.create(workflow, now));
+    const created = records.map((record) => {
+      if (this.records.has(record.id)) return false;
+      this.records.set(record.id, cloneJson(record));
+      return true;
+    });
+    if (created.includes(true)) this.wakes.notify();
+    return created;
+  }
+
+  /** Calls `listener` (coalesced, in a microtask) after a change that may have made work claimable. */
+  watch(listener: () => void): () => void {
+    return this.wakes.add(listener);
   }
 
   async get(id: string): Promise<WorkflowRecord | undefined> {
@@ -62,6 +83,7 @@ export class MemoryWorkflowStore extends ClaimWrites implements WorkflowStore {
     const next = workflowTransitions.signal(record, name, payload, this.clock());
     if (next === undefined) return false;
     this.records.set(id, cloneJson(next));
+    this.wakes.notify();
     return true;
   }
 
@@ -71,6 +93,7 @@ export class MemoryWorkflowStore extends ClaimWrites implements WorkflowStore {
     const next = record === undefined ? undefined : workflowTransitions.cancel(record, this.clock());
     if (next === undefined) return false;
     this.records.set(id, cloneJson(next));
+    this.wakes.notify();
     return true;
   }
 
@@ -88,6 +111,7 @@ export class MemoryWorkflowStore extends ClaimWrites implements WorkflowStore {
     const next = record === undefined ? undefined : workflowTransitions.resume(record, this.clock());
     if (next === undefined) return false;
     this.records.set(id, cloneJson(next));
+    this.wakes.notify();
     return true;
   }
 
@@ -95,8 +119,11 @@ export class MemoryWorkflowStore extends ClaimWrites implements WorkflowStore {
     assertValidWorkflowId(id, `memory workflow store: ${operation}`);
     const record = this.records.get(id);
     assertClaimHeld(record, token, operation, id);
-    const next = apply(record, this.clock());
+    const now = this.clock();
+    const next = apply(record, now);
     this.records.set(id, cloneJson(next));
+    // Released, or suspended / failed with a due time already passed: claimable again at once.
+    if (isWorkflowDue(next, now)) this.wakes.notify();
     return next;
   }
 }

@@ -206,6 +206,25 @@ export interface WorkflowStore {
    * (ready, running, sleeping, completed); of concurrent resumes exactly one returns true.
    */
   resume?(id: string): Promise<boolean>;
+  /**
+   * Creates each workflow whose id is absent, as {@link WorkflowStore.insert} does, and returns
+   * one boolean per workflow in the same order (false when the id existed, or appeared earlier in
+   * the same batch). A store that can batch (one transaction, one round trip) implements it;
+   * callers fall back to parallel `insert` calls when it is absent. The batch need not be atomic
+   * as a whole: when it throws, some workflows may have been created, and a retry with the same
+   * ids is idempotent.
+   */
+  insertMany?(workflows: readonly NewWorkflow[]): Promise<boolean[]>;
+  /**
+   * Subscribes to wake-ups: the store calls `listener` whenever work may have become claimable,
+   * from any process it can observe (a workflow inserted, signalled, cancelled, released or
+   * resumed, a child finishing, a run suspended or failed with a due time already passed). Calls may be
+   * spurious and may be coalesced (one call for several changes), and come after the change is
+   * visible to `claim`; a listener must not throw (what it throws is ignored). Returns a function
+   * that stops listening. Stores that cannot notify omit this method, and workers poll
+   * (`pollIntervalMs`); workers poll anyway for work that becomes due by the passing of time.
+   */
+  watch?(listener: () => void): () => void;
   /** Releases resources the store created itself. */
   close?(): Promise<void>;
 }

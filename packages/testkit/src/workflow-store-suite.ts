@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Clock, StepMemo, WorkflowRecord, WorkflowStore } from '@durable/core';
 import type { SuiteRunner } from './runner.js';
+import { runBatchAndWatchCases } from './workflow-store-batch-cases.js';
 import { expectDurableError, resolveRunner, uniquePrefix } from './runner.js';
 import { registerListingCases } from './workflow-store-listing-cases.js';
 
@@ -376,5 +377,7 @@ export function runWorkflowStoreSuite(name: string, options: WorkflowStoreSuiteO
         assert.equal(record?.result, claimedBy.get(wid)?.[0]);
       }
     }, timeout);
+
+    runBatchAndWatchCases(it, timeout, { store: () => store, id, leaseMs: LEASE });
   });
 }
