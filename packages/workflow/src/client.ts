@@ -1,4 +1,4 @@
-import type { WorkflowRecord } from '@durable/core';
+import type { WorkflowCounts, WorkflowPage, WorkflowRecord } from '@durable/core';
 import { DurableError, ErrorCode } from '@durable/core';
 import type { AnyWorkflow, WorkflowInput, WorkflowResult } from './definition.js';
 import { isWorkflowDefinition } from './definition.js';
@@ -6,6 +6,8 @@ import type { DrainOptions, PollOptions, StartOptions } from './engine.js';
 import { Engine } from './engine.js';
 import type { StartedWorkflowHandle, WorkflowHandle } from './handle.js';
 import { conflictError, createHandle } from './handle.js';
+import type { ListWorkflowsQuery } from './operations.js';
+import { countWorkflowsByStatus, listWorkflows, resumeWorkflow } from './operations.js';
 import type { EngineOptions } from './options.js';
 import type { WorkerStats, WorkflowWorker } from './worker.js';
 
@@ -72,6 +74,21 @@ export class WorkflowClient<W extends AnyWorkflow = AnyWorkflow> {
   /** The workflow's stored state (history, attempts, errors), or `undefined`: for inspection. */
   get(id: string): Promise<WorkflowRecord | undefined> {
     return this.engine.get(id);
+  }
+
+  /** One page of workflows, oldest first by default (100 unless `limit`); pass `cursor` on. */
+  list(query: ListWorkflowsQuery = {}): Promise<WorkflowPage> {
+    return listWorkflows(this.engine.options.store, query);
+  }
+
+  /** How many workflows are in each status. */
+  counts(): Promise<WorkflowCounts> {
+    return countWorkflowsByStatus(this.engine.options.store);
+  }
+
+  /** Runs an aborted, cancelled or failed workflow again from its last recorded step; false otherwise. */
+  resume(id: string): Promise<boolean> {
+    return resumeWorkflow(this.engine.options.store, id);
   }
 }
 

@@ -18,6 +18,8 @@ export { ORCHESTRATION_ERROR_TYPE } from './error-events.js';
 export type { ErrorCause } from './error-events.js';
 export { orchestrateCloudEvents } from './orchestrate.js';
 export { inspectOrchestration } from './inspect.js';
+export { DEFAULT_ORCHESTRATION_PAGE, listOrchestrations } from './list.js';
+export type { OrchestrationListQuery, OrchestrationPage, OrchestrationSummary } from './list.js';
 export type { ProcessView } from './inspect.js';
 export type {
   NotAcceptedEvent,

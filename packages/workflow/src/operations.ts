@@ -1,0 +1,53 @@
+import type { WorkflowCounts, WorkflowListQuery, WorkflowPage, WorkflowStore } from '@durable/core';
+import { DurableError, ErrorCode, assertValidWorkflowId } from '@durable/core';
+
+/** Default page size of the clients' `list`. */
+export const DEFAULT_WORKFLOW_PAGE = 100;
+
+/** A listing query with the page size optional (it defaults to {@link DEFAULT_WORKFLOW_PAGE}). */
+export type ListWorkflowsQuery = Omit<WorkflowListQuery, 'limit'> & { limit?: number };
+
+type Operation = 'list' | 'counts' | 'resume';
+
+function requireOperation<K extends Operation>(store: WorkflowStore, operation: K): Required<Pick<WorkflowStore, K>> {
+  if (typeof store[operation] !== 'function') {
+    const kind = (store as { constructor?: { name?: string } }).constructor?.name ?? 'this store';
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `workflow: ${operation}: the store (${kind}) has no ${operation}(); upgrade its package, or use a store that has it (memory, fs, the storage-backed store, mongo)`,
+    );
+  }
+  return store as Required<Pick<WorkflowStore, K>>;
+}
+
+/** One page of workflows of `store` (see `WorkflowStore.list` for order and paging). */
+export function listWorkflows(store: WorkflowStore, query: ListWorkflowsQuery = {}): Promise<WorkflowPage> {
+  const checked = requireOperation(store, 'list');
+  const q = query as Record<string, unknown> | null | undefined;
+  const full = typeof q === 'object' && q !== null && q['limit'] === undefined ? { ...query, limit: DEFAULT_WORKFLOW_PAGE } : query;
+  return checked.list(full as WorkflowListQuery);
+}
+
+/** Every workflow matching `query`, page after page (for scripts and the CLI). */
+export async function* iterateWorkflows(store: WorkflowStore, query: Omit<ListWorkflowsQuery, 'cursor'> = {}): AsyncGenerator<WorkflowPage> {
+  let cursor: string | undefined;
+  do {
+    const page = await listWorkflows(store, cursor === undefined ? query : { ...query, cursor });
+    yield page;
+    cursor = page.cursor;
+  } while (cursor !== undefined);
+}
+
+/** How many workflows of `store` are in each status. */
+export function countWorkflowsByStatus(store: WorkflowStore): Promise<WorkflowCounts> {
+  return requireOperation(store, 'counts').counts();
+}
+
+/**
+ * Makes an aborted, cancelled or failed workflow run again from its last recorded step (its
+ * recorded steps are replayed, never re-run); false when absent or in another status.
+ */
+export function resumeWorkflow(store: WorkflowStore, id: string): Promise<boolean> {
+  assertValidWorkflowId(id, 'workflow: resume');
+  return requireOperation(store, 'resume').resume(id);
+}
