@@ -17,7 +17,7 @@ function requireOperation<K extends Operation>(store: WorkflowStore, operation: 
       `workflow: ${operation}: the store (${kind}) has no ${operation}(); upgrade its package, or use a store that has it (memory, fs, the storage-backed store, mongo)`,
     );
   }
-  return store as Required<Pick<WorkflowStore, K>>;
+  return store as unknown as Required<Pick<WorkflowStore, K>>;
 }
 
 /** One page of workflows of `store` (see `WorkflowStore.list` for order and paging). */
