@@ -1,6 +1,6 @@
 import { assign, createActor, createMachine, fromPromise, setup } from 'xstate';
 import type { AnyStateMachine } from 'xstate';
-import { PersistedActor, withPersistedActor } from '../src/actor/index.js';
+import { PersistedActor, inspectPersistedActor, withPersistedActor } from '../src/actor/index.js';
 import type { PersistedActorOptions } from '../src/actor/index.js';
 import { DurableError, bytesToText, createMemoryLock, createMemoryStorage, isDurableError } from '../src/index.js';
 import type { StorageManager } from '../src/index.js';
@@ -304,8 +304,8 @@ describe('PersistedActor', () => {
   });
 });
 
-describe('what xstate cannot restore (documented limits)', () => {
-  test('a pending `after` timer is not re-armed on load: the delayed transition never fires', async () => {
+describe('timers across a save', () => {
+  test('a pending `after` timer is re-armed on load with real timers: the delayed transition fires in the loading process', async () => {
     const storage = createMemoryStorage();
     const timed = createMachine({
       id: 'timed',
@@ -315,11 +315,21 @@ describe('what xstate cannot restore (documented limits)', () => {
     await withPersistedActor(options(storage, {}, timed), () => undefined);
     const persisted = new PersistedActor(options(storage, {}, timed));
     const actor = await persisted.init();
-    await new Promise((resolve) => setTimeout(resolve, 80));
-    expect(actor.getSnapshot().value).toBe('waiting');
+    // Waits for the transition itself (no sleep): before this release it never came.
+    await new Promise<void>((resolve) => {
+      if (actor.getSnapshot().value === 'expired') resolve();
+      actor.subscribe((snapshot) => {
+        if (snapshot.value === 'expired') resolve();
+      });
+    });
+    await persisted.save();
     await persisted.close();
+    const view = await inspectPersistedActor(options(storage, {}, timed));
+    expect(view).toMatchObject({ snapshot: { value: 'expired' }, timers: [] });
   });
+});
 
+describe('what xstate cannot restore (documented limits)', () => {
   test('an in-flight invoked promise is started again on load (its side effect runs twice)', async () => {
     const storage = createMemoryStorage();
     let calls = 0;

@@ -1,5 +1,7 @@
 import { DurableError, ErrorCode } from '../errors.js';
 import { bytesToText } from '../storage.js';
+import type { PendingTimer } from './timers.js';
+import { parseTimers } from './timers.js';
 
 /** Format version of {@link ActorEnvelope}; a later change can still read this shape. */
 export const ACTOR_ENVELOPE_FORMAT = 1;
@@ -28,6 +30,11 @@ export interface ActorEnvelope {
    * envelopes of earlier releases have none.
    */
   readonly writeId?: string;
+  /**
+   * Delayed events pending when it was saved (xstate's snapshot drops them), re-armed on load.
+   * Optional: absent means none (and envelopes of earlier releases have none).
+   */
+  readonly timers?: readonly PendingTimer[];
   /** Extra persisted state owned by a wrapper (the orchestrator keeps its redelivery window here). */
   readonly extensions?: Record<string, unknown>;
 }
@@ -44,8 +51,9 @@ export function encodeEnvelope(envelope: ActorEnvelope, key: string): string {
  * @internal An envelope around an already serialised snapshot (from {@link serialiseSnapshot}),
  * byte for byte what {@link encodeEnvelope} gives, without serialising the snapshot twice.
  */
-export function envelopeAround(machine: MachineRef, snapshotJson: string, savedAt: number, writeId: string): string {
-  return `{"format":${ACTOR_ENVELOPE_FORMAT},"machine":${JSON.stringify(machine)},"snapshot":${snapshotJson},"savedAt":${JSON.stringify(savedAt)},"writeId":${JSON.stringify(writeId)}}`;
+export function envelopeAround(machine: MachineRef, snapshotJson: string, savedAt: number, writeId: string, timersJson?: string): string {
+  const timers = timersJson === undefined || timersJson === '[]' ? '' : `,"timers":${timersJson}`;
+  return `{"format":${ACTOR_ENVELOPE_FORMAT},"machine":${JSON.stringify(machine)},"snapshot":${snapshotJson},"savedAt":${JSON.stringify(savedAt)},"writeId":${JSON.stringify(writeId)}${timers}}`;
 }
 
 /** @internal A snapshot as JSON; `SERIALIZATION` as for {@link encodeEnvelope}. */
@@ -113,10 +121,13 @@ export function decodeEnvelope(data: Uint8Array, key: string): ActorEnvelope {
   if (extensions !== undefined && (typeof extensions !== 'object' || extensions === null || Array.isArray(extensions))) {
     throw invalid(key, 'the envelope extensions are not an object');
   }
+  const timers = parseTimers(record['timers']);
+  if (timers === undefined) throw invalid(key, 'the envelope timers are not a list of { id, deadline, event }');
   return {
     format: ACTOR_ENVELOPE_FORMAT,
     machine: { id: machine['id'], version: machine['version'] },
     snapshot,
+    ...(timers.length === 0 ? {} : { timers }),
     savedAt: typeof record['savedAt'] === 'number' ? record['savedAt'] : 0,
     ...(typeof record['writeId'] === 'string' ? { writeId: record['writeId'] } : {}),
     ...(extensions === undefined ? {} : { extensions: extensions as Record<string, unknown> }),

@@ -8,3 +8,4 @@ export { DEFAULT_LOCK_TTL_MS, DEFAULT_WAIT_PER_TTL, LockingMode } from './lockin
 export type { DurableLogger } from './logger.js';
 export { ACTOR_ENVELOPE_FORMAT, decodeEnvelope, encodeEnvelope } from './envelope.js';
 export type { ActorEnvelope, MachineRef } from './envelope.js';
+export type { PendingTimer } from './timers.js';

@@ -15,6 +15,8 @@ import type { DurableLogger } from './logger.js';
 import { consoleLogger, reportAfterCommit } from './logger.js';
 import { writeRecognisingOwn } from './own-write.js';
 import { assertAcceptedVersion, restoreActor } from './restore.js';
+import type { PendingTimer } from './timers.js';
+import { TimerBook } from './timers.js';
 
 /** Creates the actor for a key, from its stored snapshot when there is one. Must not start it. */
 export type ActorCreator<TLogic extends AnyActorLogic> = (
@@ -48,7 +50,7 @@ export interface PersistedActorOptions<TLogic extends AnyActorLogic> {
   machineId?: string;
   /** Builds the (unstarted) actor; `createActor(machine, { snapshot })` in most cases. */
   actorCreator: ActorCreator<TLogic>;
-  /** Time source for `savedAt`. @default Date.now */
+  /** Time source for `savedAt` and for the deadlines of pending timers. @default Date.now */
   clock?: Clock;
   /** Where failures after a commit go (a lease release that failed; the lease expires by itself). @default console */
   logger?: DurableLogger;
@@ -72,6 +74,7 @@ export class PersistedActor<TLogic extends AnyActorLogic> {
   private readonly clock: Clock;
   private readonly logger: DurableLogger;
   private current: Actor<TLogic> | undefined;
+  private timerBook: TimerBook | undefined;
   private machineRef: MachineRef | undefined;
   private storedVersion: string | null = null;
   // The snapshot as loaded, to tell "nothing changed" (no write) from a change.
@@ -129,8 +132,19 @@ export class PersistedActor<TLogic extends AnyActorLogic> {
       const { actor, machine } = restoreActor(this.options, envelope, this.version, { start: true });
       this.machineRef = machine;
       this.storedVersion = entry?.version ?? null;
-      this.loadedSnapshot = entry === undefined ? undefined : snapshotText(actor);
       this.current = actor;
+      try {
+        this.timerBook = new TimerBook(actor, CONTEXT);
+        this.rearmTimers(envelope?.timers ?? [], entry !== undefined);
+        // A delay is stamped with our clock right after the transition that scheduled it, so an
+        // injected clock gives exact deadlines (xstate itself stamps the system time).
+        this.observeTimers();
+        actor.subscribe({ next: () => this.observeTimers(), error: () => undefined });
+      } catch (error) {
+        this.current = undefined;
+        actor.stop();
+        throw error;
+      }
       return actor;
     } catch (error) {
       await this.releaseLease();
@@ -146,8 +160,9 @@ export class PersistedActor<TLogic extends AnyActorLogic> {
     const actor = this.actor;
     if (this.lost !== undefined) throw this.lost;
     const snapshot = serialiseSnapshot(actor.getPersistedSnapshot(), this.id);
-    if (this.storedVersion !== null && snapshot === this.loadedSnapshot) return this.storedVersion;
-    const body = envelopeAround(this.machineRef as MachineRef, snapshot, this.clock(), createLockToken());
+    const timers = serialiseSnapshot(this.pendingTimers(), this.id);
+    if (this.storedVersion !== null && `${snapshot}\u0000${timers}` === this.loadedSnapshot) return this.storedVersion;
+    const body = envelopeAround(this.machineRef as MachineRef, snapshot, this.clock(), createLockToken(), timers);
     // read-write: the write is still conditional on the version read, so even a holder whose
     // lease silently expired cannot overwrite the newer state of the one that took over.
     if (this.locking === Modes.READ_WRITE || this.options.lock === undefined) return this.write(body);
@@ -173,6 +188,44 @@ export class PersistedActor<TLogic extends AnyActorLogic> {
     this.closed = true;
     this.current?.stop();
     await this.releaseLease();
+  }
+
+  /**
+   * The actor's pending delayed events (`after`, delayed `raise`/`sendTo` itself) with their
+   * deadlines on `clock`: what `save()` records beside the snapshot.
+   */
+  pendingTimers(): PendingTimer[] {
+    const book = this.timerBook;
+    if (book === undefined) return [];
+    // xstate stamps a delay with the system time; translate its remaining time onto our clock.
+    return book.pending((scheduled) => this.clock() + scheduled.startedAt + scheduled.delay - Date.now());
+  }
+
+  // Stored timers run again with the time they have left. One already due fires now, before
+  // init() returns, in deadline order; one that an earlier firing cancelled (its state was left)
+  // does not fire.
+  private rearmTimers(timers: readonly PendingTimer[], stored: boolean): void {
+    const book = this.timerBook as TimerBook;
+    const now = this.clock();
+    book.rearm(timers, now);
+    // As loaded, before anything fires: a firing is a change to save.
+    this.loadedSnapshot = stored ? this.snapshotText(this.actor) : undefined;
+    for (const timer of timers) {
+      if (timer.deadline <= now && book.isPending(timer)) book.fire(timer);
+    }
+  }
+
+  private observeTimers(): void {
+    const now = this.clock();
+    this.timerBook?.pending((scheduled) => now + scheduled.delay);
+  }
+
+  private snapshotText(actor: Actor<AnyActorLogic>): string | undefined {
+    try {
+      return `${JSON.stringify(actor.getPersistedSnapshot())}\u0000${JSON.stringify(this.pendingTimers())}`;
+    } catch {
+      return undefined;
+    }
   }
 
   private async read(): Promise<{ data: Uint8Array; version: string } | undefined> {
@@ -231,14 +284,5 @@ export class PersistedActor<TLogic extends AnyActorLogic> {
 
   private reportRelease(error: unknown): void {
     reportAfterCommit(this.logger, `actor: releasing the lease on ${this.id} failed (it expires by itself)`, error, { key: this.id });
-  }
-}
-
-/** The persisted snapshot as JSON, or undefined when it is not JSON (then a save reports it). */
-function snapshotText(actor: Actor<AnyActorLogic>): string | undefined {
-  try {
-    return JSON.stringify(actor.getPersistedSnapshot());
-  } catch {
-    return undefined;
   }
 }

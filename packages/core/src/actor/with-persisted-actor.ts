@@ -7,6 +7,7 @@ import { decodeEnvelope } from './envelope.js';
 import type { PersistedActorOptions } from './persisted-actor.js';
 import { PersistedActor } from './persisted-actor.js';
 import { assertAcceptedVersion, restoreActor } from './restore.js';
+import type { PendingTimer } from './timers.js';
 
 /**
  * Loads the actor, runs `fn`, saves, and always closes (the lease is released also when `init`,
@@ -39,6 +40,8 @@ export interface PersistedActorView<TLogic extends AnyActorLogic> {
   storageVersion: string;
   /** Epoch milliseconds of its last save. */
   savedAt: number;
+  /** Delayed events that were pending at its last save, soonest first. */
+  timers: readonly PendingTimer[];
 }
 
 /**
@@ -62,5 +65,5 @@ export async function inspectPersistedActor<TLogic extends AnyActorLogic>(
   const version = options.version ?? '1';
   assertAcceptedVersion(options.id, envelope, new Set(options.acceptVersions ?? [version]));
   const { actor, machine } = restoreActor(options, envelope, version, { start: false });
-  return { snapshot: actor.getSnapshot() as SnapshotFrom<TLogic>, machine, storageVersion: entry.version, savedAt: envelope.savedAt };
+  return { snapshot: actor.getSnapshot() as SnapshotFrom<TLogic>, machine, storageVersion: entry.version, savedAt: envelope.savedAt, timers: envelope.timers ?? [] };
 }

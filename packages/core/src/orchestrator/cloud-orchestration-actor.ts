@@ -1,77 +1,27 @@
 import { createActor } from 'xstate';
-import type {
-  Actor,
-  AnyMachineSnapshot,
-  AnyStateMachine,
-  EventFromLogic,
-  InputFrom,
-  InspectionEvent,
-  Snapshot,
-  SnapshotFrom,
-} from 'xstate';
+import type { Actor, AnyMachineSnapshot, AnyStateMachine, InputFrom, InspectionEvent, Snapshot, SnapshotFrom } from 'xstate';
+import type { PendingTimer } from '../actor/timers.js';
+import { TimerBook, manualClock } from '../actor/timers.js';
 import type { Clock } from '../clock.js';
 import { systemClock } from '../clock.js';
 import { DurableError, ErrorCode, isDurableError } from '../errors.js';
 import { checkOptions } from '../option-checks.js';
 import type { DurableCloudEvent } from './cloudevent.js';
-import { assertCloudEvent, createCloudEvent, deterministicEventId } from './cloudevent.js';
+import { assertCloudEvent } from './cloudevent.js';
+import { assertInputType, emittedEvent, middlewareError } from './emit.js';
 import { OrchestratorErrorCode } from './errors.js';
-import type { MachineSnapshotOf } from './machine-types.js';
+import type { CloudOrchestratorMiddlewares, MachineEvent, OrchestrationEmit, OrchestrationMiddleware } from './middleware.js';
 import { activePaths } from './state-paths.js';
 import { resolveMiddlewareKeys } from './state-keys.js';
 
-/** What a `cloudevent` middleware turns an incoming CloudEvent into: the xstate event to send. */
-export interface MachineEvent {
-  /** The xstate event type. */
-  type: string;
-  /** Payload available to the machine as `event.data`. */
-  data?: unknown;
-}
-
-/**
- * Transforms an incoming CloudEvent (selected by its `type`) into one of the machine's events.
- * `TData` is the CloudEvent's `data` as the caller declares it: annotate the handler's parameter
- * (`(event: DurableCloudEvent<{ text: string }>) => ...`) or pass it here.
- */
-export type CloudEventMiddleware<TLogic extends AnyStateMachine = AnyStateMachine, TData = unknown> = {
-  // Method syntax on purpose: each handler of a map may declare its own event's data type, which a
-  // plain function type would refuse (parameters are compared contravariantly under strict).
-  handle(event: DurableCloudEvent<TData>): EventFromLogic<TLogic>;
-}['handle'];
-
-/** A CloudEvent an `orchestration` middleware asks to emit; id, source, subject and time are filled in. */
-export interface OrchestrationEmit {
-  /** `cmd.*` (a command to a service) or `notif.*` (a notification). */
-  type: string;
-  /** Payload. */
-  data?: unknown;
-  /** @default "application/json" */
-  datacontenttype?: string;
-  /** URI of the data's schema. */
-  dataschema?: string;
-  /** Extension attributes. */
-  extensions?: Record<string, string | number | boolean>;
-}
-
-/**
- * Runs when the process enters the state it is keyed by, with the machine's typed snapshot;
- * returns the CloudEvents to emit.
- */
-export type OrchestrationMiddleware<TLogic extends AnyStateMachine = AnyStateMachine> = (
-  id: string,
-  snapshot: MachineSnapshotOf<TLogic>,
-) => OrchestrationEmit | readonly OrchestrationEmit[] | undefined;
-
-/** Middleware of an orchestration, by CloudEvent type and by state path (`check.grounded.running`). */
-export interface CloudOrchestratorMiddlewares<TLogic extends AnyStateMachine = AnyStateMachine> {
-  /** Incoming CloudEvent type → transform into a machine event. Default: `{ type, data }`. */
-  cloudevent?: Readonly<Record<string, CloudEventMiddleware<TLogic>>>;
-  /**
-   * State → events to emit on entry. Keys are dot-separated paths from the root (nested states
-   * included) or xstate `#id` references; a key naming no state is `CONFIG`.
-   */
-  orchestration?: Readonly<Record<string, OrchestrationMiddleware<TLogic>>>;
-}
+export { INPUT_TYPE_PREFIX, assertInputType } from './emit.js';
+export type {
+  CloudEventMiddleware,
+  CloudOrchestratorMiddlewares,
+  MachineEvent,
+  OrchestrationEmit,
+  OrchestrationMiddleware,
+} from './middleware.js';
 
 /** Options for {@link CloudOrchestrationActor}. */
 export interface CloudOrchestrationActorOptions<TLogic extends AnyStateMachine = AnyStateMachine> {
@@ -87,16 +37,25 @@ export interface CloudOrchestrationActorOptions<TLogic extends AnyStateMachine =
   input?: InputFrom<TLogic>;
   /** Transitions applied so far; emitted ids derive from it. @default 0 */
   sequence?: number;
-  /** Time source for events whose trigger has no `time`. @default Date.now */
+  /** Time source for events whose trigger has no `time`, and for timer deadlines. @default Date.now */
   clock?: Clock;
+  /**
+   * Durable timers: the delayed events pending at the last save (`[]` for none). When given, no
+   * delay fires by itself: `pendingTimers()` lists them for saving and `fireDueTimers(now)`
+   * delivers the due ones (what `orchestrateCloudEvents` and its timer run do). Omitted: xstate's
+   * own in-memory timers, lost with the process.
+   */
+  timers?: readonly PendingTimer[];
 }
 
 const START = 'start';
 
-const ACTOR_OPTIONS = ['id', 'source', 'middleware', 'snapshot', 'input', 'sequence', 'clock'] as const;
+const ACTOR_OPTIONS = ['id', 'source', 'middleware', 'snapshot', 'input', 'sequence', 'clock', 'timers'] as const;
 
-/** The prefix of the only CloudEvent types an orchestrator consumes. */
-export const INPUT_TYPE_PREFIX = 'evt.';
+/** @internal The redelivery key of a timer's firing: its id and deadline. */
+export function timerKey(timer: PendingTimer): string {
+  return `timer\u0000${timer.id}\u0000${timer.deadline}`;
+}
 
 /**
  * Wraps an xstate machine for CloudEvents: `cloudevent(event)` validates, transforms and sends;
@@ -120,6 +79,9 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
   private trigger = { key: START, time: '' };
   private stepIndex = 0;
   private failure: DurableError | undefined;
+  private readonly stored: readonly PendingTimer[] | undefined;
+  private book: TimerBook | undefined;
+  private transitionAt = 0;
 
   constructor(logic: TLogic, options: CloudOrchestrationActorOptions<TLogic>) {
     checkOptions(options, 'orchestrator: CloudOrchestrationActor', {
@@ -140,10 +102,12 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
     this.clock = options.clock ?? systemClock;
     this.seq = options.sequence ?? 0;
     this.fresh = options.snapshot === undefined;
+    this.stored = options.timers;
     this.actor = createActor(logic as AnyStateMachine, {
       id: options.id,
       ...(options.snapshot === undefined ? {} : { snapshot: options.snapshot }),
       ...(options.input === undefined ? {} : { input: options.input }),
+      ...(options.timers === undefined ? {} : { clock: manualClock }),
       inspect: (event: InspectionEvent) => this.onInspect(event),
     }) as unknown as Actor<TLogic>;
     // Errors inside the machine are read from its snapshot; without a listener xstate would
@@ -167,10 +131,15 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
    */
   start(): DurableCloudEvent[] {
     const before = this.emitted.length;
-    this.trigger = { key: START, time: new Date(this.clock()).toISOString() };
+    this.transitionAt = this.clock();
+    this.trigger = { key: START, time: new Date(this.transitionAt).toISOString() };
     this.stepIndex = 0;
     this.actor.start();
     this.assertHealthy(`start of ${this.id}`);
+    if (this.stored !== undefined) {
+      this.book = new TimerBook(this.actor, 'orchestrator');
+      this.book.rearm(this.stored, this.transitionAt);
+    }
     const snapshot = this.actor.getSnapshot() as AnyMachineSnapshot;
     const paths = activePaths(snapshot.value);
     if (this.fresh) this.enter(paths, snapshot);
@@ -219,12 +188,41 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
     if (!this.acceptsMachineEvent(machineEvent)) return undefined;
     const before = this.emitted.length;
     this.seq += 1;
-    this.trigger = { key: `${event.source}\u0000${event.id}`, time: event.time ?? new Date(this.clock()).toISOString() };
+    this.transitionAt = this.clock();
+    this.trigger = { key: `${event.source}\u0000${event.id}`, time: event.time ?? new Date(this.transitionAt).toISOString() };
     this.stepIndex = 0;
     this.actor.send(machineEvent as never);
     this.assertHealthy(`${event.type} ${event.id} on ${this.id}`);
     this.throwFailure();
     return this.emitted.slice(before);
+  }
+
+  /**
+   * The delayed events pending now, soonest first, with absolute deadlines (a delay scheduled by
+   * the last transition is due its delay after that transition): what a save records. Empty
+   * without the `timers` option.
+   */
+  pendingTimers(): PendingTimer[] {
+    return this.book?.pending((scheduled) => this.transitionAt + scheduled.delay) ?? [];
+  }
+
+  /**
+   * Delivers the next pending timer due at `now` (its deadline passed), as one transition;
+   * `undefined` when none is due. Emitted events take the deadline as `time` and an id from the
+   * timer's id and deadline, so a re-run after a crash emits the same events.
+   */
+  fireNextDue(now: number): { timer: PendingTimer; emitted: DurableCloudEvent[] } | undefined {
+    const timer = this.pendingTimers()[0];
+    if (timer === undefined || timer.deadline > now || this.book === undefined) return undefined;
+    const before = this.emitted.length;
+    this.seq += 1;
+    this.transitionAt = this.clock();
+    this.trigger = { key: timerKey(timer), time: new Date(timer.deadline).toISOString() };
+    this.stepIndex = 0;
+    this.book.fire(timer);
+    this.assertHealthy(`timer ${timer.id} on ${this.id}`);
+    this.throwFailure();
+    return { timer, emitted: this.emitted.slice(before) };
   }
 
   private toMachineEvent(event: DurableCloudEvent): MachineEvent {
@@ -299,27 +297,8 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
   }
 
   private toCloudEvent(emit: OrchestrationEmit, path: string): DurableCloudEvent {
-    if (typeof emit !== 'object' || emit === null || typeof emit.type !== 'string') {
-      throw middlewareError(`orchestration middleware for state ${path} returned an event without a type`);
-    }
-    if (!emit.type.startsWith('cmd.') && !emit.type.startsWith('notif.')) {
-      throw middlewareError(`orchestration middleware for state ${path} returned type ${emit.type}: only cmd.* and notif.* can be emitted`);
-    }
-    if ((emit as { subject?: unknown }).subject !== undefined && (emit as { subject?: unknown }).subject !== this.id) {
-      throw middlewareError(`orchestration middleware for state ${path} changed the subject: it must stay ${this.id}`);
-    }
-    const index = this.stepIndex++;
-    return createCloudEvent({
-      id: deterministicEventId(this.source, this.id, this.seq, this.trigger.key, index),
-      source: this.source,
-      type: emit.type,
-      subject: this.id,
-      time: this.trigger.time,
-      ...(emit.data === undefined ? {} : { data: emit.data }),
-      ...(emit.datacontenttype === undefined ? {} : { datacontenttype: emit.datacontenttype }),
-      ...(emit.dataschema === undefined ? {} : { dataschema: emit.dataschema }),
-      ...(emit.extensions === undefined ? {} : { extensions: emit.extensions }),
-    });
+    const { key: triggerKey, time } = this.trigger;
+    return emittedEvent(emit, path, { source: this.source, subject: this.id, sequence: this.seq, triggerKey, time, index: this.stepIndex++ });
   }
 
   private assertHealthy(what: string): void {
@@ -346,20 +325,3 @@ export function createCloudOrchestrationActor<TLogic extends AnyStateMachine>(
   return new CloudOrchestrationActor(logic, options);
 }
 
-/** `INVALID_EVENT` unless `event` is an `evt.*` event: orchestrators consume those only. */
-export function assertInputType(event: DurableCloudEvent): void {
-  if (event.type.startsWith(INPUT_TYPE_PREFIX)) return;
-  throw new DurableError(
-    ErrorCode.INVALID_EVENT,
-    `orchestrator: event ${event.id} has type ${event.type}: an orchestrator consumes evt.* events only (cmd.* and notif.* are what it emits)`,
-    { details: { id: event.id, source: event.source, type: event.type } },
-  );
-}
-
-function middlewareError(message: string, cause?: unknown, event?: DurableCloudEvent): DurableError {
-  const reason = cause instanceof Error ? `: ${cause.message}` : '';
-  return new DurableError(OrchestratorErrorCode.MIDDLEWARE, `orchestrator: ${message}${reason}`, {
-    ...(cause === undefined ? {} : { cause }),
-    ...(event === undefined ? {} : { details: { id: event.id, source: event.source, type: event.type } }),
-  });
-}

@@ -2,6 +2,7 @@ import type { Clock } from '../clock.js';
 import { isDurableError, toBackendError } from '../errors.js';
 import type { DurableCloudEvent } from './cloudevent.js';
 import { cloudEventProblem, createCloudEvent, deterministicEventId, eventFacts } from './cloudevent.js';
+import type { TimerEntry } from './due-index.js';
 import type { OrchestrationStart } from './orchestrate-options.js';
 
 /** Type of the CloudEvent reported for an input that failed. */
@@ -10,7 +11,8 @@ export const ORCHESTRATION_ERROR_TYPE = 'sys.orchestrator.error';
 /** @internal One input of a batch, with its position among the batch's events or starts. */
 export type Input =
   | { kind: 'event'; event: DurableCloudEvent; position: number }
-  | { kind: 'start'; start: OrchestrationStart; position: number };
+  | { kind: 'start'; start: OrchestrationStart; position: number }
+  | { kind: 'timer'; timer: TimerEntry; position: number };
 
 /** What an error event's `data.cause` holds: the underlying error's code (when it has one) and message. */
 export interface ErrorCause {
@@ -27,8 +29,9 @@ export interface ErrorCause {
  */
 export function errorEvent(source: string, clock: Clock, input: Input, error: unknown): DurableCloudEvent {
   const durable = toBackendError(error, 'orchestrator: unexpected failure');
-  const facts = input.kind === 'event' ? eventFacts(input.event) : startFacts(input.start);
-  const subject = input.kind === 'event' ? facts['subject'] : facts['start'];
+  const facts =
+    input.kind === 'event' ? eventFacts(input.event) : input.kind === 'start' ? startFacts(input.start) : timerFacts(input.timer);
+  const subject = input.kind === 'start' ? facts['start'] : facts['subject'];
   // Only a valid input's time is reused (it keeps a re-run's error events identical); an
   // invalid one may carry anything there.
   const time = input.kind === 'event' && cloudEventProblem(input.event) === undefined ? input.event.time : undefined;
@@ -58,6 +61,7 @@ export function errorEvent(source: string, clock: Clock, input: Input, error: un
 }
 
 function trigger(input: Input): string[] {
+  if (input.kind === 'timer') return ['timer', input.timer.subject, input.timer.hash, String(input.timer.deadline)];
   if (input.kind === 'event') {
     const { id, source } = eventFacts(input.event);
     if (typeof id === 'string' && id !== '' && typeof source === 'string' && source !== '') return ['event', source, id];
@@ -66,6 +70,10 @@ function trigger(input: Input): string[] {
   const subject = typeof input.start === 'object' && input.start !== null ? (input.start as { subject?: unknown }).subject : undefined;
   if (typeof subject === 'string' && subject !== '') return ['start', subject];
   return ['start-at', String(input.position), describe(input.start)];
+}
+
+function timerFacts(timer: TimerEntry): Record<string, unknown> {
+  return { subject: timer.subject, timer: timer.hash, deadline: new Date(timer.deadline).toISOString() };
 }
 
 function startFacts(start: OrchestrationStart): Record<string, unknown> {

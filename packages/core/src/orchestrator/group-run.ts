@@ -2,8 +2,11 @@ import type { AnyMachineSnapshot, AnyStateMachine } from 'xstate';
 import { stringifyFinite } from '../actor/envelope.js';
 import { writeRecognisingOwn } from '../actor/own-write.js';
 import { DurableError, ErrorCode, isDurableError, toBackendError } from '../errors.js';
+import type { PendingTimer } from '../actor/timers.js';
 import type { DurableCloudEvent } from './cloudevent.js';
-import { CloudOrchestrationActor } from './cloud-orchestration-actor.js';
+import { CloudOrchestrationActor, timerKey } from './cloud-orchestration-actor.js';
+import type { TimerEntry } from './due-index.js';
+import { indexTimers, newTimers, notifyTimer, timerHash } from './due-index.js';
 import type { Input } from './error-events.js';
 import { errorEvent } from './error-events.js';
 import type { NotAcceptedEvent, OrchestrationConfig, ProcessState } from './orchestrate-options.js';
@@ -16,6 +19,8 @@ export interface Group {
   subject: string;
   starts: Array<Input & { kind: 'start' }>;
   events: Array<Input & { kind: 'event' }>;
+  /** Due-index entries to handle (a timer run); empty in a batch of events. */
+  timers: Array<Input & { kind: 'timer' }>;
 }
 
 /** @internal What one subject's group produced. */
@@ -27,7 +32,14 @@ export interface GroupOutcome {
   state?: ProcessState;
   /** The live snapshot after the last applied input, for `onSnapshot`. */
   lastSnapshot?: AnyMachineSnapshot;
+  /** Timers delivered by this run. */
+  fired: number;
+  /** Due-index entries of the group whose timer is no longer pending: to remove. */
+  spent: TimerEntry[];
 }
+
+/** Timers one process may fire in one run: bounds a machine whose `after: 0` loops. */
+const MAX_FIRINGS = 100;
 
 /**
  * @internal Reads one process, applies its inputs one by one and saves it once (conditionally on
@@ -49,7 +61,8 @@ export async function applyGroup(config: OrchestrationConfig, group: Group, key:
     throw toBackendError(error, `orchestrator: read failed for ${key}`);
   }
   let record = entry === undefined ? undefined : decodeProcessRecord(entry.data, key);
-  const outcome: GroupOutcome = { emitted: [], errors: [], notAccepted: [] };
+  const outcome: GroupOutcome = { emitted: [], errors: [], notAccepted: [], fired: 0, spent: [] };
+  const loadedTimers = record?.timers ?? [];
   const fail = (input: Input, error: unknown): void => {
     outcome.errors.push(errorEvent(config.source, config.clock, input, error));
   };
@@ -67,11 +80,12 @@ export async function applyGroup(config: OrchestrationConfig, group: Group, key:
       }
       const version = input.start.version ?? config.newest;
       try {
-        actor = createActor(config, version, group.subject, { input: input.start.input });
+        actor = createActor(config, version, group.subject, { input: input.start.input, timers: [] });
         const produced = actor.start();
         const snapshot = savable(actor, produced, key, `start of ${group.subject}`);
         const logic = config.versions.get(version)?.logic as AnyStateMachine;
-        record = { machineId: logic.id, version, snapshot, sequence: actor.sequence, applied: new Map([[START_KEY, produced]]) };
+        const timers = actor.pendingTimers();
+        record = { machineId: logic.id, version, snapshot, sequence: actor.sequence, applied: new Map([[START_KEY, produced]]), timers };
         outcome.lastSnapshot = actor.getSnapshot() as AnyMachineSnapshot;
         outcome.emitted.push(...produced);
         changed = true;
@@ -93,14 +107,13 @@ export async function applyGroup(config: OrchestrationConfig, group: Group, key:
         continue;
       }
       if (!config.versions.has(record.version)) {
-        fail(input, new DurableError(ErrorCode.VERSION_UNKNOWN, `orchestrator: process ${group.subject} runs machine version ${record.version}, which is not registered`));
+        fail(input, unregistered(group.subject, record.version));
         continue;
       }
       try {
-        if (actor === undefined) {
-          actor = createActor(config, record.version, group.subject, { snapshot: record.snapshot, sequence: record.sequence });
-          actor.start();
-        }
+        actor ??= resume(config, record, group.subject);
+        // A deadline that passed before this event arrived fires first, as it would have live.
+        changed = fireDue(actor, record, outcome, key, config.clock()) || changed;
         const produced = actor.applyValidated(event);
         if (produced === undefined) {
           outcome.notAccepted.push(notAccepted(group.subject, event, actor.getSnapshot() as AnyMachineSnapshot));
@@ -108,6 +121,7 @@ export async function applyGroup(config: OrchestrationConfig, group: Group, key:
         }
         record.snapshot = savable(actor, produced, key, `${event.type} ${event.id} on ${group.subject}`);
         record.sequence = actor.sequence;
+        record.timers = actor.pendingTimers();
         record.applied.set(dedupKey, produced);
         trimWindow(record.applied, config.redeliveryWindow);
         outcome.lastSnapshot = actor.getSnapshot() as AnyMachineSnapshot;
@@ -120,17 +134,36 @@ export async function applyGroup(config: OrchestrationConfig, group: Group, key:
         fail(input, error);
       }
     }
+    if (group.timers.length > 0) {
+      if (record === undefined) {
+        outcome.spent.push(...group.timers.map((input) => input.timer));
+      } else if (!config.versions.has(record.version)) {
+        for (const input of group.timers) fail(input, unregistered(group.subject, record.version));
+      } else {
+        try {
+          actor ??= resume(config, record, group.subject);
+          changed = fireDue(actor, record, outcome, key, config.clock()) || changed;
+        } catch (error) {
+          dropActor();
+          for (const input of group.timers) fail(input, error);
+        }
+        collectTimerEntries(group, record, outcome);
+      }
+    }
   } finally {
     dropActor();
   }
   if (record === undefined) return outcome;
   if (changed) {
+    const added = newTimers(loadedTimers, record.timers);
+    await indexTimers(storage, config.prefix, group.subject, added);
     const body = encodeProcessRecord(record, key, config.clock());
     try {
       await writeRecognisingOwn(storage, key, body, entry?.version ?? null);
     } catch (error) {
       throw toBackendError(error, `orchestrator: save failed for ${key}`); // a CONFLICT passes through
     }
+    for (const timer of added) notifyTimer(storage, timer.deadline);
   }
   const persisted = record.snapshot as unknown as { value: ProcessState['value']; status: string; context?: unknown };
   outcome.state = { version: record.version, value: persisted.value, status: persisted.status, sequence: record.sequence };
@@ -157,11 +190,71 @@ function savable(actor: CloudOrchestrationActor, produced: readonly DurableCloud
   }
 }
 
+function unregistered(subject: string, version: string): DurableError {
+  return new DurableError(
+    ErrorCode.VERSION_UNKNOWN,
+    `orchestrator: process ${subject} runs machine version ${version}, which is not registered (register it again in versions to run its events and timers)`,
+  );
+}
+
+function resume(config: OrchestrationConfig, record: ProcessRecord, subject: string): CloudOrchestrationActor {
+  const actor = createActor(config, record.version, subject, { snapshot: record.snapshot, sequence: record.sequence, timers: record.timers });
+  actor.start();
+  return actor;
+}
+
+/**
+ * Delivers the process's due timers, soonest first, each as one transition recorded like an
+ * applied input (its events kept in the redelivery window under the timer's id and deadline).
+ * True when any fired. A timer that fails leaves the actor unusable: the caller drops it.
+ */
+function fireDue(actor: CloudOrchestrationActor, record: ProcessRecord, outcome: GroupOutcome, key: string, now: number): boolean {
+  let any = false;
+  for (let count = 0; count < MAX_FIRINGS; count++) {
+    const fired = actor.fireNextDue(now);
+    if (fired === undefined) break;
+    record.snapshot = savable(actor, fired.emitted, key, `timer ${fired.timer.id} on ${actor.id}`);
+    record.sequence = actor.sequence;
+    record.timers = actor.pendingTimers();
+    record.applied.set(timerKey(fired.timer), fired.emitted);
+    outcome.lastSnapshot = actor.getSnapshot() as AnyMachineSnapshot;
+    outcome.emitted.push(...fired.emitted);
+    outcome.fired += 1;
+    any = true;
+  }
+  return any;
+}
+
+/**
+ * Sorts a timer run's index entries: one whose timer is still pending stays (not fired yet);
+ * any other is spent, and if its firing is remembered (a run that crashed after the save, or
+ * another run's), its events are emitted again with the same ids.
+ */
+function collectTimerEntries(group: Group, record: ProcessRecord, outcome: GroupOutcome): void {
+  const pending = new Set(record.timers.map(timerHash));
+  const emitted = new Set(outcome.emitted.map((event) => event.id));
+  const fired = new Map<string, readonly DurableCloudEvent[]>();
+  for (const [applied, events] of record.applied) {
+    if (!applied.startsWith('timer\u0000')) continue;
+    const [, id, deadline] = applied.split('\u0000');
+    fired.set(timerHash({ id: id as string, deadline: Number(deadline), event: { type: '' } }), events);
+  }
+  for (const { timer } of group.timers) {
+    if (pending.has(timer.hash)) continue;
+    outcome.spent.push(timer);
+    for (const event of fired.get(timer.hash) ?? []) {
+      if (emitted.has(event.id)) continue;
+      emitted.add(event.id);
+      outcome.emitted.push(event);
+    }
+  }
+}
+
 function createActor(
   config: OrchestrationConfig,
   version: string,
   subject: string,
-  extra: { input?: unknown; snapshot?: ProcessRecord['snapshot']; sequence?: number },
+  extra: { input?: unknown; snapshot?: ProcessRecord['snapshot']; sequence?: number; timers: readonly PendingTimer[] },
 ): CloudOrchestrationActor {
   const registered = config.versions.get(version) as { logic: AnyStateMachine; orchestration?: Readonly<Record<string, unknown>> };
   const { onCloudEvent } = config.options;
@@ -176,6 +269,7 @@ function createActor(
     ...(extra.input === undefined ? {} : { input: extra.input }),
     ...(extra.snapshot === undefined ? {} : { snapshot: extra.snapshot }),
     ...(extra.sequence === undefined ? {} : { sequence: extra.sequence }),
+    timers: extra.timers,
   });
 }
 
@@ -185,6 +279,6 @@ function notAccepted(subject: string, event: DurableCloudEvent, snapshot: AnyMac
 
 /** @internal Every input of a group, starts first. */
 export function groupInputs(group: Group): Input[] {
-  return [...group.starts, ...group.events];
+  return [...group.starts, ...group.events, ...group.timers];
 }
 

@@ -35,7 +35,16 @@ export async function orchestrateCloudEvents<TLogic extends AnyStateMachine = An
   return (await run.execute(events, starts)) as OrchestrationResult<TLogic>;
 }
 
-class BatchRun {
+/** @internal What a timer run does under a subject's lease, around the shared group run. */
+export interface GroupHooks {
+  /** Narrows the group before it is applied (drops index entries another run already handled). */
+  before(group: Group): Promise<Group>;
+  /** After the save, still under the lease: publish, then remove spent index entries. */
+  after(group: Group, outcome: GroupOutcome): Promise<void>;
+}
+
+/** @internal Runs subjects' groups: one lease per subject, conflict retries, commit first. */
+export class BatchRun {
   private readonly config: OrchestrationConfig;
   private readonly logger: DurableLogger;
 
@@ -53,7 +62,7 @@ class BatchRun {
     const groups = new Map<string, Group>();
     const groupOf = (subject: string): Group => {
       let group = groups.get(subject);
-      if (group === undefined) groups.set(subject, (group = { subject, starts: [], events: [] }));
+      if (group === undefined) groups.set(subject, (group = { subject, starts: [], events: [], timers: [] }));
       return group;
     };
     starts.forEach((start, position) => {
@@ -125,35 +134,39 @@ class BatchRun {
     return undefined;
   }
 
-  private async runGroup(group: Group): Promise<GroupOutcome> {
+  /** Runs one subject's group under its lease; never throws: failures become error events. */
+  async runGroup(group: Group, hooks?: GroupHooks): Promise<GroupOutcome> {
     const key = this.keyOf(group.subject);
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.attemptGroup(group, key);
+        return await this.attemptGroup(group, key, hooks);
       } catch (error) {
         // A conflict means another writer got in between our read and our write: redo the
         // whole group on the newer state (inputs it already applied are then redeliveries).
         if (isDurableError(error, ErrorCode.CONFLICT) && attempt < this.config.maxConflictRetries) continue;
         const wrapped = toBackendError(error, `orchestrator: processing ${key} failed`);
         const failed = groupInputs(group).map((input: Input) => errorEvent(this.config.source, this.config.clock, input, wrapped));
-        return { emitted: [], errors: failed, notAccepted: [] };
+        return { emitted: [], errors: failed, notAccepted: [], fired: 0, spent: [] };
       }
     }
   }
 
-  private async attemptGroup(group: Group, key: string): Promise<GroupOutcome> {
+  private async attemptGroup(group: Group, key: string, hooks: GroupHooks | undefined): Promise<GroupOutcome> {
     let lease: Lease | undefined;
     if (this.config.locking === LockingMode.READ_WRITE) {
       lease = await acquireLease(this.config.options.lock as LockManager, key, this.config.lease, 'orchestrator');
     }
     let outcome: GroupOutcome;
+    let applied = group;
     try {
-      outcome = await applyGroup(this.config, group, key);
+      if (hooks !== undefined) applied = await hooks.before(group);
+      outcome = await applyGroup(this.config, applied, key);
     } catch (error) {
       await this.release(lease, key);
       throw error;
     }
     // Saved: from here on nothing may turn the group into a failure (commit first, then report).
+    if (hooks !== undefined) await hooks.after(applied, outcome);
     await this.release(lease, key);
     await this.notifySnapshot(group.subject, outcome);
     return outcome;

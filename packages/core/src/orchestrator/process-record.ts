@@ -1,6 +1,7 @@
 import type { Snapshot } from 'xstate';
 import type { ActorEnvelope } from '../actor/envelope.js';
 import { ACTOR_ENVELOPE_FORMAT, decodeEnvelope, encodeEnvelope } from '../actor/envelope.js';
+import type { PendingTimer } from '../actor/timers.js';
 import { createLockToken } from '../lease.js';
 import { DurableError, ErrorCode } from '../errors.js';
 import type { DurableCloudEvent } from './cloudevent.js';
@@ -23,6 +24,8 @@ export interface ProcessRecord {
    * oldest first, so a redelivered input returns the same events instead of being applied twice.
    */
   applied: Map<string, DurableCloudEvent[]>;
+  /** Delayed events pending at the save, soonest first; each also has an entry in the due index. */
+  timers: PendingTimer[];
 }
 
 interface StoredOrchestration {
@@ -39,6 +42,7 @@ export function encodeProcessRecord(record: ProcessRecord, key: string, savedAt:
     snapshot: record.snapshot,
     savedAt,
     writeId: createLockToken(),
+    ...(record.timers.length === 0 ? {} : { timers: record.timers }),
     extensions: { orchestration },
   };
   return encodeEnvelope(envelope, key);
@@ -65,6 +69,7 @@ export function decodeProcessRecord(data: Uint8Array, key: string): ProcessRecor
     snapshot: envelope.snapshot as Snapshot<unknown>,
     sequence: orchestration.sequence,
     applied: new Map(orchestration.applied),
+    timers: [...(envelope.timers ?? [])],
   };
 }
 
