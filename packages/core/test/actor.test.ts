@@ -317,9 +317,9 @@ describe('timers across a save', () => {
     const actor = await persisted.init();
     // Waits for the transition itself (no sleep): before this release it never came.
     await new Promise<void>((resolve) => {
-      if (actor.getSnapshot().value === 'expired') resolve();
+      if ((actor.getSnapshot().value as unknown) === 'expired') resolve();
       actor.subscribe((snapshot) => {
-        if (snapshot.value === 'expired') resolve();
+        if ((snapshot.value as unknown) === 'expired') resolve();
       });
     });
     await persisted.save();
