@@ -26,6 +26,14 @@ export type StartArgs<W> = undefined extends WorkflowInput<W>
   : [input: WorkflowInput<W>, options?: StartOptions];
 
 /**
+ * One entry of {@link WorkflowClient.startMany}: a workflow, an id, and the workflow's input
+ * (optional when the workflow takes none), checked against that entry's own workflow.
+ */
+export type StartRequest<W extends AnyWorkflow> = W extends AnyWorkflow
+  ? { workflow: W; id: string; options?: StartOptions } & (undefined extends WorkflowInput<W> ? { input?: WorkflowInput<W> } : { input: WorkflowInput<W> })
+  : never;
+
+/**
  * Starts, runs and inspects typed workflows. The app that starts workflows also runs them
  * (`poll()`); more instances of the app mean more throughput. No workflow server.
  */
@@ -51,6 +59,34 @@ export class WorkflowClient<W extends AnyWorkflow = AnyWorkflow> {
       if (stored !== undefined && stored !== name) throw conflictError(id, name, stored);
     }
     return { ...createHandle<WorkflowResult<D>>(this.engine, name, id), created };
+  }
+
+  /**
+   * Starts a batch of workflows at once, each entry typed as `start`'s arguments, and returns
+   * their handles in order. Every entry is checked before any is started; the inserts run in
+   * parallel (one batch when the store has `insertMany`). Idempotent per id like `start`; an id
+   * used by another workflow is `WORKFLOW_CONFLICT` (the other entries are started regardless).
+   */
+  async startMany<const R extends ReadonlyArray<StartRequest<W>>>(requests: R): Promise<{ -readonly [K in keyof R]: StartedWorkflowHandle<WorkflowResult<R[K]['workflow']>> }> {
+    if (!Array.isArray(requests)) throw new DurableError(ErrorCode.CONFIG, 'workflow: startMany takes an array of { workflow, id, input?, options? }');
+    const names = requests.map((request: StartRequest<W>, i) => {
+      if (request === null || typeof request !== 'object') throw new DurableError(ErrorCode.CONFIG, `workflow: startMany: entry ${i} is not an object`);
+      return nameOf(request.workflow);
+    });
+    const created = await this.engine.startMany(
+      requests.map((request: StartRequest<W>, i) => ({
+        id: request.id,
+        handler: names[i] as string,
+        input: request.input,
+        ...(request.options === undefined ? {} : { options: request.options }),
+      })),
+    );
+    const existing = await Promise.all(created.map((made, i) => (made ? undefined : this.engine.get((requests[i] as StartRequest<W>).id))));
+    existing.forEach((record, i) => {
+      const name = names[i] as string;
+      if (record !== undefined && record.handler !== name) throw conflictError(record.id, name, record.handler);
+    });
+    return requests.map((request: StartRequest<W>, i) => ({ ...createHandle(this.engine, names[i] as string, request.id), created: created[i] === true })) as never;
   }
 
   /** A handle on workflow `id` of this definition (no I/O: reads check the stored name). */

@@ -13,6 +13,7 @@ import {
 import { Unwind, workflowFailedError } from './errors.js';
 import type { EventResult, StepAttempt, WaitForEventOptions } from './context-api.js';
 import { isWorkflowDefinition } from './definition.js';
+import { wakeWorkers } from './wakes.js';
 import { childEventName, handled, isProgrammingError, isRetryable, isUnwind } from './misuse.js';
 import type { StepOptions, StepPolicy } from './step-policy.js';
 import { isNonRetryable, resolveStepPolicy, stepRetryDelay, stepTimeoutError } from './step-policy.js';
@@ -272,6 +273,7 @@ export class RunContext {
       this.deps.checkHandler(handler, `workflow ${this.workflowId}: start ${id}`);
       this.checkStopping();
       const created = await this.deps.store.insert({ id, handler, input, ...(asChild ? { parentId: this.workflowId } : {}) });
+      if (created) wakeWorkers(this.deps.store);
       await this.save(index, { id, kind: StepKind.START, done: true, at: this.deps.clock(), value: created });
       return created;
     });

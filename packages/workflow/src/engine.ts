@@ -1,11 +1,13 @@
-import type { WorkflowRecord } from '@durable/core';
-import { DurableError, ErrorCode, assertValidWorkflowId, checkOptions } from '@durable/core';
+import type { NewWorkflow, WorkflowRecord } from '@durable/core';
+import { DurableError, ErrorCode, assertValidWorkflowId, checkOptions, isFinishedStatus } from '@durable/core';
 import { WorkflowErrorCode, workflowFailedError } from './errors.js';
 import { childEventName } from './misuse.js';
 import type { EngineOptions, HandlersOption, ResolvedOptions } from './options.js';
 import { resolveOptions } from './options.js';
 import type { WorkerStats } from './worker.js';
 import { WorkflowWorker } from './worker.js';
+import { pause } from './timers.js';
+import { announceFinished, onFinished, wakeWorkers } from './wakes.js';
 
 /** Options for starting a workflow. */
 export interface StartOptions {
@@ -40,14 +42,63 @@ export class Engine {
     this.options = resolveOptions(options, flavour);
   }
 
-  /** Starts workflow `id` running `handler` on `input`; false when the id exists already. */
+  /**
+   * Starts workflow `id` running `handler` on `input` (one insert into the store); false when the
+   * id exists already. Wakes this process's workers, so one of them runs it at once.
+   */
   async start(id: string, handler: string, input?: unknown, options: StartOptions = {}): Promise<boolean> {
-    assertValidWorkflowId(id, 'workflow: start');
-    checkOptions(options, `workflow: start ${id}`, { known: ['runAt'] });
-    this.options.checkHandler(handler, `workflow: start ${id}`);
+    const created = await this.options.store.insert(this.newWorkflow(id, handler, input, options, 'start'));
+    if (created) wakeWorkers(this.options.store);
+    return created;
+  }
+
+  /**
+   * Starts a batch: every entry is checked first (a bad one throws before any is started), then
+   * all are inserted at once (the store's `insertMany` when it has one, else parallel inserts).
+   * Resolves with one boolean per entry, in order: false when the id existed already (or
+   * appeared earlier in the batch).
+   */
+  async startMany(starts: readonly ManyStart[]): Promise<boolean[]> {
+    if (!Array.isArray(starts)) throw new DurableError(ErrorCode.CONFIG, 'workflow: startMany takes an array of { id, handler, input?, options? }');
+    const workflows = starts.map((start: ManyStart, i) => {
+      if (start === null || typeof start !== 'object') throw new DurableError(ErrorCode.CONFIG, `workflow: startMany: entry ${i} is not an object`);
+      checkOptions(start, `workflow: startMany entry ${i}`, { known: ['id', 'handler', 'input', 'options'], required: ['id', 'handler'] });
+      return this.newWorkflow(start.id, start.handler, start.input, start.options ?? {}, 'startMany');
+    });
+    if (workflows.length === 0) return [];
+    const store = this.options.store;
+    let created: boolean[];
+    if (typeof store.insertMany === 'function') {
+      created = await store.insertMany(workflows);
+      if (!Array.isArray(created) || created.length !== workflows.length) {
+        throw new DurableError(ErrorCode.BACKEND, `workflow: startMany: the store's insertMany answered ${Array.isArray(created) ? created.length : typeof created} results for ${workflows.length} workflows`);
+      }
+    } else {
+      // Parallel inserts; a repeated id in the batch is created by its first entry only.
+      const first = new Map<string, number>();
+      workflows.forEach((w, i) => {
+        if (!first.has(w.id)) first.set(w.id, i);
+      });
+      const inserted = await Promise.allSettled(workflows.map((w, i) => (first.get(w.id) === i ? store.insert(w) : Promise.resolve(false))));
+      created = inserted.map((r) => r.status === 'fulfilled' && r.value);
+      const failed = inserted.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed !== undefined) {
+        // Those that were created run anyway: wake for them, then report the failure.
+        if (created.includes(true)) wakeWorkers(store);
+        throw failed.reason;
+      }
+    }
+    if (created.includes(true)) wakeWorkers(store);
+    return created;
+  }
+
+  private newWorkflow(id: string, handler: string, input: unknown, options: StartOptions, operation: string): NewWorkflow {
+    assertValidWorkflowId(id, `workflow: ${operation}`);
+    checkOptions(options, `workflow: ${operation} ${id}`, { known: ['runAt'] });
+    this.options.checkHandler(handler, `workflow: ${operation} ${id}`);
     const runAt = options.runAt instanceof Date ? options.runAt.getTime() : options.runAt;
-    if (runAt !== undefined && !Number.isFinite(runAt)) throw new DurableError(ErrorCode.CONFIG, `workflow: start ${id}: runAt is not a valid time`);
-    return this.options.store.insert({ id, handler, input, ...(runAt === undefined ? {} : { runAt }) });
+    if (runAt !== undefined && !Number.isFinite(runAt)) throw new DurableError(ErrorCode.CONFIG, `workflow: ${operation} ${id}: runAt is not a valid time`);
+    return { id, handler, input, ...(runAt === undefined ? {} : { runAt }) };
   }
 
   /** Turns this process into a worker; `await worker.stop()` to stop it gracefully. */
@@ -91,19 +142,62 @@ export class Engine {
   }
 
   /** Delivers an event to `ctx.waitForEvent(name)`; false when the workflow is absent or finished. */
-  signal(id: string, name: string, payload?: unknown): Promise<boolean> {
-    return this.options.store.signal(id, name, payload);
+  async signal(id: string, name: string, payload?: unknown): Promise<boolean> {
+    const delivered = await this.options.store.signal(id, name, payload);
+    if (delivered) wakeWorkers(this.options.store);
+    return delivered;
   }
 
   /** Cancels an unfinished workflow (a running one stops at its next operation); false otherwise. */
   async cancel(id: string): Promise<boolean> {
-    const cancelled = await this.options.store.cancel(id);
+    const store = this.options.store;
+    const cancelled = await store.cancel(id);
     if (cancelled) {
-      const record = await this.options.store.get(id);
-      if (record?.parentId !== undefined) await this.options.store.signal(record.parentId, childEventName(id), null);
+      announceFinished(store, id);
+      const record = await store.get(id);
+      if (record?.parentId !== undefined && (await store.signal(record.parentId, childEventName(id), null))) wakeWorkers(store);
     }
     return cancelled;
   }
+
+  /**
+   * Waits until workflow `id` is finished and returns its state (`undefined` when absent). A run
+   * that ends in this process wakes the wait at once, with no polling; a workflow run elsewhere
+   * is read again with backoff, from 10 ms up to `everyMs`. Gives up at `deadline` (epoch ms of
+   * the system clock) and returns the last state read; returns early too when `stop(record)`.
+   */
+  async waitFinished(id: string, everyMs: number, deadline: number, stop?: (record: WorkflowRecord) => boolean): Promise<WorkflowRecord | undefined> {
+    const store = this.options.store;
+    let woken = new AbortController();
+    // Subscribed before the first read: a run that ends between the read and the wait still wakes it.
+    const unsubscribe = onFinished(store, id, () => woken.abort());
+    try {
+      let delay = Math.min(10, everyMs);
+      for (;;) {
+        if (woken.signal.aborted) woken = new AbortController();
+        const record = await store.get(id);
+        if (record === undefined || isFinishedStatus(record.status) || stop?.(record) === true) return record;
+        const left = deadline - Date.now();
+        if (left <= 0) return record;
+        await pause(Math.min(delay, left), woken.signal);
+        delay = Math.min(everyMs, delay * 2);
+      }
+    } finally {
+      unsubscribe();
+    }
+  }
+}
+
+/** One entry of `startMany`: what `start` takes, as an object. */
+export interface ManyStart {
+  /** The workflow's id. */
+  id: string;
+  /** The handler's (workflow's) name. */
+  handler: string;
+  /** Its input (JSON). */
+  input?: unknown;
+  /** As for `start`. */
+  options?: StartOptions;
 }
 
 /**

@@ -1,15 +1,18 @@
 import type { WorkflowStatus } from '@durable/core';
-import { DurableError, isDurableError } from '@durable/core';
+import { DurableError, ErrorCode, checkOptions } from '@durable/core';
 import type { Engine } from './engine.js';
 import { resultOf } from './engine.js';
 import { WorkflowErrorCode } from './errors.js';
-import { pause } from './timers.js';
 
 /** Options for {@link WorkflowHandle.result}. */
 export interface ResultOptions {
   /** Give up with `NOT_FINISHED` after this long (real time). @default wait until it finishes */
   timeoutMs?: number;
-  /** How often the store is read while waiting. @default the client's pollIntervalMs (at least 10) */
+  /**
+   * The longest wait between two reads of the store while waiting for a workflow run by another
+   * process (reads back off from 10 ms up to this). A run that ends in this process ends the
+   * wait at once, without reading in between. @default the client's pollIntervalMs (at least 10)
+   */
   pollIntervalMs?: number;
 }
 
@@ -50,16 +53,18 @@ export function createHandle<Result>(engine: Engine, workflow: string, id: strin
     id,
     workflow,
     async result(options: ResultOptions = {}): Promise<Result> {
+      checkOptions(options, `workflow: result of ${id}`, { known: ['timeoutMs', 'pollIntervalMs'] });
       const every = options.pollIntervalMs ?? Math.max(10, engine.options.pollIntervalMs);
-      const deadline = options.timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.timeoutMs;
-      for (;;) {
-        try {
-          return resultOf<Result>(id, await read());
-        } catch (error) {
-          if (!isDurableError(error, WorkflowErrorCode.NOT_FINISHED) || Date.now() + every > deadline) throw error;
-        }
-        await pause(every);
+      if (typeof every !== 'number' || !(every >= 0)) throw new DurableError(ErrorCode.CONFIG, `workflow: result of ${id}: pollIntervalMs must be >= 0`);
+      const timeoutMs = options.timeoutMs;
+      if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !(timeoutMs >= 0))) {
+        throw new DurableError(ErrorCode.CONFIG, `workflow: result of ${id}: timeoutMs must be >= 0`);
       }
+      const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;
+      // A workflow of another name stops the wait at once: the handle's types would lie about it.
+      const record = await engine.waitFinished(id, Math.max(1, every), deadline, (r) => r.handler !== workflow);
+      if (record !== undefined && record.handler !== workflow) throw conflictError(id, workflow, record.handler);
+      return resultOf<Result>(id, record);
     },
     async status() {
       return (await read())?.status;

@@ -1,5 +1,5 @@
 export { WorkflowClient, createWorkflowClient } from './client.js';
-export type { StartArgs, WorkflowClientOptions } from './client.js';
+export type { StartArgs, StartRequest, WorkflowClientOptions } from './client.js';
 export type { BaseWorkflowContext, EventResult, StepAttempt, WaitForEventOptions, WorkflowContext, WorkflowInputArgs } from './context-api.js';
 export { defineWorkflow } from './definition.js';
 export type { AnyWorkflow, WorkflowDefinition, WorkflowInput, WorkflowResult } from './definition.js';

@@ -5,6 +5,7 @@ import { WorkflowErrorCode } from './errors.js';
 import { childEventName, isDurableErrorSafe, isProgrammingError, isUnwind } from './misuse.js';
 import type { ResolvedOptions } from './options.js';
 import { isNonRetryableError } from './step-policy.js';
+import { announceFinished, wakeWorkers } from './wakes.js';
 
 /**
  * How one run ended, for the worker's bookkeeping: `lost` when another worker took the workflow
@@ -56,8 +57,17 @@ export async function runClaimed(
       if (ctx.lost) return 'lost';
     }
     await store.finish(record.id, token, outcome);
-    if (outcome.status !== WorkflowStatus.FAILED && record.parentId !== undefined) {
-      await store.signal(record.parentId, childEventName(record.id), null).catch((error: unknown) => options.onError(error, record.parentId));
+    if (outcome.status !== WorkflowStatus.FAILED) {
+      announceFinished(store, record.id);
+      if (record.parentId !== undefined) {
+        const parentId = record.parentId;
+        await store.signal(parentId, childEventName(record.id), null).then(
+          (delivered) => {
+            if (delivered) wakeWorkers(store);
+          },
+          (error: unknown) => options.onError(error, parentId),
+        );
+      }
     }
     return outcome.status;
   } catch (error) {

@@ -4,6 +4,7 @@ import type { ResolvedOptions } from './options.js';
 import type { RunEnd } from './run.js';
 import { runClaimed } from './run.js';
 import { pause } from './timers.js';
+import { onWorkWake } from './wakes.js';
 
 const MAX_WAKEUPS = 10_000;
 
@@ -11,7 +12,10 @@ const MAX_WAKEUPS = 10_000;
 export type WorkerStats = Record<RunEnd, number>;
 
 /**
- * A polling worker: claims due workflows (at most `concurrency` at once) and runs them.
+ * A worker: claims due workflows (at most `concurrency` at once) and runs them. It claims again
+ * at once when woken: by a start, signal or cancel in this process, by the store's `watch` (work
+ * made claimable elsewhere, on stores that can tell), or by one of its runs ending; otherwise it
+ * polls every `pollIntervalMs` (work that becomes due by time, stores without `watch`).
  * `stop()` is graceful: no new claims; each running workflow is released at its next
  * operation (its current step finishes and is recorded first) or finishes.
  */
@@ -24,6 +28,9 @@ export class WorkflowWorker {
   private readonly running = new Set<Promise<void>>();
   private readonly wakeups: number[] = [];
   private nudge: AbortController = new AbortController();
+  // Set by a wake; cleared just before a claim, so a wake during a claim is never lost.
+  private woken = false;
+  private readonly unsubscribe: Array<() => void> = [];
 
   /**
    * @param untilIdle Stop by itself once nothing is due and nothing runs (a serverless drain).
@@ -37,8 +44,26 @@ export class WorkflowWorker {
       if (signal.aborted) this.stopping.abort();
       else signal.addEventListener('abort', () => void this.stop(), { once: true });
     }
+    const wake = (): void => this.wake();
+    this.unsubscribe.push(onWorkWake(options.store, wake));
+    try {
+      const stop = options.store.watch?.(wake);
+      if (typeof stop === 'function') this.unsubscribe.push(stop);
+    } catch (error) {
+      this.options.onError(error); // a store that cannot watch after all: the worker polls
+    }
     // Never rejects: nothing a workflow, a store or onError does may end the worker's process.
-    this.done = this.loop().catch((error: unknown) => this.options.onError(error));
+    this.done = this.loop()
+      .catch((error: unknown) => this.options.onError(error))
+      .finally(() => {
+        for (const stop of this.unsubscribe.splice(0)) {
+          try {
+            stop();
+          } catch (error) {
+            this.options.onError(error);
+          }
+        }
+      });
   }
 
   /** Stops claiming, lets running workflows finish or releases them; resolves when all ended. */
@@ -48,14 +73,22 @@ export class WorkflowWorker {
     await this.done;
   }
 
+  private wake(): void {
+    this.woken = true;
+    this.nudge.abort();
+  }
+
   private async loop(): Promise<void> {
     const { store, concurrency, pollIntervalMs, timeoutIntervalMs, clock } = this.options;
     while (!this.stopping.signal.aborted) {
       if (this.untilIdle && concurrency === 0) break;
       if (concurrency === 0 || this.running.size >= concurrency) {
+        // Full: only a run ending (which wakes again) frees a place; earlier wakes are moot.
+        this.woken = false;
         await this.idle(concurrency === 0 ? pollIntervalMs : Number.POSITIVE_INFINITY);
         continue;
       }
+      this.woken = false;
       let claimed: ClaimedWorkflow | undefined;
       try {
         claimed = await store.claim({ leaseMs: timeoutIntervalMs });
@@ -85,15 +118,16 @@ export class WorkflowWorker {
         .then((end) => {
           this.stats[end]++;
           this.running.delete(run);
-          this.nudge.abort();
+          this.wake();
         });
       this.running.add(run);
     }
     await Promise.all([...this.running]);
   }
 
-  /** Waits up to `ms`, or until a run ends or stop() is called. */
+  /** Waits up to `ms`, or until a wake (a run ended, work announced) or stop(). */
   private async idle(ms: number): Promise<void> {
+    if (this.woken || this.stopping.signal.aborted) return;
     if (this.nudge.signal.aborted) this.nudge = new AbortController();
     const signal = this.nudge.signal;
     const onStop = (): void => this.nudge.abort();

@@ -47,6 +47,18 @@ export async function typedClientChecks(): Promise<void> {
   await again.cancel();
   void [result, created, shipped, ticks];
 
+  const [paid, tock] = await client.startMany([
+    { workflow: collect, id: 'pay-6', input: { account: 'acme', amount: 3 } },
+    { workflow: tick, id: 'tick-3' },
+  ]);
+  const paidResult: { status: 'paid'; reference: string } = await paid.result();
+  const tockResult: number = await tock.result();
+  void [paidResult, tockResult];
+  // @ts-expect-error startMany checks each entry's input against its own workflow
+  await client.startMany([{ workflow: ship, id: 'ship-3', input: { orderId: 'x' } }]);
+  // @ts-expect-error startMany: the input is required where the workflow takes one
+  await client.startMany([{ workflow: collect, id: 'pay-7' }]);
+
   // @ts-expect-error a workflow this client was not created with (a wrong name)
   await client.start(other, 'o-1', { account: 'acme', amount: 1 });
   // @ts-expect-error a handler name: the typed client takes definitions

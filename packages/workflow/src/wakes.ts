@@ -1,0 +1,74 @@
+import type { WorkflowStore } from '@durable/core';
+
+/**
+ * In-process wake-ups, per store object: every client and worker of this process that shares a
+ * store shares its wakes. A start, signal or cancel made here wakes this process's workers at once
+ * (the store's own `watch`, when it has one, covers other processes), and a run that ends here
+ * wakes the `result()` calls waiting for that workflow in this process, so neither waits for a
+ * poll. Wakes are advice: a woken waiter reads the store, which alone decides.
+ */
+interface StoreWakes {
+  work: Set<() => void>;
+  finished: Map<string, Set<() => void>>;
+}
+
+const wakes = new WeakMap<WorkflowStore, StoreWakes>();
+
+function of(store: WorkflowStore): StoreWakes {
+  let found = wakes.get(store);
+  if (found === undefined) {
+    found = { work: new Set(), finished: new Map() };
+    wakes.set(store, found);
+  }
+  return found;
+}
+
+function callAll(listeners: Iterable<() => void>): void {
+  for (const listener of [...listeners]) {
+    try {
+      listener();
+    } catch {
+      // A wake is advice; the write before it has committed.
+    }
+  }
+}
+
+/** Wakes this process's workers on `store`: work may have become claimable. */
+export function wakeWorkers(store: WorkflowStore): void {
+  const found = wakes.get(store);
+  if (found !== undefined) callAll(found.work);
+}
+
+/** Calls `listener` on every {@link wakeWorkers} of `store`; returns the function that stops it. */
+export function onWorkWake(store: WorkflowStore, listener: () => void): () => void {
+  const set = of(store).work;
+  const entry = (): void => listener();
+  set.add(entry);
+  return () => {
+    set.delete(entry);
+  };
+}
+
+/** Says that workflow `id` reached a final state in this process (completed, aborted, cancelled). */
+export function announceFinished(store: WorkflowStore, id: string): void {
+  const waiting = wakes.get(store)?.finished.get(id);
+  if (waiting !== undefined) callAll(waiting);
+}
+
+/** Calls `listener` when {@link announceFinished} names `id`; returns the function that stops it. */
+export function onFinished(store: WorkflowStore, id: string, listener: () => void): () => void {
+  const map = of(store).finished;
+  let set = map.get(id);
+  if (set === undefined) {
+    set = new Set();
+    map.set(id, set);
+  }
+  const entry = (): void => listener();
+  set.add(entry);
+  return () => {
+    const current = map.get(id);
+    if (current === undefined) return;
+    current.delete(entry);
+    if (current.size === 0) map.delete(id);
+  };
+}
