@@ -1,0 +1,348 @@
+import { randomUUID } from 'node:crypto';
+import type { StorageManager } from '@durable/core';
+import { DurableError, ErrorCode, backoffDelay, bytesToText, checkOptions, isDurableError, listAll, sleep } from '@durable/core';
+import { FsmErrorCode, fsmError, invalidRequest } from './errors.js';
+import type { Configuration, HistoryEntry, IncomingEvent, MachineRecord } from './model.js';
+import {
+  assertLabel,
+  assertMachineId,
+  assertName,
+  assertTimestamp,
+  configurationId,
+  normaliseConfiguration,
+  parseConfigurationId,
+  timestampNow,
+} from './model.js';
+
+/** Options for {@link FsmService}. */
+export interface FsmServiceOptions {
+  /** Where configurations and machines are kept: any storage with conditional writes. */
+  storage: StorageManager;
+  /** First key segment of everything the service writes. @default "fsm" */
+  keyPrefix?: string;
+  /** Keep at most this many history entries per machine (the oldest are dropped and counted). @default unlimited */
+  historyLimit?: number;
+  /** Ids of this many dropped entries are still recognised as duplicates. @default 1000 */
+  dedupWindow?: number;
+  /** Attempts of one event's compare-and-swap under contention before a retryable `CONFLICT`. @default 1000 */
+  maxAttempts?: number;
+  /** Machine records kept in memory to skip the read before a compare-and-swap. @default 10000 */
+  cacheSize?: number;
+  /** Milliseconds since the epoch. @default Date.now */
+  clock?: () => number;
+}
+
+/** What happened to one event. */
+export interface EventOutcome {
+  readonly eventId: string;
+  readonly machineId: string;
+  /** `applied` now, or `duplicate`: the id was already in the history, nothing changed. */
+  readonly status: 'applied' | 'duplicate';
+  /** The machine's state after the event. */
+  readonly state: string;
+  /** The transition taken (absent for a duplicate). */
+  readonly transition?: HistoryEntry;
+  readonly configId: string;
+}
+
+/** A machine as the API returns it. */
+export interface MachineView {
+  readonly id: string;
+  readonly config_id: string;
+  readonly state: string;
+  readonly history: HistoryEntry[];
+  /** Entries dropped by the history limit. */
+  readonly dropped: number;
+}
+
+const CONTEXT = 'fsm-server';
+
+/**
+ * The state-machine service over a {@link StorageManager}: configurations are created once
+ * (create-if-absent), machines are created once, and every event is one compare-and-swap of the
+ * machine's record (state + history), retried on `CONFLICT` after re-reading. So two processes on
+ * one storage never lose or double-apply an event: the write is conditional on the version whose
+ * history was checked for the event id and whose state chose the transition.
+ */
+export class FsmService {
+  readonly storage: StorageManager;
+  private readonly prefix: string;
+  private readonly historyLimit: number;
+  private readonly dedupWindow: number;
+  private readonly maxAttempts: number;
+  private readonly cacheSize: number;
+  private readonly clock: () => number;
+  // Configurations are immutable once created, so a cached one is never stale.
+  private readonly configurations = new Map<string, Configuration>();
+  // Last record seen per machine: a guess for the next compare-and-swap (a stale guess is a CONFLICT, then a read).
+  private readonly records = new Map<string, { version: string; record: MachineRecord }>();
+  // Events of one machine in this process run one after another (they would only conflict).
+  private readonly queues = new Map<string, Promise<unknown>>();
+
+  constructor(options: FsmServiceOptions) {
+    checkOptions(options, CONTEXT, {
+      known: ['storage', 'keyPrefix', 'historyLimit', 'dedupWindow', 'maxAttempts', 'cacheSize', 'clock'],
+      required: ['storage'],
+    });
+    if (typeof options.storage.read !== 'function' || typeof options.storage.write !== 'function') {
+      throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: storage must be a StorageManager`);
+    }
+    if (options.storage.capabilities?.conditionalWrite !== true) {
+      throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: storage must enforce conditional writes (capabilities.conditionalWrite)`);
+    }
+    this.storage = options.storage;
+    this.prefix = options.keyPrefix ?? 'fsm';
+    assertName(this.prefix, 'keyPrefix');
+    this.historyLimit = positive(options.historyLimit, 'historyLimit', Number.POSITIVE_INFINITY);
+    this.dedupWindow = positive(options.dedupWindow, 'dedupWindow', 1000, true);
+    this.maxAttempts = positive(options.maxAttempts, 'maxAttempts', 1000);
+    this.cacheSize = positive(options.cacheSize, 'cacheSize', 10_000, true);
+    this.clock = options.clock ?? Date.now;
+  }
+
+  /** Stores a new configuration; `CONFLICT` when `name:version` exists, `INVALID_REQUEST` when malformed. */
+  async createConfiguration(input: unknown): Promise<Configuration> {
+    const configuration = normaliseConfiguration(input);
+    const id = configurationId(configuration);
+    try {
+      await this.storage.write(this.configurationKey(configuration.name, configuration.version), JSON.stringify({ format: 1, ...configuration }), {
+        ifVersion: null,
+      });
+    } catch (error) {
+      if (isDurableError(error, ErrorCode.CONFLICT)) {
+        throw fsmError(ErrorCode.CONFLICT, `configuration ${id} already exists (configurations are immutable: use a new version)`, {
+          details: { id },
+        });
+      }
+      throw error;
+    }
+    this.configurations.set(id, configuration);
+    return configuration;
+  }
+
+  /** A configuration by id (`name:version`), or `undefined`. */
+  async getConfiguration(id: string): Promise<Configuration | undefined> {
+    const cached = this.configurations.get(id);
+    if (cached !== undefined) return cached;
+    const { name, version } = parseConfigurationId(id, 'id');
+    const entry = await this.storage.read(this.configurationKey(name, version));
+    if (entry === undefined) return undefined;
+    const { format: _format, ...configuration } = JSON.parse(bytesToText(entry.data)) as Configuration & { format: number };
+    this.configurations.set(id, configuration);
+    return configuration;
+  }
+
+  /** The versions stored under one configuration name, as ids, in key order. */
+  async listConfigurations(name: string): Promise<string[]> {
+    assertName(name, 'name');
+    const prefix = `${this.prefix}/configurations/${name}/`;
+    const ids: string[] = [];
+    for await (const key of listAll(this.storage, prefix)) ids.push(`${name}:${key.slice(prefix.length)}`);
+    return ids;
+  }
+
+  /**
+   * Creates a machine in its configuration's starting state. `id` is generated when omitted;
+   * `CONFLICT` when it exists (of two racing creates exactly one wins), `NOT_FOUND` when the
+   * configuration does not.
+   */
+  async createMachine(configId: string, id?: string): Promise<MachineView> {
+    const configuration = await this.requireConfiguration(configId, 'configuration_version');
+    const machineId = id ?? randomUUID();
+    assertMachineId(machineId, 'id');
+    const record: MachineRecord = {
+      format: 1,
+      id: machineId,
+      config_id: configurationId(configuration),
+      state: configuration.starting_state,
+      history: [],
+      dropped: 0,
+      dropped_ids: [],
+    };
+    let version: string;
+    try {
+      version = await this.storage.write(this.machineKey(machineId), JSON.stringify(record), { ifVersion: null });
+    } catch (error) {
+      if (isDurableError(error, ErrorCode.CONFLICT)) {
+        throw fsmError(ErrorCode.CONFLICT, `statemachine ${machineId} already exists`, { details: { id: machineId } });
+      }
+      throw error;
+    }
+    this.remember(machineId, version, record);
+    return view(record);
+  }
+
+  /** A machine with its history, or `undefined`. */
+  async getMachine(id: string): Promise<MachineView | undefined> {
+    assertMachineId(id, 'id');
+    const current = await this.readMachine(id);
+    return current === undefined ? undefined : view(current.record);
+  }
+
+  /**
+   * Applies one event to machine `machineId`: `NOT_FOUND` for an unknown machine,
+   * `EVENT_NOT_ALLOWED` when its state has no transition on the event, `INVALID_REQUEST` for a
+   * malformed event. An event whose id is already in the history is acknowledged as `duplicate`
+   * and changes nothing.
+   */
+  applyEvent(machineId: string, event: IncomingEvent): Promise<EventOutcome> {
+    try {
+      assertEvent(machineId, event);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const previous = this.queues.get(machineId) ?? Promise.resolve();
+    const run = previous.then(
+      () => this.apply(machineId, event),
+      () => this.apply(machineId, event),
+    );
+    const tail = run.catch(() => undefined);
+    this.queues.set(machineId, tail);
+    void tail.then(() => {
+      if (this.queues.get(machineId) === tail) this.queues.delete(machineId);
+    });
+    return run;
+  }
+
+  private async apply(machineId: string, event: IncomingEvent): Promise<EventOutcome> {
+    let current = this.records.get(machineId) ?? (await this.readMachine(machineId));
+    for (let attempt = 1; ; attempt++) {
+      if (current === undefined) {
+        throw fsmError(ErrorCode.NOT_FOUND, `statemachine ${machineId} does not exist (create it first)`, { details: { id: machineId } });
+      }
+      const { record, version } = current;
+      if (record.history.some((entry) => entry.event_id === event.eventId) || record.dropped_ids.includes(event.eventId)) {
+        // Checked against the version we may hold a stale copy of: confirm on a fresh read.
+        const fresh = await this.readMachine(machineId);
+        if (fresh?.version === version) {
+          return { eventId: event.eventId, machineId, status: 'duplicate', state: record.state, configId: record.config_id };
+        }
+        current = fresh;
+        continue;
+      }
+      const configuration = await this.requireConfiguration(record.config_id, 'config_id');
+      const transition = configuration.transitions.find((t) => t.from === record.state && t.event === event.event);
+      if (transition === undefined) {
+        const fresh = await this.readMachine(machineId);
+        if (fresh?.version !== version) {
+          current = fresh;
+          continue;
+        }
+        throw fsmError(
+          FsmErrorCode.EVENT_NOT_ALLOWED,
+          `event ${JSON.stringify(event.event)} is not allowed in state ${JSON.stringify(record.state)} of statemachine ${machineId} (${record.config_id})`,
+          { details: { id: machineId, state: record.state, event: event.event } },
+        );
+      }
+      const entry: HistoryEntry = {
+        event_id: event.eventId,
+        timestamp: event.timestamp ?? timestampNow(this.clock()),
+        transition: { ...transition },
+        originator: event.originator ?? '',
+        ...(event.details === undefined || event.details === '' ? {} : { details: event.details }),
+      };
+      const next = this.advance(record, entry);
+      try {
+        const written = await this.storage.write(this.machineKey(machineId), JSON.stringify(next), { ifVersion: version });
+        this.remember(machineId, written, next);
+        return { eventId: event.eventId, machineId, status: 'applied', state: next.state, transition: entry, configId: record.config_id };
+      } catch (error) {
+        if (!isDurableError(error, ErrorCode.CONFLICT)) throw error;
+        this.records.delete(machineId);
+        if (attempt >= this.maxAttempts) {
+          throw fsmError(ErrorCode.CONFLICT, `statemachine ${machineId}: event ${event.eventId} lost ${attempt} compare-and-swap races in a row; retry it`, {
+            retryable: true,
+            details: { id: machineId },
+          });
+        }
+        if (attempt > 2) await sleep(backoffDelay(attempt - 2, { baseMs: 1, maxMs: 50 }));
+        current = await this.readMachine(machineId);
+      }
+    }
+  }
+
+  private advance(record: MachineRecord, entry: HistoryEntry): MachineRecord {
+    const history = [...record.history, entry];
+    let dropped = record.dropped;
+    let droppedIds = record.dropped_ids;
+    if (history.length > this.historyLimit) {
+      const removed = history.splice(0, history.length - this.historyLimit);
+      dropped += removed.length;
+      droppedIds = [...droppedIds, ...removed.map((e) => e.event_id)].slice(-this.dedupWindow);
+      if (this.dedupWindow === 0) droppedIds = [];
+    }
+    return { ...record, state: entry.transition.to, history, dropped, dropped_ids: droppedIds };
+  }
+
+  private async readMachine(id: string): Promise<{ version: string; record: MachineRecord } | undefined> {
+    const entry = await this.storage.read(this.machineKey(id));
+    if (entry === undefined) {
+      this.records.delete(id);
+      return undefined;
+    }
+    let record: MachineRecord;
+    try {
+      record = JSON.parse(bytesToText(entry.data)) as MachineRecord;
+    } catch (error) {
+      throw fsmError(ErrorCode.BACKEND, `statemachine ${id}: its stored record is not JSON`, { cause: error, details: { id } });
+    }
+    if (record.format !== 1) {
+      throw fsmError(ErrorCode.VERSION_UNKNOWN, `statemachine ${id}: record format ${String(record.format)} is unknown to this server (upgrade it)`);
+    }
+    this.remember(id, entry.version, record);
+    return { version: entry.version, record };
+  }
+
+  private remember(id: string, version: string, record: MachineRecord): void {
+    if (this.cacheSize === 0) return;
+    this.records.delete(id);
+    this.records.set(id, { version, record });
+    if (this.records.size > this.cacheSize) {
+      const oldest = this.records.keys().next().value;
+      if (oldest !== undefined) this.records.delete(oldest);
+    }
+  }
+
+  private async requireConfiguration(id: string, field: string): Promise<Configuration> {
+    parseConfigurationId(id, field);
+    const configuration = await this.getConfiguration(id);
+    if (configuration === undefined) {
+      throw fsmError(ErrorCode.NOT_FOUND, `configuration ${id} does not exist (create it first)`, { details: { id } });
+    }
+    return configuration;
+  }
+
+  private configurationKey(name: string, version: string): string {
+    return `${this.prefix}/configurations/${name}/${version}`;
+  }
+
+  private machineKey(id: string): string {
+    // Machine ids may hold ":" and "#": fine in a key segment; "/" is refused by assertMachineId.
+    return `${this.prefix}/machines/${id}`;
+  }
+}
+
+function assertEvent(machineId: string, event: IncomingEvent): void {
+  assertMachineId(machineId, 'dest');
+  if (typeof event !== 'object' || event === null) throw invalidRequest('event', 'must be an object');
+  assertLabel(event.event, 'event');
+  assertLabel(event.eventId, 'event_id');
+  if (event.originator !== undefined) assertLabel(event.originator, 'originator', true);
+  if (event.timestamp !== undefined) assertTimestamp(event.timestamp, 'timestamp');
+  if (event.details !== undefined && (typeof event.details !== 'string' || event.details.length > 65_536)) {
+    throw invalidRequest('details', 'must be a string of at most 65536 characters');
+  }
+}
+
+function view(record: MachineRecord): MachineView {
+  return { id: record.id, config_id: record.config_id, state: record.state, history: record.history, dropped: record.dropped };
+}
+
+function positive(value: number | undefined, name: string, fallback: number, zeroAllowed = false): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < (zeroAllowed ? 0 : 1)) {
+    throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: ${name} must be an integer ${zeroAllowed ? '>= 0' : '>= 1'}, got ${String(value)}`);
+  }
+  return value;
+}
+

@@ -1,0 +1,183 @@
+import type { Message, SQSClient } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { DurableError, ErrorCode, checkOptions } from '@durable/core';
+import { invalidRequest } from './errors.js';
+import type { FsmService } from './fsm-service.js';
+import type { Notifier } from './notifier.js';
+import { isPermanent } from './outcome-codes.js';
+
+/** Options for {@link SqsConsumer}. */
+export interface SqsConsumerOptions {
+  /** An SQS client (never destroyed by the consumer). */
+  client: SQSClient;
+  /** URL of the events queue. */
+  queueUrl: string;
+  service: FsmService;
+  notifier: Notifier;
+  /** Deliveries of a message that failed transiently before it goes to the errors queue. @default 3 */
+  maxRetries?: number;
+  /** Messages processed at once. @default 10 */
+  concurrency?: number;
+  /** Long-poll wait of each ReceiveMessage, 0-20 s. @default 20 */
+  waitTimeSeconds?: number;
+  /** Seconds a transiently failed message stays hidden before its redelivery. @default 1 */
+  retryDelaySeconds?: number;
+  /** Failures that are not an event's outcome (a receive or delete that failed). */
+  onError?: (error: unknown, context: string) => void;
+}
+
+/** Counters of what the consumer did since it started. */
+export interface SqsConsumerStats {
+  received: number;
+  applied: number;
+  duplicates: number;
+  /** Permanent errors published to the errors queue (and deleted). */
+  rejected: number;
+  /** Transient failures left for redelivery. */
+  retried: number;
+}
+
+const CONTEXT = 'fsm-server sqs';
+
+/**
+ * Consumes events from an SQS queue. Message body = the event name; message attributes
+ * `DestinationId` (the machine id, required), `EventId` (defaults to the SQS MessageId, which
+ * stays the same across redeliveries), `Sender` (the originator).
+ *
+ * A message is deleted only after its outcome is committed: the event applied (or found already
+ * applied), or a permanent error published to the errors queue. A transient failure (storage
+ * unreachable, contention) leaves the message for redelivery; once it was received
+ * `maxRetries` times, its error is published and it is deleted. A crash at any point leaves an
+ * undeleted message, whose redelivery is acknowledged as a duplicate when it was applied.
+ */
+export class SqsConsumer {
+  readonly stats: SqsConsumerStats = { received: 0, applied: 0, duplicates: 0, rejected: 0, retried: 0 };
+  private readonly options: Required<Omit<SqsConsumerOptions, 'onError'>> & Pick<SqsConsumerOptions, 'onError'>;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private abort: AbortController | undefined;
+  private inFlight = 0;
+  private slotFreed: (() => void) | undefined;
+  private readonly active = new Set<Promise<void>>();
+
+  constructor(options: SqsConsumerOptions) {
+    checkOptions(options, CONTEXT, {
+      known: ['client', 'queueUrl', 'service', 'notifier', 'maxRetries', 'concurrency', 'waitTimeSeconds', 'retryDelaySeconds', 'onError'],
+      required: ['client', 'queueUrl', 'service', 'notifier'],
+    });
+    const int = (value: number | undefined, name: string, fallback: number, min: number, max: number): number => {
+      const v = value ?? fallback;
+      if (!Number.isInteger(v) || v < min || v > max) {
+        throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: ${name} must be an integer from ${min} to ${max}, got ${String(value)}`);
+      }
+      return v;
+    };
+    this.options = {
+      ...options,
+      maxRetries: int(options.maxRetries, 'maxRetries', 3, 1, 1000),
+      concurrency: int(options.concurrency, 'concurrency', 10, 1, 1000),
+      waitTimeSeconds: int(options.waitTimeSeconds, 'waitTimeSeconds', 20, 0, 20),
+      retryDelaySeconds: int(options.retryDelaySeconds, 'retryDelaySeconds', 1, 0, 43_200),
+    };
+  }
+
+  /** Starts polling (a no-op when running). */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.poll();
+  }
+
+  /** Stops polling and waits for the messages in progress to finish (they are committed and deleted). */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.abort?.abort();
+    this.slotFreed?.();
+    await this.loop;
+    await Promise.all([...this.active]);
+  }
+
+  private async poll(): Promise<void> {
+    let failures = 0;
+    while (this.running) {
+      while (this.inFlight >= this.options.concurrency && this.running) {
+        await new Promise<void>((resolve) => (this.slotFreed = resolve));
+      }
+      if (!this.running) break;
+      this.abort = new AbortController();
+      let messages: Message[];
+      try {
+        const reply = await this.options.client.send(
+          new ReceiveMessageCommand({
+            QueueUrl: this.options.queueUrl,
+            MaxNumberOfMessages: Math.min(10, this.options.concurrency - this.inFlight),
+            WaitTimeSeconds: this.options.waitTimeSeconds,
+            MessageAttributeNames: ['All'],
+            MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+          }),
+          { abortSignal: this.abort.signal },
+        );
+        messages = reply.Messages ?? [];
+        failures = 0;
+      } catch (error) {
+        if (!this.running) break;
+        this.options.onError?.(error, `${CONTEXT}: receive failed`);
+        failures++;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 100 * 2 ** Math.min(failures, 6))));
+        continue;
+      }
+      for (const message of messages) {
+        this.stats.received++;
+        this.inFlight++;
+        const task = this.handle(message)
+          .catch((error: unknown) => this.options.onError?.(error, `${CONTEXT}: message ${String(message.MessageId)}`))
+          .finally(() => {
+            this.inFlight--;
+            this.active.delete(task);
+            const wake = this.slotFreed;
+            this.slotFreed = undefined;
+            wake?.();
+          });
+        this.active.add(task);
+      }
+    }
+  }
+
+  private async handle(message: Message): Promise<void> {
+    const attributes = message.MessageAttributes ?? {};
+    const text = (name: string): string | undefined => attributes[name]?.StringValue;
+    const dest = text('DestinationId');
+    const eventId = text('EventId') ?? message.MessageId ?? '';
+    const event = (message.Body ?? '').trim();
+    try {
+      if (dest === undefined || dest === '') throw invalidRequest('dest', 'is missing: set the message attribute DestinationId to the machine id');
+      const sender = text('Sender');
+      const outcome = await this.options.service.applyEvent(dest, {
+        event,
+        eventId,
+        ...(sender === undefined ? {} : { originator: sender }),
+      });
+      if (outcome.status === 'applied') {
+        this.stats.applied++;
+        this.options.notifier.transition(outcome).catch((error: unknown) => this.options.onError?.(error, `${CONTEXT}: publishing a transition`));
+      } else {
+        this.stats.duplicates++;
+      }
+    } catch (error) {
+      const receives = Number(message.Attributes?.ApproximateReceiveCount ?? '1');
+      if (!isPermanent(error) && receives < this.options.maxRetries) {
+        // Transient: keep the message; it comes back after the retry delay.
+        this.stats.retried++;
+        this.options.onError?.(error, `${CONTEXT}: event ${eventId} for ${String(dest)} failed (delivery ${receives} of ${this.options.maxRetries}); left for redelivery`);
+        await this.options.client
+          .send(new ChangeMessageVisibilityCommand({ QueueUrl: this.options.queueUrl, ReceiptHandle: message.ReceiptHandle, VisibilityTimeout: this.options.retryDelaySeconds }))
+          .catch(() => undefined);
+        return;
+      }
+      // Permanent, or out of retries: the outcome is the error report; publish it before deleting.
+      await this.options.notifier.error({ channel: 'sqs', eventId, ...(dest === undefined ? {} : { dest }), event, error });
+      this.stats.rejected++;
+    }
+    await this.options.client.send(new DeleteMessageCommand({ QueueUrl: this.options.queueUrl, ReceiptHandle: message.ReceiptHandle }));
+  }
+}
