@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { DurableError, ErrorCode } from '@durable/core';
 
-/** The bin's flags, parsed (the seed's names, plus storage and CloudEvents flags). */
+/** The bin's flags, parsed (the Go sm-server's names, plus storage and CloudEvents flags). */
 export interface FsmServerArgs {
   httpPort: number;
   grpcPort: number;
@@ -47,7 +47,7 @@ Listeners and queues (the Go sm-server's flags):
   --debug                  log HTTP requests
   --trace                  log every event applied or refused
 
-Beyond the seed:
+Beyond the Go sm-server:
   --cloudevents-sink <url> POST notif.fsm.transitioned and sys.fsm.error CloudEvents here
   --history-limit <n>      keep at most n history entries per machine (default all)
   --body-limit <bytes>     largest HTTP body; larger ones get 413 (default 262144)
@@ -76,7 +76,7 @@ function duration(value: string | undefined): number | undefined {
 
 /**
  * Parses the bin's argv (without node and the script). Go-style single-dash long flags
- * (`-http-port 7399`, the seed's spelling) are accepted too. Bad flags throw `CONFIG` saying which.
+ * (`-http-port 7399`, the Go sm-server's spelling) are accepted too. Bad flags throw `CONFIG` saying which.
  */
 export function parseFsmServerArgs(argv: readonly string[]): FsmServerArgs {
   const normalised = argv.map((arg) => (/^-[a-z][a-z-]+(=.*)?$/.test(arg) ? `-${arg}` : arg));

@@ -11,7 +11,7 @@ import type { Notifier } from './notifier.js';
 import { STATEMACHINE_PROTO } from './proto-source.js';
 import { report } from './rest.js';
 
-/** Options proto-loader uses for our service (snake_case field names, as the seed's JSON). */
+/** Options proto-loader uses for our service (snake_case field names, as the Go sm-server's JSON). */
 export const PROTO_LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true };
 
 /** The package definition of `proto/statemachine.proto`, for a server or a client. */

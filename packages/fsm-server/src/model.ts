@@ -16,7 +16,7 @@ export interface Configuration {
   starting_state: string;
 }
 
-/** A point in time as protobuf's `Timestamp` (what the seed stored and returned). */
+/** A point in time as protobuf's `Timestamp` (what the Go sm-server stored and returned). */
 export interface Timestamp {
   seconds: number;
   nanos: number;
@@ -28,7 +28,7 @@ export interface HistoryEntry {
   timestamp: Timestamp;
   transition: Transition;
   originator: string;
-  /** Free-form payload sent with the event (the seed's `details`). */
+  /** Free-form payload sent with the event (the Go sm-server's `details`). */
   details?: string;
 }
 
@@ -48,7 +48,7 @@ export interface MachineRecord {
 
 /** An event to apply, as it arrives over gRPC, SQS or CloudEvents. */
 export interface IncomingEvent {
-  /** Event name (`transition.event` in the seed's messages). */
+  /** Event name (`transition.event` in the Go sm-server's messages). */
   event: string;
   /** Unique id; a redelivered event with an id already in the history is not applied again. */
   eventId: string;
@@ -105,7 +105,7 @@ export function parseConfigurationId(id: unknown, field: string): { name: string
 
 /**
  * Validates a configuration as received (either spelling of the starting state, `version`
- * defaulting to "v1" as in the seed) and returns its canonical form. Refuses, naming the field:
+ * defaulting to "v1" as in the Go sm-server) and returns its canonical form. Refuses, naming the field:
  * unknown states in transitions, a starting state not among the states, duplicate states, and
  * two transitions from one state on one event.
  */

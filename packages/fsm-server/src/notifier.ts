@@ -17,7 +17,7 @@ export interface EventErrorReport {
   readonly error: unknown;
 }
 
-/** The JSON body of an error notification (the seed's `EventResponse`, as JSON). */
+/** The JSON body of an error notification (the Go sm-server's `EventResponse`, as JSON). */
 export interface ErrorNotification {
   event_id: string;
   outcome: { code: string; dest: string; details: string };

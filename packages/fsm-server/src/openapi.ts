@@ -77,7 +77,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       },
       '/api/v1/statemachines/{configName}/{id}': {
         get: {
-          summary: "Get a machine by the seed's path (configuration name, then id)",
+          summary: "Get a machine by the Go sm-server's path (configuration name, then id)",
           parameters: [idParam('configName', 'configuration name'), idParam('id', 'machine id')],
           responses: { 200: { description: 'the machine', ...json(machineSchema) }, 404: error('unknown') },
         },

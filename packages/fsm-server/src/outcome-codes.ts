@@ -1,7 +1,7 @@
 import { ErrorCode, isDurableError } from '@durable/core';
 import { FsmErrorCode } from './errors.js';
 
-/** The seed's `EventOutcome.StatusCode` names, used in error notifications and gRPC replies. */
+/** The Go sm-server's `EventOutcome.StatusCode` names, used in error notifications and gRPC replies. */
 export const OutcomeCode = {
   Ok: 'Ok',
   GenericError: 'GenericError',

@@ -21,7 +21,7 @@ export const configurationBodySchema = {
     states: { type: 'array', minItems: 1, maxItems: 1000, items: label },
     transitions: { type: 'array', maxItems: 10000, items: transitionSchema },
     starting_state: label,
-    startingState: { ...label, description: 'the same as starting_state (the seed accepted both spellings)' },
+    startingState: { ...label, description: 'the same as starting_state (the Go sm-server accepted both spellings)' },
   },
 } as const;
 

@@ -25,7 +25,7 @@ export function configurationJson(configuration: Configuration): Record<string, 
   return { ...configuration, startingState: configuration.starting_state };
 }
 
-/** The machine as the API returns it (the seed's shape). */
+/** The machine as the API returns it (the Go sm-server's shape). */
 export function machineJson(machine: MachineView, withHistory = true): Record<string, unknown> {
   return {
     id: machine.id,
@@ -155,7 +155,7 @@ export function incomingFromCloudEvent(event: CloudEvent<unknown>): { dest: stri
   };
 }
 
-/** A path segment as the seed wrote it: ":" and "@" stay readable, "#" and the rest are escaped. */
+/** A path segment as the Go sm-server wrote it: ":" and "@" stay readable, "#" and the rest are escaped. */
 function pathSegment(id: string): string {
   return encodeURIComponent(id).replace(/%3A/g, ':').replace(/%40/g, '@');
 }

@@ -50,7 +50,7 @@ export interface FsmServerOptions {
   httpPort?: number | false;
   /** gRPC port; 0 picks a free one; `false` disables gRPC. @default 7398 */
   grpcPort?: number | false;
-  /** Listen on 127.0.0.1 only (the seed's `--local`). @default false (all interfaces) */
+  /** Listen on 127.0.0.1 only (the Go sm-server's `--local`). @default false (all interfaces) */
   local?: boolean;
   /** SQS consumer and errors queue. */
   sqs?: FsmSqsOptions;
@@ -58,7 +58,7 @@ export interface FsmServerOptions {
   cloudEventsSink?: string;
   /** Largest HTTP body in bytes; larger ones get 413. @default 262144 */
   bodyLimit?: number;
-  /** HTTP request timeout in ms (the seed's `--timeout`). @default 0 (none) */
+  /** HTTP request timeout in ms (the Go sm-server's `--timeout`). @default 0 (none) */
   requestTimeoutMs?: number;
   /** Keep at most this many history entries per machine. @default unlimited */
   historyLimit?: number;
@@ -68,9 +68,9 @@ export interface FsmServerOptions {
   keyPrefix?: string;
   /** Logger for failures that are not a caller's (a notification not published, a receive failed). @default console */
   logger?: FsmLogger;
-  /** Log every event applied or refused (the seed's `--trace`). @default false */
+  /** Log every event applied or refused (the Go sm-server's `--trace`). @default false */
   trace?: boolean;
-  /** Log HTTP requests (the seed's `--debug`). @default false */
+  /** Log HTTP requests (the Go sm-server's `--debug`). @default false */
   debug?: boolean;
 }
 

@@ -1,0 +1,115 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { MemoryStorageManager, isDurableError } from '@durable/core';
+import type { StorageManager } from '@durable/core';
+import { LocalFileStorageManager } from '@durable/fs';
+import { FsmService, STATEMACHINE_PROTO, parseFsmServerArgs } from '../src/index.js';
+import { ORDERS_V3, TOGGLE, tempDir } from './support/orders.js';
+
+async function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
+  const error = await promise.then(() => undefined, (e: unknown) => e);
+  expect(isDurableError(error, code)).toBe(true);
+}
+
+describe('FsmService', () => {
+  it('two services on one folder (two stale caches) never double-apply: each event once, states consistent', async () => {
+    const folder = tempDir('two');
+    try {
+      const a = new FsmService({ storage: new LocalFileStorageManager({ root: folder.dir }) });
+      const b = new FsmService({ storage: new LocalFileStorageManager({ root: folder.dir }) });
+      await a.createConfiguration(TOGGLE);
+      await a.createMachine('toggle:v1', 'm');
+      await b.getMachine('m'); // b caches version 1
+      const ids = Array.from({ length: 40 }, (_, i) => `e${i}`);
+      // Every id sent to both services, interleaved: each must be applied exactly once.
+      await Promise.all(ids.flatMap((id) => [a.applyEvent('m', { event: 'toggle', eventId: id }), b.applyEvent('m', { event: 'toggle', eventId: id })]));
+      const machine = await a.getMachine('m');
+      expect(machine?.history.map((h) => h.event_id).sort()).toEqual([...ids].sort());
+      machine?.history.forEach((h, i) => expect(h.transition.from).toBe(i % 2 === 0 ? 'off' : 'on'));
+      expect(machine?.state).toBe('off');
+    } finally {
+      folder.remove();
+    }
+  });
+
+  it('a CONFLICT on the machine write is retried after a re-read, never reported and never a lost event', async () => {
+    const inner = new MemoryStorageManager();
+    let sabotage = 3;
+    // A storage whose machine writes lose the race three times (another writer committed first).
+    const storage: StorageManager = {
+      capabilities: inner.capabilities,
+      read: (k) => inner.read(k),
+      delete: (k, o) => inner.delete(k, o),
+      exists: (k) => inner.exists(k),
+      list: (p, o) => inner.list(p, o),
+      write: async (key, value, options) => {
+        if (key.includes('/machines/') && options?.ifVersion && sabotage-- > 0) {
+          const current = await inner.read(key);
+          await inner.write(key, current!.data); // someone else's write: the version moves on
+        }
+        return inner.write(key, value, options);
+      },
+    };
+    const service = new FsmService({ storage });
+    await service.createConfiguration(ORDERS_V3);
+    await service.createMachine('test.orders:v3', 'o');
+    expect((await service.applyEvent('o', { event: 'accept', eventId: '1' })).status).toBe('applied');
+    expect((await service.getMachine('o'))?.history.map((h) => h.event_id)).toEqual(['1']);
+  });
+
+  it('historyLimit keeps the newest entries, counts the dropped ones, and still recognises their ids as duplicates', async () => {
+    const service = new FsmService({ storage: new MemoryStorageManager(), historyLimit: 3, dedupWindow: 5 });
+    await service.createConfiguration(TOGGLE);
+    await service.createMachine('toggle:v1', 't');
+    for (let i = 0; i < 8; i++) await service.applyEvent('t', { event: 'toggle', eventId: `x${i}` });
+    const machine = await service.getMachine('t');
+    expect(machine?.history.map((h) => h.event_id)).toEqual(['x5', 'x6', 'x7']);
+    expect(machine?.dropped).toBe(5);
+    expect((await service.applyEvent('t', { event: 'toggle', eventId: 'x0' })).status).toBe('duplicate');
+    expect((await service.getMachine('t'))?.state).toBe('off');
+  });
+
+  it('bad input is a typed error naming the field, before any write', async () => {
+    const service = new FsmService({ storage: new MemoryStorageManager() });
+    await service.createConfiguration(ORDERS_V3);
+    await service.createMachine('test.orders:v3', 'o');
+    await expectCode(service.applyEvent('o', { event: '', eventId: '1' }), 'INVALID_REQUEST');
+    await expectCode(service.applyEvent('o', { event: 'accept', eventId: '' }), 'INVALID_REQUEST');
+    await expectCode(service.applyEvent('a/b', { event: 'accept', eventId: '1' }), 'INVALID_REQUEST');
+    await expectCode(service.applyEvent('o', { event: 'accept', eventId: '1', timestamp: { seconds: -1, nanos: 0 } }), 'INVALID_REQUEST');
+    await expectCode(service.applyEvent('o', { event: 'ship', eventId: '1' }), 'EVENT_NOT_ALLOWED');
+    await expectCode(service.applyEvent('nobody', { event: 'ship', eventId: '1' }), 'NOT_FOUND');
+    expect((await service.getMachine('o'))?.history).toEqual([]);
+    expect(() => new FsmService({ storage: new MemoryStorageManager(), historyLimit: 0 })).toThrow(/historyLimit/);
+    expect(() => new FsmService({ storage: new MemoryStorageManager(), history: 3 } as never)).toThrow(/unknown option "history"/);
+  });
+});
+
+describe('the shipped proto and the bin flags', () => {
+  it('proto/statemachine.proto is the text the server loads', () => {
+    expect(readFileSync(join(__dirname, '..', 'proto', 'statemachine.proto'), 'utf8')).toBe(STATEMACHINE_PROTO);
+  });
+
+  it("parses the Go sm-server's flags (also Go's single-dash spelling) with their defaults", () => {
+    expect(parseFsmServerArgs([])).toMatchObject({ httpPort: 7399, grpcPort: 7398, maxRetries: 3, local: false, debug: false, trace: false });
+    expect(parseFsmServerArgs(['-http-port', '8080', '-events', 'ev', '-notifications', 'errs', '--endpoint-url', 'http://127.0.0.1:4566', '-local', '--timeout', '2s', '--max-retries', '5'])).toMatchObject({
+      httpPort: 8080,
+      events: 'ev',
+      errors: 'errs',
+      endpointUrl: 'http://127.0.0.1:4566',
+      local: true,
+      timeoutMs: 2000,
+      maxRetries: 5,
+    });
+  });
+
+  it.each([
+    [['--http-port', 'abc'], /--http-port must be an integer/],
+    [['--bogus'], /bogus/],
+    [['--data', 'a', '--redis', 'redis://x'], /only one of/],
+    [['--timeout', 'soon'], /--timeout must be a duration/],
+    [['--max-retries', '0'], /--max-retries must be an integer >= 1/],
+  ])('%j is a CONFIG error saying what is wrong', (argv, message) => {
+    expect(() => parseFsmServerArgs(argv as string[])).toThrow(message);
+  });
+});
