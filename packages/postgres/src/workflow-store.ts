@@ -1,0 +1,297 @@
+import type { ClaimTransition, ClaimedWorkflow, Clock, NewWorkflow, StepMemo, SuspendOptions, WorkflowRecord, WorkflowStore } from '@durable/core';
+import {
+  ClaimWrites,
+  DurableError,
+  ErrorCode,
+  assertJsonValue,
+  assertValidWorkflowId,
+  createClaimToken,
+  createLockToken,
+  isWellFormedText,
+  systemClock,
+  workflowTransitions,
+} from '@durable/core';
+import { AmbiguousWrite, Connection } from './connection.js';
+import { Notifier, channelName } from './notifier.js';
+import type { PostgresConnectionOptions } from './options.js';
+import { checkConnectionOptions } from './options.js';
+import type { HeaderRow, WorkflowStatements } from './workflow-sql.js';
+import { headerColumns, headerOf, isSameMemo, prepareWorkflowStatements, recordOf, workflowMigrations } from './workflow-sql.js';
+
+/** Options for {@link PostgresWorkflowStore}. */
+export interface PostgresWorkflowStoreOptions extends PostgresConnectionOptions {
+  /** Epoch-ms time source; every process using the store must agree on it. @default Date.now */
+  clock?: Clock;
+}
+
+const CONTEXT = 'postgres workflow store';
+// Headers a claim holder remembers (revision included), so its next write under the claim needs
+// no read first; a stale one only costs a refused compare-and-swap and a read.
+const REMEMBERED = 10_000;
+
+interface Remembered {
+  token: string;
+  rev: string;
+  header: WorkflowRecord;
+  stepCount: number;
+}
+
+/**
+ * {@link WorkflowStore} on two PostgreSQL tables: a header row per workflow and a row per
+ * recorded step. Claims are one statement that takes the earliest due workflow with
+ * `FOR UPDATE SKIP LOCKED` on a partial index of due times, so concurrent claimers never wait on
+ * each other and a claim costs the same with 100 or 100,000 workflows asleep or finished.
+ * Recording a step is one statement (one transaction) that appends one row under the claim. The
+ * other writes apply core's {@link workflowTransitions} and compare-and-swap the header on its
+ * revision. Every write under a claim checks the claim's token in the same statement, so a
+ * worker whose lease was taken over changes nothing (`LOCK_LOST`).
+ */
+export class PostgresWorkflowStore extends ClaimWrites implements WorkflowStore {
+  private readonly connection: Connection;
+  private readonly clock: Clock;
+  private readonly sql: WorkflowStatements;
+  private readonly channel: string;
+  private readonly notifier: Notifier;
+  private readonly remembered = new Map<string, Remembered>();
+
+  constructor(options: PostgresWorkflowStoreOptions) {
+    super();
+    checkConnectionOptions(options, CONTEXT, ['clock']);
+    this.connection = new Connection(options, CONTEXT, workflowMigrations);
+    this.clock = options.clock ?? systemClock;
+    const { names } = this.connection;
+    this.channel = channelName(names.schema, names.prefix, 'workflows');
+    this.notifier = new Notifier(() => this.connection.clients);
+    this.sql = prepareWorkflowStatements(names, this.channel);
+  }
+
+  async insert(workflow: NewWorkflow): Promise<boolean> {
+    const record = workflowTransitions.create(workflow, this.clock());
+    assertStorableId(record.id, 'insert');
+    if (record.parentId !== undefined) assertStorableId(record.parentId, 'insert');
+    const writeId = createLockToken();
+    for (;;) {
+      try {
+        const result = await this.connection.write(this.sql.insert, [record.id, ...headerColumns(record, 0), writeId], 'insert', record.id);
+        const created = result.rowCount === 1;
+        if (created) this.notifier.local(this.channel, '');
+        return created;
+      } catch (error) {
+        if (!(error instanceof AmbiguousWrite)) throw error;
+        const row = await this.readBack(record.id, error, 'insert');
+        if (row === undefined) continue;
+        return row.write_id === writeId;
+      }
+    }
+  }
+
+  async get(id: string): Promise<WorkflowRecord | undefined> {
+    assertValidWorkflowId(id, `${CONTEXT}: get`);
+    assertStorableId(id, 'get');
+    const row = (await this.connection.query<HeaderRow>(this.sql.get, [id], 'get', id)).rows[0];
+    return row === undefined ? undefined : recordOf(row, CONTEXT);
+  }
+
+  async claim(options: { leaseMs: number }): Promise<ClaimedWorkflow | undefined> {
+    const token = createClaimToken();
+    for (;;) {
+      const now = this.clock();
+      let row: HeaderRow | undefined;
+      try {
+        row = (await this.connection.write<HeaderRow>(this.sql.claim, [now, token, now + Math.max(0, options.leaseMs)], 'claim')).rows[0];
+      } catch (error) {
+        if (!(error instanceof AmbiguousWrite)) throw error;
+        if (!error.settled) throw this.connection.fail(error, 'claim (its outcome is unknown: the connection failed after it was sent)');
+        // Rare enough to afford a scan: the claim was applied if a workflow holds our token.
+        row = (await this.connection.query<HeaderRow>(this.sql.claimedBy, [token], 'claim')).rows[0];
+        if (row === undefined) continue;
+      }
+      if (row === undefined) return undefined;
+      const record = recordOf(row, CONTEXT);
+      this.remember(record, row.rev, row.step_count);
+      return { token, record };
+    }
+  }
+
+  override async saveStep(id: string, token: string, index: number, memo: StepMemo): Promise<void> {
+    assertValidWorkflowId(id, `${CONTEXT}: saveStep`);
+    assertStorableId(id, 'saveStep');
+    if (memo.value !== undefined) assertJsonValue(memo.value, `result of step ${JSON.stringify(memo.id)}`);
+    const position = Number.isSafeInteger(index) && index >= 0 && index < 2 ** 31 ? index : -1;
+    const text = JSON.stringify(memo);
+    for (;;) {
+      const now = this.clock();
+      const writeId = createLockToken();
+      let row: { held: boolean; rev: string | null; existing: string | null } | undefined;
+      try {
+        // The step id as JSON: any string, NUL and lone surrogates included, compares exactly.
+        const values = [id, token, position, text, JSON.stringify(memo.id), memo.kind, memo.done, now, writeId];
+        row = (await this.connection.write<{ held: boolean; rev: string | null; existing: string | null }>(this.sql.saveStep, values, 'saveStep', id)).rows[0];
+      } catch (error) {
+        if (!(error instanceof AmbiguousWrite)) throw error;
+        if (!error.settled) throw this.connection.fail(error, 'saveStep (its outcome is unknown: the connection failed after it was sent)', id);
+        // Applied or not, making it again is safe: the memo already there is accepted as ours.
+        continue;
+      }
+      if (row === undefined || !row.held) {
+        this.remembered.delete(id);
+        throw lockLost('saveStep', id);
+      }
+      if (row.rev !== null) {
+        const known = this.remembered.get(id);
+        if (known !== undefined && known.token === token) {
+          known.rev = row.rev;
+          known.header.updatedAt = now;
+          if (position === known.stepCount) known.stepCount++;
+        }
+        return;
+      }
+      const existing = row.existing === null ? undefined : (JSON.parse(row.existing) as StepMemo);
+      // The holder's own write already there (its reply was lost and the write made again).
+      if (existing !== undefined && existing.done && isSameMemo(existing, memo)) return;
+      throw new DurableError(
+        ErrorCode.NON_DETERMINISTIC,
+        `workflow ${id}: cannot record ${memo.kind} ${JSON.stringify(memo.id)} at position ${index}` +
+          (existing === undefined ? ': it is not the next position' : `: position ${index} holds ${existing.kind} ${JSON.stringify(existing.id)}`),
+      );
+    }
+  }
+
+  override async suspend(id: string, token: string, options: SuspendOptions): Promise<void> {
+    await this.change(id, 'suspend', token, options.step?.index, (record, now) => workflowTransitions.suspend(record, token, options, now));
+  }
+
+  async signal(id: string, name: string, payload?: unknown): Promise<boolean> {
+    assertValidWorkflowId(id, `${CONTEXT}: signal`);
+    return (await this.change(id, 'signal', undefined, undefined, (record, now) => workflowTransitions.signal(record, name, payload, now))) !== undefined;
+  }
+
+  async cancel(id: string): Promise<boolean> {
+    assertValidWorkflowId(id, `${CONTEXT}: cancel`);
+    return (await this.change(id, 'cancel', undefined, undefined, (record, now) => workflowTransitions.cancel(record, now))) !== undefined;
+  }
+
+  /**
+   * Calls `listener` when work may have become due (a workflow inserted, released, woken or put
+   * back to sleep until now), in this process at once and in others through LISTEN/NOTIFY;
+   * returns the unsubscribe function. Hints only: a claim decides.
+   */
+  watch(listener: () => void): () => void {
+    return this.notifier.subscribe(this.channel, () => listener());
+  }
+
+  /** Stops listening and ends the pool this store created (never an injected one). */
+  async close(): Promise<void> {
+    await this.notifier.close();
+    await this.connection.close();
+  }
+
+  protected async underClaim(id: string, token: string, operation: string, apply: ClaimTransition): Promise<WorkflowRecord> {
+    assertValidWorkflowId(id, `${CONTEXT}: ${operation}`);
+    const next = await this.change(id, operation, token, undefined, (record, now) => apply(record, now));
+    return next as WorkflowRecord;
+  }
+
+  // Read (or recall), apply, compare-and-swap on the revision; again when another write came
+  // between. `position`: the step the transition may record (read with the header, so core's
+  // placement rules see the memo there). Returns the stored record, or undefined when `apply`
+  // declined (signal or cancel of a finished workflow).
+  private async change(
+    id: string,
+    operation: string,
+    token: string | undefined,
+    position: number | undefined,
+    apply: (record: WorkflowRecord, now: number) => WorkflowRecord | undefined,
+  ): Promise<WorkflowRecord | undefined> {
+    assertStorableId(id, operation);
+    const index = position !== undefined && Number.isSafeInteger(position) && position >= 0 && position < 2 ** 31 ? position : -1;
+    let recalled = token === undefined || index !== -1 ? undefined : this.remembered.get(id);
+    for (;;) {
+      let rev: string;
+      let stepCount: number;
+      let record: WorkflowRecord;
+      if (recalled !== undefined && recalled.token === token) {
+        ({ rev, stepCount } = recalled);
+        record = { ...recalled.header, steps: new Array<StepMemo>(stepCount) };
+      } else {
+        const row = (await this.connection.query<HeaderRow>(this.sql.header, [id, index], operation, id)).rows[0];
+        if (row === undefined) {
+          if (token !== undefined) throw lockLost(operation, id);
+          return undefined;
+        }
+        rev = row.rev;
+        stepCount = row.step_count;
+        record = headerOf(row, CONTEXT);
+        // The history as core's placement rules see it: its length, and the memo at `index`.
+        record.steps = new Array<StepMemo>(stepCount);
+        if (row.at_index !== null && row.at_index !== undefined) record.steps[index] = JSON.parse(row.at_index) as StepMemo;
+      }
+      recalled = undefined;
+      const now = this.clock();
+      let next: WorkflowRecord | undefined;
+      try {
+        next = apply(record, now);
+      } catch (error) {
+        if (token !== undefined && (error as { code?: unknown }).code === ErrorCode.LOCK_LOST) this.remembered.delete(id);
+        throw error;
+      }
+      if (next === undefined) return undefined;
+      const memo = index === -1 ? undefined : next.steps[index];
+      const writesStep = memo !== undefined && memo !== record.steps[index];
+      const nextCount = writesStep && index === stepCount ? stepCount + 1 : stepCount;
+      const writeId = createLockToken();
+      const values: unknown[] = [id, rev, ...headerColumns(next, nextCount), writeId, now];
+      if (writesStep) values.push(index, JSON.stringify(memo.id), memo.kind, memo.done, JSON.stringify(memo));
+      let newRev: string | undefined;
+      try {
+        const result = await this.connection.write<{ rev: string }>(writesStep ? this.sql.updateWithStep : this.sql.update, values, operation, id);
+        newRev = result.rows[0]?.rev;
+      } catch (error) {
+        if (!(error instanceof AmbiguousWrite)) throw error;
+        const row = await this.readBack(id, error, operation);
+        if (row?.write_id === writeId) newRev = row.rev;
+      }
+      if (newRev === undefined) continue;
+      if (next.status === 'running' && next.claim !== undefined) {
+        this.remember(next, newRev, nextCount);
+      } else {
+        this.remembered.delete(id);
+      }
+      if (next.status !== 'running' && (next.runAt ?? Infinity) <= now) this.notifier.local(this.channel, '');
+      return next;
+    }
+  }
+
+  private remember(record: WorkflowRecord, rev: string, stepCount: number): void {
+    if (record.claim === undefined) return;
+    if (this.remembered.size >= REMEMBERED) this.remembered.delete(this.remembered.keys().next().value as string);
+    const { steps: _steps, ...header } = record;
+    this.remembered.set(record.id, { token: record.claim.token, rev, header: { ...header, steps: [] }, stepCount });
+  }
+
+  // The header once the server process of a write whose reply was lost is gone (so the write is
+  // applied or never will be); a retryable BACKEND error when that cannot be made sure of.
+  private async readBack(id: string, lost: AmbiguousWrite, operation: string): Promise<HeaderRow | undefined> {
+    if (!lost.settled) throw this.connection.fail(lost, `${operation} (its outcome is unknown: the connection failed after it was sent)`, id);
+    return (await this.connection.query<HeaderRow>(this.sql.header, [id, -1], operation, id)).rows[0];
+  }
+}
+
+function lockLost(operation: string, id: string): DurableError {
+  return new DurableError(
+    ErrorCode.LOCK_LOST,
+    `workflow store: ${operation} refused for ${id}: the claim is no longer held (taken over, cancelled or finished)`,
+    { details: { id } },
+  );
+}
+
+// PostgreSQL text holds no NUL, and a lone surrogate would reach it as U+FFFD (two ids, one row).
+function assertStorableId(id: string, operation: string): void {
+  if (id.includes('\u0000') || !isWellFormedText(id)) {
+    throw new DurableError(
+      ErrorCode.INVALID_KEY,
+      `${CONTEXT}: ${operation}: a workflow id stored in PostgreSQL cannot hold NUL characters or lone surrogates, got ${JSON.stringify(id)}`,
+      { details: { id } },
+    );
+  }
+}
