@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's test command: installs, builds, type-checks and runs every package's tests. Tests
-# start the servers they need themselves (redis-server from Debian; dynalite and s3rver from npm;
+# start the servers they need themselves (redis-server and postgresql from Debian; dynalite and s3rver from npm;
 # mongo-java-server, FerretDB and moto when installed, see .ci/run, else those suites are
 # skipped, each by a test named SKIPPED, listed again at the end).
 set -uo pipefail
@@ -12,6 +12,12 @@ if ! command -v redis-server >/dev/null 2>&1; then
     (apt-get update -qq && apt-get install -y -qq redis-server) >/dev/null || { echo "apt-get install redis-server failed"; exit 1; }
   else
     echo "redis-server is not installed: install it (e.g. apt-get install redis-server) or set REDIS_URL"; exit 1
+  fi
+fi
+if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && [[ -z "${DATABASE_URL:-}" ]]; then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing postgresql (Debian) for the PostgreSQL tests..."
+    (apt-get update -qq && apt-get install -y -qq postgresql) >/dev/null || echo "apt-get install postgresql failed: the PostgreSQL suites will be skipped"
   fi
 fi
 "${PNPM[@]}" install --frozen-lockfile || exit 1
