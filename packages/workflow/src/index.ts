@@ -11,5 +11,5 @@ export { NonRetryableError } from './step-policy.js';
 export type { StepOptions } from './step-policy.js';
 export { WorkflowWorker } from './worker.js';
 export type { WorkerStats } from './worker.js';
-export { DEFAULT_WORKFLOW_PAGE, countWorkflowsByStatus, iterateWorkflows, listWorkflows, resumeWorkflow } from './operations.js';
+export { DEFAULT_WORKFLOW_PAGE, cancelWorkflow, countWorkflowsByStatus, iterateWorkflows, listWorkflows, resumeWorkflow } from './operations.js';
 export type { ListWorkflowsQuery } from './operations.js';

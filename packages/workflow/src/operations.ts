@@ -1,5 +1,6 @@
 import type { WorkflowCounts, WorkflowListQuery, WorkflowPage, WorkflowStore } from '@durable/core';
 import { DurableError, ErrorCode, assertValidWorkflowId } from '@durable/core';
+import { childEventName } from './misuse.js';
 
 /** Default page size of the clients' `list`. */
 export const DEFAULT_WORKFLOW_PAGE = 100;
@@ -50,4 +51,24 @@ export function countWorkflowsByStatus(store: WorkflowStore): Promise<WorkflowCo
 export function resumeWorkflow(store: WorkflowStore, id: string): Promise<boolean> {
   assertValidWorkflowId(id, 'workflow: resume');
   return requireOperation(store, 'resume').resume(id);
+}
+
+/**
+ * Cancels an unfinished workflow of `store` as the client does (a running one stops at its next
+ * operation) and tells its parent, if any, that the child ended; false when absent or finished.
+ * The cancel is committed first: a failure to tell the parent goes to `onError` (the parent then
+ * learns it when it next runs), and without `onError` it is thrown.
+ */
+export async function cancelWorkflow(store: WorkflowStore, id: string, onError?: (error: unknown) => void): Promise<boolean> {
+  assertValidWorkflowId(id, 'workflow: cancel');
+  const cancelled = await store.cancel(id);
+  if (!cancelled) return false;
+  try {
+    const record = await store.get(id);
+    if (record?.parentId !== undefined) await store.signal(record.parentId, childEventName(id), null);
+  } catch (error) {
+    if (onError === undefined) throw error;
+    onError(error);
+  }
+  return true;
 }
