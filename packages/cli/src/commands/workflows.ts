@@ -51,16 +51,15 @@ export async function listCommand(ctx: CommandContext, options: ListOptions): Pr
   const items: WorkflowSummary[] = [];
   let page: WorkflowPage | undefined;
   let pages = 0;
+  let listed = 0;
   do {
     page = await listWorkflows(store, page?.cursor === undefined ? query : { ...query, cursor: page.cursor });
     pages += 1;
-    items.push(...page.items);
-    out.progress(`listed ${items.length} workflows (${pages} page${pages === 1 ? '' : 's'})...`);
-    if (options.json !== true) {
-      // Printed page by page, so a long listing shows from the first page on.
-      printSummaries(ctx, page.items, pages === 1);
-      items.length = 0;
-    }
+    listed += page.items.length;
+    out.progress(`listed ${listed} workflows (${pages} page${pages === 1 ? '' : 's'})...`);
+    // Printed page by page, so a long listing shows from the first page on.
+    if (options.json === true) items.push(...page.items);
+    else printSummaries(ctx, page.items, pages === 1);
   } while (page.cursor !== undefined);
   out.progressDone();
   if (options.json === true) out.json({ items });
