@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { WorkflowSummary } from '@durable/core';
-import { cleanup, durable, moduleUrl, tempFolder, writeConfig } from './support/cli';
+import { cleanup, durable, moduleUrl, tempFolder, writeConfig } from './support/cli.js';
 
 // The listing commands of the real bin, on a config whose memory store is seeded the same way in
 // every run (each run of the bin is its own process): paging, filters, --all, --json, exit codes.
@@ -81,7 +81,7 @@ describe('durable workflows list (memory store in a config file)', () => {
     expect(all.code).toBe(0);
     const rows = all.stdout.trimEnd().split('\n');
     expect(rows).toHaveLength(TOTAL + 1);
-    expect(rows.slice(1).map((r) => r.split(/\s+/)[0])).toEqual(ALL.map((w) => w.id));
+    expect(rows.slice(1).map((r: string) => r.split(/\s+/)[0])).toEqual(ALL.map((w) => w.id));
     expect(all.stderr.trim().split('\n')).toEqual(Array.from({ length: 7 }, (_, p) => `listed ${Math.min(TOTAL, (p + 1) * 20)} workflows (${p + 1} page${p === 0 ? '' : 's'})...`));
     const json = await durable(['workflows', 'list', '--all', '--json'], { cwd: dir });
     expect(ids(JSON.parse(json.stdout).items)).toEqual(newestFirst(ALL));

@@ -18,7 +18,7 @@ export interface CliRun {
 /** Runs `durable ...args` in `cwd`; never rejects on a non-zero exit. */
 export function durable(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const env = { ...process.env, NO_COLOR: '', FORCE_COLOR: '', ...options.env };
+    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '', ...options.env };
     if (options.env?.['FORCE_COLOR'] === undefined) delete env['FORCE_COLOR'];
     execFile(process.execPath, [BIN, ...args], { cwd: options.cwd, env, maxBuffer: 64 * 1024 * 1024, timeout: 120_000 }, (error, stdout, stderr) => {
       if (error !== null && typeof error.code !== 'number') return reject(error);
