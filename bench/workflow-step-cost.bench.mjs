@@ -1,18 +1,79 @@
-// The cost of one ctx.step against the bare durable write it needs: a conditional (compare-and-
-// swap), fsynced write of the workflow record to the fs storage. Measured in one process: a
-// workflow runs STEPS steps and times them from inside; the baseline writes a record of the same
-// size the same number of times with ifVersion. Target: a step within 1.5x of the bare write.
+// Two measures of one ctx.step.
+// 1. Growth: does step N cost more as the history grows? A workflow runs 1,000 steps and times
+//    each from inside; the cost at step 10 (median of steps 1-20) against the cost at step 1,000
+//    (median of steps 981-1,000), on the memory store, the storage-backed store on memory storage
+//    and on fs storage, and the fs store. Target: step 1,000 <= 1.5x step 10.
+// 2. Against the bare durable write it needs: a conditional (compare-and-swap), fsynced write of
+//    the workflow record to the fs storage. A workflow runs STEPS steps and times them from
+//    inside; the baseline writes a record of the same size the same number of times with
+//    ifVersion. Target: a step within 1.5x of the bare write.
+// BENCH_PARTS=growth,bare picks the parts.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFileLock, createFileStorage, createFileWorkflowStore } from '@durable/fs';
 import { median } from './support/stats.mjs';
 
-const { createStorageWorkflowStore } = await import('../packages/core/dist/esm/index.js');
+const { createMemoryStorage, createMemoryWorkflowStore, createStorageWorkflowStore } = await import('../packages/core/dist/esm/index.js');
 const { LidexClient } = await import('../packages/workflow/dist/esm/lidex/index.js');
 
 const STEPS = Number(process.env.BENCH_STEPS ?? 150);
 const ROUNDS = 7;
+const PARTS = (process.env.BENCH_PARTS ?? 'growth,bare').split(',');
+const GROWTH_STEPS = 1000;
+const GROWTH_ROUNDS = Number(process.env.BENCH_GROWTH_ROUNDS ?? 3);
+
+// Per-step times of one workflow of GROWTH_STEPS steps on `store`.
+async function stepTimes(store) {
+  const times = [];
+  const client = new LidexClient({
+    store,
+    pollIntervalMs: 1000,
+    handlers: {
+      long: async (ctx) => {
+        for (let i = 0; i < GROWTH_STEPS; i++) {
+          const t0 = performance.now();
+          await ctx.step(`step-${i}`, () => ({ i, ok: true }));
+          times[i] = performance.now() - t0;
+        }
+      },
+    },
+  });
+  await client.start('w', 'long');
+  const stats = await client.drain();
+  if (stats.completed !== 1) throw new Error(`the workflow did not complete: ${JSON.stringify(stats)}`);
+  return times;
+}
+
+const growthStores = {
+  memory: () => ({ store: createMemoryWorkflowStore() }),
+  'storage on memory': () => ({ store: createStorageWorkflowStore({ storage: createMemoryStorage() }) }),
+  'storage on fs': () => {
+    const root = mkdtempSync(join(tmpdir(), 'durable-bench-growth-'));
+    return { store: createStorageWorkflowStore({ storage: createFileStorage({ root }) }), root };
+  },
+  fs: () => {
+    const root = mkdtempSync(join(tmpdir(), 'durable-bench-growth-'));
+    return { store: createFileWorkflowStore({ root }), root };
+  },
+};
+
+if (PARTS.includes('growth')) {
+  console.log(`step cost at step 10 (median of steps 1-20) and step 1,000 (median of 981-1,000), ${GROWTH_ROUNDS} rounds`);
+  for (const [kind, make] of Object.entries(growthStores)) {
+    const rows = [];
+    for (let round = 0; round < GROWTH_ROUNDS; round++) {
+      const { store, root } = make();
+      const times = await stepTimes(store);
+      if (root !== undefined) rmSync(root, { recursive: true, force: true });
+      const early = median(times.slice(0, 20));
+      const late = median(times.slice(GROWTH_STEPS - 20));
+      rows.push({ early, late, ratio: late / early });
+    }
+    const fmt = (key, digits) => rows.map((r) => r[key].toFixed(digits)).join(' / ');
+    console.log(`  ${kind.padEnd(18)} step 10: ${fmt('early', 3)} ms, step 1,000: ${fmt('late', 3)} ms: ${fmt('ratio', 2)}x (target <= 1.5x)`);
+  }
+}
 
 async function stepCost(kind) {
   const root = mkdtempSync(join(tmpdir(), 'durable-bench-step-'));
@@ -60,8 +121,8 @@ async function bareWrite(bytes) {
 
 // Rounds pair a workflow run with a bare-write run right after it (the disk and the CPUs are
 // shared with other work), and the figure is the median of the per-round ratios.
-console.log(`${STEPS} steps per workflow, median of ${ROUNDS} paired rounds, fsync on`);
-for (const kind of ['fs', 'generic', 'generic+lock']) {
+if (PARTS.includes('bare')) console.log(`${STEPS} steps per workflow, median of ${ROUNDS} paired rounds, fsync on`);
+for (const kind of PARTS.includes('bare') ? ['fs', 'generic', 'generic+lock'] : []) {
   const steps = [];
   const writes = [];
   const ratios = [];

@@ -39,6 +39,7 @@ export {
   assertClaimHeld,
   assertJsonValue,
   assertValidWorkflowId,
+  checkStepPlacement,
   cloneJson,
   createClaimToken,
   decodeWorkflowId,

@@ -3,14 +3,26 @@ import type { ClaimTransition } from './claim-writes.js';
 import { ClaimWrites } from './claim-writes.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
+import { DueQueue } from './due-queue.js';
 import { WakeListeners } from './wake-listeners.js';
 import type {
   ClaimedWorkflow,
   NewWorkflow,
+  StepMemo,
   WorkflowRecord,
   WorkflowStore,
 } from './workflow-store.js';
-import { assertClaimHeld, assertValidWorkflowId, cloneJson, createClaimToken, isWorkflowDue, workflowTransitions } from './workflow-store.js';
+import {
+  WorkflowStatus,
+  assertClaimHeld,
+  assertValidWorkflowId,
+  checkStepPlacement,
+  cloneJson,
+  createClaimToken,
+  isFinishedStatus,
+  isWorkflowDue,
+  workflowTransitions,
+} from './workflow-store.js';
 import type { WorkflowCounts, WorkflowListQuery, WorkflowPage } from './workflow-listing.js';
 import { checkWorkflowListQuery, countWorkflows, pageWorkflows } from './workflow-listing.js';
 
@@ -20,9 +32,15 @@ export interface MemoryWorkflowStoreOptions {
   clock?: Clock;
 }
 
-/** In-process {@link WorkflowStore}: for tests and single-process use (nothing survives a restart). */
+/**
+ * In-process {@link WorkflowStore}: for tests and single-process use (nothing survives a restart).
+ * Claims take the earliest due workflow from a queue ordered by due time (no scan of sleeping or
+ * finished ones), and a step appends one memo to the history (no copy of it), so neither grows
+ * with the number of workflows or steps. Records are copied in and out: callers never share them.
+ */
 export class MemoryWorkflowStore extends ClaimWrites implements WorkflowStore {
   private readonly records = new Map<string, WorkflowRecord>();
+  private readonly queue = new DueQueue();
   private readonly clock: Clock;
   private readonly wakes = new WakeListeners();
 
@@ -35,7 +53,7 @@ export class MemoryWorkflowStore extends ClaimWrites implements WorkflowStore {
   async insert(workflow: NewWorkflow): Promise<boolean> {
     const record = workflowTransitions.create(workflow, this.clock());
     if (this.records.has(record.id)) return false;
-    this.records.set(record.id, cloneJson(record));
+    this.put(cloneJson(record));
     this.wakes.notify();
     return true;
   }
@@ -46,7 +64,7 @@ export class MemoryWorkflowStore extends ClaimWrites implements WorkflowStore {
     const records = Array.from(workflows, (workflow) => workflowTransitions.create(workflow, now));
     const created = records.map((record) => {
       if (this.records.has(record.id)) return false;
-      this.records.set(record.id, cloneJson(record));
+      this.put(cloneJson(record));
       return true;
     });
     if (created.includes(true)) this.wakes.notify();
@@ -66,14 +84,26 @@ export class MemoryWorkflowStore extends ClaimWrites implements WorkflowStore {
 
   async claim(options: { leaseMs: number }): Promise<ClaimedWorkflow | undefined> {
     const now = this.clock();
-    for (const record of this.records.values()) {
-      if (!isWorkflowDue(record, now)) continue;
+    for (const id of this.queue.due(now)) {
+      const record = this.records.get(id);
+      // The queue holds each workflow's current due time, so this is a safety net, not a scan.
+      if (record === undefined || !isWorkflowDue(record, now)) continue;
       const token = createClaimToken();
       const next = workflowTransitions.claim(record, token, options.leaseMs, now);
-      this.records.set(record.id, next);
+      this.put(next);
       return { token, record: cloneJson(next) };
     }
     return undefined;
+  }
+
+  /** Records `memo` at `index` in place: the history is appended to, never copied. */
+  override async saveStep(id: string, token: string, index: number, memo: StepMemo): Promise<void> {
+    assertValidWorkflowId(id, 'memory workflow store: saveStep');
+    const record = this.records.get(id);
+    assertClaimHeld(record, token, 'saveStep', id);
+    if (checkStepPlacement(id, record.steps, index, memo) === 'recorded') return;
+    record.steps[index] = cloneJson(memo);
+    record.updatedAt = this.clock();
   }
 
   async signal(id: string, name: string, payload?: unknown): Promise<boolean> {
@@ -82,7 +112,7 @@ export class MemoryWorkflowStore extends ClaimWrites implements WorkflowStore {
     if (record === undefined) return false;
     const next = workflowTransitions.signal(record, name, payload, this.clock());
     if (next === undefined) return false;
-    this.records.set(id, cloneJson(next));
+    this.put(this.owned(next, record as WorkflowRecord));
     this.wakes.notify();
     return true;
   }
@@ -92,7 +122,7 @@ export class MemoryWorkflowStore extends ClaimWrites implements WorkflowStore {
     const record = this.records.get(id);
     const next = record === undefined ? undefined : workflowTransitions.cancel(record, this.clock());
     if (next === undefined) return false;
-    this.records.set(id, cloneJson(next));
+    this.put(this.owned(next, record as WorkflowRecord));
     this.wakes.notify();
     return true;
   }
@@ -110,7 +140,7 @@ export class MemoryWorkflowStore extends ClaimWrites implements WorkflowStore {
     const record = this.records.get(id);
     const next = record === undefined ? undefined : workflowTransitions.resume(record, this.clock());
     if (next === undefined) return false;
-    this.records.set(id, cloneJson(next));
+    this.put(this.owned(next, record as WorkflowRecord));
     this.wakes.notify();
     return true;
   }
@@ -120,12 +150,35 @@ export class MemoryWorkflowStore extends ClaimWrites implements WorkflowStore {
     const record = this.records.get(id);
     assertClaimHeld(record, token, operation, id);
     const now = this.clock();
-    const next = apply(record, now);
-    this.records.set(id, cloneJson(next));
+    const next = this.owned(apply(record, now), record);
+    this.put(next);
     // Released, or suspended / failed with a due time already passed: claimable again at once.
     if (isWorkflowDue(next, now)) this.wakes.notify();
     return next;
   }
+
+  private put(record: WorkflowRecord): void {
+    this.records.set(record.id, record);
+    this.queue.set(record.id, dueAt(record));
+  }
+
+  /**
+   * A copy of a transition's result that shares nothing with the caller: everything but the
+   * history is copied, and of the history only the memos the transition placed (a suspend's
+   * pending memo), so an operation costs the same at step 10 and at step 10,000.
+   */
+  private owned(next: WorkflowRecord, before: WorkflowRecord): WorkflowRecord {
+    const { steps, ...rest } = next;
+    const copy = cloneJson(rest) as WorkflowRecord;
+    copy.steps = steps === before.steps ? steps : steps.map((memo, i) => (memo === before.steps[i] ? memo : cloneJson(memo)));
+    return copy;
+  }
+}
+
+// When a workflow is next claimable: at its runAt, or when a running one's lease expires.
+function dueAt(record: WorkflowRecord): number | undefined {
+  if (isFinishedStatus(record.status)) return undefined;
+  return record.status === WorkflowStatus.RUNNING ? (record.claim?.expiresAt ?? 0) : record.runAt;
 }
 
 /** Creates a {@link MemoryWorkflowStore}. */

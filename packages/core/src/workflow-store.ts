@@ -562,25 +562,37 @@ export function assertClaimHeld(record: WorkflowRecord | undefined, token: strin
 }
 
 function placeStep(record: WorkflowRecord, index: number, memo: StepMemo): StepMemo[] {
-  const existing = record.steps[index];
+  if (checkStepPlacement(record.id, record.steps, index, memo) === 'recorded') return record.steps;
+  const steps = record.steps.slice();
+  steps[index] = memo;
+  return steps;
+}
+
+/**
+ * Checks that `memo` may be recorded at `index` of a history `steps` (the shared rule of
+ * `saveStep`, for stores that record a step without rewriting the history): `"recorded"` when
+ * the very same memo is there already (the holder's own write, retried after a lost reply),
+ * `"place"` when it goes at the next position or replaces a pending memo of the same id and
+ * kind. Throws `NON_DETERMINISTIC` otherwise, `SERIALIZATION` for a value that is not JSON.
+ */
+export function checkStepPlacement(id: string, steps: readonly StepMemo[], index: number, memo: StepMemo): 'recorded' | 'place' {
+  const existing = steps[index];
   // The holder's own write already there (its reply was lost and the write retried): success,
   // not non-determinism. Only the claim holder gets here, and it records a position once.
-  if (existing !== undefined && existing.done && isSameMemo(existing, memo)) return record.steps;
+  if (existing !== undefined && existing.done && isSameMemo(existing, memo)) return 'recorded';
   const ok =
     Number.isSafeInteger(index) &&
     index >= 0 &&
-    (index === record.steps.length || (existing !== undefined && existing.id === memo.id && existing.kind === memo.kind && !existing.done));
+    (index === steps.length || (existing !== undefined && existing.id === memo.id && existing.kind === memo.kind && !existing.done));
   if (!ok) {
     throw new DurableError(
       ErrorCode.NON_DETERMINISTIC,
-      `workflow ${record.id}: cannot record ${memo.kind} ${JSON.stringify(memo.id)} at position ${index}: the history has ${record.steps.length} positions` +
+      `workflow ${id}: cannot record ${memo.kind} ${JSON.stringify(memo.id)} at position ${index}: the history has ${steps.length} positions` +
         (existing === undefined ? '' : ` and position ${index} holds ${existing.kind} ${JSON.stringify(existing.id)}`),
     );
   }
   if (memo.value !== undefined) assertJsonValue(memo.value, `result of step ${JSON.stringify(memo.id)}`);
-  const steps = record.steps.slice();
-  steps[index] = memo;
-  return steps;
+  return 'place';
 }
 
 /** True when two memos record the same thing (their write times aside). */
