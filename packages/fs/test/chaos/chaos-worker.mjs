@@ -2,7 +2,8 @@
 // appends its attempt ids to lists stored under a hot key, many cold keys and a locked key:
 // compare-and-swap increments (retried on CONFLICT) and lock-protected ones (acquire, read, write
 // conditionally on what was read, release). Each outcome is appended to <log> as one line:
-//   ok <key> <id> <version>     the write that appended <id> was acknowledged with <version>
+//   ok <key> <id> <version> <base>  the write that appended <id> was acknowledged with <version>;
+//                               it was conditional on <base> (the version read, '-' for absent)
 //   fail <key> <id>             the write that would have appended <id> was refused (CONFLICT/LOCK_LOST)
 //   read <key> <version> <lastId>  a read returned the list whose last id is <lastId> under <version>
 // Usage: node chaos-worker.mjs <root> <name> <deadline> <fsync 0|1> <log> <coldKeys>
@@ -33,7 +34,7 @@ async function casAppend(key) {
     const { entry, list } = await readList(key);
     try {
       const version = await storage.write(key, JSON.stringify([...list, id]), { ifVersion: entry?.version ?? null });
-      note(`ok ${key} ${id} ${version}`);
+      note(`ok ${key} ${id} ${version} ${entry?.version ?? '-'}`);
       return;
     } catch (error) {
       if (error?.code !== 'CONFLICT') throw error;
@@ -56,7 +57,7 @@ async function lockedAppend(key) {
     // Under the lease, and still conditional: a holder stopped past its TTL must not write over
     // the next holder's work (its version is stale by then).
     const version = await storage.write(key, JSON.stringify([...list, id]), { ifVersion: entry?.version ?? null });
-    note(`ok ${key} ${id} ${version}`);
+    note(`ok ${key} ${id} ${version} ${entry?.version ?? '-'}`);
   } catch (error) {
     if (error?.code !== 'CONFLICT') throw error;
     note(`fail ${key} ${id}`);

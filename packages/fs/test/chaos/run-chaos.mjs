@@ -69,13 +69,20 @@ for (const [slot, entry] of live) {
 
 // Check.
 const acked = new Map();
+const ackedVersions = new Map();
 const refused = new Set();
 const versions = new Map();
 let reads = 0;
 for (const file of readdirSync(root).filter((name) => name.startsWith('log-'))) {
   for (const line of readFileSync(join(root, file), 'utf8').split('\n')) {
     const [kind, key, a, b] = line.split(' ');
-    if (kind === 'ok') acked.set(a, { key, version: b });
+    if (kind === 'ok') {
+      acked.set(a, { key, version: b });
+      // Two acknowledged writes with one version: two commits on one slot (a lost update).
+      const other = ackedVersions.get(`${key}@${b}`);
+      if (other !== undefined) failures.push(`version ${b} of ${key} was acknowledged twice (${other} and ${a})`);
+      ackedVersions.set(`${key}@${b}`, a);
+    }
     else if (kind === 'fail') refused.add(a);
     else if (kind === 'read') {
       reads++;
@@ -110,5 +117,7 @@ for (const [id, ack] of acked) if (!seen.has(id)) failures.push(`${id} was ackno
 const summary = { seconds, processes, fsync: fsync === '1', ...counts, acknowledged: acked.size, refused: refused.size, reads, present, failures: failures.slice(0, 20), failureCount: failures.length };
 if (args.includes('--json')) process.stdout.write(`${JSON.stringify(summary)}\n`);
 else console.log(summary);
-rmSync(root, { recursive: true, force: true });
+// A failed run keeps its folder (the stored keys and every worker's log) for a post-mortem.
+if (failures.length === 0) rmSync(root, { recursive: true, force: true });
+else console.error(`chaos: failed; the store and the workers' logs are kept in ${root}`);
 process.exit(failures.length === 0 ? 0 : 1);
