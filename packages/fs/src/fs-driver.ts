@@ -84,8 +84,9 @@ function perform(op: FsOp): unknown {
     case 'unlink':
       return outcome(() => unlinkSync(op.path));
     case 'removeTree':
-      rmSync(op.path, { recursive: true, force: true });
-      return 'ok';
+      // ENOTEMPTY: another process added an entry while the tree was being emptied (see the
+      // protocol's clearTrash); the caller deletes again.
+      return outcome(() => rmSync(op.path, { recursive: true, force: true }), ['ENOTEMPTY', 'EEXIST']) === 'EEXIST' ? 'EEXIST' : 'ok';
   }
 }
 

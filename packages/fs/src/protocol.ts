@@ -48,7 +48,9 @@ export interface DirEntry {
 
 /**
  * What each op answers: `readdir` entries or undefined (ENOENT), `readFile` bytes or undefined,
- * `stat` the modification time (ms) or undefined, `writeFile` nothing, others an outcome.
+ * `stat` the modification time (ms) or undefined, `writeFile` nothing, others an outcome
+ * (`removeTree`: 'ok' once nothing is left at the path, 'EEXIST' while something still is, e.g.
+ * an entry another process added while the tree was being emptied).
  */
 export type Outcome = 'ok' | 'EEXIST' | 'ENOENT';
 /** A protocol routine: yields ops, receives their answers. */
@@ -113,6 +115,8 @@ export type CommitResult =
 // A listing that lacks every epoch can only be a readdir racing a compaction's renames (an epoch
 // always exists at its path); a folder that keeps lacking one was not written by this protocol.
 const RELIST_LIMIT = 1000;
+// Attempts to delete a trash folder that keeps refilling (each late call can add at most one entry).
+const TRASH_ATTEMPTS = 8;
 const MAX_HINTS = 10_000;
 const EPOCH = /^e(0|[1-9][0-9]{0,14})$/;
 const SLOT = /^(0|[1-9][0-9]{0,14})$/;
@@ -294,26 +298,58 @@ export function* finishSeal(key: KeyFolder, epoch: number, sealSlot: number, opt
     if (entries === undefined || !epochsOf(entries).includes(next)) return; // someone else finished
   }
   // Every epoch below `next` is sealed and its successor exists; rename them away oldest first, so
-  // an epoch is never gone while an older one is still at its path.
+  // an epoch is never gone while an older one is still at its path, and empty the trash before
+  // each rename: an epoch leaves its path only once every older one is deleted (see clearTrash).
+  if (!(yield* clearTrash(key, options, entries))) return;
   for (const old of epochsOf(entries)) {
     if (old >= next) break;
-    const trash = `${key.dir}/.x-${options.uniqueName()}`;
-    if ((yield* call({ op: 'rename', from: `${key.dir}/e${old}`, to: trash })) === 'ok') yield { op: 'removeTree', path: trash };
+    yield* call({ op: 'rename', from: `${key.dir}/e${old}`, to: `${key.dir}/.x-${options.uniqueName()}` });
+    // Ours, or another helper's (ENOENT): the fresh listing shows it either way.
+    if (!(yield* clearTrash(key, options))) return;
   }
   yield* sweep(key, entries, options);
 }
 
-// Deletes what crashed processes left in the key folder: trash at once (nothing uses it), temp
-// files and prepared folders once `isAbandoned`. A prepared folder is renamed to a trash name
+/*
+ * Deletes the trash folders (old epochs renamed away) that a listing of the key folder shows, after
+ * unlinking every temp file that listing shows. Why both, and in this order: link(2), mkdir(2) and
+ * rename(2) resolve their paths first and then act on the folder they found, so a call that
+ * resolved `e<B>` before it was renamed away can still act inside it afterwards, however long the
+ * process stalls in between (a descheduled process, a paused VM). Inside the trash that is
+ * harmless while every slot name is taken (a late link gets EEXIST), but deleting the trash frees
+ * the names. So first the late links are disarmed: a late link's temp file existed before its call
+ * began, hence before the rename, hence in any listing that shows the trash; once unlinked, the
+ * kernel refuses to link it (a file with no name left: ENOENT). Writers whose temp files go this way
+ * just write a new one. A late mkdir or rename can still add one entry to a trash folder being
+ * deleted; deleting again removes it. And a late promotion (rename of a parked `<seal>/n` out of a
+ * trash folder) could re-create the next epoch's path once that epoch is renamed away: which is
+ * why an epoch is renamed away only after the trash of every older one is deleted.
+ */
+function* clearTrash(key: KeyFolder, options: ProtocolOptions, listing?: readonly DirEntry[]): Steps<boolean> {
+  const entries = listing ?? (yield* readdir(key.dir));
+  if (entries === undefined) return true;
+  const trash = entries.filter((entry) => entry.name.startsWith('.x-'));
+  if (trash.length === 0) return true;
+  for (const entry of entries) {
+    if (entry.file && entry.name.startsWith('.t-')) yield* call({ op: 'unlink', path: `${key.dir}/${entry.name}` });
+  }
+  for (const entry of trash) {
+    let gone = false;
+    for (let attempt = 0; attempt < TRASH_ATTEMPTS && !gone; attempt++) {
+      gone = (yield* call({ op: 'removeTree', path: `${key.dir}/${entry.name}` })) === 'ok';
+    }
+    if (!gone) return false;
+  }
+  return true;
+}
+
+// Deletes what crashed processes left in the key folder: temp files and prepared folders once
+// `isAbandoned` (trash folders go through clearTrash). A prepared folder is renamed to a trash name
 // before it is emptied: a paused helper could otherwise still move the half-emptied folder into
-// place as an empty next epoch.
+// place as an empty next epoch; what a late call adds to it is deleted with the trash.
 function* sweep(key: KeyFolder, entries: readonly DirEntry[], options: ProtocolOptions): Steps<void> {
   for (const entry of entries) {
     const path = `${key.dir}/${entry.name}`;
-    if (entry.name.startsWith('.x-')) {
-      yield { op: 'removeTree', path };
-      continue;
-    }
     if (!entry.name.startsWith('.t-') && !entry.name.startsWith('.p-')) continue;
     const mtimeMs = (yield { op: 'stat', path }) as number | undefined;
     if (mtimeMs === undefined || !options.isAbandoned(mtimeMs)) continue;

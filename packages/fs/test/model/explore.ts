@@ -92,7 +92,13 @@ export function runScenario(scenario: Scenario, choose: (enabled: number[], step
   const history: Event[] = [];
   drive(program(-1, scenario.setup, options, clock, []), fs);
   // Each actor keeps its own epoch hints, as a process does, so stale hints are exercised too.
-  const actors = scenario.actors.map((specs, i) => ({ gen: program(i, specs, { ...options, epochHints: new Map() }, clock, history), pending: undefined as IteratorResult<FsOp, void> | undefined, done: false }));
+  const actors = scenario.actors.map((specs, i) => ({
+    gen: program(i, specs, { ...options, epochHints: new Map() }, clock, history),
+    pending: undefined as IteratorResult<FsOp, void> | undefined,
+    // The second step of a two-step call whose paths are resolved (see ModelFs.begin).
+    resolved: undefined as (() => unknown) | undefined,
+    done: false,
+  }));
   const decisions: Run['decisions'] = [];
   let current: number | undefined;
   for (;;) {
@@ -110,7 +116,20 @@ export function runScenario(scenario: Scenario, choose: (enabled: number[], step
     if (!next.done) {
       let answer: unknown;
       try {
-        answer = fs.perform(next.value);
+        if (actor.resolved === undefined) {
+          const second = fs.begin(next.value);
+          if (second !== undefined) {
+            // The call has resolved its paths; it acts when this actor is scheduled again.
+            actor.resolved = second;
+            actor.pending = next;
+            continue;
+          }
+          answer = fs.perform(next.value);
+        } else {
+          const second = actor.resolved;
+          actor.resolved = undefined;
+          answer = second();
+        }
       } catch (error) {
         next = actor.gen.throw(error);
         actor.pending = next;

@@ -5,15 +5,25 @@ import type { DirEntry, FsOp } from '../../src/protocol.js';
  * an existing name, rename of a folder refuses a non-empty target and replaces an empty one, an
  * open file keeps its content), for the interleaving test. Files are shared nodes, so a hard link
  * is the same file under two names, as on disk.
+ *
+ * As in the kernel, link, mkdir and rename are two steps (`begin`): the paths are resolved first,
+ * and the call acts later on the folders it found, even if they were renamed meanwhile; it fails
+ * only if such a folder was deleted (rmdir), a name is taken, or (link) the file has no name left.
+ * removeTree is two steps too: the tree is emptied, then the folder removed, which fails while a
+ * late call has put something back in it. The scheduler may run other processes between the steps.
  */
 
 interface FileNode {
   readonly kind: 'file';
   data: Uint8Array;
+  /** Names the file has (link(2) refuses a file with none). */
+  links: number;
 }
 interface DirNode {
   readonly kind: 'dir';
   readonly entries: Map<string, Node>;
+  /** Removed (rmdir): nothing can be created in it any more. */
+  dead?: boolean;
 }
 type Node = FileNode | DirNode;
 
@@ -72,58 +82,114 @@ export class ModelFs {
         const { dir, name } = this.parent(op.path);
         if (dir === undefined) throw new FsError('ENOENT', op.path);
         if (dir.entries.has(name)) throw new FsError('EEXIST', op.path);
-        dir.entries.set(name, { kind: 'file', data: Buffer.concat(op.chunks) });
+        dir.entries.set(name, { kind: 'file', data: Buffer.concat(op.chunks), links: 1 });
         return undefined;
       }
       case 'syncFile':
         return this.lookup(op.path)?.kind === 'file' ? 'ok' : 'ENOENT';
       case 'stat':
         return this.lookup(op.path) === undefined ? undefined : 0;
-      case 'link': {
-        const source = this.lookup(op.from);
-        const { dir, name } = this.parent(op.to);
-        if (source === undefined || dir === undefined) return 'ENOENT';
-        if (source.kind !== 'file') throw new FsError('EPERM', op.from);
-        if (dir.entries.has(name)) return 'EEXIST';
-        dir.entries.set(name, source);
-        return 'ok';
-      }
-      case 'mkdir': {
-        const { dir, name } = this.parent(op.path);
-        if (dir === undefined) return 'ENOENT';
-        if (dir.entries.has(name)) return 'EEXIST';
-        dir.entries.set(name, { kind: 'dir', entries: new Map() });
-        return 'ok';
-      }
-      case 'rename': {
-        const from = this.parent(op.from);
-        const to = this.parent(op.to);
-        const node = from.dir?.entries.get(from.name);
-        if (node === undefined || to.dir === undefined) return 'ENOENT';
-        if (op.to.startsWith(`${op.from}/`)) throw new FsError('EINVAL', op.to);
-        const target = to.dir.entries.get(to.name);
-        if (target !== undefined && target !== node) {
-          if (node.kind === 'dir' && (target.kind !== 'dir' || target.entries.size > 0)) return 'EEXIST';
-          if (node.kind === 'file' && target.kind === 'dir') return 'EEXIST';
-        }
-        from.dir!.entries.delete(from.name);
-        to.dir.entries.set(to.name, node);
-        return 'ok';
-      }
+      case 'link':
+      case 'mkdir':
+      case 'rename':
+      case 'removeTree':
+        return this.begin(op)!();
       case 'unlink': {
         const { dir, name } = this.parent(op.path);
         const node = dir?.entries.get(name);
         if (node === undefined) return 'ENOENT';
         if (node.kind === 'dir') throw new FsError('EISDIR', op.path);
-        dir!.entries.delete(name);
-        return 'ok';
-      }
-      case 'removeTree': {
-        const { dir, name } = this.parent(op.path);
-        dir?.entries.delete(name);
+        this.drop(dir!, name);
         return 'ok';
       }
     }
+  }
+
+  /**
+   * The first step of a two-step call (link, mkdir, rename, removeTree): resolves its paths (and,
+   * for removeTree, empties the tree) and returns the second step; undefined for one-step calls.
+   */
+  begin(op: FsOp): (() => unknown) | undefined {
+    switch (op.op) {
+      case 'link': {
+        const source = this.lookup(op.from);
+        const { dir, name } = this.parent(op.to);
+        return () => {
+          if (source === undefined || dir === undefined || dir.dead === true) return 'ENOENT';
+          if (source.kind !== 'file') throw new FsError('EPERM', op.from);
+          if (source.links === 0) return 'ENOENT';
+          if (dir.entries.has(name)) return 'EEXIST';
+          this.put(dir, name, source);
+          return 'ok';
+        };
+      }
+      case 'mkdir': {
+        const { dir, name } = this.parent(op.path);
+        return () => {
+          if (dir === undefined || dir.dead === true) return 'ENOENT';
+          if (dir.entries.has(name)) return 'EEXIST';
+          dir.entries.set(name, { kind: 'dir', entries: new Map() });
+          return 'ok';
+        };
+      }
+      case 'rename': {
+        if (op.to.startsWith(`${op.from}/`)) throw new FsError('EINVAL', op.to);
+        const from = this.parent(op.from);
+        const to = this.parent(op.to);
+        return () => {
+          const node = from.dir?.entries.get(from.name);
+          if (node === undefined || from.dir!.dead === true || to.dir === undefined || to.dir.dead === true) return 'ENOENT';
+          const target = to.dir.entries.get(to.name);
+          if (target !== undefined && target !== node) {
+            if (node.kind === 'dir' && (target.kind !== 'dir' || target.entries.size > 0)) return 'EEXIST';
+            if (node.kind === 'file' && target.kind === 'dir') return 'EEXIST';
+            if (target.kind === 'dir') target.dead = true;
+            this.drop(to.dir, to.name);
+          }
+          from.dir!.entries.delete(from.name);
+          to.dir.entries.set(to.name, node);
+          return 'ok';
+        };
+      }
+      case 'removeTree': {
+        const node = this.lookup(op.path);
+        if (node?.kind === 'dir') this.empty(node);
+        return () => {
+          const { dir, name } = this.parent(op.path);
+          const now = dir?.entries.get(name);
+          if (now === undefined) return 'ok';
+          if (now.kind === 'dir') {
+            if (now.entries.size > 0) return 'EEXIST'; // ENOTEMPTY: filled again meanwhile
+            now.dead = true;
+          }
+          this.drop(dir!, name);
+          return 'ok';
+        };
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  private empty(dir: DirNode): void {
+    for (const [name, child] of [...dir.entries]) {
+      if (child.kind === 'dir') {
+        this.empty(child);
+        child.dead = true;
+      }
+      this.drop(dir, name);
+    }
+  }
+
+  private put(dir: DirNode, name: string, node: Node): void {
+    if (node.kind === 'file') node.links++;
+    dir.entries.set(name, node);
+  }
+
+  private drop(dir: DirNode, name: string): void {
+    const node = dir.entries.get(name);
+    if (node?.kind === 'file') node.links--;
+    dir.entries.delete(name);
   }
 
   private lookup(path: string): Node | undefined {
