@@ -168,7 +168,13 @@ export async function runCli(argv: readonly string[], env: CliEnvironment): Prom
           ...(token === undefined || token === '' ? {} : { token }),
         });
         ctx.out.note(`durable console on ${server.url}${token === undefined ? '' : ' (token required)'}  (Ctrl-C to stop)`);
-        keepOpen = server.closed;
+        const stop = (): void => void server.close();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+        keepOpen = server.closed.finally(() => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+        });
       }),
     );
 
