@@ -2,20 +2,25 @@
 // and fake services exchange CloudEvents until every book is summarised or given up on. Midway
 // an orchestrator process is killed (SIGKILL) after saving and before publishing; the restarted
 // one is handed the same batch again and returns the same events with the same ids, so nothing
-// is lost or doubled.
+// is lost or doubled. One book's summariser never answers: after the last batch no orchestrator
+// runs, the book's `after` deadline passes, and scheduled timer runs (separate processes calling
+// fireDueTimers) time it out, retry it and finally fail it.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FileLockManager, LocalFileStorageManager } from '@durable/fs';
-import { orchestrateCloudEvents, toMermaid } from '@durable/core/orchestrator';
+import { fireDueTimers, inspectOrchestration, orchestrateCloudEvents, toMermaid } from '@durable/core/orchestrator';
 import { bookSummaryMachine, onCloudEvent, onOrchestrationState } from './machine.mjs';
 import { answer } from './services.mjs';
 
 const crashMode = process.argv[2] === '--crash-after-first-save';
+const timerRunMode = process.argv[2] === '--timer-run';
 const keep = process.env.DURABLE_DATA_DIR !== undefined;
-const root = crashMode ? process.argv[3] : (process.env.DURABLE_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'durable-book-summary-')));
+const root = crashMode || timerRunMode ? process.argv[3] : (process.env.DURABLE_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'durable-book-summary-')));
+// How long the summariser of war-and-peace (which never answers) is given, per attempt.
+const SILENT_TIMEOUT_MS = 1_500;
 const storage = new LocalFileStorageManager({ root });
 const lock = new FileLockManager({ root });
 const finalSnapshots = new Map();
@@ -53,6 +58,17 @@ if (crashMode) {
   process.exit(0);
 }
 
+// A scheduled timer run, as a cron-triggered function would do it: a process of its own that
+// delivers every due timer of the store and publishes what they produce (here: to stdout, one
+// JSON line per process), then exits.
+if (timerRunMode) {
+  const result = await fireDueTimers(orchestrator(), {
+    publish: (events) => void process.stdout.write(`${JSON.stringify(events)}\n`),
+  });
+  process.stdout.write(`${JSON.stringify({ fired: result.fired, errors: result.errors })}\n`);
+  process.exit(0);
+}
+
 const pad = (text, width) => (text.length >= width ? text : text + ' '.repeat(width - text.length));
 const brief = (data) => {
   const text = data === undefined ? '' : JSON.stringify(data);
@@ -66,6 +82,7 @@ let starts = [
   { subject: 'moby-dick', input: { bookId: 'moby-dick' } },
   { subject: 'pride-and-prejudice', input: { bookId: 'pride-and-prejudice' } },
   { subject: 'the-lost-book', input: { bookId: 'the-lost-book' } },
+  { subject: 'war-and-peace', input: { bookId: 'war-and-peace', summaryTimeoutMs: SILENT_TIMEOUT_MS } },
 ];
 let inbox = [];
 let crashed = false;
@@ -117,9 +134,40 @@ for (let round = 1; starts.length > 0 || inbox.length > 0; round++) {
   console.log();
 }
 
+// No orchestrator runs from here on. war-and-peace still waits for its summary; its timer is in
+// the store, and timer runs in processes of their own deliver it when due.
+console.log('-- no orchestrator process runs now; war-and-peace waits for a summary that never comes');
+for (let run = 1; ; run++) {
+  const view = await inspectOrchestration(orchestrator(), 'war-and-peace');
+  const timer = view?.timers[0];
+  if (view === undefined || view.status !== 'active' || timer === undefined) break;
+  const wait = timer.deadline - Date.now();
+  console.log(`  .. timer ${timer.id} due ${wait > 0 ? `in ${wait} ms` : `${-wait} ms ago`}; timer run ${run} starts then, in a new process`);
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--timer-run', root], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = child.stdout.trim().split('\n').map((line) => JSON.parse(line));
+  const summary = lines.pop();
+  const published = lines.flat();
+  for (const event of published) show('->', event);
+  for (const error of summary.errors) show('xx', error);
+  console.log(`  .. timer run ${run} fired ${summary.fired} timer(s); done ${Date.now() - timer.deadline} ms after the deadline (starting a node process included)`);
+  for (const event of published) deliver(event); // the summariser stays silent
+  if (run > 5) {
+    process.exitCode = 1;
+    break;
+  }
+}
+console.log();
+
 console.log('-- where each orchestration stands');
-for (const [subject, snapshot] of finalSnapshots) {
-  console.log(`  ${pad(subject, 22)} ${pad(JSON.stringify(snapshot.value), 12)} attempts=${snapshot.context.attempts} summary=${JSON.stringify(snapshot.context.summary)}`);
+for (const { subject } of [...finalSnapshots.keys()].map((subject) => ({ subject }))) {
+  const view = await inspectOrchestration(orchestrator(), subject);
+  console.log(`  ${pad(subject, 22)} ${pad(JSON.stringify(view.value), 12)} attempts=${view.context.attempts} timeouts=${view.context.timeouts} summary=${JSON.stringify(view.context.summary)}`);
+}
+const silent = await inspectOrchestration(orchestrator(), 'war-and-peace');
+if (silent?.value !== 'failed' || silent.context.timeouts !== 3) {
+  console.log(`  !! war-and-peace should have failed after 3 timeouts, found ${JSON.stringify(silent?.value)}`);
+  process.exitCode = 1;
 }
 const moby = finalSnapshots.get('moby-dick');
 console.log('\n-- the machine, with moby-dick\'s current state marked (paste into any Mermaid viewer)\n');

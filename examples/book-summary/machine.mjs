@@ -1,8 +1,11 @@
 // The literature-summary orchestration: fetch the book, summarise it, check the summary for
-// grounding and compliance in parallel, then finish or summarise again (at most twice more).
+// grounding and compliance in parallel, then finish or summarise again (at most twice more). A summariser that does not answer within
+// `summaryTimeoutMs` counts as a failed attempt: the `after` below is a durable timer, so it fires
+// also when no orchestrator process is running at its deadline (a timer run delivers it).
 import { assign, setup } from 'xstate';
 
 export const bookSummaryMachine = setup({
+  delays: { summaryTimeout: ({ context }) => context.summaryTimeoutMs },
   guards: {
     checksPassed: ({ context }) => context.grounded === true && context.compliant === true,
     canRetry: ({ context }) => context.attempts < 2,
@@ -10,7 +13,16 @@ export const bookSummaryMachine = setup({
 }).createMachine({
   id: 'book-summary',
   initial: 'fetch_book',
-  context: ({ input }) => ({ bookId: input.bookId, attempts: 0, content: null, summary: null, grounded: null, compliant: null }),
+  context: ({ input }) => ({
+    bookId: input.bookId,
+    summaryTimeoutMs: input.summaryTimeoutMs ?? 60_000,
+    attempts: 0,
+    timeouts: 0,
+    content: null,
+    summary: null,
+    grounded: null,
+    compliant: null,
+  }),
   states: {
     fetch_book: {
       on: {
@@ -25,6 +37,13 @@ export const bookSummaryMachine = setup({
           actions: assign({ summary: ({ event }) => event.data.summary, grounded: null, compliant: null }),
         },
       },
+      after: { summaryTimeout: { target: 'summary_timed_out', actions: assign({ timeouts: ({ context }) => context.timeouts + 1 }) } },
+    },
+    summary_timed_out: {
+      always: [
+        { guard: 'canRetry', target: 'summarise', actions: assign({ attempts: ({ context }) => context.attempts + 1 }) },
+        { target: 'failed' },
+      ],
     },
     check: {
       type: 'parallel',
@@ -67,7 +86,7 @@ export const onOrchestrationState = {
   fetch_book: (id, { context }) => ({ type: 'cmd.book.fetch', data: { bookId: context.bookId } }),
   summarise: (id, { context }) => ({
     type: 'cmd.book.summarise',
-    data: { content: context.content, attempt: context.attempts + 1 },
+    data: { bookId: context.bookId, content: context.content, attempt: context.attempts + 1 },
   }),
   'check.grounded.checking': (id, { context }) => ({
     type: 'cmd.summary.grounded.check',
@@ -75,7 +94,8 @@ export const onOrchestrationState = {
   }),
   'check.compliance.checking': (id, { context }) => ({ type: 'cmd.summary.compliance.check', data: { summary: context.summary } }),
   done: (id, { context }) => ({ type: 'notif.summary.ready', data: { bookId: context.bookId, summary: context.summary } }),
-  failed: (id, { context }) => ({ type: 'notif.summary.failed', data: { bookId: context.bookId, attempts: context.attempts } }),
+  summary_timed_out: (id, { context }) => ({ type: 'notif.summary.timed-out', data: { bookId: context.bookId, timeouts: context.timeouts } }),
+  failed: (id, { context }) => ({ type: 'notif.summary.failed', data: { bookId: context.bookId, attempts: context.attempts, timeouts: context.timeouts } }),
 };
 
 // The summariser service speaks an older dialect; the cloudevent middleware adapts it.

@@ -6,7 +6,11 @@ import { createCloudEvent } from '@durable/core/orchestrator';
 const LIBRARY = {
   'moby-dick': 'Call me Ishmael. A captain hunts the white whale that took his leg, and the hunt destroys him.',
   'pride-and-prejudice': 'Elizabeth Bennet misjudges the proud Mr Darcy; both learn better, and marry.',
+  'war-and-peace': 'Five families live through the French invasion of Russia. Pierre finds his way.',
 };
+
+// The summariser never answers for this book: its orchestration times out through its `after`.
+const SILENT = new Set(['war-and-peace']);
 
 function reply(command, type, data, source) {
   // Reply ids derive from the command id: a redelivered command gets the same reply id, so the
@@ -24,6 +28,7 @@ export function answer(command) {
         : [reply(command, 'evt.book.fetch.success', { content }, 'svc.library')];
     }
     case 'cmd.book.summarise': {
+      if (SILENT.has(command.data.bookId)) return [];
       const first = command.data.content.split('.')[0];
       // The first attempt of one book invents a detail the grounding check will catch.
       const summary =

@@ -1,3 +1,4 @@
+import type { PendingTimer } from '../actor/timers.js';
 import { DurableError, ErrorCode, toBackendError } from '../errors.js';
 import { keyProblem } from '../keys.js';
 import type { OrchestrateCloudEventsOptions, ProcessState } from './orchestrate-options.js';
@@ -11,6 +12,8 @@ export interface ProcessView extends ProcessState {
   remembered: number;
   /** Storage version of the stored process. */
   storageVersion: string;
+  /** Delayed events pending at its last save, soonest first (`fireDueTimers` delivers them). */
+  timers: readonly PendingTimer[];
 }
 
 /**
@@ -47,5 +50,6 @@ export async function inspectOrchestration(
     context: snapshot.context,
     remembered: record.applied.size,
     storageVersion: entry.version,
+    timers: record.timers,
   };
 }
