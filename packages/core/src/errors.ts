@@ -83,3 +83,46 @@ export function toBackendError(
     ...(options.details === undefined ? {} : { details: options.details }),
   });
 }
+
+/** What {@link conflictError} reports about a failed `ifVersion` condition. */
+export interface ConflictFacts {
+  /** Who reports it, as in every message: `'fs storage'`, `'s3 storage'`, ... */
+  context: string;
+  /** The refused operation: `'write'` or `'delete'`. */
+  operation: 'write' | 'delete';
+  /** The key the condition was on. */
+  key: string;
+  /** The `ifVersion` given: a version, or `null` for "only if absent". */
+  expected: string | null;
+  /** The version found instead (`null`: absent), when the backend knows it. */
+  actual?: string | null;
+  /** Why, when more is known than "the version differs" (a backend's own reason). */
+  reason?: string;
+  /** The backend's error, when there was one (a 412, a duplicate key, ...). */
+  cause?: unknown;
+}
+
+function describeVersion(version: string | null): string {
+  return version === null ? 'no value' : `version ${version}`;
+}
+
+/**
+ * The one `CONFLICT` every storage throws when an `ifVersion` condition does not hold. The shape
+ * is the same on every backend: never `retryable` (the same write would fail again: re-read the
+ * key, then decide), and `details` is `{ key, operation, expected }` plus `actual` when the
+ * backend knows what it found (`null`: absent).
+ */
+export function conflictError(facts: ConflictFacts): DurableError {
+  const { context, operation, key, expected, actual, reason, cause } = facts;
+  const found = actual === undefined ? '' : `, found ${describeVersion(actual)}`;
+  const why = reason === undefined ? '' : ` (${reason})`;
+  return new DurableError(
+    ErrorCode.CONFLICT,
+    `${context}: ${operation} conflict for ${key}: expected ${describeVersion(expected)}${found}${why}; nothing was changed: read the key again and decide`,
+    {
+      ...(cause === undefined ? {} : { cause }),
+      retryable: false,
+      details: { key, operation, expected, ...(actual === undefined ? {} : { actual }) },
+    },
+  );
+}

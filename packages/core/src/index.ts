@@ -1,5 +1,5 @@
-export { DurableError, ErrorCode, isDurableError, toBackendError } from './errors.js';
-export type { DurableErrorCode, DurableErrorOptions } from './errors.js';
+export { DurableError, ErrorCode, conflictError, isDurableError, toBackendError } from './errors.js';
+export type { ConflictFacts, DurableErrorCode, DurableErrorOptions } from './errors.js';
 export { MAX_KEY_LENGTH, assertValidKey, assertValidPrefix, isValidKey, isWellFormedText, joinKey, keyProblem } from './keys.js';
 export { MAX_VERSION_LENGTH, assertConditionalOptions, assertStorageValue } from './values.js';
 export { checkOptions } from './option-checks.js';

@@ -1,4 +1,4 @@
-import { DurableError, ErrorCode } from './errors.js';
+import { conflictError } from './errors.js';
 import { assertValidKey, assertValidPrefix } from './keys.js';
 import type {
   ConditionalOptions,
@@ -55,15 +55,11 @@ export class MemoryStorageManager implements StorageManager {
     return pageKeys(keys, options);
   }
 
-  private check(key: string, options: ConditionalOptions, operation: string): void {
+  private check(key: string, options: ConditionalOptions, operation: 'write' | 'delete'): void {
     if (options.ifVersion === undefined) return;
     const current = this.entries.get(key)?.version ?? null;
     if (current !== options.ifVersion) {
-      throw new DurableError(
-        ErrorCode.CONFLICT,
-        `memory storage: ${operation} conflict for ${key}: expected version ${String(options.ifVersion)}, found ${String(current)}`,
-        { details: { key, expected: options.ifVersion, actual: current } },
-      );
+      throw conflictError({ context: 'memory storage', operation, key, expected: options.ifVersion, actual: current });
     }
   }
 }

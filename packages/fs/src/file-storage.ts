@@ -9,7 +9,7 @@ import type {
   StoredEntry,
   StorageValue,
 } from '@durable/core';
-import { DurableError, ErrorCode, assertConditionalOptions, assertStorageValue, assertValidPrefix, checkOptions, pageKeys, toBackendError, toBytes } from '@durable/core';
+import { DurableError, ErrorCode, assertConditionalOptions, conflictError, assertStorageValue, assertValidPrefix, checkOptions, pageKeys, toBackendError, toBytes } from '@durable/core';
 import { commitKey, corruptError, readKey } from './key-store.js';
 import { KEY_DIR_SUFFIX, KeyPaths, SEGMENT_FILE, decodeSegment, encodeSegment } from './paths.js';
 import type { Head, KeyFolder, Planned } from './protocol.js';
@@ -182,13 +182,8 @@ function readSegmentName(dir: string): string | undefined {
   }
 }
 
-function conflict(key: string, op: string, expected: string | null, head: Head | undefined): DurableError {
-  const actual = present(head) ? String(head.version) : null;
-  return new DurableError(
-    ErrorCode.CONFLICT,
-    `${CONTEXT}: ${op} conflict for ${key}: expected ${expected === null ? 'no value' : `version ${expected}`}, found ${actual === null ? 'no value' : `version ${actual}`}`,
-    { details: { key, expected, actual } },
-  );
+function conflict(key: string, operation: 'write' | 'delete', expected: string | null, head: Head | undefined): DurableError {
+  return conflictError({ context: CONTEXT, operation, key, expected, actual: present(head) ? String(head.version) : null });
 }
 
 /** Creates a {@link LocalFileStorageManager}. */

@@ -6,6 +6,7 @@ import {
   ErrorCode,
   assertConditionalOptions,
   assertStorageValue,
+  conflictError,
   assertValidKey,
   assertValidPrefix,
   listLimit,
@@ -136,13 +137,13 @@ export class MongoStorageManager implements StorageManager {
       await this.connection.ready();
       if (ifVersion === null) {
         // "Only if absent": there is nothing to delete when it holds; a present key is a conflict.
-        if ((await this.documents.countDocuments({ _id: id }, { limit: 1 })) > 0) throw this.conflict(key, null);
+        if ((await this.documents.countDocuments({ _id: id }, { limit: 1 })) > 0) throw this.conflict(key, null, 'delete');
         return false;
       }
       const filter: Filter<StorageDocument> = typeof ifVersion === 'string' ? { _id: id, version: ifVersion } : { _id: id };
       const result = await this.documents.deleteOne(filter);
       if (result.deletedCount === 1) return true;
-      if (typeof ifVersion === 'string') throw this.conflict(key, ifVersion);
+      if (typeof ifVersion === 'string') throw this.conflict(key, ifVersion, 'delete');
       return false;
     } catch (error) {
       if (typeof ifVersion === 'string' && isAmbiguousWriteError(error)) {
@@ -204,12 +205,8 @@ export class MongoStorageManager implements StorageManager {
     }
   }
 
-  private conflict(key: string, expected: string | null): DurableError {
-    return new DurableError(
-      ErrorCode.CONFLICT,
-      `${CONTEXT}: write condition failed for ${key}: ${expected === null ? 'it already exists' : `version ${expected} is no longer current`}`,
-      { details: { key, ifVersion: expected } },
-    );
+  private conflict(key: string, expected: string | null, operation: 'write' | 'delete' = 'write'): DurableError {
+    return conflictError({ context: CONTEXT, operation, key, expected });
   }
 }
 

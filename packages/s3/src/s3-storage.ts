@@ -19,6 +19,7 @@ import {
   DurableError,
   ErrorCode,
   assertConditionalOptions,
+  conflictError,
   assertStorageValue,
   assertValidPrefix,
   isDurableError,
@@ -270,9 +271,9 @@ export class S3StorageManager implements StorageManager {
   }
 
   // Without conditional writes: compare by a read first (not atomic; see `conditionalWrites`).
-  private async checkByRead(key: string, ifVersion: string | null, operation: string): Promise<void> {
+  private async checkByRead(key: string, ifVersion: string | null, operation: 'write' | 'delete'): Promise<void> {
     const current = (await this.head(key)) ?? null;
-    if (current !== ifVersion) throw conflict(key, operation, ifVersion);
+    if (current !== ifVersion) throw conflictError({ context: CONTEXT, operation, key, expected: ifVersion, actual: current });
   }
 }
 
@@ -283,16 +284,19 @@ function requireEtag(etag: string | undefined, key: string): string {
   return etag;
 }
 
-function conflict(key: string, operation: string, expected: string | null | undefined, cause?: unknown, reason?: string): DurableError {
+function conflict(key: string, operation: 'write' | 'delete', expected: string | null, cause?: unknown, reason?: string): DurableError {
   // S3's 409 ConditionalRequestConflict: another conditional write was in flight; ours was not
-  // applied and may succeed if tried again.
+  // applied. Like every CONFLICT it is not retryable as is: read the key again and decide.
   const concurrent = cause !== undefined && reason === undefined && isConcurrentConditionalWrite(cause);
-  const why = reason ?? (concurrent ? 'another conditional write on it was in progress (S3 409); try again' : undefined);
-  return new DurableError(
-    ErrorCode.CONFLICT,
-    `${CONTEXT}: ${operation} conflict for ${key}: the version is no longer ${expected === null ? '"absent"' : String(expected)}${why === undefined ? '' : ` (${why})`}`,
-    { ...(cause === undefined ? {} : { cause }), retryable: concurrent, details: { key, expected } },
-  );
+  const why = reason ?? (concurrent ? 'another conditional write on it was in progress (S3 409)' : undefined);
+  return conflictError({
+    context: CONTEXT,
+    operation,
+    key,
+    expected,
+    ...(why === undefined ? {} : { reason: why }),
+    ...(cause === undefined ? {} : { cause }),
+  });
 }
 
 function unknownOutcome(key: string, operation: string, reason: string, cause: unknown, details: Record<string, unknown>): DurableError {

@@ -380,7 +380,7 @@ describe('options and keys are checked before any I/O (issue 9)', () => {
     expect(() => new S3LockManager({ bucket: 'ok-bucket', defaultTtlMs: 1e300 })).toThrow(expect.objectContaining({ code: 'CONFIG' }));
   });
 
-  it('409 ConditionalRequestConflict on a conditional write is a retryable CONFLICT', async () => {
+  it('409 ConditionalRequestConflict on a conditional write is a CONFLICT like any other (not retryable as is), saying why', async () => {
     const client = s3.endpoint.client({ maxAttempts: 1 });
     client.middlewareStack.add(
       (next) => async (args) => {
@@ -391,7 +391,8 @@ describe('options and keys are checked before any I/O (issue 9)', () => {
     );
     try {
       const error = await expectDurableError(() => new S3StorageManager({ client, bucket: s3.endpoint.bucket }).write('k', 'v', { ifVersion: null }), 'CONFLICT');
-      expect(error.retryable).toBe(true);
+      expect(error.retryable).toBe(false);
+      expect(error.message).toContain('S3 409');
     } finally {
       client.destroy();
     }

@@ -7,6 +7,7 @@ import {
   assertStorageValue,
   assertValidKey,
   assertValidPrefix,
+  conflictError,
   createLockToken,
   listLimit,
   toBytes,
@@ -67,7 +68,7 @@ export class SqliteStorageManager implements StorageManager {
       const sql = this.sql();
       if (ifVersion !== undefined) {
         const current = sql.version.get(key) as { version: string } | undefined;
-        if ((current?.version ?? null) !== ifVersion) throw conflict('write', key, ifVersion);
+        if ((current?.version ?? null) !== ifVersion) throw conflict('write', key, ifVersion, current?.version);
       }
       sql.upsert.run(key, data, version);
     }, 'write', key);
@@ -82,7 +83,7 @@ export class SqliteStorageManager implements StorageManager {
       const sql = this.sql();
       if (ifVersion !== undefined) {
         const current = sql.version.get(key) as { version: string } | undefined;
-        if (ifVersion === null || current?.version !== ifVersion) throw conflict('delete', key, ifVersion);
+        if (ifVersion === null || current?.version !== ifVersion) throw conflict('delete', key, ifVersion, current?.version);
       }
       return sql.delete.run(key).changes > 0;
     }, 'delete', key);
@@ -136,10 +137,6 @@ function prepare(connection: Connection): Record<'read' | 'version' | 'upsert' |
   };
 }
 
-function conflict(operation: string, key: string, ifVersion: string | null): DurableError {
-  return new DurableError(
-    ErrorCode.CONFLICT,
-    `${CONTEXT}: ${operation} refused for ${key}: ${ifVersion === null ? 'the key exists' : `version ${ifVersion} is no longer current`}; re-read and retry`,
-    { details: { key, ifVersion } },
-  );
+function conflict(operation: 'write' | 'delete', key: string, ifVersion: string | null, current: string | undefined): DurableError {
+  return conflictError({ context: CONTEXT, operation, key, expected: ifVersion, actual: current ?? null });
 }

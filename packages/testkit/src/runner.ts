@@ -55,3 +55,35 @@ function describeError(error: unknown): string {
   if (isDurableError(error)) return `DurableError ${error.code}: ${error.message}`;
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
+
+/** What a `CONFLICT` must say, the same on every backend (see core's `conflictError`). */
+export interface ExpectedConflict {
+  /** The key of the refused operation. */
+  key: string;
+  /** The refused operation. */
+  operation: 'write' | 'delete';
+  /** The `ifVersion` that was given (`null`: "only if absent"). */
+  expected: string | null;
+}
+
+/**
+ * Asserts that `fn` throws the one `CONFLICT` shape: not retryable, and `details` with the key,
+ * the operation and the `ifVersion` given, plus `actual` (a version, or `null` for absent) when
+ * present. A backend with its own shape would make callers handle each backend apart.
+ */
+export async function expectConflict(fn: () => Promise<unknown>, conflict: ExpectedConflict): Promise<DurableError> {
+  const error = await expectDurableError(fn, 'CONFLICT');
+  const where = `CONFLICT of ${conflict.operation} ${conflict.key}`;
+  if (error.retryable) throw new Error(`${where}: retryable must be false (the same write would fail again), got true`);
+  const details = error.details ?? {};
+  for (const field of ['key', 'operation', 'expected'] as const) {
+    if (details[field] !== conflict[field]) {
+      throw new Error(`${where}: details.${field} must be ${JSON.stringify(conflict[field])}, got ${JSON.stringify(details[field])}`);
+    }
+  }
+  const actual = details['actual'];
+  if ('actual' in details && actual !== null && typeof actual !== 'string') {
+    throw new Error(`${where}: details.actual must be a version string or null, got ${JSON.stringify(actual)}`);
+  }
+  return error;
+}

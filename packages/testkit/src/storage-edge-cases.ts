@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { StorageManager } from '@durable/core';
 import { compareKeys, isDurableError } from '@durable/core';
 import type { SuiteRunner } from './runner.js';
-import { expectDurableError, uniquePrefix } from './runner.js';
+import { expectConflict, expectDurableError, uniquePrefix } from './runner.js';
 
 /** Makes the backend unreachable and back; see {@link StorageEdgeOptions.outage}. */
 export interface OutageHook {
@@ -89,7 +89,7 @@ export function describeStorageEdgeCases(
     const key = `${ns()}/gone`;
     const version = await storage.write(key, 'x');
     assert.equal(await storage.delete(key), true);
-    await expectDurableError(() => storage.delete(key, { ifVersion: version }), 'CONFLICT');
+    await expectConflict(() => storage.delete(key, { ifVersion: version }), { key, operation: 'delete', expected: version });
     assert.equal(await storage.exists(key), false);
   }, timeout);
 

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import type { StorageManager } from '@durable/core';
+import type { StorageCapabilities, StorageManager } from '@durable/core';
 import { bytesToText, isDurableError, listAll } from '@durable/core';
 import type { SuiteRunner } from './runner.js';
 import type { OutageHook, StorageEdgeOptions } from './storage-edge-cases.js';
 import { describeStorageEdgeCases } from './storage-edge-cases.js';
-import { expectDurableError, resolveRunner, uniquePrefix } from './runner.js';
+import { expectConflict, expectDurableError, resolveRunner, uniquePrefix } from './runner.js';
 
 /** Options for {@link runStorageSuite}. */
 export interface StorageSuiteOptions {
@@ -31,6 +31,15 @@ export interface StorageSuiteOptions {
   outage?: OutageHook;
   /** For a test server that lists in another order than the real backend: why (see the edge cases). */
   listOrderUncheckedBecause?: string;
+  /**
+   * The capabilities the storage declares; a test checks that every manager `create` returns
+   * declares exactly these. With `conditionalWrite: false` (conditions checked by a read before the
+   * write, not atomically) the compare-and-swap cases (racing creates, racing updates, increments
+   * under contention) do not run: each is registered as a test named `NOT RUN
+   * (conditionalWrite: false): ...` instead. With `true` they run and must pass.
+   * @default { conditionalWrite: true }
+   */
+  capabilities?: StorageCapabilities;
 }
 
 /** Loses the reply of a request that changes the store; see {@link StorageSuiteOptions.lostReply}. */
@@ -109,8 +118,20 @@ export function runStorageSuite(name: string, options: StorageSuiteOptions): voi
   const { describe, it, beforeEach, afterEach } = resolveRunner(options.runner);
   const timeout = options.timeoutMs ?? 30_000;
   const racers = options.racers ?? 8;
+  const declared: StorageCapabilities = options.capabilities ?? { conditionalWrite: true };
   let storage: StorageManager;
   let ns: string;
+  // A compare-and-swap case: run when the storage declares atomic conditions, otherwise
+  // registered under a name that says it did not run (never a silent pass).
+  const casIt = (title: string, fn: () => Promise<void>, ms: number): void => {
+    if (declared.conditionalWrite) {
+      it(title, fn, ms);
+      return;
+    }
+    it(`NOT RUN (conditionalWrite: false): ${title}`, () => {
+      assert.equal(storage.capabilities.conditionalWrite, false);
+    }, ms);
+  };
 
   describe(`storage conformance: ${name}`, () => {
     beforeEach(async () => {
@@ -119,6 +140,16 @@ export function runStorageSuite(name: string, options: StorageSuiteOptions): voi
     }, timeout);
     afterEach(async () => {
       await options.destroy?.(storage);
+    }, timeout);
+
+    it(`declares the capabilities the suite was given (conditionalWrite: ${declared.conditionalWrite})`, () => {
+      const actual = (storage as Partial<StorageManager>).capabilities;
+      assert.ok(actual !== undefined && typeof actual.conditionalWrite === 'boolean', 'capabilities.conditionalWrite must be declared as a boolean');
+      assert.equal(
+        actual.conditionalWrite,
+        declared.conditionalWrite,
+        `the storage declares conditionalWrite: ${String(actual.conditionalWrite)}; pass capabilities: { conditionalWrite: ${String(actual.conditionalWrite)} } to runStorageSuite if that is what it guarantees`,
+      );
     }, timeout);
 
     it('reads back exactly what was written: empty, unicode text and every byte value', async () => {
@@ -172,7 +203,7 @@ export function runStorageSuite(name: string, options: StorageSuiteOptions): voi
     it('create with ifVersion null succeeds when absent and throws CONFLICT, changing nothing, when present', async () => {
       const key = `${ns}/create`;
       const version = await storage.write(key, 'first', { ifVersion: null });
-      await expectDurableError(() => storage.write(key, 'second', { ifVersion: null }), 'CONFLICT');
+      await expectConflict(() => storage.write(key, 'second', { ifVersion: null }), { key, operation: 'write', expected: null });
       const entry = await storage.read(key);
       assert.equal(entry?.version, version);
       assert.equal(bytesToText(entry.data), 'first');
@@ -182,7 +213,7 @@ export function runStorageSuite(name: string, options: StorageSuiteOptions): voi
       const key = `${ns}/stale`;
       const v1 = await storage.write(key, 'one');
       const v2 = await storage.write(key, 'two', { ifVersion: v1 });
-      await expectDurableError(() => storage.write(key, 'three', { ifVersion: v1 }), 'CONFLICT');
+      await expectConflict(() => storage.write(key, 'three', { ifVersion: v1 }), { key, operation: 'write', expected: v1 });
       const entry = await storage.read(key);
       assert.equal(entry?.version, v2);
       assert.equal(bytesToText(entry.data), 'two');
@@ -191,11 +222,11 @@ export function runStorageSuite(name: string, options: StorageSuiteOptions): voi
     it('write with a version on an absent key throws CONFLICT and creates nothing', async () => {
       const key = `${ns}/absent-versioned`;
       const other = await storage.write(`${ns}/other`, 'x');
-      await expectDurableError(() => storage.write(key, 'y', { ifVersion: other }), 'CONFLICT');
+      await expectConflict(() => storage.write(key, 'y', { ifVersion: other }), { key, operation: 'write', expected: other });
       assert.equal(await storage.read(key), undefined);
     }, timeout);
 
-    it(`${racers} concurrent creates of one key: exactly one wins, the others get CONFLICT`, async () => {
+    casIt(`${racers} concurrent creates of one key: exactly one wins, the others get CONFLICT`, async () => {
       for (let round = 0; round < 5; round++) {
         const key = `${ns}/race-create-${round}`;
         const results = await Promise.allSettled(
@@ -204,14 +235,14 @@ export function runStorageSuite(name: string, options: StorageSuiteOptions): voi
         const winners = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
         assert.equal(winners.length, 1, `round ${round}: ${winners.length} winners`);
         for (const r of results) {
-          if (r.status === 'rejected') await expectDurableError(() => Promise.reject(r.reason), 'CONFLICT');
+          if (r.status === 'rejected') await expectConflict(() => Promise.reject(r.reason), { key, operation: 'write', expected: null });
         }
         const entry = await storage.read(key);
         assert.equal(bytesToText(entry?.data ?? new Uint8Array()), `writer-${winners[0]}`);
       }
     }, timeout);
 
-    it(`${racers} concurrent updates from one version: exactly one wins each round, the others get CONFLICT`, async () => {
+    casIt(`${racers} concurrent updates from one version: exactly one wins each round, the others get CONFLICT`, async () => {
       const key = `${ns}/race-update`;
       let version = await storage.write(key, '0');
       for (let round = 1; round <= 10; round++) {
@@ -222,7 +253,7 @@ export function runStorageSuite(name: string, options: StorageSuiteOptions): voi
         const winners = results.flatMap((r, i) => (r.status === 'fulfilled' ? [{ i, version: r.value }] : []));
         assert.equal(winners.length, 1, `round ${round}: ${winners.length} winners`);
         for (const r of results) {
-          if (r.status === 'rejected') await expectDurableError(() => Promise.reject(r.reason), 'CONFLICT');
+          if (r.status === 'rejected') await expectConflict(() => Promise.reject(r.reason), { key, operation: 'write', expected: from });
         }
         const entry = await storage.read(key);
         assert.ok(entry);
@@ -232,7 +263,7 @@ export function runStorageSuite(name: string, options: StorageSuiteOptions): voi
       }
     }, timeout);
 
-    it('read-increment-write with retry on CONFLICT loses no update', async () => {
+    casIt('read-increment-write with retry on CONFLICT loses no update', async () => {
       const key = `${ns}/counter`;
       await storage.write(key, '0');
       const increment = async (): Promise<void> => {
@@ -243,7 +274,7 @@ export function runStorageSuite(name: string, options: StorageSuiteOptions): voi
             await storage.write(key, String(Number(bytesToText(entry.data)) + 1), { ifVersion: entry.version });
             return;
           } catch (error) {
-            await expectDurableError(() => Promise.reject(error), 'CONFLICT');
+            await expectConflict(() => Promise.reject(error), { key, operation: 'write', expected: entry.version });
           }
         }
       };
@@ -258,13 +289,13 @@ export function runStorageSuite(name: string, options: StorageSuiteOptions): voi
       assert.equal(await storage.delete(key), false);
       const v1 = await storage.write(key, 'a');
       const v2 = await storage.write(key, 'b', { ifVersion: v1 });
-      await expectDurableError(() => storage.delete(key, { ifVersion: v1 }), 'CONFLICT');
-      await expectDurableError(() => storage.delete(key, { ifVersion: null }), 'CONFLICT');
+      await expectConflict(() => storage.delete(key, { ifVersion: v1 }), { key, operation: 'delete', expected: v1 });
+      await expectConflict(() => storage.delete(key, { ifVersion: null }), { key, operation: 'delete', expected: null });
       assert.equal(bytesToText((await storage.read(key))?.data ?? new Uint8Array()), 'b');
       assert.equal(await storage.delete(key, { ifVersion: v2 }), true);
       assert.equal(await storage.read(key), undefined);
       assert.equal(await storage.exists(key), false);
-      await expectDurableError(() => storage.delete(key, { ifVersion: v2 }), 'CONFLICT');
+      await expectConflict(() => storage.delete(key, { ifVersion: v2 }), { key, operation: 'delete', expected: v2 });
     }, timeout);
 
     it('after delete and re-create, a version from before the delete no longer matches', async () => {
@@ -272,7 +303,7 @@ export function runStorageSuite(name: string, options: StorageSuiteOptions): voi
       const old = await storage.write(key, 'old');
       await storage.delete(key);
       await storage.write(key, 'new', { ifVersion: null });
-      await expectDurableError(() => storage.write(key, 'stale', { ifVersion: old }), 'CONFLICT');
+      await expectConflict(() => storage.write(key, 'stale', { ifVersion: old }), { key, operation: 'write', expected: old });
       assert.equal(bytesToText((await storage.read(key))?.data ?? new Uint8Array()), 'new');
     }, timeout);
 
@@ -419,7 +450,7 @@ export function runStorageSuite(name: string, options: StorageSuiteOptions): voi
           () => assert.fail('a stale write succeeded'),
           (e: unknown) => e,
         );
-        if (!isDurableError(error, 'UNKNOWN_OUTCOME')) await expectDurableError(() => Promise.reject(error), 'CONFLICT');
+        if (!isDurableError(error, 'UNKNOWN_OUTCOME')) await expectConflict(() => Promise.reject(error), { key, operation: 'write', expected: v1 });
         assertReplyDropped(lost, 'stale write');
         assert.equal((await storage.read(key))?.version, v2);
         assert.equal(await text(key), 'two');
