@@ -16,22 +16,22 @@ JSON
 npm install --no-audit --no-fund --loglevel=error ./durable-core-*.tgz ./durable-testkit-*.tgz jest@30.5.2 >/dev/null
 cat > adapter.js <<'JS'
 // A third party's adapter: storage and lock over a shared Map, written against the contracts only.
-const { DurableError, assertValidKey, assertValidPrefix, createLease, createLockToken, pageKeys, resolveTtl, retryUntil, toBytes } = require('@durable/core');
+const { DurableError, conflictError, assertValidKey, assertValidPrefix, createLease, createLockToken, pageKeys, resolveTtl, retryUntil, toBytes } = require('@durable/core');
 class MapStorage {
   constructor(map) { this.map = map; this.capabilities = { conditionalWrite: true }; }
   async read(key) { assertValidKey(key); const e = this.map.get(key); return e && { data: e.data.slice(), version: e.version }; }
-  check(key, ifVersion) {
+  check(key, ifVersion, operation) {
     if (ifVersion === undefined || process.env.BROKEN) return; // BROKEN: a blind write, as the seed libraries did
     const current = this.map.get(key)?.version ?? null;
-    if (current !== ifVersion) throw new DurableError('CONFLICT', `map: conflict for ${key}`);
+    if (current !== ifVersion) throw conflictError({ context: 'map', operation, key, expected: ifVersion, actual: current });
   }
   async write(key, value, { ifVersion } = {}) {
-    assertValidKey(key); this.check(key, ifVersion);
+    assertValidKey(key); this.check(key, ifVersion, 'write');
     const version = `${Date.now()}-${Math.random()}`;
     this.map.set(key, { data: toBytes(value).slice(), version });
     return version;
   }
-  async delete(key, { ifVersion } = {}) { assertValidKey(key); this.check(key, ifVersion); return this.map.delete(key); }
+  async delete(key, { ifVersion } = {}) { assertValidKey(key); this.check(key, ifVersion, 'delete'); return this.map.delete(key); }
   async exists(key) { assertValidKey(key); return this.map.has(key); }
   async list(prefix, options = {}) { assertValidPrefix(prefix); return pageKeys([...this.map.keys()].filter((k) => k.startsWith(prefix)), options); }
 }
