@@ -30,6 +30,7 @@ export { MemoryLockManager, createMemoryLock } from './memory-lock.js';
 export type { MemoryLockOptions } from './memory-lock.js';
 export { LockableStorageManager } from './lockable-storage.js';
 export type { LockableStorageOptions, UpdateOptions } from './lockable-storage.js';
+export type { DurableLogger } from './logger.js';
 export {
   MAX_WORKFLOW_ID_LENGTH,
   RESUMABLE_STATUSES,

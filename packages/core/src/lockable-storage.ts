@@ -1,3 +1,7 @@
+import { DurableError, ErrorCode } from './errors.js';
+import { describeValue } from './lock-options.js';
+import type { DurableLogger } from './logger.js';
+import { consoleLogger, reportAfterCommit } from './logger.js';
 import { checkOptions } from './option-checks.js';
 import { assertStorageValue } from './values.js';
 import type { AcquireOptions, Lease, LockCapabilities, LockHolder, LockManager } from './lock.js';
@@ -17,6 +21,12 @@ export interface LockableStorageOptions {
   storage: StorageManager;
   /** Who serialises writers (any backend: S3 storage + DynamoDB lock is fine). */
   lock: LockManager;
+  /**
+   * Where a lease release that fails after the work committed is reported (pino's
+   * `warn(details, message)` shape): the call still resolves, and the lease expires by itself.
+   * @default the console
+   */
+  logger?: DurableLogger;
 }
 
 /** Options for {@link LockableStorageManager.update}. */
@@ -29,15 +39,21 @@ export interface UpdateOptions extends AcquireOptions {}
 export class LockableStorageManager implements StorageManager, LockManager {
   readonly storage: StorageManager;
   readonly lock: LockManager;
+  private readonly logger: DurableLogger;
 
   constructor(options: LockableStorageOptions) {
     checkOptions(options, 'LockableStorageManager', {
-      known: ['storage', 'lock'],
+      known: ['storage', 'lock', 'logger'],
       required: ['storage', 'lock'],
       renamed: { storageManager: 'storage', lockingManager: 'lock', lockManager: 'lock' },
     });
+    const { logger } = options;
+    if (logger !== undefined && typeof (logger as Partial<DurableLogger>).warn !== 'function') {
+      throw new DurableError(ErrorCode.CONFIG, `LockableStorageManager: logger must have a warn(details, message) method (pino's shape), got ${describeValue(logger)}`);
+    }
     this.storage = options.storage;
     this.lock = options.lock;
+    this.logger = logger ?? consoleLogger;
   }
 
   get capabilities(): StorageCapabilities & LockCapabilities {
@@ -73,14 +89,31 @@ export class LockableStorageManager implements StorageManager, LockManager {
     return this.lock.holder === undefined ? undefined : this.lock.holder(key);
   }
 
-  /** Runs `fn` while holding the lease on `key`; the lease is released on every path. */
+  /**
+   * Runs `fn` while holding the lease on `key`; the lease is released on every path. A release
+   * that fails never changes the outcome: `fn`'s result (or its error) is what the call reports,
+   * and the release failure goes to the logger. Rejecting after `fn` committed a write would
+   * invite a retry of work already done; the lease left behind expires by itself.
+   */
   async withLock<T>(key: string, fn: (lease: Lease) => Promise<T>, options?: AcquireOptions): Promise<T> {
     const lease = await this.lock.acquire(key, options);
+    let outcome: { value: T } | { error: unknown };
     try {
-      return await fn(lease);
-    } finally {
-      await lease.release();
+      outcome = { value: await fn(lease) };
+    } catch (error) {
+      outcome = { error };
     }
+    try {
+      await lease.release();
+    } catch (error) {
+      const after = 'value' in outcome ? 'after the work completed' : 'after the work failed';
+      reportAfterCommit(this.logger, `LockableStorageManager: releasing the lease on ${key} failed ${after} (it expires by itself)`, error, {
+        key,
+        fencingToken: lease.fencingToken,
+      });
+    }
+    if ('error' in outcome) throw outcome.error;
+    return outcome.value;
   }
 
   /**
