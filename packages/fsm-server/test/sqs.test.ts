@@ -1,0 +1,161 @@
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { DurableError, MemoryStorageManager } from '@durable/core';
+import type { StorageManager } from '@durable/core';
+import type { ChildServer } from '@durable/testkit';
+import type { ErrorNotification, FsmServer } from '../src/index.js';
+import { createFsmServer } from '../src/index.js';
+import { ORDERS_V3 } from './support/orders.js';
+import { createQueue, drain, fauxqsMissing, eventually, queueDepth, sendEvents, sqsClient, startFauxqs } from './support/sqs.js';
+
+// The SQS consumer against fauxqs (an SQS emulator from npm) started by the test on 127.0.0.1.
+let fauxqs: ChildServer | undefined;
+let endpoint = '';
+// Known when the file is collected, so a missing emulator is a visible SKIPPED test, never a silent pass.
+const unavailable = fauxqsMissing();
+let client: SQSClient;
+
+beforeAll(async () => {
+  if (unavailable !== undefined) return;
+  const started = await startFauxqs();
+  if ('unavailable' in started) throw new Error(started.unavailable);
+  fauxqs = started.server;
+  endpoint = started.endpoint;
+  client = sqsClient(endpoint);
+}, 60_000);
+afterAll(async () => {
+  client?.destroy();
+  await fauxqs?.stop();
+});
+
+/** A storage whose machine writes fail with a retryable BACKEND error while `failing` says so. */
+function flakyStorage(failing: (key: string) => boolean): StorageManager {
+  const inner = new MemoryStorageManager();
+  return {
+    capabilities: inner.capabilities,
+    read: (k) => inner.read(k),
+    delete: (k, o) => inner.delete(k, o),
+    exists: (k) => inner.exists(k),
+    list: (p, o) => inner.list(p, o),
+    write: async (key, value, options) => {
+      if (failing(key)) throw new DurableError('BACKEND', `test storage: ${key} unavailable`, { retryable: true });
+      return inner.write(key, value, options);
+    },
+  };
+}
+
+async function startServer(name: string, storage: StorageManager = new MemoryStorageManager()) {
+  const events = await createQueue(client, `${name}-events`);
+  const errors = await createQueue(client, `${name}-errors`);
+  const server = createFsmServer({
+    storage,
+    httpPort: false,
+    grpcPort: false,
+    sqs: { endpoint, eventsQueue: `${name}-events`, errorsQueue: `${name}-errors`, waitTimeSeconds: 1, retryDelaySeconds: 0, maxRetries: 3 },
+    logger: { info() {}, warn() {}, error() {} },
+  });
+  await server.service.createConfiguration(ORDERS_V3);
+  await server.start();
+  return { server, events, errors };
+}
+
+const state = async (server: FsmServer, id: string): Promise<string | undefined> => (await server.service.getMachine(id))?.state;
+
+const suite = unavailable === undefined ? describe : describe.skip;
+
+suite('SQS consumer (fauxqs)', () => {
+  it('applies events from message body + DestinationId/EventId/Sender, deletes them, and acknowledges a duplicate EventId without applying it', async () => {
+    const { server, events } = await startServer('apply');
+    try {
+      await server.service.createMachine('test.orders:v3', 'o1');
+      await sendEvents(client, events, [
+        { dest: 'o1', event: 'accept', eventId: 'a1', sender: 'shop' },
+        { dest: 'o1', event: 'accept', eventId: 'a1', sender: 'shop' }, // redelivered copy
+      ]);
+      await eventually(async () => (await queueDepth(client, events)).total === 0 && server.consumer!.stats.received === 2, 'both messages handled');
+      await sendEvents(client, events, [{ dest: 'o1', event: 'ship', eventId: 'a2', sender: 'warehouse' }]);
+      await eventually(async () => (await state(server, 'o1')) === 'shipped', 'o1 shipped');
+      const machine = await server.service.getMachine('o1');
+      expect(machine?.history.map((h) => [h.event_id, h.transition.to, h.originator])).toEqual([
+        ['a1', 'pending', 'shop'],
+        ['a2', 'shipped', 'warehouse'],
+      ]);
+      expect(server.consumer!.stats).toMatchObject({ applied: 2, duplicates: 1, rejected: 0 });
+      await eventually(async () => (await queueDepth(client, events)).total === 0, 'queue empty');
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('bad messages are published to the errors queue with the outcome code and deleted; the consumer keeps going', async () => {
+    const { server, events, errors } = await startServer('bad');
+    try {
+      await server.service.createMachine('test.orders:v3', 'o2');
+      await sendEvents(client, events, [
+        { event: 'accept', eventId: 'no-dest' },
+        { dest: 'ghost', event: 'accept', eventId: 'no-machine' },
+        { dest: 'o2', event: 'ship', eventId: 'not-allowed' },
+        { dest: 'o2', event: '', eventId: 'empty-body' },
+        { dest: '../../etc', event: 'accept', eventId: 'bad-dest' },
+        { dest: 'o2', event: 'x'.repeat(300), eventId: 'long-event' },
+        { dest: 'o2', event: 'accept', eventId: 'good' },
+      ]);
+      const notes = (await drain(client, errors, 6)).map((body) => JSON.parse(body) as ErrorNotification);
+      const byId = Object.fromEntries(notes.map((n) => [n.event_id, n.outcome.code]));
+      expect(byId).toEqual({
+        'no-dest': 'MissingDestination',
+        'no-machine': 'FsmNotFound',
+        'not-allowed': 'EventNotAllowed',
+        'empty-body': 'GenericError',
+        'bad-dest': 'MissingDestination',
+        'long-event': 'GenericError',
+      });
+      expect(notes.find((n) => n.event_id === 'not-allowed')?.outcome.details).toMatch(/not allowed in state "start"/);
+      await eventually(async () => (await state(server, 'o2')) === 'pending', 'the good event applied');
+      await eventually(async () => (await queueDepth(client, events)).total === 0, 'events queue empty');
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('a transient storage failure leaves the message for redelivery, and it is applied once storage is back (nothing goes to the errors queue)', async () => {
+    let failuresLeft = 0;
+    const storage = flakyStorage((key) => key.endsWith('/machines/once') && failuresLeft-- > 0);
+    const { server, events, errors } = await startServer('flaky', storage);
+    try {
+      await server.service.createMachine('test.orders:v3', 'once');
+      failuresLeft = 1; // the first attempt of the event fails, the redelivery succeeds
+      await sendEvents(client, events, [{ dest: 'once', event: 'accept', eventId: 'r1' }]);
+      await eventually(async () => (await state(server, 'once')) === 'pending', 'applied on redelivery');
+      expect(server.consumer!.stats.retried).toBeGreaterThanOrEqual(1);
+      expect(await queueDepth(client, errors)).toMatchObject({ total: 0 });
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+suite('SQS consumer retries', () => {
+  it('a message whose event keeps failing transiently goes to the errors queue as InternalError after maxRetries deliveries, then is deleted', async () => {
+    let broken = false;
+    const storage = flakyStorage((key) => broken && key.endsWith('/machines/stuck'));
+    const { server, events, errors } = await startServer('stuck', storage);
+    try {
+      await server.service.createMachine('test.orders:v3', 'stuck');
+      broken = true;
+      await sendEvents(client, events, [{ dest: 'stuck', event: 'accept', eventId: 's1' }]);
+      const [note] = (await drain(client, errors, 1)).map((body) => JSON.parse(body) as ErrorNotification);
+      expect(note).toMatchObject({ event_id: 's1', outcome: { code: 'InternalError', dest: 'stuck' }, channel: 'sqs' });
+      expect(note?.outcome.details).toMatch(/unavailable/);
+      expect(server.consumer!.stats.retried).toBe(2);
+      expect(server.consumer!.stats.rejected).toBe(1);
+      await eventually(async () => (await queueDepth(client, events)).total === 0, 'deleted after the report');
+      expect(await state(server, 'stuck')).toBe('start');
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+if (unavailable !== undefined) {
+  it(`SKIPPED: SQS consumer tests: ${String(unavailable)}`, () => undefined);
+}
