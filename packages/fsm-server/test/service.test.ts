@@ -69,6 +69,22 @@ describe('FsmService', () => {
     expect((await service.getMachine('t'))?.state).toBe('off');
   });
 
+  it('the record written by splicing cached entry JSON reads back, in a fresh service, equal to what the writer holds', async () => {
+    const storage = new MemoryStorageManager();
+    const writer = new FsmService({ storage, historyLimit: 4 });
+    await writer.createConfiguration(ORDERS_V3);
+    await writer.createMachine('test.orders:v3', 'r');
+    const steps = ['accept', 'ship', 'deliver', 'sign', 'close'];
+    for (const [i, event] of steps.entries()) {
+      await writer.applyEvent('r', { event, eventId: `s${i}`, originator: 'o"quote', details: i === 2 ? '{"json":"\\u0000"}' : '', timestamp: { seconds: i, nanos: 7 } });
+    }
+    const reader = new FsmService({ storage });
+    const stored = JSON.parse(new TextDecoder().decode((await storage.read('fsm/machines/r'))!.data)) as Record<string, unknown>;
+    expect(stored).toMatchObject({ format: 1, id: 'r', state: 'closed', dropped: 1, dropped_ids: ['s0'] });
+    expect(await reader.getMachine('r')).toEqual(await writer.getMachine('r'));
+    expect((await reader.getMachine('r'))?.history.map((h) => h.transition.event)).toEqual(['ship', 'deliver', 'sign', 'close']);
+  });
+
   it('bad input is a typed error naming the field, before any write', async () => {
     const service = new FsmService({ storage: new MemoryStorageManager() });
     await service.createConfiguration(ORDERS_V3);

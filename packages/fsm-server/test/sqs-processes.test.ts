@@ -101,7 +101,7 @@ suite('fsm server processes on fauxqs', () => {
       const args = ['--data', folder.dir, '--events', 'kill-events', '--endpoint-url', endpoint, '--trace'];
       const first = await start(args);
       const count = async (): Promise<number> => [...(await histories(service, machines)).values()].reduce((n, v) => n + v.history.length, 0);
-      await eventually(async () => (await count()) >= 60, '60 events applied by the first server');
+      await eventually(async () => (await count()) >= 60, '60 events applied by the first server', 800_000);
       await first.kill();
       const afterKill = await queueDepth(client, queue);
       const appliedAtKill = await count();
@@ -110,14 +110,14 @@ suite('fsm server processes on fauxqs', () => {
       expect(appliedAtKill).toBeLessThan(400);
 
       const second = await start(args);
-      await eventually(async () => (await count()) === 400 && (await queueDepth(client, queue)).total === 0, 'all 400 applied and the queue empty');
+      await eventually(async () => (await count()) === 400 && (await queueDepth(client, queue)).total === 0, 'all 400 applied and the queue empty', 800_000);
       const duplicates = (second.output().match(/'duplicate'/g) ?? []).length;
       console.log(`SIGKILL test: ${appliedAtKill} applied at the kill, ${afterKill.inFlight} messages in flight, ${duplicates} redeliveries acknowledged as duplicates`);
       expectSequentialEquivalent(await histories(service, machines), await sequentialRun(events), events);
     } finally {
       folder.remove();
     }
-  });
+  }, 900_000);
 
   it('a consumer SIGKILLed after committing events but before deleting their messages: the redeliveries are acknowledged, not applied again', async () => {
     const folder = tempDir('held');
@@ -136,19 +136,20 @@ suite('fsm server processes on fauxqs', () => {
 
       // Behind the proxy every delete hangs: the consumer fills its 10 slots with committed events.
       const first = await start(['--data', folder.dir, '--events', 'held-events', '--endpoint-url', proxy.url]);
-      await eventually(async () => (await count()) === 10 && proxy.held() === 10, '10 events committed, their 10 deletes held');
+      await eventually(async () => (await count()) === 10 && proxy.held() === 10, '10 events committed, their 10 deletes held', 800_000);
       await first.kill();
 
       const second = await start(['--data', folder.dir, '--events', 'held-events', '--endpoint-url', endpoint, '--trace']);
-      await eventually(async () => (await count()) === 50 && (await queueDepth(client, queue)).total === 0, 'all 50 applied and the queue empty');
+      await eventually(async () => (await count()) === 50 && (await queueDepth(client, queue)).total === 0, 'all 50 applied and the queue empty', 800_000);
       const duplicates = (second.output().match(/'duplicate'/g) ?? []).length;
-      expect(duplicates).toBe(10);
+      // At least the 10 held ones; more when a message's 2 s visibility ran out under load (also a duplicate).
+      expect(duplicates).toBeGreaterThanOrEqual(10);
       expectSequentialEquivalent(await histories(service, machines), await sequentialRun(events), events);
     } finally {
       await proxy.close();
       folder.remove();
     }
-  });
+  }, 900_000);
 
   it('two servers x one queue x 1,000 events over 50 machines, duplicates injected over SQS and gRPC: every history equals a sequential run, none applied twice', async () => {
     const folder = tempDir('two');
@@ -184,7 +185,7 @@ suite('fsm server processes on fauxqs', () => {
           Promise.all(rpc.map((e, i) => consume(i % 2, e.dest, e.eventId).then(() => consume((i + 1) % 2, e.dest, e.eventId)))),
         ]);
         const total = async (): Promise<number> => [...(await histories(service, machines)).values()].reduce((n, v) => n + v.history.length, 0);
-        await eventually(async () => (await total()) === 1000 && (await queueDepth(client, queue)).total === 0, '1,000 applied and the queue empty', 300_000);
+        await eventually(async () => (await total()) === 1000 && (await queueDepth(client, queue)).total === 0, '1,000 applied and the queue empty', 800_000);
       } finally {
         clients.forEach((c) => c.close());
       }
@@ -193,7 +194,7 @@ suite('fsm server processes on fauxqs', () => {
     } finally {
       folder.remove();
     }
-  }, 600_000);
+  }, 900_000);
 });
 
 if (unavailable !== undefined) {
