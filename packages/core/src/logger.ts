@@ -8,6 +8,12 @@ import { isDurableError } from './errors.js';
 export interface DurableLogger {
   /** A problem worth an operator's attention that did not fail the call. */
   warn(details: Record<string, unknown>, message: string): void;
+  /** What happened (a workflow completed, an event applied): used when the logger has it. */
+  info?(details: Record<string, unknown>, message: string): void;
+  /** Finer steps (a lease extended, a step recorded): used when the logger has it. */
+  debug?(details: Record<string, unknown>, message: string): void;
+  /** A failure of the thing logged (a workflow aborted): used when the logger has it, else `warn`. */
+  error?(details: Record<string, unknown>, message: string): void;
 }
 
 /** @internal The default logger: the console, so nothing is lost when none is given. */
