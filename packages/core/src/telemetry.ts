@@ -37,7 +37,7 @@ export function loadTelemetry(): Promise<void> {
   loading ??= import('@opentelemetry/api').then(
     (module) => {
       // A CommonJS module imported from ESM may come wrapped in `default`.
-      const loaded = ((module as { trace?: unknown }).trace === undefined ? (module as { default?: OtelApi }).default : module) as OtelApi | undefined;
+      const loaded = ((module as unknown as { trace?: unknown }).trace === undefined ? (module as unknown as { default?: OtelApi }).default : module) as OtelApi | undefined;
       api = loaded?.trace === undefined ? null : loaded;
     },
     () => {
