@@ -92,3 +92,6 @@ export { MemoryWorkflowStore, createMemoryWorkflowStore } from './memory-workflo
 export type { MemoryWorkflowStoreOptions } from './memory-workflow-store.js';
 export { StoragePendingIndex, StorageWorkflowStore, createStorageWorkflowStore } from './storage-workflow-store.js';
 export type { PendingIndex, StorageWorkflowStoreOptions } from './storage-workflow-store.js';
+export { contextFromTraceparent, loadTelemetry, logEvent, stampTraceContext, startSpan } from './telemetry.js';
+export type { DurableSpan, LogLevel, SpanAttributes, SpanParent, TraceContext } from './telemetry.js';
+export type { DurableLogger } from './actor/logger.js';

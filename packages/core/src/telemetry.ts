@@ -86,6 +86,8 @@ export interface SpanParent {
   kind?: 'internal' | 'server' | 'client' | 'producer' | 'consumer';
   /** Links to other spans (the batch a traced event arrived in). */
   links?: Array<DurableSpan | undefined>;
+  /** Also link the span active now (when the parent is a remote one, the local caller stays reachable). */
+  linkActive?: boolean;
 }
 
 /** Starts a span named `name` (a no-op span without OpenTelemetry). */
@@ -100,6 +102,10 @@ export function startSpan(name: string, attributes: SpanAttributes, options: Spa
       const context = link?.context === undefined ? undefined : otel.trace.getSpanContext(link.context as Context);
       return context === undefined ? [] : [{ context }];
     });
+    if (options.linkActive === true) {
+      const active = otel.trace.getSpanContext(otel.context.active());
+      if (active !== undefined && otel.trace.isSpanContextValid(active)) links.push({ context: active });
+    }
     const kind = options.kind === undefined ? undefined : KINDS[options.kind];
     const span = tracer.startSpan(name, { attributes, ...(kind === undefined ? {} : { kind }), ...(links.length > 0 ? { links } : {}) }, parentContext);
     return wrap(otel, span, otel.trace.setSpan(parentContext, span));

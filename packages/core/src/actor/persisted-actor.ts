@@ -13,6 +13,7 @@ import type { LockingMode } from './locking.js';
 import { LockingMode as Modes, acquireLease, leaseOptions, resolveLocking } from './locking.js';
 import type { DurableLogger } from './logger.js';
 import { consoleLogger, reportAfterCommit } from './logger.js';
+import { logEvent } from '../telemetry.js';
 import { writeRecognisingOwn } from './own-write.js';
 import { assertAcceptedVersion, restoreActor } from './restore.js';
 import type { PendingTimer } from './timers.js';
@@ -258,14 +259,20 @@ export class PersistedActor<TLogic extends AnyActorLogic> {
     const options = this.lease;
     const lease = await acquireLease(lock, this.id, options, CONTEXT);
     this.held = lease;
+    logEvent(this.logger, 'debug', { key: this.id, fencingToken: lease.fencingToken, expiresAt: lease.expiresAt }, `actor: lease taken on ${this.id}`);
     // Extending at a third of the TTL leaves two chances before the lease can be taken over.
     this.keepAlive = setInterval(() => {
-      lease.extend(options.ttlMs).catch((error: unknown) => {
-        this.lost = isDurableError(error, ErrorCode.LOCK_LOST)
-          ? error
-          : new DurableError(ErrorCode.LOCK_LOST, `actor: lease on ${this.id} could not be extended`, { cause: error });
-        this.stopKeepAlive();
-      });
+      lease.extend(options.ttlMs).then(
+        () => logEvent(this.logger, 'debug', { key: this.id, fencingToken: lease.fencingToken, expiresAt: lease.expiresAt }, `actor: lease extended on ${this.id}`),
+        (error: unknown) => {
+          this.lost = isDurableError(error, ErrorCode.LOCK_LOST)
+            ? error
+            : new DurableError(ErrorCode.LOCK_LOST, `actor: lease on ${this.id} could not be extended`, { cause: error });
+          // The save that follows fails with LOCK_LOST: info, not warn, so it is not reported twice.
+          logEvent(this.logger, 'info', { key: this.id, fencingToken: lease.fencingToken, err: error }, `actor: lease lost on ${this.id}`);
+          this.stopKeepAlive();
+        },
+      );
     }, Math.max(1, Math.floor(options.ttlMs / 3)));
     this.keepAlive.unref();
   }

@@ -8,6 +8,7 @@ import type { PersistedActorOptions } from './persisted-actor.js';
 import { PersistedActor } from './persisted-actor.js';
 import { assertAcceptedVersion, restoreActor } from './restore.js';
 import type { PendingTimer } from './timers.js';
+import { loadTelemetry, startSpan } from '../telemetry.js';
 
 /**
  * Loads the actor, runs `fn`, saves, and always closes (the lease is released also when `init`,
@@ -20,13 +21,25 @@ export async function withPersistedActor<TLogic extends AnyActorLogic, T>(
   fn: (actor: Actor<TLogic>, persisted: PersistedActor<TLogic>) => T | Promise<T>,
 ): Promise<T> {
   const persisted = new PersistedActor(options);
+  await loadTelemetry();
+  // One span per cycle (load, the callback, save); spans the callback starts are its children.
+  const span = startSpan('durable.actor.cycle', { 'durable.actor.key': String(options.id) });
+  let outcome = 'failed';
+  let failure: unknown;
   try {
-    const actor = await persisted.init();
-    const result = await fn(actor, persisted);
-    await persisted.save();
-    return result;
+    return await span.run(async () => {
+      const actor = await persisted.init();
+      const result = await fn(actor, persisted);
+      await persisted.save();
+      outcome = 'saved';
+      return result;
+    });
+  } catch (error) {
+    failure = error;
+    throw error;
   } finally {
     await persisted.close(); // never throws: release failures go to the logger
+    span.end(outcome, failure);
   }
 }
 

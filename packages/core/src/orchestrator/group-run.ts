@@ -9,6 +9,8 @@ import type { TimerEntry } from './due-index.js';
 import { indexTimers, newTimers, notifyTimer, timerHash } from './due-index.js';
 import type { Input } from './error-events.js';
 import { errorEvent } from './error-events.js';
+import { EventTrace, startTrace } from './event-tracing.js';
+import { stampTraceContext } from '../telemetry.js';
 import type { NotAcceptedEvent, OrchestrationConfig, ProcessState } from './orchestrate-options.js';
 import type { ProcessRecord } from './process-record.js';
 import { START_KEY, decodeProcessRecord, encodeProcessRecord, trimWindow } from './process-record.js';
@@ -79,9 +81,12 @@ export async function applyGroup(config: OrchestrationConfig, group: Group, key:
         continue;
       }
       const version = input.start.version ?? config.newest;
+      const span = startTrace(group.subject);
       try {
         actor = createActor(config, version, group.subject, { input: input.start.input, timers: [] });
-        const produced = actor.start();
+        const produced = span.run(() => (actor as CloudOrchestrationActor).start());
+        stampTraceContext(produced as unknown as Array<Record<string, unknown>>, span);
+        span.end('started');
         const snapshot = savable(actor, produced, key, `start of ${group.subject}`);
         const logic = config.versions.get(version)?.logic as AnyStateMachine;
         const timers = actor.pendingTimers();
@@ -90,35 +95,46 @@ export async function applyGroup(config: OrchestrationConfig, group: Group, key:
         outcome.emitted.push(...produced);
         changed = true;
       } catch (error) {
+        span.end('refused', error);
         dropActor();
         fail(input, error);
       }
     }
     for (const input of group.events) {
       const { event } = input;
+      const trace = new EventTrace(config.options.logger, event, group.subject);
       if (record === undefined) {
-        fail(input, new DurableError(ErrorCode.NOT_FOUND, `orchestrator: no process ${group.subject} (it was never started)`, { retryable: true }));
+        const error = new DurableError(ErrorCode.NOT_FOUND, `orchestrator: no process ${group.subject} (it was never started)`, { retryable: true });
+        trace.end('refused', error);
+        fail(input, error);
         continue;
       }
       const dedupKey = `${event.source}\u0000${event.id}`;
       const applied = record.applied.get(dedupKey);
       if (applied !== undefined) {
+        trace.end('redelivered');
         outcome.emitted.push(...applied);
         continue;
       }
       if (!config.versions.has(record.version)) {
-        fail(input, unregistered(group.subject, record.version));
+        const error = unregistered(group.subject, record.version);
+        trace.end('refused', error);
+        fail(input, error);
         continue;
       }
       try {
         actor ??= resume(config, record, group.subject);
         // A deadline that passed before this event arrived fires first, as it would have live.
         changed = fireDue(actor, record, outcome, key, config.clock()) || changed;
-        const produced = actor.applyValidated(event);
+        const running = actor;
+        const produced = trace.run(() => running.applyValidated(event));
         if (produced === undefined) {
+          trace.end('ignored');
           outcome.notAccepted.push(notAccepted(group.subject, event, actor.getSnapshot() as AnyMachineSnapshot));
           continue;
         }
+        // Before the save: the stored copies (returned again on redelivery) carry the context too.
+        trace.stamp(produced);
         record.snapshot = savable(actor, produced, key, `${event.type} ${event.id} on ${group.subject}`);
         record.sequence = actor.sequence;
         record.timers = actor.pendingTimers();
@@ -127,7 +143,9 @@ export async function applyGroup(config: OrchestrationConfig, group: Group, key:
         outcome.lastSnapshot = actor.getSnapshot() as AnyMachineSnapshot;
         outcome.emitted.push(...produced);
         changed = true;
+        trace.end('applied');
       } catch (error) {
+        trace.end('refused', error);
         // The actor may have advanced before the failure: throw it away so the next input
         // starts again from the last good snapshot.
         dropActor();

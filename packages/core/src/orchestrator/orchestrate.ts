@@ -16,6 +16,7 @@ import type { Group, GroupOutcome } from './group-run.js';
 import { applyGroup, groupInputs } from './group-run.js';
 import type { OrchestrateCloudEventsOptions, OrchestrationConfig, OrchestrationResult, OrchestrationStart } from './orchestrate-options.js';
 import { resolveOrchestration } from './orchestrate-options.js';
+import { loadTelemetry, logEvent, startSpan } from '../telemetry.js';
 
 
 /**
@@ -32,7 +33,24 @@ export async function orchestrateCloudEvents<TLogic extends AnyStateMachine = An
 ): Promise<OrchestrationResult<TLogic>> {
   // The run itself handles any machine; the caller's types were checked at this call.
   const run = new BatchRun(resolveOrchestration(options as unknown as OrchestrateCloudEventsOptions));
-  return (await run.execute(events, starts)) as OrchestrationResult<TLogic>;
+  await loadTelemetry();
+  const counts = { events: Array.isArray(events) ? events.length : 0, starts: Array.isArray(starts) ? starts.length : 0 };
+  const batch = startSpan('durable.orchestrator.batch', { 'durable.orchestrator.events': counts.events, 'durable.orchestrator.starts': counts.starts });
+  let result: OrchestrationResult;
+  try {
+    result = await batch.run(() => run.execute(events, starts));
+  } catch (error) {
+    batch.end('failed', error);
+    throw error;
+  }
+  batch.set({ 'durable.orchestrator.emitted': result.eventsToEmit.length, 'durable.orchestrator.errors': result.errors.length });
+  batch.end(result.errors.length === 0 ? 'ok' : 'errors');
+  const { logger } = options;
+  logEvent(logger, 'info', { ...counts, emitted: result.eventsToEmit.length, errors: result.errors.length, notAccepted: result.notAccepted.length }, 'orchestrator: batch');
+  if (logger?.debug !== undefined) {
+    for (const event of result.eventsToEmit) logEvent(logger, 'debug', { subject: event.subject, eventId: event.id, type: event.type }, `orchestrator: emitted ${event.type}`);
+  }
+  return result as OrchestrationResult<TLogic>;
 }
 
 /** @internal What a timer run does under a subject's lease, around the shared group run. */
