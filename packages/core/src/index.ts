@@ -94,4 +94,3 @@ export { StoragePendingIndex, StorageWorkflowStore, createStorageWorkflowStore }
 export type { PendingIndex, StorageWorkflowStoreOptions } from './storage-workflow-store.js';
 export { contextFromTraceparent, loadTelemetry, logEvent, stampTraceContext, startSpan } from './telemetry.js';
 export type { DurableSpan, LogLevel, SpanAttributes, SpanParent, TraceContext } from './telemetry.js';
-export type { DurableLogger } from './actor/logger.js';

@@ -1,5 +1,5 @@
 import type { Context, Span, Tracer } from '@opentelemetry/api';
-import type { DurableLogger } from './actor/logger.js';
+import type { DurableLogger } from './logger.js';
 
 // Structured logs and OpenTelemetry spans for the workflow engine, the orchestrator and the
 // actor. `@opentelemetry/api` is an optional peer: loaded once, lazily; without it (or without
