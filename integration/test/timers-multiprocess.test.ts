@@ -1,5 +1,6 @@
-// Orchestration timers across processes, on fs and on S3 + DynamoDB (s3rver with our conditional
-// layer, dynalite; or S3_ENDPOINT / DYNAMODB_ENDPOINT): a timer fires exactly once when the process
+// Orchestration timers across processes, on fs, on S3 + DynamoDB (s3rver with our conditional
+// layer, dynalite; or S3_ENDPOINT / DYNAMODB_ENDPOINT) and on MongoDB (MONGODB_URI, else
+// mongo-java-server; skipped loudly without either): a timer fires exactly once when the process
 // delivering it is SIGKILLed, and four processes running timer workers on one store fire each of
 // 200 timers at random deadlines once. Every process is a real OS process on the built packages.
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
@@ -8,26 +9,37 @@ import { join } from 'node:path';
 import type { StorageManager } from '@durable/core';
 import { bytesToText, listAll } from '@durable/core';
 import { createFileStorage } from '@durable/fs';
+import { MongoStorageManager } from '@durable/mongo';
 import { S3StorageManager } from '@durable/s3';
 import { uniquePrefix } from '@durable/testkit';
 import type { DynamoTestEndpoint, S3TestEndpoint } from './fixtures/composition-support.js';
 import { startDynamoWithTable, startS3 } from './fixtures/composition-support.js';
 import { spawnTimerWorker } from './fixtures/timer-support.js';
+import type { MongoTestServer } from '../../scripts/test-servers/mongo-server.js';
+import { mongoTestServerAvailability, startMongoTestServer } from '../../scripts/test-servers/mongo-server.js';
 
-const BACKENDS = ['fs', 's3+dynamo'] as const;
+const mongoAvailability = mongoTestServerAvailability('mongo-java-server');
+const BACKENDS = ['fs', 's3+dynamo', ...(mongoAvailability.available ? (['mongo'] as const) : [])] as const;
 type Backend = (typeof BACKENDS)[number];
 const T0 = Date.parse('2026-01-01T00:00:00.000Z');
 const tableName = 'durable-timers';
 let dir: string;
 let s3: S3TestEndpoint;
 let dynamo: DynamoTestEndpoint;
+let mongo: MongoTestServer | undefined;
+const opened: StorageManager[] = [];
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'durable-timers-'));
-  [s3, dynamo] = await Promise.all([startS3(), startDynamoWithTable(tableName)]);
+  [s3, dynamo, mongo] = await Promise.all([
+    startS3(),
+    startDynamoWithTable(tableName),
+    mongoAvailability.available ? startMongoTestServer('mongo-java-server') : Promise.resolve(undefined),
+  ]);
 }, 60_000);
 afterAll(async () => {
-  await Promise.all([s3?.stop(), dynamo?.stop()]);
+  for (const storage of opened.splice(0)) await storage.close?.();
+  await Promise.all([s3?.stop(), dynamo?.stop(), mongo?.stop()]);
   rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 
@@ -37,6 +49,13 @@ interface Store {
 }
 
 function store(backend: Backend, name: string): Store {
+  if (backend === 'mongo') {
+    const database = uniquePrefix(`timers_${name}_`).replace(/[^A-Za-z0-9_]/g, '_').slice(0, 60);
+    const spec = { kind: 'mongo', url: mongo!.uri, database };
+    const storage = new MongoStorageManager({ url: mongo!.uri, database });
+    opened.push(storage);
+    return { specs: { storage: spec, lock: spec }, storage };
+  }
   if (backend === 'fs') {
     const root = join(dir, `${name}-${uniquePrefix('')}`);
     return { specs: { storage: { kind: 'fs', root }, lock: { kind: 'fs', root } }, storage: createFileStorage({ root }) };
@@ -103,6 +122,13 @@ function expectOneEventEach(logged: readonly Logged[], subjects: readonly string
   expect(byId.size).toBe(subjects.length);
   for (const event of logged) expect(event.data.fired).toBe(1);
   return { duplicates: logged.length - byId.size };
+}
+
+if (!mongoAvailability.available) {
+  test(`SKIPPED: orchestration timers across processes on MongoDB: ${mongoAvailability.reason}`, () => {
+    console.warn(`integration: SKIPPED: timers on MongoDB: ${mongoAvailability.reason}`);
+    expect(mongoAvailability.available).toBe(false);
+  });
 }
 
 describe.each(BACKENDS)('orchestration timers across processes on %s', (backend) => {
