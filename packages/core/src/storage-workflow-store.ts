@@ -4,6 +4,8 @@ import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import { DurableError, ErrorCode, isDurableError, toBackendError } from './errors.js';
 import { assertValidPrefix } from './keys.js';
+import { StorageDueIndex } from './storage-due-index.js';
+import type { DueEntry } from './storage-due-index.js';
 import { checkOptions } from './option-checks.js';
 import type { Lease, LockManager } from './lock.js';
 import type { StorageManager } from './storage.js';
@@ -15,6 +17,7 @@ import type {
   WorkflowStore,
 } from './workflow-store.js';
 import {
+  WorkflowStatus,
   assertClaimHeld,
   assertValidWorkflowId,
   createClaimToken,
@@ -58,7 +61,12 @@ export interface StorageWorkflowStoreOptions {
   prefix?: string;
   /** Key prefix of the records (must end in "/"). @default `${prefix}records/` */
   recordsPrefix?: string;
-  /** Where the pending markers live. @default markers as storage keys under `${prefix}pending/` */
+  /**
+   * How claims find unfinished workflows. By default, a due-time index of storage keys under
+   * `${prefix}due/` (a claim lists only what is due, see {@link StorageDueIndex}). A
+   * {@link PendingIndex} instead keeps one marker per unfinished workflow, and a claim lists
+   * every marker (`@durable/fs` keeps them as files in one folder).
+   */
   pending?: PendingIndex;
   /** What error messages call this store (a package building on it names itself). @default "storage workflow store" */
   name?: string;
@@ -72,18 +80,38 @@ const DEFAULT_NAME = 'storage workflow store';
 const ORPHAN_MARKER_MS = 60_000;
 const LOCK_TTL_MS = 30_000;
 const LOCK_WAIT_MS = 10_000;
+// Due entries read per list request; more pages are read only while every entry is skipped.
+const DUE_PAGE = 100;
+const MAX_SKIPS = 100_000;
+
+/**
+ * A record as stored: the workflow's record plus the store's own bookkeeping, which `get` and
+ * `claim` strip. `dueKey` names the due-index entry the record relies on to be found (an entry
+ * due no later than the record); `rev` grows with every write, so no two writes of a record
+ * are the same bytes (S3's version, the ETag, is a hash of the bytes: without it a write could
+ * bring back an earlier version and a stale compare-and-swap would pass).
+ */
+type StoredRecord = WorkflowRecord & { dueKey?: string; rev?: number };
 
 interface Held {
   token: string;
   version: string;
-  record: WorkflowRecord;
+  record: StoredRecord;
 }
 
 /**
  * A {@link WorkflowStore} built only on the core storage (and, where needed, lock) contracts, so
  * workflows run on any backend pair, S3 + DynamoDB included. Each workflow is one JSON record
- * changed by compare-and-swap (or under the lock); a "pending" marker per unfinished workflow
- * lets claims find due work without reading finished ones.
+ * changed by compare-and-swap (or under the lock). Claims find due work through a due-time index
+ * of keys (or a custom {@link PendingIndex}), so they never read sleeping or finished workflows.
+ *
+ * The due index's invariant: every unfinished record names (`dueKey`) an entry due no later than
+ * itself. A change that needs a new entry writes it before the record (a crash leaves a stray
+ * entry, never a record nobody finds) and deletes the old one after. A claimer that meets an
+ * entry its record does not name first rewrites the record (`rev` + 1): a writer about to make
+ * the record name that entry was conditional on the earlier version and now fails, so the stray
+ * can be deleted. An entry whose record is absent (an insert in flight, or one that crashed
+ * between its two writes) is deleted only once older than a minute, as markers were.
  */
 export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
   private readonly storage: StorageManager;
@@ -101,6 +129,13 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
   private readonly name: string;
   // Records seen not due before an instant (no wake-up events): claims skip them until then.
   private readonly notBefore = new Map<string, number>();
+  // The due index (undefined when a custom PendingIndex is used instead).
+  private readonly index: StorageDueIndex | undefined;
+  // Due entries seen pointing at a record not due before an instant. A record that becomes due
+  // earlier gets a new entry (a new key), so skipping by key never hides due work.
+  private readonly skipEntry = new Map<string, number>();
+  // Markers of the layout before the due index, still to be moved into it (checked once).
+  private legacyPending: StoragePendingIndex | undefined;
 
   constructor(options: StorageWorkflowStoreOptions) {
     super();
@@ -123,23 +158,36 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
     const prefix = checkedPrefix(options.prefix ?? 'workflows/', 'prefix', this.name);
     this.recordsPrefix = checkedPrefix(options.recordsPrefix ?? `${prefix}records/`, 'recordsPrefix', this.name);
     this.pending = options.pending ?? new StoragePendingIndex(this.storage, `${prefix}pending/`);
+    if (options.pending === undefined) {
+      this.index = new StorageDueIndex(this.storage, `${prefix}due/`);
+      if (this.index.prefix.startsWith(this.recordsPrefix) || this.recordsPrefix.startsWith(this.index.prefix)) {
+        throw new DurableError(ErrorCode.CONFIG, `${this.name}: recordsPrefix ${this.recordsPrefix} and the due index ${this.index.prefix} must not contain each other: pick another prefix`);
+      }
+      this.legacyPending = this.pending as StoragePendingIndex;
+    }
     this.lockPrefix = `${prefix}locks/`;
     this.clock = options.clock ?? systemClock;
   }
 
   async insert(workflow: NewWorkflow): Promise<boolean> {
-    const record = workflowTransitions.create(workflow, this.clock());
+    const now = this.clock();
+    const record: StoredRecord = workflowTransitions.create(workflow, now);
+    if (this.index !== undefined) {
+      record.dueKey = this.index.keyFor(record.id, record.runAt);
+      record.rev = 1;
+    }
     const text = JSON.stringify(record);
     try {
-      // Marker first: a crash between the two writes leaves an orphan marker (dropped later),
-      // never a record that no claim would find.
-      await this.pending.add(record.id, record.createdAt);
+      // Entry (or marker) first: a crash between the two writes leaves an orphan entry (dropped
+      // later), never a record that no claim would find.
+      if (this.index !== undefined) await this.index.add(record.dueKey as string, now);
+      else await this.pending.add(record.id, record.createdAt);
     } catch (error) {
       throw wrap(this.name, error, 'insert', record.id);
     }
     // Storage without conditional writes checks "only if absent" apart from the write: without
     // the lock, concurrent starts of one id could all win.
-    return this.locked(record.id, LOCK_WAIT_MS, this.insertLock, async () => {
+    const created = await this.locked(record.id, LOCK_WAIT_MS, this.insertLock, async () => {
       try {
         await this.storage.write(this.recordKey(record.id), text, { ifVersion: null });
         return true;
@@ -150,14 +198,19 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
         return (await this.readText(record.id)) === text;
       }
     });
+    // The id existed: our entry is a stray no record will ever name (its key is new).
+    if (!created && this.index !== undefined) await this.index.remove(record.dueKey as string).catch(() => undefined);
+    return created;
   }
 
   async get(id: string): Promise<WorkflowRecord | undefined> {
     assertValidWorkflowId(id, `${this.name}: get`);
-    return (await this.read(id))?.record;
+    const current = await this.read(id);
+    return current === undefined ? undefined : visible(current.record);
   }
 
   async claim(options: { leaseMs: number }): Promise<ClaimedWorkflow | undefined> {
+    if (this.index !== undefined) return this.claimFromIndex(this.index, options.leaseMs);
     let candidates: string[];
     try {
       candidates = await this.pending.list();
@@ -193,11 +246,120 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
       }
       if (claimed !== undefined) {
         this.notBefore.delete(id);
-        return { token, record: claimed };
+        return { token, record: visible(claimed) };
       }
     }
     if (unreadable !== undefined) throw unreadable;
     return undefined;
+  }
+
+  /**
+   * Claims the earliest due workflow of the due index: reads the entries due now, a page at a
+   * time, and the records they name, never a sleeping or finished one. Tidies what it meets: an
+   * entry its record no longer names is deleted (after the record is rewritten, see the class
+   * comment), an entry seen naming a record not due is skipped until the record is due.
+   */
+  private async claimFromIndex(index: StorageDueIndex, leaseMs: number): Promise<ClaimedWorkflow | undefined> {
+    await this.moveLegacyMarkers();
+    let unreadable: unknown;
+    try {
+      for await (const entries of index.due(this.clock(), DUE_PAGE)) {
+        // Start at a random place so concurrent claimers spread out instead of racing for one record.
+        const offset = Math.floor(Math.random() * entries.length);
+        for (let i = 0; i < entries.length; i++) {
+          const entry = entries[(offset + i) % entries.length] as DueEntry;
+          const skipUntil = this.skipEntry.get(entry.key);
+          if (skipUntil !== undefined && skipUntil > this.clock()) continue;
+          try {
+            const claimed = await this.claimEntry(index, entry, leaseMs);
+            if (claimed !== undefined) return claimed;
+          } catch (error) {
+            // One unreadable record must not stop every other workflow: go on, report it if idle.
+            unreadable ??= error;
+          }
+        }
+      }
+    } catch (error) {
+      throw wrap(this.name, error, 'claim (list)', '*');
+    }
+    if (unreadable !== undefined) throw unreadable;
+    return undefined;
+  }
+
+  private async claimEntry(index: StorageDueIndex, entry: DueEntry, leaseMs: number): Promise<ClaimedWorkflow | undefined> {
+    const token = createClaimToken();
+    let seen: StoredRecord | undefined;
+    let absent = false;
+    const claimed = await this.change(entry.id, (record) => {
+      if (record === undefined) {
+        absent = true;
+        return undefined;
+      }
+      seen = record;
+      const now = this.clock();
+      if (!isWorkflowDue(record, now)) return undefined;
+      return workflowTransitions.claim(record, token, leaseMs, now);
+    }, { claiming: true });
+    if (claimed !== undefined) {
+      this.skipEntry.delete(entry.key);
+      // The claim rewrote the record, so a stray entry can go now (see the class comment).
+      if (claimed.dueKey !== entry.key) await index.remove(entry.key).catch(() => undefined);
+      return { token, record: visible(claimed) };
+    }
+    if (absent) {
+      await this.dropOrphanEntry(index, entry);
+      return undefined;
+    }
+    const record = seen;
+    if (record === undefined) return undefined; // a lost race: another claimer took it
+    if (record.dueKey === entry.key) {
+      this.remember(entry.key, dueTime(record));
+      return undefined;
+    }
+    // A stray: rewrite the record (only if it still does not name the entry), then delete it.
+    const touched = await this.change(entry.id, (current) => (current === undefined || current.dueKey === entry.key ? undefined : { ...current }), { claiming: true });
+    if (touched !== undefined) await index.remove(entry.key).catch(() => undefined);
+    return undefined;
+  }
+
+  private async dropOrphanEntry(index: StorageDueIndex, entry: DueEntry): Promise<void> {
+    const now = this.clock();
+    const writtenAt = await index.writtenAt(entry.key).catch(() => undefined);
+    if (writtenAt === undefined) return;
+    if (!(now - writtenAt > ORPHAN_MARKER_MS)) {
+      this.remember(entry.key, writtenAt + ORPHAN_MARKER_MS + 1);
+      return;
+    }
+    // Still no record: its insert crashed between its two writes (or stalled for a minute).
+    if ((await this.read(entry.id)) === undefined) await index.remove(entry.key).catch(() => undefined);
+  }
+
+  // Workflows of the layout before the due index had a marker under `${prefix}pending/`: give
+  // each unfinished one a due entry (a rewrite of its record), then drop the marker. Once none
+  // is left, never looked at again by this instance.
+  private async moveLegacyMarkers(): Promise<void> {
+    const legacy = this.legacyPending;
+    if (legacy === undefined) return;
+    let ids: string[];
+    try {
+      ids = await legacy.list();
+    } catch (error) {
+      throw wrap(this.name, error, 'claim (list old markers)', '*');
+    }
+    let left = false;
+    for (const id of ids) {
+      let absent = false;
+      await this.change(id, (record) => {
+        absent = record === undefined;
+        return record === undefined || isFinishedStatus(record.status) || record.dueKey !== undefined ? undefined : { ...record };
+      });
+      // A marker without its record: an insert of the old layout in flight, or one that crashed.
+      if (absent) {
+        await legacy.removeOrphan(id, this.clock(), ORPHAN_MARKER_MS);
+        left = true;
+      } else await legacy.remove(id);
+    }
+    if (!left) this.legacyPending = undefined;
   }
 
   async signal(id: string, name: string, payload?: unknown): Promise<boolean> {
@@ -211,12 +373,15 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
     assertValidWorkflowId(id, `${this.name}: cancel`);
     const next = await this.change(id, (r) => (r === undefined ? undefined : workflowTransitions.cancel(r, this.clock())));
     if (next === undefined) return false;
-    await this.dropMarker(id);
+    if (this.index === undefined) await this.dropMarker(id);
+    else this.held.delete(id);
     return true;
   }
 
   protected override async finished(id: string, record: WorkflowRecord): Promise<void> {
-    if (isFinishedStatus(record.status)) await this.dropMarker(id);
+    if (!isFinishedStatus(record.status)) return;
+    if (this.index === undefined) await this.dropMarker(id);
+    else this.held.delete(id);
   }
 
   protected async underClaim(id: string, token: string, operation: string, apply: ClaimTransition): Promise<WorkflowRecord> {
@@ -237,22 +402,31 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
    */
   private async change(
     id: string,
-    apply: (record: WorkflowRecord | undefined) => WorkflowRecord | undefined,
+    apply: (record: StoredRecord | undefined) => StoredRecord | undefined,
     options: { token?: string; claiming?: boolean } = {},
-  ): Promise<WorkflowRecord | undefined> {
+  ): Promise<StoredRecord | undefined> {
     const waitMs = options.claiming === true ? 0 : LOCK_WAIT_MS;
-    const attempt = async (): Promise<WorkflowRecord | undefined> => {
+    const attempt = async (): Promise<StoredRecord | undefined> => {
       let cached = !this.useLock && options.token !== undefined ? this.held.get(id) : undefined;
       if (cached !== undefined && cached.token !== options.token) cached = undefined;
       for (;;) {
         const current = cached ?? (await this.read(id));
         cached = undefined;
-        if (options.claiming === true) {
+        if (options.claiming === true && this.index === undefined) {
           if (current === undefined) await this.pending.removeOrphan(id, this.clock(), ORPHAN_MARKER_MS);
           else if (isFinishedStatus(current.record.status)) await this.dropMarker(id);
         }
         const next = apply(current?.record);
         if (next === undefined) return undefined;
+        const due = this.index === undefined ? {} : this.planDue(this.index, current?.record, next);
+        if (this.index !== undefined) next.rev = (current?.record.rev ?? 0) + 1;
+        if (due.add !== undefined) {
+          try {
+            await (this.index as StorageDueIndex).add(due.add, this.clock());
+          } catch (error) {
+            throw wrap(this.name, error, 'write due entry', id);
+          }
+        }
         const text = JSON.stringify(next);
         let version: string | undefined;
         try {
@@ -268,9 +442,16 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
             const now = await this.read(id);
             if (now !== undefined && JSON.stringify(now.record) === text) version = now.version;
           }
-          if (version === undefined && options.claiming === true) return undefined;
+          if (version === undefined) {
+            // Lost: the entry we wrote for this attempt is named by no record (its key is new).
+            if (due.add !== undefined) await (this.index as StorageDueIndex).remove(due.add).catch(() => undefined);
+            if (options.claiming === true) return undefined;
+          }
         }
         if (version === undefined) continue;
+        // Committed: the entry the record no longer names goes (a failure leaves a stray, which a
+        // claimer tidies; the change stands).
+        if (due.drop !== undefined) await (this.index as StorageDueIndex).remove(due.drop).catch(() => undefined);
         // The cache serves compare-and-swap writes only (under the lock, every change reads).
         if (!this.useLock) {
           if (next.claim !== undefined) this.held.set(id, { token: next.claim.token, version, record: next });
@@ -285,6 +466,35 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
       if (options.claiming === true && isDurableError(error, ErrorCode.LOCK_TIMEOUT)) return undefined;
       throw error;
     }
+  }
+
+  /**
+   * Which due entry `next` relies on, given the one `current` named: a finished workflow needs
+   * none (the old one is dropped after the write); a running one keeps its entry (due no later
+   * than its lease's end); otherwise a new entry at `runAt`, unless the current one is at that
+   * time already and the workflow was not running (an entry seen naming a running record is
+   * skipped by claimers until the lease ends, so leaving "running" always takes a new key).
+   */
+  private planDue(index: StorageDueIndex, current: StoredRecord | undefined, next: StoredRecord): { add?: string; drop?: string } {
+    const had = current?.dueKey;
+    if (isFinishedStatus(next.status)) {
+      delete next.dueKey;
+      return had === undefined ? {} : { drop: had };
+    }
+    if (next.status === WorkflowStatus.RUNNING) {
+      if (had !== undefined) {
+        next.dueKey = had;
+        return {};
+      }
+      next.dueKey = index.keyFor(next.id, next.claim?.expiresAt ?? 0);
+      return { add: next.dueKey };
+    }
+    if (had !== undefined && current?.status !== WorkflowStatus.RUNNING && index.timeOf(had) === Math.max(0, Math.floor(next.runAt))) {
+      next.dueKey = had;
+      return {};
+    }
+    next.dueKey = index.keyFor(next.id, next.runAt);
+    return had === undefined ? { add: next.dueKey } : { add: next.dueKey, drop: had };
   }
 
   /** Runs `body` under the workflow's lock when `lock` is set (a busy lock waits `waitMs`). */
@@ -313,7 +523,7 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
     }
   }
 
-  private async read(id: string): Promise<{ record: WorkflowRecord; version: string } | undefined> {
+  private async read(id: string): Promise<{ record: StoredRecord; version: string } | undefined> {
     let entry;
     try {
       entry = await this.storage.read(this.recordKey(id));
@@ -331,7 +541,15 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
     return false;
   }
 
-  private remember(record: WorkflowRecord): void {
+  private remember(entry: string, until: number): void;
+  private remember(record: WorkflowRecord): void;
+  private remember(recordOrEntry: WorkflowRecord | string, until?: number): void {
+    if (typeof recordOrEntry === 'string') {
+      this.skipEntry.set(recordOrEntry, until ?? 0);
+      if (this.skipEntry.size > MAX_SKIPS) this.skipEntry.clear();
+      return;
+    }
+    const record = recordOrEntry;
     // Only a record no write but a signal can make due earlier: not a running one (its worker may
     // release it or sleep briefly), not one that waits for an event.
     if (record.status === 'running' || (record.wakeOn !== undefined && record.wakeOn.length > 0)) return;
@@ -385,6 +603,18 @@ export class StoragePendingIndex implements PendingIndex {
   private key(id: string): string {
     return `${this.prefix}${encodeWorkflowId(id)}`;
   }
+}
+
+/** The record as callers see it: without the store's bookkeeping. */
+function visible(record: StoredRecord): WorkflowRecord {
+  if (record.dueKey === undefined && record.rev === undefined) return record;
+  const { dueKey: _dueKey, rev: _rev, ...rest } = record;
+  return rest;
+}
+
+/** When a record not due now becomes claimable: its lease's end when running, else runAt. */
+function dueTime(record: WorkflowRecord): number {
+  return record.status === WorkflowStatus.RUNNING ? (record.claim?.expiresAt ?? 0) : record.runAt;
 }
 
 function checkedPrefix(prefix: string, option: string, context: string): string {

@@ -47,26 +47,44 @@ describe('storage workflow store options', () => {
     expect(error.message).toContain('read failed for w1');
   });
 
-  it('a crash between the marker and the record leaves no stuck workflow; a stale marker is dropped', async () => {
+  it('a crash between the due entry and the record leaves no stuck workflow; a stale entry is dropped', async () => {
     let now = 1_000_000;
     const storage = createMemoryStorage();
     const store = createStorageWorkflowStore({ storage, clock: () => now });
-    await storage.write('workflows/pending/b3JwaGFu', String(now)); // "orphan", without its record
+    // The entry an insert writes first, for "orphan", whose record was never written.
+    const key = `workflows/due/${String(now).padStart(16, '0')}/b3JwaGFu.0123456789ab`;
+    await storage.write(key, String(now));
     expect(await store.claim({ leaseMs: 1000 })).toBeUndefined();
-    expect(await storage.exists('workflows/pending/b3JwaGFu')).toBe(true);
+    expect(await storage.exists(key)).toBe(true);
     now += 61_000;
     expect(await store.claim({ leaseMs: 1000 })).toBeUndefined();
-    expect(await storage.exists('workflows/pending/b3JwaGFu')).toBe(false);
+    expect(await storage.exists(key)).toBe(false);
   });
 
-  it('finishing a workflow removes its pending marker, so claims no longer read it', async () => {
+  it('a workflow of the layout before the due index (a pending marker) is moved into it and claimed; an orphan marker goes after a minute', async () => {
+    let now = 1_000_000;
+    const storage = createMemoryStorage();
+    const record = { format: 1, id: 'old', handler: 'h', input: null, status: 'ready', runAt: now, failures: 0, createdAt: now, updatedAt: now, steps: [], events: [] };
+    await storage.write('workflows/records/b2xk', JSON.stringify(record));
+    await storage.write('workflows/pending/b2xk', String(now));
+    await storage.write('workflows/pending/b3JwaGFu', String(now)); // "orphan"
+    const store = createStorageWorkflowStore({ storage, clock: () => now });
+    expect((await store.claim({ leaseMs: 1e9 }))?.record.id).toBe('old');
+    expect((await storage.list('workflows/pending/')).keys).toEqual(['workflows/pending/b3JwaGFu']);
+    now += 61_000;
+    expect(await store.claim({ leaseMs: 1000 })).toBeUndefined();
+    expect((await storage.list('workflows/pending/')).keys).toEqual([]);
+  });
+
+  it('finishing a workflow removes its due entry, so claims no longer list it', async () => {
     const storage = createMemoryStorage();
     const store = createStorageWorkflowStore({ storage });
     await store.insert({ id: 'w', handler: 'h' });
+    expect((await storage.list('workflows/due/')).keys).toHaveLength(1);
     const claimed = await store.claim({ leaseMs: 1000 });
     expect(claimed).toBeDefined();
     await store.finish('w', claimed?.token ?? '', { status: 'completed', result: 1 });
-    expect((await storage.list('workflows/pending/')).keys).toEqual([]);
+    expect((await storage.list('workflows/due/')).keys).toEqual([]);
     expect((await store.get('w'))?.result).toBe(1);
   });
 });
