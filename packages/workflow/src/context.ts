@@ -18,6 +18,7 @@ import { childEventName, handled, isProgrammingError, isRetryable, isUnwind } fr
 import type { StepOptions, StepPolicy } from './step-policy.js';
 import { isNonRetryable, resolveStepPolicy, stepRetryDelay, stepTimeoutError } from './step-policy.js';
 import { pause } from './timers.js';
+import { observeStep } from './observe.js';
 
 /** What a running workflow's context needs from the worker. */
 export interface ContextDeps {
@@ -105,15 +106,18 @@ export class RunContext {
       if (typeof fn !== 'function') throw new DurableError(ErrorCode.CONFIG, `workflow ${this.workflowId}: step ${JSON.stringify(id)} needs a function`);
       if (memo !== undefined) return ('value' in memo ? memo.value : undefined) as T;
       let value: T;
+      const observed = observeStep(this.deps.token, id, index);
+      const run = observed.wrap(fn);
       for (let attempt = 1; ; attempt++) {
         this.checkStopping();
         try {
-          value = await this.attempt(id, fn, attempt, policy);
+          value = await this.attempt(id, run, attempt, policy);
           break;
         } catch (error) {
           if (attempt > policy.retries || isNonRetryable(error) || isUnwind(error) || this.ended || this.lost) {
             this.bodyError = { error };
             this.stepFailure = { error, step: id, attempts: attempt };
+            observed.failed(error, attempt);
             throw error;
           }
         }
@@ -124,6 +128,7 @@ export class RunContext {
       if (value !== undefined) assertJsonValue(value, `workflow ${this.workflowId}: result of step ${JSON.stringify(id)}`);
       const attempts = this.attempts;
       await this.save(index, { id, kind: StepKind.STEP, done: true, at: this.deps.clock(), attempts, ...(value === undefined ? {} : { value }) });
+      observed.done(attempts);
       return cloneJson(value);
     });
   }

@@ -1,5 +1,6 @@
 import type { NewWorkflow, WorkflowRecord } from '@durable/core';
 import { DurableError, ErrorCode, assertValidWorkflowId, checkOptions, isFinishedStatus } from '@durable/core';
+import { logClient } from './observe.js';
 import { WorkflowErrorCode, workflowFailedError } from './errors.js';
 import { childEventName } from './misuse.js';
 import type { EngineOptions, HandlersOption, ResolvedOptions } from './options.js';
@@ -49,6 +50,7 @@ export class Engine {
   async start(id: string, handler: string, input?: unknown, options: StartOptions = {}): Promise<boolean> {
     const created = await this.options.store.insert(this.newWorkflow(id, handler, input, options, 'start'));
     if (created) wakeWorkers(this.options.store);
+    logClient(this.options, { workflowId: id, handler, created }, created ? `workflow ${id} started` : `workflow ${id} exists already (start is idempotent)`);
     return created;
   }
 
@@ -89,6 +91,7 @@ export class Engine {
       }
     }
     if (created.includes(true)) wakeWorkers(store);
+    logClient(this.options, { workflows: workflows.length, created: created.filter(Boolean).length }, `workflows started: ${created.filter(Boolean).length} of ${workflows.length}`);
     return created;
   }
 
@@ -153,6 +156,7 @@ export class Engine {
     const store = this.options.store;
     const cancelled = await store.cancel(id);
     if (cancelled) {
+      logClient(this.options, { workflowId: id }, `workflow ${id} cancelled`);
       announceFinished(store, id);
       const record = await store.get(id);
       if (record?.parentId !== undefined && (await store.signal(record.parentId, childEventName(id), null))) wakeWorkers(store);

@@ -1,4 +1,4 @@
-import type { Clock, WorkflowStore } from '@durable/core';
+import type { Clock, DurableLogger, WorkflowStore } from '@durable/core';
 import { DurableError, ErrorCode, checkOptions, systemClock } from '@durable/core';
 import { isWorkflowDefinition } from './definition.js';
 import { pause } from './timers.js';
@@ -45,6 +45,12 @@ export interface EngineOptions {
   /** Told about failures the worker survives (a store outage, a heartbeat that failed). */
   onError?: (error: unknown, workflowId?: string) => void;
   /**
+   * A pino-shaped logger (`logger.info(details, message)`; pino, a winston adapter or `console`):
+   * workflow started, claimed, woken, step done (debug), retried and failed, sleeping, completed,
+   * failed, aborted, cancelled, with ids, attempts and durations. @default none (only `onError`)
+   */
+  logger?: DurableLogger;
+  /**
    * Let `start()` (and `ctx.start`/`ctx.child`) name workflows this client does not register: for
    * a client that starts workflows which other processes run. Otherwise a client with workflows
    * refuses an unknown name at once with `HANDLER_UNKNOWN`. @default false
@@ -66,6 +72,7 @@ const KNOWN_OPTIONS = [
   'clock',
   'pause',
   'onError',
+  'logger',
   'allowUnknownHandlers',
 ] as const;
 
@@ -76,7 +83,6 @@ const RENAMED_OPTIONS: Readonly<Record<string, string>> = {
   timeoutInterval: 'timeoutIntervalMs',
   pollInterval: 'pollIntervalMs',
   retryInterval: 'retryIntervalMs',
-  logger: 'onError',
 };
 
 /** {@link EngineOptions} with every default applied. */
@@ -92,6 +98,8 @@ export interface ResolvedOptions {
   clock: Clock;
   /** The user's onError, made safe: it never throws (a throwing one would kill the worker). */
   onError: (error: unknown, workflowId?: string) => void;
+  /** The user's logger, if any. */
+  logger: DurableLogger | undefined;
   /** Throws `HANDLER_UNKNOWN` for a name `start()` must refuse (see `allowUnknownHandlers`). */
   checkHandler: (name: string, context: string) => void;
   /** Waits in process (a step's retry interval); resolves early when `signal` aborts. */
@@ -119,6 +127,9 @@ export function resolveOptions(options: EngineOptions, flavour: HandlersOption):
   if (store === null || typeof store !== 'object' || typeof store.claim !== 'function') throw config('"store" must be a WorkflowStore');
   if (options.clock !== undefined && typeof options.clock !== 'function') throw config('"clock" must be a function returning epoch ms');
   if (options.onError !== undefined && typeof options.onError !== 'function') throw config('"onError" must be a function');
+  if (options.logger !== undefined && (options.logger === null || typeof options.logger !== 'object' || typeof options.logger.warn !== 'function')) {
+    throw config('"logger" must be a pino-shaped logger: an object with info/warn/error(details, message) methods (pino, console)');
+  }
   if (options.allowUnknownHandlers !== undefined && typeof options.allowUnknownHandlers !== 'boolean') throw config('"allowUnknownHandlers" must be a boolean');
   if (options.pause !== undefined && typeof options.pause !== 'function') throw config('"pause" must be a function (ms, signal) => Promise');
   const names = Object.keys(handlers);
@@ -134,6 +145,7 @@ export function resolveOptions(options: EngineOptions, flavour: HandlersOption):
     concurrency: count(options.concurrency, 10, 'concurrency'),
     clock: options.clock ?? systemClock,
     onError: safeOnError(options.onError),
+    logger: options.logger,
     pause: options.pause ?? pause,
     flavour,
     checkHandler: (name, context) => {

@@ -6,6 +6,7 @@ import { childEventName, isDurableErrorSafe, isProgrammingError, isUnwind } from
 import type { ResolvedOptions } from './options.js';
 import { isNonRetryableError } from './step-policy.js';
 import { announceFinished, wakeWorkers } from './wakes.js';
+import { observeOutcome } from './observe.js';
 
 /**
  * How one run ended, for the worker's bookkeeping: `lost` when another worker took the workflow
@@ -57,6 +58,7 @@ export async function runClaimed(
       if (ctx.lost) return 'lost';
     }
     await store.finish(record.id, token, outcome);
+    observeOutcome(token, outcome);
     if (outcome.status !== WorkflowStatus.FAILED) {
       announceFinished(store, record.id);
       if (record.parentId !== undefined) {

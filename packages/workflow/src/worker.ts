@@ -3,6 +3,7 @@ import { isRetryable } from './misuse.js';
 import type { ResolvedOptions } from './options.js';
 import type { RunEnd } from './run.js';
 import { runClaimed } from './run.js';
+import { observeRun } from './observe.js';
 import { pause } from './timers.js';
 import { onWorkWake } from './wakes.js';
 
@@ -109,7 +110,7 @@ export class WorkflowWorker {
         await this.idle(next === undefined ? pollIntervalMs : Math.min(pollIntervalMs, Math.max(0, next - now)));
         continue;
       }
-      const run = runClaimed(this.options, claimed, this.stopping.signal, (runAt) => this.remember(runAt))
+      const run = observeRun(this.options, claimed, () => runClaimed(this.options, claimed, this.stopping.signal, (runAt) => this.remember(runAt)))
         .catch((error: unknown): RunEnd => {
           // Only a store handing out a malformed claim gets here: even then, never an unhandled rejection.
           this.options.onError(error, typeof claimed?.record?.id === 'string' ? claimed.record.id : undefined);

@@ -1,0 +1,191 @@
+import type { ClaimedWorkflow, DurableLogger, DurableSpan, LogLevel, WorkflowOutcome } from '@durable/core';
+import { loadTelemetry, logEvent, startSpan } from '@durable/core';
+import type { RunEnd } from './run.js';
+
+// Structured logs and OpenTelemetry spans of workflow runs and steps: a span per run (a child of
+// the context active when the worker claimed it) and per step (a child of its run; the step's
+// function runs with it active), and pino-shaped log events with ids, attempts and durations.
+
+/** What the observation needs of the engine's options. */
+export interface ObserveOptions {
+  logger?: DurableLogger | undefined;
+}
+
+const RUN_LEVELS: Record<RunEnd, LogLevel> = {
+  completed: 'info',
+  failed: 'warn',
+  aborted: 'error',
+  suspended: 'info',
+  released: 'info',
+  lost: 'warn',
+  errored: 'error',
+};
+const RUN_WORDS: Record<RunEnd, string> = {
+  completed: 'completed',
+  failed: 'failed (a retry is due)',
+  aborted: 'aborted',
+  suspended: 'sleeping',
+  released: 'released (the worker is stopping)',
+  lost: 'lost (taken over or cancelled)',
+  errored: 'not recorded (the store failed; another worker retries it after the lease)',
+};
+
+// Runs under observation by claim token: the step hook in the context finds its run here.
+const runs = new Map<string, RunObservation>();
+
+/** One run's span and log context. */
+class RunObservation {
+  readonly span: DurableSpan;
+  private readonly started = performance.now();
+  private readonly base: Record<string, unknown>;
+  private readonly open = new Set<StepObservation>();
+  outcome: WorkflowOutcome | undefined;
+
+  constructor(
+    readonly logger: DurableLogger | undefined,
+    claimed: ClaimedWorkflow,
+  ) {
+    const { record } = claimed;
+    const attempt = record.failures + 1;
+    this.base = { workflowId: record.id, handler: record.handler, attempt };
+    this.span = startSpan('durable.workflow.run', { 'durable.workflow.id': record.id, 'durable.workflow.handler': record.handler, 'durable.workflow.attempt': attempt });
+    const last = record.steps[record.steps.length - 1];
+    const woken = last !== undefined && !last.done;
+    logEvent(logger, 'info', { ...this.base, recorded: record.steps.length, ...(woken ? { waitedFor: `${last.kind} ${last.id}` } : {}) }, woken ? `workflow ${record.id} woken` : `workflow ${record.id} claimed`);
+  }
+
+  step(id: string, index: number): StepObservation {
+    const step = new StepObservation(this, id, index, this.base);
+    this.open.add(step);
+    return step;
+  }
+
+  closed(step: StepObservation): void {
+    this.open.delete(step);
+  }
+
+  end(end: RunEnd): void {
+    for (const step of this.open) step.abandon(end);
+    const durationMs = Math.round(performance.now() - this.started);
+    const error = this.outcome !== undefined && 'error' in this.outcome ? this.outcome.error : undefined;
+    this.span.end(end, end === 'failed' || end === 'aborted' || end === 'errored' ? (error?.message ?? end) : undefined);
+    logEvent(
+      this.logger,
+      RUN_LEVELS[end],
+      { ...this.base, outcome: end, durationMs, ...(error === undefined ? {} : { error: { name: error.name, message: error.message, ...(error.code === undefined ? {} : { code: error.code }) } }), ...(this.outcome?.status === 'failed' ? { retryAt: this.outcome.runAt } : {}) },
+      `workflow ${String(this.base['workflowId'])} ${RUN_WORDS[end]}`,
+    );
+  }
+}
+
+/** One step's span and logs: attempts, retries, the recorded result or the failure. */
+export class StepObservation {
+  private span: DurableSpan | undefined;
+  private started = 0;
+  private lastError: unknown;
+  private ended = false;
+
+  constructor(
+    private readonly run: RunObservation | undefined,
+    private readonly id: string,
+    private readonly index: number,
+    private readonly base: Record<string, unknown>,
+  ) {}
+
+  /** `fn`, run inside the step's span; an attempt after a failed one is logged as a retry. */
+  wrap<A extends { attempt: number }, T>(fn: (attempt: A) => T): (attempt: A) => T {
+    if (this.run === undefined) return fn;
+    return (attempt) => {
+      if (this.span === undefined) {
+        this.started = performance.now();
+        this.span = startSpan('durable.step', { 'durable.workflow.id': String(this.base['workflowId']), 'durable.step.id': this.id, 'durable.step.index': this.index }, { parent: this.run?.span });
+      }
+      if (attempt.attempt > 1) {
+        const error = this.lastError;
+        logEvent(this.run?.logger, 'warn', { ...this.base, stepId: this.id, stepAttempt: attempt.attempt, err: error }, `workflow ${String(this.base['workflowId'])}: step ${this.id} retried (attempt ${attempt.attempt}): ${error instanceof Error ? error.message : String(error)}`);
+      }
+      const span = this.span;
+      try {
+        const result = span.run(() => fn(attempt));
+        if (result instanceof Promise) return result.catch((error: unknown) => this.failedAttempt(error)) as T;
+        return result;
+      } catch (error) {
+        return this.failedAttempt(error);
+      }
+    };
+  }
+
+  private failedAttempt(error: unknown): never {
+    this.lastError = error;
+    throw error;
+  }
+
+  /** The step's result was recorded after `attempts` attempts. */
+  done(attempts: number): void {
+    this.close('done', attempts, undefined, 'debug');
+  }
+
+  /** The step failed for this run after `attempts` attempts. */
+  failed(error: unknown, attempts: number): void {
+    this.close('failed', attempts, error, 'warn');
+  }
+
+  /** The run ended while the step was open (stopped, lost). */
+  abandon(end: RunEnd): void {
+    this.close(end, undefined, undefined, 'debug');
+  }
+
+  private close(outcome: string, attempts: number | undefined, error: unknown, level: LogLevel): void {
+    if (this.ended || this.run === undefined) return;
+    this.ended = true;
+    this.run.closed(this);
+    const durationMs = this.span === undefined ? 0 : Math.round(performance.now() - this.started);
+    this.span?.set({ ...(attempts === undefined ? {} : { 'durable.step.attempts': attempts }) });
+    this.span?.end(outcome, error);
+    const reason = error === undefined ? '' : `: ${error instanceof Error ? error.message : String(error)}`;
+    logEvent(this.run.logger, level, { ...this.base, stepId: this.id, stepIndex: this.index, outcome, durationMs, ...(attempts === undefined ? {} : { stepAttempts: attempts }), ...(error === undefined ? {} : { err: error }) }, `workflow ${String(this.base['workflowId'])}: step ${this.id} ${outcome}${reason}`);
+  }
+}
+
+const NO_STEP = new StepObservation(undefined, '', 0, {});
+
+/**
+ * Runs one claimed workflow under observation: its span and its logs (claimed or woken; then
+ * completed, failed, aborted, sleeping, released, lost), with its steps' spans and logs inside.
+ */
+export function observeRun(options: ObserveOptions, claimed: ClaimedWorkflow, run: () => Promise<RunEnd>): Promise<RunEnd> {
+  // Loading starts with the first run and never delays one: the engine's timing stays the same
+  // (a run starts in the same turn as its claim); spans begin once the API is loaded.
+  void loadTelemetry();
+  const token = claimed?.token;
+  if (typeof token !== 'string' || typeof claimed.record?.id !== 'string') return run();
+  const observation = new RunObservation(options.logger, claimed);
+  runs.set(token, observation);
+  let end: RunEnd = 'errored';
+  return observation.span
+    .run(run)
+    .then((value) => {
+      end = value;
+      return value;
+    })
+    .finally(() => {
+      runs.delete(token);
+      observation.end(end);
+    });
+}
+
+/** The observation of step `id` at `index` of the run holding `token` (a no-op when none). */
+export function observeStep(token: string, id: string, index: number): StepObservation {
+  return runs.get(token)?.step(id, index) ?? NO_STEP;
+}
+
+/** Records how the run holding `token` ended in the store (its error, its retry time), for the logs. */
+export function observeOutcome(token: string, outcome: WorkflowOutcome): void {
+  const run = runs.get(token);
+  if (run !== undefined) run.outcome = outcome;
+}
+
+/** Logs an operation of the client (a start, a cancel). */
+export function logClient(options: ObserveOptions, details: Record<string, unknown>, message: string): void {
+  logEvent(options.logger, 'info', details, message);
+}
