@@ -116,6 +116,13 @@ export async function startTestPostgres(): Promise<TestPostgres> {
     rmSync(dir, { recursive: true, force: true });
   };
   process.once('exit', cleanUp);
+  // A run stopped by a signal leaves no server behind either.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      cleanUp();
+      process.exit(1);
+    });
+  }
   const version = execFileSync(`${bin}/postgres`, ['--version']).toString().trim();
   return {
     url: `postgresql://postgres@127.0.0.1:${port}/postgres`,
