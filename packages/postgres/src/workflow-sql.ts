@@ -25,6 +25,16 @@ export function workflowMigrations(names: Names): Array<{ name: string; version:
         `CREATE TABLE IF NOT EXISTS ${names.table('workflow_steps')} (workflow_id text COLLATE "C" NOT NULL, position integer NOT NULL,` +
         ' step_id text NOT NULL, kind text NOT NULL, done boolean NOT NULL, memo text NOT NULL, PRIMARY KEY (workflow_id, position))',
     },
+    {
+      name: 'workflows',
+      version: 2,
+      // Listing filters on the handler and pages by (created_at, id): columns and an index for them.
+      sql:
+        `ALTER TABLE ${workflows} ADD COLUMN IF NOT EXISTS handler text, ADD COLUMN IF NOT EXISTS created_at bigint;` +
+        `UPDATE ${workflows} SET handler = record::json->>'handler', created_at = (record::json->>'createdAt')::bigint WHERE created_at IS NULL;` +
+        `ALTER TABLE ${workflows} ALTER COLUMN handler SET NOT NULL, ALTER COLUMN created_at SET NOT NULL;` +
+        `CREATE INDEX IF NOT EXISTS ${names.local('workflows_created')} ON ${workflows} (created_at, id);`,
+    },
   ];
 }
 
@@ -52,7 +62,7 @@ const HEADER = 'w.id, w.status, w.claim_token, w.claim_expires_at, w.claimed_at,
 
 /** The statements of the workflow store. */
 export type WorkflowStatements = Record<
-  'insert' | 'get' | 'header' | 'claim' | 'claimedBy' | 'saveStep' | 'update' | 'updateWithStep' | 'stepAt',
+  'insert' | 'insertMany' | 'idsWritten' | 'existing' | 'get' | 'header' | 'claim' | 'claimedBy' | 'saveStep' | 'update' | 'updateWithStep' | 'stepAt' | 'counts',
   Statement
 >;
 
@@ -64,9 +74,21 @@ export function prepareWorkflowStatements(names: Names, channel: string): Workfl
   const columns = 'status, due_at, claim_token, claim_expires_at, claimed_at, failures, updated_at, error, step_count, record';
   return {
     insert: statement(
-      `WITH ins AS (INSERT INTO ${wf} (id, ${columns}, rev, write_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12)` +
+      `WITH ins AS (INSERT INTO ${wf} (id, ${columns}, rev, write_id, handler, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, $13, $14)` +
         ` ON CONFLICT (id) DO NOTHING RETURNING due_at) SELECT pg_notify('${channel}', '') FROM ins`,
     ),
+    // A batch in one statement (one transaction): the first of each id in the batch is inserted
+    // when absent; the ids inserted come back.
+    insertMany: statement(
+      `WITH batch AS (SELECT DISTINCT ON (id) * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[])` +
+        ` WITH ORDINALITY AS b(id, due_at, updated_at, record, handler, created_at, n) ORDER BY id, n),` +
+        ` ins AS (INSERT INTO ${wf} (id, status, due_at, failures, updated_at, step_count, record, rev, write_id, handler, created_at)` +
+        ` SELECT id, 'ready', due_at, 0, updated_at, 0, record, 0, $7, handler, created_at FROM batch ON CONFLICT (id) DO NOTHING RETURNING id)` +
+        ` SELECT id, pg_notify('${channel}', '') FROM ins`,
+    ),
+    idsWritten: statement(`SELECT id FROM ${wf} WHERE id = ANY($1) AND write_id = $2`),
+    existing: statement(`SELECT id FROM ${wf} WHERE id = ANY($1)`),
+    counts: statement(`SELECT status, count(*)::int AS n FROM ${wf} GROUP BY status`),
     get: statement(`SELECT ${HEADER}, ${allSteps} AS steps FROM ${wf} w WHERE w.id = $1`),
     header: statement(
       `SELECT ${HEADER}, (SELECT s.memo FROM ${steps} s WHERE s.workflow_id = w.id AND s.position = $2) AS at_index FROM ${wf} w WHERE w.id = $1`,
@@ -138,6 +160,26 @@ export function dueAt(record: WorkflowRecord): number | null {
   if (isFinishedStatus(record.status)) return null;
   if (record.status === WorkflowStatus.RUNNING) return record.claim?.expiresAt ?? 0;
   return record.runAt;
+}
+
+/** The statement of one listing page: the filters given, in `order`, after the cursor. */
+export function listStatement(names: Names, query: { statuses: boolean; handler: boolean; after: boolean; before: boolean; cursor: boolean; desc: boolean }): Statement {
+  const conditions: string[] = [];
+  // $1: limit + 1; then, in this order, the values of the filters present.
+  let n = 2;
+  if (query.statuses) conditions.push(`w.status = ANY($${n++})`);
+  if (query.handler) conditions.push(`w.handler = $${n++}`);
+  if (query.after) conditions.push(`w.created_at >= $${n++}`);
+  if (query.before) conditions.push(`w.created_at < $${n++}`);
+  if (query.cursor) {
+    conditions.push(`(w.created_at, w.id) ${query.desc ? '<' : '>'} ($${n}, $${n + 1})`);
+    n += 2;
+  }
+  const direction = query.desc ? 'DESC' : 'ASC';
+  return statement(
+    `SELECT ${HEADER} FROM ${names.table('workflows')} w${conditions.length === 0 ? '' : ` WHERE ${conditions.join(' AND ')}`}` +
+      ` ORDER BY w.created_at ${direction}, w.id ${direction} LIMIT $1`,
+  );
 }
 
 /** The column values of a header, in the order of the insert and update statements ($2..$11 / $3..$12). */

@@ -1,14 +1,29 @@
-import type { ClaimTransition, ClaimedWorkflow, Clock, NewWorkflow, StepMemo, SuspendOptions, WorkflowRecord, WorkflowStore } from '@durable/core';
+import type {
+  ClaimTransition,
+  ClaimedWorkflow,
+  Clock,
+  NewWorkflow,
+  StepMemo,
+  SuspendOptions,
+  WorkflowCounts,
+  WorkflowListQuery,
+  WorkflowPage,
+  WorkflowRecord,
+  WorkflowStore,
+} from '@durable/core';
 import {
   ClaimWrites,
   DurableError,
   ErrorCode,
   assertJsonValue,
   assertValidWorkflowId,
+  checkWorkflowListQuery,
   createClaimToken,
   createLockToken,
+  encodeWorkflowCursor,
   isWellFormedText,
   systemClock,
+  toWorkflowSummary,
   workflowTransitions,
 } from '@durable/core';
 import { AmbiguousWrite, Connection } from './connection.js';
@@ -16,7 +31,7 @@ import { Notifier, channelName } from './notifier.js';
 import type { PostgresConnectionOptions } from './options.js';
 import { checkConnectionOptions } from './options.js';
 import type { HeaderRow, WorkflowStatements } from './workflow-sql.js';
-import { headerColumns, headerOf, isSameMemo, prepareWorkflowStatements, recordOf, workflowMigrations } from './workflow-sql.js';
+import { headerColumns, headerOf, isSameMemo, listStatement, prepareWorkflowStatements, recordOf, workflowMigrations } from './workflow-sql.js';
 
 /** Options for {@link PostgresWorkflowStore}. */
 export interface PostgresWorkflowStoreOptions extends PostgresConnectionOptions {
@@ -72,7 +87,8 @@ export class PostgresWorkflowStore extends ClaimWrites implements WorkflowStore 
     const writeId = createLockToken();
     for (;;) {
       try {
-        const result = await this.connection.write(this.sql.insert, [record.id, ...headerColumns(record, 0), writeId], 'insert', record.id);
+        const values = [record.id, ...headerColumns(record, 0), writeId, record.handler, record.createdAt];
+        const result = await this.connection.write(this.sql.insert, values, 'insert', record.id);
         const created = result.rowCount === 1;
         if (created) this.notifier.local(this.channel, '');
         return created;
@@ -83,6 +99,95 @@ export class PostgresWorkflowStore extends ClaimWrites implements WorkflowStore 
         return row.write_id === writeId;
       }
     }
+  }
+
+  /**
+   * Creates each absent workflow in one statement (one transaction, one round trip); true for
+   * each one created, false when its id existed or came earlier in the batch.
+   */
+  async insertMany(workflows: readonly NewWorkflow[]): Promise<boolean[]> {
+    const now = this.clock();
+    const records = workflows.map((workflow) => workflowTransitions.create(workflow, now));
+    for (const record of records) {
+      assertStorableId(record.id, 'insertMany');
+      if (record.parentId !== undefined) assertStorableId(record.parentId, 'insertMany');
+    }
+    const writeId = createLockToken();
+    const created = new Set<string>();
+    let pending = records;
+    while (pending.length > 0) {
+      const columns = [
+        pending.map((r) => r.id),
+        pending.map((r) => r.runAt),
+        pending.map((r) => r.updatedAt),
+        pending.map((r) => headerColumns(r, 0)[9]),
+        pending.map((r) => r.handler),
+        pending.map((r) => r.createdAt),
+        writeId,
+      ];
+      try {
+        const result = await this.connection.write<{ id: string }>(this.sql.insertMany, columns, 'insertMany');
+        for (const row of result.rows) created.add(row.id);
+        pending = [];
+      } catch (error) {
+        if (!(error instanceof AmbiguousWrite)) throw error;
+        if (!error.settled) throw this.connection.fail(error, 'insertMany (its outcome is unknown: the connection failed after it was sent; inserting the same batch again is safe)');
+        const ids = pending.map((r) => r.id);
+        const ours = (await this.connection.query<{ id: string }>(this.sql.idsWritten, [ids, writeId], 'insertMany')).rows.map((row) => row.id);
+        for (const id of ours) created.add(id);
+        // Those neither ours nor someone else's were not inserted: make them again.
+        const present = new Set((await this.connection.query<{ id: string }>(this.sql.existing, [ids], 'insertMany')).rows.map((row) => row.id));
+        pending = pending.filter((r) => !present.has(r.id));
+      }
+    }
+    if (created.size > 0) this.notifier.local(this.channel, '');
+    const seen = new Set<string>();
+    return records.map((record) => {
+      const first = !seen.has(record.id);
+      seen.add(record.id);
+      return first && created.has(record.id);
+    });
+  }
+
+  /** One page of workflow summaries (see `WorkflowStore.list`), from the index on (created_at, id). */
+  async list(query: WorkflowListQuery): Promise<WorkflowPage> {
+    const checked = checkWorkflowListQuery(query, CONTEXT);
+    const desc = checked.order === 'desc';
+    const sql = listStatement(this.connection.names, {
+      statuses: checked.statuses !== undefined,
+      handler: checked.handler !== undefined,
+      after: checked.createdAfter !== undefined,
+      before: checked.createdBefore !== undefined,
+      cursor: checked.after !== undefined,
+      desc,
+    });
+    const values: unknown[] = [checked.limit + 1];
+    if (checked.statuses !== undefined) values.push([...checked.statuses]);
+    if (checked.handler !== undefined) values.push(checked.handler);
+    if (checked.createdAfter !== undefined) values.push(checked.createdAfter);
+    if (checked.createdBefore !== undefined) values.push(checked.createdBefore);
+    if (checked.after !== undefined) values.push(checked.after.createdAt, checked.after.id);
+    const rows = (await this.connection.query<HeaderRow>(sql, values, 'list')).rows;
+    const items = rows.slice(0, checked.limit).map((row) => {
+      const record = headerOf(row, CONTEXT);
+      record.steps = new Array<StepMemo>(row.step_count);
+      return toWorkflowSummary(record);
+    });
+    const last = items[items.length - 1];
+    return rows.length > checked.limit && last !== undefined ? { items, cursor: encodeWorkflowCursor({ createdAt: last.createdAt, id: last.id }) } : { items };
+  }
+
+  /** How many workflows are in each status now. */
+  async counts(): Promise<WorkflowCounts> {
+    const counts: WorkflowCounts = { ready: 0, running: 0, sleeping: 0, failed: 0, completed: 0, aborted: 0, cancelled: 0 };
+    for (const row of (await this.connection.query<{ status: keyof WorkflowCounts; n: number }>(this.sql.counts, [], 'counts')).rows) counts[row.status] = row.n;
+    return counts;
+  }
+
+  /** Makes an aborted, cancelled or failed workflow ready again at once (see `WorkflowStore.resume`). */
+  async resume(id: string): Promise<boolean> {
+    assertValidWorkflowId(id, `${CONTEXT}: resume`);
+    return (await this.change(id, 'resume', undefined, undefined, (record, now) => workflowTransitions.resume(record, now))) !== undefined;
   }
 
   async get(id: string): Promise<WorkflowRecord | undefined> {

@@ -61,5 +61,6 @@ if (postgresOrSkip('the PostgreSQL conformance suites (storage, lock, workflow s
     },
     createPeer: (store, { clock }) => new PostgresWorkflowStore({ connectionString: server.url, schema: schemas.get(store) as string, clock }),
     destroy: (store) => store.close?.(),
+    listing: true,
   });
 }

@@ -170,13 +170,18 @@ if (postgresOrSkip('the PostgreSQL multi-process tests')) {
       server.stopServer('fast');
       // While it is down, a store call fails with a retryable BACKEND error.
       await expect(store.get('wf-0')).rejects.toMatchObject({ name: 'DurableError', code: 'BACKEND', retryable: true });
+      // The server stays down until every worker has met the outage (a retryable BACKEND error
+      // reported to onError): no timing decides whether they saw it.
+      for (const deadline = Date.now() + 120_000; !running.every((w) => /error BACKEND/.test(w.output())); ) {
+        if (Date.now() > deadline) throw new Error(`the workers reported no BACKEND error in 120 s: ${running.map((w) => w.output()).join(' | ')}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
       const before = readEffects(effects).length;
       server.startServer();
       await allFinished(store, ids);
       const all = readEffects(effects);
       expect(all.length).toBeGreaterThan(before);
       await checkExactlyOnce(store, ids, 4, all);
-      expect(running.map((w) => w.output()).join('')).toMatch(/error BACKEND/);
       for (const worker of running) worker.child.kill('SIGTERM');
       await store.close();
     },

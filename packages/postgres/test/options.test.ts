@@ -56,7 +56,7 @@ if (postgresOrSkip('the PostgreSQL schema tests')) {
       const tables = await pool.query<{ name: string }>('SELECT table_name AS name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1', [schema]);
       expect(tables.rows.map((row) => row.name)).toEqual(['app_kv', 'app_locks', 'app_schema_versions', 'app_workflow_steps', 'app_workflows']);
       const versions = await pool.query(`SELECT name, version FROM "${schema}".app_schema_versions ORDER BY name`);
-      expect(versions.rows).toEqual([{ name: 'kv', version: 1 }, { name: 'locks', version: 1 }, { name: 'workflows', version: 1 }]);
+      expect(versions.rows).toEqual([{ name: 'kv', version: 1 }, { name: 'locks', version: 1 }, { name: 'workflows', version: 2 }]);
       expect(lease.fencingToken).toBeGreaterThan(0);
       await pool.end();
     });
@@ -102,5 +102,37 @@ if (postgresOrSkip('the PostgreSQL schema tests')) {
       expect(plan.rows.map((row: { 'QUERY PLAN': string }) => row['QUERY PLAN']).join('\n')).toMatch(/Index Scan using durable_workflows_due/);
       await store.close();
     });
+  });
+}
+
+if (postgresOrSkip('the PostgreSQL migration test')) {
+  let server: TestPostgres;
+  beforeAll(async () => {
+    server = await startTestPostgres();
+  }, 120_000);
+  afterAll(() => server?.stop(), 60_000);
+
+  it('workflow tables of schema version 1 are upgraded to version 2 in place: their rows gain the handler and creation time that listing uses', async () => {
+    const schema = uniqueSchema('up');
+    const pool = new pg.Pool({ connectionString: server.url });
+    // The version 1 tables, as the first release created them, holding one workflow.
+    const { workflowMigrations } = await import('../src/workflow-sql.js');
+    const { Names } = await import('../src/options.js');
+    const names = new Names({ schema });
+    await pool.query(`CREATE SCHEMA "${schema}"`);
+    await pool.query(`CREATE TABLE "${schema}".durable_schema_versions (name text PRIMARY KEY, version integer NOT NULL)`);
+    await pool.query(workflowMigrations(names)[0]!.sql);
+    await pool.query(`INSERT INTO "${schema}".durable_schema_versions VALUES ('workflows', 1)`);
+    const record = workflowTransitions.create({ id: 'old', handler: 'legacy', input: 1 }, 42);
+    await pool.query(
+      `INSERT INTO "${schema}".durable_workflows (id, status, due_at, failures, updated_at, record) VALUES ('old', 'ready', 42, 0, 42, $1)`,
+      [JSON.stringify(record)],
+    );
+    const store = new PostgresWorkflowStore({ connectionString: server.url, schema });
+    const page = await store.list({ limit: 10, handler: 'legacy' });
+    expect(page.items.map((item) => [item.id, item.createdAt])).toEqual([['old', 42]]);
+    expect((await pool.query(`SELECT version FROM "${schema}".durable_schema_versions WHERE name = 'workflows'`)).rows[0]).toEqual({ version: 2 });
+    await store.close();
+    await pool.end();
   });
 }
