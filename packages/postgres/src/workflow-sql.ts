@@ -117,18 +117,18 @@ export function prepareWorkflowStatements(names: Names, channel: string): Workfl
         ` SELECT EXISTS (SELECT 1 FROM h) AS held, (SELECT rev FROM bump) AS rev,` +
         ` (SELECT s.memo FROM ${steps} s WHERE s.workflow_id = $1 AND s.position = $3) AS existing`,
     ),
-    // Compare-and-swap of the header on its revision; notifies when the workflow is due by $14.
+    // Compare-and-swap of the header on its revision; notifies the watchers when $14 is true.
     update: statement(
       `WITH up AS (UPDATE ${wf} SET status = $3, due_at = $4, claim_token = $5, claim_expires_at = $6, claimed_at = $7, failures = $8,` +
         ` updated_at = $9, error = $10, step_count = $11, record = $12, write_id = $13, rev = rev + 1 WHERE id = $1 AND rev = $2 RETURNING due_at, rev)` +
-        ` SELECT up.rev, CASE WHEN up.due_at <= $14 THEN pg_notify('${channel}', '') END FROM up`,
+        ` SELECT up.rev, CASE WHEN $14::boolean THEN pg_notify('${channel}', '') END FROM up`,
     ),
     updateWithStep: statement(
       `WITH up AS (UPDATE ${wf} SET status = $3, due_at = $4, claim_token = $5, claim_expires_at = $6, claimed_at = $7, failures = $8,` +
         ` updated_at = $9, error = $10, step_count = $11, record = $12, write_id = $13, rev = rev + 1 WHERE id = $1 AND rev = $2 RETURNING id, due_at, rev),` +
         ` st AS (INSERT INTO ${steps} (workflow_id, position, step_id, kind, done, memo) SELECT up.id, $15, $16, $17, $18, $19 FROM up` +
         ` ON CONFLICT (workflow_id, position) DO UPDATE SET step_id = excluded.step_id, kind = excluded.kind, done = excluded.done, memo = excluded.memo RETURNING 1)` +
-        ` SELECT up.rev, (SELECT count(*) FROM st) AS steps, CASE WHEN up.due_at <= $14 THEN pg_notify('${channel}', '') END FROM up`,
+        ` SELECT up.rev, (SELECT count(*) FROM st) AS steps, CASE WHEN $14::boolean THEN pg_notify('${channel}', '') END FROM up`,
     ),
     stepAt: statement(`SELECT memo FROM ${steps} WHERE workflow_id = $1 AND position = $2`),
   };

@@ -43,6 +43,7 @@ const CONTEXT = 'postgres workflow store';
 // Headers a claim holder remembers (revision included), so its next write under the claim needs
 // no read first; a stale one only costs a refused compare-and-swap and a read.
 const REMEMBERED = 10_000;
+const WAKING = new Set(['signal', 'cancel', 'resume', 'release', 'finish']);
 
 interface Remembered {
   token: string;
@@ -345,7 +346,10 @@ export class PostgresWorkflowStore extends ClaimWrites implements WorkflowStore 
       const writesStep = memo !== undefined && memo !== record.steps[index];
       const nextCount = writesStep && index === stepCount ? stepCount + 1 : stepCount;
       const writeId = createLockToken();
-      const values: unknown[] = [id, rev, ...headerColumns(next, nextCount), writeId, now];
+      // Watchers are told of every change that may let a worker claim or a waiter go on: a
+      // workflow due now, and any signal, cancel, resume, release or finish.
+      const wake = WAKING.has(operation) || (next.status !== 'running' && next.runAt <= now);
+      const values: unknown[] = [id, rev, ...headerColumns(next, nextCount), writeId, wake];
       if (writesStep) values.push(index, JSON.stringify(memo.id), memo.kind, memo.done, JSON.stringify(memo));
       let newRev: string | undefined;
       try {
@@ -362,7 +366,7 @@ export class PostgresWorkflowStore extends ClaimWrites implements WorkflowStore 
       } else {
         this.remembered.delete(id);
       }
-      if (next.status !== 'running' && (next.runAt ?? Infinity) <= now) this.notifier.local(this.channel, '');
+      if (wake) this.notifier.local(this.channel, '');
       return next;
     }
   }
