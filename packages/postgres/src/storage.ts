@@ -1,5 +1,5 @@
 import type { ConditionalOptions, ListOptions, ListPage, StorageCapabilities, StorageManager, StorageValue, StoredEntry } from '@durable/core';
-import { DurableError, ErrorCode, assertConditionalOptions, assertStorageValue, assertValidPrefix, createLockToken, listLimit, toBytes } from '@durable/core';
+import { DurableError, ErrorCode, assertConditionalOptions, conflictError, assertStorageValue, assertValidPrefix, createLockToken, listLimit, toBytes } from '@durable/core';
 import type { Statement } from './connection.js';
 import { AmbiguousWrite, Connection, statement } from './connection.js';
 import { assertStorableKey, prefixUpperBound } from './keys.js';
@@ -178,12 +178,8 @@ export class PostgresStorageManager implements StorageManager {
   }
 }
 
-function conflict(operation: string, key: string, ifVersion: string | null): DurableError {
-  return new DurableError(
-    ErrorCode.CONFLICT,
-    `${CONTEXT}: ${operation} refused for ${key}: ${ifVersion === null ? 'the key exists' : `version ${ifVersion} is no longer current`}; re-read and retry`,
-    { details: { key, ifVersion } },
-  );
+function conflict(operation: 'write' | 'delete', key: string, ifVersion: string | null): DurableError {
+  return conflictError({ context: CONTEXT, operation, key, expected: ifVersion });
 }
 
 function unknownOutcome(operation: string, key: string, cause: unknown, reason: string): DurableError {
