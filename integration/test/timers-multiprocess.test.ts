@@ -106,7 +106,7 @@ async function expectFiredOnce(storage: StorageManager, subjects: readonly strin
     });
   }
   const left: string[] = [];
-  for await (const key of listAll(storage, 'orchestrations-timers/')) left.push(key);
+  for await (const key of listAll(storage, 'orchestrations-timers/e/')) left.push(key);
   expect(left).toEqual([]);
 }
 

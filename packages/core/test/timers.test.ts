@@ -60,7 +60,7 @@ function evt(subject: string, type: string): DurableCloudEvent {
 
 async function indexKeys(storage: StorageManager): Promise<string[]> {
   const keys: string[] = [];
-  for await (const key of listAll(storage, 'orchestrations-timers/')) keys.push(key);
+  for await (const key of listAll(storage, 'orchestrations-timers/e/')) keys.push(key);
   return keys;
 }
 
@@ -76,7 +76,7 @@ describe('orchestration timers', () => {
     expect(started.eventsToEmit.map((e) => e.type)).toEqual(['cmd.summary.request']);
     const envelope = await stored(storage, 'p1');
     expect(envelope['timers']).toEqual([{ id: 'xstate.after.5000.summary.waiting', deadline: T0 + 5000, event: { type: 'xstate.after.5000.summary.waiting' } }]);
-    expect(await indexKeys(storage)).toEqual([expect.stringMatching(/^orchestrations-timers\/00\d{13}\/[0-9a-f]+\/p1$/)]);
+    expect(await indexKeys(storage)).toEqual([expect.stringMatching(/^orchestrations-timers\/e\/\d{12}\/00\d{13}\/[0-9a-f]+\/p1$/)]);
 
     time.now = T0 + 4999;
     const early = await fireDueTimers(options);
@@ -101,6 +101,43 @@ describe('orchestration timers', () => {
     expect(last.processes['p1']).toMatchObject({ value: 'failed', status: 'done' });
     expect((await stored(storage, 'p1'))['timers']).toBeUndefined();
     expect(await indexKeys(storage)).toEqual([]);
+  });
+
+  test('a run with nothing due reads the markers only, not the pending entries; once all fired, no index key is left', async () => {
+    const { storage, time, options } = setupStore();
+    // 3 timers due at T0 + 5 s, and 300 two hours later.
+    await orchestrateCloudEvents(options, [], [{ subject: 'near0' }, { subject: 'near1' }, { subject: 'near2' }]);
+    time.now = T0 + 7_200_000;
+    await orchestrateCloudEvents({ ...options, concurrency: 8 }, [], Array.from({ length: 300 }, (_, i) => ({ subject: `far${i}` })));
+    const listed: string[] = [];
+    const spy: StorageManager = {
+      capabilities: storage.capabilities,
+      read: (key) => storage.read(key),
+      write: (key, value, o) => storage.write(key, value, o),
+      delete: (key, o) => storage.delete(key, o),
+      exists: (key) => storage.exists(key),
+      list: async (prefix, o) => {
+        const page = await storage.list(prefix, o);
+        listed.push(...page.keys);
+        return page;
+      },
+    };
+    time.now = T0 + 4000;
+    const none = await fireDueTimers({ ...options, storage: spy });
+    expect(none).toMatchObject({ fired: 0, nextDeadline: T0 + 5000 });
+    // Two hour markers, one minute marker, the three near entries: none of the 300 far ones.
+    expect(listed.filter((key) => key.includes('/far'))).toEqual([]);
+    expect(listed).toHaveLength(6);
+    time.now = T0 + 5000;
+    expect((await fireDueTimers(options)).fired).toBe(3);
+    // Every process times out twice (a retry, then failed): run until nothing is left to fire.
+    time.now = T0 + 9_000_000;
+    let fired = 0;
+    for (let run = 0; run < 4; run++, time.now += 10_000) fired += (await fireDueTimers({ ...options, concurrency: 8 })).fired;
+    expect(fired).toBe(3 + 2 * 300);
+    const left: string[] = [];
+    for await (const key of listAll(storage, 'orchestrations-timers/')) left.push(key);
+    expect(left).toEqual([]);
   });
 
   test('a reply before the deadline cancels the timer: its run fires nothing and removes the entry', async () => {

@@ -6,8 +6,7 @@ import { describeValue } from '../lock-options.js';
 import { checkOptions } from '../option-checks.js';
 import { mapBounded } from './bounded.js';
 import type { DurableCloudEvent } from './cloudevent.js';
-import type { TimerEntry } from './due-index.js';
-import { parseTimerEntry, timerIndexPrefix } from './due-index.js';
+import { scanDue } from './due-scan.js';
 import { errorEvent } from './error-events.js';
 import type { Group, GroupOutcome } from './group-run.js';
 import type { OrchestrateCloudEventsOptions, ProcessState } from './orchestrate-options.js';
@@ -52,7 +51,6 @@ export interface TimerRunResult {
 }
 
 const RUN_OPTIONS = ['maxMs', 'limit', 'publish'] as const;
-const PAGE = 100;
 
 /**
  * Delivers every timer that is due across all orchestrations of the store (the `after` delays and
@@ -77,7 +75,7 @@ export async function fireDueTimers<TLogic extends AnyStateMachine = AnyStateMac
   }
   const started = performance.now();
   const now = config.clock();
-  const { entries, nextDeadline, more } = await dueEntries(config.options.storage, config.prefix, now, limit, () => performance.now() - started > maxMs);
+  const { entries, nextDeadline, more } = await scanDue(config.options.storage, config.prefix, now, limit, () => performance.now() - started > maxMs);
   const groups = new Map<string, Group>();
   entries.forEach((timer, position) => {
     let group = groups.get(timer.subject);
@@ -103,36 +101,6 @@ export async function fireDueTimers<TLogic extends AnyStateMachine = AnyStateMac
     if (outcome.state !== undefined) result.processes[group.subject] = outcome.state;
   }
   return result;
-}
-
-// Lists the index soonest first and stops at the first entry not yet due: what is due, one more.
-async function dueEntries(
-  storage: OrchestrateCloudEventsOptions['storage'],
-  prefix: string,
-  now: number,
-  limit: number,
-  outOfTime: () => boolean,
-): Promise<{ entries: TimerEntry[]; nextDeadline?: number; more: boolean }> {
-  const entries: TimerEntry[] = [];
-  let cursor: string | undefined;
-  do {
-    let page;
-    try {
-      page = await storage.list(timerIndexPrefix(prefix), { limit: PAGE, ...(cursor === undefined ? {} : { cursor }) });
-    } catch (error) {
-      throw toBackendError(error, `orchestrator: listing the due timers under ${timerIndexPrefix(prefix)} failed`);
-    }
-    for (const key of page.keys) {
-      const entry = parseTimerEntry(prefix, key);
-      if (entry === undefined) continue;
-      if (entry.deadline > now) return { entries, nextDeadline: entry.deadline, more: false };
-      if (entries.length >= limit) return { entries, more: true };
-      entries.push(entry);
-    }
-    cursor = page.cursor;
-    if (cursor !== undefined && outOfTime()) return { entries, more: true };
-  } while (cursor !== undefined);
-  return { entries, more: false };
 }
 
 // Under the lease: an entry another run removed meanwhile was handled there (its events
