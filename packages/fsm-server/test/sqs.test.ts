@@ -156,6 +156,43 @@ suite('SQS consumer retries', () => {
   });
 });
 
+suite('SQS consumer stop', () => {
+  it('stop() waits for the messages in progress: their events are committed and their messages deleted', async () => {
+    const inner = new MemoryStorageManager();
+    let gateOpen!: () => void;
+    const gate = new Promise<void>((resolve) => (gateOpen = resolve));
+    let writeStarted!: () => void;
+    const started = new Promise<void>((resolve) => (writeStarted = resolve));
+    const storage: StorageManager = {
+      capabilities: inner.capabilities,
+      read: (k) => inner.read(k),
+      delete: (k, o) => inner.delete(k, o),
+      exists: (k) => inner.exists(k),
+      list: (p, o) => inner.list(p, o),
+      write: async (key, value, options) => {
+        if (key.endsWith('/machines/slow') && options?.ifVersion) {
+          writeStarted();
+          await gate;
+        }
+        return inner.write(key, value, options);
+      },
+    };
+    const { server, events } = await startServer('stopping', storage);
+    await server.service.createMachine('test.orders:v3', 'slow');
+    await sendEvents(client, events, [{ dest: 'slow', event: 'accept', eventId: 'g1' }]);
+    await started;
+    let stopped = false;
+    const stopping = server.stop().then(() => (stopped = true));
+    // While the write is held, stop() cannot have finished (only a stop that abandons work could).
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(stopped).toBe(false);
+    gateOpen();
+    await stopping;
+    expect(await state(server, 'slow')).toBe('pending');
+    expect(await queueDepth(client, events)).toMatchObject({ total: 0 });
+  });
+});
+
 if (unavailable !== undefined) {
   it(`SKIPPED: SQS consumer tests: ${String(unavailable)}`, () => undefined);
 }
