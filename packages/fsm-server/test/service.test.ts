@@ -12,7 +12,7 @@ async function expectCode(promise: Promise<unknown>, code: string): Promise<void
 }
 
 describe('FsmService', () => {
-  it('two services on one folder (two stale caches) never double-apply: each event once, states consistent', async () => {
+  it('two services on one folder (two stale caches) never lose or double-apply an event: each once, states consistent', async () => {
     const folder = tempDir('two');
     try {
       const a = new FsmService({ storage: new LocalFileStorageManager({ root: folder.dir }) });
@@ -20,9 +20,17 @@ describe('FsmService', () => {
       await a.createConfiguration(TOGGLE);
       await a.createMachine('toggle:v1', 'm');
       await b.getMachine('m'); // b caches version 1
-      const ids = Array.from({ length: 40 }, (_, i) => `e${i}`);
-      // Every id sent to both services, interleaved: each must be applied exactly once.
-      await Promise.all(ids.flatMap((id) => [a.applyEvent('m', { event: 'toggle', eventId: id }), b.applyEvent('m', { event: 'toggle', eventId: id })]));
+      // Some ids go to one service only (a lost update would drop them), some to both (a double
+      // apply would repeat them), interleaved.
+      const onlyA = Array.from({ length: 30 }, (_, i) => `a${i}`);
+      const onlyB = Array.from({ length: 30 }, (_, i) => `b${i}`);
+      const both = Array.from({ length: 10 }, (_, i) => `ab${i}`);
+      const ids = [...onlyA, ...onlyB, ...both];
+      await Promise.all([
+        ...onlyA.map((id) => a.applyEvent('m', { event: 'toggle', eventId: id })),
+        ...onlyB.map((id) => b.applyEvent('m', { event: 'toggle', eventId: id })),
+        ...both.flatMap((id) => [a.applyEvent('m', { event: 'toggle', eventId: id }), b.applyEvent('m', { event: 'toggle', eventId: id })]),
+      ]);
       const machine = await a.getMachine('m');
       expect(machine?.history.map((h) => h.event_id).sort()).toEqual([...ids].sort());
       machine?.history.forEach((h, i) => expect(h.transition.from).toBe(i % 2 === 0 ? 'off' : 'on'));
