@@ -5,6 +5,8 @@ import { systemClock } from './clock.js';
 import { DurableError, ErrorCode, isDurableError, toBackendError } from './errors.js';
 import { assertValidPrefix } from './keys.js';
 import { StorageDueIndex } from './storage-due-index.js';
+import type { StepLayout } from './storage-workflow-steps.js';
+import { StepKeys, normalizeSteps } from './storage-workflow-steps.js';
 import type { DueEntry } from './storage-due-index.js';
 import { checkOptions } from './option-checks.js';
 import type { Lease, LockManager } from './lock.js';
@@ -13,6 +15,8 @@ import { bytesToText, listAll } from './storage.js';
 import type {
   ClaimedWorkflow,
   NewWorkflow,
+  StepMemo,
+  SuspendOptions,
   WorkflowRecord,
   WorkflowStore,
 } from './workflow-store.js';
@@ -20,6 +24,8 @@ import {
   WorkflowStatus,
   assertClaimHeld,
   assertValidWorkflowId,
+  checkStepPlacement,
+  cloneJson,
   createClaimToken,
   decodeWorkflowId,
   encodeWorkflowId,
@@ -91,12 +97,14 @@ const MAX_SKIPS = 100_000;
  * are the same bytes (S3's version, the ETag, is a hash of the bytes: without it a write could
  * bring back an earlier version and a stale compare-and-swap would pass).
  */
-type StoredRecord = WorkflowRecord & { dueKey?: string; rev?: number };
+type StoredRecord = WorkflowRecord & StepLayout & { dueKey?: string; rev?: number };
 
 interface Held {
   token: string;
   version: string;
   record: StoredRecord;
+  /** The full history, when this instance holds it (keyed steps). */
+  steps?: StepMemo[];
 }
 
 /**
@@ -136,6 +144,8 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
   private readonly skipEntry = new Map<string, number>();
   // Markers of the layout before the due index, still to be moved into it (checked once).
   private legacyPending: StoragePendingIndex | undefined;
+  // Steps as their own keys (with the due index and compare-and-swap; otherwise inline).
+  private readonly stepKeys: StepKeys | undefined;
 
   constructor(options: StorageWorkflowStoreOptions) {
     super();
@@ -165,6 +175,7 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
       }
       this.legacyPending = this.pending as StoragePendingIndex;
     }
+    this.stepKeys = this.index !== undefined && !this.useLock ? new StepKeys(this.storage, `${prefix}steps/`, this.name) : undefined;
     this.lockPrefix = `${prefix}locks/`;
     this.clock = options.clock ?? systemClock;
   }
@@ -176,6 +187,7 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
       record.dueKey = this.index.keyFor(record.id, record.runAt);
       record.rev = 1;
     }
+    if (this.stepKeys !== undefined) record.stepCount = 0;
     const text = JSON.stringify(record);
     try {
       // Entry (or marker) first: a crash between the two writes leaves an orphan entry (dropped
@@ -206,7 +218,91 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
   async get(id: string): Promise<WorkflowRecord | undefined> {
     assertValidWorkflowId(id, `${this.name}: get`);
     const current = await this.read(id);
-    return current === undefined ? undefined : visible(current.record);
+    return current === undefined ? undefined : this.full(current.record);
+  }
+
+  /** The record as callers see it, with its whole history. */
+  private async full(record: StoredRecord, steps?: StepMemo[]): Promise<WorkflowRecord> {
+    if (this.stepKeys === undefined) return visible(record);
+    let history = steps;
+    if (history === undefined) {
+      try {
+        history = await this.stepKeys.history(record);
+      } catch (error) {
+        throw wrap(this.name, error, 'read steps', record.id);
+      }
+    }
+    return visible({ ...record, steps: history.slice() });
+  }
+
+  /** The history of a workflow `token` holds: from this instance's cache, else read (and checked). */
+  private async heldSteps(id: string, token: string, operation: string): Promise<StepMemo[]> {
+    const cached = this.held.get(id);
+    if (cached !== undefined && cached.token === token && cached.steps !== undefined) return cached.steps;
+    const current = await this.read(id);
+    assertClaimHeld(current?.record, token, operation, id);
+    const steps = await (this.stepKeys as StepKeys).history(current.record);
+    this.held.set(id, { token, version: current.version, record: current.record, steps });
+    return steps;
+  }
+
+  /** Records a step: its own key, then the record's step count under the claim (see StepKeys). */
+  override async saveStep(id: string, token: string, index: number, memo: StepMemo): Promise<void> {
+    if (this.stepKeys === undefined) return super.saveStep(id, token, index, memo);
+    assertValidWorkflowId(id, `${this.name}: saveStep`);
+    const steps = await this.heldSteps(id, token, 'saveStep');
+    if (checkStepPlacement(id, steps, index, memo) === 'recorded') return;
+    const layout = await this.placeKeyed(id, token, 'saveStep', steps, index, memo);
+    await this.underClaim(id, token, 'saveStep', (record, now) => ({ ...record, updatedAt: now, ...layout(record) }));
+    steps[index] = cloneJson(memo);
+  }
+
+  override async suspend(id: string, token: string, options: SuspendOptions): Promise<void> {
+    if (this.stepKeys === undefined || options.step === undefined) return super.suspend(id, token, options);
+    assertValidWorkflowId(id, `${this.name}: suspend`);
+    const { index, memo } = options.step;
+    const steps = await this.heldSteps(id, token, 'suspend');
+    const placed = checkStepPlacement(id, steps, index, memo) === 'place';
+    const layout = placed ? await this.placeKeyed(id, token, 'suspend', steps, index, memo) : () => ({});
+    const { step: _step, ...rest } = options;
+    await this.underClaim(id, token, 'suspend', (record, now) => ({ ...workflowTransitions.suspend(record, token, rest, now), ...layout(record) }));
+    if (placed) steps[index] = cloneJson(memo);
+  }
+
+  /**
+   * Makes a memo placed at `index` durable the keyed way: a done memo is written to its key (not
+   * yet committed), a pending one goes into the record. Returns the record fields that commit it.
+   */
+  private async placeKeyed(
+    id: string,
+    token: string,
+    operation: string,
+    steps: readonly StepMemo[],
+    index: number,
+    memo: StepMemo,
+  ): Promise<(record: StoredRecord) => StepLayout> {
+    const pending = steps[steps.length - 1]?.done === false ? steps.length - 1 : undefined;
+    if (pending !== undefined && index > pending) {
+      throw new DurableError(
+        ErrorCode.NON_DETERMINISTIC,
+        `workflow ${id}: cannot record ${memo.kind} ${JSON.stringify(memo.id)} at position ${index} while position ${pending} still waits (resolve it first)`,
+      );
+    }
+    const copy = cloneJson(memo);
+    if (!memo.done) return () => ({ pendingStep: { index, memo: copy } });
+    try {
+      await (this.stepKeys as StepKeys).write(id, index, copy, async () => {
+        const current = await this.read(id);
+        assertClaimHeld(current?.record, token, operation, id);
+      });
+    } catch (error) {
+      if (isDurableError(error, ErrorCode.LOCK_LOST)) throw error;
+      throw wrap(this.name, error, `${operation} (step key)`, id);
+    }
+    return (record) => ({
+      stepCount: Math.max(record.stepCount ?? 0, index + 1),
+      pendingStep: record.pendingStep?.index === index ? undefined : record.pendingStep,
+    });
   }
 
   async claim(options: { leaseMs: number }): Promise<ClaimedWorkflow | undefined> {
@@ -304,7 +400,8 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
       this.skipEntry.delete(entry.key);
       // The claim rewrote the record, so a stray entry can go now (see the class comment).
       if (claimed.dueKey !== entry.key) await index.remove(entry.key).catch(() => undefined);
-      return { token, record: visible(claimed) };
+      const record = await this.full(claimed, this.stepKeys === undefined ? undefined : await this.claimedSteps(entry.id, token, claimed));
+      return { token, record };
     }
     if (absent) {
       await this.dropOrphanEntry(index, entry);
@@ -320,6 +417,19 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
     const touched = await this.change(entry.id, (current) => (current === undefined || current.dueKey === entry.key ? undefined : { ...current }), { claiming: true });
     if (touched !== undefined) await index.remove(entry.key).catch(() => undefined);
     return undefined;
+  }
+
+  // The history of a workflow just claimed, kept for the steps this instance will record.
+  private async claimedSteps(id: string, token: string, record: StoredRecord): Promise<StepMemo[]> {
+    let steps: StepMemo[];
+    try {
+      steps = await (this.stepKeys as StepKeys).history(record);
+    } catch (error) {
+      throw wrap(this.name, error, 'read steps', id);
+    }
+    const held = this.held.get(id);
+    if (held !== undefined && held.token === token) held.steps = steps;
+    return steps;
   }
 
   private async dropOrphanEntry(index: StorageDueIndex, entry: DueEntry): Promise<void> {
@@ -454,8 +564,11 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
         if (due.drop !== undefined) await (this.index as StorageDueIndex).remove(due.drop).catch(() => undefined);
         // The cache serves compare-and-swap writes only (under the lock, every change reads).
         if (!this.useLock) {
-          if (next.claim !== undefined) this.held.set(id, { token: next.claim.token, version, record: next });
-          else this.held.delete(id);
+          const before = this.held.get(id);
+          if (next.claim !== undefined) {
+            const steps = before?.token === next.claim.token ? before.steps : undefined;
+            this.held.set(id, { token: next.claim.token, version, record: next, ...(steps === undefined ? {} : { steps }) });
+          } else this.held.delete(id);
         }
         return next;
       }
@@ -531,7 +644,8 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
       throw wrap(this.name, error, 'read', id);
     }
     if (entry === undefined) return undefined;
-    return { record: parseWorkflowRecord(bytesToText(entry.data), this.name), version: entry.version };
+    const record: StoredRecord = parseWorkflowRecord(bytesToText(entry.data), this.name);
+    return { record: this.stepKeys === undefined ? record : normalizeSteps(record), version: entry.version };
   }
 
   private async looksDue(id: string): Promise<boolean> {
@@ -607,8 +721,7 @@ export class StoragePendingIndex implements PendingIndex {
 
 /** The record as callers see it: without the store's bookkeeping. */
 function visible(record: StoredRecord): WorkflowRecord {
-  if (record.dueKey === undefined && record.rev === undefined) return record;
-  const { dueKey: _dueKey, rev: _rev, ...rest } = record;
+  const { dueKey: _dueKey, rev: _rev, stepCount: _count, pendingStep: _pending, ...rest } = record;
   return rest;
 }
 
