@@ -14,6 +14,7 @@ import {
 } from '@durable/core';
 import type { MongoConnection, MongoConnectionOptions } from './connection.js';
 import { resolveKeyPrefix, resolveMongoConnection } from './connection.js';
+import { isAmbiguousWriteError } from './ambiguous-writes.js';
 import { isDuplicateKey, mongoBackendError } from './mongo-errors.js';
 
 /**
@@ -36,6 +37,11 @@ export interface LockDocument {
   grants?: number;
   /** Format of this document's shape ({@link LOCK_DOCUMENT_FORMAT}). */
   format: number;
+  /**
+   * Owner token of the last release, kept through later grants (acquire does not touch it), so a
+   * release whose reply was lost can recognise its own change. Absent before the first release.
+   */
+  released?: string;
 }
 
 /** Format of the documents {@link MongoLockManager} writes. */
@@ -82,10 +88,20 @@ export function grantedFencingToken(document: Pick<LockDocument, 'fence' | 'gran
   return Number.isSafeInteger(document.fence) && Number.isSafeInteger(token) ? token : undefined;
 }
 
+/** How many times an extend or release whose reply was lost is settled by reading back and sending it again. */
+const SETTLE_ROUNDS = 3;
+
 /**
  * A {@link LockManager} on one MongoDB collection: lease documents with expiry takeover in a
  * single atomic `findOneAndUpdate` (no TTL index: an expired lease is free by the filter, at
  * once), owner-conditional release and extend, and a fencing counter in the same document.
+ *
+ * A write whose reply was lost (the connection failed after the request was sent) is settled by
+ * reading the lock document back, never reported as a plain failure: an acquire whose grant landed
+ * (the document carries its fresh owner token) returns the lease; an extend whose new expiry is
+ * there, or a release whose token is recorded in `released`, reports success; one that did not
+ * land is sent again (the same conditional update, harmless if the first is still in flight);
+ * what cannot be told apart is `UNKNOWN_OUTCOME`.
  */
 export class MongoLockManager implements LockManager {
   readonly capabilities: LockCapabilities = { fencing: true, crossProcess: true };
@@ -113,36 +129,59 @@ export class MongoLockManager implements LockManager {
   async release(key: string, token: string): Promise<boolean> {
     assertValidKey(key, CONTEXT);
     assertLockToken(token, CONTEXT);
-    try {
-      await this.connection.ready();
-      const result = await this.locks.updateOne({ _id: this.keyPrefix + key, owner: token }, { $set: { owner: null, expiresAt: 0 } });
-      return result.modifiedCount === 1;
-    } catch (error) {
-      throw mongoBackendError(error, `${CONTEXT}: release failed for ${key}`, key);
+    const id = this.keyPrefix + key;
+    let failure: unknown;
+    for (let round = 0; round < SETTLE_ROUNDS; round++) {
+      try {
+        await this.connection.ready();
+        const result = await this.locks.updateOne({ _id: id, owner: token }, { $set: { owner: null, expiresAt: 0, released: token } });
+        if (result.modifiedCount === 1) return true;
+        if (failure === undefined) return false;
+      } catch (error) {
+        if (!isAmbiguousWriteError(error)) throw mongoBackendError(error, `${CONTEXT}: release failed for ${key}`, key);
+        failure = error;
+      }
+      // A release whose reply was lost (or, after one, a definite "no match"): look.
+      const seen = await this.readBack(id, key, 'release', failure);
+      if (seen?.released === token && seen.owner !== token) return true;
+      if (seen?.owner === token) continue; // not applied (yet): the same release again
+      // Neither held by us nor released by us last: our release may have landed and been followed
+      // by another grant and release, or our lease expired and was taken over. Not ours either way.
+      throw new DurableError(
+        ErrorCode.UNKNOWN_OUTCOME,
+        `${CONTEXT}: the outcome of release for ${key} is unknown: the connection failed after the request was sent and the lock changed hands since; the lease is not held by this owner any more either way`,
+        { cause: failure, details: { key } },
+      );
     }
+    throw this.stillUnknown(key, 'release', failure);
   }
 
   async extend(key: string, token: string, ttlMs: number): Promise<number> {
     assertValidKey(key, CONTEXT);
     assertLockToken(token, CONTEXT);
     const ttl = resolveTtl(ttlMs, this.defaultTtlMs, CONTEXT);
-    const now = this.clock();
-    const expiresAt = now + ttl;
-    let matched: number;
-    try {
-      await this.connection.ready();
-      const result = await this.locks.updateOne(
-        { _id: this.keyPrefix + key, owner: token, expiresAt: { $gt: now } },
-        { $set: { expiresAt } },
-      );
-      matched = result.matchedCount;
-    } catch (error) {
-      throw mongoBackendError(error, `${CONTEXT}: extend failed for ${key}`, key);
+    const id = this.keyPrefix + key;
+    const expiresAt = this.clock() + ttl;
+    let failure: unknown;
+    for (let round = 0; round < SETTLE_ROUNDS; round++) {
+      const now = this.clock();
+      try {
+        await this.connection.ready();
+        const result = await this.locks.updateOne({ _id: id, owner: token, expiresAt: { $gt: now } }, { $set: { expiresAt } });
+        if (result.matchedCount === 1) return expiresAt;
+        if (failure === undefined) throw lockLost(key);
+      } catch (error) {
+        if (error instanceof DurableError) throw error;
+        if (!isAmbiguousWriteError(error)) throw mongoBackendError(error, `${CONTEXT}: extend failed for ${key}`, key);
+        failure = error;
+      }
+      // An extend whose reply was lost: ours landed if the document holds our token and our expiry.
+      const seen = await this.readBack(id, key, 'extend', failure);
+      if (seen?.owner !== token || seen.expiresAt <= this.clock()) throw lockLost(key);
+      if (seen.expiresAt >= expiresAt) return expiresAt;
+      // Still ours with the old expiry: not applied (yet); the same extend again.
     }
-    if (matched !== 1) {
-      throw new DurableError(ErrorCode.LOCK_LOST, `${CONTEXT}: extend failed for ${key}: the lease is no longer held`, { details: { key } });
-    }
-    return expiresAt;
+    throw this.stillUnknown(key, 'extend', failure);
   }
 
   /** Closes the client if this manager created it (never an injected one). */
@@ -164,14 +203,46 @@ export class MongoLockManager implements LockManager {
       });
     } catch (error) {
       if (isDuplicateKey(error)) return undefined;
-      throw mongoBackendError(error, `${CONTEXT}: acquire failed for ${key}`, key);
+      if (!isAmbiguousWriteError(error)) throw mongoBackendError(error, `${CONTEXT}: acquire failed for ${key}`, key);
+      // The grant's reply was lost: it landed if the document carries this attempt's fresh token.
+      // If not, it did not land (or is still in flight and will leave a lease nobody holds, which
+      // expires by itself): this attempt failed and the next one uses a new token.
+      const seen = await this.readBack(this.keyPrefix + key, key, 'acquire', error);
+      if (seen?.owner !== token) return undefined;
+      granted = seen;
     }
     const fencingToken = granted === null ? undefined : grantedFencingToken(granted);
     if (granted === null || granted.owner !== token || fencingToken === undefined) {
       throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: acquire for ${key} returned an unexpected document`, { details: { key } });
     }
-    return createLease(this, { key, token, fencingToken, expiresAt, ttlMs });
+    return createLease(this, { key, token, fencingToken, expiresAt: granted.expiresAt, ttlMs });
   }
+
+  // The lock document after a write whose reply was lost; a failed read leaves the outcome unknown.
+  private async readBack(id: string, key: string, operation: string, failure: unknown): Promise<LockDocument | null> {
+    try {
+      await this.connection.ready();
+      return await this.locks.findOne({ _id: id });
+    } catch (readError) {
+      throw new DurableError(
+        ErrorCode.UNKNOWN_OUTCOME,
+        `${CONTEXT}: the outcome of ${operation} for ${key} is unknown: the connection failed after the request was sent and reading the lock back failed too; try again`,
+        { retryable: true, cause: failure, details: { key, readError: String(readError) } },
+      );
+    }
+  }
+
+  private stillUnknown(key: string, operation: string, failure: unknown): DurableError {
+    return new DurableError(
+      ErrorCode.UNKNOWN_OUTCOME,
+      `${CONTEXT}: the outcome of ${operation} for ${key} is unknown: ${SETTLE_ROUNDS} attempts lost their replies; try again`,
+      { retryable: true, cause: failure, details: { key } },
+    );
+  }
+}
+
+function lockLost(key: string): DurableError {
+  return new DurableError(ErrorCode.LOCK_LOST, `${CONTEXT}: extend failed for ${key}: the lease is no longer held`, { details: { key } });
 }
 
 /** Creates a {@link MongoLockManager}. */

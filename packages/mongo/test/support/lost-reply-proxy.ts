@@ -13,8 +13,12 @@ const OP_MSG = 2013;
 export interface MongoLostReplyProxy {
   /** `mongodb://127.0.0.1:<port>/?directConnection=true` for the driver. */
   readonly uri: string;
-  /** The next write command is applied by the server and its reply is lost. */
-  dropNextReply(): void;
+  /**
+   * The next write command is applied by the server and its reply is lost. `between`, when given,
+   * runs after the server applied it and before the client learns anything (the connection is cut
+   * once it settles): another writer's change goes exactly there.
+   */
+  dropNextReply(between?: () => Promise<void>): void;
   /** Drops armed and not used yet. */
   dropsPending(): number;
   /** Replies dropped so far. */
@@ -24,13 +28,13 @@ export interface MongoLostReplyProxy {
 
 /** Starts a proxy in front of `host:port` on a free local port. */
 export async function startMongoLostReplyProxy(target: { host: string; port: number }): Promise<MongoLostReplyProxy> {
-  let armed = 0;
+  const armed: Array<(() => Promise<void>) | undefined> = [];
   let dropped = 0;
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
     const upstream = createConnection(target);
     sockets.add(client).add(upstream);
-    const doomed = new Set<number>();
+    const doomed = new Map<number, (() => Promise<void>) | undefined>();
     let fromClient = Buffer.alloc(0);
     let fromServer = Buffer.alloc(0);
     const cut = (): void => {
@@ -45,9 +49,8 @@ export async function startMongoLostReplyProxy(target: { host: string; port: num
         if (fromClient.length < length) break;
         const message = fromClient.subarray(0, length);
         fromClient = fromClient.subarray(length);
-        if (armed > 0 && WRITE_COMMANDS.has(commandName(message) ?? '')) {
-          armed--;
-          doomed.add(message.readInt32LE(4));
+        if (armed.length > 0 && WRITE_COMMANDS.has(commandName(message) ?? '')) {
+          doomed.set(message.readInt32LE(4), armed.shift());
         }
         upstream.write(message);
       }
@@ -60,9 +63,15 @@ export async function startMongoLostReplyProxy(target: { host: string; port: num
         if (fromServer.length < length) break;
         const message = fromServer.subarray(0, length);
         fromServer = fromServer.subarray(length);
-        if (doomed.has(message.readInt32LE(8))) {
+        const responseTo = message.readInt32LE(8);
+        if (doomed.has(responseTo)) {
           dropped++;
-          cut();
+          const between = doomed.get(responseTo);
+          upstream.pause();
+          void Promise.resolve()
+            .then(() => between?.())
+            .catch(() => undefined)
+            .finally(cut);
           return;
         }
         client.write(message);
@@ -81,10 +90,10 @@ export async function startMongoLostReplyProxy(target: { host: string; port: num
   const port = typeof address === 'object' && address !== null ? address.port : 0;
   return {
     uri: `mongodb://127.0.0.1:${port}/?directConnection=true`,
-    dropNextReply: () => {
-      armed++;
+    dropNextReply: (between) => {
+      armed.push(between);
     },
-    dropsPending: () => armed,
+    dropsPending: () => armed.length,
     dropped: () => dropped,
     close: async () => {
       for (const socket of sockets) socket.destroy();

@@ -1,0 +1,136 @@
+import { MongoClient } from 'mongodb';
+import { isDurableError } from '@durable/core';
+import { expectDurableError, uniquePrefix } from '@durable/testkit';
+import { MongoLockManager } from '../src/index.js';
+import type { LockDocument } from '../src/index.js';
+import type { MongoLostReplyProxy } from './support/lost-reply-proxy.js';
+import { startMongoLostReplyProxy } from './support/lost-reply-proxy.js';
+import type { MongoTestServer } from './support/mongo-server.js';
+import { mongoServerOrSkip, startMongoTestServer } from './support/mongo-server.js';
+
+// Writes whose reply is lost: a TCP proxy lets the command reach the server (mongo-java-server,
+// or MONGODB_URI when it is a single mongodb:// host), which applies it, and then cuts the
+// connection instead of passing the answer on. The lock and the workflow store must settle such a
+// write by reading back: success when it landed, a definite failure (LOCK_LOST, CONFLICT) when
+// it cannot have, UNKNOWN_OUTCOME when nobody can tell; never a plain failure after a commit.
+// `between` runs another client's change after the server applied the write and before the
+// writer learns of it.
+const target = new URL(process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:0/');
+const proxiable = target.protocol === 'mongodb:' && !target.host.includes(',');
+
+if (!proxiable) {
+  test('SKIPPED: lost-reply tests: MONGODB_URI is not a single mongodb:// host the proxy can stand in front of', () => {
+    console.warn('@durable/mongo: SKIPPED: lost-reply tests: MONGODB_URI is not a single mongodb:// host');
+    expect(proxiable).toBe(false);
+  });
+} else if (mongoServerOrSkip('the MongoDB lost-reply tests on mongo-java-server', 'mongo-java-server')) {
+  const database = process.env.MONGODB_DATABASE ?? `durable_lost_${process.pid}`;
+  let server: MongoTestServer;
+  let direct: MongoClient;
+  let lossy: MongoClient;
+  let proxy: MongoLostReplyProxy;
+
+  beforeAll(async () => {
+    server = await startMongoTestServer('mongo-java-server');
+    const address = new URL(server.uri);
+    proxy = await startMongoLostReplyProxy({ host: address.hostname, port: Number(address.port || 27017) });
+    direct = new MongoClient(server.uri, { serverSelectionTimeoutMS: 10_000 });
+    lossy = new MongoClient(proxy.uri, { serverSelectionTimeoutMS: 10_000, retryWrites: false });
+    await Promise.all([direct.connect(), lossy.connect()]);
+  }, 60_000);
+  afterEach(() => {
+    // A test that armed a lost reply must have used it: otherwise it proved nothing.
+    expect(proxy.dropsPending()).toBe(0);
+  });
+  afterAll(async () => {
+    if (process.env.MONGODB_DATABASE === undefined) await direct?.db(database).dropDatabase();
+    await lossy?.close();
+    await direct?.close();
+    await proxy?.close();
+    await server?.stop();
+  }, 30_000);
+
+  const locks = (client: MongoClient): MongoLockManager => new MongoLockManager({ client, database, backoff: { baseMs: 1, maxMs: 5 } });
+  const lockDocument = (key: string): Promise<LockDocument | null> =>
+    direct.db(database).collection<LockDocument>('durable_locks').findOne({ _id: key });
+
+  describe('mongo lock after a lost reply', () => {
+    it('an acquire whose grant landed returns that lease, and another owner is refused', async () => {
+      const key = uniquePrefix('acquire');
+      proxy.dropNextReply();
+      const lease = await locks(lossy).acquire(key, { ttlMs: 30_000, waitMs: 0 });
+      expect((await lockDocument(key))?.owner).toBe(lease.token);
+      await expectDurableError(() => locks(direct).acquire(key, { ttlMs: 30_000, waitMs: 0 }), 'LOCK_TIMEOUT');
+      expect(await lease.release()).toBe(true);
+      const next = await locks(direct).acquire(key, { ttlMs: 1000, waitMs: 0 });
+      expect(next.fencingToken).toBe(lease.fencingToken + 1);
+      await next.release();
+    });
+
+    it('an extend that landed returns the new expiry', async () => {
+      const key = uniquePrefix('extend');
+      const manager = locks(lossy);
+      const lease = await manager.acquire(key, { ttlMs: 10_000 });
+      proxy.dropNextReply();
+      const expiresAt = await manager.extend(key, lease.token, 60_000);
+      expect(expiresAt).toBeGreaterThan(lease.expiresAt);
+      expect((await lockDocument(key))?.expiresAt).toBe(expiresAt);
+      await manager.release(key, lease.token);
+    });
+
+    it('an extend of a lease taken over in the meantime is LOCK_LOST', async () => {
+      const key = uniquePrefix('extend-lost');
+      let now = Date.now();
+      const clock = (): number => now;
+      const manager = new MongoLockManager({ client: lossy, database, clock });
+      const other = new MongoLockManager({ client: direct, database, clock });
+      const lease = await manager.acquire(key, { ttlMs: 1000 });
+      // The extend lands; then its lease runs out and another owner takes the lock.
+      proxy.dropNextReply(async () => {
+        now += 120_000;
+        await other.acquire(key, { ttlMs: 60_000, waitMs: 0 });
+      });
+      await expectDurableError(() => manager.extend(key, lease.token, 5000), 'LOCK_LOST');
+    });
+
+    it('a release that landed returns true, and the lock is free', async () => {
+      const key = uniquePrefix('release');
+      const manager = locks(lossy);
+      const lease = await manager.acquire(key, { ttlMs: 30_000 });
+      proxy.dropNextReply();
+      expect(await manager.release(key, lease.token)).toBe(true);
+      expect(await lockDocument(key)).toMatchObject({ owner: null, released: lease.token });
+      const next = await locks(direct).acquire(key, { ttlMs: 1000, waitMs: 0 });
+      await next.release();
+    });
+
+    it('a release that landed is still recognised after another owner took the lock', async () => {
+      const key = uniquePrefix('release-taken');
+      const manager = locks(lossy);
+      const lease = await manager.acquire(key, { ttlMs: 30_000 });
+      let theirs: string | undefined;
+      proxy.dropNextReply(async () => {
+        theirs = (await locks(direct).acquire(key, { ttlMs: 30_000, waitMs: 0 })).token;
+      });
+      expect(await manager.release(key, lease.token)).toBe(true);
+      expect((await lockDocument(key))?.owner).toBe(theirs);
+    });
+
+    it('a release that landed, followed by another grant and release, is UNKNOWN_OUTCOME, never a false "not yours"', async () => {
+      const key = uniquePrefix('release-unknown');
+      const manager = locks(lossy);
+      const lease = await manager.acquire(key, { ttlMs: 30_000 });
+      proxy.dropNextReply(async () => {
+        const theirs = await locks(direct).acquire(key, { ttlMs: 30_000, waitMs: 0 });
+        await theirs.release();
+      });
+      let outcome: unknown;
+      try {
+        outcome = await manager.release(key, lease.token);
+      } catch (error) {
+        outcome = error;
+      }
+      expect(isDurableError(outcome, 'UNKNOWN_OUTCOME')).toBe(true);
+    });
+  });
+}
