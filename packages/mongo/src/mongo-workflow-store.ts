@@ -1,9 +1,15 @@
-import type { Collection } from 'mongodb';
+import { ObjectId } from 'mongodb';
+import type { Collection, Document, Filter } from 'mongodb';
 import type {
   ClaimTransition,
   ClaimedWorkflow,
   Clock,
   NewWorkflow,
+  StepMemo,
+  SuspendOptions,
+  WorkflowCounts,
+  WorkflowListQuery,
+  WorkflowPage,
   WorkflowRecord,
   WorkflowStore,
 } from '@durable/core';
@@ -11,31 +17,24 @@ import {
   ClaimWrites,
   DurableError,
   ErrorCode,
+  WorkflowListOrder,
   WorkflowStatus,
   assertClaimHeld,
   assertValidWorkflowId,
+  checkWorkflowListQuery,
   createClaimToken,
+  emptyWorkflowCounts,
+  encodeWorkflowCursor,
   isWorkflowDue,
-  parseWorkflowRecord,
   systemClock,
   workflowTransitions,
 } from '@durable/core';
+import { isAmbiguousWriteError } from './ambiguous-writes.js';
 import type { MongoConnection, MongoConnectionOptions } from './connection.js';
 import { resolveMongoConnection } from './connection.js';
 import { isDuplicateKey, mongoBackendError } from './mongo-errors.js';
-
-/**
- * One workflow: the record as JSON text (user data may hold keys MongoDB treats specially, like
- * "$x" or "a.b"), a revision for compare-and-swap, and `dueAt`, the indexed instant it may be
- * claimed (null once finished).
- */
-export interface WorkflowDocument {
-  _id: string;
-  rev: number;
-  dueAt: number | null;
-  status: WorkflowStatus;
-  json: string;
-}
+import type { WorkflowDocument } from './workflow-document.js';
+import { documentRecord, documentSummary, newWorkflowDocument, workflowIdKey, workflowUpdate } from './workflow-document.js';
 
 /** Options for {@link MongoWorkflowStore}. */
 export interface MongoWorkflowStoreOptions extends MongoConnectionOptions {
@@ -49,31 +48,29 @@ export interface MongoWorkflowStoreOptions extends MongoConnectionOptions {
 
 const CONTEXT = 'mongo workflow store';
 const MAX_ATTEMPTS = 100;
+/** How many times a write whose reply was lost is settled by reading back and sending it again. */
+const SETTLE_ROUNDS = 3;
+/** Everything but the history: what claims, signals, cancels and listings read. */
+const WITHOUT_HISTORY = { projection: { steps: 0 } } as const;
 
-/** When a record may next be claimed: `runAt` while waiting, the lease's end while running, never once finished. */
-export function workflowDueAt(record: WorkflowRecord): number | null {
-  switch (record.status) {
-    case WorkflowStatus.READY:
-    case WorkflowStatus.FAILED:
-    case WorkflowStatus.SLEEPING:
-      return record.runAt;
-    case WorkflowStatus.RUNNING:
-      return record.claim?.expiresAt ?? 0;
-    default:
-      return null;
-  }
-}
+/** Every field but the history, for an inclusion projection. */
+const HEAD_FIELDS = { format: 1, rev: 1, dueAt: 1, status: 1, handler: 1, createdAt: 1, idKey: 1, head: 1, stepCount: 1, ops: 1, json: 1 } as const;
 
-/** The document fields that store `record` (everything but `_id` and `rev`). */
-export function workflowFields(record: WorkflowRecord): Pick<WorkflowDocument, 'dueAt' | 'status' | 'json'> {
-  return { dueAt: workflowDueAt(record), status: record.status, json: JSON.stringify(record) };
-}
+/** What a change reads of the history: none, one position, or all of it. */
+type HistoryRead = { kind: 'none' } | { kind: 'one'; index: number } | { kind: 'all' };
 
 /**
  * A {@link WorkflowStore} on one MongoDB collection. Every change reads the document, applies the
  * shared {@link workflowTransitions}, and writes back with a filter on the revision it read
  * (compare-and-swap), so claims are exclusive and a stale claimer's writes change nothing
- * (`LOCK_LOST`). Due workflows are found through an index on `dueAt`.
+ * (`LOCK_LOST`). Due workflows are found through an index on `dueAt`. The history is stored one
+ * array element per position: recording a step reads and writes that position alone, so its cost
+ * does not grow with the history, and claims, signals and heartbeats never read it.
+ *
+ * Every write carries a fresh write id, kept in the document's `ops` (the last 16): a write whose
+ * reply was lost is settled by reading them back (landed: success; the revision moved on without
+ * it: it never will land, so the change is tried again on what is there; unchanged: the same
+ * write is sent again), and what cannot be settled is `UNKNOWN_OUTCOME`, never a false failure.
  */
 export class MongoWorkflowStore extends ClaimWrites implements WorkflowStore {
   private readonly connection: MongoConnection;
@@ -93,34 +90,47 @@ export class MongoWorkflowStore extends ClaimWrites implements WorkflowStore {
     this.workflows = this.connection.collection<WorkflowDocument>();
   }
 
-  /** Creates the `dueAt` index (idempotent; also done before the first claim). */
+  /**
+   * Creates the indexes (due time; creation order and id for listings; status) and rewrites any
+   * format-1 document in the current format, so listings see every workflow. Idempotent; done
+   * before the first claim, list or count.
+   */
   ensureIndexes(): Promise<void> {
-    this.indexes ??= this.connection.ready().then(() => this.workflows.createIndex({ dueAt: 1 }, { name: 'durable_due_at' })).then(
-      () => undefined,
-      (error: unknown) => {
-        this.indexes = undefined;
-        throw mongoBackendError(error, `${CONTEXT}: creating the dueAt index failed`);
-      },
-    );
+    this.indexes ??= this.prepare().catch((error: unknown) => {
+      this.indexes = undefined;
+      throw error instanceof DurableError ? error : mongoBackendError(error, `${CONTEXT}: creating the indexes failed`);
+    });
     return this.indexes;
   }
 
   async insert(workflow: NewWorkflow): Promise<boolean> {
     const record = workflowTransitions.create(workflow, this.clock());
-    try {
-      await this.connection.ready();
-      await this.workflows.insertOne({ _id: record.id, rev: 1, ...workflowFields(record) });
-      return true;
-    } catch (error) {
-      if (isDuplicateKey(error)) return false;
-      throw mongoBackendError(error, `${CONTEXT}: insert failed for ${record.id}`, record.id);
+    const writeId = newWriteId();
+    const document = newWorkflowDocument(record, writeId);
+    let failure: unknown;
+    for (let round = 0; round < SETTLE_ROUNDS; round++) {
+      try {
+        await this.connection.ready();
+        await this.workflows.insertOne(document);
+        return true;
+      } catch (error) {
+        if (!isDuplicateKey(error) && !isAmbiguousWriteError(error)) {
+          throw mongoBackendError(error, `${CONTEXT}: insert failed for ${record.id}`, record.id);
+        }
+        if (isDuplicateKey(error) && failure === undefined) return false;
+        failure = isDuplicateKey(error) ? failure : error;
+      }
+      // Lost reply (or a duplicate after one): ours if the document carries this insert's write id.
+      const seen = await this.readBack(record.id, 'insert', failure);
+      if (seen !== null) return seen.ops?.includes(writeId) === true;
     }
+    throw stillUnknown(record.id, 'insert', failure);
   }
 
   async get(id: string): Promise<WorkflowRecord | undefined> {
     assertValidWorkflowId(id, `${CONTEXT}: get`);
-    const document = await this.read(id, 'get');
-    return document === null ? undefined : parseWorkflowRecord(document.json, CONTEXT);
+    const document = await this.read(id, 'get', { kind: 'all' });
+    return document === null ? undefined : documentRecord(document);
   }
 
   async claim(options: { leaseMs: number }): Promise<ClaimedWorkflow | undefined> {
@@ -131,7 +141,7 @@ export class MongoWorkflowStore extends ClaimWrites implements WorkflowStore {
       let candidates: WorkflowDocument[];
       try {
         await this.connection.ready();
-        candidates = await this.workflows.find({ dueAt: { $lte: now } }).sort({ dueAt: 1 }).limit(this.claimBatch).toArray();
+        candidates = await this.workflows.find({ dueAt: { $lte: now } }, WITHOUT_HISTORY).sort({ dueAt: 1 }).limit(this.claimBatch).toArray();
       } catch (error) {
         throw mongoBackendError(error, `${CONTEXT}: claim failed`);
       }
@@ -142,7 +152,7 @@ export class MongoWorkflowStore extends ClaimWrites implements WorkflowStore {
         const document = candidates[(offset + i) % candidates.length] as WorkflowDocument;
         let record: WorkflowRecord;
         try {
-          record = parseWorkflowRecord(document.json, CONTEXT);
+          record = documentRecord(document, 0);
         } catch (error) {
           // One unreadable record must not stop every other workflow: go on, report it if idle.
           unreadable ??= error;
@@ -151,13 +161,26 @@ export class MongoWorkflowStore extends ClaimWrites implements WorkflowStore {
         if (!isWorkflowDue(record, now)) continue;
         const token = createClaimToken();
         const next = workflowTransitions.claim(record, token, options.leaseMs, now);
-        if (await this.swap(document, next, 'claim')) return { token, record: next };
+        if (await this.swap(document, next, 'claim', undefined)) {
+          // The claim is ours, so the history cannot change before we read it.
+          const full = await this.read(document._id, 'claim', { kind: 'all' });
+          return { token, record: { ...next, steps: full === null ? [] : documentRecord(full).steps } };
+        }
         raced = true;
       }
       if (!raced) break;
     }
     if (unreadable !== undefined) throw unreadable;
     return undefined;
+  }
+
+  override async saveStep(id: string, token: string, index: number, memo: StepMemo): Promise<void> {
+    await this.changeUnderClaim(id, token, 'saveStep', (r, now) => workflowTransitions.saveStep(r, token, index, memo, now), historyAt(index));
+  }
+
+  override async suspend(id: string, token: string, options: SuspendOptions): Promise<void> {
+    const history: HistoryRead = options?.step === undefined ? { kind: 'none' } : historyAt(options.step.index);
+    await this.changeUnderClaim(id, token, 'suspend', (r, now) => workflowTransitions.suspend(r, token, options, now), history);
   }
 
   async signal(id: string, name: string, payload?: unknown): Promise<boolean> {
@@ -170,17 +193,81 @@ export class MongoWorkflowStore extends ClaimWrites implements WorkflowStore {
     return (await this.mutate(id, 'cancel', (r, now) => workflowTransitions.cancel(r, now))) !== undefined;
   }
 
+  /** Makes an aborted, cancelled or failed workflow ready at once, its history kept (see {@link WorkflowStore.resume}). */
+  async resume(id: string): Promise<boolean> {
+    assertValidWorkflowId(id, `${CONTEXT}: resume`);
+    return (await this.mutate(id, 'resume', (r, now) => workflowTransitions.resume(r, now))) !== undefined;
+  }
+
+  /** One page of workflows, through the index on creation time and id (see {@link WorkflowStore.list}). */
+  async list(query: WorkflowListQuery): Promise<WorkflowPage> {
+    const checked = checkWorkflowListQuery(query, CONTEXT);
+    const conditions: Array<Filter<WorkflowDocument>> = [];
+    if (checked.statuses !== undefined) conditions.push({ status: { $in: [...checked.statuses] } });
+    if (checked.handler !== undefined) conditions.push({ handler: checked.handler });
+    if (checked.createdAfter !== undefined) conditions.push({ createdAt: { $gte: checked.createdAfter } });
+    if (checked.createdBefore !== undefined) conditions.push({ createdAt: { $lt: checked.createdBefore } });
+    const desc = checked.order === WorkflowListOrder.DESC;
+    const beyond = desc ? '$lt' : '$gt';
+    if (checked.after !== undefined) {
+      const { createdAt, id } = checked.after;
+      const idKey = workflowIdKey(id);
+      conditions.push({ $or: [{ createdAt: { [beyond]: createdAt } }, { $and: [{ createdAt }, { idKey: { [beyond]: idKey } }] }] } as Filter<WorkflowDocument>);
+    }
+    const direction = desc ? -1 : 1;
+    let documents: WorkflowDocument[];
+    try {
+      await this.ensureIndexes();
+      documents = await this.workflows
+        .find(conditions.length === 0 ? {} : { $and: conditions }, { projection: { steps: 0, ops: 0, idKey: 0 } })
+        .sort({ createdAt: direction, idKey: direction })
+        .limit(checked.limit + 1)
+        .toArray();
+    } catch (error) {
+      throw error instanceof DurableError ? error : mongoBackendError(error, `${CONTEXT}: list failed`);
+    }
+    const items = documents.slice(0, checked.limit).map(documentSummary);
+    const last = items[items.length - 1];
+    return documents.length > checked.limit && last !== undefined ? { items, cursor: encodeWorkflowCursor(last) } : { items };
+  }
+
+  /** How many workflows are in each status (one indexed count per status). */
+  async counts(): Promise<WorkflowCounts> {
+    const counts = emptyWorkflowCounts();
+    try {
+      await this.ensureIndexes();
+      const statuses = Object.values(WorkflowStatus);
+      const found = await Promise.all(statuses.map((status) => this.workflows.countDocuments({ status })));
+      statuses.forEach((status, i) => {
+        counts[status] = found[i] ?? 0;
+      });
+    } catch (error) {
+      throw error instanceof DurableError ? error : mongoBackendError(error, `${CONTEXT}: counts failed`);
+    }
+    return counts;
+  }
+
   /** Closes the client if this store created it (never an injected one). */
   close(): Promise<void> {
     return this.connection.close();
   }
 
   protected async underClaim(id: string, token: string, operation: string, change: ClaimTransition): Promise<WorkflowRecord> {
+    return this.changeUnderClaim(id, token, operation, change, { kind: 'none' });
+  }
+
+  private async changeUnderClaim(id: string, token: string, operation: string, change: ClaimTransition, history: HistoryRead): Promise<WorkflowRecord> {
     assertValidWorkflowId(id, `${CONTEXT}: ${operation}`);
-    const next = await this.mutate(id, operation, (record, now) => {
-      assertClaimHeld(record, token, operation, id);
-      return change(record, now);
-    }, () => assertClaimHeld(undefined, token, operation, id));
+    const next = await this.mutate(
+      id,
+      operation,
+      (record, now) => {
+        assertClaimHeld(record, token, operation, id);
+        return change(record, now);
+      },
+      history,
+      () => assertClaimHeld(undefined, token, operation, id),
+    );
     return next as WorkflowRecord;
   }
 
@@ -189,17 +276,19 @@ export class MongoWorkflowStore extends ClaimWrites implements WorkflowStore {
     id: string,
     operation: string,
     change: (record: WorkflowRecord, now: number) => WorkflowRecord | undefined,
+    history: HistoryRead = { kind: 'none' },
     onAbsent: () => void = () => undefined,
   ): Promise<WorkflowRecord | undefined> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const document = await this.read(id, operation);
+      const document = await this.read(id, operation, history);
       if (document === null) {
         onAbsent();
         return undefined;
       }
-      const next = change(parseWorkflowRecord(document.json, CONTEXT), this.clock());
+      const only = history.kind === 'one' ? history.index : history.kind === 'none' ? 0 : undefined;
+      const next = change(documentRecord(document, only), this.clock());
       if (next === undefined) return undefined;
-      if (await this.swap(document, next, operation)) return next;
+      if (await this.swap(document, next, operation, history.kind === 'one' ? history.index : undefined)) return next;
     }
     throw new DurableError(ErrorCode.CONFLICT, `${CONTEXT}: ${operation} for ${id} kept racing other writers`, {
       retryable: true,
@@ -207,27 +296,93 @@ export class MongoWorkflowStore extends ClaimWrites implements WorkflowStore {
     });
   }
 
-  private async read(id: string, operation: string): Promise<WorkflowDocument | null> {
+  private async read(id: string, operation: string, history: HistoryRead): Promise<WorkflowDocument | null> {
+    // An inclusion projection with the $slice: servers differ on whether a $slice alone keeps the
+    // other fields (MongoDB does; mongo-java-server returns only the slice).
+    const projection: Document | undefined =
+      history.kind === 'none' ? { steps: 0 } : history.kind === 'one' ? { ...HEAD_FIELDS, steps: { $slice: [history.index, 1] } } : undefined;
     try {
       await this.connection.ready();
-      return await this.workflows.findOne({ _id: id });
+      return await this.workflows.findOne({ _id: id }, projection === undefined ? {} : { projection });
     } catch (error) {
+      // mongo-java-server refuses a $slice that starts past the end (MongoDB returns none): the
+      // transition will refuse that position anyway; read the whole history for it.
+      if (history.kind === 'one' && isServerError(error)) return this.read(id, operation, { kind: 'all' });
       throw mongoBackendError(error, `${CONTEXT}: ${operation} failed for ${id}`, id);
     }
   }
 
-  private async swap(document: WorkflowDocument, next: WorkflowRecord, operation: string): Promise<boolean> {
+  /**
+   * Stores `next` if the document is still at the revision read: true when it is stored (also
+   * when its reply was lost and the write id is found), false when another writer got there
+   * first (the revision moved on without it, so it can never land).
+   */
+  private async swap(document: WorkflowDocument, next: WorkflowRecord, operation: string, stepIndex: number | undefined): Promise<boolean> {
+    const writeId = newWriteId();
+    const update = workflowUpdate(document, next, writeId, stepIndex);
+    let failure: unknown;
+    for (let round = 0; round < SETTLE_ROUNDS; round++) {
+      try {
+        await this.connection.ready();
+        const result = await this.workflows.updateOne({ _id: document._id, rev: document.rev }, update);
+        if (result.matchedCount === 1) return true;
+        if (failure === undefined) return false;
+      } catch (error) {
+        if (!isAmbiguousWriteError(error)) throw mongoBackendError(error, `${CONTEXT}: ${operation} failed for ${document._id}`, document._id);
+        failure = error;
+      }
+      const seen = await this.readBack(document._id, operation, failure);
+      if (seen?.ops?.includes(writeId) === true) return true;
+      if (seen === null || seen.rev !== document.rev) return false;
+      // Unchanged: not applied (yet). The same write again: at most one of them can match the revision.
+    }
+    throw stillUnknown(document._id, operation, failure);
+  }
+
+  // The revision and write ids after a write whose reply was lost; a failed read leaves the outcome unknown.
+  private async readBack(id: string, operation: string, failure: unknown): Promise<Pick<WorkflowDocument, 'rev' | 'ops'> | null> {
     try {
       await this.connection.ready();
-      const result = await this.workflows.updateOne(
-        { _id: document._id, rev: document.rev },
-        { $set: { ...workflowFields(next), rev: document.rev + 1 } },
+      return await this.workflows.findOne({ _id: id }, { projection: { rev: 1, ops: 1 } });
+    } catch (readError) {
+      throw new DurableError(
+        ErrorCode.UNKNOWN_OUTCOME,
+        `${CONTEXT}: the outcome of ${operation} for ${id} is unknown: the connection failed after the request was sent and reading it back failed too; read the workflow and try again`,
+        { retryable: true, cause: failure, details: { id, readError: String(readError) } },
       );
-      return result.matchedCount === 1;
-    } catch (error) {
-      throw mongoBackendError(error, `${CONTEXT}: ${operation} failed for ${document._id}`, document._id);
     }
   }
+
+  private async prepare(): Promise<void> {
+    await this.connection.ready();
+    await this.workflows.createIndex({ dueAt: 1 }, { name: 'durable_due_at' });
+    await this.workflows.createIndex({ createdAt: 1, idKey: 1 }, { name: 'durable_created_at' });
+    await this.workflows.createIndex({ status: 1 }, { name: 'durable_status' });
+    // Format-1 documents lack the listing's fields: rewrite each in the current format.
+    const old = await this.workflows.find({ head: { $exists: false } }).toArray();
+    for (const document of old) await this.swap(document, documentRecord(document), 'upgrade', undefined);
+  }
+}
+
+/** Reads one position of the history; an index that cannot be one reads all (the transition refuses it). */
+function historyAt(index: number): HistoryRead {
+  return Number.isSafeInteger(index) && index >= 0 ? { kind: 'one', index } : { kind: 'all' };
+}
+
+function isServerError(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'MongoServerError';
+}
+
+function newWriteId(): string {
+  return new ObjectId().toHexString();
+}
+
+function stillUnknown(id: string, operation: string, failure: unknown): DurableError {
+  return new DurableError(
+    ErrorCode.UNKNOWN_OUTCOME,
+    `${CONTEXT}: the outcome of ${operation} for ${id} is unknown: ${SETTLE_ROUNDS} attempts lost their replies; read the workflow and try again`,
+    { retryable: true, cause: failure, details: { id } },
+  );
 }
 
 /** Creates a {@link MongoWorkflowStore}. */

@@ -52,6 +52,7 @@ if (mongoServerOrSkip('the MongoDB conformance suites (storage, lock, workflow s
   });
   let collection = '';
   runWorkflowStoreSuite('mongo', {
+    listing: true,
     // claim() must not see the workflows of earlier tests: one collection per test.
     create: ({ clock }) => {
       collection = `wf_${uniquePrefix('t').replace(/-/g, '_')}`;

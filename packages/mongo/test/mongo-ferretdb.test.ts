@@ -17,6 +17,7 @@ const NEEDS_ATOMIC_UPDATES = new Set([
   'read-increment-write with retry on CONFLICT loses no update',
   '8 contenders: never two holders at once, and no increment lost',
   '8 concurrent claimers: each of 40 due workflows is claimed by exactly one',
+  '8 concurrent resumes of one aborted workflow on two instances: exactly one returns true',
 ]);
 const REASON = 'FerretDB 1.24 does not apply conditional updates atomically';
 
@@ -60,6 +61,7 @@ if (mongoServerOrSkip('the MongoDB conformance suites on FerretDB', 'ferretdb', 
   });
   let collection = '';
   runWorkflowStoreSuite('mongo on FerretDB', {
+    listing: true,
     runner,
     create: ({ clock }) => {
       collection = `wf_${uniquePrefix('t').replace(/-/g, '_')}`;

@@ -1,7 +1,7 @@
 import { MongoClient } from 'mongodb';
 import { isDurableError } from '@durable/core';
 import { expectDurableError, uniquePrefix } from '@durable/testkit';
-import { MongoLockManager } from '../src/index.js';
+import { MongoLockManager, MongoWorkflowStore } from '../src/index.js';
 import type { LockDocument } from '../src/index.js';
 import type { MongoLostReplyProxy } from './support/lost-reply-proxy.js';
 import { startMongoLostReplyProxy } from './support/lost-reply-proxy.js';
@@ -131,6 +131,89 @@ if (!proxiable) {
         outcome = error;
       }
       expect(isDurableError(outcome, 'UNKNOWN_OUTCOME')).toBe(true);
+    });
+  });
+  describe('mongo workflow store after a lost reply', () => {
+    let collectionName = '';
+    const stores = (client: MongoClient, clock?: () => number): MongoWorkflowStore =>
+      new MongoWorkflowStore({ client, database, collection: collectionName, ...(clock === undefined ? {} : { clock }) });
+    beforeEach(() => {
+      collectionName = `wf_${uniquePrefix('lost').replace(/-/g, '_')}`;
+    });
+
+    async function claimed(id: string, lossyStore: MongoWorkflowStore, clock?: () => number): Promise<string> {
+      expect(await stores(direct, clock).insert({ id, handler: 'h' })).toBe(true);
+      const claim = await lossyStore.claim({ leaseMs: 60_000 });
+      expect(claim?.record.id).toBe(id);
+      return claim!.token;
+    }
+
+    it('an insert that landed returns true, and inserting the id again returns false', async () => {
+      proxy.dropNextReply();
+      expect(await stores(lossy).insert({ id: 'w-insert', handler: 'h', input: { n: 1 } })).toBe(true);
+      expect((await stores(direct).get('w-insert'))?.input).toEqual({ n: 1 });
+      expect(await stores(lossy).insert({ id: 'w-insert', handler: 'h' })).toBe(false);
+    });
+
+    it('a claim that landed returns that claim, whose token the stored record holds', async () => {
+      expect(await stores(direct).insert({ id: 'w-claim', handler: 'h' })).toBe(true);
+      proxy.dropNextReply();
+      const claim = await stores(lossy).claim({ leaseMs: 60_000 });
+      expect(claim?.record.id).toBe('w-claim');
+      expect((await stores(direct).get('w-claim'))?.claim?.token).toBe(claim?.token);
+    });
+
+    it('a saveStep that landed, then a signal from another client, is reported saved and recorded once', async () => {
+      const store = stores(lossy);
+      const token = await claimed('w-step', store);
+      proxy.dropNextReply(async () => {
+        expect(await stores(direct).signal('w-step', 'poke', 1)).toBe(true);
+      });
+      await store.saveStep('w-step', token, 0, { id: 'a', kind: 'step', done: true, value: 41, at: 1 });
+      const record = await stores(direct).get('w-step');
+      expect(record?.steps.map((s) => s.value)).toEqual([41]);
+      expect(record?.events.map((e) => e.name)).toEqual(['poke']);
+    });
+
+    it('a finish that landed, then a claim by another worker, is reported done, not LOCK_LOST', async () => {
+      const now = 1_000_000;
+      const clock = (): number => now;
+      const store = stores(lossy, clock);
+      const token = await claimed('w-finish', store, clock);
+      let taken: string | undefined;
+      proxy.dropNextReply(async () => {
+        taken = (await stores(direct, clock).claim({ leaseMs: 60_000 }))?.token;
+      });
+      await store.finish('w-finish', token, { status: 'failed', error: { name: 'E', message: 'boom' }, runAt: now });
+      expect(taken).toBeDefined();
+      const record = await stores(direct).get('w-finish');
+      expect(record).toMatchObject({ status: 'running', failures: 1, claim: { token: taken } });
+    });
+
+    it('a suspend that landed, then a wake-up signal, is reported done', async () => {
+      const store = stores(lossy);
+      const token = await claimed('w-suspend', store);
+      proxy.dropNextReply(async () => {
+        expect(await stores(direct).signal('w-suspend', 'go')).toBe(true);
+      });
+      await store.suspend('w-suspend', token, {
+        runAt: Date.now() + 3_600_000,
+        wakeOn: ['go'],
+        knownEvents: 0,
+        step: { index: 0, memo: { id: 'wait', kind: 'event', done: false, at: 1 } },
+      });
+      const record = await stores(direct).get('w-suspend');
+      expect(record?.status).toBe('sleeping');
+      expect(record?.steps).toHaveLength(1);
+      expect(record?.events.map((e) => e.name)).toEqual(['go']);
+    });
+
+    it('a heartbeat that landed returns the new expiry', async () => {
+      const store = stores(lossy);
+      const token = await claimed('w-beat', store);
+      proxy.dropNextReply();
+      const expiresAt = await store.heartbeat('w-beat', token, 120_000);
+      expect((await stores(direct).get('w-beat'))?.claim?.expiresAt).toBe(expiresAt);
     });
   });
 }
