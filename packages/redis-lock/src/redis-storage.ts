@@ -16,6 +16,7 @@ import {
   assertValidKey,
   assertValidPrefix,
   checkOptions,
+  conflictError,
   listLimit,
   toBytes,
 } from '@durable/core';
@@ -181,10 +182,6 @@ function parseReply(reply: unknown, key: string, operation: string): [number, st
   });
 }
 
-function conflict(key: string, operation: string, expected: string | null | undefined, actual: string): DurableError {
-  return new DurableError(
-    ErrorCode.CONFLICT,
-    `${CONTEXT}: ${operation} conflict for ${key}: expected version ${String(expected)}, found ${actual === '' ? 'none' : actual}`,
-    { details: { key, expected, actual: actual === '' ? null : actual } },
-  );
+function conflict(key: string, operation: 'write' | 'delete', expected: string | null | undefined, actual: string): DurableError {
+  return conflictError({ context: CONTEXT, operation, key, expected: expected ?? null, actual: actual === '' ? null : actual });
 }
