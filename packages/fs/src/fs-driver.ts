@@ -1,5 +1,5 @@
 import type { Dirent } from 'node:fs';
-import { closeSync, constants, fstatSync, fsync, linkSync, lstatSync, mkdirSync, openSync, read, readdirSync, readSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsync, linkSync, lstatSync, mkdirSync, openSync, read, readdirSync, readSync, renameSync, rmdirSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { DirEntry, FsOp, Steps } from './protocol.js';
 
@@ -87,6 +87,11 @@ function perform(op: FsOp): unknown {
       // ENOTEMPTY: another process added an entry while the tree was being emptied (see the
       // protocol's clearTrash); the caller deletes again.
       return outcome(() => rmSync(op.path, { recursive: true, force: true }), ['ENOTEMPTY', 'EEXIST']) === 'EEXIST' ? 'EEXIST' : 'ok';
+    case 'createFile':
+      return outcome(() => closeSync(openSync(op.path, CREATE_FLAGS, 0o600)));
+    case 'rmdir':
+      // A folder that is not empty: ENOTEMPTY (Linux), EEXIST (some systems).
+      return outcome(() => rmdirSync(op.path), ['EEXIST', 'ENOTEMPTY']);
   }
 }
 

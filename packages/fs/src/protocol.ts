@@ -37,7 +37,11 @@ export type FsOp =
   | { readonly op: 'mkdir'; readonly path: string }
   | { readonly op: 'rename'; readonly from: string; readonly to: string }
   | { readonly op: 'unlink'; readonly path: string }
-  | { readonly op: 'removeTree'; readonly path: string };
+  | { readonly op: 'removeTree'; readonly path: string }
+  /** Creates an empty file, refusing an existing name (EEXIST) or a missing folder (ENOENT). */
+  | { readonly op: 'createFile'; readonly path: string }
+  /** Removes an empty folder; a folder that is not empty answers EEXIST. */
+  | { readonly op: 'rmdir'; readonly path: string };
 
 /** A folder entry as the protocol sees it (symlinks and other types are neither). */
 export interface DirEntry {

@@ -1,11 +1,29 @@
-import { createHash } from 'node:crypto';
-import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Clock, PendingIndex } from '@durable/core';
-import { DurableError, ErrorCode, StorageWorkflowStore, checkOptions } from '@durable/core';
-import { LocalFileStorageManager } from './file-storage.js';
-import { unlinkQuietly } from './files.js';
+import type { ClaimedWorkflow, Clock, NewWorkflow, StepMemo, SuspendOptions, WorkflowOutcome, WorkflowRecord, WorkflowStore } from '@durable/core';
+import {
+  DurableError,
+  ErrorCode,
+  assertClaimHeld,
+  assertValidWorkflowId,
+  checkOptions,
+  createClaimToken,
+  isDurableError,
+  isFinishedStatus,
+  isWorkflowDue,
+  parseWorkflowRecord,
+  systemClock,
+  toBackendError,
+  workflowTransitions,
+} from '@durable/core';
+import type { DueBucket } from './due-index.js';
+import { addMarker, finestBucket, parseMarker, walkDue, workflowName } from './due-index.js';
+import { runSteps } from './fs-driver.js';
+import { protocolOptions } from './key-store.js';
+import type { Head, KeyFolder, Steps } from './protocol.js';
+import { ForeignFolderError, commit, readHead } from './protocol.js';
+import { ValueKind, encodeValueFile } from './value-file.js';
+import { CorruptStepError, createWorkflow, currentRun, moveRun, readSteps, recordStep } from './workflow-layout.js';
 
 /** Options for {@link FileWorkflowStore}. */
 export interface FileWorkflowStoreOptions {
@@ -18,123 +36,441 @@ export interface FileWorkflowStoreOptions {
 }
 
 const CONTEXT = 'fs workflow store';
-const PENDING_DIR = '.workflow-pending';
-// Longest marker name kept readable; longer ids get a hashed name and keep the id inside.
-const MAX_MARKER_NAME = 200;
-const HEX_NAME = /^(?:[0-9a-f]{2})+$/;
-const HASHED_NAME = /^#[0-9a-f]{64}$/;
+const WORKFLOWS_DIR = '.workflows';
+const DUE_DIR = '.workflow-due';
+// A marker whose workflow folder does not exist (an insert that crashed between its two steps,
+// or one still under way) is removed once its file is this old (real clock: its mtime).
+const ORPHAN_MARKER_MS = 60_000;
+const GET_ATTEMPTS = 20;
+
+/** The head: a record without its steps, plus the run folder of its current claim. */
+interface HeadState {
+  record: WorkflowRecord;
+  run: number;
+  version: number;
+}
+
+/** What this process knows of a claim it holds (tried first; the file system decides). */
+interface Held {
+  id: string;
+  token: string;
+  run: number;
+  expiresAt: number;
+  memos: StepMemo[];
+  versions: number[];
+  /** The marker the claim was found through, removed once the workflow is finished or re-anchored. */
+  marker?: string;
+}
 
 /**
  * The embedded default {@link WorkflowStore}: workflows in a local folder, safe for several
- * processes at once. It is core's {@link StorageWorkflowStore} on a {@link LocalFileStorageManager}
- * (atomic, fsynced, compare-and-swap by hard-linked generation files, so a killed process leaves
- * nothing half-written and two claimers can never both win), with the pending markers of
- * unfinished workflows as files in one plain folder: a claim costs one readdir plus a read of
- * the candidates, and finished workflows are never read again.
+ * processes at once and under any pause or crash. Each workflow is a folder whose head (the
+ * record without its steps) is committed by the storage protocol's compare-and-swap, and whose
+ * steps are files of their own, each linked once into the folder of the claim that recorded it:
+ * a step costs one small file whatever the history's length, and a stalled holder whose claim was
+ * taken over finds its folder gone. A due index (empty marker files in folders by due time) lets
+ * a claim read only what is due: sleeping and finished workflows are never listed.
  */
-export class FileWorkflowStore extends StorageWorkflowStore {
+export class FileWorkflowStore implements WorkflowStore {
   /** The resolved root folder. */
   readonly root: string;
+  private readonly workflowsDir: string;
+  private readonly dueDir: string;
+  private readonly fsync: boolean;
+  private readonly clock: Clock;
+  private readonly held = new Map<string, Held>();
 
   constructor(options: FileWorkflowStoreOptions) {
     checkOptions(options, CONTEXT, { known: ['root', 'fsync', 'clock'], required: ['root'], renamed: { dir: 'root', path: 'root' } });
     if (options === null || typeof options !== 'object' || typeof options.root !== 'string' || options.root === '') {
       throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: options with a "root" folder are required`);
     }
-    const storage = new LocalFileStorageManager({ root: options.root, ...(options.fsync === undefined ? {} : { fsync: options.fsync }) });
-    super({
-      storage,
-      name: CONTEXT,
-      recordsPrefix: 'workflows/',
-      pending: new FolderPendingIndex(join(storage.root, PENDING_DIR), options.fsync ?? true),
-      ...(options.clock === undefined ? {} : { clock: options.clock }),
+    try {
+      mkdirSync(options.root, { recursive: true });
+      this.root = realpathSync(options.root);
+    } catch (error) {
+      throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: cannot use ${options.root} as the root folder (${(error as Error).message})`, { cause: error });
+    }
+    if (existsSync(join(this.root, '.workflow-pending'))) {
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `${CONTEXT}: ${this.root} holds workflows in the layout of an older @durable/fs (a .workflow-pending folder); ` +
+          'finish them with the version that wrote them, or give this store another root',
+      );
+    }
+    this.workflowsDir = join(this.root, WORKFLOWS_DIR);
+    this.dueDir = join(this.root, DUE_DIR);
+    for (const dir of [this.workflowsDir, this.dueDir]) mkdirSync(dir, { recursive: true });
+    this.checkFolders();
+    this.fsync = options.fsync ?? true;
+    this.clock = options.clock ?? systemClock;
+  }
+
+  async insert(workflow: NewWorkflow): Promise<boolean> {
+    const record = workflowTransitions.create(workflow, this.clock());
+    const name = workflowName(record.id);
+    const dir = this.dirOf(name);
+    const head = encodeHead(record, 0);
+    return this.run('insert', record.id, dir, function* (this: FileWorkflowStore): Steps<boolean> {
+      if ((yield { op: 'stat', path: dir }) !== undefined) return false;
+      // Marker first: a crash between the two leaves a marker without a workflow (removed later),
+      // never a workflow that no claim would find. A losing insert leaves the marker: the winner's
+      // may be that very file.
+      yield* addMarker(this.dueDir, record.runAt, name, 0);
+      return yield* createWorkflow(this.workflowsDir, dir, head, this.fsync, protocolOptions.uniqueName());
     });
-    this.root = storage.root;
+  }
+
+  async get(id: string): Promise<WorkflowRecord | undefined> {
+    assertValidWorkflowId(id, `${CONTEXT}: get`);
+    const name = workflowName(id);
+    const dir = this.dirOf(name);
+    return this.run('get', id, dir, function* (this: FileWorkflowStore): Steps<WorkflowRecord | undefined> {
+      // Steps only grow and a head version names one head: a head read before and after the steps
+      // with the same version means the steps belong to that head (a consistent snapshot).
+      for (let attempt = 0; ; attempt++) {
+        const before = yield* readHead(this.keyOf(dir), protocolOptions);
+        if (before === undefined) return undefined;
+        const state = this.parseHead(before, name);
+        const run = yield* currentRun(dir);
+        const steps = run === undefined ? undefined : yield* readSteps(`${dir}/r${run}`);
+        if (steps === undefined) continue;
+        const after = yield* readHead(this.keyOf(dir), protocolOptions);
+        if (after?.version !== before.version && attempt < GET_ATTEMPTS) continue;
+        return { ...state.record, steps: steps.memos as StepMemo[] };
+      }
+    });
+  }
+
+  async claim(options: { leaseMs: number }): Promise<ClaimedWorkflow | undefined> {
+    const token = createClaimToken();
+    let claimed: ClaimedWorkflow | undefined;
+    let unreadable: unknown;
+    const now = this.clock();
+    await this.run('claim', '*', undefined, function* (this: FileWorkflowStore): Steps<boolean> {
+      return yield* walkDue(this.dueDir, now, function* (this: FileWorkflowStore, bucket: DueBucket): Steps<boolean> {
+        // Start at a random place so concurrent claimers spread out instead of racing for one workflow.
+        const offset = Math.floor(Math.random() * bucket.markers.length);
+        for (let i = 0; i < bucket.markers.length; i++) {
+          const file = bucket.markers[(offset + i) % bucket.markers.length] as string;
+          const marker = parseMarker(file);
+          if (marker === undefined) continue; // a name this store never writes
+          const mine = this.held.get(marker.name);
+          if (mine !== undefined && mine.expiresAt > this.clock()) continue;
+          try {
+            claimed = yield* this.tryMarker(`${bucket.dir}/${file}`, bucket.bucket, marker.name, marker.k, token, options.leaseMs);
+          } catch (error) {
+            // One unreadable workflow must not stop every other: go on, report it if nothing is due.
+            unreadable ??= error;
+            continue;
+          }
+          if (claimed !== undefined) return true;
+        }
+        return false;
+      }.bind(this));
+    });
+    if (claimed === undefined && unreadable !== undefined) throw this.wrap(unreadable, 'claim', '*');
+    return claimed;
+  }
+
+  async heartbeat(id: string, token: string, leaseMs: number): Promise<number> {
+    const next = await this.underClaim(id, token, 'heartbeat', (r, now) => workflowTransitions.heartbeat(r, token, leaseMs, now));
+    const held = this.held.get(workflowName(id));
+    const expiresAt = next.claim?.expiresAt ?? 0;
+    if (held !== undefined && held.token === token) held.expiresAt = expiresAt;
+    return expiresAt;
+  }
+
+  async saveStep(id: string, token: string, index: number, memo: StepMemo): Promise<void> {
+    assertValidWorkflowId(id, `${CONTEXT}: saveStep`);
+    const name = workflowName(id);
+    const dir = this.dirOf(name);
+    await this.run('saveStep', id, dir, function* (this: FileWorkflowStore): Steps<void> {
+      yield* this.recordMemo(id, name, token, index, memo, 'saveStep');
+    });
+  }
+
+  async suspend(id: string, token: string, options: SuspendOptions): Promise<void> {
+    assertValidWorkflowId(id, `${CONTEXT}: suspend`);
+    const { step, ...rest } = options;
+    if (step !== undefined) {
+      const name = workflowName(id);
+      // The memo first, fenced like any step; then the head. A crash between leaves the workflow
+      // running with the pending memo recorded: its lease expires and the next run finds it.
+      await this.run('suspend', id, this.dirOf(name), function* (this: FileWorkflowStore): Steps<void> {
+        yield* this.recordMemo(id, name, token, step.index, step.memo, 'suspend');
+      });
+    }
+    await this.underClaim(id, token, 'suspend', (r, now) => workflowTransitions.suspend(r, token, rest, now));
+  }
+
+  async release(id: string, token: string): Promise<void> {
+    await this.underClaim(id, token, 'release', (r, now) => workflowTransitions.release(r, token, now));
+  }
+
+  async finish(id: string, token: string, outcome: WorkflowOutcome): Promise<void> {
+    await this.underClaim(id, token, 'finish', (r, now) => workflowTransitions.finish(r, token, outcome, now));
+  }
+
+  async signal(id: string, name: string, payload?: unknown): Promise<boolean> {
+    assertValidWorkflowId(id, `${CONTEXT}: signal`);
+    const next = await this.change(id, 'signal', (r, now) => (r === undefined ? undefined : workflowTransitions.signal(r, name, payload, now)));
+    return next !== undefined;
+  }
+
+  async cancel(id: string): Promise<boolean> {
+    assertValidWorkflowId(id, `${CONTEXT}: cancel`);
+    const next = await this.change(id, 'cancel', (r, now) => (r === undefined ? undefined : workflowTransitions.cancel(r, now)));
+    return next !== undefined;
+  }
+
+  /** Nothing to release: the store holds no open files or watches between calls. */
+  async close(): Promise<void> {}
+
+  // One marker of a due bucket: claim its workflow if due; otherwise move the marker to the bucket
+  // of its due time (when it is early and was made for this head or an older one), or drop it.
+  private *tryMarker(path: string, bucket: number, name: string, k: number, token: string, leaseMs: number): Steps<ClaimedWorkflow | undefined> {
+    const dir = this.dirOf(name);
+    let seen: HeadState | undefined;
+    let next: WorkflowRecord | undefined;
+    const result = yield* commit(
+      this.keyOf(dir),
+      (head) => {
+        seen = head === undefined ? undefined : this.parseHead(head, name);
+        if (head === undefined || seen === undefined) return undefined;
+        const now = this.clock();
+        if (!isWorkflowDue(seen.record, now)) return undefined;
+        next = workflowTransitions.claim(seen.record, token, leaseMs, now);
+        return { chunks: encodeHead(next, head.version + 1), sync: this.fsync };
+      },
+      protocolOptions,
+    );
+    if (result.committed && next !== undefined) {
+      // Fence the previous holder (if any) before reading the history it may still be adding to.
+      if (!(yield* moveRun(dir, result.version))) return undefined;
+      const steps = yield* readSteps(`${dir}/r${result.version}`);
+      if (steps === undefined) return undefined;
+      const memos = steps.memos as StepMemo[];
+      const expiresAt = next.claim?.expiresAt ?? 0;
+      this.held.set(name, { id: next.id, token, run: result.version, expiresAt, memos: [...memos], versions: steps.versions, marker: path });
+      return { token, record: { ...next, steps: memos } };
+    }
+    const state = seen as HeadState | undefined;
+    if (state === undefined) {
+      const mtime = (yield { op: 'stat', path }) as number | undefined;
+      if (mtime !== undefined && Date.now() - mtime > ORPHAN_MARKER_MS) yield { op: 'unlink', path };
+      return undefined;
+    }
+    if (isFinishedStatus(state.record.status)) {
+      yield { op: 'unlink', path };
+      return undefined;
+    }
+    const due = dueOf(state.record);
+    if (finestBucket(due) > bucket && k <= state.version) {
+      yield* addMarker(this.dueDir, due, name, state.version);
+      yield { op: 'unlink', path };
+    }
+    return undefined;
+  }
+
+  // Records a memo at `index` under the claim: validated against what this process knows of the
+  // history (read from disk when it holds nothing), then linked into the claim's run folder.
+  private *recordMemo(id: string, name: string, token: string, index: number, memo: StepMemo, operation: string): Steps<void> {
+    const dir = this.dirOf(name);
+    for (let attempt = 0; ; attempt++) {
+      const cached = this.held.get(name)?.token === token;
+      const held = yield* this.loadHeld(id, name, token, operation);
+      const record = { id, status: 'running', claim: { token, expiresAt: held.expiresAt, claimedAt: 0 }, steps: held.memos } as unknown as WorkflowRecord;
+      let steps: StepMemo[];
+      try {
+        steps = workflowTransitions.saveStep(record, token, index, memo, this.clock()).steps;
+      } catch (error) {
+        // Judged on what this process knew: a lost claim comes first (LOCK_LOST), so look on disk.
+        if (!cached) throw error;
+        this.held.delete(name);
+        continue;
+      }
+      if (steps === held.memos) return; // this very memo is recorded there already
+      const version = index < held.versions.length ? (held.versions[index] as number) + 1 : 0;
+      const chunks = encodeValueFile(ValueKind.VALUE, Buffer.from(JSON.stringify(memo)));
+      const outcome = yield* recordStep(dir, held.run, index, version, chunks, this.fsync, protocolOptions.uniqueName);
+      if (outcome === 'ok') {
+        held.memos = steps;
+        held.versions[index] = version;
+        return;
+      }
+      this.held.delete(name);
+      if (outcome === 'FENCED') throw lockLost(id, operation);
+      // EEXIST: recorded meanwhile (by this claim: a retried call); judge it against the history on disk.
+      if (attempt > 3) throw lockLost(id, operation);
+    }
+  }
+
+  private *loadHeld(id: string, name: string, token: string, operation: string): Steps<Held> {
+    const cached = this.held.get(name);
+    if (cached !== undefined && cached.token === token) return cached;
+    const dir = this.dirOf(name);
+    const head = yield* readHead(this.keyOf(dir), protocolOptions);
+    const state = head === undefined ? undefined : this.parseHead(head, name);
+    assertClaimHeld(state?.record, token, operation, id);
+    const steps = yield* readSteps(`${dir}/r${state.run}`);
+    if (steps === undefined) throw lockLost(id, operation);
+    const held: Held = { id, token, run: state.run, expiresAt: state.record.claim?.expiresAt ?? 0, memos: steps.memos as StepMemo[], versions: steps.versions };
+    this.held.set(name, held);
+    return held;
+  }
+
+  private async underClaim(id: string, token: string, operation: string, apply: (record: WorkflowRecord, now: number) => WorkflowRecord): Promise<WorkflowRecord> {
+    assertValidWorkflowId(id, `${CONTEXT}: ${operation}`);
+    const next = await this.change(id, operation, (record, now) => {
+      assertClaimHeld(record, token, operation, id);
+      return apply(record, now);
+    });
+    return next as WorkflowRecord;
+  }
+
+  /**
+   * Commits `apply(head)` by compare-and-swap on the head. A change that makes the workflow due
+   * earlier than the bucket its markers may be in first adds a marker for the new due time (made
+   * for the new head's version, so no claimer removes it before that head exists). A change that
+   * ends or takes a claim then moves the run folder on (fencing the old holder), and a finished
+   * workflow's known marker is removed.
+   */
+  private async change(
+    id: string,
+    operation: string,
+    apply: (record: WorkflowRecord | undefined, now: number) => WorkflowRecord | undefined,
+  ): Promise<WorkflowRecord | undefined> {
+    const name = workflowName(id);
+    const dir = this.dirOf(name);
+    return this.run(operation, id, dir, function* (this: FileWorkflowStore): Steps<WorkflowRecord | undefined> {
+      let anchoredFor = -1;
+      for (;;) {
+        let need: { due: number; version: number } | undefined;
+        let before: WorkflowRecord | undefined;
+        let next: WorkflowRecord | undefined;
+        const result = yield* commit(
+          this.keyOf(dir),
+          (head) => {
+            const state = head === undefined ? undefined : this.parseHead(head, name);
+            before = state?.record;
+            next = apply(before === undefined ? undefined : { ...before }, this.clock());
+            if (head === undefined || state === undefined || next === undefined) return undefined;
+            if (finestBucket(dueOf(next)) < finestBucket(dueOf(state.record)) && anchoredFor !== head.version) {
+              need = { due: dueOf(next), version: head.version };
+              return undefined;
+            }
+            return { chunks: encodeHead(next, state.run), sync: this.fsync };
+          },
+          protocolOptions,
+        );
+        if (need !== undefined) {
+          yield* addMarker(this.dueDir, need.due, name, need.version + 1);
+          anchoredFor = need.version;
+          continue;
+        }
+        if (!result.committed || next === undefined || before === undefined) return undefined;
+        const committed: WorkflowRecord = next;
+        const held = this.held.get(name);
+        const ended: WorkflowRecord = before;
+        if (ended.claim !== undefined && committed.claim?.token !== ended.claim.token) {
+          // The claim ended (or was revoked): fence its holder; nothing after the commit may fail it.
+          try {
+            yield* moveRun(dir, result.version);
+            if (held?.marker !== undefined && (isFinishedStatus(committed.status) || anchoredFor >= 0)) yield { op: 'unlink', path: held.marker };
+          } catch {
+            // Committed already: the next claim moves the run folder, a claimer drops the marker.
+          }
+          this.held.delete(name);
+        }
+        return committed;
+      }
+    });
+  }
+
+  private parseHead(head: Head, name: string): HeadState {
+    if (head.kind !== ValueKind.VALUE) {
+      throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: the head of workflow folder ${name} (${head.path}) is corrupt (${head.corrupt ?? 'no value'}); restore it from a backup`, {
+        retryable: false,
+        details: { path: head.path },
+      });
+    }
+    const record = parseWorkflowRecord(Buffer.from(head.data).toString('utf8'), CONTEXT) as WorkflowRecord & { run?: unknown };
+    const run = record.run;
+    delete record.run;
+    if (typeof run !== 'number' || workflowName(String(record.id)) !== name) {
+      throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: ${head.path} is not the head of workflow folder ${name}: not written by this store`, {
+        retryable: false,
+        details: { path: head.path },
+      });
+    }
+    record.steps = [];
+    return { record, run, version: head.version };
+  }
+
+  private async run<T>(operation: string, id: string, dir: string | undefined, steps: (this: FileWorkflowStore) => Steps<T>): Promise<T> {
+    try {
+      this.checkFolders(dir);
+      return await runSteps(steps.call(this));
+    } catch (error) {
+      throw this.wrap(error, operation, id);
+    }
+  }
+
+  private wrap(error: unknown, operation: string, id: string): DurableError {
+    if (isDurableError(error)) return error;
+    if (error instanceof ForeignFolderError || error instanceof CorruptStepError) {
+      return new DurableError(ErrorCode.BACKEND, `${CONTEXT}: ${operation} failed for ${id}: ${error.message}; move it away or restore it from a backup`, {
+        retryable: false,
+        cause: error,
+        details: { id },
+      });
+    }
+    return toBackendError(error, `${CONTEXT}: ${operation} failed for ${id}`, { details: { id } });
+  }
+
+  // Every use checks that the store's folders (and the workflow's) are plain folders, not symlinks
+  // planted to lead the store outside its root.
+  private checkFolders(dir?: string): void {
+    for (const path of dir === undefined ? [this.workflowsDir, this.dueDir] : [this.workflowsDir, this.dueDir, dir]) {
+      let stats;
+      try {
+        stats = lstatSync(path);
+      } catch (error) {
+        if (path === dir && (error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw error;
+      }
+      if (stats.isSymbolicLink() || !stats.isDirectory()) {
+        throw new DurableError(ErrorCode.PATH_ESCAPE, `${CONTEXT}: refused ${path}: not a plain folder inside the root (a planted symlink?)`, { details: { path } });
+      }
+    }
+  }
+
+  private dirOf(name: string): string {
+    return `${this.workflowsDir}/${name}`;
+  }
+
+  private keyOf(dir: string): KeyFolder {
+    return { dir, parent: this.workflowsDir };
   }
 }
 
-/** Pending markers as files in one folder: hex of the id, or a hash with the id inside. */
-class FolderPendingIndex implements PendingIndex {
-  constructor(
-    private readonly dir: string,
-    private readonly fsync: boolean,
-  ) {
-    try {
-      mkdirSync(dir, { recursive: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: ${dir} is not a folder`);
-      throw error;
-    }
-  }
-
-  // A marker appears whole or not at all: its content (the id, which a hashed name needs) is
-  // written and, like values, fsynced under a temp name, then linked to its name; an existing
-  // marker is left as it is (never truncated and rewritten).
-  async add(id: string): Promise<void> {
-    const temp = join(this.dir, `.t-${randomBytes(8).toString('hex')}`);
-    const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-    try {
-      writeSync(fd, id);
-      if (this.fsync) fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    try {
-      linkSync(temp, join(this.dir, markerName(id)));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    } finally {
-      unlinkQuietly(temp);
-    }
-  }
-
-  async remove(id: string): Promise<void> {
-    unlinkQuietly(join(this.dir, markerName(id)));
-  }
-
-  async list(): Promise<string[]> {
-    const ids: string[] = [];
-    for (const name of readdirSync(this.dir)) {
-      if (name.startsWith('.')) continue;
-      const id = this.markerId(name);
-      if (id !== undefined) ids.push(id);
-    }
-    return ids;
-  }
-
-  // Marker files carry their own (real) modification time, so age is measured on the real clock.
-  async removeOrphan(id: string, _now: number, maxAgeMs: number): Promise<void> {
-    const path = join(this.dir, markerName(id));
-    let age: number;
-    try {
-      age = Date.now() - statSync(path).mtimeMs;
-    } catch {
-      return;
-    }
-    if (age > maxAgeMs) unlinkQuietly(path);
-  }
-
-  // Names this store did not write (not hex, not "#" + a SHA-256) are ignored.
-  private markerId(name: string): string | undefined {
-    if (!name.startsWith('#')) {
-      if (!HEX_NAME.test(name)) return undefined;
-      const id = Buffer.from(name, 'hex').toString('utf8');
-      return markerName(id) === name ? id : undefined;
-    }
-    if (!HASHED_NAME.test(name)) return undefined;
-    try {
-      const id = readFileSync(join(this.dir, name), 'utf8');
-      return markerName(id) === name ? id : undefined;
-    } catch {
-      return undefined; // removed meanwhile
-    }
-  }
+/** When a workflow is next claimable: its runAt, a running one's lease expiry, never once finished. */
+function dueOf(record: WorkflowRecord): number {
+  if (isFinishedStatus(record.status)) return Number.POSITIVE_INFINITY;
+  if (record.status === 'running') return record.claim?.expiresAt ?? 0;
+  return record.runAt;
 }
 
-// Hex keeps marker names apart on case-insensitive file systems (base64 would not).
-function markerName(id: string): string {
-  const hex = Buffer.from(id, 'utf8').toString('hex');
-  return hex.length <= MAX_MARKER_NAME ? hex : `#${createHash('sha256').update(id).digest('hex')}`;
+function encodeHead(record: WorkflowRecord, run: number): Uint8Array[] {
+  const { steps: _steps, ...head } = record;
+  return encodeValueFile(ValueKind.VALUE, Buffer.from(JSON.stringify({ ...head, run })));
+}
+
+function lockLost(id: string, operation: string): DurableError {
+  return new DurableError(ErrorCode.LOCK_LOST, `${CONTEXT}: ${operation} refused for ${id}: the claim is no longer held (taken over, cancelled or finished)`, {
+    details: { id },
+  });
 }
 
 /** Creates a {@link FileWorkflowStore}. */

@@ -1,9 +1,12 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeWorkflowId } from '@durable/core';
 import { expectDurableError, runWorkflowStoreSuite } from '@durable/testkit';
-import { FileWorkflowStore, LocalFileStorageManager, createFileWorkflowStore } from '../src/index.js';
+import { workflowName } from '../src/due-index.js';
+import { FileWorkflowStore, createFileWorkflowStore } from '../src/index.js';
+import { commitKey } from '../src/key-store.js';
+import { ValueKind, encodeValueFile } from '../src/value-file.js';
+import { markers } from './workflow-support.js';
 
 const roots: string[] = [];
 function freshRoot(): string {
@@ -35,24 +38,27 @@ describe('fs workflow store', () => {
     expect(record?.input).toEqual({ amount: 5 });
   });
 
-  it('finished workflows leave the pending folder; a very long id gets a hashed marker and still works', async () => {
+  it('finished workflows leave the due index; a very long id gets a hashed folder and still works', async () => {
     const root = freshRoot();
     const store = createFileWorkflowStore({ root });
     const long = 'x'.repeat(400);
     await store.insert({ id: long, handler: 'h' });
-    expect(readdirSync(join(root, '.workflow-pending'))[0]).toMatch(/^#/);
+    expect(readdirSync(join(root, '.workflows')).filter((n) => !n.startsWith('.'))[0]).toMatch(/^#/);
+    expect(markers(root)).toHaveLength(1);
     const claimed = await store.claim({ leaseMs: 1000 });
     expect(claimed?.record.id).toBe(long);
     await store.finish(long, claimed?.token ?? '', { status: 'completed' });
-    expect(readdirSync(join(root, '.workflow-pending'))).toEqual([]);
+    expect(markers(root)).toEqual([]);
+    expect((await store.get(long))?.status).toBe('completed');
   });
 
-  it('a record of an unknown format is a typed error; claims still reach the other workflows and then report it', async () => {
+  it('a head of an unknown format is a typed error; claims still reach the other workflows and then report it', async () => {
     const root = freshRoot();
     const store = createFileWorkflowStore({ root, fsync: false });
     await store.insert({ id: 'w', handler: 'h' });
-    // Another program (or a future version) wrote a record this version does not know.
-    await new LocalFileStorageManager({ root }).write(`workflows/${encodeWorkflowId('w')}`, '{"format":7}');
+    // Another program (or a future version) committed a head this version does not know.
+    const dir = join(root, '.workflows', workflowName('w'));
+    await commitKey({ dir, parent: join(root, '.workflows') }, () => ({ chunks: encodeValueFile(ValueKind.VALUE, Buffer.from('{"format":7}')), sync: false }));
     await expectDurableError(() => store.get('w'), 'VERSION_UNKNOWN');
     await store.insert({ id: 'good', handler: 'h' });
     expect((await store.claim({ leaseMs: 1000 }))?.record.id).toBe('good');

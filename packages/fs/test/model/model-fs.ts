@@ -93,6 +93,7 @@ export class ModelFs {
       case 'mkdir':
       case 'rename':
       case 'removeTree':
+      case 'createFile':
         return this.begin(op)!();
       case 'unlink': {
         const { dir, name } = this.parent(op.path);
@@ -102,11 +103,21 @@ export class ModelFs {
         this.drop(dir!, name);
         return 'ok';
       }
+      case 'rmdir': {
+        const { dir, name } = this.parent(op.path);
+        const node = dir?.entries.get(name);
+        if (node === undefined) return 'ENOENT';
+        if (node.kind !== 'dir') throw new FsError('ENOTDIR', op.path);
+        if (node.entries.size > 0) return 'EEXIST';
+        node.dead = true;
+        this.drop(dir!, name);
+        return 'ok';
+      }
     }
   }
 
   /**
-   * The first step of a two-step call (link, mkdir, rename, removeTree): resolves its paths (and,
+   * The first step of a two-step call (link, mkdir, rename, removeTree, createFile): resolves its paths (and,
    * for removeTree, empties the tree) and returns the second step; undefined for one-step calls.
    */
   begin(op: FsOp): (() => unknown) | undefined {
@@ -120,6 +131,16 @@ export class ModelFs {
           if (source.links === 0) return 'ENOENT';
           if (dir.entries.has(name)) return 'EEXIST';
           this.put(dir, name, source);
+          return 'ok';
+        };
+      }
+      case 'createFile': {
+        // open(O_CREAT | O_EXCL) resolves the folder first, then creates the name in it.
+        const { dir, name } = this.parent(op.path);
+        return () => {
+          if (dir === undefined || dir.dead === true) return 'ENOENT';
+          if (dir.entries.has(name)) return 'EEXIST';
+          dir.entries.set(name, { kind: 'file', data: new Uint8Array(0), links: 1 });
           return 'ok';
         };
       }

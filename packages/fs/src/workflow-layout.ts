@@ -1,0 +1,163 @@
+import type { DirEntry, FsOp, Outcome, Steps } from './protocol.js';
+import { ForeignFolderError } from './protocol.js';
+import { decodeValueFile } from './value-file.js';
+
+/*
+ * One workflow's folder W (`<root>/.workflows/<name>`), written as protocol steps like protocol.ts
+ * so that the interleaving test and the pause tests run the very same code:
+ *
+ *   W/e<B>/<slot>     the head: the record without its steps, a key of the commit protocol
+ *   W/r<n>/<i>.<j>    the run folder: step memo i, version j (a pending memo is replaced by j + 1)
+ *   W/.t-<random>     a step's temp file (written in full and fsynced, then linked)
+ *
+ * W is created whole (head slot 0 and an empty run folder r0) by renaming a prepared folder, so a
+ * workflow exists completely or not at all, and only one of several inserts of an id wins.
+ * Exactly one run folder exists at a time. It is only ever renamed, to `r<v>` where v is the
+ * version of a head commit that took or ended a claim (a claim, suspend, release, finish,
+ * cancel), and only to a larger number: so once renamed away from `r<m>`, nothing ever creates
+ * `r<m>` again. The claim committed at head version m writes its steps into `r<m>` by link(),
+ * which refuses an existing name (a position is recorded once) and fails with ENOENT once the run
+ * folder has been renamed past m: a stalled holder whose claim was taken over, or ended, can never
+ * record a step afterwards, whatever the timing. The invariants are in docs/architecture.md.
+ */
+
+/** A run folder number in W's listing, or undefined. */
+const RUN = /^r(0|[1-9][0-9]{0,15})$/;
+const STEP = /^(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})$/;
+const MAX_MOVE_ATTEMPTS = 1000;
+
+/** A step file that fails its checksum or does not parse: never returned as data. */
+export class CorruptStepError extends Error {
+  override readonly name = 'CorruptStepError';
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+  ) {
+    super(`${path} is corrupt (${reason})`);
+  }
+}
+
+function* call(op: FsOp): Steps<Outcome> {
+  return (yield op) as Outcome;
+}
+
+/** The highest run folder number in W's entries. */
+export function runOf(entries: readonly DirEntry[]): number | undefined {
+  let run: number | undefined;
+  for (const entry of entries) {
+    if (!entry.dir) continue;
+    const match = RUN.exec(entry.name);
+    if (match !== null) run = Math.max(run ?? 0, Number(match[1]));
+  }
+  return run;
+}
+
+/** The current run folder number of W, or undefined when W does not exist. */
+export function* currentRun(dir: string): Steps<number | undefined> {
+  const entries = (yield { op: 'readdir', path: dir }) as DirEntry[] | undefined;
+  if (entries === undefined || entries.length === 0) return undefined;
+  const run = runOf(entries);
+  if (run === undefined) throw new ForeignFolderError(`${dir} holds no run folder: it was not written by this version of @durable/fs`);
+  return run;
+}
+
+/**
+ * Creates W whole: a prepared folder with the head's slot 0 and an empty run folder r0, renamed
+ * into place (rename refuses an existing, non-empty W). False when W exists.
+ */
+export function* createWorkflow(parent: string, dir: string, head: Uint8Array[], sync: boolean, unique: string): Steps<boolean> {
+  const prep = `${parent}/.p-${unique}`;
+  let moved = false;
+  try {
+    if ((yield* call({ op: 'mkdir', path: prep })) !== 'ok') return false;
+    yield* call({ op: 'mkdir', path: `${prep}/e0` });
+    yield { op: 'writeFile', path: `${prep}/e0/0`, chunks: head, sync };
+    yield* call({ op: 'mkdir', path: `${prep}/r0` });
+    moved = (yield* call({ op: 'rename', from: prep, to: dir })) === 'ok';
+    return moved;
+  } finally {
+    if (!moved) yield { op: 'removeTree', path: prep };
+  }
+}
+
+/**
+ * Moves the run folder to `r<target>` (the head commit `target` took or ended a claim). Returns
+ * false when a later commit has moved it further already (this claim is no longer current).
+ */
+export function* moveRun(dir: string, target: number): Steps<boolean> {
+  for (let attempt = 0; attempt < MAX_MOVE_ATTEMPTS; attempt++) {
+    const run = yield* currentRun(dir);
+    if (run === undefined) throw new ForeignFolderError(`${dir} disappeared: it was not written by this version of @durable/fs`);
+    if (run === target) return true;
+    if (run > target) return false;
+    // ENOENT: moved meanwhile; look again. The target never exists before this rename.
+    if ((yield* call({ op: 'rename', from: `${dir}/r${run}`, to: `${dir}/r${target}` })) === 'ok') return true;
+  }
+  throw new Error(`${dir}: the run folder kept moving`);
+}
+
+/** The memos of a run folder, in order, with the version (file) number of each; undefined when the folder is gone. */
+export function* readSteps(runDir: string): Steps<{ memos: unknown[]; versions: number[] } | undefined> {
+  const entries = (yield { op: 'readdir', path: runDir }) as DirEntry[] | undefined;
+  if (entries === undefined) return undefined;
+  const latest = new Map<number, Set<number>>();
+  for (const entry of entries) {
+    const match = entry.file ? STEP.exec(entry.name) : null;
+    if (match === null) continue; // temp files, and names the store never writes
+    const index = Number(match[1]);
+    const versions = latest.get(index) ?? new Set<number>();
+    versions.add(Number(match[2]));
+    latest.set(index, versions);
+  }
+  const memos: unknown[] = [];
+  const versions: number[] = [];
+  // Positions count from 0 with no gap, versions of a position too: a planted name past a gap is ignored.
+  for (let index = 0; latest.has(index); index++) {
+    const present = latest.get(index) as Set<number>;
+    if (!present.has(0)) break;
+    let version = 0;
+    while (present.has(version + 1)) version++;
+    const path = `${runDir}/${index}.${version}`;
+    const bytes = (yield { op: 'readFile', path }) as Uint8Array | undefined;
+    if (bytes === undefined) return undefined; // the folder moved on meanwhile
+    const decoded = decodeValueFile(bytes);
+    if (!decoded.ok) throw new CorruptStepError(path, decoded.reason);
+    try {
+      memos.push(JSON.parse(Buffer.from(decoded.data).toString('utf8')));
+    } catch (error) {
+      throw new CorruptStepError(path, `not JSON: ${(error as Error).message}`);
+    }
+    versions.push(version);
+  }
+  return { memos, versions };
+}
+
+/** The outcome of {@link recordStep}: recorded, the file name taken already, or fenced (the run folder moved on). */
+export type RecordOutcome = 'ok' | 'EEXIST' | 'FENCED';
+
+/**
+ * Records a step file `<index>.<version>` in run folder `r<run>` of W: written in full (and
+ * fsynced) under a temp name in W, then linked. The link is the commit: it refuses a taken name,
+ * and finds no folder once the claim's run folder has been moved on.
+ */
+export function* recordStep(dir: string, run: number, index: number, version: number, chunks: Uint8Array[], sync: boolean, unique: () => string): Steps<RecordOutcome> {
+  let temp: string | undefined;
+  try {
+    for (let attempt = 0; ; attempt++) {
+      if (temp === undefined) {
+        temp = `${dir}/.t-${unique()}`;
+        yield { op: 'writeFile', path: temp, chunks, sync };
+      }
+      const linked = yield* call({ op: 'link', from: temp, to: `${dir}/r${run}/${index}.${version}` });
+      if (linked === 'ok') return 'ok';
+      if (linked === 'EEXIST') return 'EEXIST';
+      // ENOENT: the run folder moved on (fenced), or our temp file was swept as abandoned after a
+      // very long pause (then write it again).
+      const tempThere = (yield { op: 'stat', path: temp }) !== undefined;
+      if (tempThere || attempt > 3) return 'FENCED';
+      temp = undefined;
+    }
+  } finally {
+    if (temp !== undefined) yield* call({ op: 'unlink', path: temp });
+  }
+}
