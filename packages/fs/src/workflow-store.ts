@@ -38,9 +38,10 @@ export interface FileWorkflowStoreOptions {
 const CONTEXT = 'fs workflow store';
 const WORKFLOWS_DIR = '.workflows';
 const DUE_DIR = '.workflow-due';
-// A marker whose workflow folder does not exist (an insert that crashed between its two steps,
-// or one still under way) is removed once its file is this old (real clock: its mtime).
-const ORPHAN_MARKER_MS = 60_000;
+// A marker whose workflow folder does not exist (an insert under way, or one that crashed between
+// its two steps) is skipped by this process for this long after it was seen.
+const ORPHAN_SKIP_MS = 10_000;
+const MAX_ORPHANS = 10_000;
 const GET_ATTEMPTS = 20;
 
 /** The head: a record without its steps, plus the run folder of its current claim. */
@@ -79,6 +80,8 @@ export class FileWorkflowStore implements WorkflowStore {
   private readonly fsync: boolean;
   private readonly clock: Clock;
   private readonly held = new Map<string, Held>();
+  // Markers seen without their workflow, and until when this process skips them.
+  private readonly orphans = new Map<string, number>();
 
   constructor(options: FileWorkflowStoreOptions) {
     checkOptions(options, CONTEXT, { known: ['root', 'fsync', 'clock'], required: ['root'], renamed: { dir: 'root', path: 'root' } });
@@ -108,17 +111,22 @@ export class FileWorkflowStore implements WorkflowStore {
 
   async insert(workflow: NewWorkflow): Promise<boolean> {
     const record = workflowTransitions.create(workflow, this.clock());
+    const dir = this.dirOf(workflowName(record.id));
+    return this.run('insert', record.id, dir, function* (this: FileWorkflowStore) {
+      return yield* this.insertSteps(record);
+    });
+  }
+
+  /** The steps of {@link insert} (for the interleaving test). */
+  protected *insertSteps(record: WorkflowRecord): Steps<boolean> {
     const name = workflowName(record.id);
     const dir = this.dirOf(name);
-    const head = encodeHead(record, 0);
-    return this.run('insert', record.id, dir, function* (this: FileWorkflowStore): Steps<boolean> {
-      if ((yield { op: 'stat', path: dir }) !== undefined) return false;
-      // Marker first: a crash between the two leaves a marker without a workflow (removed later),
-      // never a workflow that no claim would find. A losing insert leaves the marker: the winner's
-      // may be that very file.
-      yield* addMarker(this.dueDir, record.runAt, name, 0);
-      return yield* createWorkflow(this.workflowsDir, dir, head, this.fsync, protocolOptions.uniqueName());
-    });
+    if ((yield { op: 'stat', path: dir }) !== undefined) return false;
+    // Marker first: a crash between the two leaves a marker without a workflow (removed later),
+    // never a workflow that no claim would find. A losing insert leaves the marker: the winner's
+    // may be that very file.
+    yield* addMarker(this.dueDir, record.runAt, name, 0);
+    return yield* createWorkflow(this.workflowsDir, dir, encodeHead(record, 0), this.fsync, protocolOptions.uniqueName());
   }
 
   async get(id: string): Promise<WorkflowRecord | undefined> {
@@ -144,33 +152,40 @@ export class FileWorkflowStore implements WorkflowStore {
 
   async claim(options: { leaseMs: number }): Promise<ClaimedWorkflow | undefined> {
     const token = createClaimToken();
+    const found = await this.run('claim', '*', undefined, function* (this: FileWorkflowStore) {
+      return yield* this.claimSteps(token, options.leaseMs, this.clock());
+    });
+    if (found.claimed === undefined && found.unreadable !== undefined) throw this.wrap(found.unreadable, 'claim', '*');
+    return found.claimed;
+  }
+
+  /** The steps of a claim (for the interleaving test): the due buckets oldest first, each marker tried. */
+  protected *claimSteps(token: string, leaseMs: number, now: number): Steps<{ claimed?: ClaimedWorkflow; unreadable?: unknown }> {
     let claimed: ClaimedWorkflow | undefined;
     let unreadable: unknown;
-    const now = this.clock();
-    await this.run('claim', '*', undefined, function* (this: FileWorkflowStore): Steps<boolean> {
-      return yield* walkDue(this.dueDir, now, function* (this: FileWorkflowStore, bucket: DueBucket): Steps<boolean> {
-        // Start at a random place so concurrent claimers spread out instead of racing for one workflow.
-        const offset = Math.floor(Math.random() * bucket.markers.length);
-        for (let i = 0; i < bucket.markers.length; i++) {
-          const file = bucket.markers[(offset + i) % bucket.markers.length] as string;
-          const marker = parseMarker(file);
-          if (marker === undefined) continue; // a name this store never writes
-          const mine = this.held.get(marker.name);
-          if (mine !== undefined && mine.expiresAt > this.clock()) continue;
-          try {
-            claimed = yield* this.tryMarker(`${bucket.dir}/${file}`, bucket.bucket, marker.name, marker.k, token, options.leaseMs);
-          } catch (error) {
-            // One unreadable workflow must not stop every other: go on, report it if nothing is due.
-            unreadable ??= error;
-            continue;
-          }
-          if (claimed !== undefined) return true;
+    yield* walkDue(this.dueDir, now, function* (this: FileWorkflowStore, bucket: DueBucket): Steps<boolean> {
+      // Start at a random place so concurrent claimers spread out instead of racing for one workflow.
+      const offset = Math.floor(Math.random() * bucket.markers.length);
+      for (let i = 0; i < bucket.markers.length; i++) {
+        const file = bucket.markers[(offset + i) % bucket.markers.length] as string;
+        const marker = parseMarker(file);
+        if (marker === undefined) continue; // a name this store never writes
+        const mine = this.held.get(marker.name);
+        if (mine !== undefined && mine.expiresAt > this.clock()) continue;
+        const path = `${bucket.dir}/${file}`;
+        if ((this.orphans.get(path) ?? 0) > this.clock()) continue;
+        try {
+          claimed = yield* this.tryMarker(path, bucket.bucket, marker.name, marker.k, token, leaseMs);
+        } catch (error) {
+          // One unreadable workflow must not stop every other: go on, report it if nothing is due.
+          unreadable ??= error;
+          continue;
         }
-        return false;
-      }.bind(this));
-    });
-    if (claimed === undefined && unreadable !== undefined) throw this.wrap(unreadable, 'claim', '*');
-    return claimed;
+        if (claimed !== undefined) return true;
+      }
+      return false;
+    }.bind(this));
+    return { ...(claimed === undefined ? {} : { claimed }), ...(unreadable === undefined ? {} : { unreadable }) };
   }
 
   async heartbeat(id: string, token: string, leaseMs: number): Promise<number> {
@@ -229,7 +244,7 @@ export class FileWorkflowStore implements WorkflowStore {
 
   // One marker of a due bucket: claim its workflow if due; otherwise move the marker to the bucket
   // of its due time (when it is early and was made for this head or an older one), or drop it.
-  private *tryMarker(path: string, bucket: number, name: string, k: number, token: string, leaseMs: number): Steps<ClaimedWorkflow | undefined> {
+  protected *tryMarker(path: string, bucket: number, name: string, k: number, token: string, leaseMs: number): Steps<ClaimedWorkflow | undefined> {
     const dir = this.dirOf(name);
     let seen: HeadState | undefined;
     let next: WorkflowRecord | undefined;
@@ -257,8 +272,11 @@ export class FileWorkflowStore implements WorkflowStore {
     }
     const state = seen as HeadState | undefined;
     if (state === undefined) {
-      const mtime = (yield { op: 'stat', path }) as number | undefined;
-      if (mtime !== undefined && Date.now() - mtime > ORPHAN_MARKER_MS) yield { op: 'unlink', path };
+      // No workflow (yet): an insert under way, or one that crashed before creating its folder.
+      // Never removed or moved (an insert stalled for any time may still complete, and then this is
+      // its only marker); this process skips it for a while instead of reading it on every pass.
+      if (this.orphans.size >= MAX_ORPHANS) this.orphans.clear();
+      this.orphans.set(path, this.clock() + ORPHAN_SKIP_MS);
       return undefined;
     }
     if (isFinishedStatus(state.record.status)) {
@@ -275,7 +293,7 @@ export class FileWorkflowStore implements WorkflowStore {
 
   // Records a memo at `index` under the claim: validated against what this process knows of the
   // history (read from disk when it holds nothing), then linked into the claim's run folder.
-  private *recordMemo(id: string, name: string, token: string, index: number, memo: StepMemo, operation: string): Steps<void> {
+  protected *recordMemo(id: string, name: string, token: string, index: number, memo: StepMemo, operation: string): Steps<void> {
     const dir = this.dirOf(name);
     for (let attempt = 0; ; attempt++) {
       const cached = this.held.get(name)?.token === token;
@@ -341,9 +359,16 @@ export class FileWorkflowStore implements WorkflowStore {
     operation: string,
     apply: (record: WorkflowRecord | undefined, now: number) => WorkflowRecord | undefined,
   ): Promise<WorkflowRecord | undefined> {
+    return this.run(operation, id, this.dirOf(workflowName(id)), function* (this: FileWorkflowStore) {
+      return yield* this.changeSteps(id, apply);
+    });
+  }
+
+  /** The steps of {@link change} (for the interleaving test). */
+  protected *changeSteps(id: string, apply: (record: WorkflowRecord | undefined, now: number) => WorkflowRecord | undefined): Steps<WorkflowRecord | undefined> {
     const name = workflowName(id);
     const dir = this.dirOf(name);
-    return this.run(operation, id, dir, function* (this: FileWorkflowStore): Steps<WorkflowRecord | undefined> {
+    {
       let anchoredFor = -1;
       for (;;) {
         let need: { due: number; version: number } | undefined;
@@ -385,7 +410,7 @@ export class FileWorkflowStore implements WorkflowStore {
         }
         return committed;
       }
-    });
+    }
   }
 
   private parseHead(head: Head, name: string): HeadState {

@@ -1,9 +1,11 @@
 import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { expectDurableError } from '@durable/testkit';
 import { FileLockManager, LocalFileStorageManager, createFileWorkflowStore } from '../src/index.js';
+import { workflowName } from '../src/due-index.js';
 import { encodeSegment } from '../src/paths.js';
+import { markers } from './workflow-support.js';
 
 let root: string;
 let outside: string;
@@ -90,14 +92,31 @@ test('a damaged lock file is recovered without a human: held for one default TTL
   expect(await lease.release()).toBe(false);
 });
 
-test('the pending folder of the workflow store ignores names it did not write', async () => {
+test('the due index of the workflow store ignores names it did not write; a planted file never hides or shadows a workflow', async () => {
   const store = createFileWorkflowStore({ root, fsync: false });
   await store.insert({ id: 'w1', handler: 'h' });
-  writeFileSync(join(root, '.workflow-pending', 'not-hex'), 'x');
-  writeFileSync(join(root, '.workflow-pending', '#abc'), 'x');
-  writeFileSync(join(root, '.workflow-pending', '6162'), 'x'); // hex of "ab": a well-formed name whose record does not exist
+  const [marker] = markers(root);
+  const bucket = join(root, '.workflow-due', dirname(marker!));
+  writeFileSync(join(bucket, 'not-hex'), 'x');
+  writeFileSync(join(bucket, '#abc.0'), 'x');
+  writeFileSync(join(bucket, '6162.0'), 'garbage'); // hex of "ab": a well-formed name whose workflow does not exist
+  mkdirSync(join(bucket, '6364.0')); // a folder where a marker would be
+  writeFileSync(join(bucket, basename(marker!)), 'truncated garbage'); // content is never read: the name is the marker
+  writeFileSync(join(root, '.workflow-due', '999999999999'), 'x'); // a file where a bucket folder would be
   const claimed = await store.claim({ leaseMs: 1000 });
   expect(claimed?.record.id).toBe('w1');
+  expect(await store.claim({ leaseMs: 1000 })).toBeUndefined();
+});
+
+test("a symlink planted as a workflow folder or as the store's folders is refused with PATH_ESCAPE", async () => {
+  const store = createFileWorkflowStore({ root, fsync: false });
+  symlinkSync(outside, join(root, '.workflows', workflowName('planted')));
+  await expectDurableError(() => store.insert({ id: 'planted', handler: 'h' }), 'PATH_ESCAPE');
+  await expectDurableError(() => store.get('planted'), 'PATH_ESCAPE');
+  rmSync(join(root, '.workflow-due'), { recursive: true });
+  symlinkSync(outside, join(root, '.workflow-due'));
+  await expectDurableError(() => store.claim({ leaseMs: 1000 }), 'PATH_ESCAPE');
+  expect(readdirSync(outside)).toEqual([]);
 });
 
 test('a key folder in the layout of @durable/fs 0.1 (numbered files, no epoch) is a non-retryable BACKEND error saying so, not data', async () => {

@@ -1,0 +1,212 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ClaimedWorkflow, StepMemo, WorkflowRecord } from '@durable/core';
+import { isDurableError, workflowTransitions } from '@durable/core';
+import { finestBucket, parseMarker, workflowName } from '../src/due-index.js';
+import { FileWorkflowStore } from '../src/index.js';
+import { protocolOptions } from '../src/key-store.js';
+import type { Steps } from '../src/protocol.js';
+import { readHead } from '../src/protocol.js';
+import { ValueKind } from '../src/value-file.js';
+import { currentRun, readSteps } from '../src/workflow-layout.js';
+import type { Outcome, World } from './model/actors.js';
+import { ModelFs, drive, exploreSchedules, pauseEachStep } from './model/actors.js';
+
+/*
+ * The workflow store's own routines (src/workflow-store.ts, src/workflow-layout.ts, src/due-index.ts)
+ * run against the in-memory file system in every order with up to 2 preemptions, and with each
+ * step of one actor paused, or crashed for good, while the others run. Checked:
+ *   - fencing: a stalled holder's step is recorded only if the new holder's history holds it;
+ *     otherwise it is refused (LOCK_LOST) and appears nowhere; a position is never recorded twice;
+ *   - the due index: after every single step, an unfinished workflow has a marker in a bucket no
+ *     later than its due time, so a claim at that time finds it, whatever a claimer moving
+ *     markers, a suspend and a signal do meanwhile.
+ */
+
+const root = mkdtempSync(join(tmpdir(), 'durable-fs-wf-model-'));
+const random = Math.random;
+// Claims start at a random marker of a bucket; a replayed schedule must take the same path.
+beforeAll(() => (Math.random = () => 0));
+afterAll(() => {
+  Math.random = random;
+  rmSync(root, { recursive: true, force: true });
+});
+
+/** The store with its routines reachable: the very code production runs, one file-system call at a time. */
+class ModelStore extends FileWorkflowStore {
+  readonly dirs = { workflows: join(this.root, '.workflows'), due: join(this.root, '.workflow-due') };
+  insertRoutine(record: WorkflowRecord): Steps<boolean> {
+    return this.insertSteps(record);
+  }
+  claimRoutine(token: string, leaseMs: number, now: number): ReturnType<FileWorkflowStore['claimSteps']> {
+    return this.claimSteps(token, leaseMs, now);
+  }
+  stepRoutine(id: string, token: string, index: number, memo: StepMemo): ReturnType<FileWorkflowStore['recordMemo']> {
+    return this.recordMemo(id, workflowName(id), token, index, memo, 'saveStep');
+  }
+  changeRoutine(id: string, apply: (record: WorkflowRecord | undefined, now: number) => WorkflowRecord | undefined): ReturnType<FileWorkflowStore['changeSteps']> {
+    return this.changeSteps(id, apply);
+  }
+}
+
+const ID = 'w';
+const NAME = workflowName(ID);
+const memo = (id: string): StepMemo => ({ id, kind: 'step', done: true, value: id, at: 0 });
+
+function world(clock: { now: number }): { fs: ModelFs; store: () => ModelStore } {
+  const fs = new ModelFs();
+  const store = (): ModelStore => new ModelStore({ root, clock: () => clock.now, fsync: false });
+  const dirs = store().dirs;
+  fs.mkdirs(dirs.workflows);
+  fs.mkdirs(dirs.due);
+  return { fs, store };
+}
+
+function headOf(fs: ModelFs, store: ModelStore): WorkflowRecord | undefined {
+  const dir = `${store.dirs.workflows}/${NAME}`;
+  const head = drive(fs, readHead({ dir, parent: store.dirs.workflows }, { ...protocolOptions, epochHints: new Map() }));
+  if (head === undefined || head.kind !== ValueKind.VALUE) return undefined;
+  return JSON.parse(Buffer.from(head.data).toString('utf8')) as WorkflowRecord;
+}
+
+function stepsOf(fs: ModelFs, store: ModelStore): StepMemo[] {
+  const dir = `${store.dirs.workflows}/${NAME}`;
+  const run = drive(fs, currentRun(dir));
+  return (drive(fs, readSteps(`${dir}/r${run}`))?.memos ?? []) as StepMemo[];
+}
+
+/** The finest buckets of every marker of the workflow. */
+function markerBuckets(fs: ModelFs, store: ModelStore): number[] {
+  const out: number[] = [];
+  for (const path of fs.tree(store.dirs.due)) {
+    const parts = path.split('/');
+    const marker = parseMarker(parts[3] ?? '');
+    if (parts.length === 4 && marker?.name === NAME) out.push(Number(parts[2]));
+  }
+  return out;
+}
+
+function dueOf(record: WorkflowRecord): number {
+  if (['completed', 'aborted', 'cancelled'].includes(record.status)) return Infinity;
+  return record.status === 'running' ? (record.claim?.expiresAt ?? 0) : record.runAt;
+}
+
+function assertIndexed(fs: ModelFs, store: ModelStore): void {
+  const head = headOf(fs, store);
+  if (head === undefined || dueOf(head) === Infinity) return;
+  const buckets = markerBuckets(fs, store);
+  if (!buckets.some((bucket) => bucket <= finestBucket(dueOf(head)))) {
+    throw new Error(`workflow ${head.status} due ${dueOf(head)} (bucket ${finestBucket(dueOf(head))}) has markers only in ${JSON.stringify(buckets)}:\n${fs.tree(store.dirs.due).join('\n')}`);
+  }
+}
+
+const lockLost = (outcome: Outcome): boolean => outcome?.ok === false && isDurableError(outcome.error, 'LOCK_LOST');
+
+// A holder whose lease expired records step 1 while a claimer takes the workflow over and records its own.
+function takeover(): World {
+  const clock = { now: 1_000_000 };
+  const { fs, store } = world(clock);
+  const holder = store();
+  drive(fs, holder.insertRoutine(workflowTransitions.create({ id: ID, handler: 'h' }, clock.now)));
+  const first = drive(fs, holder.claimRoutine('stale', 100, clock.now)).claimed as ClaimedWorkflow;
+  drive(fs, holder.stepRoutine(ID, first.token, 0, memo('s0')));
+  clock.now += 1000;
+  const claimer = store();
+  let seen: StepMemo[] | undefined;
+  const taker = function* (): Steps<number> {
+    const claimed = (yield* claimer.claimRoutine('fresh', 60_000, clock.now)).claimed;
+    if (claimed === undefined) throw new Error('the expired lease was not taken over');
+    seen = claimed.record.steps;
+    yield* claimer.stepRoutine(ID, 'fresh', seen.length, memo('fresh'));
+    return seen.length;
+  };
+  return {
+    fs,
+    actors: [holder.stepRoutine(ID, 'stale', 1, memo('stale')), taker()],
+    check: ([stale, fresh]) => {
+      const final = stepsOf(fs, store()).map((m) => m.id);
+      if (fresh?.ok !== true) throw new Error(`the taker failed: ${String((fresh as { error?: unknown })?.error)}`);
+      if (stale?.ok === true) {
+        if (seen?.[1]?.id !== 'stale') throw new Error(`the stale step was acknowledged but the new holder did not see it: ${JSON.stringify(seen)}`);
+        expect(final).toEqual(['s0', 'stale', 'fresh']);
+      } else if (lockLost(stale)) {
+        expect(final).toEqual(['s0', 'fresh']);
+      } else if (stale !== undefined) {
+        throw new Error(`the stale holder failed otherwise: ${String((stale as { error?: unknown }).error)}`);
+      } else if (!(final.join() === 's0,fresh' || final.join() === 's0,stale,fresh')) {
+        throw new Error(`unexpected history ${final.join()}`);
+      }
+    },
+  };
+}
+
+// A holder suspends (earlier than its lease), a claimer looks at the workflow's marker (moving it
+// when early), and a signal wakes it: after every step an unfinished workflow stays findable.
+function wakeups(): World {
+  const clock = { now: 100_000 };
+  const { fs, store } = world(clock);
+  const holder = store();
+  drive(fs, holder.insertRoutine(workflowTransitions.create({ id: ID, handler: 'h' }, clock.now)));
+  const claimed = drive(fs, holder.claimRoutine('t1', 60_000, clock.now)).claimed as ClaimedWorkflow;
+  const signaller = store();
+  const claimer = store();
+  return {
+    fs,
+    actors: [
+      holder.changeRoutine(ID, (r, now) => workflowTransitions.suspend(r as WorkflowRecord, claimed.token, { runAt: now + 20_000, wakeOn: ['go'] }, now)),
+      claimer.claimRoutine('t2', 60_000, clock.now),
+      signaller.changeRoutine(ID, (r, now) => (r === undefined ? undefined : workflowTransitions.signal(r, 'go', null, now))),
+    ],
+    invariant: () => assertIndexed(fs, store()),
+    check: () => {
+      assertIndexed(fs, store());
+      const head = headOf(fs, store());
+      // Woken (the signal came after the suspend) or not yet asleep: a claim now or at the lease's end finds it.
+      const at = head?.status === 'sleeping' ? head.runAt : (head?.claim?.expiresAt ?? 0);
+      clock.now = Math.max(at, clock.now);
+      const found = drive(fs, store().claimRoutine('t3', 1000, clock.now)).claimed;
+      if (found === undefined) throw new Error(`a due workflow was not found: ${JSON.stringify(head)}\n${fs.tree(store().dirs.due).join('\n')}`);
+    },
+  };
+}
+
+// An insert racing a claimer: once the workflow exists it is indexed, and it is claimed once.
+function insertAndClaim(): World {
+  const clock = { now: 5_000 };
+  const { fs, store } = world(clock);
+  const a = store();
+  const b = store();
+  return {
+    fs,
+    actors: [a.insertRoutine(workflowTransitions.create({ id: ID, handler: 'h' }, clock.now)), b.claimRoutine('t1', 60_000, clock.now), b.insertRoutine(workflowTransitions.create({ id: ID, handler: 'other' }, clock.now))],
+    invariant: () => assertIndexed(fs, store()),
+    check: ([first, claim, second]) => {
+      expect([first, second].filter((o) => o?.ok === true && o.value === true)).toHaveLength(1);
+      const claimed = claim?.ok === true ? (claim.value as { claimed?: ClaimedWorkflow }).claimed : undefined;
+      if (claimed === undefined) expect(drive(fs, store().claimRoutine('t2', 60_000, clock.now)).claimed).toBeDefined();
+    },
+  };
+}
+
+describe('every interleaving of the workflow store routines keeps fencing and the due index', () => {
+  test.each([
+    ['a stale holder recording a step while its workflow is taken over', takeover],
+    ['a suspend, a claimer moving markers and a waking signal', wakeups],
+    ['two inserts of one id and a claimer', insertAndClaim],
+  ])('%s: every schedule with up to 2 preemptions', (_name, make) => {
+    expect(exploreSchedules(make, 2)).toBeGreaterThan(20);
+  }, 600_000);
+
+  test.each([
+    ['the stale holder', takeover, 0],
+    ['the taker', takeover, 1],
+    ['the suspending holder', wakeups, 0],
+    ['the claimer moving markers', wakeups, 1],
+    ['the signaller', wakeups, 2],
+    ['an inserter', insertAndClaim, 0],
+  ] as const)('%s paused after each of its steps, then resumed, or crashed there for good', (_name, make, actor) => {
+    expect(pauseEachStep(make, actor, false)).toBeGreaterThan(2);
+    if (!(make === takeover && actor === 1)) expect(pauseEachStep(make, actor, true)).toBeGreaterThan(2);
+  }, 600_000);
+});
