@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bytesToText, isDurableError } from '@durable/core';
-import { FileLockManager, LocalFileStorageManager } from '../src/index.js';
+import { FileLockManager, FileWorkflowStore, LocalFileStorageManager } from '../src/index.js';
 import { SEAL_AT } from '../src/key-store.js';
 
 /*
@@ -131,3 +131,50 @@ test('a lock grant paused before its commit, while other grants come and go, get
   await expect(lock.acquire('resource', { ttlMs: 1000, waitMs: 0 })).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
 }, 120_000);
 
+
+describe('workflow store', () => {
+  const step = (id: string, value: number) => ({ id, kind: 'step' as const, done: true, value, at: 0 });
+
+  test('a step save paused just before its link, while another process takes the workflow over and records its own, is refused with LOCK_LOST and appears nowhere', async () => {
+    const store = new FileWorkflowStore({ root, fsync: false });
+    await store.insert({ id: 'w', handler: 'h' });
+    const paused = await startPaused(['before:link', 'wf-step', 'w']);
+    // The child's lease (0 ms) has expired: this claim takes the workflow over.
+    const claimed = await store.claim({ leaseMs: 60_000 });
+    expect(claimed?.record.steps.map((m) => m.id)).toEqual(['child-0']);
+    await store.saveStep('w', claimed!.token, 1, step('parent-1', 1));
+    paused.child.kill('SIGCONT');
+    expect(await paused.outcome).toMatchObject({ ok: false, code: 'LOCK_LOST' });
+    await store.finish('w', claimed!.token, { status: 'completed' });
+    expect((await store.get('w'))?.steps.map((m) => m.id)).toEqual(['child-0', 'parent-1']);
+  }, 120_000);
+
+  test('a step save paused just after its link (its commit) is seen by the process that takes over, which records after it; the paused save reports success', async () => {
+    const store = new FileWorkflowStore({ root, fsync: false });
+    await store.insert({ id: 'w', handler: 'h' });
+    const paused = await startPaused(['after:link', 'wf-step', 'w']);
+    const claimed = await store.claim({ leaseMs: 60_000 });
+    expect(claimed?.record.steps.map((m) => m.id)).toEqual(['child-0', 'child-1']);
+    await store.saveStep('w', claimed!.token, 2, step('parent-2', 2));
+    paused.child.kill('SIGCONT');
+    expect(await paused.outcome).toMatchObject({ ok: true });
+    expect((await store.get('w'))?.steps.map((m) => m.id)).toEqual(['child-0', 'child-1', 'parent-2']);
+  }, 120_000);
+
+  test('an insert paused between its due marker and creating the workflow, while others insert, claim and finish, is found by a claim once it completes', async () => {
+    const store = new FileWorkflowStore({ root, fsync: false });
+    const paused = await startPaused(['before:rename', 'wf-insert', 'late']);
+    for (let i = 0; i < 20; i++) {
+      await store.insert({ id: `other-${i}`, handler: 'h' });
+      const claimed = await store.claim({ leaseMs: 60_000 });
+      expect(claimed?.record.id).toBe(`other-${i}`);
+      await store.finish(claimed!.record.id, claimed!.token, { status: 'completed' });
+    }
+    expect(await store.claim({ leaseMs: 60_000 })).toBeUndefined();
+    paused.child.kill('SIGCONT');
+    expect(await paused.outcome).toMatchObject({ ok: true });
+    // A fresh process (no memory of having skipped the marker) finds it at once.
+    const claimed = await new FileWorkflowStore({ root, fsync: false }).claim({ leaseMs: 60_000 });
+    expect(claimed?.record.id).toBe('late');
+  }, 120_000);
+});
