@@ -23,6 +23,22 @@ const MARKER = /^((?:[0-9a-f]{2})+|#[0-9a-f]{64})\.(0|[1-9][0-9]{0,15})$/;
 const MAX_NAME = 200;
 const MAX_CREATE_ATTEMPTS = 100;
 
+const WORKFLOW_NAME = /^(?:(?:[0-9a-f]{2})+|#[0-9a-f]{64})$/;
+
+/** Whether `name` is one {@link workflowName} makes. */
+export function isWorkflowName(name: string): boolean {
+  return WORKFLOW_NAME.test(name);
+}
+
+/**
+ * Announces to watchers of the due index (fs.watch on its folder) that work may have become
+ * claimable: a file created and removed at once. Names start with "." so walks ignore them.
+ */
+export function* announce(dueDir: string, unique: string): Steps<void> {
+  const path = `${dueDir}/.w-${unique}`;
+  if ((yield { op: 'createFile', path }) === 'ok') yield { op: 'unlink', path };
+}
+
 /** The folder name of a workflow: hex of its id (apart on case-insensitive file systems), or `#` + SHA-256. */
 export function workflowName(id: string): string {
   const hex = Buffer.from(id, 'utf8').toString('hex');

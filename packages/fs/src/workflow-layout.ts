@@ -132,6 +132,19 @@ export function* readSteps(runDir: string): Steps<{ memos: unknown[]; versions: 
   return { memos, versions };
 }
 
+/** How many positions a run folder records (from its names: no file is read); 0 when it is gone. */
+export function* countSteps(runDir: string): Steps<number> {
+  const entries = (yield { op: 'readdir', path: runDir }) as DirEntry[] | undefined;
+  const first = new Set<number>();
+  for (const entry of entries ?? []) {
+    const match = entry.file ? STEP.exec(entry.name) : null;
+    if (match !== null && match[2] === '0') first.add(Number(match[1]));
+  }
+  let count = 0;
+  while (first.has(count)) count++;
+  return count;
+}
+
 /** The outcome of {@link recordStep}: recorded, the file name taken already, or fenced (the run folder moved on). */
 export type RecordOutcome = 'ok' | 'EEXIST' | 'FENCED';
 

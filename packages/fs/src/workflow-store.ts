@@ -1,12 +1,34 @@
-import { existsSync, lstatSync, mkdirSync, realpathSync } from 'node:fs';
+import type { FSWatcher } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, watch } from 'node:fs';
 import { join } from 'node:path';
-import type { ClaimedWorkflow, Clock, NewWorkflow, StepMemo, SuspendOptions, WorkflowOutcome, WorkflowRecord, WorkflowStore } from '@durable/core';
+import type {
+  CheckedWorkflowListQuery,
+  ClaimedWorkflow,
+  Clock,
+  NewWorkflow,
+  StepMemo,
+  SuspendOptions,
+  WorkflowCounts,
+  WorkflowListQuery,
+  WorkflowOutcome,
+  WorkflowPage,
+  WorkflowRecord,
+  WorkflowStore,
+  WorkflowSummary,
+} from '@durable/core';
 import {
   DurableError,
   ErrorCode,
   assertClaimHeld,
   assertValidWorkflowId,
   checkOptions,
+  checkStepPlacement,
+  checkWorkflowListQuery,
+  countWorkflows,
+  isAfterWorkflowCursor,
+  matchesWorkflowQuery,
+  pageWorkflows,
+  toWorkflowSummary,
   createClaimToken,
   isDurableError,
   isFinishedStatus,
@@ -17,13 +39,13 @@ import {
   workflowTransitions,
 } from '@durable/core';
 import type { DueBucket } from './due-index.js';
-import { addMarker, finestBucket, parseMarker, walkDue, workflowName } from './due-index.js';
+import { addMarker, announce, finestBucket, isWorkflowName, parseMarker, walkDue, workflowName } from './due-index.js';
 import { runSteps } from './fs-driver.js';
 import { protocolOptions } from './key-store.js';
 import type { Head, KeyFolder, Steps } from './protocol.js';
 import { ForeignFolderError, commit, readHead } from './protocol.js';
 import { ValueKind, encodeValueFile } from './value-file.js';
-import { CorruptStepError, createWorkflow, currentRun, moveRun, readSteps, recordStep } from './workflow-layout.js';
+import { CorruptStepError, countSteps, createWorkflow, currentRun, moveRun, readSteps, recordStep } from './workflow-layout.js';
 
 /** Options for {@link FileWorkflowStore}. */
 export interface FileWorkflowStoreOptions {
@@ -39,8 +61,9 @@ const CONTEXT = 'fs workflow store';
 const WORKFLOWS_DIR = '.workflows';
 const DUE_DIR = '.workflow-due';
 // A marker whose workflow folder does not exist (an insert under way, or one that crashed between
-// its two steps) is skipped by this process for this long after it was seen.
-const ORPHAN_SKIP_MS = 10_000;
+// its two steps) and whose file is older than this is skipped by this process for a while.
+const ORPHAN_AGE_MS = 10_000;
+const ORPHAN_SKIP_MS = 60_000;
 const MAX_ORPHANS = 10_000;
 const GET_ATTEMPTS = 20;
 
@@ -126,7 +149,18 @@ export class FileWorkflowStore implements WorkflowStore {
     // never a workflow that no claim would find. A losing insert leaves the marker: the winner's
     // may be that very file.
     yield* addMarker(this.dueDir, record.runAt, name, 0);
-    return yield* createWorkflow(this.workflowsDir, dir, encodeHead(record, 0), this.fsync, protocolOptions.uniqueName());
+    if (!(yield* createWorkflow(this.workflowsDir, dir, encodeHead(record, 0), this.fsync, protocolOptions.uniqueName()))) return false;
+    if (record.runAt <= this.clock()) yield* this.announceQuietly();
+    return true;
+  }
+
+  // Committed already: a failed announcement only costs watchers their wake-up (they poll).
+  private *announceQuietly(): Steps<void> {
+    try {
+      yield* announce(this.dueDir, protocolOptions.uniqueName());
+    } catch {
+      // see above
+    }
   }
 
   async get(id: string): Promise<WorkflowRecord | undefined> {
@@ -173,7 +207,7 @@ export class FileWorkflowStore implements WorkflowStore {
         const mine = this.held.get(marker.name);
         if (mine !== undefined && mine.expiresAt > this.clock()) continue;
         const path = `${bucket.dir}/${file}`;
-        if ((this.orphans.get(path) ?? 0) > this.clock()) continue;
+        if ((this.orphans.get(path) ?? 0) > Date.now()) continue;
         try {
           claimed = yield* this.tryMarker(path, bucket.bucket, marker.name, marker.k, token, leaseMs);
         } catch (error) {
@@ -239,8 +273,85 @@ export class FileWorkflowStore implements WorkflowStore {
     return next !== undefined;
   }
 
-  /** Nothing to release: the store holds no open files or watches between calls. */
+  /** One page of workflows (see `WorkflowStore.list`): reads every head of the folder (no index yet), then pages. */
+  async list(query: WorkflowListQuery): Promise<WorkflowPage> {
+    const checked = checkWorkflowListQuery(query, CONTEXT);
+    const summaries = await this.summaries(checked);
+    return pageWorkflows(summaries, checked);
+  }
+
+  /** How many workflows are in each status now (reads every head). */
+  async counts(): Promise<WorkflowCounts> {
+    return countWorkflows(await this.summaries(undefined));
+  }
+
+  /** Makes an aborted, cancelled or failed workflow ready at once, with no failures counted. */
+  async resume(id: string): Promise<boolean> {
+    assertValidWorkflowId(id, `${CONTEXT}: resume`);
+    const next = await this.change(id, 'resume', (r, now) => (r === undefined ? undefined : workflowTransitions.resume(r, now)));
+    return next !== undefined;
+  }
+
+  /**
+   * Calls `listener` whenever work may have become claimable in this folder, from any process:
+   * `fs.watch` (inotify on Linux) on the due index, where each change that makes a workflow due
+   * now (an insert, a waking signal, a release, a resume, a suspend or failure already due, a
+   * cancel) announces itself with a file created and removed. Calls may be spurious or coalesced.
+   * Where the file system gives no notifications, no calls come: workers poll. Returns a function
+   * that stops listening.
+   */
+  watch(listener: () => void): () => void {
+    let watcher: FSWatcher | undefined;
+    try {
+      watcher = watch(this.dueDir, { persistent: false }, () => {
+        try {
+          listener();
+        } catch {
+          // The contract: what a listener throws is ignored.
+        }
+      });
+      watcher.on('error', () => watcher?.close());
+    } catch {
+      return () => undefined;
+    }
+    return () => watcher?.close();
+  }
+
+  /** Nothing to release: the store holds no open files between calls (a watch is closed by its own function). */
   async close(): Promise<void> {}
+
+  // Every workflow's summary (filtered by `query` when given), its step count filled in by the
+  // caller for what it keeps. The positions (createdAt, id) never change, so paging by them is
+  // stable under concurrent inserts and changes.
+  private async summaries(query: CheckedWorkflowListQuery | undefined): Promise<WorkflowSummary[]> {
+    try {
+      this.checkFolders();
+      const out: WorkflowSummary[] = [];
+      for (const name of readdirSync(this.workflowsDir)) {
+        if (name.startsWith('.') || !isWorkflowName(name)) continue;
+        const dir = this.dirOf(name);
+        const summary = await runSteps(this.summarySteps(dir, name, query));
+        if (summary !== undefined) out.push(summary);
+      }
+      return out;
+    } catch (error) {
+      throw this.wrap(error, query === undefined ? 'counts' : 'list', '*');
+    }
+  }
+
+  private *summarySteps(dir: string, name: string, query: CheckedWorkflowListQuery | undefined): Steps<WorkflowSummary | undefined> {
+    const head = yield* readHead(this.keyOf(dir), protocolOptions);
+    if (head === undefined) return undefined;
+    const { record } = this.parseHead(head, name);
+    if (query !== undefined && (!matchesWorkflowQuery(record, query) || !isAfterWorkflowCursor(record, query))) return undefined;
+    const summary = toWorkflowSummary(record);
+    if (query !== undefined) {
+      // Positions are counted from the run folder's names (no file is read).
+      const run = yield* currentRun(dir);
+      summary.steps = run === undefined ? 0 : yield* countSteps(`${dir}/r${run}`);
+    }
+    return summary;
+  }
 
   // One marker of a due bucket: claim its workflow if due; otherwise move the marker to the bucket
   // of its due time (when it is early and was made for this head or an older one), or drop it.
@@ -275,8 +386,12 @@ export class FileWorkflowStore implements WorkflowStore {
       // No workflow (yet): an insert under way, or one that crashed before creating its folder.
       // Never removed or moved (an insert stalled for any time may still complete, and then this is
       // its only marker); this process skips it for a while instead of reading it on every pass.
-      if (this.orphans.size >= MAX_ORPHANS) this.orphans.clear();
-      this.orphans.set(path, this.clock() + ORPHAN_SKIP_MS);
+      // Only an old one: a young one is most likely an insert about to complete. Real time (file ages).
+      const mtime = (yield { op: 'stat', path }) as number | undefined;
+      if (mtime !== undefined && Date.now() - mtime > ORPHAN_AGE_MS) {
+        if (this.orphans.size >= MAX_ORPHANS) this.orphans.clear();
+        this.orphans.set(path, Date.now() + ORPHAN_SKIP_MS);
+      }
       return undefined;
     }
     if (isFinishedStatus(state.record.status)) {
@@ -298,22 +413,19 @@ export class FileWorkflowStore implements WorkflowStore {
     for (let attempt = 0; ; attempt++) {
       const cached = this.held.get(name)?.token === token;
       const held = yield* this.loadHeld(id, name, token, operation);
-      const record = { id, status: 'running', claim: { token, expiresAt: held.expiresAt, claimedAt: 0 }, steps: held.memos } as unknown as WorkflowRecord;
-      let steps: StepMemo[];
       try {
-        steps = workflowTransitions.saveStep(record, token, index, memo, this.clock()).steps;
+        if (checkStepPlacement(id, held.memos, index, memo) === 'recorded') return; // this very memo is there already
       } catch (error) {
         // Judged on what this process knew: a lost claim comes first (LOCK_LOST), so look on disk.
         if (!cached) throw error;
         this.held.delete(name);
         continue;
       }
-      if (steps === held.memos) return; // this very memo is recorded there already
       const version = index < held.versions.length ? (held.versions[index] as number) + 1 : 0;
       const chunks = encodeValueFile(ValueKind.VALUE, Buffer.from(JSON.stringify(memo)));
       const outcome = yield* recordStep(dir, held.run, index, version, chunks, this.fsync, protocolOptions.uniqueName);
       if (outcome === 'ok') {
-        held.memos = steps;
+        held.memos[index] = memo;
         held.versions[index] = version;
         return;
       }
@@ -408,6 +520,7 @@ export class FileWorkflowStore implements WorkflowStore {
           }
           this.held.delete(name);
         }
+        if (committed.status !== 'running' && (isWorkflowDue(committed, this.clock()) || committed.status === 'cancelled')) yield* this.announceQuietly();
         return committed;
       }
     }

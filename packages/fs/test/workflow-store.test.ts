@@ -22,6 +22,7 @@ afterAll(() => {
 runWorkflowStoreSuite('fs', {
   create: ({ clock }) => createFileWorkflowStore({ root: freshRoot(), clock }),
   createPeer: (store, { clock }) => createFileWorkflowStore({ root: (store as FileWorkflowStore).root, clock }),
+  listing: true,
 });
 
 describe('fs workflow store', () => {
