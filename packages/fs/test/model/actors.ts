@@ -45,7 +45,15 @@ interface Decision {
 }
 
 function runOnce(world: World, choose: (enabled: number[], current: number | undefined) => number | undefined, check = true): Decision[] {
-  const actors = world.actors.map((gen) => ({ gen, pending: undefined as IteratorResult<FsOp, unknown> | undefined, done: false, outcome: undefined as Outcome }));
+  const actors = world.actors.map((gen) => ({
+    gen,
+    pending: undefined as IteratorResult<FsOp, unknown> | undefined,
+    // The second step of a two-step call whose paths are resolved (see ModelFs.begin): a link,
+    // mkdir, rename or create acts on the folder it resolved, even if that folder moved meanwhile.
+    resolved: undefined as (() => unknown) | undefined,
+    done: false,
+    outcome: undefined as Outcome,
+  }));
   const decisions: Decision[] = [];
   let current: number | undefined;
   const settle = (actor: (typeof actors)[number], step: () => IteratorResult<FsOp, unknown>): void => {
@@ -77,7 +85,19 @@ function runOnce(world: World, choose: (enabled: number[], current: number | und
       let answer: unknown;
       let failure: { error: unknown } | undefined;
       try {
-        answer = world.fs.perform(op);
+        if (actor.resolved === undefined) {
+          const second = world.fs.begin(op);
+          if (second !== undefined) {
+            actor.resolved = second;
+            world.invariant?.();
+            continue;
+          }
+          answer = world.fs.perform(op);
+        } else {
+          const second = actor.resolved;
+          actor.resolved = undefined;
+          answer = second();
+        }
       } catch (error) {
         failure = { error };
       }
