@@ -1,6 +1,6 @@
 import type { DirEntry, FsOp, Outcome, Steps } from './protocol.js';
 import { ForeignFolderError } from './protocol.js';
-import { decodeValueFile } from './value-file.js';
+import { ValueKind, decodeValueFile, encodeValueFile } from './value-file.js';
 
 /*
  * One workflow's folder W (`<root>/.workflows/<name>`), written as protocol steps like protocol.ts
@@ -96,8 +96,31 @@ export function* moveRun(dir: string, target: number): Steps<boolean> {
   throw new Error(`${dir}: the run folder kept moving`);
 }
 
-/** The memos of a run folder, in order, with the version (file) number of each; undefined when the folder is gone. */
-export function* readSteps(runDir: string): Steps<{ memos: unknown[]; versions: number[] } | undefined> {
+/** A step file's content: the memo and the run (claim) that recorded it. */
+export function encodeStep(memo: unknown, run: number): Uint8Array[] {
+  return encodeValueFile(ValueKind.VALUE, Buffer.from(JSON.stringify({ run, memo })));
+}
+
+/** Reads one step file: its memo and the run that recorded it; undefined when it is gone. */
+export function* readStep(path: string): Steps<{ memo: unknown; run: number } | undefined> {
+  const bytes = (yield { op: 'readFile', path }) as Uint8Array | undefined;
+  if (bytes === undefined) return undefined;
+  const decoded = decodeValueFile(bytes);
+  if (!decoded.ok) throw new CorruptStepError(path, decoded.reason);
+  let parsed: { memo?: unknown; run?: unknown } | null;
+  try {
+    parsed = JSON.parse(Buffer.from(decoded.data).toString('utf8')) as { memo?: unknown; run?: unknown } | null;
+  } catch (error) {
+    throw new CorruptStepError(path, `not JSON: ${(error as Error).message}`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || typeof parsed.run !== 'number' || typeof parsed.memo !== 'object') {
+    throw new CorruptStepError(path, 'not a step record');
+  }
+  return { memo: parsed.memo, run: parsed.run };
+}
+
+/** The memos of a run folder, in order, with the version (file) number and recording run of each; undefined when the folder is gone. */
+export function* readSteps(runDir: string): Steps<{ memos: unknown[]; versions: number[]; runs: number[] } | undefined> {
   const entries = (yield { op: 'readdir', path: runDir }) as DirEntry[] | undefined;
   if (entries === undefined) return undefined;
   const latest = new Map<number, Set<number>>();
@@ -111,25 +134,20 @@ export function* readSteps(runDir: string): Steps<{ memos: unknown[]; versions: 
   }
   const memos: unknown[] = [];
   const versions: number[] = [];
+  const runs: number[] = [];
   // Positions count from 0 with no gap, versions of a position too: a planted name past a gap is ignored.
   for (let index = 0; latest.has(index); index++) {
     const present = latest.get(index) as Set<number>;
     if (!present.has(0)) break;
     let version = 0;
     while (present.has(version + 1)) version++;
-    const path = `${runDir}/${index}.${version}`;
-    const bytes = (yield { op: 'readFile', path }) as Uint8Array | undefined;
-    if (bytes === undefined) return undefined; // the folder moved on meanwhile
-    const decoded = decodeValueFile(bytes);
-    if (!decoded.ok) throw new CorruptStepError(path, decoded.reason);
-    try {
-      memos.push(JSON.parse(Buffer.from(decoded.data).toString('utf8')));
-    } catch (error) {
-      throw new CorruptStepError(path, `not JSON: ${(error as Error).message}`);
-    }
+    const step = yield* readStep(`${runDir}/${index}.${version}`);
+    if (step === undefined) return undefined; // the folder moved on meanwhile
+    memos.push(step.memo);
     versions.push(version);
+    runs.push(step.run);
   }
-  return { memos, versions };
+  return { memos, versions, runs };
 }
 
 /** How many positions a run folder records (from its names: no file is read); 0 when it is gone. */
@@ -161,8 +179,13 @@ export function* recordStep(dir: string, run: number, index: number, version: nu
         temp = `${dir}/.t-${unique()}`;
         yield { op: 'writeFile', path: temp, chunks, sync };
       }
-      const linked = yield* call({ op: 'link', from: temp, to: `${dir}/r${run}/${index}.${version}` });
-      if (linked === 'ok') return 'ok';
+      const target = `${dir}/r${run}/${index}.${version}`;
+      const linked = yield* call({ op: 'link', from: temp, to: target });
+      // link(2) resolves the folder, then links into it: a takeover's rename between the two puts
+      // the file in the renamed folder. Still at its path after the link, the file was in the run
+      // folder before any rename, so the next holder reads it; gone, it may have landed late
+      // (ignored or superseded by the next holder: see recordMemo): report the claim lost.
+      if (linked === 'ok') return (yield { op: 'stat', path: target }) === undefined ? 'FENCED' : 'ok';
       if (linked === 'EEXIST') return 'EEXIST';
       // ENOENT: the run folder moved on (fenced), or our temp file was swept as abandoned after a
       // very long pause (then write it again).

@@ -45,7 +45,7 @@ import { protocolOptions } from './key-store.js';
 import type { Head, KeyFolder, Steps } from './protocol.js';
 import { ForeignFolderError, commit, readHead } from './protocol.js';
 import { ValueKind, encodeValueFile } from './value-file.js';
-import { CorruptStepError, countSteps, createWorkflow, currentRun, moveRun, readSteps, recordStep } from './workflow-layout.js';
+import { CorruptStepError, countSteps, createWorkflow, currentRun, encodeStep, moveRun, readStep, readSteps, recordStep } from './workflow-layout.js';
 
 /** Options for {@link FileWorkflowStore}. */
 export interface FileWorkflowStoreOptions {
@@ -66,6 +66,8 @@ const ORPHAN_AGE_MS = 10_000;
 const ORPHAN_SKIP_MS = 60_000;
 const MAX_ORPHANS = 10_000;
 const GET_ATTEMPTS = 20;
+// Late links that can land at one position: one per fenced holder (each fails at its next call).
+const MAX_LATE = 64;
 
 /** The head: a record without its steps, plus the run folder of its current claim. */
 interface HeadState {
@@ -82,6 +84,10 @@ interface Held {
   expiresAt: number;
   memos: StepMemo[];
   versions: number[];
+  /** The run (claim) that recorded each position. */
+  runs: number[];
+  /** Positions recorded when this claim read the history: a position at or past it recorded by another run landed late. */
+  base: number;
   /** The marker the claim was found through, removed once the workflow is finished or re-anchored. */
   marker?: string;
 }
@@ -378,7 +384,7 @@ export class FileWorkflowStore implements WorkflowStore {
       if (steps === undefined) return undefined;
       const memos = steps.memos as StepMemo[];
       const expiresAt = next.claim?.expiresAt ?? 0;
-      this.held.set(name, { id: next.id, token, run: result.version, expiresAt, memos: [...memos], versions: steps.versions, marker: path });
+      this.held.set(name, { id: next.id, token, run: result.version, expiresAt, memos: [...memos], versions: steps.versions, runs: steps.runs, base: memos.length, marker: path });
       return { token, record: { ...next, steps: memos } };
     }
     const state = seen as HeadState | undefined;
@@ -421,12 +427,22 @@ export class FileWorkflowStore implements WorkflowStore {
         this.held.delete(name);
         continue;
       }
-      const version = index < held.versions.length ? (held.versions[index] as number) + 1 : 0;
-      const chunks = encodeValueFile(ValueKind.VALUE, Buffer.from(JSON.stringify(memo)));
-      const outcome = yield* recordStep(dir, held.run, index, version, chunks, this.fsync, protocolOptions.uniqueName);
+      let version = index < held.versions.length ? (held.versions[index] as number) + 1 : 0;
+      const chunks = encodeStep(memo, held.run);
+      let outcome = yield* recordStep(dir, held.run, index, version, chunks, this.fsync, protocolOptions.uniqueName);
+      // A name taken by another run at or past the history this claim read: a fenced holder's link
+      // that landed in this run folder after the takeover (see recordStep). Never part of this
+      // run's history: superseded by the next version (readers take the newest).
+      for (let late = 0; outcome === 'EEXIST' && index >= held.base && late < MAX_LATE; late++) {
+        const there = yield* readStep(`${dir}/r${held.run}/${index}.${version}`);
+        if (there === undefined || there.run === held.run) break;
+        version++;
+        outcome = yield* recordStep(dir, held.run, index, version, chunks, this.fsync, protocolOptions.uniqueName);
+      }
       if (outcome === 'ok') {
         held.memos[index] = memo;
         held.versions[index] = version;
+        held.runs[index] = held.run;
         return;
       }
       this.held.delete(name);
@@ -445,7 +461,8 @@ export class FileWorkflowStore implements WorkflowStore {
     assertClaimHeld(state?.record, token, operation, id);
     const steps = yield* readSteps(`${dir}/r${state.run}`);
     if (steps === undefined) throw lockLost(id, operation);
-    const held: Held = { id, token, run: state.run, expiresAt: state.record.claim?.expiresAt ?? 0, memos: steps.memos as StepMemo[], versions: steps.versions };
+    const memos = steps.memos as StepMemo[];
+    const held: Held = { id, token, run: state.run, expiresAt: state.record.claim?.expiresAt ?? 0, memos, versions: steps.versions, runs: steps.runs, base: memos.length };
     this.held.set(name, held);
     return held;
   }
