@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bytesToText, isDurableError } from '@durable/core';
@@ -31,6 +31,23 @@ interface Paused {
   outcome: Promise<Record<string, unknown>>;
 }
 
+/**
+ * Resolves once the process is really stopped (state T in /proc): it announces the pause just
+ * before it stops itself, and a SIGCONT sent in between would be lost, leaving it stopped for good.
+ */
+async function stopped(pid: number): Promise<void> {
+  for (;;) {
+    let state: string | undefined;
+    try {
+      state = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0];
+    } catch {
+      return; // no /proc (not Linux), or the process is gone: nothing to wait for
+    }
+    if (state === 'T' || state === 't') return;
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
+
 /** Starts the worker and resolves once it has stopped itself at the chosen call. */
 function startPaused(args: string[]): Promise<Paused> {
   const child = spawn(process.execPath, [WORKER, root, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -46,7 +63,7 @@ function startPaused(args: string[]): Promise<Paused> {
       for (let end = buffer.indexOf('\n'); end !== -1; end = buffer.indexOf('\n')) {
         const line = buffer.slice(0, end);
         buffer = buffer.slice(end + 1);
-        if (line.startsWith('paused')) resolvePaused({ child, outcome });
+        if (line.startsWith('paused')) void stopped(child.pid!).then(() => resolvePaused({ child, outcome }));
         else if (line.startsWith('{')) resolveOutcome!(JSON.parse(line) as Record<string, unknown>);
       }
     });
