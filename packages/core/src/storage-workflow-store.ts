@@ -5,6 +5,8 @@ import { systemClock } from './clock.js';
 import { DurableError, ErrorCode, isDurableError, toBackendError } from './errors.js';
 import { assertValidPrefix } from './keys.js';
 import { StorageDueIndex } from './storage-due-index.js';
+import type { WorkflowCounts, WorkflowListQuery, WorkflowPage, WorkflowSummary } from './workflow-listing.js';
+import { checkWorkflowListQuery, countWorkflows, pageWorkflows, toWorkflowSummary } from './workflow-listing.js';
 import type { StepLayout } from './storage-workflow-steps.js';
 import { StepKeys, normalizeSteps } from './storage-workflow-steps.js';
 import type { DueEntry } from './storage-due-index.js';
@@ -147,6 +149,17 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
   // Steps as their own keys (with the due index and compare-and-swap; otherwise inline).
   private readonly stepKeys: StepKeys | undefined;
 
+  /**
+   * One page of workflows (see `WorkflowStore.list`). Present with the default due index; a
+   * store given its own `pending` index (the fs store) has no listing yet. Each page reads every
+   * record under the records prefix: listing is for operators, not for the hot path.
+   */
+  readonly list?: (query: WorkflowListQuery) => Promise<WorkflowPage>;
+  /** How many workflows are in each status (see `WorkflowStore.counts`); reads every record. */
+  readonly counts?: () => Promise<WorkflowCounts>;
+  /** Makes an aborted, cancelled or failed workflow ready again (see `WorkflowStore.resume`). */
+  readonly resume?: (id: string) => Promise<boolean>;
+
   constructor(options: StorageWorkflowStoreOptions) {
     super();
     checkOptions(options, options?.name ?? DEFAULT_NAME, {
@@ -176,6 +189,15 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
       this.legacyPending = this.pending as StoragePendingIndex;
     }
     this.stepKeys = this.index !== undefined && !this.useLock ? new StepKeys(this.storage, `${prefix}steps/`, this.name) : undefined;
+    if (this.index !== undefined) {
+      this.list = async (query) => pageWorkflows(await this.allRecords(), checkWorkflowListQuery(query, this.name));
+      this.counts = async () => countWorkflows(await this.allRecords());
+      this.resume = async (id) => {
+        assertValidWorkflowId(id, `${this.name}: resume`);
+        const next = await this.change(id, (r) => (r === undefined ? undefined : workflowTransitions.resume(r, this.clock())));
+        return next !== undefined;
+      };
+    }
     this.lockPrefix = `${prefix}locks/`;
     this.clock = options.clock ?? systemClock;
   }
@@ -219,6 +241,25 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
     assertValidWorkflowId(id, `${this.name}: get`);
     const current = await this.read(id);
     return current === undefined ? undefined : this.full(current.record);
+  }
+
+  // Every record (without its keyed history), for listing and counts.
+  private async allRecords(): Promise<WorkflowSummary[]> {
+    const keys: string[] = [];
+    try {
+      for await (const key of listAll(this.storage, this.recordsPrefix)) keys.push(key);
+    } catch (error) {
+      throw wrap(this.name, error, 'list', '*');
+    }
+    const records: WorkflowSummary[] = [];
+    for (let from = 0; from < keys.length; from += 64) {
+      const batch = await Promise.all(keys.slice(from, from + 64).map((key) => this.read(decodeWorkflowId(key.slice(this.recordsPrefix.length)))));
+      for (const found of batch) {
+        if (found === undefined) continue;
+        records.push(toWorkflowSummary(this.stepKeys === undefined ? visible(found.record) : withHistoryLength(found.record)));
+      }
+    }
+    return records;
   }
 
   /** The record as callers see it, with its whole history. */
@@ -723,6 +764,12 @@ export class StoragePendingIndex implements PendingIndex {
 function visible(record: StoredRecord): WorkflowRecord {
   const { dueKey: _dueKey, rev: _rev, stepCount: _count, pendingStep: _pending, ...rest } = record;
   return rest;
+}
+
+/** A record whose keyed history is not read, summarised: only its length counts. */
+function withHistoryLength(record: StoredRecord): WorkflowRecord {
+  const length = (record.stepCount ?? record.steps.length) + (record.pendingStep === undefined ? 0 : 1);
+  return { ...visible(record), steps: new Array<StepMemo>(length) };
 }
 
 /** When a record not due now becomes claimable: its lease's end when running, else runAt. */

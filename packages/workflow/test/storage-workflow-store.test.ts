@@ -20,14 +20,17 @@ class BlindStorage extends MemoryStorageManager {
 
 runWorkflowStoreSuite('storage (memory storage, compare-and-swap)', {
   create: ({ clock }) => createStorageWorkflowStore({ storage: createMemoryStorage(), clock }),
+  listing: true,
 });
 
 runWorkflowStoreSuite('storage (memory storage + memory lock, lockWrites)', {
   create: ({ clock }) => createStorageWorkflowStore({ storage: createMemoryStorage(), lock: createMemoryLock(), lockWrites: true, clock }),
+  listing: true,
 });
 
 runWorkflowStoreSuite('storage (storage without conditional writes + lock)', {
   create: ({ clock }) => createStorageWorkflowStore({ storage: new BlindStorage(), lock: createMemoryLock(), clock }),
+  listing: true,
 });
 
 describe('storage workflow store options', () => {
