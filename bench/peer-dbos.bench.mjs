@@ -13,7 +13,8 @@
 // database's xact_commit over the measurement / WORKFLOWS; a few dozen setup transactions of the
 // process are included) and measures a floor: the same writes ours makes per workflow (an insert,
 // a claim, one row per step, a finish: 6 single-statement transactions), issued with plain `pg`
-// at the same concurrency, with no engine at all.
+// at the same concurrency, with no engine at all (for latency: one workflow at a time, plus the
+// read of its result).
 // Usage: node bench/peer-dbos.bench.mjs   (WORKFLOWS=2000 ROUNDS=3 SYSTEMS=dbos,pg,fs,memory MODES=latency,3,0,step
 //        LATENCY_RUNS=100 LONG_STEPS=50 STEP_RUNS=10; DATABASE_URL to use a server of your own)
 import { execFileSync, fork } from 'node:child_process';
@@ -100,7 +101,7 @@ async function setUp(system, url) {
 }
 
 async function runChild(system, mode, url) {
-  if (system === 'floor') return runFloor(url);
+  if (system === 'floor') return runFloor(url, mode);
   const sut = await setUp(system, url);
   await handshake();
   const cpu = process.cpuUsage();
@@ -144,7 +145,7 @@ async function runChild(system, mode, url) {
 
 // The floor: the six single-statement transactions ours makes per 3-step workflow, on tables of
 // the same shape, 10 at a time (ours' default concurrency), with plain pg and no engine.
-async function runFloor(url) {
+async function runFloor(url, mode) {
   const { default: pg } = await import('pg');
   const pool = new pg.Pool({ connectionString: url, max: 10 });
   await pool.query('CREATE TABLE w (id text COLLATE "C" PRIMARY KEY, status text, due_at bigint, token text, rev bigint, record text)');
@@ -152,8 +153,29 @@ async function runFloor(url) {
   await pool.query('CREATE TABLE s (workflow_id text COLLATE "C", position integer, memo text, PRIMARY KEY (workflow_id, position))');
   await handshake();
   const cpu = process.cpuUsage();
-  const started = performance.now();
   const record = JSON.stringify({ format: 1, handler: 'steps3', input: { n: 1 }, events: [], steps: [] });
+  if (mode === 'latency') {
+    // One workflow at a time: the 6 statements in a row, then the read of the result.
+    const ms = [];
+    for (let i = 0; i < LATENCY_RUNS; i++) {
+      const began = performance.now();
+      const id = `lat-${i}`;
+      await pool.query("INSERT INTO w VALUES ($1, 'ready', $2, NULL, 0, $3) ON CONFLICT DO NOTHING", [id, Date.now(), record]);
+      await pool.query(
+        "WITH c AS (SELECT id FROM w WHERE due_at <= $1 ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED) UPDATE w SET status = 'running', token = $2, due_at = $1 + 60000, rev = w.rev + 1 FROM c WHERE w.id = c.id RETURNING w.id",
+        [Date.now(), `t${i}`],
+      );
+      for (let step = 0; step < 3; step++) await pool.query('INSERT INTO s VALUES ($1, $2, $3)', [id, step, JSON.stringify({ id: `s${step}`, kind: 'step', done: true, value: step, at: Date.now() })]);
+      await pool.query("UPDATE w SET status = 'completed', due_at = NULL, token = NULL, rev = rev + 1, record = $2 WHERE id = $1", [id, record]);
+      await pool.query('SELECT record FROM w WHERE id = $1', [id]);
+      ms.push(performance.now() - began);
+    }
+    const used = process.cpuUsage(cpu);
+    await new Promise((resolve) => process.send({ ms, cpuMs: (used.user + used.system) / 1000 }, resolve));
+    await pool.end();
+    return;
+  }
+  const started = performance.now();
   for (let i = 0; i < WORKFLOWS; i++) {
     await pool.query("INSERT INTO w VALUES ($1, 'ready', $2, NULL, 0, $3) ON CONFLICT DO NOTHING", [`wf-${i}`, Date.now(), record]);
   }
@@ -238,7 +260,7 @@ if (process.argv[2] === 'child') {
   try {
     for (let round = 0; round < ROUNDS; round++) {
       for (const mode of MODES) {
-        const systems = mode === '3' && SYSTEMS.includes('pg') ? [...SYSTEMS, 'floor'] : SYSTEMS;
+        const systems = (mode === '3' || mode === 'latency') && SYSTEMS.includes('pg') ? [...SYSTEMS, 'floor'] : SYSTEMS;
         const order = systems.slice(round % systems.length).concat(systems.slice(0, round % systems.length));
         for (const system of order) {
           const name = `peer_${round}_${mode}_${system}_${database++}`;
@@ -286,6 +308,7 @@ if (process.argv[2] === 'child') {
     console.log(`  ${system}: ${line.join('; ')}`);
   }
   if (figures['floor/3/rate']) console.log(`  floor (plain pg, ours' 6 statements per workflow): ${range(figures['floor/3/rate'])}/s, ${range(figures['floor/3/commits'])} transactions per workflow`);
+  if (figures['floor/latency/p50']) console.log(`  floor, one at a time (6 statements and the read of the result): p50 ${range(figures['floor/latency/p50'])} ms, p99 ${range(figures['floor/latency/p99'])} ms`);
   if (SYSTEMS.includes('dbos')) {
     for (const system of SYSTEMS.filter((s) => s !== 'dbos')) {
       console.log(`${system} vs dbos:`);
@@ -296,6 +319,8 @@ if (process.argv[2] === 'child') {
     }
     if (figures['floor/3/rate']) ratioLine('floor: plain pg with our statements, floor/dbos throughput', 'floor/3/rate', 'dbos/3/rate');
     if (figures['floor/3/rate'] && figures['pg/3/rate']) ratioLine('ours on pg / the floor', 'pg/3/rate', 'floor/3/rate');
+    if (figures['floor/latency/p50']) ratioLine('start-to-result p50: the floor / dbos', 'floor/latency/p50', 'dbos/latency/p50');
+    if (figures['floor/latency/p50'] && figures['pg/latency/p50']) ratioLine('start-to-result p50: ours on pg / the floor', 'pg/latency/p50', 'floor/latency/p50');
   }
   console.log(`  ${uptime()}`);
 }
