@@ -1,5 +1,6 @@
 // The cost of the workflow engine's structured logs and OpenTelemetry spans: 3-step workflows
 // per second, each variant in a fresh process, variants interleaved round by round:
+//   before       (with BENCH_BEFORE) the engine before logs and spans, no logger
 //   no-api       @opentelemetry/api cannot be loaded (a resolve hook refuses it), no logger:
 //                what an application without OpenTelemetry runs
 //   api          the API is installed, no SDK registered (its tracer is a no-op), no logger
@@ -15,7 +16,12 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const VARIANTS = ['no-api', 'api', 'noop-logger', 'sdk'];
+// BENCH_BEFORE: the workflow package's ESM entry built from the code before logs and spans were
+// added (a `before` variant, then the baseline): `git archive <commit> packages/workflow/src`, built.
+const BEFORE = process.env.BENCH_BEFORE;
+const VARIANTS = [...(BEFORE === undefined ? [] : ['before']), 'no-api', 'api', 'noop-logger', 'sdk'];
+const BASELINE = VARIANTS[0];
+const KINDS = (process.env.BENCH_STORES ?? 'memory,fs').split(',');
 const COUNTS = { memory: Number(process.env.BENCH_WORKFLOWS ?? 2000), fs: Number(process.env.BENCH_FS_WORKFLOWS ?? 300) };
 
 if (process.argv[2] === 'child') {
@@ -35,7 +41,7 @@ if (process.argv[2] === 'child') {
   }
   const { createMemoryWorkflowStore } = await import('../packages/core/dist/esm/index.js');
   const { createFileWorkflowStore } = await import('../packages/fs/dist/esm/index.js');
-  const { createWorkflowClient, defineWorkflow } = await import('../packages/workflow/dist/esm/index.js');
+  const { createWorkflowClient, defineWorkflow } = await import(variant === 'before' ? pathToFileURL(BEFORE).href : '../packages/workflow/dist/esm/index.js');
   const noop = () => undefined;
   const logger = variant === 'noop-logger' || variant === 'sdk' ? { debug: noop, info: noop, warn: noop, error: noop } : undefined;
   const threeSteps = defineWorkflow('threeSteps', async (ctx, input) => {
@@ -66,7 +72,8 @@ if (process.argv[2] === 'child') {
     });
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   console.log(`3-step workflows/s, drain with concurrency 8, ${ROUNDS} rounds, variants interleaved, each in a fresh process`);
-  for (const kind of ['memory', 'fs']) {
+  console.log(`costs are against ${BASELINE}${BEFORE === undefined ? '' : ` (${BEFORE})`}`);
+  for (const kind of KINDS) {
     const results = Object.fromEntries(VARIANTS.map((v) => [v, []]));
     const cpu = Object.fromEntries(VARIANTS.map((v) => [v, []]));
     const ratios = Object.fromEntries(VARIANTS.map((v) => [v, []]));
@@ -78,8 +85,8 @@ if (process.argv[2] === 'child') {
         cpu[variant].push(measured.cpuMsPerWorkflow);
       }
       for (const variant of VARIANTS) {
-        ratios[variant].push(results['no-api'][round] / results[variant][round]);
-        cpuRatios[variant].push(cpu[variant][round] / cpu['no-api'][round]);
+        ratios[variant].push(results[BASELINE][round] / results[variant][round]);
+        cpuRatios[variant].push(cpu[variant][round] / cpu[BASELINE][round]);
       }
     }
     console.log(`\n${kind} store (${COUNTS[kind]} workflows a run)`);

@@ -92,5 +92,5 @@ export { MemoryWorkflowStore, createMemoryWorkflowStore } from './memory-workflo
 export type { MemoryWorkflowStoreOptions } from './memory-workflow-store.js';
 export { StoragePendingIndex, StorageWorkflowStore, createStorageWorkflowStore } from './storage-workflow-store.js';
 export type { PendingIndex, StorageWorkflowStoreOptions } from './storage-workflow-store.js';
-export { contextFromTraceparent, loadTelemetry, logEvent, stampTraceContext, startSpan } from './telemetry.js';
+export { contextFromTraceparent, isTracing, loadTelemetry, logEvent, stampTraceContext, startSpan } from './telemetry.js';
 export type { DurableSpan, LogLevel, SpanAttributes, SpanParent, TraceContext } from './telemetry.js';

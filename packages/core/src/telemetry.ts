@@ -90,6 +90,32 @@ export interface SpanParent {
   linkActive?: boolean;
 }
 
+let probedAt = Number.NEGATIVE_INFINITY;
+let probed = false;
+const PROBE_EVERY_MS = 1000;
+
+/**
+ * Whether spans started now would be recorded: the API is loaded and a tracer provider that
+ * records is registered. Probed at most once a second (a provider registered later is seen
+ * within a second), so a hot path can skip building spans and their attributes altogether.
+ */
+export function isTracing(): boolean {
+  const otel = api;
+  if (otel === undefined || otel === null) return false;
+  const now = performance.now();
+  if (now - probedAt < PROBE_EVERY_MS) return probed;
+  probedAt = now;
+  try {
+    tracer ??= otel.trace.getTracer(TRACER_NAME);
+    const probe = tracer.startSpan('durable.probe', { root: true });
+    probed = probe.isRecording() || otel.trace.isSpanContextValid(probe.spanContext());
+    // A recording probe is never ended, so no processor sees it.
+  } catch {
+    probed = false;
+  }
+  return probed;
+}
+
 /** Starts a span named `name` (a no-op span without OpenTelemetry). */
 export function startSpan(name: string, attributes: SpanAttributes, options: SpanParent = {}): DurableSpan {
   const otel = api;
@@ -190,4 +216,5 @@ export function stampTraceContext(events: ReadonlyArray<Record<string, unknown>>
 /** @internal For tests: forget the loaded API and tracer (a test registers a provider afresh). */
 export function resetTelemetryForTests(): void {
   tracer = undefined;
+  probedAt = Number.NEGATIVE_INFINITY;
 }

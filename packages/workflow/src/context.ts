@@ -120,6 +120,7 @@ export class RunContext {
             observed.failed(error, attempt);
             throw error;
           }
+          observed.retrying(error, attempt + 1);
         }
         // Retried in place: the worker keeps the claim (heartbeated) and the run goes on, so a
         // flaky call costs a wait, not a failed run; a stopping worker releases it after the wait.

@@ -1,5 +1,5 @@
 import type { ClaimedWorkflow, DurableLogger, DurableSpan, LogLevel, WorkflowOutcome } from '@durable/core';
-import { loadTelemetry, logEvent, startSpan } from '@durable/core';
+import { isTracing, loadTelemetry, logEvent, startSpan } from '@durable/core';
 import type { RunEnd } from './run.js';
 
 // Structured logs and OpenTelemetry spans of workflow runs and steps: a span per run (a child of
@@ -44,14 +44,17 @@ class RunObservation {
   constructor(
     readonly logger: DurableLogger | undefined,
     claimed: ClaimedWorkflow,
+    readonly tracing: boolean,
   ) {
     const { record } = claimed;
     const attempt = record.failures + 1;
     this.base = { workflowId: record.id, handler: record.handler, attempt };
-    this.span = startSpan('durable.workflow.run', { 'durable.workflow.id': record.id, 'durable.workflow.handler': record.handler, 'durable.workflow.attempt': attempt });
-    const last = record.steps[record.steps.length - 1];
-    const woken = last !== undefined && !last.done;
-    logEvent(logger, 'info', { ...this.base, recorded: record.steps.length, ...(woken ? { waitedFor: `${last.kind} ${last.id}` } : {}) }, woken ? `workflow ${record.id} woken` : `workflow ${record.id} claimed`);
+    this.span = tracing ? startSpan('durable.workflow.run', { 'durable.workflow.id': record.id, 'durable.workflow.handler': record.handler, 'durable.workflow.attempt': attempt }) : NO_SPAN;
+    if (logger?.info !== undefined) {
+      const last = record.steps[record.steps.length - 1];
+      const woken = last !== undefined && !last.done;
+      logEvent(logger, 'info', { ...this.base, recorded: record.steps.length, ...(woken ? { waitedFor: `${last.kind} ${last.id}` } : {}) }, woken ? `workflow ${record.id} woken` : `workflow ${record.id} claimed`);
+    }
   }
 
   step(id: string, index: number): StepObservation {
@@ -69,6 +72,7 @@ class RunObservation {
     const durationMs = Math.round(performance.now() - this.started);
     const error = this.outcome !== undefined && 'error' in this.outcome ? this.outcome.error : undefined;
     this.span.end(end, end === 'failed' || end === 'aborted' || end === 'errored' ? (error?.message ?? end) : undefined);
+    if (!wants(this.logger, RUN_LEVELS[end])) return;
     logEvent(
       this.logger,
       RUN_LEVELS[end],
@@ -82,7 +86,6 @@ class RunObservation {
 export class StepObservation {
   private span: DurableSpan | undefined;
   private started = 0;
-  private lastError: unknown;
   private ended = false;
 
   constructor(
@@ -92,32 +95,24 @@ export class StepObservation {
     private readonly base: Record<string, unknown>,
   ) {}
 
-  /** `fn`, run inside the step's span; an attempt after a failed one is logged as a retry. */
+  /** `fn`, run inside the step's span (started with the first attempt) when tracing. */
   wrap<A extends { attempt: number }, T>(fn: (attempt: A) => T): (attempt: A) => T {
-    if (this.run === undefined) return fn;
+    const run = this.run;
+    if (run === undefined) return fn;
     return (attempt) => {
-      if (this.span === undefined) {
+      if (this.started === 0) {
         this.started = performance.now();
-        this.span = startSpan('durable.step', { 'durable.workflow.id': String(this.base['workflowId']), 'durable.step.id': this.id, 'durable.step.index': this.index }, { parent: this.run?.span });
-      }
-      if (attempt.attempt > 1) {
-        const error = this.lastError;
-        logEvent(this.run?.logger, 'warn', { ...this.base, stepId: this.id, stepAttempt: attempt.attempt, err: error }, `workflow ${String(this.base['workflowId'])}: step ${this.id} retried (attempt ${attempt.attempt}): ${error instanceof Error ? error.message : String(error)}`);
+        if (run.tracing) this.span = startSpan('durable.step', { 'durable.workflow.id': String(this.base['workflowId']), 'durable.step.id': this.id, 'durable.step.index': this.index }, { parent: run.span });
       }
       const span = this.span;
-      try {
-        const result = span.run(() => fn(attempt));
-        if (result instanceof Promise) return result.catch((error: unknown) => this.failedAttempt(error)) as T;
-        return result;
-      } catch (error) {
-        return this.failedAttempt(error);
-      }
+      return span === undefined ? fn(attempt) : span.run(() => fn(attempt));
     };
   }
 
-  private failedAttempt(error: unknown): never {
-    this.lastError = error;
-    throw error;
+  /** Attempt `attempt` is about to run after `error` failed the one before. */
+  retrying(error: unknown, attempt: number): void {
+    if (this.run === undefined || !wants(this.run.logger, 'warn')) return;
+    logEvent(this.run.logger, 'warn', { ...this.base, stepId: this.id, stepAttempt: attempt, err: error }, `workflow ${String(this.base['workflowId'])}: step ${this.id} retried (attempt ${attempt}): ${error instanceof Error ? error.message : String(error)}`);
   }
 
   /** The step's result was recorded after `attempts` attempts. */
@@ -139,15 +134,28 @@ export class StepObservation {
     if (this.ended || this.run === undefined) return;
     this.ended = true;
     this.run.closed(this);
-    const durationMs = this.span === undefined ? 0 : Math.round(performance.now() - this.started);
-    this.span?.set({ ...(attempts === undefined ? {} : { 'durable.step.attempts': attempts }) });
-    this.span?.end(outcome, error);
+    if (this.span !== undefined) {
+      if (attempts !== undefined) this.span.set({ 'durable.step.attempts': attempts });
+      this.span.end(outcome, error);
+    }
+    if (!wants(this.run.logger, level)) return;
+    const durationMs = this.started === 0 ? 0 : Math.round(performance.now() - this.started);
     const reason = error === undefined ? '' : `: ${error instanceof Error ? error.message : String(error)}`;
     logEvent(this.run.logger, level, { ...this.base, stepId: this.id, stepIndex: this.index, outcome, durationMs, ...(attempts === undefined ? {} : { stepAttempts: attempts }), ...(error === undefined ? {} : { err: error }) }, `workflow ${String(this.base['workflowId'])}: step ${this.id} ${outcome}${reason}`);
   }
 }
 
 const NO_STEP = new StepObservation(undefined, '', 0, {});
+
+const NO_SPAN: DurableSpan = { set: () => undefined, end: () => undefined, run: (fn) => fn(), traceparent: () => undefined, context: undefined };
+
+/** Whether `logger` has the method of `level` (or `warn` for `error`): details are built only then. */
+function wants(logger: DurableLogger | undefined, level: LogLevel): boolean {
+  if (logger === undefined || (logger[level] === undefined && level !== 'error')) return false;
+  // pino filters by level inside each call: ask it first, so a debug event costs nothing at info.
+  const enabled = (logger as { isLevelEnabled?: unknown }).isLevelEnabled;
+  return typeof enabled !== 'function' || (enabled as (level: string) => boolean).call(logger, level) !== false;
+}
 
 /**
  * Runs one claimed workflow under observation: its span and its logs (claimed or woken; then
@@ -158,8 +166,10 @@ export function observeRun(options: ObserveOptions, claimed: ClaimedWorkflow, ru
   // (a run starts in the same turn as its claim); spans begin once the API is loaded.
   void loadTelemetry();
   const token = claimed?.token;
-  if (typeof token !== 'string' || typeof claimed.record?.id !== 'string') return run();
-  const observation = new RunObservation(options.logger, claimed);
+  const tracing = isTracing();
+  // Nothing to log to and nothing recording spans: the run goes as if unobserved.
+  if ((options.logger === undefined && !tracing) || typeof token !== 'string' || typeof claimed.record?.id !== 'string') return run();
+  const observation = new RunObservation(options.logger, claimed, tracing);
   runs.set(token, observation);
   let end: RunEnd = 'errored';
   return observation.span
@@ -176,6 +186,7 @@ export function observeRun(options: ObserveOptions, claimed: ClaimedWorkflow, ru
 
 /** The observation of step `id` at `index` of the run holding `token` (a no-op when none). */
 export function observeStep(token: string, id: string, index: number): StepObservation {
+  if (runs.size === 0) return NO_STEP;
   return runs.get(token)?.step(id, index) ?? NO_STEP;
 }
 
