@@ -8,7 +8,7 @@ import { DurableError, ErrorCode, isDurableError } from '../errors.js';
 import { checkOptions } from '../option-checks.js';
 import type { DurableCloudEvent } from './cloudevent.js';
 import { assertCloudEvent } from './cloudevent.js';
-import { assertInputType, emittedEvent, middlewareError } from './emit.js';
+import { acceptsEvent, assertHealthy, assertInputType, emittedEvent, middlewareError, toMachineEvent } from './emit.js';
 import { OrchestratorErrorCode } from './errors.js';
 import type { CloudOrchestratorMiddlewares, MachineEvent, OrchestrationEmit, OrchestrationMiddleware } from './middleware.js';
 import { activePaths } from './state-paths.js';
@@ -135,7 +135,7 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
     this.trigger = { key: START, time: new Date(this.transitionAt).toISOString() };
     this.stepIndex = 0;
     this.actor.start();
-    this.assertHealthy(`start of ${this.id}`);
+    assertHealthy(this.actor, this.id, `start of ${this.id}`);
     if (this.stored !== undefined) {
       this.book = new TimerBook(this.actor, 'orchestrator');
       this.book.rearm(this.stored, this.transitionAt);
@@ -175,7 +175,7 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
    * transition of an active state is enabled for it. `cloudevent()` ignores events it does not accept.
    */
   accepts(event: DurableCloudEvent): boolean {
-    return this.acceptsMachineEvent(this.toMachineEvent(event));
+    return acceptsEvent(this.actor, toMachineEvent(this.middleware, event));
   }
 
   /**
@@ -184,15 +184,15 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
    * state does not accept the event: nothing was applied and the sequence did not move.
    */
   applyValidated(event: DurableCloudEvent): DurableCloudEvent[] | undefined {
-    const machineEvent = this.toMachineEvent(event);
-    if (!this.acceptsMachineEvent(machineEvent)) return undefined;
+    const machineEvent = toMachineEvent(this.middleware, event);
+    if (!acceptsEvent(this.actor, machineEvent)) return undefined;
     const before = this.emitted.length;
     this.seq += 1;
     this.transitionAt = this.clock();
     this.trigger = { key: `${event.source}\u0000${event.id}`, time: event.time ?? new Date(this.transitionAt).toISOString() };
     this.stepIndex = 0;
     this.actor.send(machineEvent as never);
-    this.assertHealthy(`${event.type} ${event.id} on ${this.id}`);
+    assertHealthy(this.actor, this.id, `${event.type} ${event.id} on ${this.id}`);
     this.throwFailure();
     return this.emitted.slice(before);
   }
@@ -220,34 +220,9 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
     this.trigger = { key: timerKey(timer), time: new Date(timer.deadline).toISOString() };
     this.stepIndex = 0;
     this.book.fire(timer);
-    this.assertHealthy(`timer ${timer.id} on ${this.id}`);
+    assertHealthy(this.actor, this.id, `timer ${timer.id} on ${this.id}`);
     this.throwFailure();
     return { timer, emitted: this.emitted.slice(before) };
-  }
-
-  private toMachineEvent(event: DurableCloudEvent): MachineEvent {
-    const transform = this.middleware.cloudevent?.[event.type];
-    let machineEvent: MachineEvent;
-    try {
-      machineEvent = transform === undefined ? { type: event.type, data: event.data } : transform(event);
-    } catch (cause) {
-      throw middlewareError(`cloudevent middleware for ${event.type} failed on ${event.id}`, cause, event);
-    }
-    if (typeof machineEvent !== 'object' || machineEvent === null || typeof machineEvent.type !== 'string') {
-      throw middlewareError(`cloudevent middleware for ${event.type} returned no { type }`, undefined, event);
-    }
-    return machineEvent;
-  }
-
-  private acceptsMachineEvent(machineEvent: MachineEvent): boolean {
-    const snapshot = this.actor.getSnapshot() as AnyMachineSnapshot;
-    if (snapshot.status !== 'active') return false;
-    try {
-      return snapshot.can(machineEvent as never);
-    } catch {
-      // A guard that throws: let the send report it (ACTOR_FAILED) rather than hide it here.
-      return true;
-    }
   }
 
   /** The current snapshot. */
@@ -299,17 +274,6 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
   private toCloudEvent(emit: OrchestrationEmit, path: string): DurableCloudEvent {
     const { key: triggerKey, time } = this.trigger;
     return emittedEvent(emit, path, { source: this.source, subject: this.id, sequence: this.seq, triggerKey, time, index: this.stepIndex++ });
-  }
-
-  private assertHealthy(what: string): void {
-    const snapshot = this.actor.getSnapshot() as { status?: string; error?: unknown };
-    if (snapshot.status === 'error') {
-      const reason = snapshot.error instanceof Error ? snapshot.error.message : String(snapshot.error);
-      throw new DurableError(OrchestratorErrorCode.ACTOR_FAILED, `orchestrator: the machine failed during ${what}: ${reason}`, {
-        cause: snapshot.error,
-        details: { subject: this.id },
-      });
-    }
   }
 
   private throwFailure(): void {

@@ -2,7 +2,8 @@ import { DurableError, ErrorCode } from '../errors.js';
 import type { DurableCloudEvent } from './cloudevent.js';
 import { createCloudEvent, deterministicEventId } from './cloudevent.js';
 import { OrchestratorErrorCode } from './errors.js';
-import type { OrchestrationEmit } from './middleware.js';
+import type { AnyActorRef, AnyMachineSnapshot } from 'xstate';
+import type { CloudOrchestratorMiddlewares, MachineEvent, OrchestrationEmit } from './middleware.js';
 
 /** The prefix of the only CloudEvent types an orchestrator consumes. */
 export const INPUT_TYPE_PREFIX = 'evt.';
@@ -61,4 +62,43 @@ export function emittedEvent(emit: OrchestrationEmit, path: string, origin: Emit
     ...(emit.dataschema === undefined ? {} : { dataschema: emit.dataschema }),
     ...(emit.extensions === undefined ? {} : { extensions: emit.extensions }),
   });
+}
+
+/** @internal The machine event for `event`: its `cloudevent` middleware's, or `{ type, data }`. */
+export function toMachineEvent(middleware: CloudOrchestratorMiddlewares, event: DurableCloudEvent): MachineEvent {
+  const transform = middleware.cloudevent?.[event.type];
+  let machineEvent: MachineEvent;
+  try {
+    machineEvent = transform === undefined ? { type: event.type, data: event.data } : transform(event);
+  } catch (cause) {
+    throw middlewareError(`cloudevent middleware for ${event.type} failed on ${event.id}`, cause, event);
+  }
+  if (typeof machineEvent !== 'object' || machineEvent === null || typeof machineEvent.type !== 'string') {
+    throw middlewareError(`cloudevent middleware for ${event.type} returned no { type }`, undefined, event);
+  }
+  return machineEvent;
+}
+
+/** @internal True when an active state of `actor` has an enabled transition for `machineEvent`. */
+export function acceptsEvent(actor: AnyActorRef, machineEvent: MachineEvent): boolean {
+  const snapshot = actor.getSnapshot() as AnyMachineSnapshot;
+  if (snapshot.status !== 'active') return false;
+  try {
+    return snapshot.can(machineEvent as never);
+  } catch {
+    // A guard that throws: let the send report it (ACTOR_FAILED) rather than hide it here.
+    return true;
+  }
+}
+
+/** @internal `ACTOR_FAILED` when the machine is in error after `what`. */
+export function assertHealthy(actor: AnyActorRef, subject: string, what: string): void {
+  const snapshot = actor.getSnapshot() as { status?: string; error?: unknown };
+  if (snapshot.status === 'error') {
+    const reason = snapshot.error instanceof Error ? snapshot.error.message : String(snapshot.error);
+    throw new DurableError(OrchestratorErrorCode.ACTOR_FAILED, `orchestrator: the machine failed during ${what}: ${reason}`, {
+      cause: snapshot.error,
+      details: { subject },
+    });
+  }
 }
