@@ -16,7 +16,8 @@ JSON
 npm install --no-audit --no-fund --loglevel=error ./durable-core-*.tgz ./durable-testkit-*.tgz jest@30.5.2 >/dev/null
 cat > adapter.js <<'JS'
 // A third party's adapter: storage and lock over a shared Map, written against the contracts only.
-const { DurableError, conflictError, assertValidKey, assertValidPrefix, createLease, createLockToken, pageKeys, resolveTtl, retryUntil, toBytes } = require('@durable/core');
+const { DurableError } = require('@durable/core');
+const { conflictError, assertValidKey, assertValidPrefix, createLease, createLockToken, pageKeys, resolveTtl, retryUntil, toBytes } = require('@durable/core/adapter');
 class MapStorage {
   constructor(map) { this.map = map; this.capabilities = { conditionalWrite: true }; }
   async read(key) { assertValidKey(key); const e = this.map.get(key); return e && { data: e.data.slice(), version: e.version }; }

@@ -1,6 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { ConditionalOptions, StorageManager, StorageValue } from '@durable/core';
-import { bytesToText, createStorageWorkflowStore, isDurableError, toBytes } from '@durable/core';
+import { bytesToText, createStorageWorkflowStore, isDurableError } from '@durable/core';
+import { toBytes } from '@durable/core/adapter';
 import { S3StorageManager } from '@durable/s3';
 import type { LostReplyProxy } from '@durable/testkit';
 import { startLostReplyProxy, uniquePrefix } from '@durable/testkit';

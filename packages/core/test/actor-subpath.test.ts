@@ -64,6 +64,17 @@ describe('subpath exports and cold start', () => {
     expect(out).toBe('function function function');
   });
 
+  test("'@durable/core/adapter' holds the adapter helpers, from require and import, and the main entry does not", () => {
+    const names = "['pageKeys', 'conflictError', 'acquireWithRetry', 'workflowTransitions', 'ClaimWrites', 'toBackendError']";
+    const cjs = run(
+      `const main = require('@durable/core'); const adapter = require('@durable/core/adapter'); console.log(${names}.map((n) => (n in main ? 'main' : '') + typeof adapter[n]).join(' '))`,
+      'commonjs',
+    );
+    expect(cjs).toBe('function function function object function function'.replace('object', 'function'));
+    const esm = run(`const adapter = await import('@durable/core/adapter'); console.log(${names}.every((n) => typeof adapter[n] === 'function'))`, 'module');
+    expect(esm).toBe('true');
+  });
+
   test('the actor subpath loads no third-party module itself (the caller brings xstate via actorCreator)', () => {
     const bare = [...bareImports(join(packageRoot, 'dist/esm/actor/index.js'))].filter((s) => !s.startsWith('node:'));
     expect(bare).toEqual([]);

@@ -1,26 +1,28 @@
 import {
   DurableError,
-  acquireWithRetry,
-  resolveBackoff,
   LockableStorageManager,
-  assertValidKey,
-  assertValidPrefix,
-  backoffDelay,
   bytesToText,
   createMemoryLock,
-  createLockToken,
   createMemoryStorage,
   isDurableError,
   isValidKey,
-  isWellFormedText,
   MemoryWorkflowStore,
+} from '../src/index.js';
+import {
+  acquireWithRetry,
+  resolveBackoff,
+  assertValidKey,
+  assertValidPrefix,
+  backoffDelay,
+  createLockToken,
+  isWellFormedText,
   checkOptions,
   resolveTtl,
   MAX_TTL_MS,
   assertStorageValue,
   assertConditionalOptions,
   toBackendError,
-} from '../src/index.js';
+} from '../src/adapter.js';
 
 describe('DurableError', () => {
   test('isDurableError recognises an error from another copy of the package (the built CommonJS copy)', () => {

@@ -1,5 +1,5 @@
 import { SortedKeys } from '../src/sorted-keys.js';
-import { compareKeys, pageKeys } from '../src/index.js';
+import { compareKeys, pageKeys } from '../src/adapter.js';
 
 describe('SortedKeys (the memory storage\'s list order)', () => {
   it('pages every prefix exactly as sorting all keys would, through adds, deletes and chunk splits', () => {

@@ -3,17 +3,19 @@ import {
   DurableError,
   MemoryStorageManager,
   StorageWorkflowStore,
-  assertJsonValue,
   createMemoryStorage,
   createStorageWorkflowStore,
+  isDurableError,
+} from '../src/index.js';
+import {
+  assertJsonValue,
   decodeWorkflowId,
   encodeWorkflowId,
-  isDurableError,
   isWorkflowDue,
   parseWorkflowRecord,
   toStoredError,
   workflowTransitions,
-} from '../src/index.js';
+} from '../src/adapter.js';
 
 function codeOf(fn: () => unknown): string | undefined {
   try {

@@ -1,6 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
-import { DurableError, ErrorCode, assertValidKey, checkOptions } from '@durable/core';
+import { DurableError, ErrorCode } from '@durable/core';
+import { assertValidKey, checkOptions } from '@durable/core/adapter';
 
 /** Static credentials; omit them to use the AWS default provider chain (env, profile, role). */
 export interface DynamoCredentials {

@@ -1,9 +1,8 @@
 import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import type { AcquireOptions, BackoffOptions, Clock, Lease, LockCapabilities, LockHolder, LockManager } from '@durable/core';
+import { DurableError, ErrorCode, systemClock } from '@durable/core';
 import {
-  DurableError,
-  ErrorCode,
   acquireWithRetry,
   assertLockToken,
   createLease,
@@ -12,9 +11,8 @@ import {
   mayHaveBeenApplied,
   resolveBackoff,
   resolveTtl,
-  systemClock,
   wasRetried,
-} from '@durable/core';
+} from '@durable/core/adapter';
 import type { DynamoConnection, DynamoConnectionOptions } from './connection.js';
 import { itemIdFor, resolveConnection } from './connection.js';
 import { dynamoBackendError, isConditionFailure } from './dynamo-errors.js';

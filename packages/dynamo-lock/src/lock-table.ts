@@ -3,7 +3,8 @@ import {
   DescribeTableCommand,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
-import { DurableError, ErrorCode, sleep } from '@durable/core';
+import { DurableError, ErrorCode } from '@durable/core';
+import { sleep } from '@durable/core/adapter';
 import type { DynamoConnectionOptions } from './connection.js';
 import { resolveConnection } from './connection.js';
 import { dynamoBackendError } from './dynamo-errors.js';

@@ -1,9 +1,8 @@
 import { existsSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import type { AcquireOptions, BackoffOptions, Clock, Lease, LockCapabilities, LockHolder, LockManager } from '@durable/core';
+import { DurableError, ErrorCode, systemClock } from '@durable/core';
 import {
-  DurableError,
-  ErrorCode,
   acquireWithRetry,
   assertValidKey,
   checkOptions,
@@ -11,9 +10,8 @@ import {
   createLockToken,
   resolveBackoff,
   resolveTtl,
-  systemClock,
   toBackendError,
-} from '@durable/core';
+} from '@durable/core/adapter';
 import { commitKey } from './key-store.js';
 import { KeyPaths } from './paths.js';
 import type { Head, KeyFolder } from './protocol.js';

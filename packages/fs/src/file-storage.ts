@@ -9,7 +9,8 @@ import type {
   StoredEntry,
   StorageValue,
 } from '@durable/core';
-import { DurableError, ErrorCode, assertConditionalOptions, conflictError, assertStorageValue, assertValidPrefix, checkOptions, pageKeys, toBackendError, toBytes } from '@durable/core';
+import { DurableError, ErrorCode } from '@durable/core';
+import { assertConditionalOptions, conflictError, assertStorageValue, assertValidPrefix, checkOptions, pageKeys, toBackendError, toBytes } from '@durable/core/adapter';
 import { commitKey, corruptError, readKey } from './key-store.js';
 import { KEY_DIR_SUFFIX, KeyPaths, SEGMENT_FILE, decodeSegment, encodeSegment } from './paths.js';
 import type { Head, KeyFolder, Planned } from './protocol.js';

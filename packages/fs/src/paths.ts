@@ -2,7 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { closeSync, linkSync, lstatSync, mkdirSync, openSync, realpathSync, unlinkSync, writeSync, constants } from 'node:fs';
 import { join } from 'node:path';
-import { DurableError, ErrorCode, assertValidKey } from '@durable/core';
+import { DurableError, ErrorCode } from '@durable/core';
+import { assertValidKey } from '@durable/core/adapter';
 import type { KeyFolder } from './protocol.js';
 
 // Characters kept as they are in file names. Everything else, upper-case letters included (so

@@ -2,7 +2,6 @@ import type { FSWatcher } from 'node:fs';
 import { existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import type {
-  CheckedWorkflowListQuery,
   ClaimedWorkflow,
   Clock,
   NewWorkflow,
@@ -16,9 +15,15 @@ import type {
   WorkflowStore,
   WorkflowSummary,
 } from '@durable/core';
+import type { CheckedWorkflowListQuery } from '@durable/core/adapter';
 import {
   DurableError,
   ErrorCode,
+  isDurableError,
+  isFinishedStatus,
+  systemClock,
+} from '@durable/core';
+import {
   assertClaimHeld,
   assertValidWorkflowId,
   checkOptions,
@@ -30,14 +35,11 @@ import {
   pageWorkflows,
   toWorkflowSummary,
   createClaimToken,
-  isDurableError,
-  isFinishedStatus,
   isWorkflowDue,
   parseWorkflowRecord,
-  systemClock,
   toBackendError,
   workflowTransitions,
-} from '@durable/core';
+} from '@durable/core/adapter';
 import type { DueBucket } from './due-index.js';
 import { addMarker, announce, finestBucket, isWorkflowName, parseMarker, walkDue, workflowName } from './due-index.js';
 import { runSteps } from './fs-driver.js';

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { StorageManager } from '@durable/core';
-import { DurableError, ErrorCode, backoffDelay, bytesToText, checkOptions, isDurableError, listAll, sleep } from '@durable/core';
+import { DurableError, ErrorCode, bytesToText, isDurableError, listAll } from '@durable/core';
+import { backoffDelay, checkOptions, sleep } from '@durable/core/adapter';
 import { FsmErrorCode, fsmError, invalidRequest } from './errors.js';
 import type { Configuration, HistoryEntry, IncomingEvent, MachineRecord } from './model.js';
 import {

@@ -1,7 +1,7 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { CloudEvent, HTTP } from 'cloudevents';
-import { toBackendError } from '@durable/core';
+import { toBackendError } from '@durable/core/adapter';
 import type { EventOutcome } from './fsm-service.js';
 import { outcomeCodeOf } from './outcome-codes.js';
 

@@ -1,6 +1,7 @@
 import type { Message, SQSClient } from '@aws-sdk/client-sqs';
 import { ChangeMessageVisibilityCommand, DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import { DurableError, ErrorCode, checkOptions } from '@durable/core';
+import { DurableError, ErrorCode } from '@durable/core';
+import { checkOptions } from '@durable/core/adapter';
 import { invalidRequest } from './errors.js';
 import type { FsmService } from './fsm-service.js';
 import type { Notifier } from './notifier.js';

@@ -1,6 +1,7 @@
 import { MongoClient } from 'mongodb';
 import type { Collection, Document, MongoClientOptions } from 'mongodb';
-import { DurableError, ErrorCode, checkOptions } from '@durable/core';
+import { DurableError, ErrorCode } from '@durable/core';
+import { checkOptions } from '@durable/core/adapter';
 
 /** How to reach a collection: an injected client, or a connection string for a client the package creates. */
 export interface MongoConnectionOptions {

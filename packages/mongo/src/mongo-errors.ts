@@ -1,5 +1,5 @@
 import type { DurableError } from '@durable/core';
-import { toBackendError } from '@durable/core';
+import { toBackendError } from '@durable/core/adapter';
 
 interface MongoErrorShape {
   name?: string;

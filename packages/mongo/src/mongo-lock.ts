@@ -1,8 +1,7 @@
 import type { Collection } from 'mongodb';
 import type { AcquireOptions, BackoffOptions, Clock, Lease, LockCapabilities, LockManager } from '@durable/core';
+import { DurableError, ErrorCode, systemClock } from '@durable/core';
 import {
-  DurableError,
-  ErrorCode,
   acquireWithRetry,
   assertLockToken,
   assertValidKey,
@@ -10,8 +9,7 @@ import {
   createLockToken,
   resolveBackoff,
   resolveTtl,
-  systemClock,
-} from '@durable/core';
+} from '@durable/core/adapter';
 import type { MongoConnection, MongoConnectionOptions } from './connection.js';
 import { resolveKeyPrefix, resolveMongoConnection } from './connection.js';
 import { isAmbiguousWriteError } from './ambiguous-writes.js';

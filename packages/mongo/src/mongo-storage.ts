@@ -1,16 +1,15 @@
 import { Binary, ObjectId } from 'mongodb';
 import type { Collection, Filter } from 'mongodb';
 import type { ConditionalOptions, ListOptions, ListPage, StorageCapabilities, StorageManager, StorageValue, StoredEntry } from '@durable/core';
+import { DurableError, ErrorCode } from '@durable/core';
 import {
-  DurableError,
-  ErrorCode,
   assertConditionalOptions,
   assertStorageValue,
   conflictError,
   assertValidKey,
   assertValidPrefix,
   listLimit,
-} from '@durable/core';
+} from '@durable/core/adapter';
 import type { MongoConnection, MongoConnectionOptions } from './connection.js';
 import { resolveKeyPrefix, resolveMongoConnection } from './connection.js';
 import { isAmbiguousWriteError, settleAmbiguousDelete, settleAmbiguousWrite } from './ambiguous-writes.js';

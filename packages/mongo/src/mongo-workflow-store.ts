@@ -1,7 +1,6 @@
 import { ObjectId } from 'mongodb';
 import type { Collection, Document, Filter } from 'mongodb';
 import type {
-  ClaimTransition,
   ClaimedWorkflow,
   Clock,
   NewWorkflow,
@@ -13,12 +12,16 @@ import type {
   WorkflowRecord,
   WorkflowStore,
 } from '@durable/core';
+import type { ClaimTransition } from '@durable/core/adapter';
 import {
-  ClaimWrites,
   DurableError,
   ErrorCode,
   WorkflowListOrder,
   WorkflowStatus,
+  systemClock,
+} from '@durable/core';
+import {
+  ClaimWrites,
   assertClaimHeld,
   assertValidWorkflowId,
   checkWorkflowListQuery,
@@ -26,9 +29,8 @@ import {
   emptyWorkflowCounts,
   encodeWorkflowCursor,
   isWorkflowDue,
-  systemClock,
   workflowTransitions,
-} from '@durable/core';
+} from '@durable/core/adapter';
 import { isAmbiguousWriteError } from './ambiguous-writes.js';
 import type { MongoConnection, MongoConnectionOptions } from './connection.js';
 import { resolveMongoConnection } from './connection.js';

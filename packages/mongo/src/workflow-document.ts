@@ -1,6 +1,7 @@
 import type { Document } from 'mongodb';
 import type { StepMemo, WorkflowRecord, WorkflowSummary } from '@durable/core';
-import { DurableError, ErrorCode, WorkflowStatus, parseWorkflowRecord, toWorkflowSummary } from '@durable/core';
+import { DurableError, ErrorCode, WorkflowStatus } from '@durable/core';
+import { parseWorkflowRecord, toWorkflowSummary } from '@durable/core/adapter';
 
 /**
  * Format of the documents {@link MongoWorkflowStore} writes. Format 2 keeps the history apart

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
-import { DurableError, ErrorCode, sleep } from '@durable/core';
+import { DurableError, ErrorCode } from '@durable/core';
+import { sleep } from '@durable/core/adapter';
 import type { Migration } from './migrations.js';
 import { migrate } from './migrations.js';
 import type { PostgresConnectionOptions } from './options.js';

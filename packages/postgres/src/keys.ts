@@ -1,5 +1,6 @@
 import { Buffer } from 'node:buffer';
-import { DurableError, ErrorCode, assertValidKey } from '@durable/core';
+import { DurableError, ErrorCode } from '@durable/core';
+import { assertValidKey } from '@durable/core/adapter';
 
 /**
  * Longest key in UTF-8 bytes: a B-tree index entry holds at most about 2,700 bytes, so a longer

@@ -1,5 +1,6 @@
 import type { AcquireOptions, BackoffOptions, Clock, Lease, LockCapabilities, LockHolder, LockManager } from '@durable/core';
-import { DurableError, ErrorCode, acquireWithRetry, assertLockToken, createLease, createLockToken, resolveBackoff, resolveTtl, systemClock } from '@durable/core';
+import { DurableError, ErrorCode, systemClock } from '@durable/core';
+import { acquireWithRetry, assertLockToken, createLease, createLockToken, resolveBackoff, resolveTtl } from '@durable/core/adapter';
 import type { Statement } from './connection.js';
 import { AmbiguousWrite, Connection, statement } from './connection.js';
 import { assertStorableKey } from './keys.js';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Notification, Pool, PoolClient } from 'pg';
-import { sleep } from '@durable/core';
+import { sleep } from '@durable/core/adapter';
 
 /** The LISTEN/NOTIFY channel of one kind of change in one schema and table prefix. */
 export function channelName(schema: string, prefix: string, kind: string): string {

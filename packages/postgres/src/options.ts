@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
-import { DurableError, ErrorCode, checkOptions, describeValue } from '@durable/core';
+import { DurableError, ErrorCode } from '@durable/core';
+import { checkOptions, describeValue } from '@durable/core/adapter';
 
 /** How a durable PostgreSQL component reaches its database, and where its tables live. */
 export interface PostgresConnectionOptions {

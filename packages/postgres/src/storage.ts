@@ -1,5 +1,6 @@
 import type { ConditionalOptions, ListOptions, ListPage, StorageCapabilities, StorageManager, StorageValue, StoredEntry } from '@durable/core';
-import { DurableError, ErrorCode, assertConditionalOptions, conflictError, assertStorageValue, assertValidPrefix, createLockToken, listLimit, toBytes } from '@durable/core';
+import { DurableError, ErrorCode } from '@durable/core';
+import { assertConditionalOptions, conflictError, assertStorageValue, assertValidPrefix, createLockToken, listLimit, toBytes } from '@durable/core/adapter';
 import type { Statement } from './connection.js';
 import { AmbiguousWrite, Connection, statement } from './connection.js';
 import { assertStorableKey, prefixUpperBound } from './keys.js';

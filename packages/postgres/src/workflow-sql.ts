@@ -1,5 +1,6 @@
 import type { StepMemo, WorkflowRecord } from '@durable/core';
-import { WorkflowStatus, isFinishedStatus, parseWorkflowRecord } from '@durable/core';
+import { WorkflowStatus, isFinishedStatus } from '@durable/core';
+import { parseWorkflowRecord } from '@durable/core/adapter';
 import type { Statement } from './connection.js';
 import { statement } from './connection.js';
 import type { Names } from './options.js';

@@ -1,5 +1,4 @@
 import type {
-  ClaimTransition,
   ClaimedWorkflow,
   Clock,
   NewWorkflow,
@@ -11,10 +10,10 @@ import type {
   WorkflowRecord,
   WorkflowStore,
 } from '@durable/core';
+import type { ClaimTransition } from '@durable/core/adapter';
+import { DurableError, ErrorCode, systemClock } from '@durable/core';
 import {
   ClaimWrites,
-  DurableError,
-  ErrorCode,
   assertJsonValue,
   assertValidWorkflowId,
   checkWorkflowListQuery,
@@ -22,10 +21,9 @@ import {
   createLockToken,
   encodeWorkflowCursor,
   isWellFormedText,
-  systemClock,
   toWorkflowSummary,
   workflowTransitions,
-} from '@durable/core';
+} from '@durable/core/adapter';
 import { AmbiguousWrite, Connection } from './connection.js';
 import { Notifier, channelName } from './notifier.js';
 import type { PostgresConnectionOptions } from './options.js';

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { expectDurableError } from '@durable/testkit';
-import { WorkflowStatus, workflowTransitions } from '@durable/core';
+import { WorkflowStatus } from '@durable/core';
+import { workflowTransitions } from '@durable/core/adapter';
 import { PostgresLockManager, PostgresStorageManager, PostgresWorkflowStore } from '../src/index.js';
 import type { TestPostgres } from './support/postgres-server.js';
 import { postgresOrSkip, startTestPostgres, uniqueSchema } from './support/postgres-server.js';

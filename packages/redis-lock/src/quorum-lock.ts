@@ -1,7 +1,6 @@
 import type { AcquireOptions, BackoffOptions, Lease, LockCapabilities, LockManager } from '@durable/core';
+import { DurableError, ErrorCode } from '@durable/core';
 import {
-  DurableError,
-  ErrorCode,
   acquireWithRetry,
   assertLockToken,
   assertValidKey,
@@ -10,7 +9,7 @@ import {
   createLockToken,
   resolveBackoff,
   resolveTtl,
-} from '@durable/core';
+} from '@durable/core/adapter';
 import type { RedisClient, RedisConnection } from './connection.js';
 import { closeClient, resolveConnection, runScript } from './connection.js';
 import { lockKeyNames, resolvePrefix } from './redis-keys.js';

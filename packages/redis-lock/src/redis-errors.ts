@@ -1,5 +1,5 @@
 import type { DurableError } from '@durable/core';
-import { toBackendError } from '@durable/core';
+import { toBackendError } from '@durable/core/adapter';
 
 // Reply errors that say "the server is busy or failing over": trying again may succeed.
 const TRANSIENT_REPLIES = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|MOVED|ASK)\b/;

@@ -1,7 +1,6 @@
 import type { AcquireOptions, BackoffOptions, Lease, LockCapabilities, LockHolder, LockManager } from '@durable/core';
+import { DurableError, ErrorCode } from '@durable/core';
 import {
-  DurableError,
-  ErrorCode,
   acquireWithRetry,
   assertAcquireOptions,
   assertLockToken,
@@ -11,7 +10,7 @@ import {
   createLockToken,
   resolveBackoff,
   resolveTtl,
-} from '@durable/core';
+} from '@durable/core/adapter';
 import type { RedisClient, RedisConnection, RedisConnectionOptions } from './connection.js';
 import { closeClient, resolveConnection, runScript } from './connection.js';
 import type { LockKeyNames } from './redis-keys.js';

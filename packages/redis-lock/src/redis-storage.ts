@@ -8,9 +8,8 @@ import type {
   StoredEntry,
   StorageValue,
 } from '@durable/core';
+import { DurableError, ErrorCode } from '@durable/core';
 import {
-  DurableError,
-  ErrorCode,
   assertConditionalOptions,
   assertStorageValue,
   assertValidKey,
@@ -19,7 +18,7 @@ import {
   conflictError,
   listLimit,
   toBytes,
-} from '@durable/core';
+} from '@durable/core/adapter';
 import type { RedisConnection, RedisConnectionOptions } from './connection.js';
 import { closeClient, resolveConnection, runScript } from './connection.js';
 import { redisBackendError } from './redis-errors.js';

@@ -1,6 +1,7 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import type { S3ClientConfig } from '@aws-sdk/client-s3';
-import { DurableError, ErrorCode, assertValidKey, assertValidPrefix, checkOptions } from '@durable/core';
+import { DurableError, ErrorCode } from '@durable/core';
+import { assertValidKey, assertValidPrefix, checkOptions } from '@durable/core/adapter';
 
 /** Static credentials; omit them to use the AWS default provider chain (env, profile, role). */
 export interface S3Credentials {

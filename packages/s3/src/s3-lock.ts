@@ -1,8 +1,7 @@
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { AcquireOptions, BackoffOptions, Clock, Lease, LockCapabilities, LockManager } from '@durable/core';
+import { DurableError, ErrorCode, systemClock } from '@durable/core';
 import {
-  DurableError,
-  ErrorCode,
   acquireWithRetry,
   assertLockToken,
   createLease,
@@ -10,9 +9,8 @@ import {
   mayHaveBeenApplied,
   resolveBackoff,
   resolveTtl,
-  systemClock,
   wasRetried,
-} from '@durable/core';
+} from '@durable/core/adapter';
 import type { S3Connection, S3ConnectionOptions } from './connection.js';
 import { objectKeyFor, resolveConnection } from './connection.js';
 import { isNotFound, isPreconditionFailure, s3BackendError } from './s3-errors.js';

@@ -15,19 +15,17 @@ import type {
   StorageValue,
 } from '@durable/core';
 import { randomUUID } from 'node:crypto';
+import { DurableError, ErrorCode, isDurableError } from '@durable/core';
 import {
-  DurableError,
-  ErrorCode,
   assertConditionalOptions,
   conflictError,
   assertStorageValue,
   assertValidPrefix,
-  isDurableError,
   listLimit,
   mayHaveBeenApplied,
   toBytes,
   wasRetried,
-} from '@durable/core';
+} from '@durable/core/adapter';
 import type { S3Connection, S3ConnectionOptions } from './connection.js';
 import { objectKeyFor, resolveConnection } from './connection.js';
 import { isConcurrentConditionalWrite, isNotFound, isPreconditionFailure, s3BackendError } from './s3-errors.js';

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import type { Database as SqliteDatabase } from 'better-sqlite3';
-import { DurableError, ErrorCode, checkOptions, describeValue, toBackendError } from '@durable/core';
+import { DurableError, ErrorCode } from '@durable/core';
+import { checkOptions, describeValue, toBackendError } from '@durable/core/adapter';
 import { GroupCommit } from './group-commit.js';
 
 /** How a durable SQLite component reaches its database: a file path, or an open handle. */

@@ -1,9 +1,8 @@
 import { resolve } from 'node:path';
 import type { Statement } from 'better-sqlite3';
 import type { AcquireOptions, BackoffOptions, Clock, Lease, LockCapabilities, LockHolder, LockManager } from '@durable/core';
+import { DurableError, ErrorCode, systemClock } from '@durable/core';
 import {
-  DurableError,
-  ErrorCode,
   acquireWithRetry,
   assertLockToken,
   assertValidKey,
@@ -11,8 +10,7 @@ import {
   createLockToken,
   resolveBackoff,
   resolveTtl,
-  systemClock,
-} from '@durable/core';
+} from '@durable/core/adapter';
 import type { SqliteConnectionOptions } from './database.js';
 import { Connection, checkConnectionOptions } from './database.js';
 import { notifyRelease, watchReleases } from './wake-up.js';

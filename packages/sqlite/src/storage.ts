@@ -1,8 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { ConditionalOptions, ListOptions, ListPage, StorageCapabilities, StorageManager, StorageValue, StoredEntry } from '@durable/core';
+import { DurableError, ErrorCode } from '@durable/core';
 import {
-  DurableError,
-  ErrorCode,
   assertConditionalOptions,
   assertStorageValue,
   assertValidKey,
@@ -11,7 +10,7 @@ import {
   createLockToken,
   listLimit,
   toBytes,
-} from '@durable/core';
+} from '@durable/core/adapter';
 import type { SqliteConnectionOptions } from './database.js';
 import { Connection, checkConnectionOptions } from './database.js';
 import { prefixUpperBound } from './prefix.js';

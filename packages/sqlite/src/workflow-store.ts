@@ -1,16 +1,15 @@
 import type { Statement } from 'better-sqlite3';
-import type { ClaimTransition, ClaimedWorkflow, Clock, NewWorkflow, WorkflowRecord, WorkflowStore } from '@durable/core';
+import type { ClaimedWorkflow, Clock, NewWorkflow, WorkflowRecord, WorkflowStore } from '@durable/core';
+import type { ClaimTransition } from '@durable/core/adapter';
+import { WorkflowStatus, isFinishedStatus, systemClock } from '@durable/core';
 import {
   ClaimWrites,
-  WorkflowStatus,
   assertClaimHeld,
   assertValidWorkflowId,
   createClaimToken,
-  isFinishedStatus,
   parseWorkflowRecord,
-  systemClock,
   workflowTransitions,
-} from '@durable/core';
+} from '@durable/core/adapter';
 import type { SqliteConnectionOptions } from './database.js';
 import { Connection, checkConnectionOptions } from './database.js';
 

@@ -1,5 +1,6 @@
 import type { DurableError } from '@durable/core';
-import { isDurableError, sleep } from '@durable/core';
+import { isDurableError } from '@durable/core';
+import { sleep } from '@durable/core/adapter';
 
 /** A test function as jest, vitest and mocha declare it. */
 export type TestFn = (name: string, fn: () => Promise<void> | void, timeoutMs?: number) => void;

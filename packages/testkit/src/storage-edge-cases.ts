@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { StorageManager } from '@durable/core';
-import { compareKeys, isDurableError } from '@durable/core';
+import { isDurableError } from '@durable/core';
+import { compareKeys } from '@durable/core/adapter';
 import type { SuiteRunner } from './runner.js';
 import { expectConflict, expectDurableError, uniquePrefix } from './runner.js';
 

@@ -1,5 +1,6 @@
 import type { ConditionalOptions, StorageCapabilities, StorageManager, StorageValue } from '@durable/core';
-import { DurableError, MemoryStorageManager, assertConditionalOptions, assertStorageValue, conflictError } from '@durable/core';
+import { DurableError, MemoryStorageManager } from '@durable/core';
+import { assertConditionalOptions, assertStorageValue, conflictError } from '@durable/core/adapter';
 import type { SuiteRunner } from '../src/index.js';
 import { runStorageSuite } from '../src/index.js';
 

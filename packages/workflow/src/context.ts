@@ -4,12 +4,14 @@ import {
   ErrorCode,
   StepKind,
   WorkflowStatus,
+  isDurableError,
+} from '@durable/core';
+import {
   assertJsonValue,
   assertValidWorkflowId,
   checkOptions,
   cloneJson,
-  isDurableError,
-} from '@durable/core';
+} from '@durable/core/adapter';
 import { Unwind, workflowFailedError } from './errors.js';
 import type { EventResult, StepAttempt, WaitForEventOptions } from './context-api.js';
 import { isWorkflowDefinition } from './definition.js';

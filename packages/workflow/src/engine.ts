@@ -1,5 +1,6 @@
 import type { NewWorkflow, WorkflowRecord } from '@durable/core';
-import { DurableError, ErrorCode, assertValidWorkflowId, checkOptions, isFinishedStatus } from '@durable/core';
+import { DurableError, ErrorCode, isFinishedStatus } from '@durable/core';
+import { assertValidWorkflowId, checkOptions } from '@durable/core/adapter';
 import { logClient } from './observe.js';
 import { WorkflowErrorCode, workflowFailedError } from './errors.js';
 import { childEventName } from './misuse.js';

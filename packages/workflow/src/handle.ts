@@ -1,5 +1,6 @@
 import type { WorkflowStatus } from '@durable/core';
-import { DurableError, ErrorCode, checkOptions } from '@durable/core';
+import { DurableError, ErrorCode } from '@durable/core';
+import { checkOptions } from '@durable/core/adapter';
 import type { Engine } from './engine.js';
 import { resultOf } from './engine.js';
 import { WorkflowErrorCode } from './errors.js';

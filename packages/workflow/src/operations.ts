@@ -1,5 +1,6 @@
 import type { WorkflowCounts, WorkflowListQuery, WorkflowPage, WorkflowStore } from '@durable/core';
-import { DurableError, ErrorCode, assertValidWorkflowId } from '@durable/core';
+import { DurableError, ErrorCode } from '@durable/core';
+import { assertValidWorkflowId } from '@durable/core/adapter';
 import { childEventName } from './misuse.js';
 
 /** Default page size of the clients' `list`. */

@@ -1,5 +1,6 @@
 import type { Clock, DurableLogger, WorkflowStore } from '@durable/core';
-import { DurableError, ErrorCode, checkOptions, systemClock } from '@durable/core';
+import { DurableError, ErrorCode, systemClock } from '@durable/core';
+import { checkOptions } from '@durable/core/adapter';
 import { isWorkflowDefinition } from './definition.js';
 import { pause } from './timers.js';
 

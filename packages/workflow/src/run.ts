@@ -1,5 +1,6 @@
 import type { ClaimedWorkflow, StoredError, WorkflowOutcome } from '@durable/core';
-import { DurableError, ErrorCode, WorkflowStatus, assertJsonValue, toStoredError } from '@durable/core';
+import { DurableError, ErrorCode, WorkflowStatus } from '@durable/core';
+import { assertJsonValue, toStoredError } from '@durable/core/adapter';
 import { RunContext } from './context.js';
 import { WorkflowErrorCode } from './errors.js';
 import { childEventName, isDurableErrorSafe, isProgrammingError, isUnwind } from './misuse.js';

@@ -1,5 +1,6 @@
 import type { DurableErrorOptions } from '@durable/core';
-import { DurableError, checkOptions, isDurableError } from '@durable/core';
+import { DurableError, isDurableError } from '@durable/core';
+import { checkOptions } from '@durable/core/adapter';
 import { WorkflowErrorCode } from './errors.js';
 
 /**
