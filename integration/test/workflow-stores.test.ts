@@ -34,11 +34,13 @@ function fsStore(clock: Clock, lockWrites: boolean, fresh: boolean): WorkflowSto
 runWorkflowStoreSuite('generic store on fs storage (compare-and-swap)', {
   create: ({ clock }) => fsStore(clock, false, true),
   createPeer: (_store, { clock }) => fsStore(clock, false, false),
+  listing: true,
 });
 
 runWorkflowStoreSuite('generic store on fs storage + fs lock (lockWrites)', {
   create: ({ clock }) => fsStore(clock, true, true),
   createPeer: (_store, { clock }) => fsStore(clock, true, false),
+  listing: true,
 });
 
 runAwsWorkflowTests('', async () => {
