@@ -2,7 +2,7 @@ import { SimulatedClock, assign, createActor, raise, setup } from 'xstate';
 import type { AnyStateMachine } from 'xstate';
 import { inspectPersistedActor, withPersistedActor } from '../src/actor/index.js';
 import type { PersistedActorOptions } from '../src/actor/index.js';
-import { createCloudEvent, fireDueTimers, orchestrateCloudEvents } from '../src/orchestrator/index.js';
+import { createCloudEvent, fireDueTimers, orchestrateCloudEvents, startTimerWorker } from '../src/orchestrator/index.js';
 import type { DurableCloudEvent, OrchestrateCloudEventsOptions } from '../src/orchestrator/index.js';
 import { bytesToText, createMemoryLock, createMemoryStorage, listAll } from '../src/index.js';
 import type { StorageManager } from '../src/index.js';
@@ -274,6 +274,38 @@ describe('orchestration timers', () => {
     expect(await fireDueTimers(options)).toMatchObject({ fired: 0, errors: [] });
     expect(((await stored(storage, 'r'))['snapshot'] as { context: unknown }).context).toEqual({ pings: 0 });
   });
+
+  test('a timer worker is woken by a timer indexed in its own process, long before its next poll', async () => {
+    const storage = createMemoryStorage();
+    const quick = setup({}).createMachine({ id: 'quick', initial: 'waiting', states: { waiting: { after: { 30: 'late' } }, late: { type: 'final' } } });
+    const options: OrchestrateCloudEventsOptions = {
+      versions: [{ version: '1', logic: quick }],
+      storage,
+      lock: createMemoryLock(),
+      onOrchestrationState: { late: () => ({ type: 'notif.late' }) },
+    };
+    const published: DurableCloudEvent[] = [];
+    let worker: ReturnType<typeof startTimerWorker> | undefined;
+    let firstRun: () => void = () => undefined;
+    const ranOnce = new Promise<void>((resolve) => (firstRun = resolve));
+    const delivered = new Promise<void>((resolve) => {
+      // A poll interval of an hour: only the in-process wake-up can deliver the timer in time.
+      worker = startTimerWorker(options, {
+        pollIntervalMs: 3_600_000,
+        onRun: () => firstRun(),
+        publish: (events) => {
+          published.push(...events);
+          resolve();
+        },
+      });
+    });
+    // The worker's first run found nothing and went to sleep for an hour; now the timer appears.
+    await ranOnce;
+    await orchestrateCloudEvents(options, [], [{ subject: 'q1' }]);
+    await delivered;
+    await worker!.stop();
+    expect(published.map((e) => [e.type, e.subject])).toEqual([['notif.late', 'q1']]);
+  }, 30_000);
 
   test('bad run options are CONFIG naming them', async () => {
     const { options } = setupStore();
