@@ -1,12 +1,15 @@
 import type { Statement } from 'better-sqlite3';
-import type { ClaimedWorkflow, Clock, NewWorkflow, WorkflowRecord, WorkflowStore } from '@durable/core';
+import type { ClaimedWorkflow, Clock, NewWorkflow, WorkflowCounts, WorkflowListQuery, WorkflowPage, WorkflowRecord, WorkflowStore } from '@durable/core';
 import type { ClaimTransition } from '@durable/core/adapter';
 import { WorkflowStatus, isFinishedStatus, systemClock } from '@durable/core';
 import {
   ClaimWrites,
   assertClaimHeld,
   assertValidWorkflowId,
+  checkWorkflowListQuery,
+  countWorkflows,
   createClaimToken,
+  pageWorkflows,
   parseWorkflowRecord,
   workflowTransitions,
 } from '@durable/core/adapter';
@@ -98,6 +101,23 @@ export class SqliteWorkflowStore extends ClaimWrites implements WorkflowStore {
   async cancel(id: string): Promise<boolean> {
     assertValidWorkflowId(id, `${CONTEXT}: cancel`);
     return this.change(id, 'cancel', (record, now) => workflowTransitions.cancel(record, now));
+  }
+
+  /** A page of workflows (every record is read: the table has no index on createdAt yet). */
+  async list(query: WorkflowListQuery): Promise<WorkflowPage> {
+    const checked = checkWorkflowListQuery(query, CONTEXT);
+    const rows = this.connection.read(() => this.connection.database.prepare('SELECT record FROM durable_workflows').all() as Array<{ record: string }>, 'list');
+    return pageWorkflows(rows.map((row) => parseWorkflowRecord(row.record, CONTEXT)), checked);
+  }
+
+  async counts(): Promise<WorkflowCounts> {
+    const rows = this.connection.read(() => this.connection.database.prepare('SELECT status FROM durable_workflows').all() as Array<{ status: WorkflowRecord['status'] }>, 'counts');
+    return countWorkflows(rows);
+  }
+
+  async resume(id: string): Promise<boolean> {
+    assertValidWorkflowId(id, `${CONTEXT}: resume`);
+    return this.change(id, 'resume', (record, now) => workflowTransitions.resume(record, now));
   }
 
   async close(): Promise<void> {

@@ -6,6 +6,7 @@ const paths = new WeakMap<object, string>();
 
 // The peer is a second connection to the same file: claims and fencing hold between connections.
 runWorkflowStoreSuite('sqlite', {
+  listing: true,
   create: ({ clock }) => {
     const path = freshDatabase();
     const store = new SqliteWorkflowStore({ path, clock });
