@@ -73,7 +73,7 @@ export interface OrchestrateCloudEventsOptions<TLogic extends AnyStateMachine = 
   locking?: LockingMode;
   /** `source` of emitted and error events. @default "durable.orchestrator" */
   source?: string;
-  /** Storage (and lock) key prefix of processes. @default "orchestrations" */
+  /** Storage (and lock) key prefix of processes; their due timers are indexed under `<keyPrefix>-timers/`. @default "orchestrations" */
   keyPrefix?: string;
   /** Subjects processed at the same time. @default 4 */
   concurrency?: number;
