@@ -8,7 +8,7 @@ import { cleanup, durable, moduleUrl, tempFolder, writeConfig } from './support/
 const T0 = Date.parse('2026-11-01T00:00:00Z');
 const TOTAL = 130;
 
-/** What the seed makes: workflow i is created at T0 + i minutes, handler and status by i. */
+/** What seeding makes: workflow i is created at T0 + i minutes, handler and status by i. */
 function seeded(i: number): { id: string; handler: string; status: string; createdAt: number } {
   const status = i % 10 === 3 ? 'aborted' : i % 10 === 7 ? 'cancelled' : i % 25 === 0 ? 'completed' : 'ready';
   return { id: `wf-${String(i).padStart(3, '0')}`, handler: i % 3 === 0 ? 'refund' : 'order', status, createdAt: T0 + i * 60_000 };
