@@ -24,12 +24,12 @@ export async function startServer(kind) {
     label = 'FerretDB 1.24.2 (SQLite) (FerretDB\'s figures, not MongoDB\'s)';
   } else {
     const jars = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'durable', 'mongo-java-server-1.46.0');
-    const main = fileURLToPath(new URL('../scripts/test-servers/mongo-java-server/MongoJavaServerMain.java', import.meta.url));
+    const main = fileURLToPath(new URL('../../scripts/test-servers/mongo-java-server/MongoJavaServerMain.java', import.meta.url));
     proc = spawn('java', ['-cp', `${jars}/*`, main, String(port)], { stdio: 'ignore' });
     label = 'mongo-java-server 1.46.0 (memory) (its figures, not MongoDB\'s)';
   }
   for (let i = 0; !(await tcpOpen(port)); i++) {
-    if (i > 600) throw new Error(`${kind} did not start`);
+    if (i > 2400) throw new Error(`${kind} did not start within 2 minutes`);
     await sleep(50);
   }
   return {

@@ -36,5 +36,6 @@ if (motoOrSkip('@durable/dynamo-lock', 'the DynamoDB lock suite')) {
     create: () => new DynamoLockingManager({ client, tableName, backoff: { maxMs: 50 } }),
     createPeer: () => new DynamoLockingManager({ client: peer, tableName, backoff: { maxMs: 50 } }),
     shortTtlMs: 1500,
+    timeoutMs: 120_000,
   });
 }

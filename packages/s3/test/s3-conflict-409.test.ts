@@ -15,8 +15,9 @@ import { makeClient, startS3 } from './support/s3-server.js';
 // server we can run here ever sends it (moto 5.2.5 and s3rver have no such code path; see
 // docs/test-servers.md), so these tests put a fault-injecting proxy in front of the real server
 // that answers chosen requests with S3's 409 (status, XML body, headers) without forwarding them,
-// and check what the adapters make of it: a retryable CONFLICT that changed nothing for a storage
-// write, another attempt for the lock. On moto when installed (SKIPPED loudly otherwise), and on
+// and check what the adapters make of it: for a storage write, a CONFLICT like any other (never
+// retryable as is: read the key again and decide) that says it was S3's 409 and changed nothing;
+// for the lock, another attempt. On moto when installed (SKIPPED loudly otherwise), and on
 // s3rver with our conditional layer.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
@@ -93,44 +94,45 @@ describe.each(servers)('409 ConditionalRequestConflict injected by a proxy in fr
     return entry === undefined ? undefined : bytesToText(entry.data);
   };
 
-  it('a create answered 409 is a retryable CONFLICT, writes nothing, and the next attempt succeeds', async () => {
+  it('a create answered 409 is a CONFLICT saying so, writes nothing, and the next attempt succeeds', async () => {
     const key = uniquePrefix('create');
     proxy.conflictNext();
     const error = await expectDurableError(() => storage(viaProxy).write(key, 'mine', { ifVersion: null }), 'CONFLICT');
-    expect(error.retryable).toBe(true);
-    expect(error.message).toContain('409');
+    expect(error.retryable).toBe(false);
+    expect(error.message).toContain('S3 409');
+    expect(error.details).toMatchObject({ key, operation: 'write', expected: null });
     expect(await text(key)).toBeUndefined();
     const version = await storage(viaProxy).write(key, 'mine', { ifVersion: null });
     expect((await storage(direct).read(key))?.version).toBe(version);
   });
 
-  it('an update answered 409 is a retryable CONFLICT and the stored value is unchanged', async () => {
+  it('an update answered 409 is a CONFLICT saying so, and the stored value is unchanged', async () => {
     const key = uniquePrefix('update');
     const v1 = await storage(direct).write(key, 'one');
     proxy.conflictNext();
     const error = await expectDurableError(() => storage(viaProxy).write(key, 'two', { ifVersion: v1 }), 'CONFLICT');
-    expect(error.retryable).toBe(true);
+    expect(error.message).toContain('S3 409');
     const after = await storage(direct).read(key);
     expect(after?.version).toBe(v1);
     expect(await text(key)).toBe('one');
   });
 
-  it('a conditional delete answered 409 is a retryable CONFLICT and the value is still there', async () => {
+  it('a conditional delete answered 409 is a CONFLICT saying so, and the value is still there', async () => {
     const key = uniquePrefix('delete');
     const v1 = await storage(direct).write(key, 'kept');
     proxy.conflictNext();
     const error = await expectDurableError(() => storage(viaProxy).delete(key, { ifVersion: v1 }), 'CONFLICT');
-    expect(error.retryable).toBe(true);
+    expect(error.message).toContain('S3 409');
     expect(await text(key)).toBe('kept');
     expect(await storage(viaProxy).delete(key, { ifVersion: v1 })).toBe(true);
   });
 
-  it('a stale-version update is a CONFLICT that is not retryable (412, not 409): the two are told apart', async () => {
+  it('a stale-version update (412) is a CONFLICT that does not claim to be a 409', async () => {
     const key = uniquePrefix('stale');
     const v1 = await storage(direct).write(key, 'one');
     await storage(direct).write(key, 'two', { ifVersion: v1 });
     const error = await expectDurableError(() => storage(single).write(key, 'three', { ifVersion: v1 }), 'CONFLICT');
-    expect(error.retryable).toBe(false);
+    expect(error.message).not.toContain('409');
   });
 
   it('a create whose reply was lost and whose SDK retry was answered 409 returns the version it stored', async () => {
