@@ -23,6 +23,7 @@ fi
 "${PNPM[@]}" install --frozen-lockfile || exit 1
 "${PNPM[@]}" exec turbo run build typecheck --output-logs=errors-only || exit 1
 node scripts/check-packages.mjs || exit 1
+bash scripts/lint.sh || exit 1
 log=$(mktemp)
 # --continue: a failing package must not hide the results of the packages after it.
 "${PNPM[@]}" exec turbo run test --concurrency=1 --continue --output-logs=full 2>&1 | tee "$log"

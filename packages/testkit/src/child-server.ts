@@ -46,7 +46,7 @@ export function startChildServer(script: string, args: string[], env: NodeJS.Pro
       clearTimeout(timer);
       reject(new Error(`${script} exited with ${String(code)} before listening: ${stderr}`));
     });
-    const lines = createInterface({ input: child.stdout! });
+    const lines = createInterface({ input: child.stdout });
     lines.once('line', (line) => {
       clearTimeout(timer);
       child.removeAllListeners('exit');

@@ -57,7 +57,11 @@ export async function startLostReplyProxy(options: LostReplyProxyOptions): Promi
     const chunks: Buffer[] = [];
     incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
     incoming.on('end', () => {
-      const seen: ProxiedRequest = { method: incoming.method ?? 'GET', url: incoming.url ?? '/', headers: incoming.headers };
+      const seen: ProxiedRequest = {
+        method: incoming.method ?? 'GET',
+        url: incoming.url ?? '/',
+        headers: incoming.headers,
+      };
       // Decided when the request arrives, so with several in flight the drop goes to the first.
       let drop = false;
       if (selects(seen)) {

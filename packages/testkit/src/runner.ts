@@ -24,7 +24,9 @@ export function resolveRunner(runner?: SuiteRunner): SuiteRunner {
   if (runner !== undefined) return runner;
   const g = globalThis as unknown as Partial<SuiteRunner>;
   if (g.describe === undefined || g.it === undefined || g.beforeEach === undefined || g.afterEach === undefined) {
-    throw new Error('@durable/testkit: no test runner globals found; pass { runner: { describe, it, beforeEach, afterEach } }');
+    throw new Error(
+      '@durable/testkit: no test runner globals found; pass { runner: { describe, it, beforeEach, afterEach } }',
+    );
   }
   return { describe: g.describe, it: g.it, beforeEach: g.beforeEach, afterEach: g.afterEach };
 }
@@ -79,7 +81,9 @@ export async function expectConflict(fn: () => Promise<unknown>, conflict: Expec
   const details = error.details ?? {};
   for (const field of ['key', 'operation', 'expected'] as const) {
     if (details[field] !== conflict[field]) {
-      throw new Error(`${where}: details.${field} must be ${JSON.stringify(conflict[field])}, got ${JSON.stringify(details[field])}`);
+      throw new Error(
+        `${where}: details.${field} must be ${JSON.stringify(conflict[field])}, got ${JSON.stringify(details[field])}`,
+      );
     }
   }
   const actual = details['actual'];
@@ -87,4 +91,11 @@ export async function expectConflict(fn: () => Promise<unknown>, conflict: Expec
     throw new Error(`${where}: details.actual must be a version string or null, got ${JSON.stringify(actual)}`);
   }
   return error;
+}
+
+/** A promise that fails with `error` as it is (a value caught earlier), for `expectDurableError`. */
+export function failing(error: unknown): Promise<never> {
+  return Promise.resolve().then(() => {
+    throw error;
+  });
 }

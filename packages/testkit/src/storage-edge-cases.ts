@@ -47,102 +47,137 @@ export function describeStorageEdgeCases(
     unchecked === undefined
       ? 'list orders keys by the bytes of their UTF-8, the same on every backend (U+FF61 before U+1F600)'
       : `list returns every key once; ORDER AND PAGING BY ORDER NOT CHECKED on this server: ${unchecked}`;
-  it(orderTitle, async () => {
-    const storage = current();
-    const prefix = `${ns()}/order/`;
-    const tails = ['z', 'A', 'a', '\u00e9', '\uff61', '\u{1f600}', '\u4e2d', 'a/b', 'a-b', 'a0'];
-    await Promise.all(tails.map((tail) => storage.write(`${prefix}${tail}`, tail)));
-    const byUtf8 = [...tails].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
-    const inOrder = (keys: string[]): string[] => (unchecked === undefined ? keys : [...keys].sort(compareKeys));
-    assert.deepEqual(inOrder((await storage.list(prefix)).keys), byUtf8.map((tail) => `${prefix}${tail}`));
-    // Cursors are "the last key seen", so paging is only sound on a server that lists in order.
-    if (unchecked !== undefined) return;
-    const paged: string[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await storage.list(prefix, { limit: 3, ...(cursor === undefined ? {} : { cursor }) });
-      paged.push(...page.keys);
-      cursor = page.cursor;
-    } while (cursor !== undefined);
-    assert.deepEqual(paged, byUtf8.map((tail) => `${prefix}${tail}`), 'pages must follow the same order');
-  }, timeout);
+  it(
+    orderTitle,
+    async () => {
+      const storage = current();
+      const prefix = `${ns()}/order/`;
+      const tails = ['z', 'A', 'a', '\u00e9', '\uff61', '\u{1f600}', '\u4e2d', 'a/b', 'a-b', 'a0'];
+      await Promise.all(tails.map((tail) => storage.write(`${prefix}${tail}`, tail)));
+      const byUtf8 = [...tails].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+      const inOrder = (keys: string[]): string[] => (unchecked === undefined ? keys : [...keys].sort(compareKeys));
+      assert.deepEqual(
+        inOrder((await storage.list(prefix)).keys),
+        byUtf8.map((tail) => `${prefix}${tail}`),
+      );
+      // Cursors are "the last key seen", so paging is only sound on a server that lists in order.
+      if (unchecked !== undefined) return;
+      const paged: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await storage.list(prefix, { limit: 3, ...(cursor === undefined ? {} : { cursor }) });
+        paged.push(...page.keys);
+        cursor = page.cursor;
+      } while (cursor !== undefined);
+      assert.deepEqual(
+        paged,
+        byUtf8.map((tail) => `${prefix}${tail}`),
+        'pages must follow the same order',
+      );
+    },
+    timeout,
+  );
 
-  it('a page that holds the last key has no cursor, and no page is larger than its limit', async () => {
-    const storage = current();
-    const prefix = `${ns()}/last/`;
-    await Promise.all(['1', '2', '3'].map((tail) => storage.write(`${prefix}${tail}`, tail)));
-    const all = await storage.list(prefix, { limit: 10 });
-    assert.equal(all.keys.length, 3);
-    assert.equal(all.cursor, undefined, 'the only page must not carry a cursor');
-    const first = await storage.list(prefix, { limit: 2 });
-    assert.equal(first.keys.length, 2);
-    assert.ok(first.cursor !== undefined, 'a page followed by more keys carries a cursor');
-    const second = await storage.list(prefix, { limit: 2, cursor: first.cursor });
-    assert.deepEqual(second.keys, [`${prefix}3`]);
-    assert.equal(second.cursor, undefined, 'the last page must not carry a cursor');
-    const empty = await storage.list(`${ns()}/nothing/`, { limit: 1000 });
-    assert.deepEqual(empty, { keys: [] });
-    for (const limit of [0, -1, 1.5, Number.NaN]) await expectDurableError(() => storage.list(prefix, { limit }), 'CONFIG');
-  }, timeout);
+  it(
+    'a page that holds the last key has no cursor, and no page is larger than its limit',
+    async () => {
+      const storage = current();
+      const prefix = `${ns()}/last/`;
+      await Promise.all(['1', '2', '3'].map((tail) => storage.write(`${prefix}${tail}`, tail)));
+      const all = await storage.list(prefix, { limit: 10 });
+      assert.equal(all.keys.length, 3);
+      assert.equal(all.cursor, undefined, 'the only page must not carry a cursor');
+      const first = await storage.list(prefix, { limit: 2 });
+      assert.equal(first.keys.length, 2);
+      assert.ok(first.cursor !== undefined, 'a page followed by more keys carries a cursor');
+      const second = await storage.list(prefix, { limit: 2, cursor: first.cursor });
+      assert.deepEqual(second.keys, [`${prefix}3`]);
+      assert.equal(second.cursor, undefined, 'the last page must not carry a cursor');
+      const empty = await storage.list(`${ns()}/nothing/`, { limit: 1000 });
+      assert.deepEqual(empty, { keys: [] });
+      for (const limit of [0, -1, 1.5, Number.NaN])
+        await expectDurableError(() => storage.list(prefix, { limit }), 'CONFIG');
+    },
+    timeout,
+  );
 
-  it('delete with a version on an absent key is CONFLICT and creates nothing', async () => {
-    const storage = current();
-    const key = `${ns()}/gone`;
-    const version = await storage.write(key, 'x');
-    assert.equal(await storage.delete(key), true);
-    await expectConflict(() => storage.delete(key, { ifVersion: version }), { key, operation: 'delete', expected: version });
-    assert.equal(await storage.exists(key), false);
-  }, timeout);
+  it(
+    'delete with a version on an absent key is CONFLICT and creates nothing',
+    async () => {
+      const storage = current();
+      const key = `${ns()}/gone`;
+      const version = await storage.write(key, 'x');
+      assert.equal(await storage.delete(key), true);
+      await expectConflict(() => storage.delete(key, { ifVersion: version }), {
+        key,
+        operation: 'delete',
+        expected: version,
+      });
+      assert.equal(await storage.exists(key), false);
+    },
+    timeout,
+  );
 
   if (options.createIsolated !== undefined) {
     const createIsolated = options.createIsolated;
-    it('two namespaces on one backend never see each other\'s keys', async () => {
-      const storage = current();
-      const other = await createIsolated(storage);
-      try {
-        const key = `${ns()}/mine`;
-        await storage.write(key, 'one');
-        assert.equal(await other.read(key), undefined);
-        assert.equal(await other.exists(key), false);
-        assert.ok(!(await other.list('')).keys.includes(key), 'list("") of another namespace leaked a key');
-        await other.write(key, 'two');
-        assert.equal(Buffer.from((await storage.read(key))!.data).toString(), 'one');
-      } finally {
-        await other.close?.();
-      }
-    }, timeout);
+    it(
+      "two namespaces on one backend never see each other's keys",
+      async () => {
+        const storage = current();
+        const other = await createIsolated(storage);
+        try {
+          const key = `${ns()}/mine`;
+          await storage.write(key, 'one');
+          assert.equal(await other.read(key), undefined);
+          assert.equal(await other.exists(key), false);
+          assert.ok(!(await other.list('')).keys.includes(key), 'list("") of another namespace leaked a key');
+          await other.write(key, 'two');
+          assert.equal(Buffer.from((await storage.read(key))!.data).toString(), 'one');
+        } finally {
+          await other.close?.();
+        }
+      },
+      timeout,
+    );
   }
 
   if (options.outage !== undefined) {
     const outage = options.outage;
-    it('while the backend is unreachable every operation fails with a retryable BACKEND, and nothing is lost', async () => {
-      const storage = current();
-      const key = `${ns()}/outage`;
-      const version = await storage.write(key, 'before');
-      await outage.begin();
-      try {
-        const attempts: Array<() => Promise<unknown>> = [
-          () => storage.read(key),
-          () => storage.write(key, 'during', { ifVersion: version }),
-          () => storage.delete(key, { ifVersion: version }),
-          () => storage.exists(key),
-          () => storage.list(key),
-        ];
-        for (const attempt of attempts) {
-          const error = await attempt().then(
-            () => undefined,
-            (caught: unknown) => caught,
-          );
-          assert.ok(error !== undefined, 'an operation succeeded while the backend was unreachable');
-          // An ambiguous write may say UNKNOWN_OUTCOME; anything else must be a retryable BACKEND.
-          if (isDurableError(error, 'UNKNOWN_OUTCOME')) continue;
-          assert.ok(isDurableError(error, 'BACKEND') && error.retryable, `expected a retryable BACKEND, got ${String(error)}`);
+    it(
+      'while the backend is unreachable every operation fails with a retryable BACKEND, and nothing is lost',
+      async () => {
+        const storage = current();
+        const key = `${ns()}/outage`;
+        const version = await storage.write(key, 'before');
+        await outage.begin();
+        try {
+          const attempts: Array<() => Promise<unknown>> = [
+            () => storage.read(key),
+            () => storage.write(key, 'during', { ifVersion: version }),
+            () => storage.delete(key, { ifVersion: version }),
+            () => storage.exists(key),
+            () => storage.list(key),
+          ];
+          for (const attempt of attempts) {
+            const error = await attempt().then(
+              () => undefined,
+              (caught: unknown) => caught,
+            );
+            assert.ok(error !== undefined, 'an operation succeeded while the backend was unreachable');
+            // An ambiguous write may say UNKNOWN_OUTCOME; anything else must be a retryable BACKEND.
+            if (isDurableError(error, 'UNKNOWN_OUTCOME')) continue;
+            assert.ok(
+              isDurableError(error, 'BACKEND') && error.retryable,
+              `expected a retryable BACKEND, got ${error instanceof Error ? `${error.name}: ${error.message}` : JSON.stringify(error)}`,
+            );
+          }
+        } finally {
+          await outage.end();
         }
-      } finally {
-        await outage.end();
-      }
-      const after = await storage.read(key);
-      assert.ok(after !== undefined, 'the value written before the outage is still there');
-    }, timeout * 2);
+        const after = await storage.read(key);
+        assert.ok(after !== undefined, 'the value written before the outage is still there');
+      },
+      timeout * 2,
+    );
   }
 }

@@ -71,272 +71,387 @@ export function runWorkflowStoreSuite(name: string, options: WorkflowStoreSuiteO
       await options.destroy?.(store);
     }, timeout);
 
-    it('insert creates a ready workflow once; a second insert of the id returns false and changes nothing', async () => {
-      assert.equal(await store.insert({ id: id('a'), handler: 'h', input: { n: 1, s: 'x' } }), true);
-      now += 5;
-      assert.equal(await store.insert({ id: id('a'), handler: 'other', input: 2 }), false);
-      const record = await store.get(id('a'));
-      assert.ok(record);
-      assert.equal(record.format, 1);
-      assert.equal(record.status, 'ready');
-      assert.equal(record.handler, 'h');
-      assert.deepEqual(record.input, { n: 1, s: 'x' });
-      assert.equal(record.failures, 0);
-      assert.equal(record.createdAt, now - 5);
-      assert.deepEqual(record.steps, []);
-      assert.equal(await store.get(id('absent')), undefined);
-    }, timeout);
+    it(
+      'insert creates a ready workflow once; a second insert of the id returns false and changes nothing',
+      async () => {
+        assert.equal(await store.insert({ id: id('a'), handler: 'h', input: { n: 1, s: 'x' } }), true);
+        now += 5;
+        assert.equal(await store.insert({ id: id('a'), handler: 'other', input: 2 }), false);
+        const record = await store.get(id('a'));
+        assert.ok(record);
+        assert.equal(record.format, 1);
+        assert.equal(record.status, 'ready');
+        assert.equal(record.handler, 'h');
+        assert.deepEqual(record.input, { n: 1, s: 'x' });
+        assert.equal(record.failures, 0);
+        assert.equal(record.createdAt, now - 5);
+        assert.deepEqual(record.steps, []);
+        assert.equal(await store.get(id('absent')), undefined);
+      },
+      timeout,
+    );
 
-    it('8 concurrent inserts of one id: exactly one returns true, and the record is the winner\'s', async () => {
-      const results = await Promise.all(
-        Array.from({ length: 8 }, (_, n) => (n % 2 === 0 ? store : peer).insert({ id: id('race'), handler: 'h', input: n })),
-      );
-      const winners = results.flatMap((created, n) => (created ? [n] : []));
-      assert.equal(winners.length, 1, `winners: ${winners.join(',')}`);
-      assert.equal((await store.get(id('race')))?.input, winners[0]);
-    }, timeout);
+    it(
+      "8 concurrent inserts of one id: exactly one returns true, and the record is the winner's",
+      async () => {
+        const results = await Promise.all(
+          Array.from({ length: 8 }, (_, n) =>
+            (n % 2 === 0 ? store : peer).insert({ id: id('race'), handler: 'h', input: n }),
+          ),
+        );
+        const winners = results.flatMap((created, n) => (created ? [n] : []));
+        assert.equal(winners.length, 1, `winners: ${winners.join(',')}`);
+        assert.equal((await store.get(id('race')))?.input, winners[0]);
+      },
+      timeout,
+    );
 
-    it('saveStep of the memo already recorded there under the same claim succeeds and changes nothing (a retried write whose reply was lost)', async () => {
-      await store.insert({ id: id('a'), handler: 'h' });
-      const claimed = await store.claim({ leaseMs: LEASE });
-      assert.ok(claimed);
-      await store.saveStep(id('a'), claimed.token, 0, memo('charge', { ok: true, n: [1, 2] }));
-      now += 3;
-      await store.saveStep(id('a'), claimed.token, 0, { ...memo('charge', { n: [1, 2], ok: true }), at: 4 });
-      await store.saveStep(id('a'), claimed.token, 1, memo('nothing'));
-      await store.saveStep(id('a'), claimed.token, 1, memo('nothing'));
-      await expectDurableError(() => store.saveStep(id('a'), claimed.token, 0, memo('charge', { ok: false })), 'NON_DETERMINISTIC');
-      await expectDurableError(() => store.saveStep(id('a'), claimed.token, 1, memo('nothing', 0)), 'NON_DETERMINISTIC');
-      const record = await store.get(id('a'));
-      assert.equal(record?.steps.length, 2);
-      assert.deepEqual(record?.steps[0]?.value, { ok: true, n: [1, 2] });
-      await expectDurableError(() => store.saveStep(id('a'), 'not-the-token', 0, memo('charge', { ok: true, n: [1, 2] })), 'LOCK_LOST');
-    }, timeout);
-
-    it('ids with slashes, dots, spaces and any Unicode are distinct and round-trip', async () => {
-      const ids = [id('a/b'), id('a.b'), id('../x'), id('ü 🎉 %2F'), `${id('')}.`, id('A'), id('a')];
-      for (const wid of ids) assert.equal(await store.insert({ id: wid, handler: 'h', input: wid }), true);
-      for (const wid of ids) assert.equal((await store.get(wid))?.input, wid);
-    }, timeout);
-
-    it('bad input is refused with a typed error: empty id INVALID_KEY, non-JSON input SERIALIZATION', async () => {
-      await expectDurableError(() => store.insert({ id: '', handler: 'h' }), 'INVALID_KEY');
-      await expectDurableError(() => store.insert({ id: id('f'), handler: 'h', input: { f: () => 1 } }), 'SERIALIZATION');
-      await expectDurableError(() => store.insert({ id: id('n'), handler: 'h', input: 10n }), 'SERIALIZATION');
-      assert.equal(await store.get(id('f')), undefined);
-    }, timeout);
-
-    it('claim returns undefined when nothing is due, and respects runAt', async () => {
-      assert.equal(await store.claim({ leaseMs: LEASE }), undefined);
-      await store.insert({ id: id('later'), handler: 'h', runAt: now + 1000 });
-      assert.equal(await store.claim({ leaseMs: LEASE }), undefined);
-      now += 1000;
-      const claimed = await store.claim({ leaseMs: LEASE });
-      assert.equal(claimed?.record.id, id('later'));
-    }, timeout);
-
-    it('claim takes a ready workflow with a token and a lease; a live lease is not claimed again', async () => {
-      await store.insert({ id: id('a'), handler: 'h', input: 7 });
-      const claimed = await store.claim({ leaseMs: LEASE });
-      assert.ok(claimed);
-      assert.equal(claimed.record.status, 'running');
-      assert.equal(claimed.record.input, 7);
-      assert.ok(claimed.token.length >= 16);
-      assert.equal(claimed.record.claim?.expiresAt, now + LEASE);
-      now += LEASE - 1;
-      assert.equal(await store.claim({ leaseMs: LEASE }), undefined);
-      const stored = await store.get(id('a'));
-      assert.equal(stored?.status, 'running');
-    }, timeout);
-
-    it('an expired lease is taken over with a new token and counts as a failure', async () => {
-      await store.insert({ id: id('a'), handler: 'h' });
-      const first = await store.claim({ leaseMs: 100 });
-      now += 100;
-      const second = await store.claim({ leaseMs: LEASE });
-      assert.ok(first && second);
-      assert.notEqual(second.token, first.token);
-      assert.equal(second.record.failures, 1);
-      assert.equal(second.record.status, 'running');
-    }, timeout);
-
-    it('heartbeat extends the lease; a heartbeat with a stale token throws LOCK_LOST', async () => {
-      await store.insert({ id: id('a'), handler: 'h' });
-      const claimed = await store.claim({ leaseMs: 100 });
-      assert.ok(claimed);
-      now += 90;
-      assert.equal(await store.heartbeat(id('a'), claimed.token, 100), now + 100);
-      now += 90;
-      assert.equal(await store.claim({ leaseMs: LEASE }), undefined);
-      await expectDurableError(() => store.heartbeat(id('a'), 'not-the-token', 100), 'LOCK_LOST');
-      await expectDurableError(() => store.heartbeat(id('absent'), claimed.token, 100), 'LOCK_LOST');
-    }, timeout);
-
-    it('saveStep records memos in order, keeps undefined and any step id, and refuses a gap', async () => {
-      await store.insert({ id: id('a'), handler: 'h' });
-      const claimed = await store.claim({ leaseMs: LEASE });
-      assert.ok(claimed);
-      await store.saveStep(id('a'), claimed.token, 0, memo('charge.card/1 ü', { ok: true, n: [1, 2] }));
-      await store.saveStep(id('a'), claimed.token, 1, memo('nothing'));
-      await expectDurableError(() => store.saveStep(id('a'), claimed.token, 5, memo('gap')), 'NON_DETERMINISTIC');
-      await expectDurableError(() => store.saveStep(id('a'), claimed.token, 0, memo('other')), 'NON_DETERMINISTIC');
-      const record = await store.get(id('a'));
-      assert.equal(record?.steps.length, 2);
-      assert.deepEqual(record?.steps[0]?.value, { ok: true, n: [1, 2] });
-      assert.equal(record?.steps[0]?.id, 'charge.card/1 ü');
-      assert.equal(record?.steps[1]?.id, 'nothing');
-      assert.equal('value' in (record?.steps[1] ?? {}), false);
-    }, timeout);
-
-    it('a pending memo (a sleep or a wait) is replaced in place by its resolution', async () => {
-      await store.insert({ id: id('a'), handler: 'h' });
-      const claimed = await store.claim({ leaseMs: LEASE });
-      assert.ok(claimed);
-      await store.saveStep(id('a'), claimed.token, 0, { id: 'e', kind: 'event', done: false, until: now + 5, at: now });
-      await store.saveStep(id('a'), claimed.token, 0, { id: 'e', kind: 'event', done: true, value: 3, at: now });
-      const record = await store.get(id('a'));
-      assert.equal(record?.steps.length, 1);
-      assert.equal(record?.steps[0]?.value, 3);
-      await expectDurableError(() => store.saveStep(id('a'), claimed.token, 0, memo('e', 4, 'event')), 'NON_DETERMINISTIC');
-    }, timeout);
-
-    it('suspend ends the claim; the workflow is due again at runAt, with its history', async () => {
-      await store.insert({ id: id('a'), handler: 'h' });
-      const claimed = await store.claim({ leaseMs: LEASE });
-      assert.ok(claimed);
-      await store.suspend(id('a'), claimed.token, { runAt: now + 500, step: { index: 0, memo: { id: 's', kind: 'sleep', done: false, until: now + 500, at: now } } });
-      const record = await store.get(id('a'));
-      assert.equal(record?.status, 'sleeping');
-      assert.equal(record?.claim, undefined);
-      await expectDurableError(() => store.saveStep(id('a'), claimed.token, 1, memo('x')), 'LOCK_LOST');
-      now += 499;
-      assert.equal(await store.claim({ leaseMs: LEASE }), undefined);
-      now += 1;
-      const again = await store.claim({ leaseMs: LEASE });
-      assert.equal(again?.record.id, id('a'));
-      assert.equal(again?.record.steps[0]?.until, now);
-      assert.equal(again?.record.failures, 0);
-    }, timeout);
-
-    it('signal wakes a workflow sleeping on that event name, not on another name', async () => {
-      await store.insert({ id: id('a'), handler: 'h' });
-      await store.insert({ id: id('b'), handler: 'h' });
-      for (let n = 0; n < 2; n++) {
+    it(
+      'saveStep of the memo already recorded there under the same claim succeeds and changes nothing (a retried write whose reply was lost)',
+      async () => {
+        await store.insert({ id: id('a'), handler: 'h' });
         const claimed = await store.claim({ leaseMs: LEASE });
         assert.ok(claimed);
-        await store.suspend(claimed.record.id, claimed.token, { runAt: now + 1e12, wakeOn: ['paid'] });
-      }
-      assert.equal(await store.signal(id('a'), 'paid', { amount: 5 }), true);
-      assert.equal(await store.signal(id('b'), 'refunded'), true);
-      const claimed = await store.claim({ leaseMs: LEASE });
-      assert.equal(claimed?.record.id, id('a'));
-      assert.deepEqual(claimed?.record.events.map((e) => [e.name, e.payload]), [['paid', { amount: 5 }]]);
-      assert.equal(await store.claim({ leaseMs: LEASE }), undefined);
-      assert.equal((await store.get(id('b')))?.events.length, 1);
-      assert.equal(await store.signal(id('absent'), 'paid'), false);
-      await expectDurableError(() => store.signal(id('a'), 'x', { f: Symbol('s') }), 'SERIALIZATION');
-    }, timeout);
+        await store.saveStep(id('a'), claimed.token, 0, memo('charge', { ok: true, n: [1, 2] }));
+        now += 3;
+        await store.saveStep(id('a'), claimed.token, 0, { ...memo('charge', { n: [1, 2], ok: true }), at: 4 });
+        await store.saveStep(id('a'), claimed.token, 1, memo('nothing'));
+        await store.saveStep(id('a'), claimed.token, 1, memo('nothing'));
+        await expectDurableError(
+          () => store.saveStep(id('a'), claimed.token, 0, memo('charge', { ok: false })),
+          'NON_DETERMINISTIC',
+        );
+        await expectDurableError(
+          () => store.saveStep(id('a'), claimed.token, 1, memo('nothing', 0)),
+          'NON_DETERMINISTIC',
+        );
+        const record = await store.get(id('a'));
+        assert.equal(record?.steps.length, 2);
+        assert.deepEqual(record?.steps[0]?.value, { ok: true, n: [1, 2] });
+        await expectDurableError(
+          () => store.saveStep(id('a'), 'not-the-token', 0, memo('charge', { ok: true, n: [1, 2] })),
+          'LOCK_LOST',
+        );
+      },
+      timeout,
+    );
 
-    it('an event that raced a suspend (arrived after knownEvents) makes the workflow due at once', async () => {
-      await store.insert({ id: id('a'), handler: 'h' });
-      const claimed = await store.claim({ leaseMs: LEASE });
-      assert.ok(claimed);
-      assert.equal(await store.signal(id('a'), 'go', 1), true);
-      await store.suspend(id('a'), claimed.token, { runAt: now + 1e12, wakeOn: ['go'], knownEvents: 0 });
-      assert.equal((await store.claim({ leaseMs: LEASE }))?.record.id, id('a'));
-    }, timeout);
+    it(
+      'ids with slashes, dots, spaces and any Unicode are distinct and round-trip',
+      async () => {
+        const ids = [id('a/b'), id('a.b'), id('../x'), id('ü 🎉 %2F'), `${id('')}.`, id('A'), id('a')];
+        for (const wid of ids) assert.equal(await store.insert({ id: wid, handler: 'h', input: wid }), true);
+        for (const wid of ids) assert.equal((await store.get(wid))?.input, wid);
+      },
+      timeout,
+    );
 
-    it('finish completed stores the result; the workflow is never claimed again and a second finish is refused', async () => {
-      await store.insert({ id: id('a'), handler: 'h' });
-      const claimed = await store.claim({ leaseMs: LEASE });
-      assert.ok(claimed);
-      await store.finish(id('a'), claimed.token, { status: 'completed', result: { paid: 12.5 } });
-      const record = await store.get(id('a'));
-      assert.equal(record?.status, 'completed');
-      assert.deepEqual(record?.result, { paid: 12.5 });
-      assert.equal(record?.finishedAt, now);
-      now += 1e9;
-      assert.equal(await store.claim({ leaseMs: LEASE }), undefined);
-      await expectDurableError(() => store.finish(id('a'), claimed.token, { status: 'completed', result: 2 }), 'LOCK_LOST');
-      assert.deepEqual((await store.get(id('a')))?.result, { paid: 12.5 });
-      assert.equal(await store.signal(id('a'), 'late'), false);
-    }, timeout);
+    it(
+      'bad input is refused with a typed error: empty id INVALID_KEY, non-JSON input SERIALIZATION',
+      async () => {
+        await expectDurableError(() => store.insert({ id: '', handler: 'h' }), 'INVALID_KEY');
+        await expectDurableError(
+          () => store.insert({ id: id('f'), handler: 'h', input: { f: () => 1 } }),
+          'SERIALIZATION',
+        );
+        await expectDurableError(() => store.insert({ id: id('n'), handler: 'h', input: 10n }), 'SERIALIZATION');
+        assert.equal(await store.get(id('f')), undefined);
+      },
+      timeout,
+    );
 
-    it('finish failed counts the failure, keeps name, message and stack, and is due at runAt; aborted is final', async () => {
-      await store.insert({ id: id('a'), handler: 'h' });
-      const first = await store.claim({ leaseMs: LEASE });
-      assert.ok(first);
-      const error = { name: 'TypeError', message: 'boom', stack: 'TypeError: boom\n    at x' };
-      await store.finish(id('a'), first.token, { status: 'failed', error, runAt: now + 50 });
-      let record: WorkflowRecord | undefined = await store.get(id('a'));
-      assert.equal(record?.status, 'failed');
-      assert.equal(record?.failures, 1);
-      assert.deepEqual(record?.error, error);
-      assert.equal(await store.claim({ leaseMs: LEASE }), undefined);
-      now += 50;
-      const second = await store.claim({ leaseMs: LEASE });
-      assert.ok(second);
-      await store.finish(id('a'), second.token, { status: 'aborted', error: { name: 'Error', message: 'final' } });
-      record = await store.get(id('a'));
-      assert.equal(record?.status, 'aborted');
-      assert.equal(record?.failures, 2);
-      assert.equal(record?.error?.message, 'final');
-      now += 1e9;
-      assert.equal(await store.claim({ leaseMs: LEASE }), undefined);
-    }, timeout);
+    it(
+      'claim returns undefined when nothing is due, and respects runAt',
+      async () => {
+        assert.equal(await store.claim({ leaseMs: LEASE }), undefined);
+        await store.insert({ id: id('later'), handler: 'h', runAt: now + 1000 });
+        assert.equal(await store.claim({ leaseMs: LEASE }), undefined);
+        now += 1000;
+        const claimed = await store.claim({ leaseMs: LEASE });
+        assert.equal(claimed?.record.id, id('later'));
+      },
+      timeout,
+    );
 
-    it('release makes the workflow ready at once without counting a failure', async () => {
-      await store.insert({ id: id('a'), handler: 'h' });
-      const first = await store.claim({ leaseMs: LEASE });
-      assert.ok(first);
-      await store.release(id('a'), first.token);
-      const second = await store.claim({ leaseMs: LEASE });
-      assert.equal(second?.record.id, id('a'));
-      assert.equal(second?.record.failures, 0);
-      await expectDurableError(() => store.release(id('a'), first.token), 'LOCK_LOST');
-    }, timeout);
+    it(
+      'claim takes a ready workflow with a token and a lease; a live lease is not claimed again',
+      async () => {
+        await store.insert({ id: id('a'), handler: 'h', input: 7 });
+        const claimed = await store.claim({ leaseMs: LEASE });
+        assert.ok(claimed);
+        assert.equal(claimed.record.status, 'running');
+        assert.equal(claimed.record.input, 7);
+        assert.ok(claimed.token.length >= 16);
+        assert.equal(claimed.record.claim?.expiresAt, now + LEASE);
+        now += LEASE - 1;
+        assert.equal(await store.claim({ leaseMs: LEASE }), undefined);
+        const stored = await store.get(id('a'));
+        assert.equal(stored?.status, 'running');
+      },
+      timeout,
+    );
 
-    it('cancel finishes an unfinished workflow and revokes its claim; false when absent or finished', async () => {
-      await store.insert({ id: id('a'), handler: 'h' });
-      await store.insert({ id: id('b'), handler: 'h' });
-      const claimed = await store.claim({ leaseMs: LEASE });
-      assert.ok(claimed);
-      const other = claimed.record.id === id('a') ? id('b') : id('a');
-      assert.equal(await store.cancel(claimed.record.id), true);
-      assert.equal(await store.cancel(other), true);
-      await expectDurableError(() => store.saveStep(claimed.record.id, claimed.token, 0, memo('x')), 'LOCK_LOST');
-      await expectDurableError(() => store.finish(claimed.record.id, claimed.token, { status: 'completed' }), 'LOCK_LOST');
-      const record = await store.get(claimed.record.id);
-      assert.equal(record?.status, 'cancelled');
-      assert.equal(record?.error?.code, 'CANCELLED');
-      assert.equal(await store.cancel(claimed.record.id), false);
-      assert.equal(await store.cancel(id('absent')), false);
-      assert.equal(await store.claim({ leaseMs: LEASE }), undefined);
-    }, timeout);
+    it(
+      'an expired lease is taken over with a new token and counts as a failure',
+      async () => {
+        await store.insert({ id: id('a'), handler: 'h' });
+        const first = await store.claim({ leaseMs: 100 });
+        now += 100;
+        const second = await store.claim({ leaseMs: LEASE });
+        assert.ok(first && second);
+        assert.notEqual(second.token, first.token);
+        assert.equal(second.record.failures, 1);
+        assert.equal(second.record.status, 'running');
+      },
+      timeout,
+    );
 
-    it('a stale claimer (lease expired and taken over) has every write refused with LOCK_LOST, changing nothing', async () => {
-      await store.insert({ id: id('a'), handler: 'h' });
-      const stale = await store.claim({ leaseMs: 100 });
-      assert.ok(stale);
-      await store.saveStep(id('a'), stale.token, 0, memo('one', 1));
-      now += 101;
-      const fresh = await peer.claim({ leaseMs: LEASE });
-      assert.ok(fresh);
-      await peer.saveStep(id('a'), fresh.token, 1, memo('two', 2));
-      const before = await store.get(id('a'));
-      await expectDurableError(() => store.heartbeat(id('a'), stale.token, LEASE), 'LOCK_LOST');
-      await expectDurableError(() => store.saveStep(id('a'), stale.token, 2, memo('stale', 3)), 'LOCK_LOST');
-      await expectDurableError(() => store.suspend(id('a'), stale.token, { runAt: now + 10 }), 'LOCK_LOST');
-      await expectDurableError(() => store.release(id('a'), stale.token), 'LOCK_LOST');
-      await expectDurableError(() => store.finish(id('a'), stale.token, { status: 'completed', result: 'stale' }), 'LOCK_LOST');
-      await expectDurableError(
-        () => store.finish(id('a'), stale.token, { status: 'failed', error: { name: 'E', message: 'm' }, runAt: now }),
-        'LOCK_LOST',
-      );
-      const after = await store.get(id('a'));
-      assert.deepEqual(after, before);
-      assert.equal(after?.claim?.token, fresh.token);
-    }, timeout);
+    it(
+      'heartbeat extends the lease; a heartbeat with a stale token throws LOCK_LOST',
+      async () => {
+        await store.insert({ id: id('a'), handler: 'h' });
+        const claimed = await store.claim({ leaseMs: 100 });
+        assert.ok(claimed);
+        now += 90;
+        assert.equal(await store.heartbeat(id('a'), claimed.token, 100), now + 100);
+        now += 90;
+        assert.equal(await store.claim({ leaseMs: LEASE }), undefined);
+        await expectDurableError(() => store.heartbeat(id('a'), 'not-the-token', 100), 'LOCK_LOST');
+        await expectDurableError(() => store.heartbeat(id('absent'), claimed.token, 100), 'LOCK_LOST');
+      },
+      timeout,
+    );
+
+    it(
+      'saveStep records memos in order, keeps undefined and any step id, and refuses a gap',
+      async () => {
+        await store.insert({ id: id('a'), handler: 'h' });
+        const claimed = await store.claim({ leaseMs: LEASE });
+        assert.ok(claimed);
+        await store.saveStep(id('a'), claimed.token, 0, memo('charge.card/1 ü', { ok: true, n: [1, 2] }));
+        await store.saveStep(id('a'), claimed.token, 1, memo('nothing'));
+        await expectDurableError(() => store.saveStep(id('a'), claimed.token, 5, memo('gap')), 'NON_DETERMINISTIC');
+        await expectDurableError(() => store.saveStep(id('a'), claimed.token, 0, memo('other')), 'NON_DETERMINISTIC');
+        const record = await store.get(id('a'));
+        assert.equal(record?.steps.length, 2);
+        assert.deepEqual(record?.steps[0]?.value, { ok: true, n: [1, 2] });
+        assert.equal(record?.steps[0]?.id, 'charge.card/1 ü');
+        assert.equal(record?.steps[1]?.id, 'nothing');
+        assert.equal('value' in (record?.steps[1] ?? {}), false);
+      },
+      timeout,
+    );
+
+    it(
+      'a pending memo (a sleep or a wait) is replaced in place by its resolution',
+      async () => {
+        await store.insert({ id: id('a'), handler: 'h' });
+        const claimed = await store.claim({ leaseMs: LEASE });
+        assert.ok(claimed);
+        await store.saveStep(id('a'), claimed.token, 0, {
+          id: 'e',
+          kind: 'event',
+          done: false,
+          until: now + 5,
+          at: now,
+        });
+        await store.saveStep(id('a'), claimed.token, 0, { id: 'e', kind: 'event', done: true, value: 3, at: now });
+        const record = await store.get(id('a'));
+        assert.equal(record?.steps.length, 1);
+        assert.equal(record?.steps[0]?.value, 3);
+        await expectDurableError(
+          () => store.saveStep(id('a'), claimed.token, 0, memo('e', 4, 'event')),
+          'NON_DETERMINISTIC',
+        );
+      },
+      timeout,
+    );
+
+    it(
+      'suspend ends the claim; the workflow is due again at runAt, with its history',
+      async () => {
+        await store.insert({ id: id('a'), handler: 'h' });
+        const claimed = await store.claim({ leaseMs: LEASE });
+        assert.ok(claimed);
+        await store.suspend(id('a'), claimed.token, {
+          runAt: now + 500,
+          step: { index: 0, memo: { id: 's', kind: 'sleep', done: false, until: now + 500, at: now } },
+        });
+        const record = await store.get(id('a'));
+        assert.equal(record?.status, 'sleeping');
+        assert.equal(record?.claim, undefined);
+        await expectDurableError(() => store.saveStep(id('a'), claimed.token, 1, memo('x')), 'LOCK_LOST');
+        now += 499;
+        assert.equal(await store.claim({ leaseMs: LEASE }), undefined);
+        now += 1;
+        const again = await store.claim({ leaseMs: LEASE });
+        assert.equal(again?.record.id, id('a'));
+        assert.equal(again?.record.steps[0]?.until, now);
+        assert.equal(again?.record.failures, 0);
+      },
+      timeout,
+    );
+
+    it(
+      'signal wakes a workflow sleeping on that event name, not on another name',
+      async () => {
+        await store.insert({ id: id('a'), handler: 'h' });
+        await store.insert({ id: id('b'), handler: 'h' });
+        for (let n = 0; n < 2; n++) {
+          const claimed = await store.claim({ leaseMs: LEASE });
+          assert.ok(claimed);
+          await store.suspend(claimed.record.id, claimed.token, { runAt: now + 1e12, wakeOn: ['paid'] });
+        }
+        assert.equal(await store.signal(id('a'), 'paid', { amount: 5 }), true);
+        assert.equal(await store.signal(id('b'), 'refunded'), true);
+        const claimed = await store.claim({ leaseMs: LEASE });
+        assert.equal(claimed?.record.id, id('a'));
+        assert.deepEqual(
+          claimed?.record.events.map((e) => [e.name, e.payload]),
+          [['paid', { amount: 5 }]],
+        );
+        assert.equal(await store.claim({ leaseMs: LEASE }), undefined);
+        assert.equal((await store.get(id('b')))?.events.length, 1);
+        assert.equal(await store.signal(id('absent'), 'paid'), false);
+        await expectDurableError(() => store.signal(id('a'), 'x', { f: Symbol('s') }), 'SERIALIZATION');
+      },
+      timeout,
+    );
+
+    it(
+      'an event that raced a suspend (arrived after knownEvents) makes the workflow due at once',
+      async () => {
+        await store.insert({ id: id('a'), handler: 'h' });
+        const claimed = await store.claim({ leaseMs: LEASE });
+        assert.ok(claimed);
+        assert.equal(await store.signal(id('a'), 'go', 1), true);
+        await store.suspend(id('a'), claimed.token, { runAt: now + 1e12, wakeOn: ['go'], knownEvents: 0 });
+        assert.equal((await store.claim({ leaseMs: LEASE }))?.record.id, id('a'));
+      },
+      timeout,
+    );
+
+    it(
+      'finish completed stores the result; the workflow is never claimed again and a second finish is refused',
+      async () => {
+        await store.insert({ id: id('a'), handler: 'h' });
+        const claimed = await store.claim({ leaseMs: LEASE });
+        assert.ok(claimed);
+        await store.finish(id('a'), claimed.token, { status: 'completed', result: { paid: 12.5 } });
+        const record = await store.get(id('a'));
+        assert.equal(record?.status, 'completed');
+        assert.deepEqual(record?.result, { paid: 12.5 });
+        assert.equal(record?.finishedAt, now);
+        now += 1e9;
+        assert.equal(await store.claim({ leaseMs: LEASE }), undefined);
+        await expectDurableError(
+          () => store.finish(id('a'), claimed.token, { status: 'completed', result: 2 }),
+          'LOCK_LOST',
+        );
+        assert.deepEqual((await store.get(id('a')))?.result, { paid: 12.5 });
+        assert.equal(await store.signal(id('a'), 'late'), false);
+      },
+      timeout,
+    );
+
+    it(
+      'finish failed counts the failure, keeps name, message and stack, and is due at runAt; aborted is final',
+      async () => {
+        await store.insert({ id: id('a'), handler: 'h' });
+        const first = await store.claim({ leaseMs: LEASE });
+        assert.ok(first);
+        const error = { name: 'TypeError', message: 'boom', stack: 'TypeError: boom\n    at x' };
+        await store.finish(id('a'), first.token, { status: 'failed', error, runAt: now + 50 });
+        let record: WorkflowRecord | undefined = await store.get(id('a'));
+        assert.equal(record?.status, 'failed');
+        assert.equal(record?.failures, 1);
+        assert.deepEqual(record?.error, error);
+        assert.equal(await store.claim({ leaseMs: LEASE }), undefined);
+        now += 50;
+        const second = await store.claim({ leaseMs: LEASE });
+        assert.ok(second);
+        await store.finish(id('a'), second.token, { status: 'aborted', error: { name: 'Error', message: 'final' } });
+        record = await store.get(id('a'));
+        assert.equal(record?.status, 'aborted');
+        assert.equal(record?.failures, 2);
+        assert.equal(record?.error?.message, 'final');
+        now += 1e9;
+        assert.equal(await store.claim({ leaseMs: LEASE }), undefined);
+      },
+      timeout,
+    );
+
+    it(
+      'release makes the workflow ready at once without counting a failure',
+      async () => {
+        await store.insert({ id: id('a'), handler: 'h' });
+        const first = await store.claim({ leaseMs: LEASE });
+        assert.ok(first);
+        await store.release(id('a'), first.token);
+        const second = await store.claim({ leaseMs: LEASE });
+        assert.equal(second?.record.id, id('a'));
+        assert.equal(second?.record.failures, 0);
+        await expectDurableError(() => store.release(id('a'), first.token), 'LOCK_LOST');
+      },
+      timeout,
+    );
+
+    it(
+      'cancel finishes an unfinished workflow and revokes its claim; false when absent or finished',
+      async () => {
+        await store.insert({ id: id('a'), handler: 'h' });
+        await store.insert({ id: id('b'), handler: 'h' });
+        const claimed = await store.claim({ leaseMs: LEASE });
+        assert.ok(claimed);
+        const other = claimed.record.id === id('a') ? id('b') : id('a');
+        assert.equal(await store.cancel(claimed.record.id), true);
+        assert.equal(await store.cancel(other), true);
+        await expectDurableError(() => store.saveStep(claimed.record.id, claimed.token, 0, memo('x')), 'LOCK_LOST');
+        await expectDurableError(
+          () => store.finish(claimed.record.id, claimed.token, { status: 'completed' }),
+          'LOCK_LOST',
+        );
+        const record = await store.get(claimed.record.id);
+        assert.equal(record?.status, 'cancelled');
+        assert.equal(record?.error?.code, 'CANCELLED');
+        assert.equal(await store.cancel(claimed.record.id), false);
+        assert.equal(await store.cancel(id('absent')), false);
+        assert.equal(await store.claim({ leaseMs: LEASE }), undefined);
+      },
+      timeout,
+    );
+
+    it(
+      'a stale claimer (lease expired and taken over) has every write refused with LOCK_LOST, changing nothing',
+      async () => {
+        await store.insert({ id: id('a'), handler: 'h' });
+        const stale = await store.claim({ leaseMs: 100 });
+        assert.ok(stale);
+        await store.saveStep(id('a'), stale.token, 0, memo('one', 1));
+        now += 101;
+        const fresh = await peer.claim({ leaseMs: LEASE });
+        assert.ok(fresh);
+        await peer.saveStep(id('a'), fresh.token, 1, memo('two', 2));
+        const before = await store.get(id('a'));
+        await expectDurableError(() => store.heartbeat(id('a'), stale.token, LEASE), 'LOCK_LOST');
+        await expectDurableError(() => store.saveStep(id('a'), stale.token, 2, memo('stale', 3)), 'LOCK_LOST');
+        await expectDurableError(() => store.suspend(id('a'), stale.token, { runAt: now + 10 }), 'LOCK_LOST');
+        await expectDurableError(() => store.release(id('a'), stale.token), 'LOCK_LOST');
+        await expectDurableError(
+          () => store.finish(id('a'), stale.token, { status: 'completed', result: 'stale' }),
+          'LOCK_LOST',
+        );
+        await expectDurableError(
+          () =>
+            store.finish(id('a'), stale.token, { status: 'failed', error: { name: 'E', message: 'm' }, runAt: now }),
+          'LOCK_LOST',
+        );
+        const after = await store.get(id('a'));
+        assert.deepEqual(after, before);
+        assert.equal(after?.claim?.token, fresh.token);
+      },
+      timeout,
+    );
 
     registerListingCases({
       it,
@@ -352,31 +467,36 @@ export function runWorkflowStoreSuite(name: string, options: WorkflowStoreSuiteO
       },
     });
 
-    it(`${claimers} concurrent claimers: each of ${total} due workflows is claimed by exactly one`, async () => {
-      const ids = Array.from({ length: total }, (_, i) => id(`c${i}`));
-      for (const wid of ids) await store.insert({ id: wid, handler: 'h', input: wid });
-      const claimedBy = new Map<string, number[]>();
-      await Promise.all(
-        Array.from({ length: claimers }, async (_, worker) => {
-          const mine = worker % 2 === 0 ? store : peer;
-          for (;;) {
-            const claimed = await mine.claim({ leaseMs: LEASE });
-            if (claimed === undefined) return;
-            claimedBy.set(claimed.record.id, [...(claimedBy.get(claimed.record.id) ?? []), worker]);
-            await mine.saveStep(claimed.record.id, claimed.token, 0, memo('only', worker));
-            await mine.finish(claimed.record.id, claimed.token, { status: 'completed', result: worker });
-          }
-        }),
-      );
-      assert.deepEqual([...claimedBy.keys()].sort(), [...ids].sort());
-      for (const [wid, workers] of claimedBy) assert.equal(workers.length, 1, `${wid} claimed by ${workers.join(',')}`);
-      for (const wid of ids) {
-        const record = await store.get(wid);
-        assert.equal(record?.status, 'completed');
-        assert.equal(record?.steps.length, 1);
-        assert.equal(record?.result, claimedBy.get(wid)?.[0]);
-      }
-    }, timeout);
+    it(
+      `${claimers} concurrent claimers: each of ${total} due workflows is claimed by exactly one`,
+      async () => {
+        const ids = Array.from({ length: total }, (_, i) => id(`c${i}`));
+        for (const wid of ids) await store.insert({ id: wid, handler: 'h', input: wid });
+        const claimedBy = new Map<string, number[]>();
+        await Promise.all(
+          Array.from({ length: claimers }, async (_, worker) => {
+            const mine = worker % 2 === 0 ? store : peer;
+            for (;;) {
+              const claimed = await mine.claim({ leaseMs: LEASE });
+              if (claimed === undefined) return;
+              claimedBy.set(claimed.record.id, [...(claimedBy.get(claimed.record.id) ?? []), worker]);
+              await mine.saveStep(claimed.record.id, claimed.token, 0, memo('only', worker));
+              await mine.finish(claimed.record.id, claimed.token, { status: 'completed', result: worker });
+            }
+          }),
+        );
+        assert.deepEqual([...claimedBy.keys()].sort(), [...ids].sort());
+        for (const [wid, workers] of claimedBy)
+          assert.equal(workers.length, 1, `${wid} claimed by ${workers.join(',')}`);
+        for (const wid of ids) {
+          const record = await store.get(wid);
+          assert.equal(record?.status, 'completed');
+          assert.equal(record?.steps.length, 1);
+          assert.equal(record?.result, claimedBy.get(wid)?.[0]);
+        }
+      },
+      timeout,
+    );
 
     runBatchAndWatchCases(it, timeout, { store: () => store, id, leaseMs: LEASE });
   });
