@@ -1,6 +1,6 @@
 import type { Statement } from 'better-sqlite3';
 import type { ConditionalOptions, ListOptions, ListPage, StorageCapabilities, StorageManager, StorageValue, StoredEntry } from '@durable/core';
-import { DurableError, ErrorCode } from '@durable/core';
+import type { DurableError } from '@durable/core';
 import {
   assertConditionalOptions,
   assertStorageValue,
