@@ -76,7 +76,7 @@ export function prepareWorkflowStatements(names: Names, channel: string): Workfl
   return {
     insert: statement(
       `WITH ins AS (INSERT INTO ${wf} (id, ${columns}, rev, write_id, handler, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, $13, $14)` +
-        ` ON CONFLICT (id) DO NOTHING RETURNING due_at) SELECT pg_notify('${channel}', '') FROM ins`,
+        ` ON CONFLICT (id) DO NOTHING RETURNING due_at) SELECT pg_notify('${channel}', $12) FROM ins`,
     ),
     // A batch in one statement (one transaction): the first of each id in the batch is inserted
     // when absent; the ids inserted come back.
@@ -85,7 +85,7 @@ export function prepareWorkflowStatements(names: Names, channel: string): Workfl
         ` WITH ORDINALITY AS b(id, due_at, updated_at, record, handler, created_at, n) ORDER BY id, n),` +
         ` ins AS (INSERT INTO ${wf} (id, status, due_at, failures, updated_at, step_count, record, rev, write_id, handler, created_at)` +
         ` SELECT id, 'ready', due_at, 0, updated_at, 0, record, 0, $7, handler, created_at FROM batch ON CONFLICT (id) DO NOTHING RETURNING id)` +
-        ` SELECT id, pg_notify('${channel}', '') FROM ins`,
+        ` SELECT id, pg_notify('${channel}', $7) FROM ins`,
     ),
     idsWritten: statement(`SELECT id FROM ${wf} WHERE id = ANY($1) AND write_id = $2`),
     existing: statement(`SELECT id FROM ${wf} WHERE id = ANY($1)`),
@@ -122,14 +122,14 @@ export function prepareWorkflowStatements(names: Names, channel: string): Workfl
     update: statement(
       `WITH up AS (UPDATE ${wf} SET status = $3, due_at = $4, claim_token = $5, claim_expires_at = $6, claimed_at = $7, failures = $8,` +
         ` updated_at = $9, error = $10, step_count = $11, record = $12, write_id = $13, rev = rev + 1 WHERE id = $1 AND rev = $2 RETURNING due_at, rev)` +
-        ` SELECT up.rev, CASE WHEN $14::boolean THEN pg_notify('${channel}', '') END FROM up`,
+        ` SELECT up.rev, CASE WHEN $14::boolean THEN pg_notify('${channel}', $13) END FROM up`,
     ),
     updateWithStep: statement(
       `WITH up AS (UPDATE ${wf} SET status = $3, due_at = $4, claim_token = $5, claim_expires_at = $6, claimed_at = $7, failures = $8,` +
         ` updated_at = $9, error = $10, step_count = $11, record = $12, write_id = $13, rev = rev + 1 WHERE id = $1 AND rev = $2 RETURNING id, due_at, rev),` +
         ` st AS (INSERT INTO ${steps} (workflow_id, position, step_id, kind, done, memo) SELECT up.id, $15, $16, $17, $18, $19 FROM up` +
         ` ON CONFLICT (workflow_id, position) DO UPDATE SET step_id = excluded.step_id, kind = excluded.kind, done = excluded.done, memo = excluded.memo RETURNING 1)` +
-        ` SELECT up.rev, (SELECT count(*) FROM st) AS steps, CASE WHEN $14::boolean THEN pg_notify('${channel}', '') END FROM up`,
+        ` SELECT up.rev, (SELECT count(*) FROM st) AS steps, CASE WHEN $14::boolean THEN pg_notify('${channel}', $13) END FROM up`,
     ),
     stepAt: statement(`SELECT memo FROM ${steps} WHERE workflow_id = $1 AND position = $2`),
   };

@@ -67,6 +67,7 @@ export class PostgresWorkflowStore extends ClaimWrites implements WorkflowStore 
   private readonly channel: string;
   private readonly notifier: Notifier;
   private readonly remembered = new Map<string, Remembered>();
+  private readonly origin = createLockToken();
 
   constructor(options: PostgresWorkflowStoreOptions) {
     super();
@@ -83,7 +84,7 @@ export class PostgresWorkflowStore extends ClaimWrites implements WorkflowStore 
     const record = workflowTransitions.create(workflow, this.clock());
     assertStorableId(record.id, 'insert');
     if (record.parentId !== undefined) assertStorableId(record.parentId, 'insert');
-    const writeId = createLockToken();
+    const writeId = this.writeId();
     for (;;) {
       try {
         const values = [record.id, ...headerColumns(record, 0), writeId, record.handler, record.createdAt];
@@ -111,7 +112,7 @@ export class PostgresWorkflowStore extends ClaimWrites implements WorkflowStore 
       assertStorableId(record.id, 'insertMany');
       if (record.parentId !== undefined) assertStorableId(record.parentId, 'insertMany');
     }
-    const writeId = createLockToken();
+    const writeId = this.writeId();
     const created = new Set<string>();
     let pending = records;
     while (pending.length > 0) {
@@ -225,7 +226,7 @@ export class PostgresWorkflowStore extends ClaimWrites implements WorkflowStore 
     const text = JSON.stringify(memo);
     for (;;) {
       const now = this.clock();
-      const writeId = createLockToken();
+      const writeId = this.writeId();
       let row: { held: boolean; rev: string | null; existing: string | null } | undefined;
       try {
         // The step id as JSON: any string, NUL and lone surrogates included, compares exactly.
@@ -281,7 +282,9 @@ export class PostgresWorkflowStore extends ClaimWrites implements WorkflowStore 
    * returns the unsubscribe function. Hints only: a claim decides.
    */
   watch(listener: () => void): () => void {
-    return this.notifier.subscribe(this.channel, () => listener());
+    // A change made by this store has woken its listeners already (notifier.local); the payload
+    // (the change's write id, which starts with this store's origin) tells its echo apart.
+    return this.notifier.subscribe(this.channel, (payload) => (payload.startsWith(this.origin) ? undefined : listener()));
   }
 
   /** Stops listening and ends the pool this store created (never an injected one). */
@@ -343,7 +346,7 @@ export class PostgresWorkflowStore extends ClaimWrites implements WorkflowStore 
       const memo = index === -1 ? undefined : next.steps[index];
       const writesStep = memo !== undefined && memo !== record.steps[index];
       const nextCount = writesStep && index === stepCount ? stepCount + 1 : stepCount;
-      const writeId = createLockToken();
+      const writeId = this.writeId();
       // Watchers are told of every change that may let a worker claim or a waiter go on: a
       // workflow due now, and any signal, cancel, resume, release or finish.
       const wake = WAKING.has(operation) || (next.status !== 'running' && next.runAt <= now);
@@ -367,6 +370,11 @@ export class PostgresWorkflowStore extends ClaimWrites implements WorkflowStore 
       if (wake) this.notifier.local(this.channel, '');
       return next;
     }
+  }
+
+  // Write ids start with this store's origin, so its own notifications can be told apart.
+  private writeId(): string {
+    return `${this.origin}:${createLockToken()}`;
   }
 
   private remember(record: WorkflowRecord, rev: string, stepCount: number): void {
