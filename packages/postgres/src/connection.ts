@@ -67,6 +67,10 @@ export class Connection {
       // A connection that breaks while idle (a server restart) is dropped by the pool; without a
       // listener its 'error' event would end the process.
       pool.on('error', () => undefined);
+      // pg-pool drops its own 'error' listener from a client while it is checked out: a server
+      // that ends the connection between two statements (a restart) would then end the process.
+      // The failure still reaches the statement that meets it.
+      pool.on('connect', (client) => client.on('error', () => undefined));
       this.pool = pool;
     }
     return this.pool;

@@ -30,6 +30,9 @@ export async function migrate(pool: Pool, names: Names, migrations: readonly Mig
     if (code !== '42P01' && code !== '3F000') throw error;
   }
   const client = await pool.connect();
+  // Checked out, a client has no listener of the pool's: a broken connection must not end the process.
+  const ignore = (): void => undefined;
+  client.on('error', ignore);
   let failed: unknown;
   try {
     await client.query('BEGIN');
@@ -62,6 +65,7 @@ export async function migrate(pool: Pool, names: Names, migrations: readonly Mig
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
   } finally {
+    client.removeListener('error', ignore);
     client.release(failed instanceof DurableError || failed === undefined ? undefined : (failed as Error));
   }
 }

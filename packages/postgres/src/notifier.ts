@@ -62,6 +62,7 @@ export class Notifier {
       let client: PoolClient | undefined;
       try {
         client = await this.pool().connect();
+        client.on('error', () => undefined);
         for (const channel of this.listeners.keys()) await client.query(`LISTEN ${channel}`);
       } catch {
         client?.release(true);
