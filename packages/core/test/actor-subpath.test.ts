@@ -10,7 +10,9 @@ function run(code: string, type: 'commonjs' | 'module'): string {
   return execFileSync(process.execPath, ['--input-type', type, '-e', code], { cwd: packageRoot, encoding: 'utf8' }).trim();
 }
 
-// Bare specifiers reachable from an ESM entry point, following relative imports.
+// Bare specifiers reachable from an ESM entry point, following relative imports. Static imports
+// load with the entry; `import()` of an optional peer loads only when the feature is used.
+const LAZY_OPTIONAL_PEERS = ['@opentelemetry/api'];
 function bareImports(entry: string): Set<string> {
   const seen = new Set<string>();
   const bare = new Set<string>();
@@ -21,6 +23,7 @@ function bareImports(entry: string): Set<string> {
     for (const match of source.matchAll(/(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)) {
       const specifier = (match[1] ?? match[2]) as string;
       if (specifier.startsWith('.')) visit(join(dirname(file), specifier));
+      else if (match[2] !== undefined && LAZY_OPTIONAL_PEERS.includes(specifier)) continue;
       else bare.add(specifier);
     }
   };
@@ -29,6 +32,17 @@ function bareImports(entry: string): Set<string> {
 }
 
 describe('subpath exports and cold start', () => {
+  test('the one module loaded lazily, @opentelemetry/api, is an optional peer', () => {
+    const manifest = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as {
+      dependencies?: Record<string, string>;
+      peerDependenciesMeta?: Record<string, { optional?: boolean }>;
+    };
+    for (const name of LAZY_OPTIONAL_PEERS) {
+      expect(manifest.dependencies?.[name]).toBeUndefined();
+      expect(manifest.peerDependenciesMeta?.[name]?.optional).toBe(true);
+    }
+  });
+
   beforeAll(() => {
     if (!existsSync(join(packageRoot, 'dist/esm/actor/index.js'))) {
       throw new Error('build @durable/core first (pnpm --filter @durable/core build)');
