@@ -23,7 +23,9 @@ const machine = createMachine({
   id: 'bench',
   initial: 'active',
   context: { count: 0, payload },
-  states: { active: { on: { INC: { actions: assign({ count: ({ context }) => context.count + 1 }) } } } },
+  states: {
+    active: { on: { INC: { actions: assign({ count: ({ context }) => context.count + 1 }) } } },
+  },
 });
 
 const root = mkdtempSync(join(tmpdir(), 'durable-bench-actor-'));
@@ -37,7 +39,8 @@ async function actorCycle(id) {
       storage,
       lock,
       locking: 'read-write',
-      actorCreator: (key, snapshot) => createActor(machine, snapshot === undefined ? {} : { snapshot }),
+      actorCreator: (key, snapshot) =>
+        createActor(machine, snapshot === undefined ? {} : { snapshot }),
     },
     (actor) => actor.send({ type: 'INC' }),
   );
@@ -93,7 +96,20 @@ const actorRate = total / (actorMs / 1000);
 const bareRate = total / (bareMs / 1000);
 const ratio = bareRate / actorRate;
 console.log(`persisted actor cycle on fs, 2 KB context, ${total} cycles each (interleaved):`);
-console.log(`  withPersistedActor (lease, load, send, save, release): ${actorRate.toFixed(0)} cycles/s (${(actorMs / total).toFixed(2)} ms each)`);
-console.log(`  bare storage + lock by hand:                           ${bareRate.toFixed(0)} cycles/s (${(bareMs / total).toFixed(2)} ms each)`);
-console.log(`  ratio ${ratio.toFixed(2)}x overall, median of ${ROUNDS} rounds ${medianRatio.toFixed(2)}x (target <= 1.3x): ${medianRatio <= 1.3 ? 'ok' : 'OVER'}`);
-if (stored.snapshot.context.count !== total) throw new Error(`expected count ${total}, stored ${stored.snapshot.context.count}`);
+console.log(
+  `  withPersistedActor (lease, load, send, save, release): ${actorRate.toFixed(0)} cycles/s (${(
+    actorMs / total
+  ).toFixed(2)} ms each)`,
+);
+console.log(
+  `  bare storage + lock by hand:                           ${bareRate.toFixed(0)} cycles/s (${(
+    bareMs / total
+  ).toFixed(2)} ms each)`,
+);
+console.log(
+  `  ratio ${ratio.toFixed(2)}x overall, median of ${ROUNDS} rounds ${medianRatio.toFixed(
+    2,
+  )}x (target <= 1.3x): ${medianRatio <= 1.3 ? 'ok' : 'OVER'}`,
+);
+if (stored.snapshot.context.count !== total)
+  throw new Error(`expected count ${total}, stored ${stored.snapshot.context.count}`);

@@ -22,9 +22,22 @@ try {
   const seedStart = performance.now();
   const batch = 200;
   for (let i = 0; i < TOTAL; i += batch) {
-    await Promise.all(Array.from({ length: Math.min(batch, TOTAL - i) }, (_, k) => store.insert({ id: `order-${String(i + k).padStart(6, '0')}`, handler: (i + k) % 3 === 0 ? 'refund' : 'order', input: { n: i + k }, runAt: Date.now() + 1e12 })));
+    await Promise.all(
+      Array.from({ length: Math.min(batch, TOTAL - i) }, (_, k) =>
+        store.insert({
+          id: `order-${String(i + k).padStart(6, '0')}`,
+          handler: (i + k) % 3 === 0 ? 'refund' : 'order',
+          input: { n: i + k },
+          runAt: Date.now() + 1e12,
+        }),
+      ),
+    );
   }
-  console.log(`${TOTAL} workflows seeded in ${((performance.now() - seedStart) / 1000).toFixed(1)} s (fsync off for the seed only)`);
+  console.log(
+    `${TOTAL} workflows seeded in ${((performance.now() - seedStart) / 1000).toFixed(
+      1,
+    )} s (fsync off for the seed only)`,
+  );
   const time = (args) => {
     const started = performance.now();
     const out = execFileSync(process.execPath, args, { maxBuffer: 256 * 1024 * 1024 });
@@ -35,13 +48,31 @@ try {
     rows.start.push(time(['-e', '']).ms);
     rows.first.push(time([BIN, '--fs', root, 'workflows', 'list']).ms);
     const all = time([BIN, '--fs', root, 'workflows', 'list', '--all', '--json']);
-    if (JSON.parse(all.bytes === 0 ? '{}' : execFileSync(process.execPath, [BIN, '--fs', root, 'workflows', 'counts', '--json']).toString()).ready !== TOTAL) throw new Error('counts disagree');
+    if (
+      JSON.parse(
+        all.bytes === 0
+          ? '{}'
+          : execFileSync(process.execPath, [
+              BIN,
+              '--fs',
+              root,
+              'workflows',
+              'counts',
+              '--json',
+            ]).toString(),
+      ).ready !== TOTAL
+    )
+      throw new Error('counts disagree');
     rows.all.push(all.ms);
   }
   const range = (xs) => `${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)} ms`;
   console.log(`node start alone:               ${range(rows.start)}`);
   console.log(`durable workflows list (page 1): ${range(rows.first)}`);
-  console.log(`durable workflows list --all:    ${range(rows.all)}  (${TOTAL} workflows, ${Math.ceil(TOTAL / 1000)} pages)`);
+  console.log(
+    `durable workflows list --all:    ${range(rows.all)}  (${TOTAL} workflows, ${Math.ceil(
+      TOTAL / 1000,
+    )} pages)`,
+  );
 } finally {
   rmSync(root, { recursive: true, force: true });
 }

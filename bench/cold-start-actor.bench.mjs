@@ -22,8 +22,12 @@ const cases = {
 };
 
 function importMs({ cwd, specifiers }) {
-  const code = `const t = performance.now(); ${specifiers.map((s) => `await import(${JSON.stringify(s)});`).join(' ')} console.log(performance.now() - t);`;
-  return Number(execFileSync(process.execPath, ['--input-type=module', '-e', code], { cwd }).toString());
+  const code = `const t = performance.now(); ${specifiers
+    .map((s) => `await import(${JSON.stringify(s)});`)
+    .join(' ')} console.log(performance.now() - t);`;
+  return Number(
+    execFileSync(process.execPath, ['--input-type=module', '-e', code], { cwd }).toString(),
+  );
 }
 
 const runs = 15;
@@ -33,17 +37,34 @@ for (let i = 0; i < runs; i++) {
 }
 const loaded = execFileSync(
   process.execPath,
-  ['-e', "require('@durable/core'); console.log(Object.keys(require.cache).filter((p) => /[\\\\/](xstate|cloudevents)[\\\\/]/.test(p)).length)"],
+  [
+    '-e',
+    "require('@durable/core'); console.log(Object.keys(require.cache).filter((p) => /[\\\\/](xstate|cloudevents)[\\\\/]/.test(p)).length)",
+  ],
   { cwd: here },
-).toString().trim();
+)
+  .toString()
+  .trim();
 
 console.log(`import cost in a fresh process, median of ${runs} (min-max):`);
 for (const [name, values] of Object.entries(times)) {
-  console.log(`  ${name.padEnd(34)} ${median(values).toFixed(1).padStart(6)} ms  (${Math.min(...values).toFixed(1)}-${Math.max(...values).toFixed(1)})`);
+  console.log(
+    `  ${name.padEnd(34)} ${median(values).toFixed(1).padStart(6)} ms  (${Math.min(
+      ...values,
+    ).toFixed(1)}-${Math.max(...values).toFixed(1)})`,
+  );
 }
 const base = median(times['xstate + cloudevents (baseline)']);
 for (const name of ['@durable/core/actor', '@durable/core/orchestrator']) {
   const extra = median(times[name]) - base;
-  console.log(`  ${name} over the baseline: ${extra >= 0 ? '+' : ''}${extra.toFixed(1)} ms (target <= +10 ms): ${extra <= 10 ? 'ok' : 'OVER'}`);
+  console.log(
+    `  ${name} over the baseline: ${extra >= 0 ? '+' : ''}${extra.toFixed(
+      1,
+    )} ms (target <= +10 ms): ${extra <= 10 ? 'ok' : 'OVER'}`,
+  );
 }
-console.log(`  xstate/cloudevents modules loaded by require('@durable/core'): ${loaded} (target 0): ${loaded === '0' ? 'ok' : 'FAIL'}`);
+console.log(
+  `  xstate/cloudevents modules loaded by require('@durable/core'): ${loaded} (target 0): ${
+    loaded === '0' ? 'ok' : 'FAIL'
+  }`,
+);

@@ -9,11 +9,24 @@ import { median } from './support/stats.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 function importMs(specifier) {
-  const code = `const t = performance.now(); await import(${JSON.stringify(specifier)}); console.log(performance.now() - t);`;
-  return Number(execFileSync(process.execPath, ['--input-type=module', '-e', code], { cwd: here, stdio: ['ignore', 'pipe', 'pipe'] }).toString());
+  const code = `const t = performance.now(); await import(${JSON.stringify(
+    specifier,
+  )}); console.log(performance.now() - t);`;
+  return Number(
+    execFileSync(process.execPath, ['--input-type=module', '-e', code], {
+      cwd: here,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }).toString(),
+  );
 }
 const runs = 15;
-const specifiers = ['@durable/core', '@durable/core/actor', '@durable/core/orchestrator', '@durable/core/adapter', '@durable/fs'];
+const specifiers = [
+  '@durable/core',
+  '@durable/core/actor',
+  '@durable/core/orchestrator',
+  '@durable/core/adapter',
+  '@durable/fs',
+];
 for (const specifier of specifiers) {
   try {
     importMs(specifier);
@@ -22,11 +35,17 @@ for (const specifier of specifiers) {
     continue;
   }
   const times = Array.from({ length: runs }, () => importMs(specifier));
-  console.log(`import('${specifier}') in a fresh process: median ${median(times).toFixed(1)} ms (min ${Math.min(...times).toFixed(1)}, max ${Math.max(...times).toFixed(1)})`);
+  console.log(
+    `import('${specifier}') in a fresh process: median ${median(times).toFixed(
+      1,
+    )} ms (min ${Math.min(...times).toFixed(1)}, max ${Math.max(...times).toFixed(1)})`,
+  );
 }
 const wall = Array.from({ length: runs }, () => {
   const t = performance.now();
   execFileSync(process.execPath, ['-e', '0']);
   return performance.now() - t;
 });
-console.log(`for scale, a whole bare node process start+exit: median ${median(wall).toFixed(1)} ms`);
+console.log(
+  `for scale, a whole bare node process start+exit: median ${median(wall).toFixed(1)} ms`,
+);

@@ -8,7 +8,11 @@ import { startDynaliteProcess } from '../packages/s3/test/support/spawn-servers.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const N = Number(process.env.BENCH_DYNAMO_PAIRS ?? 1000);
 const server = await startDynaliteProcess();
-const client = new DynamoDBClient({ endpoint: server.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+const client = new DynamoDBClient({
+  endpoint: server.endpoint,
+  region: 'us-east-1',
+  credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+});
 const TableName = 'bench-locks';
 await createLockTable({ client, tableName: TableName, timeToLive: false });
 const lock = new DynamoLockingManager({ client, tableName: TableName });
@@ -22,7 +26,13 @@ async function ours(key, count) {
 
 // The same two requests DynamoLockingManager sends (same expressions), made by hand.
 async function bare(key, count) {
-  const names = { '#id': 'id', '#owner': 'owner', '#exp': 'expireAt', '#expMs': 'expiresAtMs', '#fence': 'fencingToken' };
+  const names = {
+    '#id': 'id',
+    '#owner': 'owner',
+    '#exp': 'expireAt',
+    '#expMs': 'expiresAtMs',
+    '#fence': 'fencingToken',
+  };
   for (let i = 0; i < count; i++) {
     const now = Date.now();
     const token = `t${i}`;
@@ -30,8 +40,10 @@ async function bare(key, count) {
       new UpdateItemCommand({
         TableName,
         Key: { id: { S: key } },
-        UpdateExpression: 'SET #owner = :token, #expMs = :expMs, #exp = :expSec, #fence = if_not_exists(#fence, :seed) + :one',
-        ConditionExpression: 'attribute_not_exists(#id) OR attribute_not_exists(#owner) OR #expMs < :now OR #owner = :token',
+        UpdateExpression:
+          'SET #owner = :token, #expMs = :expMs, #exp = :expSec, #fence = if_not_exists(#fence, :seed) + :one',
+        ConditionExpression:
+          'attribute_not_exists(#id) OR attribute_not_exists(#owner) OR #expMs < :now OR #owner = :token',
         ExpressionAttributeNames: names,
         ExpressionAttributeValues: {
           ':token': { S: token },
@@ -50,8 +62,16 @@ async function bare(key, count) {
         Key: { id: { S: key } },
         UpdateExpression: 'REMOVE #owner SET #expMs = :zero, #exp = :nowSec',
         ConditionExpression: '#owner = :token',
-        ExpressionAttributeNames: { '#owner': 'owner', '#expMs': 'expiresAtMs', '#exp': 'expireAt' },
-        ExpressionAttributeValues: { ':token': { S: token }, ':zero': { N: '0' }, ':nowSec': { N: String(Math.floor(now / 1000)) } },
+        ExpressionAttributeNames: {
+          '#owner': 'owner',
+          '#expMs': 'expiresAtMs',
+          '#exp': 'expireAt',
+        },
+        ExpressionAttributeValues: {
+          ':token': { S: token },
+          ':zero': { N: '0' },
+          ':nowSec': { N: String(Math.floor(now / 1000)) },
+        },
       }),
     );
   }
@@ -70,9 +90,19 @@ for (let round = 0; round < 3; round++) {
   results.ours.push(await rate(ours, `ours-${round}`));
 }
 const best = (xs) => Math.max(...xs);
-console.log(`DynamoDB lock, uncontended acquire+release pairs per second (${N} pairs, dynalite on 127.0.0.1):`);
-console.log(`  DynamoLockingManager acquire + release   : ${best(results.ours).toFixed(0)} pairs/s`);
-console.log(`  two bare conditional UpdateItem by hand   : ${best(results.bare).toFixed(0)} pairs/s`);
-console.log(`  ours / bare                               : ${(best(results.ours) / best(results.bare)).toFixed(2)}`);
+console.log(
+  `DynamoDB lock, uncontended acquire+release pairs per second (${N} pairs, dynalite on 127.0.0.1):`,
+);
+console.log(
+  `  DynamoLockingManager acquire + release   : ${best(results.ours).toFixed(0)} pairs/s`,
+);
+console.log(
+  `  two bare conditional UpdateItem by hand   : ${best(results.bare).toFixed(0)} pairs/s`,
+);
+console.log(
+  `  ours / bare                               : ${(
+    best(results.ours) / best(results.bare)
+  ).toFixed(2)}`,
+);
 client.destroy();
 await server.stop();

@@ -48,22 +48,46 @@ if (role === 'child') {
   for (let round = 0; round < ROUNDS; round++) {
     for (const mode of round % 2 === 0 ? ['wake', 'poll'] : ['poll', 'wake']) {
       const dir = join(root, `${mode}-${round}`);
-      const children = Array.from({ length: PROCS }, () => new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, [fileURLToPath(import.meta.url), 'child', dir, String(PER), mode], { stdio: ['ignore', 'pipe', 'inherit'] });
-        let out = '';
-        child.stdout.on('data', (chunk) => (out += chunk));
-        child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`child exited ${code}`))));
-      }));
+      const children = Array.from(
+        { length: PROCS },
+        () =>
+          new Promise((resolve, reject) => {
+            const child = spawn(
+              process.execPath,
+              [fileURLToPath(import.meta.url), 'child', dir, String(PER), mode],
+              { stdio: ['ignore', 'pipe', 'inherit'] },
+            );
+            let out = '';
+            child.stdout.on('data', (chunk) => (out += chunk));
+            child.on('exit', (code) =>
+              code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`child exited ${code}`)),
+            );
+          }),
+      );
       const began = performance.now();
       const waits = (await Promise.all(children)).flat();
-      results[mode].push({ grantsPerSecond: waits.length / ((performance.now() - began) / 1000), waits });
+      results[mode].push({
+        grantsPerSecond: waits.length / ((performance.now() - began) / 1000),
+        waits,
+      });
     }
   }
   rmSync(root, { recursive: true, force: true });
-  console.log(`  ${PROCS} processes x ${PER} grants on one key, ~1 ms held, ${ROUNDS} rounds each (process start included in grants/s):`);
-  for (const [mode, label] of [['wake', 'wake on folder change (default)'], ['poll', 'backoff only (wakeOnChange: false)']]) {
+  console.log(
+    `  ${PROCS} processes x ${PER} grants on one key, ~1 ms held, ${ROUNDS} rounds each (process start included in grants/s):`,
+  );
+  for (const [mode, label] of [
+    ['wake', 'wake on folder change (default)'],
+    ['poll', 'backoff only (wakeOnChange: false)'],
+  ]) {
     const waits = results[mode].flatMap((r) => r.waits);
     const rates = results[mode].map((r) => r.grantsPerSecond.toFixed(0)).join(', ');
-    console.log(`    ${label.padEnd(36)} acquire wait p50 ${quantile(waits, 0.5).toFixed(2)} ms, p99 ${quantile(waits, 0.99).toFixed(1)} ms, max ${Math.max(...waits).toFixed(0)} ms; grants/s per round: ${rates}`);
+    console.log(
+      `    ${label.padEnd(36)} acquire wait p50 ${quantile(waits, 0.5).toFixed(
+        2,
+      )} ms, p99 ${quantile(waits, 0.99).toFixed(1)} ms, max ${Math.max(...waits).toFixed(
+        0,
+      )} ms; grants/s per round: ${rates}`,
+    );
   }
 }

@@ -3,7 +3,16 @@
 // the promise API (the baseline the issue names) and with the calls ours makes for small values
 // (synchronous open/write/close/rename/read, only the fsync asynchronous), which shows what the
 // compare-and-swap itself costs.
-import { closeSync, fsync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { open, readFile, rename } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,7 +46,9 @@ async function baselineSync() {
     const temp = `${path}.tmp`;
     const fd = openSync(temp, 'w');
     writeSync(fd, value);
-    await new Promise((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
+    await new Promise((resolve, reject) =>
+      fsync(fd, (error) => (error ? reject(error) : resolve())),
+    );
     closeSync(fd);
     renameSync(temp, path);
     readFileSync(path);
@@ -63,14 +74,27 @@ const rates = { baseline: [], baselineSync: [], ours: [] };
 const runs = { baseline, baselineSync, ours };
 for (let round = 0; round < ROUNDS; round++) {
   const names = Object.keys(runs);
-  for (const name of names.slice(round % 3).concat(names.slice(0, round % 3))) rates[name].push(await runs[name]());
+  for (const name of names.slice(round % 3).concat(names.slice(0, round % 3)))
+    rates[name].push(await runs[name]());
 }
 rmSync(root, { recursive: true, force: true });
 const ratio = median(rates.baseline.map((b, i) => b / rates.ours[i]));
 const ratioSync = median(rates.baselineSync.map((b, i) => b / rates.ours[i]));
 console.log(`fs storage, 1 KB, ${ROUNDS} interleaved rounds of ${CYCLES} cycles (medians):`);
-console.log(`  bare writeFile+fsync+rename+readFile (fs/promises): ${median(rates.baseline).toFixed(0)} cycles/s`);
-console.log(`  the same with sync calls, async fsync:              ${median(rates.baselineSync).toFixed(0)} cycles/s`);
-console.log(`  LocalFileStorageManager conditional write + read: ${median(rates.ours).toFixed(0)} cycles/s`);
-console.log(`  ratio (baseline / ours, median of per-round ratios, target <= 1.3): ${ratio.toFixed(2)}x`);
+console.log(
+  `  bare writeFile+fsync+rename+readFile (fs/promises): ${median(rates.baseline).toFixed(
+    0,
+  )} cycles/s`,
+);
+console.log(
+  `  the same with sync calls, async fsync:              ${median(rates.baselineSync).toFixed(
+    0,
+  )} cycles/s`,
+);
+console.log(
+  `  LocalFileStorageManager conditional write + read: ${median(rates.ours).toFixed(0)} cycles/s`,
+);
+console.log(
+  `  ratio (baseline / ours, median of per-round ratios, target <= 1.3): ${ratio.toFixed(2)}x`,
+);
 console.log(`  ratio (sync-call baseline / ours): ${ratioSync.toFixed(2)}x`);

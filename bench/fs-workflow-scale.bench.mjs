@@ -25,7 +25,8 @@ if (process.argv[2] === 'insert') {
   const [, , , root, from, to] = process.argv;
   const store = createFileWorkflowStore({ root, fsync: false });
   const runAt = Date.now() + DAY;
-  for (let i = Number(from); i < Number(to); i++) await store.insert({ id: `sleeper-${i}`, handler: 'h', runAt });
+  for (let i = Number(from); i < Number(to); i++)
+    await store.insert({ id: `sleeper-${i}`, handler: 'h', runAt });
   process.exit(0);
 }
 
@@ -33,9 +34,20 @@ async function setUp(n) {
   const root = mkdtempSync(join(tmpdir(), 'durable-fs-scale-'));
   const started = performance.now();
   const half = Math.ceil(n / 2);
-  await Promise.all([[0, half], [half, n]].map(([from, to]) => new Promise((resolve, reject) => {
-    fork(fileURLToPath(import.meta.url), ['insert', root, String(from), String(to)]).once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`insert exited ${code}`))));
-  })));
+  await Promise.all(
+    [
+      [0, half],
+      [half, n],
+    ].map(
+      ([from, to]) =>
+        new Promise((resolve, reject) => {
+          fork(fileURLToPath(import.meta.url), ['insert', root, String(from), String(to)]).once(
+            'exit',
+            (code) => (code === 0 ? resolve() : reject(new Error(`insert exited ${code}`))),
+          );
+        }),
+    ),
+  );
   console.log(`  setup N=${n}: ${((performance.now() - started) / 1000).toFixed(1)} s`);
   return root;
 }
@@ -46,14 +58,16 @@ async function claims(root, round) {
   const due = [];
   for (let i = 0; i < CLAIMS; i++) {
     let t = performance.now();
-    if ((await store.claim({ leaseMs: 60_000 })) !== undefined) throw new Error('a sleeper was claimed');
+    if ((await store.claim({ leaseMs: 60_000 })) !== undefined)
+      throw new Error('a sleeper was claimed');
     empty.push(performance.now() - t);
     const id = `due-${round}-${i}`;
     await store.insert({ id, handler: 'h' });
     t = performance.now();
     const claimed = await store.claim({ leaseMs: 60_000 });
     due.push(performance.now() - t);
-    if (claimed?.record.id !== id) throw new Error(`claimed ${claimed?.record.id} instead of ${id}`);
+    if (claimed?.record.id !== id)
+      throw new Error(`claimed ${claimed?.record.id} instead of ${id}`);
     await store.finish(id, claimed.token, { status: 'completed' });
   }
   return { empty: median(empty), due: median(due) };
@@ -65,7 +79,14 @@ async function prepareSteps(history) {
   const setup = createFileWorkflowStore({ root, fsync: false });
   await setup.insert({ id: 'w', handler: 'h' });
   const claimed = await setup.claim({ leaseMs: 3_600_000 });
-  for (let i = 0; i < history; i++) await setup.saveStep('w', claimed.token, i, { id: `s${i}`, kind: 'step', done: true, value: { i, ok: true }, at: Date.now() });
+  for (let i = 0; i < history; i++)
+    await setup.saveStep('w', claimed.token, i, {
+      id: `s${i}`,
+      kind: 'step',
+      done: true,
+      value: { i, ok: true },
+      at: Date.now(),
+    });
   return { root, token: claimed.token, next: history };
 }
 
@@ -75,7 +96,13 @@ async function stepCost(prepared) {
   for (let i = 0; i < STEPS; i++) {
     const index = prepared.next++;
     const t = performance.now();
-    await store.saveStep('w', prepared.token, index, { id: `s${index}`, kind: 'step', done: true, value: { i: index, ok: true }, at: Date.now() });
+    await store.saveStep('w', prepared.token, index, {
+      id: `s${index}`,
+      kind: 'step',
+      done: true,
+      value: { i: index, ok: true },
+      at: Date.now(),
+    });
     times.push(performance.now() - t);
   }
   return median(times);
@@ -99,12 +126,26 @@ for (let round = 0; round < ROUNDS; round++) {
   for (const h of hOrder) h.results.push(await stepCost(h.prepared));
   ratios.step.push(histories[histories.length - 1].results[round] / histories[0].results[round]);
 }
-const range = (list, digits = 2) => `${median(list).toFixed(digits)} (${Math.min(...list).toFixed(digits)}–${Math.max(...list).toFixed(digits)})`;
+const range = (list, digits = 2) =>
+  `${median(list).toFixed(digits)} (${Math.min(...list).toFixed(digits)}–${Math.max(
+    ...list,
+  ).toFixed(digits)})`;
 for (const set of sets) {
-  console.log(`  N=${String(set.n).padStart(6)} sleeping: empty claim ${range(set.results.map((r) => r.empty))} ms, due claim ${range(set.results.map((r) => r.due))} ms (median of rounds' medians, range)`);
+  console.log(
+    `  N=${String(set.n).padStart(6)} sleeping: empty claim ${range(
+      set.results.map((r) => r.empty),
+    )} ms, due claim ${range(set.results.map((r) => r.due))} ms (median of rounds' medians, range)`,
+  );
 }
-for (const h of histories) console.log(`  step with ${String(h.h).padStart(4)} recorded: ${range(h.results)} ms`);
-console.log(`  ratios per round: empty claim ${SCALES.at(-1)}/${SCALES[0]} ${range(ratios.empty)}, due claim ${range(ratios.due)} (target <= 2); step ${HISTORIES[1]}/${HISTORIES[0]} ${range(ratios.step)} (target <= 1.5)`);
+for (const h of histories)
+  console.log(`  step with ${String(h.h).padStart(4)} recorded: ${range(h.results)} ms`);
+console.log(
+  `  ratios per round: empty claim ${SCALES.at(-1)}/${SCALES[0]} ${range(
+    ratios.empty,
+  )}, due claim ${range(ratios.due)} (target <= 2); step ${HISTORIES[1]}/${HISTORIES[0]} ${range(
+    ratios.step,
+  )} (target <= 1.5)`,
+);
 console.log(`  ${uptime()}`);
 // Cleaned up after the figures are out (removing 100,000 folders takes a while).
 for (const set of sets) rmSync(set.root, { recursive: true, force: true });

@@ -41,13 +41,32 @@ const TOGGLE = {
 const fauxqs = buildApp({ logger: false, host: '127.0.0.1' });
 await fauxqs.listen({ host: '127.0.0.1', port: 0 });
 const endpoint = `http://127.0.0.1:${fauxqs.server.address().port}`;
-const sqsClient = new sqs.SQSClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+const sqsClient = new sqs.SQSClient({
+  endpoint,
+  region: 'us-east-1',
+  credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+});
 
 async function startServer(storageArgs, extra = []) {
   // --history-limit keeps the hot machine's record one size (its history would grow without bound).
-  const child = spawn(process.execPath, [bin, ...storageArgs, '--local', '--http-port', '0', '--grpc-port', '0', '--history-limit', '50', ...extra], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      bin,
+      ...storageArgs,
+      '--local',
+      '--http-port',
+      '0',
+      '--grpc-port',
+      '0',
+      '--history-limit',
+      '50',
+      ...extra,
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const { listening } = await new Promise((resolve, reject) => {
     createInterface({ input: child.stdout }).once('line', (line) => resolve(JSON.parse(line)));
     child.once('exit', (code) => reject(new Error(`fsm server exited with ${code}`)));
@@ -57,8 +76,13 @@ async function startServer(storageArgs, extra = []) {
 }
 
 async function rest(base, path, body) {
-  const response = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  if (response.status !== 201 && response.status !== 409) throw new Error(`${path}: ${response.status} ${await response.text()}`);
+  const response = await fetch(`${base}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (response.status !== 201 && response.status !== 409)
+    throw new Error(`${path}: ${response.status} ${await response.text()}`);
 }
 
 async function grpcRate(address, targets) {
@@ -71,7 +95,10 @@ async function grpcRate(address, targets) {
       while (next < targets.length) {
         const [dest, eventId] = targets[next++];
         await new Promise((resolve, reject) =>
-          client.ConsumeEvent({ dest, event: { event_id: eventId, transition: { event: 'toggle' } } }, (error) => (error ? reject(error) : resolve())),
+          client.ConsumeEvent(
+            { dest, event: { event_id: eventId, transition: { event: 'toggle' } } },
+            (error) => (error ? reject(error) : resolve()),
+          ),
         );
       }
     }),
@@ -90,18 +117,33 @@ async function sqsRate(storageArgs, queueName, targets) {
         Entries: targets.slice(i, i + 10).map(([dest, eventId], j) => ({
           Id: String(j),
           MessageBody: 'toggle',
-          MessageAttributes: { DestinationId: { DataType: 'String', StringValue: dest }, EventId: { DataType: 'String', StringValue: eventId } },
+          MessageAttributes: {
+            DestinationId: { DataType: 'String', StringValue: dest },
+            EventId: { DataType: 'String', StringValue: eventId },
+          },
         })),
       }),
     );
   }
   const started = performance.now();
-  const server = await startServer(storageArgs, ['--events', queueName, '--endpoint-url', endpoint]);
+  const server = await startServer(storageArgs, [
+    '--events',
+    queueName,
+    '--endpoint-url',
+    endpoint,
+  ]);
   for (;;) {
     const { Attributes: a } = await sqsClient.send(
-      new sqs.GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
+      new sqs.GetQueueAttributesCommand({
+        QueueUrl: url,
+        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+      }),
     );
-    if (Number(a.ApproximateNumberOfMessages) + Number(a.ApproximateNumberOfMessagesNotVisible) === 0) break;
+    if (
+      Number(a.ApproximateNumberOfMessages) + Number(a.ApproximateNumberOfMessagesNotVisible) ===
+      0
+    )
+      break;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   const seconds = (performance.now() - started) / 1000;
@@ -109,19 +151,29 @@ async function sqsRate(storageArgs, queueName, targets) {
   return targets.length / seconds;
 }
 
-const events = (prefix, count, machines) => Array.from({ length: count }, (_, i) => [machines[i % machines.length], `${prefix}-${i}`]);
+const events = (prefix, count, machines) =>
+  Array.from({ length: count }, (_, i) => [machines[i % machines.length], `${prefix}-${i}`]);
 const rows = [];
 async function run(label, storageArgs) {
   const server = await startServer(storageArgs);
   await rest(server.httpUrl, '/api/v1/configurations', TOGGLE);
   const machines = Array.from({ length: MACHINES }, (_, i) => `d${i}`);
-  for (const id of [...machines, 'hot']) await rest(server.httpUrl, '/api/v1/statemachines', { configuration_version: 'toggle:v1', id });
+  for (const id of [...machines, 'hot'])
+    await rest(server.httpUrl, '/api/v1/statemachines', { configuration_version: 'toggle:v1', id });
   const grpcDistinct = await grpcRate(server.grpcAddress, events('gd', DISTINCT, machines));
   const grpcHot = await grpcRate(server.grpcAddress, events('gh', HOT, ['hot']));
   await server.stop();
   // The server startup is inside the SQS timing: it is part of draining a queue from cold.
-  const sqsDistinct = await sqsRate(storageArgs, `${label}-distinct-${Date.now()}`, events('sd', DISTINCT, machines));
-  const sqsHot = await sqsRate(storageArgs, `${label}-hot-${Date.now()}`, events('sh', HOT, ['hot']));
+  const sqsDistinct = await sqsRate(
+    storageArgs,
+    `${label}-distinct-${Date.now()}`,
+    events('sd', DISTINCT, machines),
+  );
+  const sqsHot = await sqsRate(
+    storageArgs,
+    `${label}-hot-${Date.now()}`,
+    events('sh', HOT, ['hot']),
+  );
   rows.push({ label, grpcDistinct, grpcHot, sqsDistinct, sqsHot });
 }
 
@@ -136,9 +188,17 @@ try {
   sqsClient.destroy();
   await fauxqs.close();
 }
-console.log(`fsm server events/s (server in its own process; gRPC ${INFLIGHT} in flight; SQS consumer concurrency 10, fauxqs; ${DISTINCT} events over ${MACHINES} machines, ${HOT} on one hot machine):`);
+console.log(
+  `fsm server events/s (server in its own process; gRPC ${INFLIGHT} in flight; SQS consumer concurrency 10, fauxqs; ${DISTINCT} events over ${MACHINES} machines, ${HOT} on one hot machine):`,
+);
 for (const r of rows) {
   console.log(
-    `  ${r.label.padEnd(6)} gRPC distinct ${r.grpcDistinct.toFixed(0).padStart(6)}/s, hot ${r.grpcHot.toFixed(0).padStart(6)}/s (hot/distinct ${(r.grpcHot / r.grpcDistinct).toFixed(2)}); SQS distinct ${r.sqsDistinct.toFixed(0).padStart(5)}/s, hot ${r.sqsHot.toFixed(0).padStart(5)}/s (hot/distinct ${(r.sqsHot / r.sqsDistinct).toFixed(2)})`,
+    `  ${r.label.padEnd(6)} gRPC distinct ${r.grpcDistinct
+      .toFixed(0)
+      .padStart(6)}/s, hot ${r.grpcHot.toFixed(0).padStart(6)}/s (hot/distinct ${(
+      r.grpcHot / r.grpcDistinct
+    ).toFixed(2)}); SQS distinct ${r.sqsDistinct.toFixed(0).padStart(5)}/s, hot ${r.sqsHot
+      .toFixed(0)
+      .padStart(5)}/s (hot/distinct ${(r.sqsHot / r.sqsDistinct).toFixed(2)})`,
   );
 }

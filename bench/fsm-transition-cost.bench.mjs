@@ -35,22 +35,38 @@ async function measure(label, storage) {
   let seq = 0;
   // Warm up and size the value the bare writes use: a machine record with a full history.
   await service.createMachine('toggle:v1', `warm-${label}`);
-  for (let i = 0; i < HISTORY + 5; i++) await service.applyEvent(`warm-${label}`, { event: 'toggle', eventId: `w${i}`, originator: 'bench' });
+  for (let i = 0; i < HISTORY + 5; i++)
+    await service.applyEvent(`warm-${label}`, {
+      event: 'toggle',
+      eventId: `w${i}`,
+      originator: 'bench',
+    });
   const size = (await storage.read(`fsm/machines/warm-${label}`)).data.length;
   const value = 'x'.repeat(size);
   for (let round = 0; round < ROUNDS; round++) {
     const machine = `m-${round}`;
     await service.createMachine('toggle:v1', machine);
-    for (let i = 0; i < HISTORY; i++) await service.applyEvent(machine, { event: 'toggle', eventId: `pre-${i}`, originator: 'bench' });
+    for (let i = 0; i < HISTORY; i++)
+      await service.applyEvent(machine, {
+        event: 'toggle',
+        eventId: `pre-${i}`,
+        originator: 'bench',
+      });
     let version = await storage.write(`bare/${round}`, value, { ifVersion: null });
     const runTransitions = async () => {
       const started = performance.now();
-      for (let i = 0; i < OPS; i++) await service.applyEvent(machine, { event: 'toggle', eventId: `e-${seq++}`, originator: 'bench' });
+      for (let i = 0; i < OPS; i++)
+        await service.applyEvent(machine, {
+          event: 'toggle',
+          eventId: `e-${seq++}`,
+          originator: 'bench',
+        });
       transition.push(OPS / ((performance.now() - started) / 1000));
     };
     const runBare = async () => {
       const started = performance.now();
-      for (let i = 0; i < OPS; i++) version = await storage.write(`bare/${round}`, value, { ifVersion: version });
+      for (let i = 0; i < OPS; i++)
+        version = await storage.write(`bare/${round}`, value, { ifVersion: version });
       bare.push(OPS / ((performance.now() - started) / 1000));
     };
     if (round % 2 === 0) {
@@ -63,11 +79,19 @@ async function measure(label, storage) {
   }
   const ratio = median(bare.map((b, i) => b / transition[i]));
   console.log(
-    `  ${label.padEnd(6)} record ${size} B: transition median ${median(transition).toFixed(0).padStart(6)}/s, bare CAS write median ${median(bare).toFixed(0).padStart(6)}/s; transition cost ${ratio.toFixed(2)}x a bare CAS (median of per-round ratios, target <= 1.5)`,
+    `  ${label.padEnd(6)} record ${size} B: transition median ${median(transition)
+      .toFixed(0)
+      .padStart(6)}/s, bare CAS write median ${median(bare)
+      .toFixed(0)
+      .padStart(6)}/s; transition cost ${ratio.toFixed(
+      2,
+    )}x a bare CAS (median of per-round ratios, target <= 1.5)`,
   );
 }
 
-console.log(`fsm transition vs bare compare-and-swap write, one in flight, ${OPS} per round, ${ROUNDS} interleaved rounds:`);
+console.log(
+  `fsm transition vs bare compare-and-swap write, one in flight, ${OPS} per round, ${ROUNDS} interleaved rounds:`,
+);
 const root = mkdtempSync(join(tmpdir(), 'fsm-bench-'));
 try {
   await measure('fs', new LocalFileStorageManager({ root }));

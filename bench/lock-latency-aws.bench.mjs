@@ -7,7 +7,10 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { DynamoLockingManager, createLockTable } from '../packages/dynamo-lock/dist/esm/index.js';
 import { S3LockManager } from '../packages/s3/dist/esm/index.js';
-import { startDynaliteProcess, startS3rverProcess } from '../packages/s3/test/support/spawn-servers.mjs';
+import {
+  startDynaliteProcess,
+  startS3rverProcess,
+} from '../packages/s3/test/support/spawn-servers.mjs';
 import { quantile } from './support/stats.mjs';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -16,7 +19,9 @@ const CONTENDERS = 8;
 const PER_CONTENDER = Number(process.env.BENCH_LOCK_PER ?? 40);
 
 function summary(samples) {
-  return `p50 ${quantile(samples, 0.5).toFixed(2)} ms, p99 ${quantile(samples, 0.99).toFixed(2)} ms (n=${samples.length})`;
+  return `p50 ${quantile(samples, 0.5).toFixed(2)} ms, p99 ${quantile(samples, 0.99).toFixed(
+    2,
+  )} ms (n=${samples.length})`;
 }
 
 async function measure(makeManager) {
@@ -49,21 +54,39 @@ const dynalite = await startDynaliteProcess();
 const s3 = await startS3rverProcess();
 try {
   const dynamoClient = () =>
-    new DynamoDBClient({ endpoint: dynalite.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+    new DynamoDBClient({
+      endpoint: dynalite.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+    });
   const setup = dynamoClient();
   await createLockTable({ client: setup, tableName: 'bench-locks', timeToLive: false });
   setup.destroy();
   const s3Client = () =>
-    new S3Client({ endpoint: s3.endpoint, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+    new S3Client({
+      endpoint: s3.endpoint,
+      forcePathStyle: true,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    });
 
   const dynamo = await measure(() => {
     const client = dynamoClient();
-    const manager = new DynamoLockingManager({ client, tableName: 'bench-locks', backoff: { maxMs: 50 } });
+    const manager = new DynamoLockingManager({
+      client,
+      tableName: 'bench-locks',
+      backoff: { maxMs: 50 },
+    });
     return { acquire: (k, o) => manager.acquire(k, o), close: async () => client.destroy() };
   });
   const s3lock = await measure(() => {
     const client = s3Client();
-    const manager = new S3LockManager({ client, bucket: s3.bucket, prefix: 'locks/', backoff: { maxMs: 50 } });
+    const manager = new S3LockManager({
+      client,
+      bucket: s3.bucket,
+      prefix: 'locks/',
+      backoff: { maxMs: 50 },
+    });
     return { acquire: (k, o) => manager.acquire(k, o), close: async () => client.destroy() };
   });
   console.log('Lock acquire latency (local servers on 127.0.0.1; backoff maxMs 50):');

@@ -51,11 +51,15 @@ if (role === 'child') {
   for (const mode of ['wake', 'backoff']) {
     const PROCS = 8;
     const PER = 100;
-    const outputs = await Promise.all(Array.from({ length: PROCS }, () => runChild(url, PER, mode)));
+    const outputs = await Promise.all(
+      Array.from({ length: PROCS }, () => runChild(url, PER, mode)),
+    );
     const runs = outputs.map((text) => JSON.parse(text));
-    const seconds = (Math.max(...runs.map((r) => r.end)) - Math.min(...runs.map((r) => r.start))) / 1000;
+    const seconds =
+      (Math.max(...runs.map((r) => r.end)) - Math.min(...runs.map((r) => r.start))) / 1000;
     const all = runs.flatMap((r) => r.latencies);
-    const label = mode === 'wake' ? 'pub/sub wake-up on release' : 'backoff only (wakeOnRelease: false)';
+    const label =
+      mode === 'wake' ? 'pub/sub wake-up on release' : 'backoff only (wakeOnRelease: false)';
     console.log(`  8 processes x ${PER} on one key, ${label}:`);
     console.log(`    ${summary(all)}; ${(all.length / seconds).toFixed(0)} grants/s`);
   }
@@ -65,14 +69,22 @@ if (role === 'child') {
 }
 
 function summary(values) {
-  return `p50 ${quantile(values, 0.5).toFixed(2)} ms, p99 ${quantile(values, 0.99).toFixed(2)} ms, max ${Math.max(...values).toFixed(2)} ms`;
+  return `p50 ${quantile(values, 0.5).toFixed(2)} ms, p99 ${quantile(values, 0.99).toFixed(
+    2,
+  )} ms, max ${Math.max(...values).toFixed(2)} ms`;
 }
 
 function runChild(url, count, mode) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), 'child', url, String(count), mode], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(
+      process.execPath,
+      [fileURLToPath(import.meta.url), 'child', url, String(count), mode],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     let out = '';
     child.stdout.on('data', (chunk) => (out += chunk));
-    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`child exited ${code}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`child exited ${code}`)),
+    );
   });
 }

@@ -10,8 +10,12 @@ import { createRequire } from 'node:module';
 import { startServer } from './support/mongo-server.mjs';
 import { median } from './support/stats.mjs';
 
-const { MongoClient, ObjectId } = createRequire(new URL('../packages/mongo/package.json', import.meta.url))('mongodb');
-const { MongoWorkflowStore, newWorkflowDocument } = await import('../packages/mongo/dist/esm/index.js');
+const { MongoClient, ObjectId } = createRequire(
+  new URL('../packages/mongo/package.json', import.meta.url),
+)('mongodb');
+const { MongoWorkflowStore, newWorkflowDocument } = await import(
+  '../packages/mongo/dist/esm/index.js'
+);
 const { workflowTransitions } = await import('../packages/core/dist/esm/adapter.js');
 
 const DUE = 20;
@@ -29,7 +33,15 @@ async function claimScale(client, n) {
   for (let from = 0; from < n; from += 1000) {
     const batch = [];
     for (let i = from; i < Math.min(n, from + 1000); i++) {
-      batch.push(newWorkflowDocument(workflowTransitions.create({ id: `sleeping-${i}`, handler: 'h', runAt: later }, Date.now()), new ObjectId().toHexString()));
+      batch.push(
+        newWorkflowDocument(
+          workflowTransitions.create(
+            { id: `sleeping-${i}`, handler: 'h', runAt: later },
+            Date.now(),
+          ),
+          new ObjectId().toHexString(),
+        ),
+      );
     }
     await documents.insertMany(batch, { ordered: false });
   }
@@ -60,7 +72,13 @@ async function stepCost(client) {
   const times = [];
   for (let i = 0; i <= STEPS; i++) {
     const t = performance.now();
-    await store.saveStep('long', claim.token, i, { id: `s${i}`, kind: 'step', done: true, value: { n: i, text: 'x'.repeat(100) }, at: Date.now() });
+    await store.saveStep('long', claim.token, i, {
+      id: `s${i}`,
+      kind: 'step',
+      done: true,
+      value: { n: i, text: 'x'.repeat(100) },
+      at: Date.now(),
+    });
     times.push(performance.now() - t);
   }
   await client.db('bench').collection(collection).drop();
@@ -71,21 +89,41 @@ for (const kind of servers) {
   const server = await startServer(kind);
   const client = new MongoClient(server.uri);
   try {
-    console.log(`MongoWorkflowStore on ${server.label}, 127.0.0.1, 2-core machine (load ${loadavg().map((x) => x.toFixed(2)).join(' ')})`);
+    console.log(
+      `MongoWorkflowStore on ${server.label}, 127.0.0.1, 2-core machine (load ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')})`,
+    );
     const claims = {};
     for (const n of SIZES) {
       claims[n] = await claimScale(client, n);
-      console.log(`  N = ${String(n).padStart(6)} sleeping: claim that finds one ${claims[n].found.toFixed(2)} ms, claim that finds none ${claims[n].empty.toFixed(2)} ms (medians of ${DUE})`);
+      console.log(
+        `  N = ${String(n).padStart(6)} sleeping: claim that finds one ${claims[n].found.toFixed(
+          2,
+        )} ms, claim that finds none ${claims[n].empty.toFixed(2)} ms (medians of ${DUE})`,
+      );
     }
     const [small, large] = SIZES;
     console.log(
-      `  ratio ${large}/${small}: ${(claims[large].found / claims[small].found).toFixed(2)}x (finds one), ${(claims[large].empty / claims[small].empty).toFixed(2)}x (finds none); target <= 2x`,
+      `  ratio ${large}/${small}: ${(claims[large].found / claims[small].found).toFixed(
+        2,
+      )}x (finds one), ${(claims[large].empty / claims[small].empty).toFixed(
+        2,
+      )}x (finds none); target <= 2x`,
     );
     const steps = await stepCost(client);
     console.log(
-      `  saveStep median at steps 5-15 ${steps.early.toFixed(2)} ms, at ${STEPS - 10}-${STEPS} ${steps.late.toFixed(2)} ms: ${(steps.late / steps.early).toFixed(2)}x; target <= 1.5x`,
+      `  saveStep median at steps 5-15 ${steps.early.toFixed(2)} ms, at ${
+        STEPS - 10
+      }-${STEPS} ${steps.late.toFixed(2)} ms: ${(steps.late / steps.early).toFixed(
+        2,
+      )}x; target <= 1.5x`,
     );
-    console.log(`  (load after: ${loadavg().map((x) => x.toFixed(2)).join(' ')})`);
+    console.log(
+      `  (load after: ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')})`,
+    );
   } finally {
     await client.close();
     await server.stop();

@@ -11,8 +11,12 @@ import { fileURLToPath } from 'node:url';
 import { startServer } from './support/mongo-server.mjs';
 import { quantile } from './support/stats.mjs';
 
-const { MongoClient } = createRequire(new URL('../packages/mongo/package.json', import.meta.url))('mongodb');
-const { MongoLockManager, MongoWorkflowStore } = await import('../packages/mongo/dist/esm/index.js');
+const { MongoClient } = createRequire(new URL('../packages/mongo/package.json', import.meta.url))(
+  'mongodb',
+);
+const { MongoLockManager, MongoWorkflowStore } = await import(
+  '../packages/mongo/dist/esm/index.js'
+);
 const { LidexClient } = await import('../packages/workflow/dist/esm/lidex/index.js');
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const WORKFLOWS = Number(process.env.BENCH_WORKFLOWS ?? 200);
@@ -44,11 +48,14 @@ if (role === 'lock-child') {
     latencies.push(performance.now() - t);
     // A holder marker: a second holder's insert meets the first one's (E11000) = an overlap.
     const mark = `${process.pid}/${i}`;
-    const marked = await counters.insertOne({ _id: 'holder', mark }).then(() => true, (error) => {
-      if (error?.code !== 11000) throw error;
-      overlaps++;
-      return false;
-    });
+    const marked = await counters.insertOne({ _id: 'holder', mark }).then(
+      () => true,
+      (error) => {
+        if (error?.code !== 11000) throw error;
+        overlaps++;
+        return false;
+      },
+    );
     await sleep(1);
     if (marked) await counters.deleteOne({ _id: 'holder', mark });
     await lease.release();
@@ -63,7 +70,13 @@ if (role === 'lock-child') {
     await base.finish(id, token, outcome);
     process.send(id);
   };
-  const workflows = new LidexClient({ store, handlers, concurrency: 8, pollIntervalMs: 10, onError: (e) => console.error(e) });
+  const workflows = new LidexClient({
+    store,
+    handlers,
+    concurrency: 8,
+    pollIntervalMs: 10,
+    onError: (e) => console.error(e),
+  });
   let worker;
   process.on('message', async (message) => {
     if (message === 'go') worker = workflows.poll();
@@ -84,7 +97,9 @@ if (role === 'lock-child') {
 }
 
 async function run(server) {
-  console.log(`@durable/mongo on ${server.label}, 127.0.0.1, 2-core machine (load ${(await loadAverage())})`);
+  console.log(
+    `@durable/mongo on ${server.label}, 127.0.0.1, 2-core machine (load ${await loadAverage()})`,
+  );
   const client = new MongoClient(server.uri);
   const lock = new MongoLockManager({ client, database: 'bench' });
   for (let i = 0; i < 100; i++) await (await lock.acquire(`warm/${i}`)).release();
@@ -97,11 +112,20 @@ async function run(server) {
   }
   console.log(`  lock, uncontended, 1000 acquires:   ${summary(solo)}`);
   const PER = Number(process.env.BENCH_LOCK_PER ?? 50);
-  const runs = (await Promise.all(Array.from({ length: 8 }, () => child(['lock-child', server.uri, String(PER)])))).map((t) => JSON.parse(t));
+  const runs = (
+    await Promise.all(
+      Array.from({ length: 8 }, () => child(['lock-child', server.uri, String(PER)])),
+    )
+  ).map((t) => JSON.parse(t));
   const all = runs.flatMap((r) => r.latencies);
-  const seconds = (Math.max(...runs.map((r) => r.end)) - Math.min(...runs.map((r) => r.start))) / 1000;
+  const seconds =
+    (Math.max(...runs.map((r) => r.end)) - Math.min(...runs.map((r) => r.start))) / 1000;
   const overlaps = runs.reduce((sum, r) => sum + r.overlaps, 0);
-  console.log(`  lock, 8 processes x ${PER} on one key: ${summary(all)}; ${(all.length / seconds).toFixed(0)} grants/s; overlapping grants: ${overlaps}`);
+  console.log(
+    `  lock, 8 processes x ${PER} on one key: ${summary(all)}; ${(all.length / seconds).toFixed(
+      0,
+    )} grants/s; overlapping grants: ${overlaps}`,
+  );
   for (const workers of [1, 4]) {
     const collection = `wf_${workers}_${Date.now()}`;
     const store = new MongoWorkflowStore({ client, database: 'bench', collection });
@@ -111,47 +135,70 @@ async function run(server) {
     let finishedAt = 0;
     let allDone;
     const finished = new Promise((resolve) => (allDone = resolve));
-    const children = await Promise.all(Array.from({ length: workers }, () => new Promise((resolve) => {
-      const worker = fork(fileURLToPath(import.meta.url), ['worker', server.uri, collection]);
-      worker.on('message', (message) => {
-        if (message === 'ready') return resolve(worker);
-        done.add(message);
-        if (done.size === WORKFLOWS) {
-          finishedAt = performance.now();
-          allDone();
-        }
-      });
-    })));
+    const children = await Promise.all(
+      Array.from(
+        { length: workers },
+        () =>
+          new Promise((resolve) => {
+            const worker = fork(fileURLToPath(import.meta.url), ['worker', server.uri, collection]);
+            worker.on('message', (message) => {
+              if (message === 'ready') return resolve(worker);
+              done.add(message);
+              if (done.size === WORKFLOWS) {
+                finishedAt = performance.now();
+                allDone();
+              }
+            });
+          }),
+      ),
+    );
     const started = performance.now();
     for (const worker of children) worker.send('go');
     await finished;
     let completed = 0;
-    for (let i = 0; i < WORKFLOWS; i++) if ((await starter.get(`wf-${i}`))?.status === 'completed') completed++;
-    await Promise.all(children.map((worker) => new Promise((resolve) => {
-      worker.once('exit', resolve);
-      worker.send('stop');
-    })));
+    for (let i = 0; i < WORKFLOWS; i++)
+      if ((await starter.get(`wf-${i}`))?.status === 'completed') completed++;
+    await Promise.all(
+      children.map(
+        (worker) =>
+          new Promise((resolve) => {
+            worker.once('exit', resolve);
+            worker.send('stop');
+          }),
+      ),
+    );
     const s = (finishedAt - started) / 1000;
-    console.log(`  ${WORKFLOWS} workflows of 3 steps, ${workers} worker process(es): ${(WORKFLOWS / s).toFixed(1)} workflows/s (${(s * 1000).toFixed(0)} ms, ${completed} completed)`);
+    console.log(
+      `  ${WORKFLOWS} workflows of 3 steps, ${workers} worker process(es): ${(
+        WORKFLOWS / s
+      ).toFixed(1)} workflows/s (${(s * 1000).toFixed(0)} ms, ${completed} completed)`,
+    );
   }
   await client.close();
 }
 
 function summary(values) {
-  return `p50 ${quantile(values, 0.5).toFixed(2)} ms, p99 ${quantile(values, 0.99).toFixed(2)} ms, max ${Math.max(...values).toFixed(2)} ms`;
+  return `p50 ${quantile(values, 0.5).toFixed(2)} ms, p99 ${quantile(values, 0.99).toFixed(
+    2,
+  )} ms, max ${Math.max(...values).toFixed(2)} ms`;
 }
 
 async function loadAverage() {
   const { loadavg } = await import('node:os');
-  return loadavg().map((x) => x.toFixed(2)).join(' ');
+  return loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 }
 
 function child(args) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [fileURLToPath(import.meta.url), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const proc = spawn(process.execPath, [fileURLToPath(import.meta.url), ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     proc.stdout.on('data', (chunk) => (out += chunk));
-    proc.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`child exited ${code}`))));
+    proc.on('exit', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`child exited ${code}`)),
+    );
   });
 }
-

@@ -54,7 +54,13 @@ async function setUp(system, url) {
     DBOS.setConfig({ name: 'durable-peer-bench', systemDatabaseUrl: url, logLevel: 'error' });
     const workflows = new Map();
     for (const steps of new Set([0, 3, LONG_STEPS])) {
-      workflows.set(steps, DBOS.registerWorkflow(async (n) => body((name, fn) => DBOS.runStep(fn, { name }), n, steps), { name: `steps${steps}` }));
+      workflows.set(
+        steps,
+        DBOS.registerWorkflow(
+          async (n) => body((name, fn) => DBOS.runStep(fn, { name }), n, steps),
+          { name: `steps${steps}` },
+        ),
+      );
     }
     await DBOS.launch();
     return {
@@ -81,9 +87,18 @@ async function setUp(system, url) {
   }
   const workflows = new Map();
   for (const steps of new Set([0, 3, LONG_STEPS])) {
-    workflows.set(steps, defineWorkflow(`steps${steps}`, (ctx, input) => body((name, fn) => ctx.step(name, fn), input.n, steps)));
+    workflows.set(
+      steps,
+      defineWorkflow(`steps${steps}`, (ctx, input) =>
+        body((name, fn) => ctx.step(name, fn), input.n, steps),
+      ),
+    );
   }
-  const client = createWorkflowClient({ store, workflows: [...workflows.values()], onError: (error) => console.error(error) });
+  const client = createWorkflowClient({
+    store,
+    workflows: [...workflows.values()],
+    onError: (error) => console.error(error),
+  });
   const worker = client.poll();
   // Tables created before the clock starts, as DBOS's launch does.
   await store.get?.('warm-up');
@@ -120,7 +135,9 @@ async function runChild(system, mode, url) {
       const ms = [];
       for (let i = 0; i < STEP_RUNS; i++) {
         const started = performance.now();
-        await (await sut.start(`${prefix}-${i}`, i, steps))();
+        await (
+          await sut.start(`${prefix}-${i}`, i, steps)
+        )();
         ms.push(performance.now() - started);
       }
       return median(ms);
@@ -135,11 +152,14 @@ async function runChild(system, mode, url) {
     for (let i = 0; i < WORKFLOWS; i++) results.push(await sut.start(`wf-${i}`, i, steps));
     const done = await Promise.all(results.map((result) => result()));
     const ms = performance.now() - started;
-    if (done.length !== WORKFLOWS || done.some((r) => r?.total !== Number(r?.total))) throw new Error(`${system}: missing results`);
+    if (done.length !== WORKFLOWS || done.some((r) => r?.total !== Number(r?.total)))
+      throw new Error(`${system}: missing results`);
     figures = { ms };
   }
   const used = process.cpuUsage(cpu);
-  await new Promise((resolve) => process.send({ ...figures, cpuMs: (used.user + used.system) / 1000 }, resolve));
+  await new Promise((resolve) =>
+    process.send({ ...figures, cpuMs: (used.user + used.system) / 1000 }, resolve),
+  );
   await sut.stop();
 }
 
@@ -148,36 +168,63 @@ async function runChild(system, mode, url) {
 async function runFloor(url, mode) {
   const { default: pg } = await import('pg');
   const pool = new pg.Pool({ connectionString: url, max: 10 });
-  await pool.query('CREATE TABLE w (id text COLLATE "C" PRIMARY KEY, status text, due_at bigint, token text, rev bigint, record text)');
+  await pool.query(
+    'CREATE TABLE w (id text COLLATE "C" PRIMARY KEY, status text, due_at bigint, token text, rev bigint, record text)',
+  );
   await pool.query('CREATE INDEX w_due ON w (due_at) WHERE due_at IS NOT NULL');
-  await pool.query('CREATE TABLE s (workflow_id text COLLATE "C", position integer, memo text, PRIMARY KEY (workflow_id, position))');
+  await pool.query(
+    'CREATE TABLE s (workflow_id text COLLATE "C", position integer, memo text, PRIMARY KEY (workflow_id, position))',
+  );
   await handshake();
   const cpu = process.cpuUsage();
-  const record = JSON.stringify({ format: 1, handler: 'steps3', input: { n: 1 }, events: [], steps: [] });
+  const record = JSON.stringify({
+    format: 1,
+    handler: 'steps3',
+    input: { n: 1 },
+    events: [],
+    steps: [],
+  });
   if (mode === 'latency') {
     // One workflow at a time: the 6 statements in a row, then the read of the result.
     const ms = [];
     for (let i = 0; i < LATENCY_RUNS; i++) {
       const began = performance.now();
       const id = `lat-${i}`;
-      await pool.query("INSERT INTO w VALUES ($1, 'ready', $2, NULL, 0, $3) ON CONFLICT DO NOTHING", [id, Date.now(), record]);
+      await pool.query(
+        "INSERT INTO w VALUES ($1, 'ready', $2, NULL, 0, $3) ON CONFLICT DO NOTHING",
+        [id, Date.now(), record],
+      );
       await pool.query(
         "WITH c AS (SELECT id FROM w WHERE due_at <= $1 ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED) UPDATE w SET status = 'running', token = $2, due_at = $1 + 60000, rev = w.rev + 1 FROM c WHERE w.id = c.id RETURNING w.id",
         [Date.now(), `t${i}`],
       );
-      for (let step = 0; step < 3; step++) await pool.query('INSERT INTO s VALUES ($1, $2, $3)', [id, step, JSON.stringify({ id: `s${step}`, kind: 'step', done: true, value: step, at: Date.now() })]);
-      await pool.query("UPDATE w SET status = 'completed', due_at = NULL, token = NULL, rev = rev + 1, record = $2 WHERE id = $1", [id, record]);
+      for (let step = 0; step < 3; step++)
+        await pool.query('INSERT INTO s VALUES ($1, $2, $3)', [
+          id,
+          step,
+          JSON.stringify({ id: `s${step}`, kind: 'step', done: true, value: step, at: Date.now() }),
+        ]);
+      await pool.query(
+        "UPDATE w SET status = 'completed', due_at = NULL, token = NULL, rev = rev + 1, record = $2 WHERE id = $1",
+        [id, record],
+      );
       await pool.query('SELECT record FROM w WHERE id = $1', [id]);
       ms.push(performance.now() - began);
     }
     const used = process.cpuUsage(cpu);
-    await new Promise((resolve) => process.send({ ms, cpuMs: (used.user + used.system) / 1000 }, resolve));
+    await new Promise((resolve) =>
+      process.send({ ms, cpuMs: (used.user + used.system) / 1000 }, resolve),
+    );
     await pool.end();
     return;
   }
   const started = performance.now();
   for (let i = 0; i < WORKFLOWS; i++) {
-    await pool.query("INSERT INTO w VALUES ($1, 'ready', $2, NULL, 0, $3) ON CONFLICT DO NOTHING", [`wf-${i}`, Date.now(), record]);
+    await pool.query("INSERT INTO w VALUES ($1, 'ready', $2, NULL, 0, $3) ON CONFLICT DO NOTHING", [
+      `wf-${i}`,
+      Date.now(),
+      record,
+    ]);
   }
   let next = 0;
   const run = async () => {
@@ -188,19 +235,31 @@ async function runFloor(url, mode) {
         [Date.now(), `t${next}`],
       );
       const id = claimed.rows[0].id;
-      for (let step = 0; step < 3; step++) await pool.query('INSERT INTO s VALUES ($1, $2, $3)', [id, step, JSON.stringify({ id: `s${step}`, kind: 'step', done: true, value: step, at: Date.now() })]);
-      await pool.query("UPDATE w SET status = 'completed', due_at = NULL, token = NULL, rev = rev + 1, record = $2 WHERE id = $1", [id, record]);
+      for (let step = 0; step < 3; step++)
+        await pool.query('INSERT INTO s VALUES ($1, $2, $3)', [
+          id,
+          step,
+          JSON.stringify({ id: `s${step}`, kind: 'step', done: true, value: step, at: Date.now() }),
+        ]);
+      await pool.query(
+        "UPDATE w SET status = 'completed', due_at = NULL, token = NULL, rev = rev + 1, record = $2 WHERE id = $1",
+        [id, record],
+      );
     }
   };
   await Promise.all(Array.from({ length: 10 }, run));
   const ms = performance.now() - started;
   const used = process.cpuUsage(cpu);
-  await new Promise((resolve) => process.send({ ms, cpuMs: (used.user + used.system) / 1000 }, resolve));
+  await new Promise((resolve) =>
+    process.send({ ms, cpuMs: (used.user + used.system) / 1000 }, resolve),
+  );
   await pool.end();
 }
 
 async function commits(admin, database) {
-  const result = await admin.query('SELECT xact_commit FROM pg_stat_database WHERE datname = $1', [database]);
+  const result = await admin.query('SELECT xact_commit FROM pg_stat_database WHERE datname = $1', [
+    database,
+  ]);
   return Number(result.rows[0]?.xact_commit ?? 0);
 }
 
@@ -210,7 +269,10 @@ async function settledCommits(admin, database) {
   for (let i = 0; i < 50; i++) {
     await admin.query('SELECT pg_stat_clear_snapshot()');
     const now = await commits(admin, database);
-    const live = await admin.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [database]);
+    const live = await admin.query(
+      'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1',
+      [database],
+    );
     if (now === last && live.rows[0].n === 0) return now;
     last = now;
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -220,7 +282,12 @@ async function settledCommits(admin, database) {
 
 function measure(system, mode, pg, admin, database) {
   return new Promise((resolve, reject) => {
-    const child = fork(fileURLToPath(import.meta.url), ['child', system, mode, pg === undefined ? '' : pg.url(database)]);
+    const child = fork(fileURLToPath(import.meta.url), [
+      'child',
+      system,
+      mode,
+      pg === undefined ? '' : pg.url(database),
+    ]);
     let serverBefore = 0;
     let commitsBefore = 0;
     let result;
@@ -230,12 +297,17 @@ function measure(system, mode, pg, admin, database) {
         commitsBefore = ON_POSTGRES.has(system) ? await commits(admin, database) : 0;
         child.send('go');
       } else {
-        result = { ...message, serverCpuMs: ON_POSTGRES.has(system) ? pg.cpuMs() - serverBefore : 0 };
+        result = {
+          ...message,
+          serverCpuMs: ON_POSTGRES.has(system) ? pg.cpuMs() - serverBefore : 0,
+        };
       }
     });
     child.once('exit', async (code) => {
-      if (code !== 0 || result === undefined) return reject(new Error(`${system} ${mode} child exited with ${code}`));
-      if (ON_POSTGRES.has(system)) result.commits = (await settledCommits(admin, database)) - commitsBefore;
+      if (code !== 0 || result === undefined)
+        return reject(new Error(`${system} ${mode} child exited with ${code}`));
+      if (ON_POSTGRES.has(system))
+        result.commits = (await settledCommits(admin, database)) - commitsBefore;
       resolve(result);
     });
   });
@@ -247,21 +319,41 @@ if (process.argv[2] === 'child') {
   process.exit(0);
 } else {
   const uptime = () => execFileSync('uptime').toString().trim();
-  console.log(`peer bench: ${WORKFLOWS} workflows per throughput measurement, ${ROUNDS} interleaved rounds, each measurement in a fresh process; ${uptime()}`);
+  console.log(
+    `peer bench: ${WORKFLOWS} workflows per throughput measurement, ${ROUNDS} interleaved rounds, each measurement in a fresh process; ${uptime()}`,
+  );
   const { startPostgres } = await import('./support/postgres.mjs');
   const needsPg = SYSTEMS.some((s) => ON_POSTGRES.has(s));
   const pg = needsPg ? await startPostgres() : undefined;
   const { default: pgDriver } = await import('pg');
-  const admin = pg === undefined ? undefined : new pgDriver.Pool({ connectionString: pg.url('postgres'), max: 1 });
-  if (pg !== undefined) console.log(`  ${pg.version}; DBOS Transact ${JSON.parse(readFileSync(new URL('./node_modules/@dbos-inc/dbos-sdk/package.json', import.meta.url), 'utf8')).version}`);
+  const admin =
+    pg === undefined
+      ? undefined
+      : new pgDriver.Pool({ connectionString: pg.url('postgres'), max: 1 });
+  if (pg !== undefined)
+    console.log(
+      `  ${pg.version}; DBOS Transact ${
+        JSON.parse(
+          readFileSync(
+            new URL('./node_modules/@dbos-inc/dbos-sdk/package.json', import.meta.url),
+            'utf8',
+          ),
+        ).version
+      }`,
+    );
   const figures = {};
   const add = (key, value) => (figures[key] ??= []).push(value);
   let database = 0;
   try {
     for (let round = 0; round < ROUNDS; round++) {
       for (const mode of MODES) {
-        const systems = (mode === '3' || mode === 'latency') && SYSTEMS.includes('pg') ? [...SYSTEMS, 'floor'] : SYSTEMS;
-        const order = systems.slice(round % systems.length).concat(systems.slice(0, round % systems.length));
+        const systems =
+          (mode === '3' || mode === 'latency') && SYSTEMS.includes('pg')
+            ? [...SYSTEMS, 'floor']
+            : SYSTEMS;
+        const order = systems
+          .slice(round % systems.length)
+          .concat(systems.slice(0, round % systems.length));
         for (const system of order) {
           const name = `peer_${round}_${mode}_${system}_${database++}`;
           if (ON_POSTGRES.has(system)) await admin.query(`CREATE DATABASE ${name}`);
@@ -269,7 +361,11 @@ if (process.argv[2] === 'child') {
           if (mode === 'latency') {
             add(`${system}/latency/p50`, quantile(r.ms, 0.5));
             add(`${system}/latency/p99`, quantile(r.ms, 0.99));
-            console.log(`  round ${round + 1}, latency, ${system}: p50 ${quantile(r.ms, 0.5).toFixed(2)} ms, p99 ${quantile(r.ms, 0.99).toFixed(2)} ms`);
+            console.log(
+              `  round ${round + 1}, latency, ${system}: p50 ${quantile(r.ms, 0.5).toFixed(
+                2,
+              )} ms, p99 ${quantile(r.ms, 0.99).toFixed(2)} ms`,
+            );
           } else if (mode === 'step') {
             add(`${system}/step`, r.perStepMs);
             console.log(`  round ${round + 1}, per step, ${system}: ${r.perStepMs.toFixed(2)} ms`);
@@ -279,8 +375,14 @@ if (process.argv[2] === 'child') {
             add(`${system}/${mode}/cpu`, (r.cpuMs + r.serverCpuMs) / WORKFLOWS);
             if (r.commits !== undefined) add(`${system}/${mode}/commits`, r.commits / WORKFLOWS);
             console.log(
-              `  round ${round + 1}, ${mode} steps, ${system}: ${rate.toFixed(0)}/s (${(r.ms / WORKFLOWS).toFixed(2)} ms per workflow), CPU ${(r.cpuMs / WORKFLOWS).toFixed(2)} ms + server ${(r.serverCpuMs / WORKFLOWS).toFixed(2)} ms` +
-                (r.commits === undefined ? '' : `, ${(r.commits / WORKFLOWS).toFixed(2)} transactions per workflow`),
+              `  round ${round + 1}, ${mode} steps, ${system}: ${rate.toFixed(0)}/s (${(
+                r.ms / WORKFLOWS
+              ).toFixed(2)} ms per workflow), CPU ${(r.cpuMs / WORKFLOWS).toFixed(
+                2,
+              )} ms + server ${(r.serverCpuMs / WORKFLOWS).toFixed(2)} ms` +
+                (r.commits === undefined
+                  ? ''
+                  : `, ${(r.commits / WORKFLOWS).toFixed(2)} transactions per workflow`),
             );
           }
         }
@@ -290,37 +392,98 @@ if (process.argv[2] === 'child') {
     await admin?.end();
     await pg?.stop();
   }
-  const range = (list) => `${median(list).toFixed(2)} (${Math.min(...list).toFixed(2)}–${Math.max(...list).toFixed(2)})`;
+  const range = (list) =>
+    `${median(list).toFixed(2)} (${Math.min(...list).toFixed(2)}–${Math.max(...list).toFixed(2)})`;
   const ratios = (a, b) => (figures[a] ?? []).map((x, i) => x / figures[b][i]);
   const ratioLine = (label, a, b, target) => {
     const list = ratios(a, b);
     if (list.length === 0 || list.some((x) => !Number.isFinite(x))) return;
-    console.log(`  ${label}: per round ${list.map((x) => x.toFixed(2)).join(', ')} (median ${median(list).toFixed(2)}x)${target === undefined ? '' : `; target ${target}`}`);
+    console.log(
+      `  ${label}: per round ${list.map((x) => x.toFixed(2)).join(', ')} (median ${median(
+        list,
+      ).toFixed(2)}x)${target === undefined ? '' : `; target ${target}`}`,
+    );
   };
   console.log('summary (median and range over rounds):');
   for (const system of SYSTEMS) {
     const line = [];
-    if (figures[`${system}/latency/p50`]) line.push(`start-to-result p50 ${range(figures[`${system}/latency/p50`])} ms, p99 ${range(figures[`${system}/latency/p99`])} ms`);
-    if (figures[`${system}/3/rate`]) line.push(`3 steps ${range(figures[`${system}/3/rate`])}/s, CPU ${range(figures[`${system}/3/cpu`])} ms/wf`);
-    if (figures[`${system}/3/commits`]) line.push(`${range(figures[`${system}/3/commits`])} transactions per 3-step workflow`);
-    if (figures[`${system}/0/rate`]) line.push(`0 steps ${range(figures[`${system}/0/rate`].map((r) => 1000 / r))} ms per workflow`);
+    if (figures[`${system}/latency/p50`])
+      line.push(
+        `start-to-result p50 ${range(figures[`${system}/latency/p50`])} ms, p99 ${range(
+          figures[`${system}/latency/p99`],
+        )} ms`,
+      );
+    if (figures[`${system}/3/rate`])
+      line.push(
+        `3 steps ${range(figures[`${system}/3/rate`])}/s, CPU ${range(
+          figures[`${system}/3/cpu`],
+        )} ms/wf`,
+      );
+    if (figures[`${system}/3/commits`])
+      line.push(`${range(figures[`${system}/3/commits`])} transactions per 3-step workflow`);
+    if (figures[`${system}/0/rate`])
+      line.push(
+        `0 steps ${range(figures[`${system}/0/rate`].map((r) => 1000 / r))} ms per workflow`,
+      );
     if (figures[`${system}/step`]) line.push(`${range(figures[`${system}/step`])} ms per step`);
     console.log(`  ${system}: ${line.join('; ')}`);
   }
-  if (figures['floor/3/rate']) console.log(`  floor (plain pg, ours' 6 statements per workflow): ${range(figures['floor/3/rate'])}/s, ${range(figures['floor/3/commits'])} transactions per workflow`);
-  if (figures['floor/latency/p50']) console.log(`  floor, one at a time (6 statements and the read of the result): p50 ${range(figures['floor/latency/p50'])} ms, p99 ${range(figures['floor/latency/p99'])} ms`);
+  if (figures['floor/3/rate'])
+    console.log(
+      `  floor (plain pg, ours' 6 statements per workflow): ${range(
+        figures['floor/3/rate'],
+      )}/s, ${range(figures['floor/3/commits'])} transactions per workflow`,
+    );
+  if (figures['floor/latency/p50'])
+    console.log(
+      `  floor, one at a time (6 statements and the read of the result): p50 ${range(
+        figures['floor/latency/p50'],
+      )} ms, p99 ${range(figures['floor/latency/p99'])} ms`,
+    );
   if (SYSTEMS.includes('dbos')) {
     for (const system of SYSTEMS.filter((s) => s !== 'dbos')) {
       console.log(`${system} vs dbos:`);
-      ratioLine('start-to-result p50, ours/dbos', `${system}/latency/p50`, 'dbos/latency/p50', system === 'pg' ? '<= 0.8' : system === 'fs' ? '<= 1' : undefined);
-      ratioLine('3-step throughput, ours/dbos', `${system}/3/rate`, 'dbos/3/rate', system === 'pg' ? '>= 1.5' : undefined);
-      ratioLine('0-step fixed cost, dbos/ours (>= 1: ours costs no more)', `${system}/0/rate`, 'dbos/0/rate', system === 'pg' ? '>= 1' : undefined);
-      ratioLine('cost per step, ours/dbos', `${system}/step`, 'dbos/step', system === 'pg' || system === 'fs' ? '<= 0.7' : undefined);
+      ratioLine(
+        'start-to-result p50, ours/dbos',
+        `${system}/latency/p50`,
+        'dbos/latency/p50',
+        system === 'pg' ? '<= 0.8' : system === 'fs' ? '<= 1' : undefined,
+      );
+      ratioLine(
+        '3-step throughput, ours/dbos',
+        `${system}/3/rate`,
+        'dbos/3/rate',
+        system === 'pg' ? '>= 1.5' : undefined,
+      );
+      ratioLine(
+        '0-step fixed cost, dbos/ours (>= 1: ours costs no more)',
+        `${system}/0/rate`,
+        'dbos/0/rate',
+        system === 'pg' ? '>= 1' : undefined,
+      );
+      ratioLine(
+        'cost per step, ours/dbos',
+        `${system}/step`,
+        'dbos/step',
+        system === 'pg' || system === 'fs' ? '<= 0.7' : undefined,
+      );
     }
-    if (figures['floor/3/rate']) ratioLine('floor: plain pg with our statements, floor/dbos throughput', 'floor/3/rate', 'dbos/3/rate');
-    if (figures['floor/3/rate'] && figures['pg/3/rate']) ratioLine('ours on pg / the floor', 'pg/3/rate', 'floor/3/rate');
-    if (figures['floor/latency/p50']) ratioLine('start-to-result p50: the floor / dbos', 'floor/latency/p50', 'dbos/latency/p50');
-    if (figures['floor/latency/p50'] && figures['pg/latency/p50']) ratioLine('start-to-result p50: ours on pg / the floor', 'pg/latency/p50', 'floor/latency/p50');
+    if (figures['floor/3/rate'])
+      ratioLine(
+        'floor: plain pg with our statements, floor/dbos throughput',
+        'floor/3/rate',
+        'dbos/3/rate',
+      );
+    if (figures['floor/3/rate'] && figures['pg/3/rate'])
+      ratioLine('ours on pg / the floor', 'pg/3/rate', 'floor/3/rate');
+    if (figures['floor/latency/p50'])
+      ratioLine('start-to-result p50: the floor / dbos', 'floor/latency/p50', 'dbos/latency/p50');
+    if (figures['floor/latency/p50'] && figures['pg/latency/p50'])
+      ratioLine(
+        'start-to-result p50: ours on pg / the floor',
+        'pg/latency/p50',
+        'floor/latency/p50',
+      );
   }
   console.log(`  ${uptime()}`);
 }

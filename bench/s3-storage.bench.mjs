@@ -28,9 +28,20 @@ async function ours(key, count) {
 }
 
 async function bare(key, count) {
-  let etag = (await client.send(new PutObjectCommand({ Bucket: server.bucket, Key: key, Body: '0' }))).ETag;
+  let etag = (
+    await client.send(new PutObjectCommand({ Bucket: server.bucket, Key: key, Body: '0' }))
+  ).ETag;
   for (let i = 0; i < count; i++) {
-    etag = (await client.send(new PutObjectCommand({ Bucket: server.bucket, Key: key, Body: `value-${i}`, IfMatch: etag }))).ETag;
+    etag = (
+      await client.send(
+        new PutObjectCommand({
+          Bucket: server.bucket,
+          Key: key,
+          Body: `value-${i}`,
+          IfMatch: etag,
+        }),
+      )
+    ).ETag;
     const response = await client.send(new GetObjectCommand({ Bucket: server.bucket, Key: key }));
     await response.Body.transformToByteArray();
     if (response.ETag !== etag) throw new Error('read returned another version');
@@ -51,9 +62,19 @@ for (let round = 0; round < 3; round++) {
   results.ours.push(await rate(ours, `ours-${round}`));
 }
 const best = (xs) => Math.max(...xs);
-console.log(`S3 storage, conditional write + read cycles per second (${N} cycles, sequential, s3rver + conditional layer on 127.0.0.1):`);
-console.log(`  S3StorageManager write(ifVersion) + read : ${best(results.ours).toFixed(0)} cycles/s`);
-console.log(`  bare SDK PutObject(If-Match) + GetObject  : ${best(results.bare).toFixed(0)} cycles/s`);
-console.log(`  ours / bare                               : ${(best(results.ours) / best(results.bare)).toFixed(2)}`);
+console.log(
+  `S3 storage, conditional write + read cycles per second (${N} cycles, sequential, s3rver + conditional layer on 127.0.0.1):`,
+);
+console.log(
+  `  S3StorageManager write(ifVersion) + read : ${best(results.ours).toFixed(0)} cycles/s`,
+);
+console.log(
+  `  bare SDK PutObject(If-Match) + GetObject  : ${best(results.bare).toFixed(0)} cycles/s`,
+);
+console.log(
+  `  ours / bare                               : ${(
+    best(results.ours) / best(results.bare)
+  ).toFixed(2)}`,
+);
 client.destroy();
 await server.stop();

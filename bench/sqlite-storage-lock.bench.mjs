@@ -64,18 +64,36 @@ const runs = {
   sqliteLock: lockPairs(new SqliteLockManager({ path: join(root, 'lock.db') })),
 };
 const rates = Object.fromEntries(Object.keys(runs).map((name) => [name, []]));
-console.log(`sqlite vs fs, ${ROUNDS} interleaved rounds (${CYCLES} CAS cycles, ${PAIRS} lock pairs), fsync on; ${execFileSync('uptime').toString().trim()}`);
+console.log(
+  `sqlite vs fs, ${ROUNDS} interleaved rounds (${CYCLES} CAS cycles, ${PAIRS} lock pairs), fsync on; ${execFileSync(
+    'uptime',
+  )
+    .toString()
+    .trim()}`,
+);
 for (let round = 0; round < ROUNDS; round++) {
   const names = Object.keys(runs);
   const shift = round % names.length;
-  for (const name of names.slice(shift).concat(names.slice(0, shift))) rates[name].push(await runs[name]());
+  for (const name of names.slice(shift).concat(names.slice(0, shift)))
+    rates[name].push(await runs[name]());
 }
 rmSync(root, { recursive: true, force: true });
-const fmt = (list) => `${median(list).toFixed(0)} (${Math.min(...list).toFixed(0)}–${Math.max(...list).toFixed(0)})`;
+const fmt = (list) =>
+  `${median(list).toFixed(0)} (${Math.min(...list).toFixed(0)}–${Math.max(...list).toFixed(0)})`;
 const ratio = (a, b) => median(rates[a].map((x, i) => x / rates[b][i])).toFixed(2);
 console.log(`  bare writeFile+fsync+rename+readFile: ${fmt(rates.bare)} cycles/s`);
-console.log(`  fs     CAS write + read:              ${fmt(rates.fsCas)} cycles/s (bare/fs ${ratio('bare', 'fsCas')}x, target <= 1.3)`);
-console.log(`  sqlite CAS write + read:              ${fmt(rates.sqliteCas)} cycles/s (bare/sqlite ${ratio('bare', 'sqliteCas')}x)`);
+console.log(
+  `  fs     CAS write + read:              ${fmt(rates.fsCas)} cycles/s (bare/fs ${ratio(
+    'bare',
+    'fsCas',
+  )}x, target <= 1.3)`,
+);
+console.log(
+  `  sqlite CAS write + read:              ${fmt(rates.sqliteCas)} cycles/s (bare/sqlite ${ratio(
+    'bare',
+    'sqliteCas',
+  )}x)`,
+);
 console.log(`  sqlite/fs CAS: ${ratio('sqliteCas', 'fsCas')}x`);
 console.log(`  fs     lock acquire + release:        ${fmt(rates.fsLock)} pairs/s`);
 console.log(`  sqlite lock acquire + release:        ${fmt(rates.sqliteLock)} pairs/s`);

@@ -49,7 +49,11 @@ if (process.argv[2] === '--worker') {
   });
   process.send({ ready: true });
 } else {
-  for (const [where, pollIntervalMs] of [['same process', 1000], ['other process', 1000], ['other process', 100]]) {
+  for (const [where, pollIntervalMs] of [
+    ['same process', 1000],
+    ['other process', 1000],
+    ['other process', 100],
+  ]) {
     const root = mkdtempSync(join(tmpdir(), 'durable-bench-timer-'));
     const lateness = [];
     let stop;
@@ -57,7 +61,11 @@ if (process.argv[2] === '--worker') {
       const worker = runWorker(root, pollIntervalMs, (late) => lateness.push(late));
       stop = () => worker.stop();
     } else {
-      const child = fork(fileURLToPath(import.meta.url), ['--worker', root, String(pollIntervalMs)]);
+      const child = fork(fileURLToPath(import.meta.url), [
+        '--worker',
+        root,
+        String(pollIntervalMs),
+      ]);
       await new Promise((resolve) => child.on('message', (m) => m.ready && resolve()));
       child.on('message', (m) => m.late !== undefined && lateness.push(m.late));
       stop = () => new Promise((resolve) => (child.send('stop'), child.on('exit', resolve)));
@@ -70,6 +78,11 @@ if (process.argv[2] === '--worker') {
     while (lateness.length < COUNT) await new Promise((r) => setTimeout(r, 50));
     await stop();
     rmSync(root, { recursive: true, force: true });
-    console.log(`1 s timer, worker in ${where}, pollIntervalMs ${pollIntervalMs}, ${COUNT} timers: lateness p50 ${quantile(lateness, 0.5)} ms, p99 ${quantile(lateness, 0.99)} ms, max ${Math.max(...lateness)} ms`);
+    console.log(
+      `1 s timer, worker in ${where}, pollIntervalMs ${pollIntervalMs}, ${COUNT} timers: lateness p50 ${quantile(
+        lateness,
+        0.5,
+      )} ms, p99 ${quantile(lateness, 0.99)} ms, max ${Math.max(...lateness)} ms`,
+    );
   }
 }

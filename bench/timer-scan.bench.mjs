@@ -20,7 +20,14 @@ const machine = setup({ delays: { timeout: ({ context }) => context.delayMs } })
   initial: 'waiting',
   context: ({ input }) => ({ delayMs: input.delayMs, fired: 0 }),
   states: {
-    waiting: { after: { timeout: { target: 'timedOut', actions: assign({ fired: ({ context }) => context.fired + 1 }) } } },
+    waiting: {
+      after: {
+        timeout: {
+          target: 'timedOut',
+          actions: assign({ fired: ({ context }) => context.fired + 1 }),
+        },
+      },
+    },
     timedOut: { type: 'final' },
   },
 });
@@ -31,8 +38,15 @@ async function populate(storage, count, dueCount, name = 'p') {
     // The first dueCount are due at T0 + 1 s; the rest an hour or more later.
     input: { delayMs: i < dueCount ? 1000 : 3_600_000 + i },
   }));
-  const options = { versions: [{ version: '1', logic: machine }], storage, locking: 'write', concurrency: 16, clock: () => T0 };
-  for (let i = 0; i < starts.length; i += 500) await orchestrateCloudEvents(options, [], starts.slice(i, i + 500));
+  const options = {
+    versions: [{ version: '1', logic: machine }],
+    storage,
+    locking: 'write',
+    concurrency: 16,
+    clock: () => T0,
+  };
+  for (let i = 0; i < starts.length; i += 500)
+    await orchestrateCloudEvents(options, [], starts.slice(i, i + 500));
 }
 
 async function timeRuns(makeOptions, rounds) {
@@ -42,7 +56,8 @@ async function timeRuns(makeOptions, rounds) {
     const started = performance.now();
     const result = await fireDueTimers(options);
     times.push(performance.now() - started);
-    if (result.fired !== 0 || result.errors.length > 0) throw new Error(`expected nothing due, fired ${result.fired}`);
+    if (result.fired !== 0 || result.errors.length > 0)
+      throw new Error(`expected nothing due, fired ${result.fired}`);
   }
   return median(times);
 }
@@ -63,16 +78,28 @@ for (const backend of ['memory', 'fs']) {
       clock: () => T0 + 5000,
     });
     results[pending] = await timeRuns(makeOptions, ROUNDS);
-    console.log(`${backend}: ${pending} pending, none due: run median ${results[pending].toFixed(2)} ms (${ROUNDS} runs; setup ${(setupMs / 1000).toFixed(1)} s)`);
+    console.log(
+      `${backend}: ${pending} pending, none due: run median ${results[pending].toFixed(
+        2,
+      )} ms (${ROUNDS} runs; setup ${(setupMs / 1000).toFixed(1)} s)`,
+    );
     if (pending === 10_000) {
       // 10 due among them: add 10 that are due, fire them once (one run), timed.
       await populate(setupStorage, 10, 10, 'due');
       const options = { ...makeOptions(), clock: () => T0 + 5000 };
       const started = performance.now();
       const fired = await fireDueTimers(options);
-      console.log(`${backend}: 10,000 pending, 10 due: the run firing them took ${(performance.now() - started).toFixed(1)} ms (fired ${fired.fired})`);
+      console.log(
+        `${backend}: 10,000 pending, 10 due: the run firing them took ${(
+          performance.now() - started
+        ).toFixed(1)} ms (fired ${fired.fired})`,
+      );
     }
     rmSync(root, { recursive: true, force: true });
   }
-  console.log(`${backend}: 10,000 / 10 pending, none due: ${(results[10_000] / results[10]).toFixed(2)}x (target <= 2x)`);
+  console.log(
+    `${backend}: 10,000 / 10 pending, none due: ${(results[10_000] / results[10]).toFixed(
+      2,
+    )}x (target <= 2x)`,
+  );
 }

@@ -67,10 +67,13 @@ if (role === 'claimer') {
   const core = await import('../packages/core/dist/esm/index.js');
   const makers = {
     memory: () => core.createMemoryWorkflowStore(),
-    'storage-memory': () => core.createStorageWorkflowStore({ storage: core.createMemoryStorage() }),
+    'storage-memory': () =>
+      core.createStorageWorkflowStore({ storage: core.createMemoryStorage() }),
   };
   for (const kind of STORES.filter((k) => k in makers)) {
-    console.log(`${kind}: claim time, N workflows not due + ${DUE} due, ${ROUNDS} rounds (medians per round)`);
+    console.log(
+      `${kind}: claim time, N workflows not due + ${DUE} due, ${ROUNDS} rounds (medians per round)`,
+    );
     const byN = {};
     for (const n of [100, 100_000]) {
       const rounds = [];
@@ -82,14 +85,25 @@ if (role === 'claimer') {
       }
       byN[n] = rounds;
       const fmt = (key) => rounds.map((r) => r[key].toFixed(3)).join(' / ');
-      console.log(`  N = ${String(n).padStart(6)}: due claim ${fmt('due')} ms, claim finding nothing ${fmt('empty')} ms`);
+      console.log(
+        `  N = ${String(n).padStart(6)}: due claim ${fmt('due')} ms, claim finding nothing ${fmt(
+          'empty',
+        )} ms`,
+      );
     }
-    const ratio = (key) => byN[100_000].map((r, i) => (r[key] / byN[100][i][key]).toFixed(2)).join(' / ');
-    console.log(`  100,000 vs 100, per round: due ${ratio('due')}x, nothing due ${ratio('empty')}x (target <= 2x)`);
+    const ratio = (key) =>
+      byN[100_000].map((r, i) => (r[key] / byN[100][i][key]).toFixed(2)).join(' / ');
+    console.log(
+      `  100,000 vs 100, per round: due ${ratio('due')}x, nothing due ${ratio(
+        'empty',
+      )}x (target <= 2x)`,
+    );
   }
   if (STORES.includes('fs')) {
     const { FileWorkflowStore } = await import('../packages/fs/dist/esm/index.js');
-    console.log(`fs workflow store: claim time with N workflows not due + ${DUE} due, in a fresh process (fsync off while filling)`);
+    console.log(
+      `fs workflow store: claim time with N workflows not due + ${DUE} due, in a fresh process (fsync off while filling)`,
+    );
     for (const n of [100, 1_000, 10_000, 100_000].filter((x) => x <= FS_MAX)) {
       const root = mkdtempSync(join(tmpdir(), 'durable-bench-claim-'));
       const filler = new FileWorkflowStore({ root, fsync: false });
@@ -97,10 +111,14 @@ if (role === 'claimer') {
       const times = await new Promise((resolve, reject) => {
         const child = fork(fileURLToPath(import.meta.url), ['claimer', root]);
         child.once('message', resolve);
-        child.once('exit', (code) => (code === 0 ? undefined : reject(new Error(`claimer exited ${code}`))));
+        child.once('exit', (code) =>
+          code === 0 ? undefined : reject(new Error(`claimer exited ${code}`)),
+        );
       });
       console.log(
-        `  N = ${String(n).padStart(6)}: first claim ${times[0].toFixed(1)} ms, later claims median ${median(times.slice(1, DUE)).toFixed(2)} ms` +
+        `  N = ${String(n).padStart(6)}: first claim ${times[0].toFixed(
+          1,
+        )} ms, later claims median ${median(times.slice(1, DUE)).toFixed(2)} ms` +
           `, a claim that finds nothing due ${times[DUE].toFixed(2)} ms`,
       );
       rmSync(root, { recursive: true, force: true });

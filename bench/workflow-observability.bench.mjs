@@ -19,10 +19,19 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 // BENCH_BEFORE: the workflow package's ESM entry built from the code before logs and spans were
 // added (a `before` variant, then the baseline): `git archive <commit> packages/workflow/src`, built.
 const BEFORE = process.env.BENCH_BEFORE;
-const VARIANTS = [...(BEFORE === undefined ? [] : ['before']), 'no-api', 'api', 'noop-logger', 'sdk'];
+const VARIANTS = [
+  ...(BEFORE === undefined ? [] : ['before']),
+  'no-api',
+  'api',
+  'noop-logger',
+  'sdk',
+];
 const BASELINE = VARIANTS[0];
 const KINDS = (process.env.BENCH_STORES ?? 'memory,fs').split(',');
-const COUNTS = { memory: Number(process.env.BENCH_WORKFLOWS ?? 2000), fs: Number(process.env.BENCH_FS_WORKFLOWS ?? 300) };
+const COUNTS = {
+  memory: Number(process.env.BENCH_WORKFLOWS ?? 2000),
+  fs: Number(process.env.BENCH_FS_WORKFLOWS ?? 300),
+};
 
 if (process.argv[2] === 'child') {
   const [, , , variant, kind] = process.argv;
@@ -35,15 +44,27 @@ if (process.argv[2] === 'child') {
   }
   if (variant === 'sdk') {
     const { trace } = await import('@opentelemetry/api');
-    const { BasicTracerProvider, SimpleSpanProcessor } = await import('@opentelemetry/sdk-trace-base');
-    const exporter = { export: (spans, done) => done({ code: 0 }), shutdown: async () => undefined };
-    trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
+    const { BasicTracerProvider, SimpleSpanProcessor } = await import(
+      '@opentelemetry/sdk-trace-base'
+    );
+    const exporter = {
+      export: (spans, done) => done({ code: 0 }),
+      shutdown: async () => undefined,
+    };
+    trace.setGlobalTracerProvider(
+      new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }),
+    );
   }
   const { createMemoryWorkflowStore } = await import('../packages/core/dist/esm/index.js');
   const { createFileWorkflowStore } = await import('../packages/fs/dist/esm/index.js');
-  const { createWorkflowClient, defineWorkflow } = await import(variant === 'before' ? pathToFileURL(BEFORE).href : '../packages/workflow/dist/esm/index.js');
+  const { createWorkflowClient, defineWorkflow } = await import(
+    variant === 'before' ? pathToFileURL(BEFORE).href : '../packages/workflow/dist/esm/index.js'
+  );
   const noop = () => undefined;
-  const logger = variant === 'noop-logger' || variant === 'sdk' ? { debug: noop, info: noop, warn: noop, error: noop } : undefined;
+  const logger =
+    variant === 'noop-logger' || variant === 'sdk'
+      ? { debug: noop, info: noop, warn: noop, error: noop }
+      : undefined;
   const threeSteps = defineWorkflow('threeSteps', async (ctx, input) => {
     const a = await ctx.step('one', () => input.n + 1);
     const b = await ctx.step('two', () => a * 2);
@@ -51,7 +72,13 @@ if (process.argv[2] === 'child') {
   });
   const root = kind === 'fs' ? mkdtempSync(join(tmpdir(), 'durable-bench-obs-')) : undefined;
   const store = kind === 'fs' ? createFileWorkflowStore({ root }) : createMemoryWorkflowStore();
-  const client = createWorkflowClient({ store, workflows: [threeSteps], concurrency: 8, pollIntervalMs: 0, ...(logger === undefined ? {} : { logger }) });
+  const client = createWorkflowClient({
+    store,
+    workflows: [threeSteps],
+    concurrency: 8,
+    pollIntervalMs: 0,
+    ...(logger === undefined ? {} : { logger }),
+  });
   const total = COUNTS[kind];
   for (let i = 0; i < total; i++) await client.start(threeSteps, `wf-${i}`, { n: i });
   const started = performance.now();
@@ -59,19 +86,30 @@ if (process.argv[2] === 'child') {
   const stats = await client.drain();
   const seconds = (performance.now() - started) / 1000;
   const used = process.cpuUsage(cpu);
-  if (stats.completed !== total) throw new Error(`${variant}/${kind}: ${stats.completed} of ${total} completed`);
+  if (stats.completed !== total)
+    throw new Error(`${variant}/${kind}: ${stats.completed} of ${total} completed`);
   if (root !== undefined) rmSync(root, { recursive: true, force: true });
-  process.send({ perSecond: total / seconds, cpuMsPerWorkflow: (used.user + used.system) / 1000 / total });
+  process.send({
+    perSecond: total / seconds,
+    cpuMsPerWorkflow: (used.user + used.system) / 1000 / total,
+  });
   process.exit(0);
 } else {
   const run = (variant, kind) =>
     new Promise((resolve, reject) => {
-      const child = fork(fileURLToPath(import.meta.url), ['child', variant, kind], { cwd: fileURLToPath(new URL('.', import.meta.url)) });
+      const child = fork(fileURLToPath(import.meta.url), ['child', variant, kind], {
+        cwd: fileURLToPath(new URL('.', import.meta.url)),
+      });
       child.once('message', (message) => resolve(message));
-      child.once('exit', (code) => code !== 0 && reject(new Error(`${variant}/${kind} exited with ${code}`)));
+      child.once(
+        'exit',
+        (code) => code !== 0 && reject(new Error(`${variant}/${kind} exited with ${code}`)),
+      );
     });
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  console.log(`3-step workflows/s, drain with concurrency 8, ${ROUNDS} rounds, variants interleaved, each in a fresh process`);
+  console.log(
+    `3-step workflows/s, drain with concurrency 8, ${ROUNDS} rounds, variants interleaved, each in a fresh process`,
+  );
   console.log(`costs are against ${BASELINE}${BEFORE === undefined ? '' : ` (${BEFORE})`}`);
   for (const kind of KINDS) {
     const results = Object.fromEntries(VARIANTS.map((v) => [v, []]));
@@ -95,8 +133,14 @@ if (process.argv[2] === 'child') {
       const xs = results[variant];
       const cs = cpu[variant];
       console.log(
-        `  ${variant.padEnd(12)} wall ${median(xs).toFixed(0).padStart(5)}/s (${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)}), cost ${pct(median(ratios[variant]))} (rounds ${ratios[variant].map(pct).join(' ')})` +
-          `;  CPU ${median(cs).toFixed(3)} ms/workflow, cost ${pct(median(cpuRatios[variant]))} (rounds ${cpuRatios[variant].map(pct).join(' ')})`,
+        `  ${variant.padEnd(12)} wall ${median(xs).toFixed(0).padStart(5)}/s (${Math.min(
+          ...xs,
+        ).toFixed(0)}-${Math.max(...xs).toFixed(0)}), cost ${pct(
+          median(ratios[variant]),
+        )} (rounds ${ratios[variant].map(pct).join(' ')})` +
+          `;  CPU ${median(cs).toFixed(3)} ms/workflow, cost ${pct(
+            median(cpuRatios[variant]),
+          )} (rounds ${cpuRatios[variant].map(pct).join(' ')})`,
       );
     }
   }

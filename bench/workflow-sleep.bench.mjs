@@ -32,8 +32,14 @@ for (const pollIntervalMs of [1000, 100]) {
     await new Promise((r) => setTimeout(r, 20));
   }
   const lateness = [];
-  for (let i = 0; i < WORKFLOWS; i++) lateness.push((await client.wait(`s-${i}`, ['completed'], 1000, 20)).result);
+  for (let i = 0; i < WORKFLOWS; i++)
+    lateness.push((await client.wait(`s-${i}`, ['completed'], 1000, 20)).result);
   await worker.stop();
   rmSync(root, { recursive: true, force: true });
-  console.log(`1 s sleep, pollIntervalMs ${pollIntervalMs}, ${WORKFLOWS} workflows: lateness p50 ${quantile(lateness, 0.5)} ms, p99 ${quantile(lateness, 0.99)} ms, max ${Math.max(...lateness)} ms`);
+  console.log(
+    `1 s sleep, pollIntervalMs ${pollIntervalMs}, ${WORKFLOWS} workflows: lateness p50 ${quantile(
+      lateness,
+      0.5,
+    )} ms, p99 ${quantile(lateness, 0.99)} ms, max ${Math.max(...lateness)} ms`,
+  );
 }

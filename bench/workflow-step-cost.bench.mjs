@@ -14,7 +14,9 @@ import { join } from 'node:path';
 import { createFileLock, createFileStorage, createFileWorkflowStore } from '@durable/fs';
 import { median } from './support/stats.mjs';
 
-const { createMemoryStorage, createMemoryWorkflowStore, createStorageWorkflowStore } = await import('../packages/core/dist/esm/index.js');
+const { createMemoryStorage, createMemoryWorkflowStore, createStorageWorkflowStore } = await import(
+  '../packages/core/dist/esm/index.js'
+);
 const { LidexClient } = await import('../packages/workflow/dist/esm/lidex/index.js');
 
 const STEPS = Number(process.env.BENCH_STEPS ?? 150);
@@ -41,13 +43,16 @@ async function stepTimes(store) {
   });
   await client.start('w', 'long');
   const stats = await client.drain();
-  if (stats.completed !== 1) throw new Error(`the workflow did not complete: ${JSON.stringify(stats)}`);
+  if (stats.completed !== 1)
+    throw new Error(`the workflow did not complete: ${JSON.stringify(stats)}`);
   return times;
 }
 
 const growthStores = {
   memory: () => ({ store: createMemoryWorkflowStore() }),
-  'storage on memory': () => ({ store: createStorageWorkflowStore({ storage: createMemoryStorage() }) }),
+  'storage on memory': () => ({
+    store: createStorageWorkflowStore({ storage: createMemoryStorage() }),
+  }),
   'storage on fs': () => {
     const root = mkdtempSync(join(tmpdir(), 'durable-bench-growth-'));
     return { store: createStorageWorkflowStore({ storage: createFileStorage({ root }) }), root };
@@ -59,7 +64,9 @@ const growthStores = {
 };
 
 if (PARTS.includes('growth')) {
-  console.log(`step cost at step 10 (median of steps 1-20) and step 1,000 (median of 981-1,000), ${GROWTH_ROUNDS} rounds`);
+  console.log(
+    `step cost at step 10 (median of steps 1-20) and step 1,000 (median of 981-1,000), ${GROWTH_ROUNDS} rounds`,
+  );
   for (const [kind, make] of Object.entries(growthStores)) {
     const rows = [];
     for (let round = 0; round < GROWTH_ROUNDS; round++) {
@@ -71,7 +78,12 @@ if (PARTS.includes('growth')) {
       rows.push({ early, late, ratio: late / early });
     }
     const fmt = (key, digits) => rows.map((r) => r[key].toFixed(digits)).join(' / ');
-    console.log(`  ${kind.padEnd(18)} step 10: ${fmt('early', 3)} ms, step 1,000: ${fmt('late', 3)} ms: ${fmt('ratio', 2)}x (target <= 1.5x)`);
+    console.log(
+      `  ${kind.padEnd(18)} step 10: ${fmt('early', 3)} ms, step 1,000: ${fmt('late', 3)} ms: ${fmt(
+        'ratio',
+        2,
+      )}x (target <= 1.5x)`,
+    );
   }
 }
 
@@ -80,7 +92,11 @@ async function stepCost(kind) {
   const store =
     kind === 'fs'
       ? createFileWorkflowStore({ root })
-      : createStorageWorkflowStore({ storage: createFileStorage({ root }), lock: createFileLock({ root }), lockWrites: kind === 'generic+lock' });
+      : createStorageWorkflowStore({
+          storage: createFileStorage({ root }),
+          lock: createFileLock({ root }),
+          lockWrites: kind === 'generic+lock',
+        });
   let perStep = 0;
   const client = new LidexClient({
     store,
@@ -121,7 +137,8 @@ async function bareWrite(bytes) {
 
 // Rounds pair a workflow run with a bare-write run right after it (the disk and the CPUs are
 // shared with other work), and the figure is the median of the per-round ratios.
-if (PARTS.includes('bare')) console.log(`${STEPS} steps per workflow, median of ${ROUNDS} paired rounds, fsync on`);
+if (PARTS.includes('bare'))
+  console.log(`${STEPS} steps per workflow, median of ${ROUNDS} paired rounds, fsync on`);
 for (const kind of PARTS.includes('bare') ? ['fs', 'generic', 'generic+lock'] : []) {
   const steps = [];
   const writes = [];
@@ -136,7 +153,9 @@ for (const kind of PARTS.includes('bare') ? ['fs', 'generic', 'generic+lock'] : 
     ratios.push(perStep / perWrite);
   }
   console.log(
-    `${kind.padEnd(13)} step ${median(steps).toFixed(3)} ms vs bare conditional write ${median(writes).toFixed(3)} ms ` +
+    `${kind.padEnd(13)} step ${median(steps).toFixed(3)} ms vs bare conditional write ${median(
+      writes,
+    ).toFixed(3)} ms ` +
       `(record up to ${bytes} B): ${median(ratios).toFixed(2)}x (target <= 1.5x)`,
   );
 }

@@ -15,7 +15,11 @@ const WORKFLOWS = Number(process.env.BENCH_WORKFLOWS ?? 200);
 
 function openStore(kind, root) {
   if (kind === 'fs') return createFileWorkflowStore({ root });
-  return createStorageWorkflowStore({ storage: createFileStorage({ root }), lock: createFileLock({ root }), lockWrites: kind === 'generic+lock' });
+  return createStorageWorkflowStore({
+    storage: createFileStorage({ root }),
+    lock: createFileLock({ root }),
+    lockWrites: kind === 'generic+lock',
+  });
 }
 
 const handlers = {
@@ -36,7 +40,13 @@ if (process.argv[2] === 'worker') {
     await base.finish(id, token, outcome);
     process.send(id);
   };
-  const client = new LidexClient({ store, handlers, concurrency: 8, pollIntervalMs: 10, onError: (e) => console.error(e) });
+  const client = new LidexClient({
+    store,
+    handlers,
+    concurrency: 8,
+    pollIntervalMs: 10,
+    onError: (e) => console.error(e),
+  });
   let worker;
   process.on('message', async (message) => {
     if (message === 'go') worker = client.poll();
@@ -59,17 +69,21 @@ if (process.argv[2] === 'worker') {
       let allDone;
       const all = new Promise((resolve) => (allDone = resolve));
       const children = await Promise.all(
-        Array.from({ length: workers }, () => new Promise((resolve) => {
-          const child = fork(fileURLToPath(import.meta.url), ['worker', kind, root]);
-          child.on('message', (message) => {
-            if (message === 'ready') return resolve(child);
-            done.add(message);
-            if (done.size === WORKFLOWS) {
-              finishedAt = performance.now();
-              allDone();
-            }
-          });
-        })),
+        Array.from(
+          { length: workers },
+          () =>
+            new Promise((resolve) => {
+              const child = fork(fileURLToPath(import.meta.url), ['worker', kind, root]);
+              child.on('message', (message) => {
+                if (message === 'ready') return resolve(child);
+                done.add(message);
+                if (done.size === WORKFLOWS) {
+                  finishedAt = performance.now();
+                  allDone();
+                }
+              });
+            }),
+        ),
       );
       // Every worker is up; the clock starts as they are told to go.
       started = performance.now();
@@ -80,12 +94,21 @@ if (process.argv[2] === 'worker') {
         const record = await client.get(`wf-${i}`);
         if (record?.status !== 'completed') throw new Error(`wf-${i} is ${record?.status}`);
       }
-      await Promise.all(children.map((child) => new Promise((resolve) => {
-        child.once('exit', resolve);
-        child.send('stop');
-      })));
+      await Promise.all(
+        children.map(
+          (child) =>
+            new Promise((resolve) => {
+              child.once('exit', resolve);
+              child.send('stop');
+            }),
+        ),
+      );
       rmSync(root, { recursive: true, force: true });
-      console.log(`${kind.padEnd(13)} ${workers} worker process(es): ${(WORKFLOWS / seconds).toFixed(1).padStart(6)} workflows/s (${(seconds * 1000).toFixed(0)} ms)`);
+      console.log(
+        `${kind.padEnd(13)} ${workers} worker process(es): ${(WORKFLOWS / seconds)
+          .toFixed(1)
+          .padStart(6)} workflows/s (${(seconds * 1000).toFixed(0)} ms)`,
+      );
     }
   }
 }

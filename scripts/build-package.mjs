@@ -11,8 +11,19 @@ const tsc = require.resolve('typescript/bin/tsc');
 const next = `dist.next-${process.pid}`;
 rmSync(next, { recursive: true, force: true });
 run([tsc, '-p', 'tsconfig.build.json', '--outDir', `${next}/esm`]);
-run([tsc, '-p', 'tsconfig.build.json', '--outDir', `${next}/cjs`, '--module', 'commonjs', '--moduleResolution', 'node10',
-  '--verbatimModuleSyntax', 'false']);
+run([
+  tsc,
+  '-p',
+  'tsconfig.build.json',
+  '--outDir',
+  `${next}/cjs`,
+  '--module',
+  'commonjs',
+  '--moduleResolution',
+  'node10',
+  '--verbatimModuleSyntax',
+  'false',
+]);
 mkdirSync(`${next}/cjs`, { recursive: true });
 writeFileSync(`${next}/cjs/package.json`, '{ "type": "commonjs" }\n');
 const old = `dist.old-${process.pid}`;

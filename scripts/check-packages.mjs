@@ -18,18 +18,34 @@ for (const name of readdirSync(join(repo, 'packages'))) {
   if (pkg.private) continue;
   const work = mkdtempSync(join(tmpdir(), 'durable-pack-'));
   try {
-    execFileSync(pnpm, [...pnpmArgs, 'pack', '--pack-destination', work], { cwd: dir, stdio: 'ignore' });
-    const tarball = join(work, readdirSync(work).find((file) => file.endsWith('.tgz')));
+    execFileSync(pnpm, [...pnpmArgs, 'pack', '--pack-destination', work], {
+      cwd: dir,
+      stdio: 'ignore',
+    });
+    const tarball = join(
+      work,
+      readdirSync(work).find((file) => file.endsWith('.tgz')),
+    );
     execFileSync('tar', ['-xzf', tarball, '-C', work]);
     // publint on the unpacked tarball: exactly what users install.
-    const { messages } = await publint({ pkgDir: join(work, 'package'), level: 'warning', strict: true, pack: false });
-    for (const message of messages) problems.push(`${pkg.name}: publint ${message.type}: ${formatMessage(message, pkg) ?? message.code}`);
+    const { messages } = await publint({
+      pkgDir: join(work, 'package'),
+      level: 'warning',
+      strict: true,
+      pack: false,
+    });
+    for (const message of messages)
+      problems.push(
+        `${pkg.name}: publint ${message.type}: ${formatMessage(message, pkg) ?? message.code}`,
+      );
     const files = listFiles(join(work, 'package'));
     if (!files.includes('LICENSE')) problems.push(`${pkg.name}: the tarball has no LICENSE`);
     for (const file of files.filter((f) => f.endsWith('.map'))) {
       const map = JSON.parse(readFileSync(join(work, 'package', file), 'utf8'));
       if (!Array.isArray(map.sourcesContent) || map.sourcesContent.length !== map.sources.length) {
-        problems.push(`${pkg.name}: ${file} points at sources that are not shipped (no sourcesContent)`);
+        problems.push(
+          `${pkg.name}: ${file} points at sources that are not shipped (no sourcesContent)`,
+        );
       }
     }
     console.log(`${pkg.name}: ${files.length} files packed`);
@@ -48,4 +64,6 @@ if (problems.length > 0) {
   console.error(`packaging problems:\n  ${problems.join('\n  ')}`);
   process.exit(1);
 }
-console.log('packaging: every published package passes publint, ships its LICENSE and self-contained source maps');
+console.log(
+  'packaging: every published package passes publint, ships its LICENSE and self-contained source maps',
+);

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# ESLint (typescript-eslint's type-checked rules, zero warnings) and Prettier on the packages whose
-# sources are clean; npm test runs it. A package joins the list once `pnpm lint` finds nothing in
-# it; `pnpm lint` checks every package.
+# Prettier over every TypeScript and JavaScript file of the repository (.prettierignore says what it
+# skips), and ESLint (typescript-eslint's type-checked rules, zero warnings) on the packages whose
+# sources are clean; npm test runs it. A package joins the ESLint list once `pnpm lint` finds
+# nothing in it; `pnpm lint` checks every package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLEAN=(testkit)
 dirs=("${CLEAN[@]/#/packages/}")
 srcs=("${dirs[@]/%//src}")
+npx prettier --check . --log-level warn
 npx eslint "${srcs[@]}" --max-warnings=0
-npx prettier --check "${srcs[@]}" --log-level warn
-echo "lint: ${CLEAN[*]} clean (eslint + prettier)"
+echo "lint: prettier clean everywhere; eslint clean in ${CLEAN[*]}"

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 function binDir() {
   const root = '/usr/lib/postgresql';
   const versions = existsSync(root) ? readdirSync(root).sort((a, b) => Number(b) - Number(a)) : [];
-  if (versions.length === 0) throw new Error('PostgreSQL is not installed: apt-get install -y postgresql');
+  if (versions.length === 0)
+    throw new Error('PostgreSQL is not installed: apt-get install -y postgresql');
   return join(root, versions[0], 'bin');
 }
 
@@ -30,7 +31,12 @@ async function freePort() {
 export async function startPostgres() {
   if (process.env.DATABASE_URL) {
     const base = process.env.DATABASE_URL.replace(/\/[^/]*$/, '');
-    return { url: (db) => `${base}/${db}`, version: 'DATABASE_URL', stop: async () => {}, cpuMs: () => Number.NaN };
+    return {
+      url: (db) => `${base}/${db}`,
+      version: 'DATABASE_URL',
+      stop: async () => {},
+      cpuMs: () => Number.NaN,
+    };
   }
   const bin = binDir();
   const dir = mkdtempSync(join(tmpdir(), 'durable-bench-pg-'));
@@ -40,9 +46,12 @@ export async function startPostgres() {
   chownSync(dir, uid, gid);
   const data = join(dir, 'data');
   const port = await freePort();
-  const asPostgres = (command) => execFileSync('su', ['postgres', '-c', command], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const asPostgres = (command) =>
+    execFileSync('su', ['postgres', '-c', command], { stdio: ['ignore', 'pipe', 'pipe'] });
   asPostgres(`${bin}/initdb -D ${data} -U postgres --auth=trust >/dev/null`);
-  asPostgres(`${bin}/pg_ctl -D ${data} -l ${dir}/log -w -o "-c listen_addresses=127.0.0.1 -p ${port} -k ${dir}" start >/dev/null`);
+  asPostgres(
+    `${bin}/pg_ctl -D ${data} -l ${dir}/log -w -o "-c listen_addresses=127.0.0.1 -p ${port} -k ${dir}" start >/dev/null`,
+  );
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
@@ -62,8 +71,14 @@ export async function startPostgres() {
     }
   });
   const version = execFileSync(`${bin}/postgres`, ['--version']).toString().trim();
-  const postmaster = () => Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
-  return { url: (db) => `postgresql://postgres@127.0.0.1:${port}/${db}`, version, stop, cpuMs: () => serverCpuMs(postmaster()) };
+  const postmaster = () =>
+    Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  return {
+    url: (db) => `postgresql://postgres@127.0.0.1:${port}/${db}`,
+    version,
+    stop,
+    cpuMs: () => serverCpuMs(postmaster()),
+  };
 }
 
 const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());

@@ -7,14 +7,25 @@ const root = resolve(__dirname, '../..');
  * Comments must say what they mean in terms of the code, not point at planning documents or
  * files outside the repository that a reader of the package cannot open.
  */
-const POINTERS = /INFRA\.md|DESIGN\.md|STYLE\.md|issue [0-9]|item [0-9]|the seed\b|library we replace|libraries we replace|design notes/i;
+const POINTERS =
+  /INFRA\.md|DESIGN\.md|STYLE\.md|issue [0-9]|item [0-9]|the seed\b|library we replace|libraries we replace|design notes/i;
 const EXTENSIONS = /\.(ts|mts|cts|js|mjs|cjs|sh)$/;
-const SKIP_DIRS = new Set(['node_modules', 'dist', '.turbo', '.durable-data', '.snippets', 'coverage']);
+const SKIP_DIRS = new Set([
+  'node_modules',
+  'dist',
+  '.turbo',
+  '.durable-data',
+  '.snippets',
+  'coverage',
+]);
 
 /** Files whose comments are checked: sources and tests of packages, and the repository's scripts. */
 function scannedFiles(): string[] {
   const tops = [
-    ...readdirSync(join(root, 'packages')).flatMap((name) => [join('packages', name, 'src'), join('packages', name, 'test')]),
+    ...readdirSync(join(root, 'packages')).flatMap((name) => [
+      join('packages', name, 'src'),
+      join('packages', name, 'test'),
+    ]),
     'integration',
     'bench',
     'scripts',
@@ -48,7 +59,10 @@ export function commentOf(line: string, shell: boolean): string | undefined {
 }
 
 /** `file:line: text` for each comment that points at a planning document or an outside file. */
-export function pointingComments(files: readonly string[], read: (file: string) => string): string[] {
+export function pointingComments(
+  files: readonly string[],
+  read: (file: string) => string,
+): string[] {
   const found: string[] = [];
   for (const file of files) {
     const shell = file.endsWith('.sh');
@@ -56,7 +70,8 @@ export function pointingComments(files: readonly string[], read: (file: string) 
       .split('\n')
       .forEach((line, index) => {
         const comment = commentOf(line, shell);
-        if (comment !== undefined && POINTERS.test(comment)) found.push(`${file}:${index + 1}: ${line.trim()}`);
+        if (comment !== undefined && POINTERS.test(comment))
+          found.push(`${file}:${index + 1}: ${line.trim()}`);
       });
   }
   return found;
@@ -77,6 +92,10 @@ describe('comments speak of the code', () => {
     };
     const hits = pointingComments(Object.keys(sources), (file) => sources[file] ?? '');
     // a.ts:2 holds "issue 4" in a string, not in a comment: not reported.
-    expect(hits.map((hit) => hit.split(':').slice(0, 2).join(':'))).toEqual(['a.ts:1', 'b.ts:2', 'c.sh:1']);
+    expect(hits.map((hit) => hit.split(':').slice(0, 2).join(':'))).toEqual([
+      'a.ts:1',
+      'b.ts:2',
+      'c.sh:1',
+    ]);
   });
 });

@@ -13,7 +13,8 @@ describe('documentation snippets', () => {
     const checked = snippets.filter((snippet) => snippet.skip === undefined);
     const errors = compileSnippets(checked, resolve(workDir, 'docs'));
     const lines = [`snippets: ${checked.length} checked, ${skipped.length} skipped`];
-    for (const snippet of skipped) lines.push(`  skipped ${snippet.file}:${snippet.line}: ${snippet.skip}`);
+    for (const snippet of skipped)
+      lines.push(`  skipped ${snippet.file}:${snippet.line}: ${snippet.skip}`);
     console.log(lines.join('\n'));
     expect(checked.length).toBeGreaterThan(10);
     expect(errors.map((error) => `${error.where}: ${error.message}`)).toEqual([]);
@@ -30,7 +31,10 @@ describe('documentation snippets', () => {
       'const text = (event: { data: unknown }) => event.data.text;',
       '```',
     ].join('\n');
-    const errors = compileSnippets(extractSnippets('broken.md', markdown), resolve(workDir, 'broken'));
+    const errors = compileSnippets(
+      extractSnippets('broken.md', markdown),
+      resolve(workDir, 'broken'),
+    );
     const messages = errors.map((error) => `${error.where}: ${error.message}`);
     expect(messages).toEqual(
       expect.arrayContaining([
@@ -59,6 +63,8 @@ describe('documentation snippets', () => {
     const [declared, fragment] = extractSnippets('ok.md', markdown);
     expect(fragment?.skip).toBe('a fragment: the body of a handler');
     expect(compileSnippets([declared!], resolve(workDir, 'declared'))).toEqual([]);
-    expect(() => extractSnippets('bad.md', '<!-- snippet: no-check -->\n```ts\nx\n```')).toThrow(/unknown snippet directive/);
+    expect(() => extractSnippets('bad.md', '<!-- snippet: no-check -->\n```ts\nx\n```')).toThrow(
+      /unknown snippet directive/,
+    );
   });
 });

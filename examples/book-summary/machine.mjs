@@ -26,7 +26,10 @@ export const bookSummaryMachine = setup({
   states: {
     fetch_book: {
       on: {
-        'evt.book.fetch.success': { target: 'summarise', actions: assign({ content: ({ event }) => event.data.content }) },
+        'evt.book.fetch.success': {
+          target: 'summarise',
+          actions: assign({ content: ({ event }) => event.data.content }),
+        },
         'evt.book.fetch.error': 'failed',
       },
     },
@@ -34,14 +37,27 @@ export const bookSummaryMachine = setup({
       on: {
         'evt.book.summary.success': {
           target: 'check',
-          actions: assign({ summary: ({ event }) => event.data.summary, grounded: null, compliant: null }),
+          actions: assign({
+            summary: ({ event }) => event.data.summary,
+            grounded: null,
+            compliant: null,
+          }),
         },
       },
-      after: { summaryTimeout: { target: 'summary_timed_out', actions: assign({ timeouts: ({ context }) => context.timeouts + 1 }) } },
+      after: {
+        summaryTimeout: {
+          target: 'summary_timed_out',
+          actions: assign({ timeouts: ({ context }) => context.timeouts + 1 }),
+        },
+      },
     },
     summary_timed_out: {
       always: [
-        { guard: 'canRetry', target: 'summarise', actions: assign({ attempts: ({ context }) => context.attempts + 1 }) },
+        {
+          guard: 'canRetry',
+          target: 'summarise',
+          actions: assign({ attempts: ({ context }) => context.attempts + 1 }),
+        },
         { target: 'failed' },
       ],
     },
@@ -52,7 +68,12 @@ export const bookSummaryMachine = setup({
           initial: 'checking',
           states: {
             checking: {
-              on: { 'evt.summary.grounded': { target: 'done', actions: assign({ grounded: ({ event }) => event.data.ok }) } },
+              on: {
+                'evt.summary.grounded': {
+                  target: 'done',
+                  actions: assign({ grounded: ({ event }) => event.data.ok }),
+                },
+              },
             },
             done: { type: 'final' },
           },
@@ -61,7 +82,12 @@ export const bookSummaryMachine = setup({
           initial: 'checking',
           states: {
             checking: {
-              on: { 'evt.summary.compliance': { target: 'done', actions: assign({ compliant: ({ event }) => event.data.ok }) } },
+              on: {
+                'evt.summary.compliance': {
+                  target: 'done',
+                  actions: assign({ compliant: ({ event }) => event.data.ok }),
+                },
+              },
             },
             done: { type: 'final' },
           },
@@ -72,7 +98,11 @@ export const bookSummaryMachine = setup({
     decide: {
       always: [
         { guard: 'checksPassed', target: 'done' },
-        { guard: 'canRetry', target: 'summarise', actions: assign({ attempts: ({ context }) => context.attempts + 1 }) },
+        {
+          guard: 'canRetry',
+          target: 'summarise',
+          actions: assign({ attempts: ({ context }) => context.attempts + 1 }),
+        },
         { target: 'failed' },
       ],
     },
@@ -92,13 +122,28 @@ export const onOrchestrationState = {
     type: 'cmd.summary.grounded.check',
     data: { summary: context.summary, content: context.content },
   }),
-  'check.compliance.checking': (id, { context }) => ({ type: 'cmd.summary.compliance.check', data: { summary: context.summary } }),
-  done: (id, { context }) => ({ type: 'notif.summary.ready', data: { bookId: context.bookId, summary: context.summary } }),
-  summary_timed_out: (id, { context }) => ({ type: 'notif.summary.timed-out', data: { bookId: context.bookId, timeouts: context.timeouts } }),
-  failed: (id, { context }) => ({ type: 'notif.summary.failed', data: { bookId: context.bookId, attempts: context.attempts, timeouts: context.timeouts } }),
+  'check.compliance.checking': (id, { context }) => ({
+    type: 'cmd.summary.compliance.check',
+    data: { summary: context.summary },
+  }),
+  done: (id, { context }) => ({
+    type: 'notif.summary.ready',
+    data: { bookId: context.bookId, summary: context.summary },
+  }),
+  summary_timed_out: (id, { context }) => ({
+    type: 'notif.summary.timed-out',
+    data: { bookId: context.bookId, timeouts: context.timeouts },
+  }),
+  failed: (id, { context }) => ({
+    type: 'notif.summary.failed',
+    data: { bookId: context.bookId, attempts: context.attempts, timeouts: context.timeouts },
+  }),
 };
 
 // The summariser service speaks an older dialect; the cloudevent middleware adapts it.
 export const onCloudEvent = {
-  'evt.summariser.v1.done': (event) => ({ type: 'evt.book.summary.success', data: { summary: event.data.text } }),
+  'evt.summariser.v1.done': (event) => ({
+    type: 'evt.book.summary.success',
+    data: { summary: event.data.text },
+  }),
 };

@@ -24,17 +24,25 @@ if (process.argv[2] === 'worker') {
   for (let i = 0; i < PER_PROCESS; i++) {
     if (mode === 'lock') {
       // The lease is held around the read-modify-write; the write is still conditional.
-      await store.update(keyOf(mode), (current) => String((current ? Number(bytesToText(current.data)) : 0) + 1), {
-        ttlMs: 10_000,
-        waitMs: 30_000,
-      });
+      await store.update(
+        keyOf(mode),
+        (current) => String((current ? Number(bytesToText(current.data)) : 0) + 1),
+        {
+          ttlMs: 10_000,
+          waitMs: 30_000,
+        },
+      );
     } else {
       for (;;) {
         const entry = await store.read(keyOf(mode));
         try {
-          await store.write(keyOf(mode), String((entry ? Number(bytesToText(entry.data)) : 0) + 1), {
-            ifVersion: entry?.version ?? null,
-          });
+          await store.write(
+            keyOf(mode),
+            String((entry ? Number(bytesToText(entry.data)) : 0) + 1),
+            {
+              ifVersion: entry?.version ?? null,
+            },
+          );
           break;
         } catch (error) {
           if (!isDurableError(error, 'CONFLICT')) throw error;
@@ -48,8 +56,12 @@ if (process.argv[2] === 'worker') {
 
 rmSync(root, { recursive: true, force: true });
 mkdirSync(root, { recursive: true });
-console.log(`durable counter demo: 4 processes x ${PER_PROCESS} increments on local files in ${root}`);
-console.log('two processes hold the fs lock around each increment; two use lock-free conditional writes\n');
+console.log(
+  `durable counter demo: 4 processes x ${PER_PROCESS} increments on local files in ${root}`,
+);
+console.log(
+  'two processes hold the fs lock around each increment; two use lock-free conditional writes\n',
+);
 const modes = ['lock', 'lock', 'conditional-write', 'conditional-write'];
 const progress = new Map();
 await Promise.all(
@@ -59,10 +71,14 @@ await Promise.all(
         const child = fork(fileURLToPath(import.meta.url), ['worker', mode]);
         child.on('message', (m) => {
           progress.set(m.pid, m);
-          const line = [...progress.values()].map((p) => `${p.mode}#${p.pid}: ${'#'.repeat(p.done / 10).padEnd(5, '.')}`).join('  ');
+          const line = [...progress.values()]
+            .map((p) => `${p.mode}#${p.pid}: ${'#'.repeat(p.done / 10).padEnd(5, '.')}`)
+            .join('  ');
           console.log(`  ${line}`);
         });
-        child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`worker exited with ${code}`))));
+        child.on('exit', (code) =>
+          code === 0 ? resolve() : reject(new Error(`worker exited with ${code}`)),
+        );
       }),
   ),
 );
@@ -72,14 +88,20 @@ for (const mode of ['lock', 'conditional-write']) {
   const total = await read(keyOf(mode));
   const expected = 2 * PER_PROCESS;
   lost ||= total !== expected;
-  console.log(`${keyOf(mode)} = ${total} (expected ${expected}): ${total === expected ? 'no update lost' : 'LOST UPDATES'}`);
+  console.log(
+    `${keyOf(mode)} = ${total} (expected ${expected}): ${
+      total === expected ? 'no update lost' : 'LOST UPDATES'
+    }`,
+  );
 }
 
 // A persisted key-value round trip, and what a stale writer gets.
 const v1 = await store.write('demo/profile', JSON.stringify({ name: 'Ada', plan: 'free' }));
 await store.write('demo/profile', JSON.stringify({ name: 'Ada', plan: 'pro' }), { ifVersion: v1 });
 try {
-  await store.write('demo/profile', JSON.stringify({ name: 'Ada', plan: 'free' }), { ifVersion: v1 });
+  await store.write('demo/profile', JSON.stringify({ name: 'Ada', plan: 'free' }), {
+    ifVersion: v1,
+  });
 } catch (error) {
   console.log(`stale write refused: ${error.code}: ${error.message}`);
 }

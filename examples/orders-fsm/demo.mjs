@@ -37,41 +37,82 @@ try {
   await fauxqs.listen({ host: '127.0.0.1', port: 0 });
   const endpoint = `http://127.0.0.1:${fauxqs.server.address().port}`;
   const client = await import('@aws-sdk/client-sqs');
-  const sqsClient = new client.SQSClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
-  const events = (await sqsClient.send(new client.CreateQueueCommand({ QueueName: 'events' }))).QueueUrl;
-  const errors = (await sqsClient.send(new client.CreateQueueCommand({ QueueName: 'errors' }))).QueueUrl;
+  const sqsClient = new client.SQSClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  const events = (await sqsClient.send(new client.CreateQueueCommand({ QueueName: 'events' })))
+    .QueueUrl;
+  const errors = (await sqsClient.send(new client.CreateQueueCommand({ QueueName: 'errors' })))
+    .QueueUrl;
   sqs = { endpoint, client, sqsClient, events, errors };
   console.log(`SQS: fauxqs at ${endpoint}, queues "events" and "errors"`);
 } catch (error) {
-  console.log(`SQS: fauxqs could not be started (${error.message}); the SQS part is skipped, gRPC and CloudEvents still run`);
+  console.log(
+    `SQS: fauxqs could not be started (${error.message}); the SQS part is skipped, gRPC and CloudEvents still run`,
+  );
 }
 
 // 2. The fsm server: the package's bin, on local files.
-const bin = join(dirname(require.resolve('@durable/fsm-server/package.json')), 'dist', 'esm', 'cli.js');
-const args = ['--data', join(here, '.durable-data'), '--local', '--http-port', '0', '--grpc-port', '0'];
+const bin = join(
+  dirname(require.resolve('@durable/fsm-server/package.json')),
+  'dist',
+  'esm',
+  'cli.js',
+);
+const args = [
+  '--data',
+  join(here, '.durable-data'),
+  '--local',
+  '--http-port',
+  '0',
+  '--grpc-port',
+  '0',
+];
 if (sqs) args.push('--events', 'events', '--errors', 'errors', '--endpoint-url', sqs.endpoint);
-const server = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
+const server = spawn(process.execPath, [bin, ...args], {
+  stdio: ['ignore', 'pipe', 'inherit'],
+  env: process.env,
+});
 const { listening } = await new Promise((resolve, reject) => {
   createInterface({ input: server.stdout }).once('line', (line) => resolve(JSON.parse(line)));
   server.once('exit', (code) => reject(new Error(`the fsm server exited with ${code}`)));
 });
-console.log(`fsm server (pid ${server.pid}): REST ${listening.httpUrl}, gRPC ${listening.grpcAddress}, data in .durable-data/`);
+console.log(
+  `fsm server (pid ${server.pid}): REST ${listening.httpUrl}, gRPC ${listening.grpcAddress}, data in .durable-data/`,
+);
 
 try {
   const rest = async (method, path, body) => {
     const response = await fetch(`${listening.httpUrl}${path}`, {
       method,
-      ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+      ...(body === undefined
+        ? {}
+        : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
     });
-    return { status: response.status, location: response.headers.get('location'), body: await response.json() };
+    return {
+      status: response.status,
+      location: response.headers.get('location'),
+      body: await response.json(),
+    };
   };
 
   // 3. The configuration (409 on a second run: configurations are immutable) and a new order.
   const config = await rest('POST', '/api/v1/configurations', ORDERS_V3);
-  console.log(`POST /api/v1/configurations -> ${config.status}${config.location ? ` ${config.location}` : ' (it exists from an earlier run)'}`);
+  console.log(
+    `POST /api/v1/configurations -> ${config.status}${
+      config.location ? ` ${config.location}` : ' (it exists from an earlier run)'
+    }`,
+  );
   const id = `order-${Date.now()}`;
-  const created = await rest('POST', '/api/v1/statemachines', { configuration_version: 'test.orders:v3', id });
-  console.log(`POST /api/v1/statemachines -> ${created.status} ${created.location} state=${created.body.statemachine.state}`);
+  const created = await rest('POST', '/api/v1/statemachines', {
+    configuration_version: 'test.orders:v3',
+    id,
+  });
+  console.log(
+    `POST /api/v1/statemachines -> ${created.status} ${created.location} state=${created.body.statemachine.state}`,
+  );
 
   const stateIs = async (want) => {
     for (let i = 0; i < 600; i++) {
@@ -85,8 +126,12 @@ try {
   const rpc = new Client(listening.grpcAddress, grpc.credentials.createInsecure());
   const consume = (event, eventId) =>
     new Promise((resolve, reject) =>
-      rpc.ConsumeEvent({ dest: id, event: { event_id: eventId, transition: { event }, originator: 'demo gRPC client' } }, (error, reply) =>
-        error ? reject(error) : resolve(reply),
+      rpc.ConsumeEvent(
+        {
+          dest: id,
+          event: { event_id: eventId, transition: { event }, originator: 'demo gRPC client' },
+        },
+        (error, reply) => (error ? reject(error) : resolve(reply)),
       ),
     );
   const viaSqs = async (event, eventId) => {
@@ -115,10 +160,21 @@ try {
   console.log(`deliver ${sqs ? 'via SQS, sent twice with one EventId' : 'via gRPC'} -> delivered`);
   const cloudEvent = await fetch(`${listening.httpUrl}/events`, {
     method: 'POST',
-    headers: { 'ce-specversion': '1.0', 'ce-id': `${id}-4`, 'ce-source': 'demo/cloudevents', 'ce-type': 'sign', 'ce-subject': id, 'content-type': 'application/json' },
+    headers: {
+      'ce-specversion': '1.0',
+      'ce-id': `${id}-4`,
+      'ce-source': 'demo/cloudevents',
+      'ce-type': 'sign',
+      'ce-subject': id,
+      'content-type': 'application/json',
+    },
     body: JSON.stringify({ signedBy: 'Ada' }),
   });
-  console.log(`sign as a CloudEvent (POST /events) -> ${cloudEvent.status} ${JSON.stringify(await cloudEvent.json())}`);
+  console.log(
+    `sign as a CloudEvent (POST /events) -> ${cloudEvent.status} ${JSON.stringify(
+      await cloudEvent.json(),
+    )}`,
+  );
   try {
     await consume('ship', `${id}-bad`);
   } catch (error) {
@@ -129,14 +185,27 @@ try {
 
   // 5. A bad SQS message (no DestinationId) goes to the errors queue; the server carries on.
   if (sqs) {
-    await sqs.sqsClient.send(new sqs.client.SendMessageCommand({ QueueUrl: sqs.events, MessageBody: 'accept' }));
+    await sqs.sqsClient.send(
+      new sqs.client.SendMessageCommand({ QueueUrl: sqs.events, MessageBody: 'accept' }),
+    );
     // Errors of the other channels land there too (the refused gRPC "ship" above): read until ours.
     for (let found = false; !found; ) {
-      const reply = await sqs.sqsClient.send(new sqs.client.ReceiveMessageCommand({ QueueUrl: sqs.errors, MaxNumberOfMessages: 10, WaitTimeSeconds: 5 }));
+      const reply = await sqs.sqsClient.send(
+        new sqs.client.ReceiveMessageCommand({
+          QueueUrl: sqs.errors,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: 5,
+        }),
+      );
       for (const message of reply.Messages ?? []) {
         console.log(`errors queue: ${message.Body}`);
         found ||= JSON.parse(message.Body).channel === 'sqs';
-        await sqs.sqsClient.send(new sqs.client.DeleteMessageCommand({ QueueUrl: sqs.errors, ReceiptHandle: message.ReceiptHandle }));
+        await sqs.sqsClient.send(
+          new sqs.client.DeleteMessageCommand({
+            QueueUrl: sqs.errors,
+            ReceiptHandle: message.ReceiptHandle,
+          }),
+        );
       }
     }
   }

@@ -16,7 +16,11 @@ const options = { timeoutIntervalMs: 600, pollIntervalMs: 50, retryIntervalMs: 2
 
 if (process.argv[2] === 'worker') {
   const collectPayment = defineCollectPayment(createPaymentApi(ledger));
-  const client = createWorkflowClient({ store: createFileWorkflowStore({ root }), workflows: [collectPayment], ...options });
+  const client = createWorkflowClient({
+    store: createFileWorkflowStore({ root }),
+    workflows: [collectPayment],
+    ...options,
+  });
   const worker = client.poll();
   process.on('SIGTERM', () => worker.stop().then(() => process.exit(0)));
   process.send?.('ready');
@@ -26,11 +30,26 @@ if (process.argv[2] === 'worker') {
   writeFileSync(ledger, '');
   // This process only starts workflows (concurrency 0): the definition gives `start` its name and types.
   const collectPayment = defineCollectPayment(createPaymentApi(ledger));
-  const client = createWorkflowClient({ store: createFileWorkflowStore({ root }), workflows: [collectPayment], concurrency: 0, ...options });
-  const orders = { 'order-1': 'acme', 'order-2': 'globex', 'order-3': 'initech', 'order-4': 'umbrella' };
+  const client = createWorkflowClient({
+    store: createFileWorkflowStore({ root }),
+    workflows: [collectPayment],
+    concurrency: 0,
+    ...options,
+  });
+  const orders = {
+    'order-1': 'acme',
+    'order-2': 'globex',
+    'order-3': 'initech',
+    'order-4': 'umbrella',
+  };
   const handles = {};
-  for (const [id, account] of Object.entries(orders)) handles[id] = await client.start(collectPayment, id, { account, amount: 42 });
-  console.log(`started ${Object.keys(orders).length} collect-payment workflows (a "day" between tries is ${DAY_MS} ms here)`);
+  for (const [id, account] of Object.entries(orders))
+    handles[id] = await client.start(collectPayment, id, { account, amount: 42 });
+  console.log(
+    `started ${
+      Object.keys(orders).length
+    } collect-payment workflows (a "day" between tries is ${DAY_MS} ms here)`,
+  );
 
   const start = () =>
     new Promise((resolve) => {
@@ -47,10 +66,14 @@ if (process.argv[2] === 'worker') {
   console.log(`worker A SIGKILLed after ${seenByA} payment-API calls, mid-run`);
 
   const b = await start();
-  console.log(`worker B (pid ${b.pid}) takes over (A's leases expire after ${options.timeoutIntervalMs} ms)`);
+  console.log(
+    `worker B (pid ${b.pid}) takes over (A's leases expire after ${options.timeoutIntervalMs} ms)`,
+  );
   const results = {};
   for (const id of Object.keys(orders)) {
-    results[id] = await handles[id].result({ timeoutMs: 20_000, pollIntervalMs: 50 }).catch((error) => `${error.code}: ${error.message}`);
+    results[id] = await handles[id]
+      .result({ timeoutMs: 20_000, pollIntervalMs: 50 })
+      .catch((error) => `${error.code}: ${error.message}`);
   }
   b.kill('SIGTERM');
 
@@ -65,15 +88,25 @@ if (process.argv[2] === 'worker') {
   }
   const repeated = [...calls].filter(([, pids]) => pids.length > 1).map(([k]) => k);
   // A repeat is fine only where A was killed in the middle of the step (before it was recorded).
-  const badRepeats = [...calls].filter(([, pids]) => pids.slice(0, -1).some((pid) => pid !== a.pid)).map(([k]) => k);
+  const badRepeats = [...calls]
+    .filter(([, pids]) => pids.slice(0, -1).some((pid) => pid !== a.pid))
+    .map(([k]) => k);
   console.log('\nresults:');
-  for (const [id, result] of Object.entries(results)) console.log(`  ${id} (${orders[id]}): ${JSON.stringify(result)}`);
+  for (const [id, result] of Object.entries(results))
+    console.log(`  ${id} (${orders[id]}): ${JSON.stringify(result)}`);
   console.log(
     repeated.length === 0
       ? '\nno step ran twice: worker B resumed each workflow after its last recorded step'
-      : `\nrepeated only the step(s) A was killed in the middle of (called, not yet recorded): ${repeated.join(', ')}`,
+      : `\nrepeated only the step(s) A was killed in the middle of (called, not yet recorded): ${repeated.join(
+          ', ',
+        )}`,
   );
-  const expected = { 'order-1': 'paid', 'order-2': 'blocked', 'order-3': 'paid', 'order-4': 'paid' };
+  const expected = {
+    'order-1': 'paid',
+    'order-2': 'blocked',
+    'order-3': 'paid',
+    'order-4': 'paid',
+  };
   const wrong = Object.entries(expected).filter(([id, status]) => results[id]?.status !== status);
   if (wrong.length > 0 || badRepeats.length > 0) {
     console.error('unexpected outcome', { wrong, badRepeats });

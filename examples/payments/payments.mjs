@@ -16,14 +16,22 @@ export function createPaymentApi(ledger) {
       // Whether it succeeds depends on the attempt number (recorded by the workflow), not on
       // how many times this process called: a restarted worker sees the same answers.
       const ok = attempt > (declines[account] ?? 0);
-      appendFileSync(ledger, `${workflowId} capture-${attempt} ${ok ? 'captured' : 'declined'} ${amount} pid=${process.pid}\n`);
+      appendFileSync(
+        ledger,
+        `${workflowId} capture-${attempt} ${ok ? 'captured' : 'declined'} ${amount} pid=${
+          process.pid
+        }\n`,
+      );
       return { ok, reference: ok ? `ch_${account}_${attempt}` : undefined };
     },
     async blockAccount(workflowId, account) {
       appendFileSync(ledger, `${workflowId} block-account ${account} pid=${process.pid}\n`);
     },
     async sendReceipt(workflowId, account, reference) {
-      appendFileSync(ledger, `${workflowId} send-receipt ${account} ${reference} pid=${process.pid}\n`);
+      appendFileSync(
+        ledger,
+        `${workflowId} send-receipt ${account} ${reference} pid=${process.pid}\n`,
+      );
     },
   };
 }
@@ -35,10 +43,16 @@ export function createPaymentApi(ledger) {
 export function defineCollectPayment(api) {
   return defineWorkflow('collectPayment', async (ctx, { account, amount }) => {
     for (let attempt = 1; attempt <= 3; attempt++) {
-      const charge = await ctx.step(`capture-${attempt}`, () => api.capture(ctx.workflowId, account, amount, attempt));
+      const charge = await ctx.step(`capture-${attempt}`, () =>
+        api.capture(ctx.workflowId, account, amount, attempt),
+      );
       if (charge.ok) {
         // A receipt is worth a few quick retries in place before the whole run counts a failure.
-        await ctx.step('send-receipt', () => api.sendReceipt(ctx.workflowId, account, charge.reference), { retries: 2, retryIntervalMs: 50 });
+        await ctx.step(
+          'send-receipt',
+          () => api.sendReceipt(ctx.workflowId, account, charge.reference),
+          { retries: 2, retryIntervalMs: 50 },
+        );
         return { status: 'paid', attempt, reference: charge.reference };
       }
       if (attempt < 3) await ctx.sleep(`wait-after-${attempt}`, DAY_MS);

@@ -26,11 +26,14 @@ type Config = {
   terraform?: Block[];
 };
 
-const files = readdirSync(INFRA).filter((name) => name.endsWith('.tf')).sort();
+const files = readdirSync(INFRA)
+  .filter((name) => name.endsWith('.tf'))
+  .sort();
 const parsed = new Map<string, Config>();
 
 beforeAll(async () => {
-  for (const file of files) parsed.set(file, (await parse(file, readFileSync(join(INFRA, file), 'utf8'))) as Config);
+  for (const file of files)
+    parsed.set(file, (await parse(file, readFileSync(join(INFRA, file), 'utf8'))) as Config);
 }, 60_000);
 
 /** Every declaration of one kind across the files, by name. */
@@ -46,11 +49,14 @@ function declared<T>(pick: (config: Config) => Record<string, T> | undefined): M
 }
 
 const variables = () => declared((config) => config.variable);
-const locals = () => declared((config) => Object.assign({}, ...(config.locals ?? [])) as Record<string, unknown>);
+const locals = () =>
+  declared((config) => Object.assign({}, ...(config.locals ?? [])) as Record<string, unknown>);
 const resources = () => declared((config) => flattenTyped(config.resource));
 const dataSources = () => declared((config) => flattenTyped(config.data));
 
-function flattenTyped(blocks: Record<string, Record<string, Block[]>> | undefined): Record<string, Block> {
+function flattenTyped(
+  blocks: Record<string, Record<string, Block[]>> | undefined,
+): Record<string, Block> {
   const flat: Record<string, Block> = {};
   for (const [type, byName] of Object.entries(blocks ?? {})) {
     for (const [name, [body]] of Object.entries(byName)) flat[`${type}.${name}`] = body!;
@@ -65,10 +71,15 @@ function resource(address: string): Block {
 }
 
 /** Every string in a parsed body with its path, e.g. ["rule", 0, "status"]. */
-function* strings(value: unknown, path: Array<string | number> = []): Generator<[Array<string | number>, string]> {
+function* strings(
+  value: unknown,
+  path: Array<string | number> = [],
+): Generator<[Array<string | number>, string]> {
   if (typeof value === 'string') yield [path, value];
-  else if (Array.isArray(value)) for (const [i, item] of value.entries()) yield* strings(item, [...path, i]);
-  else if (value !== null && typeof value === 'object') for (const [key, item] of Object.entries(value)) yield* strings(item, [...path, key]);
+  else if (Array.isArray(value))
+    for (const [i, item] of value.entries()) yield* strings(item, [...path, i]);
+  else if (value !== null && typeof value === 'object')
+    for (const [key, item] of Object.entries(value)) yield* strings(item, [...path, key]);
 }
 
 /** The first block of a nested block list, e.g. versioning_configuration. */
@@ -80,7 +91,15 @@ function only(body: Block, name: string): Block {
 
 describe('infra/*.tf', () => {
   test('every file parses with the HCL parser, and each kind of block has its own file', () => {
-    expect(files).toEqual(['dynamodb.tf', 'iam.tf', 'outputs.tf', 'providers.tf', 's3.tf', 'variables.tf', 'versions.tf']);
+    expect(files).toEqual([
+      'dynamodb.tf',
+      'iam.tf',
+      'outputs.tf',
+      'providers.tf',
+      's3.tf',
+      'variables.tf',
+      'versions.tf',
+    ]);
     expect(Object.keys(parsed.get('variables.tf')!)).toEqual(['variable']);
     expect(Object.keys(parsed.get('outputs.tf')!)).toEqual(['output']);
   });
@@ -106,12 +125,17 @@ describe('infra/*.tf', () => {
           } else if (parts[0] === 'local') {
             if (!localNames.has(parts[1]!)) problems.push(`${where}: no such local`);
           } else if (parts[0] === 'data') {
-            if (!data.has(`${parts[1]}.${parts[2]}`)) problems.push(`${where}: no such data source`);
+            if (!data.has(`${parts[1]}.${parts[2]}`))
+              problems.push(`${where}: no such data source`);
           } else if (parts[0]!.startsWith('aws_')) {
             const body = res.get(`${parts[0]}.${parts[1]}`);
             if (body === undefined) problems.push(`${where}: no such resource`);
             // A counted resource is a list: its attributes need an index, except in depends_on.
-            else if ('count' in body && path.at(-2) !== 'depends_on' && !/^\d+$/.test(parts[2] ?? '')) {
+            else if (
+              'count' in body &&
+              path.at(-2) !== 'depends_on' &&
+              !/^\d+$/.test(parts[2] ?? '')
+            ) {
               problems.push(`${where}: ${parts[0]}.${parts[1]} has a count, so it needs an index`);
             }
           } else if (!['count', 'each', 'path', 'terraform', 'self'].includes(parts[0]!)) {
@@ -126,20 +150,28 @@ describe('infra/*.tf', () => {
 
   test('every variable has a description, and terraform.tfvars.example sets only declared variables', () => {
     const vars = variables();
-    for (const [name, [body]] of vars) expect({ name, description: typeof body!.description }).toEqual({ name, description: 'string' });
+    for (const [name, [body]] of vars)
+      expect({ name, description: typeof body!.description }).toEqual({
+        name,
+        description: 'string',
+      });
     const example = readFileSync(join(INFRA, 'terraform.tfvars.example'), 'utf8');
     const set = [...example.matchAll(/^([a-z_]+)\s*=/gm)].map((match) => match[1]!);
     expect(set.length).toBeGreaterThan(3);
-    for (const name of set) expect({ name, declared: vars.has(name) }).toEqual({ name, declared: true });
+    for (const name of set)
+      expect({ name, declared: vars.has(name) }).toEqual({ name, declared: true });
     // The variables without a default are the ones a user must set.
     const required = [...vars].filter(([, [body]]) => !('default' in body!)).map(([name]) => name);
-    for (const name of required) expect({ name, inExample: set.includes(name) }).toEqual({ name, inExample: true });
+    for (const name of required)
+      expect({ name, inExample: set.includes(name) }).toEqual({ name, inExample: true });
   });
 
   test('the AWS provider is pinned to a major range and Terraform to a minimum version', () => {
     const [terraform] = parsed.get('versions.tf')!.terraform!;
     expect(terraform!.required_version).toMatch(/^>= 1\.\d+/);
-    const [providers] = terraform!.required_providers as Array<{ aws: { source: string; version: string } }>;
+    const [providers] = terraform!.required_providers as Array<{
+      aws: { source: string; version: string };
+    }>;
     const aws = providers!.aws;
     expect(aws.source).toBe('hashicorp/aws');
     expect(aws.version).toMatch(/< \d+\.0/);
@@ -148,31 +180,54 @@ describe('infra/*.tf', () => {
 
 describe('the S3 bucket (s3.tf)', () => {
   test('is versioned, encrypted, never public, owned by the bucket owner and TLS-only', () => {
-    expect(only(resource('aws_s3_bucket_versioning.durable'), 'versioning_configuration').status).toBe('Enabled');
+    expect(
+      only(resource('aws_s3_bucket_versioning.durable'), 'versioning_configuration').status,
+    ).toBe('Enabled');
 
-    const encryption = only(only(resource('aws_s3_bucket_server_side_encryption_configuration.durable'), 'rule'), 'apply_server_side_encryption_by_default');
+    const encryption = only(
+      only(resource('aws_s3_bucket_server_side_encryption_configuration.durable'), 'rule'),
+      'apply_server_side_encryption_by_default',
+    );
     expect(encryption.sse_algorithm).toMatch(/"AES256"/);
     expect(encryption.sse_algorithm).toMatch(/"aws:kms"/);
 
     const publicAccess = resource('aws_s3_bucket_public_access_block.durable');
-    for (const setting of ['block_public_acls', 'block_public_policy', 'ignore_public_acls', 'restrict_public_buckets']) {
+    for (const setting of [
+      'block_public_acls',
+      'block_public_policy',
+      'ignore_public_acls',
+      'restrict_public_buckets',
+    ]) {
       expect({ setting, value: publicAccess[setting] }).toEqual({ setting, value: true });
     }
-    expect(only(resource('aws_s3_bucket_ownership_controls.durable'), 'rule').object_ownership).toBe('BucketOwnerEnforced');
+    expect(
+      only(resource('aws_s3_bucket_ownership_controls.durable'), 'rule').object_ownership,
+    ).toBe('BucketOwnerEnforced');
 
     const tls = String(resource('aws_s3_bucket_policy.durable_tls_only').policy);
     expect(tls).toMatch(/Effect\s*=\s*"Deny"/);
     expect(tls).toMatch(/"aws:SecureTransport"\s*=\s*"false"/);
     // Both the bucket and its objects.
-    expect(tls).toMatch(/aws_s3_bucket\.durable\[0\]\.arn,\s*"\$\{aws_s3_bucket\.durable\[0\]\.arn\}\/\*"/);
+    expect(tls).toMatch(
+      /aws_s3_bucket\.durable\[0\]\.arn,\s*"\$\{aws_s3_bucket\.durable\[0\]\.arn\}\/\*"/,
+    );
   });
 
   test('every bucket setting applies to the bucket that is created, and only when it is', () => {
-    const bucketResources = [...resources()].filter(([address]) => address.startsWith('aws_s3_bucket'));
+    const bucketResources = [...resources()].filter(([address]) =>
+      address.startsWith('aws_s3_bucket'),
+    );
     expect(bucketResources.length).toBeGreaterThanOrEqual(6);
     for (const [address, body] of bucketResources) {
-      expect({ address, count: body.count }).toEqual({ address, count: expect.stringContaining('var.create_bucket') });
-      if (address !== 'aws_s3_bucket.durable') expect({ address, bucket: body.bucket }).toEqual({ address, bucket: '${aws_s3_bucket.durable[0].id}' });
+      expect({ address, count: body.count }).toEqual({
+        address,
+        count: expect.stringContaining('var.create_bucket'),
+      });
+      if (address !== 'aws_s3_bucket.durable')
+        expect({ address, bucket: body.bucket }).toEqual({
+          address,
+          bucket: '${aws_s3_bucket.durable[0].id}',
+        });
     }
   });
 });
@@ -223,7 +278,10 @@ function actionsUsedBy(...sourceFiles: string[]): string[] {
     expect({ file, sendsCommands: commands.length > 0 }).toEqual({ file, sendsCommands: true });
     for (const command of commands) {
       const action = ACTION_OF_COMMAND[command];
-      if (action === undefined) throw new Error(`${file} sends ${command}: add its IAM action to ACTION_OF_COMMAND and to the policy in iam.tf`);
+      if (action === undefined)
+        throw new Error(
+          `${file} sends ${command}: add its IAM action to ACTION_OF_COMMAND and to the policy in iam.tf`,
+        );
       actions.add(action);
     }
   }
@@ -231,9 +289,15 @@ function actionsUsedBy(...sourceFiles: string[]): string[] {
 }
 
 /** The statements of an aws_iam_policy's jsonencode({...}) document, as Effect, actions and resources. */
-function statements(address: string): Array<{ effect: string; actions: string[]; resources: string }> {
+function statements(
+  address: string,
+): Array<{ effect: string; actions: string[]; resources: string }> {
   const policy = String(resource(address).policy);
-  const found = [...policy.matchAll(/Effect\s*=\s*"(\w+)"\s*Action\s*=\s*\[([^\]]*)\]\s*Resource\s*=\s*(\[[^\]]*\]|"[^"]*")/g)].map((match) => ({
+  const found = [
+    ...policy.matchAll(
+      /Effect\s*=\s*"(\w+)"\s*Action\s*=\s*\[([^\]]*)\]\s*Resource\s*=\s*(\[[^\]]*\]|"[^"]*")/g,
+    ),
+  ].map((match) => ({
     effect: match[1]!,
     actions: [...match[2]!.matchAll(/"([^"]+)"/g)].map((action) => action[1]!),
     resources: match[3]!,
@@ -252,21 +316,34 @@ describe('the IAM policies (iam.tf)', () => {
       extra: ['s3:ListBucket'],
       why: 'without ListBucket, a GetObject of a lease object that does not exist yet answers 403 instead of 404',
     },
-    { address: 'aws_iam_policy.durable_dynamo_lock', sources: ['dynamo-lock/src/dynamo-lock.ts'], extra: [] },
-    { address: 'aws_iam_policy.durable_dynamo_lock_bootstrap', sources: ['dynamo-lock/src/lock-table.ts'], extra: [] },
+    {
+      address: 'aws_iam_policy.durable_dynamo_lock',
+      sources: ['dynamo-lock/src/dynamo-lock.ts'],
+      extra: [],
+    },
+    {
+      address: 'aws_iam_policy.durable_dynamo_lock_bootstrap',
+      sources: ['dynamo-lock/src/lock-table.ts'],
+      extra: [],
+    },
   ];
 
   test('there is one policy per package role, and no other', () => {
-    const declaredPolicies = [...resources().keys()].filter((address) => address.startsWith('aws_iam_policy.')).sort();
+    const declaredPolicies = [...resources().keys()]
+      .filter((address) => address.startsWith('aws_iam_policy.'))
+      .sort();
     expect(declaredPolicies).toEqual(policies.map((policy) => policy.address).sort());
   });
 
-  test.each(policies)('$address grants exactly the actions its package sends', ({ address, sources, extra }) => {
-    const granted = statements(address);
-    expect(granted.every((statement) => statement.effect === 'Allow')).toBe(true);
-    const actions = [...new Set(granted.flatMap((statement) => statement.actions))].sort();
-    expect(actions).toEqual([...new Set([...actionsUsedBy(...sources), ...extra])].sort());
-  });
+  test.each(policies)(
+    '$address grants exactly the actions its package sends',
+    ({ address, sources, extra }) => {
+      const granted = statements(address);
+      expect(granted.every((statement) => statement.effect === 'Allow')).toBe(true);
+      const actions = [...new Set(granted.flatMap((statement) => statement.actions))].sort();
+      expect(actions).toEqual([...new Set([...actionsUsedBy(...sources), ...extra])].sort());
+    },
+  );
 
   test.each(policies)('$address has no wildcard action or resource', ({ address }) => {
     for (const statement of statements(address)) {
@@ -278,11 +355,17 @@ describe('the IAM policies (iam.tf)', () => {
 
   test('object actions are limited to the package prefix, and listing to that prefix', () => {
     const storage = statements('aws_iam_policy.durable_s3_storage');
-    expect(storage.find((statement) => statement.actions.includes('s3:PutObject'))!.resources).toContain('${var.storage_prefix}*');
+    expect(
+      storage.find((statement) => statement.actions.includes('s3:PutObject'))!.resources,
+    ).toContain('${var.storage_prefix}*');
     const lock = statements('aws_iam_policy.durable_s3_lock');
-    expect(lock.find((statement) => statement.actions.includes('s3:PutObject'))!.resources).toContain('${var.lock_prefix}*');
+    expect(
+      lock.find((statement) => statement.actions.includes('s3:PutObject'))!.resources,
+    ).toContain('${var.lock_prefix}*');
     for (const address of ['aws_iam_policy.durable_s3_storage', 'aws_iam_policy.durable_s3_lock']) {
-      expect(String(resource(address).policy)).toMatch(/StringLike = \{ "s3:prefix" = \["\$\{var\.(storage|lock)_prefix\}\*"\] \}/);
+      expect(String(resource(address).policy)).toMatch(
+        /StringLike = \{ "s3:prefix" = \["\$\{var\.(storage|lock)_prefix\}\*"\] \}/,
+      );
     }
   });
 
@@ -296,7 +379,10 @@ describe('the IAM policies (iam.tf)', () => {
 
 describe('outputs.tf', () => {
   // Typed lists: if a package renames an option, this file stops compiling.
-  const optionNames: Record<string, Array<keyof S3StorageOptions | keyof S3LockOptions | keyof DynamoLockOptions>> = {
+  const optionNames: Record<
+    string,
+    Array<keyof S3StorageOptions | keyof S3LockOptions | keyof DynamoLockOptions>
+  > = {
     s3_storage: ['bucket', 'prefix', 'region'] satisfies Array<keyof S3StorageOptions>,
     s3_lock: ['bucket', 'prefix', 'region'] satisfies Array<keyof S3LockOptions>,
     dynamo_lock: ['region', 'tableName'] satisfies Array<keyof DynamoLockOptions>,
@@ -306,31 +392,69 @@ describe('outputs.tf', () => {
     const [output] = parsed.get('outputs.tf')!.output!.package_options!;
     const value = output!.value as Record<string, Record<string, string>>;
     expect(Object.keys(value).sort()).toEqual(Object.keys(optionNames).sort());
-    for (const [name, options] of Object.entries(value)) expect(Object.keys(options).sort()).toEqual([...optionNames[name]!].sort());
+    for (const [name, options] of Object.entries(value))
+      expect(Object.keys(options).sort()).toEqual([...optionNames[name]!].sort());
 
     // The values a user of terraform.tfvars.example would get, passed to the constructors.
-    const example = { region: 'eu-west-1', bucket_name: 'my-company-durable-state', storage_prefix: 'orders-service/state/', lock_prefix: 'orders-service/locks/', lock_table_name: 'orders-service-locks' };
+    const example = {
+      region: 'eu-west-1',
+      bucket_name: 'my-company-durable-state',
+      storage_prefix: 'orders-service/state/',
+      lock_prefix: 'orders-service/locks/',
+      lock_table_name: 'orders-service-locks',
+    };
     const resolve = (options: Record<string, string>) =>
-      Object.fromEntries(Object.entries(options).map(([key, text]) => [key, text.replace(/^\$\{var\.(\w+)\}$/, (_, name: string) => example[name as keyof typeof example])]));
+      Object.fromEntries(
+        Object.entries(options).map(([key, text]) => [
+          key,
+          text.replace(
+            /^\$\{var\.(\w+)\}$/,
+            (_, name: string) => example[name as keyof typeof example],
+          ),
+        ]),
+      );
     const { S3StorageManager, S3LockManager } = await import('@durable/s3');
     const { DynamoLockingManager } = await import('@durable/dynamo-lock');
     const credentials = { accessKeyId: 'x', secretAccessKey: 'y' };
-    expect(() => new S3StorageManager({ ...(resolve(value.s3_storage!) as unknown as S3StorageOptions), credentials })).not.toThrow();
-    expect(() => new S3LockManager({ ...(resolve(value.s3_lock!) as unknown as S3LockOptions), credentials })).not.toThrow();
-    expect(() => new DynamoLockingManager({ ...(resolve(value.dynamo_lock!) as unknown as DynamoLockOptions), credentials })).not.toThrow();
+    expect(
+      () =>
+        new S3StorageManager({
+          ...(resolve(value.s3_storage!) as unknown as S3StorageOptions),
+          credentials,
+        }),
+    ).not.toThrow();
+    expect(
+      () =>
+        new S3LockManager({
+          ...(resolve(value.s3_lock!) as unknown as S3LockOptions),
+          credentials,
+        }),
+    ).not.toThrow();
+    expect(
+      () =>
+        new DynamoLockingManager({
+          ...(resolve(value.dynamo_lock!) as unknown as DynamoLockOptions),
+          credentials,
+        }),
+    ).not.toThrow();
   });
 
   test('policy_arns lists every policy', () => {
     const [output] = parsed.get('outputs.tf')!.output!.policy_arns!;
-    const listed = Object.values(output!.value as Record<string, string>).map((text) => text.replace(/^\$\{(.*)\.arn\}$/, '$1')).sort();
-    expect(listed).toEqual([...resources().keys()].filter((address) => address.startsWith('aws_iam_policy.')).sort());
+    const listed = Object.values(output!.value as Record<string, string>)
+      .map((text) => text.replace(/^\$\{(.*)\.arn\}$/, '$1'))
+      .sort();
+    expect(listed).toEqual(
+      [...resources().keys()].filter((address) => address.startsWith('aws_iam_policy.')).sort(),
+    );
   });
 });
 
 describe('infra/README.md', () => {
   test('has a section for each resource file, and says how to apply', () => {
     const readme = readFileSync(join(INFRA, 'README.md'), 'utf8');
-    for (const file of ['s3.tf', 'dynamodb.tf', 'iam.tf']) expect(readme).toMatch(new RegExp(`^## \`${file.replace('.', '\\.')}\``, 'm'));
+    for (const file of ['s3.tf', 'dynamodb.tf', 'iam.tf'])
+      expect(readme).toMatch(new RegExp(`^## \`${file.replace('.', '\\.')}\``, 'm'));
     expect(readme).toMatch(/terraform apply/);
     expect(readme).toMatch(/terraform init/);
   });

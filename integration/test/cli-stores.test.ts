@@ -16,7 +16,10 @@ import { NonRetryableError, createWorkflowClient, defineWorkflow } from '@durabl
 import type { DynamoTestEndpoint, S3TestEndpoint } from './fixtures/composition-support.js';
 import { startDynamoWithTable, startS3 } from './fixtures/composition-support.js';
 import type { MongoTestServer } from '../../scripts/test-servers/mongo-server.js';
-import { mongoTestServerAvailability, startMongoTestServer } from '../../scripts/test-servers/mongo-server.js';
+import {
+  mongoTestServerAvailability,
+  startMongoTestServer,
+} from '../../scripts/test-servers/mongo-server.js';
 
 // The `durable` bin (a child process, as a user runs it) on real stores: local files (--fs), the
 // storage-backed store on S3 + DynamoDB (s3rver + our conditional layer, dynalite) and MongoDB
@@ -27,12 +30,26 @@ const CONFIGS = join(__dirname, '..', '.cli-configs');
 const TABLE = 'durable-cli-locks';
 const mongoAvailability = mongoTestServerAvailability('mongo-java-server');
 
-function durable(args: string[], cwd: string, env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+function durable(
+  args: string[],
+  cwd: string,
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...env, NODE_OPTIONS: '' }, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error !== null && typeof error.code !== 'number') return reject(error);
-      resolve({ code: error === null ? 0 : (error.code as number), stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      {
+        cwd,
+        env: { ...process.env, ...env, NODE_OPTIONS: '' },
+        timeout: 120_000,
+        maxBuffer: 16 * 1024 * 1024,
+      },
+      (error, stdout, stderr) => {
+        if (error !== null && typeof error.code !== 'number') return reject(error);
+        resolve({ code: error === null ? 0 : (error.code as number), stdout, stderr });
+      },
+    );
   });
 }
 
@@ -56,13 +73,29 @@ const charge = defineWorkflow('charge', async (ctx) => {
     return 'captured';
   });
 });
-const cart = createMachine({ id: 'cart', initial: 'open', context: { items: 0 }, states: { open: { on: { ADD: { actions: assign({ items: ({ context }) => context.items + 1 }) } } } } });
-const book = createMachine({ id: 'book', initial: 'fetching', states: { fetching: { on: { 'evt.fetched': 'done' } }, done: { type: 'final' } } });
+const cart = createMachine({
+  id: 'cart',
+  initial: 'open',
+  context: { items: 0 },
+  states: {
+    open: { on: { ADD: { actions: assign({ items: ({ context }) => context.items + 1 }) } } },
+  },
+});
+const book = createMachine({
+  id: 'book',
+  initial: 'fetching',
+  states: { fetching: { on: { 'evt.fetched': 'done' } }, done: { type: 'final' } },
+});
 
 interface StoreCase {
   name: string;
   /** The store as this process sees it, with the storage and lock of actors and orchestrations. */
-  open(): Promise<{ store: WorkflowStore; storage: StorageManager; lock?: FileLockManager | DynamoLockingManager; close(): Promise<void> }>;
+  open(): Promise<{
+    store: WorkflowStore;
+    storage: StorageManager;
+    lock?: FileLockManager | DynamoLockingManager;
+    close(): Promise<void>;
+  }>;
   /** The CLI's arguments and folder to reach the same stores. */
   cli(): { args: string[]; cwd: string; env?: Record<string, string> };
 }
@@ -72,7 +105,13 @@ let dynamo: DynamoTestEndpoint | undefined;
 let mongo: MongoTestServer | undefined;
 const folders: string[] = [];
 beforeAll(async () => {
-  [s3, dynamo, mongo] = await Promise.all([startS3(), startDynamoWithTable(TABLE), mongoAvailability.available ? startMongoTestServer('mongo-java-server') : Promise.resolve(undefined)]);
+  [s3, dynamo, mongo] = await Promise.all([
+    startS3(),
+    startDynamoWithTable(TABLE),
+    mongoAvailability.available
+      ? startMongoTestServer('mongo-java-server')
+      : Promise.resolve(undefined),
+  ]);
 }, 120_000);
 afterAll(async () => {
   await Promise.all([s3?.stop(), dynamo?.stop(), mongo?.stop()]);
@@ -97,7 +136,12 @@ const cases: StoreCase[] = [
     name: 'fs (--fs)',
     open: async () => {
       const lock = new FileLockManager({ root: fsRoot });
-      return { store: createFileWorkflowStore({ root: fsRoot }), storage: new LocalFileStorageManager({ root: fsRoot }), lock, close: async () => undefined };
+      return {
+        store: createFileWorkflowStore({ root: fsRoot }),
+        storage: new LocalFileStorageManager({ root: fsRoot }),
+        lock,
+        close: async () => undefined,
+      };
     },
     cli: () => ({ args: ['--fs', fsRoot], cwd: fsRoot }),
   },
@@ -106,8 +150,16 @@ const cases: StoreCase[] = [
     open: async () => {
       const client = (s3 as S3TestEndpoint).client();
       const dynamoClient = (dynamo as DynamoTestEndpoint).client();
-      const storage = new S3StorageManager({ client, bucket: (s3 as S3TestEndpoint).bucket, prefix: awsPrefix });
-      const lock = new DynamoLockingManager({ client: dynamoClient, tableName: TABLE, prefix: awsPrefix });
+      const storage = new S3StorageManager({
+        client,
+        bucket: (s3 as S3TestEndpoint).bucket,
+        prefix: awsPrefix,
+      });
+      const lock = new DynamoLockingManager({
+        client: dynamoClient,
+        tableName: TABLE,
+        prefix: awsPrefix,
+      });
       return {
         store: createStorageWorkflowStore({ storage, lock }),
         storage,
@@ -147,9 +199,19 @@ export default () => {
   {
     name: 'MongoDB (mongo-java-server, durable.config.mjs)',
     open: async () => {
-      const store = new MongoWorkflowStore({ url: (mongo as MongoTestServer).uri, database: mongoDatabase });
-      const storage = new MongoStorageManager({ url: (mongo as MongoTestServer).uri, database: mongoDatabase });
-      return { store, storage, close: async () => Promise.all([store.close?.(), storage.close?.()]).then(() => undefined) };
+      const store = new MongoWorkflowStore({
+        url: (mongo as MongoTestServer).uri,
+        database: mongoDatabase,
+      });
+      const storage = new MongoStorageManager({
+        url: (mongo as MongoTestServer).uri,
+        database: mongoDatabase,
+      });
+      return {
+        store,
+        storage,
+        close: async () => Promise.all([store.close?.(), storage.close?.()]).then(() => undefined),
+      };
     },
     cli: () => ({
       args: [],
@@ -159,7 +221,10 @@ const workflows = new MongoWorkflowStore({ url, database });
 const storage = new MongoStorageManager({ url, database });
 export default { workflows, storage, close: async () => { await workflows.close(); await storage.close(); } };
 `),
-      env: { DURABLE_CLI_MONGO: (mongo as MongoTestServer | undefined)?.uri ?? '', DURABLE_CLI_DATABASE: mongoDatabase },
+      env: {
+        DURABLE_CLI_MONGO: (mongo as MongoTestServer | undefined)?.uri ?? '',
+        DURABLE_CLI_DATABASE: mongoDatabase,
+      },
     }),
   },
 ];
@@ -177,7 +242,14 @@ for (const storeCase of cases) {
     let opened: Awaited<ReturnType<StoreCase['open']>>;
     let cli: ReturnType<StoreCase['cli']>;
     const run = (args: string[]) => durable([...cli.args, ...args], cli.cwd, cli.env ?? {});
-    const client = () => createWorkflowClient({ store: opened.store, workflows: [review, charge], retryIntervalMs: 0, pollIntervalMs: 0, onError: () => undefined });
+    const client = () =>
+      createWorkflowClient({
+        store: opened.store,
+        workflows: [review, charge],
+        retryIntervalMs: 0,
+        pollIntervalMs: 0,
+        onError: () => undefined,
+      });
 
     beforeAll(async () => {
       opened = await storeCase.open();
@@ -190,12 +262,28 @@ for (const storeCase of cases) {
       await c.start(review, 'review-later', { n: 2 }, { runAt: Date.now() + 3_600_000 });
       await c.drain();
       if (!storeCase.name.startsWith('MongoDB')) {
-        const actorCreator = (id: string, snapshot?: unknown) => createActor(cart, { id, ...(snapshot === undefined ? {} : { snapshot: snapshot as never }) });
-        await withPersistedActor({ id: 'carts/7', storage: opened.storage, ...(opened.lock === undefined ? {} : { lock: opened.lock }), actorCreator }, (actor) => {
-          actor.send({ type: 'ADD' });
-          actor.send({ type: 'ADD' });
-        });
-        await orchestrateCloudEvents({ versions: [{ version: '1', logic: book }], storage: opened.storage }, [], [{ subject: 'books/moby' }, { subject: 'books/dune' }]);
+        const actorCreator = (id: string, snapshot?: unknown) =>
+          createActor(cart, {
+            id,
+            ...(snapshot === undefined ? {} : { snapshot: snapshot as never }),
+          });
+        await withPersistedActor(
+          {
+            id: 'carts/7',
+            storage: opened.storage,
+            ...(opened.lock === undefined ? {} : { lock: opened.lock }),
+            actorCreator,
+          },
+          (actor) => {
+            actor.send({ type: 'ADD' });
+            actor.send({ type: 'ADD' });
+          },
+        );
+        await orchestrateCloudEvents(
+          { versions: [{ version: '1', logic: book }], storage: opened.storage },
+          [],
+          [{ subject: 'books/moby' }, { subject: 'books/dune' }],
+        );
       }
     }, 120_000);
     afterAll(async () => opened?.close(), 60_000);
@@ -203,7 +291,12 @@ for (const storeCase of cases) {
     it('workflows show prints the history; a missing workflow exits 3', async () => {
       const shown = await run(['workflows', 'show', 'charge-1', '--json']);
       expect(shown.code).toBe(0);
-      expect(JSON.parse(shown.stdout)).toMatchObject({ id: 'charge-1', status: 'aborted', steps: [{ id: 'reserve', kind: 'step', done: true, attempts: 1 }], error: { message: 'card declined' } });
+      expect(JSON.parse(shown.stdout)).toMatchObject({
+        id: 'charge-1',
+        status: 'aborted',
+        steps: [{ id: 'reserve', kind: 'step', done: true, attempts: 1 }],
+        error: { message: 'card declined' },
+      });
       const text = await run(['workflows', 'show', 'review-1']);
       expect(text.stdout).toMatch(/status\s+sleeping/);
       expect(text.stdout).toMatch(/waits for\s+approved/);
@@ -215,7 +308,10 @@ for (const storeCase of cases) {
       const signalled = await run(['workflows', 'signal', 'review-1', 'approved', '{"by":"ana"}']);
       expect(signalled.code).toBe(0);
       await client().drain();
-      expect(await opened.store.get('review-1')).toMatchObject({ status: 'completed', result: 'ana' });
+      expect(await opened.store.get('review-1')).toMatchObject({
+        status: 'completed',
+        result: 'ana',
+      });
       expect((await run(['workflows', 'cancel', 'review-later'])).code).toBe(0);
       expect((await opened.store.get('review-later'))?.status).toBe('cancelled');
       const again = await run(['workflows', 'cancel', 'review-later']);
@@ -226,30 +322,54 @@ for (const storeCase of cases) {
     const hasListing = (() => {
       try {
         // Constructing the store does no I/O for any of these (they connect lazily).
-        const probe = storeCase.name.startsWith('fs') ? createFileWorkflowStore({ root: fsRoot }) : storeCase.name.startsWith('MongoDB') ? MongoWorkflowStore.prototype : createStorageWorkflowStore({ storage: new LocalFileStorageManager({ root: fsRoot }) });
-        return typeof (probe as WorkflowStore).list === 'function' && typeof (probe as WorkflowStore).resume === 'function';
+        const probe = storeCase.name.startsWith('fs')
+          ? createFileWorkflowStore({ root: fsRoot })
+          : storeCase.name.startsWith('MongoDB')
+            ? MongoWorkflowStore.prototype
+            : createStorageWorkflowStore({
+                storage: new LocalFileStorageManager({ root: fsRoot }),
+              });
+        return (
+          typeof (probe as WorkflowStore).list === 'function' &&
+          typeof (probe as WorkflowStore).resume === 'function'
+        );
       } catch {
         return false;
       }
     })();
     if (!hasListing) {
       it(`SKIPPED: durable workflows list/counts/resume on ${storeCase.name}: the store has no list/counts/resume yet`, () => {
-        console.warn(`integration: SKIPPED: durable workflows list/counts/resume on ${storeCase.name}: the store has no list/counts/resume yet`);
+        console.warn(
+          `integration: SKIPPED: durable workflows list/counts/resume on ${storeCase.name}: the store has no list/counts/resume yet`,
+        );
         expect(hasListing).toBe(false);
       });
     } else {
       it('workflows list and counts show every workflow; resume runs the aborted one again without re-running its recorded step', async () => {
         const listed = await run(['workflows', 'list', '--all', '--json', '--order', 'asc']);
         expect(listed.code).toBe(0);
-        expect(JSON.parse(listed.stdout).items.map((w: { id: string; status: string }) => `${w.id}:${w.status}`).sort()).toEqual(['charge-1:aborted', 'review-1:completed', 'review-later:cancelled']);
+        expect(
+          JSON.parse(listed.stdout)
+            .items.map((w: { id: string; status: string }) => `${w.id}:${w.status}`)
+            .sort(),
+        ).toEqual(['charge-1:aborted', 'review-1:completed', 'review-later:cancelled']);
         const filtered = await run(['workflows', 'list', '--status', 'aborted', '--json']);
-        expect(JSON.parse(filtered.stdout).items.map((w: { id: string }) => w.id)).toEqual(['charge-1']);
-        expect(JSON.parse((await run(['workflows', 'counts', '--json'])).stdout)).toMatchObject({ aborted: 1, completed: 1, cancelled: 1 });
+        expect(JSON.parse(filtered.stdout).items.map((w: { id: string }) => w.id)).toEqual([
+          'charge-1',
+        ]);
+        expect(JSON.parse((await run(['workflows', 'counts', '--json'])).stdout)).toMatchObject({
+          aborted: 1,
+          completed: 1,
+          cancelled: 1,
+        });
         const before = recorded;
         failing = false;
         expect((await run(['workflows', 'resume', 'charge-1'])).code).toBe(0);
         await client().drain();
-        expect(await opened.store.get('charge-1')).toMatchObject({ status: 'completed', result: 'captured' });
+        expect(await opened.store.get('charge-1')).toMatchObject({
+          status: 'completed',
+          result: 'captured',
+        });
         expect(recorded).toBe(before);
       }, 120_000);
     }
@@ -258,9 +378,19 @@ for (const storeCase of cases) {
       it('actors show and orchestrations list/show read the stored actor and processes', async () => {
         const actor = await run(['actors', 'show', 'carts/7', '--json']);
         expect(actor.code).toBe(0);
-        expect(JSON.parse(actor.stdout)).toMatchObject({ key: 'carts/7', machine: { id: 'cart' }, value: 'open', context: { items: 2 }, holderKnown: true });
+        expect(JSON.parse(actor.stdout)).toMatchObject({
+          key: 'carts/7',
+          machine: { id: 'cart' },
+          value: 'open',
+          context: { items: 2 },
+          holderKnown: true,
+        });
         const list = await run(['orchestrations', 'list', '--json']);
-        expect(JSON.parse(list.stdout).items.map((p: { subject: string; value: string }) => `${p.subject}:${p.value}`)).toEqual(['books/dune:fetching', 'books/moby:fetching']);
+        expect(
+          JSON.parse(list.stdout).items.map(
+            (p: { subject: string; value: string }) => `${p.subject}:${p.value}`,
+          ),
+        ).toEqual(['books/dune:fetching', 'books/moby:fetching']);
         const shown = await run(['orchestrations', 'show', 'books/moby']);
         expect(shown.stdout).toMatch(/state\s+fetching/);
         expect((await run(['orchestrations', 'show', 'books/nope'])).code).toBe(3);

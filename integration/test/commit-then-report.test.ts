@@ -20,13 +20,25 @@ const cart = setup({ types: { context: {} as { items: string[] } } }).createMach
   context: { items: [] },
   states: {
     open: {
-      on: { 'evt.item.added': { actions: assign({ items: ({ context, event }) => [...context.items, (event as unknown as { data: { item: string } }).data.item] }) } },
+      on: {
+        'evt.item.added': {
+          actions: assign({
+            items: ({ context, event }) => [
+              ...context.items,
+              (event as unknown as { data: { item: string } }).data.item,
+            ],
+          }),
+        },
+      },
     },
   },
 });
 
 /** A storage that kills the lock's server as soon as a write has landed (once). */
-function killingAfterWrite(storage: StorageManager, kill: () => Promise<void>): StorageManager & { killed: boolean } {
+function killingAfterWrite(
+  storage: StorageManager,
+  kill: () => Promise<void>,
+): StorageManager & { killed: boolean } {
   const wrapper = Object.assign(Object.create(storage) as StorageManager, {
     killed: false,
     write: async (...args: Parameters<StorageManager['write']>) => {
@@ -41,7 +53,10 @@ function killingAfterWrite(storage: StorageManager, kill: () => Promise<void>): 
   return wrapper;
 }
 
-function collectingLogger(): { warn: (details: Record<string, unknown>, message: string) => void; lines: Array<{ details: Record<string, unknown>; message: string }> } {
+function collectingLogger(): {
+  warn: (details: Record<string, unknown>, message: string) => void;
+  lines: Array<{ details: Record<string, unknown>; message: string }>;
+} {
   const lines: Array<{ details: Record<string, unknown>; message: string }> = [];
   return { lines, warn: (details, message) => lines.push({ details, message }) };
 }
@@ -78,7 +93,8 @@ const backends: LockBackend[] = [
   {
     name: 'dynamo-lock',
     canKill: () => process.env.DYNAMODB_ENDPOINT === undefined,
-    createLock: () => new DynamoLockingManager({ client: dynamo!.client({ maxAttempts: 1 }), tableName }),
+    createLock: () =>
+      new DynamoLockingManager({ client: dynamo!.client({ maxAttempts: 1 }), tableName }),
     kill: () => dynamo!.kill(),
     restart: () => dynamo!.restart(),
   },
@@ -93,7 +109,10 @@ describe.each(backends)('$name killed between save and release', (backend) => {
   }, 30_000);
 
   test('withPersistedActor resolves with the committed update; the failed release goes to the logger', async () => {
-    if (!backend.canKill()) throw new Error(`${backend.name}: the server is external (env endpoint); this test needs one it can kill`);
+    if (!backend.canKill())
+      throw new Error(
+        `${backend.name}: the server is external (env endpoint); this test needs one it can kill`,
+      );
     const memory = createMemoryStorage();
     const storage = killingAfterWrite(memory, () => backend.kill());
     lock = backend.createLock();
@@ -104,7 +123,11 @@ describe.each(backends)('$name killed between save and release', (backend) => {
         storage,
         lock,
         logger,
-        actorCreator: (id, snapshot) => createActor(cart, { id, ...(snapshot === undefined ? {} : { snapshot: snapshot as never }) }),
+        actorCreator: (id, snapshot) =>
+          createActor(cart, {
+            id,
+            ...(snapshot === undefined ? {} : { snapshot: snapshot as never }),
+          }),
       },
       (actor) => {
         actor.send({ type: 'evt.item.added', data: { item: 'book' } } as never);
@@ -113,21 +136,34 @@ describe.each(backends)('$name killed between save and release', (backend) => {
     );
     expect(storage.killed).toBe(true);
     expect(result).toEqual(['book']);
-    const stored = JSON.parse(Buffer.from((await memory.read(`carts/${backend.name}`))!.data).toString('utf8'));
+    const stored = JSON.parse(
+      Buffer.from((await memory.read(`carts/${backend.name}`))!.data).toString('utf8'),
+    );
     expect(stored.snapshot.context.items).toEqual(['book']); // applied once, and reported as applied
     expect(logger.lines).toHaveLength(1);
-    expect(logger.lines[0]!.message).toMatch(/actor: releasing the lease on carts\/.* failed \(it expires by itself\)/);
+    expect(logger.lines[0]!.message).toMatch(
+      /actor: releasing the lease on carts\/.* failed \(it expires by itself\)/,
+    );
     expect(logger.lines[0]!.details['code']).toBe('BACKEND');
   }, 60_000);
 
   test('orchestrateCloudEvents reports the saved inputs as applied, with their events and no error event', async () => {
-    if (!backend.canKill()) throw new Error(`${backend.name}: the server is external (env endpoint); this test needs one it can kill`);
+    if (!backend.canKill())
+      throw new Error(
+        `${backend.name}: the server is external (env endpoint); this test needs one it can kill`,
+      );
     const memory = createMemoryStorage();
     const storage = killingAfterWrite(memory, () => backend.kill());
     lock = backend.createLock();
     const logger = collectingLogger();
     const subject = `cart-${backend.name}`;
-    const added = createCloudEvent({ id: 'add-1', source: 'test.shop', type: 'evt.item.added', subject, data: { item: 'book' } });
+    const added = createCloudEvent({
+      id: 'add-1',
+      source: 'test.shop',
+      type: 'evt.item.added',
+      subject,
+      data: { item: 'book' },
+    });
     const result = await orchestrateCloudEvents(
       {
         versions: [{ version: '1', logic: cart }],
@@ -144,6 +180,8 @@ describe.each(backends)('$name killed between save and release', (backend) => {
     expect(result.eventsToEmit.map((event) => event.type)).toEqual(['notif.cart.opened']);
     expect(result.processIdContext[subject]).toEqual({ items: ['book'] });
     expect(result.processes[subject]).toMatchObject({ sequence: 1 });
-    expect(logger.lines.map((line) => line.message)).toEqual([expect.stringMatching(/orchestrator: releasing the lease on orchestrations\/cart-.* failed/)]);
+    expect(logger.lines.map((line) => line.message)).toEqual([
+      expect.stringMatching(/orchestrator: releasing the lease on orchestrations\/cart-.* failed/),
+    ]);
   }, 60_000);
 });

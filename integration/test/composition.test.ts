@@ -16,7 +16,11 @@ const tableName = 'durable-composition';
 runCompositionMatrix({
   label: '',
   start: async () => {
-    const [s3, dynamo, redis] = await Promise.all([startS3(), startDynamoWithTable(tableName), startRedisServer()]);
+    const [s3, dynamo, redis] = await Promise.all([
+      startS3(),
+      startDynamoWithTable(tableName),
+      startRedisServer(),
+    ]);
     return {
       s3,
       s3Local: s3.directory !== undefined,
@@ -30,5 +34,7 @@ runCompositionMatrix({
   },
   storages: ['memory', 'fs', 's3'],
   locks: ['memory', 'fs', 'dynamo', 'redis', 's3'],
-  crossPairs: CROSS_PROCESS_STORAGES.flatMap((s) => CROSS_PROCESS_LOCKS.map((l) => [s, l] as const)),
+  crossPairs: CROSS_PROCESS_STORAGES.flatMap((s) =>
+    CROSS_PROCESS_LOCKS.map((l) => [s, l] as const),
+  ),
 });

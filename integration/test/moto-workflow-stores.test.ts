@@ -11,7 +11,10 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 if (motoOrSkip('@durable/integration-tests', 'the workflow store and engine on S3 + DynamoDB')) {
   const tableName = 'durable-workflow-stores-moto';
   runAwsWorkflowTests('on moto', async () => {
-    const { s3, dynamo, stop } = await startMotoEndpoints('durable-workflow-stores-moto', tableName);
+    const { s3, dynamo, stop } = await startMotoEndpoints(
+      'durable-workflow-stores-moto',
+      tableName,
+    );
     return { s3, dynamo, tableName, stop };
   });
 }

@@ -19,31 +19,47 @@ afterEach(() => {
 
 function run(args: string[]): Promise<{ conflicts: number }> {
   return new Promise((resolve, reject) => {
-    const child = fork(fixture, args, { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(fixture, args, {
+      execArgv: [],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     let report: { conflicts: number } | undefined;
     child.on('message', (message) => {
       report = message as { conflicts: number };
     });
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 && report !== undefined ? resolve(report) : reject(new Error(`actor worker exited with ${String(code)}`))));
+    child.on('exit', (code) =>
+      code === 0 && report !== undefined
+        ? resolve(report)
+        : reject(new Error(`actor worker exited with ${String(code)}`)),
+    );
   });
 }
 
-async function stored(): Promise<{ machine: unknown; snapshot: { context: { count: number }; value: unknown } }> {
+async function stored(): Promise<{
+  machine: unknown;
+  snapshot: { context: { count: number }; value: unknown };
+}> {
   const entry = await new LocalFileStorageManager({ root }).read('actors/counter');
   return JSON.parse(bytesToText(entry!.data));
 }
 
 test(`read-write: ${WORKERS} processes x ${CYCLES} persisted-actor cycles under the fs lease lose no update`, async () => {
-  await Promise.all(Array.from({ length: WORKERS }, () => run(['read-write', root, String(CYCLES)])));
+  await Promise.all(
+    Array.from({ length: WORKERS }, () => run(['read-write', root, String(CYCLES)])),
+  );
   const envelope = await stored();
   expect(envelope.snapshot.context.count).toBe(WORKERS * CYCLES);
-  expect(envelope.snapshot.value).toEqual({ counting: (WORKERS * CYCLES) % 2 === 0 ? 'even' : 'odd' });
+  expect(envelope.snapshot.value).toEqual({
+    counting: (WORKERS * CYCLES) % 2 === 0 ? 'even' : 'odd',
+  });
   expect(envelope.machine).toEqual({ id: 'counter', version: '1' });
 }, 120_000);
 
 test(`write mode: ${WORKERS} processes x ${CYCLES} cycles with no lease; concurrent saves surface as CONFLICT and, retried, lose no update`, async () => {
-  const reports = await Promise.all(Array.from({ length: WORKERS }, () => run(['write', root, String(CYCLES)])));
+  const reports = await Promise.all(
+    Array.from({ length: WORKERS }, () => run(['write', root, String(CYCLES)])),
+  );
   expect((await stored()).snapshot.context.count).toBe(WORKERS * CYCLES);
   // Without conflicts this would not have tested anything: the processes really raced.
   expect(reports.reduce((sum, r) => sum + r.conflicts, 0)).toBeGreaterThan(0);

@@ -32,7 +32,10 @@ afterAll(() => {
 
 function killed(args: string[]): Promise<NodeJS.Signals | null> {
   return new Promise((resolve, reject) => {
-    const child = fork(fixture, args, { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(fixture, args, {
+      execArgv: [],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     child.on('error', reject);
     child.on('exit', (_code, signal) => resolve(signal));
   });
@@ -40,7 +43,10 @@ function killed(args: string[]): Promise<NodeJS.Signals | null> {
 
 function run(args: string[]): Promise<Report> {
   return new Promise((resolve, reject) => {
-    const child = fork(fixture, args, { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(fixture, args, {
+      execArgv: [],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     let report: Report | undefined;
     child.on('message', (message) => {
       report = message as Report;
@@ -72,7 +78,12 @@ test(`${WORKERS} processes each deliver the same 200 events (shuffled, with dupl
     const entry = await storage.read(`orchestrations/${subject}`);
     expect(entry).toBeDefined();
     const stored = JSON.parse(bytesToText(entry!.data));
-    expect({ subject, value: stored.snapshot.value, status: stored.snapshot.status, context: stored.snapshot.context }).toEqual({
+    expect({
+      subject,
+      value: stored.snapshot.value,
+      status: stored.snapshot.status,
+      context: stored.snapshot.context,
+    }).toEqual({
       subject,
       value: state.value,
       status: state.status,
@@ -111,7 +122,13 @@ test('a process SIGKILLed between save and publish, mid-batch with leases held: 
     // Some processes were saved before the kill, others not; leases the dead process held
     // expire after their 1.5 s TTL and are taken over.
     const storage = new LocalFileStorageManager({ root: crashed });
-    const savedBeforeRerun = (await Promise.all(Array.from({ length: SUBJECTS }, (_, s) => storage.exists(`orchestrations/p${String(s).padStart(2, '0')}`)))).filter(Boolean).length;
+    const savedBeforeRerun = (
+      await Promise.all(
+        Array.from({ length: SUBJECTS }, (_, s) =>
+          storage.exists(`orchestrations/p${String(s).padStart(2, '0')}`),
+        ),
+      )
+    ).filter(Boolean).length;
     expect(savedBeforeRerun).toBeGreaterThanOrEqual(3);
     expect(savedBeforeRerun).toBeLessThan(SUBJECTS);
     const rerun = await run(['batch', crashed]);

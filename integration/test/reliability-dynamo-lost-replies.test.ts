@@ -21,7 +21,10 @@ const describeProxied = proxied ? describe : describe.skip;
 beforeAll(async () => {
   server = await startDynamoWithTable(tableName);
   if (proxied) {
-    proxy = await startLostReplyProxy({ target: server.endpoint, drops: (r) => String(r.headers['x-amz-target'] ?? '').endsWith('.UpdateItem') });
+    proxy = await startLostReplyProxy({
+      target: server.endpoint,
+      drops: (r) => String(r.headers['x-amz-target'] ?? '').endsWith('.UpdateItem'),
+    });
   }
 }, 30_000);
 afterAll(async () => {
@@ -66,7 +69,9 @@ describeProxied('DynamoDB lock with replies dropped at random', () => {
     proxy.setDropRate(0);
     const state = await lock('direct').inspect(key);
     console.log(
-      `DynamoDB lock chaos, 30% of UpdateItem replies dropped, maxAttempts 8: ${proxy.stats.dropped - dropsBefore} replies dropped; ` +
+      `DynamoDB lock chaos, 30% of UpdateItem replies dropped, maxAttempts 8: ${
+        proxy.stats.dropped - dropsBefore
+      } replies dropped; ` +
         `${stats.grants} grants, ${stats.overlaps} overlaps; releases true ${stats.releasedTrue}, false ${stats.releasedFalse}, ` +
         `UNKNOWN_OUTCOME ${stats.releaseUnknown}; lock left held: ${state?.token !== undefined}`,
     );

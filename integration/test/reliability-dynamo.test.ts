@@ -15,9 +15,15 @@ afterAll(async () => {
 }, 30_000);
 
 defineLockReliabilityTests('dynamo', {
-  lockSpec: (maxAttempts) => ({ kind: 'dynamo', endpoint: server.endpoint, tableName, ...(maxAttempts === undefined ? {} : { maxAttempts }) }),
+  lockSpec: (maxAttempts) => ({
+    kind: 'dynamo',
+    endpoint: server.endpoint,
+    tableName,
+    ...(maxAttempts === undefined ? {} : { maxAttempts }),
+  }),
   storageSpec: (root) => ({ kind: 'fs', root }),
-  createLock: () => new DynamoLockingManager({ client: server.client({ maxAttempts: 1 }), tableName }),
+  createLock: () =>
+    new DynamoLockingManager({ client: server.client({ maxAttempts: 1 }), tableName }),
   kill: () => server.kill(),
   restart: () => server.restart(),
   canKill: () => process.env.DYNAMODB_ENDPOINT === undefined,

@@ -23,7 +23,11 @@ const describeProxied = proxied ? describe : describe.skip;
 
 beforeAll(async () => {
   server = await startS3();
-  if (proxied) proxy = await startLostReplyProxy({ target: server.endpoint, drops: (r) => r.method === 'PUT' || r.method === 'DELETE' });
+  if (proxied)
+    proxy = await startLostReplyProxy({
+      target: server.endpoint,
+      drops: (r) => r.method === 'PUT' || r.method === 'DELETE',
+    });
 }, 30_000);
 afterEach(() => proxy?.setDropRate(0));
 afterAll(async () => {
@@ -33,7 +37,11 @@ afterAll(async () => {
 }, 30_000);
 
 function storage(prefix: string, via: 'proxy' | 'direct', maxAttempts = 3): S3StorageManager {
-  const client = makeClient(via === 'proxy' ? proxy.endpoint : server.endpoint, maxAttempts, server.directory !== undefined);
+  const client = makeClient(
+    via === 'proxy' ? proxy.endpoint : server.endpoint,
+    maxAttempts,
+    server.directory !== undefined,
+  );
   clients.push(client);
   return new S3StorageManager({ client, bucket: server.bucket, prefix });
 }
@@ -64,7 +72,8 @@ function watched(inner: StorageManager, direct: StorageManager, tally: Tally): S
         if (isDurableError(error, 'CONFLICT')) {
           tally.conflicts++;
           const now = await direct.read(key);
-          if (now !== undefined && Buffer.from(now.data).equals(Buffer.from(toBytes(value)))) tally.appliedButConflict++;
+          if (now !== undefined && Buffer.from(now.data).equals(Buffer.from(toBytes(value))))
+            tally.appliedButConflict++;
         }
         throw error;
       }
@@ -76,7 +85,10 @@ describeProxied('S3 with replies dropped at random', () => {
   it('the storage-backed workflow store aborts no healthy workflow (20 workflows, one worker)', async () => {
     const prefix = `${uniquePrefix('wf-lost')}/`;
     const tally: Tally = { writes: 0, conflicts: 0, appliedButConflict: 0, unknown: 0 };
-    const store = createStorageWorkflowStore({ storage: watched(storage(prefix, 'proxy'), storage(prefix, 'direct'), tally), prefix: 'workflows/' });
+    const store = createStorageWorkflowStore({
+      storage: watched(storage(prefix, 'proxy'), storage(prefix, 'direct'), tally),
+      prefix: 'workflows/',
+    });
     const runs = new Map<number, number>();
     const handlers = {
       job: async (ctx: WorkflowContext, input: { n: number }) => {
@@ -96,7 +108,10 @@ describeProxied('S3 with replies dropped at random', () => {
     const dropsBefore = proxy.stats.dropped;
     const deadline = Date.now() + 120_000;
     let records = await Promise.all(ids.map((id) => store.get(id)));
-    while (records.some((r) => r?.status !== 'completed' && r?.status !== 'aborted') && Date.now() < deadline) {
+    while (
+      records.some((r) => r?.status !== 'completed' && r?.status !== 'aborted') &&
+      Date.now() < deadline
+    ) {
       await client.drain({ maxMs: 5000 });
       records = await Promise.all(ids.map((id) => store.get(id)));
     }
@@ -104,21 +119,32 @@ describeProxied('S3 with replies dropped at random', () => {
     const aborted = records.filter((r) => r?.status === 'aborted');
     const rerun = [...runs.values()].filter((n) => n > 1).length;
     console.log(
-      `workflows on S3, 20% of PUT/DELETE replies dropped: ${proxy.stats.dropped - dropsBefore} replies dropped in ${tally.writes} writes; ` +
-        `completed ${records.filter((r) => r?.status === 'completed').length}/20, aborted ${aborted.length} ` +
-        `(${aborted.map((r) => r?.error?.code).join(',')}); CONFLICT ${tally.conflicts} (applied ${tally.appliedButConflict}), ` +
+      `workflows on S3, 20% of PUT/DELETE replies dropped: ${
+        proxy.stats.dropped - dropsBefore
+      } replies dropped in ${tally.writes} writes; ` +
+        `completed ${records.filter((r) => r?.status === 'completed').length}/20, aborted ${
+          aborted.length
+        } ` +
+        `(${aborted.map((r) => r?.error?.code).join(',')}); CONFLICT ${tally.conflicts} (applied ${
+          tally.appliedButConflict
+        }), ` +
         `UNKNOWN_OUTCOME ${tally.unknown}; step b ran more than once in ${rerun} workflows`,
     );
     expect(proxy.stats.dropped - dropsBefore).toBeGreaterThan(0);
     expect(tally.appliedButConflict).toBe(0);
     expect(aborted.map((r) => `${r?.id}: ${r?.error?.code} ${r?.error?.message}`)).toEqual([]);
-    expect(records.every((r, i) => r?.status === 'completed' && r.result === `done ${(i + 1) * 2}`)).toBe(true);
+    expect(
+      records.every((r, i) => r?.status === 'completed' && r.result === `done ${(i + 1) * 2}`),
+    ).toBe(true);
   }, 180_000);
 
   it('chaos: 4 writers x 25 compare-and-swap increments, 30% of replies dropped, 8 SDK attempts: exact count, no applied write reported CONFLICT', async () => {
     const { stats, final, dropped } = await casChaos({ dropRate: 0.3 });
     console.log(
-      `S3 chaos, 30% of PUT/DELETE replies dropped, maxAttempts 8: ${dropped} replies dropped; ${summary(stats, final)}`,
+      `S3 chaos, 30% of PUT/DELETE replies dropped, maxAttempts 8: ${dropped} replies dropped; ${summary(
+        stats,
+        final,
+      )}`,
     );
     expect(dropped).toBeGreaterThan(0);
     expect(stats.appliedButConflict).toBe(0);
@@ -128,25 +154,32 @@ describeProxied('S3 with replies dropped at random', () => {
   }, 240_000);
 
   const local = process.env.S3_ENDPOINT === undefined;
-  (local ? it : it.skip)('chaos with the S3 server killed and restarted twice mid-run (20% of replies dropped, 8 SDK attempts): exact count, no applied write reported CONFLICT', async () => {
-    const { stats, final, dropped } = await casChaos({
-      dropRate: 0.2,
-      during: async () => {
-        for (let i = 0; i < 2; i++) {
-          await sleep(1500);
-          await server.kill();
-          await server.restart();
-        }
-      },
-    });
-    console.log(
-      `S3 chaos with 2 server kills, 20% of PUT/DELETE replies dropped, maxAttempts 8: ${dropped} replies dropped; ${summary(stats, final)}`,
-    );
-    expect(stats.appliedButConflict).toBe(0);
-    expect(final).toBe(100);
-    expect(final).toBe(stats.ok + stats.unknownApplied);
-    expect(stats.createsOk + stats.createsUnknown).toBe(40);
-  }, 240_000);
+  (local ? it : it.skip)(
+    'chaos with the S3 server killed and restarted twice mid-run (20% of replies dropped, 8 SDK attempts): exact count, no applied write reported CONFLICT',
+    async () => {
+      const { stats, final, dropped } = await casChaos({
+        dropRate: 0.2,
+        during: async () => {
+          for (let i = 0; i < 2; i++) {
+            await sleep(1500);
+            await server.kill();
+            await server.restart();
+          }
+        },
+      });
+      console.log(
+        `S3 chaos with 2 server kills, 20% of PUT/DELETE replies dropped, maxAttempts 8: ${dropped} replies dropped; ${summary(
+          stats,
+          final,
+        )}`,
+      );
+      expect(stats.appliedButConflict).toBe(0);
+      expect(final).toBe(100);
+      expect(final).toBe(stats.ok + stats.unknownApplied);
+      expect(stats.createsOk + stats.createsUnknown).toBe(40);
+    },
+    240_000,
+  );
 });
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -189,16 +222,31 @@ async function patiently<T>(read: () => Promise<T>): Promise<T> {
  * history, tells after the fact whether a write reported CONFLICT, UNKNOWN_OUTCOME or a retryable
  * BACKEND error is in place; the final count must equal the increments found applied.
  */
-async function casChaos(options: { dropRate: number; during?: () => Promise<void> }): Promise<{ stats: ChaosStats; final: number; dropped: number }> {
+async function casChaos(options: {
+  dropRate: number;
+  during?: () => Promise<void>;
+}): Promise<{ stats: ChaosStats; final: number; dropped: number }> {
   const prefix = `${uniquePrefix('chaos')}/`;
   const key = 'counter';
   const direct = storage(prefix, 'direct', 8);
   await direct.write(key, JSON.stringify({ count: 0, recent: [] }), { ifVersion: null });
   proxy.setDropRate(options.dropRate);
   const dropsBefore = proxy.stats.dropped;
-  const stats: ChaosStats = { ok: 0, conflicts: 0, appliedButConflict: 0, unknown: 0, unknownApplied: 0, notApplied: 0, createsOk: 0, createsUnknown: 0, deletes: 0 };
-  const parse = (data: Uint8Array): { count: number; recent: string[] } => JSON.parse(bytesToText(data)) as { count: number; recent: string[] };
-  const stored = async (name: string): Promise<Uint8Array | undefined> => (await patiently(() => direct.read(name)))?.data;
+  const stats: ChaosStats = {
+    ok: 0,
+    conflicts: 0,
+    appliedButConflict: 0,
+    unknown: 0,
+    unknownApplied: 0,
+    notApplied: 0,
+    createsOk: 0,
+    createsUnknown: 0,
+    deletes: 0,
+  };
+  const parse = (data: Uint8Array): { count: number; recent: string[] } =>
+    JSON.parse(bytesToText(data)) as { count: number; recent: string[] };
+  const stored = async (name: string): Promise<Uint8Array | undefined> =>
+    (await patiently(() => direct.read(name)))?.data;
   const writer = async (w: number): Promise<void> => {
     const store = storage(prefix, 'proxy', 8);
     let seq = 0;
@@ -206,7 +254,10 @@ async function casChaos(options: { dropRate: number; during?: () => Promise<void
       const entry = (await patiently(() => store.read(key)))!;
       const token = `${w}:${seq++}`;
       const current = parse(entry.data);
-      const next = JSON.stringify({ count: current.count + 1, recent: [...current.recent, token].slice(-400) });
+      const next = JSON.stringify({
+        count: current.count + 1,
+        recent: [...current.recent, token].slice(-400),
+      });
       try {
         await store.write(key, next, { ifVersion: entry.version });
         stats.ok++;

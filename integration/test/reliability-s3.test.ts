@@ -27,7 +27,12 @@ const connection = (prefix: string, maxAttempts?: number): Record<string, unknow
 defineLockReliabilityTests('s3', {
   lockSpec: (maxAttempts) => ({ kind: 's3', ...connection('reliability-locks/', maxAttempts) }),
   storageSpec: () => ({ kind: 's3', ...connection('reliability-data/') }),
-  createLock: () => new S3LockManager({ client: server.client({ maxAttempts: 1 }), bucket: server.bucket, prefix: 'reliability-locks/' }),
+  createLock: () =>
+    new S3LockManager({
+      client: server.client({ maxAttempts: 1 }),
+      bucket: server.bucket,
+      prefix: 'reliability-locks/',
+    }),
   kill: () => server.kill(),
   restart: () => server.restart(),
   canKill: () => process.env.S3_ENDPOINT === undefined,
@@ -36,12 +41,20 @@ defineLockReliabilityTests('s3', {
 it('s3 storage: 8 processes x 40 compare-and-swap increments without any lock give the exact count', async () => {
   const counterKey = `${uniquePrefix('cas')}/counter`;
   const storage = { kind: 's3', ...connection('reliability-cas/') };
-  const workers = Array.from({ length: 8 }, () => spawnWorker({ mode: 'casCounter', storage, counterKey, iterations: 40 }));
+  const workers = Array.from({ length: 8 }, () =>
+    spawnWorker({ mode: 'casCounter', storage, counterKey, iterations: 40 }),
+  );
   const results = await Promise.all(workers.map((w) => w.result<{ conflicts: number }>()));
   const client = server.client();
-  const entry = await new S3StorageManager({ client, bucket: server.bucket, prefix: 'reliability-cas/' }).read(counterKey);
+  const entry = await new S3StorageManager({
+    client,
+    bucket: server.bucket,
+    prefix: 'reliability-cas/',
+  }).read(counterKey);
   client.destroy();
   expect(bytesToText(entry!.data)).toBe('320');
   // Not asserted (it depends on timing), but printed: how often a writer lost a race and retried.
-  console.log(`s3 CAS: ${results.reduce((n, r) => n + r.conflicts, 0)} conflicts retried across 8 processes`);
+  console.log(
+    `s3 CAS: ${results.reduce((n, r) => n + r.conflicts, 0)} conflicts retried across 8 processes`,
+  );
 }, 300_000);

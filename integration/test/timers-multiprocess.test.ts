@@ -16,10 +16,17 @@ import type { DynamoTestEndpoint, S3TestEndpoint } from './fixtures/composition-
 import { startDynamoWithTable, startS3 } from './fixtures/composition-support.js';
 import { spawnTimerWorker } from './fixtures/timer-support.js';
 import type { MongoTestServer } from '../../scripts/test-servers/mongo-server.js';
-import { mongoTestServerAvailability, startMongoTestServer } from '../../scripts/test-servers/mongo-server.js';
+import {
+  mongoTestServerAvailability,
+  startMongoTestServer,
+} from '../../scripts/test-servers/mongo-server.js';
 
 const mongoAvailability = mongoTestServerAvailability('mongo-java-server');
-const BACKENDS = ['fs', 's3+dynamo', ...(mongoAvailability.available ? (['mongo'] as const) : [])] as const;
+const BACKENDS = [
+  'fs',
+  's3+dynamo',
+  ...(mongoAvailability.available ? (['mongo'] as const) : []),
+] as const;
 type Backend = (typeof BACKENDS)[number];
 const T0 = Date.parse('2026-01-01T00:00:00.000Z');
 const tableName = 'durable-timers';
@@ -34,7 +41,9 @@ beforeAll(async () => {
   [s3, dynamo, mongo] = await Promise.all([
     startS3(),
     startDynamoWithTable(tableName),
-    mongoAvailability.available ? startMongoTestServer('mongo-java-server') : Promise.resolve(undefined),
+    mongoAvailability.available
+      ? startMongoTestServer('mongo-java-server')
+      : Promise.resolve(undefined),
   ]);
 }, 60_000);
 afterAll(async () => {
@@ -50,7 +59,9 @@ interface Store {
 
 function store(backend: Backend, name: string): Store {
   if (backend === 'mongo') {
-    const database = uniquePrefix(`timers_${name}_`).replace(/[^A-Za-z0-9_]/g, '_').slice(0, 60);
+    const database = uniquePrefix(`timers_${name}_`)
+      .replace(/[^A-Za-z0-9_]/g, '_')
+      .slice(0, 60);
     const spec = { kind: 'mongo', url: mongo!.uri, database };
     const storage = new MongoStorageManager({ url: mongo!.uri, database });
     opened.push(storage);
@@ -58,7 +69,10 @@ function store(backend: Backend, name: string): Store {
   }
   if (backend === 'fs') {
     const root = join(dir, `${name}-${uniquePrefix('')}`);
-    return { specs: { storage: { kind: 'fs', root }, lock: { kind: 'fs', root } }, storage: createFileStorage({ root }) };
+    return {
+      specs: { storage: { kind: 'fs', root }, lock: { kind: 'fs', root } },
+      storage: createFileStorage({ root }),
+    };
   }
   const prefix = uniquePrefix(`${name}-`);
   const local = s3.directory !== undefined;
@@ -94,11 +108,22 @@ function readLog(file: string): Logged[] {
 }
 
 /** Every process finished by its timer exactly once, and no index entry left behind. */
-async function expectFiredOnce(storage: StorageManager, subjects: readonly string[]): Promise<void> {
+async function expectFiredOnce(
+  storage: StorageManager,
+  subjects: readonly string[],
+): Promise<void> {
   for (const subject of subjects) {
     const entry = await storage.read(`orchestrations/${subject}`);
-    const envelope = JSON.parse(bytesToText(entry!.data)) as { snapshot: { value: unknown; context: { fired: number } }; timers?: unknown };
-    expect({ subject, value: envelope.snapshot.value, fired: envelope.snapshot.context.fired, timers: envelope.timers }).toEqual({
+    const envelope = JSON.parse(bytesToText(entry!.data)) as {
+      snapshot: { value: unknown; context: { fired: number } };
+      timers?: unknown;
+    };
+    expect({
+      subject,
+      value: envelope.snapshot.value,
+      fired: envelope.snapshot.context.fired,
+      timers: envelope.timers,
+    }).toEqual({
       subject,
       value: 'timedOut',
       fired: 1,
@@ -111,7 +136,10 @@ async function expectFiredOnce(storage: StorageManager, subjects: readonly strin
 }
 
 /** One event per process, published at least once, and an id never with two payloads. */
-function expectOneEventEach(logged: readonly Logged[], subjects: readonly string[]): { duplicates: number } {
+function expectOneEventEach(
+  logged: readonly Logged[],
+  subjects: readonly string[],
+): { duplicates: number } {
   const byId = new Map<string, string>();
   for (const event of logged) {
     const payload = JSON.stringify([event.subject, event.type, event.data]);
@@ -136,15 +164,37 @@ describe.each(BACKENDS)('orchestration timers across processes on %s', (backend)
     const { specs, storage } = store(backend, 'kill');
     const subjects = Array.from({ length: 12 }, (_, i) => `k${String(i).padStart(2, '0')}`);
     const log = join(dir, `kill-${backend.replace('+', '-')}-${Date.now()}.log`);
-    const started = await spawnTimerWorker({ ...specs, mode: 'start', now: T0, subjects: subjects.map((s, i) => [s, 1000 + i * 100]) }).result();
+    const started = await spawnTimerWorker({
+      ...specs,
+      mode: 'start',
+      now: T0,
+      subjects: subjects.map((s, i) => [s, 1000 + i * 100]),
+    }).result();
     expect(started).toEqual({ started: subjects.length, errors: 0 });
     // Crash 1: inside the 3rd process's publish (its save committed, its events not yet out).
-    const crashed = spawnTimerWorker({ ...specs, mode: 'fire', now: T0 + 60_000, log, killAtPublish: 3 });
+    const crashed = spawnTimerWorker({
+      ...specs,
+      mode: 'fire',
+      now: T0 + 60_000,
+      log,
+      killAtPublish: 3,
+    });
     expect(await crashed.exit).toBe('SIGKILL');
     // Crash 2: wherever a random moment falls in a second run.
-    const random = spawnTimerWorker({ ...specs, mode: 'fire', now: T0 + 60_000, log, killAfterMs: Math.floor(Math.random() * 300) });
+    const random = spawnTimerWorker({
+      ...specs,
+      mode: 'fire',
+      now: T0 + 60_000,
+      log,
+      killAfterMs: Math.floor(Math.random() * 300),
+    });
     await random.exit;
-    const survivor = await spawnTimerWorker({ ...specs, mode: 'fire', now: T0 + 60_000, log }).result<{ fired: number; errors: unknown[] }>();
+    const survivor = await spawnTimerWorker({
+      ...specs,
+      mode: 'fire',
+      now: T0 + 60_000,
+      log,
+    }).result<{ fired: number; errors: unknown[] }>();
     expect(survivor.errors).toEqual([]);
     await expectFiredOnce(storage, subjects);
     const logged = readLog(log);
@@ -160,21 +210,40 @@ describe.each(BACKENDS)('orchestration timers across processes on %s', (backend)
     const now = Date.now();
     // Due after the four workers are up (their start takes a second or two here), spread over 3 s.
     const delays = subjects.map(() => 2500 + Math.floor(Math.random() * 3000));
-    const started = await spawnTimerWorker({ ...specs, mode: 'start', now, subjects: subjects.map((s, i) => [s, delays[i]]) }).result();
+    const started = await spawnTimerWorker({
+      ...specs,
+      mode: 'start',
+      now,
+      subjects: subjects.map((s, i) => [s, delays[i]]),
+    }).result();
     expect(started).toEqual({ started: 200, errors: 0 });
     const until = now + Math.max(...delays);
     const results = await Promise.all(
-      Array.from({ length: 4 }, () => spawnTimerWorker({ ...specs, mode: 'worker', log, until }).result<{ fired: number; errors: unknown[] }>()),
+      Array.from({ length: 4 }, () =>
+        spawnTimerWorker({ ...specs, mode: 'worker', log, until }).result<{
+          fired: number;
+          errors: unknown[];
+        }>(),
+      ),
     );
     // A run's error leaves its timers due for the next run: only retryable ones may show (a loaded
     // emulator); the stored processes below are the proof that each timer fired once.
-    const errors = results.flatMap((result) => result.errors) as Array<{ retryable?: boolean; code?: string }>;
+    const errors = results.flatMap((result) => result.errors) as Array<{
+      retryable?: boolean;
+      code?: string;
+    }>;
     expect(errors.filter((error) => error.retryable !== true)).toEqual([]);
     expect(results.reduce((sum, result) => sum + result.fired, 0)).toBeLessThanOrEqual(200);
     await expectFiredOnce(storage, subjects);
     // The same id may be published again only where a run's lease was taken over or its entry
     // could not be removed (at least once); never with another payload.
     const { duplicates } = expectOneEventEach(readLog(log), subjects);
-    console.log(`timers on ${backend}: fired per worker ${results.map((r) => r.fired).join(', ')}; ${errors.length} retried error(s) ${JSON.stringify(errors.map((e) => e.code))}; ${duplicates} id(s) published again`);
+    console.log(
+      `timers on ${backend}: fired per worker ${results.map((r) => r.fired).join(', ')}; ${
+        errors.length
+      } retried error(s) ${JSON.stringify(
+        errors.map((e) => e.code),
+      )}; ${duplicates} id(s) published again`,
+    );
   }, 300_000);
 });

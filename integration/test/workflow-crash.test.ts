@@ -32,7 +32,9 @@ interface Worker {
 }
 
 function startWorker(config: Record<string, unknown>): Worker {
-  const child = spawn(process.execPath, [fixture, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [fixture, JSON.stringify(config)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.add(child);
   let out = '';
   let err = '';
@@ -42,7 +44,9 @@ function startWorker(config: Record<string, unknown>): Worker {
       out += chunk.toString();
       if (out.includes('ready\n')) resolve();
     });
-    child.on('exit', (code, signal) => reject(new Error(`worker exited (${code ?? signal}) before ready: ${err}`)));
+    child.on('exit', (code, signal) =>
+      reject(new Error(`worker exited (${code ?? signal}) before ready: ${err}`)),
+    );
   });
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   return { child, ready, stdout: () => out, stderr: () => err, exited };
@@ -65,7 +69,10 @@ function logLines(log: string): string[][] {
 // over the fs storage and the fs lock.
 function openStore(kind: string, root: string): WorkflowStore {
   if (kind === 'fs') return createFileWorkflowStore({ root });
-  return createStorageWorkflowStore({ storage: createFileStorage({ root }), lock: createFileLock({ root }) });
+  return createStorageWorkflowStore({
+    storage: createFileStorage({ root }),
+    lock: createFileLock({ root }),
+  });
 }
 
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -76,7 +83,11 @@ describe.each(['fs', 'generic'])('workflow crash tests on the %s store', (storeK
     const log = join(root, 'effects.log');
     writeFileSync(log, '');
     const TOTAL = 200;
-    const starter = new LidexClient({ store: openStore(storeKind, root), handlers: {}, concurrency: 0 });
+    const starter = new LidexClient({
+      store: openStore(storeKind, root),
+      handlers: {},
+      concurrency: 0,
+    });
     for (let i = 0; i < TOTAL; i++) expect(await starter.start(`wf-${i}`, 'fiveSteps')).toBe(true);
 
     const config = { root, log, store: storeKind, concurrency: 3, timeoutMs: 600, stepDelayMs: 15 };
@@ -106,17 +117,22 @@ describe.each(['fs', 'generic'])('workflow crash tests on the %s store', (storeK
       if (records.every((r) => r?.status === 'completed') || Date.now() > deadline) break;
       await delay(200);
     }
-    await Promise.all(workers.map(async (w) => {
-      w.child.kill('SIGTERM');
-      await w.exited;
-    }));
-    const notDone = records.filter((r) => r?.status !== 'completed').map((r) => `${r?.id}:${r?.status}`);
+    await Promise.all(
+      workers.map(async (w) => {
+        w.child.kill('SIGTERM');
+        await w.exited;
+      }),
+    );
+    const notDone = records
+      .filter((r) => r?.status !== 'completed')
+      .map((r) => `${r?.id}:${r?.status}`);
     expect(notDone).toEqual([]);
 
     const effects = new Map<string, string[]>();
     const finishes = new Map<string, string[]>();
     for (const [a, b, c] of logLines(log)) {
-      if (a === 'finish') finishes.set(b as string, [...(finishes.get(b as string) ?? []), c as string]);
+      if (a === 'finish')
+        finishes.set(b as string, [...(finishes.get(b as string) ?? []), c as string]);
       else effects.set(`${a} ${b}`, [...(effects.get(`${a} ${b}`) ?? []), c as string]);
     }
     let repeats = 0;
@@ -136,16 +152,31 @@ describe.each(['fs', 'generic'])('workflow crash tests on the %s store', (storeK
     }
     // Each kill interrupts at most `concurrency` steps.
     expect(repeats).toBeLessThanOrEqual(20 * config.concurrency);
-    console.log(`${storeKind}: 20 kills, ${repeats} interrupted steps repeated, ${[...finishes.values()].length} finishes logged`);
+    console.log(
+      `${storeKind}: 20 kills, ${repeats} interrupted steps repeated, ${
+        [...finishes.values()].length
+      } finishes logged`,
+    );
   }, 180_000);
 
   it('a worker SIGSTOPped past its lease in a step and resumed after a takeover lands none of its writes', async () => {
     const root = freshRoot();
     const log = join(root, 'effects.log');
     writeFileSync(log, '');
-    const client = new LidexClient({ store: openStore(storeKind, root), handlers: {}, concurrency: 0 });
+    const client = new LidexClient({
+      store: openStore(storeKind, root),
+      handlers: {},
+      concurrency: 0,
+    });
     await client.start('frozen', 'slow');
-    const config = { root, log, store: storeKind, concurrency: 1, timeoutMs: 400, slowStepMs: 1200 };
+    const config = {
+      root,
+      log,
+      store: storeKind,
+      concurrency: 1,
+      timeoutMs: 400,
+      slowStepMs: 1200,
+    };
     const a = startWorker(config);
     await a.ready;
     while (!logLines(log).some(([id, step]) => id === 'frozen' && step === 'slow')) await delay(10);
@@ -172,6 +203,8 @@ describe.each(['fs', 'generic'])('workflow crash tests on the %s store', (storeK
     expect(aStats.completed).toBe(0);
     const finishes = logLines(log).filter(([kind]) => kind === 'finish');
     expect(finishes).toEqual([['finish', 'frozen', String(bPid)]]);
-    expect(logLines(log).filter(([, step]) => step === 'after')).toEqual([['frozen', 'after', String(bPid)]]);
+    expect(logLines(log).filter(([, step]) => step === 'after')).toEqual([
+      ['frozen', 'after', String(bPid)],
+    ]);
   }, 60_000);
 });

@@ -33,23 +33,98 @@ interface Expected {
 
 const GOOD = 10;
 const culprits: Record<string, [handler: string, expected: Expected]> = {
-  'missing-await': ['missingAwait', { status: 'aborted', failures: 1, code: 'NON_DETERMINISTIC', message: /await each ctx operation/, effects: ['a'] }],
-  'missing-await-return': ['missingAwaitReturn', { status: 'aborted', failures: 1, code: 'NON_DETERMINISTIC', message: /returned while step "slow" was still running/, effects: ['slow'] }],
-  'floating-misuse': ['floatingMisuse', { status: 'aborted', failures: 1, code: 'CONFIG', message: /sleep "s": ms must be a finite number/, effects: [] }],
+  'missing-await': [
+    'missingAwait',
+    {
+      status: 'aborted',
+      failures: 1,
+      code: 'NON_DETERMINISTIC',
+      message: /await each ctx operation/,
+      effects: ['a'],
+    },
+  ],
+  'missing-await-return': [
+    'missingAwaitReturn',
+    {
+      status: 'aborted',
+      failures: 1,
+      code: 'NON_DETERMINISTIC',
+      message: /returned while step "slow" was still running/,
+      effects: ['slow'],
+    },
+  ],
+  'floating-misuse': [
+    'floatingMisuse',
+    {
+      status: 'aborted',
+      failures: 1,
+      code: 'CONFIG',
+      message: /sleep "s": ms must be a finite number/,
+      effects: [],
+    },
+  ],
   'late-call': ['lateCall', { status: 'completed', failures: 0, result: 'done', effects: [] }],
-  'promise-all': ['promiseAll', { status: 'aborted', failures: 1, code: 'NON_DETERMINISTIC', message: /no Promise\.all/, effects: ['a'] }],
-  'throw-undefined': ['throwUndefined', { status: 'aborted', failures: 2, message: 'a non-Error value was thrown: undefined' }],
-  'throw-null': ['throwNull', { status: 'aborted', failures: 2, message: 'a non-Error value was thrown: null' }],
+  'promise-all': [
+    'promiseAll',
+    {
+      status: 'aborted',
+      failures: 1,
+      code: 'NON_DETERMINISTIC',
+      message: /no Promise\.all/,
+      effects: ['a'],
+    },
+  ],
+  'throw-undefined': [
+    'throwUndefined',
+    { status: 'aborted', failures: 2, message: 'a non-Error value was thrown: undefined' },
+  ],
+  'throw-null': [
+    'throwNull',
+    { status: 'aborted', failures: 2, message: 'a non-Error value was thrown: null' },
+  ],
   'throw-string': ['throwString', { status: 'aborted', failures: 2, message: 'a plain string' }],
-  'throw-object': ['throwObject', { status: 'aborted', failures: 2, message: 'a non-Error value was thrown: [object Object]' }],
-  'throw-null-proto': ['throwNullProto', { status: 'aborted', failures: 2, message: 'a non-Error value was thrown: {}' }],
-  'throw-revoked-proxy': ['throwRevokedProxy', { status: 'aborted', failures: 2, message: /a value that cannot be inspected was thrown/ }],
-  'throw-getter': ['throwGetter', { status: 'aborted', failures: 2, message: /a value that cannot be inspected was thrown/ }],
-  'throw-sync': ['throwSync', { status: 'aborted', failures: 2, message: 'a non-Error value was thrown: 7' }],
-  'step-throws-string': ['stepThrowsString', { status: 'aborted', failures: 2, message: 'step said no' }],
-  'non-json-result': ['nonJsonResult', { status: 'aborted', failures: 1, code: 'SERIALIZATION', message: /\$ is a Date/ }],
-  'never-settles': ['neverSettles', { status: 'aborted', failures: 2, code: 'HANDLER_STALLED', message: /outside any ctx operation/, effects: ['before'] }],
-  'store-get-fails': ['storeGetFails', { status: 'aborted', failures: 2, message: /get failed \(injected\)/ }],
+  'throw-object': [
+    'throwObject',
+    { status: 'aborted', failures: 2, message: 'a non-Error value was thrown: [object Object]' },
+  ],
+  'throw-null-proto': [
+    'throwNullProto',
+    { status: 'aborted', failures: 2, message: 'a non-Error value was thrown: {}' },
+  ],
+  'throw-revoked-proxy': [
+    'throwRevokedProxy',
+    { status: 'aborted', failures: 2, message: /a value that cannot be inspected was thrown/ },
+  ],
+  'throw-getter': [
+    'throwGetter',
+    { status: 'aborted', failures: 2, message: /a value that cannot be inspected was thrown/ },
+  ],
+  'throw-sync': [
+    'throwSync',
+    { status: 'aborted', failures: 2, message: 'a non-Error value was thrown: 7' },
+  ],
+  'step-throws-string': [
+    'stepThrowsString',
+    { status: 'aborted', failures: 2, message: 'step said no' },
+  ],
+  'non-json-result': [
+    'nonJsonResult',
+    { status: 'aborted', failures: 1, code: 'SERIALIZATION', message: /\$ is a Date/ },
+  ],
+  'never-settles': [
+    'neverSettles',
+    {
+      status: 'aborted',
+      failures: 2,
+      code: 'HANDLER_STALLED',
+      message: /outside any ctx operation/,
+      effects: ['before'],
+    },
+  ],
+  'store-get-fails': [
+    'storeGetFails',
+    { status: 'aborted', failures: 2, message: /get failed \(injected\)/ },
+  ],
   'heartbeat-throws': ['heartbeatThrows', { status: 'completed', failures: 0, result: 'survived' }],
 };
 
@@ -59,19 +134,34 @@ it('a worker run with --unhandled-rejections=strict survives misbehaving handler
   root = mkdtempSync(join(tmpdir(), 'durable-wf-misbehave-'));
   const log = join(root, 'effects.log');
   writeFileSync(log, '');
-  const client = new LidexClient({ store: createFileWorkflowStore({ root, fsync: false }), handlers: {}, concurrency: 0 });
-  for (const [id, [handler]] of Object.entries(culprits)) expect(await client.start(id, handler)).toBe(true);
+  const client = new LidexClient({
+    store: createFileWorkflowStore({ root, fsync: false }),
+    handlers: {},
+    concurrency: 0,
+  });
+  for (const [id, [handler]] of Object.entries(culprits))
+    expect(await client.start(id, handler)).toBe(true);
   for (let i = 0; i < GOOD; i++) expect(await client.start(`good-${i}`, 'good')).toBe(true);
 
-  const worker = spawn(process.execPath, ['--unhandled-rejections=strict', fixture, JSON.stringify({ root, log, timeoutMs: TIMEOUT_MS })], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const worker = spawn(
+    process.execPath,
+    [
+      '--unhandled-rejections=strict',
+      fixture,
+      JSON.stringify({ root, log, timeoutMs: TIMEOUT_MS }),
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   child = worker;
   let out = '';
   let err = '';
   worker.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
   worker.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => worker.on('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    worker.on('exit', (code) => resolve(code)),
+  );
 
   const ids = [...Object.keys(culprits), ...Array.from({ length: GOOD }, (_, i) => `good-${i}`)];
   const deadline = Date.now() + 60_000;
@@ -86,10 +176,14 @@ it('a worker run with --unhandled-rejections=strict survives misbehaving handler
   expect(worker.exitCode).toBeNull();
   expect(err).not.toMatch(/unhandled|uncaught/i);
   // The fixture's onError throws: its failures were written to stderr instead, not fatal.
-  expect(err).toContain('onError threw while reporting Error: store: heartbeat threw synchronously');
+  expect(err).toContain(
+    'onError threw while reporting Error: store: heartbeat threw synchronously',
+  );
 
   const effects = new Map<string, string[]>();
-  for (const line of readFileSync(log, 'utf8').split('\n').filter((l) => l !== '')) {
+  for (const line of readFileSync(log, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')) {
     const [id, step] = line.split(' ') as [string, string];
     effects.set(id, [...(effects.get(id) ?? []), step]);
   }
@@ -113,14 +207,22 @@ it('a worker run with --unhandled-rejections=strict survives misbehaving handler
       ...(expected.effects === undefined ? {} : { effects: expected.effects }),
     });
     if (expected.message !== undefined) {
-      const message = typeof expected.message === 'string' ? expected.message : expect.stringMatching(expected.message);
+      const message =
+        typeof expected.message === 'string'
+          ? expected.message
+          : expect.stringMatching(expected.message);
       expect({ id, message: record?.error?.message }).toEqual({ id, message });
     }
     expect(record?.error?.name).not.toBe('LeaseExpired');
   }
   for (let i = 0; i < GOOD; i++) {
     const record = byId.get(`good-${i}`);
-    expect({ id: `good-${i}`, status: record?.status, failures: record?.failures, result: record?.result }).toEqual({ id: `good-${i}`, status: 'completed', failures: 0, result: 3 });
+    expect({
+      id: `good-${i}`,
+      status: record?.status,
+      failures: record?.failures,
+      result: record?.result,
+    }).toEqual({ id: `good-${i}`, status: 'completed', failures: 0, result: 3 });
     expect(effects.get(`good-${i}`)).toEqual(['a', 'b']);
   }
 

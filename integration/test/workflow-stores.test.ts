@@ -29,7 +29,12 @@ function freshRoot(): string {
 let root = '';
 function fsStore(clock: Clock, lockWrites: boolean, fresh: boolean): WorkflowStore {
   if (fresh) root = freshRoot();
-  return createStorageWorkflowStore({ storage: createFileStorage({ root }), lock: createFileLock({ root, clock }), lockWrites, clock });
+  return createStorageWorkflowStore({
+    storage: createFileStorage({ root }),
+    lock: createFileLock({ root, clock }),
+    lockWrites,
+    clock,
+  });
 }
 runWorkflowStoreSuite('generic store on fs storage (compare-and-swap)', {
   create: ({ clock }) => fsStore(clock, false, true),

@@ -39,7 +39,10 @@ export interface ExternalServerSpec {
  * `go env GOPATH`/bin, ~/go/bin), since `go install` puts binaries there and it is often not on
  * PATH; undefined when it is nowhere.
  */
-export function findExecutable(name: string, options: { goBin?: boolean } = {}): string | undefined {
+export function findExecutable(
+  name: string,
+  options: { goBin?: boolean } = {},
+): string | undefined {
   const folders = (process.env.PATH ?? '').split(delimiter).filter((folder) => folder !== '');
   if (options.goBin === true) folders.push(...goBinFolders());
   for (const folder of folders) {
@@ -57,9 +60,14 @@ export function findExecutable(name: string, options: { goBin?: boolean } = {}):
 function goBinFolders(): string[] {
   const folders: string[] = [];
   if (process.env.GOBIN) folders.push(process.env.GOBIN);
-  if (process.env.GOPATH) folders.push(...process.env.GOPATH.split(delimiter).map((path) => join(path, 'bin')));
+  if (process.env.GOPATH)
+    folders.push(...process.env.GOPATH.split(delimiter).map((path) => join(path, 'bin')));
   try {
-    const path = execFileSync('go', ['env', 'GOPATH'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 }).trim();
+    const path = execFileSync('go', ['env', 'GOPATH'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 10_000,
+    }).trim();
     if (path !== '') folders.push(...path.split(delimiter).map((entry) => join(entry, 'bin')));
   } catch {
     // no Go toolchain: only the default folder below
@@ -109,7 +117,10 @@ export async function startExternalServer(spec: ExternalServerSpec): Promise<Ext
 }
 
 async function spawnAndWait(spec: ExternalServerSpec, port: number): Promise<ChildProcess> {
-  const child = spawn(spec.command, spec.args(port), { env: { ...process.env, ...spec.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(spec.command, spec.args(port), {
+    env: { ...process.env, ...spec.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   const collect = (chunk: Buffer): void => {
     output = (output + chunk.toString()).slice(-4000);
@@ -117,8 +128,12 @@ async function spawnAndWait(spec: ExternalServerSpec, port: number): Promise<Chi
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
   const exited = new Promise<never>((_, reject) => {
-    child.once('error', (error) => reject(new Error(`${spec.name} could not start: ${error.message}`)));
-    child.once('exit', (code, signal) => reject(new Error(`${spec.name} exited with ${String(code ?? signal)}: ${output}`)));
+    child.once('error', (error) =>
+      reject(new Error(`${spec.name} could not start: ${error.message}`)),
+    );
+    child.once('exit', (code, signal) =>
+      reject(new Error(`${spec.name} exited with ${String(code ?? signal)}: ${output}`)),
+    );
   });
   exited.catch(() => undefined);
   const ready = spec.ready ?? tcpOpen;
@@ -133,7 +148,11 @@ async function spawnAndWait(spec: ExternalServerSpec, port: number): Promise<Chi
     }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`${spec.name} on port ${port} was not ready in ${spec.startTimeoutMs ?? 30_000} ms: ${output}`);
+      throw new Error(
+        `${spec.name} on port ${port} was not ready in ${
+          spec.startTimeoutMs ?? 30_000
+        } ms: ${output}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

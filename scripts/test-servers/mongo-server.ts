@@ -29,26 +29,48 @@ export interface MongoTestServer {
 
 type Availability = { available: true; label: string } | { available: false; reason: string };
 
-const JAVA_JARS = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'durable', 'mongo-java-server-1.46.0');
+const JAVA_JARS = join(
+  process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'),
+  'durable',
+  'mongo-java-server-1.46.0',
+);
 const JAVA_MAIN = join(__dirname, 'mongo-java-server', 'MongoJavaServerMain.java');
 
 /** Whether the tests can get a server of this kind (no I/O beyond file checks: decided when tests are registered). */
-export function mongoTestServerAvailability(kind: MongoServerKind, options: { useUri?: boolean } = {}): Availability {
-  if (options.useUri !== false && uriFromEnv() !== undefined) return { available: true, label: 'MONGODB_URI' };
+export function mongoTestServerAvailability(
+  kind: MongoServerKind,
+  options: { useUri?: boolean } = {},
+): Availability {
+  if (options.useUri !== false && uriFromEnv() !== undefined)
+    return { available: true, label: 'MONGODB_URI' };
   if (kind === 'ferretdb') {
     return findExecutable('ferretdb', { goBin: true }) !== undefined
       ? { available: true, label: 'FerretDB 1.24.2 (SQLite)' }
-      : { available: false, reason: 'ferretdb is not installed (bash scripts/install-ferretdb.sh, needs Go)' };
+      : {
+          available: false,
+          reason: 'ferretdb is not installed (bash scripts/install-ferretdb.sh, needs Go)',
+        };
   }
-  if (findExecutable('java') === undefined) return { available: false, reason: 'java is not installed (set MONGODB_URI, or install Java 17)' };
+  if (findExecutable('java') === undefined)
+    return {
+      available: false,
+      reason: 'java is not installed (set MONGODB_URI, or install Java 17)',
+    };
   if (!existsSync(join(JAVA_JARS, 'mongo-java-server-1.46.0.jar'))) {
-    return { available: false, reason: 'mongo-java-server is not fetched (bash scripts/install-mongo-java-server.sh, needs Maven)' };
+    return {
+      available: false,
+      reason:
+        'mongo-java-server is not fetched (bash scripts/install-mongo-java-server.sh, needs Maven)',
+    };
   }
   return { available: true, label: 'mongo-java-server 1.46.0 (memory)' };
 }
 
 /** Starts a server of this kind (or uses MONGODB_URI unless `useUri` is false); throws when unavailable. */
-export async function startMongoTestServer(kind: MongoServerKind, options: { useUri?: boolean } = {}): Promise<MongoTestServer> {
+export async function startMongoTestServer(
+  kind: MongoServerKind,
+  options: { useUri?: boolean } = {},
+): Promise<MongoTestServer> {
   const availability = mongoTestServerAvailability(kind, options);
   if (!availability.available) throw new Error(availability.reason);
   const fromEnv = uriFromEnv();
@@ -101,7 +123,14 @@ function startMongoJavaServer(): Promise<ExternalServer> {
     name: 'mongo-java-server',
     command: findExecutable('java') as string,
     // Single-file source launch: compiled in memory at start (a second or two), nothing to build.
-    args: (port) => ['-Xss512k', '-XX:+UseSerialGC', '-cp', `${JAVA_JARS}/*`, JAVA_MAIN, String(port)],
+    args: (port) => [
+      '-Xss512k',
+      '-XX:+UseSerialGC',
+      '-cp',
+      `${JAVA_JARS}/*`,
+      JAVA_MAIN,
+      String(port),
+    ],
     startTimeoutMs: 60_000,
   });
 }

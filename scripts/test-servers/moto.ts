@@ -18,8 +18,12 @@ export interface MotoTestServer {
 
 /** Whether moto can be had (decided without I/O, when the tests are registered). */
 export function motoAvailability(): { available: true } | { available: false; reason: string } {
-  if ((process.env.MOTO_ENDPOINT ?? '') !== '' || findExecutable('moto_server') !== undefined) return { available: true };
-  return { available: false, reason: "moto_server is not installed (pip install 'moto[server]==5.2.5', needs Python)" };
+  if ((process.env.MOTO_ENDPOINT ?? '') !== '' || findExecutable('moto_server') !== undefined)
+    return { available: true };
+  return {
+    available: false,
+    reason: "moto_server is not installed (pip install 'moto[server]==5.2.5', needs Python)",
+  };
 }
 
 /** Options for {@link startMoto}. */
@@ -35,29 +39,41 @@ export interface StartMotoOptions {
 /** Starts moto (or uses MOTO_ENDPOINT); throws when neither is available. */
 export async function startMoto(options: StartMotoOptions = {}): Promise<MotoTestServer> {
   const fromEnv = process.env.MOTO_ENDPOINT;
-  if (fromEnv !== undefined && fromEnv !== '') return { endpoint: fromEnv, pid: undefined, stop: async () => undefined };
+  if (fromEnv !== undefined && fromEnv !== '')
+    return { endpoint: fromEnv, pid: undefined, stop: async () => undefined };
   const command = findExecutable('moto_server');
-  if (command === undefined) throw new Error("moto_server is not installed (pip install 'moto[server]==5.2.5')");
+  if (command === undefined)
+    throw new Error("moto_server is not installed (pip install 'moto[server]==5.2.5')");
   const serial = options.serial !== false;
   // The serial launcher imports moto, so it needs the Python that has moto: the one moto_server runs.
   const python = findExecutable('python3') ?? 'python3';
   const server: ExternalServer = await startExternalServer({
     name: serial ? 'moto (serial)' : 'moto_server',
     command: serial ? python : command,
-    args: (port) => (serial ? [join(__dirname, 'moto_serial.py'), '127.0.0.1', String(port)] : ['-H', '127.0.0.1', '-p', String(port)]),
+    args: (port) =>
+      serial
+        ? [join(__dirname, 'moto_serial.py'), '127.0.0.1', String(port)]
+        : ['-H', '127.0.0.1', '-p', String(port)],
     ready: answersHttp,
     startTimeoutMs: 60_000,
   });
-  return { endpoint: `http://127.0.0.1:${server.port}`, pid: server.pid, stop: () => server.stop() };
+  return {
+    endpoint: `http://127.0.0.1:${server.port}`,
+    pid: server.pid,
+    stop: () => server.stop(),
+  };
 }
 
 // moto's own API answers once the server is up (a bare TCP accept comes a little earlier).
 function answersHttp(port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path: '/moto-api/', method: 'GET', timeout: 2000 }, (res) => {
-      res.resume();
-      resolve(true);
-    });
+    const req = request(
+      { host: '127.0.0.1', port, path: '/moto-api/', method: 'GET', timeout: 2000 },
+      (res) => {
+        res.resume();
+        resolve(true);
+      },
+    );
     req.once('error', () => resolve(false));
     req.once('timeout', () => {
       req.destroy();

@@ -39,7 +39,9 @@ export function compileSnippets(snippets: readonly Snippet[], workDir: string): 
     // test/ inside a folder of its own, so `../src` of an adapter snippet lands beside it.
     const path = resolve(workDir, `s${index}`, 'test', 'snippet.ts');
     const preludeLines = snippet.prelude === '' ? 0 : snippet.prelude.split('\n').length;
-    const text = `${snippet.prelude === '' ? '' : `${snippet.prelude}\n`}${snippet.code}\nexport {};\n`;
+    const text = `${snippet.prelude === '' ? '' : `${snippet.prelude}\n`}${
+      snippet.code
+    }\nexport {};\n`;
     write(path, text);
     files.set(path, { snippet, preludeLines });
     for (const module of snippet.modules) {
@@ -58,7 +60,10 @@ export function compileSnippets(snippets: readonly Snippet[], workDir: string): 
     }
     const line = source.getLineAndCharacterOfPosition(diagnostic.start).line + 1;
     const { snippet, preludeLines } = entry;
-    const where = line <= preludeLines ? `${snippet.file}:${snippet.line} (prelude)` : `${snippet.file}:${snippet.line + line - preludeLines}`;
+    const where =
+      line <= preludeLines
+        ? `${snippet.file}:${snippet.line} (prelude)`
+        : `${snippet.file}:${snippet.line + line - preludeLines}`;
     errors.push({ where, message });
   }
   return errors;

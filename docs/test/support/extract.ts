@@ -49,7 +49,13 @@ export function extractSnippets(file: string, text: string): Snippet[] {
     if (!FENCE_OPEN.test(lines[index] ?? '')) continue;
     const end = lines.findIndex((line, at) => at > index && FENCE_CLOSE.test(line));
     if (end === -1) throw new Error(`${file}:${index + 1}: unclosed code block`);
-    const snippet: Snippet = { file, line: index + 1, code: lines.slice(index + 1, end).join('\n'), prelude: '', modules: [] };
+    const snippet: Snippet = {
+      file,
+      line: index + 1,
+      code: lines.slice(index + 1, end).join('\n'),
+      prelude: '',
+      modules: [],
+    };
     readDirectives(file, lines, index, snippet);
     snippets.push(snippet);
     index = end;
@@ -68,15 +74,24 @@ function readDirectives(file: string, lines: string[], fence: number, snippet: S
     if (!(lines[at] ?? '').trimEnd().endsWith('-->')) break;
     let start = at;
     while (start > 0 && !(lines[start] ?? '').trimStart().startsWith('<!--')) start--;
-    const comment = lines.slice(start, at + 1).join('\n').trim();
+    const comment = lines
+      .slice(start, at + 1)
+      .join('\n')
+      .trim();
     if (!ANY_DIRECTIVE.test(comment)) break;
     const prelude = PRELUDE.exec(comment);
     const module = MODULE.exec(comment);
     const noCheck = NO_CHECK.exec(comment);
     if (prelude !== null) preludes.unshift(prelude[1] ?? '');
-    else if (module !== null) snippet.modules.push({ specifier: module[1] ?? '', code: module[2] ?? '' });
+    else if (module !== null)
+      snippet.modules.push({ specifier: module[1] ?? '', code: module[2] ?? '' });
     else if (noCheck !== null) snippet.skip = (noCheck[1] ?? '').trim();
-    else throw new Error(`${file}:${start + 1}: unknown snippet directive (use snippet-prelude:, snippet-module <path>:, or snippet: no-check (reason)): ${comment}`);
+    else
+      throw new Error(
+        `${file}:${
+          start + 1
+        }: unknown snippet directive (use snippet-prelude:, snippet-module <path>:, or snippet: no-check (reason)): ${comment}`,
+      );
     at = start - 1;
   }
   snippet.prelude = preludes.join('\n');
@@ -84,5 +99,7 @@ function readDirectives(file: string, lines: string[], fence: number, snippet: S
 
 /** Every snippet of the documentation files under `root`. */
 export function collectSnippets(root: string): Snippet[] {
-  return documentationFiles(root).flatMap((file) => extractSnippets(file, readFileSync(join(root, file), 'utf8')));
+  return documentationFiles(root).flatMap((file) =>
+    extractSnippets(file, readFileSync(join(root, file), 'utf8')),
+  );
 }

@@ -7,7 +7,11 @@ import type { AnyStateMachine } from 'xstate';
 import { CliError, ExitCode } from './exit-codes.js';
 
 /** The names a config file may have, looked up in this order in each folder. */
-export const CONFIG_FILES = ['durable.config.mjs', 'durable.config.js', 'durable.config.cjs'] as const;
+export const CONFIG_FILES = [
+  'durable.config.mjs',
+  'durable.config.js',
+  'durable.config.cjs',
+] as const;
 
 /** What the CLI and the console work on: export it (or a function returning it) from `durable.config.mjs`. */
 export interface DurableConfig {
@@ -66,34 +70,54 @@ export function fsConfig(dir: string): DurableConfig {
 }
 
 /** Loads the config: `--fs`, else `--config`, else the first `durable.config.*` from `cwd` upward. */
-export async function loadConfig(options: { fs?: string; config?: string; cwd: string }): Promise<LoadedConfig> {
+export async function loadConfig(options: {
+  fs?: string;
+  config?: string;
+  cwd: string;
+}): Promise<LoadedConfig> {
   if (options.fs !== undefined && options.config !== undefined) {
     throw new CliError(ExitCode.USAGE, 'give either --fs <dir> or --config <file>, not both');
   }
-  if (options.fs !== undefined) return { config: fsConfig(options.fs), source: `--fs ${resolve(options.fs)}` };
-  const file = options.config === undefined ? findConfigFile(options.cwd) : resolve(options.cwd, options.config);
+  if (options.fs !== undefined)
+    return { config: fsConfig(options.fs), source: `--fs ${resolve(options.fs)}` };
+  const file =
+    options.config === undefined
+      ? findConfigFile(options.cwd)
+      : resolve(options.cwd, options.config);
   if (file === undefined) {
     throw new CliError(
       ExitCode.USAGE,
       `no store: run with --fs <dir> (the folder your app gives @durable/fs), or write a durable.config.mjs (looked up from ${options.cwd} upward) that exports { workflows, storage, lock }`,
     );
   }
-  if (!existsSync(file)) throw new CliError(ExitCode.USAGE, `--config ${options.config}: no such file`);
+  if (!existsSync(file))
+    throw new CliError(ExitCode.USAGE, `--config ${options.config}: no such file`);
   let exported: unknown;
   try {
     const module = (await import(pathToFileURL(file).href)) as { default?: unknown };
     exported = module.default;
   } catch (error) {
-    throw new CliError(ExitCode.USAGE, `${file}: could not be loaded: ${error instanceof Error ? error.message : String(error)}`);
+    throw new CliError(
+      ExitCode.USAGE,
+      `${file}: could not be loaded: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
   const config = typeof exported === 'function' ? await (exported as () => unknown)() : exported;
   if (typeof config !== 'object' || config === null) {
-    throw new CliError(ExitCode.USAGE, `${file}: the default export must be the config object (or a function returning it): export default { workflows, storage, lock }`);
+    throw new CliError(
+      ExitCode.USAGE,
+      `${file}: the default export must be the config object (or a function returning it): export default { workflows, storage, lock }`,
+    );
   }
   const known = new Set(['workflows', 'storage', 'lock', 'orchestrations', 'close']);
   const unknown = Object.keys(config).filter((key) => !known.has(key));
   if (unknown.length > 0) {
-    throw new CliError(ExitCode.USAGE, `${file}: unknown config key ${unknown.map((k) => JSON.stringify(k)).join(', ')}; the keys are: ${[...known].join(', ')}`);
+    throw new CliError(
+      ExitCode.USAGE,
+      `${file}: unknown config key ${unknown
+        .map((k) => JSON.stringify(k))
+        .join(', ')}; the keys are: ${[...known].join(', ')}`,
+    );
   }
   return { config: config as DurableConfig, source: file };
 }
@@ -101,13 +125,21 @@ export async function loadConfig(options: { fs?: string; config?: string; cwd: s
 /** The workflow store, or a usage error saying how to configure one. */
 export function requireWorkflows(loaded: LoadedConfig): WorkflowStore {
   const store = loaded.config.workflows;
-  if (store === undefined) throw new CliError(ExitCode.USAGE, `${loaded.source}: no workflow store: export { workflows: <a WorkflowStore> }`);
+  if (store === undefined)
+    throw new CliError(
+      ExitCode.USAGE,
+      `${loaded.source}: no workflow store: export { workflows: <a WorkflowStore> }`,
+    );
   return store;
 }
 
 /** The storage of actors and orchestrations, or a usage error saying how to configure it. */
 export function requireStorage(loaded: LoadedConfig): StorageManager {
   const storage = loaded.config.storage;
-  if (storage === undefined) throw new CliError(ExitCode.USAGE, `${loaded.source}: no storage: export { storage: <the StorageManager of your actors and orchestrations> }`);
+  if (storage === undefined)
+    throw new CliError(
+      ExitCode.USAGE,
+      `${loaded.source}: no storage: export { storage: <the StorageManager of your actors and orchestrations> }`,
+    );
   return storage;
 }

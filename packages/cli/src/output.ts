@@ -74,7 +74,11 @@ export function formatDuration(ms: number): string {
   if (abs < 60_000) return `${sign}${(abs / 1000).toFixed(1)}s`;
   const s = Math.floor(abs / 1000);
   if (s < 3600) return `${sign}${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  if (s < 86_400) return `${sign}${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  if (s < 86_400)
+    return `${sign}${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(
+      2,
+      '0',
+    )}m`;
   return `${sign}${Math.floor(s / 86_400)}d${Math.floor((s % 86_400) / 3600)}h`;
 }
 
@@ -92,9 +96,14 @@ export function brief(value: unknown, max = 60): string {
 /** Renders rows as aligned columns (the first row is the header, dimmed on colour). */
 export function table(rows: string[][], color: Colors): string[] {
   const widths: number[] = [];
-  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, visibleLength(cell))));
+  for (const row of rows)
+    row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, visibleLength(cell))));
   return rows.map((row, index) => {
-    const text = row.map((cell, i) => (i === row.length - 1 ? cell : cell + ' '.repeat((widths[i] ?? 0) - visibleLength(cell)))).join('  ');
+    const text = row
+      .map((cell, i) =>
+        i === row.length - 1 ? cell : cell + ' '.repeat((widths[i] ?? 0) - visibleLength(cell)),
+      )
+      .join('  ');
     return index === 0 ? color.bold(text) : text;
   });
 }

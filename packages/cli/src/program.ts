@@ -5,7 +5,14 @@ import { actorShowCommand } from './commands/actors.js';
 import type { CommandContext } from './commands/context.js';
 import { orchestrationListCommand, orchestrationShowCommand } from './commands/orchestrations.js';
 import { parseCount } from './commands/parse.js';
-import { cancelCommand, countsCommand, listCommand, resumeCommand, showCommand, signalCommand } from './commands/workflows.js';
+import {
+  cancelCommand,
+  countsCommand,
+  listCommand,
+  resumeCommand,
+  showCommand,
+  signalCommand,
+} from './commands/workflows.js';
 import { ExitCode, exitCodeOf } from './exit-codes.js';
 import type { OutputStreams } from './output.js';
 import { createOutput } from './output.js';
@@ -89,22 +96,39 @@ export async function runCli(argv: readonly string[], env: CliEnvironment): Prom
       }
     };
 
-  const workflows = program.command('workflows').description('list, show, cancel, resume and signal workflows').configureOutput(outputConfig).exitOverride();
+  const workflows = program
+    .command('workflows')
+    .description('list, show, cancel, resume and signal workflows')
+    .configureOutput(outputConfig)
+    .exitOverride();
   workflows
     .command('list')
     .description('list workflows, newest first (one page; --all for every page)')
-    .option('--status <statuses>', 'only these statuses, comma-separated: ready,running,sleeping,failed,completed,aborted,cancelled')
+    .option(
+      '--status <statuses>',
+      'only these statuses, comma-separated: ready,running,sleeping,failed,completed,aborted,cancelled',
+    )
     .option('--handler <name>', 'only workflows of this handler')
-    .option('--created-after <time>', 'created at or after: ISO time, epoch ms, or a time ago (30m, 2h, 7d)')
+    .option(
+      '--created-after <time>',
+      'created at or after: ISO time, epoch ms, or a time ago (30m, 2h, 7d)',
+    )
     .option('--created-before <time>', 'created before: ISO time, epoch ms, or a time ago')
     .option('--order <order>', 'desc (newest first) or asc (oldest first)', 'desc')
     .option('--limit <n>', 'workflows per page, 1 to 1000 (default 50; 1000 with --all)')
     .option('--cursor <cursor>', 'continue after the page that printed this cursor')
     .option('--all', 'every page, printed as it comes')
     .option('--json', 'print JSON: { items, cursor }')
-    .addHelpText('after', '\nExamples:\n  $ durable workflows list --status failed,aborted\n  $ durable workflows list --handler order --created-after 1d --all')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ durable workflows list --status failed,aborted\n  $ durable workflows list --handler order --created-after 1d --all',
+    )
     .action(action(listCommand));
-  workflows.command('counts').description('how many workflows are in each status').option('--json', 'print JSON').action(action(countsCommand));
+  workflows
+    .command('counts')
+    .description('how many workflows are in each status')
+    .option('--json', 'print JSON')
+    .action(action(countsCommand));
   workflows
     .command('show <id>')
     .description('a workflow: its steps (durations, attempts), sleeps, events, result or error')
@@ -124,17 +148,28 @@ export async function runCli(argv: readonly string[], env: CliEnvironment): Prom
     .command('signal <id> <name> [payload]')
     .description('deliver event <name> with a JSON payload to a workflow (ctx.waitForEvent)')
     .option('--json', 'print JSON: { id, action, done }')
-    .addHelpText('after', `\nExample:\n  $ durable workflows signal order-42 approved '{"by":"ana"}'`)
+    .addHelpText(
+      'after',
+      `\nExample:\n  $ durable workflows signal order-42 approved '{"by":"ana"}'`,
+    )
     .action(action(signalCommand));
 
-  const actors = program.command('actors').description('inspect persisted actors (read only)').configureOutput(outputConfig).exitOverride();
+  const actors = program
+    .command('actors')
+    .description('inspect persisted actors (read only)')
+    .configureOutput(outputConfig)
+    .exitOverride();
   actors
     .command('show <key>')
-    .description("a stored actor: machine and version, state, context, save time, lease holder")
+    .description('a stored actor: machine and version, state, context, save time, lease holder')
     .option('--json', 'print JSON')
     .action(action(actorShowCommand));
 
-  const orchestrations = program.command('orchestrations').description('inspect orchestration processes (read only)').configureOutput(outputConfig).exitOverride();
+  const orchestrations = program
+    .command('orchestrations')
+    .description('inspect orchestration processes (read only)')
+    .configureOutput(outputConfig)
+    .exitOverride();
   orchestrations
     .command('list')
     .description('list processes by subject')
@@ -147,16 +182,28 @@ export async function runCli(argv: readonly string[], env: CliEnvironment): Prom
   orchestrations
     .command('show <subject>')
     .description('a process: version, state, context; --mermaid prints its state diagram')
-    .option('--mermaid', "print the machine as a Mermaid diagram with the current state marked (needs the machine in the config's orchestrations.versions)")
+    .option(
+      '--mermaid',
+      "print the machine as a Mermaid diagram with the current state marked (needs the machine in the config's orchestrations.versions)",
+    )
     .option('--json', 'print JSON')
     .action(action(orchestrationShowCommand));
 
   program
     .command('console')
-    .description('serve the web console: workflows, orchestrations, actors, with cancel, resume and signal')
+    .description(
+      'serve the web console: workflows, orchestrations, actors, with cancel, resume and signal',
+    )
     .option('--port <port>', 'port to listen on', '7400')
-    .option('--host <host>', 'address to bind; anything but 127.0.0.1/localhost requires --token', '127.0.0.1')
-    .option('--token <token>', 'a secret every request must carry (required when not bound to 127.0.0.1); default $DURABLE_CONSOLE_TOKEN')
+    .option(
+      '--host <host>',
+      'address to bind; anything but 127.0.0.1/localhost requires --token',
+      '127.0.0.1',
+    )
+    .option(
+      '--token <token>',
+      'a secret every request must carry (required when not bound to 127.0.0.1); default $DURABLE_CONSOLE_TOKEN',
+    )
     .action(
       action(async (ctx, options: { port: string; host: string; token?: string }) => {
         const { startConsole } = await import('./console/server.js');
@@ -167,7 +214,11 @@ export async function runCli(argv: readonly string[], env: CliEnvironment): Prom
           host: options.host,
           ...(token === undefined || token === '' ? {} : { token }),
         });
-        ctx.out.note(`durable console on ${server.url}${token === undefined ? '' : ' (token required)'}  (Ctrl-C to stop)`);
+        ctx.out.note(
+          `durable console on ${server.url}${
+            token === undefined ? '' : ' (token required)'
+          }  (Ctrl-C to stop)`,
+        );
         const stop = (): void => void server.close();
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
@@ -178,7 +229,8 @@ export async function runCli(argv: readonly string[], env: CliEnvironment): Prom
       }),
     );
 
-  for (const command of [program, workflows, actors, orchestrations]) command.configureOutput(outputConfig).exitOverride();
+  for (const command of [program, workflows, actors, orchestrations])
+    command.configureOutput(outputConfig).exitOverride();
   try {
     await program.parseAsync([...argv], { from: 'user' });
   } catch (error) {
@@ -194,7 +246,11 @@ export async function runCli(argv: readonly string[], env: CliEnvironment): Prom
     try {
       await config?.config.close?.();
     } catch (error) {
-      env.stderr.write(`durable: warning: the config's close() failed: ${error instanceof Error ? error.message : String(error)}\n`);
+      env.stderr.write(
+        `durable: warning: the config's close() failed: ${
+          error instanceof Error ? error.message : String(error)
+        }\n`,
+      );
     }
   }
   return exitCode;

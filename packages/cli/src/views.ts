@@ -1,4 +1,10 @@
-import type { StepMemo, StoredError, WorkflowEvent, WorkflowRecord, WorkflowStatus } from '@durable/core';
+import type {
+  StepMemo,
+  StoredError,
+  WorkflowEvent,
+  WorkflowRecord,
+  WorkflowStatus,
+} from '@durable/core';
 
 /** One recorded position of a workflow, as the CLI and the console show it. */
 export interface StepView {

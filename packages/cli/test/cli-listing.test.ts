@@ -10,8 +10,14 @@ const TOTAL = 130;
 
 /** What seeding makes: workflow i is created at T0 + i minutes, handler and status by i. */
 function seeded(i: number): { id: string; handler: string; status: string; createdAt: number } {
-  const status = i % 10 === 3 ? 'aborted' : i % 10 === 7 ? 'cancelled' : i % 25 === 0 ? 'completed' : 'ready';
-  return { id: `wf-${String(i).padStart(3, '0')}`, handler: i % 3 === 0 ? 'refund' : 'order', status, createdAt: T0 + i * 60_000 };
+  const status =
+    i % 10 === 3 ? 'aborted' : i % 10 === 7 ? 'cancelled' : i % 25 === 0 ? 'completed' : 'ready';
+  return {
+    id: `wf-${String(i).padStart(3, '0')}`,
+    handler: i % 3 === 0 ? 'refund' : 'order',
+    status,
+    createdAt: T0 + i * 60_000,
+  };
 }
 const ALL = Array.from({ length: TOTAL }, (_, i) => seeded(i));
 
@@ -20,7 +26,9 @@ beforeAll(() => {
   dir = tempFolder('listing');
   writeConfig(
     dir,
-    `import { createMemoryWorkflowStore, createMemoryStorage } from ${JSON.stringify(moduleUrl('@durable/core'))};
+    `import { createMemoryWorkflowStore, createMemoryStorage } from ${JSON.stringify(
+      moduleUrl('@durable/core'),
+    )};
 let now = ${T0};
 const store = createMemoryWorkflowStore({ clock: () => now });
 for (let i = 0; i < ${TOTAL}; i++) {
@@ -63,11 +71,15 @@ describe('durable workflows list (memory store in a config file)', () => {
     expect(first.stdout).not.toMatch(/\x1b\[/);
     const seen: string[] = [];
     let cursor = /--cursor (\S+)/.exec(first.stderr)?.[1];
-    let page = JSON.parse((await durable(['workflows', 'list', '--json'], { cwd: dir })).stdout) as { items: WorkflowSummary[]; cursor?: string };
+    let page = JSON.parse(
+      (await durable(['workflows', 'list', '--json'], { cwd: dir })).stdout,
+    ) as { items: WorkflowSummary[]; cursor?: string };
     seen.push(...ids(page.items));
     expect(page.cursor).toBe(cursor);
     while (page.cursor !== undefined) {
-      const run = await durable(['workflows', 'list', '--json', '--cursor', page.cursor], { cwd: dir });
+      const run = await durable(['workflows', 'list', '--json', '--cursor', page.cursor], {
+        cwd: dir,
+      });
       expect(run.code).toBe(0);
       page = JSON.parse(run.stdout);
       seen.push(...ids(page.items));
@@ -77,12 +89,23 @@ describe('durable workflows list (memory store in a config file)', () => {
   });
 
   it('--all prints every page, shows progress with --progress, and --json gives every item', async () => {
-    const all = await durable(['workflows', 'list', '--all', '--limit', '20', '--progress', '--order', 'asc'], { cwd: dir });
+    const all = await durable(
+      ['workflows', 'list', '--all', '--limit', '20', '--progress', '--order', 'asc'],
+      { cwd: dir },
+    );
     expect(all.code).toBe(0);
     const rows = all.stdout.trimEnd().split('\n');
     expect(rows).toHaveLength(TOTAL + 1);
     expect(rows.slice(1).map((r: string) => r.split(/\s+/)[0])).toEqual(ALL.map((w) => w.id));
-    expect(all.stderr.trim().split('\n')).toEqual(Array.from({ length: 7 }, (_, p) => `listed ${Math.min(TOTAL, (p + 1) * 20)} workflows (${p + 1} page${p === 0 ? '' : 's'})...`));
+    expect(all.stderr.trim().split('\n')).toEqual(
+      Array.from(
+        { length: 7 },
+        (_, p) =>
+          `listed ${Math.min(TOTAL, (p + 1) * 20)} workflows (${p + 1} page${
+            p === 0 ? '' : 's'
+          })...`,
+      ),
+    );
     const json = await durable(['workflows', 'list', '--all', '--json'], { cwd: dir });
     expect(ids(JSON.parse(json.stdout).items)).toEqual(newestFirst(ALL));
     expect(json.stderr).toBe('');
@@ -90,26 +113,64 @@ describe('durable workflows list (memory store in a config file)', () => {
 
   it('filters are exact: --status (several), --handler, --created-after/--created-before, combined', async () => {
     const cases: Array<[string[], (w: (typeof ALL)[number]) => boolean]> = [
-      [['--status', 'aborted,cancelled'], (w) => w.status === 'aborted' || w.status === 'cancelled'],
+      [
+        ['--status', 'aborted,cancelled'],
+        (w) => w.status === 'aborted' || w.status === 'cancelled',
+      ],
       [['--status', 'completed'], (w) => w.status === 'completed'],
       [['--handler', 'refund'], (w) => w.handler === 'refund'],
       [['--created-after', '2026-11-01T01:00:00Z'], (w) => w.createdAt >= T0 + 3_600_000],
       [['--created-before', String(T0 + 10 * 60_000)], (w) => w.createdAt < T0 + 10 * 60_000],
-      [['--status', 'aborted', '--handler', 'order', '--created-after', '2026-11-01T00:30:00Z', '--created-before', '2026-11-01T01:30:00Z'],
-        (w) => w.status === 'aborted' && w.handler === 'order' && w.createdAt >= T0 + 1_800_000 && w.createdAt < T0 + 5_400_000],
+      [
+        [
+          '--status',
+          'aborted',
+          '--handler',
+          'order',
+          '--created-after',
+          '2026-11-01T00:30:00Z',
+          '--created-before',
+          '2026-11-01T01:30:00Z',
+        ],
+        (w) =>
+          w.status === 'aborted' &&
+          w.handler === 'order' &&
+          w.createdAt >= T0 + 1_800_000 &&
+          w.createdAt < T0 + 5_400_000,
+      ],
     ];
     for (const [args, keep] of cases) {
       const run = await durable(['workflows', 'list', '--all', '--json', ...args], { cwd: dir });
       expect(run.code).toBe(0);
       expect(ids(JSON.parse(run.stdout).items)).toEqual(newestFirst(ALL.filter(keep)));
     }
-    const aborted = JSON.parse((await durable(['workflows', 'list', '--json', '--status', 'aborted', '--limit', '1'], { cwd: dir })).stdout).items[0];
-    expect(aborted).toMatchObject({ id: 'wf-123', status: 'aborted', steps: 1, failures: 1, error: { name: 'CardError', code: 'DECLINED' } });
+    const aborted = JSON.parse(
+      (
+        await durable(['workflows', 'list', '--json', '--status', 'aborted', '--limit', '1'], {
+          cwd: dir,
+        })
+      ).stdout,
+    ).items[0];
+    expect(aborted).toMatchObject({
+      id: 'wf-123',
+      status: 'aborted',
+      steps: 1,
+      failures: 1,
+      error: { name: 'CardError', code: 'DECLINED' },
+    });
   });
 
   it('counts gives every status; show prints steps with attempts; a missing workflow exits 3', async () => {
     const counts = await durable(['workflows', 'counts', '--json'], { cwd: dir });
-    const expected = { ready: 0, running: 0, sleeping: 0, failed: 0, completed: 0, aborted: 0, cancelled: 0 } as Record<string, number>;
+    const expected = {
+      ready: 0,
+      running: 0,
+      sleeping: 0,
+      failed: 0,
+      completed: 0,
+      aborted: 0,
+      cancelled: 0,
+    } as Record<string, number>;
     for (const w of ALL) expected[w.status] = (expected[w.status] ?? 0) + 1;
     expect(JSON.parse(counts.stdout)).toEqual(expected);
     const show = await durable(['workflows', 'show', 'wf-013'], { cwd: dir });
@@ -117,8 +178,16 @@ describe('durable workflows list (memory store in a config file)', () => {
     expect(show.stdout).toMatch(/status\s+aborted\s+\(1 failed run\)/);
     expect(show.stdout).toMatch(/0\s+step\s+charge\s+done\s+3\s+2026-11-01/);
     expect(show.stdout).toMatch(/error CardError \[DECLINED\]: card declined/);
-    const json = JSON.parse((await durable(['workflows', 'show', 'wf-025', '--json'], { cwd: dir })).stdout);
-    expect(json).toMatchObject({ id: 'wf-025', status: 'completed', result: { paid: 25 }, input: { i: 25 }, steps: [{ id: 'charge', attempts: 1, done: true }] });
+    const json = JSON.parse(
+      (await durable(['workflows', 'show', 'wf-025', '--json'], { cwd: dir })).stdout,
+    );
+    expect(json).toMatchObject({
+      id: 'wf-025',
+      status: 'completed',
+      result: { paid: 25 },
+      input: { i: 25 },
+      steps: [{ id: 'charge', attempts: 1, done: true }],
+    });
     expect(json.claim).toBeUndefined();
     const missing = await durable(['workflows', 'show', 'nope'], { cwd: dir });
     expect(missing.code).toBe(3);
@@ -137,14 +206,20 @@ describe('durable workflows list (memory store in a config file)', () => {
 
   it('bad usage exits 2 with a message saying what to do; --help shows examples and exits 0', async () => {
     const bad: Array<[string[], RegExp]> = [
-      [['workflows', 'list', '--status', 'done'], /unknown status; the statuses are ready, running/],
+      [
+        ['workflows', 'list', '--status', 'done'],
+        /unknown status; the statuses are ready, running/,
+      ],
       [['workflows', 'list', '--limit', '0'], /--limit 0: give a whole number from 1 to 1000/],
       [['workflows', 'list', '--created-after', 'yesterday-ish'], /not a time; give an ISO date/],
       [['workflows', 'list', '--bogus'], /unknown option '--bogus'/],
       [['workflows', 'list', '--cursor', 'xyz'], /cursor is not one a listing returned/],
       [['workflows', 'signal', 'wf-001', 'go', '{not json'], /not JSON; quote it for the shell/],
       [['--fs', join(dir, 'nowhere'), 'workflows', 'list'], /no such folder/],
-      [['--fs', dir, '--config', 'x.mjs', 'workflows', 'list'], /either --fs <dir> or --config <file>/],
+      [
+        ['--fs', dir, '--config', 'x.mjs', 'workflows', 'list'],
+        /either --fs <dir> or --config <file>/,
+      ],
       [['frobnicate'], /unknown command 'frobnicate'/],
     ];
     for (const [args, message] of bad) {
@@ -159,7 +234,9 @@ describe('durable workflows list (memory store in a config file)', () => {
     const help = await durable(['--help'], { cwd: dir });
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/Examples:\n\s+\$ durable --fs/);
-    expect((await durable(['workflows', 'list', '--help'], { cwd: dir })).stdout).toMatch(/--status <statuses>/);
+    expect((await durable(['workflows', 'list', '--help'], { cwd: dir })).stdout).toMatch(
+      /--status <statuses>/,
+    );
   });
 
   it('the config is found from a subfolder and by --config; colours only when forced (stdout is not a terminal here)', async () => {
@@ -167,10 +244,19 @@ describe('durable workflows list (memory store in a config file)', () => {
     mkdirSync(sub, { recursive: true });
     expect((await durable(['workflows', 'counts'], { cwd: sub })).code).toBe(0);
     const other = tempFolder('other');
-    expect((await durable(['--config', join(dir, 'durable.config.mjs'), 'workflows', 'counts'], { cwd: other })).code).toBe(0);
+    expect(
+      (
+        await durable(['--config', join(dir, 'durable.config.mjs'), 'workflows', 'counts'], {
+          cwd: other,
+        })
+      ).code,
+    ).toBe(0);
     const plain = await durable(['workflows', 'list', '--limit', '3'], { cwd: dir });
     expect(plain.stdout).not.toMatch(/\x1b\[/);
-    const coloured = await durable(['workflows', 'list', '--limit', '3'], { cwd: dir, env: { FORCE_COLOR: '1' } });
+    const coloured = await durable(['workflows', 'list', '--limit', '3'], {
+      cwd: dir,
+      env: { FORCE_COLOR: '1' },
+    });
     expect(coloured.stdout).toMatch(/\x1b\[1mID/);
   });
 });

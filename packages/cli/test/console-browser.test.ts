@@ -15,9 +15,15 @@ const haveChromium = existsSync(CHROMIUM);
 function seedConfig(dir: string): void {
   writeConfig(
     dir,
-    `import { createMemoryWorkflowStore, createMemoryStorage, createMemoryLock } from ${JSON.stringify(moduleUrl('@durable/core'))};
-import { orchestrateCloudEvents } from ${JSON.stringify(moduleUrl('@durable/core').replace(/index\.js$/, 'orchestrator/index.js'))};
-import { withPersistedActor } from ${JSON.stringify(moduleUrl('@durable/core').replace(/index\.js$/, 'actor/index.js'))};
+    `import { createMemoryWorkflowStore, createMemoryStorage, createMemoryLock } from ${JSON.stringify(
+      moduleUrl('@durable/core'),
+    )};
+import { orchestrateCloudEvents } from ${JSON.stringify(
+      moduleUrl('@durable/core').replace(/index\.js$/, 'orchestrator/index.js'),
+    )};
+import { withPersistedActor } from ${JSON.stringify(
+      moduleUrl('@durable/core').replace(/index\.js$/, 'actor/index.js'),
+    )};
 import { createMachine, createActor, assign } from ${JSON.stringify(moduleUrl('xstate'))};
 let now = Date.parse('2026-11-30T10:00:00Z');
 const store = createMemoryWorkflowStore({ clock: () => now });
@@ -62,7 +68,12 @@ export default { workflows: store, storage, lock, orchestrations: { versions } }
   );
 }
 
-function get(origin: string, path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<{ status: number; body: string }> {
+function get(
+  origin: string,
+  path: string,
+  headers: Record<string, string> = {},
+  method = 'GET',
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(`${origin}${path}`, { method, headers }, (res) => {
       let body = '';
@@ -92,7 +103,14 @@ if (!haveChromium) {
       browser = await chromium.launch({
         executablePath: CHROMIUM,
         headless: true,
-        args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+        args: [
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+          '--no-first-run',
+        ],
       });
     }, 120_000);
     afterAll(async () => {
@@ -110,7 +128,13 @@ if (!haveChromium) {
       expect(await rows.count()).toBe(6);
       const byId = Object.fromEntries(
         await Promise.all(
-          (await rows.all()).map(async (row) => [await row.getAttribute('data-id'), await row.locator('[data-testid=status]').textContent()] as const),
+          (await rows.all()).map(
+            async (row) =>
+              [
+                await row.getAttribute('data-id'),
+                await row.locator('[data-testid=status]').textContent(),
+              ] as const,
+          ),
         ),
       );
       expect(byId).toEqual({
@@ -123,20 +147,32 @@ if (!haveChromium) {
       });
       expect(await page.locator('[data-testid=count-aborted] b').textContent()).toBe('1');
       expect(await page.locator('[data-testid=count-ready] b').textContent()).toBe('1');
-      if (process.env['DURABLE_SCREENSHOTS'] !== undefined) await page.screenshot({ path: join(process.env['DURABLE_SCREENSHOTS'], 'console-workflows.png') });
+      if (process.env['DURABLE_SCREENSHOTS'] !== undefined)
+        await page.screenshot({
+          path: join(process.env['DURABLE_SCREENSHOTS'], 'console-workflows.png'),
+        });
 
       await page.selectOption('#status', 'aborted');
-      await page.waitForFunction("document.querySelectorAll('table[data-testid=workflows] tbody tr[data-id]').length === 1");
+      await page.waitForFunction(
+        "document.querySelectorAll('table[data-testid=workflows] tbody tr[data-id]').length === 1",
+      );
       expect(await rows.first().getAttribute('data-id')).toBe('order-aborted');
       await page.selectOption('#status', '');
-      await page.waitForFunction("document.querySelectorAll('table[data-testid=workflows] tbody tr[data-id]').length === 6");
+      await page.waitForFunction(
+        "document.querySelectorAll('table[data-testid=workflows] tbody tr[data-id]').length === 6",
+      );
 
       await page.locator('tr[data-id="order-done"]').click();
       await page.locator('[data-testid=workflow-status]').waitFor();
       expect(await page.locator('[data-testid=step]').count()).toBe(3);
-      expect(await page.locator('[data-testid=step]').nth(1).textContent()).toMatch(/charge.*2 attempts.*1\.5s/);
+      expect(await page.locator('[data-testid=step]').nth(1).textContent()).toMatch(
+        /charge.*2 attempts.*1\.5s/,
+      );
       expect(await page.locator('[data-testid=result]').textContent()).toContain('"shipped": true');
-      if (process.env['DURABLE_SCREENSHOTS'] !== undefined) await page.screenshot({ path: join(process.env['DURABLE_SCREENSHOTS'], 'console-workflow.png') });
+      if (process.env['DURABLE_SCREENSHOTS'] !== undefined)
+        await page.screenshot({
+          path: join(process.env['DURABLE_SCREENSHOTS'], 'console-workflow.png'),
+        });
 
       await page.goto(`${server.url}#/workflows/order-ready`);
       await page.locator('[data-testid=workflow-status]', { hasText: 'ready' }).waitFor();
@@ -147,7 +183,9 @@ if (!haveChromium) {
       expect(stored.error.code).toBe('CANCELLED');
       await page.locator('[data-testid=resume]').click();
       await page.locator('[data-testid=workflow-status]', { hasText: 'ready' }).waitFor();
-      expect(JSON.parse((await get(server.origin, '/api/workflow?id=order-ready')).body).status).toBe('ready');
+      expect(
+        JSON.parse((await get(server.origin, '/api/workflow?id=order-ready')).body).status,
+      ).toBe('ready');
       await page.close();
     }, 120_000);
 
@@ -160,8 +198,12 @@ if (!haveChromium) {
       await page.goto(`${server.url}#/orchestrations`);
       await page.locator('tr[data-subject="books/moby"]').click();
       await page.locator('[data-testid=diagram] svg').waitFor();
-      expect(await page.locator('[data-testid=orchestration-state]').textContent()).toBe('summarising');
-      expect(await page.locator('[data-testid=diagram] svg').textContent()).toContain('summarising');
+      expect(await page.locator('[data-testid=orchestration-state]').textContent()).toBe(
+        'summarising',
+      );
+      expect(await page.locator('[data-testid=diagram] svg').textContent()).toContain(
+        'summarising',
+      );
       await page.goto(`${server.url}#/actors/${encodeURIComponent('carts/7')}`);
       await page.locator('[data-testid=actor-state]').waitFor();
       expect(await page.locator('[data-testid=actor-state]').textContent()).toBe('open');
@@ -171,8 +213,19 @@ if (!haveChromium) {
     }, 120_000);
 
     it('guards: actions need the console header, the Host must be its own, and another address needs a token', async () => {
-      expect((await get(server.origin, '/api/workflow/cancel', { 'content-type': 'application/json' }, 'POST')).status).toBe(403);
-      expect((await get(server.origin, '/api/counts', { host: 'evil.example:80' })).status).toBe(421);
+      expect(
+        (
+          await get(
+            server.origin,
+            '/api/workflow/cancel',
+            { 'content-type': 'application/json' },
+            'POST',
+          )
+        ).status,
+      ).toBe(403);
+      expect((await get(server.origin, '/api/counts', { host: 'evil.example:80' })).status).toBe(
+        421,
+      );
       expect((await get(server.origin, '/api/counts')).status).toBe(200);
       const open = await durable(['console', '--host', '0.0.0.0', '--port', '0'], { cwd: dir });
       expect(open.code).toBe(2);
@@ -181,9 +234,23 @@ if (!haveChromium) {
       try {
         expect(guarded.url).toMatch(/\?token=correct-horse-battery-staple$/);
         expect((await get(guarded.origin, '/api/counts')).status).toBe(401);
-        expect((await get(guarded.origin, '/api/counts', { authorization: 'Bearer wrong-horse-battery-staple' })).status).toBe(401);
-        expect((await get(guarded.origin, '/api/counts', { authorization: 'Bearer correct-horse-battery-staple' })).status).toBe(200);
-        expect((await get(guarded.origin, '/?token=correct-horse-battery-staple')).status).toBe(200);
+        expect(
+          (
+            await get(guarded.origin, '/api/counts', {
+              authorization: 'Bearer wrong-horse-battery-staple',
+            })
+          ).status,
+        ).toBe(401);
+        expect(
+          (
+            await get(guarded.origin, '/api/counts', {
+              authorization: 'Bearer correct-horse-battery-staple',
+            })
+          ).status,
+        ).toBe(200);
+        expect((await get(guarded.origin, '/?token=correct-horse-battery-staple')).status).toBe(
+          200,
+        );
         const page = await browser.newPage();
         await page.goto(guarded.url);
         await page.locator('table[data-testid=workflows] tbody tr[data-id]').first().waitFor();

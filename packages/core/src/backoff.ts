@@ -44,10 +44,16 @@ export interface RetryUntilOptions extends BackoffOptions {
  * then throws `LOCK_TIMEOUT`. Errors thrown by `attempt` propagate at once (a backend failure is
  * never retried as if it were contention).
  */
-export async function retryUntil<T>(attempt: () => Promise<T | undefined>, options: RetryUntilOptions): Promise<T> {
+export async function retryUntil<T>(
+  attempt: () => Promise<T | undefined>,
+  options: RetryUntilOptions,
+): Promise<T> {
   if (typeof options.waitMs !== 'number' || Number.isNaN(options.waitMs) || options.waitMs < 0) {
     // NaN would never pass the deadline and wait forever.
-    throw new DurableError(ErrorCode.CONFIG, `waitMs must be a number of milliseconds >= 0, got ${String(options.waitMs)}`);
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `waitMs must be a number of milliseconds >= 0, got ${String(options.waitMs)}`,
+    );
   }
   const deadline = Date.now() + options.waitMs;
   const wait = options.wait ?? sleep;

@@ -1,4 +1,9 @@
-import type { StepMemo, SuspendOptions, WorkflowOutcome, WorkflowRecord } from './workflow-store.js';
+import type {
+  StepMemo,
+  SuspendOptions,
+  WorkflowOutcome,
+  WorkflowRecord,
+} from './workflow-store.js';
 import { workflowTransitions } from './workflow-store.js';
 
 /** A claim holder's change: the record (its claim checked to be held) and the time → the record to store. */
@@ -14,30 +19,45 @@ export type ClaimTransition = (record: WorkflowRecord, now: number) => WorkflowR
  */
 export abstract class ClaimWrites {
   /** Applies `apply` to workflow `id` while `token` holds its claim, and returns the stored result. */
-  protected abstract underClaim(id: string, token: string, operation: string, apply: ClaimTransition): Promise<WorkflowRecord>;
+  protected abstract underClaim(
+    id: string,
+    token: string,
+    operation: string,
+    apply: ClaimTransition,
+  ): Promise<WorkflowRecord>;
 
   /** Called after `finish` stored `record` (for an index of unfinished workflows, say). */
   protected async finished(_id: string, _record: WorkflowRecord): Promise<void> {}
 
   async heartbeat(id: string, token: string, leaseMs: number): Promise<number> {
-    const next = await this.underClaim(id, token, 'heartbeat', (r, now) => workflowTransitions.heartbeat(r, token, leaseMs, now));
+    const next = await this.underClaim(id, token, 'heartbeat', (r, now) =>
+      workflowTransitions.heartbeat(r, token, leaseMs, now),
+    );
     return next.claim?.expiresAt ?? 0;
   }
 
   async saveStep(id: string, token: string, index: number, memo: StepMemo): Promise<void> {
-    await this.underClaim(id, token, 'saveStep', (r, now) => workflowTransitions.saveStep(r, token, index, memo, now));
+    await this.underClaim(id, token, 'saveStep', (r, now) =>
+      workflowTransitions.saveStep(r, token, index, memo, now),
+    );
   }
 
   async suspend(id: string, token: string, options: SuspendOptions): Promise<void> {
-    await this.underClaim(id, token, 'suspend', (r, now) => workflowTransitions.suspend(r, token, options, now));
+    await this.underClaim(id, token, 'suspend', (r, now) =>
+      workflowTransitions.suspend(r, token, options, now),
+    );
   }
 
   async release(id: string, token: string): Promise<void> {
-    await this.underClaim(id, token, 'release', (r, now) => workflowTransitions.release(r, token, now));
+    await this.underClaim(id, token, 'release', (r, now) =>
+      workflowTransitions.release(r, token, now),
+    );
   }
 
   async finish(id: string, token: string, outcome: WorkflowOutcome): Promise<void> {
-    const next = await this.underClaim(id, token, 'finish', (r, now) => workflowTransitions.finish(r, token, outcome, now));
+    const next = await this.underClaim(id, token, 'finish', (r, now) =>
+      workflowTransitions.finish(r, token, outcome, now),
+    );
     await this.finished(id, next);
   }
 }

@@ -38,7 +38,8 @@ export class DueQueue {
       }
     } finally {
       // Entries looked at but still current (their workflow was not changed) go back.
-      for (const entry of skipped) if (this.current.get(entry.id)?.seq === entry.seq) this.push(entry);
+      for (const entry of skipped)
+        if (this.current.get(entry.id)?.seq === entry.seq) this.push(entry);
     }
   }
 

@@ -118,7 +118,9 @@ export function conflictError(facts: ConflictFacts): DurableError {
   const why = reason === undefined ? '' : ` (${reason})`;
   return new DurableError(
     ErrorCode.CONFLICT,
-    `${context}: ${operation} conflict for ${key}: expected ${describeVersion(expected)}${found}${why}; nothing was changed: read the key again and decide`,
+    `${context}: ${operation} conflict for ${key}: expected ${describeVersion(
+      expected,
+    )}${found}${why}; nothing was changed: read the key again and decide`,
     {
       ...(cause === undefined ? {} : { cause }),
       retryable: false,

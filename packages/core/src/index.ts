@@ -24,7 +24,12 @@ export type { MemoryLockOptions } from './memory-lock.js';
 export { LockableStorageManager } from './lockable-storage.js';
 export type { LockableStorageOptions, UpdateOptions } from './lockable-storage.js';
 export type { DurableLogger } from './logger.js';
-export { RESUMABLE_STATUSES, StepKind, WorkflowStatus, isFinishedStatus } from './workflow-store.js';
+export {
+  RESUMABLE_STATUSES,
+  StepKind,
+  WorkflowStatus,
+  isFinishedStatus,
+} from './workflow-store.js';
 export type {
   ClaimedWorkflow,
   NewWorkflow,
@@ -38,10 +43,32 @@ export type {
   WorkflowStore,
 } from './workflow-store.js';
 export { MAX_WORKFLOW_LIST_LIMIT, WorkflowListOrder } from './workflow-listing.js';
-export type { WorkflowCounts, WorkflowListQuery, WorkflowPage, WorkflowSummary } from './workflow-listing.js';
+export type {
+  WorkflowCounts,
+  WorkflowListQuery,
+  WorkflowPage,
+  WorkflowSummary,
+} from './workflow-listing.js';
 export { MemoryWorkflowStore, createMemoryWorkflowStore } from './memory-workflow-store.js';
 export type { MemoryWorkflowStoreOptions } from './memory-workflow-store.js';
-export { StoragePendingIndex, StorageWorkflowStore, createStorageWorkflowStore } from './storage-workflow-store.js';
+export {
+  StoragePendingIndex,
+  StorageWorkflowStore,
+  createStorageWorkflowStore,
+} from './storage-workflow-store.js';
 export type { PendingIndex, StorageWorkflowStoreOptions } from './storage-workflow-store.js';
-export { contextFromTraceparent, isTracing, loadTelemetry, logEvent, stampTraceContext, startSpan } from './telemetry.js';
-export type { DurableSpan, LogLevel, SpanAttributes, SpanParent, TraceContext } from './telemetry.js';
+export {
+  contextFromTraceparent,
+  isTracing,
+  loadTelemetry,
+  logEvent,
+  stampTraceContext,
+  startSpan,
+} from './telemetry.js';
+export type {
+  DurableSpan,
+  LogLevel,
+  SpanAttributes,
+  SpanParent,
+  TraceContext,
+} from './telemetry.js';

@@ -13,11 +13,13 @@ export function keyProblem(key: unknown): string | undefined {
   if (key.length > MAX_KEY_LENGTH) return `a key must be at most ${MAX_KEY_LENGTH} characters`;
   if (CONTROL.test(key)) return 'a key must not contain NUL or control characters';
   // A lone surrogate becomes U+FFFD in UTF-8, so two different keys would share one stored name.
-  if (!isWellFormedText(key)) return 'a key must be well-formed Unicode (no unpaired UTF-16 surrogate)';
+  if (!isWellFormedText(key))
+    return 'a key must be well-formed Unicode (no unpaired UTF-16 surrogate)';
   if (key.startsWith('/')) return 'a key must not start with "/"';
   if (key.includes('\\')) return 'a key must not contain "\\"';
   for (const segment of key.split('/')) {
-    if (segment.length === 0) return 'a key must not contain an empty segment ("//" or a trailing "/")';
+    if (segment.length === 0)
+      return 'a key must not contain an empty segment ("//" or a trailing "/")';
     if (segment === '.' || segment === '..') return 'a key must not contain a "." or ".." segment';
   }
   return undefined;
@@ -42,9 +44,13 @@ export function isValidKey(key: unknown): key is string {
 export function assertValidKey(key: unknown, context = 'durable'): asserts key is string {
   const problem = keyProblem(key);
   if (problem !== undefined) {
-    throw new DurableError(ErrorCode.INVALID_KEY, `${context}: invalid key ${JSON.stringify(key)}: ${problem}`, {
-      details: { key },
-    });
+    throw new DurableError(
+      ErrorCode.INVALID_KEY,
+      `${context}: invalid key ${JSON.stringify(key)}: ${problem}`,
+      {
+        details: { key },
+      },
+    );
   }
 }
 
@@ -61,9 +67,13 @@ export function assertValidPrefix(prefix: unknown, context = 'durable'): asserts
   // unfinished last segment is checked as if more characters followed it.
   const problem = keyProblem(prefix.endsWith('/') ? prefix.slice(0, -1) : `${prefix}x`);
   if (problem !== undefined) {
-    throw new DurableError(ErrorCode.INVALID_KEY, `${context}: invalid prefix ${JSON.stringify(prefix)}: ${problem}`, {
-      details: { prefix },
-    });
+    throw new DurableError(
+      ErrorCode.INVALID_KEY,
+      `${context}: invalid prefix ${JSON.stringify(prefix)}: ${problem}`,
+      {
+        details: { prefix },
+      },
+    );
   }
 }
 

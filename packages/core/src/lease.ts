@@ -34,7 +34,10 @@ export interface LeaseGrant {
  * The standard {@link Lease} over a manager's `extend`/`release`; adapters (ours and third
  * parties') return it from `acquire`.
  */
-export function createLease(manager: Pick<LockManager, 'extend' | 'release'>, grant: LeaseGrant): Lease {
+export function createLease(
+  manager: Pick<LockManager, 'extend' | 'release'>,
+  grant: LeaseGrant,
+): Lease {
   let expiresAt = grant.expiresAt;
   return {
     key: grant.key,

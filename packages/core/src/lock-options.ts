@@ -17,7 +17,9 @@ export function resolveTtl(ttlMs: number | undefined, fallback: number, context:
   if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0 || ttl > MAX_TTL_MS) {
     throw new DurableError(
       ErrorCode.CONFIG,
-      `${context}: ttlMs must be a positive number of milliseconds up to ${MAX_TTL_MS} (about 24.8 days), got ${describeValue(ttl)}`,
+      `${context}: ttlMs must be a positive number of milliseconds up to ${MAX_TTL_MS} (about 24.8 days), got ${describeValue(
+        ttl,
+      )}`,
     );
   }
   return ttl;
@@ -26,13 +28,22 @@ export function resolveTtl(ttlMs: number | undefined, fallback: number, context:
 /** Throws `CONFIG` unless `waitMs` is omitted or a number >= 0 (Infinity waits for good; NaN would never end). */
 export function assertWaitMs(waitMs: unknown, context: string): void {
   if (waitMs === undefined || (typeof waitMs === 'number' && waitMs >= 0)) return;
-  throw new DurableError(ErrorCode.CONFIG, `${context}: waitMs must be a number of milliseconds >= 0, got ${describeValue(waitMs)}`);
+  throw new DurableError(
+    ErrorCode.CONFIG,
+    `${context}: waitMs must be a number of milliseconds >= 0, got ${describeValue(waitMs)}`,
+  );
 }
 
 /** Throws `CONFIG` unless the acquire options are an object whose `waitMs` is usable. */
-export function assertAcquireOptions(options: unknown, context: string): asserts options is AcquireOptions {
+export function assertAcquireOptions(
+  options: unknown,
+  context: string,
+): asserts options is AcquireOptions {
   if (typeof options !== 'object' || options === null) {
-    throw new DurableError(ErrorCode.CONFIG, `${context}: acquire options must be an object, got ${describeValue(options)}`);
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `${context}: acquire options must be an object, got ${describeValue(options)}`,
+    );
   }
   assertWaitMs((options as { waitMs?: unknown }).waitMs, context);
 }
@@ -40,7 +51,10 @@ export function assertAcquireOptions(options: unknown, context: string): asserts
 /** Throws `CONFIG` unless `token` is a non-empty string (an owner token). */
 export function assertLockToken(token: unknown, context: string): asserts token is string {
   if (typeof token === 'string' && token !== '') return;
-  throw new DurableError(ErrorCode.CONFIG, `${context}: the owner token must be a non-empty string, got ${describeValue(token)}`);
+  throw new DurableError(
+    ErrorCode.CONFIG,
+    `${context}: the owner token must be a non-empty string, got ${describeValue(token)}`,
+  );
 }
 
 /**
@@ -48,19 +62,40 @@ export function assertLockToken(token: unknown, context: string): asserts token 
  * or negative delay would turn waiting into a busy loop against the backend), `random` a function.
  * Returns the options, or `{}` (the defaults) when none are given.
  */
-export function resolveBackoff(backoff: BackoffOptions | undefined, context: string): BackoffOptions {
+export function resolveBackoff(
+  backoff: BackoffOptions | undefined,
+  context: string,
+): BackoffOptions {
   if (backoff === undefined) return {};
   if (backoff === null || typeof backoff !== 'object') {
-    throw new DurableError(ErrorCode.CONFIG, `${context}: backoff must be an object { baseMs?, maxMs?, random? }, got ${describeValue(backoff)}`);
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `${context}: backoff must be an object { baseMs?, maxMs?, random? }, got ${describeValue(
+        backoff,
+      )}`,
+    );
   }
   for (const name of ['baseMs', 'maxMs'] as const) {
     const value = backoff[name];
-    if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)) {
-      throw new DurableError(ErrorCode.CONFIG, `${context}: backoff.${name} must be a positive number of milliseconds, got ${describeValue(value)}`);
+    if (
+      value !== undefined &&
+      (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)
+    ) {
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `${context}: backoff.${name} must be a positive number of milliseconds, got ${describeValue(
+          value,
+        )}`,
+      );
     }
   }
   if (backoff.random !== undefined && typeof backoff.random !== 'function') {
-    throw new DurableError(ErrorCode.CONFIG, `${context}: backoff.random must be a function returning [0, 1), got ${describeValue(backoff.random)}`);
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `${context}: backoff.random must be a function returning [0, 1), got ${describeValue(
+        backoff.random,
+      )}`,
+    );
   }
   return backoff;
 }
@@ -68,7 +103,8 @@ export function resolveBackoff(backoff: BackoffOptions | undefined, context: str
 /** A short description of a bad option value for error messages (its type, and a number's value). */
 export function describeValue(value: unknown): string {
   if (value === null) return 'null';
-  if (typeof value === 'number' || typeof value === 'boolean') return `${typeof value} ${String(value)}`;
+  if (typeof value === 'number' || typeof value === 'boolean')
+    return `${typeof value} ${String(value)}`;
   return typeof value === 'object' ? (value.constructor?.name ?? 'object') : typeof value;
 }
 
@@ -157,11 +193,14 @@ export async function acquireWithRetry(attempts: AcquireAttempts): Promise<Lease
     details: { key },
   };
   const { watch, maxWaitMs } = attempts;
-  const bounded = (ms: number): number => (maxWaitMs === undefined ? ms : Math.max(1, Math.min(ms, maxWaitMs())));
+  const bounded = (ms: number): number =>
+    maxWaitMs === undefined ? ms : Math.max(1, Math.min(ms, maxWaitMs()));
   if (watch === undefined || retry.waitMs <= 0) {
     return retryUntil(() => attempts.attempt(ttlMs), {
       ...retry,
-      ...(maxWaitMs === undefined ? {} : { wait: (ms: number, signal?: AbortSignal) => sleep(bounded(ms), signal) }),
+      ...(maxWaitMs === undefined
+        ? {}
+        : { wait: (ms: number, signal?: AbortSignal) => sleep(bounded(ms), signal) }),
     });
   }
 

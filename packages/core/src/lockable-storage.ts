@@ -49,7 +49,12 @@ export class LockableStorageManager implements StorageManager, LockManager {
     });
     const { logger } = options;
     if (logger !== undefined && typeof (logger as Partial<DurableLogger>).warn !== 'function') {
-      throw new DurableError(ErrorCode.CONFIG, `LockableStorageManager: logger must have a warn(details, message) method (pino's shape), got ${describeValue(logger)}`);
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `LockableStorageManager: logger must have a warn(details, message) method (pino's shape), got ${describeValue(
+          logger,
+        )}`,
+      );
     }
     this.storage = options.storage;
     this.lock = options.lock;
@@ -95,7 +100,11 @@ export class LockableStorageManager implements StorageManager, LockManager {
    * and the release failure goes to the logger. Rejecting after `fn` committed a write would
    * invite a retry of work already done; the lease left behind expires by itself.
    */
-  async withLock<T>(key: string, fn: (lease: Lease) => Promise<T>, options?: AcquireOptions): Promise<T> {
+  async withLock<T>(
+    key: string,
+    fn: (lease: Lease) => Promise<T>,
+    options?: AcquireOptions,
+  ): Promise<T> {
     const lease = await this.lock.acquire(key, options);
     let outcome: { value: T } | { error: unknown };
     try {
@@ -107,10 +116,15 @@ export class LockableStorageManager implements StorageManager, LockManager {
       await lease.release();
     } catch (error) {
       const after = 'value' in outcome ? 'after the work completed' : 'after the work failed';
-      reportAfterCommit(this.logger, `LockableStorageManager: releasing the lease on ${key} failed ${after} (it expires by itself)`, error, {
-        key,
-        fencingToken: lease.fencingToken,
-      });
+      reportAfterCommit(
+        this.logger,
+        `LockableStorageManager: releasing the lease on ${key} failed ${after} (it expires by itself)`,
+        error,
+        {
+          key,
+          fencingToken: lease.fencingToken,
+        },
+      );
     }
     if ('error' in outcome) throw outcome.error;
     return outcome.value;
@@ -123,7 +137,9 @@ export class LockableStorageManager implements StorageManager, LockManager {
    */
   update(
     key: string,
-    fn: (current: StoredEntry | undefined) => StorageValue | undefined | Promise<StorageValue | undefined>,
+    fn: (
+      current: StoredEntry | undefined,
+    ) => StorageValue | undefined | Promise<StorageValue | undefined>,
     options?: UpdateOptions,
   ): Promise<string | undefined> {
     return this.withLock(

@@ -26,7 +26,12 @@ export const consoleLogger: DurableLogger = {
  * stands, so the caller must not see an error that invites a retry. A logger that throws is
  * ignored for the same reason.
  */
-export function reportAfterCommit(logger: DurableLogger, message: string, error: unknown, details: Record<string, unknown>): void {
+export function reportAfterCommit(
+  logger: DurableLogger,
+  message: string,
+  error: unknown,
+  details: Record<string, unknown>,
+): void {
   const reason = error instanceof Error ? error.message : String(error);
   try {
     logger.warn(

@@ -36,8 +36,15 @@ export class MemoryLockManager implements LockManager {
   }
 
   acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
-    const attempt = async (ttlMs: number): Promise<Lease | undefined> => this.tryAcquire(key, ttlMs);
-    return acquireWithRetry({ context: 'memory lock', key, options, defaultTtlMs: this.defaultTtlMs, attempt });
+    const attempt = async (ttlMs: number): Promise<Lease | undefined> =>
+      this.tryAcquire(key, ttlMs);
+    return acquireWithRetry({
+      context: 'memory lock',
+      key,
+      options,
+      defaultTtlMs: this.defaultTtlMs,
+      attempt,
+    });
   }
 
   async release(key: string, token: string): Promise<boolean> {
@@ -54,9 +61,13 @@ export class MemoryLockManager implements LockManager {
     const holder = this.holders.get(key);
     const now = this.clock();
     if (holder === undefined || holder.token !== token || holder.expiresAt <= now) {
-      throw new DurableError(ErrorCode.LOCK_LOST, `memory lock: extend failed for ${key}: the lease is no longer held`, {
-        details: { key },
-      });
+      throw new DurableError(
+        ErrorCode.LOCK_LOST,
+        `memory lock: extend failed for ${key}: the lease is no longer held`,
+        {
+          details: { key },
+        },
+      );
     }
     holder.expiresAt = now + ttl;
     return holder.expiresAt;

@@ -66,7 +66,13 @@ export class MemoryStorageManager implements StorageManager {
     if (options.ifVersion === undefined) return;
     const current = this.entries.get(key)?.version ?? null;
     if (current !== options.ifVersion) {
-      throw conflictError({ context: 'memory storage', operation, key, expected: options.ifVersion, actual: current });
+      throw conflictError({
+        context: 'memory storage',
+        operation,
+        key,
+        expected: options.ifVersion,
+        actual: current,
+      });
     }
   }
 }

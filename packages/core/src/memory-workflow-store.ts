@@ -120,7 +120,8 @@ export class MemoryWorkflowStore extends ClaimWrites implements WorkflowStore {
   async cancel(id: string): Promise<boolean> {
     assertValidWorkflowId(id, 'memory workflow store: cancel');
     const record = this.records.get(id);
-    const next = record === undefined ? undefined : workflowTransitions.cancel(record, this.clock());
+    const next =
+      record === undefined ? undefined : workflowTransitions.cancel(record, this.clock());
     if (next === undefined) return false;
     this.put(this.owned(next, record as WorkflowRecord));
     this.wakes.notify();
@@ -128,7 +129,10 @@ export class MemoryWorkflowStore extends ClaimWrites implements WorkflowStore {
   }
 
   async list(query: WorkflowListQuery): Promise<WorkflowPage> {
-    return pageWorkflows(this.records.values(), checkWorkflowListQuery(query, 'memory workflow store'));
+    return pageWorkflows(
+      this.records.values(),
+      checkWorkflowListQuery(query, 'memory workflow store'),
+    );
   }
 
   async counts(): Promise<WorkflowCounts> {
@@ -138,14 +142,20 @@ export class MemoryWorkflowStore extends ClaimWrites implements WorkflowStore {
   async resume(id: string): Promise<boolean> {
     assertValidWorkflowId(id, 'memory workflow store: resume');
     const record = this.records.get(id);
-    const next = record === undefined ? undefined : workflowTransitions.resume(record, this.clock());
+    const next =
+      record === undefined ? undefined : workflowTransitions.resume(record, this.clock());
     if (next === undefined) return false;
     this.put(this.owned(next, record as WorkflowRecord));
     this.wakes.notify();
     return true;
   }
 
-  protected async underClaim(id: string, token: string, operation: string, apply: ClaimTransition): Promise<WorkflowRecord> {
+  protected async underClaim(
+    id: string,
+    token: string,
+    operation: string,
+    apply: ClaimTransition,
+  ): Promise<WorkflowRecord> {
     assertValidWorkflowId(id, `memory workflow store: ${operation}`);
     const record = this.records.get(id);
     assertClaimHeld(record, token, operation, id);
@@ -170,7 +180,10 @@ export class MemoryWorkflowStore extends ClaimWrites implements WorkflowStore {
   private owned(next: WorkflowRecord, before: WorkflowRecord): WorkflowRecord {
     const { steps, ...rest } = next;
     const copy = cloneJson(rest) as WorkflowRecord;
-    copy.steps = steps === before.steps ? steps : steps.map((memo, i) => (memo === before.steps[i] ? memo : cloneJson(memo)));
+    copy.steps =
+      steps === before.steps
+        ? steps
+        : steps.map((memo, i) => (memo === before.steps[i] ? memo : cloneJson(memo)));
     return copy;
   }
 }
@@ -182,6 +195,8 @@ function dueAt(record: WorkflowRecord): number | undefined {
 }
 
 /** Creates a {@link MemoryWorkflowStore}. */
-export function createMemoryWorkflowStore(options: MemoryWorkflowStoreOptions = {}): MemoryWorkflowStore {
+export function createMemoryWorkflowStore(
+  options: MemoryWorkflowStoreOptions = {},
+): MemoryWorkflowStore {
   return new MemoryWorkflowStore(options);
 }

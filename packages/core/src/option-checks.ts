@@ -21,7 +21,10 @@ export interface OptionRules {
  */
 export function checkOptions(options: unknown, context: string, rules: OptionRules): void {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new DurableError(ErrorCode.CONFIG, `${context}: options must be an object, got ${describeValue(options)}`);
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `${context}: options must be an object, got ${describeValue(options)}`,
+    );
   }
   const known = new Set(rules.known);
   for (const key of Object.keys(options)) {
@@ -37,10 +40,14 @@ export function checkOptions(options: unknown, context: string, rules: OptionRul
   }
   for (const key of rules.required ?? []) {
     if ((options as Record<string, unknown>)[key] === undefined) {
-      const seedName = Object.entries(rules.renamed ?? {}).find(([, ours]) => ours.split(/\W/)[0] === key)?.[0];
+      const seedName = Object.entries(rules.renamed ?? {}).find(
+        ([, ours]) => ours.split(/\W/)[0] === key,
+      )?.[0];
       throw new DurableError(
         ErrorCode.CONFIG,
-        `${context}: option "${key}" is required${seedName === undefined ? '' : ` (the seed library called it "${seedName}")`}`,
+        `${context}: option "${key}" is required${
+          seedName === undefined ? '' : ` (the seed library called it "${seedName}")`
+        }`,
         { details: { option: key } },
       );
     }

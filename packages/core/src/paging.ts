@@ -8,7 +8,10 @@ export const DEFAULT_LIST_LIMIT = 1000;
 export function listLimit(options: ListOptions, context: string): number {
   const limit = options.limit ?? DEFAULT_LIST_LIMIT;
   if (!Number.isInteger(limit) || limit < 1) {
-    throw new DurableError(ErrorCode.CONFIG, `${context}: list limit must be a positive integer, got ${String(limit)}`);
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `${context}: list limit must be a positive integer, got ${String(limit)}`,
+    );
   }
   return limit;
 }
@@ -46,5 +49,7 @@ export function pageKeys(keys: string[], options: ListOptions, context = 'durabl
   const from = start === -1 ? sorted.length : start;
   const page = sorted.slice(from, from + limit);
   const last = page[page.length - 1];
-  return from + limit < sorted.length && last !== undefined ? { keys: page, cursor: last } : { keys: page };
+  return from + limit < sorted.length && last !== undefined
+    ? { keys: page, cursor: last }
+    : { keys: page };
 }

@@ -23,7 +23,8 @@ export class SortedKeys {
     const i = lowerBound(chunk, key);
     if (chunk[i] === key) return;
     chunk.splice(i, 0, key);
-    if (chunk.length > CHUNK) this.chunks.splice(c, 1, chunk.slice(0, chunk.length >> 1), chunk.slice(chunk.length >> 1));
+    if (chunk.length > CHUNK)
+      this.chunks.splice(c, 1, chunk.slice(0, chunk.length >> 1), chunk.slice(chunk.length >> 1));
   }
 
   /** Removes `key` (no-op when absent). */

@@ -36,7 +36,9 @@ export class StorageDueIndex {
   /** A fresh key for workflow `id` due at `at` (not written yet). */
   keyFor(id: string, at: number): string {
     const time = Math.min(MAX_TIME, Math.max(0, Math.floor(Number.isFinite(at) ? at : MAX_TIME)));
-    return `${this.prefix}${String(time).padStart(TIME_DIGITS, '0')}/${encodeWorkflowId(id)}.${createLockToken().slice(0, 12)}`;
+    return `${this.prefix}${String(time).padStart(TIME_DIGITS, '0')}/${encodeWorkflowId(
+      id,
+    )}.${createLockToken().slice(0, 12)}`;
   }
 
   /** Writes entry `key`; its value is when it was written (for orphan entries, see `writtenAt`). */
@@ -62,7 +64,10 @@ export class StorageDueIndex {
   async *due(now: number, pageSize: number): AsyncGenerator<DueEntry[]> {
     let cursor: string | undefined;
     for (;;) {
-      const page = await this.storage.list(this.prefix, { limit: pageSize, ...(cursor === undefined ? {} : { cursor }) });
+      const page = await this.storage.list(this.prefix, {
+        limit: pageSize,
+        ...(cursor === undefined ? {} : { cursor }),
+      });
       const entries: DueEntry[] = [];
       let ended = false;
       for (const key of page.keys) {

@@ -53,9 +53,13 @@ export class StepKeys {
       memos.forEach((found, j) => {
         const at = batch[j] as number;
         if (found === undefined) {
-          throw new DurableError(ErrorCode.BACKEND, `${this.name}: step ${at} of workflow ${record.id} is committed but its key is missing`, {
-            details: { id: record.id, index: at },
-          });
+          throw new DurableError(
+            ErrorCode.BACKEND,
+            `${this.name}: step ${at} of workflow ${record.id} is committed but its key is missing`,
+            {
+              details: { id: record.id, index: at },
+            },
+          );
         }
         steps[at] = found.memo;
       });
@@ -69,7 +73,12 @@ export class StepKeys {
    * there already is our own write retried (the same memo: done) or a stale worker's, which is
    * overwritten once `stillHeld` confirms, after the key was read, that the claim is ours.
    */
-  async write(id: string, index: number, memo: StepMemo, stillHeld: () => Promise<void>): Promise<void> {
+  async write(
+    id: string,
+    index: number,
+    memo: StepMemo,
+    stillHeld: () => Promise<void>,
+  ): Promise<void> {
     const key = this.key(id, index);
     const text = JSON.stringify(memo);
     let ifVersion: string | null = null;
@@ -78,7 +87,11 @@ export class StepKeys {
         await this.storage.write(key, text, { ifVersion });
         return;
       } catch (error) {
-        if (!isDurableError(error, ErrorCode.CONFLICT) && !isDurableError(error, ErrorCode.UNKNOWN_OUTCOME)) throw error;
+        if (
+          !isDurableError(error, ErrorCode.CONFLICT) &&
+          !isDurableError(error, ErrorCode.UNKNOWN_OUTCOME)
+        )
+          throw error;
       }
       const found = await this.read(id, index);
       if (found !== undefined && isSameMemo(found.memo, memo)) return;
@@ -87,13 +100,20 @@ export class StepKeys {
     }
   }
 
-  private async read(id: string, index: number): Promise<{ memo: StepMemo; version: string } | undefined> {
+  private async read(
+    id: string,
+    index: number,
+  ): Promise<{ memo: StepMemo; version: string } | undefined> {
     const entry = await this.storage.read(this.key(id, index));
     if (entry === undefined) return undefined;
     try {
       return { memo: JSON.parse(bytesToText(entry.data)) as StepMemo, version: entry.version };
     } catch (error) {
-      throw new DurableError(ErrorCode.BACKEND, `${this.name}: step ${index} of workflow ${id} is not valid JSON`, { cause: error });
+      throw new DurableError(
+        ErrorCode.BACKEND,
+        `${this.name}: step ${index} of workflow ${id} is not valid JSON`,
+        { cause: error },
+      );
     }
   }
 }
@@ -104,10 +124,20 @@ export function normalizeSteps<R extends WorkflowRecord & StepLayout>(record: R)
   const last = record.steps[record.steps.length - 1];
   if (last === undefined || last.done) return { ...record, stepCount: record.steps.length };
   const index = record.steps.length - 1;
-  return { ...record, steps: record.steps.slice(0, index), stepCount: index, pendingStep: { index, memo: last } };
+  return {
+    ...record,
+    steps: record.steps.slice(0, index),
+    stepCount: index,
+    pendingStep: { index, memo: last },
+  };
 }
 
 /** Throws `LOCK_LOST` unless `token` holds the claim of `record`. */
-export function assertHeld(record: WorkflowRecord | undefined, token: string, operation: string, id: string): void {
+export function assertHeld(
+  record: WorkflowRecord | undefined,
+  token: string,
+  operation: string,
+  id: string,
+): void {
   assertClaimHeld(record, token, operation, id);
 }

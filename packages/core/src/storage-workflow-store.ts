@@ -5,8 +5,18 @@ import { systemClock } from './clock.js';
 import { DurableError, ErrorCode, isDurableError, toBackendError } from './errors.js';
 import { assertValidPrefix } from './keys.js';
 import { StorageDueIndex } from './storage-due-index.js';
-import type { WorkflowCounts, WorkflowListQuery, WorkflowPage, WorkflowSummary } from './workflow-listing.js';
-import { checkWorkflowListQuery, countWorkflows, pageWorkflows, toWorkflowSummary } from './workflow-listing.js';
+import type {
+  WorkflowCounts,
+  WorkflowListQuery,
+  WorkflowPage,
+  WorkflowSummary,
+} from './workflow-listing.js';
+import {
+  checkWorkflowListQuery,
+  countWorkflows,
+  pageWorkflows,
+  toWorkflowSummary,
+} from './workflow-listing.js';
 import type { StepLayout } from './storage-workflow-steps.js';
 import { StepKeys, normalizeSteps } from './storage-workflow-steps.js';
 import type { DueEntry } from './storage-due-index.js';
@@ -163,12 +173,28 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
   constructor(options: StorageWorkflowStoreOptions) {
     super();
     checkOptions(options, options?.name ?? DEFAULT_NAME, {
-      known: ['storage', 'lock', 'lockWrites', 'prefix', 'recordsPrefix', 'pending', 'name', 'clock'],
+      known: [
+        'storage',
+        'lock',
+        'lockWrites',
+        'prefix',
+        'recordsPrefix',
+        'pending',
+        'name',
+        'clock',
+      ],
       required: ['storage'],
       renamed: { storageManager: 'storage', lockingManager: 'lock' },
     });
-    if (typeof options.storage !== 'object' || options.storage === null || typeof options.storage.write !== 'function') {
-      throw new DurableError(ErrorCode.CONFIG, `${options.name ?? DEFAULT_NAME}: "storage" must be a StorageManager`);
+    if (
+      typeof options.storage !== 'object' ||
+      options.storage === null ||
+      typeof options.storage.write !== 'function'
+    ) {
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `${options.name ?? DEFAULT_NAME}: "storage" must be a StorageManager`,
+      );
     }
     this.name = options.name ?? DEFAULT_NAME;
     this.storage = options.storage;
@@ -176,25 +202,44 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
     this.insertLock = options.storage.capabilities?.conditionalWrite !== true;
     this.useLock = options.lockWrites === true || this.insertLock;
     if (this.useLock && this.lock === undefined) {
-      throw new DurableError(ErrorCode.CONFIG, `${this.name}: this storage has no conditional writes, so a "lock" is required`);
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `${this.name}: this storage has no conditional writes, so a "lock" is required`,
+      );
     }
     const prefix = checkedPrefix(options.prefix ?? 'workflows/', 'prefix', this.name);
-    this.recordsPrefix = checkedPrefix(options.recordsPrefix ?? `${prefix}records/`, 'recordsPrefix', this.name);
+    this.recordsPrefix = checkedPrefix(
+      options.recordsPrefix ?? `${prefix}records/`,
+      'recordsPrefix',
+      this.name,
+    );
     this.pending = options.pending ?? new StoragePendingIndex(this.storage, `${prefix}pending/`);
     if (options.pending === undefined) {
       this.index = new StorageDueIndex(this.storage, `${prefix}due/`);
-      if (this.index.prefix.startsWith(this.recordsPrefix) || this.recordsPrefix.startsWith(this.index.prefix)) {
-        throw new DurableError(ErrorCode.CONFIG, `${this.name}: recordsPrefix ${this.recordsPrefix} and the due index ${this.index.prefix} must not contain each other: pick another prefix`);
+      if (
+        this.index.prefix.startsWith(this.recordsPrefix) ||
+        this.recordsPrefix.startsWith(this.index.prefix)
+      ) {
+        throw new DurableError(
+          ErrorCode.CONFIG,
+          `${this.name}: recordsPrefix ${this.recordsPrefix} and the due index ${this.index.prefix} must not contain each other: pick another prefix`,
+        );
       }
       this.legacyPending = this.pending as StoragePendingIndex;
     }
-    this.stepKeys = this.index !== undefined && !this.useLock ? new StepKeys(this.storage, `${prefix}steps/`, this.name) : undefined;
+    this.stepKeys =
+      this.index !== undefined && !this.useLock
+        ? new StepKeys(this.storage, `${prefix}steps/`, this.name)
+        : undefined;
     if (this.index !== undefined) {
-      this.list = async (query) => pageWorkflows(await this.allRecords(), checkWorkflowListQuery(query, this.name));
+      this.list = async (query) =>
+        pageWorkflows(await this.allRecords(), checkWorkflowListQuery(query, this.name));
       this.counts = async () => countWorkflows(await this.allRecords());
       this.resume = async (id) => {
         assertValidWorkflowId(id, `${this.name}: resume`);
-        const next = await this.change(id, (r) => (r === undefined ? undefined : workflowTransitions.resume(r, this.clock())));
+        const next = await this.change(id, (r) =>
+          r === undefined ? undefined : workflowTransitions.resume(r, this.clock()),
+        );
         return next !== undefined;
       };
     }
@@ -227,13 +272,15 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
         return true;
       } catch (error) {
         if (isDurableError(error, ErrorCode.CONFLICT)) return false;
-        if (!isDurableError(error, ErrorCode.UNKNOWN_OUTCOME)) throw wrap(this.name, error, 'insert', record.id);
+        if (!isDurableError(error, ErrorCode.UNKNOWN_OUTCOME))
+          throw wrap(this.name, error, 'insert', record.id);
         // Our write may have landed (a lost reply): it did if the record is ours to the byte.
         return (await this.readText(record.id)) === text;
       }
     });
     // The id existed: our entry is a stray no record will ever name (its key is new).
-    if (!created && this.index !== undefined) await this.index.remove(record.dueKey as string).catch(() => undefined);
+    if (!created && this.index !== undefined)
+      await this.index.remove(record.dueKey as string).catch(() => undefined);
     return created;
   }
 
@@ -253,10 +300,18 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
     }
     const records: WorkflowSummary[] = [];
     for (let from = 0; from < keys.length; from += 64) {
-      const batch = await Promise.all(keys.slice(from, from + 64).map((key) => this.read(decodeWorkflowId(key.slice(this.recordsPrefix.length)))));
+      const batch = await Promise.all(
+        keys
+          .slice(from, from + 64)
+          .map((key) => this.read(decodeWorkflowId(key.slice(this.recordsPrefix.length)))),
+      );
       for (const found of batch) {
         if (found === undefined) continue;
-        records.push(toWorkflowSummary(this.stepKeys === undefined ? visible(found.record) : withHistoryLength(found.record)));
+        records.push(
+          toWorkflowSummary(
+            this.stepKeys === undefined ? visible(found.record) : withHistoryLength(found.record),
+          ),
+        );
       }
     }
     return records;
@@ -279,7 +334,8 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
   /** The history of a workflow `token` holds: from this instance's cache, else read (and checked). */
   private async heldSteps(id: string, token: string, operation: string): Promise<StepMemo[]> {
     const cached = this.held.get(id);
-    if (cached !== undefined && cached.token === token && cached.steps !== undefined) return cached.steps;
+    if (cached !== undefined && cached.token === token && cached.steps !== undefined)
+      return cached.steps;
     const current = await this.read(id);
     assertClaimHeld(current?.record, token, operation, id);
     const steps = await (this.stepKeys as StepKeys).history(current.record);
@@ -294,19 +350,29 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
     const steps = await this.heldSteps(id, token, 'saveStep');
     if (checkStepPlacement(id, steps, index, memo) === 'recorded') return;
     const layout = await this.placeKeyed(id, token, 'saveStep', steps, index, memo);
-    await this.underClaim(id, token, 'saveStep', (record, now) => ({ ...record, updatedAt: now, ...layout(record) }));
+    await this.underClaim(id, token, 'saveStep', (record, now) => ({
+      ...record,
+      updatedAt: now,
+      ...layout(record),
+    }));
     steps[index] = cloneJson(memo);
   }
 
   override async suspend(id: string, token: string, options: SuspendOptions): Promise<void> {
-    if (this.stepKeys === undefined || options.step === undefined) return super.suspend(id, token, options);
+    if (this.stepKeys === undefined || options.step === undefined)
+      return super.suspend(id, token, options);
     assertValidWorkflowId(id, `${this.name}: suspend`);
     const { index, memo } = options.step;
     const steps = await this.heldSteps(id, token, 'suspend');
     const placed = checkStepPlacement(id, steps, index, memo) === 'place';
-    const layout = placed ? await this.placeKeyed(id, token, 'suspend', steps, index, memo) : () => ({});
+    const layout = placed
+      ? await this.placeKeyed(id, token, 'suspend', steps, index, memo)
+      : () => ({});
     const { step: _step, ...rest } = options;
-    await this.underClaim(id, token, 'suspend', (record, now) => ({ ...workflowTransitions.suspend(record, token, rest, now), ...layout(record) }));
+    await this.underClaim(id, token, 'suspend', (record, now) => ({
+      ...workflowTransitions.suspend(record, token, rest, now),
+      ...layout(record),
+    }));
     if (placed) steps[index] = cloneJson(memo);
   }
 
@@ -326,7 +392,9 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
     if (pending !== undefined && index > pending) {
       throw new DurableError(
         ErrorCode.NON_DETERMINISTIC,
-        `workflow ${id}: cannot record ${memo.kind} ${JSON.stringify(memo.id)} at position ${index} while position ${pending} still waits (resolve it first)`,
+        `workflow ${id}: cannot record ${memo.kind} ${JSON.stringify(
+          memo.id,
+        )} at position ${index} while position ${pending} still waits (resolve it first)`,
       );
     }
     const copy = cloneJson(memo);
@@ -367,15 +435,19 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
         // Under the lock, look before locking: a claim must not hold up the running workflow's
         // own writes by taking its lock just to find it is not due.
         if (this.useLock && !(await this.looksDue(id))) continue;
-        claimed = await this.change(id, (record) => {
-          if (record === undefined) return undefined;
-          const now = this.clock();
-          if (!isWorkflowDue(record, now)) {
-            this.remember(record);
-            return undefined;
-          }
-          return workflowTransitions.claim(record, token, options.leaseMs, now);
-        }, { claiming: true });
+        claimed = await this.change(
+          id,
+          (record) => {
+            if (record === undefined) return undefined;
+            const now = this.clock();
+            if (!isWorkflowDue(record, now)) {
+              this.remember(record);
+              return undefined;
+            }
+            return workflowTransitions.claim(record, token, options.leaseMs, now);
+          },
+          { claiming: true },
+        );
       } catch (error) {
         // One unreadable record must not stop every other workflow: go on, report it if idle.
         unreadable ??= error;
@@ -396,7 +468,10 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
    * entry its record no longer names is deleted (after the record is rewritten, see the class
    * comment), an entry seen naming a record not due is skipped until the record is due.
    */
-  private async claimFromIndex(index: StorageDueIndex, leaseMs: number): Promise<ClaimedWorkflow | undefined> {
+  private async claimFromIndex(
+    index: StorageDueIndex,
+    leaseMs: number,
+  ): Promise<ClaimedWorkflow | undefined> {
     await this.moveLegacyMarkers();
     let unreadable: unknown;
     try {
@@ -423,25 +498,36 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
     return undefined;
   }
 
-  private async claimEntry(index: StorageDueIndex, entry: DueEntry, leaseMs: number): Promise<ClaimedWorkflow | undefined> {
+  private async claimEntry(
+    index: StorageDueIndex,
+    entry: DueEntry,
+    leaseMs: number,
+  ): Promise<ClaimedWorkflow | undefined> {
     const token = createClaimToken();
     let seen: StoredRecord | undefined;
     let absent = false;
-    const claimed = await this.change(entry.id, (record) => {
-      if (record === undefined) {
-        absent = true;
-        return undefined;
-      }
-      seen = record;
-      const now = this.clock();
-      if (!isWorkflowDue(record, now)) return undefined;
-      return workflowTransitions.claim(record, token, leaseMs, now);
-    }, { claiming: true });
+    const claimed = await this.change(
+      entry.id,
+      (record) => {
+        if (record === undefined) {
+          absent = true;
+          return undefined;
+        }
+        seen = record;
+        const now = this.clock();
+        if (!isWorkflowDue(record, now)) return undefined;
+        return workflowTransitions.claim(record, token, leaseMs, now);
+      },
+      { claiming: true },
+    );
     if (claimed !== undefined) {
       this.skipEntry.delete(entry.key);
       // The claim rewrote the record, so a stray entry can go now (see the class comment).
       if (claimed.dueKey !== entry.key) await index.remove(entry.key).catch(() => undefined);
-      const record = await this.full(claimed, this.stepKeys === undefined ? undefined : await this.claimedSteps(entry.id, token, claimed));
+      const record = await this.full(
+        claimed,
+        this.stepKeys === undefined ? undefined : await this.claimedSteps(entry.id, token, claimed),
+      );
       return { token, record };
     }
     if (absent) {
@@ -455,7 +541,12 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
       return undefined;
     }
     // A stray: rewrite the record (only if it still does not name the entry), then delete it.
-    const touched = await this.change(entry.id, (current) => (current === undefined || current.dueKey === entry.key ? undefined : { ...current }), { claiming: true });
+    const touched = await this.change(
+      entry.id,
+      (current) =>
+        current === undefined || current.dueKey === entry.key ? undefined : { ...current },
+      { claiming: true },
+    );
     if (touched !== undefined) await index.remove(entry.key).catch(() => undefined);
     return undefined;
   }
@@ -482,7 +573,8 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
       return;
     }
     // Still no record: its insert crashed between its two writes (or stalled for a minute).
-    if ((await this.read(entry.id)) === undefined) await index.remove(entry.key).catch(() => undefined);
+    if ((await this.read(entry.id)) === undefined)
+      await index.remove(entry.key).catch(() => undefined);
   }
 
   // Workflows of the layout before the due index had a marker under `${prefix}pending/`: give
@@ -502,7 +594,11 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
       let absent = false;
       await this.change(id, (record) => {
         absent = record === undefined;
-        return record === undefined || isFinishedStatus(record.status) || record.dueKey !== undefined ? undefined : { ...record };
+        return record === undefined ||
+          isFinishedStatus(record.status) ||
+          record.dueKey !== undefined
+          ? undefined
+          : { ...record };
       });
       // A marker without its record: an insert of the old layout in flight, or one that crashed.
       if (absent) {
@@ -516,13 +612,17 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
   async signal(id: string, name: string, payload?: unknown): Promise<boolean> {
     assertValidWorkflowId(id, `${this.name}: signal`);
     this.notBefore.delete(id);
-    const next = await this.change(id, (r) => (r === undefined ? undefined : workflowTransitions.signal(r, name, payload, this.clock())));
+    const next = await this.change(id, (r) =>
+      r === undefined ? undefined : workflowTransitions.signal(r, name, payload, this.clock()),
+    );
     return next !== undefined;
   }
 
   async cancel(id: string): Promise<boolean> {
     assertValidWorkflowId(id, `${this.name}: cancel`);
-    const next = await this.change(id, (r) => (r === undefined ? undefined : workflowTransitions.cancel(r, this.clock())));
+    const next = await this.change(id, (r) =>
+      r === undefined ? undefined : workflowTransitions.cancel(r, this.clock()),
+    );
     if (next === undefined) return false;
     if (this.index === undefined) await this.dropMarker(id);
     else this.held.delete(id);
@@ -535,12 +635,21 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
     else this.held.delete(id);
   }
 
-  protected async underClaim(id: string, token: string, operation: string, apply: ClaimTransition): Promise<WorkflowRecord> {
+  protected async underClaim(
+    id: string,
+    token: string,
+    operation: string,
+    apply: ClaimTransition,
+  ): Promise<WorkflowRecord> {
     assertValidWorkflowId(id, `${this.name}: ${operation}`);
-    const next = await this.change(id, (record) => {
-      assertClaimHeld(record, token, operation, id);
-      return apply(record, this.clock());
-    }, { token });
+    const next = await this.change(
+      id,
+      (record) => {
+        assertClaimHeld(record, token, operation, id);
+        return apply(record, this.clock());
+      },
+      { token },
+    );
     // With a token, change() never gives up: a held lock is waited for, a lost race read again.
     return next as WorkflowRecord;
   }
@@ -564,7 +673,8 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
         const current = cached ?? (await this.read(id));
         cached = undefined;
         if (options.claiming === true && this.index === undefined) {
-          if (current === undefined) await this.pending.removeOrphan(id, this.clock(), ORPHAN_MARKER_MS);
+          if (current === undefined)
+            await this.pending.removeOrphan(id, this.clock(), ORPHAN_MARKER_MS);
           else if (isFinishedStatus(current.record.status)) await this.dropMarker(id);
         }
         const next = apply(current?.record);
@@ -581,10 +691,13 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
         const text = JSON.stringify(next);
         let version: string | undefined;
         try {
-          version = await this.storage.write(this.recordKey(id), text, { ifVersion: current?.version ?? null });
+          version = await this.storage.write(this.recordKey(id), text, {
+            ifVersion: current?.version ?? null,
+          });
         } catch (error) {
           const unknown = isDurableError(error, ErrorCode.UNKNOWN_OUTCOME);
-          if (!unknown && !isDurableError(error, ErrorCode.CONFLICT)) throw wrap(this.name, error, 'write', id);
+          if (!unknown && !isDurableError(error, ErrorCode.CONFLICT))
+            throw wrap(this.name, error, 'write', id);
           this.held.delete(id);
           // A lost reply retried by the storage's client comes back as a conflict with our own
           // write: under a claim (or a claim attempt, whose token is fresh) the record holding
@@ -595,20 +708,27 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
           }
           if (version === undefined) {
             // Lost: the entry we wrote for this attempt is named by no record (its key is new).
-            if (due.add !== undefined) await (this.index as StorageDueIndex).remove(due.add).catch(() => undefined);
+            if (due.add !== undefined)
+              await (this.index as StorageDueIndex).remove(due.add).catch(() => undefined);
             if (options.claiming === true) return undefined;
           }
         }
         if (version === undefined) continue;
         // Committed: the entry the record no longer names goes (a failure leaves a stray, which a
         // claimer tidies; the change stands).
-        if (due.drop !== undefined) await (this.index as StorageDueIndex).remove(due.drop).catch(() => undefined);
+        if (due.drop !== undefined)
+          await (this.index as StorageDueIndex).remove(due.drop).catch(() => undefined);
         // The cache serves compare-and-swap writes only (under the lock, every change reads).
         if (!this.useLock) {
           const before = this.held.get(id);
           if (next.claim !== undefined) {
             const steps = before?.token === next.claim.token ? before.steps : undefined;
-            this.held.set(id, { token: next.claim.token, version, record: next, ...(steps === undefined ? {} : { steps }) });
+            this.held.set(id, {
+              token: next.claim.token,
+              version,
+              record: next,
+              ...(steps === undefined ? {} : { steps }),
+            });
           } else this.held.delete(id);
         }
         return next;
@@ -617,7 +737,8 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
     try {
       return await this.locked(id, waitMs, this.useLock, attempt);
     } catch (error) {
-      if (options.claiming === true && isDurableError(error, ErrorCode.LOCK_TIMEOUT)) return undefined;
+      if (options.claiming === true && isDurableError(error, ErrorCode.LOCK_TIMEOUT))
+        return undefined;
       throw error;
     }
   }
@@ -629,7 +750,11 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
    * time already and the workflow was not running (an entry seen naming a running record is
    * skipped by claimers until the lease ends, so leaving "running" always takes a new key).
    */
-  private planDue(index: StorageDueIndex, current: StoredRecord | undefined, next: StoredRecord): { add?: string; drop?: string } {
+  private planDue(
+    index: StorageDueIndex,
+    current: StoredRecord | undefined,
+    next: StoredRecord,
+  ): { add?: string; drop?: string } {
     const had = current?.dueKey;
     if (isFinishedStatus(next.status)) {
       delete next.dueKey;
@@ -643,7 +768,11 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
       next.dueKey = index.keyFor(next.id, next.claim?.expiresAt ?? 0);
       return { add: next.dueKey };
     }
-    if (had !== undefined && current?.status !== WorkflowStatus.RUNNING && index.timeOf(had) === Math.max(0, Math.floor(next.runAt))) {
+    if (
+      had !== undefined &&
+      current?.status !== WorkflowStatus.RUNNING &&
+      index.timeOf(had) === Math.max(0, Math.floor(next.runAt))
+    ) {
       next.dueKey = had;
       return {};
     }
@@ -652,11 +781,19 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
   }
 
   /** Runs `body` under the workflow's lock when `lock` is set (a busy lock waits `waitMs`). */
-  private async locked<T>(id: string, waitMs: number, lock: boolean, body: () => Promise<T>): Promise<T> {
+  private async locked<T>(
+    id: string,
+    waitMs: number,
+    lock: boolean,
+    body: () => Promise<T>,
+  ): Promise<T> {
     if (!lock) return body();
     let lease: Lease;
     try {
-      lease = await (this.lock as LockManager).acquire(`${this.lockPrefix}${encodeWorkflowId(id)}`, { ttlMs: LOCK_TTL_MS, waitMs });
+      lease = await (this.lock as LockManager).acquire(
+        `${this.lockPrefix}${encodeWorkflowId(id)}`,
+        { ttlMs: LOCK_TTL_MS, waitMs },
+      );
     } catch (error) {
       if (isDurableError(error, ErrorCode.LOCK_TIMEOUT)) throw error;
       throw wrap(this.name, error, 'lock', id);
@@ -686,7 +823,10 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
     }
     if (entry === undefined) return undefined;
     const record: StoredRecord = parseWorkflowRecord(bytesToText(entry.data), this.name);
-    return { record: this.stepKeys === undefined ? record : normalizeSteps(record), version: entry.version };
+    return {
+      record: this.stepKeys === undefined ? record : normalizeSteps(record),
+      version: entry.version,
+    };
   }
 
   private async looksDue(id: string): Promise<boolean> {
@@ -707,7 +847,8 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
     const record = recordOrEntry;
     // Only a record no write but a signal can make due earlier: not a running one (its worker may
     // release it or sleep briefly), not one that waits for an event.
-    if (record.status === 'running' || (record.wakeOn !== undefined && record.wakeOn.length > 0)) return;
+    if (record.status === 'running' || (record.wakeOn !== undefined && record.wakeOn.length > 0))
+      return;
     this.notBefore.set(record.id, record.runAt);
     if (this.notBefore.size > 100_000) this.notBefore.clear();
   }
@@ -744,7 +885,8 @@ export class StoragePendingIndex implements PendingIndex {
 
   async list(): Promise<string[]> {
     const ids: string[] = [];
-    for await (const key of listAll(this.storage, this.prefix)) ids.push(decodeWorkflowId(key.slice(this.prefix.length)));
+    for await (const key of listAll(this.storage, this.prefix))
+      ids.push(decodeWorkflowId(key.slice(this.prefix.length)));
     return ids;
   }
 
@@ -768,7 +910,8 @@ function visible(record: StoredRecord): WorkflowRecord {
 
 /** A record whose keyed history is not read, summarised: only its length counts. */
 function withHistoryLength(record: StoredRecord): WorkflowRecord {
-  const length = (record.stepCount ?? record.steps.length) + (record.pendingStep === undefined ? 0 : 1);
+  const length =
+    (record.stepCount ?? record.steps.length) + (record.pendingStep === undefined ? 0 : 1);
   return { ...visible(record), steps: new Array<StepMemo>(length) };
 }
 
@@ -790,6 +933,8 @@ function wrap(context: string, error: unknown, operation: string, id: string): D
 }
 
 /** Creates a {@link StorageWorkflowStore}. */
-export function createStorageWorkflowStore(options: StorageWorkflowStoreOptions): StorageWorkflowStore {
+export function createStorageWorkflowStore(
+  options: StorageWorkflowStoreOptions,
+): StorageWorkflowStore {
   return new StorageWorkflowStore(options);
 }

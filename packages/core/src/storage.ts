@@ -75,7 +75,11 @@ export function bytesToText(data: Uint8Array): string {
 }
 
 /** Every key under `prefix`, following pages. */
-export async function* listAll(storage: StorageManager, prefix: string, pageSize?: number): AsyncGenerator<string> {
+export async function* listAll(
+  storage: StorageManager,
+  prefix: string,
+  pageSize?: number,
+): AsyncGenerator<string> {
   let cursor: string | undefined;
   do {
     const page = await storage.list(prefix, {
@@ -93,5 +97,7 @@ export async function readText(
   key: string,
 ): Promise<{ text: string; version: string } | undefined> {
   const entry = await storage.read(key);
-  return entry === undefined ? undefined : { text: bytesToText(entry.data), version: entry.version };
+  return entry === undefined
+    ? undefined
+    : { text: bytesToText(entry.data), version: entry.version };
 }

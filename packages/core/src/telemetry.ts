@@ -13,7 +13,12 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
  * method of `level` when the logger has it (`error` falls back to `warn`), else nowhere. Never
  * throws: logging must not fail what it reports on.
  */
-export function logEvent(logger: DurableLogger | undefined, level: LogLevel, details: Record<string, unknown>, message: string): void {
+export function logEvent(
+  logger: DurableLogger | undefined,
+  level: LogLevel,
+  details: Record<string, unknown>,
+  message: string,
+): void {
   if (logger === undefined) return;
   try {
     const method = logger[level] ?? (level === 'error' ? logger.warn : undefined);
@@ -37,7 +42,11 @@ export function loadTelemetry(): Promise<void> {
   loading ??= import('@opentelemetry/api').then(
     (module) => {
       // A CommonJS module imported from ESM may come wrapped in `default`.
-      const loaded = ((module as unknown as { trace?: unknown }).trace === undefined ? (module as unknown as { default?: OtelApi }).default : module) as OtelApi | undefined;
+      const loaded = (
+        (module as unknown as { trace?: unknown }).trace === undefined
+          ? (module as unknown as { default?: OtelApi }).default
+          : module
+      ) as OtelApi | undefined;
       api = loaded?.trace === undefined ? null : loaded;
     },
     () => {
@@ -117,23 +126,45 @@ export function isTracing(): boolean {
 }
 
 /** Starts a span named `name` (a no-op span without OpenTelemetry). */
-export function startSpan(name: string, attributes: SpanAttributes, options: SpanParent = {}): DurableSpan {
+export function startSpan(
+  name: string,
+  attributes: SpanAttributes,
+  options: SpanParent = {},
+): DurableSpan {
   const otel = api;
   if (otel === undefined || otel === null) return NO_SPAN;
   try {
     tracer ??= otel.trace.getTracer(TRACER_NAME);
     const parent = options.parent;
-    const parentContext = (parent === undefined ? otel.context.active() : isDurableSpan(parent) ? (parent.context ?? otel.context.active()) : parent) as Context;
+    const parentContext = (
+      parent === undefined
+        ? otel.context.active()
+        : isDurableSpan(parent)
+          ? (parent.context ?? otel.context.active())
+          : parent
+    ) as Context;
     const links = (options.links ?? []).flatMap((link) => {
-      const context = link?.context === undefined ? undefined : otel.trace.getSpanContext(link.context as Context);
+      const context =
+        link?.context === undefined
+          ? undefined
+          : otel.trace.getSpanContext(link.context as Context);
       return context === undefined ? [] : [{ context }];
     });
     if (options.linkActive === true) {
       const active = otel.trace.getSpanContext(otel.context.active());
-      if (active !== undefined && otel.trace.isSpanContextValid(active)) links.push({ context: active });
+      if (active !== undefined && otel.trace.isSpanContextValid(active))
+        links.push({ context: active });
     }
     const kind = options.kind === undefined ? undefined : KINDS[options.kind];
-    const span = tracer.startSpan(name, { attributes, ...(kind === undefined ? {} : { kind }), ...(links.length > 0 ? { links } : {}) }, parentContext);
+    const span = tracer.startSpan(
+      name,
+      {
+        attributes,
+        ...(kind === undefined ? {} : { kind }),
+        ...(links.length > 0 ? { links } : {}),
+      },
+      parentContext,
+    );
     return wrap(otel, span, otel.trace.setSpan(parentContext, span));
   } catch {
     return NO_SPAN; // tracing must never fail the work it observes
@@ -144,7 +175,10 @@ export function startSpan(name: string, attributes: SpanAttributes, options: Spa
 const KINDS = { internal: 0, server: 1, client: 2, producer: 3, consumer: 4 } as const;
 
 function isDurableSpan(value: DurableSpan | TraceContext): value is DurableSpan {
-  return typeof (value as DurableSpan).end === 'function' && typeof (value as DurableSpan).run === 'function';
+  return (
+    typeof (value as DurableSpan).end === 'function' &&
+    typeof (value as DurableSpan).run === 'function'
+  );
 }
 
 function wrap(otel: OtelApi, span: Span, context: Context): DurableSpan {
@@ -160,7 +194,10 @@ function wrap(otel: OtelApi, span: Span, context: Context): DurableSpan {
           span.setAttribute('durable.outcome', outcome);
           if (error !== undefined) {
             if (error instanceof Error) span.recordException(error);
-            span.setStatus({ code: otel.SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+            span.setStatus({
+              code: otel.SpanStatusCode.ERROR,
+              message: error instanceof Error ? error.message : String(error),
+            });
           }
         }
         span.end();
@@ -172,9 +209,13 @@ function wrap(otel: OtelApi, span: Span, context: Context): DurableSpan {
     traceparent: () => {
       const sc = span.spanContext();
       if (!otel.trace.isSpanContextValid(sc)) return undefined;
-      const traceparent = `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & 0xff).toString(16).padStart(2, '0')}`;
+      const traceparent = `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & 0xff)
+        .toString(16)
+        .padStart(2, '0')}`;
       const tracestate = sc.traceState?.serialize();
-      return tracestate === undefined || tracestate === '' ? { traceparent } : { traceparent, tracestate };
+      return tracestate === undefined || tracestate === ''
+        ? { traceparent }
+        : { traceparent, tracestate };
     },
   };
 }
@@ -186,7 +227,10 @@ const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$
  * (`traceparent`, `tracestate`), or `undefined` when it carries none (or a malformed one).
  * Parsed here, so it works whatever propagator the application registered.
  */
-export function contextFromTraceparent(traceparent: unknown, tracestate?: unknown): TraceContext | undefined {
+export function contextFromTraceparent(
+  traceparent: unknown,
+  tracestate?: unknown,
+): TraceContext | undefined {
   const otel = api;
   if (otel === undefined || otel === null || typeof traceparent !== 'string') return undefined;
   const match = TRACEPARENT.exec(traceparent.trim());
@@ -196,14 +240,19 @@ export function contextFromTraceparent(traceparent: unknown, tracestate?: unknow
     spanId: match[3] as string,
     traceFlags: Number.parseInt(match[4] as string, 16),
     isRemote: true,
-    ...(typeof tracestate === 'string' && tracestate !== '' ? { traceState: otel.createTraceState(tracestate) } : {}),
+    ...(typeof tracestate === 'string' && tracestate !== ''
+      ? { traceState: otel.createTraceState(tracestate) }
+      : {}),
   };
   if (!otel.trace.isSpanContextValid(spanContext)) return undefined;
   return otel.trace.setSpanContext(otel.ROOT_CONTEXT, spanContext);
 }
 
 /** Sets `traceparent` (and `tracestate`) of `span` on each event (CloudEvents' tracing extension). */
-export function stampTraceContext(events: ReadonlyArray<Record<string, unknown>>, span: DurableSpan): void {
+export function stampTraceContext(
+  events: ReadonlyArray<Record<string, unknown>>,
+  span: DurableSpan,
+): void {
   const carried = span.traceparent();
   if (carried === undefined) return;
   for (const event of events) {

@@ -14,7 +14,11 @@ export const MAX_VERSION_LENGTH = 1024;
  * one). Anything else, an object, a number, an `ArrayBuffer`, `null`, would be stored as 0 bytes
  * or as its `toString()` by some backends: a silent data loss, so every storage refuses it.
  */
-export function assertStorageValue(value: unknown, context: string, key?: string): asserts value is StorageValue {
+export function assertStorageValue(
+  value: unknown,
+  context: string,
+  key?: string,
+): asserts value is StorageValue {
   if (typeof value === 'string' || value instanceof Uint8Array) return;
   const hint =
     value instanceof ArrayBuffer || ArrayBuffer.isView(value)
@@ -24,7 +28,9 @@ export function assertStorageValue(value: unknown, context: string, key?: string
         : '';
   throw new DurableError(
     ErrorCode.CONFIG,
-    `${context}: ${key === undefined ? '' : `${key}: `}a value must be a string or a Uint8Array, got ${describeValue(value)}${hint}`,
+    `${context}: ${
+      key === undefined ? '' : `${key}: `
+    }a value must be a string or a Uint8Array, got ${describeValue(value)}${hint}`,
     { details: key === undefined ? {} : { key } },
   );
 }
@@ -41,17 +47,30 @@ export function assertConditionalOptions(
   const where = `${context}: ${key === undefined ? '' : `${key}: `}`;
   if (options === undefined) return;
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new DurableError(ErrorCode.CONFIG, `${where}options must be an object like { ifVersion }, got ${describeValue(options)}`);
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `${where}options must be an object like { ifVersion }, got ${describeValue(options)}`,
+    );
   }
   const { ifVersion } = options as { ifVersion?: unknown };
   if (ifVersion === undefined || ifVersion === null) return;
   if (typeof ifVersion !== 'string') {
-    throw new DurableError(ErrorCode.CONFIG, `${where}ifVersion must be null or a version string, got ${describeValue(ifVersion)}`);
-  }
-  if (ifVersion === '' || ifVersion === '*' || ifVersion.length > MAX_VERSION_LENGTH || BAD_VERSION.test(ifVersion)) {
     throw new DurableError(
       ErrorCode.CONFIG,
-      `${where}ifVersion ${JSON.stringify(ifVersion.slice(0, 64))} is not a version this store returned (use null for "only if absent", omit it for an unconditional write)`,
+      `${where}ifVersion must be null or a version string, got ${describeValue(ifVersion)}`,
+    );
+  }
+  if (
+    ifVersion === '' ||
+    ifVersion === '*' ||
+    ifVersion.length > MAX_VERSION_LENGTH ||
+    BAD_VERSION.test(ifVersion)
+  ) {
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `${where}ifVersion ${JSON.stringify(
+        ifVersion.slice(0, 64),
+      )} is not a version this store returned (use null for "only if absent", omit it for an unconditional write)`,
     );
   }
 }

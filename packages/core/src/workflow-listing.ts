@@ -95,27 +95,53 @@ const CURSOR_FORMAT = 1;
  * unknown key or status, a bad limit or instant, and a cursor this helper did not make.
  * Stores use it so every store refuses the same queries.
  */
-export function checkWorkflowListQuery(query: WorkflowListQuery, context = 'workflow store'): CheckedWorkflowListQuery {
+export function checkWorkflowListQuery(
+  query: WorkflowListQuery,
+  context = 'workflow store',
+): CheckedWorkflowListQuery {
   checkOptions(query, `${context}: list`, {
     known: ['status', 'handler', 'createdAfter', 'createdBefore', 'limit', 'cursor', 'order'],
     required: ['limit'],
   });
-  const { limit, handler, createdAfter, createdBefore, cursor, order = WorkflowListOrder.ASC } = query;
+  const {
+    limit,
+    handler,
+    createdAfter,
+    createdBefore,
+    cursor,
+    order = WorkflowListOrder.ASC,
+  } = query;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_WORKFLOW_LIST_LIMIT) {
     throw new DurableError(
       ErrorCode.CONFIG,
-      `${context}: list: limit must be an integer from 1 to ${MAX_WORKFLOW_LIST_LIMIT}, got ${describeValue(limit)}; page with the returned cursor`,
+      `${context}: list: limit must be an integer from 1 to ${MAX_WORKFLOW_LIST_LIMIT}, got ${describeValue(
+        limit,
+      )}; page with the returned cursor`,
     );
   }
   if (order !== WorkflowListOrder.ASC && order !== WorkflowListOrder.DESC) {
-    throw new DurableError(ErrorCode.CONFIG, `${context}: list: order must be "asc" or "desc", got ${describeValue(order)}`);
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `${context}: list: order must be "asc" or "desc", got ${describeValue(order)}`,
+    );
   }
   if (handler !== undefined && (typeof handler !== 'string' || handler.length === 0)) {
-    throw new DurableError(ErrorCode.CONFIG, `${context}: list: handler must be a non-empty string, got ${describeValue(handler)}`);
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `${context}: list: handler must be a non-empty string, got ${describeValue(handler)}`,
+    );
   }
-  for (const [name, value] of [['createdAfter', createdAfter], ['createdBefore', createdBefore]] as const) {
+  for (const [name, value] of [
+    ['createdAfter', createdAfter],
+    ['createdBefore', createdBefore],
+  ] as const) {
     if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value))) {
-      throw new DurableError(ErrorCode.CONFIG, `${context}: list: ${name} must be an instant in epoch ms (Date.getTime()), got ${describeValue(value)}`);
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `${context}: list: ${name} must be an instant in epoch ms (Date.getTime()), got ${describeValue(
+          value,
+        )}`,
+      );
     }
   }
   const checked: CheckedWorkflowListQuery = { limit, order };
@@ -133,7 +159,9 @@ function checkStatuses(status: unknown, context: string): ReadonlySet<WorkflowSt
     if (typeof item !== 'string' || !STATUSES.has(item)) {
       throw new DurableError(
         ErrorCode.CONFIG,
-        `${context}: list: unknown status ${describeValue(item)}; the statuses are: ${[...STATUSES].join(', ')}`,
+        `${context}: list: unknown status ${describeValue(item)}; the statuses are: ${[
+          ...STATUSES,
+        ].join(', ')}`,
       );
     }
   }
@@ -142,18 +170,33 @@ function checkStatuses(status: unknown, context: string): ReadonlySet<WorkflowSt
 
 /** The opaque cursor that continues a listing after `position`. */
 export function encodeWorkflowCursor(position: WorkflowListPosition): string {
-  return Buffer.from(JSON.stringify([CURSOR_FORMAT, position.createdAt, position.id]), 'utf8').toString('base64url');
+  return Buffer.from(
+    JSON.stringify([CURSOR_FORMAT, position.createdAt, position.id]),
+    'utf8',
+  ).toString('base64url');
 }
 
 /** Inverse of {@link encodeWorkflowCursor}; `CONFIG` for anything else. */
-export function decodeWorkflowCursor(cursor: unknown, context = 'workflow store'): WorkflowListPosition {
+export function decodeWorkflowCursor(
+  cursor: unknown,
+  context = 'workflow store',
+): WorkflowListPosition {
   let parsed: unknown;
   try {
-    parsed = typeof cursor === 'string' ? JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) : undefined;
+    parsed =
+      typeof cursor === 'string'
+        ? JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
+        : undefined;
   } catch {
     parsed = undefined;
   }
-  if (Array.isArray(parsed) && parsed.length === 3 && parsed[0] === CURSOR_FORMAT && Number.isFinite(parsed[1]) && typeof parsed[2] === 'string') {
+  if (
+    Array.isArray(parsed) &&
+    parsed.length === 3 &&
+    parsed[0] === CURSOR_FORMAT &&
+    Number.isFinite(parsed[1]) &&
+    typeof parsed[2] === 'string'
+  ) {
     return { createdAt: parsed[1] as number, id: parsed[2] };
   }
   throw new DurableError(
@@ -168,7 +211,10 @@ export function compareWorkflowPositions(a: WorkflowListPosition, b: WorkflowLis
 }
 
 /** True when `item` passes the filters of `query` (not the cursor). */
-export function matchesWorkflowQuery(item: Pick<WorkflowSummary, 'status' | 'handler' | 'createdAt'>, query: CheckedWorkflowListQuery): boolean {
+export function matchesWorkflowQuery(
+  item: Pick<WorkflowSummary, 'status' | 'handler' | 'createdAt'>,
+  query: CheckedWorkflowListQuery,
+): boolean {
   return (
     (query.statuses === undefined || query.statuses.has(item.status)) &&
     (query.handler === undefined || item.handler === query.handler) &&
@@ -178,7 +224,10 @@ export function matchesWorkflowQuery(item: Pick<WorkflowSummary, 'status' | 'han
 }
 
 /** True when `item` comes after the cursor of `query` in its order (always, without a cursor). */
-export function isAfterWorkflowCursor(item: WorkflowListPosition, query: CheckedWorkflowListQuery): boolean {
+export function isAfterWorkflowCursor(
+  item: WorkflowListPosition,
+  query: CheckedWorkflowListQuery,
+): boolean {
   if (query.after === undefined) return true;
   const compared = compareWorkflowPositions(item, query.after);
   return query.order === WorkflowListOrder.DESC ? compared < 0 : compared > 0;
@@ -199,7 +248,11 @@ export function toWorkflowSummary(record: WorkflowRecord): WorkflowSummary {
   if (record.finishedAt !== undefined) summary.finishedAt = record.finishedAt;
   if (record.parentId !== undefined) summary.parentId = record.parentId;
   if (record.error !== undefined) {
-    summary.error = { name: record.error.name, message: record.error.message, ...(record.error.code === undefined ? {} : { code: record.error.code }) };
+    summary.error = {
+      name: record.error.name,
+      message: record.error.message,
+      ...(record.error.code === undefined ? {} : { code: record.error.code }),
+    };
   }
   return summary;
 }
@@ -209,17 +262,26 @@ export function toWorkflowSummary(record: WorkflowRecord): WorkflowSummary {
  * sorts, cuts after the cursor and sets the next cursor when more remain. A workflow present
  * for the whole listing appears on exactly one page, whatever is inserted meanwhile.
  */
-export function pageWorkflows(records: Iterable<WorkflowRecord | WorkflowSummary>, query: CheckedWorkflowListQuery): WorkflowPage {
+export function pageWorkflows(
+  records: Iterable<WorkflowRecord | WorkflowSummary>,
+  query: CheckedWorkflowListQuery,
+): WorkflowPage {
   const matching: WorkflowSummary[] = [];
   for (const record of records) {
     if (!matchesWorkflowQuery(record, query) || !isAfterWorkflowCursor(record, query)) continue;
-    matching.push(Array.isArray(record.steps) ? toWorkflowSummary(record as WorkflowRecord) : { ...(record as WorkflowSummary) });
+    matching.push(
+      Array.isArray(record.steps)
+        ? toWorkflowSummary(record as WorkflowRecord)
+        : { ...(record as WorkflowSummary) },
+    );
   }
   const sign = query.order === WorkflowListOrder.DESC ? -1 : 1;
   matching.sort((a, b) => sign * compareWorkflowPositions(a, b));
   const items = matching.slice(0, query.limit);
   const last = items[items.length - 1];
-  return matching.length > query.limit && last !== undefined ? { items, cursor: encodeWorkflowCursor(last) } : { items };
+  return matching.length > query.limit && last !== undefined
+    ? { items, cursor: encodeWorkflowCursor(last) }
+    : { items };
 }
 
 /** Counts of zero for every status. */

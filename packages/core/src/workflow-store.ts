@@ -234,7 +234,11 @@ export const RESUMABLE_STATUSES: readonly WorkflowStatus[] = ['aborted', 'cancel
 
 /** True when `status` is final. */
 export function isFinishedStatus(status: WorkflowStatus): boolean {
-  return status === WorkflowStatus.COMPLETED || status === WorkflowStatus.ABORTED || status === WorkflowStatus.CANCELLED;
+  return (
+    status === WorkflowStatus.COMPLETED ||
+    status === WorkflowStatus.ABORTED ||
+    status === WorkflowStatus.CANCELLED
+  );
 }
 
 /** True when `record` may be claimed at `now`. */
@@ -256,7 +260,9 @@ export function assertValidWorkflowId(id: unknown, context = 'workflow'): assert
   if (typeof id !== 'string' || id.length === 0 || id.length > MAX_WORKFLOW_ID_LENGTH) {
     throw new DurableError(
       ErrorCode.INVALID_KEY,
-      `${context}: a workflow id must be a non-empty string of at most ${MAX_WORKFLOW_ID_LENGTH} characters, got ${describe(id)}`,
+      `${context}: a workflow id must be a non-empty string of at most ${MAX_WORKFLOW_ID_LENGTH} characters, got ${describe(
+        id,
+      )}`,
       { details: { id } },
     );
   }
@@ -290,9 +296,13 @@ export function assertJsonValue(value: unknown, what: string): void {
     problem = { path: '$', reason: `could not be inspected (${describeError(error)})` };
   }
   if (problem !== undefined) {
-    throw new DurableError(ErrorCode.SERIALIZATION, `${what} is not JSON-serialisable: ${problem.path} ${problem.reason}`, {
-      details: { path: problem.path },
-    });
+    throw new DurableError(
+      ErrorCode.SERIALIZATION,
+      `${what} is not JSON-serialisable: ${problem.path} ${problem.reason}`,
+      {
+        details: { path: problem.path },
+      },
+    );
   }
 }
 
@@ -303,7 +313,8 @@ interface JsonProblem {
 
 function jsonProblem(value: unknown, path: string, seen: Set<object>): JsonProblem | undefined {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return undefined;
-  if (typeof value === 'number') return Number.isFinite(value) ? undefined : { path, reason: `is ${value}` };
+  if (typeof value === 'number')
+    return Number.isFinite(value) ? undefined : { path, reason: `is ${value}` };
   if (typeof value !== 'object') return { path, reason: `is a ${typeof value}` };
   if (seen.has(value)) return { path, reason: 'is a circular reference' };
   seen.add(value);
@@ -320,7 +331,12 @@ function jsonProblem(value: unknown, path: string, seen: Set<object>): JsonProbl
     const proto = Object.getPrototypeOf(value) as object | null;
     if (proto !== null && Object.getPrototypeOf(proto) !== null) {
       const name = (value as object).constructor?.name ?? 'non-plain object';
-      return { path, reason: `is a ${typeof name === 'string' ? name : 'non-plain object'} (convert it to plain JSON)` };
+      return {
+        path,
+        reason: `is a ${
+          typeof name === 'string' ? name : 'non-plain object'
+        } (convert it to plain JSON)`,
+      };
     }
     for (const [key, item] of Object.entries(value)) {
       if (item === undefined) continue;
@@ -351,9 +367,16 @@ export function toStoredError(error: unknown): StoredError {
         ...(isJsonObject(details) ? { details: cloneJson(details) } : {}),
       };
     }
-    return { name: 'Error', message: typeof error === 'string' ? error : `a non-Error value was thrown: ${safeString(error)}` };
+    return {
+      name: 'Error',
+      message:
+        typeof error === 'string' ? error : `a non-Error value was thrown: ${safeString(error)}`,
+    };
   } catch (inspecting) {
-    return { name: 'Error', message: `a value that cannot be inspected was thrown (${describeError(inspecting)})` };
+    return {
+      name: 'Error',
+      message: `a value that cannot be inspected was thrown (${describeError(inspecting)})`,
+    };
   }
 }
 
@@ -385,11 +408,16 @@ export function parseWorkflowRecord(text: string, context = 'workflow store'): W
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    throw new DurableError(ErrorCode.BACKEND, `${context}: a stored workflow is not valid JSON`, { cause: error });
+    throw new DurableError(ErrorCode.BACKEND, `${context}: a stored workflow is not valid JSON`, {
+      cause: error,
+    });
   }
   const format = (parsed as { format?: unknown } | null)?.format;
   if (format !== WORKFLOW_RECORD_FORMAT) {
-    throw new DurableError(ErrorCode.VERSION_UNKNOWN, `${context}: unknown workflow record format ${String(format)}`);
+    throw new DurableError(
+      ErrorCode.VERSION_UNKNOWN,
+      `${context}: unknown workflow record format ${String(format)}`,
+    );
   }
   return parsed as WorkflowRecord;
 }
@@ -404,10 +432,14 @@ export const workflowTransitions = {
   create(workflow: NewWorkflow, now: number): WorkflowRecord {
     assertValidWorkflowId(workflow.id, 'workflow store: insert');
     if (typeof workflow.handler !== 'string' || workflow.handler.length === 0) {
-      throw new DurableError(ErrorCode.CONFIG, `workflow store: insert ${workflow.id}: handler must be a non-empty string`);
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `workflow store: insert ${workflow.id}: handler must be a non-empty string`,
+      );
     }
     assertJsonValue(workflow.input ?? null, `input of workflow ${workflow.id}`);
-    if (workflow.parentId !== undefined) assertValidWorkflowId(workflow.parentId, 'workflow store: insert');
+    if (workflow.parentId !== undefined)
+      assertValidWorkflowId(workflow.parentId, 'workflow store: insert');
     return {
       format: WORKFLOW_RECORD_FORMAT,
       id: workflow.id,
@@ -431,7 +463,10 @@ export const workflowTransitions = {
     next.claim = { token, expiresAt: now + Math.max(0, leaseMs), claimedAt: now };
     if (expired) {
       next.failures = record.failures + 1;
-      next.error = { name: 'LeaseExpired', message: `workflow ${record.id}: the worker's lease expired (crashed or stalled)` };
+      next.error = {
+        name: 'LeaseExpired',
+        message: `workflow ${record.id}: the worker's lease expired (crashed or stalled)`,
+      };
     }
     return next;
   },
@@ -442,15 +477,27 @@ export const workflowTransitions = {
     return next;
   },
 
-  saveStep(record: WorkflowRecord, token: string, index: number, memo: StepMemo, now: number): WorkflowRecord {
+  saveStep(
+    record: WorkflowRecord,
+    token: string,
+    index: number,
+    memo: StepMemo,
+    now: number,
+  ): WorkflowRecord {
     const next = held(record, token, now, 'saveStep');
     next.steps = placeStep(record, index, memo);
     return next;
   },
 
-  suspend(record: WorkflowRecord, token: string, options: SuspendOptions, now: number): WorkflowRecord {
+  suspend(
+    record: WorkflowRecord,
+    token: string,
+    options: SuspendOptions,
+    now: number,
+  ): WorkflowRecord {
     const next = held(record, token, now, 'suspend');
-    if (options.step !== undefined) next.steps = placeStep(record, options.step.index, options.step.memo);
+    if (options.step !== undefined)
+      next.steps = placeStep(record, options.step.index, options.step.memo);
     next.status = WorkflowStatus.SLEEPING;
     next.runAt = options.runAt;
     delete next.claim;
@@ -470,7 +517,12 @@ export const workflowTransitions = {
     return next;
   },
 
-  finish(record: WorkflowRecord, token: string, outcome: WorkflowOutcome, now: number): WorkflowRecord {
+  finish(
+    record: WorkflowRecord,
+    token: string,
+    outcome: WorkflowOutcome,
+    now: number,
+  ): WorkflowRecord {
     const next = held(record, token, now, 'finish');
     delete next.claim;
     delete next.wakeOn;
@@ -493,20 +545,36 @@ export const workflowTransitions = {
       next.error = outcome.error;
       next.finishedAt = now;
     } else {
-      throw new DurableError(ErrorCode.CONFIG, `workflow store: finish ${record.id}: unknown outcome ${describe((outcome as { status?: unknown }).status)}`);
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `workflow store: finish ${record.id}: unknown outcome ${describe(
+          (outcome as { status?: unknown }).status,
+        )}`,
+      );
     }
     return next;
   },
 
   /** `undefined` when the workflow is finished (the event is refused). */
-  signal(record: WorkflowRecord, name: string, payload: unknown, now: number): WorkflowRecord | undefined {
+  signal(
+    record: WorkflowRecord,
+    name: string,
+    payload: unknown,
+    now: number,
+  ): WorkflowRecord | undefined {
     if (isFinishedStatus(record.status)) return undefined;
     if (typeof name !== 'string' || name.length === 0) {
-      throw new DurableError(ErrorCode.CONFIG, `workflow store: signal ${record.id}: the event name must be a non-empty string`);
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `workflow store: signal ${record.id}: the event name must be a non-empty string`,
+      );
     }
     assertJsonValue(payload ?? null, `payload of event ${name} for workflow ${record.id}`);
     const next = base(record, now);
-    next.events = [...record.events, { name, payload: payload === undefined ? null : payload, at: now }];
+    next.events = [
+      ...record.events,
+      { name, payload: payload === undefined ? null : payload, at: now },
+    ];
     if (record.status === WorkflowStatus.SLEEPING && record.wakeOn?.includes(name) === true) {
       next.runAt = Math.min(record.runAt, now);
     }
@@ -518,7 +586,11 @@ export const workflowTransitions = {
     if (isFinishedStatus(record.status)) return undefined;
     const next = base(record, now);
     next.status = WorkflowStatus.CANCELLED;
-    next.error = { name: 'DurableError', message: `workflow ${record.id} was cancelled`, code: ErrorCode.CANCELLED };
+    next.error = {
+      name: 'DurableError',
+      message: `workflow ${record.id} was cancelled`,
+      code: ErrorCode.CANCELLED,
+    };
     next.finishedAt = now;
     delete next.claim;
     delete next.wakeOn;
@@ -544,14 +616,28 @@ function base(record: WorkflowRecord, now: number): WorkflowRecord {
   return { ...record, updatedAt: now };
 }
 
-function held(record: WorkflowRecord, token: string, now: number, operation: string): WorkflowRecord {
+function held(
+  record: WorkflowRecord,
+  token: string,
+  now: number,
+  operation: string,
+): WorkflowRecord {
   assertClaimHeld(record, token, operation);
   return base(record, now);
 }
 
 /** Throws `LOCK_LOST` unless `token` is the record's current claim. */
-export function assertClaimHeld(record: WorkflowRecord | undefined, token: string, operation: string, id?: string): asserts record is WorkflowRecord {
-  if (record === undefined || record.status !== WorkflowStatus.RUNNING || record.claim?.token !== token) {
+export function assertClaimHeld(
+  record: WorkflowRecord | undefined,
+  token: string,
+  operation: string,
+  id?: string,
+): asserts record is WorkflowRecord {
+  if (
+    record === undefined ||
+    record.status !== WorkflowStatus.RUNNING ||
+    record.claim?.token !== token
+  ) {
     const name = record?.id ?? id ?? '?';
     throw new DurableError(
       ErrorCode.LOCK_LOST,
@@ -575,7 +661,12 @@ function placeStep(record: WorkflowRecord, index: number, memo: StepMemo): StepM
  * `"place"` when it goes at the next position or replaces a pending memo of the same id and
  * kind. Throws `NON_DETERMINISTIC` otherwise, `SERIALIZATION` for a value that is not JSON.
  */
-export function checkStepPlacement(id: string, steps: readonly StepMemo[], index: number, memo: StepMemo): 'recorded' | 'place' {
+export function checkStepPlacement(
+  id: string,
+  steps: readonly StepMemo[],
+  index: number,
+  memo: StepMemo,
+): 'recorded' | 'place' {
   const existing = steps[index];
   // The holder's own write already there (its reply was lost and the write retried): success,
   // not non-determinism. Only the claim holder gets here, and it records a position once.
@@ -583,15 +674,24 @@ export function checkStepPlacement(id: string, steps: readonly StepMemo[], index
   const ok =
     Number.isSafeInteger(index) &&
     index >= 0 &&
-    (index === steps.length || (existing !== undefined && existing.id === memo.id && existing.kind === memo.kind && !existing.done));
+    (index === steps.length ||
+      (existing !== undefined &&
+        existing.id === memo.id &&
+        existing.kind === memo.kind &&
+        !existing.done));
   if (!ok) {
     throw new DurableError(
       ErrorCode.NON_DETERMINISTIC,
-      `workflow ${id}: cannot record ${memo.kind} ${JSON.stringify(memo.id)} at position ${index}: the history has ${steps.length} positions` +
-        (existing === undefined ? '' : ` and position ${index} holds ${existing.kind} ${JSON.stringify(existing.id)}`),
+      `workflow ${id}: cannot record ${memo.kind} ${JSON.stringify(
+        memo.id,
+      )} at position ${index}: the history has ${steps.length} positions` +
+        (existing === undefined
+          ? ''
+          : ` and position ${index} holds ${existing.kind} ${JSON.stringify(existing.id)}`),
     );
   }
-  if (memo.value !== undefined) assertJsonValue(memo.value, `result of step ${JSON.stringify(memo.id)}`);
+  if (memo.value !== undefined)
+    assertJsonValue(memo.value, `result of step ${JSON.stringify(memo.id)}`);
   return 'place';
 }
 
@@ -612,7 +712,8 @@ export function isSameJson(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
   if (Array.isArray(a) !== Array.isArray(b)) return false;
-  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((item, i) => isSameJson(item, b[i]));
+  if (Array.isArray(a) && Array.isArray(b))
+    return a.length === b.length && a.every((item, i) => isSameJson(item, b[i]));
   const left = Object.entries(a).filter(([, v]) => v !== undefined);
   const right = Object.entries(b).filter(([, v]) => v !== undefined);
   if (left.length !== right.length) return false;
@@ -626,7 +727,7 @@ function describe(value: unknown): string {
 
 function safeString(value: unknown): string {
   try {
-    return typeof value === 'object' ? JSON.stringify(value) ?? String(value) : String(value);
+    return typeof value === 'object' ? (JSON.stringify(value) ?? String(value)) : String(value);
   } catch {
     try {
       return Object.prototype.toString.call(value);

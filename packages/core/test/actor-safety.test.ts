@@ -5,9 +5,20 @@ import { assign, createActor, createMachine } from 'xstate';
 import type { AnyStateMachine } from 'xstate';
 import { PersistedActor, inspectPersistedActor, withPersistedActor } from '../src/actor/index.js';
 import type { PersistedActorOptions } from '../src/actor/index.js';
-import { bytesToText, createMemoryLock, createMemoryStorage, isDurableError } from '../src/index.js';
+import {
+  bytesToText,
+  createMemoryLock,
+  createMemoryStorage,
+  isDurableError,
+} from '../src/index.js';
 import type { LockManager, StorageManager } from '../src/index.js';
-import { collectingLogger, countingStorage, lockFailingRelease, storageFailingUnknown, storageLosingReplies } from './support/faults.js';
+import {
+  collectingLogger,
+  countingStorage,
+  lockFailingRelease,
+  storageFailingUnknown,
+  storageLosingReplies,
+} from './support/faults.js';
 
 const cart = createMachine({
   id: 'cart',
@@ -17,7 +28,14 @@ const cart = createMachine({
     open: {
       entry: assign({ entered: ({ context }) => context.entered + 1 }),
       on: {
-        ADD: { actions: assign({ items: ({ context, event }) => [...context.items, (event as unknown as { item: string }).item] }) },
+        ADD: {
+          actions: assign({
+            items: ({ context, event }) => [
+              ...context.items,
+              (event as unknown as { item: string }).item,
+            ],
+          }),
+        },
         PAY: 'paid',
         BREAK: { actions: assign({ items: () => [Number.NaN as unknown as string] }) },
       },
@@ -26,17 +44,24 @@ const cart = createMachine({
   },
 });
 
-function options(storage: StorageManager, extra: Partial<PersistedActorOptions<typeof cart>> = {}, machine: AnyStateMachine = cart): PersistedActorOptions<typeof cart> {
+function options(
+  storage: StorageManager,
+  extra: Partial<PersistedActorOptions<typeof cart>> = {},
+  machine: AnyStateMachine = cart,
+): PersistedActorOptions<typeof cart> {
   return {
     id: 'carts/c1',
     storage,
-    actorCreator: (id, snapshot) => createActor(machine as typeof cart, { id, ...(snapshot === undefined ? {} : { snapshot }) }),
+    actorCreator: (id, snapshot) =>
+      createActor(machine as typeof cart, { id, ...(snapshot === undefined ? {} : { snapshot }) }),
     logger: collectingLogger(),
     ...extra,
   };
 }
 
-async function rejection(promise: Promise<unknown> | (() => unknown)): Promise<Record<string, unknown>> {
+async function rejection(
+  promise: Promise<unknown> | (() => unknown),
+): Promise<Record<string, unknown>> {
   try {
     await (typeof promise === 'function' ? promise() : promise);
   } catch (error) {
@@ -45,7 +70,8 @@ async function rejection(promise: Promise<unknown> | (() => unknown)): Promise<R
   throw new Error('expected a rejection');
 }
 
-const stored = async (storage: StorageManager, key = 'carts/c1') => JSON.parse(bytesToText((await storage.read(key))!.data));
+const stored = async (storage: StorageManager, key = 'carts/c1') =>
+  JSON.parse(bytesToText((await storage.read(key))!.data));
 
 describe('commit first, then report (issue 9 item 8)', () => {
   test('a lease release that fails after the save committed does not fail withPersistedActor; it goes to the logger', async () => {
@@ -60,14 +86,18 @@ describe('commit first, then report (issue 9 item 8)', () => {
     expect((await stored(storage)).snapshot.context.items).toEqual(['book']);
     expect(lock.releases).toBe(1);
     expect(logger.lines).toHaveLength(1);
-    expect(logger.lines[0]!.message).toMatch(/actor: releasing the lease on carts\/c1 failed .*connection refused/);
+    expect(logger.lines[0]!.message).toMatch(
+      /actor: releasing the lease on carts\/c1 failed .*connection refused/,
+    );
     expect(logger.lines[0]!.details).toMatchObject({ key: 'carts/c1', code: 'BACKEND' });
   });
 
   test('write mode with a lock: a release failing after the write still resolves save() with the new version', async () => {
     const storage = createMemoryStorage();
     const logger = collectingLogger();
-    const persisted = new PersistedActor(options(storage, { lock: lockFailingRelease(createMemoryLock()), locking: 'write', logger }));
+    const persisted = new PersistedActor(
+      options(storage, { lock: lockFailingRelease(createMemoryLock()), locking: 'write', logger }),
+    );
     await persisted.init();
     persisted.actor.send({ type: 'ADD', item: 'pen' } as never);
     const version = await persisted.save();
@@ -81,18 +111,30 @@ describe('options are checked (issue 9 item 4)', () => {
   test('the seed library option storageManager is CONFIG naming storage, never a retryable BACKEND', async () => {
     const storage = createMemoryStorage();
     const { storage: _omit, ...rest } = options(storage);
-    const error = await rejection(withPersistedActor({ ...rest, storageManager: storage } as never, () => undefined));
+    const error = await rejection(
+      withPersistedActor({ ...rest, storageManager: storage } as never, () => undefined),
+    );
     expect(error).toMatchObject({ code: 'CONFIG', retryable: false });
     expect(String(error['message'])).toMatch(/"storageManager" is not ours; use storage/);
   });
 
   test('a missing storage is CONFIG naming it (and the seed name), before any I/O', () => {
     const { storage: _omit, ...rest } = options(createMemoryStorage());
-    expect(() => new PersistedActor(rest as never)).toThrow(expect.objectContaining({ code: 'CONFIG', retryable: false, message: expect.stringMatching(/"storage" is required/) }));
+    expect(() => new PersistedActor(rest as never)).toThrow(
+      expect.objectContaining({
+        code: 'CONFIG',
+        retryable: false,
+        message: expect.stringMatching(/"storage" is required/),
+      }),
+    );
   });
 
   test.each([
-    ['lockingManager', { lockingManager: createMemoryLock() }, /"lockingManager" is not ours; use lock/],
+    [
+      'lockingManager',
+      { lockingManager: createMemoryLock() },
+      /"lockingManager" is not ours; use lock/,
+    ],
     ['persistence', { persistence: {} }, /"persistence" is not ours; use storage/],
     ['a misspelt key', { lockTTLMs: 5 }, /unknown option "lockTTLMs"/],
     ['a storage without read/write', { storage: {} }, /storage must be a StorageManager/],
@@ -100,12 +142,20 @@ describe('options are checked (issue 9 item 4)', () => {
     ['a non-function actorCreator', { actorCreator: 'cart' }, /actorCreator must be a function/],
     ['a negative waitMs', { lock: createMemoryLock(), waitMs: -1 }, /waitMs/],
     ['a zero ttlMs', { lock: createMemoryLock(), ttlMs: 0 }, /ttlMs/],
-    ['the old lockTtlMs', { lock: createMemoryLock(), lockTtlMs: 5_000 }, /"lockTtlMs" is not ours; use ttlMs/],
-    ['the old acquireLockMaxTimeout', { lock: createMemoryLock(), acquireLockMaxTimeout: 5_000 }, /"acquireLockMaxTimeout" is not ours; use waitMs/],
+    [
+      'the old lockTtlMs',
+      { lock: createMemoryLock(), lockTtlMs: 5_000 },
+      /"lockTtlMs" is not ours; use ttlMs/,
+    ],
+    [
+      'the old acquireLockMaxTimeout',
+      { lock: createMemoryLock(), acquireLockMaxTimeout: 5_000 },
+      /"acquireLockMaxTimeout" is not ours; use waitMs/,
+    ],
   ])('%s is CONFIG naming the option', (_name, extra, message) => {
-    expect(() => new PersistedActor({ ...options(createMemoryStorage()), ...extra } as never)).toThrow(
-      expect.objectContaining({ code: 'CONFIG', message: expect.stringMatching(message) }),
-    );
+    expect(
+      () => new PersistedActor({ ...options(createMemoryStorage()), ...extra } as never),
+    ).toThrow(expect.objectContaining({ code: 'CONFIG', message: expect.stringMatching(message) }));
   });
 });
 
@@ -123,7 +173,10 @@ describe('the actor (issue 9 item 6)', () => {
       extend: (key, token, ttl) => memory.extend(key, token, ttl),
     };
     await withPersistedActor(options(createMemoryStorage(), { lock: spy }), () => undefined);
-    await withPersistedActor(options(createMemoryStorage(), { lock: spy, ttlMs: 60_000 }), () => undefined);
+    await withPersistedActor(
+      options(createMemoryStorage(), { lock: spy, ttlMs: 60_000 }),
+      () => undefined,
+    );
     expect(seen).toHaveLength(2);
     for (const { ttlMs, waitMs } of seen) expect(waitMs!).toBeGreaterThan(ttlMs!);
   });
@@ -131,15 +184,24 @@ describe('the actor (issue 9 item 6)', () => {
   test('after a crashed holder, the next call with default waiting gets the lease once the old one expires', async () => {
     const lock = createMemoryLock();
     await lock.acquire('carts/c1', { ttlMs: 150 }); // a holder that died without releasing
-    const result = await withPersistedActor(options(createMemoryStorage(), { lock, ttlMs: 150 }), () => 'got it');
+    const result = await withPersistedActor(
+      options(createMemoryStorage(), { lock, ttlMs: 150 }),
+      () => 'got it',
+    );
     expect(result).toBe('got it');
   });
 
   test('LOCK_TIMEOUT says which fencing token holds the lease and when it expires', async () => {
     const lock = createMemoryLock();
     const holder = await lock.acquire('carts/c1', { ttlMs: 60_000 });
-    const error = await rejection(withPersistedActor(options(createMemoryStorage(), { lock, waitMs: 20 }), () => undefined));
-    expect(error).toMatchObject({ code: 'LOCK_TIMEOUT', retryable: true, details: { fencingToken: holder.fencingToken, expiresAt: holder.expiresAt } });
+    const error = await rejection(
+      withPersistedActor(options(createMemoryStorage(), { lock, waitMs: 20 }), () => undefined),
+    );
+    expect(error).toMatchObject({
+      code: 'LOCK_TIMEOUT',
+      retryable: true,
+      details: { fencingToken: holder.fencingToken, expiresAt: holder.expiresAt },
+    });
     expect(String(error['message'])).toContain(`fencing token ${holder.fencingToken}`);
     expect(String(error['message'])).toContain(new Date(holder.expiresAt).toISOString());
     await holder.release();
@@ -147,7 +209,9 @@ describe('the actor (issue 9 item 6)', () => {
 
   test('inspectPersistedActor reads without a lease, without a write and without starting the actor', async () => {
     const memory = createMemoryStorage();
-    await withPersistedActor(options(memory), (actor) => actor.send({ type: 'ADD', item: 'book' } as never));
+    await withPersistedActor(options(memory), (actor) =>
+      actor.send({ type: 'ADD', item: 'book' } as never),
+    );
     const storage = countingStorage(memory);
     const lock = createMemoryLock();
     const holder = await lock.acquire('carts/c1', { ttlMs: 60_000 }); // someone is working on it
@@ -163,31 +227,48 @@ describe('the actor (issue 9 item 6)', () => {
 
   test('a call with no event and no change does not write; a change does', async () => {
     const memory = createMemoryStorage();
-    await withPersistedActor(options(memory), (actor) => actor.send({ type: 'ADD', item: 'book' } as never));
+    await withPersistedActor(options(memory), (actor) =>
+      actor.send({ type: 'ADD', item: 'book' } as never),
+    );
     const before = await memory.read('carts/c1');
     const storage = countingStorage(memory);
     await withPersistedActor(options(storage), (actor) => actor.getSnapshot().context.items);
     expect(storage.writes).toBe(0);
     expect((await memory.read('carts/c1'))!.version).toBe(before!.version);
-    await withPersistedActor(options(storage), (actor) => actor.send({ type: 'ADD', item: 'pen' } as never));
+    await withPersistedActor(options(storage), (actor) =>
+      actor.send({ type: 'ADD', item: 'pen' } as never),
+    );
     expect(storage.writes).toBe(1);
   });
 
   test('a machine changed without a version bump: INVALID_SNAPSHOT says which state is missing and points at versions', async () => {
     const storage = createMemoryStorage();
     await withPersistedActor(options(storage), (actor) => actor.send({ type: 'PAY' }));
-    const renamed = createMachine({ id: 'cart', initial: 'open', context: { items: [] as string[], entered: 0 }, states: { open: { on: { PAY: 'settled' } }, settled: {} } });
-    const error = await rejection(withPersistedActor(options(storage, {}, renamed), () => undefined));
+    const renamed = createMachine({
+      id: 'cart',
+      initial: 'open',
+      context: { items: [] as string[], entered: 0 },
+      states: { open: { on: { PAY: 'settled' } }, settled: {} },
+    });
+    const error = await rejection(
+      withPersistedActor(options(storage, {}, renamed), () => undefined),
+    );
     expect(error['code']).toBe('INVALID_SNAPSHOT');
     expect(String(error['message'])).toContain("State 'paid' does not exist");
     expect(String(error['message'])).toMatch(/bump the machine version and register the old one/);
-    await expect(inspectPersistedActor(options(storage, {}, renamed))).rejects.toMatchObject({ code: 'INVALID_SNAPSHOT' });
+    await expect(inspectPersistedActor(options(storage, {}, renamed))).rejects.toMatchObject({
+      code: 'INVALID_SNAPSHOT',
+    });
   });
 
   test('NaN in the context is SERIALIZATION and nothing is written (JSON would store null)', async () => {
     const storage = createMemoryStorage();
-    await withPersistedActor(options(storage), (actor) => actor.send({ type: 'ADD', item: 'book' } as never));
-    const error = await rejection(withPersistedActor(options(storage), (actor) => actor.send({ type: 'BREAK' })));
+    await withPersistedActor(options(storage), (actor) =>
+      actor.send({ type: 'ADD', item: 'book' } as never),
+    );
+    const error = await rejection(
+      withPersistedActor(options(storage), (actor) => actor.send({ type: 'BREAK' })),
+    );
     expect(error).toMatchObject({ code: 'SERIALIZATION', message: expect.stringContaining('NaN') });
     expect((await stored(storage)).snapshot.context.items).toEqual(['book']);
   });
@@ -197,19 +278,26 @@ describe('a save recognises its own already-recorded write (issue 17)', () => {
   test('a write that landed but reported CONFLICT (a retried request after a lost reply) is a success', async () => {
     const memory = createMemoryStorage();
     const storage = storageLosingReplies(memory, 'CONFLICT');
-    const result = await withPersistedActor(options(storage, { lock: createMemoryLock() }), (actor) => {
-      actor.send({ type: 'ADD', item: 'book' } as never);
-      return 'ok';
-    });
+    const result = await withPersistedActor(
+      options(storage, { lock: createMemoryLock() }),
+      (actor) => {
+        actor.send({ type: 'ADD', item: 'book' } as never);
+        return 'ok';
+      },
+    );
     expect(result).toBe('ok');
     expect((await stored(memory)).snapshot.context.items).toEqual(['book']);
   });
 
   test('UNKNOWN_OUTCOME with the old state still in place is written again (conditionally) and succeeds once', async () => {
     const memory = createMemoryStorage();
-    await withPersistedActor(options(memory), (actor) => actor.send({ type: 'ADD', item: 'book' } as never));
+    await withPersistedActor(options(memory), (actor) =>
+      actor.send({ type: 'ADD', item: 'book' } as never),
+    );
     const storage = storageFailingUnknown(memory);
-    await withPersistedActor(options(storage), (actor) => actor.send({ type: 'ADD', item: 'pen' } as never));
+    await withPersistedActor(options(storage), (actor) =>
+      actor.send({ type: 'ADD', item: 'pen' } as never),
+    );
     expect(storage.writes).toBe(2);
     expect((await stored(memory)).snapshot.context.items).toEqual(['book', 'pen']);
   });
@@ -236,7 +324,9 @@ describe('a save recognises its own already-recorded write (issue 17)', () => {
     await withPersistedActor(options(storage), () => undefined);
     const first = new PersistedActor(options(storage, { locking: 'write' }));
     await first.init();
-    await withPersistedActor(options(storage), (actor) => actor.send({ type: 'ADD', item: 'other' } as never));
+    await withPersistedActor(options(storage), (actor) =>
+      actor.send({ type: 'ADD', item: 'other' } as never),
+    );
     first.actor.send({ type: 'ADD', item: 'mine' } as never);
     const error = await rejection(first.save());
     expect(isDurableError(error, 'CONFLICT')).toBe(true);

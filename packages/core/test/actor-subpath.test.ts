@@ -7,7 +7,10 @@ import { dirname, join, resolve } from 'node:path';
 const packageRoot = resolve(__dirname, '..');
 
 function run(code: string, type: 'commonjs' | 'module'): string {
-  return execFileSync(process.execPath, ['--input-type', type, '-e', code], { cwd: packageRoot, encoding: 'utf8' }).trim();
+  return execFileSync(process.execPath, ['--input-type', type, '-e', code], {
+    cwd: packageRoot,
+    encoding: 'utf8',
+  }).trim();
 }
 
 // Bare specifiers reachable from an ESM entry point, following relative imports. Static imports
@@ -20,7 +23,9 @@ function bareImports(entry: string): Set<string> {
     if (seen.has(file)) return;
     seen.add(file);
     const source = readFileSync(file, 'utf8');
-    for (const match of source.matchAll(/(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)) {
+    for (const match of source.matchAll(
+      /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g,
+    )) {
       const specifier = (match[1] ?? match[2]) as string;
       if (specifier.startsWith('.')) visit(join(dirname(file), specifier));
       else if (match[2] !== undefined && LAZY_OPTIONAL_PEERS.includes(specifier)) continue;
@@ -79,23 +84,31 @@ describe('subpath exports and cold start', () => {
   });
 
   test("'@durable/core/adapter' holds the adapter helpers, from require and import, and the main entry does not", () => {
-    const names = "['pageKeys', 'conflictError', 'acquireWithRetry', 'workflowTransitions', 'ClaimWrites', 'toBackendError']";
+    const names =
+      "['pageKeys', 'conflictError', 'acquireWithRetry', 'workflowTransitions', 'ClaimWrites', 'toBackendError']";
     const cjs = run(
       `const main = require('@durable/core'); const adapter = require('@durable/core/adapter'); console.log(${names}.map((n) => (n in main ? 'main' : '') + typeof adapter[n]).join(' '))`,
       'commonjs',
     );
     expect(cjs).toBe('function function function object function function');
-    const esm = run(`const adapter = await import('@durable/core/adapter'); console.log(${names}.every((n) => adapter[n] !== undefined))`, 'module');
+    const esm = run(
+      `const adapter = await import('@durable/core/adapter'); console.log(${names}.every((n) => adapter[n] !== undefined))`,
+      'module',
+    );
     expect(esm).toBe('true');
   });
 
   test('the actor subpath loads no third-party module itself (the caller brings xstate via actorCreator)', () => {
-    const bare = [...bareImports(join(packageRoot, 'dist/esm/actor/index.js'))].filter((s) => !s.startsWith('node:'));
+    const bare = [...bareImports(join(packageRoot, 'dist/esm/actor/index.js'))].filter(
+      (s) => !s.startsWith('node:'),
+    );
     expect(bare).toEqual([]);
   });
 
   test('the orchestrator subpath imports exactly xstate and cloudevents', () => {
-    const bare = [...bareImports(join(packageRoot, 'dist/esm/orchestrator/index.js'))].filter((s) => !s.startsWith('node:'));
+    const bare = [...bareImports(join(packageRoot, 'dist/esm/orchestrator/index.js'))].filter(
+      (s) => !s.startsWith('node:'),
+    );
     expect(bare.sort()).toEqual(['cloudevents', 'xstate']);
   });
 });

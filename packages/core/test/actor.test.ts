@@ -2,10 +2,19 @@ import { assign, createActor, createMachine, fromPromise, setup } from 'xstate';
 import type { AnyStateMachine } from 'xstate';
 import { PersistedActor, inspectPersistedActor, withPersistedActor } from '../src/actor/index.js';
 import type { PersistedActorOptions } from '../src/actor/index.js';
-import { DurableError, bytesToText, createMemoryLock, createMemoryStorage, isDurableError } from '../src/index.js';
+import {
+  DurableError,
+  bytesToText,
+  createMemoryLock,
+  createMemoryStorage,
+  isDurableError,
+} from '../src/index.js';
 import type { StorageManager } from '../src/index.js';
 
-async function expectCode(promise: Promise<unknown> | (() => unknown), code: string): Promise<DurableError> {
+async function expectCode(
+  promise: Promise<unknown> | (() => unknown),
+  code: string,
+): Promise<DurableError> {
   try {
     await (typeof promise === 'function' ? promise() : promise);
   } catch (error) {
@@ -30,7 +39,14 @@ const counter = setup({ actors: { child } }).createMachine({
   initial: 'idle',
   context: { count: 0, notes: [] as string[] },
   states: {
-    idle: { on: { INC: { target: 'busy.working', actions: assign({ count: ({ context }) => context.count + 1 }) } } },
+    idle: {
+      on: {
+        INC: {
+          target: 'busy.working',
+          actions: assign({ count: ({ context }) => context.count + 1 }),
+        },
+      },
+    },
     busy: {
       initial: 'working',
       invoke: { id: 'helper', src: 'child' },
@@ -38,8 +54,18 @@ const counter = setup({ actors: { child } }).createMachine({
         working: {
           on: {
             INC: { actions: assign({ count: ({ context }) => context.count + 1 }) },
-            NOTE: { actions: assign({ notes: ({ context, event }) => [...context.notes, (event as unknown as { text: string }).text] }) },
-            PING_CHILD: { actions: ({ context: _c, self }) => self.getSnapshot().children['helper']?.send({ type: 'PING' }) },
+            NOTE: {
+              actions: assign({
+                notes: ({ context, event }) => [
+                  ...context.notes,
+                  (event as unknown as { text: string }).text,
+                ],
+              }),
+            },
+            PING_CHILD: {
+              actions: ({ context: _c, self }) =>
+                self.getSnapshot().children['helper']?.send({ type: 'PING' }),
+            },
             REST: 'resting',
           },
         },
@@ -57,7 +83,11 @@ function options(
   return {
     id: 'actors/a1',
     storage,
-    actorCreator: (id, snapshot) => createActor(machine as typeof counter, { id, ...(snapshot === undefined ? {} : { snapshot }) }),
+    actorCreator: (id, snapshot) =>
+      createActor(machine as typeof counter, {
+        id,
+        ...(snapshot === undefined ? {} : { snapshot }),
+      }),
     ...extra,
   };
 }
@@ -147,7 +177,8 @@ describe('PersistedActor', () => {
     const thief = await lock.acquire('actors/a1', { ttlMs: 60_000 });
     // Wait (bounded) until the keep-alive, every 20 ms, has tried to extend and failed.
     const lost = () => (persisted as unknown as { lost?: unknown }).lost !== undefined;
-    for (let waited = 0; !lost() && waited < 5000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+    for (let waited = 0; !lost() && waited < 5000; waited += 10)
+      await new Promise((resolve) => setTimeout(resolve, 10));
     expect(lost()).toBe(true);
     persisted.actor.send({ type: 'INC' });
     await expectCode(persisted.save(), 'LOCK_LOST');
@@ -199,14 +230,19 @@ describe('PersistedActor', () => {
       await persisted.save();
     }
     await persisted.close();
-    expect(JSON.parse(bytesToText((await storage.read('actors/a1'))!.data)).snapshot.context.count).toBe(3);
+    expect(
+      JSON.parse(bytesToText((await storage.read('actors/a1'))!.data)).snapshot.context.count,
+    ).toBe(3);
   });
 
   test('withPersistedActor releases the lease when init throws', async () => {
     const storage = createMemoryStorage();
     const lock = createMemoryLock();
     await storage.write('actors/a1', '{not json');
-    await expectCode(withPersistedActor(options(storage, { lock }), () => undefined), 'INVALID_SNAPSHOT');
+    await expectCode(
+      withPersistedActor(options(storage, { lock }), () => undefined),
+      'INVALID_SNAPSHOT',
+    );
     await (await lock.acquire('actors/a1')).release();
   });
 
@@ -232,66 +268,103 @@ describe('PersistedActor', () => {
       },
     });
     const lock = createMemoryLock();
-    const error = await expectCode(withPersistedActor(options(failing, { lock }), () => undefined), 'BACKEND');
+    const error = await expectCode(
+      withPersistedActor(options(failing, { lock }), () => undefined),
+      'BACKEND',
+    );
     expect(error.message).toContain('disk full');
     await (await lock.acquire('actors/a1')).release();
   });
 
   test('an unknown machine version is refused with VERSION_UNKNOWN and never started fresh', async () => {
     const storage = createMemoryStorage();
-    await withPersistedActor(options(storage, { version: '1' }), (actor) => actor.send({ type: 'INC' }));
+    await withPersistedActor(options(storage, { version: '1' }), (actor) =>
+      actor.send({ type: 'INC' }),
+    );
     const before = await storage.read('actors/a1');
-    await expectCode(withPersistedActor(options(storage, { version: '2' }), () => undefined), 'VERSION_UNKNOWN');
+    await expectCode(
+      withPersistedActor(options(storage, { version: '2' }), () => undefined),
+      'VERSION_UNKNOWN',
+    );
     expect(await storage.read('actors/a1')).toEqual(before);
   });
 
   test('acceptVersions loads an older version and keeps it pinned on save', async () => {
     const storage = createMemoryStorage();
     await withPersistedActor(options(storage, { version: '1' }), () => undefined);
-    await withPersistedActor(options(storage, { version: '2', acceptVersions: ['1', '2'] }), (actor, persisted) => {
-      expect(persisted.machine).toEqual({ id: 'counter', version: '1' });
-      actor.send({ type: 'INC' });
-    });
-    expect(JSON.parse(bytesToText((await storage.read('actors/a1'))!.data)).machine.version).toBe('1');
+    await withPersistedActor(
+      options(storage, { version: '2', acceptVersions: ['1', '2'] }),
+      (actor, persisted) => {
+        expect(persisted.machine).toEqual({ id: 'counter', version: '1' });
+        actor.send({ type: 'INC' });
+      },
+    );
+    expect(JSON.parse(bytesToText((await storage.read('actors/a1'))!.data)).machine.version).toBe(
+      '1',
+    );
   });
 
   test('a snapshot of another machine is refused with VERSION_UNKNOWN', async () => {
     const storage = createMemoryStorage();
     await withPersistedActor(options(storage), () => undefined);
     const other = createMachine({ id: 'other', initial: 'x', states: { x: {} } });
-    await expectCode(withPersistedActor(options(storage, {}, other), () => undefined), 'VERSION_UNKNOWN');
+    await expectCode(
+      withPersistedActor(options(storage, {}, other), () => undefined),
+      'VERSION_UNKNOWN',
+    );
   });
 
   test.each([
     ['bytes that are not JSON', '{"format":1,'],
     ['JSON that is no envelope', '[1,2,3]'],
-    ['an unknown envelope format', '{"format":99,"machine":{"id":"counter","version":"1"},"snapshot":{}}'],
+    [
+      'an unknown envelope format',
+      '{"format":99,"machine":{"id":"counter","version":"1"},"snapshot":{}}',
+    ],
     [
       'a snapshot naming a state the machine lacks',
       '{"format":1,"machine":{"id":"counter","version":"1"},"snapshot":{"status":"active","value":"nowhere","context":{"count":0,"notes":[]},"children":{},"historyValue":{}}}',
     ],
-  ])('a corrupt stored snapshot (%s) is INVALID_SNAPSHOT and its bytes stay untouched', async (_name, body) => {
-    const storage = createMemoryStorage();
-    const lock = createMemoryLock();
-    const version = await storage.write('actors/a1', body);
-    await expectCode(withPersistedActor(options(storage, { lock }), (actor) => actor.send({ type: 'INC' })), 'INVALID_SNAPSHOT');
-    const after = await storage.read('actors/a1');
-    expect(after?.version).toBe(version);
-    expect(bytesToText(after!.data)).toBe(body);
-    await (await lock.acquire('actors/a1')).release();
-  });
+  ])(
+    'a corrupt stored snapshot (%s) is INVALID_SNAPSHOT and its bytes stay untouched',
+    async (_name, body) => {
+      const storage = createMemoryStorage();
+      const lock = createMemoryLock();
+      const version = await storage.write('actors/a1', body);
+      await expectCode(
+        withPersistedActor(options(storage, { lock }), (actor) => actor.send({ type: 'INC' })),
+        'INVALID_SNAPSHOT',
+      );
+      const after = await storage.read('actors/a1');
+      expect(after?.version).toBe(version);
+      expect(bytesToText(after!.data)).toBe(body);
+      await (await lock.acquire('actors/a1')).release();
+    },
+  );
 
   test('a context that is not JSON (a BigInt) fails the save with SERIALIZATION and writes nothing', async () => {
     const storage = createMemoryStorage();
-    const big = createMachine({ id: 'big', context: { n: BigInt(1) }, initial: 'a', states: { a: {} } });
-    await expectCode(withPersistedActor(options(storage, {}, big), () => undefined), 'SERIALIZATION');
+    const big = createMachine({
+      id: 'big',
+      context: { n: BigInt(1) },
+      initial: 'a',
+      states: { a: {} },
+    });
+    await expectCode(
+      withPersistedActor(options(storage, {}, big), () => undefined),
+      'SERIALIZATION',
+    );
     expect(await storage.read('actors/a1')).toBeUndefined();
   });
 
   test('bad options are refused before any I/O: invalid key, read-write without a lock', () => {
     const storage = createMemoryStorage();
-    expect(() => new PersistedActor(options(storage, { id: '../escape' }))).toThrow(expect.objectContaining({ code: 'INVALID_KEY' }));
-    expect(() => new PersistedActor(options(storage, { locking: 'read-write' }))).toThrow(expect.objectContaining({ code: 'CONFIG' }));
+    expect(() => new PersistedActor(options(storage, { id: '../escape' }))).toThrow(
+      expect.objectContaining({ code: 'INVALID_KEY' }),
+    );
+    expect(() => new PersistedActor(options(storage, { locking: 'read-write' }))).toThrow(
+      expect.objectContaining({ code: 'CONFIG' }),
+    );
   });
 
   test('a held lease makes a second read-write invocation wait, then LOCK_TIMEOUT', async () => {
@@ -299,7 +372,10 @@ describe('PersistedActor', () => {
     const lock = createMemoryLock();
     const first = new PersistedActor(options(storage, { lock }));
     await first.init();
-    await expectCode(withPersistedActor(options(storage, { lock, waitMs: 50 }), () => undefined), 'LOCK_TIMEOUT');
+    await expectCode(
+      withPersistedActor(options(storage, { lock, waitMs: 50 }), () => undefined),
+      'LOCK_TIMEOUT',
+    );
     await first.close();
   });
 });
@@ -340,7 +416,11 @@ describe('what xstate cannot restore (documented limits)', () => {
           return new Promise<string>(() => undefined); // never settles within the test
         }),
       },
-    }).createMachine({ id: 'fetching', initial: 'loading', states: { loading: { invoke: { src: 'fetcher' } } } });
+    }).createMachine({
+      id: 'fetching',
+      initial: 'loading',
+      states: { loading: { invoke: { src: 'fetcher' } } },
+    });
     await withPersistedActor(options(storage, {}, fetching), () => undefined);
     await withPersistedActor(options(storage, {}, fetching), () => undefined);
     expect(calls).toBe(2);

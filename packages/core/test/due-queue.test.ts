@@ -1,7 +1,7 @@
 import { DueQueue } from '../src/due-queue.js';
 import { createMemoryWorkflowStore } from '../src/index.js';
 
-describe('DueQueue (the memory workflow store\'s due index)', () => {
+describe("DueQueue (the memory workflow store's due index)", () => {
   it('yields the due ids earliest first, ties first come first served, and nothing not yet due', () => {
     const queue = new DueQueue();
     queue.set('c', 30);
@@ -30,7 +30,8 @@ describe('DueQueue (the memory workflow store\'s due index)', () => {
 
   it('stays correct through many changes (stale entries are rebuilt away)', () => {
     const queue = new DueQueue();
-    for (let round = 0; round < 50; round++) for (let i = 0; i < 100; i++) queue.set(`w${i}`, round * 1000 + ((i * 37) % 100));
+    for (let round = 0; round < 50; round++)
+      for (let i = 0; i < 100; i++) queue.set(`w${i}`, round * 1000 + ((i * 37) % 100));
     const due = [...queue.due(49_000 + 49)];
     expect(due.length).toBe(50);
     expect(new Set(due).size).toBe(50);
@@ -50,13 +51,16 @@ describe('memory workflow store: no shared state, no scan', () => {
     const read = await store.get('w');
     (read?.steps[0]?.value as { n: number }).n = 3;
     read?.steps.push(memo);
-    expect((await store.get('w'))?.steps).toEqual([{ id: 's', kind: 'step', done: true, at: 1, value: { n: 1 } }]);
+    expect((await store.get('w'))?.steps).toEqual([
+      { id: 's', kind: 'step', done: true, at: 1, value: { n: 1 } },
+    ]);
   });
 
   it('claims the earliest due workflow among many sleeping ones, and a lease expiry makes a running one due', async () => {
     let now = 1000;
     const store = createMemoryWorkflowStore({ clock: () => now });
-    for (let i = 0; i < 1000; i++) await store.insert({ id: `sleeping-${i}`, handler: 'h', runAt: 1e12 + i });
+    for (let i = 0; i < 1000; i++)
+      await store.insert({ id: `sleeping-${i}`, handler: 'h', runAt: 1e12 + i });
     await store.insert({ id: 'second', handler: 'h', runAt: 900 });
     await store.insert({ id: 'first', handler: 'h', runAt: 800 });
     expect((await store.claim({ leaseMs: 50 }))?.record.id).toBe('first');

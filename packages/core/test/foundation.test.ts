@@ -55,16 +55,33 @@ describe('DurableError', () => {
 });
 
 describe('key rules', () => {
-  test.each(['a', 'orders/42', 'a/b/c', 'unicode/日本/🙂', '.hidden/x', 'a..b', 'x'.repeat(1024)])('accepts %j', (key) => {
-    expect(isValidKey(key)).toBe(true);
-  });
-  test.each(['', '/a', 'a/', 'a//b', '.', '..', 'a/./b', 'a/../b', 'nul\u0000', 'tab\t', 'del\u007f', 'c1\u0085', 'a\\b', 'x'.repeat(1025)])(
-    'refuses %j with INVALID_KEY naming the key',
+  test.each(['a', 'orders/42', 'a/b/c', 'unicode/日本/🙂', '.hidden/x', 'a..b', 'x'.repeat(1024)])(
+    'accepts %j',
     (key) => {
-      expect(() => assertValidKey(key, 'test')).toThrow(expect.objectContaining({ code: 'INVALID_KEY' }));
-      expect(() => assertValidKey(key, 'test')).toThrow(/^test: invalid key/);
+      expect(isValidKey(key)).toBe(true);
     },
   );
+  test.each([
+    '',
+    '/a',
+    'a/',
+    'a//b',
+    '.',
+    '..',
+    'a/./b',
+    'a/../b',
+    'nul\u0000',
+    'tab\t',
+    'del\u007f',
+    'c1\u0085',
+    'a\\b',
+    'x'.repeat(1025),
+  ])('refuses %j with INVALID_KEY naming the key', (key) => {
+    expect(() => assertValidKey(key, 'test')).toThrow(
+      expect.objectContaining({ code: 'INVALID_KEY' }),
+    );
+    expect(() => assertValidKey(key, 'test')).toThrow(/^test: invalid key/);
+  });
   test('keys that differ only in lone surrogates are refused: in UTF-8 they would all be U+FFFD and collide', () => {
     for (const key of ['users/\uD800', 'users/\uDBFF', 'x\uDC00', 'a\uDFFF\uD800b']) {
       expect(() => assertValidKey(key, 'test')).toThrow(/well-formed Unicode/);
@@ -74,9 +91,12 @@ describe('key rules', () => {
     expect(isWellFormedText('a\uD83Db')).toBe(false);
   });
   test('prefixes may stop inside a segment but not make a bad segment', () => {
-    for (const ok of ['', 'a', 'a/', 'orders/4', 'a/..x', 'a/.']) expect(() => assertValidPrefix(ok)).not.toThrow();
+    for (const ok of ['', 'a', 'a/', 'orders/4', 'a/..x', 'a/.'])
+      expect(() => assertValidPrefix(ok)).not.toThrow();
     for (const bad of ['/a', 'a//', 'a/../', '../', 'a\u0000']) {
-      expect(() => assertValidPrefix(bad)).toThrow(expect.objectContaining({ code: 'INVALID_KEY' }));
+      expect(() => assertValidPrefix(bad)).toThrow(
+        expect.objectContaining({ code: 'INVALID_KEY' }),
+      );
     }
   });
 });
@@ -93,16 +113,26 @@ describe('backoff', () => {
 });
 
 describe('waitMs validation', () => {
-  test.each([Number.NaN, -1, '10' as unknown as number])('acquire with waitMs %p is a CONFIG error, not an endless wait', async (waitMs) => {
-    const lock = createMemoryLock();
-    await lock.acquire('k', { ttlMs: 10_000 });
-    await expect(lock.acquire('k', { waitMs })).rejects.toMatchObject({ code: 'CONFIG' });
-  });
+  test.each([Number.NaN, -1, '10' as unknown as number])(
+    'acquire with waitMs %p is a CONFIG error, not an endless wait',
+    async (waitMs) => {
+      const lock = createMemoryLock();
+      await lock.acquire('k', { ttlMs: 10_000 });
+      await expect(lock.acquire('k', { waitMs })).rejects.toMatchObject({ code: 'CONFIG' });
+    },
+  );
 });
 
 describe('acquireWithRetry with a watch', () => {
   const slowBackoff = { baseMs: 10_000, maxMs: 10_000, random: () => 0.9999 };
-  const lease = { key: 'k', token: 't', fencingToken: 1, expiresAt: 0, extend: async () => undefined, release: async () => true };
+  const lease = {
+    key: 'k',
+    token: 't',
+    fencingToken: 1,
+    expiresAt: 0,
+    extend: async () => undefined,
+    release: async () => true,
+  };
 
   test('a notification ends the wait at once, and the watch is closed when the lease is granted', async () => {
     let free = false;
@@ -151,20 +181,42 @@ describe('acquireWithRetry with a watch', () => {
     let watched = 0;
     let closed = 0;
     const watch = (): (() => void) => (watched++, () => closed++);
-    const base = { context: 'test', key: 'k', defaultTtlMs: 1000, attempt: async () => undefined, watch };
-    await expect(acquireWithRetry({ ...base, options: {} })).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
+    const base = {
+      context: 'test',
+      key: 'k',
+      defaultTtlMs: 1000,
+      attempt: async () => undefined,
+      watch,
+    };
+    await expect(acquireWithRetry({ ...base, options: {} })).rejects.toMatchObject({
+      code: 'LOCK_TIMEOUT',
+    });
     expect(watched).toBe(0);
-    await expect(acquireWithRetry({ ...base, options: { waitMs: 50 } })).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
+    await expect(acquireWithRetry({ ...base, options: { waitMs: 50 } })).rejects.toMatchObject({
+      code: 'LOCK_TIMEOUT',
+    });
     expect([watched, closed]).toEqual([1, 1]);
   });
 });
 
 describe('backoff options', () => {
   test('NaN, negative, zero or non-number delays and a non-function random are CONFIG errors', () => {
-    for (const bad of [{ baseMs: Number.NaN }, { maxMs: -1 }, { baseMs: 0 }, { maxMs: '10' }, { random: 0.5 }, null, 'fast']) {
-      expect(() => resolveBackoff(bad as never, 'test lock')).toThrow(expect.objectContaining({ code: 'CONFIG' }));
+    for (const bad of [
+      { baseMs: Number.NaN },
+      { maxMs: -1 },
+      { baseMs: 0 },
+      { maxMs: '10' },
+      { random: 0.5 },
+      null,
+      'fast',
+    ]) {
+      expect(() => resolveBackoff(bad as never, 'test lock')).toThrow(
+        expect.objectContaining({ code: 'CONFIG' }),
+      );
     }
-    expect(() => resolveBackoff({ baseMs: Number.NaN }, 'test lock')).toThrow('test lock: backoff.baseMs must be a positive number of milliseconds, got number NaN');
+    expect(() => resolveBackoff({ baseMs: Number.NaN }, 'test lock')).toThrow(
+      'test lock: backoff.baseMs must be a positive number of milliseconds, got number NaN',
+    );
     expect(resolveBackoff(undefined, 'x')).toEqual({});
     expect(resolveBackoff({ baseMs: 1, maxMs: 2 }, 'x')).toEqual({ baseMs: 1, maxMs: 2 });
   });
@@ -184,25 +236,54 @@ describe('owner tokens', () => {
 
 describe('option checks', () => {
   test('checkOptions: unknown, renamed and missing keys are CONFIG, never retryable', () => {
-    const rules = { known: ['storage', 'ttlMs'], required: ['storage'], renamed: { storageManager: 'storage' } };
+    const rules = {
+      known: ['storage', 'ttlMs'],
+      required: ['storage'],
+      renamed: { storageManager: 'storage' },
+    };
     expect(() => checkOptions({ storage: 1, ttlMs: 2 }, 'ctx', rules)).not.toThrow();
-    expect(() => checkOptions({ storage: 1, tllMs: 2 }, 'ctx', rules)).toThrow('ctx: unknown option "tllMs"; the options are: storage, ttlMs');
-    expect(() => checkOptions({ storageManager: 1 }, 'ctx', rules)).toThrow('ctx: option "storageManager" is not ours; use storage');
-    expect(() => checkOptions({}, 'ctx', rules)).toThrow('ctx: option "storage" is required (the seed library called it "storageManager")');
-    expect(() => checkOptions(null, 'ctx', rules)).toThrow(expect.objectContaining({ code: 'CONFIG', retryable: false }));
+    expect(() => checkOptions({ storage: 1, tllMs: 2 }, 'ctx', rules)).toThrow(
+      'ctx: unknown option "tllMs"; the options are: storage, ttlMs',
+    );
+    expect(() => checkOptions({ storageManager: 1 }, 'ctx', rules)).toThrow(
+      'ctx: option "storageManager" is not ours; use storage',
+    );
+    expect(() => checkOptions({}, 'ctx', rules)).toThrow(
+      'ctx: option "storage" is required (the seed library called it "storageManager")',
+    );
+    expect(() => checkOptions(null, 'ctx', rules)).toThrow(
+      expect.objectContaining({ code: 'CONFIG', retryable: false }),
+    );
   });
   test('the memory lock refuses unknown options and a TTL past MAX_TTL_MS', () => {
-    expect(() => createMemoryLock({ ttl: 5 } as never)).toThrow(expect.objectContaining({ code: 'CONFIG' }));
-    expect(() => createMemoryLock({ defaultTtlMs: 1e300 })).toThrow(expect.objectContaining({ code: 'CONFIG' }));
+    expect(() => createMemoryLock({ ttl: 5 } as never)).toThrow(
+      expect.objectContaining({ code: 'CONFIG' }),
+    );
+    expect(() => createMemoryLock({ defaultTtlMs: 1e300 })).toThrow(
+      expect.objectContaining({ code: 'CONFIG' }),
+    );
     expect(() => resolveTtl(MAX_TTL_MS, 1, 'x')).not.toThrow();
   });
   test('assertStorageValue and assertConditionalOptions refuse what would be stored wrongly or written blind', () => {
-    for (const value of ['', 'text', new Uint8Array(1), Buffer.from('b')]) expect(() => assertStorageValue(value, 'ctx')).not.toThrow();
-    expect(() => assertStorageValue({ a: 1 }, 'ctx', 'k')).toThrow(/ctx: k: a value must be a string or a Uint8Array, got Object \(serialise it first/);
+    for (const value of ['', 'text', new Uint8Array(1), Buffer.from('b')])
+      expect(() => assertStorageValue(value, 'ctx')).not.toThrow();
+    expect(() => assertStorageValue({ a: 1 }, 'ctx', 'k')).toThrow(
+      /ctx: k: a value must be a string or a Uint8Array, got Object \(serialise it first/,
+    );
     expect(() => assertStorageValue(new ArrayBuffer(2), 'ctx')).toThrow(/new Uint8Array\(buffer\)/);
-    for (const ok of [undefined, {}, { ifVersion: null }, { ifVersion: '17' }]) expect(() => assertConditionalOptions(ok, 'ctx')).not.toThrow();
-    for (const bad of [null, 'v', { ifVersion: '*' }, { ifVersion: '' }, { ifVersion: 'a\r\nb' }, { ifVersion: 3 }]) {
-      expect(() => assertConditionalOptions(bad, 'ctx')).toThrow(expect.objectContaining({ code: 'CONFIG' }));
+    for (const ok of [undefined, {}, { ifVersion: null }, { ifVersion: '17' }])
+      expect(() => assertConditionalOptions(ok, 'ctx')).not.toThrow();
+    for (const bad of [
+      null,
+      'v',
+      { ifVersion: '*' },
+      { ifVersion: '' },
+      { ifVersion: 'a\r\nb' },
+      { ifVersion: 3 },
+    ]) {
+      expect(() => assertConditionalOptions(bad, 'ctx')).toThrow(
+        expect.objectContaining({ code: 'CONFIG' }),
+      );
     }
   });
 });
@@ -221,34 +302,52 @@ describe('memory lock with an injected clock', () => {
 });
 
 describe('LockableStorageManager', () => {
-  const make = () => new LockableStorageManager({ storage: createMemoryStorage(), lock: createMemoryLock() });
+  const make = () =>
+    new LockableStorageManager({ storage: createMemoryStorage(), lock: createMemoryLock() });
 
   test('withLock releases the lease when the callback throws', async () => {
     const store = make();
-    await expect(store.withLock('k', async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    await expect(
+      store.withLock('k', async () => Promise.reject(new Error('boom'))),
+    ).rejects.toThrow('boom');
     const lease = await store.acquire('k', { waitMs: 0 });
     expect(await lease.release()).toBe(true);
   });
 
   test('update is a read-modify-write under the lease, conditional on the version read', async () => {
     const store = make();
-    await store.update('n', (current) => String(Number(current ? bytesToText(current.data) : '0') + 1));
-    await Promise.all(Array.from({ length: 20 }, () =>
-      store.update('n', (current) => String(Number(current ? bytesToText(current.data) : '0') + 1), { waitMs: 5_000 }),
-    ));
+    await store.update('n', (current) =>
+      String(Number(current ? bytesToText(current.data) : '0') + 1),
+    );
+    await Promise.all(
+      Array.from({ length: 20 }, () =>
+        store.update(
+          'n',
+          (current) => String(Number(current ? bytesToText(current.data) : '0') + 1),
+          { waitMs: 5_000 },
+        ),
+      ),
+    );
     expect(bytesToText((await store.read('n'))!.data)).toBe('21');
   });
 
   test('update whose lease expired mid-way gets CONFLICT instead of overwriting a newer value', async () => {
     let now = 0;
-    const store = new LockableStorageManager({ storage: createMemoryStorage(), lock: createMemoryLock({ clock: () => now }) });
+    const store = new LockableStorageManager({
+      storage: createMemoryStorage(),
+      lock: createMemoryLock({ clock: () => now }),
+    });
     await store.write('k', 'v0');
     await expect(
-      store.update('k', async () => {
-        now += 10_000; // the lease is long gone...
-        await store.write('k', 'written by the next holder'); // ...and someone else wrote
-        return 'late';
-      }, { ttlMs: 1_000 }),
+      store.update(
+        'k',
+        async () => {
+          now += 10_000; // the lease is long gone...
+          await store.write('k', 'written by the next holder'); // ...and someone else wrote
+          return 'late';
+        },
+        { ttlMs: 1_000 },
+      ),
     ).rejects.toMatchObject({ code: 'CONFLICT' });
     expect(bytesToText((await store.read('k'))!.data)).toBe('written by the next holder');
   });
@@ -256,16 +355,26 @@ describe('LockableStorageManager', () => {
   test('update returning a non-byte value is CONFIG and writes nothing (it used to store 0 bytes)', async () => {
     const store = make();
     const version = await store.write('k', 'v');
-    await expect(store.update('k', () => ({ a: 1 }) as unknown as string)).rejects.toMatchObject({ code: 'CONFIG' });
+    await expect(store.update('k', () => ({ a: 1 }) as unknown as string)).rejects.toMatchObject({
+      code: 'CONFIG',
+    });
     expect((await store.read('k'))?.version).toBe(version);
   });
 
   test('construction refuses missing parts and the seed names with CONFIG naming ours', () => {
-    expect(() => new LockableStorageManager({ storageManager: createMemoryStorage(), lockingManager: createMemoryLock() } as never)).toThrow(
-      /option "storageManager" is not ours; use storage/,
+    expect(
+      () =>
+        new LockableStorageManager({
+          storageManager: createMemoryStorage(),
+          lockingManager: createMemoryLock(),
+        } as never),
+    ).toThrow(/option "storageManager" is not ours; use storage/);
+    expect(() => new LockableStorageManager({ storage: createMemoryStorage() } as never)).toThrow(
+      /option "lock" is required/,
     );
-    expect(() => new LockableStorageManager({ storage: createMemoryStorage() } as never)).toThrow(/option "lock" is required/);
-    expect(() => new LockableStorageManager(undefined as never)).toThrow(expect.objectContaining({ code: 'CONFIG' }));
+    expect(() => new LockableStorageManager(undefined as never)).toThrow(
+      expect.objectContaining({ code: 'CONFIG' }),
+    );
   });
 
   test('update returning undefined leaves the value untouched', async () => {
@@ -277,6 +386,8 @@ describe('LockableStorageManager', () => {
 
 describe('memory workflow store options', () => {
   test('an unknown option is CONFIG', () => {
-    expect(() => new MemoryWorkflowStore({ clok: () => 0 } as never)).toThrow(/memory workflow store: unknown option "clok"/);
+    expect(() => new MemoryWorkflowStore({ clok: () => 0 } as never)).toThrow(
+      /memory workflow store: unknown option "clok"/,
+    );
   });
 });

@@ -8,7 +8,14 @@ const counter = createMachine({
   id: 'counter',
   initial: 'idle',
   context: { count: 0 },
-  states: { idle: { on: { INC: { target: 'busy', actions: assign({ count: ({ context }) => context.count + 1 }) } } }, busy: {} },
+  states: {
+    idle: {
+      on: {
+        INC: { target: 'busy', actions: assign({ count: ({ context }) => context.count + 1 }) },
+      },
+    },
+    busy: {},
+  },
 });
 
 const flow = createMachine({
@@ -44,13 +51,26 @@ describe('readStoredActor', () => {
     const memory = createMemoryStorage();
     const lock = createMemoryLock();
     const actorCreator = (id: string, snapshot?: unknown) =>
-      createActor(counter, { id, ...(snapshot === undefined ? {} : { snapshot: snapshot as never }) });
-    await withPersistedActor({ id: 'actors/a', storage: memory, lock, version: '3', actorCreator }, (actor) => {
-      actor.send({ type: 'INC' });
-    });
+      createActor(counter, {
+        id,
+        ...(snapshot === undefined ? {} : { snapshot: snapshot as never }),
+      });
+    await withPersistedActor(
+      { id: 'actors/a', storage: memory, lock, version: '3', actorCreator },
+      (actor) => {
+        actor.send({ type: 'INC' });
+      },
+    );
     const { storage, writes } = recording(memory);
     const view = await readStoredActor({ storage, lock }, 'actors/a');
-    expect(view).toMatchObject({ key: 'actors/a', machine: { id: 'counter', version: '3' }, value: 'busy', context: { count: 1 }, status: 'active', holderKnown: true });
+    expect(view).toMatchObject({
+      key: 'actors/a',
+      machine: { id: 'counter', version: '3' },
+      value: 'busy',
+      context: { count: 1 },
+      status: 'active',
+      holderKnown: true,
+    });
     expect(view?.holder).toBeUndefined();
     expect(typeof view?.savedAt).toBe('number');
     expect(writes).toEqual([]);
@@ -61,8 +81,13 @@ describe('readStoredActor', () => {
     const storage = createMemoryStorage();
     const lock = createMemoryLock();
     const actorCreator = (id: string, snapshot?: unknown) =>
-      createActor(counter, { id, ...(snapshot === undefined ? {} : { snapshot: snapshot as never }) });
-    await withPersistedActor({ id: 'actors/b', storage, lock, actorCreator }, (actor) => actor.send({ type: 'INC' }));
+      createActor(counter, {
+        id,
+        ...(snapshot === undefined ? {} : { snapshot: snapshot as never }),
+      });
+    await withPersistedActor({ id: 'actors/b', storage, lock, actorCreator }, (actor) =>
+      actor.send({ type: 'INC' }),
+    );
     const lease = await lock.acquire('actors/b', { ttlMs: 60_000 });
     const view = await readStoredActor({ storage, lock }, 'actors/b');
     expect(view?.holder?.fencingToken).toBe(lease.fencingToken);
@@ -74,30 +99,55 @@ describe('readStoredActor', () => {
   test('a value that is not an actor is INVALID_SNAPSHOT; a bad key INVALID_KEY', async () => {
     const storage = createMemoryStorage();
     await storage.write('actors/junk', '{"hello":1}');
-    await expect(readStoredActor({ storage }, 'actors/junk')).rejects.toMatchObject({ code: 'INVALID_SNAPSHOT' });
-    await expect(readStoredActor({ storage }, '../x')).rejects.toMatchObject({ code: 'INVALID_KEY' });
+    await expect(readStoredActor({ storage }, 'actors/junk')).rejects.toMatchObject({
+      code: 'INVALID_SNAPSHOT',
+    });
+    await expect(readStoredActor({ storage }, '../x')).rejects.toMatchObject({
+      code: 'INVALID_KEY',
+    });
   });
 });
 
 describe('listOrchestrations', () => {
-  const options = (storage: StorageManager) => ({ versions: [{ version: 'v1', logic: flow }], storage, lock: createMemoryLock() });
+  const options = (storage: StorageManager) => ({
+    versions: [{ version: 'v1', logic: flow }],
+    storage,
+    lock: createMemoryLock(),
+  });
 
   test('pages through the processes under a prefix with their state, reading only', async () => {
     const memory = createMemoryStorage();
     const subjects = ['orders/1', 'orders/2', 'orders/3', 'refunds/1', 'refunds/2'];
-    await orchestrateCloudEvents(options(memory), [], subjects.map((subject) => ({ subject })));
-    await orchestrateCloudEvents(options(memory), [{ specversion: '1.0', id: 'e1', source: 't', type: 'evt.go', subject: 'orders/2' }]);
+    await orchestrateCloudEvents(
+      options(memory),
+      [],
+      subjects.map((subject) => ({ subject })),
+    );
+    await orchestrateCloudEvents(options(memory), [
+      { specversion: '1.0', id: 'e1', source: 't', type: 'evt.go', subject: 'orders/2' },
+    ]);
     const { storage, writes } = recording(memory);
     const all: string[] = [];
     let cursor: string | undefined;
     let pages = 0;
     do {
-      const page = await listOrchestrations({ storage }, { prefix: 'orders/', limit: 2, ...(cursor === undefined ? {} : { cursor }) });
-      all.push(...page.items.map((item) => `${item.subject}:${String(item.value)}:${item.status}:${item.version}`));
+      const page = await listOrchestrations(
+        { storage },
+        { prefix: 'orders/', limit: 2, ...(cursor === undefined ? {} : { cursor }) },
+      );
+      all.push(
+        ...page.items.map(
+          (item) => `${item.subject}:${String(item.value)}:${item.status}:${item.version}`,
+        ),
+      );
       cursor = page.cursor;
       pages++;
     } while (cursor !== undefined);
-    expect(all).toEqual(['orders/1:waiting:active:v1', 'orders/2:done:done:v1', 'orders/3:waiting:active:v1']);
+    expect(all).toEqual([
+      'orders/1:waiting:active:v1',
+      'orders/2:done:done:v1',
+      'orders/3:waiting:active:v1',
+    ]);
     expect(pages).toBe(2);
     expect((await listOrchestrations({ storage })).items.map((i) => i.subject)).toEqual(subjects);
     expect(writes).toEqual([]);
@@ -108,10 +158,15 @@ describe('listOrchestrations', () => {
     await orchestrateCloudEvents(options(storage), [], [{ subject: 'a' }]);
     await storage.write('orchestrations/b', 'not json');
     const page = await listOrchestrations({ storage });
-    expect(page.items.map((i) => [i.subject, i.error?.code])).toEqual([['a', undefined], ['b', 'INVALID_SNAPSHOT']]);
+    expect(page.items.map((i) => [i.subject, i.error?.code])).toEqual([
+      ['a', undefined],
+      ['b', 'INVALID_SNAPSHOT'],
+    ]);
     for (const query of [{ limit: 0 }, { limit: 1001 }, { prefx: 'a' }, { prefix: 3 }]) {
       await listOrchestrations({ storage }, query as never).then(
-        () => { throw new Error(`accepted ${JSON.stringify(query)}`); },
+        () => {
+          throw new Error(`accepted ${JSON.stringify(query)}`);
+        },
         (error: unknown) => expect(isDurableError(error, 'CONFIG')).toBe(true),
       );
     }

@@ -1,6 +1,12 @@
 // LockableStorageManager reports a committed write even when releasing the lease fails after it:
 // the release failure goes to the logger (pino's warn(details, message)), never to the caller.
-import { DurableError, LockableStorageManager, bytesToText, createMemoryLock, createMemoryStorage } from '../src/index.js';
+import {
+  DurableError,
+  LockableStorageManager,
+  bytesToText,
+  createMemoryLock,
+  createMemoryStorage,
+} from '../src/index.js';
 import { collectingLogger, lockFailingRelease } from './support/faults.js';
 
 function failingRelease() {
@@ -18,21 +24,31 @@ describe('LockableStorageManager: commit first, then report', () => {
     expect(bytesToText((await storage.read('orders/1'))!.data)).toBe('paid');
     expect(lock.releases).toBe(1);
     expect(logger.lines).toHaveLength(1);
-    expect(logger.lines[0]!.message).toMatch(/^LockableStorageManager: releasing the lease on orders\/1 failed after the work completed .*connection refused/);
-    expect(logger.lines[0]!.details).toMatchObject({ key: 'orders/1', code: 'BACKEND', fencingToken: 1 });
+    expect(logger.lines[0]!.message).toMatch(
+      /^LockableStorageManager: releasing the lease on orders\/1 failed after the work completed .*connection refused/,
+    );
+    expect(logger.lines[0]!.details).toMatchObject({
+      key: 'orders/1',
+      code: 'BACKEND',
+      fencingToken: 1,
+    });
     expect(logger.lines[0]!.details['err']).toBeInstanceOf(DurableError);
   });
 
-  test('withLock resolves with fn\'s result when the release fails', async () => {
+  test("withLock resolves with fn's result when the release fails", async () => {
     const { logger, store } = failingRelease();
     await expect(store.withLock('jobs/a', async () => 42)).resolves.toBe(42);
     expect(logger.lines).toHaveLength(1);
   });
 
-  test('withLock rejects with fn\'s own error, not the release failure, and logs the release failure', async () => {
+  test("withLock rejects with fn's own error, not the release failure, and logs the release failure", async () => {
     const { logger, store } = failingRelease();
     const mine = new Error('the work failed');
-    await expect(store.withLock('jobs/b', async () => { throw mine; })).rejects.toBe(mine);
+    await expect(
+      store.withLock('jobs/b', async () => {
+        throw mine;
+      }),
+    ).rejects.toBe(mine);
     expect(logger.lines).toHaveLength(1);
     expect(logger.lines[0]!.message).toMatch(/failed after the work failed/);
   });
@@ -42,7 +58,11 @@ describe('LockableStorageManager: commit first, then report', () => {
     const store = new LockableStorageManager({
       storage,
       lock: lockFailingRelease(createMemoryLock()),
-      logger: { warn: () => { throw new Error('logger down'); } },
+      logger: {
+        warn: () => {
+          throw new Error('logger down');
+        },
+      },
     });
     const version = await store.update('orders/2', () => 'x');
     expect(version).toBe((await storage.read('orders/2'))!.version);
@@ -59,8 +79,18 @@ describe('LockableStorageManager: commit first, then report', () => {
   });
 
   test('a logger without warn is CONFIG', () => {
-    expect(() => new LockableStorageManager({ storage: createMemoryStorage(), lock: createMemoryLock(), logger: {} as never })).toThrow(
-      expect.objectContaining({ code: 'CONFIG', message: expect.stringContaining('warn(details, message)') }),
+    expect(
+      () =>
+        new LockableStorageManager({
+          storage: createMemoryStorage(),
+          lock: createMemoryLock(),
+          logger: {} as never,
+        }),
+    ).toThrow(
+      expect.objectContaining({
+        code: 'CONFIG',
+        message: expect.stringContaining('warn(details, message)'),
+      }),
     );
   });
 });

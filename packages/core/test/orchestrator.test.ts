@@ -6,11 +6,26 @@ import {
   orchestrateCloudEvents,
   toMermaid,
 } from '../src/orchestrator/index.js';
-import type { DurableCloudEvent, OrchestrateCloudEventsOptions, OrchestrationMiddleware } from '../src/orchestrator/index.js';
-import { bytesToText, createMemoryLock, createMemoryStorage, isDurableError } from '../src/index.js';
+import type {
+  DurableCloudEvent,
+  OrchestrateCloudEventsOptions,
+  OrchestrationMiddleware,
+} from '../src/orchestrator/index.js';
+import {
+  bytesToText,
+  createMemoryLock,
+  createMemoryStorage,
+  isDurableError,
+} from '../src/index.js';
 import type { StorageManager } from '../src/index.js';
 
-type Ctx = { bookId: string; attempts: number; summary?: string; grounded?: boolean | undefined; compliant?: boolean | undefined };
+type Ctx = {
+  bookId: string;
+  attempts: number;
+  summary?: string;
+  grounded?: boolean | undefined;
+  compliant?: boolean | undefined;
+};
 
 function summaryMachine(id = 'summary') {
   return setup({
@@ -29,7 +44,10 @@ function summaryMachine(id = 'summary') {
         on: {
           'evt.summary.done': {
             target: 'checking',
-            actions: assign({ summary: ({ event }) => String((event as unknown as { data: { text: string } }).data.text) }),
+            actions: assign({
+              summary: ({ event }) =>
+                String((event as unknown as { data: { text: string } }).data.text),
+            }),
           },
         },
       },
@@ -43,7 +61,10 @@ function summaryMachine(id = 'summary') {
                 on: {
                   'evt.check.grounded': {
                     target: 'finished',
-                    actions: assign({ grounded: ({ event }) => Boolean((event as unknown as { data: { ok: boolean } }).data.ok) }),
+                    actions: assign({
+                      grounded: ({ event }) =>
+                        Boolean((event as unknown as { data: { ok: boolean } }).data.ok),
+                    }),
                   },
                 },
               },
@@ -57,7 +78,10 @@ function summaryMachine(id = 'summary') {
                 on: {
                   'evt.check.compliance': {
                     target: 'finished',
-                    actions: assign({ compliant: ({ event }) => Boolean((event as unknown as { data: { ok: boolean } }).data.ok) }),
+                    actions: assign({
+                      compliant: ({ event }) =>
+                        Boolean((event as unknown as { data: { ok: boolean } }).data.ok),
+                    }),
                   },
                 },
               },
@@ -70,7 +94,15 @@ function summaryMachine(id = 'summary') {
       deciding: {
         always: [
           { guard: 'passed', target: 'done' },
-          { guard: 'canRetry', target: 'summarising', actions: assign({ attempts: ({ context }) => context.attempts + 1, grounded: undefined, compliant: undefined }) },
+          {
+            guard: 'canRetry',
+            target: 'summarising',
+            actions: assign({
+              attempts: ({ context }) => context.attempts + 1,
+              grounded: undefined,
+              compliant: undefined,
+            }),
+          },
           { target: 'failed' },
         ],
       },
@@ -83,20 +115,47 @@ function summaryMachine(id = 'summary') {
 const machine = summaryMachine();
 
 const orchestration: Record<string, OrchestrationMiddleware> = {
-  fetching: (_id, snapshot) => ({ type: 'cmd.book.fetch', data: { bookId: snapshot.context.bookId } }),
-  summarising: (_id, snapshot) => ({ type: 'cmd.book.summarise', data: { attempt: snapshot.context.attempts } }),
-  'checking.grounded.running': (_id, snapshot) => ({ type: 'cmd.check.grounded', data: { summary: snapshot.context.summary } }),
-  'checking.compliance.running': (_id, snapshot) => ({ type: 'cmd.check.compliance', data: { summary: snapshot.context.summary } }),
+  fetching: (_id, snapshot) => ({
+    type: 'cmd.book.fetch',
+    data: { bookId: snapshot.context.bookId },
+  }),
+  summarising: (_id, snapshot) => ({
+    type: 'cmd.book.summarise',
+    data: { attempt: snapshot.context.attempts },
+  }),
+  'checking.grounded.running': (_id, snapshot) => ({
+    type: 'cmd.check.grounded',
+    data: { summary: snapshot.context.summary },
+  }),
+  'checking.compliance.running': (_id, snapshot) => ({
+    type: 'cmd.check.compliance',
+    data: { summary: snapshot.context.summary },
+  }),
   done: () => [{ type: 'notif.summary.ready' }],
   failed: () => ({ type: 'notif.summary.failed' }),
 };
 
 let counter = 0;
-function evt(subject: string, type: string, data?: unknown, id = `e${++counter}`): DurableCloudEvent {
-  return createCloudEvent({ id, source: 'test.services', type, subject, time: '2026-01-01T00:00:00.000Z', ...(data === undefined ? {} : { data }) });
+function evt(
+  subject: string,
+  type: string,
+  data?: unknown,
+  id = `e${++counter}`,
+): DurableCloudEvent {
+  return createCloudEvent({
+    id,
+    source: 'test.services',
+    type,
+    subject,
+    time: '2026-01-01T00:00:00.000Z',
+    ...(data === undefined ? {} : { data }),
+  });
 }
 
-function opts(storage: StorageManager, extra: Partial<OrchestrateCloudEventsOptions> = {}): OrchestrateCloudEventsOptions {
+function opts(
+  storage: StorageManager,
+  extra: Partial<OrchestrateCloudEventsOptions> = {},
+): OrchestrateCloudEventsOptions {
   return {
     versions: [{ version: '1.0.0', logic: machine }],
     storage,
@@ -120,21 +179,35 @@ describe('createCloudEvent', () => {
   });
 
   test('refuses an invalid event with INVALID_EVENT (bad time, bad extension name, empty source)', () => {
-    expect(() => createCloudEvent({ type: 'cmd.x', source: 'me', time: 'yesterday' })).toThrow(expect.objectContaining({ code: 'INVALID_EVENT' }));
-    expect(() => createCloudEvent({ type: 'cmd.x', source: 'me', extensions: { 'Bad-Name': 1 } })).toThrow(expect.objectContaining({ code: 'INVALID_EVENT' }));
-    expect(() => createCloudEvent({ type: 'cmd.x', source: '' })).toThrow(expect.objectContaining({ code: 'INVALID_EVENT' }));
+    expect(() => createCloudEvent({ type: 'cmd.x', source: 'me', time: 'yesterday' })).toThrow(
+      expect.objectContaining({ code: 'INVALID_EVENT' }),
+    );
+    expect(() =>
+      createCloudEvent({ type: 'cmd.x', source: 'me', extensions: { 'Bad-Name': 1 } }),
+    ).toThrow(expect.objectContaining({ code: 'INVALID_EVENT' }));
+    expect(() => createCloudEvent({ type: 'cmd.x', source: '' })).toThrow(
+      expect.objectContaining({ code: 'INVALID_EVENT' }),
+    );
   });
 });
 
 describe('CloudOrchestrationActor', () => {
   const actorFor = (id = 'book-1') =>
-    new CloudOrchestrationActor(machine, { id, input: { bookId: 'moby-dick' }, middleware: { orchestration } });
+    new CloudOrchestrationActor(machine, {
+      id,
+      input: { bookId: 'moby-dick' },
+      middleware: { orchestration },
+    });
 
   test('starting a new process runs the initial state middleware; every emitted event carries the subject', () => {
     const actor = actorFor();
     const produced = actor.start();
     expect(types(produced)).toEqual(['cmd.book.fetch']);
-    expect(produced[0]).toMatchObject({ subject: 'book-1', source: 'durable.orchestrator', data: { bookId: 'moby-dick' } });
+    expect(produced[0]).toMatchObject({
+      subject: 'book-1',
+      source: 'durable.orchestrator',
+      data: { bookId: 'moby-dick' },
+    });
     expect(actor.eventsToEmit).toHaveLength(1);
   });
 
@@ -162,7 +235,12 @@ describe('CloudOrchestrationActor', () => {
     const first = actorFor();
     first.start();
     first.cloudevent(evt('book-1', 'evt.book.fetched'));
-    const resumed = new CloudOrchestrationActor(machine, { id: 'book-1', snapshot: first.getPersistedSnapshot(), sequence: first.sequence, middleware: { orchestration } });
+    const resumed = new CloudOrchestrationActor(machine, {
+      id: 'book-1',
+      snapshot: first.getPersistedSnapshot(),
+      sequence: first.sequence,
+      middleware: { orchestration },
+    });
     expect(resumed.start()).toEqual([]);
     expect(resumed.getSnapshot().value).toBe('summarising');
   });
@@ -173,44 +251,73 @@ describe('CloudOrchestrationActor', () => {
       input: { bookId: 'b' },
       middleware: {
         orchestration,
-        cloudevent: { 'evt.legacy.found': (event) => ({ type: 'evt.book.fetched', data: event.data }) },
+        cloudevent: {
+          'evt.legacy.found': (event) => ({ type: 'evt.book.fetched', data: event.data }),
+        },
       },
     });
     actor.start();
-    expect(types(actor.cloudevent(evt('book-1', 'evt.legacy.found')))).toEqual(['cmd.book.summarise']);
+    expect(types(actor.cloudevent(evt('book-1', 'evt.legacy.found')))).toEqual([
+      'cmd.book.summarise',
+    ]);
   });
 
   test.each([
     ['no specversion', { id: '1', source: 's', type: 'evt.x', subject: 'book-1' }],
-    ['wrong specversion', { specversion: '0.1', id: '1', source: 's', type: 'evt.x', subject: 'book-1' }],
+    [
+      'wrong specversion',
+      { specversion: '0.1', id: '1', source: 's', type: 'evt.x', subject: 'book-1' },
+    ],
     ['no id', { specversion: '1.0', source: 's', type: 'evt.x', subject: 'book-1' }],
     ['no source', { specversion: '1.0', id: '1', type: 'evt.x', subject: 'book-1' }],
     ['no type', { specversion: '1.0', id: '1', source: 's', subject: 'book-1' }],
     ['an evt.* event without subject', { specversion: '1.0', id: '1', source: 's', type: 'evt.x' }],
-    ['a subject of another process', { specversion: '1.0', id: '1', source: 's', type: 'evt.x', subject: 'book-2' }],
+    [
+      'a subject of another process',
+      { specversion: '1.0', id: '1', source: 's', type: 'evt.x', subject: 'book-2' },
+    ],
     ['not an object', 'evt.book.fetched'],
-  ])('cloudevent() refuses an event with %s (INVALID_EVENT) and the state does not move', (_name, event) => {
-    const actor = actorFor();
-    actor.start();
-    expect(() => actor.cloudevent(event as DurableCloudEvent)).toThrow(expect.objectContaining({ code: 'INVALID_EVENT' }));
-    expect(actor.getSnapshot().value).toBe('fetching');
-  });
+  ])(
+    'cloudevent() refuses an event with %s (INVALID_EVENT) and the state does not move',
+    (_name, event) => {
+      const actor = actorFor();
+      actor.start();
+      expect(() => actor.cloudevent(event as DurableCloudEvent)).toThrow(
+        expect.objectContaining({ code: 'INVALID_EVENT' }),
+      );
+      expect(actor.getSnapshot().value).toBe('fetching');
+    },
+  );
 
   test('a throwing orchestration middleware is reported as MIDDLEWARE, never swallowed', () => {
     const actor = new CloudOrchestrationActor(machine, {
       id: 'book-1',
       input: { bookId: 'b' },
-      middleware: { orchestration: { ...orchestration, summarising: () => { throw new Error('summariser offline'); } } },
+      middleware: {
+        orchestration: {
+          ...orchestration,
+          summarising: () => {
+            throw new Error('summariser offline');
+          },
+        },
+      },
     });
     actor.start();
     expect(() => actor.cloudevent(evt('book-1', 'evt.book.fetched'))).toThrow(
-      expect.objectContaining({ code: 'MIDDLEWARE', message: expect.stringContaining('summariser offline') }),
+      expect.objectContaining({
+        code: 'MIDDLEWARE',
+        message: expect.stringContaining('summariser offline'),
+      }),
     );
   });
 
   test('a middleware emitting a type other than cmd.* / notif.* or another subject is a MIDDLEWARE error', () => {
     for (const bad of [{ type: 'evt.self' }, { type: 'cmd.x', subject: 'book-2' }]) {
-      const actor = new CloudOrchestrationActor(machine, { id: 'book-1', input: { bookId: 'b' }, middleware: { orchestration: { fetching: () => bad } } });
+      const actor = new CloudOrchestrationActor(machine, {
+        id: 'book-1',
+        input: { bookId: 'b' },
+        middleware: { orchestration: { fetching: () => bad } },
+      });
       expect(() => actor.start()).toThrow(expect.objectContaining({ code: 'MIDDLEWARE' }));
     }
   });
@@ -231,11 +338,19 @@ describe('CloudOrchestrationActor', () => {
 describe('orchestrateCloudEvents', () => {
   test('starts a process, returns its first command and its context', async () => {
     const storage = createMemoryStorage();
-    const result = await orchestrateCloudEvents(opts(storage), [], [{ subject: 'book-1', input: { bookId: 'moby' } }]);
+    const result = await orchestrateCloudEvents(
+      opts(storage),
+      [],
+      [{ subject: 'book-1', input: { bookId: 'moby' } }],
+    );
     expect(types(result.eventsToEmit)).toEqual(['cmd.book.fetch']);
     expect(result.errors).toEqual([]);
     expect(result.processIdContext['book-1']).toEqual({ bookId: 'moby', attempts: 0 });
-    expect(result.processes['book-1']).toMatchObject({ version: '1.0.0', value: 'fetching', status: 'active' });
+    expect(result.processes['book-1']).toMatchObject({
+      version: '1.0.0',
+      value: 'fetching',
+      status: 'active',
+    });
   });
 
   test('runs a full orchestration across batches to done, with a retry', async () => {
@@ -281,10 +396,18 @@ describe('orchestrateCloudEvents', () => {
       id: 'ticker',
       initial: 'ticking',
       context: { ticks: 0 },
-      states: { ticking: { on: { 'evt.tick': { actions: assign({ ticks: ({ context }) => context.ticks + 1 }) } } } },
+      states: {
+        ticking: {
+          on: { 'evt.tick': { actions: assign({ ticks: ({ context }) => context.ticks + 1 }) } },
+        },
+      },
     });
     const storage = createMemoryStorage();
-    const o = opts(storage, { redeliveryWindow: 2, versions: [{ version: '1', logic: ticker }], onOrchestrationState: { ticking: () => ({ type: 'cmd.started' }) } });
+    const o = opts(storage, {
+      redeliveryWindow: 2,
+      versions: [{ version: '1', logic: ticker }],
+      onOrchestrationState: { ticking: () => ({ type: 'cmd.started' }) },
+    });
     await orchestrateCloudEvents(o, [], [{ subject: 'b' }]);
     const first = evt('b', 'evt.tick');
     const third = evt('b', 'evt.tick');
@@ -293,22 +416,40 @@ describe('orchestrateCloudEvents', () => {
     await orchestrateCloudEvents(o, [third]);
     expect((await orchestrateCloudEvents(o, [first])).processes['b']!.sequence).toBe(4); // forgotten: applied again
     const stored = JSON.parse(bytesToText((await storage.read('orchestrations/b'))!.data));
-    expect(stored.extensions.orchestration.applied.map(([key]: [string]) => key)).toEqual(['start', `test.services\u0000${third.id}`, `test.services\u0000${first.id}`]);
+    expect(stored.extensions.orchestration.applied.map(([key]: [string]) => key)).toEqual([
+      'start',
+      `test.services\u0000${third.id}`,
+      `test.services\u0000${first.id}`,
+    ]);
     // The start is never forgotten: redelivering it still returns the first command.
-    expect(types((await orchestrateCloudEvents(o, [], [{ subject: 'b' }])).eventsToEmit)).toEqual(['cmd.started']);
+    expect(types((await orchestrateCloudEvents(o, [], [{ subject: 'b' }])).eventsToEmit)).toEqual([
+      'cmd.started',
+    ]);
   });
 
   test('re-running a batch after a crash between save and publish returns the same events with the same ids', async () => {
     const storage = createMemoryStorage();
     const o = opts(storage);
-    const batch = [evt('p1', 'evt.book.fetched'), evt('p2', 'evt.book.fetched'), evt('p1', 'evt.summary.done', { text: 't' })];
-    const starts = [{ subject: 'p1', input: { bookId: '1' } }, { subject: 'p2', input: { bookId: '2' } }];
+    const batch = [
+      evt('p1', 'evt.book.fetched'),
+      evt('p2', 'evt.book.fetched'),
+      evt('p1', 'evt.summary.done', { text: 't' }),
+    ];
+    const starts = [
+      { subject: 'p1', input: { bookId: '1' } },
+      { subject: 'p2', input: { bookId: '2' } },
+    ];
     const first = await orchestrateCloudEvents(o, batch, starts);
     // "Crash": nothing was published; the same batch is delivered again.
     const second = await orchestrateCloudEvents(o, batch, starts);
     expect(second.eventsToEmit).toEqual(first.eventsToEmit);
     expect(types(first.eventsToEmit)).toEqual([
-      'cmd.book.fetch', 'cmd.book.summarise', 'cmd.check.grounded', 'cmd.check.compliance', 'cmd.book.fetch', 'cmd.book.summarise',
+      'cmd.book.fetch',
+      'cmd.book.summarise',
+      'cmd.check.grounded',
+      'cmd.check.compliance',
+      'cmd.book.fetch',
+      'cmd.book.summarise',
     ]);
   });
 
@@ -321,12 +462,16 @@ describe('orchestrateCloudEvents', () => {
         return storage.write(...args);
       },
     });
-    const result = await orchestrateCloudEvents(opts(counting), [evt('b', 'evt.book.fetched'), evt('b', 'evt.summary.done', { text: 't' })], [
-      { subject: 'b', input: { bookId: 'x' } },
-    ]);
+    const result = await orchestrateCloudEvents(
+      opts(counting),
+      [evt('b', 'evt.book.fetched'), evt('b', 'evt.summary.done', { text: 't' })],
+      [{ subject: 'b', input: { bookId: 'x' } }],
+    );
     expect(writes).toBe(1);
     const stored = JSON.parse(bytesToText((await storage.read('orchestrations/b'))!.data));
-    const storedEvents = (stored.extensions.orchestration.applied as Array<[string, DurableCloudEvent[]]>).flatMap(([, events]) => events);
+    const storedEvents = (
+      stored.extensions.orchestration.applied as Array<[string, DurableCloudEvent[]]>
+    ).flatMap(([, events]) => events);
     expect(storedEvents).toEqual(result.eventsToEmit);
     expect(stored.machine).toEqual({ id: 'summary', version: '1.0.0' });
   });
@@ -335,8 +480,16 @@ describe('orchestrateCloudEvents', () => {
     const storage = createMemoryStorage();
     const lock = createMemoryLock();
     const [a, b] = await Promise.all([
-      orchestrateCloudEvents(opts(storage, { lock }), [], [{ subject: 'b', input: { bookId: 'first' } }]),
-      orchestrateCloudEvents(opts(storage, { lock }), [], [{ subject: 'b', input: { bookId: 'second' } }]),
+      orchestrateCloudEvents(
+        opts(storage, { lock }),
+        [],
+        [{ subject: 'b', input: { bookId: 'first' } }],
+      ),
+      orchestrateCloudEvents(
+        opts(storage, { lock }),
+        [],
+        [{ subject: 'b', input: { bookId: 'second' } }],
+      ),
     ]);
     expect(a.eventsToEmit).toEqual(b.eventsToEmit);
     expect(a.processIdContext['b']).toEqual(b.processIdContext['b']);
@@ -354,7 +507,11 @@ describe('orchestrateCloudEvents', () => {
     });
     const o = opts(storage, { locking: 'write' });
     delete (o as { lock?: unknown }).lock;
-    await orchestrateCloudEvents(o, [evt('b', 'evt.book.fetched'), evt('b', 'evt.summary.done', { text: 't' })], [{ subject: 'b', input: { bookId: 'x' } }]);
+    await orchestrateCloudEvents(
+      o,
+      [evt('b', 'evt.book.fetched'), evt('b', 'evt.summary.done', { text: 't' })],
+      [{ subject: 'b', input: { bookId: 'x' } }],
+    );
     const results = await Promise.all([
       orchestrateCloudEvents(o, [evt('b', 'evt.check.grounded', { ok: true })]),
       orchestrateCloudEvents(o, [evt('b', 'evt.check.compliance', { ok: true })]),
@@ -370,11 +527,20 @@ describe('orchestrateCloudEvents', () => {
     const storage = createMemoryStorage();
     const v2 = summaryMachine();
     await orchestrateCloudEvents(opts(storage), [], [{ subject: 'old', input: { bookId: 'x' } }]);
-    const both = opts(storage, { versions: [{ version: '1.0.0', logic: machine }, { version: '2.0.0', logic: v2 }] });
-    const result = await orchestrateCloudEvents(both, [evt('old', 'evt.book.fetched')], [
-      { subject: 'new', input: { bookId: 'y' } },
-      { subject: 'pinned', input: { bookId: 'z' }, version: '1.0.0' },
-    ]);
+    const both = opts(storage, {
+      versions: [
+        { version: '1.0.0', logic: machine },
+        { version: '2.0.0', logic: v2 },
+      ],
+    });
+    const result = await orchestrateCloudEvents(
+      both,
+      [evt('old', 'evt.book.fetched')],
+      [
+        { subject: 'new', input: { bookId: 'y' } },
+        { subject: 'pinned', input: { bookId: 'z' }, version: '1.0.0' },
+      ],
+    );
     expect(result.processes['old']!.version).toBe('1.0.0');
     expect(result.processes['new']!.version).toBe('2.0.0');
     expect(result.processes['pinned']!.version).toBe('1.0.0');
@@ -382,20 +548,54 @@ describe('orchestrateCloudEvents', () => {
 
   test('bad inputs yield one error CloudEvent each and never stop the rest of the batch', async () => {
     const storage = createMemoryStorage();
-    await orchestrateCloudEvents(opts(storage), [], [{ subject: 'v1-process', input: { bookId: 'x' } }]);
+    await orchestrateCloudEvents(
+      opts(storage),
+      [],
+      [{ subject: 'v1-process', input: { bookId: 'x' } }],
+    );
     const onlyV2 = opts(storage, { versions: [{ version: '2.0.0', logic: machine }] });
     const invalid = { specversion: '1.0', id: 'bad-1', type: 'evt.book.fetched', subject: 'good' };
-    const badTime = { specversion: '1.0', id: 'bad-2', source: 's', type: 'evt.book.fetched', subject: 'good', time: 'Tue, 1 Jan 2030' };
+    const badTime = {
+      specversion: '1.0',
+      id: 'bad-2',
+      source: 's',
+      type: 'evt.book.fetched',
+      subject: 'good',
+      time: 'Tue, 1 Jan 2030',
+    };
     const result = await orchestrateCloudEvents(
       onlyV2,
-      [invalid, badTime, null, 42, evt('ghost', 'evt.book.fetched'), evt('v1-process', 'evt.book.fetched'), evt('good', 'evt.book.fetched'), evt('bad/../key', 'evt.x')],
-      [{ subject: 'good', input: { bookId: 'g' } }, { subject: 'unpinnable', version: '9.9.9' }],
+      [
+        invalid,
+        badTime,
+        null,
+        42,
+        evt('ghost', 'evt.book.fetched'),
+        evt('v1-process', 'evt.book.fetched'),
+        evt('good', 'evt.book.fetched'),
+        evt('bad/../key', 'evt.x'),
+      ],
+      [
+        { subject: 'good', input: { bookId: 'g' } },
+        { subject: 'unpinnable', version: '9.9.9' },
+      ],
     );
     expect(result.errors.map((e) => (e.data as { code: string }).code).sort()).toEqual(
-      ['INVALID_EVENT', 'INVALID_EVENT', 'INVALID_EVENT', 'INVALID_EVENT', 'INVALID_EVENT', 'NOT_FOUND', 'VERSION_UNKNOWN', 'VERSION_UNKNOWN'].sort(),
+      [
+        'INVALID_EVENT',
+        'INVALID_EVENT',
+        'INVALID_EVENT',
+        'INVALID_EVENT',
+        'INVALID_EVENT',
+        'NOT_FOUND',
+        'VERSION_UNKNOWN',
+        'VERSION_UNKNOWN',
+      ].sort(),
     );
     for (const error of result.errors) expect(error.type).toBe(ORCHESTRATION_ERROR_TYPE);
-    expect(result.errors.find((e) => (e.data as { code: string }).code === 'NOT_FOUND')).toMatchObject({ subject: 'ghost' });
+    expect(
+      result.errors.find((e) => (e.data as { code: string }).code === 'NOT_FOUND'),
+    ).toMatchObject({ subject: 'ghost' });
     expect(types(result.eventsToEmit)).toEqual(['cmd.book.fetch', 'cmd.book.summarise']);
     expect(result.processes['good']!.value).toBe('summarising');
   });
@@ -447,10 +647,22 @@ describe('orchestrateCloudEvents', () => {
       },
     });
     const storage = createMemoryStorage();
-    const o = opts(storage, { versions: [{ version: '1', logic: fragile }], onOrchestrationState: {} });
+    const o = opts(storage, {
+      versions: [{ version: '1', logic: fragile }],
+      onOrchestrationState: {},
+    });
     await orchestrateCloudEvents(o, [], [{ subject: 'f' }]);
-    const result = await orchestrateCloudEvents(o, [evt('f', 'evt.inc'), evt('f', 'evt.boom'), evt('f', 'evt.inc')]);
-    expect(result.errors.map((e) => e.data)).toEqual([expect.objectContaining({ code: 'ACTOR_FAILED', message: expect.stringContaining('evt.boom') })]);
+    const result = await orchestrateCloudEvents(o, [
+      evt('f', 'evt.inc'),
+      evt('f', 'evt.boom'),
+      evt('f', 'evt.inc'),
+    ]);
+    expect(result.errors.map((e) => e.data)).toEqual([
+      expect.objectContaining({
+        code: 'ACTOR_FAILED',
+        message: expect.stringContaining('evt.boom'),
+      }),
+    ]);
     expect(result.processes['f']).toMatchObject({ status: 'active', sequence: 2 });
     expect(result.processIdContext['f']).toEqual({ n: 2 });
   });
@@ -458,8 +670,14 @@ describe('orchestrateCloudEvents', () => {
   test('a corrupt stored process gives INVALID_SNAPSHOT error events and its bytes stay untouched', async () => {
     const storage = createMemoryStorage();
     const version = await storage.write('orchestrations/b', '{"format":1,"garbage":true}');
-    const result = await orchestrateCloudEvents(opts(storage), [evt('b', 'evt.book.fetched'), evt('ok', 'evt.book.fetched')], [{ subject: 'ok', input: { bookId: 'x' } }]);
-    expect(result.errors.map((e) => (e.data as { code: string }).code)).toEqual(['INVALID_SNAPSHOT']);
+    const result = await orchestrateCloudEvents(
+      opts(storage),
+      [evt('b', 'evt.book.fetched'), evt('ok', 'evt.book.fetched')],
+      [{ subject: 'ok', input: { bookId: 'x' } }],
+    );
+    expect(result.errors.map((e) => (e.data as { code: string }).code)).toEqual([
+      'INVALID_SNAPSHOT',
+    ]);
     expect((await storage.read('orchestrations/b'))!.version).toBe(version);
     expect(result.processes['ok']!.value).toBe('summarising');
   });
@@ -467,10 +685,22 @@ describe('orchestrateCloudEvents', () => {
   test('a subject whose lease stays held gets retryable LOCK_TIMEOUT errors; other subjects proceed', async () => {
     const storage = createMemoryStorage();
     const lock = createMemoryLock();
-    await orchestrateCloudEvents(opts(storage, { lock }), [], [{ subject: 'a', input: { bookId: 'a' } }, { subject: 'b', input: { bookId: 'b' } }]);
+    await orchestrateCloudEvents(
+      opts(storage, { lock }),
+      [],
+      [
+        { subject: 'a', input: { bookId: 'a' } },
+        { subject: 'b', input: { bookId: 'b' } },
+      ],
+    );
     const held = await lock.acquire('orchestrations/a', { ttlMs: 60_000 });
-    const result = await orchestrateCloudEvents(opts(storage, { lock, waitMs: 30 }), [evt('a', 'evt.book.fetched'), evt('b', 'evt.book.fetched')]);
-    expect(result.errors.map((e) => e.data)).toEqual([expect.objectContaining({ code: 'LOCK_TIMEOUT', retryable: true })]);
+    const result = await orchestrateCloudEvents(opts(storage, { lock, waitMs: 30 }), [
+      evt('a', 'evt.book.fetched'),
+      evt('b', 'evt.book.fetched'),
+    ]);
+    expect(result.errors.map((e) => e.data)).toEqual([
+      expect.objectContaining({ code: 'LOCK_TIMEOUT', retryable: true }),
+    ]);
     expect(result.processes['b']!.value).toBe('summarising');
     await held.release();
   });
@@ -488,7 +718,10 @@ describe('orchestrateCloudEvents', () => {
         return storage.read(key);
       },
     });
-    const starts = Array.from({ length: 12 }, (_, i) => ({ subject: `p${i}`, input: { bookId: String(i) } }));
+    const starts = Array.from({ length: 12 }, (_, i) => ({
+      subject: `p${i}`,
+      input: { bookId: String(i) },
+    }));
     await orchestrateCloudEvents(opts(slow, { concurrency: 3 }), [], starts);
     expect(peak).toBe(3);
     peak = 0;
@@ -500,7 +733,11 @@ describe('orchestrateCloudEvents', () => {
     const storage = createMemoryStorage();
     const seen: string[] = [];
     await orchestrateCloudEvents(
-      opts(storage, { onSnapshot: async (subject, snapshot, state) => { seen.push(`${subject}:${String(snapshot.value)}:${state.version}`); } }),
+      opts(storage, {
+        onSnapshot: async (subject, snapshot, state) => {
+          seen.push(`${subject}:${String(snapshot.value)}:${state.version}`);
+        },
+      }),
       [evt('b', 'evt.book.fetched')],
       [{ subject: 'b', input: { bookId: 'x' } }],
     );
@@ -509,14 +746,28 @@ describe('orchestrateCloudEvents', () => {
 
   test('bad options are refused with CONFIG', async () => {
     const storage = createMemoryStorage();
-    await expect(orchestrateCloudEvents({ ...opts(storage), versions: [] }, [])).rejects.toMatchObject({ code: 'CONFIG' });
-    await expect(orchestrateCloudEvents({ ...opts(storage), concurrency: 0 }, [])).rejects.toMatchObject({ code: 'CONFIG' });
-    await expect(orchestrateCloudEvents({ ...opts(storage), redeliveryWindow: 0 }, [])).rejects.toMatchObject({ code: 'CONFIG' });
-    await expect(orchestrateCloudEvents(opts(storage), 'not a list' as unknown as unknown[])).rejects.toMatchObject({ code: 'CONFIG' });
+    await expect(
+      orchestrateCloudEvents({ ...opts(storage), versions: [] }, []),
+    ).rejects.toMatchObject({ code: 'CONFIG' });
+    await expect(
+      orchestrateCloudEvents({ ...opts(storage), concurrency: 0 }, []),
+    ).rejects.toMatchObject({ code: 'CONFIG' });
+    await expect(
+      orchestrateCloudEvents({ ...opts(storage), redeliveryWindow: 0 }, []),
+    ).rejects.toMatchObject({ code: 'CONFIG' });
+    await expect(
+      orchestrateCloudEvents(opts(storage), 'not a list' as unknown as unknown[]),
+    ).rejects.toMatchObject({ code: 'CONFIG' });
     const noLock = { ...opts(storage), locking: 'read-write' as const };
     delete (noLock as { lock?: unknown }).lock;
     await expect(orchestrateCloudEvents(noLock, [])).rejects.toMatchObject({ code: 'CONFIG' });
-    const dup = { ...opts(storage), versions: [{ version: '1', logic: machine }, { version: '1', logic: machine }] };
+    const dup = {
+      ...opts(storage),
+      versions: [
+        { version: '1', logic: machine },
+        { version: '1', logic: machine },
+      ],
+    };
     const error = await orchestrateCloudEvents(dup, []).catch((e: unknown) => e);
     expect(isDurableError(error, 'CONFIG')).toBe(true);
   });

@@ -1,7 +1,7 @@
 import { SortedKeys } from '../src/sorted-keys.js';
 import { compareKeys, pageKeys } from '../src/adapter.js';
 
-describe('SortedKeys (the memory storage\'s list order)', () => {
+describe("SortedKeys (the memory storage's list order)", () => {
   it('pages every prefix exactly as sorting all keys would, through adds, deletes and chunk splits', () => {
     let seed = 7;
     const random = (n: number): number => {
@@ -12,7 +12,10 @@ describe('SortedKeys (the memory storage\'s list order)', () => {
     const sorted = new SortedKeys();
     const all = new Set<string>();
     for (let i = 0; i < 5000; i++) {
-      const key = Array.from({ length: 1 + random(6) }, () => alphabet[random(alphabet.length)]).join('');
+      const key = Array.from(
+        { length: 1 + random(6) },
+        () => alphabet[random(alphabet.length)],
+      ).join('');
       if (random(4) === 0 && all.size > 0) {
         const victim = [...all][random(all.size)] as string;
         all.delete(victim);
@@ -27,7 +30,10 @@ describe('SortedKeys (the memory storage\'s list order)', () => {
         const expected: string[] = [];
         let cursor: string | undefined;
         for (;;) {
-          const page = pageKeys([...all].filter((k) => k.startsWith(prefix)), cursor === undefined ? { limit } : { limit, cursor });
+          const page = pageKeys(
+            [...all].filter((k) => k.startsWith(prefix)),
+            cursor === undefined ? { limit } : { limit, cursor },
+          );
           expected.push(...page.keys);
           const mine = sorted.page(prefix, limit, cursor);
           expect(mine.keys).toEqual(page.keys);

@@ -1,7 +1,13 @@
 import type { StepMemo } from '../src/index.js';
 import { createMemoryStorage, createStorageWorkflowStore, isDurableError } from '../src/index.js';
 
-const memo = (id: string, value: unknown): StepMemo => ({ id, kind: 'step', done: true, at: 1, value });
+const memo = (id: string, value: unknown): StepMemo => ({
+  id,
+  kind: 'step',
+  done: true,
+  at: 1,
+  value,
+});
 
 async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
   try {
@@ -19,10 +25,12 @@ describe('storage workflow store: steps as their own keys', () => {
     await store.insert({ id: 'w', handler: 'h' });
     const claimed = await store.claim({ leaseMs: 60_000 });
     if (claimed === undefined) throw new Error('not claimed');
-    const recordBytes = async (): Promise<number> => (await storage.read('workflows/records/dw'))?.data.length ?? 0;
+    const recordBytes = async (): Promise<number> =>
+      (await storage.read('workflows/records/dw'))?.data.length ?? 0;
     await store.saveStep('w', claimed.token, 0, memo('s0', 'x'.repeat(100)));
     const after1 = await recordBytes();
-    for (let i = 1; i < 100; i++) await store.saveStep('w', claimed.token, i, memo(`s${i}`, 'x'.repeat(100)));
+    for (let i = 1; i < 100; i++)
+      await store.saveStep('w', claimed.token, i, memo(`s${i}`, 'x'.repeat(100)));
     expect(await recordBytes()).toBeLessThanOrEqual(after1 + 4); // the step count and the revision gain digits, nothing else
     expect((await storage.list('workflows/steps/dw/')).keys).toHaveLength(100);
     const record = await store.get('w');
@@ -44,17 +52,27 @@ describe('storage workflow store: steps as their own keys', () => {
     if (second === undefined) throw new Error('not taken over');
     expect(second.record.steps.map((s) => s.value)).toEqual(['stale-0']);
     // The stale worker goes on: its key lands at position 1, but the record refuses it.
-    expect(await codeOf(stale.saveStep('w', first.token, 1, memo('ship', 'stale-1')))).toBe('LOCK_LOST');
+    expect(await codeOf(stale.saveStep('w', first.token, 1, memo('ship', 'stale-1')))).toBe(
+      'LOCK_LOST',
+    );
     expect((await fresh.get('w'))?.steps.map((s) => s.value)).toEqual(['stale-0']);
     // The new holder records position 1 over the stale key.
     await fresh.saveStep('w', second.token, 1, memo('ship', 'fresh-1'));
     // And the stale worker, retrying there now, finds the claim gone and changes nothing.
-    expect(await codeOf(stale.saveStep('w', first.token, 1, memo('ship', 'stale-1')))).toBe('LOCK_LOST');
-    expect(await codeOf(stale.saveStep('w', first.token, 2, memo('bill', 'stale-2')))).toBe('LOCK_LOST');
+    expect(await codeOf(stale.saveStep('w', first.token, 1, memo('ship', 'stale-1')))).toBe(
+      'LOCK_LOST',
+    );
+    expect(await codeOf(stale.saveStep('w', first.token, 2, memo('bill', 'stale-2')))).toBe(
+      'LOCK_LOST',
+    );
     expect((await fresh.get('w'))?.steps.map((s) => s.value)).toEqual(['stale-0', 'fresh-1']);
     await fresh.saveStep('w', second.token, 2, memo('bill', 'fresh-2'));
     await fresh.finish('w', second.token, { status: 'completed', result: 'done' });
-    expect((await stale.get('w'))?.steps.map((s) => s.value)).toEqual(['stale-0', 'fresh-1', 'fresh-2']);
+    expect((await stale.get('w'))?.steps.map((s) => s.value)).toEqual([
+      'stale-0',
+      'fresh-1',
+      'fresh-2',
+    ]);
   });
 
   it('a record of the inline layout (steps in the record, a pending sleep last) is read, resumed and extended', async () => {
@@ -78,9 +96,22 @@ describe('storage workflow store: steps as their own keys', () => {
     const store = createStorageWorkflowStore({ storage, clock: () => now });
     const claimed = await store.claim({ leaseMs: 60_000 });
     if (claimed === undefined) throw new Error('not claimed');
-    expect(claimed.record.steps.map((s) => [s.id, s.done])).toEqual([['a', true], ['nap', false]]);
-    await store.saveStep('old', claimed.token, 1, { id: 'nap', kind: 'sleep', done: true, at: now, until: 4000 });
+    expect(claimed.record.steps.map((s) => [s.id, s.done])).toEqual([
+      ['a', true],
+      ['nap', false],
+    ]);
+    await store.saveStep('old', claimed.token, 1, {
+      id: 'nap',
+      kind: 'sleep',
+      done: true,
+      at: now,
+      until: 4000,
+    });
     await store.saveStep('old', claimed.token, 2, memo('b', 2));
-    expect((await store.get('old'))?.steps.map((s) => [s.id, s.done])).toEqual([['a', true], ['nap', true], ['b', true]]);
+    expect((await store.get('old'))?.steps.map((s) => [s.id, s.done])).toEqual([
+      ['a', true],
+      ['nap', true],
+      ['b', true],
+    ]);
   });
 });

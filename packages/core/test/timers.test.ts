@@ -2,8 +2,16 @@ import { SimulatedClock, assign, createActor, raise, setup } from 'xstate';
 import type { AnyStateMachine } from 'xstate';
 import { inspectPersistedActor, withPersistedActor } from '../src/actor/index.js';
 import type { PersistedActorOptions } from '../src/actor/index.js';
-import { createCloudEvent, fireDueTimers, orchestrateCloudEvents, startTimerWorker } from '../src/orchestrator/index.js';
-import type { DurableCloudEvent, OrchestrateCloudEventsOptions } from '../src/orchestrator/index.js';
+import {
+  createCloudEvent,
+  fireDueTimers,
+  orchestrateCloudEvents,
+  startTimerWorker,
+} from '../src/orchestrator/index.js';
+import type {
+  DurableCloudEvent,
+  OrchestrateCloudEventsOptions,
+} from '../src/orchestrator/index.js';
 import { bytesToText, createMemoryLock, createMemoryStorage, listAll } from '../src/index.js';
 import type { StorageManager } from '../src/index.js';
 
@@ -22,8 +30,18 @@ function serviceMachine(id = 'summary') {
         on: { 'evt.summary.done': 'done' },
         after: {
           5000: [
-            { guard: 'canRetry', target: 'retrying', actions: assign({ attempts: ({ context }) => context.attempts + 1, timeouts: ({ context }) => context.timeouts + 1 }) },
-            { target: 'failed', actions: assign({ timeouts: ({ context }) => context.timeouts + 1 }) },
+            {
+              guard: 'canRetry',
+              target: 'retrying',
+              actions: assign({
+                attempts: ({ context }) => context.attempts + 1,
+                timeouts: ({ context }) => context.timeouts + 1,
+              }),
+            },
+            {
+              target: 'failed',
+              actions: assign({ timeouts: ({ context }) => context.timeouts + 1 }),
+            },
           ],
         },
       },
@@ -46,7 +64,10 @@ function setupStore(storage: StorageManager = createMemoryStorage()) {
     lock: createMemoryLock(),
     clock: () => time.now,
     onOrchestrationState: {
-      waiting: (_id, snapshot) => ({ type: 'cmd.summary.request', data: { attempt: snapshot.context.attempts } }),
+      waiting: (_id, snapshot) => ({
+        type: 'cmd.summary.request',
+        data: { attempt: snapshot.context.attempts },
+      }),
       failed: () => ({ type: 'notif.summary.failed' }),
     },
   };
@@ -55,7 +76,13 @@ function setupStore(storage: StorageManager = createMemoryStorage()) {
 
 let counter = 0;
 function evt(subject: string, type: string): DurableCloudEvent {
-  return createCloudEvent({ id: `e${++counter}`, source: 'test.services', type, subject, time: new Date(T0).toISOString() });
+  return createCloudEvent({
+    id: `e${++counter}`,
+    source: 'test.services',
+    type,
+    subject,
+    time: new Date(T0).toISOString(),
+  });
 }
 
 async function indexKeys(storage: StorageManager): Promise<string[]> {
@@ -75,21 +102,39 @@ describe('orchestration timers', () => {
     const started = await orchestrateCloudEvents(options, [], [{ subject: 'p1' }]);
     expect(started.eventsToEmit.map((e) => e.type)).toEqual(['cmd.summary.request']);
     const envelope = await stored(storage, 'p1');
-    expect(envelope['timers']).toEqual([{ id: 'xstate.after.5000.summary.waiting', deadline: T0 + 5000, event: { type: 'xstate.after.5000.summary.waiting' } }]);
-    expect(await indexKeys(storage)).toEqual([expect.stringMatching(/^orchestrations-timers\/e\/\d{12}\/00\d{13}\/[0-9a-f]+\/p1$/)]);
+    expect(envelope['timers']).toEqual([
+      {
+        id: 'xstate.after.5000.summary.waiting',
+        deadline: T0 + 5000,
+        event: { type: 'xstate.after.5000.summary.waiting' },
+      },
+    ]);
+    expect(await indexKeys(storage)).toEqual([
+      expect.stringMatching(/^orchestrations-timers\/e\/\d{12}\/00\d{13}\/[0-9a-f]+\/p1$/),
+    ]);
 
     time.now = T0 + 4999;
     const early = await fireDueTimers(options);
-    expect(early).toMatchObject({ fired: 0, eventsToEmit: [], errors: [], nextDeadline: T0 + 5000, more: false });
+    expect(early).toMatchObject({
+      fired: 0,
+      eventsToEmit: [],
+      errors: [],
+      nextDeadline: T0 + 5000,
+      more: false,
+    });
 
     time.now = T0 + 5000;
     const due = await fireDueTimers(options);
     expect(due.fired).toBe(1);
     expect(due.errors).toEqual([]);
-    expect(due.eventsToEmit.map((e) => [e.type, e.data, e.time])).toEqual([['cmd.summary.request', { attempt: 2 }, new Date(T0 + 5000).toISOString()]]);
+    expect(due.eventsToEmit.map((e) => [e.type, e.data, e.time])).toEqual([
+      ['cmd.summary.request', { attempt: 2 }, new Date(T0 + 5000).toISOString()],
+    ]);
     expect(due.processes['p1']).toMatchObject({ value: 'waiting', sequence: 1 });
     // The retry re-entered the state: a new timer, due 5 s after the firing, replaces the old one.
-    expect((await stored(storage, 'p1'))['timers']).toEqual([expect.objectContaining({ deadline: T0 + 10_000 })]);
+    expect((await stored(storage, 'p1'))['timers']).toEqual([
+      expect.objectContaining({ deadline: T0 + 10_000 }),
+    ]);
     expect(await indexKeys(storage)).toHaveLength(1);
 
     const again = await fireDueTimers(options);
@@ -106,9 +151,17 @@ describe('orchestration timers', () => {
   test('a run with nothing due reads the markers only, not the pending entries; once all fired, no index key is left', async () => {
     const { storage, time, options } = setupStore();
     // 3 timers due at T0 + 5 s, and 300 two hours later.
-    await orchestrateCloudEvents(options, [], [{ subject: 'near0' }, { subject: 'near1' }, { subject: 'near2' }]);
+    await orchestrateCloudEvents(
+      options,
+      [],
+      [{ subject: 'near0' }, { subject: 'near1' }, { subject: 'near2' }],
+    );
     time.now = T0 + 7_200_000;
-    await orchestrateCloudEvents({ ...options, concurrency: 8 }, [], Array.from({ length: 300 }, (_, i) => ({ subject: `far${i}` })));
+    await orchestrateCloudEvents(
+      { ...options, concurrency: 8 },
+      [],
+      Array.from({ length: 300 }, (_, i) => ({ subject: `far${i}` })),
+    );
     const listed: string[] = [];
     const spy: StorageManager = {
       capabilities: storage.capabilities,
@@ -133,7 +186,8 @@ describe('orchestration timers', () => {
     // Every process times out twice (a retry, then failed): run until nothing is left to fire.
     time.now = T0 + 9_000_000;
     let fired = 0;
-    for (let run = 0; run < 4; run++, time.now += 10_000) fired += (await fireDueTimers({ ...options, concurrency: 8 })).fired;
+    for (let run = 0; run < 4; run++, time.now += 10_000)
+      fired += (await fireDueTimers({ ...options, concurrency: 8 })).fired;
     expect(fired).toBe(3 + 2 * 300);
     const left: string[] = [];
     for await (const key of listAll(storage, 'orchestrations-timers/')) left.push(key);
@@ -158,7 +212,12 @@ describe('orchestration timers', () => {
     await orchestrateCloudEvents(options, [], [{ subject: 'gone' }]);
     await storage.delete('orchestrations/gone');
     time.now = T0 + 5000;
-    expect(await fireDueTimers(options)).toMatchObject({ fired: 0, eventsToEmit: [], errors: [], processes: {} });
+    expect(await fireDueTimers(options)).toMatchObject({
+      fired: 0,
+      eventsToEmit: [],
+      errors: [],
+      processes: {},
+    });
     expect(await indexKeys(storage)).toEqual([]);
   });
 
@@ -190,13 +249,17 @@ describe('orchestration timers', () => {
     expect(failed.fired).toBe(1);
     expect(failed.eventsToEmit).toEqual([]);
     expect(failed.errors.map((e) => (e.data as { code: string }).code)).toEqual(['BACKEND']);
-    const retried = await fireDueTimers(options, { publish: (events) => void published.push([...events]) });
+    const retried = await fireDueTimers(options, {
+      publish: (events) => void published.push([...events]),
+    });
     expect(retried.fired).toBe(0);
     expect(published).toHaveLength(1);
     expect(published[0]!.map((e) => e.data)).toEqual([{ attempt: 2 }]);
     expect(retried.processes['p1']).toMatchObject({ sequence: 1 });
     // Once published, the entry is gone: a third run publishes nothing.
-    const third = await fireDueTimers(options, { publish: (events) => void published.push([...events]) });
+    const third = await fireDueTimers(options, {
+      publish: (events) => void published.push([...events]),
+    });
     expect(third.eventsToEmit).toEqual([]);
     expect(published).toHaveLength(1);
   });
@@ -204,7 +267,8 @@ describe('orchestration timers', () => {
   test('a re-run after a crash between the save and the publish emits the same ids', async () => {
     const a = setupStore();
     const b = setupStore();
-    for (const { options } of [a, b]) await orchestrateCloudEvents(options, [], [{ subject: 'p1' }]);
+    for (const { options } of [a, b])
+      await orchestrateCloudEvents(options, [], [{ subject: 'p1' }]);
     a.time.now = b.time.now = T0 + 5000;
     const first = await fireDueTimers(a.options);
     // b stands for the crashed run: it fired and saved, but its entries were never removed.
@@ -217,13 +281,24 @@ describe('orchestration timers', () => {
     const { storage, time, options } = setupStore();
     await orchestrateCloudEvents(options, [], [{ subject: 'old' }]);
     const v2 = serviceMachine('summary');
-    const onlyNew: OrchestrateCloudEventsOptions = { ...options, versions: [{ version: '2', logic: v2 }] } as OrchestrateCloudEventsOptions;
+    const onlyNew: OrchestrateCloudEventsOptions = {
+      ...options,
+      versions: [{ version: '2', logic: v2 }],
+    } as OrchestrateCloudEventsOptions;
     time.now = T0 + 5000;
     const refused = await fireDueTimers(onlyNew);
     expect(refused.fired).toBe(0);
-    expect(refused.errors.map((e) => (e.data as { code: string }).code)).toEqual(['VERSION_UNKNOWN']);
+    expect(refused.errors.map((e) => (e.data as { code: string }).code)).toEqual([
+      'VERSION_UNKNOWN',
+    ]);
     expect(await indexKeys(storage)).toHaveLength(1);
-    const both: OrchestrateCloudEventsOptions = { ...options, versions: [{ version: '1', logic: machine }, { version: '2', logic: v2 }] } as OrchestrateCloudEventsOptions;
+    const both: OrchestrateCloudEventsOptions = {
+      ...options,
+      versions: [
+        { version: '1', logic: machine },
+        { version: '2', logic: v2 },
+      ],
+    } as OrchestrateCloudEventsOptions;
     const fired = await fireDueTimers(both);
     expect(fired.fired).toBe(1);
     expect(fired.processes['old']).toMatchObject({ version: '1', value: 'waiting' });
@@ -232,15 +307,25 @@ describe('orchestration timers', () => {
   test('timers across many orchestrations: two concurrent runs fire each timer exactly once', async () => {
     const { storage, time, options } = setupStore();
     const subjects = Array.from({ length: 40 }, (_, i) => `p${i}`);
-    await orchestrateCloudEvents({ ...options, concurrency: 8 }, [], subjects.map((subject) => ({ subject })));
+    await orchestrateCloudEvents(
+      { ...options, concurrency: 8 },
+      [],
+      subjects.map((subject) => ({ subject })),
+    );
     time.now = T0 + 5000;
     const published: DurableCloudEvent[] = [];
     const publish = (events: readonly DurableCloudEvent[]): void => void published.push(...events);
-    const [x, y] = await Promise.all([fireDueTimers(options, { publish }), fireDueTimers({ ...options, lock: options.lock! }, { publish })]);
+    const [x, y] = await Promise.all([
+      fireDueTimers(options, { publish }),
+      fireDueTimers({ ...options, lock: options.lock! }, { publish }),
+    ]);
     expect(x.fired + y.fired).toBe(40);
     expect(new Set(published.map((e) => e.id)).size).toBe(40);
     expect(published).toHaveLength(40);
-    for (const subject of subjects) expect(((await stored(storage, subject))['snapshot'] as { context: unknown }).context).toEqual({ attempts: 2, timeouts: 1 });
+    for (const subject of subjects)
+      expect(
+        ((await stored(storage, subject))['snapshot'] as { context: unknown }).context,
+      ).toEqual({ attempts: 2, timeouts: 1 });
   });
 
   test('delayed raise with an id is kept too, and cancelling it by id removes it', async () => {
@@ -252,7 +337,12 @@ describe('orchestration timers', () => {
         idle: {
           on: {
             'evt.arm': { actions: raise({ type: 'PING' }, { id: 'ping', delay: 2000 }) },
-            'evt.disarm': { actions: ({ system, self }) => (system as unknown as { scheduler: { cancel(s: unknown, id: string): void } }).scheduler.cancel(self, 'ping') },
+            'evt.disarm': {
+              actions: ({ system, self }) =>
+                (
+                  system as unknown as { scheduler: { cancel(s: unknown, id: string): void } }
+                ).scheduler.cancel(self, 'ping'),
+            },
             PING: { actions: assign({ pings: ({ context }) => context.pings + 1 }) },
           },
         },
@@ -260,24 +350,42 @@ describe('orchestration timers', () => {
     });
     const time = { now: T0 };
     const storage = createMemoryStorage();
-    const options: OrchestrateCloudEventsOptions = { versions: [{ version: '1', logic: pinger }], storage, clock: () => time.now };
+    const options: OrchestrateCloudEventsOptions = {
+      versions: [{ version: '1', logic: pinger }],
+      storage,
+      clock: () => time.now,
+    };
     await orchestrateCloudEvents(options, [evt('q', 'evt.arm')], [{ subject: 'q' }]);
-    expect((await stored(storage, 'q'))['timers']).toEqual([{ id: 'ping', deadline: T0 + 2000, event: { type: 'PING' } }]);
+    expect((await stored(storage, 'q'))['timers']).toEqual([
+      { id: 'ping', deadline: T0 + 2000, event: { type: 'PING' } },
+    ]);
     time.now = T0 + 2000;
     const run = await fireDueTimers(options);
     expect(run.fired).toBe(1);
-    expect(((await stored(storage, 'q'))['snapshot'] as { context: unknown }).context).toEqual({ pings: 1 });
+    expect(((await stored(storage, 'q'))['snapshot'] as { context: unknown }).context).toEqual({
+      pings: 1,
+    });
 
-    await orchestrateCloudEvents(options, [evt('r', 'evt.arm'), evt('r', 'evt.disarm')], [{ subject: 'r' }]);
+    await orchestrateCloudEvents(
+      options,
+      [evt('r', 'evt.arm'), evt('r', 'evt.disarm')],
+      [{ subject: 'r' }],
+    );
     expect((await stored(storage, 'r'))['timers']).toBeUndefined();
     time.now = T0 + 10_000;
     expect(await fireDueTimers(options)).toMatchObject({ fired: 0, errors: [] });
-    expect(((await stored(storage, 'r'))['snapshot'] as { context: unknown }).context).toEqual({ pings: 0 });
+    expect(((await stored(storage, 'r'))['snapshot'] as { context: unknown }).context).toEqual({
+      pings: 0,
+    });
   });
 
   test('a timer worker is woken by a timer indexed in its own process, long before its next poll', async () => {
     const storage = createMemoryStorage();
-    const quick = setup({}).createMachine({ id: 'quick', initial: 'waiting', states: { waiting: { after: { 30: 'late' } }, late: { type: 'final' } } });
+    const quick = setup({}).createMachine({
+      id: 'quick',
+      initial: 'waiting',
+      states: { waiting: { after: { 30: 'late' } }, late: { type: 'final' } },
+    });
     const options: OrchestrateCloudEventsOptions = {
       versions: [{ version: '1', logic: quick }],
       storage,
@@ -309,8 +417,14 @@ describe('orchestration timers', () => {
 
   test('bad run options are CONFIG naming them', async () => {
     const { options } = setupStore();
-    await expect(fireDueTimers(options, { maxMs: -1 })).rejects.toMatchObject({ code: 'CONFIG', message: expect.stringMatching(/maxMs/) });
-    await expect(fireDueTimers(options, { every: 5 } as never)).rejects.toMatchObject({ code: 'CONFIG', message: expect.stringMatching(/unknown option "every"/) });
+    await expect(fireDueTimers(options, { maxMs: -1 })).rejects.toMatchObject({
+      code: 'CONFIG',
+      message: expect.stringMatching(/maxMs/),
+    });
+    await expect(fireDueTimers(options, { every: 5 } as never)).rejects.toMatchObject({
+      code: 'CONFIG',
+      message: expect.stringMatching(/unknown option "every"/),
+    });
   });
 });
 
@@ -320,17 +434,26 @@ describe('persisted actor timers', () => {
     initial: 'armed',
     context: { rang: 0 },
     states: {
-      armed: { after: { 1000: { target: 'rung', actions: assign({ rang: ({ context }) => context.rang + 1 }) } } },
+      armed: {
+        after: {
+          1000: { target: 'rung', actions: assign({ rang: ({ context }) => context.rang + 1 }) },
+        },
+      },
       rung: {},
     },
   });
 
-  function actorOptions(storage: StorageManager, time: { now: number }, xclock: SimulatedClock): PersistedActorOptions<typeof reminder> {
+  function actorOptions(
+    storage: StorageManager,
+    time: { now: number },
+    xclock: SimulatedClock,
+  ): PersistedActorOptions<typeof reminder> {
     return {
       id: 'reminders/r1',
       storage,
       clock: () => time.now,
-      actorCreator: (_id, snapshot) => createActor(reminder, { clock: xclock, ...(snapshot === undefined ? {} : { snapshot }) }),
+      actorCreator: (_id, snapshot) =>
+        createActor(reminder, { clock: xclock, ...(snapshot === undefined ? {} : { snapshot }) }),
     };
   }
 
@@ -339,7 +462,13 @@ describe('persisted actor timers', () => {
     const time = { now: T0 };
     await withPersistedActor(actorOptions(storage, time, new SimulatedClock()), () => undefined);
     const view = await inspectPersistedActor(actorOptions(storage, time, new SimulatedClock()));
-    expect(view?.timers).toEqual([{ id: 'xstate.after.1000.reminder.armed', deadline: T0 + 1000, event: { type: 'xstate.after.1000.reminder.armed' } }]);
+    expect(view?.timers).toEqual([
+      {
+        id: 'xstate.after.1000.reminder.armed',
+        deadline: T0 + 1000,
+        event: { type: 'xstate.after.1000.reminder.armed' },
+      },
+    ]);
 
     time.now = T0 + 400;
     const clock = new SimulatedClock();
@@ -366,9 +495,15 @@ describe('persisted actor timers', () => {
         throw new Error('crash before save');
       }),
     ).rejects.toThrow('crash before save');
-    const value = await withPersistedActor(actorOptions(storage, time, new SimulatedClock()), (actor) => actor.getSnapshot().context.rang);
+    const value = await withPersistedActor(
+      actorOptions(storage, time, new SimulatedClock()),
+      (actor) => actor.getSnapshot().context.rang,
+    );
     expect(value).toBe(1);
-    const later = await withPersistedActor(actorOptions(storage, time, new SimulatedClock()), (actor) => actor.getSnapshot().context.rang);
+    const later = await withPersistedActor(
+      actorOptions(storage, time, new SimulatedClock()),
+      (actor) => actor.getSnapshot().context.rang,
+    );
     expect(later).toBe(1);
   });
 

@@ -28,7 +28,9 @@ function codeOf(fn: () => unknown): string | undefined {
 
 describe('workflow record helpers', () => {
   it('assertJsonValue accepts plain JSON and refuses what JSON would change', () => {
-    expect(codeOf(() => assertJsonValue({ a: [1, 'x', null, true, { b: undefined }] }, 'v'))).toBeUndefined();
+    expect(
+      codeOf(() => assertJsonValue({ a: [1, 'x', null, true, { b: undefined }] }, 'v')),
+    ).toBeUndefined();
     expect(codeOf(() => assertJsonValue(() => 1, 'v'))).toBe('SERIALIZATION');
     expect(codeOf(() => assertJsonValue({ d: new Date() }, 'v'))).toBe('SERIALIZATION');
     expect(codeOf(() => assertJsonValue([undefined], 'v'))).toBe('SERIALIZATION');
@@ -80,7 +82,11 @@ describe('workflow record helpers', () => {
 class LostReplyStorage extends MemoryStorageManager {
   lose: { code: 'CONFLICT' | 'UNKNOWN_OUTCOME'; keyPart: string } | undefined;
 
-  override async write(key: string, value: StorageValue, options: ConditionalOptions = {}): Promise<string> {
+  override async write(
+    key: string,
+    value: StorageValue,
+    options: ConditionalOptions = {},
+  ): Promise<string> {
     const version = await super.write(key, value, options);
     const lose = this.lose;
     if (lose !== undefined && key.includes(lose.keyPart)) {
@@ -91,52 +97,64 @@ class LostReplyStorage extends MemoryStorageManager {
   }
 }
 
-describe.each(['CONFLICT', 'UNKNOWN_OUTCOME'] as const)('storage workflow store: its own write whose reply was lost (%s)', (code) => {
-  let storage: LostReplyStorage;
-  let store: StorageWorkflowStore;
-  const memo = (id: string, value?: unknown): StepMemo => ({ id, kind: 'step', done: true, at: 1, ...(value === undefined ? {} : { value }) });
+describe.each(['CONFLICT', 'UNKNOWN_OUTCOME'] as const)(
+  'storage workflow store: its own write whose reply was lost (%s)',
+  (code) => {
+    let storage: LostReplyStorage;
+    let store: StorageWorkflowStore;
+    const memo = (id: string, value?: unknown): StepMemo => ({
+      id,
+      kind: 'step',
+      done: true,
+      at: 1,
+      ...(value === undefined ? {} : { value }),
+    });
 
-  beforeEach(() => {
-    storage = new LostReplyStorage();
-    store = createStorageWorkflowStore({ storage, clock: () => 1000 });
-  });
+    beforeEach(() => {
+      storage = new LostReplyStorage();
+      store = createStorageWorkflowStore({ storage, clock: () => 1000 });
+    });
 
-  async function claimed(): Promise<string> {
-    await store.insert({ id: 'w', handler: 'h' });
-    const claim = await store.claim({ leaseMs: 10_000 });
-    if (claim === undefined) throw new Error('not claimed');
-    return claim.token;
-  }
+    async function claimed(): Promise<string> {
+      await store.insert({ id: 'w', handler: 'h' });
+      const claim = await store.claim({ leaseMs: 10_000 });
+      if (claim === undefined) throw new Error('not claimed');
+      return claim.token;
+    }
 
-  it('saveStep is a success, not NON_DETERMINISTIC, and the next step records after it', async () => {
-    const token = await claimed();
-    storage.lose = { code, keyPart: 'records/' };
-    await store.saveStep('w', token, 0, memo('charge', { id: 'ch_1' }));
-    await store.saveStep('w', token, 1, memo('mail'));
-    const record = await store.get('w');
-    expect(record?.steps.map((s) => [s.id, s.value])).toEqual([['charge', { id: 'ch_1' }], ['mail', undefined]]);
-  });
+    it('saveStep is a success, not NON_DETERMINISTIC, and the next step records after it', async () => {
+      const token = await claimed();
+      storage.lose = { code, keyPart: 'records/' };
+      await store.saveStep('w', token, 0, memo('charge', { id: 'ch_1' }));
+      await store.saveStep('w', token, 1, memo('mail'));
+      const record = await store.get('w');
+      expect(record?.steps.map((s) => [s.id, s.value])).toEqual([
+        ['charge', { id: 'ch_1' }],
+        ['mail', undefined],
+      ]);
+    });
 
-  it('suspend and finish are a success, not LOCK_LOST', async () => {
-    const token = await claimed();
-    storage.lose = { code, keyPart: 'records/' };
-    await store.suspend('w', token, { runAt: 1000 });
-    expect((await store.get('w'))?.status).toBe('sleeping');
-    const again = await store.claim({ leaseMs: 10_000 });
-    expect(again).toBeDefined();
-    storage.lose = { code, keyPart: 'records/' };
-    await store.finish('w', again?.token ?? '', { status: 'completed', result: 5 });
-    expect((await store.get('w'))?.result).toBe(5);
-  });
+    it('suspend and finish are a success, not LOCK_LOST', async () => {
+      const token = await claimed();
+      storage.lose = { code, keyPart: 'records/' };
+      await store.suspend('w', token, { runAt: 1000 });
+      expect((await store.get('w'))?.status).toBe('sleeping');
+      const again = await store.claim({ leaseMs: 10_000 });
+      expect(again).toBeDefined();
+      storage.lose = { code, keyPart: 'records/' };
+      await store.finish('w', again?.token ?? '', { status: 'completed', result: 5 });
+      expect((await store.get('w'))?.result).toBe(5);
+    });
 
-  it('a claim is handed out, not lost', async () => {
-    await store.insert({ id: 'w', handler: 'h' });
-    storage.lose = { code, keyPart: 'records/' };
-    const claim = await store.claim({ leaseMs: 10_000 });
-    expect(claim?.record.claim?.token).toBe(claim?.token);
-    expect((await store.get('w'))?.claim?.token).toBe(claim?.token);
-  });
-});
+    it('a claim is handed out, not lost', async () => {
+      await store.insert({ id: 'w', handler: 'h' });
+      storage.lose = { code, keyPart: 'records/' };
+      const claim = await store.claim({ leaseMs: 10_000 });
+      expect(claim?.record.claim?.token).toBe(claim?.token);
+      expect((await store.get('w'))?.claim?.token).toBe(claim?.token);
+    });
+  },
+);
 
 describe('storage workflow store: insert', () => {
   it('an insert whose outcome is unknown is true when the record is its own, false when it is another', async () => {
@@ -149,15 +167,27 @@ describe('storage workflow store: insert', () => {
     // An outcome left unknown while another caller's record is there: not ours.
     const failing = Object.assign(Object.create(storage) as LostReplyStorage, {
       write: (key: string, value: StorageValue, options?: ConditionalOptions) =>
-        key.includes('records/') ? Promise.reject(new DurableError('UNKNOWN_OUTCOME', 'lost')) : storage.write(key, value, options),
+        key.includes('records/')
+          ? Promise.reject(new DurableError('UNKNOWN_OUTCOME', 'lost'))
+          : storage.write(key, value, options),
     });
-    expect(await createStorageWorkflowStore({ storage: failing, clock: () => 1000 }).insert({ id: 'v', handler: 'h', input: 2 })).toBe(false);
+    expect(
+      await createStorageWorkflowStore({ storage: failing, clock: () => 1000 }).insert({
+        id: 'v',
+        handler: 'h',
+        input: 2,
+      }),
+    ).toBe(false);
   });
 
-  it('unknown options and the seed libraries\' names are CONFIG errors naming ours', () => {
+  it("unknown options and the seed libraries' names are CONFIG errors naming ours", () => {
     const storage = createMemoryStorage();
-    expect(codeOf(() => createStorageWorkflowStore({ storage, lockWrite: true } as never))).toBe('CONFIG');
-    expect(() => createStorageWorkflowStore({ storageManager: storage } as never)).toThrow(/use storage/);
+    expect(codeOf(() => createStorageWorkflowStore({ storage, lockWrite: true } as never))).toBe(
+      'CONFIG',
+    );
+    expect(() => createStorageWorkflowStore({ storageManager: storage } as never)).toThrow(
+      /use storage/,
+    );
     expect(codeOf(() => createStorageWorkflowStore({ storage: {} as never }))).toBe('CONFIG');
   });
 });

@@ -37,7 +37,14 @@ export interface DynamoConnection {
 }
 
 /** The option keys of {@link DynamoConnectionOptions}. */
-const CONNECTION_OPTIONS = ['tableName', 'client', 'region', 'endpoint', 'credentials', 'clientConfig'] as const;
+const CONNECTION_OPTIONS = [
+  'tableName',
+  'client',
+  'region',
+  'endpoint',
+  'credentials',
+  'clientConfig',
+] as const;
 
 /** Option names of durable-x-state's DynamoLockingManager, and what to use instead (named in the CONFIG error). */
 const SEED_NAMES: Readonly<Record<string, string>> = {
@@ -52,12 +59,24 @@ const SEED_NAMES: Readonly<Record<string, string>> = {
  * are the caller's own option keys besides the connection's: any other key is `CONFIG`, so a
  * misspelt or a seed library's option (which used to be ignored in silence) is reported.
  */
-export function resolveConnection(options: DynamoConnectionOptions, context: string, known: readonly string[]): DynamoConnection {
-  checkOptions(options, context, { known: [...CONNECTION_OPTIONS, ...known], required: ['tableName'], renamed: SEED_NAMES });
+export function resolveConnection(
+  options: DynamoConnectionOptions,
+  context: string,
+  known: readonly string[],
+): DynamoConnection {
+  checkOptions(options, context, {
+    known: [...CONNECTION_OPTIONS, ...known],
+    required: ['tableName'],
+    renamed: SEED_NAMES,
+  });
   if (typeof options.tableName !== 'string' || !/^[a-zA-Z0-9_.-]{3,255}$/.test(options.tableName)) {
-    throw new DurableError(ErrorCode.CONFIG, `${context}: tableName must be a valid table name, got ${JSON.stringify(options.tableName)}`);
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `${context}: tableName must be a valid table name, got ${JSON.stringify(options.tableName)}`,
+    );
   }
-  if (options.client !== undefined) return { client: options.client, owned: false, tableName: options.tableName };
+  if (options.client !== undefined)
+    return { client: options.client, owned: false, tableName: options.tableName };
   const client = new DynamoDBClient({
     ...options.clientConfig,
     ...(options.region === undefined ? {} : { region: options.region }),
@@ -82,7 +101,11 @@ export function itemIdFor(prefix: string, key: string, context: string): string 
   if (bytes > MAX_PARTITION_KEY_BYTES) {
     throw new DurableError(
       ErrorCode.INVALID_KEY,
-      `${context}: invalid key ${JSON.stringify(key.slice(0, 64))}...: DynamoDB partition keys are at most ${MAX_PARTITION_KEY_BYTES} bytes of UTF-8 including the prefix ${JSON.stringify(prefix)}, this one is ${bytes}; use a shorter key`,
+      `${context}: invalid key ${JSON.stringify(
+        key.slice(0, 64),
+      )}...: DynamoDB partition keys are at most ${MAX_PARTITION_KEY_BYTES} bytes of UTF-8 including the prefix ${JSON.stringify(
+        prefix,
+      )}, this one is ${bytes}; use a shorter key`,
       { details: { key, bytes } },
     );
   }

@@ -9,7 +9,11 @@ interface SdkErrorShape {
 
 /** True for a failed ConditionExpression: the only error that means "contended" or "not yours". */
 export function isConditionFailure(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as SdkErrorShape).name === 'ConditionalCheckFailedException';
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    (error as SdkErrorShape).name === 'ConditionalCheckFailedException'
+  );
 }
 
 const RETRYABLE = new Set([
@@ -31,11 +35,16 @@ export function dynamoBackendError(error: unknown, message: string, key?: string
   const shape = (typeof error === 'object' && error !== null ? error : {}) as SdkErrorShape;
   const status = shape.$metadata?.httpStatusCode;
   const name = shape.name;
-  const retryable = status === undefined || status >= 500 || (name !== undefined && RETRYABLE.has(name));
+  const retryable =
+    status === undefined || status >= 500 || (name !== undefined && RETRYABLE.has(name));
   const reason = error instanceof Error ? error.message || name || 'unknown error' : String(error);
   return new Err(ErrorCode.BACKEND, `${message}: ${name ?? 'error'}: ${reason}`, {
     cause: error,
     retryable,
-    details: { ...(key === undefined ? {} : { key }), ...(status === undefined ? {} : { status }), ...(name === undefined ? {} : { name }) },
+    details: {
+      ...(key === undefined ? {} : { key }),
+      ...(status === undefined ? {} : { status }),
+      ...(name === undefined ? {} : { name }),
+    },
   });
 }

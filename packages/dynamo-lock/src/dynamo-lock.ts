@@ -1,6 +1,14 @@
 import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import type { AcquireOptions, BackoffOptions, Clock, Lease, LockCapabilities, LockHolder, LockManager } from '@durable/core';
+import type {
+  AcquireOptions,
+  BackoffOptions,
+  Clock,
+  Lease,
+  LockCapabilities,
+  LockHolder,
+  LockManager,
+} from '@durable/core';
 import { DurableError, ErrorCode, systemClock } from '@durable/core';
 import {
   acquireWithRetry,
@@ -43,7 +51,13 @@ const CONTEXT = 'dynamo lock';
 // Attribute names. `expireAt` (epoch seconds) is the table's TTL attribute, as in the library we
 // replace; `expiresAtMs` is the precise expiry every condition compares against, because the
 // TTL sweeper may run up to days late (and dynalite has none).
-const NAMES = { '#id': 'id', '#owner': 'owner', '#exp': 'expireAt', '#expMs': 'expiresAtMs', '#fence': 'fencingToken' };
+const NAMES = {
+  '#id': 'id',
+  '#owner': 'owner',
+  '#exp': 'expireAt',
+  '#expMs': 'expiresAtMs',
+  '#fence': 'fencingToken',
+};
 // `releasedBy` holds the owner token of the last release and is kept by later grants: a release
 // whose reply was lost (the SDK's retry then fails its condition) recognises its own change by it.
 const RELEASED_BY = 'releasedBy';
@@ -74,8 +88,17 @@ export class DynamoLockingManager implements LockManager {
     this.defaultTtlMs = resolveTtl(options.defaultTtlMs, 900_000, CONTEXT);
     this.prefix = options.prefix ?? '';
     // A lone surrogate would turn into U+FFFD on the wire: two prefixes, one set of locks.
-    if (typeof this.prefix !== 'string' || !isWellFormedText(this.prefix) || /[\u0000-\u001f\u007f-\u009f]/.test(this.prefix)) {
-      throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: prefix must be a string of well-formed Unicode without control characters, got ${JSON.stringify(this.prefix)}`);
+    if (
+      typeof this.prefix !== 'string' ||
+      !isWellFormedText(this.prefix) ||
+      /[\u0000-\u001f\u007f-\u009f]/.test(this.prefix)
+    ) {
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `${CONTEXT}: prefix must be a string of well-formed Unicode without control characters, got ${JSON.stringify(
+          this.prefix,
+        )}`,
+      );
     }
     this.backoff = resolveBackoff(options.backoff, CONTEXT);
     this.clock = options.clock ?? systemClock;
@@ -88,7 +111,14 @@ export class DynamoLockingManager implements LockManager {
       return Promise.reject(error);
     }
     const attempt = (ttlMs: number): Promise<Lease | undefined> => this.tryAcquire(key, ttlMs);
-    return acquireWithRetry({ context: CONTEXT, key, options, defaultTtlMs: this.defaultTtlMs, backoff: this.backoff, attempt });
+    return acquireWithRetry({
+      context: CONTEXT,
+      key,
+      options,
+      defaultTtlMs: this.defaultTtlMs,
+      backoff: this.backoff,
+      attempt,
+    });
   }
 
   async release(key: string, token: string): Promise<boolean> {
@@ -106,15 +136,25 @@ export class DynamoLockingManager implements LockManager {
           // counter then restarts above the clock (see tryAcquire).
           UpdateExpression: 'REMOVE #owner SET #expMs = :zero, #exp = :nowSec, #rel = :token',
           ConditionExpression: '#owner = :token',
-          ExpressionAttributeNames: { '#owner': NAMES['#owner'], '#expMs': NAMES['#expMs'], '#exp': NAMES['#exp'], '#rel': RELEASED_BY },
-          ExpressionAttributeValues: { ':token': { S: token }, ':zero': { N: '0' }, ':nowSec': { N: String(Math.floor(now / 1000)) } },
+          ExpressionAttributeNames: {
+            '#owner': NAMES['#owner'],
+            '#expMs': NAMES['#expMs'],
+            '#exp': NAMES['#exp'],
+            '#rel': RELEASED_BY,
+          },
+          ExpressionAttributeValues: {
+            ':token': { S: token },
+            ':zero': { N: '0' },
+            ':nowSec': { N: String(Math.floor(now / 1000)) },
+          },
         }),
       );
       return true;
     } catch (error) {
       const refused = isConditionFailure(error);
       if (refused && !wasRetried(error)) return false;
-      if (!refused && !mayHaveBeenApplied(error)) throw dynamoBackendError(error, `${CONTEXT}: release failed for ${key}`, key);
+      if (!refused && !mayHaveBeenApplied(error))
+        throw dynamoBackendError(error, `${CONTEXT}: release failed for ${key}`, key);
       // The SDK sent the release more than once, or lost its reply: was it applied?
       const item = await this.readItem(key, 'release').catch(() => undefined);
       if (item !== undefined && item.owner?.S !== token) {
@@ -147,7 +187,11 @@ export class DynamoLockingManager implements LockManager {
           Key: { id: { S: id } },
           UpdateExpression: 'SET #expMs = :expMs, #exp = :expSec',
           ConditionExpression: '#owner = :token AND #expMs > :now',
-          ExpressionAttributeNames: { '#owner': NAMES['#owner'], '#expMs': NAMES['#expMs'], '#exp': NAMES['#exp'] },
+          ExpressionAttributeNames: {
+            '#owner': NAMES['#owner'],
+            '#expMs': NAMES['#expMs'],
+            '#exp': NAMES['#exp'],
+          },
           ExpressionAttributeValues: {
             ':token': { S: token },
             ':now': { N: String(now) },
@@ -160,9 +204,13 @@ export class DynamoLockingManager implements LockManager {
       return expiresAt;
     } catch (error) {
       if (isConditionFailure(error)) {
-        throw new DurableError(ErrorCode.LOCK_LOST, `${CONTEXT}: extend failed for ${key}: the lease is no longer held`, {
-          details: { key },
-        });
+        throw new DurableError(
+          ErrorCode.LOCK_LOST,
+          `${CONTEXT}: extend failed for ${key}: the lease is no longer held`,
+          {
+            details: { key },
+          },
+        );
       }
       if (mayHaveBeenApplied(error)) {
         const item = await this.readItem(key, 'extend').catch(() => undefined);
@@ -189,7 +237,8 @@ export class DynamoLockingManager implements LockManager {
   /** The live lease on `key` (fencing token and expiry, never the owner token), or `undefined` when free. */
   async holder(key: string): Promise<LockHolder | undefined> {
     const state = await this.inspect(key);
-    if (state === undefined || state.token === undefined || state.expiresAtMs <= this.clock()) return undefined;
+    if (state === undefined || state.token === undefined || state.expiresAtMs <= this.clock())
+      return undefined;
     return { fencingToken: state.fencingToken, expiresAt: state.expiresAtMs };
   }
 
@@ -209,11 +258,18 @@ export class DynamoLockingManager implements LockManager {
   }
 
   /** The lock item (strongly consistent read), or undefined when there is none. */
-  private async readItem(key: string, operation: string): Promise<Record<string, AttributeValue> | undefined> {
+  private async readItem(
+    key: string,
+    operation: string,
+  ): Promise<Record<string, AttributeValue> | undefined> {
     const id = this.itemId(key);
     try {
       const { Item } = await this.connection.client.send(
-        new GetItemCommand({ TableName: this.connection.tableName, Key: { id: { S: id } }, ConsistentRead: true }),
+        new GetItemCommand({
+          TableName: this.connection.tableName,
+          Key: { id: { S: id } },
+          ConsistentRead: true,
+        }),
       );
       return Item;
     } catch (error) {
@@ -232,10 +288,12 @@ export class DynamoLockingManager implements LockManager {
           Key: { id: { S: this.itemId(key) } },
           // A new item's counter starts at the clock (ms), so that if the TTL sweeper ever
           // deletes a released item, later tokens still exceed every token granted before.
-          UpdateExpression: 'SET #owner = :token, #expMs = :expMs, #exp = :expSec, #fence = if_not_exists(#fence, :now) + :one',
+          UpdateExpression:
+            'SET #owner = :token, #expMs = :expMs, #exp = :expSec, #fence = if_not_exists(#fence, :now) + :one',
           // `#owner = :token` makes the SDK's own retry of a write that succeeded (but whose
           // answer was lost) a grant instead of "contended"; the token is fresh per attempt.
-          ConditionExpression: 'attribute_not_exists(#id) OR attribute_not_exists(#owner) OR #expMs < :now OR #owner = :token',
+          ConditionExpression:
+            'attribute_not_exists(#id) OR attribute_not_exists(#owner) OR #expMs < :now OR #owner = :token',
           ExpressionAttributeNames: NAMES,
           ExpressionAttributeValues: {
             ':token': { S: token },
@@ -249,7 +307,11 @@ export class DynamoLockingManager implements LockManager {
       );
       const fencingToken = Number(Attributes?.fencingToken?.N);
       if (!Number.isSafeInteger(fencingToken)) {
-        throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: acquire for ${key} returned no fencing token`, { details: { key } });
+        throw new DurableError(
+          ErrorCode.BACKEND,
+          `${CONTEXT}: acquire for ${key} returned no fencing token`,
+          { details: { key } },
+        );
       }
       this.remember(key, token, expiresAt);
       return createLease(this, { key, token, fencingToken, expiresAt, ttlMs });

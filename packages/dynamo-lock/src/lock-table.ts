@@ -27,7 +27,10 @@ export interface CreateLockTableOptions extends DynamoConnectionOptions {
  */
 export async function createLockTable(options: CreateLockTableOptions): Promise<boolean> {
   const context = 'dynamo lock: createLockTable';
-  const { client, owned, tableName } = resolveConnection(options, context, ['timeToLive', 'waitMs']);
+  const { client, owned, tableName } = resolveConnection(options, context, [
+    'timeToLive',
+    'waitMs',
+  ]);
   try {
     let created = false;
     try {
@@ -54,7 +57,11 @@ export async function createLockTable(options: CreateLockTableOptions): Promise<
         });
       if (Table?.TableStatus === 'ACTIVE') break;
       if (Date.now() > deadline) {
-        throw new DurableError(ErrorCode.BACKEND, `${context}: ${tableName} is not ACTIVE after waiting`, { retryable: true });
+        throw new DurableError(
+          ErrorCode.BACKEND,
+          `${context}: ${tableName} is not ACTIVE after waiting`,
+          { retryable: true },
+        );
       }
       await sleep(200);
     }

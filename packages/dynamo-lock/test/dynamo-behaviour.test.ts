@@ -19,16 +19,22 @@ afterAll(async () => {
   await server?.stop();
 }, 30_000);
 
-function manager(extra: Partial<ConstructorParameters<typeof DynamoLockingManager>[0]> = {}): DynamoLockingManager {
+function manager(
+  extra: Partial<ConstructorParameters<typeof DynamoLockingManager>[0]> = {},
+): DynamoLockingManager {
   return new DynamoLockingManager({ client, tableName, ...extra });
 }
 
 describe('DynamoLockingManager options', () => {
   it('refuses a missing or malformed table name and a bad TTL with CONFIG, before any I/O', () => {
     for (const name of [undefined, '', 'ab', 'bad name', 'x'.repeat(256)]) {
-      expect(() => new DynamoLockingManager({ tableName: name } as never)).toThrow(expect.objectContaining({ code: 'CONFIG' }));
+      expect(() => new DynamoLockingManager({ tableName: name } as never)).toThrow(
+        expect.objectContaining({ code: 'CONFIG' }),
+      );
     }
-    expect(() => new DynamoLockingManager({ tableName: 'locks', defaultTtlMs: -5 })).toThrow(expect.objectContaining({ code: 'CONFIG' }));
+    expect(() => new DynamoLockingManager({ tableName: 'locks', defaultTtlMs: -5 })).toThrow(
+      expect.objectContaining({ code: 'CONFIG' }),
+    );
   });
 
   it('the default lease lasts 900 s, as in the library it replaces', async () => {
@@ -43,7 +49,11 @@ describe('DynamoLockingManager options', () => {
     try {
       await manager().close();
       expect(destroy).not.toHaveBeenCalled();
-      await new DynamoLockingManager({ tableName, endpoint: server.endpoint, region: 'us-east-1' }).close();
+      await new DynamoLockingManager({
+        tableName,
+        endpoint: server.endpoint,
+        region: 'us-east-1',
+      }).close();
       expect(destroy).toHaveBeenCalledTimes(1);
     } finally {
       destroy.mockRestore();
@@ -55,7 +65,13 @@ describe('DynamoLockingManager table shape and semantics', () => {
   it('writes the table shape: id, expireAt in epoch seconds (TTL attribute), owner token and fencing counter', async () => {
     const key = uniquePrefix('shape');
     const lease = await manager({ prefix: 'app1:' }).acquire(key, { ttlMs: 60_000 });
-    const { Item } = await client.send(new GetItemCommand({ TableName: tableName, Key: { id: { S: `app1:${key}` } }, ConsistentRead: true }));
+    const { Item } = await client.send(
+      new GetItemCommand({
+        TableName: tableName,
+        Key: { id: { S: `app1:${key}` } },
+        ConsistentRead: true,
+      }),
+    );
     expect(Item?.owner?.S).toBe(lease.token);
     expect(Number(Item?.expireAt?.N)).toBe(Math.ceil(lease.expiresAt / 1000));
     expect(Number(Item?.expiresAtMs?.N)).toBe(lease.expiresAt);
@@ -171,7 +187,12 @@ describe('lost answers', () => {
 
 describe('bad input is a typed error before any I/O', () => {
   it('a malformed waitMs or owner token is CONFIG (the dead endpoint proves no request is made)', async () => {
-    const dead = new DynamoDBClient({ endpoint: 'http://127.0.0.1:9', region: 'us-east-1', maxAttempts: 1, credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+    const dead = new DynamoDBClient({
+      endpoint: 'http://127.0.0.1:9',
+      region: 'us-east-1',
+      maxAttempts: 1,
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+    });
     try {
       const lock = new DynamoLockingManager({ client: dead, tableName });
       for (const waitMs of [-1, Number.NaN, '100']) {

@@ -32,6 +32,14 @@ afterAll(async () => {
 
 runLockSuite('dynamo', {
   create: () => new DynamoLockingManager({ client, tableName, backoff: { maxMs: 50 } }),
-  createPeer: () => new DynamoLockingManager({ client: peerClient, tableName, backoff: { maxMs: 50 } }),
-  ...(proxied ? { lostReply: { dropNextReply: () => lossy!.proxy.dropNextReply(), dropsPending: () => lossy!.proxy.dropsPending() } } : {}),
+  createPeer: () =>
+    new DynamoLockingManager({ client: peerClient, tableName, backoff: { maxMs: 50 } }),
+  ...(proxied
+    ? {
+        lostReply: {
+          dropNextReply: () => lossy!.proxy.dropNextReply(),
+          dropsPending: () => lossy!.proxy.dropsPending(),
+        },
+      }
+    : {}),
 });

@@ -104,7 +104,12 @@ describeProxied('DynamoDB lock after a lost reply', () => {
 });
 
 describe('options and keys are checked before any I/O (issue 9)', () => {
-  const dead = new Client({ endpoint: 'http://127.0.0.1:9', region: 'us-east-1', maxAttempts: 1, credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  const dead = new Client({
+    endpoint: 'http://127.0.0.1:9',
+    region: 'us-east-1',
+    maxAttempts: 1,
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  });
   afterAll(() => dead.destroy());
 
   it("the seed library's option names are CONFIG naming ours, not ignored in silence", async () => {
@@ -117,15 +122,25 @@ describe('options and keys are checked before any I/O (issue 9)', () => {
     ];
     for (const [extra, message] of cases) {
       expect(() => new DynamoLockingManager({ tableName: 'locks', ...extra } as never)).toThrow(
-        expect.objectContaining({ code: 'CONFIG', retryable: false, message: expect.stringMatching(message) }),
+        expect.objectContaining({
+          code: 'CONFIG',
+          retryable: false,
+          message: expect.stringMatching(message),
+        }),
       );
     }
-    await expect(createLockTable({ tableName: 'locks', awsRegion: 'eu-west-1' } as never)).rejects.toMatchObject({ code: 'CONFIG' });
+    await expect(
+      createLockTable({ tableName: 'locks', awsRegion: 'eu-west-1' } as never),
+    ).rejects.toMatchObject({ code: 'CONFIG' });
     for (const options of [null, undefined, 'locks']) {
-      expect(() => new DynamoLockingManager(options as never)).toThrow(expect.objectContaining({ code: 'CONFIG' }));
+      expect(() => new DynamoLockingManager(options as never)).toThrow(
+        expect.objectContaining({ code: 'CONFIG' }),
+      );
     }
     for (const prefix of [42, 'app\uD800:', 'a\u0000b']) {
-      expect(() => new DynamoLockingManager({ tableName: 'locks', prefix } as never)).toThrow(expect.objectContaining({ code: 'CONFIG' }));
+      expect(() => new DynamoLockingManager({ tableName: 'locks', prefix } as never)).toThrow(
+        expect.objectContaining({ code: 'CONFIG' }),
+      );
     }
   });
 
@@ -142,12 +157,21 @@ describe('options and keys are checked before any I/O (issue 9)', () => {
   it('a partition key over 2048 bytes of UTF-8 (prefix included) is INVALID_KEY, never BACKEND', async () => {
     const lock = new DynamoLockingManager({ client: dead, tableName, prefix: 'app:' });
     const key = '日'.repeat(683); // 2049 bytes, 683 characters: valid for the core rules
-    for (const operation of [() => lock.acquire(key), () => lock.release(key, 't'), () => lock.extend(key, 't', 1000), () => lock.inspect(key)]) {
+    for (const operation of [
+      () => lock.acquire(key),
+      () => lock.release(key, 't'),
+      () => lock.extend(key, 't', 1000),
+      () => lock.inspect(key),
+    ]) {
       const error = await expectDurableError(operation, 'INVALID_KEY');
       expect(error.retryable).toBe(false);
     }
     // The prefix counts: 1100 + 948 bytes is exactly 2048 and passes the check (and fails at I/O).
-    const prefixed = new DynamoLockingManager({ client: dead, tableName, prefix: 'p'.repeat(1100) });
+    const prefixed = new DynamoLockingManager({
+      client: dead,
+      tableName,
+      prefix: 'p'.repeat(1100),
+    });
     await expectDurableError(() => prefixed.inspect('x'.repeat(948)), 'BACKEND');
     await expectDurableError(() => prefixed.inspect('x'.repeat(949)), 'INVALID_KEY');
   });
@@ -156,6 +180,8 @@ describe('options and keys are checked before any I/O (issue 9)', () => {
     const lock = new DynamoLockingManager({ client: dead, tableName });
     await expectDurableError(() => lock.acquire('k', { ttlMs: 1e300 }), 'CONFIG');
     await expectDurableError(() => lock.extend('k', 'token', 1e300), 'CONFIG');
-    expect(() => new DynamoLockingManager({ tableName, defaultTtlMs: 1e300 })).toThrow(expect.objectContaining({ code: 'CONFIG' }));
+    expect(() => new DynamoLockingManager({ tableName, defaultTtlMs: 1e300 })).toThrow(
+      expect.objectContaining({ code: 'CONFIG' }),
+    );
   });
 });

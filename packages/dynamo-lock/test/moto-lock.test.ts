@@ -15,7 +15,11 @@ if (motoOrSkip('@durable/dynamo-lock', 'the DynamoDB lock suite')) {
   let client: DynamoDBClient;
   let peer: DynamoDBClient;
   const makeClient = (): DynamoDBClient =>
-    new DynamoDBClient({ endpoint: moto.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'moto', secretAccessKey: 'moto' } });
+    new DynamoDBClient({
+      endpoint: moto.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'moto', secretAccessKey: 'moto' },
+    });
 
   beforeAll(async () => {
     moto = await startMoto();

@@ -122,7 +122,11 @@ function numbered(entries: readonly DirEntry[] | undefined, upTo: number): numbe
  * refuses a folder that is not empty, so a marker created meanwhile is never lost: its creator
  * sees ENOENT and creates the folder again).
  */
-export function* walkDue(dueDir: string, now: number, visit: (bucket: DueBucket) => Steps<boolean>): Steps<boolean> {
+export function* walkDue(
+  dueDir: string,
+  now: number,
+  visit: (bucket: DueBucket) => Steps<boolean>,
+): Steps<boolean> {
   const limits = bucketsOf(now);
   const walk = function* (dir: string, level: number): Steps<{ stop: boolean; empty: boolean }> {
     const entries = (yield { op: 'readdir', path: dir }) as DirEntry[] | undefined;
@@ -139,14 +143,19 @@ export function* walkDue(dueDir: string, now: number, visit: (bucket: DueBucket)
           continue;
         }
         empty = markers.length === 0;
-        if (!empty && (yield* visit({ dir: child, bucket: n, markers: markers.map((m) => m.name) }))) return { stop: true, empty: false };
+        if (
+          !empty &&
+          (yield* visit({ dir: child, bucket: n, markers: markers.map((m) => m.name) }))
+        )
+          return { stop: true, empty: false };
       } else {
         const inner = yield* walk(child, level + 1);
         if (inner.stop) return inner;
         empty = inner.empty;
       }
       // Only buckets wholly in the past: an insert or a move may be creating a marker in the current one.
-      if (empty && n < limit && (yield* call({ op: 'rmdir', path: child })) !== 'EEXIST') remaining--;
+      if (empty && n < limit && (yield* call({ op: 'rmdir', path: child })) !== 'EEXIST')
+        remaining--;
     }
     return { stop: false, empty: remaining === 0 };
   };

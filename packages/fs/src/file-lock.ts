@@ -1,6 +1,14 @@
 import { existsSync, watch } from 'node:fs';
 import { join } from 'node:path';
-import type { AcquireOptions, BackoffOptions, Clock, Lease, LockCapabilities, LockHolder, LockManager } from '@durable/core';
+import type {
+  AcquireOptions,
+  BackoffOptions,
+  Clock,
+  Lease,
+  LockCapabilities,
+  LockHolder,
+  LockManager,
+} from '@durable/core';
 import { DurableError, ErrorCode, systemClock } from '@durable/core';
 import {
   acquireWithRetry,
@@ -71,10 +79,23 @@ export class FileLockManager implements LockManager {
     checkOptions(options, CONTEXT, {
       known: ['root', 'defaultTtlMs', 'clock', 'backoff', 'wakeOnChange'],
       required: ['root'],
-      renamed: { ttl: 'defaultTtlMs', timeToLiveDurationInSeconds: 'defaultTtlMs (milliseconds)', dir: 'root', path: 'root' },
+      renamed: {
+        ttl: 'defaultTtlMs',
+        timeToLiveDurationInSeconds: 'defaultTtlMs (milliseconds)',
+        dir: 'root',
+        path: 'root',
+      },
     });
-    if (options === null || typeof options !== 'object' || typeof options.root !== 'string' || options.root === '') {
-      throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: options with a "root" folder are required`);
+    if (
+      options === null ||
+      typeof options !== 'object' ||
+      typeof options.root !== 'string' ||
+      options.root === ''
+    ) {
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `${CONTEXT}: options with a "root" folder are required`,
+      );
     }
     this.paths = new KeyPaths(join(options.root, '.locks'), CONTEXT);
     this.clock = options.clock ?? systemClock;
@@ -87,9 +108,12 @@ export class FileLockManager implements LockManager {
     // Worked out on first use, after acquireWithRetry has checked the key (a bad key rejects).
     let folder: KeyFolder | undefined;
     const keyFolder = (): KeyFolder => (folder ??= this.paths.keyFolder(key));
-    const attempt = (ttlMs: number): Promise<Lease | undefined> => this.tryAcquire(keyFolder(), key, ttlMs);
+    const attempt = (ttlMs: number): Promise<Lease | undefined> =>
+      this.tryAcquire(keyFolder(), key, ttlMs);
     // The folder exists once the first attempt failed (it creates it), which is when acquireWithRetry subscribes.
-    const wakeUp = this.wakeOnChange ? (onChange: () => void) => watchFolder(keyFolder().dir, onChange) : undefined;
+    const wakeUp = this.wakeOnChange
+      ? (onChange: () => void) => watchFolder(keyFolder().dir, onChange)
+      : undefined;
     return acquireWithRetry({
       context: CONTEXT,
       key,
@@ -106,7 +130,9 @@ export class FileLockManager implements LockManager {
     try {
       if (!this.paths.ensureInside(folder, key, false)) return false;
       const result = await this.change(folder, key, (state) =>
-        state !== undefined && state.token === token && state.released !== true ? { ...state, released: true } : undefined,
+        state !== undefined && state.token === token && state.released !== true
+          ? { ...state, released: true }
+          : undefined,
       );
       return result !== undefined;
     } catch (error) {
@@ -122,7 +148,13 @@ export class FileLockManager implements LockManager {
       if (this.paths.ensureInside(folder, key, false)) {
         extended = await this.change(folder, key, (state) => {
           const now = this.clock();
-          if (state === undefined || state.token !== token || state.released === true || state.expiresAt <= now) return undefined;
+          if (
+            state === undefined ||
+            state.token !== token ||
+            state.released === true ||
+            state.expiresAt <= now
+          )
+            return undefined;
           return { ...state, expiresAt: now + ttl };
         });
       }
@@ -130,9 +162,13 @@ export class FileLockManager implements LockManager {
       throw toBackendError(error, `${CONTEXT}: extend failed for ${key}`, { details: { key } });
     }
     if (extended !== undefined) return extended.expiresAt;
-    throw new DurableError(ErrorCode.LOCK_LOST, `${CONTEXT}: extend failed for ${key}: the lease is no longer held`, {
-      details: { key },
-    });
+    throw new DurableError(
+      ErrorCode.LOCK_LOST,
+      `${CONTEXT}: extend failed for ${key}: the lease is no longer held`,
+      {
+        details: { key },
+      },
+    );
   }
 
   /** The live lease on `key` (fencing token and expiry, never the owner token), or `undefined` when free. */
@@ -148,13 +184,20 @@ export class FileLockManager implements LockManager {
         return undefined;
       });
     } catch (error) {
-      throw toBackendError(error, `${CONTEXT}: holder lookup failed for ${key}`, { details: { key } });
+      throw toBackendError(error, `${CONTEXT}: holder lookup failed for ${key}`, {
+        details: { key },
+      });
     }
-    if (seen === undefined || seen.released === true || seen.expiresAt <= this.clock()) return undefined;
+    if (seen === undefined || seen.released === true || seen.expiresAt <= this.clock())
+      return undefined;
     return { fencingToken: seen.fencing, expiresAt: seen.expiresAt };
   }
 
-  private async tryAcquire(folder: KeyFolder, key: string, ttlMs: number): Promise<Lease | undefined> {
+  private async tryAcquire(
+    folder: KeyFolder,
+    key: string,
+    ttlMs: number,
+  ): Promise<Lease | undefined> {
     try {
       this.paths.ensureInside(folder, key, true);
       const token = createLockToken();
@@ -166,13 +209,20 @@ export class FileLockManager implements LockManager {
         key,
         (state, version) => {
           const now = this.clock();
-          if (state !== undefined && state.released !== true && state.expiresAt > now) return undefined;
+          if (state !== undefined && state.released !== true && state.expiresAt > now)
+            return undefined;
           return { v: 1, token, fencing: version + 1, expiresAt: now + ttlMs };
         },
         true,
       );
       if (grant === undefined) return undefined;
-      return createLease(this, { key, token, fencingToken: grant.fencing, expiresAt: grant.expiresAt, ttlMs });
+      return createLease(this, {
+        key,
+        token,
+        fencingToken: grant.fencing,
+        expiresAt: grant.expiresAt,
+        ttlMs,
+      });
     } catch (error) {
       throw toBackendError(error, `${CONTEXT}: acquire failed for ${key}`, { details: { key } });
     }
@@ -195,7 +245,11 @@ export class FileLockManager implements LockManager {
     const result = await commitKey(folder, (head) => {
       planned = next(this.stateOf(head, key), head === undefined ? 0 : head.version + 1);
       if (planned === undefined) return undefined;
-      return { chunks: encodeValueFile(ValueKind.VALUE, Buffer.from(JSON.stringify(planned))), sync: false, syncAfterLink: durable };
+      return {
+        chunks: encodeValueFile(ValueKind.VALUE, Buffer.from(JSON.stringify(planned))),
+        sync: false,
+        syncAfterLink: durable,
+      };
     });
     return result.committed ? planned : undefined;
   }
@@ -240,7 +294,14 @@ function watchFolder(dir: string, onChange: () => void): (() => void) | undefine
 function parseState(bytes: Uint8Array): LockState | undefined {
   try {
     const state = JSON.parse(Buffer.from(bytes).toString('utf8')) as Partial<LockState> | null;
-    if (state === null || state.v !== 1 || typeof state.token !== 'string' || typeof state.fencing !== 'number' || typeof state.expiresAt !== 'number') return undefined;
+    if (
+      state === null ||
+      state.v !== 1 ||
+      typeof state.token !== 'string' ||
+      typeof state.fencing !== 'number' ||
+      typeof state.expiresAt !== 'number'
+    )
+      return undefined;
     return state as LockState;
   } catch {
     return undefined;

@@ -10,7 +10,16 @@ import type {
   StorageValue,
 } from '@durable/core';
 import { DurableError, ErrorCode } from '@durable/core';
-import { assertConditionalOptions, conflictError, assertStorageValue, assertValidPrefix, checkOptions, pageKeys, toBackendError, toBytes } from '@durable/core/adapter';
+import {
+  assertConditionalOptions,
+  conflictError,
+  assertStorageValue,
+  assertValidPrefix,
+  checkOptions,
+  pageKeys,
+  toBackendError,
+  toBytes,
+} from '@durable/core/adapter';
 import { commitKey, corruptError, readKey } from './key-store.js';
 import { KEY_DIR_SUFFIX, KeyPaths, SEGMENT_FILE, decodeSegment, encodeSegment } from './paths.js';
 import type { Head, KeyFolder, Planned } from './protocol.js';
@@ -42,7 +51,10 @@ export class LocalFileStorageManager implements StorageManager {
 
   constructor(options: LocalFileStorageOptions) {
     if (options === null || typeof options !== 'object') {
-      throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: options with a "root" folder are required`);
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `${CONTEXT}: options with a "root" folder are required`,
+      );
     }
     checkOptions(options, CONTEXT, { known: ['root', 'fsync'], required: ['root'] });
     this.paths = new KeyPaths(options.root, CONTEXT);
@@ -73,10 +85,15 @@ export class LocalFileStorageManager implements StorageManager {
     assertConditionalOptions(options, CONTEXT, key);
     const folder = this.paths.keyFolder(key);
     const ifVersion = options?.ifVersion;
-    const planned: Planned = { chunks: encodeValueFile(ValueKind.VALUE, toBytes(value)), sync: this.fsync };
+    const planned: Planned = {
+      chunks: encodeValueFile(ValueKind.VALUE, toBytes(value)),
+      sync: this.fsync,
+    };
     try {
       this.paths.ensureInside(folder, key, true);
-      const result = await commitKey(folder, (head) => (holds(head, ifVersion, key) ? planned : undefined));
+      const result = await commitKey(folder, (head) =>
+        holds(head, ifVersion, key) ? planned : undefined,
+      );
       if (!result.committed) throw conflict(key, 'write', ifVersion ?? null, result.head);
       this.paths.nameHashedFolders(key, folder);
       return String(result.version);
@@ -96,9 +113,12 @@ export class LocalFileStorageManager implements StorageManager {
         return false;
       }
       // Deleting what is not there changes nothing (no tombstone on a tombstone).
-      const result = await commitKey(folder, (head) => (present(head) && holds(head, ifVersion, key) ? planned : undefined));
+      const result = await commitKey(folder, (head) =>
+        present(head) && holds(head, ifVersion, key) ? planned : undefined,
+      );
       if (result.committed) return true;
-      if (typeof ifVersion === 'string' || (ifVersion === null && present(result.head))) throw conflict(key, 'delete', ifVersion, result.head);
+      if (typeof ifVersion === 'string' || (ifVersion === null && present(result.head)))
+        throw conflict(key, 'delete', ifVersion, result.head);
       return false;
     } catch (error) {
       throw toBackendError(error, `${CONTEXT}: delete failed for ${key}`, { details: { key } });
@@ -135,7 +155,11 @@ export class LocalFileStorageManager implements StorageManager {
     try {
       entries = readdirSync(dir, { withFileTypes: true });
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return;
+      if (
+        (error as NodeJS.ErrnoException).code === 'ENOENT' ||
+        (error as NodeJS.ErrnoException).code === 'ENOTDIR'
+      )
+        return;
       throw error;
     }
     for (const entry of entries) {
@@ -170,7 +194,8 @@ function present(head: Head | undefined): head is Head {
 // unconditional write (the way to repair it) but never matches a condition.
 function holds(head: Head | undefined, ifVersion: string | null | undefined, key: string): boolean {
   if (ifVersion === undefined) return true;
-  if (head !== undefined && head.kind === undefined) throw corruptError(CONTEXT, 'conditional write', key, head);
+  if (head !== undefined && head.kind === undefined)
+    throw corruptError(CONTEXT, 'conditional write', key, head);
   if (ifVersion === null) return !present(head);
   return present(head) && String(head.version) === ifVersion;
 }
@@ -183,8 +208,19 @@ function readSegmentName(dir: string): string | undefined {
   }
 }
 
-function conflict(key: string, operation: 'write' | 'delete', expected: string | null, head: Head | undefined): DurableError {
-  return conflictError({ context: CONTEXT, operation, key, expected, actual: present(head) ? String(head.version) : null });
+function conflict(
+  key: string,
+  operation: 'write' | 'delete',
+  expected: string | null,
+  head: Head | undefined,
+): DurableError {
+  return conflictError({
+    context: CONTEXT,
+    operation,
+    key,
+    expected,
+    actual: present(head) ? String(head.version) : null,
+  });
 }
 
 /** Creates a {@link LocalFileStorageManager}. */

@@ -1,5 +1,22 @@
 import type { Dirent } from 'node:fs';
-import { closeSync, constants, fstatSync, fsync, linkSync, lstatSync, mkdirSync, openSync, read, readdirSync, readSync, renameSync, rmdirSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  fsync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  read,
+  readdirSync,
+  readSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { DirEntry, FsOp, Steps } from './protocol.js';
 
@@ -14,7 +31,8 @@ const SMALL_FILE_BYTES = 64 * 1024;
 // Below Buffer's pool threshold (4 KiB), so the first read allocates nothing new.
 const FIRST_READ_BYTES = 4000;
 const READ_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0);
-const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0);
+const CREATE_FLAGS =
+  constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0);
 
 /**
  * A hook called before each file-system call of the protocol, for tests that pause a process at
@@ -51,7 +69,10 @@ function code(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException).code;
 }
 
-function outcome(action: () => void, exists: readonly string[] = ['EEXIST']): 'ok' | 'EEXIST' | 'ENOENT' {
+function outcome(
+  action: () => void,
+  exists: readonly string[] = ['EEXIST'],
+): 'ok' | 'EEXIST' | 'ENOENT' {
   try {
     action();
     return 'ok';
@@ -88,7 +109,12 @@ function perform(op: FsOp): unknown {
     case 'removeTree':
       // ENOTEMPTY: another process added an entry while the tree was being emptied (see the
       // protocol's clearTrash); the caller deletes again.
-      return outcome(() => rmSync(op.path, { recursive: true, force: true }), ['ENOTEMPTY', 'EEXIST']) === 'EEXIST' ? 'EEXIST' : 'ok';
+      return outcome(
+        () => rmSync(op.path, { recursive: true, force: true }),
+        ['ENOTEMPTY', 'EEXIST'],
+      ) === 'EEXIST'
+        ? 'EEXIST'
+        : 'ok';
     case 'createFile':
       return outcome(() => closeSync(openSync(op.path, CREATE_FLAGS, 0o600)));
     case 'rmdir':
@@ -105,7 +131,11 @@ function listFolder(path: string): DirEntry[] | undefined {
     if (code(error) === 'ENOENT') return undefined;
     throw error;
   }
-  return entries.map((entry) => ({ name: entry.name, dir: entry.isDirectory(), file: entry.isFile() }));
+  return entries.map((entry) => ({
+    name: entry.name,
+    dir: entry.isDirectory(),
+    file: entry.isFile(),
+  }));
 }
 
 function readWhole(path: string): Uint8Array | undefined | Promise<Uint8Array> {
@@ -156,7 +186,9 @@ async function readAllAsync(fd: number, size: number): Promise<Buffer> {
   let offset = 0;
   while (offset < size) {
     const n = await new Promise<number>((resolve, reject) =>
-      read(fd, bytes, offset, size - offset, offset, (error, count) => (error ? reject(error) : resolve(count))),
+      read(fd, bytes, offset, size - offset, offset, (error, count) =>
+        error ? reject(error) : resolve(count),
+      ),
     );
     if (n === 0) break;
     offset += n;
@@ -164,7 +196,8 @@ async function readAllAsync(fd: number, size: number): Promise<Buffer> {
   return bytes.subarray(0, offset);
 }
 
-const fsyncAsync = (fd: number): Promise<void> => new Promise((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
+const fsyncAsync = (fd: number): Promise<void> =>
+  new Promise((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
 
 // A new file (never an existing one, never through a symlink), written in full, fsynced when asked.
 function writeNew(path: string, chunks: Uint8Array[], sync: boolean): Promise<void> | undefined {
@@ -174,7 +207,8 @@ function writeNew(path: string, chunks: Uint8Array[], sync: boolean): Promise<vo
   try {
     // One write for a header and its payload: a system call saved on every commit.
     const bytes = chunks.length === 1 ? (chunks[0] as Uint8Array) : Buffer.concat(chunks, size);
-    for (let offset = 0; offset < bytes.length; ) offset += writeSync(fd, bytes, offset, bytes.length - offset);
+    for (let offset = 0; offset < bytes.length; )
+      offset += writeSync(fd, bytes, offset, bytes.length - offset);
   } catch (error) {
     closeSync(fd);
     throw error;

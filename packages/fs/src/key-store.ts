@@ -23,7 +23,10 @@ export const protocolOptions: ProtocolOptions = {
 };
 
 /** Reads a key folder's newest state with node:fs. */
-export function readKey(folder: KeyFolder, options: ProtocolOptions = protocolOptions): Promise<Head | undefined> {
+export function readKey(
+  folder: KeyFolder,
+  options: ProtocolOptions = protocolOptions,
+): Promise<Head | undefined> {
   return runSteps(readHead(folder, options)).catch(foreign);
 }
 
@@ -39,7 +42,11 @@ export function commitKey(
 // A folder the protocol did not write is a permanent condition: BACKEND, not retryable.
 function foreign(error: unknown): never {
   if (error instanceof ForeignFolderError) {
-    throw new DurableError(ErrorCode.BACKEND, `@durable/fs: ${error.message}; move it away or restore it from a backup`, { retryable: false, cause: error });
+    throw new DurableError(
+      ErrorCode.BACKEND,
+      `@durable/fs: ${error.message}; move it away or restore it from a backup`,
+      { retryable: false, cause: error },
+    );
   }
   throw error;
 }
@@ -48,8 +55,12 @@ function foreign(error: unknown): never {
 export function corruptError(context: string, op: string, key: string, head: Head): DurableError {
   return new DurableError(
     ErrorCode.BACKEND,
-    `${context}: ${op} failed for ${key}: its value file ${head.path} is corrupt (${head.corrupt ?? 'unreadable'}); ` +
-      'restore it from a backup, or overwrite the key with an unconditional write',
-    { retryable: false, details: { key, path: head.path, version: String(head.version), corrupt: head.corrupt } },
+    `${context}: ${op} failed for ${key}: its value file ${head.path} is corrupt (${
+      head.corrupt ?? 'unreadable'
+    }); ` + 'restore it from a backup, or overwrite the key with an unconditional write',
+    {
+      retryable: false,
+      details: { key, path: head.path, version: String(head.version), corrupt: head.corrupt },
+    },
   );
 }

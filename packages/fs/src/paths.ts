@@ -1,6 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Stats } from 'node:fs';
-import { closeSync, linkSync, lstatSync, mkdirSync, openSync, realpathSync, unlinkSync, writeSync, constants } from 'node:fs';
+import {
+  closeSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  realpathSync,
+  unlinkSync,
+  writeSync,
+  constants,
+} from 'node:fs';
 import { join } from 'node:path';
 import { DurableError, ErrorCode } from '@durable/core';
 import { assertValidKey } from '@durable/core/adapter';
@@ -26,7 +36,9 @@ export function encodeSegment(segment: string): string {
   let out = '';
   for (const ch of segment) {
     if (PLAIN.test(ch) && !(out.length === 0 && ch === '.')) out += ch;
-    else for (const byte of Buffer.from(ch, 'utf8')) out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+    else
+      for (const byte of Buffer.from(ch, 'utf8'))
+        out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
   }
   if (out.length > MAX_NAME) return `#${createHash('sha256').update(segment).digest('hex')}`;
   return out;
@@ -56,7 +68,10 @@ export class KeyPaths {
 
   constructor(root: string, context: string) {
     if (typeof root !== 'string' || root.length === 0) {
-      throw new DurableError(ErrorCode.CONFIG, `${context}: "root" must be a non-empty folder path`);
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `${context}: "root" must be a non-empty folder path`,
+      );
     }
     mkdirSync(root, { recursive: true });
     this.root = realpathSync(root);
@@ -73,7 +88,11 @@ export class KeyPaths {
     if (Buffer.byteLength(dir) > PATH_LIMIT) {
       throw new DurableError(
         ErrorCode.INVALID_KEY,
-        `${this.context}: key ${JSON.stringify(key.slice(0, 64))}... is too long for a file path under ${this.root} (at most ${PATH_LIMIT} bytes once encoded); use shorter segments`,
+        `${this.context}: key ${JSON.stringify(
+          key.slice(0, 64),
+        )}... is too long for a file path under ${
+          this.root
+        } (at most ${PATH_LIMIT} bytes once encoded); use shorter segments`,
         { details: { key } },
       );
     }
@@ -125,7 +144,8 @@ export class KeyPaths {
     segments.forEach((segment, i) => {
       const name = encodeSegment(segment) + (i === segments.length - 1 ? KEY_DIR_SUFFIX : '');
       current = join(current, name);
-      if (!name.startsWith('#') || lstatOrUndefined(join(current, SEGMENT_FILE)) !== undefined) return;
+      if (!name.startsWith('#') || lstatOrUndefined(join(current, SEGMENT_FILE)) !== undefined)
+        return;
       const temp = join(current, `.t-${randomBytes(8).toString('hex')}`);
       const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
       try {

@@ -30,7 +30,12 @@ export class ForeignFolderError extends Error {
 export type FsOp =
   | { readonly op: 'readdir'; readonly path: string }
   | { readonly op: 'readFile'; readonly path: string }
-  | { readonly op: 'writeFile'; readonly path: string; readonly chunks: Uint8Array[]; readonly sync: boolean }
+  | {
+      readonly op: 'writeFile';
+      readonly path: string;
+      readonly chunks: Uint8Array[];
+      readonly sync: boolean;
+    }
   | { readonly op: 'syncFile'; readonly path: string }
   | { readonly op: 'stat'; readonly path: string }
   | { readonly op: 'link'; readonly from: string; readonly to: string }
@@ -138,14 +143,17 @@ function* call(op: FsOp): Steps<Outcome> {
 /** The epoch numbers among `entries`, ascending (only folders named by the protocol). */
 export function epochsOf(entries: readonly DirEntry[]): number[] {
   const out: number[] = [];
-  for (const entry of entries) if (entry.dir && EPOCH.test(entry.name)) out.push(Number(entry.name.slice(1)));
+  for (const entry of entries)
+    if (entry.dir && EPOCH.test(entry.name)) out.push(Number(entry.name.slice(1)));
   return out.sort((a, b) => a - b);
 }
 
 /** The newest contiguous slot (from 0) and whether it is a seal; names the protocol never writes are ignored. */
 function topSlot(entries: readonly DirEntry[]): { slot: number; sealed: boolean } {
   const slots = new Map<number, boolean>();
-  for (const entry of entries) if ((entry.dir || entry.file) && SLOT.test(entry.name)) slots.set(Number(entry.name), entry.dir);
+  for (const entry of entries)
+    if ((entry.dir || entry.file) && SLOT.test(entry.name))
+      slots.set(Number(entry.name), entry.dir);
   let slot = -1;
   while (slots.has(slot + 1)) slot++;
   return { slot, sealed: slot >= 0 && slots.get(slot) === true };
@@ -163,7 +171,9 @@ export function* readHead(key: KeyFolder, options: ProtocolOptions): Steps<Head 
       epoch = epochs[epochs.length - 1];
       if (epoch === undefined) {
         if (attempt < RELIST_LIMIT) continue;
-        throw new ForeignFolderError(`${key.dir} holds no epoch folder: it was not written by this version of @durable/fs (0.1 kept numbered files directly in the key folder)`);
+        throw new ForeignFolderError(
+          `${key.dir} holds no epoch folder: it was not written by this version of @durable/fs (0.1 kept numbered files directly in the key folder)`,
+        );
       }
     }
     const epochDir = `${key.dir}/e${epoch}`;
@@ -176,7 +186,9 @@ export function* readHead(key: KeyFolder, options: ProtocolOptions): Steps<Head 
     const top = topSlot(slots);
     if (top.slot < 0) {
       if (attempt < RELIST_LIMIT) continue;
-      throw new ForeignFolderError(`${epochDir} holds no slot 0: it was not written by this version of @durable/fs`);
+      throw new ForeignFolderError(
+        `${epochDir} holds no slot 0: it was not written by this version of @durable/fs`,
+      );
     }
     if (top.sealed) {
       yield* finishSeal(key, epoch, top.slot, options);
@@ -196,7 +208,11 @@ export function* readHead(key: KeyFolder, options: ProtocolOptions): Steps<Head 
  * Commits what `plan` asks for over the newest state, retrying lost races until `plan` declines
  * (returns undefined: a failed condition, reported with the head it saw) or a link succeeds.
  */
-export function* commit(key: KeyFolder, plan: (head: Head | undefined) => Planned | undefined, options: ProtocolOptions): Steps<CommitResult> {
+export function* commit(
+  key: KeyFolder,
+  plan: (head: Head | undefined) => Planned | undefined,
+  options: ProtocolOptions,
+): Steps<CommitResult> {
   let temp: string | undefined;
   let written: Uint8Array[] | undefined;
   try {
@@ -215,10 +231,17 @@ export function* commit(key: KeyFolder, plan: (head: Head | undefined) => Planne
         written = planned.chunks;
       }
       const slot = head.slot + 1;
-      const linked = yield* call({ op: 'link', from: temp, to: `${key.dir}/e${head.epoch}/${slot}` });
+      const linked = yield* call({
+        op: 'link',
+        from: temp,
+        to: `${key.dir}/e${head.epoch}/${slot}`,
+      });
       if (linked === 'ok') {
         // Through the temp name: the same inode, wherever a compaction has moved the slot since.
-        if (planned.syncAfterLink === true && (yield* call({ op: 'syncFile', path: temp })) === 'ENOENT') {
+        if (
+          planned.syncAfterLink === true &&
+          (yield* call({ op: 'syncFile', path: temp })) === 'ENOENT'
+        ) {
           // Swept as abandoned after a very long pause: sync the slot, if it is still there.
           yield* call({ op: 'syncFile', path: `${key.dir}/e${head.epoch}/${slot}` });
         }
@@ -257,7 +280,12 @@ function* createKey(key: KeyFolder, planned: Planned, options: ProtocolOptions):
   try {
     if ((yield* call({ op: 'mkdir', path: prep })) !== 'ok') return false;
     yield* call({ op: 'mkdir', path: `${prep}/e0` });
-    yield { op: 'writeFile', path: `${prep}/e0/0`, chunks: planned.chunks, sync: planned.sync || planned.syncAfterLink === true };
+    yield {
+      op: 'writeFile',
+      path: `${prep}/e0/0`,
+      chunks: planned.chunks,
+      sync: planned.sync || planned.syncAfterLink === true,
+    };
     moved = (yield* call({ op: 'rename', from: prep, to: key.dir })) === 'ok';
     return moved;
   } finally {
@@ -266,7 +294,12 @@ function* createKey(key: KeyFolder, planned: Planned, options: ProtocolOptions):
 }
 
 /** Seals epoch `epoch` after its slot `slot` (mkdir competes with writers), then finishes the seal. */
-export function* seal(key: KeyFolder, epoch: number, slot: number, options: ProtocolOptions): Steps<void> {
+export function* seal(
+  key: KeyFolder,
+  epoch: number,
+  slot: number,
+  options: ProtocolOptions,
+): Steps<void> {
   if ((yield* call({ op: 'mkdir', path: `${key.dir}/e${epoch}/${slot + 1}` })) !== 'ok') return;
   yield* finishSeal(key, epoch, slot + 1, options);
 }
@@ -276,8 +309,16 @@ export function* seal(key: KeyFolder, epoch: number, slot: number, options: Prot
  * left it: next epoch created, older epochs renamed away and deleted. Every step is idempotent and
  * safe to run late: each one fails harmlessly (ENOENT, EEXIST) once a later step has happened.
  */
-export function* finishSeal(key: KeyFolder, epoch: number, sealSlot: number, options: ProtocolOptions): Steps<void> {
-  if (sealSlot < 2) throw new ForeignFolderError(`${key.dir}/e${epoch}/${sealSlot} is a folder where a value belongs: not written by @durable/fs`);
+export function* finishSeal(
+  key: KeyFolder,
+  epoch: number,
+  sealSlot: number,
+  options: ProtocolOptions,
+): Steps<void> {
+  if (sealSlot < 2)
+    throw new ForeignFolderError(
+      `${key.dir}/e${epoch}/${sealSlot} is a folder where a value belongs: not written by @durable/fs`,
+    );
   const next = epoch + sealSlot - 1;
   const epochDir = `${key.dir}/e${epoch}`;
   let entries = yield* readdir(key.dir);
@@ -288,10 +329,13 @@ export function* finishSeal(key: KeyFolder, epoch: number, sealSlot: number, opt
     try {
       if ((yield* call({ op: 'mkdir', path: prep })) !== 'ok') return;
       // The last value keeps its version: it is slot 0 of the next epoch (the same inode).
-      if ((yield* call({ op: 'link', from: `${epochDir}/${sealSlot - 1}`, to: `${prep}/0` })) === 'ok') {
+      if (
+        (yield* call({ op: 'link', from: `${epochDir}/${sealSlot - 1}`, to: `${prep}/0` })) === 'ok'
+      ) {
         // Parked inside the seal first: it can only get there while this epoch is at its path,
         // and from there only become the next epoch, so a late helper never re-creates one.
-        moved = (yield* call({ op: 'rename', from: prep, to: `${epochDir}/${sealSlot}/n` })) === 'ok';
+        moved =
+          (yield* call({ op: 'rename', from: prep, to: `${epochDir}/${sealSlot}/n` })) === 'ok';
       }
     } finally {
       if (!moved) yield { op: 'removeTree', path: prep };
@@ -307,7 +351,11 @@ export function* finishSeal(key: KeyFolder, epoch: number, sealSlot: number, opt
   if (!(yield* clearTrash(key, options, entries))) return;
   for (const old of epochsOf(entries)) {
     if (old >= next) break;
-    yield* call({ op: 'rename', from: `${key.dir}/e${old}`, to: `${key.dir}/.x-${options.uniqueName()}` });
+    yield* call({
+      op: 'rename',
+      from: `${key.dir}/e${old}`,
+      to: `${key.dir}/.x-${options.uniqueName()}`,
+    });
     // Ours, or another helper's (ENOENT): the fresh listing shows it either way.
     if (!(yield* clearTrash(key, options))) return;
   }
@@ -329,13 +377,18 @@ export function* finishSeal(key: KeyFolder, epoch: number, sealSlot: number, opt
  * trash folder) could re-create the next epoch's path once that epoch is renamed away: which is
  * why an epoch is renamed away only after the trash of every older one is deleted.
  */
-function* clearTrash(key: KeyFolder, options: ProtocolOptions, listing?: readonly DirEntry[]): Steps<boolean> {
+function* clearTrash(
+  key: KeyFolder,
+  options: ProtocolOptions,
+  listing?: readonly DirEntry[],
+): Steps<boolean> {
   const entries = listing ?? (yield* readdir(key.dir));
   if (entries === undefined) return true;
   const trash = entries.filter((entry) => entry.name.startsWith('.x-'));
   if (trash.length === 0) return true;
   for (const entry of entries) {
-    if (entry.file && entry.name.startsWith('.t-')) yield* call({ op: 'unlink', path: `${key.dir}/${entry.name}` });
+    if (entry.file && entry.name.startsWith('.t-'))
+      yield* call({ op: 'unlink', path: `${key.dir}/${entry.name}` });
   }
   for (const entry of trash) {
     let gone = false;
@@ -351,7 +404,11 @@ function* clearTrash(key: KeyFolder, options: ProtocolOptions, listing?: readonl
 // `isAbandoned` (trash folders go through clearTrash). A prepared folder is renamed to a trash name
 // before it is emptied: a paused helper could otherwise still move the half-emptied folder into
 // place as an empty next epoch; what a late call adds to it is deleted with the trash.
-function* sweep(key: KeyFolder, entries: readonly DirEntry[], options: ProtocolOptions): Steps<void> {
+function* sweep(
+  key: KeyFolder,
+  entries: readonly DirEntry[],
+  options: ProtocolOptions,
+): Steps<void> {
   for (const entry of entries) {
     const path = `${key.dir}/${entry.name}`;
     if (!entry.name.startsWith('.t-') && !entry.name.startsWith('.p-')) continue;
@@ -362,6 +419,7 @@ function* sweep(key: KeyFolder, entries: readonly DirEntry[], options: ProtocolO
       continue;
     }
     const trash = `${key.dir}/.x-${options.uniqueName()}`;
-    if ((yield* call({ op: 'rename', from: path, to: trash })) === 'ok') yield { op: 'removeTree', path: trash };
+    if ((yield* call({ op: 'rename', from: path, to: trash })) === 'ok')
+      yield { op: 'removeTree', path: trash };
   }
 }

@@ -31,14 +31,18 @@ export function encodeValueFile(kind: ValueKind, payload: Uint8Array): Uint8Arra
 }
 
 /** A decoded value file, or why it could not be decoded. */
-export type DecodedValue = { ok: true; kind: ValueKind; data: Uint8Array } | { ok: false; reason: string };
+export type DecodedValue =
+  | { ok: true; kind: ValueKind; data: Uint8Array }
+  | { ok: false; reason: string };
 
 /** Decodes and verifies a value file's bytes. */
 export function decodeValueFile(bytes: Uint8Array): DecodedValue {
-  if (bytes.length < HEADER_BYTES) return { ok: false, reason: `truncated to ${bytes.length} bytes` };
+  if (bytes.length < HEADER_BYTES)
+    return { ok: false, reason: `truncated to ${bytes.length} bytes` };
   if (bytes[0] !== VALUE_FORMAT) return { ok: false, reason: `unknown file format ${bytes[0]}` };
   const kind = bytes[1];
-  if (kind !== ValueKind.ABSENT && kind !== ValueKind.VALUE) return { ok: false, reason: `unknown value kind ${kind}` };
+  if (kind !== ValueKind.ABSENT && kind !== ValueKind.VALUE)
+    return { ok: false, reason: `unknown value kind ${kind}` };
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   const data = view.subarray(HEADER_BYTES);
   const expected = view.readUInt32BE(2);

@@ -57,7 +57,10 @@ export function* currentRun(dir: string): Steps<number | undefined> {
   const entries = (yield { op: 'readdir', path: dir }) as DirEntry[] | undefined;
   if (entries === undefined || entries.length === 0) return undefined;
   const run = runOf(entries);
-  if (run === undefined) throw new ForeignFolderError(`${dir} holds no run folder: it was not written by this version of @durable/fs`);
+  if (run === undefined)
+    throw new ForeignFolderError(
+      `${dir} holds no run folder: it was not written by this version of @durable/fs`,
+    );
   return run;
 }
 
@@ -65,7 +68,13 @@ export function* currentRun(dir: string): Steps<number | undefined> {
  * Creates W whole: a prepared folder with the head's slot 0 and an empty run folder r0, renamed
  * into place (rename refuses an existing, non-empty W). False when W exists.
  */
-export function* createWorkflow(parent: string, dir: string, head: Uint8Array[], sync: boolean, unique: string): Steps<boolean> {
+export function* createWorkflow(
+  parent: string,
+  dir: string,
+  head: Uint8Array[],
+  sync: boolean,
+  unique: string,
+): Steps<boolean> {
   const prep = `${parent}/.p-${unique}`;
   let moved = false;
   try {
@@ -87,11 +96,15 @@ export function* createWorkflow(parent: string, dir: string, head: Uint8Array[],
 export function* moveRun(dir: string, target: number): Steps<boolean> {
   for (let attempt = 0; attempt < MAX_MOVE_ATTEMPTS; attempt++) {
     const run = yield* currentRun(dir);
-    if (run === undefined) throw new ForeignFolderError(`${dir} disappeared: it was not written by this version of @durable/fs`);
+    if (run === undefined)
+      throw new ForeignFolderError(
+        `${dir} disappeared: it was not written by this version of @durable/fs`,
+      );
     if (run === target) return true;
     if (run > target) return false;
     // ENOENT: moved meanwhile; look again. The target never exists before this rename.
-    if ((yield* call({ op: 'rename', from: `${dir}/r${run}`, to: `${dir}/r${target}` })) === 'ok') return true;
+    if ((yield* call({ op: 'rename', from: `${dir}/r${run}`, to: `${dir}/r${target}` })) === 'ok')
+      return true;
   }
   throw new Error(`${dir}: the run folder kept moving`);
 }
@@ -109,18 +122,28 @@ export function* readStep(path: string): Steps<{ memo: unknown; run: number } | 
   if (!decoded.ok) throw new CorruptStepError(path, decoded.reason);
   let parsed: { memo?: unknown; run?: unknown } | null;
   try {
-    parsed = JSON.parse(Buffer.from(decoded.data).toString('utf8')) as { memo?: unknown; run?: unknown } | null;
+    parsed = JSON.parse(Buffer.from(decoded.data).toString('utf8')) as {
+      memo?: unknown;
+      run?: unknown;
+    } | null;
   } catch (error) {
     throw new CorruptStepError(path, `not JSON: ${(error as Error).message}`);
   }
-  if (parsed === null || typeof parsed !== 'object' || typeof parsed.run !== 'number' || typeof parsed.memo !== 'object') {
+  if (
+    parsed === null ||
+    typeof parsed !== 'object' ||
+    typeof parsed.run !== 'number' ||
+    typeof parsed.memo !== 'object'
+  ) {
     throw new CorruptStepError(path, 'not a step record');
   }
   return { memo: parsed.memo, run: parsed.run };
 }
 
 /** The memos of a run folder, in order, with the version (file) number and recording run of each; undefined when the folder is gone. */
-export function* readSteps(runDir: string): Steps<{ memos: unknown[]; versions: number[]; runs: number[] } | undefined> {
+export function* readSteps(
+  runDir: string,
+): Steps<{ memos: unknown[]; versions: number[]; runs: number[] } | undefined> {
   const entries = (yield { op: 'readdir', path: runDir }) as DirEntry[] | undefined;
   if (entries === undefined) return undefined;
   const latest = new Map<number, Set<number>>();
@@ -171,7 +194,15 @@ export type RecordOutcome = 'ok' | 'EEXIST' | 'FENCED';
  * fsynced) under a temp name in W, then linked. The link is the commit: it refuses a taken name,
  * and finds no folder once the claim's run folder has been moved on.
  */
-export function* recordStep(dir: string, run: number, index: number, version: number, chunks: Uint8Array[], sync: boolean, unique: () => string): Steps<RecordOutcome> {
+export function* recordStep(
+  dir: string,
+  run: number,
+  index: number,
+  version: number,
+  chunks: Uint8Array[],
+  sync: boolean,
+  unique: () => string,
+): Steps<RecordOutcome> {
   let temp: string | undefined;
   try {
     for (let attempt = 0; ; attempt++) {
@@ -185,7 +216,8 @@ export function* recordStep(dir: string, run: number, index: number, version: nu
       // the file in the renamed folder. Still at its path after the link, the file was in the run
       // folder before any rename, so the next holder reads it; gone, it may have landed late
       // (ignored or superseded by the next holder: see recordMemo): report the claim lost.
-      if (linked === 'ok') return (yield { op: 'stat', path: target }) === undefined ? 'FENCED' : 'ok';
+      if (linked === 'ok')
+        return (yield { op: 'stat', path: target }) === undefined ? 'FENCED' : 'ok';
       if (linked === 'EEXIST') return 'EEXIST';
       // ENOENT: the run folder moved on (fenced), or our temp file was swept as abandoned after a
       // very long pause (then write it again).

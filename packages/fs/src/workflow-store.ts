@@ -41,13 +41,31 @@ import {
   workflowTransitions,
 } from '@durable/core/adapter';
 import type { DueBucket } from './due-index.js';
-import { addMarker, announce, finestBucket, isWorkflowName, parseMarker, walkDue, workflowName } from './due-index.js';
+import {
+  addMarker,
+  announce,
+  finestBucket,
+  isWorkflowName,
+  parseMarker,
+  walkDue,
+  workflowName,
+} from './due-index.js';
 import { runSteps } from './fs-driver.js';
 import { protocolOptions } from './key-store.js';
 import type { Head, KeyFolder, Steps } from './protocol.js';
 import { ForeignFolderError, commit, readHead } from './protocol.js';
 import { ValueKind, encodeValueFile } from './value-file.js';
-import { CorruptStepError, countSteps, createWorkflow, currentRun, encodeStep, moveRun, readStep, readSteps, recordStep } from './workflow-layout.js';
+import {
+  CorruptStepError,
+  countSteps,
+  createWorkflow,
+  currentRun,
+  encodeStep,
+  moveRun,
+  readStep,
+  readSteps,
+  recordStep,
+} from './workflow-layout.js';
 
 /** Options for {@link FileWorkflowStore}. */
 export interface FileWorkflowStoreOptions {
@@ -115,15 +133,31 @@ export class FileWorkflowStore implements WorkflowStore {
   private readonly orphans = new Map<string, number>();
 
   constructor(options: FileWorkflowStoreOptions) {
-    checkOptions(options, CONTEXT, { known: ['root', 'fsync', 'clock'], required: ['root'], renamed: { dir: 'root', path: 'root' } });
-    if (options === null || typeof options !== 'object' || typeof options.root !== 'string' || options.root === '') {
-      throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: options with a "root" folder are required`);
+    checkOptions(options, CONTEXT, {
+      known: ['root', 'fsync', 'clock'],
+      required: ['root'],
+      renamed: { dir: 'root', path: 'root' },
+    });
+    if (
+      options === null ||
+      typeof options !== 'object' ||
+      typeof options.root !== 'string' ||
+      options.root === ''
+    ) {
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `${CONTEXT}: options with a "root" folder are required`,
+      );
     }
     try {
       mkdirSync(options.root, { recursive: true });
       this.root = realpathSync(options.root);
     } catch (error) {
-      throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: cannot use ${options.root} as the root folder (${(error as Error).message})`, { cause: error });
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `${CONTEXT}: cannot use ${options.root} as the root folder (${(error as Error).message})`,
+        { cause: error },
+      );
     }
     if (existsSync(join(this.root, '.workflow-pending'))) {
       throw new DurableError(
@@ -157,7 +191,16 @@ export class FileWorkflowStore implements WorkflowStore {
     // never a workflow that no claim would find. A losing insert leaves the marker: the winner's
     // may be that very file.
     yield* addMarker(this.dueDir, record.runAt, name, 0);
-    if (!(yield* createWorkflow(this.workflowsDir, dir, encodeHead(record, 0), this.fsync, protocolOptions.uniqueName()))) return false;
+    if (
+      !(yield* createWorkflow(
+        this.workflowsDir,
+        dir,
+        encodeHead(record, 0),
+        this.fsync,
+        protocolOptions.uniqueName(),
+      ))
+    )
+      return false;
     if (record.runAt <= this.clock()) yield* this.announceQuietly();
     return true;
   }
@@ -175,7 +218,9 @@ export class FileWorkflowStore implements WorkflowStore {
     assertValidWorkflowId(id, `${CONTEXT}: get`);
     const name = workflowName(id);
     const dir = this.dirOf(name);
-    return this.run('get', id, dir, function* (this: FileWorkflowStore): Steps<WorkflowRecord | undefined> {
+    return this.run('get', id, dir, function* (this: FileWorkflowStore): Steps<
+      WorkflowRecord | undefined
+    > {
       // Steps only grow and a head version names one head: a head read before and after the steps
       // with the same version means the steps belong to that head (a consistent snapshot).
       for (let attempt = 0; ; attempt++) {
@@ -197,41 +242,62 @@ export class FileWorkflowStore implements WorkflowStore {
     const found = await this.run('claim', '*', undefined, function* (this: FileWorkflowStore) {
       return yield* this.claimSteps(token, options.leaseMs, this.clock());
     });
-    if (found.claimed === undefined && found.unreadable !== undefined) throw this.wrap(found.unreadable, 'claim', '*');
+    if (found.claimed === undefined && found.unreadable !== undefined)
+      throw this.wrap(found.unreadable, 'claim', '*');
     return found.claimed;
   }
 
   /** The steps of a claim (for the interleaving test): the due buckets oldest first, each marker tried. */
-  protected *claimSteps(token: string, leaseMs: number, now: number): Steps<{ claimed?: ClaimedWorkflow; unreadable?: unknown }> {
+  protected *claimSteps(
+    token: string,
+    leaseMs: number,
+    now: number,
+  ): Steps<{ claimed?: ClaimedWorkflow; unreadable?: unknown }> {
     let claimed: ClaimedWorkflow | undefined;
     let unreadable: unknown;
-    yield* walkDue(this.dueDir, now, function* (this: FileWorkflowStore, bucket: DueBucket): Steps<boolean> {
-      // Start at a random place so concurrent claimers spread out instead of racing for one workflow.
-      const offset = Math.floor(Math.random() * bucket.markers.length);
-      for (let i = 0; i < bucket.markers.length; i++) {
-        const file = bucket.markers[(offset + i) % bucket.markers.length] as string;
-        const marker = parseMarker(file);
-        if (marker === undefined) continue; // a name this store never writes
-        const mine = this.held.get(marker.name);
-        if (mine !== undefined && mine.expiresAt > this.clock()) continue;
-        const path = `${bucket.dir}/${file}`;
-        if ((this.orphans.get(path) ?? 0) > Date.now()) continue;
-        try {
-          claimed = yield* this.tryMarker(path, bucket.bucket, marker.name, marker.k, token, leaseMs);
-        } catch (error) {
-          // One unreadable workflow must not stop every other: go on, report it if nothing is due.
-          unreadable ??= error;
-          continue;
+    yield* walkDue(
+      this.dueDir,
+      now,
+      function* (this: FileWorkflowStore, bucket: DueBucket): Steps<boolean> {
+        // Start at a random place so concurrent claimers spread out instead of racing for one workflow.
+        const offset = Math.floor(Math.random() * bucket.markers.length);
+        for (let i = 0; i < bucket.markers.length; i++) {
+          const file = bucket.markers[(offset + i) % bucket.markers.length] as string;
+          const marker = parseMarker(file);
+          if (marker === undefined) continue; // a name this store never writes
+          const mine = this.held.get(marker.name);
+          if (mine !== undefined && mine.expiresAt > this.clock()) continue;
+          const path = `${bucket.dir}/${file}`;
+          if ((this.orphans.get(path) ?? 0) > Date.now()) continue;
+          try {
+            claimed = yield* this.tryMarker(
+              path,
+              bucket.bucket,
+              marker.name,
+              marker.k,
+              token,
+              leaseMs,
+            );
+          } catch (error) {
+            // One unreadable workflow must not stop every other: go on, report it if nothing is due.
+            unreadable ??= error;
+            continue;
+          }
+          if (claimed !== undefined) return true;
         }
-        if (claimed !== undefined) return true;
-      }
-      return false;
-    }.bind(this));
-    return { ...(claimed === undefined ? {} : { claimed }), ...(unreadable === undefined ? {} : { unreadable }) };
+        return false;
+      }.bind(this),
+    );
+    return {
+      ...(claimed === undefined ? {} : { claimed }),
+      ...(unreadable === undefined ? {} : { unreadable }),
+    };
   }
 
   async heartbeat(id: string, token: string, leaseMs: number): Promise<number> {
-    const next = await this.underClaim(id, token, 'heartbeat', (r, now) => workflowTransitions.heartbeat(r, token, leaseMs, now));
+    const next = await this.underClaim(id, token, 'heartbeat', (r, now) =>
+      workflowTransitions.heartbeat(r, token, leaseMs, now),
+    );
     const held = this.held.get(workflowName(id));
     const expiresAt = next.claim?.expiresAt ?? 0;
     if (held !== undefined && held.token === token) held.expiresAt = expiresAt;
@@ -254,30 +320,45 @@ export class FileWorkflowStore implements WorkflowStore {
       const name = workflowName(id);
       // The memo first, fenced like any step; then the head. A crash between leaves the workflow
       // running with the pending memo recorded: its lease expires and the next run finds it.
-      await this.run('suspend', id, this.dirOf(name), function* (this: FileWorkflowStore): Steps<void> {
-        yield* this.recordMemo(id, name, token, step.index, step.memo, 'suspend');
-      });
+      await this.run(
+        'suspend',
+        id,
+        this.dirOf(name),
+        function* (this: FileWorkflowStore): Steps<void> {
+          yield* this.recordMemo(id, name, token, step.index, step.memo, 'suspend');
+        },
+      );
     }
-    await this.underClaim(id, token, 'suspend', (r, now) => workflowTransitions.suspend(r, token, rest, now));
+    await this.underClaim(id, token, 'suspend', (r, now) =>
+      workflowTransitions.suspend(r, token, rest, now),
+    );
   }
 
   async release(id: string, token: string): Promise<void> {
-    await this.underClaim(id, token, 'release', (r, now) => workflowTransitions.release(r, token, now));
+    await this.underClaim(id, token, 'release', (r, now) =>
+      workflowTransitions.release(r, token, now),
+    );
   }
 
   async finish(id: string, token: string, outcome: WorkflowOutcome): Promise<void> {
-    await this.underClaim(id, token, 'finish', (r, now) => workflowTransitions.finish(r, token, outcome, now));
+    await this.underClaim(id, token, 'finish', (r, now) =>
+      workflowTransitions.finish(r, token, outcome, now),
+    );
   }
 
   async signal(id: string, name: string, payload?: unknown): Promise<boolean> {
     assertValidWorkflowId(id, `${CONTEXT}: signal`);
-    const next = await this.change(id, 'signal', (r, now) => (r === undefined ? undefined : workflowTransitions.signal(r, name, payload, now)));
+    const next = await this.change(id, 'signal', (r, now) =>
+      r === undefined ? undefined : workflowTransitions.signal(r, name, payload, now),
+    );
     return next !== undefined;
   }
 
   async cancel(id: string): Promise<boolean> {
     assertValidWorkflowId(id, `${CONTEXT}: cancel`);
-    const next = await this.change(id, 'cancel', (r, now) => (r === undefined ? undefined : workflowTransitions.cancel(r, now)));
+    const next = await this.change(id, 'cancel', (r, now) =>
+      r === undefined ? undefined : workflowTransitions.cancel(r, now),
+    );
     return next !== undefined;
   }
 
@@ -296,7 +377,9 @@ export class FileWorkflowStore implements WorkflowStore {
   /** Makes an aborted, cancelled or failed workflow ready at once, with no failures counted. */
   async resume(id: string): Promise<boolean> {
     assertValidWorkflowId(id, `${CONTEXT}: resume`);
-    const next = await this.change(id, 'resume', (r, now) => (r === undefined ? undefined : workflowTransitions.resume(r, now)));
+    const next = await this.change(id, 'resume', (r, now) =>
+      r === undefined ? undefined : workflowTransitions.resume(r, now),
+    );
     return next !== undefined;
   }
 
@@ -347,11 +430,19 @@ export class FileWorkflowStore implements WorkflowStore {
     }
   }
 
-  private *summarySteps(dir: string, name: string, query: CheckedWorkflowListQuery | undefined): Steps<WorkflowSummary | undefined> {
+  private *summarySteps(
+    dir: string,
+    name: string,
+    query: CheckedWorkflowListQuery | undefined,
+  ): Steps<WorkflowSummary | undefined> {
     const head = yield* readHead(this.keyOf(dir), protocolOptions);
     if (head === undefined) return undefined;
     const { record } = this.parseHead(head, name);
-    if (query !== undefined && (!matchesWorkflowQuery(record, query) || !isAfterWorkflowCursor(record, query))) return undefined;
+    if (
+      query !== undefined &&
+      (!matchesWorkflowQuery(record, query) || !isAfterWorkflowCursor(record, query))
+    )
+      return undefined;
     const summary = toWorkflowSummary(record);
     if (query !== undefined) {
       // Positions are counted from the run folder's names (no file is read).
@@ -363,7 +454,14 @@ export class FileWorkflowStore implements WorkflowStore {
 
   // One marker of a due bucket: claim its workflow if due; otherwise move the marker to the bucket
   // of its due time (when it is early and was made for this head or an older one), or drop it.
-  protected *tryMarker(path: string, bucket: number, name: string, k: number, token: string, leaseMs: number): Steps<ClaimedWorkflow | undefined> {
+  protected *tryMarker(
+    path: string,
+    bucket: number,
+    name: string,
+    k: number,
+    token: string,
+    leaseMs: number,
+  ): Steps<ClaimedWorkflow | undefined> {
     const dir = this.dirOf(name);
     let seen: HeadState | undefined;
     let next: WorkflowRecord | undefined;
@@ -386,7 +484,17 @@ export class FileWorkflowStore implements WorkflowStore {
       if (steps === undefined) return undefined;
       const memos = steps.memos as StepMemo[];
       const expiresAt = next.claim?.expiresAt ?? 0;
-      this.held.set(name, { id: next.id, token, run: result.version, expiresAt, memos: [...memos], versions: steps.versions, runs: steps.runs, base: memos.length, marker: path });
+      this.held.set(name, {
+        id: next.id,
+        token,
+        run: result.version,
+        expiresAt,
+        memos: [...memos],
+        versions: steps.versions,
+        runs: steps.runs,
+        base: memos.length,
+        marker: path,
+      });
       return { token, record: { ...next, steps: memos } };
     }
     const state = seen as HeadState | undefined;
@@ -416,7 +524,14 @@ export class FileWorkflowStore implements WorkflowStore {
 
   // Records a memo at `index` under the claim: validated against what this process knows of the
   // history (read from disk when it holds nothing), then linked into the claim's run folder.
-  protected *recordMemo(id: string, name: string, token: string, index: number, memo: StepMemo, operation: string): Steps<void> {
+  protected *recordMemo(
+    id: string,
+    name: string,
+    token: string,
+    index: number,
+    memo: StepMemo,
+    operation: string,
+  ): Steps<void> {
     const dir = this.dirOf(name);
     for (let attempt = 0; ; attempt++) {
       const cached = this.held.get(name)?.token === token;
@@ -431,7 +546,15 @@ export class FileWorkflowStore implements WorkflowStore {
       }
       let version = index < held.versions.length ? (held.versions[index] as number) + 1 : 0;
       const chunks = encodeStep(memo, held.run);
-      let outcome = yield* recordStep(dir, held.run, index, version, chunks, this.fsync, protocolOptions.uniqueName);
+      let outcome = yield* recordStep(
+        dir,
+        held.run,
+        index,
+        version,
+        chunks,
+        this.fsync,
+        protocolOptions.uniqueName,
+      );
       // A name taken by another run at or past the history this claim read: a fenced holder's link
       // that landed in this run folder after the takeover (see recordStep). Never part of this
       // run's history: superseded by the next version (readers take the newest).
@@ -439,7 +562,15 @@ export class FileWorkflowStore implements WorkflowStore {
         const there = yield* readStep(`${dir}/r${held.run}/${index}.${version}`);
         if (there === undefined || there.run === held.run) break;
         version++;
-        outcome = yield* recordStep(dir, held.run, index, version, chunks, this.fsync, protocolOptions.uniqueName);
+        outcome = yield* recordStep(
+          dir,
+          held.run,
+          index,
+          version,
+          chunks,
+          this.fsync,
+          protocolOptions.uniqueName,
+        );
       }
       if (outcome === 'ok') {
         held.memos[index] = memo;
@@ -464,12 +595,26 @@ export class FileWorkflowStore implements WorkflowStore {
     const steps = yield* readSteps(`${dir}/r${state.run}`);
     if (steps === undefined) throw lockLost(id, operation);
     const memos = steps.memos as StepMemo[];
-    const held: Held = { id, token, run: state.run, expiresAt: state.record.claim?.expiresAt ?? 0, memos, versions: steps.versions, runs: steps.runs, base: memos.length };
+    const held: Held = {
+      id,
+      token,
+      run: state.run,
+      expiresAt: state.record.claim?.expiresAt ?? 0,
+      memos,
+      versions: steps.versions,
+      runs: steps.runs,
+      base: memos.length,
+    };
     this.held.set(name, held);
     return held;
   }
 
-  private async underClaim(id: string, token: string, operation: string, apply: (record: WorkflowRecord, now: number) => WorkflowRecord): Promise<WorkflowRecord> {
+  private async underClaim(
+    id: string,
+    token: string,
+    operation: string,
+    apply: (record: WorkflowRecord, now: number) => WorkflowRecord,
+  ): Promise<WorkflowRecord> {
     assertValidWorkflowId(id, `${CONTEXT}: ${operation}`);
     const next = await this.change(id, operation, (record, now) => {
       assertClaimHeld(record, token, operation, id);
@@ -490,13 +635,21 @@ export class FileWorkflowStore implements WorkflowStore {
     operation: string,
     apply: (record: WorkflowRecord | undefined, now: number) => WorkflowRecord | undefined,
   ): Promise<WorkflowRecord | undefined> {
-    return this.run(operation, id, this.dirOf(workflowName(id)), function* (this: FileWorkflowStore) {
-      return yield* this.changeSteps(id, apply);
-    });
+    return this.run(
+      operation,
+      id,
+      this.dirOf(workflowName(id)),
+      function* (this: FileWorkflowStore) {
+        return yield* this.changeSteps(id, apply);
+      },
+    );
   }
 
   /** The steps of {@link change} (for the interleaving test). */
-  protected *changeSteps(id: string, apply: (record: WorkflowRecord | undefined, now: number) => WorkflowRecord | undefined): Steps<WorkflowRecord | undefined> {
+  protected *changeSteps(
+    id: string,
+    apply: (record: WorkflowRecord | undefined, now: number) => WorkflowRecord | undefined,
+  ): Steps<WorkflowRecord | undefined> {
     const name = workflowName(id);
     const dir = this.dirOf(name);
     {
@@ -512,7 +665,10 @@ export class FileWorkflowStore implements WorkflowStore {
             before = state?.record;
             next = apply(before === undefined ? undefined : { ...before }, this.clock());
             if (head === undefined || state === undefined || next === undefined) return undefined;
-            if (finestBucket(dueOf(next)) < finestBucket(dueOf(state.record)) && anchoredFor !== head.version) {
+            if (
+              finestBucket(dueOf(next)) < finestBucket(dueOf(state.record)) &&
+              anchoredFor !== head.version
+            ) {
               need = { due: dueOf(next), version: head.version };
               return undefined;
             }
@@ -533,13 +689,21 @@ export class FileWorkflowStore implements WorkflowStore {
           // The claim ended (or was revoked): fence its holder; nothing after the commit may fail it.
           try {
             yield* moveRun(dir, result.version);
-            if (held?.marker !== undefined && (isFinishedStatus(committed.status) || anchoredFor >= 0)) yield { op: 'unlink', path: held.marker };
+            if (
+              held?.marker !== undefined &&
+              (isFinishedStatus(committed.status) || anchoredFor >= 0)
+            )
+              yield { op: 'unlink', path: held.marker };
           } catch {
             // Committed already: the next claim moves the run folder, a claimer drops the marker.
           }
           this.held.delete(name);
         }
-        if (committed.status !== 'running' && (isWorkflowDue(committed, this.clock()) || committed.status === 'cancelled')) yield* this.announceQuietly();
+        if (
+          committed.status !== 'running' &&
+          (isWorkflowDue(committed, this.clock()) || committed.status === 'cancelled')
+        )
+          yield* this.announceQuietly();
         return committed;
       }
     }
@@ -547,25 +711,43 @@ export class FileWorkflowStore implements WorkflowStore {
 
   private parseHead(head: Head, name: string): HeadState {
     if (head.kind !== ValueKind.VALUE) {
-      throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: the head of workflow folder ${name} (${head.path}) is corrupt (${head.corrupt ?? 'no value'}); restore it from a backup`, {
-        retryable: false,
-        details: { path: head.path },
-      });
+      throw new DurableError(
+        ErrorCode.BACKEND,
+        `${CONTEXT}: the head of workflow folder ${name} (${head.path}) is corrupt (${
+          head.corrupt ?? 'no value'
+        }); restore it from a backup`,
+        {
+          retryable: false,
+          details: { path: head.path },
+        },
+      );
     }
-    const record = parseWorkflowRecord(Buffer.from(head.data).toString('utf8'), CONTEXT) as WorkflowRecord & { run?: unknown };
+    const record = parseWorkflowRecord(
+      Buffer.from(head.data).toString('utf8'),
+      CONTEXT,
+    ) as WorkflowRecord & { run?: unknown };
     const run = record.run;
     delete record.run;
     if (typeof run !== 'number' || workflowName(String(record.id)) !== name) {
-      throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: ${head.path} is not the head of workflow folder ${name}: not written by this store`, {
-        retryable: false,
-        details: { path: head.path },
-      });
+      throw new DurableError(
+        ErrorCode.BACKEND,
+        `${CONTEXT}: ${head.path} is not the head of workflow folder ${name}: not written by this store`,
+        {
+          retryable: false,
+          details: { path: head.path },
+        },
+      );
     }
     record.steps = [];
     return { record, run, version: head.version };
   }
 
-  private async run<T>(operation: string, id: string, dir: string | undefined, steps: (this: FileWorkflowStore) => Steps<T>): Promise<T> {
+  private async run<T>(
+    operation: string,
+    id: string,
+    dir: string | undefined,
+    steps: (this: FileWorkflowStore) => Steps<T>,
+  ): Promise<T> {
     try {
       this.checkFolders(dir);
       return await runSteps(steps.call(this));
@@ -577,11 +759,15 @@ export class FileWorkflowStore implements WorkflowStore {
   private wrap(error: unknown, operation: string, id: string): DurableError {
     if (isDurableError(error)) return error;
     if (error instanceof ForeignFolderError || error instanceof CorruptStepError) {
-      return new DurableError(ErrorCode.BACKEND, `${CONTEXT}: ${operation} failed for ${id}: ${error.message}; move it away or restore it from a backup`, {
-        retryable: false,
-        cause: error,
-        details: { id },
-      });
+      return new DurableError(
+        ErrorCode.BACKEND,
+        `${CONTEXT}: ${operation} failed for ${id}: ${error.message}; move it away or restore it from a backup`,
+        {
+          retryable: false,
+          cause: error,
+          details: { id },
+        },
+      );
     }
     return toBackendError(error, `${CONTEXT}: ${operation} failed for ${id}`, { details: { id } });
   }
@@ -589,7 +775,9 @@ export class FileWorkflowStore implements WorkflowStore {
   // Every use checks that the store's folders (and the workflow's) are plain folders, not symlinks
   // planted to lead the store outside its root.
   private checkFolders(dir?: string): void {
-    for (const path of dir === undefined ? [this.workflowsDir, this.dueDir] : [this.workflowsDir, this.dueDir, dir]) {
+    for (const path of dir === undefined
+      ? [this.workflowsDir, this.dueDir]
+      : [this.workflowsDir, this.dueDir, dir]) {
       let stats;
       try {
         stats = lstatSync(path);
@@ -598,7 +786,11 @@ export class FileWorkflowStore implements WorkflowStore {
         throw error;
       }
       if (stats.isSymbolicLink() || !stats.isDirectory()) {
-        throw new DurableError(ErrorCode.PATH_ESCAPE, `${CONTEXT}: refused ${path}: not a plain folder inside the root (a planted symlink?)`, { details: { path } });
+        throw new DurableError(
+          ErrorCode.PATH_ESCAPE,
+          `${CONTEXT}: refused ${path}: not a plain folder inside the root (a planted symlink?)`,
+          { details: { path } },
+        );
       }
     }
   }
@@ -625,9 +817,13 @@ function encodeHead(record: WorkflowRecord, run: number): Uint8Array[] {
 }
 
 function lockLost(id: string, operation: string): DurableError {
-  return new DurableError(ErrorCode.LOCK_LOST, `${CONTEXT}: ${operation} refused for ${id}: the claim is no longer held (taken over, cancelled or finished)`, {
-    details: { id },
-  });
+  return new DurableError(
+    ErrorCode.LOCK_LOST,
+    `${CONTEXT}: ${operation} refused for ${id}: the claim is no longer held (taken over, cancelled or finished)`,
+    {
+      details: { id },
+    },
+  );
 }
 
 /** Creates a {@link FileWorkflowStore}. */

@@ -4,12 +4,21 @@ import { join } from 'node:path';
 // The random-stop chaos test (test/chaos/run-chaos.mjs), short; `pnpm chaos` runs it for longer.
 const RUNNER = join(__dirname, 'chaos', 'run-chaos.mjs');
 
-function runChaos(args: string[]): Promise<{ code: number | null; summary: Record<string, unknown> }> {
-  const child = spawn(process.execPath, [RUNNER, ...args, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
+function runChaos(
+  args: string[],
+): Promise<{ code: number | null; summary: Record<string, unknown> }> {
+  const child = spawn(process.execPath, [RUNNER, ...args, '--json'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
   return new Promise((resolve) =>
-    child.on('exit', (code) => resolve({ code, summary: JSON.parse(out.trim().split('\n').pop() ?? '{}') as Record<string, unknown> })),
+    child.on('exit', (code) =>
+      resolve({
+        code,
+        summary: JSON.parse(out.trim().split('\n').pop() ?? '{}') as Record<string, unknown>,
+      }),
+    ),
   );
 }
 

@@ -1,4 +1,14 @@
-import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync, readFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+  readFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { expectDurableError } from '@durable/testkit';
@@ -20,8 +30,13 @@ afterEach(() => {
 
 // The newest slot file of a key folder (the layout of protocol.ts).
 function newestSlot(keyDir: string): string {
-  const epoch = readdirSync(keyDir).filter((name) => /^e\d+$/.test(name)).sort((a, b) => Number(a.slice(1)) - Number(b.slice(1))).pop()!;
-  const slots = readdirSync(join(keyDir, epoch)).filter((name) => /^\d+$/.test(name)).map(Number);
+  const epoch = readdirSync(keyDir)
+    .filter((name) => /^e\d+$/.test(name))
+    .sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)))
+    .pop()!;
+  const slots = readdirSync(join(keyDir, epoch))
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number);
   return join(keyDir, epoch, String(Math.max(...slots)));
 }
 
@@ -40,11 +55,14 @@ test('a value file truncated, emptied or altered is a non-retryable BACKEND erro
   for (const [key, damage] of [
     ['cut', (path: string) => truncateSync(path, 5)],
     ['empty', (path: string) => truncateSync(path, 0)],
-    ['flipped', (path: string) => {
-      const bytes = readFileSync(path);
-      bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 0xff;
-      writeFileSync(path, bytes);
-    }],
+    [
+      'flipped',
+      (path: string) => {
+        const bytes = readFileSync(path);
+        bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 0xff;
+        writeFileSync(path, bytes);
+      },
+    ],
   ] as const) {
     await storage.write(key, 'a value of some length');
     damage(newestSlot(join(root, `${key}~`)));

@@ -1,5 +1,11 @@
 import type { Run, Scenario, Spec } from './model/explore.js';
-import { exploreAll, finalRead, isLinearizable, pauseEachStep, setupState } from './model/explore.js';
+import {
+  exploreAll,
+  finalRead,
+  isLinearizable,
+  pauseEachStep,
+  setupState,
+} from './model/explore.js';
 
 /*
  * The commit protocol's own steps (src/protocol.ts), run against an in-memory file system in
@@ -21,7 +27,16 @@ function checker(scenario: Scenario): (run: Run) => void {
     if (!isLinearizable(run.history, initial, final)) {
       throw new Error(
         `not linearizable: schedule ${run.decisions.map((d) => d.chosen).join('')}\n` +
-          `${JSON.stringify(run.history.map(({ actor, spec, ifVersion, start, end, result }) => ({ actor, spec, ifVersion, start, end, result })))}\n` +
+          `${JSON.stringify(
+            run.history.map(({ actor, spec, ifVersion, start, end, result }) => ({
+              actor,
+              spec,
+              ifVersion,
+              start,
+              end,
+              result,
+            })),
+          )}\n` +
           `final ${JSON.stringify(final)}\n${run.fs.tree().join('\n')}`,
       );
     }
@@ -35,7 +50,11 @@ const scenarios: Record<string, Scenario> = {
   'two compare-and-swap writers and a reader, compacting on every commit': {
     sealAt: 2,
     setup: [put('v0'), put('v1')],
-    actors: [[read, cas('a')], [read, cas('b')], [read, read]],
+    actors: [
+      [read, cas('a')],
+      [read, cas('b')],
+      [read, read],
+    ],
   },
   'two creators of an absent key and a reader': {
     sealAt: 2,
@@ -45,12 +64,19 @@ const scenarios: Record<string, Scenario> = {
   'a writer, a deleter and a re-creator': {
     sealAt: 2,
     setup: [put('v0')],
-    actors: [[read, cas('a')], [read, del], [create('c'), read]],
+    actors: [
+      [read, cas('a')],
+      [read, del],
+      [create('c'), read],
+    ],
   },
   'a blind writer and a compare-and-swap writer with slow compaction': {
     sealAt: 3,
     setup: [put('v0'), put('v1')],
-    actors: [[put('x'), put('y')], [read, cas('b')]],
+    actors: [
+      [put('x'), put('y')],
+      [read, cas('b')],
+    ],
   },
 };
 
@@ -65,13 +91,42 @@ describe('every interleaving of the commit protocol is linearizable', () => {
 });
 
 describe('a pause at any step of one process, while others commit and compact, breaks nothing', () => {
-  const busy: Spec[] = [read, cas('o1'), read, cas('o2'), read, cas('o3'), put('o4'), read, cas('o5')];
+  const busy: Spec[] = [
+    read,
+    cas('o1'),
+    read,
+    cas('o2'),
+    read,
+    cas('o3'),
+    put('o4'),
+    read,
+    cas('o5'),
+  ];
   const stalls: Record<string, Scenario> = {
-    'a compare-and-swap writer': { sealAt: 2, setup: [put('v0'), put('v1')], actors: [[read, cas('late')], busy, [read, cas('p1'), put('p2')]] },
-    'a reader': { sealAt: 2, setup: [put('v0'), put('v1')], actors: [[read], busy, [put('p1'), put('p2'), put('p3')]] },
+    'a compare-and-swap writer': {
+      sealAt: 2,
+      setup: [put('v0'), put('v1')],
+      actors: [[read, cas('late')], busy, [read, cas('p1'), put('p2')]],
+    },
+    'a reader': {
+      sealAt: 2,
+      setup: [put('v0'), put('v1')],
+      actors: [[read], busy, [put('p1'), put('p2'), put('p3')]],
+    },
     'a creator': { sealAt: 2, setup: [], actors: [[create('late')], [create('c'), ...busy]] },
-    'a blind writer that compacts': { sealAt: 2, setup: [put('v0'), put('v1')], actors: [[put('late'), read], busy] },
-    'a deleter': { sealAt: 2, setup: [put('v0')], actors: [[read, del, read], [...busy, { kind: 'delete', cond: 'any' }, create('again')]] },
+    'a blind writer that compacts': {
+      sealAt: 2,
+      setup: [put('v0'), put('v1')],
+      actors: [[put('late'), read], busy],
+    },
+    'a deleter': {
+      sealAt: 2,
+      setup: [put('v0')],
+      actors: [
+        [read, del, read],
+        [...busy, { kind: 'delete', cond: 'any' }, create('again')],
+      ],
+    },
   };
   for (const [name, scenario] of Object.entries(stalls)) {
     test(`${name}, paused after each of its steps, then resumed`, () => {

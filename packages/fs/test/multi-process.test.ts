@@ -21,7 +21,9 @@ async function readCounter(): Promise<number> {
   return Number(entry === undefined ? '0' : bytesToText(entry.data));
 }
 
-test(`${PROCESSES} processes x ${CYCLES} read-increment-write cycles under the fs lock: exactly ${PROCESSES * CYCLES}, no fencing token granted twice`, async () => {
+test(`${PROCESSES} processes x ${CYCLES} read-increment-write cycles under the fs lock: exactly ${
+  PROCESSES * CYCLES
+}, no fencing token granted twice`, async () => {
   const logs = Array.from({ length: PROCESSES }, (_, i) => join(root, `fencing-${i}.log`));
   const workers = logs.map((log) => startWorker(['lock-counter', root, String(CYCLES), log]));
   await Promise.all(workers.map(finished));
@@ -31,19 +33,27 @@ test(`${PROCESSES} processes x ${CYCLES} read-increment-write cycles under the f
   expect(new Set(tokens).size).toBe(tokens.length);
 }, 420_000);
 
-test(`${PROCESSES} processes x ${CYCLES} conditional writes with retry on CONFLICT: exactly ${PROCESSES * CYCLES}`, async () => {
-  const workers = Array.from({ length: PROCESSES }, () => startWorker(['cas-counter', root, String(CYCLES)]));
+test(`${PROCESSES} processes x ${CYCLES} conditional writes with retry on CONFLICT: exactly ${
+  PROCESSES * CYCLES
+}`, async () => {
+  const workers = Array.from({ length: PROCESSES }, () =>
+    startWorker(['cas-counter', root, String(CYCLES)]),
+  );
   await Promise.all(workers.map(finished));
   expect(await readCounter()).toBe(PROCESSES * CYCLES);
 }, 420_000);
 
-test('a holder killed with SIGKILL: another process gets the lock once the TTL has passed, and the dead holder\'s late write is refused', async () => {
+test("a holder killed with SIGKILL: another process gets the lock once the TTL has passed, and the dead holder's late write is refused", async () => {
   const storage = new LocalFileStorageManager({ root });
   const lock = new FileLockManager({ root });
   await storage.write('resource', JSON.stringify({ fencingToken: 0, owner: 'nobody' }));
   const ttlMs = 1500;
   const holder = startWorker(['hold', root, String(ttlMs)]);
-  const held = JSON.parse(await firstLine(holder)) as { fencingToken: number; expiresAt: number; version: string };
+  const held = JSON.parse(await firstLine(holder)) as {
+    fencingToken: number;
+    expiresAt: number;
+    version: string;
+  };
   holder.kill('SIGKILL');
   await new Promise((resolve) => holder.on('exit', resolve));
 
@@ -52,14 +62,23 @@ test('a holder killed with SIGKILL: another process gets the lock once the TTL h
   expect(Date.now()).toBeGreaterThanOrEqual(held.expiresAt);
   expect(lease.fencingToken).toBeGreaterThan(held.fencingToken);
   const current = await storage.read('resource');
-  const newVersion = await storage.write('resource', JSON.stringify({ fencingToken: lease.fencingToken, owner: 'survivor' }), {
-    ifVersion: current?.version ?? null,
-  });
+  const newVersion = await storage.write(
+    'resource',
+    JSON.stringify({ fencingToken: lease.fencingToken, owner: 'survivor' }),
+    {
+      ifVersion: current?.version ?? null,
+    },
+  );
 
   // The dead holder's late write, replayed with what it had: its version is stale...
-  await expect(storage.write('resource', 'late', { ifVersion: held.version })).rejects.toMatchObject({ name: 'DurableError', code: 'CONFLICT' });
+  await expect(
+    storage.write('resource', 'late', { ifVersion: held.version }),
+  ).rejects.toMatchObject({ name: 'DurableError', code: 'CONFLICT' });
   // ...and a resource that checks fencing tokens refuses its token as older than the last seen.
-  const stored = JSON.parse(bytesToText((await storage.read('resource'))!.data)) as { fencingToken: number; owner: string };
+  const stored = JSON.parse(bytesToText((await storage.read('resource'))!.data)) as {
+    fencingToken: number;
+    owner: string;
+  };
   expect(held.fencingToken < stored.fencingToken).toBe(true);
   expect(stored.owner).toBe('survivor');
   expect((await storage.read('resource'))?.version).toBe(newVersion);

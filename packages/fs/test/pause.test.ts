@@ -22,7 +22,8 @@ beforeEach(() => {
 const children: ChildProcess[] = [];
 afterEach(() => {
   // A test that failed midway must not leave a stopped child behind (jest would wait for it).
-  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const child of children.splice(0))
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -50,7 +51,9 @@ async function stopped(pid: number): Promise<void> {
 
 /** Starts the worker and resolves once it has stopped itself at the chosen call. */
 function startPaused(args: string[]): Promise<Paused> {
-  const child = spawn(process.execPath, [WORKER, root, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [WORKER, root, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.push(child);
   let buffer = '';
   let stderr = '';
@@ -63,16 +66,24 @@ function startPaused(args: string[]): Promise<Paused> {
       for (let end = buffer.indexOf('\n'); end !== -1; end = buffer.indexOf('\n')) {
         const line = buffer.slice(0, end);
         buffer = buffer.slice(end + 1);
-        if (line.startsWith('paused')) void stopped(child.pid!).then(() => resolvePaused({ child, outcome }));
+        if (line.startsWith('paused'))
+          void stopped(child.pid!).then(() => resolvePaused({ child, outcome }));
         else if (line.startsWith('{')) resolveOutcome!(JSON.parse(line) as Record<string, unknown>);
       }
     });
-    child.on('exit', (code) => rejectPaused(new Error(`worker exited (${code}) before pausing: ${stderr}`)));
+    child.on('exit', (code) =>
+      rejectPaused(new Error(`worker exited (${code}) before pausing: ${stderr}`)),
+    );
   });
 }
 
 /** Read-increment-write with retry on CONFLICT, as an application does; returns each (version, value). */
-async function increment(storage: LocalFileStorageManager, key: string, times: number, seen: Map<string, string>): Promise<void> {
+async function increment(
+  storage: LocalFileStorageManager,
+  key: string,
+  times: number,
+  seen: Map<string, string>,
+): Promise<void> {
   for (let i = 0; i < times; i++) {
     for (;;) {
       const entry = await storage.read(key);
@@ -145,12 +156,19 @@ test('a lock grant paused before its commit, while other grants come and go, get
   const outcome = (await paused.outcome) as { ok: boolean; fencingToken: number };
   expect(outcome.ok).toBe(true);
   expect(outcome.fencingToken).toBeGreaterThan(highest);
-  await expect(lock.acquire('resource', { ttlMs: 1000, waitMs: 0 })).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
+  await expect(lock.acquire('resource', { ttlMs: 1000, waitMs: 0 })).rejects.toMatchObject({
+    code: 'LOCK_TIMEOUT',
+  });
 }, 120_000);
 
-
 describe('workflow store', () => {
-  const step = (id: string, value: number) => ({ id, kind: 'step' as const, done: true, value, at: 0 });
+  const step = (id: string, value: number) => ({
+    id,
+    kind: 'step' as const,
+    done: true,
+    value,
+    at: 0,
+  });
 
   test('a step save paused just before its link, while another process takes the workflow over and records its own, is refused with LOCK_LOST and appears nowhere', async () => {
     const store = new FileWorkflowStore({ root, fsync: false });
@@ -177,7 +195,11 @@ describe('workflow store', () => {
     // It cannot tell whether its link landed before the takeover's move of the run folder or in
     // the moved folder after it (link(2) resolves the folder first), so it reports the lost claim.
     expect(await paused.outcome).toMatchObject({ ok: false, code: 'LOCK_LOST' });
-    expect((await store.get('w'))?.steps.map((m) => m.id)).toEqual(['child-0', 'child-1', 'parent-2']);
+    expect((await store.get('w'))?.steps.map((m) => m.id)).toEqual([
+      'child-0',
+      'child-1',
+      'parent-2',
+    ]);
   }, 120_000);
 
   test('an insert paused between its due marker and creating the workflow, while others insert, claim and finish, is found by a claim once it completes', async () => {

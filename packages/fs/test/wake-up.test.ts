@@ -56,10 +56,14 @@ test('a waiter still times out with LOCK_TIMEOUT, and an abort still ends the wa
   const lease = await holder.acquire('busy', { ttlMs: 30_000 });
   const waiter = new FileLockManager({ root, backoff });
   const started = Date.now();
-  await expect(waiter.acquire('busy', { waitMs: 300 })).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
+  await expect(waiter.acquire('busy', { waitMs: 300 })).rejects.toMatchObject({
+    code: 'LOCK_TIMEOUT',
+  });
   const controller = new AbortController();
   setTimeout(() => controller.abort(), 100);
-  await expect(waiter.acquire('busy', { waitMs: 20_000, signal: controller.signal })).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
+  await expect(
+    waiter.acquire('busy', { waitMs: 20_000, signal: controller.signal }),
+  ).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
   expect(Date.now() - started).toBeLessThan(BACKOFF_MS);
   await lease.release();
 });
@@ -82,5 +86,7 @@ test('changes that leave the lock held wake the waiter, which waits on and gets 
 });
 
 test('a bad backoff option is a CONFIG error at construction, not a busy loop later', () => {
-  expect(() => new FileLockManager({ root, backoff: { maxMs: Number.NaN } })).toThrow(expect.objectContaining({ code: 'CONFIG' }));
+  expect(() => new FileLockManager({ root, backoff: { maxMs: Number.NaN } })).toThrow(
+    expect.objectContaining({ code: 'CONFIG' }),
+  );
 });

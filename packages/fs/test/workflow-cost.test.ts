@@ -26,7 +26,8 @@ async function countCalls(body: () => Promise<unknown>): Promise<Record<string, 
   const calls: Record<string, number> = {};
   setStepHook((op: FsOp) => {
     calls[op.op] = (calls[op.op] ?? 0) + 1;
-    if (op.op === 'writeFile') calls.bytesWritten = (calls.bytesWritten ?? 0) + op.chunks.reduce((n, c) => n + c.length, 0);
+    if (op.op === 'writeFile')
+      calls.bytesWritten = (calls.bytesWritten ?? 0) + op.chunks.reduce((n, c) => n + c.length, 0);
   });
   try {
     await body();
@@ -36,15 +37,26 @@ async function countCalls(body: () => Promise<unknown>): Promise<Record<string, 
   return calls;
 }
 
-async function claimCalls(sleeping: number): Promise<{ empty: Record<string, number>; due: Record<string, number> }> {
+async function claimCalls(
+  sleeping: number,
+): Promise<{ empty: Record<string, number>; due: Record<string, number> }> {
   let now = 1_700_000_000_000;
   const store = createFileWorkflowStore({ root: freshRoot(), fsync: false, clock: () => now });
   // Sleepers due from an hour to a year from now, spread over many buckets.
-  for (let i = 0; i < sleeping; i++) await store.insert({ id: `sleeper-${i}`, handler: 'h', runAt: now + 3_600_000 + i * 15_768_000 * (1_000 / Math.max(sleeping, 1)) });
-  const empty = await countCalls(async () => expect(await store.claim({ leaseMs: 60_000 })).toBeUndefined());
+  for (let i = 0; i < sleeping; i++)
+    await store.insert({
+      id: `sleeper-${i}`,
+      handler: 'h',
+      runAt: now + 3_600_000 + i * 15_768_000 * (1_000 / Math.max(sleeping, 1)),
+    });
+  const empty = await countCalls(async () =>
+    expect(await store.claim({ leaseMs: 60_000 })).toBeUndefined(),
+  );
   await store.insert({ id: 'due', handler: 'h' });
   now += 1;
-  const due = await countCalls(async () => expect((await store.claim({ leaseMs: 60_000 }))?.record.id).toBe('due'));
+  const due = await countCalls(async () =>
+    expect((await store.claim({ leaseMs: 60_000 }))?.record.id).toBe('due'),
+  );
   return { empty, due };
 }
 
@@ -59,14 +71,35 @@ async function stepCalls(history: number): Promise<Record<string, number>> {
   const store = createFileWorkflowStore({ root: freshRoot(), fsync: false });
   await store.insert({ id: 'w', handler: 'h' });
   const claimed = (await store.claim({ leaseMs: 3_600_000 }))!;
-  for (let i = 0; i < history; i++) await store.saveStep('w', claimed.token, i, { id: `s${i}`, kind: 'step', done: true, value: i, at: 0 });
-  return countCalls(() => store.saveStep('w', claimed.token, history, { id: 'last', kind: 'step', done: true, value: { big: 'x'.repeat(100) }, at: 0 }));
+  for (let i = 0; i < history; i++)
+    await store.saveStep('w', claimed.token, i, {
+      id: `s${i}`,
+      kind: 'step',
+      done: true,
+      value: i,
+      at: 0,
+    });
+  return countCalls(() =>
+    store.saveStep('w', claimed.token, history, {
+      id: 'last',
+      kind: 'step',
+      done: true,
+      value: { big: 'x'.repeat(100) },
+      at: 0,
+    }),
+  );
 }
 
 test('a step makes the same file-system calls and writes the same bytes at position 10 and 1,000 (one file, the history is not rewritten)', async () => {
   const early = await stepCalls(10);
   const late = await stepCalls(1_000);
   expect(late).toEqual(early);
-  expect(early).toEqual({ writeFile: 1, bytesWritten: early.bytesWritten, link: 1, stat: 1, unlink: 1 });
+  expect(early).toEqual({
+    writeFile: 1,
+    bytesWritten: early.bytesWritten,
+    link: 1,
+    stat: 1,
+    unlink: 1,
+  });
   expect(early.bytesWritten).toBeLessThan(300);
 }, 300_000);

@@ -36,17 +36,32 @@ afterAll(() => {
 
 /** The store with its routines reachable: the very code production runs, one file-system call at a time. */
 class ModelStore extends FileWorkflowStore {
-  readonly dirs = { workflows: join(this.root, '.workflows'), due: join(this.root, '.workflow-due') };
+  readonly dirs = {
+    workflows: join(this.root, '.workflows'),
+    due: join(this.root, '.workflow-due'),
+  };
   insertRoutine(record: WorkflowRecord): Steps<boolean> {
     return this.insertSteps(record);
   }
-  claimRoutine(token: string, leaseMs: number, now: number): ReturnType<FileWorkflowStore['claimSteps']> {
+  claimRoutine(
+    token: string,
+    leaseMs: number,
+    now: number,
+  ): ReturnType<FileWorkflowStore['claimSteps']> {
     return this.claimSteps(token, leaseMs, now);
   }
-  stepRoutine(id: string, token: string, index: number, memo: StepMemo): ReturnType<FileWorkflowStore['recordMemo']> {
+  stepRoutine(
+    id: string,
+    token: string,
+    index: number,
+    memo: StepMemo,
+  ): ReturnType<FileWorkflowStore['recordMemo']> {
     return this.recordMemo(id, workflowName(id), token, index, memo, 'saveStep');
   }
-  changeRoutine(id: string, apply: (record: WorkflowRecord | undefined, now: number) => WorkflowRecord | undefined): ReturnType<FileWorkflowStore['changeSteps']> {
+  changeRoutine(
+    id: string,
+    apply: (record: WorkflowRecord | undefined, now: number) => WorkflowRecord | undefined,
+  ): ReturnType<FileWorkflowStore['changeSteps']> {
     return this.changeSteps(id, apply);
   }
 }
@@ -66,7 +81,10 @@ function world(clock: { now: number }): { fs: ModelFs; store: () => ModelStore }
 
 function headOf(fs: ModelFs, store: ModelStore): WorkflowRecord | undefined {
   const dir = `${store.dirs.workflows}/${NAME}`;
-  const head = drive(fs, readHead({ dir, parent: store.dirs.workflows }, { ...protocolOptions, epochHints: new Map() }));
+  const head = drive(
+    fs,
+    readHead({ dir, parent: store.dirs.workflows }, { ...protocolOptions, epochHints: new Map() }),
+  );
   if (head === undefined || head.kind !== ValueKind.VALUE) return undefined;
   return JSON.parse(Buffer.from(head.data).toString('utf8')) as WorkflowRecord;
 }
@@ -98,11 +116,16 @@ function assertIndexed(fs: ModelFs, store: ModelStore): void {
   if (head === undefined || dueOf(head) === Infinity) return;
   const buckets = markerBuckets(fs, store);
   if (!buckets.some((bucket) => bucket <= finestBucket(dueOf(head)))) {
-    throw new Error(`workflow ${head.status} due ${dueOf(head)} (bucket ${finestBucket(dueOf(head))}) has markers only in ${JSON.stringify(buckets)}:\n${fs.tree(store.dirs.due).join('\n')}`);
+    throw new Error(
+      `workflow ${head.status} due ${dueOf(head)} (bucket ${finestBucket(
+        dueOf(head),
+      )}) has markers only in ${JSON.stringify(buckets)}:\n${fs.tree(store.dirs.due).join('\n')}`,
+    );
   }
 }
 
-const lockLost = (outcome: Outcome): boolean => outcome?.ok === false && isDurableError(outcome.error, 'LOCK_LOST');
+const lockLost = (outcome: Outcome): boolean =>
+  outcome?.ok === false && isDurableError(outcome.error, 'LOCK_LOST');
 
 // A holder whose lease expired records step 1 while a claimer takes the workflow over and records its own.
 function takeover(): World {
@@ -127,15 +150,23 @@ function takeover(): World {
     actors: [holder.stepRoutine(ID, 'stale', 1, memo('stale')), taker()],
     check: ([stale, fresh]) => {
       const final = stepsOf(fs, store()).map((m) => m.id);
-      if (fresh?.ok !== true) throw new Error(`the taker failed: ${String((fresh as { error?: unknown })?.error)}`);
+      if (fresh?.ok !== true)
+        throw new Error(`the taker failed: ${String((fresh as { error?: unknown })?.error)}`);
       // The new holder's history is what it read, then its own step: nothing recorded since by the
       // stale holder (a link that landed late is superseded), nothing it read ever changes.
       expect(final).toEqual([...(seen ?? []).map((m) => m.id), 'fresh']);
       if (stale?.ok === true) {
         // Acknowledged: recorded before the takeover, so the new holder replayed it.
-        if (seen?.[1]?.id !== 'stale') throw new Error(`the stale step was acknowledged but the new holder did not see it: ${JSON.stringify(seen)}`);
+        if (seen?.[1]?.id !== 'stale')
+          throw new Error(
+            `the stale step was acknowledged but the new holder did not see it: ${JSON.stringify(
+              seen,
+            )}`,
+          );
       } else if (stale !== undefined && !lockLost(stale)) {
-        throw new Error(`the stale holder failed otherwise: ${String((stale as { error?: unknown }).error)}`);
+        throw new Error(
+          `the stale holder failed otherwise: ${String((stale as { error?: unknown }).error)}`,
+        );
       }
     },
   };
@@ -148,15 +179,25 @@ function wakeups(): World {
   const { fs, store } = world(clock);
   const holder = store();
   drive(fs, holder.insertRoutine(workflowTransitions.create({ id: ID, handler: 'h' }, clock.now)));
-  const claimed = drive(fs, holder.claimRoutine('t1', 60_000, clock.now)).claimed as ClaimedWorkflow;
+  const claimed = drive(fs, holder.claimRoutine('t1', 60_000, clock.now))
+    .claimed as ClaimedWorkflow;
   const signaller = store();
   const claimer = store();
   return {
     fs,
     actors: [
-      holder.changeRoutine(ID, (r, now) => workflowTransitions.suspend(r as WorkflowRecord, claimed.token, { runAt: now + 20_000, wakeOn: ['go'] }, now)),
+      holder.changeRoutine(ID, (r, now) =>
+        workflowTransitions.suspend(
+          r as WorkflowRecord,
+          claimed.token,
+          { runAt: now + 20_000, wakeOn: ['go'] },
+          now,
+        ),
+      ),
       claimer.claimRoutine('t2', 60_000, clock.now),
-      signaller.changeRoutine(ID, (r, now) => (r === undefined ? undefined : workflowTransitions.signal(r, 'go', null, now))),
+      signaller.changeRoutine(ID, (r, now) =>
+        r === undefined ? undefined : workflowTransitions.signal(r, 'go', null, now),
+      ),
     ],
     invariant: () => assertIndexed(fs, store()),
     check: () => {
@@ -166,7 +207,12 @@ function wakeups(): World {
       const at = head?.status === 'sleeping' ? head.runAt : (head?.claim?.expiresAt ?? 0);
       clock.now = Math.max(at, clock.now);
       const found = drive(fs, store().claimRoutine('t3', 1000, clock.now)).claimed;
-      if (found === undefined) throw new Error(`a due workflow was not found: ${JSON.stringify(head)}\n${fs.tree(store().dirs.due).join('\n')}`);
+      if (found === undefined)
+        throw new Error(
+          `a due workflow was not found: ${JSON.stringify(head)}\n${fs
+            .tree(store().dirs.due)
+            .join('\n')}`,
+        );
     },
   };
 }
@@ -179,15 +225,21 @@ function insertAndClaim(): World {
   const b = store();
   return {
     fs,
-    actors: [a.insertRoutine(workflowTransitions.create({ id: ID, handler: 'h' }, clock.now)), b.claimRoutine('t1', 60_000, clock.now), b.insertRoutine(workflowTransitions.create({ id: ID, handler: 'other' }, clock.now))],
+    actors: [
+      a.insertRoutine(workflowTransitions.create({ id: ID, handler: 'h' }, clock.now)),
+      b.claimRoutine('t1', 60_000, clock.now),
+      b.insertRoutine(workflowTransitions.create({ id: ID, handler: 'other' }, clock.now)),
+    ],
     invariant: () => assertIndexed(fs, store()),
     check: ([first, claim, second]) => {
       // Exactly one insert wins; an inserter crashed for good never answers (it may have won).
       const won = [first, second].filter((o) => o?.ok === true && o.value === true).length;
       expect(won === 1 || (won === 0 && first === undefined)).toBe(true);
       if (won === 0) expect(headOf(fs, store())).toBeDefined();
-      const claimed = claim?.ok === true ? (claim.value as { claimed?: ClaimedWorkflow }).claimed : undefined;
-      if (claimed === undefined) expect(drive(fs, store().claimRoutine('t2', 60_000, clock.now)).claimed).toBeDefined();
+      const claimed =
+        claim?.ok === true ? (claim.value as { claimed?: ClaimedWorkflow }).claimed : undefined;
+      if (claimed === undefined)
+        expect(drive(fs, store().claimRoutine('t2', 60_000, clock.now)).claimed).toBeDefined();
     },
   };
 }
@@ -198,9 +250,13 @@ describe('every interleaving of the workflow store routines keeps fencing and th
     ['a stale holder recording a step while its workflow is taken over', 2, takeover],
     ['a suspend, a claimer moving markers and a waking signal', 1, wakeups],
     ['two inserts of one id and a claimer', 1, insertAndClaim],
-  ] as const)('%s: every schedule with up to %i preemptions', (_name, bound, make) => {
-    expect(exploreSchedules(make, bound)).toBeGreaterThan(20);
-  }, 600_000);
+  ] as const)(
+    '%s: every schedule with up to %i preemptions',
+    (_name, bound, make) => {
+      expect(exploreSchedules(make, bound)).toBeGreaterThan(20);
+    },
+    600_000,
+  );
 
   test.each([
     ['the stale holder', takeover, 0],
@@ -209,8 +265,13 @@ describe('every interleaving of the workflow store routines keeps fencing and th
     ['the claimer moving markers', wakeups, 1],
     ['the signaller', wakeups, 2],
     ['an inserter', insertAndClaim, 0],
-  ] as const)('%s paused after each of its steps, then resumed, or crashed there for good', (_name, make, actor) => {
-    expect(pauseEachStep(make, actor, false)).toBeGreaterThan(2);
-    if (!(make === takeover && actor === 1)) expect(pauseEachStep(make, actor, true)).toBeGreaterThan(2);
-  }, 600_000);
+  ] as const)(
+    '%s paused after each of its steps, then resumed, or crashed there for good',
+    (_name, make, actor) => {
+      expect(pauseEachStep(make, actor, false)).toBeGreaterThan(2);
+      if (!(make === takeover && actor === 1))
+        expect(pauseEachStep(make, actor, true)).toBeGreaterThan(2);
+    },
+    600_000,
+  );
 });

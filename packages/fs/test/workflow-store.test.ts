@@ -21,7 +21,8 @@ afterAll(() => {
 // The peer is a second store on the same folder: claims and fencing hold between handles.
 runWorkflowStoreSuite('fs', {
   create: ({ clock }) => createFileWorkflowStore({ root: freshRoot(), clock }),
-  createPeer: (store, { clock }) => createFileWorkflowStore({ root: (store as FileWorkflowStore).root, clock }),
+  createPeer: (store, { clock }) =>
+    createFileWorkflowStore({ root: (store as FileWorkflowStore).root, clock }),
   listing: true,
 });
 
@@ -31,7 +32,13 @@ describe('fs workflow store', () => {
     const first = createFileWorkflowStore({ root });
     await first.insert({ id: 'order/42.v1', handler: 'h', input: { amount: 5 } });
     const claimed = await first.claim({ leaseMs: 60_000 });
-    await first.saveStep('order/42.v1', claimed?.token ?? '', 0, { id: 's', kind: 'step', done: true, value: 1, at: 1 });
+    await first.saveStep('order/42.v1', claimed?.token ?? '', 0, {
+      id: 's',
+      kind: 'step',
+      done: true,
+      value: 1,
+      at: 1,
+    });
     const second = createFileWorkflowStore({ root });
     const record = await second.get('order/42.v1');
     expect(record?.status).toBe('running');
@@ -44,7 +51,9 @@ describe('fs workflow store', () => {
     const store = createFileWorkflowStore({ root });
     const long = 'x'.repeat(400);
     await store.insert({ id: long, handler: 'h' });
-    expect(readdirSync(join(root, '.workflows')).filter((n) => !n.startsWith('.'))[0]).toMatch(/^#/);
+    expect(readdirSync(join(root, '.workflows')).filter((n) => !n.startsWith('.'))[0]).toMatch(
+      /^#/,
+    );
     expect(markers(root)).toHaveLength(1);
     const claimed = await store.claim({ leaseMs: 1000 });
     expect(claimed?.record.id).toBe(long);
@@ -59,7 +68,10 @@ describe('fs workflow store', () => {
     await store.insert({ id: 'w', handler: 'h' });
     // Another program (or a future version) committed a head this version does not know.
     const dir = join(root, '.workflows', workflowName('w'));
-    await commitKey({ dir, parent: join(root, '.workflows') }, () => ({ chunks: encodeValueFile(ValueKind.VALUE, Buffer.from('{"format":7}')), sync: false }));
+    await commitKey({ dir, parent: join(root, '.workflows') }, () => ({
+      chunks: encodeValueFile(ValueKind.VALUE, Buffer.from('{"format":7}')),
+      sync: false,
+    }));
     await expectDurableError(() => store.get('w'), 'VERSION_UNKNOWN');
     await store.insert({ id: 'good', handler: 'h' });
     expect((await store.claim({ leaseMs: 1000 }))?.record.id).toBe('good');

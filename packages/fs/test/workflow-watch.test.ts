@@ -19,12 +19,25 @@ afterEach(() => rmSync(root, { recursive: true, force: true }));
 
 /** Runs `body` (an async function body with `store` on the same root) in another process. */
 function inOtherProcess(body: string): Promise<void> {
-  const script = `const { createFileWorkflowStore } = await import(${JSON.stringify(DIST)}); const store = createFileWorkflowStore({ root: ${JSON.stringify(root)}, fsync: false }); ${body}`;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'inherit', 'inherit'] });
-  return new Promise((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`child exited ${code}`)))));
+  const script = `const { createFileWorkflowStore } = await import(${JSON.stringify(
+    DIST,
+  )}); const store = createFileWorkflowStore({ root: ${JSON.stringify(
+    root,
+  )}, fsync: false }); ${body}`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  return new Promise((resolve, reject) =>
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`child exited ${code}`)),
+    ),
+  );
 }
 
-function nextCall(store: ReturnType<typeof createFileWorkflowStore>): { called: Promise<void>; stop: () => void } {
+function nextCall(store: ReturnType<typeof createFileWorkflowStore>): {
+  called: Promise<void>;
+  stop: () => void;
+} {
   let stop: () => void = () => undefined;
   const called = new Promise<void>((resolve) => {
     stop = store.watch(() => resolve());

@@ -69,7 +69,10 @@ function integer(value: string | undefined, flag: string, min: number): number |
 function duration(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const match = /^(\d+)(ms|s|m)?$/.exec(value);
-  if (match === null) throw usageError(`--timeout must be a duration like 500ms, 5s or 1m, got ${JSON.stringify(value)}`);
+  if (match === null)
+    throw usageError(
+      `--timeout must be a duration like 500ms, 5s or 1m, got ${JSON.stringify(value)}`,
+    );
   const unit = match[2] ?? 'ms';
   return Number(match[1]) * (unit === 'ms' ? 1 : unit === 's' ? 1000 : 60_000);
 }
@@ -106,8 +109,12 @@ export function parseFsmServerArgs(argv: readonly string[]): FsmServerArgs {
     ...(v.redis === undefined ? {} : { redis: v.redis }),
     ...(v['storage-module'] === undefined ? {} : { storageModule: v['storage-module'] }),
     ...(v['cloudevents-sink'] === undefined ? {} : { cloudEventsSink: v['cloudevents-sink'] }),
-    ...(v['history-limit'] === undefined ? {} : { historyLimit: integer(v['history-limit'], '--history-limit', 1) as number }),
-    ...(v['body-limit'] === undefined ? {} : { bodyLimit: integer(v['body-limit'], '--body-limit', 1) as number }),
+    ...(v['history-limit'] === undefined
+      ? {}
+      : { historyLimit: integer(v['history-limit'], '--history-limit', 1) as number }),
+    ...(v['body-limit'] === undefined
+      ? {}
+      : { bodyLimit: integer(v['body-limit'], '--body-limit', 1) as number }),
     help: v.help === true,
   };
 }

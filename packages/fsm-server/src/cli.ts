@@ -11,15 +11,26 @@ import { createFsmServer } from './server.js';
 
 async function openStorage(args: FsmServerArgs): Promise<StorageManager> {
   if (args.redis !== undefined) {
-    const redis = await importOptional<typeof import('@durable/redis-lock')>('@durable/redis-lock', '--redis');
+    const redis = await importOptional<typeof import('@durable/redis-lock')>(
+      '@durable/redis-lock',
+      '--redis',
+    );
     return new redis.RedisStorageManager({ url: args.redis });
   }
   if (args.storageModule !== undefined) {
-    const module = (await import(pathToFileURL(resolve(args.storageModule)).href)) as { createStorage?: () => unknown; default?: unknown };
+    const module = (await import(pathToFileURL(resolve(args.storageModule)).href)) as {
+      createStorage?: () => unknown;
+      default?: unknown;
+    };
     const factory = module.createStorage ?? module.default;
-    const storage = (await (typeof factory === 'function' ? (factory as () => unknown)() : factory)) as StorageManager | undefined;
+    const storage = (await (typeof factory === 'function'
+      ? (factory as () => unknown)()
+      : factory)) as StorageManager | undefined;
     if (storage === undefined || typeof storage.write !== 'function') {
-      throw new DurableError(ErrorCode.CONFIG, `durable-fsm-server: ${args.storageModule} must export createStorage() (or a default) returning a StorageManager`);
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `durable-fsm-server: ${args.storageModule} must export createStorage() (or a default) returning a StorageManager`,
+      );
     }
     return storage;
   }
@@ -31,7 +42,11 @@ async function importOptional<T>(name: string, flag: string): Promise<T> {
   try {
     return (await import(name)) as T;
   } catch (error) {
-    throw new DurableError(ErrorCode.CONFIG, `durable-fsm-server: ${flag} needs ${name}: npm install ${name}`, { cause: error });
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `durable-fsm-server: ${flag} needs ${name}: npm install ${name}`,
+      { cause: error },
+    );
   }
 }
 

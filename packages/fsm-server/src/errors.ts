@@ -13,7 +13,11 @@ export const FsmErrorCode = {
 } as const;
 
 /** Creates a `DurableError` prefixed with the package name. */
-export function fsmError(code: string, message: string, options: DurableErrorOptions = {}): DurableError {
+export function fsmError(
+  code: string,
+  message: string,
+  options: DurableErrorOptions = {},
+): DurableError {
   return new DurableError(code, `fsm-server: ${message}`, options);
 }
 

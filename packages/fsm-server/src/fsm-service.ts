@@ -94,14 +94,25 @@ export class FsmService {
 
   constructor(options: FsmServiceOptions) {
     checkOptions(options, CONTEXT, {
-      known: ['storage', 'keyPrefix', 'historyLimit', 'dedupWindow', 'maxAttempts', 'cacheSize', 'clock'],
+      known: [
+        'storage',
+        'keyPrefix',
+        'historyLimit',
+        'dedupWindow',
+        'maxAttempts',
+        'cacheSize',
+        'clock',
+      ],
       required: ['storage'],
     });
     if (typeof options.storage.read !== 'function' || typeof options.storage.write !== 'function') {
       throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: storage must be a StorageManager`);
     }
     if (options.storage.capabilities?.conditionalWrite !== true) {
-      throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: storage must enforce conditional writes (capabilities.conditionalWrite)`);
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `${CONTEXT}: storage must enforce conditional writes (capabilities.conditionalWrite)`,
+      );
     }
     this.storage = options.storage;
     this.prefix = options.keyPrefix ?? 'fsm';
@@ -118,14 +129,22 @@ export class FsmService {
     const configuration = normaliseConfiguration(input);
     const id = configurationId(configuration);
     try {
-      await this.storage.write(this.configurationKey(configuration.name, configuration.version), JSON.stringify({ format: 1, ...configuration }), {
-        ifVersion: null,
-      });
+      await this.storage.write(
+        this.configurationKey(configuration.name, configuration.version),
+        JSON.stringify({ format: 1, ...configuration }),
+        {
+          ifVersion: null,
+        },
+      );
     } catch (error) {
       if (isDurableError(error, ErrorCode.CONFLICT)) {
-        throw fsmError(ErrorCode.CONFLICT, `configuration ${id} already exists (configurations are immutable: use a new version)`, {
-          details: { id },
-        });
+        throw fsmError(
+          ErrorCode.CONFLICT,
+          `configuration ${id} already exists (configurations are immutable: use a new version)`,
+          {
+            details: { id },
+          },
+        );
       }
       throw error;
     }
@@ -140,7 +159,9 @@ export class FsmService {
     const { name, version } = parseConfigurationId(id, 'id');
     const entry = await this.storage.read(this.configurationKey(name, version));
     if (entry === undefined) return undefined;
-    const { format: _format, ...configuration } = JSON.parse(bytesToText(entry.data)) as Configuration & { format: number };
+    const { format: _format, ...configuration } = JSON.parse(
+      bytesToText(entry.data),
+    ) as Configuration & { format: number };
     this.configurations.set(id, configuration);
     return configuration;
   }
@@ -150,7 +171,8 @@ export class FsmService {
     assertName(name, 'name');
     const prefix = `${this.prefix}/configurations/${name}/`;
     const ids: string[] = [];
-    for await (const key of listAll(this.storage, prefix)) ids.push(`${name}:${key.slice(prefix.length)}`);
+    for await (const key of listAll(this.storage, prefix))
+      ids.push(`${name}:${key.slice(prefix.length)}`);
     return ids;
   }
 
@@ -174,10 +196,16 @@ export class FsmService {
     };
     let version: string;
     try {
-      version = await this.storage.write(this.machineKey(machineId), serialise({ record, entries: [], droppedJson: '[]' }), { ifVersion: null });
+      version = await this.storage.write(
+        this.machineKey(machineId),
+        serialise({ record, entries: [], droppedJson: '[]' }),
+        { ifVersion: null },
+      );
     } catch (error) {
       if (isDurableError(error, ErrorCode.CONFLICT)) {
-        throw fsmError(ErrorCode.CONFLICT, `statemachine ${machineId} already exists`, { details: { id: machineId } });
+        throw fsmError(ErrorCode.CONFLICT, `statemachine ${machineId} already exists`, {
+          details: { id: machineId },
+        });
       }
       throw error;
     }
@@ -221,20 +249,35 @@ export class FsmService {
     let current = this.records.get(machineId) ?? (await this.readMachine(machineId));
     for (let attempt = 1; ; attempt++) {
       if (current === undefined) {
-        throw fsmError(ErrorCode.NOT_FOUND, `statemachine ${machineId} does not exist (create it first)`, { details: { id: machineId } });
+        throw fsmError(
+          ErrorCode.NOT_FOUND,
+          `statemachine ${machineId} does not exist (create it first)`,
+          { details: { id: machineId } },
+        );
       }
       const { record, version } = current;
-      if (record.history.some((entry) => entry.event_id === event.eventId) || record.dropped_ids.includes(event.eventId)) {
+      if (
+        record.history.some((entry) => entry.event_id === event.eventId) ||
+        record.dropped_ids.includes(event.eventId)
+      ) {
         // Checked against the version we may hold a stale copy of: confirm on a fresh read.
         const fresh = await this.readMachine(machineId);
         if (fresh?.version === version) {
-          return { eventId: event.eventId, machineId, status: 'duplicate', state: record.state, configId: record.config_id };
+          return {
+            eventId: event.eventId,
+            machineId,
+            status: 'duplicate',
+            state: record.state,
+            configId: record.config_id,
+          };
         }
         current = fresh;
         continue;
       }
       const configuration = await this.requireConfiguration(record.config_id, 'config_id');
-      const transition = configuration.transitions.find((t) => t.from === record.state && t.event === event.event);
+      const transition = configuration.transitions.find(
+        (t) => t.from === record.state && t.event === event.event,
+      );
       if (transition === undefined) {
         const fresh = await this.readMachine(machineId);
         if (fresh?.version !== version) {
@@ -243,7 +286,9 @@ export class FsmService {
         }
         throw fsmError(
           FsmErrorCode.EVENT_NOT_ALLOWED,
-          `event ${JSON.stringify(event.event)} is not allowed in state ${JSON.stringify(record.state)} of statemachine ${machineId} (${record.config_id})`,
+          `event ${JSON.stringify(event.event)} is not allowed in state ${JSON.stringify(
+            record.state,
+          )} of statemachine ${machineId} (${record.config_id})`,
           { details: { id: machineId, state: record.state, event: event.event } },
         );
       }
@@ -256,17 +301,30 @@ export class FsmService {
       };
       const next = this.advance(current, entry);
       try {
-        const written = await this.storage.write(this.machineKey(machineId), serialise(next), { ifVersion: version });
+        const written = await this.storage.write(this.machineKey(machineId), serialise(next), {
+          ifVersion: version,
+        });
         this.remember(machineId, { ...next, version: written });
-        return { eventId: event.eventId, machineId, status: 'applied', state: next.record.state, transition: entry, configId: record.config_id };
+        return {
+          eventId: event.eventId,
+          machineId,
+          status: 'applied',
+          state: next.record.state,
+          transition: entry,
+          configId: record.config_id,
+        };
       } catch (error) {
         if (!isDurableError(error, ErrorCode.CONFLICT)) throw error;
         this.records.delete(machineId);
         if (attempt >= this.maxAttempts) {
-          throw fsmError(ErrorCode.CONFLICT, `statemachine ${machineId}: event ${event.eventId} lost ${attempt} compare-and-swap races in a row; retry it`, {
-            retryable: true,
-            details: { id: machineId },
-          });
+          throw fsmError(
+            ErrorCode.CONFLICT,
+            `statemachine ${machineId}: event ${event.eventId} lost ${attempt} compare-and-swap races in a row; retry it`,
+            {
+              retryable: true,
+              details: { id: machineId },
+            },
+          );
         }
         if (attempt > 2) await sleep(backoffDelay(attempt - 2, { baseMs: 1, maxMs: 50 }));
         current = await this.readMachine(machineId);
@@ -285,10 +343,17 @@ export class FsmService {
       const removed = history.splice(0, history.length - this.historyLimit);
       entries.splice(0, removed.length);
       dropped += removed.length;
-      droppedIds = this.dedupWindow === 0 ? [] : [...droppedIds, ...removed.map((e) => e.event_id)].slice(-this.dedupWindow);
+      droppedIds =
+        this.dedupWindow === 0
+          ? []
+          : [...droppedIds, ...removed.map((e) => e.event_id)].slice(-this.dedupWindow);
       droppedJson = JSON.stringify(droppedIds);
     }
-    return { record: { ...record, state: entry.transition.to, history, dropped, dropped_ids: droppedIds }, entries, droppedJson };
+    return {
+      record: { ...record, state: entry.transition.to, history, dropped, dropped_ids: droppedIds },
+      entries,
+      droppedJson,
+    };
   }
 
   private async readMachine(id: string): Promise<CachedRecord | undefined> {
@@ -301,12 +366,25 @@ export class FsmService {
     try {
       record = JSON.parse(bytesToText(entry.data)) as MachineRecord;
     } catch (error) {
-      throw fsmError(ErrorCode.BACKEND, `statemachine ${id}: its stored record is not JSON`, { cause: error, details: { id } });
+      throw fsmError(ErrorCode.BACKEND, `statemachine ${id}: its stored record is not JSON`, {
+        cause: error,
+        details: { id },
+      });
     }
     if (record.format !== 1) {
-      throw fsmError(ErrorCode.VERSION_UNKNOWN, `statemachine ${id}: record format ${String(record.format)} is unknown to this server (upgrade it)`);
+      throw fsmError(
+        ErrorCode.VERSION_UNKNOWN,
+        `statemachine ${id}: record format ${String(
+          record.format,
+        )} is unknown to this server (upgrade it)`,
+      );
     }
-    const cached = { version: entry.version, record, entries: record.history.map((e) => JSON.stringify(e)), droppedJson: JSON.stringify(record.dropped_ids) };
+    const cached = {
+      version: entry.version,
+      record,
+      entries: record.history.map((e) => JSON.stringify(e)),
+      droppedJson: JSON.stringify(record.dropped_ids),
+    };
     this.remember(id, cached);
     return cached;
   }
@@ -325,7 +403,9 @@ export class FsmService {
     parseConfigurationId(id, field);
     const configuration = await this.getConfiguration(id);
     if (configuration === undefined) {
-      throw fsmError(ErrorCode.NOT_FOUND, `configuration ${id} does not exist (create it first)`, { details: { id } });
+      throw fsmError(ErrorCode.NOT_FOUND, `configuration ${id} does not exist (create it first)`, {
+        details: { id },
+      });
     }
     return configuration;
   }
@@ -342,12 +422,16 @@ export class FsmService {
 
 function assertEvent(machineId: string, event: IncomingEvent): void {
   assertMachineId(machineId, 'dest');
-  if (typeof event !== 'object' || event === null) throw invalidRequest('event', 'must be an object');
+  if (typeof event !== 'object' || event === null)
+    throw invalidRequest('event', 'must be an object');
   assertLabel(event.event, 'event');
   assertLabel(event.eventId, 'event_id');
   if (event.originator !== undefined) assertLabel(event.originator, 'originator', true);
   if (event.timestamp !== undefined) assertTimestamp(event.timestamp, 'timestamp');
-  if (event.details !== undefined && (typeof event.details !== 'string' || event.details.length > 65_536)) {
+  if (
+    event.details !== undefined &&
+    (typeof event.details !== 'string' || event.details.length > 65_536)
+  ) {
     throw invalidRequest('details', 'must be a string of at most 65536 characters');
   }
 }
@@ -355,19 +439,42 @@ function assertEvent(machineId: string, event: IncomingEvent): void {
 /** The record's JSON, with the history and dropped ids spliced in from their cached JSON. */
 function serialise(cached: Omit<CachedRecord, 'version'>): string {
   const { record } = cached;
-  const head = JSON.stringify({ format: record.format, id: record.id, config_id: record.config_id, state: record.state, dropped: record.dropped });
-  return `${head.slice(0, -1)},"dropped_ids":${cached.droppedJson},"history":[${cached.entries.join(',')}]}`;
+  const head = JSON.stringify({
+    format: record.format,
+    id: record.id,
+    config_id: record.config_id,
+    state: record.state,
+    dropped: record.dropped,
+  });
+  return `${head.slice(0, -1)},"dropped_ids":${cached.droppedJson},"history":[${cached.entries.join(
+    ',',
+  )}]}`;
 }
 
 function view(record: MachineRecord): MachineView {
-  return { id: record.id, config_id: record.config_id, state: record.state, history: record.history, dropped: record.dropped };
+  return {
+    id: record.id,
+    config_id: record.config_id,
+    state: record.state,
+    history: record.history,
+    dropped: record.dropped,
+  };
 }
 
-function positive(value: number | undefined, name: string, fallback: number, zeroAllowed = false): number {
+function positive(
+  value: number | undefined,
+  name: string,
+  fallback: number,
+  zeroAllowed = false,
+): number {
   if (value === undefined) return fallback;
   if (!Number.isInteger(value) || value < (zeroAllowed ? 0 : 1)) {
-    throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: ${name} must be an integer ${zeroAllowed ? '>= 0' : '>= 1'}, got ${String(value)}`);
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `${CONTEXT}: ${name} must be an integer ${zeroAllowed ? '>= 0' : '>= 1'}, got ${String(
+        value,
+      )}`,
+    );
   }
   return value;
 }
-

@@ -11,7 +11,12 @@ interface FastifyLikeError {
   code?: string;
   statusCode?: number;
   message?: string;
-  validation?: Array<{ instancePath?: string; keyword?: string; params?: Record<string, unknown>; message?: string }>;
+  validation?: Array<{
+    instancePath?: string;
+    keyword?: string;
+    params?: Record<string, unknown>;
+    message?: string;
+  }>;
   validationContext?: string;
 }
 
@@ -19,7 +24,13 @@ interface FastifyLikeError {
 export function fieldName(path: string, missing?: unknown): string {
   const parts = path.split('/').filter((part) => part !== '');
   if (typeof missing === 'string') parts.push(missing);
-  return parts.reduce((name, part) => (/^\d+$/.test(part) ? `${name}[${part}]` : name === '' ? part : `${name}.${part}`), '') || 'body';
+  return (
+    parts.reduce(
+      (name, part) =>
+        /^\d+$/.test(part) ? `${name}[${part}]` : name === '' ? part : `${name}.${part}`,
+      '',
+    ) || 'body'
+  );
 }
 
 /** Maps any failure to its HTTP status and error body; never leaks a stack. */
@@ -29,11 +40,23 @@ export function httpError(error: unknown): HttpErrorReply {
     const first = e.validation[0]!;
     const field = fieldName(first.instancePath ?? '', first.params?.['missingProperty']);
     const problem = first.keyword === 'required' ? 'is required' : (first.message ?? 'is invalid');
-    return { status: 400, body: { code: FsmErrorCode.INVALID_REQUEST, field, message: `fsm-server: ${field} ${problem}` } };
+    return {
+      status: 400,
+      body: {
+        code: FsmErrorCode.INVALID_REQUEST,
+        field,
+        message: `fsm-server: ${field} ${problem}`,
+      },
+    };
   }
   if (isDurableError(error)) {
-    const field = typeof error.details?.['field'] === 'string' ? (error.details['field'] as string) : undefined;
-    const body = { code: error.code, message: error.message, ...(field === undefined ? {} : { field }) };
+    const field =
+      typeof error.details?.['field'] === 'string' ? (error.details['field'] as string) : undefined;
+    const body = {
+      code: error.code,
+      message: error.message,
+      ...(field === undefined ? {} : { field }),
+    };
     switch (error.code) {
       case FsmErrorCode.INVALID_REQUEST:
       case ErrorCode.INVALID_KEY:
@@ -49,12 +72,34 @@ export function httpError(error: unknown): HttpErrorReply {
         return { status: error.retryable ? 503 : 500, body };
     }
   }
-  const status = typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500 ? e.statusCode : 500;
+  const status =
+    typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500
+      ? e.statusCode
+      : 500;
   if (status === 413) {
-    return { status, body: { code: FsmErrorCode.INVALID_REQUEST, field: 'body', message: `fsm-server: the body is larger than the server's limit (${e.message ?? ''}); send a smaller one` } };
+    return {
+      status,
+      body: {
+        code: FsmErrorCode.INVALID_REQUEST,
+        field: 'body',
+        message: `fsm-server: the body is larger than the server's limit (${
+          e.message ?? ''
+        }); send a smaller one`,
+      },
+    };
   }
   if (status < 500) {
-    return { status, body: { code: FsmErrorCode.INVALID_REQUEST, field: 'body', message: `fsm-server: ${e?.message ?? 'bad request'}` } };
+    return {
+      status,
+      body: {
+        code: FsmErrorCode.INVALID_REQUEST,
+        field: 'body',
+        message: `fsm-server: ${e?.message ?? 'bad request'}`,
+      },
+    };
   }
-  return { status, body: { code: 'INTERNAL', message: 'fsm-server: internal error (see the server log)' } };
+  return {
+    status,
+    body: { code: 'INTERNAL', message: 'fsm-server: internal error (see the server log)' },
+  };
 }

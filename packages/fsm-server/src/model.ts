@@ -67,21 +67,45 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 /** Checks a configuration name or version; `INVALID_REQUEST` naming `field` otherwise. */
 export function assertName(value: unknown, field: string): asserts value is string {
   if (typeof value !== 'string' || !NAME.test(value) || value === '.' || value === '..') {
-    throw invalidRequest(field, `must be 1-128 letters, digits, ".", "_" or "-" (not starting with "." or "-"), got ${JSON.stringify(value)}`);
+    throw invalidRequest(
+      field,
+      `must be 1-128 letters, digits, ".", "_" or "-" (not starting with "." or "-"), got ${JSON.stringify(
+        value,
+      )}`,
+    );
   }
 }
 
 /** Checks a machine id; `INVALID_REQUEST` naming `field` otherwise. */
 export function assertMachineId(value: unknown, field: string): asserts value is string {
   if (typeof value !== 'string' || !MACHINE_ID.test(value)) {
-    throw invalidRequest(field, `must be 1-200 letters, digits or ._~:#@+=- (not starting with "." or a sign), got ${JSON.stringify(value)}`);
+    throw invalidRequest(
+      field,
+      `must be 1-200 letters, digits or ._~:#@+=- (not starting with "." or a sign), got ${JSON.stringify(
+        value,
+      )}`,
+    );
   }
 }
 
 /** Checks a state, event or originator string. */
-export function assertLabel(value: unknown, field: string, allowEmpty = false): asserts value is string {
-  if (typeof value !== 'string' || (!allowEmpty && value.length === 0) || value.length > 256 || CONTROL.test(value)) {
-    throw invalidRequest(field, `must be a ${allowEmpty ? '' : 'non-empty '}string of at most 256 characters without control characters, got ${JSON.stringify(value)}`);
+export function assertLabel(
+  value: unknown,
+  field: string,
+  allowEmpty = false,
+): asserts value is string {
+  if (
+    typeof value !== 'string' ||
+    (!allowEmpty && value.length === 0) ||
+    value.length > 256 ||
+    CONTROL.test(value)
+  ) {
+    throw invalidRequest(
+      field,
+      `must be a ${
+        allowEmpty ? '' : 'non-empty '
+      }string of at most 256 characters without control characters, got ${JSON.stringify(value)}`,
+    );
   }
 }
 
@@ -91,9 +115,15 @@ export function configurationId(configuration: Pick<Configuration, 'name' | 'ver
 }
 
 /** Splits `name:version`; `INVALID_REQUEST` naming `field` when it is not one. */
-export function parseConfigurationId(id: unknown, field: string): { name: string; version: string } {
+export function parseConfigurationId(
+  id: unknown,
+  field: string,
+): { name: string; version: string } {
   if (typeof id !== 'string' || !id.includes(':')) {
-    throw invalidRequest(field, `must be a configuration id "name:version", got ${JSON.stringify(id)}`);
+    throw invalidRequest(
+      field,
+      `must be a configuration id "name:version", got ${JSON.stringify(id)}`,
+    );
   }
   const at = id.lastIndexOf(':');
   const name = id.slice(0, at);
@@ -110,45 +140,68 @@ export function parseConfigurationId(id: unknown, field: string): { name: string
  * two transitions from one state on one event.
  */
 export function normaliseConfiguration(input: unknown): Configuration {
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw invalidRequest('body', 'must be a JSON object');
+  if (typeof input !== 'object' || input === null || Array.isArray(input))
+    throw invalidRequest('body', 'must be a JSON object');
   const raw = input as Record<string, unknown>;
   assertName(raw['name'], 'name');
   const version = raw['version'] ?? 'v1';
   assertName(version, 'version');
   const states = raw['states'];
-  if (!Array.isArray(states) || states.length === 0) throw invalidRequest('states', 'must be a non-empty array of state names');
+  if (!Array.isArray(states) || states.length === 0)
+    throw invalidRequest('states', 'must be a non-empty array of state names');
   if (states.length > 1000) throw invalidRequest('states', 'must have at most 1000 states');
   const seen = new Set<string>();
   states.forEach((state, i) => {
     assertLabel(state, `states[${i}]`);
-    if (seen.has(state)) throw invalidRequest(`states[${i}]`, `repeats the state ${JSON.stringify(state)}`);
+    if (seen.has(state))
+      throw invalidRequest(`states[${i}]`, `repeats the state ${JSON.stringify(state)}`);
     seen.add(state);
   });
   const start = raw['starting_state'] ?? raw['startingState'];
-  if (raw['starting_state'] !== undefined && raw['startingState'] !== undefined && raw['starting_state'] !== raw['startingState']) {
+  if (
+    raw['starting_state'] !== undefined &&
+    raw['startingState'] !== undefined &&
+    raw['starting_state'] !== raw['startingState']
+  ) {
     throw invalidRequest('starting_state', 'and startingState disagree: send one of them');
   }
   assertLabel(start, 'starting_state');
-  if (!seen.has(start)) throw invalidRequest('starting_state', `${JSON.stringify(start)} is not one of the states`);
+  if (!seen.has(start))
+    throw invalidRequest('starting_state', `${JSON.stringify(start)} is not one of the states`);
   const transitions = raw['transitions'] ?? [];
-  if (!Array.isArray(transitions)) throw invalidRequest('transitions', 'must be an array of { from, to, event }');
-  if (transitions.length > 10_000) throw invalidRequest('transitions', 'must have at most 10000 transitions');
+  if (!Array.isArray(transitions))
+    throw invalidRequest('transitions', 'must be an array of { from, to, event }');
+  if (transitions.length > 10_000)
+    throw invalidRequest('transitions', 'must have at most 10000 transitions');
   const moves = new Set<string>();
   const canonical: Transition[] = transitions.map((t: unknown, i) => {
     const field = `transitions[${i}]`;
-    if (typeof t !== 'object' || t === null) throw invalidRequest(field, 'must be an object { from, to, event }');
+    if (typeof t !== 'object' || t === null)
+      throw invalidRequest(field, 'must be an object { from, to, event }');
     const { from, to, event } = t as Record<string, unknown>;
     assertLabel(from, `${field}.from`);
     assertLabel(to, `${field}.to`);
     assertLabel(event, `${field}.event`);
-    if (!seen.has(from)) throw invalidRequest(`${field}.from`, `${JSON.stringify(from)} is not one of the states`);
-    if (!seen.has(to)) throw invalidRequest(`${field}.to`, `${JSON.stringify(to)} is not one of the states`);
+    if (!seen.has(from))
+      throw invalidRequest(`${field}.from`, `${JSON.stringify(from)} is not one of the states`);
+    if (!seen.has(to))
+      throw invalidRequest(`${field}.to`, `${JSON.stringify(to)} is not one of the states`);
     const move = JSON.stringify([from, event]);
-    if (moves.has(move)) throw invalidRequest(field, `is a second transition from ${JSON.stringify(from)} on ${JSON.stringify(event)}`);
+    if (moves.has(move))
+      throw invalidRequest(
+        field,
+        `is a second transition from ${JSON.stringify(from)} on ${JSON.stringify(event)}`,
+      );
     moves.add(move);
     return { from, to, event };
   });
-  return { name: raw['name'], version, states: [...states] as string[], transitions: canonical, starting_state: start };
+  return {
+    name: raw['name'],
+    version,
+    states: [...states] as string[],
+    transitions: canonical,
+    starting_state: start,
+  };
 }
 
 /** Now as a protobuf Timestamp. */
@@ -160,10 +213,17 @@ export function timestampNow(now = Date.now()): Timestamp {
 export function assertTimestamp(value: unknown, field: string): asserts value is Timestamp {
   const t = value as Timestamp | null;
   if (
-    typeof t !== 'object' || t === null ||
-    !Number.isSafeInteger(t.seconds) || t.seconds < 0 ||
-    !Number.isInteger(t.nanos) || t.nanos < 0 || t.nanos > 999_999_999
+    typeof t !== 'object' ||
+    t === null ||
+    !Number.isSafeInteger(t.seconds) ||
+    t.seconds < 0 ||
+    !Number.isInteger(t.nanos) ||
+    t.nanos < 0 ||
+    t.nanos > 999_999_999
   ) {
-    throw invalidRequest(field, `must be { seconds: integer >= 0, nanos: 0..999999999 }, got ${JSON.stringify(value)}`);
+    throw invalidRequest(
+      field,
+      `must be { seconds: integer >= 0, nanos: 0..999999999 }, got ${JSON.stringify(value)}`,
+    );
   }
 }

@@ -73,8 +73,14 @@ export class Notifier {
     if (queue !== undefined) {
       tasks.push(
         queue.client
-          .send(new SendMessageCommand({ QueueUrl: queue.queueUrl, MessageBody: JSON.stringify(body) }))
-          .catch((error: unknown) => Promise.reject(toBackendError(error, 'fsm-server: publishing to the errors queue failed'))),
+          .send(
+            new SendMessageCommand({ QueueUrl: queue.queueUrl, MessageBody: JSON.stringify(body) }),
+          )
+          .catch((error: unknown) =>
+            Promise.reject(
+              toBackendError(error, 'fsm-server: publishing to the errors queue failed'),
+            ),
+          ),
       );
     }
     if (this.options.cloudEventsSink !== undefined) {
@@ -102,9 +108,18 @@ export class Notifier {
     });
   }
 
-  private async emit(attributes: { id?: string; type: string; subject?: string; data: unknown }): Promise<void> {
+  private async emit(attributes: {
+    id?: string;
+    type: string;
+    subject?: string;
+    data: unknown;
+  }): Promise<void> {
     const sink = this.options.cloudEventsSink as string;
-    const event = new CloudEvent({ source: this.source, datacontenttype: 'application/json', ...attributes });
+    const event = new CloudEvent({
+      source: this.source,
+      datacontenttype: 'application/json',
+      ...attributes,
+    });
     const message = HTTP.structured(event);
     let response: Response;
     try {
@@ -118,7 +133,10 @@ export class Notifier {
     }
     await response.arrayBuffer().catch(() => undefined);
     if (!response.ok) {
-      throw toBackendError(new Error(`HTTP ${response.status}`), `fsm-server: the sink ${sink} refused ${attributes.type}`);
+      throw toBackendError(
+        new Error(`HTTP ${response.status}`),
+        `fsm-server: the sink ${sink} refused ${attributes.type}`,
+      );
     }
   }
 }

@@ -23,9 +23,13 @@ export function outcomeCodeOf(error: unknown): OutcomeCode {
     case FsmErrorCode.EVENT_NOT_ALLOWED:
       return OutcomeCode.EventNotAllowed;
     case FsmErrorCode.INVALID_REQUEST:
-      return error.details?.['field'] === 'dest' ? OutcomeCode.MissingDestination : OutcomeCode.GenericError;
+      return error.details?.['field'] === 'dest'
+        ? OutcomeCode.MissingDestination
+        : OutcomeCode.GenericError;
     case ErrorCode.NOT_FOUND:
-      return /configuration/.test(error.message) ? OutcomeCode.ConfigurationNotFound : OutcomeCode.FsmNotFound;
+      return /configuration/.test(error.message)
+        ? OutcomeCode.ConfigurationNotFound
+        : OutcomeCode.FsmNotFound;
     default:
       return OutcomeCode.InternalError;
   }
@@ -34,6 +38,11 @@ export function outcomeCodeOf(error: unknown): OutcomeCode {
 /** True for a failure that will fail again the same way (never worth a redelivery). */
 export function isPermanent(error: unknown): boolean {
   if (!isDurableError(error)) return false;
-  if (error.code === FsmErrorCode.INVALID_REQUEST || error.code === FsmErrorCode.EVENT_NOT_ALLOWED || error.code === ErrorCode.NOT_FOUND) return true;
+  if (
+    error.code === FsmErrorCode.INVALID_REQUEST ||
+    error.code === FsmErrorCode.EVENT_NOT_ALLOWED ||
+    error.code === ErrorCode.NOT_FOUND
+  )
+    return true;
   return !error.retryable && error.code !== ErrorCode.CONFLICT;
 }

@@ -2,7 +2,12 @@
 // is built from the same objects, so the two cannot drift apart.
 
 const label = { type: 'string', minLength: 1, maxLength: 256 } as const;
-const name = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_][A-Za-z0-9._-]*$' } as const;
+const name = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 128,
+  pattern: '^[A-Za-z0-9_][A-Za-z0-9._-]*$',
+} as const;
 
 /** A transition `{ from, to, event }`. */
 export const transitionSchema = {
@@ -21,7 +26,10 @@ export const configurationBodySchema = {
     states: { type: 'array', minItems: 1, maxItems: 1000, items: label },
     transitions: { type: 'array', maxItems: 10000, items: transitionSchema },
     starting_state: label,
-    startingState: { ...label, description: 'the same as starting_state (the Go sm-server accepted both spellings)' },
+    startingState: {
+      ...label,
+      description: 'the same as starting_state (the Go sm-server accepted both spellings)',
+    },
   },
 } as const;
 
@@ -30,8 +38,18 @@ export const machineBodySchema = {
   type: 'object',
   required: ['configuration_version'],
   properties: {
-    configuration_version: { type: 'string', minLength: 3, maxLength: 257, description: 'the configuration id, name:version' },
-    id: { type: 'string', minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9_][A-Za-z0-9._~:#@+=-]*$' },
+    configuration_version: {
+      type: 'string',
+      minLength: 3,
+      maxLength: 257,
+      description: 'the configuration id, name:version',
+    },
+    id: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 200,
+      pattern: '^[A-Za-z0-9_][A-Za-z0-9._~:#@+=-]*$',
+    },
   },
 } as const;
 

@@ -89,8 +89,20 @@ export interface FsmServer {
 
 const CONTEXT = 'fsm-server';
 const KNOWN = [
-  'storage', 'httpPort', 'grpcPort', 'local', 'sqs', 'cloudEventsSink', 'bodyLimit', 'requestTimeoutMs', 'historyLimit',
-  'dedupWindow', 'keyPrefix', 'logger', 'trace', 'debug',
+  'storage',
+  'httpPort',
+  'grpcPort',
+  'local',
+  'sqs',
+  'cloudEventsSink',
+  'bodyLimit',
+  'requestTimeoutMs',
+  'historyLimit',
+  'dedupWindow',
+  'keyPrefix',
+  'logger',
+  'trace',
+  'debug',
 ];
 
 /**
@@ -102,7 +114,11 @@ export function createFsmServer(options: FsmServerOptions): FsmServer {
   checkOptions(options, CONTEXT, {
     known: KNOWN,
     required: ['storage'],
-    renamed: { redis: 'storage: new RedisStorageManager({ url })', notifications: 'sqs.errorsQueue', events: 'sqs.eventsQueue' },
+    renamed: {
+      redis: 'storage: new RedisStorageManager({ url })',
+      notifications: 'sqs.errorsQueue',
+      events: 'sqs.eventsQueue',
+    },
   });
   const service = new FsmService({
     storage: options.storage,
@@ -111,10 +127,12 @@ export function createFsmServer(options: FsmServerOptions): FsmServer {
     ...(options.keyPrefix === undefined ? {} : { keyPrefix: options.keyPrefix }),
   });
   const logger: FsmLogger = options.logger ?? console;
-  const onError = (error: unknown, context: string): void => logger.error({ err: error }, `${CONTEXT}: ${context}`);
+  const onError = (error: unknown, context: string): void =>
+    logger.error({ err: error }, `${CONTEXT}: ${context}`);
   const host = options.local === true ? '127.0.0.1' : '0.0.0.0';
   const bodyLimit = options.bodyLimit ?? 262_144;
-  if (!Number.isInteger(bodyLimit) || bodyLimit < 1) throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: bodyLimit must be a positive integer`);
+  if (!Number.isInteger(bodyLimit) || bodyLimit < 1)
+    throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: bodyLimit must be a positive integer`);
   const sqs = options.sqs;
   let sqsClient: SQSClient | undefined;
   if (sqs !== undefined && (sqs.eventsQueue !== undefined || sqs.errorsQueue !== undefined)) {
@@ -125,7 +143,9 @@ export function createFsmServer(options: FsmServerOptions): FsmServer {
   let app: ReturnType<typeof Fastify> | undefined;
   let grpcServer: GrpcServer | undefined;
   let consumer: SqsConsumer | undefined;
-  let notifier = new Notifier({ ...(options.cloudEventsSink === undefined ? {} : { cloudEventsSink: options.cloudEventsSink }) });
+  let notifier = new Notifier({
+    ...(options.cloudEventsSink === undefined ? {} : { cloudEventsSink: options.cloudEventsSink }),
+  });
 
   const server: FsmServer = {
     service,
@@ -136,7 +156,9 @@ export function createFsmServer(options: FsmServerOptions): FsmServer {
       if (sqsClient !== undefined && sqs?.errorsQueue !== undefined) {
         notifier = new Notifier({
           errorsQueue: { client: sqsClient, queueUrl: await queueUrl(sqsClient, sqs.errorsQueue) },
-          ...(options.cloudEventsSink === undefined ? {} : { cloudEventsSink: options.cloudEventsSink }),
+          ...(options.cloudEventsSink === undefined
+            ? {}
+            : { cloudEventsSink: options.cloudEventsSink }),
         });
       }
       const traced = options.trace === true ? tracingService(service, logger) : service;
@@ -146,7 +168,9 @@ export function createFsmServer(options: FsmServerOptions): FsmServer {
           bodyLimit,
           routerOptions: { maxParamLength: 512 },
           logger: options.debug === true,
-          ...(options.requestTimeoutMs === undefined ? {} : { requestTimeout: options.requestTimeoutMs }),
+          ...(options.requestTimeoutMs === undefined
+            ? {}
+            : { requestTimeout: options.requestTimeoutMs }),
           ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
         });
         registerRoutes(app, { service: traced, notifier, version: FSM_SERVER_VERSION, onError });
@@ -154,7 +178,11 @@ export function createFsmServer(options: FsmServerOptions): FsmServer {
         result.httpUrl = address.replace('0.0.0.0', '127.0.0.1');
       }
       if (options.grpcPort !== false) {
-        const started = await startGrpcServer({ service: traced, notifier, onError }, host, options.grpcPort ?? 7398);
+        const started = await startGrpcServer(
+          { service: traced, notifier, onError },
+          host,
+          options.grpcPort ?? 7398,
+        );
         grpcServer = started.server;
         result.grpcAddress = `${host === '0.0.0.0' ? '127.0.0.1' : host}:${started.port}`;
       }
@@ -168,7 +196,9 @@ export function createFsmServer(options: FsmServerOptions): FsmServer {
           ...(sqs.maxRetries === undefined ? {} : { maxRetries: sqs.maxRetries }),
           ...(sqs.concurrency === undefined ? {} : { concurrency: sqs.concurrency }),
           ...(sqs.waitTimeSeconds === undefined ? {} : { waitTimeSeconds: sqs.waitTimeSeconds }),
-          ...(sqs.retryDelaySeconds === undefined ? {} : { retryDelaySeconds: sqs.retryDelaySeconds }),
+          ...(sqs.retryDelaySeconds === undefined
+            ? {}
+            : { retryDelaySeconds: sqs.retryDelaySeconds }),
         });
         consumer.start();
       }
@@ -204,7 +234,10 @@ async function queueUrl(client: SQSClient, nameOrUrl: string): Promise<string> {
     if (reply.QueueUrl === undefined) throw new Error('no QueueUrl in the reply');
     return reply.QueueUrl;
   } catch (error) {
-    throw toBackendError(error, `${CONTEXT}: the SQS queue ${nameOrUrl} could not be found (create it, or check --endpoint-url)`);
+    throw toBackendError(
+      error,
+      `${CONTEXT}: the SQS queue ${nameOrUrl} could not be found (create it, or check --endpoint-url)`,
+    );
   }
 }
 
@@ -215,10 +248,22 @@ function tracingService(service: FsmService, logger: FsmLogger): FsmService {
       return async (...args: Parameters<FsmService['applyEvent']>) => {
         try {
           const outcome = await target.applyEvent(...args);
-          logger.info({ dest: args[0], event: args[1].event, eventId: args[1].eventId, status: outcome.status, state: outcome.state }, 'fsm-server: event');
+          logger.info(
+            {
+              dest: args[0],
+              event: args[1].event,
+              eventId: args[1].eventId,
+              status: outcome.status,
+              state: outcome.state,
+            },
+            'fsm-server: event',
+          );
           return outcome;
         } catch (error) {
-          logger.info({ dest: args[0], event: args[1].event, eventId: args[1].eventId, err: error }, 'fsm-server: event refused');
+          logger.info(
+            { dest: args[0], event: args[1].event, eventId: args[1].eventId, err: error },
+            'fsm-server: event refused',
+          );
           throw error;
         }
       };

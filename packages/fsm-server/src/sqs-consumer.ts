@@ -1,5 +1,9 @@
 import type { Message, SQSClient } from '@aws-sdk/client-sqs';
-import { ChangeMessageVisibilityCommand, DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import {
+  ChangeMessageVisibilityCommand,
+  DeleteMessageCommand,
+  ReceiveMessageCommand,
+} from '@aws-sdk/client-sqs';
 import { DurableError, ErrorCode } from '@durable/core';
 import { checkOptions } from '@durable/core/adapter';
 import { invalidRequest } from './errors.js';
@@ -52,8 +56,15 @@ const CONTEXT = 'fsm-server sqs';
  * undeleted message, whose redelivery is acknowledged as a duplicate when it was applied.
  */
 export class SqsConsumer {
-  readonly stats: SqsConsumerStats = { received: 0, applied: 0, duplicates: 0, rejected: 0, retried: 0 };
-  private readonly options: Required<Omit<SqsConsumerOptions, 'onError'>> & Pick<SqsConsumerOptions, 'onError'>;
+  readonly stats: SqsConsumerStats = {
+    received: 0,
+    applied: 0,
+    duplicates: 0,
+    rejected: 0,
+    retried: 0,
+  };
+  private readonly options: Required<Omit<SqsConsumerOptions, 'onError'>> &
+    Pick<SqsConsumerOptions, 'onError'>;
   private running = false;
   private loop: Promise<void> | undefined;
   private abort: AbortController | undefined;
@@ -63,13 +74,32 @@ export class SqsConsumer {
 
   constructor(options: SqsConsumerOptions) {
     checkOptions(options, CONTEXT, {
-      known: ['client', 'queueUrl', 'service', 'notifier', 'maxRetries', 'concurrency', 'waitTimeSeconds', 'retryDelaySeconds', 'onError'],
+      known: [
+        'client',
+        'queueUrl',
+        'service',
+        'notifier',
+        'maxRetries',
+        'concurrency',
+        'waitTimeSeconds',
+        'retryDelaySeconds',
+        'onError',
+      ],
       required: ['client', 'queueUrl', 'service', 'notifier'],
     });
-    const int = (value: number | undefined, name: string, fallback: number, min: number, max: number): number => {
+    const int = (
+      value: number | undefined,
+      name: string,
+      fallback: number,
+      min: number,
+      max: number,
+    ): number => {
       const v = value ?? fallback;
       if (!Number.isInteger(v) || v < min || v > max) {
-        throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: ${name} must be an integer from ${min} to ${max}, got ${String(value)}`);
+        throw new DurableError(
+          ErrorCode.CONFIG,
+          `${CONTEXT}: ${name} must be an integer from ${min} to ${max}, got ${String(value)}`,
+        );
       }
       return v;
     };
@@ -124,14 +154,18 @@ export class SqsConsumer {
         if (!this.running) break;
         this.options.onError?.(error, `${CONTEXT}: receive failed`);
         failures++;
-        await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 100 * 2 ** Math.min(failures, 6))));
+        await new Promise((resolve) =>
+          setTimeout(resolve, Math.min(5000, 100 * 2 ** Math.min(failures, 6))),
+        );
         continue;
       }
       for (const message of messages) {
         this.stats.received++;
         this.inFlight++;
         const task = this.handle(message)
-          .catch((error: unknown) => this.options.onError?.(error, `${CONTEXT}: message ${String(message.MessageId)}`))
+          .catch((error: unknown) =>
+            this.options.onError?.(error, `${CONTEXT}: message ${String(message.MessageId)}`),
+          )
           .finally(() => {
             this.inFlight--;
             this.active.delete(task);
@@ -151,7 +185,11 @@ export class SqsConsumer {
     const eventId = text('EventId') ?? message.MessageId ?? '';
     const event = (message.Body ?? '').trim();
     try {
-      if (dest === undefined || dest === '') throw invalidRequest('dest', 'is missing: set the message attribute DestinationId to the machine id');
+      if (dest === undefined || dest === '')
+        throw invalidRequest(
+          'dest',
+          'is missing: set the message attribute DestinationId to the machine id',
+        );
       const sender = text('Sender');
       const outcome = await this.options.service.applyEvent(dest, {
         event,
@@ -160,7 +198,11 @@ export class SqsConsumer {
       });
       if (outcome.status === 'applied') {
         this.stats.applied++;
-        this.options.notifier.transition(outcome).catch((error: unknown) => this.options.onError?.(error, `${CONTEXT}: publishing a transition`));
+        this.options.notifier
+          .transition(outcome)
+          .catch((error: unknown) =>
+            this.options.onError?.(error, `${CONTEXT}: publishing a transition`),
+          );
       } else {
         this.stats.duplicates++;
       }
@@ -169,16 +211,38 @@ export class SqsConsumer {
       if (!isPermanent(error) && receives < this.options.maxRetries) {
         // Transient: keep the message; it comes back after the retry delay.
         this.stats.retried++;
-        this.options.onError?.(error, `${CONTEXT}: event ${eventId} for ${String(dest)} failed (delivery ${receives} of ${this.options.maxRetries}); left for redelivery`);
+        this.options.onError?.(
+          error,
+          `${CONTEXT}: event ${eventId} for ${String(dest)} failed (delivery ${receives} of ${
+            this.options.maxRetries
+          }); left for redelivery`,
+        );
         await this.options.client
-          .send(new ChangeMessageVisibilityCommand({ QueueUrl: this.options.queueUrl, ReceiptHandle: message.ReceiptHandle, VisibilityTimeout: this.options.retryDelaySeconds }))
+          .send(
+            new ChangeMessageVisibilityCommand({
+              QueueUrl: this.options.queueUrl,
+              ReceiptHandle: message.ReceiptHandle,
+              VisibilityTimeout: this.options.retryDelaySeconds,
+            }),
+          )
           .catch(() => undefined);
         return;
       }
       // Permanent, or out of retries: the outcome is the error report; publish it before deleting.
-      await this.options.notifier.error({ channel: 'sqs', eventId, ...(dest === undefined ? {} : { dest }), event, error });
+      await this.options.notifier.error({
+        channel: 'sqs',
+        eventId,
+        ...(dest === undefined ? {} : { dest }),
+        event,
+        error,
+      });
       this.stats.rejected++;
     }
-    await this.options.client.send(new DeleteMessageCommand({ QueueUrl: this.options.queueUrl, ReceiptHandle: message.ReceiptHandle }));
+    await this.options.client.send(
+      new DeleteMessageCommand({
+        QueueUrl: this.options.queueUrl,
+        ReceiptHandle: message.ReceiptHandle,
+      }),
+    );
   }
 }

@@ -7,7 +7,10 @@ import { FsmService, STATEMACHINE_PROTO, parseFsmServerArgs } from '../src/index
 import { ORDERS_V3, TOGGLE, tempDir } from './support/orders.js';
 
 async function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(isDurableError(error, code)).toBe(true);
 }
 
@@ -29,11 +32,16 @@ describe('FsmService', () => {
       await Promise.all([
         ...onlyA.map((id) => a.applyEvent('m', { event: 'toggle', eventId: id })),
         ...onlyB.map((id) => b.applyEvent('m', { event: 'toggle', eventId: id })),
-        ...both.flatMap((id) => [a.applyEvent('m', { event: 'toggle', eventId: id }), b.applyEvent('m', { event: 'toggle', eventId: id })]),
+        ...both.flatMap((id) => [
+          a.applyEvent('m', { event: 'toggle', eventId: id }),
+          b.applyEvent('m', { event: 'toggle', eventId: id }),
+        ]),
       ]);
       const machine = await a.getMachine('m');
       expect(machine?.history.map((h) => h.event_id).sort()).toEqual([...ids].sort());
-      machine?.history.forEach((h, i) => expect(h.transition.from).toBe(i % 2 === 0 ? 'off' : 'on'));
+      machine?.history.forEach((h, i) =>
+        expect(h.transition.from).toBe(i % 2 === 0 ? 'off' : 'on'),
+      );
       expect(machine?.state).toBe('off');
     } finally {
       folder.remove();
@@ -61,19 +69,28 @@ describe('FsmService', () => {
     const service = new FsmService({ storage });
     await service.createConfiguration(ORDERS_V3);
     await service.createMachine('test.orders:v3', 'o');
-    expect((await service.applyEvent('o', { event: 'accept', eventId: '1' })).status).toBe('applied');
+    expect((await service.applyEvent('o', { event: 'accept', eventId: '1' })).status).toBe(
+      'applied',
+    );
     expect((await service.getMachine('o'))?.history.map((h) => h.event_id)).toEqual(['1']);
   });
 
   it('historyLimit keeps the newest entries, counts the dropped ones, and still recognises their ids as duplicates', async () => {
-    const service = new FsmService({ storage: new MemoryStorageManager(), historyLimit: 3, dedupWindow: 5 });
+    const service = new FsmService({
+      storage: new MemoryStorageManager(),
+      historyLimit: 3,
+      dedupWindow: 5,
+    });
     await service.createConfiguration(TOGGLE);
     await service.createMachine('toggle:v1', 't');
-    for (let i = 0; i < 8; i++) await service.applyEvent('t', { event: 'toggle', eventId: `x${i}` });
+    for (let i = 0; i < 8; i++)
+      await service.applyEvent('t', { event: 'toggle', eventId: `x${i}` });
     const machine = await service.getMachine('t');
     expect(machine?.history.map((h) => h.event_id)).toEqual(['x5', 'x6', 'x7']);
     expect(machine?.dropped).toBe(5);
-    expect((await service.applyEvent('t', { event: 'toggle', eventId: 'x0' })).status).toBe('duplicate');
+    expect((await service.applyEvent('t', { event: 'toggle', eventId: 'x0' })).status).toBe(
+      'duplicate',
+    );
     expect((await service.getMachine('t'))?.state).toBe('off');
   });
 
@@ -84,13 +101,32 @@ describe('FsmService', () => {
     await writer.createMachine('test.orders:v3', 'r');
     const steps = ['accept', 'ship', 'deliver', 'sign', 'close'];
     for (const [i, event] of steps.entries()) {
-      await writer.applyEvent('r', { event, eventId: `s${i}`, originator: 'o"quote', details: i === 2 ? '{"json":"\\u0000"}' : '', timestamp: { seconds: i, nanos: 7 } });
+      await writer.applyEvent('r', {
+        event,
+        eventId: `s${i}`,
+        originator: 'o"quote',
+        details: i === 2 ? '{"json":"\\u0000"}' : '',
+        timestamp: { seconds: i, nanos: 7 },
+      });
     }
     const reader = new FsmService({ storage });
-    const stored = JSON.parse(new TextDecoder().decode((await storage.read('fsm/machines/r'))!.data)) as Record<string, unknown>;
-    expect(stored).toMatchObject({ format: 1, id: 'r', state: 'closed', dropped: 1, dropped_ids: ['s0'] });
+    const stored = JSON.parse(
+      new TextDecoder().decode((await storage.read('fsm/machines/r'))!.data),
+    ) as Record<string, unknown>;
+    expect(stored).toMatchObject({
+      format: 1,
+      id: 'r',
+      state: 'closed',
+      dropped: 1,
+      dropped_ids: ['s0'],
+    });
     expect(await reader.getMachine('r')).toEqual(await writer.getMachine('r'));
-    expect((await reader.getMachine('r'))?.history.map((h) => h.transition.event)).toEqual(['ship', 'deliver', 'sign', 'close']);
+    expect((await reader.getMachine('r'))?.history.map((h) => h.transition.event)).toEqual([
+      'ship',
+      'deliver',
+      'sign',
+      'close',
+    ]);
   });
 
   it('bad input is a typed error naming the field, before any write', async () => {
@@ -99,24 +135,63 @@ describe('FsmService', () => {
     await service.createMachine('test.orders:v3', 'o');
     await expectCode(service.applyEvent('o', { event: '', eventId: '1' }), 'INVALID_REQUEST');
     await expectCode(service.applyEvent('o', { event: 'accept', eventId: '' }), 'INVALID_REQUEST');
-    await expectCode(service.applyEvent('a/b', { event: 'accept', eventId: '1' }), 'INVALID_REQUEST');
-    await expectCode(service.applyEvent('o', { event: 'accept', eventId: '1', timestamp: { seconds: -1, nanos: 0 } }), 'INVALID_REQUEST');
+    await expectCode(
+      service.applyEvent('a/b', { event: 'accept', eventId: '1' }),
+      'INVALID_REQUEST',
+    );
+    await expectCode(
+      service.applyEvent('o', {
+        event: 'accept',
+        eventId: '1',
+        timestamp: { seconds: -1, nanos: 0 },
+      }),
+      'INVALID_REQUEST',
+    );
     await expectCode(service.applyEvent('o', { event: 'ship', eventId: '1' }), 'EVENT_NOT_ALLOWED');
     await expectCode(service.applyEvent('nobody', { event: 'ship', eventId: '1' }), 'NOT_FOUND');
     expect((await service.getMachine('o'))?.history).toEqual([]);
-    expect(() => new FsmService({ storage: new MemoryStorageManager(), historyLimit: 0 })).toThrow(/historyLimit/);
-    expect(() => new FsmService({ storage: new MemoryStorageManager(), history: 3 } as never)).toThrow(/unknown option "history"/);
+    expect(() => new FsmService({ storage: new MemoryStorageManager(), historyLimit: 0 })).toThrow(
+      /historyLimit/,
+    );
+    expect(
+      () => new FsmService({ storage: new MemoryStorageManager(), history: 3 } as never),
+    ).toThrow(/unknown option "history"/);
   });
 });
 
 describe('the shipped proto and the bin flags', () => {
   it('proto/statemachine.proto is the text the server loads', () => {
-    expect(readFileSync(join(__dirname, '..', 'proto', 'statemachine.proto'), 'utf8')).toBe(STATEMACHINE_PROTO);
+    expect(readFileSync(join(__dirname, '..', 'proto', 'statemachine.proto'), 'utf8')).toBe(
+      STATEMACHINE_PROTO,
+    );
   });
 
   it("parses the Go sm-server's flags (also Go's single-dash spelling) with their defaults", () => {
-    expect(parseFsmServerArgs([])).toMatchObject({ httpPort: 7399, grpcPort: 7398, maxRetries: 3, local: false, debug: false, trace: false });
-    expect(parseFsmServerArgs(['-http-port', '8080', '-events', 'ev', '-notifications', 'errs', '--endpoint-url', 'http://127.0.0.1:4566', '-local', '--timeout', '2s', '--max-retries', '5'])).toMatchObject({
+    expect(parseFsmServerArgs([])).toMatchObject({
+      httpPort: 7399,
+      grpcPort: 7398,
+      maxRetries: 3,
+      local: false,
+      debug: false,
+      trace: false,
+    });
+    expect(
+      parseFsmServerArgs([
+        '-http-port',
+        '8080',
+        '-events',
+        'ev',
+        '-notifications',
+        'errs',
+        '--endpoint-url',
+        'http://127.0.0.1:4566',
+        '-local',
+        '--timeout',
+        '2s',
+        '--max-retries',
+        '5',
+      ]),
+    ).toMatchObject({
       httpPort: 8080,
       events: 'ev',
       errors: 'errs',

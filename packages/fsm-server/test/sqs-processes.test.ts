@@ -69,7 +69,11 @@ async function sequentialRun(events: Map<string, string[]>): Promise<Map<string,
 }
 
 /** Every machine's history has exactly its events, each once, with the transitions of the sequential run. */
-function expectSequentialEquivalent(actual: Map<string, MachineView>, sequential: Map<string, MachineView>, events: Map<string, string[]>): void {
+function expectSequentialEquivalent(
+  actual: Map<string, MachineView>,
+  sequential: Map<string, MachineView>,
+  events: Map<string, string[]>,
+): void {
   for (const [id, ids] of events) {
     const got = actual.get(id);
     const want = sequential.get(id);
@@ -88,20 +92,42 @@ suite('fsm server processes on fauxqs', () => {
   it('a consumer SIGKILLed mid-batch: after a restart every event is applied exactly once', async () => {
     const folder = tempDir('kill');
     try {
-      const service = new FsmService({ storage: new LocalFileStorageManager({ root: folder.dir }) });
+      const service = new FsmService({
+        storage: new LocalFileStorageManager({ root: folder.dir }),
+      });
       await service.createConfiguration(TOGGLE);
       const machines = Array.from({ length: 20 }, (_, i) => `k${i}`);
       for (const id of machines) await service.createMachine('toggle:v1', id);
-      const events = new Map(machines.map((id) => [id, Array.from({ length: 20 }, (_, j) => `${id}-e${j}`)]));
+      const events = new Map(
+        machines.map((id) => [id, Array.from({ length: 20 }, (_, j) => `${id}-e${j}`)]),
+      );
       const queue = await createQueue(client, 'kill-events', 2);
       const messages: EventMessage[] = [];
-      for (let j = 0; j < 20; j++) for (const id of machines) messages.push({ dest: id, event: 'toggle', eventId: `${id}-e${j}` });
+      for (let j = 0; j < 20; j++)
+        for (const id of machines)
+          messages.push({ dest: id, event: 'toggle', eventId: `${id}-e${j}` });
       await sendEvents(client, queue, messages);
 
-      const args = ['--data', folder.dir, '--events', 'kill-events', '--endpoint-url', endpoint, '--trace'];
+      const args = [
+        '--data',
+        folder.dir,
+        '--events',
+        'kill-events',
+        '--endpoint-url',
+        endpoint,
+        '--trace',
+      ];
       const first = await start(args);
-      const count = async (): Promise<number> => [...(await histories(service, machines)).values()].reduce((n, v) => n + v.history.length, 0);
-      await eventually(async () => (await count()) >= 60, '60 events applied by the first server', 800_000);
+      const count = async (): Promise<number> =>
+        [...(await histories(service, machines)).values()].reduce(
+          (n, v) => n + v.history.length,
+          0,
+        );
+      await eventually(
+        async () => (await count()) >= 60,
+        '60 events applied by the first server',
+        800_000,
+      );
       await first.kill();
       const afterKill = await queueDepth(client, queue);
       const appliedAtKill = await count();
@@ -110,10 +136,20 @@ suite('fsm server processes on fauxqs', () => {
       expect(appliedAtKill).toBeLessThan(400);
 
       const second = await start(args);
-      await eventually(async () => (await count()) === 400 && (await queueDepth(client, queue)).total === 0, 'all 400 applied and the queue empty', 800_000);
+      await eventually(
+        async () => (await count()) === 400 && (await queueDepth(client, queue)).total === 0,
+        'all 400 applied and the queue empty',
+        800_000,
+      );
       const duplicates = (second.output().match(/'duplicate'/g) ?? []).length;
-      console.log(`SIGKILL test: ${appliedAtKill} applied at the kill, ${afterKill.inFlight} messages in flight, ${duplicates} redeliveries acknowledged as duplicates`);
-      expectSequentialEquivalent(await histories(service, machines), await sequentialRun(events), events);
+      console.log(
+        `SIGKILL test: ${appliedAtKill} applied at the kill, ${afterKill.inFlight} messages in flight, ${duplicates} redeliveries acknowledged as duplicates`,
+      );
+      expectSequentialEquivalent(
+        await histories(service, machines),
+        await sequentialRun(events),
+        events,
+      );
     } finally {
       folder.remove();
     }
@@ -123,28 +159,65 @@ suite('fsm server processes on fauxqs', () => {
     const folder = tempDir('held');
     const proxy = await startDeleteHoldingProxy(endpoint);
     try {
-      const service = new FsmService({ storage: new LocalFileStorageManager({ root: folder.dir }) });
+      const service = new FsmService({
+        storage: new LocalFileStorageManager({ root: folder.dir }),
+      });
       await service.createConfiguration(TOGGLE);
       const machines = Array.from({ length: 5 }, (_, i) => `h${i}`);
       for (const id of machines) await service.createMachine('toggle:v1', id);
-      const events = new Map(machines.map((id) => [id, Array.from({ length: 10 }, (_, j) => `${id}-e${j}`)]));
+      const events = new Map(
+        machines.map((id) => [id, Array.from({ length: 10 }, (_, j) => `${id}-e${j}`)]),
+      );
       const queue = await createQueue(client, 'held-events', 2);
       const messages: EventMessage[] = [];
-      for (let j = 0; j < 10; j++) for (const id of machines) messages.push({ dest: id, event: 'toggle', eventId: `${id}-e${j}` });
+      for (let j = 0; j < 10; j++)
+        for (const id of machines)
+          messages.push({ dest: id, event: 'toggle', eventId: `${id}-e${j}` });
       await sendEvents(client, queue, messages);
-      const count = async (): Promise<number> => [...(await histories(service, machines)).values()].reduce((n, v) => n + v.history.length, 0);
+      const count = async (): Promise<number> =>
+        [...(await histories(service, machines)).values()].reduce(
+          (n, v) => n + v.history.length,
+          0,
+        );
 
       // Behind the proxy every delete hangs: the consumer fills its 10 slots with committed events.
-      const first = await start(['--data', folder.dir, '--events', 'held-events', '--endpoint-url', proxy.url]);
-      await eventually(async () => (await count()) === 10 && proxy.held() === 10, '10 events committed, their 10 deletes held', 800_000);
+      const first = await start([
+        '--data',
+        folder.dir,
+        '--events',
+        'held-events',
+        '--endpoint-url',
+        proxy.url,
+      ]);
+      await eventually(
+        async () => (await count()) === 10 && proxy.held() === 10,
+        '10 events committed, their 10 deletes held',
+        800_000,
+      );
       await first.kill();
 
-      const second = await start(['--data', folder.dir, '--events', 'held-events', '--endpoint-url', endpoint, '--trace']);
-      await eventually(async () => (await count()) === 50 && (await queueDepth(client, queue)).total === 0, 'all 50 applied and the queue empty', 800_000);
+      const second = await start([
+        '--data',
+        folder.dir,
+        '--events',
+        'held-events',
+        '--endpoint-url',
+        endpoint,
+        '--trace',
+      ]);
+      await eventually(
+        async () => (await count()) === 50 && (await queueDepth(client, queue)).total === 0,
+        'all 50 applied and the queue empty',
+        800_000,
+      );
       const duplicates = (second.output().match(/'duplicate'/g) ?? []).length;
       // At least the 10 held ones; more when a message's 2 s visibility ran out under load (also a duplicate).
       expect(duplicates).toBeGreaterThanOrEqual(10);
-      expectSequentialEquivalent(await histories(service, machines), await sequentialRun(events), events);
+      expectSequentialEquivalent(
+        await histories(service, machines),
+        await sequentialRun(events),
+        events,
+      );
     } finally {
       await proxy.close();
       folder.remove();
@@ -154,11 +227,15 @@ suite('fsm server processes on fauxqs', () => {
   it('two servers x one queue x 1,000 events over 50 machines, duplicates injected over SQS and gRPC: every history equals a sequential run, none applied twice', async () => {
     const folder = tempDir('two');
     try {
-      const service = new FsmService({ storage: new LocalFileStorageManager({ root: folder.dir }) });
+      const service = new FsmService({
+        storage: new LocalFileStorageManager({ root: folder.dir }),
+      });
       await service.createConfiguration(TOGGLE);
       const machines = Array.from({ length: 50 }, (_, i) => `m${i}`);
       for (const id of machines) await service.createMachine('toggle:v1', id);
-      const events = new Map(machines.map((id) => [id, Array.from({ length: 20 }, (_, j) => `${id}-e${j}`)]));
+      const events = new Map(
+        machines.map((id) => [id, Array.from({ length: 20 }, (_, j) => `${id}-e${j}`)]),
+      );
       const queue = await createQueue(client, 'two-events', 5);
       const args = ['--data', folder.dir, '--events', 'two-events', '--endpoint-url', endpoint];
       const servers = [await start(args), await start(args)];
@@ -168,28 +245,53 @@ suite('fsm server processes on fauxqs', () => {
       const sqs: EventMessage[] = [];
       const rpc: Array<{ dest: string; eventId: string }> = [];
       for (const [id, ids] of events) {
-        ids.forEach((eventId, j) => (j < 14 ? sqs.push({ dest: id, event: 'toggle', eventId }) : rpc.push({ dest: id, eventId })));
+        ids.forEach((eventId, j) =>
+          j < 14
+            ? sqs.push({ dest: id, event: 'toggle', eventId })
+            : rpc.push({ dest: id, eventId }),
+        );
       }
       const duplicates = sqs.filter((_, i) => i % 7 === 3).map((m) => ({ ...m }));
       const Client = statemachineClientConstructor();
-      const clients = servers.map((s) => new Client(s.grpcAddress, grpc.credentials.createInsecure()) as grpc.Client & Record<string, Function>);
+      const clients = servers.map(
+        (s) =>
+          new Client(s.grpcAddress, grpc.credentials.createInsecure()) as grpc.Client &
+            Record<string, Function>,
+      );
       const consume = (which: number, dest: string, eventId: string): Promise<unknown> =>
         new Promise((resolve, reject) =>
-          clients[which]!['ConsumeEvent']!({ dest, event: { event_id: eventId, transition: { event: 'toggle' } } }, (error: Error | null, reply: unknown) =>
-            error ? reject(error) : resolve(reply),
+          clients[which]!['ConsumeEvent']!(
+            { dest, event: { event_id: eventId, transition: { event: 'toggle' } } },
+            (error: Error | null, reply: unknown) => (error ? reject(error) : resolve(reply)),
           ),
         );
       try {
         await Promise.all([
           sendEvents(client, queue, [...sqs, ...duplicates]),
-          Promise.all(rpc.map((e, i) => consume(i % 2, e.dest, e.eventId).then(() => consume((i + 1) % 2, e.dest, e.eventId)))),
+          Promise.all(
+            rpc.map((e, i) =>
+              consume(i % 2, e.dest, e.eventId).then(() => consume((i + 1) % 2, e.dest, e.eventId)),
+            ),
+          ),
         ]);
-        const total = async (): Promise<number> => [...(await histories(service, machines)).values()].reduce((n, v) => n + v.history.length, 0);
-        await eventually(async () => (await total()) === 1000 && (await queueDepth(client, queue)).total === 0, '1,000 applied and the queue empty', 800_000);
+        const total = async (): Promise<number> =>
+          [...(await histories(service, machines)).values()].reduce(
+            (n, v) => n + v.history.length,
+            0,
+          );
+        await eventually(
+          async () => (await total()) === 1000 && (await queueDepth(client, queue)).total === 0,
+          '1,000 applied and the queue empty',
+          800_000,
+        );
       } finally {
         clients.forEach((c) => c.close());
       }
-      expectSequentialEquivalent(await histories(service, machines), await sequentialRun(events), events);
+      expectSequentialEquivalent(
+        await histories(service, machines),
+        await sequentialRun(events),
+        events,
+      );
       expect(duplicates.length).toBe(100);
     } finally {
       folder.remove();

@@ -5,7 +5,16 @@ import type { ChildServer } from '@durable/testkit';
 import type { ErrorNotification, FsmServer } from '../src/index.js';
 import { createFsmServer } from '../src/index.js';
 import { ORDERS_V3 } from './support/orders.js';
-import { createQueue, drain, fauxqsMissing, eventually, queueDepth, sendEvents, sqsClient, startFauxqs } from './support/sqs.js';
+import {
+  createQueue,
+  drain,
+  fauxqsMissing,
+  eventually,
+  queueDepth,
+  sendEvents,
+  sqsClient,
+  startFauxqs,
+} from './support/sqs.js';
 
 // The SQS consumer against fauxqs (an SQS emulator from npm) started by the test on 127.0.0.1.
 let fauxqs: ChildServer | undefined;
@@ -37,7 +46,8 @@ function flakyStorage(failing: (key: string) => boolean): StorageManager {
     exists: (k) => inner.exists(k),
     list: (p, o) => inner.list(p, o),
     write: async (key, value, options) => {
-      if (failing(key)) throw new DurableError('BACKEND', `test storage: ${key} unavailable`, { retryable: true });
+      if (failing(key))
+        throw new DurableError('BACKEND', `test storage: ${key} unavailable`, { retryable: true });
       return inner.write(key, value, options);
     },
   };
@@ -50,7 +60,14 @@ async function startServer(name: string, storage: StorageManager = new MemorySto
     storage,
     httpPort: false,
     grpcPort: false,
-    sqs: { endpoint, eventsQueue: `${name}-events`, errorsQueue: `${name}-errors`, waitTimeSeconds: 1, retryDelaySeconds: 0, maxRetries: 3 },
+    sqs: {
+      endpoint,
+      eventsQueue: `${name}-events`,
+      errorsQueue: `${name}-errors`,
+      waitTimeSeconds: 1,
+      retryDelaySeconds: 0,
+      maxRetries: 3,
+    },
     logger: { info() {}, warn() {}, error() {} },
   });
   await server.service.createConfiguration(ORDERS_V3);
@@ -58,7 +75,8 @@ async function startServer(name: string, storage: StorageManager = new MemorySto
   return { server, events, errors };
 }
 
-const state = async (server: FsmServer, id: string): Promise<string | undefined> => (await server.service.getMachine(id))?.state;
+const state = async (server: FsmServer, id: string): Promise<string | undefined> =>
+  (await server.service.getMachine(id))?.state;
 
 const suite = unavailable === undefined ? describe : describe.skip;
 
@@ -71,8 +89,14 @@ suite('SQS consumer (fauxqs)', () => {
         { dest: 'o1', event: 'accept', eventId: 'a1', sender: 'shop' },
         { dest: 'o1', event: 'accept', eventId: 'a1', sender: 'shop' }, // redelivered copy
       ]);
-      await eventually(async () => (await queueDepth(client, events)).total === 0 && server.consumer!.stats.received === 2, 'both messages handled');
-      await sendEvents(client, events, [{ dest: 'o1', event: 'ship', eventId: 'a2', sender: 'warehouse' }]);
+      await eventually(
+        async () =>
+          (await queueDepth(client, events)).total === 0 && server.consumer!.stats.received === 2,
+        'both messages handled',
+      );
+      await sendEvents(client, events, [
+        { dest: 'o1', event: 'ship', eventId: 'a2', sender: 'warehouse' },
+      ]);
       await eventually(async () => (await state(server, 'o1')) === 'shipped', 'o1 shipped');
       const machine = await server.service.getMachine('o1');
       expect(machine?.history.map((h) => [h.event_id, h.transition.to, h.originator])).toEqual([
@@ -99,7 +123,9 @@ suite('SQS consumer (fauxqs)', () => {
         { dest: 'o2', event: 'x'.repeat(300), eventId: 'long-event' },
         { dest: 'o2', event: 'accept', eventId: 'good' },
       ]);
-      const notes = (await drain(client, errors, 6)).map((body) => JSON.parse(body) as ErrorNotification);
+      const notes = (await drain(client, errors, 6)).map(
+        (body) => JSON.parse(body) as ErrorNotification,
+      );
       const byId = Object.fromEntries(notes.map((n) => [n.event_id, n.outcome.code]));
       expect(byId).toEqual({
         'no-dest': 'MissingDestination',
@@ -109,9 +135,17 @@ suite('SQS consumer (fauxqs)', () => {
         'bad-dest': 'MissingDestination',
         'long-event': 'GenericError',
       });
-      expect(notes.find((n) => n.event_id === 'not-allowed')?.outcome.details).toMatch(/not allowed in state "start"/);
-      await eventually(async () => (await state(server, 'o2')) === 'pending', 'the good event applied');
-      await eventually(async () => (await queueDepth(client, events)).total === 0, 'events queue empty');
+      expect(notes.find((n) => n.event_id === 'not-allowed')?.outcome.details).toMatch(
+        /not allowed in state "start"/,
+      );
+      await eventually(
+        async () => (await state(server, 'o2')) === 'pending',
+        'the good event applied',
+      );
+      await eventually(
+        async () => (await queueDepth(client, events)).total === 0,
+        'events queue empty',
+      );
     } finally {
       await server.stop();
     }
@@ -125,7 +159,10 @@ suite('SQS consumer (fauxqs)', () => {
       await server.service.createMachine('test.orders:v3', 'once');
       failuresLeft = 1; // the first attempt of the event fails, the redelivery succeeds
       await sendEvents(client, events, [{ dest: 'once', event: 'accept', eventId: 'r1' }]);
-      await eventually(async () => (await state(server, 'once')) === 'pending', 'applied on redelivery');
+      await eventually(
+        async () => (await state(server, 'once')) === 'pending',
+        'applied on redelivery',
+      );
       expect(server.consumer!.stats.retried).toBeGreaterThanOrEqual(1);
       expect(await queueDepth(client, errors)).toMatchObject({ total: 0 });
     } finally {
@@ -143,12 +180,21 @@ suite('SQS consumer retries', () => {
       await server.service.createMachine('test.orders:v3', 'stuck');
       broken = true;
       await sendEvents(client, events, [{ dest: 'stuck', event: 'accept', eventId: 's1' }]);
-      const [note] = (await drain(client, errors, 1)).map((body) => JSON.parse(body) as ErrorNotification);
-      expect(note).toMatchObject({ event_id: 's1', outcome: { code: 'InternalError', dest: 'stuck' }, channel: 'sqs' });
+      const [note] = (await drain(client, errors, 1)).map(
+        (body) => JSON.parse(body) as ErrorNotification,
+      );
+      expect(note).toMatchObject({
+        event_id: 's1',
+        outcome: { code: 'InternalError', dest: 'stuck' },
+        channel: 'sqs',
+      });
       expect(note?.outcome.details).toMatch(/unavailable/);
       expect(server.consumer!.stats.retried).toBe(2);
       expect(server.consumer!.stats.rejected).toBe(1);
-      await eventually(async () => (await queueDepth(client, events)).total === 0, 'deleted after the report');
+      await eventually(
+        async () => (await queueDepth(client, events)).total === 0,
+        'deleted after the report',
+      );
       expect(await state(server, 'stuck')).toBe('start');
     } finally {
       await server.stop();

@@ -10,7 +10,12 @@ interface ErrorShape {
 // Failures after which a write may have been applied although no answer said so: the connection
 // broke or timed out with the request sent, or the driver's own retry (retryable writes, on a
 // replica set) failed too. Server selection errors are not here: nothing was sent.
-const AMBIGUOUS_NAMES = new Set(['MongoNetworkError', 'MongoNetworkTimeoutError', 'MongoOperationTimeoutError', 'MongoWriteConcernError']);
+const AMBIGUOUS_NAMES = new Set([
+  'MongoNetworkError',
+  'MongoNetworkTimeoutError',
+  'MongoOperationTimeoutError',
+  'MongoWriteConcernError',
+]);
 
 /** Whether a write that failed this way may nevertheless have been applied. */
 export function isAmbiguousWriteError(error: unknown): boolean {
@@ -40,10 +45,22 @@ export async function settleAmbiguousWrite<T extends Document & { _id: string; v
   try {
     current = await documents.findOne({ _id: id } as Filter<T>, { projection: { version: 1 } });
   } catch (readError) {
-    throw unknownOutcome(what, 'reading it back failed too', failure, { readError: String(readError) }, conditional);
+    throw unknownOutcome(
+      what,
+      'reading it back failed too',
+      failure,
+      { readError: String(readError) },
+      conditional,
+    );
   }
   if (current !== null && current.version === version) return version;
-  throw unknownOutcome(what, 'it is not in place (not applied yet, or applied and overwritten since)', failure, {}, conditional);
+  throw unknownOutcome(
+    what,
+    'it is not in place (not applied yet, or applied and overwritten since)',
+    failure,
+    {},
+    conditional,
+  );
 }
 
 /** After an ambiguous failure of a conditional delete: gone or not, nobody can tell whose delete it was. */
@@ -61,10 +78,20 @@ export async function settleAmbiguousDelete<T extends Document & { _id: string }
   }
   throw new DurableError(
     ErrorCode.UNKNOWN_OUTCOME,
-    `${what.context}: the outcome of delete for ${what.key} is unknown: the connection failed after the request was sent; ${
-      gone === undefined ? 'reading it back failed too' : gone ? 'the value is gone' : 'the value is still there'
+    `${what.context}: the outcome of delete for ${
+      what.key
+    } is unknown: the connection failed after the request was sent; ${
+      gone === undefined
+        ? 'reading it back failed too'
+        : gone
+          ? 'the value is gone'
+          : 'the value is still there'
     }. Read the key to decide what to do`,
-    { retryable: true, cause: failure, details: { key: what.key, ...(gone === undefined ? {} : { gone }) } },
+    {
+      retryable: true,
+      cause: failure,
+      details: { key: what.key, ...(gone === undefined ? {} : { gone }) },
+    },
   );
 }
 
@@ -75,7 +102,8 @@ function unknownOutcome(
   details: Record<string, unknown>,
   conditional: boolean,
 ): DurableError {
-  if (!conditional) return mongoBackendError(failure, `${what.context}: write failed for ${what.key}`, what.key);
+  if (!conditional)
+    return mongoBackendError(failure, `${what.context}: write failed for ${what.key}`, what.key);
   return new DurableError(
     ErrorCode.UNKNOWN_OUTCOME,
     `${what.context}: the outcome of the conditional write of ${what.key} is unknown: the connection failed after the request was sent and ${reason}. Read the key to decide what to do`,

@@ -48,14 +48,25 @@ export function assertCollectionName(name: unknown, context: string): asserts na
     !name.startsWith('.') &&
     !name.endsWith('.');
   if (!ok) {
-    throw new DurableError(ErrorCode.CONFIG, `${context}: invalid collection name ${JSON.stringify(name)}`);
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `${context}: invalid collection name ${JSON.stringify(name)}`,
+    );
   }
 }
 
 /** Throws `CONFIG` unless `name` is a usable MongoDB database name. */
 export function assertDatabaseName(name: unknown, context: string): asserts name is string {
-  if (typeof name !== 'string' || name.length === 0 || name.length > 63 || /[/\\. "$*<>:|?\u0000]/.test(name)) {
-    throw new DurableError(ErrorCode.CONFIG, `${context}: invalid database name ${JSON.stringify(name)}`);
+  if (
+    typeof name !== 'string' ||
+    name.length === 0 ||
+    name.length > 63 ||
+    /[/\\. "$*<>:|?\u0000]/.test(name)
+  ) {
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `${context}: invalid database name ${JSON.stringify(name)}`,
+    );
   }
 }
 
@@ -84,28 +95,43 @@ export function resolveMongoConnection(
   if (typeof options !== 'object' || options === null) {
     throw new DurableError(ErrorCode.CONFIG, `${context}: options are required`);
   }
-  checkOptions(options, context, { known: [...CONNECTION_OPTIONS, ...known], renamed: RENAMED_OPTIONS });
+  checkOptions(options, context, {
+    known: [...CONNECTION_OPTIONS, ...known],
+    renamed: RENAMED_OPTIONS,
+  });
   assertCollectionName(collectionName, context);
   if (options.database !== undefined) assertDatabaseName(options.database, context);
   let client: MongoClient;
   let owned: boolean;
   if (options.client !== undefined) {
-    if (!(options.client instanceof MongoClient) && typeof (options.client as { db?: unknown }).db !== 'function') {
+    if (
+      !(options.client instanceof MongoClient) &&
+      typeof (options.client as { db?: unknown }).db !== 'function'
+    ) {
       throw new DurableError(ErrorCode.CONFIG, `${context}: client must be a MongoClient`);
     }
     client = options.client;
     owned = false;
   } else {
     if (typeof options.url !== 'string' || !/^mongodb(\+srv)?:\/\//.test(options.url)) {
-      throw new DurableError(ErrorCode.CONFIG, `${context}: pass a client or a mongodb:// url, got url ${JSON.stringify(options.url)}`);
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `${context}: pass a client or a mongodb:// url, got url ${JSON.stringify(options.url)}`,
+      );
     }
     try {
       client = new MongoClient(options.url, options.clientOptions);
     } catch (error) {
       // The driver parses the connection string in the constructor.
-      throw new DurableError(ErrorCode.CONFIG, `${context}: invalid connection string: ${error instanceof Error ? error.message : String(error)}`, {
-        cause: error,
-      });
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `${context}: invalid connection string: ${
+          error instanceof Error ? error.message : String(error)
+        }`,
+        {
+          cause: error,
+        },
+      );
     }
     owned = true;
   }

@@ -9,7 +9,9 @@ interface MongoErrorShape {
 }
 
 // Server codes that say "try again": primary stepped down, shutting down, timeouts, interrupted.
-const TRANSIENT_CODES = new Set([6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436, 50, 112, 251]);
+const TRANSIENT_CODES = new Set([
+  6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436, 50, 112, 251,
+]);
 // Driver-side failures where the request may not have reached a server or its reply was lost.
 const TRANSIENT_NAMES = new Set([
   'MongoNetworkError',
@@ -34,7 +36,11 @@ export function isTransientMongoError(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
   const shape = error as MongoErrorShape;
   if (typeof shape.hasErrorLabel === 'function') {
-    if (shape.hasErrorLabel('RetryableWriteError') || shape.hasErrorLabel('TransientTransactionError') || shape.hasErrorLabel('ResetPool')) {
+    if (
+      shape.hasErrorLabel('RetryableWriteError') ||
+      shape.hasErrorLabel('TransientTransactionError') ||
+      shape.hasErrorLabel('ResetPool')
+    ) {
       return true;
     }
   }

@@ -1,5 +1,12 @@
 import type { Collection } from 'mongodb';
-import type { AcquireOptions, BackoffOptions, Clock, Lease, LockCapabilities, LockManager } from '@durable/core';
+import type {
+  AcquireOptions,
+  BackoffOptions,
+  Clock,
+  Lease,
+  LockCapabilities,
+  LockManager,
+} from '@durable/core';
 import { DurableError, ErrorCode, systemClock } from '@durable/core';
 import {
   acquireWithRetry,
@@ -69,7 +76,11 @@ const CONTEXT = 'mongo lock';
  * one has an `$or`). Plain update operators, no pipeline: `$setOnInsert` gives a new document's
  * base, `$inc` the grant, so it also runs on servers without pipeline updates (FerretDB 1.x).
  */
-export function acquireUpdate(token: string, now: number, expiresAt: number): { filter: object; update: object } {
+export function acquireUpdate(
+  token: string,
+  now: number,
+  expiresAt: number,
+): { filter: object; update: object } {
   return {
     filter: { $or: [{ owner: null }, { expiresAt: { $lt: now } }] },
     update: {
@@ -81,7 +92,9 @@ export function acquireUpdate(token: string, now: number, expiresAt: number): { 
 }
 
 /** The fencing token of the grant a document records (`fence + grants`), or undefined if malformed. */
-export function grantedFencingToken(document: Pick<LockDocument, 'fence' | 'grants'>): number | undefined {
+export function grantedFencingToken(
+  document: Pick<LockDocument, 'fence' | 'grants'>,
+): number | undefined {
   const token = document.fence + (document.grants ?? 0);
   return Number.isSafeInteger(document.fence) && Number.isSafeInteger(token) ? token : undefined;
 }
@@ -111,7 +124,12 @@ export class MongoLockManager implements LockManager {
   private readonly locks: Collection<LockDocument>;
 
   constructor(options: MongoLockOptions) {
-    this.connection = resolveMongoConnection(options, options?.collection ?? 'durable_locks', CONTEXT, ['collection', 'keyPrefix', 'defaultTtlMs', 'backoff', 'clock']);
+    this.connection = resolveMongoConnection(
+      options,
+      options?.collection ?? 'durable_locks',
+      CONTEXT,
+      ['collection', 'keyPrefix', 'defaultTtlMs', 'backoff', 'clock'],
+    );
     this.keyPrefix = resolveKeyPrefix(options.keyPrefix, CONTEXT);
     this.defaultTtlMs = resolveTtl(options.defaultTtlMs, 30_000, CONTEXT);
     this.backoff = resolveBackoff(options.backoff, CONTEXT);
@@ -121,7 +139,14 @@ export class MongoLockManager implements LockManager {
 
   acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
     const attempt = (ttlMs: number): Promise<Lease | undefined> => this.tryAcquire(key, ttlMs);
-    return acquireWithRetry({ context: CONTEXT, key, options, defaultTtlMs: this.defaultTtlMs, backoff: this.backoff, attempt });
+    return acquireWithRetry({
+      context: CONTEXT,
+      key,
+      options,
+      defaultTtlMs: this.defaultTtlMs,
+      backoff: this.backoff,
+      attempt,
+    });
   }
 
   async release(key: string, token: string): Promise<boolean> {
@@ -132,11 +157,15 @@ export class MongoLockManager implements LockManager {
     for (let round = 0; round < SETTLE_ROUNDS; round++) {
       try {
         await this.connection.ready();
-        const result = await this.locks.updateOne({ _id: id, owner: token }, { $set: { owner: null, expiresAt: 0, released: token } });
+        const result = await this.locks.updateOne(
+          { _id: id, owner: token },
+          { $set: { owner: null, expiresAt: 0, released: token } },
+        );
         if (result.modifiedCount === 1) return true;
         if (failure === undefined) return false;
       } catch (error) {
-        if (!isAmbiguousWriteError(error)) throw mongoBackendError(error, `${CONTEXT}: release failed for ${key}`, key);
+        if (!isAmbiguousWriteError(error))
+          throw mongoBackendError(error, `${CONTEXT}: release failed for ${key}`, key);
         failure = error;
       }
       // A release whose reply was lost (or, after one, a definite "no match"): look.
@@ -165,12 +194,16 @@ export class MongoLockManager implements LockManager {
       const now = this.clock();
       try {
         await this.connection.ready();
-        const result = await this.locks.updateOne({ _id: id, owner: token, expiresAt: { $gt: now } }, { $set: { expiresAt } });
+        const result = await this.locks.updateOne(
+          { _id: id, owner: token, expiresAt: { $gt: now } },
+          { $set: { expiresAt } },
+        );
         if (result.matchedCount === 1) return expiresAt;
         if (failure === undefined) throw lockLost(key);
       } catch (error) {
         if (error instanceof DurableError) throw error;
-        if (!isAmbiguousWriteError(error)) throw mongoBackendError(error, `${CONTEXT}: extend failed for ${key}`, key);
+        if (!isAmbiguousWriteError(error))
+          throw mongoBackendError(error, `${CONTEXT}: extend failed for ${key}`, key);
         failure = error;
       }
       // An extend whose reply was lost: ours landed if the document holds our token and our expiry.
@@ -195,13 +228,18 @@ export class MongoLockManager implements LockManager {
     let granted: LockDocument | null;
     try {
       await this.connection.ready();
-      granted = await this.locks.findOneAndUpdate({ _id: this.keyPrefix + key, ...filter }, update, {
-        upsert: true,
-        returnDocument: 'after',
-      });
+      granted = await this.locks.findOneAndUpdate(
+        { _id: this.keyPrefix + key, ...filter },
+        update,
+        {
+          upsert: true,
+          returnDocument: 'after',
+        },
+      );
     } catch (error) {
       if (isDuplicateKey(error)) return undefined;
-      if (!isAmbiguousWriteError(error)) throw mongoBackendError(error, `${CONTEXT}: acquire failed for ${key}`, key);
+      if (!isAmbiguousWriteError(error))
+        throw mongoBackendError(error, `${CONTEXT}: acquire failed for ${key}`, key);
       // The grant's reply was lost: it landed if the document carries this attempt's fresh token.
       // If not, it did not land (or is still in flight and will leave a lease nobody holds, which
       // expires by itself): this attempt failed and the next one uses a new token.
@@ -211,13 +249,22 @@ export class MongoLockManager implements LockManager {
     }
     const fencingToken = granted === null ? undefined : grantedFencingToken(granted);
     if (granted === null || granted.owner !== token || fencingToken === undefined) {
-      throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: acquire for ${key} returned an unexpected document`, { details: { key } });
+      throw new DurableError(
+        ErrorCode.BACKEND,
+        `${CONTEXT}: acquire for ${key} returned an unexpected document`,
+        { details: { key } },
+      );
     }
     return createLease(this, { key, token, fencingToken, expiresAt: granted.expiresAt, ttlMs });
   }
 
   // The lock document after a write whose reply was lost; a failed read leaves the outcome unknown.
-  private async readBack(id: string, key: string, operation: string, failure: unknown): Promise<LockDocument | null> {
+  private async readBack(
+    id: string,
+    key: string,
+    operation: string,
+    failure: unknown,
+  ): Promise<LockDocument | null> {
     try {
       await this.connection.ready();
       return await this.locks.findOne({ _id: id });
@@ -240,7 +287,11 @@ export class MongoLockManager implements LockManager {
 }
 
 function lockLost(key: string): DurableError {
-  return new DurableError(ErrorCode.LOCK_LOST, `${CONTEXT}: extend failed for ${key}: the lease is no longer held`, { details: { key } });
+  return new DurableError(
+    ErrorCode.LOCK_LOST,
+    `${CONTEXT}: extend failed for ${key}: the lease is no longer held`,
+    { details: { key } },
+  );
 }
 
 /** Creates a {@link MongoLockManager}. */

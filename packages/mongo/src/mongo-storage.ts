@@ -1,6 +1,14 @@
 import { Binary, ObjectId } from 'mongodb';
 import type { Collection, Filter } from 'mongodb';
-import type { ConditionalOptions, ListOptions, ListPage, StorageCapabilities, StorageManager, StorageValue, StoredEntry } from '@durable/core';
+import type {
+  ConditionalOptions,
+  ListOptions,
+  ListPage,
+  StorageCapabilities,
+  StorageManager,
+  StorageValue,
+  StoredEntry,
+} from '@durable/core';
 import { DurableError, ErrorCode } from '@durable/core';
 import {
   assertConditionalOptions,
@@ -12,7 +20,11 @@ import {
 } from '@durable/core/adapter';
 import type { MongoConnection, MongoConnectionOptions } from './connection.js';
 import { resolveKeyPrefix, resolveMongoConnection } from './connection.js';
-import { isAmbiguousWriteError, settleAmbiguousDelete, settleAmbiguousWrite } from './ambiguous-writes.js';
+import {
+  isAmbiguousWriteError,
+  settleAmbiguousDelete,
+  settleAmbiguousWrite,
+} from './ambiguous-writes.js';
 import { isDuplicateKey, mongoBackendError } from './mongo-errors.js';
 
 /** One stored value: `{ _id: keyPrefix + key, value, version }`. */
@@ -48,13 +60,22 @@ export function storageDocumentId(keyPrefix: string, key: string): string {
  * The query of one `list` page: ids that start with `keyPrefix + prefix` (an anchored,
  * case-sensitive regex, which MongoDB answers from the `_id` index), after the cursor.
  */
-export function listFilter(keyPrefix: string, prefix: string, cursor?: string): Filter<StorageDocument> {
+export function listFilter(
+  keyPrefix: string,
+  prefix: string,
+  cursor?: string,
+): Filter<StorageDocument> {
   const pattern = `^${(keyPrefix + prefix).replace(REGEX_SPECIAL, '\\$&')}`;
   // An $and of two conditions rather than one { $regex, $gt } object: the same query and index
   // use for MongoDB, and mongo-java-server applies only the regex of the combined form.
   return cursor === undefined
     ? { _id: { $regex: pattern } }
-    : { $and: [{ _id: { $regex: pattern } }, { _id: { $gt: storageDocumentId(keyPrefix, cursor) } }] };
+    : {
+        $and: [
+          { _id: { $regex: pattern } },
+          { _id: { $gt: storageDocumentId(keyPrefix, cursor) } },
+        ],
+      };
 }
 
 /** The stored bytes of a document's value, as a fresh Uint8Array. */
@@ -77,7 +98,12 @@ export class MongoStorageManager implements StorageManager {
   private readonly documents: Collection<StorageDocument>;
 
   constructor(options: MongoStorageOptions) {
-    this.connection = resolveMongoConnection(options, options?.collection ?? 'durable_storage', CONTEXT, ['collection', 'keyPrefix']);
+    this.connection = resolveMongoConnection(
+      options,
+      options?.collection ?? 'durable_storage',
+      CONTEXT,
+      ['collection', 'keyPrefix'],
+    );
     this.keyPrefix = resolveKeyPrefix(options.keyPrefix, CONTEXT);
     this.documents = this.connection.collection<StorageDocument>();
   }
@@ -91,7 +117,9 @@ export class MongoStorageManager implements StorageManager {
     } catch (error) {
       throw mongoBackendError(error, `${CONTEXT}: read failed for ${key}`, key);
     }
-    return document === null ? undefined : { data: valueBytes(document.value), version: document.version };
+    return document === null
+      ? undefined
+      : { data: valueBytes(document.value), version: document.version };
   }
 
   async write(key: string, value: StorageValue, options: ConditionalOptions = {}): Promise<string> {
@@ -100,7 +128,10 @@ export class MongoStorageManager implements StorageManager {
     assertConditionalOptions(options, CONTEXT, key);
     // A copy (Uint8Array's slice, also for a Buffer, whose own slice is a view): the caller may
     // change its buffer while the request is still being sent.
-    const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : Uint8Array.prototype.slice.call(value);
+    const bytes =
+      typeof value === 'string'
+        ? Buffer.from(value, 'utf8')
+        : Uint8Array.prototype.slice.call(value);
     const version = new ObjectId().toHexString();
     const fields = { value: new Binary(bytes), version, format: STORAGE_DOCUMENT_FORMAT };
     const id = this.id(key);
@@ -112,7 +143,10 @@ export class MongoStorageManager implements StorageManager {
         return version;
       }
       if (typeof ifVersion === 'string') {
-        const result = await this.documents.updateOne({ _id: id, version: ifVersion }, { $set: fields });
+        const result = await this.documents.updateOne(
+          { _id: id, version: ifVersion },
+          { $set: fields },
+        );
         if (result.matchedCount === 0) throw this.conflict(key, ifVersion);
         return version;
       }
@@ -121,7 +155,10 @@ export class MongoStorageManager implements StorageManager {
     } catch (error) {
       if (ifVersion === null && isDuplicateKey(error)) throw this.conflict(key, null);
       if (isAmbiguousWriteError(error)) {
-        return settleAmbiguousWrite(this.documents, id, version, ifVersion !== undefined, error, { context: CONTEXT, key });
+        return settleAmbiguousWrite(this.documents, id, version, ifVersion !== undefined, error, {
+          context: CONTEXT,
+          key,
+        });
       }
       throw mongoBackendError(error, `${CONTEXT}: write failed for ${key}`, key);
     }
@@ -136,10 +173,12 @@ export class MongoStorageManager implements StorageManager {
       await this.connection.ready();
       if (ifVersion === null) {
         // "Only if absent": there is nothing to delete when it holds; a present key is a conflict.
-        if ((await this.documents.countDocuments({ _id: id }, { limit: 1 })) > 0) throw this.conflict(key, null, 'delete');
+        if ((await this.documents.countDocuments({ _id: id }, { limit: 1 })) > 0)
+          throw this.conflict(key, null, 'delete');
         return false;
       }
-      const filter: Filter<StorageDocument> = typeof ifVersion === 'string' ? { _id: id, version: ifVersion } : { _id: id };
+      const filter: Filter<StorageDocument> =
+        typeof ifVersion === 'string' ? { _id: id, version: ifVersion } : { _id: id };
       const result = await this.documents.deleteOne(filter);
       if (result.deletedCount === 1) return true;
       if (typeof ifVersion === 'string') throw this.conflict(key, ifVersion, 'delete');
@@ -204,7 +243,11 @@ export class MongoStorageManager implements StorageManager {
     }
   }
 
-  private conflict(key: string, expected: string | null, operation: 'write' | 'delete' = 'write'): DurableError {
+  private conflict(
+    key: string,
+    expected: string | null,
+    operation: 'write' | 'delete' = 'write',
+  ): DurableError {
     return conflictError({ context: CONTEXT, operation, key, expected });
   }
 }

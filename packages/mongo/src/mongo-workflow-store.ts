@@ -36,7 +36,13 @@ import type { MongoConnection, MongoConnectionOptions } from './connection.js';
 import { resolveMongoConnection } from './connection.js';
 import { isDuplicateKey, mongoBackendError } from './mongo-errors.js';
 import type { WorkflowDocument } from './workflow-document.js';
-import { documentRecord, documentSummary, newWorkflowDocument, workflowIdKey, workflowUpdate } from './workflow-document.js';
+import {
+  documentRecord,
+  documentSummary,
+  newWorkflowDocument,
+  workflowIdKey,
+  workflowUpdate,
+} from './workflow-document.js';
 
 /** Options for {@link MongoWorkflowStore}. */
 export interface MongoWorkflowStoreOptions extends MongoConnectionOptions {
@@ -56,7 +62,19 @@ const SETTLE_ROUNDS = 3;
 const WITHOUT_HISTORY = { projection: { steps: 0 } } as const;
 
 /** Every field but the history, for an inclusion projection. */
-const HEAD_FIELDS = { format: 1, rev: 1, dueAt: 1, status: 1, handler: 1, createdAt: 1, idKey: 1, head: 1, stepCount: 1, ops: 1, json: 1 } as const;
+const HEAD_FIELDS = {
+  format: 1,
+  rev: 1,
+  dueAt: 1,
+  status: 1,
+  handler: 1,
+  createdAt: 1,
+  idKey: 1,
+  head: 1,
+  stepCount: 1,
+  ops: 1,
+  json: 1,
+} as const;
 
 /** What a change reads of the history: none, one position, or all of it. */
 type HistoryRead = { kind: 'none' } | { kind: 'one'; index: number } | { kind: 'all' };
@@ -83,11 +101,19 @@ export class MongoWorkflowStore extends ClaimWrites implements WorkflowStore {
 
   constructor(options: MongoWorkflowStoreOptions) {
     super();
-    this.connection = resolveMongoConnection(options, options?.collection ?? 'durable_workflows', CONTEXT, ['collection', 'clock', 'claimBatch']);
+    this.connection = resolveMongoConnection(
+      options,
+      options?.collection ?? 'durable_workflows',
+      CONTEXT,
+      ['collection', 'clock', 'claimBatch'],
+    );
     this.clock = options.clock ?? systemClock;
     this.claimBatch = options.claimBatch ?? 32;
     if (!Number.isInteger(this.claimBatch) || this.claimBatch < 1) {
-      throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: claimBatch must be a positive integer, got ${String(this.claimBatch)}`);
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `${CONTEXT}: claimBatch must be a positive integer, got ${String(this.claimBatch)}`,
+      );
     }
     this.workflows = this.connection.collection<WorkflowDocument>();
   }
@@ -100,7 +126,9 @@ export class MongoWorkflowStore extends ClaimWrites implements WorkflowStore {
   ensureIndexes(): Promise<void> {
     this.indexes ??= this.prepare().catch((error: unknown) => {
       this.indexes = undefined;
-      throw error instanceof DurableError ? error : mongoBackendError(error, `${CONTEXT}: creating the indexes failed`);
+      throw error instanceof DurableError
+        ? error
+        : mongoBackendError(error, `${CONTEXT}: creating the indexes failed`);
     });
     return this.indexes;
   }
@@ -143,7 +171,11 @@ export class MongoWorkflowStore extends ClaimWrites implements WorkflowStore {
       let candidates: WorkflowDocument[];
       try {
         await this.connection.ready();
-        candidates = await this.workflows.find({ dueAt: { $lte: now } }, WITHOUT_HISTORY).sort({ dueAt: 1 }).limit(this.claimBatch).toArray();
+        candidates = await this.workflows
+          .find({ dueAt: { $lte: now } }, WITHOUT_HISTORY)
+          .sort({ dueAt: 1 })
+          .limit(this.claimBatch)
+          .toArray();
       } catch (error) {
         throw mongoBackendError(error, `${CONTEXT}: claim failed`);
       }
@@ -166,7 +198,10 @@ export class MongoWorkflowStore extends ClaimWrites implements WorkflowStore {
         if (await this.swap(document, next, 'claim', undefined)) {
           // The claim is ours, so the history cannot change before we read it.
           const full = await this.read(document._id, 'claim', { kind: 'all' });
-          return { token, record: { ...next, steps: full === null ? [] : documentRecord(full).steps } };
+          return {
+            token,
+            record: { ...next, steps: full === null ? [] : documentRecord(full).steps },
+          };
         }
         raced = true;
       }
@@ -177,28 +212,51 @@ export class MongoWorkflowStore extends ClaimWrites implements WorkflowStore {
   }
 
   override async saveStep(id: string, token: string, index: number, memo: StepMemo): Promise<void> {
-    await this.changeUnderClaim(id, token, 'saveStep', (r, now) => workflowTransitions.saveStep(r, token, index, memo, now), historyAt(index));
+    await this.changeUnderClaim(
+      id,
+      token,
+      'saveStep',
+      (r, now) => workflowTransitions.saveStep(r, token, index, memo, now),
+      historyAt(index),
+    );
   }
 
   override async suspend(id: string, token: string, options: SuspendOptions): Promise<void> {
-    const history: HistoryRead = options?.step === undefined ? { kind: 'none' } : historyAt(options.step.index);
-    await this.changeUnderClaim(id, token, 'suspend', (r, now) => workflowTransitions.suspend(r, token, options, now), history);
+    const history: HistoryRead =
+      options?.step === undefined ? { kind: 'none' } : historyAt(options.step.index);
+    await this.changeUnderClaim(
+      id,
+      token,
+      'suspend',
+      (r, now) => workflowTransitions.suspend(r, token, options, now),
+      history,
+    );
   }
 
   async signal(id: string, name: string, payload?: unknown): Promise<boolean> {
     assertValidWorkflowId(id, `${CONTEXT}: signal`);
-    return (await this.mutate(id, 'signal', (r, now) => workflowTransitions.signal(r, name, payload, now))) !== undefined;
+    return (
+      (await this.mutate(id, 'signal', (r, now) =>
+        workflowTransitions.signal(r, name, payload, now),
+      )) !== undefined
+    );
   }
 
   async cancel(id: string): Promise<boolean> {
     assertValidWorkflowId(id, `${CONTEXT}: cancel`);
-    return (await this.mutate(id, 'cancel', (r, now) => workflowTransitions.cancel(r, now))) !== undefined;
+    return (
+      (await this.mutate(id, 'cancel', (r, now) => workflowTransitions.cancel(r, now))) !==
+      undefined
+    );
   }
 
   /** Makes an aborted, cancelled or failed workflow ready at once, its history kept (see {@link WorkflowStore.resume}). */
   async resume(id: string): Promise<boolean> {
     assertValidWorkflowId(id, `${CONTEXT}: resume`);
-    return (await this.mutate(id, 'resume', (r, now) => workflowTransitions.resume(r, now))) !== undefined;
+    return (
+      (await this.mutate(id, 'resume', (r, now) => workflowTransitions.resume(r, now))) !==
+      undefined
+    );
   }
 
   /** One page of workflows, through the index on creation time and id (see {@link WorkflowStore.list}). */
@@ -207,30 +265,43 @@ export class MongoWorkflowStore extends ClaimWrites implements WorkflowStore {
     const conditions: Array<Filter<WorkflowDocument>> = [];
     if (checked.statuses !== undefined) conditions.push({ status: { $in: [...checked.statuses] } });
     if (checked.handler !== undefined) conditions.push({ handler: checked.handler });
-    if (checked.createdAfter !== undefined) conditions.push({ createdAt: { $gte: checked.createdAfter } });
-    if (checked.createdBefore !== undefined) conditions.push({ createdAt: { $lt: checked.createdBefore } });
+    if (checked.createdAfter !== undefined)
+      conditions.push({ createdAt: { $gte: checked.createdAfter } });
+    if (checked.createdBefore !== undefined)
+      conditions.push({ createdAt: { $lt: checked.createdBefore } });
     const desc = checked.order === WorkflowListOrder.DESC;
     const beyond = desc ? '$lt' : '$gt';
     if (checked.after !== undefined) {
       const { createdAt, id } = checked.after;
       const idKey = workflowIdKey(id);
-      conditions.push({ $or: [{ createdAt: { [beyond]: createdAt } }, { $and: [{ createdAt }, { idKey: { [beyond]: idKey } }] }] } as Filter<WorkflowDocument>);
+      conditions.push({
+        $or: [
+          { createdAt: { [beyond]: createdAt } },
+          { $and: [{ createdAt }, { idKey: { [beyond]: idKey } }] },
+        ],
+      } as Filter<WorkflowDocument>);
     }
     const direction = desc ? -1 : 1;
     let documents: WorkflowDocument[];
     try {
       await this.ensureIndexes();
       documents = await this.workflows
-        .find(conditions.length === 0 ? {} : { $and: conditions }, { projection: { steps: 0, ops: 0, idKey: 0 } })
+        .find(conditions.length === 0 ? {} : { $and: conditions }, {
+          projection: { steps: 0, ops: 0, idKey: 0 },
+        })
         .sort({ createdAt: direction, idKey: direction })
         .limit(checked.limit + 1)
         .toArray();
     } catch (error) {
-      throw error instanceof DurableError ? error : mongoBackendError(error, `${CONTEXT}: list failed`);
+      throw error instanceof DurableError
+        ? error
+        : mongoBackendError(error, `${CONTEXT}: list failed`);
     }
     const items = documents.slice(0, checked.limit).map(documentSummary);
     const last = items[items.length - 1];
-    return documents.length > checked.limit && last !== undefined ? { items, cursor: encodeWorkflowCursor(last) } : { items };
+    return documents.length > checked.limit && last !== undefined
+      ? { items, cursor: encodeWorkflowCursor(last) }
+      : { items };
   }
 
   /** How many workflows are in each status (one indexed count per status). */
@@ -239,12 +310,16 @@ export class MongoWorkflowStore extends ClaimWrites implements WorkflowStore {
     try {
       await this.ensureIndexes();
       const statuses = Object.values(WorkflowStatus);
-      const found = await Promise.all(statuses.map((status) => this.workflows.countDocuments({ status })));
+      const found = await Promise.all(
+        statuses.map((status) => this.workflows.countDocuments({ status })),
+      );
       statuses.forEach((status, i) => {
         counts[status] = found[i] ?? 0;
       });
     } catch (error) {
-      throw error instanceof DurableError ? error : mongoBackendError(error, `${CONTEXT}: counts failed`);
+      throw error instanceof DurableError
+        ? error
+        : mongoBackendError(error, `${CONTEXT}: counts failed`);
     }
     return counts;
   }
@@ -254,11 +329,22 @@ export class MongoWorkflowStore extends ClaimWrites implements WorkflowStore {
     return this.connection.close();
   }
 
-  protected async underClaim(id: string, token: string, operation: string, change: ClaimTransition): Promise<WorkflowRecord> {
+  protected async underClaim(
+    id: string,
+    token: string,
+    operation: string,
+    change: ClaimTransition,
+  ): Promise<WorkflowRecord> {
     return this.changeUnderClaim(id, token, operation, change, { kind: 'none' });
   }
 
-  private async changeUnderClaim(id: string, token: string, operation: string, change: ClaimTransition, history: HistoryRead): Promise<WorkflowRecord> {
+  private async changeUnderClaim(
+    id: string,
+    token: string,
+    operation: string,
+    change: ClaimTransition,
+    history: HistoryRead,
+  ): Promise<WorkflowRecord> {
     assertValidWorkflowId(id, `${CONTEXT}: ${operation}`);
     const next = await this.mutate(
       id,
@@ -290,26 +376,50 @@ export class MongoWorkflowStore extends ClaimWrites implements WorkflowStore {
       const only = history.kind === 'one' ? history.index : history.kind === 'none' ? 0 : undefined;
       const next = change(documentRecord(document, only), this.clock());
       if (next === undefined) return undefined;
-      if (await this.swap(document, next, operation, history.kind === 'one' ? history.index : undefined)) return next;
+      if (
+        await this.swap(
+          document,
+          next,
+          operation,
+          history.kind === 'one' ? history.index : undefined,
+        )
+      )
+        return next;
     }
-    throw new DurableError(ErrorCode.CONFLICT, `${CONTEXT}: ${operation} for ${id} kept racing other writers`, {
-      retryable: true,
-      details: { id },
-    });
+    throw new DurableError(
+      ErrorCode.CONFLICT,
+      `${CONTEXT}: ${operation} for ${id} kept racing other writers`,
+      {
+        retryable: true,
+        details: { id },
+      },
+    );
   }
 
-  private async read(id: string, operation: string, history: HistoryRead): Promise<WorkflowDocument | null> {
+  private async read(
+    id: string,
+    operation: string,
+    history: HistoryRead,
+  ): Promise<WorkflowDocument | null> {
     // An inclusion projection with the $slice: servers differ on whether a $slice alone keeps the
     // other fields (MongoDB does; mongo-java-server returns only the slice).
     const projection: Document | undefined =
-      history.kind === 'none' ? { steps: 0 } : history.kind === 'one' ? { ...HEAD_FIELDS, steps: { $slice: [history.index, 1] } } : undefined;
+      history.kind === 'none'
+        ? { steps: 0 }
+        : history.kind === 'one'
+          ? { ...HEAD_FIELDS, steps: { $slice: [history.index, 1] } }
+          : undefined;
     try {
       await this.connection.ready();
-      return await this.workflows.findOne({ _id: id }, projection === undefined ? {} : { projection });
+      return await this.workflows.findOne(
+        { _id: id },
+        projection === undefined ? {} : { projection },
+      );
     } catch (error) {
       // mongo-java-server refuses a $slice that starts past the end (MongoDB returns none): the
       // transition will refuse that position anyway; read the whole history for it.
-      if (history.kind === 'one' && isServerError(error)) return this.read(id, operation, { kind: 'all' });
+      if (history.kind === 'one' && isServerError(error))
+        return this.read(id, operation, { kind: 'all' });
       throw mongoBackendError(error, `${CONTEXT}: ${operation} failed for ${id}`, id);
     }
   }
@@ -319,18 +429,31 @@ export class MongoWorkflowStore extends ClaimWrites implements WorkflowStore {
    * when its reply was lost and the write id is found), false when another writer got there
    * first (the revision moved on without it, so it can never land).
    */
-  private async swap(document: WorkflowDocument, next: WorkflowRecord, operation: string, stepIndex: number | undefined): Promise<boolean> {
+  private async swap(
+    document: WorkflowDocument,
+    next: WorkflowRecord,
+    operation: string,
+    stepIndex: number | undefined,
+  ): Promise<boolean> {
     const writeId = newWriteId();
     const update = workflowUpdate(document, next, writeId, stepIndex);
     let failure: unknown;
     for (let round = 0; round < SETTLE_ROUNDS; round++) {
       try {
         await this.connection.ready();
-        const result = await this.workflows.updateOne({ _id: document._id, rev: document.rev }, update);
+        const result = await this.workflows.updateOne(
+          { _id: document._id, rev: document.rev },
+          update,
+        );
         if (result.matchedCount === 1) return true;
         if (failure === undefined) return false;
       } catch (error) {
-        if (!isAmbiguousWriteError(error)) throw mongoBackendError(error, `${CONTEXT}: ${operation} failed for ${document._id}`, document._id);
+        if (!isAmbiguousWriteError(error))
+          throw mongoBackendError(
+            error,
+            `${CONTEXT}: ${operation} failed for ${document._id}`,
+            document._id,
+          );
         failure = error;
       }
       const seen = await this.readBack(document._id, operation, failure);
@@ -342,7 +465,11 @@ export class MongoWorkflowStore extends ClaimWrites implements WorkflowStore {
   }
 
   // The revision and write ids after a write whose reply was lost; a failed read leaves the outcome unknown.
-  private async readBack(id: string, operation: string, failure: unknown): Promise<Pick<WorkflowDocument, 'rev' | 'ops'> | null> {
+  private async readBack(
+    id: string,
+    operation: string,
+    failure: unknown,
+  ): Promise<Pick<WorkflowDocument, 'rev' | 'ops'> | null> {
     try {
       await this.connection.ready();
       return await this.workflows.findOne({ _id: id }, { projection: { rev: 1, ops: 1 } });
@@ -362,7 +489,8 @@ export class MongoWorkflowStore extends ClaimWrites implements WorkflowStore {
     await this.workflows.createIndex({ status: 1 }, { name: 'durable_status' });
     // Format-1 documents lack the listing's fields: rewrite each in the current format.
     const old = await this.workflows.find({ head: { $exists: false } }).toArray();
-    for (const document of old) await this.swap(document, documentRecord(document), 'upgrade', undefined);
+    for (const document of old)
+      await this.swap(document, documentRecord(document), 'upgrade', undefined);
   }
 }
 
@@ -372,7 +500,11 @@ function historyAt(index: number): HistoryRead {
 }
 
 function isServerError(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'MongoServerError';
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    (error as { name?: unknown }).name === 'MongoServerError'
+  );
 }
 
 function newWriteId(): string {

@@ -64,7 +64,11 @@ export function workflowDueAt(record: WorkflowRecord): number | null {
 }
 
 /** The fields a change of `record` sets, history apart: the head and the indexed copies. */
-export function workflowFields(record: WorkflowRecord): Required<Pick<WorkflowDocument, 'format' | 'dueAt' | 'status' | 'handler' | 'createdAt' | 'idKey' | 'head'>> {
+export function workflowFields(
+  record: WorkflowRecord,
+): Required<
+  Pick<WorkflowDocument, 'format' | 'dueAt' | 'status' | 'handler' | 'createdAt' | 'idKey' | 'head'>
+> {
   const { steps: _steps, ...head } = record;
   return {
     format: WORKFLOW_DOCUMENT_FORMAT,
@@ -99,7 +103,12 @@ export function newWorkflowDocument(record: WorkflowRecord, writeId: string): Wo
  * of the history only position `stepIndex` when the change recorded one. A format-1 document is
  * rewritten whole.
  */
-export function workflowUpdate(document: WorkflowDocument, next: WorkflowRecord, writeId: string, stepIndex: number | undefined): Document {
+export function workflowUpdate(
+  document: WorkflowDocument,
+  next: WorkflowRecord,
+  writeId: string,
+  stepIndex: number | undefined,
+): Document {
   const set: Document = {
     ...workflowFields(next),
     rev: document.rev + 1,
@@ -131,7 +140,12 @@ export function documentRecord(document: WorkflowDocument, only?: number): Workf
   } else {
     record.steps = new Array<StepMemo>(document.stepCount ?? 0);
     // A server that ignores the $slice (FerretDB 1.24) sends the whole history: take the position from it.
-    const text = stored.length === record.steps.length ? stored[only] : stored.length === 1 ? stored[0] : undefined;
+    const text =
+      stored.length === record.steps.length
+        ? stored[only]
+        : stored.length === 1
+          ? stored[0]
+          : undefined;
     if (text !== undefined && only < record.steps.length) record.steps[only] = parseMemo(text);
   }
   return record;
@@ -149,6 +163,8 @@ function parseMemo(text: string): StepMemo {
   try {
     return JSON.parse(text) as StepMemo;
   } catch (error) {
-    throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: a stored step is not valid JSON`, { cause: error });
+    throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: a stored step is not valid JSON`, {
+      cause: error,
+    });
   }
 }

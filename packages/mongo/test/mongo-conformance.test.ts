@@ -1,5 +1,10 @@
 import { MongoClient } from 'mongodb';
-import { runLockSuite, runStorageSuite, runWorkflowStoreSuite, uniquePrefix } from '@durable/testkit';
+import {
+  runLockSuite,
+  runStorageSuite,
+  runWorkflowStoreSuite,
+  uniquePrefix,
+} from '@durable/testkit';
 import { MongoLockManager, MongoStorageManager, MongoWorkflowStore } from '../src/index.js';
 import type { MongoLostReplyProxy } from './support/lost-reply-proxy.js';
 import { startMongoLostReplyProxy } from './support/lost-reply-proxy.js';
@@ -9,7 +14,12 @@ import { mongoServerOrSkip, startMongoTestServer } from './support/mongo-server.
 // The storage, lock and workflow-store conformance suites against a MongoDB-wire server:
 // MONGODB_URI when set, else mongo-java-server started on a free port (skipped loudly without
 // either). FerretDB runs them too, without the races: mongo-ferretdb.test.ts.
-if (mongoServerOrSkip('the MongoDB conformance suites (storage, lock, workflow store) on mongo-java-server', 'mongo-java-server')) {
+if (
+  mongoServerOrSkip(
+    'the MongoDB conformance suites (storage, lock, workflow store) on mongo-java-server',
+    'mongo-java-server',
+  )
+) {
   const database = process.env.MONGODB_DATABASE ?? `durable_test_${process.pid}`;
   let server: MongoTestServer;
   let client: MongoClient;
@@ -26,8 +36,15 @@ if (mongoServerOrSkip('the MongoDB conformance suites (storage, lock, workflow s
     client = new MongoClient(server.uri, { serverSelectionTimeoutMS: 10_000 });
     peer = new MongoClient(server.uri, { serverSelectionTimeoutMS: 10_000 });
     const address = new URL(server.uri);
-    if (proxied) proxy = await startMongoLostReplyProxy({ host: address.hostname, port: Number(address.port || 27017) });
-    lossy = proxy === undefined ? client : new MongoClient(proxy.uri, { serverSelectionTimeoutMS: 10_000 });
+    if (proxied)
+      proxy = await startMongoLostReplyProxy({
+        host: address.hostname,
+        port: Number(address.port || 27017),
+      });
+    lossy =
+      proxy === undefined
+        ? client
+        : new MongoClient(proxy.uri, { serverSelectionTimeoutMS: 10_000 });
     await Promise.all([client.connect(), peer.connect(), lossy.connect()]);
   }, 60_000);
   afterAll(async () => {
@@ -41,10 +58,23 @@ if (mongoServerOrSkip('the MongoDB conformance suites (storage, lock, workflow s
 
   runStorageSuite('mongo', {
     create: () => new MongoStorageManager({ client: lossy, database }),
-    ...(proxied ? { lostReply: { dropNextReply: () => proxy!.dropNextReply(), dropsPending: () => proxy!.dropsPending() } } : {}),
-    createIsolated: () => new MongoStorageManager({ client, database, collection: 'durable_isolated' }),
+    ...(proxied
+      ? {
+          lostReply: {
+            dropNextReply: () => proxy!.dropNextReply(),
+            dropsPending: () => proxy!.dropsPending(),
+          },
+        }
+      : {}),
+    createIsolated: () =>
+      new MongoStorageManager({ client, database, collection: 'durable_isolated' }),
     // MongoDB compares strings by their UTF-8 bytes; mongo-java-server by Java's UTF-16 compareTo.
-    ...(process.env.MONGODB_URI === undefined ? { listOrderUncheckedBecause: 'mongo-java-server sorts strings in UTF-16 order, MongoDB in UTF-8 byte order' } : {}),
+    ...(process.env.MONGODB_URI === undefined
+      ? {
+          listOrderUncheckedBecause:
+            'mongo-java-server sorts strings in UTF-16 order, MongoDB in UTF-8 byte order',
+        }
+      : {}),
   });
   runLockSuite('mongo', {
     create: () => new MongoLockManager({ client, database, backoff: { maxMs: 50 } }),
@@ -58,9 +88,14 @@ if (mongoServerOrSkip('the MongoDB conformance suites (storage, lock, workflow s
       collection = `wf_${uniquePrefix('t').replace(/-/g, '_')}`;
       return new MongoWorkflowStore({ client, database, collection, clock });
     },
-    createPeer: (_store, { clock }) => new MongoWorkflowStore({ client: peer, database, collection, clock }),
+    createPeer: (_store, { clock }) =>
+      new MongoWorkflowStore({ client: peer, database, collection, clock }),
     destroy: async () => {
-      await client.db(database).collection(collection).drop().catch(() => undefined);
+      await client
+        .db(database)
+        .collection(collection)
+        .drop()
+        .catch(() => undefined);
     },
   });
 }

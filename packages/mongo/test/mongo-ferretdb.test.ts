@@ -1,6 +1,11 @@
 import { MongoClient } from 'mongodb';
 import type { SuiteRunner } from '@durable/testkit';
-import { runLockSuite, runStorageSuite, runWorkflowStoreSuite, uniquePrefix } from '@durable/testkit';
+import {
+  runLockSuite,
+  runStorageSuite,
+  runWorkflowStoreSuite,
+  uniquePrefix,
+} from '@durable/testkit';
 import { MongoLockManager, MongoStorageManager, MongoWorkflowStore } from '../src/index.js';
 import type { MongoTestServer } from './support/mongo-server.js';
 import { mongoServerOrSkip, startMongoTestServer } from './support/mongo-server.js';
@@ -35,7 +40,9 @@ const runner: SuiteRunner = {
   },
 };
 
-if (mongoServerOrSkip('the MongoDB conformance suites on FerretDB', 'ferretdb', { useUri: false })) {
+if (
+  mongoServerOrSkip('the MongoDB conformance suites on FerretDB', 'ferretdb', { useUri: false })
+) {
   const database = `durable_ferret_${process.pid}`;
   let server: MongoTestServer;
   let client: MongoClient;
@@ -53,7 +60,10 @@ if (mongoServerOrSkip('the MongoDB conformance suites on FerretDB', 'ferretdb', 
     await server?.stop();
   }, 30_000);
 
-  runStorageSuite('mongo on FerretDB', { runner, create: () => new MongoStorageManager({ client, database }) });
+  runStorageSuite('mongo on FerretDB', {
+    runner,
+    create: () => new MongoStorageManager({ client, database }),
+  });
   runLockSuite('mongo on FerretDB', {
     runner,
     create: () => new MongoLockManager({ client, database, backoff: { maxMs: 50 } }),
@@ -67,9 +77,14 @@ if (mongoServerOrSkip('the MongoDB conformance suites on FerretDB', 'ferretdb', 
       collection = `wf_${uniquePrefix('t').replace(/-/g, '_')}`;
       return new MongoWorkflowStore({ client, database, collection, clock });
     },
-    createPeer: (_store, { clock }) => new MongoWorkflowStore({ client: peer, database, collection, clock }),
+    createPeer: (_store, { clock }) =>
+      new MongoWorkflowStore({ client: peer, database, collection, clock }),
     destroy: async () => {
-      await client.db(database).collection(collection).drop().catch(() => undefined);
+      await client
+        .db(database)
+        .collection(collection)
+        .drop()
+        .catch(() => undefined);
     },
   });
 }

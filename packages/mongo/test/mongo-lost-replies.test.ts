@@ -20,10 +20,14 @@ const proxiable = target.protocol === 'mongodb:' && !target.host.includes(',');
 
 if (!proxiable) {
   test('SKIPPED: lost-reply tests: MONGODB_URI is not a single mongodb:// host the proxy can stand in front of', () => {
-    console.warn('@durable/mongo: SKIPPED: lost-reply tests: MONGODB_URI is not a single mongodb:// host');
+    console.warn(
+      '@durable/mongo: SKIPPED: lost-reply tests: MONGODB_URI is not a single mongodb:// host',
+    );
     expect(proxiable).toBe(false);
   });
-} else if (mongoServerOrSkip('the MongoDB lost-reply tests on mongo-java-server', 'mongo-java-server')) {
+} else if (
+  mongoServerOrSkip('the MongoDB lost-reply tests on mongo-java-server', 'mongo-java-server')
+) {
   const database = process.env.MONGODB_DATABASE ?? `durable_lost_${process.pid}`;
   let server: MongoTestServer;
   let direct: MongoClient;
@@ -33,7 +37,10 @@ if (!proxiable) {
   beforeAll(async () => {
     server = await startMongoTestServer('mongo-java-server');
     const address = new URL(server.uri);
-    proxy = await startMongoLostReplyProxy({ host: address.hostname, port: Number(address.port || 27017) });
+    proxy = await startMongoLostReplyProxy({
+      host: address.hostname,
+      port: Number(address.port || 27017),
+    });
     direct = new MongoClient(server.uri, { serverSelectionTimeoutMS: 10_000 });
     lossy = new MongoClient(proxy.uri, { serverSelectionTimeoutMS: 10_000, retryWrites: false });
     await Promise.all([direct.connect(), lossy.connect()]);
@@ -50,7 +57,8 @@ if (!proxiable) {
     await server?.stop();
   }, 30_000);
 
-  const locks = (client: MongoClient): MongoLockManager => new MongoLockManager({ client, database, backoff: { baseMs: 1, maxMs: 5 } });
+  const locks = (client: MongoClient): MongoLockManager =>
+    new MongoLockManager({ client, database, backoff: { baseMs: 1, maxMs: 5 } });
   const lockDocument = (key: string): Promise<LockDocument | null> =>
     direct.db(database).collection<LockDocument>('durable_locks').findOne({ _id: key });
 
@@ -60,7 +68,10 @@ if (!proxiable) {
       proxy.dropNextReply();
       const lease = await locks(lossy).acquire(key, { ttlMs: 30_000, waitMs: 0 });
       expect((await lockDocument(key))?.owner).toBe(lease.token);
-      await expectDurableError(() => locks(direct).acquire(key, { ttlMs: 30_000, waitMs: 0 }), 'LOCK_TIMEOUT');
+      await expectDurableError(
+        () => locks(direct).acquire(key, { ttlMs: 30_000, waitMs: 0 }),
+        'LOCK_TIMEOUT',
+      );
       expect(await lease.release()).toBe(true);
       const next = await locks(direct).acquire(key, { ttlMs: 1000, waitMs: 0 });
       expect(next.fencingToken).toBe(lease.fencingToken + 1);
@@ -136,12 +147,21 @@ if (!proxiable) {
   describe('mongo workflow store after a lost reply', () => {
     let collectionName = '';
     const stores = (client: MongoClient, clock?: () => number): MongoWorkflowStore =>
-      new MongoWorkflowStore({ client, database, collection: collectionName, ...(clock === undefined ? {} : { clock }) });
+      new MongoWorkflowStore({
+        client,
+        database,
+        collection: collectionName,
+        ...(clock === undefined ? {} : { clock }),
+      });
     beforeEach(() => {
       collectionName = `wf_${uniquePrefix('lost').replace(/-/g, '_')}`;
     });
 
-    async function claimed(id: string, lossyStore: MongoWorkflowStore, clock?: () => number): Promise<string> {
+    async function claimed(
+      id: string,
+      lossyStore: MongoWorkflowStore,
+      clock?: () => number,
+    ): Promise<string> {
       expect(await stores(direct, clock).insert({ id, handler: 'h' })).toBe(true);
       const claim = await lossyStore.claim({ leaseMs: 60_000 });
       expect(claim?.record.id).toBe(id);
@@ -150,7 +170,9 @@ if (!proxiable) {
 
     it('an insert that landed returns true, and inserting the id again returns false', async () => {
       proxy.dropNextReply();
-      expect(await stores(lossy).insert({ id: 'w-insert', handler: 'h', input: { n: 1 } })).toBe(true);
+      expect(await stores(lossy).insert({ id: 'w-insert', handler: 'h', input: { n: 1 } })).toBe(
+        true,
+      );
       expect((await stores(direct).get('w-insert'))?.input).toEqual({ n: 1 });
       expect(await stores(lossy).insert({ id: 'w-insert', handler: 'h' })).toBe(false);
     });
@@ -169,7 +191,13 @@ if (!proxiable) {
       proxy.dropNextReply(async () => {
         expect(await stores(direct).signal('w-step', 'poke', 1)).toBe(true);
       });
-      await store.saveStep('w-step', token, 0, { id: 'a', kind: 'step', done: true, value: 41, at: 1 });
+      await store.saveStep('w-step', token, 0, {
+        id: 'a',
+        kind: 'step',
+        done: true,
+        value: 41,
+        at: 1,
+      });
       const record = await stores(direct).get('w-step');
       expect(record?.steps.map((s) => s.value)).toEqual([41]);
       expect(record?.events.map((e) => e.name)).toEqual(['poke']);
@@ -184,7 +212,11 @@ if (!proxiable) {
       proxy.dropNextReply(async () => {
         taken = (await stores(direct, clock).claim({ leaseMs: 60_000 }))?.token;
       });
-      await store.finish('w-finish', token, { status: 'failed', error: { name: 'E', message: 'boom' }, runAt: now });
+      await store.finish('w-finish', token, {
+        status: 'failed',
+        error: { name: 'E', message: 'boom' },
+        runAt: now,
+      });
       expect(taken).toBeDefined();
       const record = await stores(direct).get('w-finish');
       expect(record).toMatchObject({ status: 'running', failures: 1, claim: { token: taken } });

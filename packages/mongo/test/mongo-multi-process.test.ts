@@ -52,7 +52,12 @@ function startWorker(args: string[]): Worker {
   };
 }
 
-if (mongoServerOrSkip('the MongoDB multi-process tests (8x300 increments, SIGSTOPped holder)', 'mongo-java-server')) {
+if (
+  mongoServerOrSkip(
+    'the MongoDB multi-process tests (8x300 increments, SIGSTOPped holder)',
+    'mongo-java-server',
+  )
+) {
   let server: MongoTestServer;
   let uri: string;
   let client: MongoClient;
@@ -78,11 +83,18 @@ if (mongoServerOrSkip('the MongoDB multi-process tests (8x300 increments, SIGSTO
     rmSync(dir, { recursive: true, force: true });
   }, 30_000);
 
-  test(`${PROCESSES} processes x ${CYCLES} lock-protected increments: exactly ${PROCESSES * CYCLES}, zero double grants`, async () => {
+  test(`${PROCESSES} processes x ${CYCLES} lock-protected increments: exactly ${
+    PROCESSES * CYCLES
+  }, zero double grants`, async () => {
     const marker = join(dir, 'holder');
-    const workers = Array.from({ length: PROCESSES }, () => startWorker(['lock-counter', uri, database, String(CYCLES), marker]));
+    const workers = Array.from({ length: PROCESSES }, () =>
+      startWorker(['lock-counter', uri, database, String(CYCLES), marker]),
+    );
     await Promise.all(workers.map((worker) => worker.finished()));
-    const counter = await client.db(database).collection<{ _id: string; n: number }>('data').findOne({ _id: 'counter' });
+    const counter = await client
+      .db(database)
+      .collection<{ _id: string; n: number }>('data')
+      .findOne({ _id: 'counter' });
     expect(counter?.n).toBe(PROCESSES * CYCLES);
     const events = workers.flatMap((worker) => worker.events);
     expect(events.filter((e) => e.event === 'double-grant')).toEqual([]);
@@ -92,7 +104,10 @@ if (mongoServerOrSkip('the MongoDB multi-process tests (8x300 increments, SIGSTO
   }, 900_000);
 
   test("a holder SIGSTOPped past its TTL: another process takes over, and the resumed holder's late write is refused by its fencing token", async () => {
-    await client.db(database).collection<{ _id: string; fence: number }>('data').insertOne({ _id: 'resource', fence: 0 });
+    await client
+      .db(database)
+      .collection<{ _id: string; fence: number }>('data')
+      .insertOne({ _id: 'resource', fence: 0 });
     const holder = startWorker(['hold-late', uri, database, '800']);
     const held = await holder.next('held');
     holder.child.kill('SIGSTOP');
@@ -107,9 +122,17 @@ if (mongoServerOrSkip('the MongoDB multi-process tests (8x300 increments, SIGSTO
       holder.child.kill('SIGCONT');
     }
     holder.child.stdin!.write('go\n');
-    expect(await holder.next('late')).toEqual({ event: 'late', wrote: false, extend: 'LOCK_LOST', released: false });
+    expect(await holder.next('late')).toEqual({
+      event: 'late',
+      wrote: false,
+      extend: 'LOCK_LOST',
+      released: false,
+    });
     await holder.finished();
-    const resource = await client.db(database).collection<{ _id: string; value?: string }>('data').findOne({ _id: 'resource' });
+    const resource = await client
+      .db(database)
+      .collection<{ _id: string; value?: string }>('data')
+      .findOne({ _id: 'resource' });
     expect(resource?.value).toBe('written by the taker');
   }, 60_000);
 }

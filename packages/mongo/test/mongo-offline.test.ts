@@ -25,7 +25,9 @@ function freePort(): Promise<number> {
     probe.once('error', reject);
     probe.listen(0, '127.0.0.1', () => {
       const address = probe.address();
-      probe.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+      probe.close(() =>
+        resolve(typeof address === 'object' && address !== null ? address.port : 0),
+      );
     });
   });
 }
@@ -57,13 +59,20 @@ describe('options', () => {
       expectConfig(() => make({ url: 'mongodb://localhost', database: 'a/b' }));
       expectConfig(() => make({ client: {} }));
     }
-    expectConfig(() => new MongoStorageManager({ url: 'mongodb://localhost', keyPrefix: 'a\u0000' }));
+    expectConfig(
+      () => new MongoStorageManager({ url: 'mongodb://localhost', keyPrefix: 'a\u0000' }),
+    );
     expectConfig(() => new MongoLockManager({ url: 'mongodb://localhost', defaultTtlMs: -1 }));
     expectConfig(() => new MongoWorkflowStore({ url: 'mongodb://localhost', claimBatch: 0 }));
   });
 
   test('valid options construct without any I/O (the driver connects on first use)', async () => {
-    const storage = new MongoStorageManager({ url: 'mongodb://127.0.0.1:1', database: 'app', collection: 'values', keyPrefix: 'tenant-1/' });
+    const storage = new MongoStorageManager({
+      url: 'mongodb://127.0.0.1:1',
+      database: 'app',
+      collection: 'values',
+      keyPrefix: 'tenant-1/',
+    });
     await storage.close();
   });
 
@@ -112,7 +121,11 @@ describe('key mapping', () => {
 
 describe('binary values', () => {
   test('every byte value, an empty value and UTF-8 text survive a BSON round trip byte for byte', () => {
-    const cases = [new Uint8Array(256).map((_, i) => i), new Uint8Array(0), new TextEncoder().encode('héllo ✓ 🙂')];
+    const cases = [
+      new Uint8Array(256).map((_, i) => i),
+      new Uint8Array(0),
+      new TextEncoder().encode('héllo ✓ 🙂'),
+    ];
     for (const bytes of cases) {
       const decoded = BSON.deserialize(BSON.serialize({ value: new Binary(bytes) }));
       const back = valueBytes(decoded.value);
@@ -128,25 +141,47 @@ describe('binary values', () => {
 
 describe('error wrapping', () => {
   test('a duplicate key error is recognised; other errors are not', () => {
-    expect(isDuplicateKey(new MongoServerError({ code: 11000, errmsg: 'E11000 duplicate key error' }))).toBe(true);
+    expect(
+      isDuplicateKey(new MongoServerError({ code: 11000, errmsg: 'E11000 duplicate key error' })),
+    ).toBe(true);
     expect(isDuplicateKey(new MongoServerError({ code: 2, errmsg: 'BadValue' }))).toBe(false);
     expect(isDuplicateKey(new MongoNetworkError('connection reset'))).toBe(false);
   });
 
   test('network errors, failovers and retryable-labelled errors are retryable BACKEND; validation errors are not retryable', () => {
-    const network = mongoBackendError(new MongoNetworkError('connection reset'), 'mongo storage: read failed for k', 'k');
+    const network = mongoBackendError(
+      new MongoNetworkError('connection reset'),
+      'mongo storage: read failed for k',
+      'k',
+    );
     expect(network).toBeInstanceOf(DurableError);
-    expect({ code: network.code, retryable: network.retryable }).toEqual({ code: 'BACKEND', retryable: true });
+    expect({ code: network.code, retryable: network.retryable }).toEqual({
+      code: 'BACKEND',
+      retryable: true,
+    });
     expect(network.message).toContain('mongo storage: read failed for k');
     expect(network.cause).toBeInstanceOf(MongoNetworkError);
 
-    const stepDown = mongoBackendError(new MongoServerError({ code: 10107, errmsg: 'not primary' }), 'm');
+    const stepDown = mongoBackendError(
+      new MongoServerError({ code: 10107, errmsg: 'not primary' }),
+      'm',
+    );
     expect(stepDown.retryable).toBe(true);
-    const labelled = new MongoServerError({ code: 999, errmsg: 'x', errorLabels: ['RetryableWriteError'] });
+    const labelled = new MongoServerError({
+      code: 999,
+      errmsg: 'x',
+      errorLabels: ['RetryableWriteError'],
+    });
     expect(mongoBackendError(labelled, 'm').retryable).toBe(true);
     const badValue = mongoBackendError(new MongoServerError({ code: 2, errmsg: 'BadValue' }), 'm');
-    expect({ code: badValue.code, retryable: badValue.retryable }).toEqual({ code: 'BACKEND', retryable: false });
-    const tooLarge = mongoBackendError(new MongoServerError({ code: 10334, errmsg: 'BSONObjectTooLarge' }), 'm');
+    expect({ code: badValue.code, retryable: badValue.retryable }).toEqual({
+      code: 'BACKEND',
+      retryable: false,
+    });
+    const tooLarge = mongoBackendError(
+      new MongoServerError({ code: 10334, errmsg: 'BSONObjectTooLarge' }),
+      'm',
+    );
     expect(tooLarge.retryable).toBe(false);
   });
 
@@ -212,7 +247,10 @@ describe('the real driver with no server listening', () => {
       await expectDurableError(() => storage.list('', { limit: 0 }), 'CONFIG');
       await expectDurableError(() => lock.acquire('k', { ttlMs: 0 }), 'CONFIG');
       await expectDurableError(() => workflows.insert({ id: '', handler: 'h' }), 'INVALID_KEY');
-      await expectDurableError(() => workflows.insert({ id: 'w', handler: 'h', input: () => 1 }), 'SERIALIZATION');
+      await expectDurableError(
+        () => workflows.insert({ id: 'w', handler: 'h', input: () => 1 }),
+        'SERIALIZATION',
+      );
       await expectDurableError(() => workflows.get(''), 'INVALID_KEY');
       for (const ifVersion of [5, '', {}]) {
         await expectDurableError(() => storage.write('k', 'v', { ifVersion } as never), 'CONFIG');
@@ -233,12 +271,19 @@ describe('the real driver with no server listening', () => {
 
 describe('workflow documents', () => {
   test('dueAt is runAt while waiting, the lease end while running, and null once finished', () => {
-    const record = { runAt: 100, claim: { token: 't', expiresAt: 500, claimedAt: 1 } } as WorkflowRecord;
+    const record = {
+      runAt: 100,
+      claim: { token: 't', expiresAt: 500, claimedAt: 1 },
+    } as WorkflowRecord;
     expect(workflowDueAt({ ...record, status: WorkflowStatus.READY })).toBe(100);
     expect(workflowDueAt({ ...record, status: WorkflowStatus.SLEEPING })).toBe(100);
     expect(workflowDueAt({ ...record, status: WorkflowStatus.FAILED })).toBe(100);
     expect(workflowDueAt({ ...record, status: WorkflowStatus.RUNNING })).toBe(500);
-    for (const status of [WorkflowStatus.COMPLETED, WorkflowStatus.ABORTED, WorkflowStatus.CANCELLED]) {
+    for (const status of [
+      WorkflowStatus.COMPLETED,
+      WorkflowStatus.ABORTED,
+      WorkflowStatus.CANCELLED,
+    ]) {
       expect(workflowDueAt({ ...record, status })).toBeNull();
     }
   });

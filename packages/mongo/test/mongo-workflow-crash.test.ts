@@ -13,7 +13,10 @@ import { mongoServerOrSkip, startMongoTestServer } from './support/mongo-server.
 // mongo-java-server; skipped loudly without either.
 const SCRIPT = join(__dirname, 'fixtures', 'mongo-workflow-worker.mjs');
 
-function startWorker(args: string[]): { child: ChildProcess; reached: (line: string) => Promise<void> } {
+function startWorker(args: string[]): {
+  child: ChildProcess;
+  reached: (line: string) => Promise<void>;
+} {
   const child = spawn(process.execPath, [SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -29,7 +32,9 @@ function startWorker(args: string[]): { child: ChildProcess; reached: (line: str
           out += chunk.toString();
           check();
         });
-        child.once('exit', (code, signal) => reject(new Error(`worker exited (${String(code ?? signal)}) before "${line}": ${err}`)));
+        child.once('exit', (code, signal) =>
+          reject(new Error(`worker exited (${String(code ?? signal)}) before "${line}": ${err}`)),
+        );
         check();
       }),
   };
@@ -47,7 +52,8 @@ if (mongoServerOrSkip('the MongoDB workflow worker SIGKILL test', 'mongo-java-se
     await client.connect();
   }, 60_000);
   afterAll(async () => {
-    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    for (const child of children)
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await client?.db(database).dropDatabase();
     await client?.close();
     await server?.stop();
@@ -55,7 +61,9 @@ if (mongoServerOrSkip('the MongoDB workflow worker SIGKILL test', 'mongo-java-se
 
   test('a worker SIGKILLed inside a step: another worker finishes the workflow after the lease expires, without re-running the completed step', async () => {
     const store = new MongoWorkflowStore({ client, database, collection: 'workflows' });
-    expect(await store.insert({ id: 'wf-crash', handler: 'twoSteps', input: { n: 20 } })).toBe(true);
+    expect(await store.insert({ id: 'wf-crash', handler: 'twoSteps', input: { n: 20 } })).toBe(
+      true,
+    );
     const doomed = startWorker([server.uri, database, 'workflows', 'crash']);
     children.push(doomed.child);
     await doomed.reached('in-two');
@@ -71,10 +79,17 @@ if (mongoServerOrSkip('the MongoDB workflow worker SIGKILL test', 'mongo-java-se
     }
     expect(record?.status).toBe(WorkflowStatus.COMPLETED);
     expect(record?.result).toEqual({ two: 42 });
-    const effects = await client.db(database).collection<{ step: string; pid: number }>('effects').find().toArray();
+    const effects = await client
+      .db(database)
+      .collection<{ step: string; pid: number }>('effects')
+      .find()
+      .toArray();
     expect(effects.filter((e) => e.step === 'one').map((e) => e.pid)).toEqual([doomed.child.pid]);
     // The step that was running at the kill runs again (at least once semantics), in the heir.
-    expect(effects.filter((e) => e.step === 'two').map((e) => e.pid)).toEqual([doomed.child.pid, heir.child.pid]);
+    expect(effects.filter((e) => e.step === 'two').map((e) => e.pid)).toEqual([
+      doomed.child.pid,
+      heir.child.pid,
+    ]);
     heir.child.kill('SIGTERM');
   }, 60_000);
 }

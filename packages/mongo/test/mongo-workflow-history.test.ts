@@ -20,7 +20,10 @@ if (mongoServerOrSkip('the MongoDB history-cost tests on mongo-java-server', 'mo
 
   beforeAll(async () => {
     server = await startMongoTestServer('mongo-java-server');
-    client = new MongoClient(server.uri, { serverSelectionTimeoutMS: 10_000, monitorCommands: true });
+    client = new MongoClient(server.uri, {
+      serverSelectionTimeoutMS: 10_000,
+      monitorCommands: true,
+    });
     client.on('commandStarted', (event) => started.push(event));
     client.on('commandSucceeded', (event) => succeeded.push(event));
     await client.connect();
@@ -32,7 +35,9 @@ if (mongoServerOrSkip('the MongoDB history-cost tests on mongo-java-server', 'mo
   }, 30_000);
 
   /** Bytes of the commands sent and the replies received while `fn` runs. */
-  async function traffic(fn: () => Promise<unknown>): Promise<{ sent: number; received: number; commands: string[]; updates: object[] }> {
+  async function traffic(
+    fn: () => Promise<unknown>,
+  ): Promise<{ sent: number; received: number; commands: string[]; updates: object[] }> {
     started.length = 0;
     succeeded.length = 0;
     await fn();
@@ -40,15 +45,27 @@ if (mongoServerOrSkip('the MongoDB history-cost tests on mongo-java-server', 'mo
       sent: started.reduce((n, e) => n + BSON.calculateObjectSize(e.command), 0),
       received: succeeded.reduce((n, e) => n + BSON.calculateObjectSize(e.reply as object), 0),
       commands: started.map((e) => e.commandName),
-      updates: started.filter((e) => e.commandName === 'update').flatMap((e) => (e.command.updates as Array<{ u: object }>).map((u) => u.u)),
+      updates: started
+        .filter((e) => e.commandName === 'update')
+        .flatMap((e) => (e.command.updates as Array<{ u: object }>).map((u) => u.u)),
     };
   }
 
   it('saveStep sends and receives the same bytes at step 20 and at step 60, and sets only steps.N', async () => {
-    const store = new MongoWorkflowStore({ client, database, collection: `wf_${uniquePrefix('hist').replace(/-/g, '_')}` });
+    const store = new MongoWorkflowStore({
+      client,
+      database,
+      collection: `wf_${uniquePrefix('hist').replace(/-/g, '_')}`,
+    });
     expect(await store.insert({ id: 'long', handler: 'h' })).toBe(true);
     const claim = await store.claim({ leaseMs: 60_000 });
-    const memo = (i: number) => ({ id: `step-${String(i).padStart(3, '0')}`, kind: 'step' as const, done: true, value: 'x'.repeat(200), at: 1_000_000 + i });
+    const memo = (i: number) => ({
+      id: `step-${String(i).padStart(3, '0')}`,
+      kind: 'step' as const,
+      done: true,
+      value: 'x'.repeat(200),
+      at: 1_000_000 + i,
+    });
     const sizes: Record<number, { sent: number; received: number }> = {};
     for (let i = 0; i <= 60; i++) {
       const seen = await traffic(() => store.saveStep('long', claim!.token, i, memo(i)));
@@ -64,15 +81,27 @@ if (mongoServerOrSkip('the MongoDB history-cost tests on mongo-java-server', 'mo
     expect(Math.abs(sizes[60]!.received - sizes[20]!.received)).toBeLessThanOrEqual(8);
     // Nothing was lost on the way: the whole history reads back in order.
     const record = await store.get('long');
-    expect(record?.steps.map((s) => s.id)).toEqual(Array.from({ length: 61 }, (_, i) => memo(i).id));
+    expect(record?.steps.map((s) => s.id)).toEqual(
+      Array.from({ length: 61 }, (_, i) => memo(i).id),
+    );
   }, 120_000);
 
   it('a heartbeat and a signal do not read or write the history', async () => {
-    const store = new MongoWorkflowStore({ client, database, collection: `wf_${uniquePrefix('hist').replace(/-/g, '_')}` });
+    const store = new MongoWorkflowStore({
+      client,
+      database,
+      collection: `wf_${uniquePrefix('hist').replace(/-/g, '_')}`,
+    });
     expect(await store.insert({ id: 'busy', handler: 'h' })).toBe(true);
     const claim = await store.claim({ leaseMs: 60_000 });
     for (let i = 0; i < 40; i++) {
-      await store.saveStep('busy', claim!.token, i, { id: `s${i}`, kind: 'step', done: true, value: 'y'.repeat(200), at: i });
+      await store.saveStep('busy', claim!.token, i, {
+        id: `s${i}`,
+        kind: 'step',
+        done: true,
+        value: 'y'.repeat(200),
+        at: i,
+      });
     }
     const beat = await traffic(() => store.heartbeat('busy', claim!.token, 60_000));
     const signal = await traffic(() => store.signal('busy', 'ping'));
@@ -80,7 +109,9 @@ if (mongoServerOrSkip('the MongoDB history-cost tests on mongo-java-server', 'mo
     expect(beat.received).toBeLessThan(2000);
     expect(signal.received).toBeLessThan(2000);
     for (const update of [...beat.updates, ...signal.updates]) {
-      expect(Object.keys((update as { $set: object }).$set).some((k) => k.startsWith('steps'))).toBe(false);
+      expect(
+        Object.keys((update as { $set: object }).$set).some((k) => k.startsWith('steps')),
+      ).toBe(false);
     }
   }, 120_000);
 }

@@ -63,7 +63,10 @@ export class Connection {
   /** The pool, created on first use for a `connectionString`. */
   get clients(): Pool {
     if (this.pool === undefined) {
-      const pool = new pg.Pool({ connectionString: this.options.connectionString, max: this.options.poolSize ?? 10 });
+      const pool = new pg.Pool({
+        connectionString: this.options.connectionString,
+        max: this.options.poolSize ?? 10,
+      });
       // A connection that breaks while idle (a server restart) is dropped by the pool; without a
       // listener its 'error' event would end the process.
       pool.on('error', () => undefined);
@@ -78,16 +81,34 @@ export class Connection {
 
   /** Resolves once the component's tables exist at the version this release knows. */
   ready(): Promise<void> {
-    if (this.closed) return Promise.reject(new DurableError(ErrorCode.CONFIG, `${this.context}: used after close()`));
-    this.migrated ??= migrate(this.clients, this.names, this.migrations(this.names), this.context).catch((error: unknown) => {
+    if (this.closed)
+      return Promise.reject(
+        new DurableError(ErrorCode.CONFIG, `${this.context}: used after close()`),
+      );
+    this.migrated ??= migrate(
+      this.clients,
+      this.names,
+      this.migrations(this.names),
+      this.context,
+    ).catch((error: unknown) => {
       this.migrated = undefined;
-      throw error instanceof DurableError ? error : pgBackendError(error, `${this.context}: cannot prepare the tables in schema ${this.names.schema}`);
+      throw error instanceof DurableError
+        ? error
+        : pgBackendError(
+            error,
+            `${this.context}: cannot prepare the tables in schema ${this.names.schema}`,
+          );
     });
     return this.migrated;
   }
 
   /** Runs a statement that changes nothing, or whose failure needs no settling; failures are `BACKEND`. */
-  async query<R extends QueryResultRow>(sql: Statement, values: unknown[], what: string, key?: string): Promise<QueryResult<R>> {
+  async query<R extends QueryResultRow>(
+    sql: Statement,
+    values: unknown[],
+    what: string,
+    key?: string,
+  ): Promise<QueryResult<R>> {
     await this.ready();
     try {
       return await this.clients.query<R>({ name: sql.name, text: sql.text, values });
@@ -102,7 +123,12 @@ export class Connection {
    * an {@link AmbiguousWrite}, thrown once the server process that ran it is gone when that can
    * be made sure of, so the caller can read back what happened.
    */
-  async write<R extends QueryResultRow>(sql: Statement, values: unknown[], what: string, key?: string): Promise<QueryResult<R>> {
+  async write<R extends QueryResultRow>(
+    sql: Statement,
+    values: unknown[],
+    what: string,
+    key?: string,
+  ): Promise<QueryResult<R>> {
     await this.ready();
     let client: PoolClient;
     try {
@@ -123,7 +149,9 @@ export class Connection {
     } catch (error) {
       const ambiguous = mayHaveBeenApplied(error);
       client.removeListener('error', swallow);
-      client.release(ambiguous ? (error instanceof Error ? error : new Error(String(error))) : undefined);
+      client.release(
+        ambiguous ? (error instanceof Error ? error : new Error(String(error))) : undefined,
+      );
       if (!ambiguous) throw this.fail(error, what, key);
       const settled = typeof pid === 'number' ? await this.settle(pid) : false;
       throw new AmbiguousWrite(error, settled);
@@ -133,7 +161,11 @@ export class Connection {
   /** A `BACKEND` error for a failure (ours pass through), naming the operation and key. */
   fail(error: unknown, what: string, key?: string): DurableError {
     const cause = error instanceof AmbiguousWrite ? error.cause : error;
-    return pgBackendError(cause, `${this.context}: ${what}${key === undefined ? '' : ` failed for ${key}`}`, key);
+    return pgBackendError(
+      cause,
+      `${this.context}: ${what}${key === undefined ? '' : ` failed for ${key}`}`,
+      key,
+    );
   }
 
   /** Ends the pool when this component created it. */

@@ -1,6 +1,21 @@
-import type { AcquireOptions, BackoffOptions, Clock, Lease, LockCapabilities, LockHolder, LockManager } from '@durable/core';
+import type {
+  AcquireOptions,
+  BackoffOptions,
+  Clock,
+  Lease,
+  LockCapabilities,
+  LockHolder,
+  LockManager,
+} from '@durable/core';
 import { DurableError, ErrorCode, systemClock } from '@durable/core';
-import { acquireWithRetry, assertLockToken, createLease, createLockToken, resolveBackoff, resolveTtl } from '@durable/core/adapter';
+import {
+  acquireWithRetry,
+  assertLockToken,
+  createLease,
+  createLockToken,
+  resolveBackoff,
+  resolveTtl,
+} from '@durable/core/adapter';
 import type { Statement } from './connection.js';
 import { AmbiguousWrite, Connection, statement } from './connection.js';
 import { assertStorableKey } from './keys.js';
@@ -21,7 +36,9 @@ export interface PostgresLockOptions extends PostgresConnectionOptions {
 const CONTEXT = 'postgres lock';
 
 /** The lock table and the sequence its fencing tokens come from. */
-export function lockMigrations(names: Names): Array<{ name: string; version: number; sql: string }> {
+export function lockMigrations(
+  names: Names,
+): Array<{ name: string; version: number; sql: string }> {
   return [
     {
       name: 'locks',
@@ -31,7 +48,9 @@ export function lockMigrations(names: Names): Array<{ name: string; version: num
       // release emptied the row, to tell a release whose reply was lost from a takeover.
       sql:
         `CREATE SEQUENCE IF NOT EXISTS ${names.table('lock_fencing')} CACHE 1;` +
-        `CREATE TABLE IF NOT EXISTS ${names.table('locks')} (key text COLLATE "C" PRIMARY KEY, token text, expires_at bigint NOT NULL, fencing bigint NOT NULL, released_by text)`,
+        `CREATE TABLE IF NOT EXISTS ${names.table(
+          'locks',
+        )} (key text COLLATE "C" PRIMARY KEY, token text, expires_at bigint NOT NULL, fencing bigint NOT NULL, released_by text)`,
     },
   ];
 }
@@ -54,17 +73,25 @@ function prepare(names: Names, channel: string): Statements {
     // drawn from the sequence after that lock, and never below the key's last one + 1, so it
     // strictly increases per key whatever the sequence's cache or a stalled attempt.
     grant: statement(
-      `INSERT INTO ${locks} AS l (key, token, expires_at, fencing) VALUES ($1, $2, $3, nextval('${names.table('lock_fencing')}'))` +
+      `INSERT INTO ${locks} AS l (key, token, expires_at, fencing) VALUES ($1, $2, $3, nextval('${names.table(
+        'lock_fencing',
+      )}'))` +
         ` ON CONFLICT (key) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at,` +
-        ` fencing = GREATEST(nextval('${names.table('lock_fencing')}'), l.fencing + 1), released_by = NULL` +
+        ` fencing = GREATEST(nextval('${names.table(
+          'lock_fencing',
+        )}'), l.fencing + 1), released_by = NULL` +
         ` WHERE l.token IS NULL OR l.expires_at <= $4 RETURNING fencing`,
     ),
     release: statement(
       `WITH released AS (UPDATE ${locks} SET token = NULL, expires_at = 0, released_by = $2 WHERE key = $1 AND token = $2 RETURNING key)` +
         ` SELECT pg_notify('${channel}', key) FROM released`,
     ),
-    extend: statement(`UPDATE ${locks} SET expires_at = $3 WHERE key = $1 AND token = $2 AND expires_at > $4`),
-    holder: statement(`SELECT fencing, expires_at FROM ${locks} WHERE key = $1 AND token IS NOT NULL AND expires_at > $2`),
+    extend: statement(
+      `UPDATE ${locks} SET expires_at = $3 WHERE key = $1 AND token = $2 AND expires_at > $4`,
+    ),
+    holder: statement(
+      `SELECT fencing, expires_at FROM ${locks} WHERE key = $1 AND token IS NOT NULL AND expires_at > $2`,
+    ),
   };
 }
 
@@ -105,7 +132,10 @@ export class PostgresLockManager implements LockManager {
       defaultTtlMs: this.defaultTtlMs,
       backoff: this.backoff,
       attempt: (ttlMs) => this.tryAcquire(key, ttlMs),
-      watch: (onChange) => this.notifier.subscribe(this.channel, (payload) => (payload === key || payload === '' ? onChange() : undefined)),
+      watch: (onChange) =>
+        this.notifier.subscribe(this.channel, (payload) =>
+          payload === key || payload === '' ? onChange() : undefined,
+        ),
     });
   }
 
@@ -114,7 +144,9 @@ export class PostgresLockManager implements LockManager {
     assertLockToken(token, CONTEXT);
     for (;;) {
       try {
-        const released = (await this.connection.write(this.sql.release, [key, token], 'release', key)).rowCount === 1;
+        const released =
+          (await this.connection.write(this.sql.release, [key, token], 'release', key)).rowCount ===
+          1;
         if (released) this.notifier.local(this.channel, key);
         return released;
       } catch (error) {
@@ -136,7 +168,15 @@ export class PostgresLockManager implements LockManager {
       const expiresAt = now + ttl;
       let changed: boolean;
       try {
-        changed = (await this.connection.write(this.sql.extend, [key, token, expiresAt, now], 'extend', key)).rowCount === 1;
+        changed =
+          (
+            await this.connection.write(
+              this.sql.extend,
+              [key, token, expiresAt, now],
+              'extend',
+              key,
+            )
+          ).rowCount === 1;
       } catch (error) {
         if (!(error instanceof AmbiguousWrite)) throw error;
         const row = await this.settled(key, error, 'extend');
@@ -146,9 +186,13 @@ export class PostgresLockManager implements LockManager {
         changed = false;
       }
       if (!changed) {
-        throw new DurableError(ErrorCode.LOCK_LOST, `${CONTEXT}: extend failed for ${key}: the lease expired or was released; acquire it again`, {
-          details: { key },
-        });
+        throw new DurableError(
+          ErrorCode.LOCK_LOST,
+          `${CONTEXT}: extend failed for ${key}: the lease expired or was released; acquire it again`,
+          {
+            details: { key },
+          },
+        );
       }
       return expiresAt;
     }
@@ -157,8 +201,17 @@ export class PostgresLockManager implements LockManager {
   /** The live lease on `key` (fencing token and expiry, never the owner token), or `undefined` when free. */
   async holder(key: string): Promise<LockHolder | undefined> {
     assertStorableKey(key, CONTEXT);
-    const row = (await this.connection.query<{ fencing: string; expires_at: string }>(this.sql.holder, [key, this.clock()], 'holder', key)).rows[0];
-    return row === undefined ? undefined : { fencingToken: Number(row.fencing), expiresAt: Number(row.expires_at) };
+    const row = (
+      await this.connection.query<{ fencing: string; expires_at: string }>(
+        this.sql.holder,
+        [key, this.clock()],
+        'holder',
+        key,
+      )
+    ).rows[0];
+    return row === undefined
+      ? undefined
+      : { fencingToken: Number(row.fencing), expiresAt: Number(row.expires_at) };
   }
 
   /** Stops listening for releases and ends the pool this manager created (never an injected one). */
@@ -174,12 +227,28 @@ export class PostgresLockManager implements LockManager {
       const now = this.clock();
       const expiresAt = now + ttlMs;
       try {
-        const row = (await this.connection.write<{ fencing: string }>(this.sql.grant, [key, token, expiresAt, now], 'acquire', key)).rows[0];
-        return row === undefined ? undefined : createLease(this, { key, token, ttlMs, fencingToken: Number(row.fencing), expiresAt });
+        const row = (
+          await this.connection.write<{ fencing: string }>(
+            this.sql.grant,
+            [key, token, expiresAt, now],
+            'acquire',
+            key,
+          )
+        ).rows[0];
+        return row === undefined
+          ? undefined
+          : createLease(this, { key, token, ttlMs, fencingToken: Number(row.fencing), expiresAt });
       } catch (error) {
         if (!(error instanceof AmbiguousWrite)) throw error;
         const row = await this.settled(key, error, 'acquire');
-        if (row?.token === token) return createLease(this, { key, token, ttlMs, fencingToken: Number(row.fencing), expiresAt: Number(row.expires_at) });
+        if (row?.token === token)
+          return createLease(this, {
+            key,
+            token,
+            ttlMs,
+            fencingToken: Number(row.fencing),
+            expiresAt: Number(row.expires_at),
+          });
         // Not granted: try again (a held lock answers undefined, as it would have).
       }
     }
@@ -187,8 +256,17 @@ export class PostgresLockManager implements LockManager {
 
   // The lock row once the server process of a write whose reply was lost is gone (so the write is
   // applied or never will be); a retryable BACKEND error when that cannot be made sure of.
-  private async settled(key: string, lost: AmbiguousWrite, what: string): Promise<LockRow | undefined> {
-    if (!lost.settled) throw this.connection.fail(lost, `${what} (its outcome is unknown: the connection failed after it was sent)`, key);
+  private async settled(
+    key: string,
+    lost: AmbiguousWrite,
+    what: string,
+  ): Promise<LockRow | undefined> {
+    if (!lost.settled)
+      throw this.connection.fail(
+        lost,
+        `${what} (its outcome is unknown: the connection failed after it was sent)`,
+        key,
+      );
     return (await this.connection.query<LockRow>(this.sql.get, [key], what, key)).rows[0];
   }
 }

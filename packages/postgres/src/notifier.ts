@@ -4,7 +4,10 @@ import { sleep } from '@durable/core/adapter';
 
 /** The LISTEN/NOTIFY channel of one kind of change in one schema and table prefix. */
 export function channelName(schema: string, prefix: string, kind: string): string {
-  return `durable_${createHash('sha1').update(`${schema}\u0000${prefix}\u0000${kind}`).digest('hex').slice(0, 24)}`;
+  return `durable_${createHash('sha1')
+    .update(`${schema}\u0000${prefix}\u0000${kind}`)
+    .digest('hex')
+    .slice(0, 24)}`;
 }
 
 type Listener = (payload: string) => void;
@@ -30,7 +33,8 @@ export class Notifier {
     const fresh = set === undefined;
     if (set === undefined) this.listeners.set(channel, (set = new Set()));
     set.add(listener);
-    if (fresh && this.client !== undefined) void this.client.query(`LISTEN ${channel}`).catch(() => undefined);
+    if (fresh && this.client !== undefined)
+      void this.client.query(`LISTEN ${channel}`).catch(() => undefined);
     this.connect();
     return () => {
       set.delete(listener);
@@ -74,7 +78,9 @@ export class Notifier {
         return;
       }
       const listening = client;
-      listening.on('notification', (message: Notification) => this.local(message.channel, message.payload ?? ''));
+      listening.on('notification', (message: Notification) =>
+        this.local(message.channel, message.payload ?? ''),
+      );
       listening.on('error', () => {
         if (this.client !== listening) return;
         this.client = undefined;

@@ -20,27 +20,69 @@ export interface PostgresConnectionOptions {
 }
 
 /** Option names shared by every component (each adds its own). */
-export const CONNECTION_OPTIONS = ['pool', 'connectionString', 'poolSize', 'schema', 'tablePrefix'] as const;
+export const CONNECTION_OPTIONS = [
+  'pool',
+  'connectionString',
+  'poolSize',
+  'schema',
+  'tablePrefix',
+] as const;
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
 
 /** Checks a component's option bag: only known names, connection options valid. */
-export function checkConnectionOptions(options: unknown, context: string, extra: readonly string[]): void {
+export function checkConnectionOptions(
+  options: unknown,
+  context: string,
+  extra: readonly string[],
+): void {
   checkOptions(options, context, {
     known: [...CONNECTION_OPTIONS, ...extra],
-    renamed: { client: 'pool (a pg.Pool)', url: 'connectionString', connection: 'connectionString', max: 'poolSize', prefix: 'tablePrefix' },
+    renamed: {
+      client: 'pool (a pg.Pool)',
+      url: 'connectionString',
+      connection: 'connectionString',
+      max: 'poolSize',
+      prefix: 'tablePrefix',
+    },
   });
-  const { pool, connectionString, poolSize, schema, tablePrefix } = options as PostgresConnectionOptions;
+  const { pool, connectionString, poolSize, schema, tablePrefix } =
+    options as PostgresConnectionOptions;
   if ((pool === undefined) === (connectionString === undefined)) {
-    throw new DurableError(ErrorCode.CONFIG, `${context}: give exactly one of "pool" (a pg.Pool) or "connectionString" (a postgresql:// URL)`);
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `${context}: give exactly one of "pool" (a pg.Pool) or "connectionString" (a postgresql:// URL)`,
+    );
   }
-  if (pool !== undefined && (typeof pool !== 'object' || pool === null || typeof (pool as { connect?: unknown }).connect !== 'function')) {
-    throw new DurableError(ErrorCode.CONFIG, `${context}: "pool" must be a pg.Pool, got ${describeValue(pool)}`);
+  if (
+    pool !== undefined &&
+    (typeof pool !== 'object' ||
+      pool === null ||
+      typeof (pool as { connect?: unknown }).connect !== 'function')
+  ) {
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `${context}: "pool" must be a pg.Pool, got ${describeValue(pool)}`,
+    );
   }
-  if (connectionString !== undefined && (typeof connectionString !== 'string' || !/^postgres(ql)?:\/\//.test(connectionString))) {
-    throw new DurableError(ErrorCode.CONFIG, `${context}: "connectionString" must be a postgresql:// URL, got ${describeValue(connectionString)}`);
+  if (
+    connectionString !== undefined &&
+    (typeof connectionString !== 'string' || !/^postgres(ql)?:\/\//.test(connectionString))
+  ) {
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `${context}: "connectionString" must be a postgresql:// URL, got ${describeValue(
+        connectionString,
+      )}`,
+    );
   }
-  if (poolSize !== undefined && (pool !== undefined || typeof poolSize !== 'number' || !Number.isInteger(poolSize) || poolSize < 1)) {
+  if (
+    poolSize !== undefined &&
+    (pool !== undefined ||
+      typeof poolSize !== 'number' ||
+      !Number.isInteger(poolSize) ||
+      poolSize < 1)
+  ) {
     throw new DurableError(
       ErrorCode.CONFIG,
       pool !== undefined
@@ -57,7 +99,9 @@ function checkIdentifier(value: unknown, name: string, max: number, context: str
   if (typeof value !== 'string' || !IDENTIFIER.test(value) || value.length > max) {
     throw new DurableError(
       ErrorCode.CONFIG,
-      `${context}: "${name}" must be lower-case letters, digits and _ (not starting with a digit), at most ${max} characters, got ${typeof value === 'string' ? JSON.stringify(value) : describeValue(value)}`,
+      `${context}: "${name}" must be lower-case letters, digits and _ (not starting with a digit), at most ${max} characters, got ${
+        typeof value === 'string' ? JSON.stringify(value) : describeValue(value)
+      }`,
     );
   }
 }

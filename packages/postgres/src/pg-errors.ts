@@ -11,7 +11,8 @@ const NOT_SENT = /\b(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ENETUNREACH|EHOSTUNREACH)\
 
 /** The SQLSTATE of a server error (5 characters), or undefined for a client-side failure. */
 export function sqlState(error: unknown): string | undefined {
-  const code = typeof error === 'object' && error !== null ? (error as PgErrorShape).code : undefined;
+  const code =
+    typeof error === 'object' && error !== null ? (error as PgErrorShape).code : undefined;
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }
 
@@ -25,7 +26,8 @@ export function sqlState(error: unknown): string | undefined {
 export function mayHaveBeenApplied(error: unknown): boolean {
   const state = sqlState(error);
   if (state !== undefined) return state.startsWith('08') || state === '57P01' || state === '57P02';
-  const code = typeof error === 'object' && error !== null ? (error as PgErrorShape).code : undefined;
+  const code =
+    typeof error === 'object' && error !== null ? (error as PgErrorShape).code : undefined;
   const message = error instanceof Error ? error.message : String(error);
   return !NOT_SENT.test(`${typeof code === 'string' ? code : ''} ${message}`);
 }
@@ -55,6 +57,9 @@ export function pgBackendError(error: unknown, message: string, key?: string): D
   const state = sqlState(error);
   return toBackendError(error, message, {
     retryable: isTransientPgError(error),
-    details: { ...(key === undefined ? {} : { key }), ...(state === undefined ? {} : { sqlState: state }) },
+    details: {
+      ...(key === undefined ? {} : { key }),
+      ...(state === undefined ? {} : { sqlState: state }),
+    },
   });
 }

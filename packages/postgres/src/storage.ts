@@ -1,6 +1,22 @@
-import type { ConditionalOptions, ListOptions, ListPage, StorageCapabilities, StorageManager, StorageValue, StoredEntry } from '@durable/core';
+import type {
+  ConditionalOptions,
+  ListOptions,
+  ListPage,
+  StorageCapabilities,
+  StorageManager,
+  StorageValue,
+  StoredEntry,
+} from '@durable/core';
 import { DurableError, ErrorCode } from '@durable/core';
-import { assertConditionalOptions, conflictError, assertStorageValue, assertValidPrefix, createLockToken, listLimit, toBytes } from '@durable/core/adapter';
+import {
+  assertConditionalOptions,
+  conflictError,
+  assertStorageValue,
+  assertValidPrefix,
+  createLockToken,
+  listLimit,
+  toBytes,
+} from '@durable/core/adapter';
 import type { Statement } from './connection.js';
 import { AmbiguousWrite, Connection, statement } from './connection.js';
 import { assertStorableKey, prefixUpperBound } from './keys.js';
@@ -14,17 +30,24 @@ export type PostgresStorageOptions = PostgresConnectionOptions;
 const CONTEXT = 'postgres storage';
 
 /** The storage table: keys in byte order (`COLLATE "C"`), values as bytes, a random version per write. */
-export function storageMigrations(names: Names): Array<{ name: string; version: number; sql: string }> {
+export function storageMigrations(
+  names: Names,
+): Array<{ name: string; version: number; sql: string }> {
   return [
     {
       name: 'kv',
       version: 1,
-      sql: `CREATE TABLE IF NOT EXISTS ${names.table('kv')} (key text COLLATE "C" PRIMARY KEY, value bytea NOT NULL, version text NOT NULL)`,
+      sql: `CREATE TABLE IF NOT EXISTS ${names.table(
+        'kv',
+      )} (key text COLLATE "C" PRIMARY KEY, value bytea NOT NULL, version text NOT NULL)`,
     },
   ];
 }
 
-type Statements = Record<'read' | 'version' | 'upsert' | 'create' | 'update' | 'delete' | 'deleteIf' | 'list' | 'listOpen', Statement>;
+type Statements = Record<
+  'read' | 'version' | 'upsert' | 'create' | 'update' | 'delete' | 'deleteIf' | 'list' | 'listOpen',
+  Statement
+>;
 
 function prepare(names: Names): Statements {
   const kv = names.table('kv');
@@ -32,8 +55,12 @@ function prepare(names: Names): Statements {
   return {
     read: statement(`SELECT value, version FROM ${kv} WHERE key = $1`),
     version: statement(`SELECT version FROM ${kv} WHERE key = $1`),
-    upsert: statement(`INSERT INTO ${kv} (key, value, version) VALUES ($1, $2, $3) ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version`),
-    create: statement(`INSERT INTO ${kv} (key, value, version) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING`),
+    upsert: statement(
+      `INSERT INTO ${kv} (key, value, version) VALUES ($1, $2, $3) ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version`,
+    ),
+    create: statement(
+      `INSERT INTO ${kv} (key, value, version) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING`,
+    ),
     update: statement(`UPDATE ${kv} SET value = $2, version = $3 WHERE key = $1 AND version = $4`),
     delete: statement(`DELETE FROM ${kv} WHERE key = $1`),
     deleteIf: statement(`DELETE FROM ${kv} WHERE key = $1 AND version = $2`),
@@ -63,9 +90,19 @@ export class PostgresStorageManager implements StorageManager {
 
   async read(key: string): Promise<StoredEntry | undefined> {
     assertStorableKey(key, CONTEXT);
-    const result = await this.connection.query<{ value: Buffer; version: string }>(this.sql.read, [key], 'read', key);
+    const result = await this.connection.query<{ value: Buffer; version: string }>(
+      this.sql.read,
+      [key],
+      'read',
+      key,
+    );
     const row = result.rows[0];
-    return row === undefined ? undefined : { data: new Uint8Array(row.value.buffer, row.value.byteOffset, row.value.byteLength), version: row.version };
+    return row === undefined
+      ? undefined
+      : {
+          data: new Uint8Array(row.value.buffer, row.value.byteOffset, row.value.byteLength),
+          version: row.version,
+        };
   }
 
   async write(key: string, value: StorageValue, options?: ConditionalOptions): Promise<string> {
@@ -82,10 +119,20 @@ export class PostgresStorageManager implements StorageManager {
       if (ifVersion === undefined) {
         await this.connection.write(this.sql.upsert, [key, data, version], 'write', key);
       } else if (ifVersion === null) {
-        const result = await this.connection.write(this.sql.create, [key, data, version], 'write', key);
+        const result = await this.connection.write(
+          this.sql.create,
+          [key, data, version],
+          'write',
+          key,
+        );
         if (result.rowCount === 0) throw conflict('write', key, null);
       } else {
-        const result = await this.connection.write(this.sql.update, [key, data, version, ifVersion], 'write', key);
+        const result = await this.connection.write(
+          this.sql.update,
+          [key, data, version, ifVersion],
+          'write',
+          key,
+        );
         if (result.rowCount === 0) throw conflict('write', key, ifVersion);
       }
       return version;
@@ -101,7 +148,8 @@ export class PostgresStorageManager implements StorageManager {
     const ifVersion = options?.ifVersion;
     if (ifVersion === null) {
       // "Only if absent": nothing to delete when it holds; a present key is a conflict.
-      if ((await this.connection.query(this.sql.version, [key], 'delete', key)).rowCount !== 0) throw conflict('delete', key, null);
+      if ((await this.connection.query(this.sql.version, [key], 'delete', key)).rowCount !== 0)
+        throw conflict('delete', key, null);
       return false;
     }
     try {
@@ -109,7 +157,8 @@ export class PostgresStorageManager implements StorageManager {
         ifVersion === undefined
           ? await this.connection.write(this.sql.delete, [key], 'delete', key)
           : await this.connection.write(this.sql.deleteIf, [key, ifVersion], 'delete', key);
-      if (result.rowCount === 0 && ifVersion !== undefined) throw conflict('delete', key, ifVersion);
+      if (result.rowCount === 0 && ifVersion !== undefined)
+        throw conflict('delete', key, ifVersion);
       return (result.rowCount ?? 0) > 0;
     } catch (error) {
       if (!(error instanceof AmbiguousWrite)) throw error;
@@ -131,8 +180,18 @@ export class PostgresStorageManager implements StorageManager {
     // One more than the page: whether a next page exists without a second query.
     const result =
       upper === undefined
-        ? await this.connection.query<{ key: string }>(this.sql.listOpen, [prefix, after, limit + 1], 'list', prefix)
-        : await this.connection.query<{ key: string }>(this.sql.list, [prefix, after, upper, limit + 1], 'list', prefix);
+        ? await this.connection.query<{ key: string }>(
+            this.sql.listOpen,
+            [prefix, after, limit + 1],
+            'list',
+            prefix,
+          )
+        : await this.connection.query<{ key: string }>(
+            this.sql.list,
+            [prefix, after, upper, limit + 1],
+            'list',
+            prefix,
+          );
     const keys: string[] = [];
     for (const row of result.rows.slice(0, limit)) keys.push(row.key);
     const last = keys[keys.length - 1];
@@ -147,43 +206,85 @@ export class PostgresStorageManager implements StorageManager {
   // After a lost reply: once the server process that ran the write is gone, our version in place
   // means applied; the condition still holding (or, blind, anything else) means not applied, a
   // retryable BACKEND error. Otherwise the key changed again since: nobody can tell whose it was.
-  private async settleWrite(key: string, version: string, ifVersion: string | null | undefined, lost: AmbiguousWrite): Promise<string> {
+  private async settleWrite(
+    key: string,
+    version: string,
+    ifVersion: string | null | undefined,
+    lost: AmbiguousWrite,
+  ): Promise<string> {
     let current: string | null;
     try {
       if (!lost.settled) throw lost;
-      current = (await this.connection.query<{ version: string }>(this.sql.version, [key], 'write', key)).rows[0]?.version ?? null;
+      current =
+        (await this.connection.query<{ version: string }>(this.sql.version, [key], 'write', key))
+          .rows[0]?.version ?? null;
     } catch (readError) {
       if (ifVersion === undefined) throw this.connection.fail(lost, 'write', key);
       throw unknownOutcome('write', key, lost.cause, 'it could not be read back');
     }
     if (current === version) return version;
     if (ifVersion === undefined || current === ifVersion) {
-      throw this.connection.fail(lost, `write (not applied: the connection failed; try again)`, key);
+      throw this.connection.fail(
+        lost,
+        `write (not applied: the connection failed; try again)`,
+        key,
+      );
     }
-    throw unknownOutcome('write', key, lost.cause, 'the key has changed since (applied and overwritten, or never applied)');
+    throw unknownOutcome(
+      'write',
+      key,
+      lost.cause,
+      'the key has changed since (applied and overwritten, or never applied)',
+    );
   }
 
-  private async settleDelete(key: string, ifVersion: string | undefined, lost: AmbiguousWrite): Promise<boolean> {
+  private async settleDelete(
+    key: string,
+    ifVersion: string | undefined,
+    lost: AmbiguousWrite,
+  ): Promise<boolean> {
     let current: string | null;
     try {
       if (!lost.settled) throw lost;
-      current = (await this.connection.query<{ version: string }>(this.sql.version, [key], 'delete', key)).rows[0]?.version ?? null;
+      current =
+        (await this.connection.query<{ version: string }>(this.sql.version, [key], 'delete', key))
+          .rows[0]?.version ?? null;
     } catch {
       throw unknownOutcome('delete', key, lost.cause, 'it could not be read back');
     }
     if (current !== null && (ifVersion === undefined || current === ifVersion)) {
-      throw this.connection.fail(lost, 'delete (not applied: the connection failed; try again)', key);
+      throw this.connection.fail(
+        lost,
+        'delete (not applied: the connection failed; try again)',
+        key,
+      );
     }
     if (current === null && ifVersion !== undefined) return true;
-    throw unknownOutcome('delete', key, lost.cause, current === null ? 'the key is gone (whose delete removed it is unknown)' : 'the key holds another version');
+    throw unknownOutcome(
+      'delete',
+      key,
+      lost.cause,
+      current === null
+        ? 'the key is gone (whose delete removed it is unknown)'
+        : 'the key holds another version',
+    );
   }
 }
 
-function conflict(operation: 'write' | 'delete', key: string, ifVersion: string | null): DurableError {
+function conflict(
+  operation: 'write' | 'delete',
+  key: string,
+  ifVersion: string | null,
+): DurableError {
   return conflictError({ context: CONTEXT, operation, key, expected: ifVersion });
 }
 
-function unknownOutcome(operation: string, key: string, cause: unknown, reason: string): DurableError {
+function unknownOutcome(
+  operation: string,
+  key: string,
+  cause: unknown,
+  reason: string,
+): DurableError {
   return new DurableError(
     ErrorCode.UNKNOWN_OUTCOME,
     `${CONTEXT}: the outcome of ${operation} for ${key} is unknown: the connection failed after it was sent and ${reason}. Read the key to decide what to do`,

@@ -12,7 +12,9 @@ import type { Names } from './options.js';
  * The fields a claim changes are columns, so a claim is one statement; the rest of the header is
  * the JSON `record`, whose copies of those fields are superseded by the columns.
  */
-export function workflowMigrations(names: Names): Array<{ name: string; version: number; sql: string }> {
+export function workflowMigrations(
+  names: Names,
+): Array<{ name: string; version: number; sql: string }> {
   const workflows = names.table('workflows');
   return [
     {
@@ -22,8 +24,12 @@ export function workflowMigrations(names: Names): Array<{ name: string; version:
         `CREATE TABLE IF NOT EXISTS ${workflows} (id text COLLATE "C" PRIMARY KEY, status text NOT NULL, due_at bigint,` +
         ' claim_token text, claim_expires_at bigint, claimed_at bigint, failures integer NOT NULL, updated_at bigint NOT NULL, error text,' +
         ' step_count integer NOT NULL DEFAULT 0, rev bigint NOT NULL DEFAULT 0, write_id text, record text NOT NULL);' +
-        `CREATE INDEX IF NOT EXISTS ${names.local('workflows_due')} ON ${workflows} (due_at) WHERE due_at IS NOT NULL;` +
-        `CREATE TABLE IF NOT EXISTS ${names.table('workflow_steps')} (workflow_id text COLLATE "C" NOT NULL, position integer NOT NULL,` +
+        `CREATE INDEX IF NOT EXISTS ${names.local(
+          'workflows_due',
+        )} ON ${workflows} (due_at) WHERE due_at IS NOT NULL;` +
+        `CREATE TABLE IF NOT EXISTS ${names.table(
+          'workflow_steps',
+        )} (workflow_id text COLLATE "C" NOT NULL, position integer NOT NULL,` +
         ' step_id text NOT NULL, kind text NOT NULL, done boolean NOT NULL, memo text NOT NULL, PRIMARY KEY (workflow_id, position))',
     },
     {
@@ -34,7 +40,9 @@ export function workflowMigrations(names: Names): Array<{ name: string; version:
         `ALTER TABLE ${workflows} ADD COLUMN IF NOT EXISTS handler text, ADD COLUMN IF NOT EXISTS created_at bigint;` +
         `UPDATE ${workflows} SET handler = record::json->>'handler', created_at = (record::json->>'createdAt')::bigint WHERE created_at IS NULL;` +
         `ALTER TABLE ${workflows} ALTER COLUMN handler SET NOT NULL, ALTER COLUMN created_at SET NOT NULL;` +
-        `CREATE INDEX IF NOT EXISTS ${names.local('workflows_created')} ON ${workflows} (created_at, id);`,
+        `CREATE INDEX IF NOT EXISTS ${names.local(
+          'workflows_created',
+        )} ON ${workflows} (created_at, id);`,
     },
   ];
 }
@@ -59,11 +67,24 @@ export interface HeaderRow {
   at_index?: string | null;
 }
 
-const HEADER = 'w.id, w.status, w.claim_token, w.claim_expires_at, w.claimed_at, w.failures, w.updated_at, w.error, w.step_count, w.rev, w.write_id, w.record';
+const HEADER =
+  'w.id, w.status, w.claim_token, w.claim_expires_at, w.claimed_at, w.failures, w.updated_at, w.error, w.step_count, w.rev, w.write_id, w.record';
 
 /** The statements of the workflow store. */
 export type WorkflowStatements = Record<
-  'insert' | 'insertMany' | 'idsWritten' | 'existing' | 'get' | 'header' | 'claim' | 'claimedBy' | 'saveStep' | 'update' | 'updateWithStep' | 'stepAt' | 'counts',
+  | 'insert'
+  | 'insertMany'
+  | 'idsWritten'
+  | 'existing'
+  | 'get'
+  | 'header'
+  | 'claim'
+  | 'claimedBy'
+  | 'saveStep'
+  | 'update'
+  | 'updateWithStep'
+  | 'stepAt'
+  | 'counts',
   Statement
 >;
 
@@ -72,7 +93,8 @@ export function prepareWorkflowStatements(names: Names, channel: string): Workfl
   const wf = names.table('workflows');
   const steps = names.table('workflow_steps');
   const allSteps = `(SELECT string_agg(s.memo, ',' ORDER BY s.position) FROM ${steps} s WHERE s.workflow_id = w.id)`;
-  const columns = 'status, due_at, claim_token, claim_expires_at, claimed_at, failures, updated_at, error, step_count, record';
+  const columns =
+    'status, due_at, claim_token, claim_expires_at, claimed_at, failures, updated_at, error, step_count, record';
   return {
     insert: statement(
       `WITH ins AS (INSERT INTO ${wf} (id, ${columns}, rev, write_id, handler, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, $13, $14)` +
@@ -104,7 +126,9 @@ export function prepareWorkflowStatements(names: Names, channel: string): Workfl
         ` rev = w.rev + 1, write_id = $2` +
         ` FROM c WHERE w.id = c.id RETURNING ${HEADER}, ${allSteps} AS steps`,
     ),
-    claimedBy: statement(`SELECT ${HEADER}, ${allSteps} AS steps FROM ${wf} w WHERE w.claim_token = $1 AND w.status = 'running'`),
+    claimedBy: statement(
+      `SELECT ${HEADER}, ${allSteps} AS steps FROM ${wf} w WHERE w.claim_token = $1 AND w.status = 'running'`,
+    ),
     // One statement: under the claim (the row locked, the token re-checked on its newest version),
     // the memo is appended at the next position, or replaces a pending memo of the same id and
     // kind there; otherwise nothing changes and the memo found there is returned to judge.
@@ -142,7 +166,12 @@ export function headerOf(row: HeaderRow, context: string): WorkflowRecord {
   record.failures = row.failures;
   record.updatedAt = Number(row.updated_at);
   if (row.claim_token === null) delete record.claim;
-  else record.claim = { token: row.claim_token, expiresAt: Number(row.claim_expires_at), claimedAt: Number(row.claimed_at) };
+  else
+    record.claim = {
+      token: row.claim_token,
+      expiresAt: Number(row.claim_expires_at),
+      claimedAt: Number(row.claimed_at),
+    };
   if (row.error === null) delete record.error;
   else record.error = JSON.parse(row.error) as NonNullable<WorkflowRecord['error']>;
   record.steps = [];
@@ -152,7 +181,10 @@ export function headerOf(row: HeaderRow, context: string): WorkflowRecord {
 /** The whole record of a row read with its steps. */
 export function recordOf(row: HeaderRow, context: string): WorkflowRecord {
   const record = headerOf(row, context);
-  record.steps = row.steps === null || row.steps === undefined ? [] : (JSON.parse(`[${row.steps}]`) as StepMemo[]);
+  record.steps =
+    row.steps === null || row.steps === undefined
+      ? []
+      : (JSON.parse(`[${row.steps}]`) as StepMemo[]);
   return record;
 }
 
@@ -164,7 +196,17 @@ export function dueAt(record: WorkflowRecord): number | null {
 }
 
 /** The statement of one listing page: the filters given, in `order`, after the cursor. */
-export function listStatement(names: Names, query: { statuses: boolean; handler: boolean; after: boolean; before: boolean; cursor: boolean; desc: boolean }): Statement {
+export function listStatement(
+  names: Names,
+  query: {
+    statuses: boolean;
+    handler: boolean;
+    after: boolean;
+    before: boolean;
+    cursor: boolean;
+    desc: boolean;
+  },
+): Statement {
   const conditions: string[] = [];
   // $1: limit + 1; then, in this order, the values of the filters present.
   let n = 2;
@@ -178,8 +220,9 @@ export function listStatement(names: Names, query: { statuses: boolean; handler:
   }
   const direction = query.desc ? 'DESC' : 'ASC';
   return statement(
-    `SELECT ${HEADER} FROM ${names.table('workflows')} w${conditions.length === 0 ? '' : ` WHERE ${conditions.join(' AND ')}`}` +
-      ` ORDER BY w.created_at ${direction}, w.id ${direction} LIMIT $1`,
+    `SELECT ${HEADER} FROM ${names.table('workflows')} w${
+      conditions.length === 0 ? '' : ` WHERE ${conditions.join(' AND ')}`
+    }` + ` ORDER BY w.created_at ${direction}, w.id ${direction} LIMIT $1`,
   );
 }
 
@@ -202,15 +245,26 @@ export function headerColumns(record: WorkflowRecord, stepCount: number): unknow
 
 /** True when two memos record the same thing, their write times aside (core's rule for a retried saveStep). */
 export function isSameMemo(a: StepMemo, b: StepMemo): boolean {
-  return a.id === b.id && a.kind === b.kind && a.done === b.done && a.until === b.until && isSameJson(a.value, b.value) && isSameJson(a.error, b.error);
+  return (
+    a.id === b.id &&
+    a.kind === b.kind &&
+    a.done === b.done &&
+    a.until === b.until &&
+    isSameJson(a.value, b.value) &&
+    isSameJson(a.error, b.error)
+  );
 }
 
 function isSameJson(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
   if (Array.isArray(a) !== Array.isArray(b)) return false;
-  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((item, i) => isSameJson(item, b[i]));
+  if (Array.isArray(a) && Array.isArray(b))
+    return a.length === b.length && a.every((item, i) => isSameJson(item, b[i]));
   const left = Object.entries(a).filter(([, v]) => v !== undefined);
   const right = new Map(Object.entries(b).filter(([, v]) => v !== undefined));
-  return left.length === right.size && left.every(([key, value]) => right.has(key) && isSameJson(value, right.get(key)));
+  return (
+    left.length === right.size &&
+    left.every(([key, value]) => right.has(key) && isSameJson(value, right.get(key)))
+  );
 }

@@ -29,7 +29,15 @@ import { Notifier, channelName } from './notifier.js';
 import type { PostgresConnectionOptions } from './options.js';
 import { checkConnectionOptions } from './options.js';
 import type { HeaderRow, WorkflowStatements } from './workflow-sql.js';
-import { headerColumns, headerOf, isSameMemo, listStatement, prepareWorkflowStatements, recordOf, workflowMigrations } from './workflow-sql.js';
+import {
+  headerColumns,
+  headerOf,
+  isSameMemo,
+  listStatement,
+  prepareWorkflowStatements,
+  recordOf,
+  workflowMigrations,
+} from './workflow-sql.js';
 
 /** Options for {@link PostgresWorkflowStore}. */
 export interface PostgresWorkflowStoreOptions extends PostgresConnectionOptions {
@@ -87,7 +95,13 @@ export class PostgresWorkflowStore extends ClaimWrites implements WorkflowStore 
     const writeId = this.writeId();
     for (;;) {
       try {
-        const values = [record.id, ...headerColumns(record, 0), writeId, record.handler, record.createdAt];
+        const values = [
+          record.id,
+          ...headerColumns(record, 0),
+          writeId,
+          record.handler,
+          record.createdAt,
+        ];
         const result = await this.connection.write(this.sql.insert, values, 'insert', record.id);
         const created = result.rowCount === 1;
         if (created) this.notifier.local(this.channel, '');
@@ -126,17 +140,35 @@ export class PostgresWorkflowStore extends ClaimWrites implements WorkflowStore 
         writeId,
       ];
       try {
-        const result = await this.connection.write<{ id: string }>(this.sql.insertMany, columns, 'insertMany');
+        const result = await this.connection.write<{ id: string }>(
+          this.sql.insertMany,
+          columns,
+          'insertMany',
+        );
         for (const row of result.rows) created.add(row.id);
         pending = [];
       } catch (error) {
         if (!(error instanceof AmbiguousWrite)) throw error;
-        if (!error.settled) throw this.connection.fail(error, 'insertMany (its outcome is unknown: the connection failed after it was sent; inserting the same batch again is safe)');
+        if (!error.settled)
+          throw this.connection.fail(
+            error,
+            'insertMany (its outcome is unknown: the connection failed after it was sent; inserting the same batch again is safe)',
+          );
         const ids = pending.map((r) => r.id);
-        const ours = (await this.connection.query<{ id: string }>(this.sql.idsWritten, [ids, writeId], 'insertMany')).rows.map((row) => row.id);
+        const ours = (
+          await this.connection.query<{ id: string }>(
+            this.sql.idsWritten,
+            [ids, writeId],
+            'insertMany',
+          )
+        ).rows.map((row) => row.id);
         for (const id of ours) created.add(id);
         // Those neither ours nor someone else's were not inserted: make them again.
-        const present = new Set((await this.connection.query<{ id: string }>(this.sql.existing, [ids], 'insertMany')).rows.map((row) => row.id));
+        const present = new Set(
+          (
+            await this.connection.query<{ id: string }>(this.sql.existing, [ids], 'insertMany')
+          ).rows.map((row) => row.id),
+        );
         pending = pending.filter((r) => !present.has(r.id));
       }
     }
@@ -174,20 +206,41 @@ export class PostgresWorkflowStore extends ClaimWrites implements WorkflowStore 
       return toWorkflowSummary(record);
     });
     const last = items[items.length - 1];
-    return rows.length > checked.limit && last !== undefined ? { items, cursor: encodeWorkflowCursor({ createdAt: last.createdAt, id: last.id }) } : { items };
+    return rows.length > checked.limit && last !== undefined
+      ? { items, cursor: encodeWorkflowCursor({ createdAt: last.createdAt, id: last.id }) }
+      : { items };
   }
 
   /** How many workflows are in each status now. */
   async counts(): Promise<WorkflowCounts> {
-    const counts: WorkflowCounts = { ready: 0, running: 0, sleeping: 0, failed: 0, completed: 0, aborted: 0, cancelled: 0 };
-    for (const row of (await this.connection.query<{ status: keyof WorkflowCounts; n: number }>(this.sql.counts, [], 'counts')).rows) counts[row.status] = row.n;
+    const counts: WorkflowCounts = {
+      ready: 0,
+      running: 0,
+      sleeping: 0,
+      failed: 0,
+      completed: 0,
+      aborted: 0,
+      cancelled: 0,
+    };
+    for (const row of (
+      await this.connection.query<{ status: keyof WorkflowCounts; n: number }>(
+        this.sql.counts,
+        [],
+        'counts',
+      )
+    ).rows)
+      counts[row.status] = row.n;
     return counts;
   }
 
   /** Makes an aborted, cancelled or failed workflow ready again at once (see `WorkflowStore.resume`). */
   async resume(id: string): Promise<boolean> {
     assertValidWorkflowId(id, `${CONTEXT}: resume`);
-    return (await this.change(id, 'resume', undefined, undefined, (record, now) => workflowTransitions.resume(record, now))) !== undefined;
+    return (
+      (await this.change(id, 'resume', undefined, undefined, (record, now) =>
+        workflowTransitions.resume(record, now),
+      )) !== undefined
+    );
   }
 
   async get(id: string): Promise<WorkflowRecord | undefined> {
@@ -203,12 +256,23 @@ export class PostgresWorkflowStore extends ClaimWrites implements WorkflowStore 
       const now = this.clock();
       let row: HeaderRow | undefined;
       try {
-        row = (await this.connection.write<HeaderRow>(this.sql.claim, [now, token, now + Math.max(0, options.leaseMs)], 'claim')).rows[0];
+        row = (
+          await this.connection.write<HeaderRow>(
+            this.sql.claim,
+            [now, token, now + Math.max(0, options.leaseMs)],
+            'claim',
+          )
+        ).rows[0];
       } catch (error) {
         if (!(error instanceof AmbiguousWrite)) throw error;
-        if (!error.settled) throw this.connection.fail(error, 'claim (its outcome is unknown: the connection failed after it was sent)');
+        if (!error.settled)
+          throw this.connection.fail(
+            error,
+            'claim (its outcome is unknown: the connection failed after it was sent)',
+          );
         // Rare enough to afford a scan: the claim was applied if a workflow holds our token.
-        row = (await this.connection.query<HeaderRow>(this.sql.claimedBy, [token], 'claim')).rows[0];
+        row = (await this.connection.query<HeaderRow>(this.sql.claimedBy, [token], 'claim'))
+          .rows[0];
         if (row === undefined) continue;
       }
       if (row === undefined) return undefined;
@@ -221,7 +285,8 @@ export class PostgresWorkflowStore extends ClaimWrites implements WorkflowStore 
   override async saveStep(id: string, token: string, index: number, memo: StepMemo): Promise<void> {
     assertValidWorkflowId(id, `${CONTEXT}: saveStep`);
     assertStorableId(id, 'saveStep');
-    if (memo.value !== undefined) assertJsonValue(memo.value, `result of step ${JSON.stringify(memo.id)}`);
+    if (memo.value !== undefined)
+      assertJsonValue(memo.value, `result of step ${JSON.stringify(memo.id)}`);
     const position = Number.isSafeInteger(index) && index >= 0 && index < 2 ** 31 ? index : -1;
     const text = JSON.stringify(memo);
     for (;;) {
@@ -230,11 +295,32 @@ export class PostgresWorkflowStore extends ClaimWrites implements WorkflowStore 
       let row: { held: boolean; rev: string | null; existing: string | null } | undefined;
       try {
         // The step id as JSON: any string, NUL and lone surrogates included, compares exactly.
-        const values = [id, token, position, text, JSON.stringify(memo.id), memo.kind, memo.done, now, writeId];
-        row = (await this.connection.write<{ held: boolean; rev: string | null; existing: string | null }>(this.sql.saveStep, values, 'saveStep', id)).rows[0];
+        const values = [
+          id,
+          token,
+          position,
+          text,
+          JSON.stringify(memo.id),
+          memo.kind,
+          memo.done,
+          now,
+          writeId,
+        ];
+        row = (
+          await this.connection.write<{
+            held: boolean;
+            rev: string | null;
+            existing: string | null;
+          }>(this.sql.saveStep, values, 'saveStep', id)
+        ).rows[0];
       } catch (error) {
         if (!(error instanceof AmbiguousWrite)) throw error;
-        if (!error.settled) throw this.connection.fail(error, 'saveStep (its outcome is unknown: the connection failed after it was sent)', id);
+        if (!error.settled)
+          throw this.connection.fail(
+            error,
+            'saveStep (its outcome is unknown: the connection failed after it was sent)',
+            id,
+          );
         // Applied or not, making it again is safe: the memo already there is accepted as ours.
         continue;
       }
@@ -256,24 +342,38 @@ export class PostgresWorkflowStore extends ClaimWrites implements WorkflowStore 
       if (existing !== undefined && existing.done && isSameMemo(existing, memo)) return;
       throw new DurableError(
         ErrorCode.NON_DETERMINISTIC,
-        `workflow ${id}: cannot record ${memo.kind} ${JSON.stringify(memo.id)} at position ${index}` +
-          (existing === undefined ? ': it is not the next position' : `: position ${index} holds ${existing.kind} ${JSON.stringify(existing.id)}`),
+        `workflow ${id}: cannot record ${memo.kind} ${JSON.stringify(
+          memo.id,
+        )} at position ${index}` +
+          (existing === undefined
+            ? ': it is not the next position'
+            : `: position ${index} holds ${existing.kind} ${JSON.stringify(existing.id)}`),
       );
     }
   }
 
   override async suspend(id: string, token: string, options: SuspendOptions): Promise<void> {
-    await this.change(id, 'suspend', token, options.step?.index, (record, now) => workflowTransitions.suspend(record, token, options, now));
+    await this.change(id, 'suspend', token, options.step?.index, (record, now) =>
+      workflowTransitions.suspend(record, token, options, now),
+    );
   }
 
   async signal(id: string, name: string, payload?: unknown): Promise<boolean> {
     assertValidWorkflowId(id, `${CONTEXT}: signal`);
-    return (await this.change(id, 'signal', undefined, undefined, (record, now) => workflowTransitions.signal(record, name, payload, now))) !== undefined;
+    return (
+      (await this.change(id, 'signal', undefined, undefined, (record, now) =>
+        workflowTransitions.signal(record, name, payload, now),
+      )) !== undefined
+    );
   }
 
   async cancel(id: string): Promise<boolean> {
     assertValidWorkflowId(id, `${CONTEXT}: cancel`);
-    return (await this.change(id, 'cancel', undefined, undefined, (record, now) => workflowTransitions.cancel(record, now))) !== undefined;
+    return (
+      (await this.change(id, 'cancel', undefined, undefined, (record, now) =>
+        workflowTransitions.cancel(record, now),
+      )) !== undefined
+    );
   }
 
   /**
@@ -284,7 +384,9 @@ export class PostgresWorkflowStore extends ClaimWrites implements WorkflowStore 
   watch(listener: () => void): () => void {
     // A change made by this store has woken its listeners already (notifier.local); the payload
     // (the change's write id, which starts with this store's origin) tells its echo apart.
-    return this.notifier.subscribe(this.channel, (payload) => (payload.startsWith(this.origin) ? undefined : listener()));
+    return this.notifier.subscribe(this.channel, (payload) =>
+      payload.startsWith(this.origin) ? undefined : listener(),
+    );
   }
 
   /** Stops listening and ends the pool this store created (never an injected one). */
@@ -293,9 +395,16 @@ export class PostgresWorkflowStore extends ClaimWrites implements WorkflowStore 
     await this.connection.close();
   }
 
-  protected async underClaim(id: string, token: string, operation: string, apply: ClaimTransition): Promise<WorkflowRecord> {
+  protected async underClaim(
+    id: string,
+    token: string,
+    operation: string,
+    apply: ClaimTransition,
+  ): Promise<WorkflowRecord> {
     assertValidWorkflowId(id, `${CONTEXT}: ${operation}`);
-    const next = await this.change(id, operation, token, undefined, (record, now) => apply(record, now));
+    const next = await this.change(id, operation, token, undefined, (record, now) =>
+      apply(record, now),
+    );
     return next as WorkflowRecord;
   }
 
@@ -311,7 +420,13 @@ export class PostgresWorkflowStore extends ClaimWrites implements WorkflowStore 
     apply: (record: WorkflowRecord, now: number) => WorkflowRecord | undefined,
   ): Promise<WorkflowRecord | undefined> {
     assertStorableId(id, operation);
-    const index = position !== undefined && Number.isSafeInteger(position) && position >= 0 && position < 2 ** 31 ? position : -1;
+    const index =
+      position !== undefined &&
+      Number.isSafeInteger(position) &&
+      position >= 0 &&
+      position < 2 ** 31
+        ? position
+        : -1;
     let recalled = token === undefined || index !== -1 ? undefined : this.remembered.get(id);
     for (;;) {
       let rev: string;
@@ -321,7 +436,9 @@ export class PostgresWorkflowStore extends ClaimWrites implements WorkflowStore 
         ({ rev, stepCount } = recalled);
         record = { ...recalled.header, steps: new Array<StepMemo>(stepCount) };
       } else {
-        const row = (await this.connection.query<HeaderRow>(this.sql.header, [id, index], operation, id)).rows[0];
+        const row = (
+          await this.connection.query<HeaderRow>(this.sql.header, [id, index], operation, id)
+        ).rows[0];
         if (row === undefined) {
           if (token !== undefined) throw lockLost(operation, id);
           return undefined;
@@ -331,7 +448,8 @@ export class PostgresWorkflowStore extends ClaimWrites implements WorkflowStore 
         record = headerOf(row, CONTEXT);
         // The history as core's placement rules see it: its length, and the memo at `index`.
         record.steps = new Array<StepMemo>(stepCount);
-        if (row.at_index !== null && row.at_index !== undefined) record.steps[index] = JSON.parse(row.at_index) as StepMemo;
+        if (row.at_index !== null && row.at_index !== undefined)
+          record.steps[index] = JSON.parse(row.at_index) as StepMemo;
       }
       recalled = undefined;
       const now = this.clock();
@@ -339,7 +457,8 @@ export class PostgresWorkflowStore extends ClaimWrites implements WorkflowStore 
       try {
         next = apply(record, now);
       } catch (error) {
-        if (token !== undefined && (error as { code?: unknown }).code === ErrorCode.LOCK_LOST) this.remembered.delete(id);
+        if (token !== undefined && (error as { code?: unknown }).code === ErrorCode.LOCK_LOST)
+          this.remembered.delete(id);
         throw error;
       }
       if (next === undefined) return undefined;
@@ -351,10 +470,16 @@ export class PostgresWorkflowStore extends ClaimWrites implements WorkflowStore 
       // workflow due now, and any signal, cancel, resume, release or finish.
       const wake = WAKING.has(operation) || (next.status !== 'running' && next.runAt <= now);
       const values: unknown[] = [id, rev, ...headerColumns(next, nextCount), writeId, wake];
-      if (writesStep) values.push(index, JSON.stringify(memo.id), memo.kind, memo.done, JSON.stringify(memo));
+      if (writesStep)
+        values.push(index, JSON.stringify(memo.id), memo.kind, memo.done, JSON.stringify(memo));
       let newRev: string | undefined;
       try {
-        const result = await this.connection.write<{ rev: string }>(writesStep ? this.sql.updateWithStep : this.sql.update, values, operation, id);
+        const result = await this.connection.write<{ rev: string }>(
+          writesStep ? this.sql.updateWithStep : this.sql.update,
+          values,
+          operation,
+          id,
+        );
         newRev = result.rows[0]?.rev;
       } catch (error) {
         if (!(error instanceof AmbiguousWrite)) throw error;
@@ -379,16 +504,32 @@ export class PostgresWorkflowStore extends ClaimWrites implements WorkflowStore 
 
   private remember(record: WorkflowRecord, rev: string, stepCount: number): void {
     if (record.claim === undefined) return;
-    if (this.remembered.size >= REMEMBERED) this.remembered.delete(this.remembered.keys().next().value as string);
+    if (this.remembered.size >= REMEMBERED)
+      this.remembered.delete(this.remembered.keys().next().value as string);
     const { steps: _steps, ...header } = record;
-    this.remembered.set(record.id, { token: record.claim.token, rev, header: { ...header, steps: [] }, stepCount });
+    this.remembered.set(record.id, {
+      token: record.claim.token,
+      rev,
+      header: { ...header, steps: [] },
+      stepCount,
+    });
   }
 
   // The header once the server process of a write whose reply was lost is gone (so the write is
   // applied or never will be); a retryable BACKEND error when that cannot be made sure of.
-  private async readBack(id: string, lost: AmbiguousWrite, operation: string): Promise<HeaderRow | undefined> {
-    if (!lost.settled) throw this.connection.fail(lost, `${operation} (its outcome is unknown: the connection failed after it was sent)`, id);
-    return (await this.connection.query<HeaderRow>(this.sql.header, [id, -1], operation, id)).rows[0];
+  private async readBack(
+    id: string,
+    lost: AmbiguousWrite,
+    operation: string,
+  ): Promise<HeaderRow | undefined> {
+    if (!lost.settled)
+      throw this.connection.fail(
+        lost,
+        `${operation} (its outcome is unknown: the connection failed after it was sent)`,
+        id,
+      );
+    return (await this.connection.query<HeaderRow>(this.sql.header, [id, -1], operation, id))
+      .rows[0];
   }
 }
 
@@ -405,7 +546,9 @@ function assertStorableId(id: string, operation: string): void {
   if (id.includes('\u0000') || !isWellFormedText(id)) {
     throw new DurableError(
       ErrorCode.INVALID_KEY,
-      `${CONTEXT}: ${operation}: a workflow id stored in PostgreSQL cannot hold NUL characters or lone surrogates, got ${JSON.stringify(id)}`,
+      `${CONTEXT}: ${operation}: a workflow id stored in PostgreSQL cannot hold NUL characters or lone surrogates, got ${JSON.stringify(
+        id,
+      )}`,
       { details: { id } },
     );
   }

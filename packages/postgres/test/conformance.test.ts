@@ -1,5 +1,9 @@
 import { runLockSuite, runStorageSuite, runWorkflowStoreSuite } from '@durable/testkit';
-import { PostgresLockManager, PostgresStorageManager, PostgresWorkflowStore } from '../src/index.js';
+import {
+  PostgresLockManager,
+  PostgresStorageManager,
+  PostgresWorkflowStore,
+} from '../src/index.js';
 import type { PgLostReplyProxy } from './support/lost-reply-proxy.js';
 import { startPgLostReplyProxy } from './support/lost-reply-proxy.js';
 import type { TestPostgres } from './support/postgres-server.js';
@@ -23,13 +27,17 @@ if (postgresOrSkip('the PostgreSQL conformance suites (storage, lock, workflow s
     await server?.stop();
   }, 60_000);
 
-  const lostReply = { dropNextReply: () => proxy.dropNextReply(), dropsPending: () => proxy.dropsPending() };
+  const lostReply = {
+    dropNextReply: () => proxy.dropNextReply(),
+    dropsPending: () => proxy.dropsPending(),
+  };
 
   runStorageSuite('postgres', {
     create: () => new PostgresStorageManager({ connectionString: proxy.url, schema }),
     destroy: (storage) => storage.close?.(),
     lostReply,
-    createIsolated: () => new PostgresStorageManager({ connectionString: server.url, schema, tablePrefix: 'other_' }),
+    createIsolated: () =>
+      new PostgresStorageManager({ connectionString: server.url, schema, tablePrefix: 'other_' }),
     ...(process.env.DATABASE_URL
       ? {}
       : {
@@ -59,7 +67,12 @@ if (postgresOrSkip('the PostgreSQL conformance suites (storage, lock, workflow s
       schemas.set(store, own);
       return store;
     },
-    createPeer: (store, { clock }) => new PostgresWorkflowStore({ connectionString: server.url, schema: schemas.get(store) as string, clock }),
+    createPeer: (store, { clock }) =>
+      new PostgresWorkflowStore({
+        connectionString: server.url,
+        schema: schemas.get(store) as string,
+        clock,
+      }),
     destroy: (store) => store.close?.(),
     listing: true,
   });

@@ -26,7 +26,9 @@ function startWorker(args: string[]): Worker {
   let out = '';
   child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
   return { child, output: () => out, exited };
 }
 
@@ -43,23 +45,42 @@ interface Effect {
 }
 
 function readEffects(file: string): Effect[] {
-  return readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as Effect);
+  return readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Effect);
 }
 
 // Waits (polling the file the workers append to, no sleep as synchronisation) until `count` step
 // executions have started.
-async function effectsReach(file: string, count: number, deadline = Date.now() + 120_000): Promise<void> {
+async function effectsReach(
+  file: string,
+  count: number,
+  deadline = Date.now() + 120_000,
+): Promise<void> {
   while (readEffects(file).length < count) {
-    if (Date.now() > deadline) throw new Error(`only ${readEffects(file).length} of ${count} step executions after 120 s`);
+    if (Date.now() > deadline)
+      throw new Error(`only ${readEffects(file).length} of ${count} step executions after 120 s`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 
-async function allFinished(store: PostgresWorkflowStore, ids: string[], deadline = Date.now() + 240_000): Promise<void> {
+async function allFinished(
+  store: PostgresWorkflowStore,
+  ids: string[],
+  deadline = Date.now() + 240_000,
+): Promise<void> {
   for (;;) {
     const records = await Promise.all(ids.map((id) => store.get(id)));
     if (records.every((record) => record?.status === 'completed')) return;
-    if (Date.now() > deadline) throw new Error(`not finished: ${records.filter((r) => r?.status !== 'completed').map((r) => `${r?.id} ${r?.status}`).join(', ')}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `not finished: ${records
+          .filter((r) => r?.status !== 'completed')
+          .map((r) => `${r?.id} ${r?.status}`)
+          .join(', ')}`,
+      );
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
@@ -67,7 +88,12 @@ async function allFinished(store: PostgresWorkflowStore, ids: string[], deadline
 // Every workflow completed with each step recorded once, and no step ran again after the run
 // that was recorded: the recorded execution of each step is the last one that started (a run
 // that was cut short before its memo was saved may have started earlier).
-async function checkExactlyOnce(store: PostgresWorkflowStore, ids: string[], steps: number, effects: Effect[]): Promise<{ reruns: number }> {
+async function checkExactlyOnce(
+  store: PostgresWorkflowStore,
+  ids: string[],
+  steps: number,
+  effects: Effect[],
+): Promise<{ reruns: number }> {
   let reruns = 0;
   for (const id of ids) {
     const record = await store.get(id);
@@ -75,7 +101,9 @@ async function checkExactlyOnce(store: PostgresWorkflowStore, ids: string[], ste
     expect(record?.steps).toHaveLength(steps);
     const result = record?.result as string[];
     for (let step = 0; step < steps; step++) {
-      const runs = effects.filter((e) => e.wf === id && e.step === step).sort((a, b) => (BigInt(a.at) < BigInt(b.at) ? -1 : 1));
+      const runs = effects
+        .filter((e) => e.wf === id && e.step === step)
+        .sort((a, b) => (BigInt(a.at) < BigInt(b.at) ? -1 : 1));
       expect(runs.length).toBeGreaterThanOrEqual(1);
       expect(record?.steps[step]?.value).toBe(result[step]);
       expect(runs[runs.length - 1]?.exec).toBe(result[step]);
@@ -95,7 +123,8 @@ if (postgresOrSkip('the PostgreSQL multi-process tests')) {
     dir = mkdtempSync(join(tmpdir(), 'durable-pg-mp-'));
   }, 120_000);
   afterAll(async () => {
-    for (const { child } of workers) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    for (const { child } of workers)
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await server?.stop();
     rmSync(dir, { recursive: true, force: true });
   }, 60_000);
@@ -105,13 +134,16 @@ if (postgresOrSkip('the PostgreSQL multi-process tests')) {
     const logs = Array.from({ length: PROCESSES }, (_, i) => join(dir, `fencing-${i}.log`));
     for (const log of logs) writeFileSync(log, '');
     const started = [
-      ...logs.map((log) => startWorker(['lock-counter', server.url, schema, String(INCREMENTS), log])),
+      ...logs.map((log) =>
+        startWorker(['lock-counter', server.url, schema, String(INCREMENTS), log]),
+      ),
       ...logs.map(() => startWorker(['cas-counter', server.url, schema, String(INCREMENTS)])),
     ];
     workers.push(...started);
     await Promise.all(started.map(succeeded));
     const storage = new PostgresStorageManager({ connectionString: server.url, schema });
-    const value = async (key: string): Promise<number> => Number(bytesToText((await storage.read(key))!.data));
+    const value = async (key: string): Promise<number> =>
+      Number(bytesToText((await storage.read(key))!.data));
     expect(await value('counter')).toBe(PROCESSES * INCREMENTS);
     expect(await value('cas-counter')).toBe(PROCESSES * INCREMENTS);
     await storage.close();
@@ -120,7 +152,8 @@ if (postgresOrSkip('the PostgreSQL multi-process tests')) {
     expect(tokens).toHaveLength(PROCESSES * INCREMENTS);
     expect(new Set(tokens).size).toBe(tokens.length);
     // Each process saw its grants in the order they were made: strictly increasing tokens.
-    for (const mine of perProcess) expect(mine.every((token, i) => i === 0 || token > (mine[i - 1] as number))).toBe(true);
+    for (const mine of perProcess)
+      expect(mine.every((token, i) => i === 0 || token > (mine[i - 1] as number))).toBe(true);
   }, 600_000);
 
   test('workflow workers SIGKILLed mid-step, three times: other workers finish every workflow, and no recorded step runs again', async () => {
@@ -150,30 +183,48 @@ if (postgresOrSkip('the PostgreSQL multi-process tests')) {
     const { reruns } = await checkExactlyOnce(store, ids, 4, all);
     // Steps cut short by the kills (or by a live worker's lease expiring on a loaded machine) ran
     // again; how many depends on timing, so it is reported, not asserted.
-    console.log(`SIGKILL test: ${all.length} step executions for ${ids.length * 4} steps (${reruns} again after a kill or takeover), killed ${killed.join(', ')}`);
+    console.log(
+      `SIGKILL test: ${all.length} step executions for ${
+        ids.length * 4
+      } steps (${reruns} again after a kill or takeover), killed ${killed.join(', ')}`,
+    );
     await store.close();
   }, 600_000);
 
   if (postgresOrSkip('the PostgreSQL restart test', { ownServer: true })) {
-  test(
-    'PostgreSQL restarted mid-run: the workers see BACKEND errors, then resume; every workflow finishes and no recorded step runs again',
-    async () => {
+    test('PostgreSQL restarted mid-run: the workers see BACKEND errors, then resume; every workflow finishes and no recorded step runs again', async () => {
       const schema = uniqueSchema('restart');
       const effects = join(dir, 'restart-effects.log');
       writeFileSync(effects, '');
       const store = new PostgresWorkflowStore({ connectionString: server.url, schema });
       const ids = Array.from({ length: 30 }, (_, i) => `wf-${i}`);
       for (const id of ids) await store.insert({ id, handler: 'steps', input: { steps: 4 } });
-      const running = [startWorker(['workflows', server.url, schema, effects, '5000']), startWorker(['workflows', server.url, schema, effects, '5000'])];
+      const running = [
+        startWorker(['workflows', server.url, schema, effects, '5000']),
+        startWorker(['workflows', server.url, schema, effects, '5000']),
+      ];
       workers.push(...running);
       await effectsReach(effects, 30);
       server.stopServer('fast');
       // While it is down, a store call fails with a retryable BACKEND error.
-      await expect(store.get('wf-0')).rejects.toMatchObject({ name: 'DurableError', code: 'BACKEND', retryable: true });
+      await expect(store.get('wf-0')).rejects.toMatchObject({
+        name: 'DurableError',
+        code: 'BACKEND',
+        retryable: true,
+      });
       // The server stays down until every worker has met the outage (a retryable BACKEND error
       // reported to onError): no timing decides whether they saw it.
-      for (const deadline = Date.now() + 120_000; !running.every((w) => /error BACKEND/.test(w.output())); ) {
-        if (Date.now() > deadline) throw new Error(`the workers reported no BACKEND error in 120 s: ${running.map((w) => w.output()).join(' | ')}`);
+      for (
+        const deadline = Date.now() + 120_000;
+        !running.every((w) => /error BACKEND/.test(w.output()));
+
+      ) {
+        if (Date.now() > deadline)
+          throw new Error(
+            `the workers reported no BACKEND error in 120 s: ${running
+              .map((w) => w.output())
+              .join(' | ')}`,
+          );
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       const before = readEffects(effects).length;
@@ -184,8 +235,6 @@ if (postgresOrSkip('the PostgreSQL multi-process tests')) {
       await checkExactlyOnce(store, ids, 4, all);
       for (const worker of running) worker.child.kill('SIGTERM');
       await store.close();
-    },
-    600_000,
-  );
+    }, 600_000);
   }
 }

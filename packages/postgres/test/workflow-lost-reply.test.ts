@@ -22,13 +22,23 @@ if (postgresOrSkip('the PostgreSQL workflow-store lost-reply tests')) {
   test('insert, insertMany, claim, saveStep, suspend and finish whose replies were lost report what was applied, once', async () => {
     let now = 1_000_000;
     const schema = uniqueSchema('wflost');
-    const store = new PostgresWorkflowStore({ connectionString: proxy.url, schema, clock: () => now });
+    const store = new PostgresWorkflowStore({
+      connectionString: proxy.url,
+      schema,
+      clock: () => now,
+    });
     const dropped = (): void => expect(proxy.dropsPending()).toBe(0);
     proxy.dropNextReply();
     expect(await store.insert({ id: 'a', handler: 'h', input: 1 })).toBe(true);
     dropped();
     proxy.dropNextReply();
-    expect(await store.insertMany([{ id: 'b', handler: 'h' }, { id: 'a', handler: 'h' }, { id: 'c', handler: 'h' }])).toEqual([true, false, true]);
+    expect(
+      await store.insertMany([
+        { id: 'b', handler: 'h' },
+        { id: 'a', handler: 'h' },
+        { id: 'c', handler: 'h' },
+      ]),
+    ).toEqual([true, false, true]);
     dropped();
     proxy.dropNextReply();
     const claimed = await store.claim({ leaseMs: 10_000 });
@@ -36,11 +46,23 @@ if (postgresOrSkip('the PostgreSQL workflow-store lost-reply tests')) {
     expect(claimed?.record.id).toBe('a');
     const token = claimed!.token;
     proxy.dropNextReply();
-    await store.saveStep('a', token, 0, { id: 'one', kind: 'step', done: true, value: { n: 1 }, at: now });
+    await store.saveStep('a', token, 0, {
+      id: 'one',
+      kind: 'step',
+      done: true,
+      value: { n: 1 },
+      at: now,
+    });
     dropped();
     proxy.dropNextReply();
     // Due before b and c (inserted at `now`), so the next claim takes it.
-    await store.suspend('a', token, { runAt: now - 500, step: { index: 1, memo: { id: 'nap', kind: 'sleep', done: false, until: now - 500, at: now } } });
+    await store.suspend('a', token, {
+      runAt: now - 500,
+      step: {
+        index: 1,
+        memo: { id: 'nap', kind: 'sleep', done: false, until: now - 500, at: now },
+      },
+    });
     dropped();
     now += 1;
     const again = await store.claim({ leaseMs: 10_000 });

@@ -28,20 +28,37 @@ export interface RedisConnection {
 }
 
 /** Validates the options at once (no I/O) and creates a lazily connecting client when none is injected. */
-export function resolveConnection(options: RedisConnectionOptions, context: string): RedisConnection {
+export function resolveConnection(
+  options: RedisConnectionOptions,
+  context: string,
+): RedisConnection {
   if (typeof options !== 'object' || options === null) {
     throw new DurableError(ErrorCode.CONFIG, `${context}: options are required`);
   }
   if (options.client !== undefined) {
-    if (typeof options.client !== 'object' || options.client === null || typeof (options.client as Redis).evalsha !== 'function') {
-      throw new DurableError(ErrorCode.CONFIG, `${context}: client must be an ioredis Redis or Cluster instance`);
+    if (
+      typeof options.client !== 'object' ||
+      options.client === null ||
+      typeof (options.client as Redis).evalsha !== 'function'
+    ) {
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `${context}: client must be an ioredis Redis or Cluster instance`,
+      );
     }
     return { client: options.client, owned: false };
   }
   if (typeof options.url !== 'string' || !/^rediss?:\/\//.test(options.url)) {
-    throw new DurableError(ErrorCode.CONFIG, `${context}: pass a client or a redis:// url, got url ${JSON.stringify(options.url)}`);
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `${context}: pass a client or a redis:// url, got url ${JSON.stringify(options.url)}`,
+    );
   }
-  const redisOptions: RedisOptions = { lazyConnect: true, maxRetriesPerRequest: 1, ...options.redisOptions };
+  const redisOptions: RedisOptions = {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    ...options.redisOptions,
+  };
   // ioredis 6 types its constructor by reply mapping, and RedisOptions' optional `replyMapping`
   // does not fit that overload under exactOptionalPropertyTypes; the value is a plain RedisOptions.
   const client = new Redis(options.url, redisOptions as never) as Redis;
@@ -53,7 +70,9 @@ export function resolveConnection(options: RedisConnectionOptions, context: stri
 
 /** A second connection to the same server(s), e.g. for SUBSCRIBE; the caller owns and closes it. */
 export function duplicateClient(client: RedisClient): RedisClient {
-  return (client as Cluster).isCluster === true ? (client as Cluster).duplicate() : (client as Redis).duplicate();
+  return (client as Cluster).isCluster === true
+    ? (client as Cluster).duplicate()
+    : (client as Redis).duplicate();
 }
 
 /** Closes a client we own: QUIT when connected (replies already sent still arrive), else disconnect. */
@@ -69,15 +88,27 @@ export async function closeClient(client: RedisClient): Promise<void> {
   let quit = false;
   if (client.status === 'ready') {
     // The server went away meanwhile when this fails: drop the connection below.
-    quit = await client.quit().then(() => true, () => false);
+    quit = await client.quit().then(
+      () => true,
+      () => false,
+    );
   }
   if (!quit) client.disconnect();
   await ended;
 }
 
 /** Runs a script by EVALSHA (one round trip), loading it with EVAL when the server lacks it. */
-export function runScript(client: RedisClient, lua: LuaScript, keys: string[], args: Array<string | number>): Promise<unknown> {
+export function runScript(
+  client: RedisClient,
+  lua: LuaScript,
+  keys: string[],
+  args: Array<string | number>,
+): Promise<unknown> {
   return client
     .evalsha(lua.sha, keys.length, ...keys, ...args)
-    .catch((error: unknown) => (isNoScript(error) ? client.eval(lua.source, keys.length, ...keys, ...args) : Promise.reject(error)));
+    .catch((error: unknown) =>
+      isNoScript(error)
+        ? client.eval(lua.source, keys.length, ...keys, ...args)
+        : Promise.reject(error),
+    );
 }

@@ -1,4 +1,10 @@
-import type { AcquireOptions, BackoffOptions, Lease, LockCapabilities, LockManager } from '@durable/core';
+import type {
+  AcquireOptions,
+  BackoffOptions,
+  Lease,
+  LockCapabilities,
+  LockManager,
+} from '@durable/core';
 import { DurableError, ErrorCode } from '@durable/core';
 import {
   acquireWithRetry,
@@ -67,8 +73,21 @@ export class RedisQuorumLockManager implements LockManager {
 
   constructor(options: RedisQuorumLockOptions) {
     checkOptions(options, CONTEXT, {
-      known: ['clients', 'urls', 'redisOptions', 'prefix', 'defaultTtlMs', 'backoff', 'driftFactor', 'fenceRetentionMs'],
-      renamed: { ...SEED_OPTION_NAMES, client: 'clients (several independent servers)', url: 'urls' },
+      known: [
+        'clients',
+        'urls',
+        'redisOptions',
+        'prefix',
+        'defaultTtlMs',
+        'backoff',
+        'driftFactor',
+        'fenceRetentionMs',
+      ],
+      renamed: {
+        ...SEED_OPTION_NAMES,
+        client: 'clients (several independent servers)',
+        url: 'urls',
+      },
     });
     const clients = options.clients;
     const urls = options.urls;
@@ -76,18 +95,33 @@ export class RedisQuorumLockManager implements LockManager {
       this.connections = clients.map((client) => resolveConnection({ client }, CONTEXT));
     } else if (Array.isArray(urls) && urls.length > 0) {
       this.connections = urls.map((url) =>
-        resolveConnection({ url, ...(options.redisOptions === undefined ? {} : { redisOptions: options.redisOptions }) }, CONTEXT),
+        resolveConnection(
+          {
+            url,
+            ...(options.redisOptions === undefined ? {} : { redisOptions: options.redisOptions }),
+          },
+          CONTEXT,
+        ),
       );
     } else {
-      throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: pass a non-empty clients or urls array`);
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `${CONTEXT}: pass a non-empty clients or urls array`,
+      );
     }
     this.quorum = Math.floor(this.connections.length / 2) + 1;
     this.prefix = resolvePrefix(options.prefix, CONTEXT);
     this.defaultTtlMs = resolveTtl(options.defaultTtlMs, 30_000, CONTEXT);
     this.acquireLua = acquireScript(resolveTtl(options.fenceRetentionMs, 86_400_000, CONTEXT));
     this.driftFactor = options.driftFactor ?? 0.01;
-    if (typeof this.driftFactor !== 'number' || !(this.driftFactor >= 0 && this.driftFactor < 0.5)) {
-      throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: driftFactor must be in [0, 0.5), got ${String(this.driftFactor)}`);
+    if (
+      typeof this.driftFactor !== 'number' ||
+      !(this.driftFactor >= 0 && this.driftFactor < 0.5)
+    ) {
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `${CONTEXT}: driftFactor must be in [0, 0.5), got ${String(this.driftFactor)}`,
+      );
     }
     this.backoff = resolveBackoff(options.backoff, CONTEXT);
   }
@@ -99,8 +133,16 @@ export class RedisQuorumLockManager implements LockManager {
 
   acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
     // Redis takes whole milliseconds.
-    const attempt = (ttlMs: number): Promise<Lease | undefined> => this.tryAcquire(key, Math.ceil(ttlMs));
-    return acquireWithRetry({ context: CONTEXT, key, options, defaultTtlMs: this.defaultTtlMs, backoff: this.backoff, attempt });
+    const attempt = (ttlMs: number): Promise<Lease | undefined> =>
+      this.tryAcquire(key, Math.ceil(ttlMs));
+    return acquireWithRetry({
+      context: CONTEXT,
+      key,
+      options,
+      defaultTtlMs: this.defaultTtlMs,
+      backoff: this.backoff,
+      attempt,
+    });
   }
 
   async release(key: string, token: string): Promise<boolean> {
@@ -110,7 +152,8 @@ export class RedisQuorumLockManager implements LockManager {
     const tally = await this.onAll((client) => runScript(client, RELEASE, [lock], [token]));
     if (tally.ok >= this.quorum) return true;
     // Failed servers might have held it: the answer is unknown, which is not "false".
-    if (tally.ok + tally.failures.length >= this.quorum) throw this.backendError('release', key, tally.failures);
+    if (tally.ok + tally.failures.length >= this.quorum)
+      throw this.backendError('release', key, tally.failures);
     return false;
   }
 
@@ -123,10 +166,15 @@ export class RedisQuorumLockManager implements LockManager {
     const tally = await this.onAll((client) => runScript(client, EXTEND, [lock], [token, ttl]));
     const validUntil = startedAt + ttl - this.drift(ttl);
     if (tally.ok >= this.quorum && validUntil > Date.now()) return validUntil;
-    if (tally.ok + tally.failures.length >= this.quorum) throw this.backendError('extend', key, tally.failures);
-    throw new DurableError(ErrorCode.LOCK_LOST, `${CONTEXT}: extend failed for ${key}: the lease is no longer held by a majority`, {
-      details: { key },
-    });
+    if (tally.ok + tally.failures.length >= this.quorum)
+      throw this.backendError('extend', key, tally.failures);
+    throw new DurableError(
+      ErrorCode.LOCK_LOST,
+      `${CONTEXT}: extend failed for ${key}: the lease is no longer held by a majority`,
+      {
+        details: { key },
+      },
+    );
   }
 
   /** Closes the clients this manager created (never injected ones). */
@@ -141,21 +189,31 @@ export class RedisQuorumLockManager implements LockManager {
     const grants = await Promise.all(
       this.connections.map(async ({ client }) => {
         try {
-          const outcome = parseAcquireReply(await runScript(client, this.acquireLua, [names.lock, names.fence], [token, ttlMs]), key);
-          return { client, fencingToken: 'fencingToken' in outcome ? outcome.fencingToken : undefined };
+          const outcome = parseAcquireReply(
+            await runScript(client, this.acquireLua, [names.lock, names.fence], [token, ttlMs]),
+            key,
+          );
+          return {
+            client,
+            fencingToken: 'fencingToken' in outcome ? outcome.fencingToken : undefined,
+          };
         } catch (error) {
           return { client, error };
         }
       }),
     );
-    const granted = grants.filter((g): g is { client: RedisClient; fencingToken: number } => 'fencingToken' in g && g.fencingToken !== undefined);
+    const granted = grants.filter(
+      (g): g is { client: RedisClient; fencingToken: number } =>
+        'fencingToken' in g && g.fencingToken !== undefined,
+    );
     const failed = grants.filter((g): g is { client: RedisClient; error: unknown } => 'error' in g);
     const validUntil = startedAt + ttlMs - this.drift(ttlMs);
     if (granted.length >= this.quorum && validUntil > Date.now()) {
       const fencingToken = Math.max(...granted.map((g) => g.fencingToken));
       const raised = await this.onClients(
         granted.map((g) => g.client),
-        (client) => runScript(client, RAISE_FENCE, [names.lock, names.fence], [token, fencingToken]),
+        (client) =>
+          runScript(client, RAISE_FENCE, [names.lock, names.fence], [token, fencingToken]),
       );
       if (raised.ok >= this.quorum && validUntil > Date.now()) {
         return createLease(this, { key, token, fencingToken, expiresAt: validUntil, ttlMs });
@@ -164,9 +222,14 @@ export class RedisQuorumLockManager implements LockManager {
     // Not granted: undo what we got, and what a failed call may have set (best effort;
     // unreleased parts expire with the TTL). A server that refused holds someone else's token.
     const undo = [...granted, ...failed].map((g) => g.client);
-    if (undo.length > 0) await this.onClients(undo, (client) => runScript(client, RELEASE, [names.lock], [token]));
+    if (undo.length > 0)
+      await this.onClients(undo, (client) => runScript(client, RELEASE, [names.lock], [token]));
     if (failed.length > this.connections.length - this.quorum) {
-      throw this.backendError('acquire', key, failed.map((g) => g.error));
+      throw this.backendError(
+        'acquire',
+        key,
+        failed.map((g) => g.error),
+      );
     }
     return undefined;
   }
@@ -182,7 +245,10 @@ export class RedisQuorumLockManager implements LockManager {
     );
   }
 
-  private async onClients(clients: RedisClient[], call: (client: RedisClient) => Promise<unknown>): Promise<Tally> {
+  private async onClients(
+    clients: RedisClient[],
+    call: (client: RedisClient) => Promise<unknown>,
+  ): Promise<Tally> {
     const settled = await Promise.allSettled(clients.map(call));
     const tally: Tally = { ok: 0, failures: [] };
     for (const result of settled) {

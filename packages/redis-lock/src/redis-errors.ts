@@ -15,6 +15,10 @@ export function isNoScript(error: unknown): boolean {
  */
 export function redisBackendError(error: unknown, message: string, key?: string): DurableError {
   const name = error instanceof Error ? error.name : 'Error';
-  const retryable = name !== 'ReplyError' || TRANSIENT_REPLIES.test(error instanceof Error ? error.message : '');
-  return toBackendError(error, message, { retryable, details: { ...(key === undefined ? {} : { key }), name } });
+  const retryable =
+    name !== 'ReplyError' || TRANSIENT_REPLIES.test(error instanceof Error ? error.message : '');
+  return toBackendError(error, message, {
+    retryable,
+    details: { ...(key === undefined ? {} : { key }), name },
+  });
 }

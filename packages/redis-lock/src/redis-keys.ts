@@ -35,7 +35,9 @@ export function resolvePrefix(prefix: unknown, context: string): string {
   if (typeof value !== 'string' || /[{}]/.test(value) || value.length > 256) {
     throw new DurableError(
       ErrorCode.CONFIG,
-      `${context}: prefix must be a string of at most 256 characters without "{" or "}", got ${JSON.stringify(value)}`,
+      `${context}: prefix must be a string of at most 256 characters without "{" or "}", got ${JSON.stringify(
+        value,
+      )}`,
     );
   }
   return value;

@@ -1,4 +1,11 @@
-import type { AcquireOptions, BackoffOptions, Lease, LockCapabilities, LockHolder, LockManager } from '@durable/core';
+import type {
+  AcquireOptions,
+  BackoffOptions,
+  Lease,
+  LockCapabilities,
+  LockHolder,
+  LockManager,
+} from '@durable/core';
 import { DurableError, ErrorCode } from '@durable/core';
 import {
   acquireWithRetry,
@@ -55,12 +62,19 @@ export const SEED_OPTION_NAMES: Readonly<Record<string, string>> = {
 };
 
 /** Parses the acquire script's reply: a positive fencing token, or -pttl of the current holder. */
-export function parseAcquireReply(reply: unknown, key: string): { fencingToken: number } | { heldForMs: number } {
+export function parseAcquireReply(
+  reply: unknown,
+  key: string,
+): { fencingToken: number } | { heldForMs: number } {
   const value = typeof reply === 'string' ? Number(reply) : reply;
   if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
-    throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: acquire for ${key} got an unexpected reply ${String(reply)}`, {
-      details: { key },
-    });
+    throw new DurableError(
+      ErrorCode.BACKEND,
+      `${CONTEXT}: acquire for ${key} got an unexpected reply ${String(reply)}`,
+      {
+        details: { key },
+      },
+    );
   }
   return value > 0 ? { fencingToken: value } : { heldForMs: Math.abs(value) };
 }
@@ -84,7 +98,16 @@ export class RedisLockManager implements LockManager {
 
   constructor(options: RedisLockOptions) {
     checkOptions(options, CONTEXT, {
-      known: ['client', 'url', 'redisOptions', 'prefix', 'defaultTtlMs', 'backoff', 'wakeOnRelease', 'fenceRetentionMs'],
+      known: [
+        'client',
+        'url',
+        'redisOptions',
+        'prefix',
+        'defaultTtlMs',
+        'backoff',
+        'wakeOnRelease',
+        'fenceRetentionMs',
+      ],
       renamed: SEED_OPTION_NAMES,
     });
     this.connection = resolveConnection(options, CONTEXT);
@@ -92,7 +115,10 @@ export class RedisLockManager implements LockManager {
     this.defaultTtlMs = resolveTtl(options.defaultTtlMs, 30_000, CONTEXT);
     this.acquireLua = acquireScript(resolveTtl(options.fenceRetentionMs, 86_400_000, CONTEXT));
     this.backoff = resolveBackoff(options.backoff, CONTEXT);
-    this.notifier = options.wakeOnRelease === false ? undefined : new ReleaseNotifier(this.connection.client, releaseChannel(this.prefix));
+    this.notifier =
+      options.wakeOnRelease === false
+        ? undefined
+        : new ReleaseNotifier(this.connection.client, releaseChannel(this.prefix));
   }
 
   /** The ioredis client in use (injected or created). */
@@ -111,7 +137,12 @@ export class RedisLockManager implements LockManager {
       // than async functions on this path: each async layer costs a promise and a tick per call.
       return this.tryAcquire(key, names, ttlMs, false).then((outcome) =>
         typeof outcome === 'number'
-          ? Promise.reject(new DurableError(ErrorCode.LOCK_TIMEOUT, `${CONTEXT}: acquire timed out for ${key}`, { retryable: true, details: { key } }))
+          ? Promise.reject(
+              new DurableError(ErrorCode.LOCK_TIMEOUT, `${CONTEXT}: acquire timed out for ${key}`, {
+                retryable: true,
+                details: { key },
+              }),
+            )
           : outcome,
       );
     } catch (error) {
@@ -123,9 +154,15 @@ export class RedisLockManager implements LockManager {
     try {
       assertValidKey(key, CONTEXT);
       assertLockToken(token, CONTEXT);
-      return runScript(this.connection.client, RELEASE, [lockKeyNames(this.prefix, key).lock], [token]).then(
+      return runScript(
+        this.connection.client,
+        RELEASE,
+        [lockKeyNames(this.prefix, key).lock],
+        [token],
+      ).then(
         (reply) => reply === 1,
-        (error: unknown) => Promise.reject(redisBackendError(error, `${CONTEXT}: release failed for ${key}`, key)),
+        (error: unknown) =>
+          Promise.reject(redisBackendError(error, `${CONTEXT}: release failed for ${key}`, key)),
       );
     } catch (error) {
       return Promise.reject(error);
@@ -146,9 +183,13 @@ export class RedisLockManager implements LockManager {
       throw redisBackendError(error, `${CONTEXT}: extend failed for ${key}`, key);
     }
     if (reply !== 1) {
-      throw new DurableError(ErrorCode.LOCK_LOST, `${CONTEXT}: extend failed for ${key}: the lease is no longer held`, {
-        details: { key },
-      });
+      throw new DurableError(
+        ErrorCode.LOCK_LOST,
+        `${CONTEXT}: extend failed for ${key}: the lease is no longer held`,
+        {
+          details: { key },
+        },
+      );
     }
     return expiresAt;
   }
@@ -176,22 +217,44 @@ export class RedisLockManager implements LockManager {
   }
 
   // One EVALSHA: the lease, or how long the current holder still has (ms).
-  private tryAcquire(key: string, names: LockKeyNames, ttlMs: number, markWaiting: boolean): Promise<Lease | number> {
+  private tryAcquire(
+    key: string,
+    names: LockKeyNames,
+    ttlMs: number,
+    markWaiting: boolean,
+  ): Promise<Lease | number> {
     const token = createLockToken();
     const startedAt = Date.now();
-    return runScript(this.connection.client, this.acquireLua, [names.lock, names.fence], markWaiting ? [token, ttlMs, '1'] : [token, ttlMs]).then(
+    return runScript(
+      this.connection.client,
+      this.acquireLua,
+      [names.lock, names.fence],
+      markWaiting ? [token, ttlMs, '1'] : [token, ttlMs],
+    ).then(
       (reply) => {
         const outcome = parseAcquireReply(reply, key);
         if ('heldForMs' in outcome) return outcome.heldForMs;
-        return createLease(this, { key, token, fencingToken: outcome.fencingToken, expiresAt: startedAt + ttlMs, ttlMs });
+        return createLease(this, {
+          key,
+          token,
+          fencingToken: outcome.fencingToken,
+          expiresAt: startedAt + ttlMs,
+          ttlMs,
+        });
       },
-      (error: unknown) => Promise.reject(redisBackendError(error, `${CONTEXT}: acquire failed for ${key}`, key)),
+      (error: unknown) =>
+        Promise.reject(redisBackendError(error, `${CONTEXT}: acquire failed for ${key}`, key)),
     );
   }
 
   // Waits for a held lock: core's acquire loop, woken early by a release announcement (a waiter
   // marks the lock so that its release is announced), and never sleeping past the holder's TTL.
-  private acquireWaiting(key: string, names: LockKeyNames, ttlMs: number, options: AcquireOptions): Promise<Lease> {
+  private acquireWaiting(
+    key: string,
+    names: LockKeyNames,
+    ttlMs: number,
+    options: AcquireOptions,
+  ): Promise<Lease> {
     const notifier = this.notifier;
     let heldForMs = Number.POSITIVE_INFINITY;
     let marking = false;

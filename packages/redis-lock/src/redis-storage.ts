@@ -66,7 +66,11 @@ export class RedisStorageManager implements StorageManager {
     });
     this.connection = resolveConnection(options, CONTEXT);
     const prefix = resolvePrefix(options.prefix ?? DEFAULT_REDIS_STORAGE_PREFIX, CONTEXT);
-    this.keys = { index: `${prefix}{storage}:i`, sequence: `${prefix}{storage}:s`, valuePrefix: `${prefix}{storage}:d:` };
+    this.keys = {
+      index: `${prefix}{storage}:i`,
+      sequence: `${prefix}{storage}:s`,
+      valuePrefix: `${prefix}{storage}:d:`,
+    };
   }
 
   async read(key: string): Promise<StoredEntry | undefined> {
@@ -78,8 +82,12 @@ export class RedisStorageManager implements StorageManager {
       throw redisBackendError(error, `${CONTEXT}: read failed for ${key}`, key);
     }
     const [data, version] = reply;
-    if (data === null || data === undefined || version === null || version === undefined) return undefined;
-    return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice(), version: version.toString('utf8') };
+    if (data === null || data === undefined || version === null || version === undefined)
+      return undefined;
+    return {
+      data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice(),
+      version: version.toString('utf8'),
+    };
   }
 
   async write(key: string, value: StorageValue, options: ConditionalOptions = {}): Promise<string> {
@@ -97,7 +105,13 @@ export class RedisStorageManager implements StorageManager {
         this.connection.client,
         STORAGE_WRITE,
         [this.keys.valuePrefix + key, this.keys.index, this.keys.sequence],
-        [mode, expected, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) as never, key, writer],
+        [
+          mode,
+          expected,
+          Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) as never,
+          key,
+          writer,
+        ],
       );
     } catch (error) {
       throw redisBackendError(error, `${CONTEXT}: write failed for ${key}`, key);
@@ -113,7 +127,12 @@ export class RedisStorageManager implements StorageManager {
     const [mode, expected] = condition(options);
     let reply: unknown;
     try {
-      reply = await runScript(this.connection.client, STORAGE_DELETE, [this.keys.valuePrefix + key, this.keys.index], [mode, expected, key]);
+      reply = await runScript(
+        this.connection.client,
+        STORAGE_DELETE,
+        [this.keys.valuePrefix + key, this.keys.index],
+        [mode, expected, key],
+      );
     } catch (error) {
       throw redisBackendError(error, `${CONTEXT}: delete failed for ${key}`, key);
     }
@@ -135,12 +154,23 @@ export class RedisStorageManager implements StorageManager {
     assertValidPrefix(prefix, CONTEXT);
     const limit = listLimit(options, CONTEXT);
     // ZRANGEBYLEX compares members with memcmp: the byte order of their UTF-8, as the contract asks.
-    const start = options.cursor !== undefined ? `(${options.cursor}` : prefix === '' ? '-' : `[${prefix}`;
+    const start =
+      options.cursor !== undefined ? `(${options.cursor}` : prefix === '' ? '-' : `[${prefix}`;
     let members: string[];
     try {
-      members = await this.connection.client.zrangebylex(this.keys.index, start, '+', 'LIMIT', 0, limit + 1);
+      members = await this.connection.client.zrangebylex(
+        this.keys.index,
+        start,
+        '+',
+        'LIMIT',
+        0,
+        limit + 1,
+      );
     } catch (error) {
-      throw redisBackendError(error, `${CONTEXT}: list failed for prefix ${JSON.stringify(prefix)}`);
+      throw redisBackendError(
+        error,
+        `${CONTEXT}: list failed for prefix ${JSON.stringify(prefix)}`,
+      );
     }
     const keys: string[] = [];
     for (const member of members) {
@@ -176,11 +206,26 @@ function parseReply(reply: unknown, key: string, operation: string): [number, st
     const detail = reply[1];
     return [reply[0], detail === undefined || detail === null ? '' : String(detail)];
   }
-  throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: ${operation} for ${key} got an unexpected reply ${String(reply)}`, {
-    details: { key },
-  });
+  throw new DurableError(
+    ErrorCode.BACKEND,
+    `${CONTEXT}: ${operation} for ${key} got an unexpected reply ${String(reply)}`,
+    {
+      details: { key },
+    },
+  );
 }
 
-function conflict(key: string, operation: 'write' | 'delete', expected: string | null | undefined, actual: string): DurableError {
-  return conflictError({ context: CONTEXT, operation, key, expected: expected ?? null, actual: actual === '' ? null : actual });
+function conflict(
+  key: string,
+  operation: 'write' | 'delete',
+  expected: string | null | undefined,
+  actual: string,
+): DurableError {
+  return conflictError({
+    context: CONTEXT,
+    operation,
+    key,
+    expected: expected ?? null,
+    actual: actual === '' ? null : actual,
+  });
 }

@@ -29,9 +29,13 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 }, 30_000);
 
-test(`${PROCESSES} processes x ${CYCLES} lock-protected increments: exactly ${PROCESSES * CYCLES}, zero double grants`, async () => {
+test(`${PROCESSES} processes x ${CYCLES} lock-protected increments: exactly ${
+  PROCESSES * CYCLES
+}, zero double grants`, async () => {
   const marker = join(dir, 'holder');
-  const workers = Array.from({ length: PROCESSES }, () => startWorker('lock-counter', server.url, [String(CYCLES), marker]));
+  const workers = Array.from({ length: PROCESSES }, () =>
+    startWorker('lock-counter', server.url, [String(CYCLES), marker]),
+  );
   await Promise.all(workers.map((worker) => worker.finished()));
   expect(Number(await client.get('data:counter'))).toBe(PROCESSES * CYCLES);
   const events = workers.flatMap((worker) => worker.events);
@@ -41,7 +45,7 @@ test(`${PROCESSES} processes x ${CYCLES} lock-protected increments: exactly ${PR
   expect(new Set(tokens).size).toBe(tokens.length);
 }, 180_000);
 
-test('a holder SIGSTOPped past its TTL: another process takes over, and the resumed holder\'s late write is refused by its fencing token', async () => {
+test("a holder SIGSTOPped past its TTL: another process takes over, and the resumed holder's late write is refused by its fencing token", async () => {
   const ttlMs = 800;
   const holder = startWorker('hold-late', server.url, [String(ttlMs)]);
   const held = await holder.next('held');
@@ -88,7 +92,9 @@ test('the server killed mid-run: lock calls fail with retryable BACKEND errors, 
 
   const events: WorkerEvent[] = workers.flatMap((worker) => worker.events);
   const lockErrors = events.filter((e) => e.event === 'error' && e.stage !== 'data');
-  const outage = lockErrors.filter((e) => (e.at as number) >= killedAt && (e.at as number) < restartedAt);
+  const outage = lockErrors.filter(
+    (e) => (e.at as number) >= killedAt && (e.at as number) < restartedAt,
+  );
   // Every failure of a lock call is a typed DurableError; while the server is down it is BACKEND.
   expect(lockErrors.length).toBeGreaterThan(0);
   for (const error of lockErrors) {
@@ -96,16 +102,26 @@ test('the server killed mid-run: lock calls fail with retryable BACKEND errors, 
     expect(['BACKEND', 'LOCK_LOST', 'LOCK_TIMEOUT']).toContain(error.code);
   }
   expect(outage.length).toBeGreaterThan(0);
-  for (const error of outage) expect({ code: error.code, retryable: error.retryable }).toEqual({ code: 'BACKEND', retryable: true });
+  for (const error of outage)
+    expect({ code: error.code, retryable: error.retryable }).toEqual({
+      code: 'BACKEND',
+      retryable: true,
+    });
   // Each worker made progress again after the restart.
   for (const worker of workers) {
-    expect(worker.events.some((e) => e.event === 'ok' && (e.at as number) > restartedAt)).toBe(true);
+    expect(worker.events.some((e) => e.event === 'ok' && (e.at as number) > restartedAt)).toBe(
+      true,
+    );
   }
 
   // The server lost the lease it held before the crash: its holder is told so, and the next
   // grant's fencing token is still greater than the lost one.
   holder.child.stdin!.write('go\n');
-  expect(await holder.next('after-crash')).toEqual({ event: 'after-crash', extend: 'LOCK_LOST', released: false });
+  expect(await holder.next('after-crash')).toEqual({
+    event: 'after-crash',
+    extend: 'LOCK_LOST',
+    released: false,
+  });
   await holder.finished();
   const manager = new RedisLockManager({ client });
   try {

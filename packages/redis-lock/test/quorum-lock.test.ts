@@ -11,7 +11,11 @@ let servers: RedisTestServer[] = [];
 const opened: Redis[] = [];
 
 function connect(server: RedisTestServer): Redis {
-  const client = new Redis(server.url, { maxRetriesPerRequest: 1, retryStrategy: () => 50, connectTimeout: 500 });
+  const client = new Redis(server.url, {
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => 50,
+    connectTimeout: 500,
+  });
   client.on('error', () => undefined);
   opened.push(client);
   return client;
@@ -54,7 +58,10 @@ describe('quorum', () => {
     const lease = await lock.acquire(key, { ttlMs: 10_000 });
     await servers[0]!.kill();
     await servers[1]!.kill();
-    const error = await expectDurableError(() => lock.acquire(`${key}-other`, { waitMs: 500 }), 'BACKEND');
+    const error = await expectDurableError(
+      () => lock.acquire(`${key}-other`, { waitMs: 500 }),
+      'BACKEND',
+    );
     expect(error.retryable).toBe(true);
     await expectDurableError(() => lease.release(), 'BACKEND');
     await expectDurableError(() => lease.extend(1000), 'BACKEND');
@@ -87,8 +94,17 @@ describe('quorum', () => {
   });
 
   test('options: no servers, a bad drift factor and a bad prefix are CONFIG errors', () => {
-    for (const options of [{}, { clients: [] }, { urls: [] }, { urls: ['http://x'] }, { urls: ['redis://x'], driftFactor: 1 }, { urls: ['redis://x'], prefix: '{' }]) {
-      expect(() => new RedisQuorumLockManager(options)).toThrow(expect.objectContaining({ code: 'CONFIG' }));
+    for (const options of [
+      {},
+      { clients: [] },
+      { urls: [] },
+      { urls: ['http://x'] },
+      { urls: ['redis://x'], driftFactor: 1 },
+      { urls: ['redis://x'], prefix: '{' },
+    ]) {
+      expect(() => new RedisQuorumLockManager(options)).toThrow(
+        expect.objectContaining({ code: 'CONFIG' }),
+      );
     }
   });
 });

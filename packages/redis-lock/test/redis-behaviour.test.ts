@@ -1,7 +1,12 @@
 import { Redis } from 'ioredis';
 import { isDurableError } from '@durable/core';
 import { expectDurableError, uniquePrefix } from '@durable/testkit';
-import { RedisLockManager, RedisQuorumLockManager, lockKeyNames, parseAcquireReply } from '../src/index.js';
+import {
+  RedisLockManager,
+  RedisQuorumLockManager,
+  lockKeyNames,
+  parseAcquireReply,
+} from '../src/index.js';
 import { closeClient, runScript } from '../src/connection.js';
 import { acquireScript } from '../src/scripts.js';
 import type { RedisTestServer } from './support/redis-server.js';
@@ -78,7 +83,7 @@ describe('options', () => {
     configError(() => new RedisLockManager({ client, fenceRetentionMs: -5 }));
   });
 
-  test('unknown option keys and the seed libraries\' names are CONFIG naming our option, and a huge TTL is refused', () => {
+  test("unknown option keys and the seed libraries' names are CONFIG naming our option, and a huge TTL is refused", () => {
     const messageOf = (fn: () => unknown): string => {
       try {
         fn();
@@ -89,11 +94,23 @@ describe('options', () => {
       }
       throw new Error('expected CONFIG');
     };
-    expect(messageOf(() => new RedisLockManager({ client, ttlMs: 5000 } as never))).toMatch(/unknown option "ttlMs".*defaultTtlMs/);
-    expect(messageOf(() => new RedisLockManager({ redis: client } as never))).toMatch(/"redis" is not ours; use client/);
-    expect(messageOf(() => new RedisLockManager({ client, timeToLiveDurationInSeconds: 60 } as never))).toMatch(/defaultTtlMs \(milliseconds\)/);
-    expect(messageOf(() => new RedisLockManager({ client, defaultTtlMs: 1e300 }))).toMatch(/ttlMs must be a positive number/);
-    expect(messageOf(() => new RedisQuorumLockManager({ urls: ['redis://x'], url: 'redis://y' } as never))).toMatch(/"url" is not ours; use urls/);
+    expect(messageOf(() => new RedisLockManager({ client, ttlMs: 5000 } as never))).toMatch(
+      /unknown option "ttlMs".*defaultTtlMs/,
+    );
+    expect(messageOf(() => new RedisLockManager({ redis: client } as never))).toMatch(
+      /"redis" is not ours; use client/,
+    );
+    expect(
+      messageOf(() => new RedisLockManager({ client, timeToLiveDurationInSeconds: 60 } as never)),
+    ).toMatch(/defaultTtlMs \(milliseconds\)/);
+    expect(messageOf(() => new RedisLockManager({ client, defaultTtlMs: 1e300 }))).toMatch(
+      /ttlMs must be a positive number/,
+    );
+    expect(
+      messageOf(
+        () => new RedisQuorumLockManager({ urls: ['redis://x'], url: 'redis://y' } as never),
+      ),
+    ).toMatch(/"url" is not ours; use urls/);
   });
 
   test('a NaN or negative waitMs, non-object options and empty or non-string tokens are CONFIG errors before any I/O', async () => {
@@ -119,7 +136,9 @@ describe('options', () => {
     expect(parseAcquireReply(-120, 'k')).toEqual({ heldForMs: 120 });
     expect(parseAcquireReply(0, 'k')).toEqual({ heldForMs: 0 });
     for (const reply of [null, 'OK', 1.5, [1]]) {
-      expect(() => parseAcquireReply(reply, 'k')).toThrow(expect.objectContaining({ code: 'BACKEND' }));
+      expect(() => parseAcquireReply(reply, 'k')).toThrow(
+        expect.objectContaining({ code: 'BACKEND' }),
+      );
     }
   });
 
@@ -194,9 +213,15 @@ describe('waiting', () => {
 describe('server failures', () => {
   test('an unreachable server is a retryable BACKEND error, not LOCK_TIMEOUT', async () => {
     const port = await freePort();
-    const manager = new RedisLockManager({ url: `redis://127.0.0.1:${port}`, redisOptions: { retryStrategy: () => 50 } });
+    const manager = new RedisLockManager({
+      url: `redis://127.0.0.1:${port}`,
+      redisOptions: { retryStrategy: () => 50 },
+    });
     try {
-      const error = await expectDurableError(() => manager.acquire('k', { waitMs: 2000 }), 'BACKEND');
+      const error = await expectDurableError(
+        () => manager.acquire('k', { waitMs: 2000 }),
+        'BACKEND',
+      );
       expect(error.retryable).toBe(true);
       expect(error.message).toContain('redis-lock: acquire failed for k');
       await expectDurableError(() => manager.release('k', 'token'), 'BACKEND');

@@ -26,7 +26,8 @@ function connect(): Redis {
 
 runStorageSuite('redis storage', {
   create: () => new RedisStorageManager({ client: connect() }),
-  createIsolated: () => new RedisStorageManager({ client: connect(), prefix: `${uniquePrefix('iso')}:` }),
+  createIsolated: () =>
+    new RedisStorageManager({ client: connect(), prefix: `${uniquePrefix('iso')}:` }),
 });
 
 describe('redis storage specifics', () => {
@@ -37,27 +38,40 @@ describe('redis storage specifics', () => {
     // Simulate ioredis resending the same EVALSHA after a reconnect: same arguments, same writer id.
     const sent: unknown[][] = [];
     const original = client.evalsha.bind(client);
-    (client as unknown as { evalsha: (...args: unknown[]) => unknown }).evalsha = (...args: unknown[]) => {
+    (client as unknown as { evalsha: (...args: unknown[]) => unknown }).evalsha = (
+      ...args: unknown[]
+    ) => {
       sent.push(args);
       return (original as (...a: unknown[]) => unknown)(...args);
     };
     const second = await storage.write('k', 'two', { ifVersion: first });
-    const replay = (await (original as (...a: unknown[]) => Promise<unknown>)(...(sent[0] as unknown[]))) as [number, string];
+    const replay = (await (original as (...a: unknown[]) => Promise<unknown>)(
+      ...(sent[0] as unknown[]),
+    )) as [number, string];
     expect(replay).toEqual([1, second]);
     expect((await storage.read('k'))?.version).toBe(second);
     // A different writer with the stale version still conflicts.
-    const stale: unknown = await storage.write('k', 'three', { ifVersion: first }).catch((e: unknown) => e);
+    const stale: unknown = await storage
+      .write('k', 'three', { ifVersion: first })
+      .catch((e: unknown) => e);
     expect(isDurableError(stale, 'CONFLICT')).toBe(true);
   });
 
   it('a server that is down gives a retryable BACKEND error, never CONFLICT', async () => {
-    const storage = new RedisStorageManager({ url: 'redis://127.0.0.1:1', redisOptions: { maxRetriesPerRequest: 0, retryStrategy: () => null } });
-    const error: unknown = await storage.write('k', 'v', { ifVersion: null }).catch((e: unknown) => e);
+    const storage = new RedisStorageManager({
+      url: 'redis://127.0.0.1:1',
+      redisOptions: { maxRetriesPerRequest: 0, retryStrategy: () => null },
+    });
+    const error: unknown = await storage
+      .write('k', 'v', { ifVersion: null })
+      .catch((e: unknown) => e);
     expect(isDurableError(error, 'BACKEND')).toBe(true);
     await storage.close();
   });
 
   it('unknown options are refused with CONFIG', () => {
-    expect(() => new RedisStorageManager({ client: connect(), keyPrefix: 'x' } as never)).toThrow(/keyPrefix.*prefix/);
+    expect(() => new RedisStorageManager({ client: connect(), keyPrefix: 'x' } as never)).toThrow(
+      /keyPrefix.*prefix/,
+    );
   });
 });

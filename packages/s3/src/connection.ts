@@ -46,7 +46,16 @@ export interface S3Connection {
 }
 
 /** The option keys of {@link S3ConnectionOptions}. */
-const CONNECTION_OPTIONS = ['bucket', 'prefix', 'client', 'region', 'endpoint', 'forcePathStyle', 'credentials', 'clientConfig'] as const;
+const CONNECTION_OPTIONS = [
+  'bucket',
+  'prefix',
+  'client',
+  'region',
+  'endpoint',
+  'forcePathStyle',
+  'credentials',
+  'clientConfig',
+] as const;
 
 /** Option names of the S3 storage managers users migrate from (durable-x-state, unified-serverless-storage), with ours. */
 const SEED_NAMES: Readonly<Record<string, string>> = {
@@ -61,16 +70,35 @@ const SEED_NAMES: Readonly<Record<string, string>> = {
  * are the manager's own option keys besides the connection's: any other key is `CONFIG`, so a
  * misspelt or a seed library's option is never ignored in silence.
  */
-export function resolveConnection(options: S3ConnectionOptions, context: string, defaultPrefix: string, known: readonly string[]): S3Connection {
-  checkOptions(options, context, { known: [...CONNECTION_OPTIONS, ...known], required: ['bucket'], renamed: SEED_NAMES });
-  if (typeof options.bucket !== 'string' || !/^[a-z0-9][a-z0-9.\-_]{1,254}$/i.test(options.bucket)) {
-    throw new DurableError(ErrorCode.CONFIG, `${context}: bucket must be a valid bucket name, got ${JSON.stringify(options.bucket)}`);
+export function resolveConnection(
+  options: S3ConnectionOptions,
+  context: string,
+  defaultPrefix: string,
+  known: readonly string[],
+): S3Connection {
+  checkOptions(options, context, {
+    known: [...CONNECTION_OPTIONS, ...known],
+    required: ['bucket'],
+    renamed: SEED_NAMES,
+  });
+  if (
+    typeof options.bucket !== 'string' ||
+    !/^[a-z0-9][a-z0-9.\-_]{1,254}$/i.test(options.bucket)
+  ) {
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `${context}: bucket must be a valid bucket name, got ${JSON.stringify(options.bucket)}`,
+    );
   }
   const given = options.prefix ?? defaultPrefix;
   try {
     assertValidPrefix(given, context);
   } catch (error) {
-    throw new DurableError(ErrorCode.CONFIG, `${context}: invalid prefix ${JSON.stringify(given)}`, { cause: error });
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `${context}: invalid prefix ${JSON.stringify(given)}`,
+      { cause: error },
+    );
   }
   const prefix = given === '' || given.endsWith('/') ? given : `${given}/`;
   if (options.client !== undefined) {
@@ -101,7 +129,11 @@ export function objectKeyFor(connection: S3Connection, key: string, context: str
   if (bytes > MAX_OBJECT_KEY_BYTES) {
     throw new DurableError(
       ErrorCode.INVALID_KEY,
-      `${context}: invalid key ${JSON.stringify(key.slice(0, 64))}...: S3 object keys are at most ${MAX_OBJECT_KEY_BYTES} bytes of UTF-8 including the prefix ${JSON.stringify(connection.prefix)}, this one is ${bytes}; use a shorter key`,
+      `${context}: invalid key ${JSON.stringify(
+        key.slice(0, 64),
+      )}...: S3 object keys are at most ${MAX_OBJECT_KEY_BYTES} bytes of UTF-8 including the prefix ${JSON.stringify(
+        connection.prefix,
+      )}, this one is ${bytes}; use a shorter key`,
       { details: { key, bytes } },
     );
   }

@@ -40,7 +40,12 @@ export function isConcurrentConditionalWrite(error: unknown): boolean {
 export function isPreconditionFailure(error: unknown): boolean {
   const status = httpStatus(error);
   const name = errorName(error);
-  return status === 412 || name === 'PreconditionFailed' || name === 'ConditionalRequestConflict' || status === 409;
+  return (
+    status === 412 ||
+    name === 'PreconditionFailed' ||
+    name === 'ConditionalRequestConflict' ||
+    status === 409
+  );
 }
 
 /**
@@ -51,12 +56,24 @@ export function s3BackendError(error: unknown, message: string, key?: string): D
   if (isDurableError(error)) return error;
   const status = httpStatus(error);
   const name = errorName(error);
-  const throttled = name === 'SlowDown' || name === 'Throttling' || name === 'ThrottlingException' || status === 429;
+  const throttled =
+    name === 'SlowDown' ||
+    name === 'Throttling' ||
+    name === 'ThrottlingException' ||
+    status === 429;
   const retryable = status === undefined || status >= 500 || throttled;
   const reason = error instanceof Error ? error.message || name || 'unknown error' : String(error);
-  return new DurableError(ErrorCode.BACKEND, `${message}: ${name ?? 'error'}${status === undefined ? '' : ` (HTTP ${status})`}: ${reason}`, {
-    cause: error,
-    retryable,
-    details: { ...(key === undefined ? {} : { key }), ...(status === undefined ? {} : { status }), ...(name === undefined ? {} : { name }) },
-  });
+  return new DurableError(
+    ErrorCode.BACKEND,
+    `${message}: ${name ?? 'error'}${status === undefined ? '' : ` (HTTP ${status})`}: ${reason}`,
+    {
+      cause: error,
+      retryable,
+      details: {
+        ...(key === undefined ? {} : { key }),
+        ...(status === undefined ? {} : { status }),
+        ...(name === undefined ? {} : { name }),
+      },
+    },
+  );
 }

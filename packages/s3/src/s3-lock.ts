@@ -1,5 +1,12 @@
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import type { AcquireOptions, BackoffOptions, Clock, Lease, LockCapabilities, LockManager } from '@durable/core';
+import type {
+  AcquireOptions,
+  BackoffOptions,
+  Clock,
+  Lease,
+  LockCapabilities,
+  LockManager,
+} from '@durable/core';
 import { DurableError, ErrorCode, systemClock } from '@durable/core';
 import {
   acquireWithRetry,
@@ -73,7 +80,11 @@ export class S3LockManager implements LockManager {
   private readonly known = new Map<string, Observed>();
 
   constructor(options: S3LockOptions) {
-    this.connection = resolveConnection(options, CONTEXT, DEFAULT_LOCK_PREFIX, ['defaultTtlMs', 'backoff', 'clock']);
+    this.connection = resolveConnection(options, CONTEXT, DEFAULT_LOCK_PREFIX, [
+      'defaultTtlMs',
+      'backoff',
+      'clock',
+    ]);
     this.defaultTtlMs = resolveTtl(options.defaultTtlMs, 30_000, CONTEXT);
     this.backoff = resolveBackoff(options.backoff, CONTEXT);
     this.clock = options.clock ?? systemClock;
@@ -86,7 +97,14 @@ export class S3LockManager implements LockManager {
       return Promise.reject(error);
     }
     const attempt = (ttlMs: number): Promise<Lease | undefined> => this.tryAcquire(key, ttlMs);
-    return acquireWithRetry({ context: CONTEXT, key, options, defaultTtlMs: this.defaultTtlMs, backoff: this.backoff, attempt });
+    return acquireWithRetry({
+      context: CONTEXT,
+      key,
+      options,
+      defaultTtlMs: this.defaultTtlMs,
+      backoff: this.backoff,
+      attempt,
+    });
   }
 
   async release(key: string, token: string): Promise<boolean> {
@@ -98,9 +116,14 @@ export class S3LockManager implements LockManager {
     // release with our token (this one, its reply lost) ended it.
     const heldUntil = known?.record.expiresAt;
     const swapped = await this.swap(key, 'release', known, (seen, now, afterRetry) => {
-      if (seen !== undefined && seen.record.token === token) return { ...seen.record, token: null, expiresAt: 0, released: token };
+      if (seen !== undefined && seen.record.token === token)
+        return { ...seen.record, token: null, expiresAt: 0, released: token };
       // Our PUT was sent more than once and the last answer was 412: was the first one applied?
-      if (afterRetry && (seen?.record.released === token || (heldUntil !== undefined && now < heldUntil))) ours = true;
+      if (
+        afterRetry &&
+        (seen?.record.released === token || (heldUntil !== undefined && now < heldUntil))
+      )
+        ours = true;
       else if (afterRetry) throw releaseUnknown(key);
       return undefined;
     });
@@ -112,14 +135,23 @@ export class S3LockManager implements LockManager {
     assertLockToken(token, CONTEXT);
     const ttl = resolveTtl(ttlMs, this.defaultTtlMs, CONTEXT);
     const known = this.takeKnown(key, token);
-    const swapped = await this.swap(key, 'extend', known !== undefined && known.record.expiresAt > this.clock() ? known : undefined, (seen, now) => {
-      if (seen === undefined || seen.record.token !== token || seen.record.expiresAt <= now) {
-        throw new DurableError(ErrorCode.LOCK_LOST, `${CONTEXT}: extend failed for ${key}: the lease is no longer held`, {
-          details: { key },
-        });
-      }
-      return { ...seen.record, expiresAt: now + ttl };
-    });
+    const swapped = await this.swap(
+      key,
+      'extend',
+      known !== undefined && known.record.expiresAt > this.clock() ? known : undefined,
+      (seen, now) => {
+        if (seen === undefined || seen.record.token !== token || seen.record.expiresAt <= now) {
+          throw new DurableError(
+            ErrorCode.LOCK_LOST,
+            `${CONTEXT}: extend failed for ${key}: the lease is no longer held`,
+            {
+              details: { key },
+            },
+          );
+        }
+        return { ...seen.record, expiresAt: now + ttl };
+      },
+    );
     this.remember(key, swapped!.record, swapped!.etag);
     return swapped!.record.expiresAt;
   }
@@ -153,7 +185,11 @@ export class S3LockManager implements LockManager {
     key: string,
     operation: string,
     first: Observed | undefined,
-    change: (seen: Observed | undefined, now: number, afterRetry: boolean) => LeaseRecord | undefined,
+    change: (
+      seen: Observed | undefined,
+      now: number,
+      afterRetry: boolean,
+    ) => LeaseRecord | undefined,
   ): Promise<Observed | undefined> {
     let seen = first;
     let reads = 0;
@@ -170,24 +206,35 @@ export class S3LockManager implements LockManager {
       afterRetry = stored.retried;
       seen = undefined;
     }
-    throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: ${operation} failed for ${key}: too many concurrent changes`, {
-      retryable: true,
-      details: { key },
-    });
+    throw new DurableError(
+      ErrorCode.BACKEND,
+      `${CONTEXT}: ${operation} failed for ${key}: too many concurrent changes`,
+      {
+        retryable: true,
+        details: { key },
+      },
+    );
   }
 
   // One attempt: undefined means "held by someone else (or lost a race)", so retryUntil waits.
   private async tryAcquire(key: string, ttlMs: number): Promise<Lease | undefined> {
     const seen = await this.load(key, 'acquire');
     const now = this.clock();
-    if (seen !== undefined && seen.record.token !== null && seen.record.expiresAt > now) return undefined;
+    if (seen !== undefined && seen.record.token !== null && seen.record.expiresAt > now)
+      return undefined;
     const token = createLockToken();
     const fencingToken = (seen?.record.fencingToken ?? 0) + 1;
     const expiresAt = now + ttlMs;
     // The last release's token stays across grants, so a release whose reply was lost can still
     // recognise its own change after someone else took the lock.
     const released = seen?.record.released;
-    const record: LeaseRecord = { v: 1, token, fencingToken, expiresAt, ...(released === undefined ? {} : { released }) };
+    const record: LeaseRecord = {
+      v: 1,
+      token,
+      fencingToken,
+      expiresAt,
+      ...(released === undefined ? {} : { released }),
+    };
     const stored = await this.store(key, record, seen?.etag ?? null, 'acquire', token);
     if (typeof stored === 'string') {
       this.remember(key, record, stored);
@@ -216,9 +263,13 @@ export class S3LockManager implements LockManager {
     }
     const record = parseRecord(text);
     if (record === undefined || etag === undefined) {
-      throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: ${operation} failed for ${key}: the lease object is not a durable lease`, {
-        details: { key },
-      });
+      throw new DurableError(
+        ErrorCode.BACKEND,
+        `${CONTEXT}: ${operation} failed for ${key}: the lease object is not a durable lease`,
+        {
+          details: { key },
+        },
+      );
     }
     return { record, etag };
   }
@@ -229,7 +280,13 @@ export class S3LockManager implements LockManager {
    * failed in a way that may hide an applied attempt is checked by reading the lease back when
    * `ownToken` (an acquire's fresh token) says how to recognise it.
    */
-  private async store(key: string, record: LeaseRecord, ifEtag: string | null, operation: string, ownToken?: string): Promise<string | SwapFailure> {
+  private async store(
+    key: string,
+    record: LeaseRecord,
+    ifEtag: string | null,
+    operation: string,
+    ownToken?: string,
+  ): Promise<string | SwapFailure> {
     try {
       const response = await this.connection.client.send(
         new PutObjectCommand({
@@ -242,7 +299,8 @@ export class S3LockManager implements LockManager {
       );
       return response.ETag ?? '';
     } catch (error) {
-      if (isPreconditionFailure(error) || (ifEtag !== null && isNotFound(error))) return { retried: wasRetried(error) };
+      if (isPreconditionFailure(error) || (ifEtag !== null && isNotFound(error)))
+        return { retried: wasRetried(error) };
       if (ownToken !== undefined && mayHaveBeenApplied(error)) {
         // A lost reply on the last attempt: if the grant landed, it is ours to use (and to
         // release), rather than a phantom lease that blocks everyone until it expires.

@@ -28,9 +28,21 @@ import {
 } from '@durable/core/adapter';
 import type { S3Connection, S3ConnectionOptions } from './connection.js';
 import { objectKeyFor, resolveConnection } from './connection.js';
-import { isConcurrentConditionalWrite, isNotFound, isPreconditionFailure, s3BackendError } from './s3-errors.js';
+import {
+  isConcurrentConditionalWrite,
+  isNotFound,
+  isPreconditionFailure,
+  s3BackendError,
+} from './s3-errors.js';
 import type { ObservedObject } from './write-outcome.js';
-import { CONDITION_META, PREVIOUS_META, SeenWrites, WRITE_ID_META, conditionMark, settleOutcome } from './write-outcome.js';
+import {
+  CONDITION_META,
+  PREVIOUS_META,
+  SeenWrites,
+  WRITE_ID_META,
+  conditionMark,
+  settleOutcome,
+} from './write-outcome.js';
 
 /** Options for {@link S3StorageManager}. */
 export interface S3StorageOptions extends S3ConnectionOptions {
@@ -73,8 +85,13 @@ export class S3StorageManager implements StorageManager {
   async read(key: string): Promise<StoredEntry | undefined> {
     const objectKey = this.objectKey(key);
     try {
-      const response = await this.connection.client.send(new GetObjectCommand({ Bucket: this.connection.bucket, Key: objectKey }));
-      const data = response.Body === undefined ? new Uint8Array(0) : await response.Body.transformToByteArray();
+      const response = await this.connection.client.send(
+        new GetObjectCommand({ Bucket: this.connection.bucket, Key: objectKey }),
+      );
+      const data =
+        response.Body === undefined
+          ? new Uint8Array(0)
+          : await response.Body.transformToByteArray();
       const version = requireEtag(response.ETag, key);
       this.seenWrites.note(key, version, response.Metadata?.[WRITE_ID_META]);
       return { data, version };
@@ -90,11 +107,17 @@ export class S3StorageManager implements StorageManager {
     assertConditionalOptions(options, CONTEXT, key);
     const body = toBytes(value);
     const ifVersion = options?.ifVersion;
-    if (!this.conditional && ifVersion !== undefined) await this.checkByRead(key, ifVersion, 'write');
+    if (!this.conditional && ifVersion !== undefined)
+      await this.checkByRead(key, ifVersion, 'write');
     const conditional = this.conditional && ifVersion !== undefined;
-    const conditions = !conditional ? {} : ifVersion === null ? { IfNoneMatch: '*' } : { IfMatch: ifVersion };
+    const conditions = !conditional
+      ? {}
+      : ifVersion === null
+        ? { IfNoneMatch: '*' }
+        : { IfMatch: ifVersion };
     const writeId = randomUUID();
-    const previous = typeof ifVersion === 'string' ? this.seenWrites.writeIdOf(key, ifVersion) : undefined;
+    const previous =
+      typeof ifVersion === 'string' ? this.seenWrites.writeIdOf(key, ifVersion) : undefined;
     const metadata = {
       [WRITE_ID_META]: writeId,
       [CONDITION_META]: conditionMark(conditional ? ifVersion : undefined),
@@ -121,7 +144,8 @@ export class S3StorageManager implements StorageManager {
       // S3 answers If-Match on a missing object with 404: the version did not hold either.
       const failed = conditional && (isPreconditionFailure(error) || isNotFound(error));
       if (failed && !wasRetried(error)) throw conflict(key, 'write', ifVersion, error);
-      if (!failed && !mayHaveBeenApplied(error)) throw s3BackendError(error, `${CONTEXT}: write failed for ${key}`, key);
+      if (!failed && !mayHaveBeenApplied(error))
+        throw s3BackendError(error, `${CONTEXT}: write failed for ${key}`, key);
       return this.settleWrite(key, writeId, conditional ? ifVersion : undefined, error);
     }
   }
@@ -150,7 +174,11 @@ export class S3StorageManager implements StorageManager {
         return true;
       } catch (error) {
         // Gone after a lost reply: we deleted it, or another deleter did; either way it existed.
-        if (isDurableError(error, ErrorCode.UNKNOWN_OUTCOME) && (error.details as { gone?: boolean }).gone === true) return true;
+        if (
+          isDurableError(error, ErrorCode.UNKNOWN_OUTCOME) &&
+          (error.details as { gone?: boolean }).gone === true
+        )
+          return true;
         if (attempt >= 10 || !isDurableError(error, ErrorCode.CONFLICT)) throw error;
       }
     }
@@ -176,7 +204,11 @@ export class S3StorageManager implements StorageManager {
             Bucket: this.connection.bucket,
             Prefix: this.connection.prefix + prefix,
             MaxKeys: Math.min(S3_PAGE_MAX, limit - keys.length),
-            ...(token === undefined ? (startAfter === undefined ? {} : { StartAfter: startAfter }) : { ContinuationToken: token }),
+            ...(token === undefined
+              ? startAfter === undefined
+                ? {}
+                : { StartAfter: startAfter }
+              : { ContinuationToken: token }),
           }),
         );
         for (const object of response.Contents ?? []) {
@@ -208,9 +240,16 @@ export class S3StorageManager implements StorageManager {
   /** HeadObject: the ETag and our write metadata, or undefined when there is no object. */
   private async observe(key: string): Promise<ObservedObject | undefined> {
     try {
-      const response = await this.connection.client.send(new HeadObjectCommand({ Bucket: this.connection.bucket, Key: this.objectKey(key) }));
+      const response = await this.connection.client.send(
+        new HeadObjectCommand({ Bucket: this.connection.bucket, Key: this.objectKey(key) }),
+      );
       const metadata = response.Metadata ?? {};
-      return { etag: requireEtag(response.ETag, key), writeId: metadata[WRITE_ID_META], condition: metadata[CONDITION_META], previous: metadata[PREVIOUS_META] };
+      return {
+        etag: requireEtag(response.ETag, key),
+        writeId: metadata[WRITE_ID_META],
+        condition: metadata[CONDITION_META],
+        previous: metadata[PREVIOUS_META],
+      };
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw s3BackendError(error, `${CONTEXT}: head failed for ${key}`, key);
@@ -223,7 +262,12 @@ export class S3StorageManager implements StorageManager {
    * our precondition, a retryable BACKEND error for an unconditional write (a blind retry is
    * safe), and UNKNOWN_OUTCOME for a conditional one.
    */
-  private async settleWrite(key: string, writeId: string, ifVersion: string | null | undefined, error: unknown): Promise<string> {
+  private async settleWrite(
+    key: string,
+    writeId: string,
+    ifVersion: string | null | undefined,
+    error: unknown,
+  ): Promise<string> {
     const current = await this.observeAfter(key, 'write', error);
     if (ifVersion === undefined) {
       if (current?.writeId === writeId) return current.etag;
@@ -232,18 +276,37 @@ export class S3StorageManager implements StorageManager {
     const outcome = settleOutcome(current, writeId, ifVersion);
     if (outcome.kind === 'applied') return outcome.version;
     if (outcome.kind === 'conflict') throw conflict(key, 'write', ifVersion, error, outcome.reason);
-    throw unknownOutcome(key, 'write', outcome.reason, error, { writeId, gone: current === undefined });
+    throw unknownOutcome(key, 'write', outcome.reason, error, {
+      writeId,
+      gone: current === undefined,
+    });
   }
 
-  private async observeAfter(key: string, operation: string, error: unknown): Promise<ObservedObject | undefined> {
+  private async observeAfter(
+    key: string,
+    operation: string,
+    error: unknown,
+  ): Promise<ObservedObject | undefined> {
     try {
       return await this.observe(key);
     } catch (readError) {
-      throw unknownOutcome(key, operation, `its reply was lost and reading the object back failed too (${(readError as Error).message})`, error, {});
+      throw unknownOutcome(
+        key,
+        operation,
+        `its reply was lost and reading the object back failed too (${
+          (readError as Error).message
+        })`,
+        error,
+        {},
+      );
     }
   }
 
-  private async deleteObject(key: string, ifMatch: string | undefined, expected: string): Promise<void> {
+  private async deleteObject(
+    key: string,
+    ifMatch: string | undefined,
+    expected: string,
+  ): Promise<void> {
     let failure: unknown;
     try {
       await this.connection.client.send(
@@ -257,36 +320,59 @@ export class S3StorageManager implements StorageManager {
     } catch (error) {
       const failed = isPreconditionFailure(error) || isNotFound(error);
       if (failed && !wasRetried(error)) throw conflict(key, 'delete', expected, error);
-      if (!failed && !mayHaveBeenApplied(error)) throw s3BackendError(error, `${CONTEXT}: delete failed for ${key}`, key);
+      if (!failed && !mayHaveBeenApplied(error))
+        throw s3BackendError(error, `${CONTEXT}: delete failed for ${key}`, key);
       failure = error;
     }
     // A retried delete answered 412/404, or a lost reply: find out what is there now.
     const current = await this.observeAfter(key, 'delete', failure);
     const outcome = settleOutcome(current, undefined, expected);
-    if (outcome.kind === 'conflict') throw conflict(key, 'delete', expected, failure, outcome.reason);
+    if (outcome.kind === 'conflict')
+      throw conflict(key, 'delete', expected, failure, outcome.reason);
     const reason = outcome.kind === 'unknown' ? outcome.reason : 'the object changed';
     throw unknownOutcome(key, 'delete', reason, failure, { gone: current === undefined });
   }
 
   // Without conditional writes: compare by a read first (not atomic; see `conditionalWrites`).
-  private async checkByRead(key: string, ifVersion: string | null, operation: 'write' | 'delete'): Promise<void> {
+  private async checkByRead(
+    key: string,
+    ifVersion: string | null,
+    operation: 'write' | 'delete',
+  ): Promise<void> {
     const current = (await this.head(key)) ?? null;
-    if (current !== ifVersion) throw conflictError({ context: CONTEXT, operation, key, expected: ifVersion, actual: current });
+    if (current !== ifVersion)
+      throw conflictError({
+        context: CONTEXT,
+        operation,
+        key,
+        expected: ifVersion,
+        actual: current,
+      });
   }
 }
 
 function requireEtag(etag: string | undefined, key: string): string {
   if (etag === undefined || etag === '') {
-    throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: the store returned no ETag for ${key}`, { details: { key } });
+    throw new DurableError(ErrorCode.BACKEND, `${CONTEXT}: the store returned no ETag for ${key}`, {
+      details: { key },
+    });
   }
   return etag;
 }
 
-function conflict(key: string, operation: 'write' | 'delete', expected: string | null, cause?: unknown, reason?: string): DurableError {
+function conflict(
+  key: string,
+  operation: 'write' | 'delete',
+  expected: string | null,
+  cause?: unknown,
+  reason?: string,
+): DurableError {
   // S3's 409 ConditionalRequestConflict: another conditional write was in flight; ours was not
   // applied. Like every CONFLICT it is not retryable as is: read the key again and decide.
-  const concurrent = cause !== undefined && reason === undefined && isConcurrentConditionalWrite(cause);
-  const why = reason ?? (concurrent ? 'another conditional write on it was in progress (S3 409)' : undefined);
+  const concurrent =
+    cause !== undefined && reason === undefined && isConcurrentConditionalWrite(cause);
+  const why =
+    reason ?? (concurrent ? 'another conditional write on it was in progress (S3 409)' : undefined);
   return conflictError({
     context: CONTEXT,
     operation,
@@ -297,7 +383,13 @@ function conflict(key: string, operation: 'write' | 'delete', expected: string |
   });
 }
 
-function unknownOutcome(key: string, operation: string, reason: string, cause: unknown, details: Record<string, unknown>): DurableError {
+function unknownOutcome(
+  key: string,
+  operation: string,
+  reason: string,
+  cause: unknown,
+  details: Record<string, unknown>,
+): DurableError {
   return new DurableError(
     ErrorCode.UNKNOWN_OUTCOME,
     `${CONTEXT}: ${operation} of ${key} may or may not have been applied: ${reason}; read the key again before deciding`,

@@ -73,18 +73,38 @@ export type Outcome =
  * we expected, ours cannot have been applied. Anything else could hide our write (overwritten or
  * deleted since), so it is `unknown`, never a conflict.
  */
-export function settleOutcome(current: ObservedObject | undefined, writeId: string | undefined, ifVersion: string | null): Outcome {
+export function settleOutcome(
+  current: ObservedObject | undefined,
+  writeId: string | undefined,
+  ifVersion: string | null,
+): Outcome {
   if (current === undefined) {
-    return { kind: 'unknown', reason: 'the object is gone: it may have been written or deleted by this call and changed again since' };
+    return {
+      kind: 'unknown',
+      reason:
+        'the object is gone: it may have been written or deleted by this call and changed again since',
+    };
   }
-  if (writeId !== undefined && current.writeId === writeId) return { kind: 'applied', version: current.etag };
+  if (writeId !== undefined && current.writeId === writeId)
+    return { kind: 'applied', version: current.etag };
   // Replaced by a writer that had read our write: ours was applied, at the version it replaced.
-  if (writeId !== undefined && current.previous === writeId && current.condition?.startsWith('v:') === true) {
+  if (
+    writeId !== undefined &&
+    current.previous === writeId &&
+    current.condition?.startsWith('v:') === true
+  ) {
     return { kind: 'applied', version: current.condition.slice(2) };
   }
   // "Absent" recurs after every delete, so a create by another writer does not prove ours failed.
-  if (ifVersion !== null && current.condition === conditionMark(ifVersion) && current.etag !== ifVersion) {
+  if (
+    ifVersion !== null &&
+    current.condition === conditionMark(ifVersion) &&
+    current.etag !== ifVersion
+  ) {
     return { kind: 'conflict', reason: `another write replaced version ${ifVersion} first` };
   }
-  return { kind: 'unknown', reason: 'another write is there now, and this call may have been applied before it' };
+  return {
+    kind: 'unknown',
+    reason: 'another write is there now, and this call may have been applied before it',
+  };
 }

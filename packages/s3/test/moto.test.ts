@@ -27,9 +27,11 @@ if (motoOrSkip('@durable/s3', 'the S3 storage and lock suites')) {
     moto = await startMoto();
     client = makeClient();
     peer = makeClient();
-    await client.send(new CreateBucketCommand({ Bucket: bucket })).catch((error: { name?: string }) => {
-      if (error.name !== 'BucketAlreadyOwnedByYou') throw error;
-    });
+    await client
+      .send(new CreateBucketCommand({ Bucket: bucket }))
+      .catch((error: { name?: string }) => {
+        if (error.name !== 'BucketAlreadyOwnedByYou') throw error;
+      });
   }, 90_000);
   afterAll(async () => {
     client?.destroy();
@@ -39,12 +41,16 @@ if (motoOrSkip('@durable/s3', 'the S3 storage and lock suites')) {
 
   // moto serves one request at a time: the race tests' hundreds of requests can pass the default
   // 30 s on a loaded machine (they did at load 45), so a wider backstop.
-  runStorageSuite('s3 on moto', { create: () => new S3StorageManager({ client, bucket, prefix: 'suite/' }), timeoutMs: 120_000 });
+  runStorageSuite('s3 on moto', {
+    create: () => new S3StorageManager({ client, bucket, prefix: 'suite/' }),
+    timeoutMs: 120_000,
+  });
   // moto answers in tens of ms, one request at a time: a 300 ms lease could expire before the
   // suite's extend reaches it on a loaded machine.
   runLockSuite('s3 on moto', {
     create: () => new S3LockManager({ client, bucket, prefix: 'locks/', backoff: { maxMs: 50 } }),
-    createPeer: () => new S3LockManager({ client: peer, bucket, prefix: 'locks/', backoff: { maxMs: 50 } }),
+    createPeer: () =>
+      new S3LockManager({ client: peer, bucket, prefix: 'locks/', backoff: { maxMs: 50 } }),
     shortTtlMs: 1500,
     timeoutMs: 120_000,
   });

@@ -13,12 +13,18 @@ function storage(prefix = 'behaviour/'): S3StorageManager {
 describe('S3StorageManager options', () => {
   it('refuses a missing or malformed bucket and a bad prefix with CONFIG, before any I/O', () => {
     for (const bucket of [undefined, '', 'a', 'has space', 'x/y']) {
-      expect(() => new S3StorageManager({ bucket } as never)).toThrow(expect.objectContaining({ code: 'CONFIG' }));
+      expect(() => new S3StorageManager({ bucket } as never)).toThrow(
+        expect.objectContaining({ code: 'CONFIG' }),
+      );
     }
     for (const prefix of ['/abs', 'a//b', '../x']) {
-      expect(() => new S3StorageManager({ bucket: 'ok-bucket', prefix })).toThrow(expect.objectContaining({ code: 'CONFIG' }));
+      expect(() => new S3StorageManager({ bucket: 'ok-bucket', prefix })).toThrow(
+        expect.objectContaining({ code: 'CONFIG' }),
+      );
     }
-    expect(() => new S3LockManager({ bucket: 'ok-bucket', defaultTtlMs: 0 })).toThrow(expect.objectContaining({ code: 'CONFIG' }));
+    expect(() => new S3LockManager({ bucket: 'ok-bucket', defaultTtlMs: 0 })).toThrow(
+      expect.objectContaining({ code: 'CONFIG' }),
+    );
   });
 });
 
@@ -32,7 +38,9 @@ describe('S3StorageManager on a live endpoint', () => {
     expect(bytesToText((await one.read('k'))!.data)).toBe('from one');
     expect(bytesToText((await two.read('k'))!.data)).toBe('from two');
     expect((await one.list('')).keys).toEqual(['k']);
-    const raw = await s3.client.send(new GetObjectCommand({ Bucket: s3.endpoint.bucket, Key: `${ns}/one/k` }));
+    const raw = await s3.client.send(
+      new GetObjectCommand({ Bucket: s3.endpoint.bucket, Key: `${ns}/one/k` }),
+    );
     expect(await raw.Body!.transformToString()).toBe('from one');
   });
 
@@ -41,7 +49,9 @@ describe('S3StorageManager on a live endpoint', () => {
     await storage(`${ns}/app`).write('k', 'in app');
     await storage(`${ns}/app2`).write('k', 'in app2');
     expect((await storage(`${ns}/app`).list('')).keys).toEqual(['k']);
-    const raw = await s3.client.send(new GetObjectCommand({ Bucket: s3.endpoint.bucket, Key: `${ns}/app/k` }));
+    const raw = await s3.client.send(
+      new GetObjectCommand({ Bucket: s3.endpoint.bucket, Key: `${ns}/app/k` }),
+    );
     expect(await raw.Body!.transformToString()).toBe('in app');
   });
 
@@ -72,7 +82,12 @@ describe('S3StorageManager on a live endpoint', () => {
       await storage().close();
       await new S3LockManager({ client: s3.client, bucket: s3.endpoint.bucket }).close();
       expect(destroy).not.toHaveBeenCalled();
-      const owned = new S3StorageManager({ bucket: s3.endpoint.bucket, endpoint: s3.endpoint.endpoint, forcePathStyle: true, region: 'us-east-1' });
+      const owned = new S3StorageManager({
+        bucket: s3.endpoint.bucket,
+        endpoint: s3.endpoint.endpoint,
+        forcePathStyle: true,
+        region: 'us-east-1',
+      });
       await owned.close();
       expect(destroy).toHaveBeenCalledTimes(1);
     } finally {
@@ -89,7 +104,12 @@ describe('S3StorageManager on a live endpoint', () => {
   });
 
   it('conditionalWrites: false declares it, and still refuses a stale version (checked by a read first)', async () => {
-    const plain = new S3StorageManager({ client: s3.client, bucket: s3.endpoint.bucket, prefix: 'plain/', conditionalWrites: false });
+    const plain = new S3StorageManager({
+      client: s3.client,
+      bucket: s3.endpoint.bucket,
+      prefix: 'plain/',
+      conditionalWrites: false,
+    });
     expect(plain.capabilities.conditionalWrite).toBe(false);
     const key = uniquePrefix('plain');
     const v1 = await plain.write(key, 'one', { ifVersion: null });
@@ -105,7 +125,8 @@ describe('S3StorageManager on a live endpoint', () => {
     const ns = uniquePrefix('many');
     const keys = Array.from({ length: 1203 }, (_, i) => `${ns}/${String(i).padStart(5, '0')}`);
     const store = storage();
-    for (let i = 0; i < keys.length; i += 50) await Promise.all(keys.slice(i, i + 50).map((k) => store.write(k, '')));
+    for (let i = 0; i < keys.length; i += 50)
+      await Promise.all(keys.slice(i, i + 50).map((k) => store.write(k, '')));
     const first = await store.list(`${ns}/`, { limit: 1100 });
     expect(first.keys).toEqual(keys.slice(0, 1100));
     expect(first.cursor).toBe(keys[1099]);
@@ -153,7 +174,11 @@ describe('S3LockManager specifics', () => {
   it('a lease object that is not a durable lease is a BACKEND error, never a grant', async () => {
     const key = uniquePrefix('garbage');
     await storage('locks-garbage/').write(key, 'not json');
-    const lock = new S3LockManager({ client: s3.client, bucket: s3.endpoint.bucket, prefix: 'locks-garbage/' });
+    const lock = new S3LockManager({
+      client: s3.client,
+      bucket: s3.endpoint.bucket,
+      prefix: 'locks-garbage/',
+    });
     const error = await lock.acquire(key).catch((e: unknown) => e);
     expect(isDurableError(error, 'BACKEND')).toBe(true);
   });
@@ -186,7 +211,11 @@ describe('S3LockManager specifics', () => {
   });
 
   it('release keeps the lease object, so the fencing counter continues after it', async () => {
-    const lock = new S3LockManager({ client: s3.client, bucket: s3.endpoint.bucket, prefix: 'locks-keep/' });
+    const lock = new S3LockManager({
+      client: s3.client,
+      bucket: s3.endpoint.bucket,
+      prefix: 'locks-keep/',
+    });
     const key = uniquePrefix('keep');
     const first = await lock.acquire(key);
     expect(await first.release()).toBe(true);
@@ -199,7 +228,12 @@ describe('S3LockManager specifics', () => {
   it('an expired lease is free for a later clock without sleeping (injected clock)', async () => {
     let now = 1_000_000;
     const clock = (): number => now;
-    const options = { client: s3.client, bucket: s3.endpoint.bucket, prefix: 'locks-clock/', clock };
+    const options = {
+      client: s3.client,
+      bucket: s3.endpoint.bucket,
+      prefix: 'locks-clock/',
+      clock,
+    };
     const a = new S3LockManager(options);
     const b = new S3LockManager(options);
     const key = uniquePrefix('clock');
@@ -232,11 +266,23 @@ describe('lost answers', () => {
       { step: 'deserialize', name: 'dropFirstAnswer' },
     );
     try {
-      const lock = new S3LockManager({ client: flaky, bucket: s3.endpoint.bucket, prefix: 'locks-lost/' });
+      const lock = new S3LockManager({
+        client: flaky,
+        bucket: s3.endpoint.bucket,
+        prefix: 'locks-lost/',
+      });
       const key = uniquePrefix('lost');
       const lease = await lock.acquire(key, { waitMs: 0 });
       expect(dropNext).toBe(false);
-      await expectDurableError(() => new S3LockManager({ client: s3.client, bucket: s3.endpoint.bucket, prefix: 'locks-lost/' }).acquire(key), 'LOCK_TIMEOUT');
+      await expectDurableError(
+        () =>
+          new S3LockManager({
+            client: s3.client,
+            bucket: s3.endpoint.bucket,
+            prefix: 'locks-lost/',
+          }).acquire(key),
+        'LOCK_TIMEOUT',
+      );
       expect(await lease.release()).toBe(true);
     } finally {
       flaky.destroy();
@@ -246,7 +292,13 @@ describe('lost answers', () => {
 
 describe('bad input is a typed error before any I/O', () => {
   // The dead endpoint proves no request is made: I/O there would be BACKEND, not CONFIG.
-  const dead = new S3Client({ endpoint: 'http://127.0.0.1:9', forcePathStyle: true, region: 'us-east-1', maxAttempts: 1, credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  const dead = new S3Client({
+    endpoint: 'http://127.0.0.1:9',
+    forcePathStyle: true,
+    region: 'us-east-1',
+    maxAttempts: 1,
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  });
   afterAll(() => dead.destroy());
 
   it('storage: a value that is neither text nor bytes, or a malformed ifVersion, is CONFIG', async () => {
@@ -278,7 +330,8 @@ describe('S3 error answers map to BACKEND with the right retryable flag', () => 
     const client = s3.endpoint.client({ maxAttempts: 1 });
     client.middlewareStack.add(
       (next) => async (args) => {
-        (args.request as { headers: Record<string, string> }).headers['x-durable-test-fault'] = fault;
+        (args.request as { headers: Record<string, string> }).headers['x-durable-test-fault'] =
+          fault;
         return next(args);
       },
       { step: 'build', name: 'injectFault' },
@@ -297,7 +350,12 @@ describe('S3 error answers map to BACKEND with the right retryable flag', () => 
     try {
       const store = new S3StorageManager({ client, bucket: s3.endpoint.bucket });
       const lock = new S3LockManager({ client, bucket: s3.endpoint.bucket });
-      for (const operation of [() => store.read('k'), () => store.write('k', 'v', { ifVersion: null }), () => store.list(''), () => lock.acquire('k')]) {
+      for (const operation of [
+        () => store.read('k'),
+        () => store.write('k', 'v', { ifVersion: null }),
+        () => store.list(''),
+        () => lock.acquire('k'),
+      ]) {
         const error = await expectDurableError(operation, 'BACKEND');
         expect(error.retryable).toBe(retryable);
         expect(error.details).toMatchObject({ status: Number(fault.split(' ')[0]) });
@@ -310,7 +368,13 @@ describe('S3 error answers map to BACKEND with the right retryable flag', () => 
   it('412 on a conditional write is CONFLICT, not BACKEND', async () => {
     const client = faulty('412 PreconditionFailed');
     try {
-      await expectDurableError(() => new S3StorageManager({ client, bucket: s3.endpoint.bucket }).write('k', 'v', { ifVersion: null }), 'CONFLICT');
+      await expectDurableError(
+        () =>
+          new S3StorageManager({ client, bucket: s3.endpoint.bucket }).write('k', 'v', {
+            ifVersion: null,
+          }),
+        'CONFLICT',
+      );
     } finally {
       client.destroy();
     }
@@ -318,7 +382,13 @@ describe('S3 error answers map to BACKEND with the right retryable flag', () => 
 });
 
 describe('options and keys are checked before any I/O (issue 9)', () => {
-  const dead = new S3Client({ endpoint: 'http://127.0.0.1:9', forcePathStyle: true, region: 'us-east-1', maxAttempts: 1, credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  const dead = new S3Client({
+    endpoint: 'http://127.0.0.1:9',
+    forcePathStyle: true,
+    region: 'us-east-1',
+    maxAttempts: 1,
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  });
   afterAll(() => dead.destroy());
 
   it("the seed libraries' option names are CONFIG naming ours, not ignored in silence", () => {
@@ -330,19 +400,30 @@ describe('options and keys are checked before any I/O (issue 9)', () => {
       [{ conditionalWrite: true }, /unknown option "conditionalWrite"/],
     ];
     for (const [extra, message] of cases) {
-      for (const make of [() => new S3StorageManager({ bucket: 'ok-bucket', ...extra } as never), () => new S3LockManager({ bucket: 'ok-bucket', ...extra } as never)]) {
+      for (const make of [
+        () => new S3StorageManager({ bucket: 'ok-bucket', ...extra } as never),
+        () => new S3LockManager({ bucket: 'ok-bucket', ...extra } as never),
+      ]) {
         let thrown: unknown;
         try {
           make();
         } catch (error) {
           thrown = error;
         }
-        expect(thrown).toMatchObject({ code: 'CONFIG', retryable: false, message: expect.stringMatching(message) });
+        expect(thrown).toMatchObject({
+          code: 'CONFIG',
+          retryable: false,
+          message: expect.stringMatching(message),
+        });
       }
     }
-    expect(() => new S3StorageManager({ bucket: 'ok-bucket', defaultTtlMs: 5 } as never)).toThrow(expect.objectContaining({ code: 'CONFIG' }));
+    expect(() => new S3StorageManager({ bucket: 'ok-bucket', defaultTtlMs: 5 } as never)).toThrow(
+      expect.objectContaining({ code: 'CONFIG' }),
+    );
     for (const options of [null, undefined, 'bucket']) {
-      expect(() => new S3StorageManager(options as never)).toThrow(expect.objectContaining({ code: 'CONFIG' }));
+      expect(() => new S3StorageManager(options as never)).toThrow(
+        expect.objectContaining({ code: 'CONFIG' }),
+      );
     }
   });
 
@@ -351,7 +432,12 @@ describe('options and keys are checked before any I/O (issue 9)', () => {
     const lock = new S3LockManager({ client: dead, bucket: 'durable-test' });
     // 1000 characters: valid for the core rules, 3000 bytes in UTF-8; and 1021 ASCII + "app/" = 1025.
     for (const key of ['日'.repeat(1000), 'x'.repeat(1021)]) {
-      for (const operation of [() => store.read(key), () => store.write(key, 'v'), () => store.delete(key), () => store.exists(key)]) {
+      for (const operation of [
+        () => store.read(key),
+        () => store.write(key, 'v'),
+        () => store.delete(key),
+        () => store.exists(key),
+      ]) {
         const error = await expectDurableError(operation, 'INVALID_KEY');
         expect(error.retryable).toBe(false);
       }
@@ -365,8 +451,15 @@ describe('options and keys are checked before any I/O (issue 9)', () => {
   it("ifVersion '*' or with CR/LF, null options and lone-surrogate keys are refused before I/O", async () => {
     const store = new S3StorageManager({ client: dead, bucket: 'durable-test' });
     const lock = new S3LockManager({ client: dead, bucket: 'durable-test' });
-    for (const options of [{ ifVersion: '*' }, { ifVersion: '"e"\r\nx-amz-acl: public-read' }, null]) {
-      const error = await expectDurableError(() => store.write('k', 'v', options as never), 'CONFIG');
+    for (const options of [
+      { ifVersion: '*' },
+      { ifVersion: '"e"\r\nx-amz-acl: public-read' },
+      null,
+    ]) {
+      const error = await expectDurableError(
+        () => store.write('k', 'v', options as never),
+        'CONFIG',
+      );
       expect(error.retryable).toBe(false);
       await expectDurableError(() => store.delete('k', options as never), 'CONFIG');
     }
@@ -377,20 +470,29 @@ describe('options and keys are checked before any I/O (issue 9)', () => {
     }
     await expectDurableError(() => lock.acquire('k', { ttlMs: 1e300 }), 'CONFIG');
     await expectDurableError(() => lock.extend('k', 'token', 1e300), 'CONFIG');
-    expect(() => new S3LockManager({ bucket: 'ok-bucket', defaultTtlMs: 1e300 })).toThrow(expect.objectContaining({ code: 'CONFIG' }));
+    expect(() => new S3LockManager({ bucket: 'ok-bucket', defaultTtlMs: 1e300 })).toThrow(
+      expect.objectContaining({ code: 'CONFIG' }),
+    );
   });
 
   it('409 ConditionalRequestConflict on a conditional write is a CONFLICT like any other (not retryable as is), saying why', async () => {
     const client = s3.endpoint.client({ maxAttempts: 1 });
     client.middlewareStack.add(
       (next) => async (args) => {
-        (args.request as { headers: Record<string, string> }).headers['x-durable-test-fault'] = '409 ConditionalRequestConflict';
+        (args.request as { headers: Record<string, string> }).headers['x-durable-test-fault'] =
+          '409 ConditionalRequestConflict';
         return next(args);
       },
       { step: 'build', name: 'injectFault' },
     );
     try {
-      const error = await expectDurableError(() => new S3StorageManager({ client, bucket: s3.endpoint.bucket }).write('k', 'v', { ifVersion: null }), 'CONFLICT');
+      const error = await expectDurableError(
+        () =>
+          new S3StorageManager({ client, bucket: s3.endpoint.bucket }).write('k', 'v', {
+            ifVersion: null,
+          }),
+        'CONFLICT',
+      );
       expect(error.retryable).toBe(false);
       expect(error.message).toContain('S3 409');
     } finally {

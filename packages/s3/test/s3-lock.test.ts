@@ -18,7 +18,26 @@ afterAll(async () => {
 });
 
 runLockSuite('s3', {
-  create: () => new S3LockManager({ client: lossy?.client ?? s3.client, bucket: s3.endpoint.bucket, prefix: 'locks/', backoff: { maxMs: 50 } }),
-  createPeer: () => new S3LockManager({ client: s3.endpoint.client(), bucket: s3.endpoint.bucket, prefix: 'locks/', backoff: { maxMs: 50 } }),
-  ...(proxied ? { lostReply: { dropNextReply: () => lossy!.proxy.dropNextReply(), dropsPending: () => lossy!.proxy.dropsPending() } } : {}),
+  create: () =>
+    new S3LockManager({
+      client: lossy?.client ?? s3.client,
+      bucket: s3.endpoint.bucket,
+      prefix: 'locks/',
+      backoff: { maxMs: 50 },
+    }),
+  createPeer: () =>
+    new S3LockManager({
+      client: s3.endpoint.client(),
+      bucket: s3.endpoint.bucket,
+      prefix: 'locks/',
+      backoff: { maxMs: 50 },
+    }),
+  ...(proxied
+    ? {
+        lostReply: {
+          dropNextReply: () => lossy!.proxy.dropNextReply(),
+          dropsPending: () => lossy!.proxy.dropsPending(),
+        },
+      }
+    : {}),
 });

@@ -19,7 +19,11 @@ const describeProxied = proxied ? describe : describe.skip;
 
 beforeAll(async () => {
   if (!proxied) return;
-  proxy = await startLostReplyProxy({ target: s3.endpoint.endpoint, drops: changesAnObject, onLostReply: (r) => between?.(r) });
+  proxy = await startLostReplyProxy({
+    target: s3.endpoint.endpoint,
+    drops: changesAnObject,
+    onLostReply: (r) => between?.(r),
+  });
   lossy = makeClient(proxy.endpoint, 3, s3.endpoint.directory !== undefined);
 });
 afterEach(() => {
@@ -30,7 +34,8 @@ afterAll(async () => {
   await proxy?.close();
 });
 
-const storage = (client: S3Client): S3StorageManager => new S3StorageManager({ client, bucket: s3.endpoint.bucket, prefix: 'lost-reply/' });
+const storage = (client: S3Client): S3StorageManager =>
+  new S3StorageManager({ client, bucket: s3.endpoint.bucket, prefix: 'lost-reply/' });
 const text = async (key: string): Promise<string | undefined> => {
   const entry = await storage(s3.client).read(key);
   return entry === undefined ? undefined : bytesToText(entry.data);
@@ -72,7 +77,10 @@ describeProxied('S3 storage after a lost reply', () => {
       }
     };
     proxy.dropNextReply();
-    const error = await expectDurableError(() => storage(lossy).write(key, 'mine', { ifVersion: v1 }), 'UNKNOWN_OUTCOME');
+    const error = await expectDurableError(
+      () => storage(lossy).write(key, 'mine', { ifVersion: v1 }),
+      'UNKNOWN_OUTCOME',
+    );
     expect(error.retryable).toBe(false);
     expect(await text(key)).toBe('theirs again');
   });
@@ -82,7 +90,10 @@ describeProxied('S3 storage after a lost reply', () => {
     const v1 = await storage(s3.client).write(key, 'one');
     await storage(s3.client).write(key, 'theirs', { ifVersion: v1 });
     proxy.dropNextReply();
-    await expectDurableError(() => storage(lossy).write(key, 'mine', { ifVersion: v1 }), 'CONFLICT');
+    await expectDurableError(
+      () => storage(lossy).write(key, 'mine', { ifVersion: v1 }),
+      'CONFLICT',
+    );
     expect(proxy.dropsPending()).toBe(0);
     expect(await text(key)).toBe('theirs');
   });
@@ -94,7 +105,10 @@ describeProxied('S3 storage after a lost reply', () => {
       await storage(s3.client).write(key, 'theirs', { ifVersion: null });
     };
     proxy.dropNextReply();
-    await expectDurableError(() => storage(lossy).write(key, 'mine', { ifVersion: null }), 'UNKNOWN_OUTCOME');
+    await expectDurableError(
+      () => storage(lossy).write(key, 'mine', { ifVersion: null }),
+      'UNKNOWN_OUTCOME',
+    );
     expect(await text(key)).toBe('theirs');
   });
 
@@ -102,7 +116,10 @@ describeProxied('S3 storage after a lost reply', () => {
     const key = uniquePrefix('delete');
     const version = await storage(s3.client).write(key, 'doomed');
     proxy.dropNextReply();
-    const error = await expectDurableError(() => storage(lossy).delete(key, { ifVersion: version }), 'UNKNOWN_OUTCOME');
+    const error = await expectDurableError(
+      () => storage(lossy).delete(key, { ifVersion: version }),
+      'UNKNOWN_OUTCOME',
+    );
     expect(error.details).toMatchObject({ key, gone: true });
     expect(await text(key)).toBeUndefined();
   });
@@ -132,14 +149,17 @@ describeProxied('S3 storage after a lost reply', () => {
     const key = uniquePrefix('meta');
     await storage(s3.client).write(key, 'x', { ifVersion: null });
     const { HeadObjectCommand } = await import('@aws-sdk/client-s3');
-    const head = await s3.client.send(new HeadObjectCommand({ Bucket: s3.endpoint.bucket, Key: `lost-reply/${key}` }));
+    const head = await s3.client.send(
+      new HeadObjectCommand({ Bucket: s3.endpoint.bucket, Key: `lost-reply/${key}` }),
+    );
     expect(head.Metadata?.['durable-write']).toMatch(/^[0-9a-f-]{36}$/);
     expect(head.Metadata?.['durable-if']).toBe('absent');
   });
 });
 
 describeProxied('S3 lock after a lost reply', () => {
-  const locks = (client: S3Client): S3LockManager => new S3LockManager({ client, bucket: s3.endpoint.bucket, prefix: 'lost-reply-locks/' });
+  const locks = (client: S3Client): S3LockManager =>
+    new S3LockManager({ client, bucket: s3.endpoint.bucket, prefix: 'lost-reply-locks/' });
 
   it('a release whose reply was lost, with the lock taken and released by another before the retry, is true while the lease could not have expired', async () => {
     const key = uniquePrefix('cycled');

@@ -19,17 +19,40 @@ afterAll(async () => {
 });
 
 runStorageSuite('s3', {
-  create: () => new S3StorageManager({ client: lossy?.client ?? s3.client, bucket: s3.endpoint.bucket, prefix: 'suite/' }),
-  createIsolated: () => new S3StorageManager({ client: s3.client, bucket: s3.endpoint.bucket, prefix: 'suite-other/' }),
+  create: () =>
+    new S3StorageManager({
+      client: lossy?.client ?? s3.client,
+      bucket: s3.endpoint.bucket,
+      prefix: 'suite/',
+    }),
+  createIsolated: () =>
+    new S3StorageManager({ client: s3.client, bucket: s3.endpoint.bucket, prefix: 'suite-other/' }),
   // s3rver lists from a walk of its folders ("a/b" before "a"); S3 itself lists in UTF-8 byte order.
-  ...(process.env.S3_ENDPOINT === undefined ? { listOrderUncheckedBecause: 's3rver lists in folder-walk order, not S3\'s UTF-8 byte order' } : {}),
-  ...(proxied ? { lostReply: { dropNextReply: () => lossy!.proxy.dropNextReply(), dropsPending: () => lossy!.proxy.dropsPending() } } : {}),
+  ...(process.env.S3_ENDPOINT === undefined
+    ? { listOrderUncheckedBecause: "s3rver lists in folder-walk order, not S3's UTF-8 byte order" }
+    : {}),
+  ...(proxied
+    ? {
+        lostReply: {
+          dropNextReply: () => lossy!.proxy.dropNextReply(),
+          dropsPending: () => lossy!.proxy.dropsPending(),
+        },
+      }
+    : {}),
 });
 
 // S3-compatible stores without conditional writes: the manager declares conditionalWrite: false
 // and checks conditions by a read first, so the suite runs without its compare-and-swap cases.
 runStorageSuite('s3 with conditionalWrites: false', {
-  create: () => new S3StorageManager({ client: s3.client, bucket: s3.endpoint.bucket, prefix: 'suite-plain/', conditionalWrites: false }),
+  create: () =>
+    new S3StorageManager({
+      client: s3.client,
+      bucket: s3.endpoint.bucket,
+      prefix: 'suite-plain/',
+      conditionalWrites: false,
+    }),
   capabilities: { conditionalWrite: false },
-  ...(process.env.S3_ENDPOINT === undefined ? { listOrderUncheckedBecause: 's3rver lists in folder-walk order, not S3\'s UTF-8 byte order' } : {}),
+  ...(process.env.S3_ENDPOINT === undefined
+    ? { listOrderUncheckedBecause: "s3rver lists in folder-walk order, not S3's UTF-8 byte order" }
+    : {}),
 });

@@ -48,22 +48,48 @@ export class Connection {
   ) {
     const { path, database, fsync, busyTimeoutMs } = options;
     if ((path === undefined) === (database === undefined)) {
-      throw new DurableError(ErrorCode.CONFIG, `${context}: give exactly one of "path" (a database file) or "database" (an open better-sqlite3 handle)`);
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `${context}: give exactly one of "path" (a database file) or "database" (an open better-sqlite3 handle)`,
+      );
     }
     if (path !== undefined && (typeof path !== 'string' || path === '')) {
-      throw new DurableError(ErrorCode.CONFIG, `${context}: "path" must be a non-empty file path, got ${describeValue(path)}`);
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `${context}: "path" must be a non-empty file path, got ${describeValue(path)}`,
+      );
     }
-    if (database !== undefined && (typeof database !== 'object' || database === null || typeof database.prepare !== 'function')) {
-      throw new DurableError(ErrorCode.CONFIG, `${context}: "database" must be an open better-sqlite3 Database, got ${describeValue(database)}`);
+    if (
+      database !== undefined &&
+      (typeof database !== 'object' || database === null || typeof database.prepare !== 'function')
+    ) {
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `${context}: "database" must be an open better-sqlite3 Database, got ${describeValue(
+          database,
+        )}`,
+      );
     }
     if (database !== undefined && fsync !== undefined) {
-      throw new DurableError(ErrorCode.CONFIG, `${context}: "fsync" applies only with "path"; set PRAGMA synchronous on the database you pass`);
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `${context}: "fsync" applies only with "path"; set PRAGMA synchronous on the database you pass`,
+      );
     }
     if (fsync !== undefined && typeof fsync !== 'boolean') {
-      throw new DurableError(ErrorCode.CONFIG, `${context}: "fsync" must be a boolean, got ${describeValue(fsync)}`);
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `${context}: "fsync" must be a boolean, got ${describeValue(fsync)}`,
+      );
     }
-    if (busyTimeoutMs !== undefined && (typeof busyTimeoutMs !== 'number' || !Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0)) {
-      throw new DurableError(ErrorCode.CONFIG, `${context}: "busyTimeoutMs" must be an integer >= 0, got ${describeValue(busyTimeoutMs)}`);
+    if (
+      busyTimeoutMs !== undefined &&
+      (typeof busyTimeoutMs !== 'number' || !Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0)
+    ) {
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `${context}: "busyTimeoutMs" must be an integer >= 0, got ${describeValue(busyTimeoutMs)}`,
+      );
     }
     this.owned = database === undefined;
     this.db = database;
@@ -122,11 +148,17 @@ export class Connection {
     const code = (error as { code?: unknown }).code;
     // BUSY and LOCKED mean another connection held the write lock past busyTimeoutMs: the
     // transaction never started, so the same call may simply be made again.
-    const retryable = typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
-    return toBackendError(error, `${this.context}: ${what}${key === undefined ? '' : ` failed for ${key}`}`, {
-      retryable,
-      ...(key === undefined ? {} : { details: { key } }),
-    });
+    const retryable =
+      typeof code === 'string' &&
+      (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+    return toBackendError(
+      error,
+      `${this.context}: ${what}${key === undefined ? '' : ` failed for ${key}`}`,
+      {
+        retryable,
+        ...(key === undefined ? {} : { details: { key } }),
+      },
+    );
   }
 }
 
@@ -141,12 +173,18 @@ export interface Migration {
 // upgrade an old file, and an older release refuses a newer file instead of misreading it.
 function migrate(db: SqliteDatabase, migrations: readonly Migration[]): void {
   db.transaction(() => {
-    db.exec('CREATE TABLE IF NOT EXISTS durable_schema (name TEXT PRIMARY KEY, version INTEGER NOT NULL)');
+    db.exec(
+      'CREATE TABLE IF NOT EXISTS durable_schema (name TEXT PRIMARY KEY, version INTEGER NOT NULL)',
+    );
     const current = db.prepare('SELECT version FROM durable_schema WHERE name = ?');
-    const set = db.prepare('INSERT INTO durable_schema (name, version) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET version = excluded.version');
+    const set = db.prepare(
+      'INSERT INTO durable_schema (name, version) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET version = excluded.version',
+    );
     for (const migration of migrations) {
       const row = current.get(migration.name) as { version: number } | undefined;
-      const latest = Math.max(...migrations.filter((m) => m.name === migration.name).map((m) => m.version));
+      const latest = Math.max(
+        ...migrations.filter((m) => m.name === migration.name).map((m) => m.version),
+      );
       if (row !== undefined && row.version > latest) {
         throw new DurableError(
           ErrorCode.VERSION_UNKNOWN,
@@ -161,6 +199,13 @@ function migrate(db: SqliteDatabase, migrations: readonly Migration[]): void {
 }
 
 /** Checks a component's option bag: only known names, connection options valid. */
-export function checkConnectionOptions(options: unknown, context: string, extra: readonly string[]): void {
-  checkOptions(options, context, { known: [...CONNECTION_OPTIONS, ...extra], renamed: { filename: 'path', db: 'database' } });
+export function checkConnectionOptions(
+  options: unknown,
+  context: string,
+  extra: readonly string[],
+): void {
+  checkOptions(options, context, {
+    known: [...CONNECTION_OPTIONS, ...extra],
+    renamed: { filename: 'path', db: 'database' },
+  });
 }

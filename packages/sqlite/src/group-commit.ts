@@ -18,7 +18,9 @@ interface Pending {
 export class GroupCommit {
   private queue: Pending[] = [];
   private scheduled = false;
-  private statements: Record<'begin' | 'commit' | 'rollback' | 'savepoint' | 'release' | 'undo', Statement> | undefined;
+  private statements:
+    | Record<'begin' | 'commit' | 'rollback' | 'savepoint' | 'release' | 'undo', Statement>
+    | undefined;
 
   constructor(private readonly database: () => SqliteDatabase) {}
 

@@ -1,6 +1,14 @@
 import { resolve } from 'node:path';
 import type { Statement } from 'better-sqlite3';
-import type { AcquireOptions, BackoffOptions, Clock, Lease, LockCapabilities, LockHolder, LockManager } from '@durable/core';
+import type {
+  AcquireOptions,
+  BackoffOptions,
+  Clock,
+  Lease,
+  LockCapabilities,
+  LockHolder,
+  LockManager,
+} from '@durable/core';
 import { DurableError, ErrorCode, systemClock } from '@durable/core';
 import {
   acquireWithRetry,
@@ -78,14 +86,20 @@ export class SqliteLockManager implements LockManager {
       attempt: (ttlMs) => this.tryAcquire(key, ttlMs),
       // A release in this process wakes its waiters at once; other processes' releases are seen
       // at the next attempt of the backoff (SQLite has no cross-process notification).
-      ...(this.wakeKey === '' ? {} : { watch: (onChange: () => void) => watchReleases(this.wakeKey, key, onChange) }),
+      ...(this.wakeKey === ''
+        ? {}
+        : { watch: (onChange: () => void) => watchReleases(this.wakeKey, key, onChange) }),
     });
   }
 
   async release(key: string, token: string): Promise<boolean> {
     assertValidKey(key, CONTEXT);
     assertLockToken(token, CONTEXT);
-    const released = await this.connection.write(() => this.sql().release.run(key, token).changes > 0, 'release', key);
+    const released = await this.connection.write(
+      () => this.sql().release.run(key, token).changes > 0,
+      'release',
+      key,
+    );
     if (released && this.wakeKey !== '') notifyRelease(this.wakeKey, key);
     return released;
   }
@@ -96,11 +110,19 @@ export class SqliteLockManager implements LockManager {
     const ttl = resolveTtl(ttlMs, this.defaultTtlMs, CONTEXT);
     const now = this.clock();
     const expiresAt = now + ttl;
-    const changed = await this.connection.write(() => this.sql().extend.run(expiresAt, key, token, now).changes, 'extend', key);
+    const changed = await this.connection.write(
+      () => this.sql().extend.run(expiresAt, key, token, now).changes,
+      'extend',
+      key,
+    );
     if (changed === 0) {
-      throw new DurableError(ErrorCode.LOCK_LOST, `${CONTEXT}: extend failed for ${key}: the lease expired or was released; acquire it again`, {
-        details: { key },
-      });
+      throw new DurableError(
+        ErrorCode.LOCK_LOST,
+        `${CONTEXT}: extend failed for ${key}: the lease expired or was released; acquire it again`,
+        {
+          details: { key },
+        },
+      );
     }
     return expiresAt;
   }
@@ -119,18 +141,22 @@ export class SqliteLockManager implements LockManager {
 
   private async tryAcquire(key: string, ttlMs: number): Promise<Lease | undefined> {
     const token = createLockToken();
-    const grant = await this.connection.write(() => {
-      const sql = this.sql();
-      // The clock is read inside the transaction: a grant made after a long wait for the write
-      // lock measures the holder's expiry against the time it actually decides.
-      const now = this.clock();
-      const row = sql.get.get(key) as LockRow | undefined;
-      if (row !== undefined && row.token !== null && row.expires_at > now) return undefined;
-      const fencingToken = (row?.fencing ?? 0) + 1;
-      const expiresAt = now + ttlMs;
-      sql.grant.run(key, token, expiresAt, fencingToken);
-      return { fencingToken, expiresAt };
-    }, 'acquire', key);
+    const grant = await this.connection.write(
+      () => {
+        const sql = this.sql();
+        // The clock is read inside the transaction: a grant made after a long wait for the write
+        // lock measures the holder's expiry against the time it actually decides.
+        const now = this.clock();
+        const row = sql.get.get(key) as LockRow | undefined;
+        if (row !== undefined && row.token !== null && row.expires_at > now) return undefined;
+        const fencingToken = (row?.fencing ?? 0) + 1;
+        const expiresAt = now + ttlMs;
+        sql.grant.run(key, token, expiresAt, fencingToken);
+        return { fencingToken, expiresAt };
+      },
+      'acquire',
+      key,
+    );
     return grant === undefined ? undefined : createLease(this, { key, token, ttlMs, ...grant });
   }
 
@@ -143,8 +169,12 @@ export class SqliteLockManager implements LockManager {
           'INSERT INTO durable_locks (key, token, expires_at, fencing) VALUES (?, ?, ?, ?) ' +
             'ON CONFLICT(key) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at, fencing = excluded.fencing',
         ),
-        release: db.prepare('UPDATE durable_locks SET token = NULL, expires_at = 0 WHERE key = ? AND token = ?'),
-        extend: db.prepare('UPDATE durable_locks SET expires_at = ? WHERE key = ? AND token = ? AND expires_at > ?'),
+        release: db.prepare(
+          'UPDATE durable_locks SET token = NULL, expires_at = 0 WHERE key = ? AND token = ?',
+        ),
+        extend: db.prepare(
+          'UPDATE durable_locks SET expires_at = ? WHERE key = ? AND token = ? AND expires_at > ?',
+        ),
       };
     }
     return this.statements;

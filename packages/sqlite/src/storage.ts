@@ -1,5 +1,13 @@
 import type { Statement } from 'better-sqlite3';
-import type { ConditionalOptions, ListOptions, ListPage, StorageCapabilities, StorageManager, StorageValue, StoredEntry } from '@durable/core';
+import type {
+  ConditionalOptions,
+  ListOptions,
+  ListPage,
+  StorageCapabilities,
+  StorageManager,
+  StorageValue,
+  StoredEntry,
+} from '@durable/core';
 import type { DurableError } from '@durable/core';
 import {
   assertConditionalOptions,
@@ -51,8 +59,17 @@ export class SqliteStorageManager implements StorageManager {
 
   async read(key: string): Promise<StoredEntry | undefined> {
     assertValidKey(key, CONTEXT);
-    const row = this.connection.read(() => this.sql().read.get(key) as Row | undefined, 'read', key);
-    return row === undefined ? undefined : { data: new Uint8Array(row.value.buffer, row.value.byteOffset, row.value.byteLength), version: row.version };
+    const row = this.connection.read(
+      () => this.sql().read.get(key) as Row | undefined,
+      'read',
+      key,
+    );
+    return row === undefined
+      ? undefined
+      : {
+          data: new Uint8Array(row.value.buffer, row.value.byteOffset, row.value.byteLength),
+          version: row.version,
+        };
   }
 
   async write(key: string, value: StorageValue, options?: ConditionalOptions): Promise<string> {
@@ -63,14 +80,19 @@ export class SqliteStorageManager implements StorageManager {
     const version = createLockToken();
     const data = Buffer.from(toBytes(value));
     const ifVersion = options?.ifVersion;
-    await this.connection.write(() => {
-      const sql = this.sql();
-      if (ifVersion !== undefined) {
-        const current = sql.version.get(key) as { version: string } | undefined;
-        if ((current?.version ?? null) !== ifVersion) throw conflict('write', key, ifVersion, current?.version);
-      }
-      sql.upsert.run(key, data, version);
-    }, 'write', key);
+    await this.connection.write(
+      () => {
+        const sql = this.sql();
+        if (ifVersion !== undefined) {
+          const current = sql.version.get(key) as { version: string } | undefined;
+          if ((current?.version ?? null) !== ifVersion)
+            throw conflict('write', key, ifVersion, current?.version);
+        }
+        sql.upsert.run(key, data, version);
+      },
+      'write',
+      key,
+    );
     return version;
   }
 
@@ -78,14 +100,19 @@ export class SqliteStorageManager implements StorageManager {
     assertValidKey(key, CONTEXT);
     assertConditionalOptions(options, CONTEXT, key);
     const ifVersion = options?.ifVersion;
-    return this.connection.write(() => {
-      const sql = this.sql();
-      if (ifVersion !== undefined) {
-        const current = sql.version.get(key) as { version: string } | undefined;
-        if (ifVersion === null || current?.version !== ifVersion) throw conflict('delete', key, ifVersion, current?.version);
-      }
-      return sql.delete.run(key).changes > 0;
-    }, 'delete', key);
+    return this.connection.write(
+      () => {
+        const sql = this.sql();
+        if (ifVersion !== undefined) {
+          const current = sql.version.get(key) as { version: string } | undefined;
+          if (ifVersion === null || current?.version !== ifVersion)
+            throw conflict('delete', key, ifVersion, current?.version);
+        }
+        return sql.delete.run(key).changes > 0;
+      },
+      'delete',
+      key,
+    );
   }
 
   async exists(key: string): Promise<boolean> {
@@ -100,10 +127,18 @@ export class SqliteStorageManager implements StorageManager {
     const after = options.cursor ?? '';
     const upper = prefixUpperBound(prefix);
     // One more than the page: whether a next page exists without a second query.
-    const rows = this.connection.read(() => {
-      const sql = this.sql();
-      return (upper === undefined ? sql.listOpen.all(prefix, after, limit + 1) : sql.list.all(prefix, after, upper, limit + 1)) as Array<{ key: string }>;
-    }, 'list', prefix);
+    const rows = this.connection.read(
+      () => {
+        const sql = this.sql();
+        return (
+          upper === undefined
+            ? sql.listOpen.all(prefix, after, limit + 1)
+            : sql.list.all(prefix, after, upper, limit + 1)
+        ) as Array<{ key: string }>;
+      },
+      'list',
+      prefix,
+    );
     // A fresh array of this realm: the driver's arrays come from Node's main realm, which
     // deep-equality checks in a sandbox (jest, vm) tell apart.
     const keys: string[] = [];
@@ -123,19 +158,34 @@ export class SqliteStorageManager implements StorageManager {
 }
 
 // Prepared once per connection: parsing SQL costs more than running these statements.
-function prepare(connection: Connection): Record<'read' | 'version' | 'upsert' | 'delete' | 'list' | 'listOpen', Statement> {
+function prepare(
+  connection: Connection,
+): Record<'read' | 'version' | 'upsert' | 'delete' | 'list' | 'listOpen', Statement> {
   const db = connection.database;
   const after = 'key >= ? AND key > ?';
   return {
     read: db.prepare('SELECT value, version FROM durable_kv WHERE key = ?'),
     version: db.prepare('SELECT version FROM durable_kv WHERE key = ?'),
-    upsert: db.prepare('INSERT INTO durable_kv (key, value, version) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, version = excluded.version'),
+    upsert: db.prepare(
+      'INSERT INTO durable_kv (key, value, version) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, version = excluded.version',
+    ),
     delete: db.prepare('DELETE FROM durable_kv WHERE key = ?'),
     list: db.prepare(`SELECT key FROM durable_kv WHERE ${after} AND key < ? ORDER BY key LIMIT ?`),
     listOpen: db.prepare(`SELECT key FROM durable_kv WHERE ${after} ORDER BY key LIMIT ?`),
   };
 }
 
-function conflict(operation: 'write' | 'delete', key: string, ifVersion: string | null, current: string | undefined): DurableError {
-  return conflictError({ context: CONTEXT, operation, key, expected: ifVersion, actual: current ?? null });
+function conflict(
+  operation: 'write' | 'delete',
+  key: string,
+  ifVersion: string | null,
+  current: string | undefined,
+): DurableError {
+  return conflictError({
+    context: CONTEXT,
+    operation,
+    key,
+    expected: ifVersion,
+    actual: current ?? null,
+  });
 }

@@ -1,5 +1,14 @@
 import type { Statement } from 'better-sqlite3';
-import type { ClaimedWorkflow, Clock, NewWorkflow, WorkflowCounts, WorkflowListQuery, WorkflowPage, WorkflowRecord, WorkflowStore } from '@durable/core';
+import type {
+  ClaimedWorkflow,
+  Clock,
+  NewWorkflow,
+  WorkflowCounts,
+  WorkflowListQuery,
+  WorkflowPage,
+  WorkflowRecord,
+  WorkflowStore,
+} from '@durable/core';
 import type { ClaimTransition } from '@durable/core/adapter';
 import { WorkflowStatus, isFinishedStatus, systemClock } from '@durable/core';
 import {
@@ -61,12 +70,22 @@ export class SqliteWorkflowStore extends ClaimWrites implements WorkflowStore {
 
   async insert(workflow: NewWorkflow): Promise<boolean> {
     const record = workflowTransitions.create(workflow, this.clock());
-    return this.connection.write(() => this.sql().insert.run(record.id, record.status, dueAt(record), JSON.stringify(record)).changes > 0, 'insert', record.id);
+    return this.connection.write(
+      () =>
+        this.sql().insert.run(record.id, record.status, dueAt(record), JSON.stringify(record))
+          .changes > 0,
+      'insert',
+      record.id,
+    );
   }
 
   async get(id: string): Promise<WorkflowRecord | undefined> {
     assertValidWorkflowId(id, `${CONTEXT}: get`);
-    const row = this.connection.read(() => this.sql().get.get(id) as { record: string } | undefined, 'get', id);
+    const row = this.connection.read(
+      () => this.sql().get.get(id) as { record: string } | undefined,
+      'get',
+      id,
+    );
     return row === undefined ? undefined : parseWorkflowRecord(row.record, CONTEXT);
   }
 
@@ -95,7 +114,9 @@ export class SqliteWorkflowStore extends ClaimWrites implements WorkflowStore {
 
   async signal(id: string, name: string, payload?: unknown): Promise<boolean> {
     assertValidWorkflowId(id, `${CONTEXT}: signal`);
-    return this.change(id, 'signal', (record, now) => workflowTransitions.signal(record, name, payload, now));
+    return this.change(id, 'signal', (record, now) =>
+      workflowTransitions.signal(record, name, payload, now),
+    );
   }
 
   async cancel(id: string): Promise<boolean> {
@@ -106,12 +127,27 @@ export class SqliteWorkflowStore extends ClaimWrites implements WorkflowStore {
   /** A page of workflows (every record is read: the table has no index on createdAt yet). */
   async list(query: WorkflowListQuery): Promise<WorkflowPage> {
     const checked = checkWorkflowListQuery(query, CONTEXT);
-    const rows = this.connection.read(() => this.connection.database.prepare('SELECT record FROM durable_workflows').all() as Array<{ record: string }>, 'list');
-    return pageWorkflows(rows.map((row) => parseWorkflowRecord(row.record, CONTEXT)), checked);
+    const rows = this.connection.read(
+      () =>
+        this.connection.database.prepare('SELECT record FROM durable_workflows').all() as Array<{
+          record: string;
+        }>,
+      'list',
+    );
+    return pageWorkflows(
+      rows.map((row) => parseWorkflowRecord(row.record, CONTEXT)),
+      checked,
+    );
   }
 
   async counts(): Promise<WorkflowCounts> {
-    const rows = this.connection.read(() => this.connection.database.prepare('SELECT status FROM durable_workflows').all() as Array<{ status: WorkflowRecord['status'] }>, 'counts');
+    const rows = this.connection.read(
+      () =>
+        this.connection.database.prepare('SELECT status FROM durable_workflows').all() as Array<{
+          status: WorkflowRecord['status'];
+        }>,
+      'counts',
+    );
     return countWorkflows(rows);
   }
 
@@ -124,25 +160,42 @@ export class SqliteWorkflowStore extends ClaimWrites implements WorkflowStore {
     this.connection.close();
   }
 
-  protected async underClaim(id: string, token: string, operation: string, apply: ClaimTransition): Promise<WorkflowRecord> {
+  protected async underClaim(
+    id: string,
+    token: string,
+    operation: string,
+    apply: ClaimTransition,
+  ): Promise<WorkflowRecord> {
     assertValidWorkflowId(id, `${CONTEXT}: ${operation}`);
-    return this.connection.write(() => {
-      const record = this.load(id);
-      assertClaimHeld(record, token, operation, id);
-      const next = apply(record, this.clock());
-      this.store(next);
-      return next;
-    }, operation, id);
+    return this.connection.write(
+      () => {
+        const record = this.load(id);
+        assertClaimHeld(record, token, operation, id);
+        const next = apply(record, this.clock());
+        this.store(next);
+        return next;
+      },
+      operation,
+      id,
+    );
   }
 
-  private change(id: string, operation: string, apply: (record: WorkflowRecord, now: number) => WorkflowRecord | undefined): Promise<boolean> {
-    return this.connection.write(() => {
-      const record = this.load(id);
-      const next = record === undefined ? undefined : apply(record, this.clock());
-      if (next === undefined) return false;
-      this.store(next);
-      return true;
-    }, operation, id);
+  private change(
+    id: string,
+    operation: string,
+    apply: (record: WorkflowRecord, now: number) => WorkflowRecord | undefined,
+  ): Promise<boolean> {
+    return this.connection.write(
+      () => {
+        const record = this.load(id);
+        const next = record === undefined ? undefined : apply(record, this.clock());
+        if (next === undefined) return false;
+        this.store(next);
+        return true;
+      },
+      operation,
+      id,
+    );
   }
 
   private load(id: string): WorkflowRecord | undefined {
@@ -158,10 +211,16 @@ export class SqliteWorkflowStore extends ClaimWrites implements WorkflowStore {
     if (this.statements === undefined) {
       const db = this.connection.database;
       this.statements = {
-        insert: db.prepare('INSERT INTO durable_workflows (id, status, due_at, record) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO NOTHING'),
+        insert: db.prepare(
+          'INSERT INTO durable_workflows (id, status, due_at, record) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO NOTHING',
+        ),
         get: db.prepare('SELECT record FROM durable_workflows WHERE id = ?'),
-        due: db.prepare('SELECT record FROM durable_workflows WHERE due_at <= ? ORDER BY due_at LIMIT ?'),
-        update: db.prepare('UPDATE durable_workflows SET status = ?, due_at = ?, record = ? WHERE id = ?'),
+        due: db.prepare(
+          'SELECT record FROM durable_workflows WHERE due_at <= ? ORDER BY due_at LIMIT ?',
+        ),
+        update: db.prepare(
+          'UPDATE durable_workflows SET status = ?, due_at = ?, record = ? WHERE id = ?',
+        ),
       };
     }
     return this.statements;

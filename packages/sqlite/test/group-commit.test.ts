@@ -20,7 +20,9 @@ function countingDatabase(): { db: SqliteDatabase; commits: () => number } {
         };
       }
       const value = Reflect.get(target, property) as unknown;
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      return typeof value === 'function'
+        ? (value as (...args: unknown[]) => unknown).bind(target)
+        : value;
     },
   });
   return { db: counting, commits: () => commits };
@@ -30,7 +32,11 @@ describe('group commit', () => {
   it('operations requested in one turn of the event loop commit in one transaction, in order', async () => {
     const { db, commits } = countingDatabase();
     const group = new GroupCommit(() => db);
-    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => group.run(() => db.prepare('INSERT INTO t VALUES (?, ?)').run(`k${i}`, String(i)).changes)));
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        group.run(() => db.prepare('INSERT INTO t VALUES (?, ?)').run(`k${i}`, String(i)).changes),
+      ),
+    );
     expect(results).toEqual(Array(10).fill(1));
     expect(commits()).toBe(1);
     await group.run(() => db.prepare("INSERT INTO t VALUES ('late', 'x')").run());
@@ -50,15 +56,24 @@ describe('group commit', () => {
       group.run(() => db.prepare("INSERT INTO t VALUES ('c', '3')").run()),
     ]);
     expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
-    expect((db.prepare('SELECT k FROM t ORDER BY k').all() as Array<{ k: string }>).map((r) => r.k)).toEqual(['a', 'c']);
+    expect(
+      (db.prepare('SELECT k FROM t ORDER BY k').all() as Array<{ k: string }>).map((r) => r.k),
+    ).toEqual(['a', 'c']);
   });
 
   it('concurrent conditional writes from one version in one group: the first wins, the others get CONFLICT and change nothing', async () => {
     const storage = new SqliteStorageManager({ path: freshDatabase() });
     const v1 = await storage.write('k', 'one');
-    const results = await Promise.allSettled([storage.write('k', 'a', { ifVersion: v1 }), storage.write('k', 'b', { ifVersion: v1 }), storage.write('other', 'x')]);
+    const results = await Promise.allSettled([
+      storage.write('k', 'a', { ifVersion: v1 }),
+      storage.write('k', 'b', { ifVersion: v1 }),
+      storage.write('other', 'x'),
+    ]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
-    await expectDurableError(() => Promise.reject((results[1] as PromiseRejectedResult).reason), 'CONFLICT');
+    await expectDurableError(
+      () => Promise.reject((results[1] as PromiseRejectedResult).reason),
+      'CONFLICT',
+    );
     expect(bytesToText((await storage.read('k'))!.data)).toBe('a');
     await storage.close();
   });

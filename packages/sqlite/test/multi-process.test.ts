@@ -45,12 +45,22 @@ test('a SIGSTOPped lock holder past its TTL: another process takes over with a g
     const lease = await lock.acquire('resource', { ttlMs: 10_000, waitMs: 10_000 });
     expect(lease.fencingToken).toBeGreaterThan(held.fencingToken);
     const current = await storage.read('resource');
-    await storage.write('resource', JSON.stringify({ fencingToken: lease.fencingToken, owner: 'successor' }), { ifVersion: current?.version ?? null });
+    await storage.write(
+      'resource',
+      JSON.stringify({ fencingToken: lease.fencingToken, owner: 'successor' }),
+      { ifVersion: current?.version ?? null },
+    );
     holder.kill('SIGCONT');
     holder.stdin?.write('go\n');
-    expect(JSON.parse(await next())).toEqual({ write: 'refused by fencing', extend: 'LOCK_LOST', released: false });
+    expect(JSON.parse(await next())).toEqual({
+      write: 'refused by fencing',
+      extend: 'LOCK_LOST',
+      released: false,
+    });
     await done;
-    expect(JSON.parse(bytesToText((await storage.read('resource'))?.data ?? new Uint8Array()))).toEqual({ fencingToken: lease.fencingToken, owner: 'successor' });
+    expect(
+      JSON.parse(bytesToText((await storage.read('resource'))?.data ?? new Uint8Array())),
+    ).toEqual({ fencingToken: lease.fencingToken, owner: 'successor' });
     expect(await lease.release()).toBe(true);
   } finally {
     holder.kill('SIGCONT');
@@ -68,7 +78,11 @@ test('a process stalled inside a write transaction holds writers off (BACKEND, r
   try {
     expect(await lineReader(stalled)()).toBe('in transaction');
     stalled.kill('SIGSTOP');
-    await expect(storage.write('k', 'during')).rejects.toMatchObject({ name: 'DurableError', code: 'BACKEND', retryable: true });
+    await expect(storage.write('k', 'during')).rejects.toMatchObject({
+      name: 'DurableError',
+      code: 'BACKEND',
+      retryable: true,
+    });
     expect(bytesToText((await storage.read('k'))?.data ?? new Uint8Array())).toBe('before');
     expect(await storage.exists('uncommitted')).toBe(false);
     stalled.kill('SIGKILL');
@@ -88,11 +102,13 @@ test(`${PROCESSES} processes claiming from 120 due workflows: each is claimed, s
   const ids = Array.from({ length: 120 }, (_, i) => `wf-${i}`);
   for (const id of ids) await store.insert({ id, handler: 'h' });
   const workers = Array.from({ length: PROCESSES }, () => startWorker(['claim-all', path]));
-  const outputs = await Promise.all(workers.map(async (worker) => {
-    const line = await lineReader(worker)();
-    await finished(worker);
-    return { pid: worker.pid, ids: JSON.parse(line) as string[] };
-  }));
+  const outputs = await Promise.all(
+    workers.map(async (worker) => {
+      const line = await lineReader(worker)();
+      await finished(worker);
+      return { pid: worker.pid, ids: JSON.parse(line) as string[] };
+    }),
+  );
   expect(outputs.flatMap((output) => output.ids).sort()).toEqual([...ids].sort());
   for (const { pid, ids: mine } of outputs) {
     for (const id of mine) {

@@ -7,11 +7,26 @@ describe('sqlite options and schema', () => {
   it('options are checked at once: path or database (not both), no unknown names nor names other libraries use, fsync only with a path', async () => {
     await expectDurableError(async () => new SqliteStorageManager({}), 'CONFIG');
     await expectDurableError(async () => new SqliteStorageManager({ path: '' }), 'CONFIG');
-    await expectDurableError(async () => new SqliteStorageManager({ path: 'a.db', database: new Database(':memory:') }), 'CONFIG');
-    await expectDurableError(async () => new SqliteStorageManager({ database: new Database(':memory:'), fsync: false }), 'CONFIG');
-    await expectDurableError(async () => new SqliteStorageManager({ filename: 'a.db' } as never), 'CONFIG');
-    await expectDurableError(async () => new SqliteLockManager({ path: 'a.db', defaultTtlMs: -1 }), 'CONFIG');
-    await expectDurableError(async () => new SqliteWorkflowStore({ path: 'a.db', busyTimeoutMs: 1.5 }), 'CONFIG');
+    await expectDurableError(
+      async () => new SqliteStorageManager({ path: 'a.db', database: new Database(':memory:') }),
+      'CONFIG',
+    );
+    await expectDurableError(
+      async () => new SqliteStorageManager({ database: new Database(':memory:'), fsync: false }),
+      'CONFIG',
+    );
+    await expectDurableError(
+      async () => new SqliteStorageManager({ filename: 'a.db' } as never),
+      'CONFIG',
+    );
+    await expectDurableError(
+      async () => new SqliteLockManager({ path: 'a.db', defaultTtlMs: -1 }),
+      'CONFIG',
+    );
+    await expectDurableError(
+      async () => new SqliteWorkflowStore({ path: 'a.db', busyTimeoutMs: 1.5 }),
+      'CONFIG',
+    );
   });
 
   it('an injected database is used as is and never closed; storage, lock and workflow store share it', async () => {
@@ -42,8 +57,14 @@ describe('sqlite options and schema', () => {
     const store = new SqliteWorkflowStore({ path });
     await store.insert({ id: 'w', handler: 'h' });
     const database = new Database(path);
-    const plan = database.prepare('EXPLAIN QUERY PLAN SELECT record FROM durable_workflows WHERE due_at <= ? ORDER BY due_at LIMIT ?').all(0, 16) as Array<{ detail: string }>;
+    const plan = database
+      .prepare(
+        'EXPLAIN QUERY PLAN SELECT record FROM durable_workflows WHERE due_at <= ? ORDER BY due_at LIMIT ?',
+      )
+      .all(0, 16) as Array<{ detail: string }>;
     database.close();
-    expect(plan.map((row) => row.detail).join('; ')).toMatch(/SEARCH durable_workflows USING INDEX durable_workflows_due \(due_at<\?\)/);
+    expect(plan.map((row) => row.detail).join('; ')).toMatch(
+      /SEARCH durable_workflows USING INDEX durable_workflows_due \(due_at<\?\)/,
+    );
   });
 });

@@ -6,7 +6,9 @@ describe('prefixUpperBound', () => {
     expect(prefixUpperBound('日')).toBe('旦');
     const keys = ['a/', 'a/x', 'a/\u{10FFFF}\u{10FFFF}', 'a0', 'a.', 'b'];
     const bound = prefixUpperBound('a/') as string;
-    expect(keys.filter((key) => key >= 'a/' && Buffer.compare(Buffer.from(key), Buffer.from(bound)) < 0)).toEqual(['a/', 'a/x', 'a/\u{10FFFF}\u{10FFFF}']);
+    expect(
+      keys.filter((key) => key >= 'a/' && Buffer.compare(Buffer.from(key), Buffer.from(bound)) < 0),
+    ).toEqual(['a/', 'a/x', 'a/\u{10FFFF}\u{10FFFF}']);
   });
 
   it('skips the surrogate range and drops a trailing U+10FFFF; an all-U+10FFFF prefix has no bound', () => {

@@ -29,7 +29,9 @@ export function finished(child: ChildProcess): Promise<void> {
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   return new Promise((resolve, reject) => {
-    child.on('exit', (code, signal) => (code === 0 ? resolve() : reject(new Error(`worker exited with ${code ?? signal}: ${stderr}`))));
+    child.on('exit', (code, signal) =>
+      code === 0 ? resolve() : reject(new Error(`worker exited with ${code ?? signal}: ${stderr}`)),
+    );
   });
 }
 
@@ -48,5 +50,8 @@ export function lineReader(child: ChildProcess): () => Promise<string> {
       else next(line);
     }
   });
-  return () => (ready.length > 0 ? Promise.resolve(ready.shift() as string) : new Promise((resolve) => waiting.push(resolve)));
+  return () =>
+    ready.length > 0
+      ? Promise.resolve(ready.shift() as string)
+      : new Promise((resolve) => waiting.push(resolve));
 }

@@ -13,5 +13,6 @@ runWorkflowStoreSuite('sqlite', {
     paths.set(store, path);
     return store;
   },
-  createPeer: (store, { clock }) => new SqliteWorkflowStore({ path: paths.get(store) as string, clock }),
+  createPeer: (store, { clock }) =>
+    new SqliteWorkflowStore({ path: paths.get(store) as string, clock }),
 });

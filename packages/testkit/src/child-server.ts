@@ -28,7 +28,11 @@ export interface ChildServer {
  * // ... tests against 127.0.0.1:server.port; server.kill() for an outage ...
  * await server.stop();
  */
-export function startChildServer(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<ChildServer> {
+export function startChildServer(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<ChildServer> {
   const child = spawn(process.execPath, [script, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

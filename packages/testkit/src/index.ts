@@ -3,7 +3,13 @@ export type { LostReplyHook, StorageSuiteOptions } from './storage-suite.js';
 export type { OutageHook, StorageEdgeOptions } from './storage-edge-cases.js';
 export { runLockSuite } from './lock-suite.js';
 export type { LockSuiteOptions } from './lock-suite.js';
-export { delay, expectConflict, expectDurableError, resolveRunner, uniquePrefix } from './runner.js';
+export {
+  delay,
+  expectConflict,
+  expectDurableError,
+  resolveRunner,
+  uniquePrefix,
+} from './runner.js';
 export type { ExpectedConflict, HookFn, SuiteRunner, TestFn } from './runner.js';
 export { runWorkflowStoreSuite } from './workflow-store-suite.js';
 export type { WorkflowStoreSuiteOptions } from './workflow-store-suite.js';

@@ -22,7 +22,8 @@ export function describeLockEdgeCases(
       assert.equal(typeof a.capabilities.fencing, 'boolean');
       assert.equal(typeof a.capabilities.crossProcess, 'boolean');
       const lease = await a.acquire(`${uniquePrefix('edge')}/caps`, { ttlMs: 10_000 });
-      if (a.capabilities.fencing) assert.ok(Number.isSafeInteger(lease.fencingToken) && lease.fencingToken > 0);
+      if (a.capabilities.fencing)
+        assert.ok(Number.isSafeInteger(lease.fencingToken) && lease.fencingToken > 0);
       await lease.release();
     },
     timeout,
@@ -40,7 +41,10 @@ export function describeLockEdgeCases(
         await lease.release();
       }
       for (let i = 1; i < tokens.length; i++) {
-        assert.ok(tokens[i]! > tokens[i - 1]!, `fencing tokens must strictly increase, got ${tokens.join(',')}`);
+        assert.ok(
+          tokens[i]! > tokens[i - 1]!,
+          `fencing tokens must strictly increase, got ${tokens.join(',')}`,
+        );
       }
     },
     timeout,
@@ -54,7 +58,10 @@ export function describeLockEdgeCases(
       const lease = await a.acquire(key, { ttlMs: shortTtl });
       const before = Date.now();
       const expiresAt = await a.extend(key, lease.token, 20_000);
-      assert.ok(expiresAt >= before + 15_000, `extend(20 s) returned an expiry only ${expiresAt - before} ms ahead`);
+      assert.ok(
+        expiresAt >= before + 15_000,
+        `extend(20 s) returned an expiry only ${expiresAt - before} ms ahead`,
+      );
       await delay(shortTtl + 150);
       await expectDurableError(() => b.acquire(key, { waitMs: 0 }), 'LOCK_TIMEOUT');
       assert.equal(await a.release(key, lease.token), true);
@@ -80,8 +87,15 @@ export function describeLockEdgeCases(
       }
       assert.equal(typeof (await a.release(key, lease.token)), 'boolean');
       const next = await b.acquire(key, { ttlMs: 10_000, waitMs: shortTtl * 4 });
-      assert.ok(next.fencingToken > lease.fencingToken, 'the next grant must get a larger fencing token');
-      assert.equal(await a.release(key, lease.token), false, 'the old token must not release the new holder');
+      assert.ok(
+        next.fencingToken > lease.fencingToken,
+        'the next grant must get a larger fencing token',
+      );
+      assert.equal(
+        await a.release(key, lease.token),
+        false,
+        'the old token must not release the new holder',
+      );
       await next.release();
     },
     timeout,

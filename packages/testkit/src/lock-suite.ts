@@ -138,7 +138,10 @@ export function runLockSuite(name: string, options: LockSuiteOptions): void {
         assert.equal(maxHolders, 1);
         assert.equal(counter, contenders * 5);
         for (let i = 1; i < fencing.length; i++) {
-          assert.ok((fencing[i] ?? 0) > (fencing[i - 1] ?? 0), `fencing tokens must increase: ${fencing.join(',')}`);
+          assert.ok(
+            (fencing[i] ?? 0) > (fencing[i - 1] ?? 0),
+            `fencing tokens must increase: ${fencing.join(',')}`,
+          );
         }
       },
       timeout,
@@ -153,7 +156,10 @@ export function runLockSuite(name: string, options: LockSuiteOptions): void {
         const started = Date.now();
         const fresh = await b.acquire(key, { ttlMs: 10_000, waitMs: 0 });
         assert.ok(Date.now() - started < 2000, 'takeover should not wait');
-        assert.ok(fresh.fencingToken > old.fencingToken, 'takeover must get a greater fencing token');
+        assert.ok(
+          fresh.fencingToken > old.fencingToken,
+          'takeover must get a greater fencing token',
+        );
         assert.notEqual(fresh.token, old.token);
         await fresh.release();
       },
@@ -255,7 +261,10 @@ export function runLockSuite(name: string, options: LockSuiteOptions): void {
         const controller = new AbortController();
         setTimeout(() => controller.abort(), 100);
         const started = Date.now();
-        await expectDurableError(() => b.acquire(key, { waitMs: 10_000, signal: controller.signal }), 'LOCK_TIMEOUT');
+        await expectDurableError(
+          () => b.acquire(key, { waitMs: 10_000, signal: controller.signal }),
+          'LOCK_TIMEOUT',
+        );
         assert.ok(Date.now() - started < 3000);
         await lease.release();
       },
@@ -305,7 +314,11 @@ export function runLockSuite(name: string, options: LockSuiteOptions): void {
           assertReplyDropped(lost, 'extend');
           assert.ok(lease.expiresAt > before, 'extend moved the expiry');
           lost.dropNextReply();
-          assert.equal(await lease.release(), true, 'a release whose reply was lost is still a release');
+          assert.equal(
+            await lease.release(),
+            true,
+            'a release whose reply was lost is still a release',
+          );
           assertReplyDropped(lost, 'release');
           const next = await b.acquire(key, { waitMs: 0 });
           assert.ok(next.fencingToken > lease.fencingToken);

@@ -74,7 +74,13 @@ export async function startLostReplyProxy(options: LostReplyProxyOptions): Promi
       }
       stats.forwarded++;
       const upstream = httpRequest(
-        { host: target.hostname, port: target.port, method: seen.method, path: seen.url, headers: incoming.headers },
+        {
+          host: target.hostname,
+          port: target.port,
+          method: seen.method,
+          path: seen.url,
+          headers: incoming.headers,
+        },
         (reply) => {
           const body: Buffer[] = [];
           reply.on('data', (chunk: Buffer) => body.push(chunk));

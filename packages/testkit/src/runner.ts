@@ -23,7 +23,12 @@ export interface SuiteRunner {
 export function resolveRunner(runner?: SuiteRunner): SuiteRunner {
   if (runner !== undefined) return runner;
   const g = globalThis as unknown as Partial<SuiteRunner>;
-  if (g.describe === undefined || g.it === undefined || g.beforeEach === undefined || g.afterEach === undefined) {
+  if (
+    g.describe === undefined ||
+    g.it === undefined ||
+    g.beforeEach === undefined ||
+    g.afterEach === undefined
+  ) {
     throw new Error(
       '@durable/testkit: no test runner globals found; pass { runner: { describe, it, beforeEach, afterEach } }',
     );
@@ -43,15 +48,22 @@ export const delay = (ms: number): Promise<void> => sleep(ms);
  * Runs `fn` and asserts that it throws a DurableError (from any copy of @durable/core) with
  * `code`; fails when it succeeds or throws anything else.
  */
-export async function expectDurableError(fn: () => Promise<unknown>, code: string): Promise<DurableError> {
+export async function expectDurableError(
+  fn: () => Promise<unknown>,
+  code: string,
+): Promise<DurableError> {
   let outcome: unknown;
   try {
     outcome = await fn();
   } catch (error) {
     if (isDurableError(error, code)) return error;
-    throw new Error(`expected a DurableError ${code}, got: ${describeError(error)}`, { cause: error });
+    throw new Error(`expected a DurableError ${code}, got: ${describeError(error)}`, {
+      cause: error,
+    });
   }
-  throw new Error(`expected a DurableError ${code}, but the operation succeeded with ${String(outcome)}`);
+  throw new Error(
+    `expected a DurableError ${code}, but the operation succeeded with ${String(outcome)}`,
+  );
 }
 
 function describeError(error: unknown): string {
@@ -74,21 +86,31 @@ export interface ExpectedConflict {
  * the operation and the `ifVersion` given, plus `actual` (a version, or `null` for absent) when
  * present. A backend with its own shape would make callers handle each backend apart.
  */
-export async function expectConflict(fn: () => Promise<unknown>, conflict: ExpectedConflict): Promise<DurableError> {
+export async function expectConflict(
+  fn: () => Promise<unknown>,
+  conflict: ExpectedConflict,
+): Promise<DurableError> {
   const error = await expectDurableError(fn, 'CONFLICT');
   const where = `CONFLICT of ${conflict.operation} ${conflict.key}`;
-  if (error.retryable) throw new Error(`${where}: retryable must be false (the same write would fail again), got true`);
+  if (error.retryable)
+    throw new Error(
+      `${where}: retryable must be false (the same write would fail again), got true`,
+    );
   const details = error.details ?? {};
   for (const field of ['key', 'operation', 'expected'] as const) {
     if (details[field] !== conflict[field]) {
       throw new Error(
-        `${where}: details.${field} must be ${JSON.stringify(conflict[field])}, got ${JSON.stringify(details[field])}`,
+        `${where}: details.${field} must be ${JSON.stringify(
+          conflict[field],
+        )}, got ${JSON.stringify(details[field])}`,
       );
     }
   }
   const actual = details['actual'];
   if ('actual' in details && actual !== null && typeof actual !== 'string') {
-    throw new Error(`${where}: details.actual must be a version string or null, got ${JSON.stringify(actual)}`);
+    throw new Error(
+      `${where}: details.actual must be a version string or null, got ${JSON.stringify(actual)}`,
+    );
   }
   return error;
 }

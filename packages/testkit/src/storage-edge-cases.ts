@@ -55,7 +55,8 @@ export function describeStorageEdgeCases(
       const tails = ['z', 'A', 'a', '\u00e9', '\uff61', '\u{1f600}', '\u4e2d', 'a/b', 'a-b', 'a0'];
       await Promise.all(tails.map((tail) => storage.write(`${prefix}${tail}`, tail)));
       const byUtf8 = [...tails].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
-      const inOrder = (keys: string[]): string[] => (unchecked === undefined ? keys : [...keys].sort(compareKeys));
+      const inOrder = (keys: string[]): string[] =>
+        unchecked === undefined ? keys : [...keys].sort(compareKeys);
       assert.deepEqual(
         inOrder((await storage.list(prefix)).keys),
         byUtf8.map((tail) => `${prefix}${tail}`),
@@ -65,7 +66,10 @@ export function describeStorageEdgeCases(
       const paged: string[] = [];
       let cursor: string | undefined;
       do {
-        const page = await storage.list(prefix, { limit: 3, ...(cursor === undefined ? {} : { cursor }) });
+        const page = await storage.list(prefix, {
+          limit: 3,
+          ...(cursor === undefined ? {} : { cursor }),
+        });
         paged.push(...page.keys);
         cursor = page.cursor;
       } while (cursor !== undefined);
@@ -130,7 +134,10 @@ export function describeStorageEdgeCases(
           await storage.write(key, 'one');
           assert.equal(await other.read(key), undefined);
           assert.equal(await other.exists(key), false);
-          assert.ok(!(await other.list('')).keys.includes(key), 'list("") of another namespace leaked a key');
+          assert.ok(
+            !(await other.list('')).keys.includes(key),
+            'list("") of another namespace leaked a key',
+          );
           await other.write(key, 'two');
           assert.equal(Buffer.from((await storage.read(key))!.data).toString(), 'one');
         } finally {
@@ -163,12 +170,17 @@ export function describeStorageEdgeCases(
               () => undefined,
               (caught: unknown) => caught,
             );
-            assert.ok(error !== undefined, 'an operation succeeded while the backend was unreachable');
+            assert.ok(
+              error !== undefined,
+              'an operation succeeded while the backend was unreachable',
+            );
             // An ambiguous write may say UNKNOWN_OUTCOME; anything else must be a retryable BACKEND.
             if (isDurableError(error, 'UNKNOWN_OUTCOME')) continue;
             assert.ok(
               isDurableError(error, 'BACKEND') && error.retryable,
-              `expected a retryable BACKEND, got ${error instanceof Error ? `${error.name}: ${error.message}` : JSON.stringify(error)}`,
+              `expected a retryable BACKEND, got ${
+                error instanceof Error ? `${error.name}: ${error.message}` : JSON.stringify(error)
+              }`,
             );
           }
         } finally {

@@ -4,7 +4,13 @@ import { bytesToText, isDurableError, listAll } from '@durable/core';
 import type { SuiteRunner } from './runner.js';
 import type { OutageHook, StorageEdgeOptions } from './storage-edge-cases.js';
 import { describeStorageEdgeCases } from './storage-edge-cases.js';
-import { expectConflict, expectDurableError, failing, resolveRunner, uniquePrefix } from './runner.js';
+import {
+  expectConflict,
+  expectDurableError,
+  failing,
+  resolveRunner,
+  uniquePrefix,
+} from './runner.js';
 
 /** Options for {@link runStorageSuite}. */
 export interface StorageSuiteOptions {
@@ -53,7 +59,11 @@ export interface LostReplyHook {
 /** Asserts that the drop armed before an operation was used by it (when the hook can tell). */
 export function assertReplyDropped(hook: LostReplyHook, what: string): void {
   if (hook.dropsPending !== undefined)
-    assert.equal(hook.dropsPending(), 0, `${what}: no reply was dropped, so the test proved nothing`);
+    assert.equal(
+      hook.dropsPending(),
+      0,
+      `${what}: no reply was dropped, so the test proved nothing`,
+    );
 }
 
 /** Invalid keys every backend must refuse with `INVALID_KEY` before any I/O. */
@@ -158,7 +168,11 @@ export function runStorageSuite(name: string, options: StorageSuiteOptions): voi
         assert.equal(
           actual.conditionalWrite,
           declared.conditionalWrite,
-          `the storage declares conditionalWrite: ${String(actual.conditionalWrite)}; pass capabilities: { conditionalWrite: ${String(actual.conditionalWrite)} } to runStorageSuite if that is what it guarantees`,
+          `the storage declares conditionalWrite: ${String(
+            actual.conditionalWrite,
+          )}; pass capabilities: { conditionalWrite: ${String(
+            actual.conditionalWrite,
+          )} } to runStorageSuite if that is what it guarantees`,
         );
       },
       timeout,
@@ -284,13 +298,19 @@ export function runStorageSuite(name: string, options: StorageSuiteOptions): voi
         for (let round = 0; round < 5; round++) {
           const key = `${ns}/race-create-${round}`;
           const results = await Promise.allSettled(
-            Array.from({ length: racers }, (_, i) => storage.write(key, `writer-${i}`, { ifVersion: null })),
+            Array.from({ length: racers }, (_, i) =>
+              storage.write(key, `writer-${i}`, { ifVersion: null }),
+            ),
           );
           const winners = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
           assert.equal(winners.length, 1, `round ${round}: ${winners.length} winners`);
           for (const r of results) {
             if (r.status === 'rejected')
-              await expectConflict(() => failing(r.reason), { key, operation: 'write', expected: null });
+              await expectConflict(() => failing(r.reason), {
+                key,
+                operation: 'write',
+                expected: null,
+              });
           }
           const entry = await storage.read(key);
           assert.equal(bytesToText(entry?.data ?? new Uint8Array()), `writer-${winners[0]}`);
@@ -307,13 +327,21 @@ export function runStorageSuite(name: string, options: StorageSuiteOptions): voi
         for (let round = 1; round <= 10; round++) {
           const from = version;
           const results = await Promise.allSettled(
-            Array.from({ length: racers }, (_, i) => storage.write(key, `${round}:${i}`, { ifVersion: from })),
+            Array.from({ length: racers }, (_, i) =>
+              storage.write(key, `${round}:${i}`, { ifVersion: from }),
+            ),
           );
-          const winners = results.flatMap((r, i) => (r.status === 'fulfilled' ? [{ i, version: r.value }] : []));
+          const winners = results.flatMap((r, i) =>
+            r.status === 'fulfilled' ? [{ i, version: r.value }] : [],
+          );
           assert.equal(winners.length, 1, `round ${round}: ${winners.length} winners`);
           for (const r of results) {
             if (r.status === 'rejected')
-              await expectConflict(() => failing(r.reason), { key, operation: 'write', expected: from });
+              await expectConflict(() => failing(r.reason), {
+                key,
+                operation: 'write',
+                expected: from,
+              });
           }
           const entry = await storage.read(key);
           assert.ok(entry);
@@ -335,10 +363,16 @@ export function runStorageSuite(name: string, options: StorageSuiteOptions): voi
             const entry = await storage.read(key);
             assert.ok(entry);
             try {
-              await storage.write(key, String(Number(bytesToText(entry.data)) + 1), { ifVersion: entry.version });
+              await storage.write(key, String(Number(bytesToText(entry.data)) + 1), {
+                ifVersion: entry.version,
+              });
               return;
             } catch (error) {
-              await expectConflict(() => failing(error), { key, operation: 'write', expected: entry.version });
+              await expectConflict(() => failing(error), {
+                key,
+                operation: 'write',
+                expected: entry.version,
+              });
             }
           }
         };
@@ -347,7 +381,10 @@ export function runStorageSuite(name: string, options: StorageSuiteOptions): voi
             for (let i = 0; i < 10; i++) await increment();
           }),
         );
-        assert.equal(bytesToText((await storage.read(key))?.data ?? new Uint8Array()), String(racers * 10));
+        assert.equal(
+          bytesToText((await storage.read(key))?.data ?? new Uint8Array()),
+          String(racers * 10),
+        );
       },
       timeout,
     );
@@ -359,7 +396,11 @@ export function runStorageSuite(name: string, options: StorageSuiteOptions): voi
         assert.equal(await storage.delete(key), false);
         const v1 = await storage.write(key, 'a');
         const v2 = await storage.write(key, 'b', { ifVersion: v1 });
-        await expectConflict(() => storage.delete(key, { ifVersion: v1 }), { key, operation: 'delete', expected: v1 });
+        await expectConflict(() => storage.delete(key, { ifVersion: v1 }), {
+          key,
+          operation: 'delete',
+          expected: v1,
+        });
         await expectConflict(() => storage.delete(key, { ifVersion: null }), {
           key,
           operation: 'delete',
@@ -369,7 +410,11 @@ export function runStorageSuite(name: string, options: StorageSuiteOptions): voi
         assert.equal(await storage.delete(key, { ifVersion: v2 }), true);
         assert.equal(await storage.read(key), undefined);
         assert.equal(await storage.exists(key), false);
-        await expectConflict(() => storage.delete(key, { ifVersion: v2 }), { key, operation: 'delete', expected: v2 });
+        await expectConflict(() => storage.delete(key, { ifVersion: v2 }), {
+          key,
+          operation: 'delete',
+          expected: v2,
+        });
       },
       timeout,
     );
@@ -405,9 +450,13 @@ export function runStorageSuite(name: string, options: StorageSuiteOptions): voi
           `${ns}/.a`,
         ];
         for (const key of keys) await storage.write(key, key);
-        for (const key of keys) assert.equal(bytesToText((await storage.read(key))?.data ?? new Uint8Array()), key);
+        for (const key of keys)
+          assert.equal(bytesToText((await storage.read(key))?.data ?? new Uint8Array()), key);
         await storage.delete(`${ns}/a`);
-        assert.equal(bytesToText((await storage.read(`${ns}/a/b`))?.data ?? new Uint8Array()), `${ns}/a/b`);
+        assert.equal(
+          bytesToText((await storage.read(`${ns}/a/b`))?.data ?? new Uint8Array()),
+          `${ns}/a/b`,
+        );
       },
       timeout,
     );
@@ -415,10 +464,21 @@ export function runStorageSuite(name: string, options: StorageSuiteOptions): voi
     it(
       'list returns the keys that start with a prefix, sorted, without deleted keys',
       async () => {
-        const keys = [`${ns}/a/1`, `${ns}/a/2`, `${ns}/a/sub/3`, `${ns}/ab/1`, `${ns}/b/1`, `${ns}/gone`];
+        const keys = [
+          `${ns}/a/1`,
+          `${ns}/a/2`,
+          `${ns}/a/sub/3`,
+          `${ns}/ab/1`,
+          `${ns}/b/1`,
+          `${ns}/gone`,
+        ];
         for (const key of keys) await storage.write(key, 'x');
         await storage.delete(`${ns}/gone`);
-        assert.deepEqual((await storage.list(`${ns}/a/`)).keys, [`${ns}/a/1`, `${ns}/a/2`, `${ns}/a/sub/3`]);
+        assert.deepEqual((await storage.list(`${ns}/a/`)).keys, [
+          `${ns}/a/1`,
+          `${ns}/a/2`,
+          `${ns}/a/sub/3`,
+        ]);
         assert.deepEqual((await storage.list(`${ns}/a`)).keys, [
           `${ns}/a/1`,
           `${ns}/a/2`,
@@ -436,12 +496,18 @@ export function runStorageSuite(name: string, options: StorageSuiteOptions): voi
     it(
       'list pages with a cursor: every key once, in order',
       async () => {
-        const keys = Array.from({ length: 25 }, (_, i) => `${ns}/page/${String(i).padStart(2, '0')}`);
+        const keys = Array.from(
+          { length: 25 },
+          (_, i) => `${ns}/page/${String(i).padStart(2, '0')}`,
+        );
         await Promise.all(keys.map((key) => storage.write(key, 'x')));
         const pages: string[][] = [];
         let cursor: string | undefined;
         do {
-          const page = await storage.list(`${ns}/page/`, { limit: 10, ...(cursor === undefined ? {} : { cursor }) });
+          const page = await storage.list(`${ns}/page/`, {
+            limit: 10,
+            ...(cursor === undefined ? {} : { cursor }),
+          });
           assert.ok(page.keys.length <= 10);
           pages.push(page.keys);
           cursor = page.cursor;
@@ -470,7 +536,8 @@ export function runStorageSuite(name: string, options: StorageSuiteOptions): voi
         await expectDurableError(() => storage.list('users/\uD800'), 'INVALID_KEY');
         await expectDurableError(() => storage.list('a/../'), 'INVALID_KEY');
         const listed = (await storage.list('')).keys;
-        for (const key of listed) assert.ok(!key.includes('..') && !key.startsWith('/'), `unexpected key ${key}`);
+        for (const key of listed)
+          assert.ok(!key.includes('..') && !key.startsWith('/'), `unexpected key ${key}`);
       },
       timeout,
     );
@@ -481,7 +548,10 @@ export function runStorageSuite(name: string, options: StorageSuiteOptions): voi
         const key = `${ns}/values`;
         for (const value of NON_BYTE_VALUES) {
           await expectDurableError(() => storage.write(key, value as string), 'CONFIG');
-          await expectDurableError(() => storage.write(key, value as string, { ifVersion: null }), 'CONFIG');
+          await expectDurableError(
+            () => storage.write(key, value as string, { ifVersion: null }),
+            'CONFIG',
+          );
         }
         assert.equal(await storage.read(key), undefined, 'a refused value must not be stored');
         await storage.write(key, Buffer.from('buffer ok'));
@@ -501,7 +571,10 @@ export function runStorageSuite(name: string, options: StorageSuiteOptions): voi
             'CONFIG',
           );
           assert.equal(error.retryable, false);
-          await expectDurableError(() => storage.delete(key, options as { ifVersion?: string }), 'CONFIG');
+          await expectDurableError(
+            () => storage.delete(key, options as { ifVersion?: string }),
+            'CONFIG',
+          );
         }
         const entry = await storage.read(key);
         assert.equal(entry?.version, version);
@@ -563,7 +636,11 @@ export function runStorageSuite(name: string, options: StorageSuiteOptions): voi
             version = await storage.write(key, value, condition);
             assertReplyDropped(lost, `write ${value}`);
             const entry = await storage.read(key);
-            assert.equal(entry?.version, version, `write ${value}: the returned version is the stored one`);
+            assert.equal(
+              entry?.version,
+              version,
+              `write ${value}: the returned version is the stored one`,
+            );
             assert.equal(await text(key), value);
           }
         },

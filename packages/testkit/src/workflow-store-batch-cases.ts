@@ -110,7 +110,10 @@ export function runBatchAndWatchCases(it: TestFn, timeout: number, fx: BatchCase
       const again = await store.claim({ leaseMs: fx.leaseMs });
       assert.equal(again?.record.id, fx.id('a'));
       assert.ok(again);
-      await store.suspend(fx.id('a'), again.token, { runAt: Number.MAX_SAFE_INTEGER, wakeOn: ['go'] });
+      await store.suspend(fx.id('a'), again.token, {
+        runAt: Number.MAX_SAFE_INTEGER,
+        wakeOn: ['go'],
+      });
       // Signalled with an event it waits for: due at once.
       assert.equal(await wokenBy(store, () => store.signal(fx.id('a'), 'go', 1)), true);
       assert.equal((await store.claim({ leaseMs: fx.leaseMs }))?.record.id, fx.id('a'));

@@ -1,5 +1,11 @@
 import assert from 'node:assert/strict';
-import type { WorkflowListQuery, WorkflowRecord, WorkflowStatus, WorkflowStore, WorkflowSummary } from '@durable/core';
+import type {
+  WorkflowListQuery,
+  WorkflowRecord,
+  WorkflowStatus,
+  WorkflowStore,
+  WorkflowSummary,
+} from '@durable/core';
 import type { TestFn } from './runner.js';
 import { expectDurableError } from './runner.js';
 
@@ -19,12 +25,24 @@ export interface ListingCasesContext {
 
 const LEASE = 10_000;
 const FAR = 1e12;
-const STATUSES: WorkflowStatus[] = ['ready', 'running', 'sleeping', 'failed', 'completed', 'aborted', 'cancelled'];
+const STATUSES: WorkflowStatus[] = [
+  'ready',
+  'running',
+  'sleeping',
+  'failed',
+  'completed',
+  'aborted',
+  'cancelled',
+];
 
 type Listing = Required<Pick<WorkflowStore, 'list' | 'counts' | 'resume'>> & WorkflowStore;
 
 function hasListing(store: WorkflowStore): boolean {
-  return typeof store.list === 'function' && typeof store.counts === 'function' && typeof store.resume === 'function';
+  return (
+    typeof store.list === 'function' &&
+    typeof store.counts === 'function' &&
+    typeof store.resume === 'function'
+  );
 }
 
 function listing(store: WorkflowStore, name: string): Listing {
@@ -37,7 +55,10 @@ function listing(store: WorkflowStore, name: string): Listing {
 }
 
 /** Every page of a query, checking that only the last page lacks a cursor. */
-async function listAllPages(store: Listing, query: Omit<WorkflowListQuery, 'cursor'>): Promise<WorkflowSummary[]> {
+async function listAllPages(
+  store: Listing,
+  query: Omit<WorkflowListQuery, 'cursor'>,
+): Promise<WorkflowSummary[]> {
   const items: WorkflowSummary[] = [];
   let cursor: string | undefined;
   for (let pages = 0; pages < 10_000; pages++) {
@@ -88,19 +109,35 @@ export function registerListingCases(ctx: ListingCasesContext): void {
   async function place(wid: string, status: WorkflowStatus, handler = 'h'): Promise<void> {
     const s = store();
     const due = status !== 'ready' && status !== 'cancelled';
-    assert.equal(await s.insert({ id: wid, handler, ...(due ? {} : { runAt: ctx.now() + FAR }) }), true);
+    assert.equal(
+      await s.insert({ id: wid, handler, ...(due ? {} : { runAt: ctx.now() + FAR }) }),
+      true,
+    );
     if (status === 'cancelled') assert.equal(await s.cancel(wid), true);
     if (!due) return;
     const claimed = await s.claim({ leaseMs: LEASE });
     assert.equal(claimed?.record.id, wid, `setting up ${wid}: another workflow was due`);
     const token = claimed.token;
-    await s.saveStep(wid, token, 0, { id: 'first', kind: 'step', done: true, value: 1, at: ctx.now() });
+    await s.saveStep(wid, token, 0, {
+      id: 'first',
+      kind: 'step',
+      done: true,
+      value: 1,
+      at: ctx.now(),
+    });
     if (status === 'sleeping') await s.suspend(wid, token, { runAt: ctx.now() + FAR });
     if (status === 'failed')
-      await s.finish(wid, token, { status: 'failed', error: { name: 'E', message: 'retry' }, runAt: ctx.now() + FAR });
+      await s.finish(wid, token, {
+        status: 'failed',
+        error: { name: 'E', message: 'retry' },
+        runAt: ctx.now() + FAR,
+      });
     if (status === 'completed') await s.finish(wid, token, { status: 'completed', result: 'r' });
     if (status === 'aborted')
-      await s.finish(wid, token, { status: 'aborted', error: { name: 'TypeError', message: 'final', code: 'X' } });
+      await s.finish(wid, token, {
+        status: 'aborted',
+        error: { name: 'TypeError', message: 'final', code: 'X' },
+      });
   }
 
   it(
@@ -150,16 +187,28 @@ export function registerListingCases(ctx: ListingCasesContext): void {
     'list filters are exact: status (one or several), handler, createdAfter inclusive, createdBefore exclusive, combined',
     async () => {
       const start = ctx.now();
-      const made: Array<{ id: string; status: WorkflowStatus; handler: string; createdAt: number }> = [];
+      const made: Array<{
+        id: string;
+        status: WorkflowStatus;
+        handler: string;
+        createdAt: number;
+      }> = [];
       for (const [n, status] of [...STATUSES, ...STATUSES].entries()) {
         tick(10);
         const wid = id(`f${n}`);
         const handler = n % 3 === 0 ? 'billing' : 'shipping';
         await place(wid, status, handler);
-        made.push({ id: wid, status, handler, createdAt: (await store().get(wid))?.createdAt ?? -1 });
+        made.push({
+          id: wid,
+          status,
+          handler,
+          createdAt: (await store().get(wid))?.createdAt ?? -1,
+        });
       }
       const cut = made[5]?.createdAt ?? 0;
-      const queries: Array<[Omit<WorkflowListQuery, 'limit'>, (w: (typeof made)[number]) => boolean]> = [
+      const queries: Array<
+        [Omit<WorkflowListQuery, 'limit'>, (w: (typeof made)[number]) => boolean]
+      > = [
         [{}, () => true],
         [{ status: 'running' }, (w) => w.status === 'running'],
         [{ status: ['aborted', 'failed'] }, (w) => w.status === 'aborted' || w.status === 'failed'],
@@ -172,7 +221,9 @@ export function registerListingCases(ctx: ListingCasesContext): void {
         [
           { status: ['ready', 'cancelled', 'completed'], handler: 'shipping', createdAfter: cut },
           (w) =>
-            ['ready', 'cancelled', 'completed'].includes(w.status) && w.handler === 'shipping' && w.createdAt >= cut,
+            ['ready', 'cancelled', 'completed'].includes(w.status) &&
+            w.handler === 'shipping' &&
+            w.createdAt >= cut,
         ],
       ];
       for (const [query, keep] of queries) {
@@ -194,7 +245,12 @@ export function registerListingCases(ctx: ListingCasesContext): void {
     async () => {
       await place(id('parent'), 'aborted', 'orders');
       tick();
-      await store().insert({ id: id('child'), handler: 'ship', parentId: id('parent'), runAt: ctx.now() + FAR });
+      await store().insert({
+        id: id('child'),
+        handler: 'ship',
+        parentId: id('parent'),
+        runAt: ctx.now() + FAR,
+      });
       const items = (await store().list({ limit: 10 })).items;
       assert.equal(items.length, 2);
       for (const item of items) {
@@ -244,7 +300,11 @@ export function registerListingCases(ctx: ListingCasesContext): void {
         let cursor: string | undefined;
         let round = 0;
         do {
-          const page = await store().list({ limit: 4, order, ...(cursor === undefined ? {} : { cursor }) });
+          const page = await store().list({
+            limit: 4,
+            order,
+            ...(cursor === undefined ? {} : { cursor }),
+          });
           seen.push(...page.items);
           cursor = page.cursor;
           // Between pages another instance inserts before, at and after the cursor's createdAt
@@ -252,9 +312,17 @@ export function registerListingCases(ctx: ListingCasesContext): void {
           const last = page.items[page.items.length - 1];
           if (last !== undefined) {
             const saved = ctx.now();
-            for (const [k, at] of [last.createdAt - 1, last.createdAt, last.createdAt + 1].entries()) {
+            for (const [k, at] of [
+              last.createdAt - 1,
+              last.createdAt,
+              last.createdAt + 1,
+            ].entries()) {
               ctx.setNow(at);
-              await peer().insert({ id: id(`new-${order}-${round}-${k}`), handler: 'h', runAt: saved + FAR });
+              await peer().insert({
+                id: id(`new-${order}-${round}-${k}`),
+                handler: 'h',
+                runAt: saved + FAR,
+              });
             }
             ctx.setNow(saved);
             await peer().cancel(last.id);
@@ -263,7 +331,11 @@ export function registerListingCases(ctx: ListingCasesContext): void {
           round++;
         } while (cursor !== undefined);
         const ids = seen.map((s) => s.id);
-        assert.equal(new Set(ids).size, ids.length, `${order}: a workflow was listed twice: ${ids.join(',')}`);
+        assert.equal(
+          new Set(ids).size,
+          ids.length,
+          `${order}: a workflow was listed twice: ${ids.join(',')}`,
+        );
         for (const wid of original)
           assert.equal(
             ids.filter((x) => x === wid).length,
@@ -287,7 +359,8 @@ export function registerListingCases(ctx: ListingCasesContext): void {
     'paging while another instance inserts concurrently never lists a workflow twice nor misses one present throughout',
     async () => {
       const original = Array.from({ length: 30 }, (_, n) => id(`c${String(n).padStart(2, '0')}`));
-      for (const wid of original) await store().insert({ id: wid, handler: 'h', runAt: ctx.now() + FAR });
+      for (const wid of original)
+        await store().insert({ id: wid, handler: 'h', runAt: ctx.now() + FAR });
       let inserting = true;
       const inserter = (async () => {
         for (let n = 0; inserting && n < 200; n++)
@@ -327,7 +400,8 @@ export function registerListingCases(ctx: ListingCasesContext): void {
         { limit: 5, createdBefore: '2026-01-01' },
         { limit: 5, order: 'newest' },
       ];
-      for (const query of bad) await expectDurableError(() => store().list(query as WorkflowListQuery), 'CONFIG');
+      for (const query of bad)
+        await expectDurableError(() => store().list(query as WorkflowListQuery), 'CONFIG');
       assert.equal((await store().list({ limit: 1000 })).items.length, 1);
     },
     timeout,
@@ -407,10 +481,14 @@ export function registerListingCases(ctx: ListingCasesContext): void {
       assert.equal(await store().cancel(id('a')), true);
       assert.equal(await store().resume(id('a')), true);
       await expectDurableError(
-        () => store().saveStep(id('a'), claimed.token, 0, { id: 'x', kind: 'step', done: true, at: 1 }),
+        () =>
+          store().saveStep(id('a'), claimed.token, 0, { id: 'x', kind: 'step', done: true, at: 1 }),
         'LOCK_LOST',
       );
-      await expectDurableError(() => store().finish(id('a'), claimed.token, { status: 'completed' }), 'LOCK_LOST');
+      await expectDurableError(
+        () => store().finish(id('a'), claimed.token, { status: 'completed' }),
+        'LOCK_LOST',
+      );
       assert.equal((await store().get(id('a')))?.status, 'ready');
       const again = await store().claim({ leaseMs: LEASE });
       assert.equal(again?.record.id, id('a'));
@@ -467,6 +545,7 @@ export function registerListingCases(ctx: ListingCasesContext): void {
 function codePointOrder(a: string, b: string): number {
   const x = Array.from(a, (c) => c.codePointAt(0) as number);
   const y = Array.from(b, (c) => c.codePointAt(0) as number);
-  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return (x[i] as number) - (y[i] as number);
+  for (let i = 0; i < Math.min(x.length, y.length); i++)
+    if (x[i] !== y[i]) return (x[i] as number) - (y[i] as number);
   return x.length - y.length;
 }

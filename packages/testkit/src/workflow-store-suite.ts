@@ -17,7 +17,10 @@ export interface WorkflowStoreSuiteOptions {
    * A second store on the same backend namespace as `store` (another connection, another folder
    * handle), so claims and fencing are proven between instances. Defaults to `store` itself.
    */
-  createPeer?: (store: WorkflowStore, options: { clock: Clock }) => WorkflowStore | Promise<WorkflowStore>;
+  createPeer?: (
+    store: WorkflowStore,
+    options: { clock: Clock },
+  ) => WorkflowStore | Promise<WorkflowStore>;
   /** Cleans up after every test. */
   destroy?: (store: WorkflowStore) => void | Promise<void>;
   /** The runner's functions; defaults to the jest/vitest/mocha globals. */
@@ -74,7 +77,10 @@ export function runWorkflowStoreSuite(name: string, options: WorkflowStoreSuiteO
     it(
       'insert creates a ready workflow once; a second insert of the id returns false and changes nothing',
       async () => {
-        assert.equal(await store.insert({ id: id('a'), handler: 'h', input: { n: 1, s: 'x' } }), true);
+        assert.equal(
+          await store.insert({ id: id('a'), handler: 'h', input: { n: 1, s: 'x' } }),
+          true,
+        );
         now += 5;
         assert.equal(await store.insert({ id: id('a'), handler: 'other', input: 2 }), false);
         const record = await store.get(id('a'));
@@ -114,7 +120,10 @@ export function runWorkflowStoreSuite(name: string, options: WorkflowStoreSuiteO
         assert.ok(claimed);
         await store.saveStep(id('a'), claimed.token, 0, memo('charge', { ok: true, n: [1, 2] }));
         now += 3;
-        await store.saveStep(id('a'), claimed.token, 0, { ...memo('charge', { n: [1, 2], ok: true }), at: 4 });
+        await store.saveStep(id('a'), claimed.token, 0, {
+          ...memo('charge', { n: [1, 2], ok: true }),
+          at: 4,
+        });
         await store.saveStep(id('a'), claimed.token, 1, memo('nothing'));
         await store.saveStep(id('a'), claimed.token, 1, memo('nothing'));
         await expectDurableError(
@@ -129,7 +138,8 @@ export function runWorkflowStoreSuite(name: string, options: WorkflowStoreSuiteO
         assert.equal(record?.steps.length, 2);
         assert.deepEqual(record?.steps[0]?.value, { ok: true, n: [1, 2] });
         await expectDurableError(
-          () => store.saveStep(id('a'), 'not-the-token', 0, memo('charge', { ok: true, n: [1, 2] })),
+          () =>
+            store.saveStep(id('a'), 'not-the-token', 0, memo('charge', { ok: true, n: [1, 2] })),
           'LOCK_LOST',
         );
       },
@@ -139,8 +149,17 @@ export function runWorkflowStoreSuite(name: string, options: WorkflowStoreSuiteO
     it(
       'ids with slashes, dots, spaces and any Unicode are distinct and round-trip',
       async () => {
-        const ids = [id('a/b'), id('a.b'), id('../x'), id('ü 🎉 %2F'), `${id('')}.`, id('A'), id('a')];
-        for (const wid of ids) assert.equal(await store.insert({ id: wid, handler: 'h', input: wid }), true);
+        const ids = [
+          id('a/b'),
+          id('a.b'),
+          id('../x'),
+          id('ü 🎉 %2F'),
+          `${id('')}.`,
+          id('A'),
+          id('a'),
+        ];
+        for (const wid of ids)
+          assert.equal(await store.insert({ id: wid, handler: 'h', input: wid }), true);
         for (const wid of ids) assert.equal((await store.get(wid))?.input, wid);
       },
       timeout,
@@ -154,7 +173,10 @@ export function runWorkflowStoreSuite(name: string, options: WorkflowStoreSuiteO
           () => store.insert({ id: id('f'), handler: 'h', input: { f: () => 1 } }),
           'SERIALIZATION',
         );
-        await expectDurableError(() => store.insert({ id: id('n'), handler: 'h', input: 10n }), 'SERIALIZATION');
+        await expectDurableError(
+          () => store.insert({ id: id('n'), handler: 'h', input: 10n }),
+          'SERIALIZATION',
+        );
         assert.equal(await store.get(id('f')), undefined);
       },
       timeout,
@@ -217,7 +239,10 @@ export function runWorkflowStoreSuite(name: string, options: WorkflowStoreSuiteO
         now += 90;
         assert.equal(await store.claim({ leaseMs: LEASE }), undefined);
         await expectDurableError(() => store.heartbeat(id('a'), 'not-the-token', 100), 'LOCK_LOST');
-        await expectDurableError(() => store.heartbeat(id('absent'), claimed.token, 100), 'LOCK_LOST');
+        await expectDurableError(
+          () => store.heartbeat(id('absent'), claimed.token, 100),
+          'LOCK_LOST',
+        );
       },
       timeout,
     );
@@ -228,10 +253,21 @@ export function runWorkflowStoreSuite(name: string, options: WorkflowStoreSuiteO
         await store.insert({ id: id('a'), handler: 'h' });
         const claimed = await store.claim({ leaseMs: LEASE });
         assert.ok(claimed);
-        await store.saveStep(id('a'), claimed.token, 0, memo('charge.card/1 ü', { ok: true, n: [1, 2] }));
+        await store.saveStep(
+          id('a'),
+          claimed.token,
+          0,
+          memo('charge.card/1 ü', { ok: true, n: [1, 2] }),
+        );
         await store.saveStep(id('a'), claimed.token, 1, memo('nothing'));
-        await expectDurableError(() => store.saveStep(id('a'), claimed.token, 5, memo('gap')), 'NON_DETERMINISTIC');
-        await expectDurableError(() => store.saveStep(id('a'), claimed.token, 0, memo('other')), 'NON_DETERMINISTIC');
+        await expectDurableError(
+          () => store.saveStep(id('a'), claimed.token, 5, memo('gap')),
+          'NON_DETERMINISTIC',
+        );
+        await expectDurableError(
+          () => store.saveStep(id('a'), claimed.token, 0, memo('other')),
+          'NON_DETERMINISTIC',
+        );
         const record = await store.get(id('a'));
         assert.equal(record?.steps.length, 2);
         assert.deepEqual(record?.steps[0]?.value, { ok: true, n: [1, 2] });
@@ -255,7 +291,13 @@ export function runWorkflowStoreSuite(name: string, options: WorkflowStoreSuiteO
           until: now + 5,
           at: now,
         });
-        await store.saveStep(id('a'), claimed.token, 0, { id: 'e', kind: 'event', done: true, value: 3, at: now });
+        await store.saveStep(id('a'), claimed.token, 0, {
+          id: 'e',
+          kind: 'event',
+          done: true,
+          value: 3,
+          at: now,
+        });
         const record = await store.get(id('a'));
         assert.equal(record?.steps.length, 1);
         assert.equal(record?.steps[0]?.value, 3);
@@ -275,12 +317,18 @@ export function runWorkflowStoreSuite(name: string, options: WorkflowStoreSuiteO
         assert.ok(claimed);
         await store.suspend(id('a'), claimed.token, {
           runAt: now + 500,
-          step: { index: 0, memo: { id: 's', kind: 'sleep', done: false, until: now + 500, at: now } },
+          step: {
+            index: 0,
+            memo: { id: 's', kind: 'sleep', done: false, until: now + 500, at: now },
+          },
         });
         const record = await store.get(id('a'));
         assert.equal(record?.status, 'sleeping');
         assert.equal(record?.claim, undefined);
-        await expectDurableError(() => store.saveStep(id('a'), claimed.token, 1, memo('x')), 'LOCK_LOST');
+        await expectDurableError(
+          () => store.saveStep(id('a'), claimed.token, 1, memo('x')),
+          'LOCK_LOST',
+        );
         now += 499;
         assert.equal(await store.claim({ leaseMs: LEASE }), undefined);
         now += 1;
@@ -300,7 +348,10 @@ export function runWorkflowStoreSuite(name: string, options: WorkflowStoreSuiteO
         for (let n = 0; n < 2; n++) {
           const claimed = await store.claim({ leaseMs: LEASE });
           assert.ok(claimed);
-          await store.suspend(claimed.record.id, claimed.token, { runAt: now + 1e12, wakeOn: ['paid'] });
+          await store.suspend(claimed.record.id, claimed.token, {
+            runAt: now + 1e12,
+            wakeOn: ['paid'],
+          });
         }
         assert.equal(await store.signal(id('a'), 'paid', { amount: 5 }), true);
         assert.equal(await store.signal(id('b'), 'refunded'), true);
@@ -313,7 +364,10 @@ export function runWorkflowStoreSuite(name: string, options: WorkflowStoreSuiteO
         assert.equal(await store.claim({ leaseMs: LEASE }), undefined);
         assert.equal((await store.get(id('b')))?.events.length, 1);
         assert.equal(await store.signal(id('absent'), 'paid'), false);
-        await expectDurableError(() => store.signal(id('a'), 'x', { f: Symbol('s') }), 'SERIALIZATION');
+        await expectDurableError(
+          () => store.signal(id('a'), 'x', { f: Symbol('s') }),
+          'SERIALIZATION',
+        );
       },
       timeout,
     );
@@ -325,7 +379,11 @@ export function runWorkflowStoreSuite(name: string, options: WorkflowStoreSuiteO
         const claimed = await store.claim({ leaseMs: LEASE });
         assert.ok(claimed);
         assert.equal(await store.signal(id('a'), 'go', 1), true);
-        await store.suspend(id('a'), claimed.token, { runAt: now + 1e12, wakeOn: ['go'], knownEvents: 0 });
+        await store.suspend(id('a'), claimed.token, {
+          runAt: now + 1e12,
+          wakeOn: ['go'],
+          knownEvents: 0,
+        });
         assert.equal((await store.claim({ leaseMs: LEASE }))?.record.id, id('a'));
       },
       timeout,
@@ -370,7 +428,10 @@ export function runWorkflowStoreSuite(name: string, options: WorkflowStoreSuiteO
         now += 50;
         const second = await store.claim({ leaseMs: LEASE });
         assert.ok(second);
-        await store.finish(id('a'), second.token, { status: 'aborted', error: { name: 'Error', message: 'final' } });
+        await store.finish(id('a'), second.token, {
+          status: 'aborted',
+          error: { name: 'Error', message: 'final' },
+        });
         record = await store.get(id('a'));
         assert.equal(record?.status, 'aborted');
         assert.equal(record?.failures, 2);
@@ -406,7 +467,10 @@ export function runWorkflowStoreSuite(name: string, options: WorkflowStoreSuiteO
         const other = claimed.record.id === id('a') ? id('b') : id('a');
         assert.equal(await store.cancel(claimed.record.id), true);
         assert.equal(await store.cancel(other), true);
-        await expectDurableError(() => store.saveStep(claimed.record.id, claimed.token, 0, memo('x')), 'LOCK_LOST');
+        await expectDurableError(
+          () => store.saveStep(claimed.record.id, claimed.token, 0, memo('x')),
+          'LOCK_LOST',
+        );
         await expectDurableError(
           () => store.finish(claimed.record.id, claimed.token, { status: 'completed' }),
           'LOCK_LOST',
@@ -434,8 +498,14 @@ export function runWorkflowStoreSuite(name: string, options: WorkflowStoreSuiteO
         await peer.saveStep(id('a'), fresh.token, 1, memo('two', 2));
         const before = await store.get(id('a'));
         await expectDurableError(() => store.heartbeat(id('a'), stale.token, LEASE), 'LOCK_LOST');
-        await expectDurableError(() => store.saveStep(id('a'), stale.token, 2, memo('stale', 3)), 'LOCK_LOST');
-        await expectDurableError(() => store.suspend(id('a'), stale.token, { runAt: now + 10 }), 'LOCK_LOST');
+        await expectDurableError(
+          () => store.saveStep(id('a'), stale.token, 2, memo('stale', 3)),
+          'LOCK_LOST',
+        );
+        await expectDurableError(
+          () => store.suspend(id('a'), stale.token, { runAt: now + 10 }),
+          'LOCK_LOST',
+        );
         await expectDurableError(() => store.release(id('a'), stale.token), 'LOCK_LOST');
         await expectDurableError(
           () => store.finish(id('a'), stale.token, { status: 'completed', result: 'stale' }),
@@ -443,7 +513,11 @@ export function runWorkflowStoreSuite(name: string, options: WorkflowStoreSuiteO
         );
         await expectDurableError(
           () =>
-            store.finish(id('a'), stale.token, { status: 'failed', error: { name: 'E', message: 'm' }, runAt: now }),
+            store.finish(id('a'), stale.token, {
+              status: 'failed',
+              error: { name: 'E', message: 'm' },
+              runAt: now,
+            }),
           'LOCK_LOST',
         );
         const after = await store.get(id('a'));
@@ -479,9 +553,15 @@ export function runWorkflowStoreSuite(name: string, options: WorkflowStoreSuiteO
             for (;;) {
               const claimed = await mine.claim({ leaseMs: LEASE });
               if (claimed === undefined) return;
-              claimedBy.set(claimed.record.id, [...(claimedBy.get(claimed.record.id) ?? []), worker]);
+              claimedBy.set(claimed.record.id, [
+                ...(claimedBy.get(claimed.record.id) ?? []),
+                worker,
+              ]);
               await mine.saveStep(claimed.record.id, claimed.token, 0, memo('only', worker));
-              await mine.finish(claimed.record.id, claimed.token, { status: 'completed', result: worker });
+              await mine.finish(claimed.record.id, claimed.token, {
+                status: 'completed',
+                result: worker,
+              });
             }
           }),
         );

@@ -42,10 +42,14 @@ describe('startChildServer', () => {
   });
 
   test('a child that exits before listening rejects with its stderr', async () => {
-    await expect(startChildServer(script, ['exit'])).rejects.toThrow(/exited with 3 before listening: cannot bind: address in use/);
+    await expect(startChildServer(script, ['exit'])).rejects.toThrow(
+      /exited with 3 before listening: cannot bind: address in use/,
+    );
   });
 
   test('a child whose first line is not {"port": N} is killed, and the line is in the error', async () => {
-    await expect(startChildServer(script, ['chatter'])).rejects.toThrow(/printed starting up\.\.\./);
+    await expect(startChildServer(script, ['chatter'])).rejects.toThrow(
+      /printed starting up\.\.\./,
+    );
   });
 });

@@ -2,4 +2,7 @@ import { createMemoryWorkflowStore } from '@durable/core';
 import { runWorkflowStoreSuite } from '../src/index.js';
 
 // The core's in-memory workflow store passes the same suite as every backend's.
-runWorkflowStoreSuite('memory', { create: ({ clock }) => createMemoryWorkflowStore({ clock }), listing: true });
+runWorkflowStoreSuite('memory', {
+  create: ({ clock }) => createMemoryWorkflowStore({ clock }),
+  listing: true,
+});

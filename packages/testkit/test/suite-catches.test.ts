@@ -1,4 +1,9 @@
-import type { ConditionalOptions, StorageCapabilities, StorageManager, StorageValue } from '@durable/core';
+import type {
+  ConditionalOptions,
+  StorageCapabilities,
+  StorageManager,
+  StorageValue,
+} from '@durable/core';
 import { DurableError, MemoryStorageManager } from '@durable/core';
 import { assertConditionalOptions, assertStorageValue, conflictError } from '@durable/core/adapter';
 import type { SuiteRunner } from '../src/index.js';
@@ -26,7 +31,8 @@ function collect(register: (runner: SuiteRunner) => void): Collected {
     tests,
     async run(titlePart) {
       const matches = [...tests.keys()].filter((title) => title.includes(titlePart));
-      if (matches.length !== 1) throw new Error(`expected one test titled like "${titlePart}", found ${matches.length}`);
+      if (matches.length !== 1)
+        throw new Error(`expected one test titled like "${titlePart}", found ${matches.length}`);
       for (const hook of before) await hook();
       try {
         await tests.get(matches[0]!)!();
@@ -43,14 +49,24 @@ class CheckThenWriteStorage extends MemoryStorageManager {
     super();
   }
 
-  override async write(key: string, value: StorageValue, options?: ConditionalOptions): Promise<string> {
+  override async write(
+    key: string,
+    value: StorageValue,
+    options?: ConditionalOptions,
+  ): Promise<string> {
     assertStorageValue(value, 'check-then-write', key);
     assertConditionalOptions(options, 'check-then-write', key);
     if (options?.ifVersion === undefined) return super.write(key, value);
     const current = (await this.read(key))?.version ?? null;
     await new Promise<void>((resolve) => setImmediate(resolve));
     if (current !== options.ifVersion) {
-      throw conflictError({ context: 'check-then-write', operation: 'write', key, expected: options.ifVersion, actual: current });
+      throw conflictError({
+        context: 'check-then-write',
+        operation: 'write',
+        key,
+        expected: options.ifVersion,
+        actual: current,
+      });
     }
     return super.write(key, value);
   }
@@ -58,44 +74,80 @@ class CheckThenWriteStorage extends MemoryStorageManager {
 
 // Atomic, but throws a CONFLICT of its own shape (retryable, other details).
 class OwnConflictStorage extends MemoryStorageManager {
-  override async write(key: string, value: StorageValue, options?: ConditionalOptions): Promise<string> {
+  override async write(
+    key: string,
+    value: StorageValue,
+    options?: ConditionalOptions,
+  ): Promise<string> {
     try {
       return await super.write(key, value, options);
     } catch (error) {
-      throw new DurableError('CONFLICT', `own: conflict for ${key}`, { retryable: true, details: { key, ifVersion: options?.ifVersion } });
+      throw new DurableError('CONFLICT', `own: conflict for ${key}`, {
+        retryable: true,
+        details: { key, ifVersion: options?.ifVersion },
+      });
     }
   }
 }
 
 describe('the storage suite catches', () => {
   it('a storage that declares conditionalWrite: true but checks by a read: the racing-create case fails', async () => {
-    const suite = collect((runner) => runStorageSuite('liar', { runner, create: () => new CheckThenWriteStorage({ conditionalWrite: true }) }));
+    const suite = collect((runner) =>
+      runStorageSuite('liar', {
+        runner,
+        create: () => new CheckThenWriteStorage({ conditionalWrite: true }),
+      }),
+    );
     await expect(suite.run('concurrent creates of one key')).rejects.toThrow(/winners/);
     await expect(suite.run('concurrent updates from one version')).rejects.toThrow(/winners/);
   });
 
   it('the same storage declaring conditionalWrite: false runs without the compare-and-swap cases, and passes', async () => {
     const suite = collect((runner) =>
-      runStorageSuite('honest', { runner, capabilities: { conditionalWrite: false }, create: () => new CheckThenWriteStorage({ conditionalWrite: false }) }),
+      runStorageSuite('honest', {
+        runner,
+        capabilities: { conditionalWrite: false },
+        create: () => new CheckThenWriteStorage({ conditionalWrite: false }),
+      }),
     );
-    const notRun = [...suite.tests.keys()].filter((title) => title.startsWith('NOT RUN (conditionalWrite: false): '));
+    const notRun = [...suite.tests.keys()].filter((title) =>
+      title.startsWith('NOT RUN (conditionalWrite: false): '),
+    );
     expect(notRun).toHaveLength(3);
     for (const title of suite.tests.keys()) await suite.run(title);
   });
 
   it('a storage whose declaration differs from what the suite was told fails the capabilities test', async () => {
-    const suite = collect((runner) => runStorageSuite('undeclared', { runner, create: () => new CheckThenWriteStorage({ conditionalWrite: false }) }));
-    await expect(suite.run('declares the capabilities')).rejects.toThrow(/pass capabilities: \{ conditionalWrite: false \}/);
+    const suite = collect((runner) =>
+      runStorageSuite('undeclared', {
+        runner,
+        create: () => new CheckThenWriteStorage({ conditionalWrite: false }),
+      }),
+    );
+    await expect(suite.run('declares the capabilities')).rejects.toThrow(
+      /pass capabilities: \{ conditionalWrite: false \}/,
+    );
   });
 
   it('a CONFLICT of another shape (retryable, other details) fails the conflict cases', async () => {
-    const suite = collect((runner) => runStorageSuite('own conflict', { runner, create: () => new OwnConflictStorage() }));
-    await expect(suite.run('write with a stale version throws CONFLICT')).rejects.toThrow(/retryable must be false/);
+    const suite = collect((runner) =>
+      runStorageSuite('own conflict', { runner, create: () => new OwnConflictStorage() }),
+    );
+    await expect(suite.run('write with a stale version throws CONFLICT')).rejects.toThrow(
+      /retryable must be false/,
+    );
   });
 
   it('the memory storage passes the same cases (the checks above are not failing for another reason)', async () => {
-    const suite = collect((runner) => runStorageSuite('memory', { runner, create: () => new MemoryStorageManager() }));
-    for (const title of ['concurrent creates of one key', 'concurrent updates from one version', 'declares the capabilities', 'write with a stale version throws CONFLICT']) {
+    const suite = collect((runner) =>
+      runStorageSuite('memory', { runner, create: () => new MemoryStorageManager() }),
+    );
+    for (const title of [
+      'concurrent creates of one key',
+      'concurrent updates from one version',
+      'declares the capabilities',
+      'write with a stale version throws CONFLICT',
+    ]) {
       await suite.run(title);
     }
   });

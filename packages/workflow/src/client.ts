@@ -21,16 +21,19 @@ export interface WorkflowClientOptions<W extends AnyWorkflow = AnyWorkflow> exte
 }
 
 /** The arguments after the id of {@link WorkflowClient.start}: the input is optional when the workflow takes none. */
-export type StartArgs<W> = undefined extends WorkflowInput<W>
-  ? [input?: WorkflowInput<W>, options?: StartOptions]
-  : [input: WorkflowInput<W>, options?: StartOptions];
+export type StartArgs<W> =
+  undefined extends WorkflowInput<W>
+    ? [input?: WorkflowInput<W>, options?: StartOptions]
+    : [input: WorkflowInput<W>, options?: StartOptions];
 
 /**
  * One entry of {@link WorkflowClient.startMany}: a workflow, an id, and the workflow's input
  * (optional when the workflow takes none), checked against that entry's own workflow.
  */
 export type StartRequest<W extends AnyWorkflow> = W extends AnyWorkflow
-  ? { workflow: W; id: string; options?: StartOptions } & (undefined extends WorkflowInput<W> ? { input?: WorkflowInput<W> } : { input: WorkflowInput<W> })
+  ? { workflow: W; id: string; options?: StartOptions } & (undefined extends WorkflowInput<W>
+      ? { input?: WorkflowInput<W> }
+      : { input: WorkflowInput<W> })
   : never;
 
 /**
@@ -50,7 +53,11 @@ export class WorkflowClient<W extends AnyWorkflow = AnyWorkflow> {
    * already the handle is for it (`created: false`); an id used by another workflow is
    * `WORKFLOW_CONFLICT`.
    */
-  async start<D extends W>(workflow: D, id: string, ...args: StartArgs<D>): Promise<StartedWorkflowHandle<WorkflowResult<D>>> {
+  async start<D extends W>(
+    workflow: D,
+    id: string,
+    ...args: StartArgs<D>
+  ): Promise<StartedWorkflowHandle<WorkflowResult<D>>> {
     const [input, options] = args;
     const name = nameOf(workflow);
     const created = await this.engine.start(id, name, input, options);
@@ -67,10 +74,22 @@ export class WorkflowClient<W extends AnyWorkflow = AnyWorkflow> {
    * parallel (one batch when the store has `insertMany`). Idempotent per id like `start`; an id
    * used by another workflow is `WORKFLOW_CONFLICT` (the other entries are started regardless).
    */
-  async startMany<const R extends ReadonlyArray<StartRequest<W>>>(requests: R): Promise<{ -readonly [K in keyof R]: StartedWorkflowHandle<WorkflowResult<R[K]['workflow']>> }> {
-    if (!Array.isArray(requests)) throw new DurableError(ErrorCode.CONFIG, 'workflow: startMany takes an array of { workflow, id, input?, options? }');
+  async startMany<const R extends ReadonlyArray<StartRequest<W>>>(
+    requests: R,
+  ): Promise<{
+    -readonly [K in keyof R]: StartedWorkflowHandle<WorkflowResult<R[K]['workflow']>>;
+  }> {
+    if (!Array.isArray(requests))
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        'workflow: startMany takes an array of { workflow, id, input?, options? }',
+      );
     const names = requests.map((request: StartRequest<W>, i) => {
-      if (request === null || typeof request !== 'object') throw new DurableError(ErrorCode.CONFIG, `workflow: startMany: entry ${i} is not an object`);
+      if (request === null || typeof request !== 'object')
+        throw new DurableError(
+          ErrorCode.CONFIG,
+          `workflow: startMany: entry ${i} is not an object`,
+        );
       return nameOf(request.workflow);
     });
     const created = await this.engine.startMany(
@@ -81,12 +100,20 @@ export class WorkflowClient<W extends AnyWorkflow = AnyWorkflow> {
         ...(request.options === undefined ? {} : { options: request.options }),
       })),
     );
-    const existing = await Promise.all(created.map((made, i) => (made ? undefined : this.engine.get((requests[i] as StartRequest<W>).id))));
+    const existing = await Promise.all(
+      created.map((made, i) =>
+        made ? undefined : this.engine.get((requests[i] as StartRequest<W>).id),
+      ),
+    );
     existing.forEach((record, i) => {
       const name = names[i] as string;
-      if (record !== undefined && record.handler !== name) throw conflictError(record.id, name, record.handler);
+      if (record !== undefined && record.handler !== name)
+        throw conflictError(record.id, name, record.handler);
     });
-    return requests.map((request: StartRequest<W>, i) => ({ ...createHandle(this.engine, names[i] as string, request.id), created: created[i] === true })) as never;
+    return requests.map((request: StartRequest<W>, i) => ({
+      ...createHandle(this.engine, names[i] as string, request.id),
+      created: created[i] === true,
+    })) as never;
   }
 
   /** A handle on workflow `id` of this definition (no I/O: reads check the stored name). */
@@ -129,7 +156,9 @@ export class WorkflowClient<W extends AnyWorkflow = AnyWorkflow> {
 }
 
 /** Creates a {@link WorkflowClient} for `options.workflows`. */
-export function createWorkflowClient<W extends AnyWorkflow>(options: WorkflowClientOptions<W>): WorkflowClient<W> {
+export function createWorkflowClient<W extends AnyWorkflow>(
+  options: WorkflowClientOptions<W>,
+): WorkflowClient<W> {
   return new WorkflowClient(options);
 }
 
@@ -138,7 +167,9 @@ function nameOf(workflow: AnyWorkflow): string {
   if (!isWorkflowDefinition(workflow)) {
     throw new DurableError(
       ErrorCode.CONFIG,
-      `workflow: expected a defineWorkflow(...) definition, got ${typeof workflow === 'string' ? JSON.stringify(workflow) : typeof workflow}; to start workflows by name use LidexClient from @durable/workflow/lidex`,
+      `workflow: expected a defineWorkflow(...) definition, got ${
+        typeof workflow === 'string' ? JSON.stringify(workflow) : typeof workflow
+      }; to start workflows by name use LidexClient from @durable/workflow/lidex`,
     );
   }
   return workflow.name;

@@ -20,7 +20,8 @@ export interface StepAttempt {
 }
 
 /** The input argument of a workflow: optional when the workflow takes none. */
-export type WorkflowInputArgs<W> = undefined extends WorkflowInput<W> ? [input?: WorkflowInput<W>] : [input: WorkflowInput<W>];
+export type WorkflowInputArgs<W> =
+  undefined extends WorkflowInput<W> ? [input?: WorkflowInput<W>] : [input: WorkflowInput<W>];
 
 /** The operations every workflow context has, whatever names its children by. */
 export interface BaseWorkflowContext {
@@ -33,7 +34,11 @@ export interface BaseWorkflowContext {
    * With a policy, a failed attempt is retried in place (see {@link StepOptions}) before the run
    * fails; the number of attempts is recorded with the result.
    */
-  step<T>(id: string, fn: (attempt: StepAttempt) => Promise<T> | T, options?: StepOptions): Promise<T>;
+  step<T>(
+    id: string,
+    fn: (attempt: StepAttempt) => Promise<T> | T,
+    options?: StepOptions,
+  ): Promise<T>;
   /** A durable sleep: the workflow leaves the worker and is claimed again when due. */
   sleep(id: string, ms: number): Promise<void>;
   /** Sleeps until `until` (a Date or epoch ms), durably. */
@@ -49,7 +54,15 @@ export interface BaseWorkflowContext {
  */
 export interface WorkflowContext extends BaseWorkflowContext {
   /** Starts workflow `workflow` as `id` once; true when this call created it. */
-  start<W extends AnyWorkflow>(workflow: W, id: string, ...input: WorkflowInputArgs<W>): Promise<boolean>;
+  start<W extends AnyWorkflow>(
+    workflow: W,
+    id: string,
+    ...input: WorkflowInputArgs<W>
+  ): Promise<boolean>;
   /** Starts a child workflow (once) and resolves with its result; rejects with `WORKFLOW_FAILED` if it fails. */
-  child<W extends AnyWorkflow>(workflow: W, id: string, ...input: WorkflowInputArgs<W>): Promise<WorkflowResult<W>>;
+  child<W extends AnyWorkflow>(
+    workflow: W,
+    id: string,
+    ...input: WorkflowInputArgs<W>
+  ): Promise<WorkflowResult<W>>;
 }

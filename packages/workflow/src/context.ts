@@ -1,11 +1,5 @@
 import type { StepMemo, SuspendOptions, WorkflowRecord, WorkflowStore } from '@durable/core';
-import {
-  DurableError,
-  ErrorCode,
-  StepKind,
-  WorkflowStatus,
-  isDurableError,
-} from '@durable/core';
+import { DurableError, ErrorCode, StepKind, WorkflowStatus, isDurableError } from '@durable/core';
 import {
   assertJsonValue,
   assertValidWorkflowId,
@@ -18,7 +12,12 @@ import { isWorkflowDefinition } from './definition.js';
 import { wakeWorkers } from './wakes.js';
 import { childEventName, handled, isProgrammingError, isRetryable, isUnwind } from './misuse.js';
 import type { StepOptions, StepPolicy } from './step-policy.js';
-import { isNonRetryable, resolveStepPolicy, stepRetryDelay, stepTimeoutError } from './step-policy.js';
+import {
+  isNonRetryable,
+  resolveStepPolicy,
+  stepRetryDelay,
+  stepTimeoutError,
+} from './step-policy.js';
 import { pause } from './timers.js';
 import { observeStep } from './observe.js';
 
@@ -97,7 +96,11 @@ export class RunContext {
     return this.position;
   }
 
-  step<T>(id: string, fn: (attempt: StepAttempt) => Promise<T> | T, options?: StepOptions): Promise<T> {
+  step<T>(
+    id: string,
+    fn: (attempt: StepAttempt) => Promise<T> | T,
+    options?: StepOptions,
+  ): Promise<T> {
     let policy: StepPolicy;
     try {
       policy = resolveStepPolicy(options, `workflow ${this.workflowId}: step ${describe(id)}`);
@@ -105,7 +108,11 @@ export class RunContext {
       return this.misuse(error);
     }
     return this.op(StepKind.STEP, id, async (index, memo) => {
-      if (typeof fn !== 'function') throw new DurableError(ErrorCode.CONFIG, `workflow ${this.workflowId}: step ${JSON.stringify(id)} needs a function`);
+      if (typeof fn !== 'function')
+        throw new DurableError(
+          ErrorCode.CONFIG,
+          `workflow ${this.workflowId}: step ${JSON.stringify(id)} needs a function`,
+        );
       if (memo !== undefined) return ('value' in memo ? memo.value : undefined) as T;
       let value: T;
       const observed = observeStep(this.deps.token, id, index);
@@ -116,7 +123,13 @@ export class RunContext {
           value = await this.attempt(id, run, attempt, policy);
           break;
         } catch (error) {
-          if (attempt > policy.retries || isNonRetryable(error) || isUnwind(error) || this.ended || this.lost) {
+          if (
+            attempt > policy.retries ||
+            isNonRetryable(error) ||
+            isUnwind(error) ||
+            this.ended ||
+            this.lost
+          ) {
             this.bodyError = { error };
             this.stepFailure = { error, step: id, attempts: attempt };
             observed.failed(error, attempt);
@@ -128,16 +141,29 @@ export class RunContext {
         // flaky call costs a wait, not a failed run; a stopping worker releases it after the wait.
         await this.deps.pause(stepRetryDelay(policy, attempt), this.deps.stopping);
       }
-      if (value !== undefined) assertJsonValue(value, `workflow ${this.workflowId}: result of step ${JSON.stringify(id)}`);
+      if (value !== undefined)
+        assertJsonValue(value, `workflow ${this.workflowId}: result of step ${JSON.stringify(id)}`);
       const attempts = this.attempts;
-      await this.save(index, { id, kind: StepKind.STEP, done: true, at: this.deps.clock(), attempts, ...(value === undefined ? {} : { value }) });
+      await this.save(index, {
+        id,
+        kind: StepKind.STEP,
+        done: true,
+        at: this.deps.clock(),
+        attempts,
+        ...(value === undefined ? {} : { value }),
+      });
       observed.done(attempts);
       return cloneJson(value);
     });
   }
 
   /** One attempt of a step's function, failed with `STEP_TIMEOUT` if it outlives `timeoutMs`. */
-  private async attempt<T>(id: string, fn: (attempt: StepAttempt) => Promise<T> | T, attempt: number, policy: StepPolicy): Promise<T> {
+  private async attempt<T>(
+    id: string,
+    fn: (attempt: StepAttempt) => Promise<T> | T,
+    attempt: number,
+    policy: StepPolicy,
+  ): Promise<T> {
     this.attempts = attempt;
     const controller = new AbortController();
     const run = Promise.resolve().then(() => fn({ attempt, signal: controller.signal }));
@@ -159,7 +185,9 @@ export class RunContext {
 
   sleep(id: string, ms: number): Promise<void> {
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
-      return this.misuse(`sleep ${describe(id)}: ms must be a finite number >= 0, got ${describe(ms)}`);
+      return this.misuse(
+        `sleep ${describe(id)}: ms must be a finite number >= 0, got ${describe(ms)}`,
+      );
     }
     return this.sleepTo(id, () => this.deps.clock() + ms);
   }
@@ -171,7 +199,8 @@ export class RunContext {
     } catch {
       at = undefined; // a value that cannot even be looked at is no date
     }
-    if (typeof at !== 'number' || !Number.isFinite(at)) return this.misuse(`sleepUntil ${describe(id)}: not a valid date: ${describe(until)}`);
+    if (typeof at !== 'number' || !Number.isFinite(at))
+      return this.misuse(`sleepUntil ${describe(id)}: not a valid date: ${describe(until)}`);
     const deadline = at;
     return this.sleepTo(id, () => deadline);
   }
@@ -188,15 +217,24 @@ export class RunContext {
     return handled(this.startOnce(id, handler, input, true).then(() => this.awaitChild<T>(id)));
   }
 
-  waitForEvent<T = unknown>(name: string, options: WaitForEventOptions = {}): Promise<EventResult<T>> {
-    if (typeof name !== 'string' || name.length === 0) return this.misuse('waitForEvent needs a non-empty event name');
+  waitForEvent<T = unknown>(
+    name: string,
+    options: WaitForEventOptions = {},
+  ): Promise<EventResult<T>> {
+    if (typeof name !== 'string' || name.length === 0)
+      return this.misuse('waitForEvent needs a non-empty event name');
     try {
-      checkOptions(options, `workflow ${this.workflowId}: waitForEvent ${name}`, { known: ['timeoutMs'] });
+      checkOptions(options, `workflow ${this.workflowId}: waitForEvent ${name}`, {
+        known: ['timeoutMs'],
+      });
     } catch (error) {
       return this.misuse(error);
     }
     const timeoutMs = options.timeoutMs;
-    if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0)) {
+    if (
+      timeoutMs !== undefined &&
+      (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0)
+    ) {
       return this.misuse(`waitForEvent ${name}: timeoutMs must be >= 0`);
     }
     // The k-th wait for a name in a run has id "name#k"; it consumes the next unconsumed event.
@@ -206,7 +244,12 @@ export class RunContext {
       if (memo?.done === true) return memo.value as EventResult<T>;
       const consumed = this.history
         .slice(0, index)
-        .filter((m) => m.kind === StepKind.EVENT && eventName(m.id) === name && (m.value as EventResult | undefined)?.received === true).length;
+        .filter(
+          (m) =>
+            m.kind === StepKind.EVENT &&
+            eventName(m.id) === name &&
+            (m.value as EventResult | undefined)?.received === true,
+        ).length;
       const self = await this.deps.store.get(this.workflowId);
       const events = self?.events ?? [];
       const match = events.filter((event) => event.name === name)[consumed];
@@ -219,14 +262,34 @@ export class RunContext {
       }
       const until = memo?.until ?? (timeoutMs === undefined ? undefined : now + timeoutMs);
       if (until !== undefined && now >= until) {
-        await this.save(index, { id, kind: StepKind.EVENT, done: true, at: now, until, value: { received: false } });
+        await this.save(index, {
+          id,
+          kind: StepKind.EVENT,
+          done: true,
+          at: now,
+          until,
+          value: { received: false },
+        });
         return { received: false };
       }
       return this.suspend({
         runAt: until ?? FOREVER,
         wakeOn: [name],
         knownEvents: events.length,
-        ...(memo === undefined ? { step: { index, memo: { id, kind: StepKind.EVENT, done: false, at: now, ...(until === undefined ? {} : { until }) } } } : {}),
+        ...(memo === undefined
+          ? {
+              step: {
+                index,
+                memo: {
+                  id,
+                  kind: StepKind.EVENT,
+                  done: false,
+                  at: now,
+                  ...(until === undefined ? {} : { until }),
+                },
+              },
+            }
+          : {}),
       });
     });
   }
@@ -243,11 +306,25 @@ export class RunContext {
       const child = await this.deps.store.get(id);
       const now = this.deps.clock();
       if (child?.status === WorkflowStatus.COMPLETED) {
-        await this.save(index, { id, kind: StepKind.CHILD, done: true, at: now, ...(child.result === undefined ? {} : { value: child.result }) });
+        await this.save(index, {
+          id,
+          kind: StepKind.CHILD,
+          done: true,
+          at: now,
+          ...(child.result === undefined ? {} : { value: child.result }),
+        });
         return child.result as T;
       }
-      if (child === undefined || child.status === WorkflowStatus.ABORTED || child.status === WorkflowStatus.CANCELLED) {
-        const error = child?.error ?? { name: 'DurableError', message: `child workflow ${id} does not exist`, code: ErrorCode.NOT_FOUND };
+      if (
+        child === undefined ||
+        child.status === WorkflowStatus.ABORTED ||
+        child.status === WorkflowStatus.CANCELLED
+      ) {
+        const error = child?.error ?? {
+          name: 'DurableError',
+          message: `child workflow ${id} does not exist`,
+          code: ErrorCode.NOT_FOUND,
+        };
         await this.save(index, { id, kind: StepKind.CHILD, done: true, at: now, error });
         throw workflowFailedError(id, error);
       }
@@ -255,7 +332,9 @@ export class RunContext {
         runAt: now + this.deps.childRecheckMs,
         wakeOn: [childEventName(id)],
         knownEvents: self?.events.length ?? 0,
-        ...(memo === undefined ? { step: { index, memo: { id, kind: StepKind.CHILD, done: false, at: now } } } : {}),
+        ...(memo === undefined
+          ? { step: { index, memo: { id, kind: StepKind.CHILD, done: false, at: now } } }
+          : {}),
       });
     });
   }
@@ -270,41 +349,85 @@ export class RunContext {
         await this.save(index, { id, kind: StepKind.SLEEP, done: true, at: now, until });
         return;
       }
-      await this.suspend({ runAt: until, ...(memo === undefined ? { step: { index, memo: { id, kind: StepKind.SLEEP, done: false, at: now, until } } } : {}) });
+      await this.suspend({
+        runAt: until,
+        ...(memo === undefined
+          ? { step: { index, memo: { id, kind: StepKind.SLEEP, done: false, at: now, until } } }
+          : {}),
+      });
     });
   }
 
-  private startOnce(id: string, handler: string, input: unknown, asChild: boolean): Promise<boolean> {
+  private startOnce(
+    id: string,
+    handler: string,
+    input: unknown,
+    asChild: boolean,
+  ): Promise<boolean> {
     return this.op(StepKind.START, id, async (index, memo) => {
       if (memo !== undefined) return memo.value === true;
       assertValidWorkflowId(id, `workflow ${this.workflowId}: start`);
       this.deps.checkHandler(handler, `workflow ${this.workflowId}: start ${id}`);
       this.checkStopping();
-      const created = await this.deps.store.insert({ id, handler, input, ...(asChild ? { parentId: this.workflowId } : {}) });
+      const created = await this.deps.store.insert({
+        id,
+        handler,
+        input,
+        ...(asChild ? { parentId: this.workflowId } : {}),
+      });
       if (created) wakeWorkers(this.deps.store);
-      await this.save(index, { id, kind: StepKind.START, done: true, at: this.deps.clock(), value: created });
+      await this.save(index, {
+        id,
+        kind: StepKind.START,
+        done: true,
+        at: this.deps.clock(),
+        value: created,
+      });
       return created;
     });
   }
 
   /** Claims the next position for (kind, id), checks it against the history, runs `body`. */
-  private op<T>(kind: StepKind, id: string, body: (index: number, memo: StepMemo | undefined) => Promise<T>): Promise<T> {
+  private op<T>(
+    kind: StepKind,
+    id: string,
+    body: (index: number, memo: StepMemo | undefined) => Promise<T>,
+  ): Promise<T> {
     return handled(this.runOp(kind, id, body));
   }
 
-  private async runOp<T>(kind: StepKind, id: string, body: (index: number, memo: StepMemo | undefined) => Promise<T>): Promise<T> {
+  private async runOp<T>(
+    kind: StepKind,
+    id: string,
+    body: (index: number, memo: StepMemo | undefined) => Promise<T>,
+  ): Promise<T> {
     if (this.ended) {
-      throw new DurableError(ErrorCode.NON_DETERMINISTIC, `workflow ${this.workflowId}: ${kind} ${describe(id)} was called after the run ended: await every ctx operation`);
+      throw new DurableError(
+        ErrorCode.NON_DETERMINISTIC,
+        `workflow ${this.workflowId}: ${kind} ${describe(
+          id,
+        )} was called after the run ended: await every ctx operation`,
+      );
     }
     if (this.fatal !== undefined) throw this.fatal;
     if (this.unwound !== undefined) throw this.unwound;
     if (this.lost) throw lostError(this.workflowId);
     try {
       if (typeof id !== 'string' || id.length === 0) {
-        throw new DurableError(ErrorCode.CONFIG, `workflow ${this.workflowId}: a ${kind} id must be a non-empty string, got ${describe(id)}`);
+        throw new DurableError(
+          ErrorCode.CONFIG,
+          `workflow ${this.workflowId}: a ${kind} id must be a non-empty string, got ${describe(
+            id,
+          )}`,
+        );
       }
       if (this.current !== undefined) {
-        throw new DurableError(ErrorCode.NON_DETERMINISTIC, `workflow ${this.workflowId}: ${kind} ${JSON.stringify(id)} started while ${this.current} was running: await each ctx operation before the next (no Promise.all over ctx operations)`);
+        throw new DurableError(
+          ErrorCode.NON_DETERMINISTIC,
+          `workflow ${this.workflowId}: ${kind} ${JSON.stringify(id)} started while ${
+            this.current
+          } was running: await each ctx operation before the next (no Promise.all over ctx operations)`,
+        );
       }
     } catch (error) {
       this.fatal ??= error;
@@ -314,13 +437,22 @@ export class RunContext {
     const index = this.position;
     try {
       if (this.used.has(k)) {
-        throw new DurableError(ErrorCode.NON_DETERMINISTIC, `workflow ${this.workflowId}: ${kind} id ${JSON.stringify(id)} is used twice (again at position ${index}): step ids must be unique in a workflow`);
+        throw new DurableError(
+          ErrorCode.NON_DETERMINISTIC,
+          `workflow ${this.workflowId}: ${kind} id ${JSON.stringify(
+            id,
+          )} is used twice (again at position ${index}): step ids must be unique in a workflow`,
+        );
       }
       const memo = this.history[index];
       if (memo !== undefined && (memo.id !== id || memo.kind !== kind)) {
         throw new DurableError(
           ErrorCode.NON_DETERMINISTIC,
-          `workflow ${this.workflowId}: position ${index} was ${memo.kind} ${JSON.stringify(memo.id)} in an earlier run but is now ${kind} ${JSON.stringify(id)}: the handler changed shape between runs`,
+          `workflow ${this.workflowId}: position ${index} was ${memo.kind} ${JSON.stringify(
+            memo.id,
+          )} in an earlier run but is now ${kind} ${JSON.stringify(
+            id,
+          )}: the handler changed shape between runs`,
           { details: { index, recorded: { kind: memo.kind, id: memo.id }, now: { kind, id } } },
         );
       }
@@ -335,7 +467,11 @@ export class RunContext {
       if (!own && isProgrammingError(error)) this.fatal ??= error;
       // Nothing recorded here (the step's function threw, say): the position and the id are free
       // again, so a handler that catches the error may go on or try the same step again.
-      if (this.position === index + 1 && this.history[index] === undefined && this.unwound === undefined) {
+      if (
+        this.position === index + 1 &&
+        this.history[index] === undefined &&
+        this.unwound === undefined
+      ) {
         this.position = index;
         this.used.delete(k);
       }
@@ -354,7 +490,9 @@ export class RunContext {
     // same memo twice is a success, so a retry cannot record it twice.
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.guard(() => this.deps.store.saveStep(this.workflowId, this.deps.token, index, memo));
+        await this.guard(() =>
+          this.deps.store.saveStep(this.workflowId, this.deps.token, index, memo),
+        );
         break;
       } catch (error) {
         if (attempt >= SAVE_ATTEMPTS || !isRetryable(error) || this.ended || this.lost) throw error;
@@ -375,7 +513,10 @@ export class RunContext {
 
   /** Rejects with `CONFIG` (a misuse of ctx): the run is aborted with it, caught or not. */
   private misuse<T>(problem: string | unknown): Promise<T> {
-    const error = typeof problem === 'string' ? new DurableError(ErrorCode.CONFIG, `workflow ${this.workflowId}: ${problem}`) : problem;
+    const error =
+      typeof problem === 'string'
+        ? new DurableError(ErrorCode.CONFIG, `workflow ${this.workflowId}: ${problem}`)
+        : problem;
     if (!this.ended) this.fatal ??= error;
     return handled(Promise.reject(error));
   }
@@ -412,12 +553,19 @@ function eventName(id: string): string {
 
 function describe(value: unknown): string {
   try {
-    return typeof value === 'string' ? JSON.stringify(value) : typeof value === 'bigint' ? `${value}n` : String(value);
+    return typeof value === 'string'
+      ? JSON.stringify(value)
+      : typeof value === 'bigint'
+        ? `${value}n`
+        : String(value);
   } catch {
     return typeof value;
   }
 }
 
 function lostError(id: string): DurableError {
-  return new DurableError(ErrorCode.LOCK_LOST, `workflow ${id}: this worker no longer holds the workflow (its lease was taken over or it was cancelled)`);
+  return new DurableError(
+    ErrorCode.LOCK_LOST,
+    `workflow ${id}: this worker no longer holds the workflow (its lease was taken over or it was cancelled)`,
+  );
 }

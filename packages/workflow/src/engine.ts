@@ -48,10 +48,21 @@ export class Engine {
    * Starts workflow `id` running `handler` on `input` (one insert into the store); false when the
    * id exists already. Wakes this process's workers, so one of them runs it at once.
    */
-  async start(id: string, handler: string, input?: unknown, options: StartOptions = {}): Promise<boolean> {
-    const created = await this.options.store.insert(this.newWorkflow(id, handler, input, options, 'start'));
+  async start(
+    id: string,
+    handler: string,
+    input?: unknown,
+    options: StartOptions = {},
+  ): Promise<boolean> {
+    const created = await this.options.store.insert(
+      this.newWorkflow(id, handler, input, options, 'start'),
+    );
     if (created) wakeWorkers(this.options.store);
-    logClient(this.options, { workflowId: id, handler, created }, created ? `workflow ${id} started` : `workflow ${id} exists already (start is idempotent)`);
+    logClient(
+      this.options,
+      { workflowId: id, handler, created },
+      created ? `workflow ${id} started` : `workflow ${id} exists already (start is idempotent)`,
+    );
     return created;
   }
 
@@ -62,11 +73,28 @@ export class Engine {
    * appeared earlier in the batch).
    */
   async startMany(starts: readonly ManyStart[]): Promise<boolean[]> {
-    if (!Array.isArray(starts)) throw new DurableError(ErrorCode.CONFIG, 'workflow: startMany takes an array of { id, handler, input?, options? }');
+    if (!Array.isArray(starts))
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        'workflow: startMany takes an array of { id, handler, input?, options? }',
+      );
     const workflows = starts.map((start: ManyStart, i) => {
-      if (start === null || typeof start !== 'object') throw new DurableError(ErrorCode.CONFIG, `workflow: startMany: entry ${i} is not an object`);
-      checkOptions(start, `workflow: startMany entry ${i}`, { known: ['id', 'handler', 'input', 'options'], required: ['id', 'handler'] });
-      return this.newWorkflow(start.id, start.handler, start.input, start.options ?? {}, 'startMany');
+      if (start === null || typeof start !== 'object')
+        throw new DurableError(
+          ErrorCode.CONFIG,
+          `workflow: startMany: entry ${i} is not an object`,
+        );
+      checkOptions(start, `workflow: startMany entry ${i}`, {
+        known: ['id', 'handler', 'input', 'options'],
+        required: ['id', 'handler'],
+      });
+      return this.newWorkflow(
+        start.id,
+        start.handler,
+        start.input,
+        start.options ?? {},
+        'startMany',
+      );
     });
     if (workflows.length === 0) return [];
     const store = this.options.store;
@@ -74,7 +102,12 @@ export class Engine {
     if (typeof store.insertMany === 'function') {
       created = await store.insertMany(workflows);
       if (!Array.isArray(created) || created.length !== workflows.length) {
-        throw new DurableError(ErrorCode.BACKEND, `workflow: startMany: the store's insertMany answered ${Array.isArray(created) ? created.length : typeof created} results for ${workflows.length} workflows`);
+        throw new DurableError(
+          ErrorCode.BACKEND,
+          `workflow: startMany: the store's insertMany answered ${
+            Array.isArray(created) ? created.length : typeof created
+          } results for ${workflows.length} workflows`,
+        );
       }
     } else {
       // Parallel inserts; a repeated id in the batch is created by its first entry only.
@@ -82,7 +115,9 @@ export class Engine {
       workflows.forEach((w, i) => {
         if (!first.has(w.id)) first.set(w.id, i);
       });
-      const inserted = await Promise.allSettled(workflows.map((w, i) => (first.get(w.id) === i ? store.insert(w) : Promise.resolve(false))));
+      const inserted = await Promise.allSettled(
+        workflows.map((w, i) => (first.get(w.id) === i ? store.insert(w) : Promise.resolve(false))),
+      );
       created = inserted.map((r) => r.status === 'fulfilled' && r.value);
       const failed = inserted.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed !== undefined) {
@@ -92,16 +127,30 @@ export class Engine {
       }
     }
     if (created.includes(true)) wakeWorkers(store);
-    logClient(this.options, { workflows: workflows.length, created: created.filter(Boolean).length }, `workflows started: ${created.filter(Boolean).length} of ${workflows.length}`);
+    logClient(
+      this.options,
+      { workflows: workflows.length, created: created.filter(Boolean).length },
+      `workflows started: ${created.filter(Boolean).length} of ${workflows.length}`,
+    );
     return created;
   }
 
-  private newWorkflow(id: string, handler: string, input: unknown, options: StartOptions, operation: string): NewWorkflow {
+  private newWorkflow(
+    id: string,
+    handler: string,
+    input: unknown,
+    options: StartOptions,
+    operation: string,
+  ): NewWorkflow {
     assertValidWorkflowId(id, `workflow: ${operation}`);
     checkOptions(options, `workflow: ${operation} ${id}`, { known: ['runAt'] });
     this.options.checkHandler(handler, `workflow: ${operation} ${id}`);
     const runAt = options.runAt instanceof Date ? options.runAt.getTime() : options.runAt;
-    if (runAt !== undefined && !Number.isFinite(runAt)) throw new DurableError(ErrorCode.CONFIG, `workflow: ${operation} ${id}: runAt is not a valid time`);
+    if (runAt !== undefined && !Number.isFinite(runAt))
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `workflow: ${operation} ${id}: runAt is not a valid time`,
+      );
     return { id, handler, input, ...(runAt === undefined ? {} : { runAt }) };
   }
 
@@ -119,7 +168,10 @@ export class Engine {
   async drain(options: DrainOptions = {}): Promise<WorkerStats> {
     checkOptions(options, 'workflow: drain', { known: ['maxMs', 'signal'] });
     const maxMs = options.maxMs;
-    if (maxMs !== undefined && (typeof maxMs !== 'number' || !Number.isFinite(maxMs) || maxMs < 0)) {
+    if (
+      maxMs !== undefined &&
+      (typeof maxMs !== 'number' || !Number.isFinite(maxMs) || maxMs < 0)
+    ) {
       throw new DurableError(ErrorCode.CONFIG, 'workflow: drain: maxMs must be >= 0');
     }
     const worker = new WorkflowWorker(this.options, options.signal, true);
@@ -160,7 +212,11 @@ export class Engine {
       logClient(this.options, { workflowId: id }, `workflow ${id} cancelled`);
       announceFinished(store, id);
       const record = await store.get(id);
-      if (record?.parentId !== undefined && (await store.signal(record.parentId, childEventName(id), null))) wakeWorkers(store);
+      if (
+        record?.parentId !== undefined &&
+        (await store.signal(record.parentId, childEventName(id), null))
+      )
+        wakeWorkers(store);
     }
     return cancelled;
   }
@@ -171,7 +227,12 @@ export class Engine {
    * is read again with backoff, from 10 ms up to `everyMs`. Gives up at `deadline` (epoch ms of
    * the system clock) and returns the last state read; returns early too when `stop(record)`.
    */
-  async waitFinished(id: string, everyMs: number, deadline: number, stop?: (record: WorkflowRecord) => boolean): Promise<WorkflowRecord | undefined> {
+  async waitFinished(
+    id: string,
+    everyMs: number,
+    deadline: number,
+    stop?: (record: WorkflowRecord) => boolean,
+  ): Promise<WorkflowRecord | undefined> {
     const store = this.options.store;
     let woken = new AbortController();
     // Subscribed before the first read: a run that ends between the read and the wait still wakes it.
@@ -181,7 +242,8 @@ export class Engine {
       for (;;) {
         if (woken.signal.aborted) woken = new AbortController();
         const record = await store.get(id);
-        if (record === undefined || isFinishedStatus(record.status) || stop?.(record) === true) return record;
+        if (record === undefined || isFinishedStatus(record.status) || stop?.(record) === true)
+          return record;
         const left = deadline - Date.now();
         if (left <= 0) return record;
         await pause(Math.min(delay, left), woken.signal);
@@ -210,7 +272,8 @@ export interface ManyStart {
  * `NOT_FINISHED` (retryable), `WORKFLOW_FAILED` (its stored error in `details.error`), `CANCELLED`.
  */
 export function resultOf<T>(id: string, record: WorkflowRecord | undefined): T {
-  if (record === undefined) throw new DurableError(ErrorCode.NOT_FOUND, `workflow: no workflow ${id}`);
+  if (record === undefined)
+    throw new DurableError(ErrorCode.NOT_FOUND, `workflow: no workflow ${id}`);
   switch (record.status) {
     case 'completed':
       return record.result as T;
@@ -219,21 +282,34 @@ export function resultOf<T>(id: string, record: WorkflowRecord | undefined): T {
     case 'aborted':
       throw workflowFailedError(id, record.error ?? { name: 'Error', message: 'unknown error' });
     default:
-      throw new DurableError(WorkflowErrorCode.NOT_FINISHED, `workflow ${id} has not finished: ${unfinishedReason(record)}`, {
-        retryable: true,
-        details: { id, status: record.status },
-      });
+      throw new DurableError(
+        WorkflowErrorCode.NOT_FINISHED,
+        `workflow ${id} has not finished: ${unfinishedReason(record)}`,
+        {
+          retryable: true,
+          details: { id, status: record.status },
+        },
+      );
   }
 }
 
 /** Started and never touched by a worker since (a release or a failure would have changed it). */
 export function neverClaimed(record: WorkflowRecord): boolean {
-  return record.status === 'ready' && record.failures === 0 && record.steps.length === 0 && record.updatedAt === record.createdAt;
+  return (
+    record.status === 'ready' &&
+    record.failures === 0 &&
+    record.steps.length === 0 &&
+    record.updatedAt === record.createdAt
+  );
 }
 
 /** Why a workflow has not finished, in words (for NOT_FINISHED messages). */
 export function unfinishedReason(record: WorkflowRecord): string {
-  if (neverClaimed(record)) return 'status ready, never claimed: is a worker polling this store (client.poll() or drain() with this handler)?';
-  return `status ${record.status}${record.failures > 0 ? `, ${record.failures} failed runs (last: ${record.error?.message ?? 'unknown'})` : ''}`;
+  if (neverClaimed(record))
+    return 'status ready, never claimed: is a worker polling this store (client.poll() or drain() with this handler)?';
+  return `status ${record.status}${
+    record.failures > 0
+      ? `, ${record.failures} failed runs (last: ${record.error?.message ?? 'unknown'})`
+      : ''
+  }`;
 }
-

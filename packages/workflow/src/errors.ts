@@ -25,10 +25,15 @@ export type WorkflowErrorCode = (typeof WorkflowErrorCode)[keyof typeof Workflow
 
 /** Rebuilds a thrown error from a stored one, keeping its name, message and stack. */
 export function workflowFailedError(id: string, stored: StoredError): DurableError {
-  const error = new DurableError(WorkflowErrorCode.WORKFLOW_FAILED, `workflow ${id} failed: ${stored.name}: ${stored.message}`, {
-    details: { id, error: stored },
-  });
-  if (stored.stack !== undefined) error.stack = `${error.name}: ${error.message}\n--- stored stack ---\n${stored.stack}`;
+  const error = new DurableError(
+    WorkflowErrorCode.WORKFLOW_FAILED,
+    `workflow ${id} failed: ${stored.name}: ${stored.message}`,
+    {
+      details: { id, error: stored },
+    },
+  );
+  if (stored.stack !== undefined)
+    error.stack = `${error.name}: ${error.message}\n--- stored stack ---\n${stored.stack}`;
   return error;
 }
 

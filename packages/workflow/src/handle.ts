@@ -44,27 +44,47 @@ export interface StartedWorkflowHandle<Result> extends WorkflowHandle<Result> {
 }
 
 /** Builds a handle; every read checks the stored workflow is the one the handle's type says. */
-export function createHandle<Result>(engine: Engine, workflow: string, id: string): WorkflowHandle<Result> {
+export function createHandle<Result>(
+  engine: Engine,
+  workflow: string,
+  id: string,
+): WorkflowHandle<Result> {
   const read = async (): Promise<Awaited<ReturnType<Engine['get']>>> => {
     const record = await engine.get(id);
-    if (record !== undefined && record.handler !== workflow) throw conflictError(id, workflow, record.handler);
+    if (record !== undefined && record.handler !== workflow)
+      throw conflictError(id, workflow, record.handler);
     return record;
   };
   return {
     id,
     workflow,
     async result(options: ResultOptions = {}): Promise<Result> {
-      checkOptions(options, `workflow: result of ${id}`, { known: ['timeoutMs', 'pollIntervalMs'] });
+      checkOptions(options, `workflow: result of ${id}`, {
+        known: ['timeoutMs', 'pollIntervalMs'],
+      });
       const every = options.pollIntervalMs ?? Math.max(10, engine.options.pollIntervalMs);
-      if (typeof every !== 'number' || !(every >= 0)) throw new DurableError(ErrorCode.CONFIG, `workflow: result of ${id}: pollIntervalMs must be >= 0`);
+      if (typeof every !== 'number' || !(every >= 0))
+        throw new DurableError(
+          ErrorCode.CONFIG,
+          `workflow: result of ${id}: pollIntervalMs must be >= 0`,
+        );
       const timeoutMs = options.timeoutMs;
       if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !(timeoutMs >= 0))) {
-        throw new DurableError(ErrorCode.CONFIG, `workflow: result of ${id}: timeoutMs must be >= 0`);
+        throw new DurableError(
+          ErrorCode.CONFIG,
+          `workflow: result of ${id}: timeoutMs must be >= 0`,
+        );
       }
       const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;
       // A workflow of another name stops the wait at once: the handle's types would lie about it.
-      const record = await engine.waitFinished(id, Math.max(1, every), deadline, (r) => r.handler !== workflow);
-      if (record !== undefined && record.handler !== workflow) throw conflictError(id, workflow, record.handler);
+      const record = await engine.waitFinished(
+        id,
+        Math.max(1, every),
+        deadline,
+        (r) => r.handler !== workflow,
+      );
+      if (record !== undefined && record.handler !== workflow)
+        throw conflictError(id, workflow, record.handler);
       return resultOf<Result>(id, record);
     },
     async status() {
@@ -83,7 +103,9 @@ export function createHandle<Result>(engine: Engine, workflow: string, id: strin
 export function conflictError(id: string, wanted: string, stored: string): DurableError {
   return new DurableError(
     WorkflowErrorCode.WORKFLOW_CONFLICT,
-    `workflow: ${id} is a ${JSON.stringify(stored)} workflow, not ${JSON.stringify(wanted)}: use another id, or the handle of its own definition`,
+    `workflow: ${id} is a ${JSON.stringify(stored)} workflow, not ${JSON.stringify(
+      wanted,
+    )}: use another id, or the handle of its own definition`,
     { details: { id, workflow: wanted, stored } },
   );
 }

@@ -1,4 +1,10 @@
-import type { ClaimedWorkflow, DurableLogger, DurableSpan, LogLevel, WorkflowOutcome } from '@durable/core';
+import type {
+  ClaimedWorkflow,
+  DurableLogger,
+  DurableSpan,
+  LogLevel,
+  WorkflowOutcome,
+} from '@durable/core';
 import { isTracing, loadTelemetry, logEvent, startSpan } from '@durable/core';
 import type { RunEnd } from './run.js';
 
@@ -49,11 +55,26 @@ class RunObservation {
     const { record } = claimed;
     const attempt = record.failures + 1;
     this.base = { workflowId: record.id, handler: record.handler, attempt };
-    this.span = tracing ? startSpan('durable.workflow.run', { 'durable.workflow.id': record.id, 'durable.workflow.handler': record.handler, 'durable.workflow.attempt': attempt }) : NO_SPAN;
+    this.span = tracing
+      ? startSpan('durable.workflow.run', {
+          'durable.workflow.id': record.id,
+          'durable.workflow.handler': record.handler,
+          'durable.workflow.attempt': attempt,
+        })
+      : NO_SPAN;
     if (logger?.info !== undefined) {
       const last = record.steps[record.steps.length - 1];
       const woken = last !== undefined && !last.done;
-      logEvent(logger, 'info', { ...this.base, recorded: record.steps.length, ...(woken ? { waitedFor: `${last.kind} ${last.id}` } : {}) }, woken ? `workflow ${record.id} woken` : `workflow ${record.id} claimed`);
+      logEvent(
+        logger,
+        'info',
+        {
+          ...this.base,
+          recorded: record.steps.length,
+          ...(woken ? { waitedFor: `${last.kind} ${last.id}` } : {}),
+        },
+        woken ? `workflow ${record.id} woken` : `workflow ${record.id} claimed`,
+      );
     }
   }
 
@@ -70,13 +91,33 @@ class RunObservation {
   end(end: RunEnd): void {
     for (const step of this.open) step.abandon(end);
     const durationMs = Math.round(performance.now() - this.started);
-    const error = this.outcome !== undefined && 'error' in this.outcome ? this.outcome.error : undefined;
-    this.span.end(end, end === 'failed' || end === 'aborted' || end === 'errored' ? (error?.message ?? end) : undefined);
+    const error =
+      this.outcome !== undefined && 'error' in this.outcome ? this.outcome.error : undefined;
+    this.span.end(
+      end,
+      end === 'failed' || end === 'aborted' || end === 'errored'
+        ? (error?.message ?? end)
+        : undefined,
+    );
     if (!wants(this.logger, RUN_LEVELS[end])) return;
     logEvent(
       this.logger,
       RUN_LEVELS[end],
-      { ...this.base, outcome: end, durationMs, ...(error === undefined ? {} : { error: { name: error.name, message: error.message, ...(error.code === undefined ? {} : { code: error.code }) } }), ...(this.outcome?.status === 'failed' ? { retryAt: this.outcome.runAt } : {}) },
+      {
+        ...this.base,
+        outcome: end,
+        durationMs,
+        ...(error === undefined
+          ? {}
+          : {
+              error: {
+                name: error.name,
+                message: error.message,
+                ...(error.code === undefined ? {} : { code: error.code }),
+              },
+            }),
+        ...(this.outcome?.status === 'failed' ? { retryAt: this.outcome.runAt } : {}),
+      },
       `workflow ${String(this.base['workflowId'])} ${RUN_WORDS[end]}`,
     );
   }
@@ -102,7 +143,16 @@ export class StepObservation {
     return (attempt) => {
       if (this.started === 0) {
         this.started = performance.now();
-        if (run.tracing) this.span = startSpan('durable.step', { 'durable.workflow.id': String(this.base['workflowId']), 'durable.step.id': this.id, 'durable.step.index': this.index }, { parent: run.span });
+        if (run.tracing)
+          this.span = startSpan(
+            'durable.step',
+            {
+              'durable.workflow.id': String(this.base['workflowId']),
+              'durable.step.id': this.id,
+              'durable.step.index': this.index,
+            },
+            { parent: run.span },
+          );
       }
       const span = this.span;
       return span === undefined ? fn(attempt) : span.run(() => fn(attempt));
@@ -112,7 +162,14 @@ export class StepObservation {
   /** Attempt `attempt` is about to run after `error` failed the one before. */
   retrying(error: unknown, attempt: number): void {
     if (this.run === undefined || !wants(this.run.logger, 'warn')) return;
-    logEvent(this.run.logger, 'warn', { ...this.base, stepId: this.id, stepAttempt: attempt, err: error }, `workflow ${String(this.base['workflowId'])}: step ${this.id} retried (attempt ${attempt}): ${error instanceof Error ? error.message : String(error)}`);
+    logEvent(
+      this.run.logger,
+      'warn',
+      { ...this.base, stepId: this.id, stepAttempt: attempt, err: error },
+      `workflow ${String(this.base['workflowId'])}: step ${this.id} retried (attempt ${attempt}): ${
+        error instanceof Error ? error.message : String(error)
+      }`,
+    );
   }
 
   /** The step's result was recorded after `attempts` attempts. */
@@ -130,7 +187,12 @@ export class StepObservation {
     this.close(end, undefined, undefined, 'debug');
   }
 
-  private close(outcome: string, attempts: number | undefined, error: unknown, level: LogLevel): void {
+  private close(
+    outcome: string,
+    attempts: number | undefined,
+    error: unknown,
+    level: LogLevel,
+  ): void {
     if (this.ended || this.run === undefined) return;
     this.ended = true;
     this.run.closed(this);
@@ -140,35 +202,67 @@ export class StepObservation {
     }
     if (!wants(this.run.logger, level)) return;
     const durationMs = this.started === 0 ? 0 : Math.round(performance.now() - this.started);
-    const reason = error === undefined ? '' : `: ${error instanceof Error ? error.message : String(error)}`;
-    logEvent(this.run.logger, level, { ...this.base, stepId: this.id, stepIndex: this.index, outcome, durationMs, ...(attempts === undefined ? {} : { stepAttempts: attempts }), ...(error === undefined ? {} : { err: error }) }, `workflow ${String(this.base['workflowId'])}: step ${this.id} ${outcome}${reason}`);
+    const reason =
+      error === undefined ? '' : `: ${error instanceof Error ? error.message : String(error)}`;
+    logEvent(
+      this.run.logger,
+      level,
+      {
+        ...this.base,
+        stepId: this.id,
+        stepIndex: this.index,
+        outcome,
+        durationMs,
+        ...(attempts === undefined ? {} : { stepAttempts: attempts }),
+        ...(error === undefined ? {} : { err: error }),
+      },
+      `workflow ${String(this.base['workflowId'])}: step ${this.id} ${outcome}${reason}`,
+    );
   }
 }
 
 const NO_STEP = new StepObservation(undefined, '', 0, {});
 
-const NO_SPAN: DurableSpan = { set: () => undefined, end: () => undefined, run: (fn) => fn(), traceparent: () => undefined, context: undefined };
+const NO_SPAN: DurableSpan = {
+  set: () => undefined,
+  end: () => undefined,
+  run: (fn) => fn(),
+  traceparent: () => undefined,
+  context: undefined,
+};
 
 /** Whether `logger` has the method of `level` (or `warn` for `error`): details are built only then. */
 function wants(logger: DurableLogger | undefined, level: LogLevel): boolean {
   if (logger === undefined || (logger[level] === undefined && level !== 'error')) return false;
   // pino filters by level inside each call: ask it first, so a debug event costs nothing at info.
   const enabled = (logger as { isLevelEnabled?: unknown }).isLevelEnabled;
-  return typeof enabled !== 'function' || (enabled as (level: string) => boolean).call(logger, level) !== false;
+  return (
+    typeof enabled !== 'function' ||
+    (enabled as (level: string) => boolean).call(logger, level) !== false
+  );
 }
 
 /**
  * Runs one claimed workflow under observation: its span and its logs (claimed or woken; then
  * completed, failed, aborted, sleeping, released, lost), with its steps' spans and logs inside.
  */
-export function observeRun(options: ObserveOptions, claimed: ClaimedWorkflow, run: () => Promise<RunEnd>): Promise<RunEnd> {
+export function observeRun(
+  options: ObserveOptions,
+  claimed: ClaimedWorkflow,
+  run: () => Promise<RunEnd>,
+): Promise<RunEnd> {
   // Loading starts with the first run and never delays one: the engine's timing stays the same
   // (a run starts in the same turn as its claim); spans begin once the API is loaded.
   void loadTelemetry();
   const token = claimed?.token;
   const tracing = isTracing();
   // Nothing to log to and nothing recording spans: the run goes as if unobserved.
-  if ((options.logger === undefined && !tracing) || typeof token !== 'string' || typeof claimed.record?.id !== 'string') return run();
+  if (
+    (options.logger === undefined && !tracing) ||
+    typeof token !== 'string' ||
+    typeof claimed.record?.id !== 'string'
+  )
+    return run();
   const observation = new RunObservation(options.logger, claimed, tracing);
   runs.set(token, observation);
   let end: RunEnd = 'errored';
@@ -197,6 +291,10 @@ export function observeOutcome(token: string, outcome: WorkflowOutcome): void {
 }
 
 /** Logs an operation of the client (a start, a cancel). */
-export function logClient(options: ObserveOptions, details: Record<string, unknown>, message: string): void {
+export function logClient(
+  options: ObserveOptions,
+  details: Record<string, unknown>,
+  message: string,
+): void {
   logEvent(options.logger, 'info', details, message);
 }

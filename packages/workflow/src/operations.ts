@@ -11,7 +11,10 @@ export type ListWorkflowsQuery = Omit<WorkflowListQuery, 'limit'> & { limit?: nu
 
 type Operation = 'list' | 'counts' | 'resume';
 
-function requireOperation<K extends Operation>(store: WorkflowStore, operation: K): Required<Pick<WorkflowStore, K>> {
+function requireOperation<K extends Operation>(
+  store: WorkflowStore,
+  operation: K,
+): Required<Pick<WorkflowStore, K>> {
   if (typeof store[operation] !== 'function') {
     const kind = (store as { constructor?: { name?: string } }).constructor?.name ?? 'this store';
     throw new DurableError(
@@ -23,15 +26,24 @@ function requireOperation<K extends Operation>(store: WorkflowStore, operation: 
 }
 
 /** One page of workflows of `store` (see `WorkflowStore.list` for order and paging). */
-export function listWorkflows(store: WorkflowStore, query: ListWorkflowsQuery = {}): Promise<WorkflowPage> {
+export function listWorkflows(
+  store: WorkflowStore,
+  query: ListWorkflowsQuery = {},
+): Promise<WorkflowPage> {
   const checked = requireOperation(store, 'list');
   const q = query as Record<string, unknown> | null | undefined;
-  const full = typeof q === 'object' && q !== null && q['limit'] === undefined ? { ...query, limit: DEFAULT_WORKFLOW_PAGE } : query;
+  const full =
+    typeof q === 'object' && q !== null && q['limit'] === undefined
+      ? { ...query, limit: DEFAULT_WORKFLOW_PAGE }
+      : query;
   return checked.list(full as WorkflowListQuery);
 }
 
 /** Every workflow matching `query`, page after page (for scripts and the CLI). */
-export async function* iterateWorkflows(store: WorkflowStore, query: Omit<ListWorkflowsQuery, 'cursor'> = {}): AsyncGenerator<WorkflowPage> {
+export async function* iterateWorkflows(
+  store: WorkflowStore,
+  query: Omit<ListWorkflowsQuery, 'cursor'> = {},
+): AsyncGenerator<WorkflowPage> {
   let cursor: string | undefined;
   do {
     const page = await listWorkflows(store, cursor === undefined ? query : { ...query, cursor });
@@ -60,13 +72,18 @@ export function resumeWorkflow(store: WorkflowStore, id: string): Promise<boolea
  * The cancel is committed first: a failure to tell the parent goes to `onError` (the parent then
  * learns it when it next runs), and without `onError` it is thrown.
  */
-export async function cancelWorkflow(store: WorkflowStore, id: string, onError?: (error: unknown) => void): Promise<boolean> {
+export async function cancelWorkflow(
+  store: WorkflowStore,
+  id: string,
+  onError?: (error: unknown) => void,
+): Promise<boolean> {
   assertValidWorkflowId(id, 'workflow: cancel');
   const cancelled = await store.cancel(id);
   if (!cancelled) return false;
   try {
     const record = await store.get(id);
-    if (record?.parentId !== undefined) await store.signal(record.parentId, childEventName(id), null);
+    if (record?.parentId !== undefined)
+      await store.signal(record.parentId, childEventName(id), null);
   } catch (error) {
     if (onError === undefined) throw error;
     onError(error);

@@ -80,7 +80,8 @@ const KNOWN_OPTIONS = [
 // Lidex's option names, and names users guess from other engines, with ours.
 const RENAMED_OPTIONS: Readonly<Record<string, string>> = {
   persistence: 'store',
-  storage: 'store (a WorkflowStore, e.g. createStorageWorkflowStore({ storage }) from @durable/core)',
+  storage:
+    'store (a WorkflowStore, e.g. createStorageWorkflowStore({ storage }) from @durable/core)',
   timeoutInterval: 'timeoutIntervalMs',
   pollInterval: 'pollIntervalMs',
   retryInterval: 'retryIntervalMs',
@@ -119,20 +120,38 @@ export function resolveOptions(options: EngineOptions, flavour: HandlersOption):
       ...RENAMED_OPTIONS,
       [other]:
         flavour === 'workflows'
-          ? 'workflows (a list of defineWorkflow(...) definitions; functions by name are the Lidex client\'s, in @durable/workflow/lidex)'
+          ? "workflows (a list of defineWorkflow(...) definitions; functions by name are the Lidex client's, in @durable/workflow/lidex)"
           : 'handlers (functions by name; the typed client of @durable/workflow takes workflows)',
     },
   });
-  const handlers = flavour === 'workflows' ? workflowsByName((options as { workflows?: unknown }).workflows) : handlersByName((options as { handlers?: unknown }).handlers);
+  const handlers =
+    flavour === 'workflows'
+      ? workflowsByName((options as { workflows?: unknown }).workflows)
+      : handlersByName((options as { handlers?: unknown }).handlers);
   const store = options.store;
-  if (store === null || typeof store !== 'object' || typeof store.claim !== 'function') throw config('"store" must be a WorkflowStore');
-  if (options.clock !== undefined && typeof options.clock !== 'function') throw config('"clock" must be a function returning epoch ms');
-  if (options.onError !== undefined && typeof options.onError !== 'function') throw config('"onError" must be a function');
-  if (options.logger !== undefined && (options.logger === null || typeof options.logger !== 'object' || typeof options.logger.warn !== 'function')) {
-    throw config('"logger" must be a pino-shaped logger: an object with info/warn/error(details, message) methods (pino, console)');
+  if (store === null || typeof store !== 'object' || typeof store.claim !== 'function')
+    throw config('"store" must be a WorkflowStore');
+  if (options.clock !== undefined && typeof options.clock !== 'function')
+    throw config('"clock" must be a function returning epoch ms');
+  if (options.onError !== undefined && typeof options.onError !== 'function')
+    throw config('"onError" must be a function');
+  if (
+    options.logger !== undefined &&
+    (options.logger === null ||
+      typeof options.logger !== 'object' ||
+      typeof options.logger.warn !== 'function')
+  ) {
+    throw config(
+      '"logger" must be a pino-shaped logger: an object with info/warn/error(details, message) methods (pino, console)',
+    );
   }
-  if (options.allowUnknownHandlers !== undefined && typeof options.allowUnknownHandlers !== 'boolean') throw config('"allowUnknownHandlers" must be a boolean');
-  if (options.pause !== undefined && typeof options.pause !== 'function') throw config('"pause" must be a function (ms, signal) => Promise');
+  if (
+    options.allowUnknownHandlers !== undefined &&
+    typeof options.allowUnknownHandlers !== 'boolean'
+  )
+    throw config('"allowUnknownHandlers" must be a boolean');
+  if (options.pause !== undefined && typeof options.pause !== 'function')
+    throw config('"pause" must be a function (ms, signal) => Promise');
   const names = Object.keys(handlers);
   const strict = names.length > 0 && options.allowUnknownHandlers !== true;
   return {
@@ -154,7 +173,12 @@ export function resolveOptions(options: EngineOptions, flavour: HandlersOption):
       if (strict && typeof name === 'string' && name.length > 0 && !Object.hasOwn(handlers, name)) {
         throw new DurableError(
           ErrorCode.HANDLER_UNKNOWN,
-          `${context}: no handler named ${JSON.stringify(name)} is registered with this client (it has ${names.slice(0, 10).map((n) => JSON.stringify(n)).join(', ')}${names.length > 10 ? ', ...' : ''}); ` +
+          `${context}: no handler named ${JSON.stringify(
+            name,
+          )} is registered with this client (it has ${names
+            .slice(0, 10)
+            .map((n) => JSON.stringify(n))
+            .join(', ')}${names.length > 10 ? ', ...' : ''}); ` +
             'pass allowUnknownHandlers: true to a client that starts workflows other processes run',
         );
       }
@@ -163,32 +187,46 @@ export function resolveOptions(options: EngineOptions, flavour: HandlersOption):
 }
 
 function handlersByName(value: unknown): Record<string, WorkflowHandler> {
-  if (value === null || typeof value !== 'object') throw config('"handlers" must be an object or a Map of functions');
+  if (value === null || typeof value !== 'object')
+    throw config('"handlers" must be an object or a Map of functions');
   // A null-prototype copy: a workflow naming "constructor" or "__proto__" finds no handler.
   const handlers = Object.create(null) as Record<string, WorkflowHandler>;
-  const entries: Array<[unknown, unknown]> = value instanceof Map ? [...(value as Map<unknown, unknown>).entries()] : Object.entries(value);
+  const entries: Array<[unknown, unknown]> =
+    value instanceof Map ? [...(value as Map<unknown, unknown>).entries()] : Object.entries(value);
   for (const [name, fn] of entries) {
-    if (typeof name !== 'string' || name.length === 0) throw config(`handler names must be non-empty strings, got ${String(name)}`);
-    if (typeof fn !== 'function') throw config(`handler ${JSON.stringify(name)} must be a function`);
+    if (typeof name !== 'string' || name.length === 0)
+      throw config(`handler names must be non-empty strings, got ${String(name)}`);
+    if (typeof fn !== 'function')
+      throw config(`handler ${JSON.stringify(name)} must be a function`);
     handlers[name] = fn as WorkflowHandler;
   }
   return handlers;
 }
 
 function workflowsByName(value: unknown): Record<string, WorkflowHandler> {
-  if (!Array.isArray(value)) throw config('"workflows" must be an array of defineWorkflow(...) definitions');
+  if (!Array.isArray(value))
+    throw config('"workflows" must be an array of defineWorkflow(...) definitions');
   const handlers = Object.create(null) as Record<string, WorkflowHandler>;
   for (const [i, workflow] of value.entries()) {
-    if (!isWorkflowDefinition(workflow)) throw config(`workflows[${i}] is not a defineWorkflow(...) definition`);
-    if (Object.hasOwn(handlers, workflow.name)) throw config(`two workflows are named ${JSON.stringify(workflow.name)}: names must be unique (they are stored with each run)`);
+    if (!isWorkflowDefinition(workflow))
+      throw config(`workflows[${i}] is not a defineWorkflow(...) definition`);
+    if (Object.hasOwn(handlers, workflow.name))
+      throw config(
+        `two workflows are named ${JSON.stringify(
+          workflow.name,
+        )}: names must be unique (they are stored with each run)`,
+      );
     const run = workflow.run;
     handlers[workflow.name] = (ctx: never, input: never) => run(ctx, input);
   }
   return handlers;
 }
 
-function safeOnError(onError: EngineOptions['onError']): (error: unknown, workflowId?: string) => void {
-  const report = onError ?? ((error, id) => console.error(`@durable/workflow: ${id ?? 'worker'}:`, error));
+function safeOnError(
+  onError: EngineOptions['onError'],
+): (error: unknown, workflowId?: string) => void {
+  const report =
+    onError ?? ((error, id) => console.error(`@durable/workflow: ${id ?? 'worker'}:`, error));
   return (error, id) => {
     try {
       report(error, id);
@@ -213,7 +251,8 @@ function count(value: number | undefined, fallback: number, name: string): numbe
 
 function positive(value: number | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 1) throw config(`"${name}" must be a number >= 1, got ${String(value)}`);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 1)
+    throw config(`"${name}" must be a number >= 1, got ${String(value)}`);
   return value;
 }
 

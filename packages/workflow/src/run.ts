@@ -14,7 +14,14 @@ import { observeOutcome } from './observe.js';
  * over (or it was cancelled), `errored` when the store failed (reported to `onError`; the lease
  * lets a worker retry it later).
  */
-export type RunEnd = 'completed' | 'failed' | 'aborted' | 'suspended' | 'released' | 'lost' | 'errored';
+export type RunEnd =
+  | 'completed'
+  | 'failed'
+  | 'aborted'
+  | 'suspended'
+  | 'released'
+  | 'lost'
+  | 'errored';
 
 /**
  * Runs one claimed workflow to its next stop: finished (completed, failed, aborted), suspended
@@ -42,15 +49,38 @@ export async function runClaimed(
   });
   const watch = new RunWatch(options, record.id, token, ctx);
   try {
-    const handler = Object.hasOwn(options.handlers, record.handler) ? options.handlers[record.handler] : undefined;
+    const handler = Object.hasOwn(options.handlers, record.handler)
+      ? options.handlers[record.handler]
+      : undefined;
     let outcome: WorkflowOutcome;
     if (handler === undefined) {
-      outcome = aborted(new DurableError(ErrorCode.HANDLER_UNKNOWN, `workflow ${record.id}: no handler named ${JSON.stringify(record.handler)} is registered with this client`));
+      outcome = aborted(
+        new DurableError(
+          ErrorCode.HANDLER_UNKNOWN,
+          `workflow ${record.id}: no handler named ${JSON.stringify(
+            record.handler,
+          )} is registered with this client`,
+        ),
+      );
     } else if (record.failures >= Math.max(1, options.maxFailures)) {
       // Expired leases count as failures too: a workflow that keeps killing its workers stops here.
-      outcome = aborted(new DurableError(ErrorCode.LOCK_LOST, `workflow ${record.id}: failed ${record.failures} times (last: ${record.error?.message ?? 'unknown'})`));
+      outcome = aborted(
+        new DurableError(
+          ErrorCode.LOCK_LOST,
+          `workflow ${record.id}: failed ${record.failures} times (last: ${
+            record.error?.message ?? 'unknown'
+          })`,
+        ),
+      );
     } else {
-      outcome = await execute(options, ctx, handler, record.input, record.steps.length, watch.stalled);
+      outcome = await execute(
+        options,
+        ctx,
+        handler,
+        record.input,
+        record.steps.length,
+        watch.stalled,
+      );
       ctx.ended = true;
       if (ctx.unwound !== undefined) {
         if (ctx.unwound.reason === 'released') await store.release(record.id, token);
@@ -109,7 +139,9 @@ async function execute(
     // Settled while an operation still runs: its result could never be recorded in order.
     ctx.fatal = new DurableError(
       ErrorCode.NON_DETERMINISTIC,
-      `workflow ${ctx.workflowId}: the handler ${thrown === undefined ? 'returned' : 'threw'} while ${ctx.current} was still running: await every ctx operation`,
+      `workflow ${ctx.workflowId}: the handler ${
+        thrown === undefined ? 'returned' : 'threw'
+      } while ${ctx.current} was still running: await every ctx operation`,
     );
   }
   ctx.ended = true;
@@ -120,14 +152,24 @@ async function execute(
     // A changed handler, a misuse or data that is not JSON will not heal by retrying; a
     // NonRetryableError says so itself.
     const stored = storedWithAttempts(ctx, error);
-    if (isProgrammingError(error) || isNonRetryableError(error)) return { status: WorkflowStatus.ABORTED, error: stored };
+    if (isProgrammingError(error) || isNonRetryableError(error))
+      return { status: WorkflowStatus.ABORTED, error: stored };
     const failures = ctx.failures + 1;
     if (failures >= options.maxFailures) return { status: WorkflowStatus.ABORTED, error: stored };
     const delay = options.retryIntervalMs * options.retryBackoff ** Math.min(failures - 1, 40);
-    return { status: WorkflowStatus.FAILED, error: stored, runAt: options.clock() + Math.min(delay, 8.64e15 / 2) };
+    return {
+      status: WorkflowStatus.FAILED,
+      error: stored,
+      runAt: options.clock() + Math.min(delay, 8.64e15 / 2),
+    };
   }
   if (ctx.reached < recorded) {
-    return aborted(new DurableError(ErrorCode.NON_DETERMINISTIC, `workflow ${ctx.workflowId}: returned after ${ctx.reached} operations but an earlier run recorded ${recorded}: the handler changed shape between runs`));
+    return aborted(
+      new DurableError(
+        ErrorCode.NON_DETERMINISTIC,
+        `workflow ${ctx.workflowId}: returned after ${ctx.reached} operations but an earlier run recorded ${recorded}: the handler changed shape between runs`,
+      ),
+    );
   }
   if (result === undefined) return { status: WorkflowStatus.COMPLETED };
   try {
@@ -143,7 +185,10 @@ function storedWithAttempts(ctx: RunContext, error: unknown): StoredError {
   const stored = toStoredError(error);
   const failure = ctx.stepFailure;
   if (failure === undefined || failure.error !== error) return stored;
-  return { ...stored, details: { ...stored.details, step: failure.step, attempts: failure.attempts } };
+  return {
+    ...stored,
+    details: { ...stored.details, step: failure.step, attempts: failure.attempts },
+  };
 }
 
 function aborted(error: unknown): WorkflowOutcome {
@@ -185,7 +230,11 @@ class RunWatch {
       this.onStall(
         new DurableError(
           WorkflowErrorCode.HANDLER_STALLED,
-          `workflow ${this.id}: the handler spent ${Math.round(idleMs)} ms (more than timeoutIntervalMs, ${options.timeoutIntervalMs} ms) outside any ctx operation without settling: code outside ctx.step must be quick (put slow or external work in a step)`,
+          `workflow ${this.id}: the handler spent ${Math.round(
+            idleMs,
+          )} ms (more than timeoutIntervalMs, ${
+            options.timeoutIntervalMs
+          } ms) outside any ctx operation without settling: code outside ctx.step must be quick (put slow or external work in a step)`,
           { retryable: true },
         ),
       );

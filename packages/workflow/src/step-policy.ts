@@ -42,20 +42,31 @@ const MAX_RETRY_WAIT_MS = 86_400_000;
 
 /** Checks a step's options (a `CONFIG` error names the step) and applies the defaults. */
 export function resolveStepPolicy(options: StepOptions | undefined, context: string): StepPolicy {
-  if (options === undefined) return { retries: 0, retryIntervalMs: 1000, backoff: 2, timeoutMs: undefined };
+  if (options === undefined)
+    return { retries: 0, retryIntervalMs: 1000, backoff: 2, timeoutMs: undefined };
   checkOptions(options, context, { known: ['retries', 'retryIntervalMs', 'backoff', 'timeoutMs'] });
   const whole = (value: unknown, name: string, fallback: number): number => {
     if (value === undefined) return fallback;
     if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-      throw new DurableError('CONFIG', `${context}: ${name} must be a whole number >= 0, got ${String(value)}`);
+      throw new DurableError(
+        'CONFIG',
+        `${context}: ${name} must be a whole number >= 0, got ${String(value)}`,
+      );
     }
     return value;
   };
   const backoff = options.backoff;
-  if (backoff !== undefined && (typeof backoff !== 'number' || !Number.isFinite(backoff) || backoff < 1)) {
-    throw new DurableError('CONFIG', `${context}: backoff must be a number >= 1, got ${String(backoff)}`);
+  if (
+    backoff !== undefined &&
+    (typeof backoff !== 'number' || !Number.isFinite(backoff) || backoff < 1)
+  ) {
+    throw new DurableError(
+      'CONFIG',
+      `${context}: backoff must be a number >= 1, got ${String(backoff)}`,
+    );
   }
-  const timeoutMs = options.timeoutMs === undefined ? undefined : whole(options.timeoutMs, 'timeoutMs', 0);
+  const timeoutMs =
+    options.timeoutMs === undefined ? undefined : whole(options.timeoutMs, 'timeoutMs', 0);
   if (timeoutMs === 0) throw new DurableError('CONFIG', `${context}: timeoutMs must be > 0`);
   return {
     retries: whole(options.retries, 'retries', 0),
@@ -67,7 +78,10 @@ export function resolveStepPolicy(options: StepOptions | undefined, context: str
 
 /** The wait before retry number `retry` (1 for the first retry). */
 export function stepRetryDelay(policy: StepPolicy, retry: number): number {
-  return Math.min(policy.retryIntervalMs * policy.backoff ** Math.min(retry - 1, 60), MAX_RETRY_WAIT_MS);
+  return Math.min(
+    policy.retryIntervalMs * policy.backoff ** Math.min(retry - 1, 60),
+    MAX_RETRY_WAIT_MS,
+  );
 }
 
 /**
@@ -101,10 +115,17 @@ export function isNonRetryableError(error: unknown): boolean {
 }
 
 /** The error of an attempt that ran past its `timeoutMs`. */
-export function stepTimeoutError(workflowId: string, stepId: string, attempt: number, timeoutMs: number): DurableError {
+export function stepTimeoutError(
+  workflowId: string,
+  stepId: string,
+  attempt: number,
+  timeoutMs: number,
+): DurableError {
   return new DurableError(
     WorkflowErrorCode.STEP_TIMEOUT,
-    `workflow ${workflowId}: step ${JSON.stringify(stepId)} attempt ${attempt} did not settle within timeoutMs (${timeoutMs} ms)`,
+    `workflow ${workflowId}: step ${JSON.stringify(
+      stepId,
+    )} attempt ${attempt} did not settle within timeoutMs (${timeoutMs} ms)`,
     { retryable: true, details: { step: stepId, attempt, timeoutMs } },
   );
 }

@@ -24,7 +24,15 @@ export class WorkflowWorker {
   /** Resolves when the worker has stopped and every run it started has ended. */
   readonly done: Promise<void>;
   /** How runs ended so far. */
-  readonly stats: WorkerStats = { completed: 0, failed: 0, aborted: 0, suspended: 0, released: 0, lost: 0, errored: 0 };
+  readonly stats: WorkerStats = {
+    completed: 0,
+    failed: 0,
+    aborted: 0,
+    suspended: 0,
+    released: 0,
+    lost: 0,
+    errored: 0,
+  };
   private readonly stopping = new AbortController();
   private readonly running = new Set<Promise<void>>();
   private readonly wakeups: number[] = [];
@@ -107,13 +115,20 @@ export class WorkflowWorker {
         const now = clock();
         while (this.wakeups.length > 0 && (this.wakeups[0] ?? 0) <= now) this.wakeups.shift();
         const next = this.wakeups[0];
-        await this.idle(next === undefined ? pollIntervalMs : Math.min(pollIntervalMs, Math.max(0, next - now)));
+        await this.idle(
+          next === undefined ? pollIntervalMs : Math.min(pollIntervalMs, Math.max(0, next - now)),
+        );
         continue;
       }
-      const run = observeRun(this.options, claimed, () => runClaimed(this.options, claimed, this.stopping.signal, (runAt) => this.remember(runAt)))
+      const run = observeRun(this.options, claimed, () =>
+        runClaimed(this.options, claimed, this.stopping.signal, (runAt) => this.remember(runAt)),
+      )
         .catch((error: unknown): RunEnd => {
           // Only a store handing out a malformed claim gets here: even then, never an unhandled rejection.
-          this.options.onError(error, typeof claimed?.record?.id === 'string' ? claimed.record.id : undefined);
+          this.options.onError(
+            error,
+            typeof claimed?.record?.id === 'string' ? claimed.record.id : undefined,
+          );
           return 'errored';
         })
         .then((end) => {
@@ -133,7 +148,10 @@ export class WorkflowWorker {
     const signal = this.nudge.signal;
     const onStop = (): void => this.nudge.abort();
     this.stopping.signal.addEventListener('abort', onStop, { once: true });
-    if (ms === Number.POSITIVE_INFINITY) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    if (ms === Number.POSITIVE_INFINITY)
+      await new Promise<void>((resolve) =>
+        signal.addEventListener('abort', () => resolve(), { once: true }),
+      );
     else await pause(ms, signal);
     this.stopping.signal.removeEventListener('abort', onStop);
   }

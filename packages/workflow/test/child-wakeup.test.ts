@@ -10,8 +10,19 @@ import { LidexClient as WorkflowClient } from '../src/lidex/index.js';
 // wake-up) at each point of the parent's ctx.child; the child re-check interval is 60 s, so a
 // lost wake-up shows as a parent that does not complete within the test's 3 s.
 
-type Point = 'before-first-read' | 'after-child-read' | 'after-self-read' | 'before-suspend' | 'after-suspend';
-const POINTS: Point[] = ['before-first-read', 'after-child-read', 'after-self-read', 'before-suspend', 'after-suspend'];
+type Point =
+  | 'before-first-read'
+  | 'after-child-read'
+  | 'after-self-read'
+  | 'before-suspend'
+  | 'after-suspend';
+const POINTS: Point[] = [
+  'before-first-read',
+  'after-child-read',
+  'after-self-read',
+  'before-suspend',
+  'after-suspend',
+];
 
 const workers: WorkflowWorker[] = [];
 afterEach(async () => {
@@ -25,7 +36,12 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 }
 
 /** The store the worker uses: `finishChild` runs once, at `point` of the parent's child wait. */
-function hooked(inner: WorkflowStore, point: Point, finishChild: () => Promise<void>, childSignalled: () => void): WorkflowStore {
+function hooked(
+  inner: WorkflowStore,
+  point: Point,
+  finishChild: () => Promise<void>,
+  childSignalled: () => void,
+): WorkflowStore {
   let fired = false;
   const fire = async (at: Point): Promise<void> => {
     if (fired || at !== point) return;
@@ -64,34 +80,42 @@ describe.each([
   ['memory store', () => createMemoryWorkflowStore()],
   ['storage store', () => createStorageWorkflowStore({ storage: createMemoryStorage() })],
 ] as const)('a child wakes its waiting parent at once on the %s', (_name, makeStore) => {
-  it.each(POINTS)('child finishes at %s: the parent completes without waiting for the 60 s re-check', async (point) => {
-    const inner = makeStore();
-    const gate = deferred();
-    const signalled = deferred();
-    const store = hooked(
-      inner,
-      point,
-      async () => {
-        gate.resolve();
-        await signalled.promise;
-      },
-      signalled.resolve,
-    );
-    const handlers = {
-      parent: async (ctx: WorkflowContext) => `kid said ${await ctx.child<number>('kid', 'kid')}`,
-      kid: async () => {
-        await gate.promise;
-        return 7;
-      },
-    };
-    const options = { handlers, pollIntervalMs: 5, timeoutIntervalMs: 60_000, onError: () => undefined };
-    const worker = new WorkflowClient({ ...options, store }).poll();
-    workers.push(worker);
-    const observer = new WorkflowClient({ ...options, store: inner, concurrency: 0 });
-    await observer.start('p', 'parent');
-    const record = await observer.wait('p', ['completed', 'aborted'], 300, 10);
-    expect(record?.status).toBe('completed');
-    expect(record?.result).toBe('kid said 7');
-    expect((await observer.get('kid'))?.status).toBe('completed');
-  });
+  it.each(POINTS)(
+    'child finishes at %s: the parent completes without waiting for the 60 s re-check',
+    async (point) => {
+      const inner = makeStore();
+      const gate = deferred();
+      const signalled = deferred();
+      const store = hooked(
+        inner,
+        point,
+        async () => {
+          gate.resolve();
+          await signalled.promise;
+        },
+        signalled.resolve,
+      );
+      const handlers = {
+        parent: async (ctx: WorkflowContext) => `kid said ${await ctx.child<number>('kid', 'kid')}`,
+        kid: async () => {
+          await gate.promise;
+          return 7;
+        },
+      };
+      const options = {
+        handlers,
+        pollIntervalMs: 5,
+        timeoutIntervalMs: 60_000,
+        onError: () => undefined,
+      };
+      const worker = new WorkflowClient({ ...options, store }).poll();
+      workers.push(worker);
+      const observer = new WorkflowClient({ ...options, store: inner, concurrency: 0 });
+      await observer.start('p', 'parent');
+      const record = await observer.wait('p', ['completed', 'aborted'], 300, 10);
+      expect(record?.status).toBe('completed');
+      expect(record?.result).toBe('kid said 7');
+      expect((await observer.get('kid'))?.status).toBe('completed');
+    },
+  );
 });

@@ -4,7 +4,11 @@ import { createMemoryStorage, createMemoryWorkflowStore, isDurableError } from '
 import { expectDurableError } from '@durable/testkit';
 import { createStorageWorkflowStore } from '@durable/core';
 import type { WorkflowWorker } from '../src/index.js';
-import type { LidexClientOptions as WorkflowClientOptions, LidexContext as WorkflowContext, WorkflowHandler } from '../src/lidex/index.js';
+import type {
+  LidexClientOptions as WorkflowClientOptions,
+  LidexContext as WorkflowContext,
+  WorkflowHandler,
+} from '../src/lidex/index.js';
 import { LidexClient as WorkflowClient, makeClient } from '../src/lidex/index.js';
 import { pause } from '../src/timers.js';
 
@@ -18,11 +22,21 @@ afterEach(async () => {
 // The engine runs the same on the core's memory store and on the generic store over storage.
 const stores: Array<[string, (clock?: Clock) => WorkflowStore]> = [
   ['memory store', (clock) => createMemoryWorkflowStore(clock === undefined ? {} : { clock })],
-  ['storage store', (clock) => createStorageWorkflowStore({ storage: createMemoryStorage(), ...(clock === undefined ? {} : { clock }) })],
+  [
+    'storage store',
+    (clock) =>
+      createStorageWorkflowStore({
+        storage: createMemoryStorage(),
+        ...(clock === undefined ? {} : { clock }),
+      }),
+  ],
 ];
 let makeStore: (clock?: Clock) => WorkflowStore = () => createMemoryWorkflowStore();
 
-function client(handlers: WorkflowClientOptions['handlers'], options: Partial<WorkflowClientOptions> = {}): WorkflowClient {
+function client(
+  handlers: WorkflowClientOptions['handlers'],
+  options: Partial<WorkflowClientOptions> = {},
+): WorkflowClient {
   return new WorkflowClient({
     store: makeStore(),
     pollIntervalMs: 5,
@@ -41,7 +55,8 @@ function work(c: WorkflowClient): WorkflowWorker {
 
 async function finished(c: WorkflowClient, id: string): Promise<WorkflowRecord> {
   const record = await c.wait(id, [...FINAL], 400, 10);
-  if (record === undefined) throw new Error(`workflow ${id} did not finish: ${JSON.stringify(await c.get(id))}`);
+  if (record === undefined)
+    throw new Error(`workflow ${id} did not finish: ${JSON.stringify(await c.get(id))}`);
   return record;
 }
 
@@ -51,7 +66,9 @@ describe.each(stores)('workflow engine on the %s', (_name, factory) => {
   });
 
   it('start returns true once and false for an existing id; the result is stored', async () => {
-    const c = client({ add: async (_ctx: WorkflowContext, input: { a: number; b: number }) => input.a + input.b });
+    const c = client({
+      add: async (_ctx: WorkflowContext, input: { a: number; b: number }) => input.a + input.b,
+    });
     expect(await c.start('w1', 'add', { a: 2, b: 3 })).toBe(true);
     expect(await c.start('w1', 'add', { a: 9, b: 9 })).toBe(false);
     work(c);
@@ -269,7 +286,12 @@ describe.each(stores)('workflow engine on the %s', (_name, factory) => {
     let now = 1_700_000_000_000;
     const clock = (): number => now;
     const store = makeStore(clock);
-    const c = client({ flow: async (ctx: WorkflowContext) => ctx.sleep('long', 40 * 86_400_000).then(() => 'woke') }, { store, clock });
+    const c = client(
+      {
+        flow: async (ctx: WorkflowContext) => ctx.sleep('long', 40 * 86_400_000).then(() => 'woke'),
+      },
+      { store, clock },
+    );
     await c.start('w', 'flow');
     work(c);
     const sleeping = await c.wait('w', ['sleeping'], 100, 5);
@@ -305,12 +327,17 @@ describe.each(stores)('workflow engine on the %s', (_name, factory) => {
     await c.wait('w', ['sleeping'], 100, 5);
     expect(await c.signal('w', 'paid', { amount: 12 })).toBe(true);
     const record = await finished(c, 'w');
-    expect(record.result).toEqual({ paid: { received: true, payload: { amount: 12 } }, refund: { received: false } });
+    expect(record.result).toEqual({
+      paid: { received: true, payload: { amount: 12 } },
+      refund: { received: false },
+    });
     expect(await c.signal('w', 'paid', 1)).toBe(false);
   });
 
   it('a signal sent before the wait is not lost', async () => {
-    const c = client({ flow: async (ctx: WorkflowContext) => (await ctx.waitForEvent('go')).received });
+    const c = client({
+      flow: async (ctx: WorkflowContext) => (await ctx.waitForEvent('go')).received,
+    });
     await c.start('w', 'flow');
     await c.signal('w', 'go');
     work(c);
@@ -557,7 +584,9 @@ describe.each(stores)('workflow engine on the %s', (_name, factory) => {
         try {
           return await ctx.child('kid', 'kid');
         } catch (error) {
-          return isDurableError(error, 'WORKFLOW_FAILED') ? `child failed: ${(error.details?.error as { code?: string }).code}` : 'other';
+          return isDurableError(error, 'WORKFLOW_FAILED')
+            ? `child failed: ${(error.details?.error as { code?: string }).code}`
+            : 'other';
         }
       },
       kid: (ctx: WorkflowContext) => ctx.waitForEvent('never'),
@@ -571,7 +600,13 @@ describe.each(stores)('workflow engine on the %s', (_name, factory) => {
   });
 
   it('Lidex code moves over: makeClient, handlers in a Map, wait for "finished"', async () => {
-    const handlers = new Map<string, WorkflowHandler>([['collect-payment', async (ctx: WorkflowContext, invoiceId: string) => ctx.step('find-invoice', () => `invoice ${invoiceId}`)]]);
+    const handlers = new Map<string, WorkflowHandler>([
+      [
+        'collect-payment',
+        async (ctx: WorkflowContext, invoiceId: string) =>
+          ctx.step('find-invoice', () => `invoice ${invoiceId}`),
+      ],
+    ]);
     const c = await makeClient({ store: makeStore(), handlers, pollIntervalMs: 5 });
     expect(await c.start('collect-payment-1', 'collect-payment', '1')).toBe(true);
     work(c);
@@ -625,8 +660,12 @@ describe.each(stores)('workflow engine on the %s', (_name, factory) => {
 
   it('options are validated at once; 0 is valid everywhere', async () => {
     const store = makeStore();
-    expect(() => new WorkflowClient({ store, handlers: {}, maxFailures: -1 })).toThrow(/maxFailures/);
-    expect(() => new WorkflowClient({ store, handlers: {}, pollIntervalMs: Number.NaN })).toThrow(/pollIntervalMs/);
+    expect(() => new WorkflowClient({ store, handlers: {}, maxFailures: -1 })).toThrow(
+      /maxFailures/,
+    );
+    expect(() => new WorkflowClient({ store, handlers: {}, pollIntervalMs: Number.NaN })).toThrow(
+      /pollIntervalMs/,
+    );
     expect(() => new WorkflowClient({ store, handlers: { x: 1 as never } })).toThrow(/function/);
     const zero = new WorkflowClient({
       store,

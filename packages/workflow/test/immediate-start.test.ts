@@ -18,7 +18,10 @@ interface Calls {
 }
 
 /** A store that counts calls; `hide` removes optional methods (a store that cannot watch...). */
-function counting(inner: WorkflowStore, hide: Array<'watch' | 'insertMany'> = []): { store: WorkflowStore; calls: Calls } {
+function counting(
+  inner: WorkflowStore,
+  hide: Array<'watch' | 'insertMany'> = [],
+): { store: WorkflowStore; calls: Calls } {
   const calls: Calls = { insert: 0, insertMany: 0, claim: 0, get: 0 };
   const store: WorkflowStore = {
     insert: (w) => (calls.insert++, inner.insert(w)),
@@ -32,15 +35,20 @@ function counting(inner: WorkflowStore, hide: Array<'watch' | 'insertMany'> = []
     signal: (...a) => inner.signal(...a),
     cancel: (id) => inner.cancel(id),
   };
-  if (!hide.includes('watch') && inner.watch !== undefined) store.watch = (listener) => inner.watch!(listener);
+  if (!hide.includes('watch') && inner.watch !== undefined)
+    store.watch = (listener) => inner.watch!(listener);
   if (!hide.includes('insertMany') && inner.insertMany !== undefined) {
     store.insertMany = (ws: readonly NewWorkflow[]) => (calls.insertMany++, inner.insertMany!(ws));
   }
   return { store, calls };
 }
 
-const add = defineWorkflow('add', async (ctx, input: { a: number; b: number }) => ctx.step('sum', () => input.a + input.b));
-const greet = defineWorkflow('greet', async (ctx, name: string) => ctx.step('hello', () => `hello ${name}`));
+const add = defineWorkflow('add', async (ctx, input: { a: number; b: number }) =>
+  ctx.step('sum', () => input.a + input.b),
+);
+const greet = defineWorkflow('greet', async (ctx, name: string) =>
+  ctx.step('hello', () => `hello ${name}`),
+);
 const approval = defineWorkflow('approval', async (ctx) => {
   const answer = await ctx.waitForEvent<string>('approved', { timeoutMs: 3_600_000 });
   return answer.received ? answer.payload : 'nobody';
@@ -166,12 +174,23 @@ describe('result() of a workflow run elsewhere', () => {
     // Two store objects over one memory store: as far as in-process wakes go, two processes.
     const here = counting(inner, ['watch']);
     const there = counting(inner, ['watch']);
-    const client = createWorkflowClient({ store: here.store, workflows: all, onError: () => undefined });
+    const client = createWorkflowClient({
+      store: here.store,
+      workflows: all,
+      onError: () => undefined,
+    });
     const elsewhere = createWorkflowClient({ store: there.store, workflows: all, concurrency: 0 });
     await elsewhere.start(greet, 'x1', 'eve');
     const result = client.handle(greet, 'x1').result();
     await until(() => here.calls.get >= 1);
-    for (const [advance, reads] of [[9, 1], [1, 2], [19, 2], [1, 3], [40, 4], [80, 5]] as const) {
+    for (const [advance, reads] of [
+      [9, 1],
+      [1, 2],
+      [19, 2],
+      [1, 3],
+      [40, 4],
+      [80, 5],
+    ] as const) {
       await jest.advanceTimersByTimeAsync(advance);
       await flush();
       expect(here.calls.get).toBe(reads);
@@ -192,11 +211,30 @@ describe('startMany', () => {
     const inner = createMemoryWorkflowStore();
     const { store, calls } = counting(inner, ['insertMany']);
     const client = new LidexClient({ store, handlers: { h: async () => 1 } });
-    expect(await client.startMany([{ id: 'a', handler: 'h' }, { id: 'b', handler: 'h', input: 2 }, { id: 'a', handler: 'h' }])).toEqual([true, true, false]);
+    expect(
+      await client.startMany([
+        { id: 'a', handler: 'h' },
+        { id: 'b', handler: 'h', input: 2 },
+        { id: 'a', handler: 'h' },
+      ]),
+    ).toEqual([true, true, false]);
     expect(calls.insert).toBe(2);
-    await expectDurableError(() => client.startMany([{ id: 'c', handler: 'h' }, { id: '', handler: 'h' }]), 'INVALID_KEY');
-    await expectDurableError(() => client.startMany([{ id: 'd', handler: 'nope' }]), 'HANDLER_UNKNOWN');
-    await expectDurableError(() => client.startMany([{ id: 'e', handler: 'h', options: { runAt: Number.NaN } }]), 'CONFIG');
+    await expectDurableError(
+      () =>
+        client.startMany([
+          { id: 'c', handler: 'h' },
+          { id: '', handler: 'h' },
+        ]),
+      'INVALID_KEY',
+    );
+    await expectDurableError(
+      () => client.startMany([{ id: 'd', handler: 'nope' }]),
+      'HANDLER_UNKNOWN',
+    );
+    await expectDurableError(
+      () => client.startMany([{ id: 'e', handler: 'h', options: { runAt: Number.NaN } }]),
+      'CONFIG',
+    );
     await expectDurableError(() => client.startMany('a' as never), 'CONFIG');
     expect(await inner.get('c')).toBeUndefined();
     expect(await client.startMany([])).toEqual([]);
@@ -205,7 +243,10 @@ describe('startMany', () => {
   it('typed startMany refuses an id used by another workflow with WORKFLOW_CONFLICT', async () => {
     const client = createWorkflowClient({ store: createMemoryWorkflowStore(), workflows: all });
     await client.start(greet, 'same', 'x');
-    await expectDurableError(() => client.startMany([{ workflow: add, id: 'same', input: { a: 1, b: 2 } }]), 'WORKFLOW_CONFLICT');
+    await expectDurableError(
+      () => client.startMany([{ workflow: add, id: 'same', input: { a: 1, b: 2 } }]),
+      'WORKFLOW_CONFLICT',
+    );
   });
 });
 

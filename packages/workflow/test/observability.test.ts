@@ -1,6 +1,10 @@
 import { context, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { createMemoryWorkflowStore, loadTelemetry } from '@durable/core';
 import { expectDurableError } from '@durable/testkit';
@@ -23,10 +27,20 @@ afterAll(async () => {
 beforeEach(() => exporter.reset());
 
 type Logged = { level: string; details: Record<string, unknown>; message: string };
-function recordingLogger(): { logger: Record<'debug' | 'info' | 'warn' | 'error', (d: Record<string, unknown>, m: string) => void>; logged: Logged[] } {
+function recordingLogger(): {
+  logger: Record<
+    'debug' | 'info' | 'warn' | 'error',
+    (d: Record<string, unknown>, m: string) => void
+  >;
+  logged: Logged[];
+} {
   const logged: Logged[] = [];
-  const at = (level: string) => (details: Record<string, unknown>, message: string) => void logged.push({ level, details, message });
-  return { logged, logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') } };
+  const at = (level: string) => (details: Record<string, unknown>, message: string) =>
+    void logged.push({ level, details, message });
+  return {
+    logged,
+    logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') },
+  };
 }
 
 let flaky = 0;
@@ -58,7 +72,14 @@ describe('workflow logs and spans', () => {
   it('logs started, claimed, step done, retried, sleeping, woken, completed, aborted and cancelled with ids, attempts and durations', async () => {
     flaky = 0;
     const { logger, logged } = recordingLogger();
-    const client = createWorkflowClient({ store: createMemoryWorkflowStore(), workflows: [order, doomed, waiting], logger, retryIntervalMs: 0, pollIntervalMs: 0, onError: () => undefined });
+    const client = createWorkflowClient({
+      store: createMemoryWorkflowStore(),
+      workflows: [order, doomed, waiting],
+      logger,
+      retryIntervalMs: 0,
+      pollIntervalMs: 0,
+      onError: () => undefined,
+    });
     await client.start(order, 'o-1', { id: 1 });
     await client.start(doomed, 'd-1');
     await client.start(waiting, 'w-1');
@@ -66,7 +87,8 @@ describe('workflow logs and spans', () => {
     await client.handle(order, 'o-1').signal('paid', { ok: true });
     await client.drain();
     await client.handle(waiting, 'w-1').cancel();
-    const of = (id: string) => logged.filter((l) => l.details['workflowId'] === id).map((l) => `${l.level} ${l.message}`);
+    const of = (id: string) =>
+      logged.filter((l) => l.details['workflowId'] === id).map((l) => `${l.level} ${l.message}`);
     expect(of('o-1')).toEqual([
       'info workflow o-1 started',
       'info workflow o-1 claimed',
@@ -83,19 +105,41 @@ describe('workflow logs and spans', () => {
       'warn workflow d-1: step check failed: card declined',
       'error workflow d-1 aborted',
     ]);
-    expect(of('w-1')).toEqual(['info workflow w-1 started', 'info workflow w-1 claimed', 'info workflow w-1 sleeping', 'info workflow w-1 cancelled']);
+    expect(of('w-1')).toEqual([
+      'info workflow w-1 started',
+      'info workflow w-1 claimed',
+      'info workflow w-1 sleeping',
+      'info workflow w-1 cancelled',
+    ]);
     const charge = logged.find((l) => l.message === 'workflow o-1: step charge done');
-    expect(charge?.details).toMatchObject({ workflowId: 'o-1', handler: 'order', stepId: 'charge', stepIndex: 1, stepAttempts: 2, outcome: 'done' });
+    expect(charge?.details).toMatchObject({
+      workflowId: 'o-1',
+      handler: 'order',
+      stepId: 'charge',
+      stepIndex: 1,
+      stepAttempts: 2,
+      outcome: 'done',
+    });
     expect(typeof charge?.details['durationMs']).toBe('number');
     const aborted = logged.find((l) => l.message === 'workflow d-1 aborted');
-    expect(aborted?.details).toMatchObject({ attempt: 1, outcome: 'aborted', error: { name: 'NonRetryableError', message: 'card declined' } });
+    expect(aborted?.details).toMatchObject({
+      attempt: 1,
+      outcome: 'aborted',
+      error: { name: 'NonRetryableError', message: 'card declined' },
+    });
     const woken = logged.find((l) => l.message === 'workflow o-1 woken');
     expect(woken?.details).toMatchObject({ waitedFor: 'event paid#0', recorded: 3 });
   });
 
   it('a span per run and per step: steps are children of their run, code in a step a child of the step, attempts and outcomes recorded', async () => {
     flaky = 0;
-    const client = createWorkflowClient({ store: createMemoryWorkflowStore(), workflows: [order, doomed], retryIntervalMs: 0, pollIntervalMs: 0, onError: () => undefined });
+    const client = createWorkflowClient({
+      store: createMemoryWorkflowStore(),
+      workflows: [order, doomed],
+      retryIntervalMs: 0,
+      pollIntervalMs: 0,
+      onError: () => undefined,
+    });
     await client.start(order, 'o-2', { id: 2 });
     await client.start(doomed, 'd-2');
     await client.drain();
@@ -104,31 +148,73 @@ describe('workflow logs and spans', () => {
     const finished = exporter.getFinishedSpans();
     const runs = finished.filter((s) => s.name === 'durable.workflow.run');
     const steps = finished.filter((s) => s.name === 'durable.step');
-    const runsOf = (id: string): ReadableSpan[] => runs.filter((s) => s.attributes['durable.workflow.id'] === id);
-    expect(runsOf('o-2').map((s) => s.attributes['durable.outcome'])).toEqual(['suspended', 'completed']);
-    expect(runsOf('d-2').map((s) => [s.attributes['durable.outcome'], s.status.message])).toEqual([['aborted', 'card declined']]);
-    expect(runsOf('o-2')[0]?.attributes).toMatchObject({ 'durable.workflow.handler': 'order', 'durable.workflow.attempt': 1 });
+    const runsOf = (id: string): ReadableSpan[] =>
+      runs.filter((s) => s.attributes['durable.workflow.id'] === id);
+    expect(runsOf('o-2').map((s) => s.attributes['durable.outcome'])).toEqual([
+      'suspended',
+      'completed',
+    ]);
+    expect(runsOf('d-2').map((s) => [s.attributes['durable.outcome'], s.status.message])).toEqual([
+      ['aborted', 'card declined'],
+    ]);
+    expect(runsOf('o-2')[0]?.attributes).toMatchObject({
+      'durable.workflow.handler': 'order',
+      'durable.workflow.attempt': 1,
+    });
     const [firstRun] = runsOf('o-2');
-    const stepSpans = steps.filter((s) => s.parentSpanContext?.spanId === firstRun?.spanContext().spanId);
-    expect(stepSpans.map((s) => [s.attributes['durable.step.id'], s.attributes['durable.step.attempts'], s.attributes['durable.outcome']])).toEqual([
+    const stepSpans = steps.filter(
+      (s) => s.parentSpanContext?.spanId === firstRun?.spanContext().spanId,
+    );
+    expect(
+      stepSpans.map((s) => [
+        s.attributes['durable.step.id'],
+        s.attributes['durable.step.attempts'],
+        s.attributes['durable.outcome'],
+      ]),
+    ).toEqual([
       ['reserve', 1, 'done'],
       ['charge', 2, 'done'],
     ]);
     const chargeSpan = stepSpans[1] as ReadableSpan;
     const calls = finished.filter((s) => s.name === 'payment-api');
     expect(calls).toHaveLength(2);
-    for (const call of calls) expect(call.parentSpanContext?.spanId).toBe(chargeSpan.spanContext().spanId);
+    for (const call of calls)
+      expect(call.parentSpanContext?.spanId).toBe(chargeSpan.spanContext().spanId);
     const check = steps.find((s) => s.attributes['durable.step.id'] === 'check');
     expect(check?.attributes['durable.outcome']).toBe('failed');
     expect(check?.parentSpanContext?.spanId).toBe(runsOf('d-2')[0]?.spanContext().spanId);
     // The replayed steps of the second run are not re-run, so they have no span.
-    expect(steps.filter((s) => s.parentSpanContext?.spanId === runsOf('o-2')[1]?.spanContext().spanId)).toEqual([]);
+    expect(
+      steps.filter((s) => s.parentSpanContext?.spanId === runsOf('o-2')[1]?.spanContext().spanId),
+    ).toEqual([]);
   });
 
   it('a logger that is not pino-shaped is CONFIG; no logger logs nothing and runs the same', async () => {
-    await expectDurableError(async () => createWorkflowClient({ store: createMemoryWorkflowStore(), workflows: [], logger: {} as never }), 'CONFIG');
-    await expectDurableError(async () => createWorkflowClient({ store: createMemoryWorkflowStore(), workflows: [], logger: 'pino' as never }), 'CONFIG');
-    const client = createWorkflowClient({ store: createMemoryWorkflowStore(), workflows: [order], retryIntervalMs: 0, pollIntervalMs: 0, onError: () => undefined });
+    await expectDurableError(
+      async () =>
+        createWorkflowClient({
+          store: createMemoryWorkflowStore(),
+          workflows: [],
+          logger: {} as never,
+        }),
+      'CONFIG',
+    );
+    await expectDurableError(
+      async () =>
+        createWorkflowClient({
+          store: createMemoryWorkflowStore(),
+          workflows: [],
+          logger: 'pino' as never,
+        }),
+      'CONFIG',
+    );
+    const client = createWorkflowClient({
+      store: createMemoryWorkflowStore(),
+      workflows: [order],
+      retryIntervalMs: 0,
+      pollIntervalMs: 0,
+      onError: () => undefined,
+    });
     flaky = 1;
     await client.start(order, 'o-3', { id: 3 });
     await client.drain();

@@ -1,7 +1,12 @@
 import { createMemoryWorkflowStore } from '@durable/core';
 import type { WorkflowStore } from '@durable/core';
 import { expectDurableError } from '@durable/testkit';
-import { NonRetryableError, createWorkflowClient, defineWorkflow, iterateWorkflows } from '../src/index.js';
+import {
+  NonRetryableError,
+  createWorkflowClient,
+  defineWorkflow,
+  iterateWorkflows,
+} from '../src/index.js';
 
 // The operator's side of the typed client: list, counts and resume (DBOS's resume).
 
@@ -26,7 +31,13 @@ describe('client.list, counts and resume', () => {
       });
       return `${reservation} ${shipped}`;
     });
-    const client = createWorkflowClient({ store: createMemoryWorkflowStore(), workflows: [order], pollIntervalMs: 0, retryIntervalMs: 0, onError: () => undefined });
+    const client = createWorkflowClient({
+      store: createMemoryWorkflowStore(),
+      workflows: [order],
+      pollIntervalMs: 0,
+      retryIntervalMs: 0,
+      onError: () => undefined,
+    });
     await client.start(order, 'o-1', { id: 1 });
     await client.drain();
     expect((await client.get('o-1'))?.status).toBe('aborted');
@@ -54,7 +65,13 @@ describe('client.list, counts and resume', () => {
       await ctx.step('second', () => ran.push('second'));
       return 'done';
     });
-    const client = createWorkflowClient({ store: createMemoryWorkflowStore({ clock: () => now }), clock: () => now, workflows: [slow], pollIntervalMs: 0, onError: () => undefined });
+    const client = createWorkflowClient({
+      store: createMemoryWorkflowStore({ clock: () => now }),
+      clock: () => now,
+      workflows: [slow],
+      pollIntervalMs: 0,
+      onError: () => undefined,
+    });
     const handle = await client.start(slow, 's-1');
     await client.drain();
     expect(await handle.status()).toBe('sleeping');
@@ -71,7 +88,12 @@ describe('client.list, counts and resume', () => {
     const other = defineWorkflow('other', async () => 2);
     let now = 5_000;
     const store = createMemoryWorkflowStore({ clock: () => now });
-    const client = createWorkflowClient({ store, clock: () => now, workflows: [noop, other], concurrency: 0 });
+    const client = createWorkflowClient({
+      store,
+      clock: () => now,
+      workflows: [noop, other],
+      concurrency: 0,
+    });
     for (let i = 0; i < 5; i++) {
       now += 1;
       await client.start(i % 2 === 0 ? noop : other, `w-${i}`);
@@ -81,10 +103,13 @@ describe('client.list, counts and resume', () => {
     expect(first.cursor).toBeDefined();
     const rest = await client.list({ limit: 10, cursor: first.cursor as string });
     expect(rest.items.map((s) => s.id)).toEqual(['w-2', 'w-3', 'w-4']);
-    expect((await client.list({ handler: 'other', order: 'desc' })).items.map((s) => s.id)).toEqual(['w-3', 'w-1']);
+    expect((await client.list({ handler: 'other', order: 'desc' })).items.map((s) => s.id)).toEqual(
+      ['w-3', 'w-1'],
+    );
     expect((await client.list()).items).toHaveLength(5);
     const pages: string[][] = [];
-    for await (const page of iterateWorkflows(store, { limit: 2 })) pages.push(page.items.map((s) => s.id));
+    for await (const page of iterateWorkflows(store, { limit: 2 }))
+      pages.push(page.items.map((s) => s.id));
     expect(pages).toEqual([['w-0', 'w-1'], ['w-2', 'w-3'], ['w-4']]);
     await expectDurableError(() => client.list({ limit: 0 }), 'CONFIG');
   });
@@ -104,9 +129,15 @@ describe('client.list, counts and resume', () => {
       cancel: (id) => full.cancel(id),
     };
     const client = createWorkflowClient({ store: bare, workflows: [] });
-    expect((await expectDurableError(() => client.list(), 'CONFIG')).message).toMatch(/no list\(\)/);
-    expect((await expectDurableError(() => client.counts(), 'CONFIG')).message).toMatch(/no counts\(\)/);
-    expect((await expectDurableError(() => client.resume('x'), 'CONFIG')).message).toMatch(/no resume\(\)/);
+    expect((await expectDurableError(() => client.list(), 'CONFIG')).message).toMatch(
+      /no list\(\)/,
+    );
+    expect((await expectDurableError(() => client.counts(), 'CONFIG')).message).toMatch(
+      /no counts\(\)/,
+    );
+    expect((await expectDurableError(() => client.resume('x'), 'CONFIG')).message).toMatch(
+      /no resume\(\)/,
+    );
     await expectDurableError(() => client.resume(''), 'INVALID_KEY');
   });
 });

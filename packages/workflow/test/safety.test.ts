@@ -3,7 +3,10 @@ import { DurableError, createMemoryStorage, createMemoryWorkflowStore } from '@d
 import { expectDurableError } from '@durable/testkit';
 import { createStorageWorkflowStore } from '@durable/core';
 import type { WorkflowWorker } from '../src/index.js';
-import type { LidexClientOptions as WorkflowClientOptions, LidexContext as WorkflowContext } from '../src/lidex/index.js';
+import type {
+  LidexClientOptions as WorkflowClientOptions,
+  LidexContext as WorkflowContext,
+} from '../src/lidex/index.js';
 import { LidexClient as WorkflowClient } from '../src/lidex/index.js';
 
 // Safety rails: programming errors abort at once, misuse is refused early and says why.
@@ -20,8 +23,19 @@ const stores: Array<[string, (clock?: Clock) => WorkflowStore]> = [
   ['storage store', () => createStorageWorkflowStore({ storage: createMemoryStorage() })],
 ];
 
-function client(store: WorkflowStore, handlers: WorkflowClientOptions['handlers'], options: Partial<WorkflowClientOptions> = {}): WorkflowClient {
-  return new WorkflowClient({ store, pollIntervalMs: 5, retryIntervalMs: 0, onError: () => undefined, ...options, handlers });
+function client(
+  store: WorkflowStore,
+  handlers: WorkflowClientOptions['handlers'],
+  options: Partial<WorkflowClientOptions> = {},
+): WorkflowClient {
+  return new WorkflowClient({
+    store,
+    pollIntervalMs: 5,
+    retryIntervalMs: 0,
+    onError: () => undefined,
+    ...options,
+    handlers,
+  });
 }
 
 function work(c: WorkflowClient): WorkflowWorker {
@@ -32,7 +46,8 @@ function work(c: WorkflowClient): WorkflowWorker {
 
 async function finished(c: WorkflowClient, id: string): Promise<WorkflowRecord> {
   const record = await c.wait(id, [...FINAL], 400, 10);
-  if (record === undefined) throw new Error(`workflow ${id} did not finish: ${JSON.stringify(await c.get(id))}`);
+  if (record === undefined)
+    throw new Error(`workflow ${id} did not finish: ${JSON.stringify(await c.get(id))}`);
   return record;
 }
 
@@ -56,79 +71,118 @@ describe.each(stores)('programming errors abort at once on the %s', (_name, make
     ['Infinity', () => ({ n: [Number.POSITIVE_INFINITY] }), '$.n[0]'],
   ];
 
-  it.each(results)('a step returning %s: aborted SERIALIZATION at the first run with its path; the side effect ran once', async (_what, value, path) => {
-    let effects = 0;
-    const c = client(makeStore(), {
-      flow: async (ctx: WorkflowContext) => {
-        await ctx.step('charge', () => {
-          effects++;
-          return value();
-        });
-        return 'unreachable';
-      },
-    }, { maxFailures: 3 });
-    await c.start('w', 'flow');
-    work(c);
-    const record = await finished(c, 'w');
-    expect(record.status).toBe('aborted');
-    expect(record.failures).toBe(1);
-    expect(record.error).toMatchObject({ code: 'SERIALIZATION', details: { path } });
-    expect(record.error?.message).toContain('result of step "charge"');
-    expect(record.steps).toEqual([]);
-    expect(effects).toBe(1);
-  });
+  it.each(results)(
+    'a step returning %s: aborted SERIALIZATION at the first run with its path; the side effect ran once',
+    async (_what, value, path) => {
+      let effects = 0;
+      const c = client(
+        makeStore(),
+        {
+          flow: async (ctx: WorkflowContext) => {
+            await ctx.step('charge', () => {
+              effects++;
+              return value();
+            });
+            return 'unreachable';
+          },
+        },
+        { maxFailures: 3 },
+      );
+      await c.start('w', 'flow');
+      work(c);
+      const record = await finished(c, 'w');
+      expect(record.status).toBe('aborted');
+      expect(record.failures).toBe(1);
+      expect(record.error).toMatchObject({ code: 'SERIALIZATION', details: { path } });
+      expect(record.error?.message).toContain('result of step "charge"');
+      expect(record.steps).toEqual([]);
+      expect(effects).toBe(1);
+    },
+  );
 
   it.each([
     ['ctx.sleep(-5)', (ctx: WorkflowContext) => ctx.sleep('s', -5)],
     ["ctx.sleep('1 day')", (ctx: WorkflowContext) => ctx.sleep('s', '1 day' as never)],
-    ["ctx.sleepUntil('tomorrow')", (ctx: WorkflowContext) => ctx.sleepUntil('s', 'tomorrow' as never)],
+    [
+      "ctx.sleepUntil('tomorrow')",
+      (ctx: WorkflowContext) => ctx.sleepUntil('s', 'tomorrow' as never),
+    ],
     ['a step with an empty id', (ctx: WorkflowContext) => ctx.step('', () => 1)],
     ['a step without a function', (ctx: WorkflowContext) => ctx.step('s', 5 as never)],
-    ['waitForEvent with an unknown option', (ctx: WorkflowContext) => ctx.waitForEvent('e', { timeout: 5 } as never)],
-  ])('%s: aborted with CONFIG at the first run, also when the handler catches it; earlier steps do not run again', async (_what, misuse) => {
-    let runs = 0;
-    let effects = 0;
-    const c = client(makeStore(), {
-      flow: async (ctx: WorkflowContext) => {
-        runs++;
-        await ctx.step('before', () => effects++);
-        await misuse(ctx).catch(() => undefined);
-        await ctx.step('after', () => effects++);
-        return 'done';
-      },
-    }, { maxFailures: 3 });
-    await c.start('w', 'flow');
-    work(c);
-    const record = await finished(c, 'w');
-    expect(record.status).toBe('aborted');
-    expect(record.error?.code).toBe('CONFIG');
-    expect(record.steps.map((s) => s.id)).toEqual(['before']);
-    expect([runs, effects]).toEqual([1, 1]);
-  });
+    [
+      'waitForEvent with an unknown option',
+      (ctx: WorkflowContext) => ctx.waitForEvent('e', { timeout: 5 } as never),
+    ],
+  ])(
+    '%s: aborted with CONFIG at the first run, also when the handler catches it; earlier steps do not run again',
+    async (_what, misuse) => {
+      let runs = 0;
+      let effects = 0;
+      const c = client(
+        makeStore(),
+        {
+          flow: async (ctx: WorkflowContext) => {
+            runs++;
+            await ctx.step('before', () => effects++);
+            await misuse(ctx).catch(() => undefined);
+            await ctx.step('after', () => effects++);
+            return 'done';
+          },
+        },
+        { maxFailures: 3 },
+      );
+      await c.start('w', 'flow');
+      work(c);
+      const record = await finished(c, 'w');
+      expect(record.status).toBe('aborted');
+      expect(record.error?.code).toBe('CONFIG');
+      expect(record.steps.map((s) => s.id)).toEqual(['before']);
+      expect([runs, effects]).toEqual([1, 1]);
+    },
+  );
 
   it('ctx.start of a handler this client does not know aborts the parent with HANDLER_UNKNOWN at once', async () => {
-    const c = client(makeStore(), { parent: (ctx: WorkflowContext) => ctx.start('kid', 'nope') }, { maxFailures: 3 });
+    const c = client(
+      makeStore(),
+      { parent: (ctx: WorkflowContext) => ctx.start('kid', 'nope') },
+      { maxFailures: 3 },
+    );
     await c.start('p', 'parent');
     work(c);
     const record = await finished(c, 'p');
-    expect([record.status, record.error?.code, record.failures]).toEqual(['aborted', 'HANDLER_UNKNOWN', 1]);
+    expect([record.status, record.error?.code, record.failures]).toEqual([
+      'aborted',
+      'HANDLER_UNKNOWN',
+      1,
+    ]);
     expect(await c.get('kid')).toBeUndefined();
   });
 
   it('an ordinary error thrown by a step body is still a failure to retry, even a DurableError the handler catches', async () => {
     let runs = 0;
-    const c = client(makeStore(), {
-      flow: async (ctx: WorkflowContext) => {
-        runs++;
-        const caught = await ctx.step('own', () => Promise.reject(new DurableError('CONFIG', 'the API said so'))).catch(() => 'caught');
-        if (runs < 2) throw new Error('flaky');
-        return caught;
+    const c = client(
+      makeStore(),
+      {
+        flow: async (ctx: WorkflowContext) => {
+          runs++;
+          const caught = await ctx
+            .step('own', () => Promise.reject(new DurableError('CONFIG', 'the API said so')))
+            .catch(() => 'caught');
+          if (runs < 2) throw new Error('flaky');
+          return caught;
+        },
       },
-    }, { maxFailures: 3 });
+      { maxFailures: 3 },
+    );
     await c.start('w', 'flow');
     work(c);
     const record = await finished(c, 'w');
-    expect([record.status, record.result, record.failures, runs]).toEqual(['completed', 'caught', 1, 2]);
+    expect([record.status, record.result, record.failures, runs]).toEqual([
+      'completed',
+      'caught',
+      1,
+      2,
+    ]);
   });
 });
 
@@ -136,27 +190,40 @@ describe.each(stores)('a store hiccup while recording a step on the %s', (_name,
   it.each([
     ['the write landed but its reply was lost', true],
     ['the write failed', false],
-  ])('%s (a retryable error): the step is recorded once and its side effect not run again', async (_what, applied) => {
-    const inner = makeStore();
-    let failed = 0;
-    const store: WorkflowStore = Object.assign(Object.create(inner) as WorkflowStore, {
-      saveStep: async (...args: Parameters<WorkflowStore['saveStep']>) => {
-        if (args[3].id === 'charge' && failed === 0) {
-          failed++;
-          if (applied) await inner.saveStep(...args);
-          throw new DurableError('BACKEND', 'store: saveStep failed (injected)', { retryable: true });
-        }
-        return inner.saveStep(...args);
-      },
-    });
-    let effects = 0;
-    const c = client(store, { flow: async (ctx: WorkflowContext) => ctx.step('charge', () => ++effects) });
-    await c.start('w', 'flow');
-    work(c);
-    const record = await finished(c, 'w');
-    expect([record.status, record.result, record.failures, effects, failed]).toEqual(['completed', 1, 0, 1, 1]);
-    expect(record.steps.map((step) => [step.id, step.value])).toEqual([['charge', 1]]);
-  });
+  ])(
+    '%s (a retryable error): the step is recorded once and its side effect not run again',
+    async (_what, applied) => {
+      const inner = makeStore();
+      let failed = 0;
+      const store: WorkflowStore = Object.assign(Object.create(inner) as WorkflowStore, {
+        saveStep: async (...args: Parameters<WorkflowStore['saveStep']>) => {
+          if (args[3].id === 'charge' && failed === 0) {
+            failed++;
+            if (applied) await inner.saveStep(...args);
+            throw new DurableError('BACKEND', 'store: saveStep failed (injected)', {
+              retryable: true,
+            });
+          }
+          return inner.saveStep(...args);
+        },
+      });
+      let effects = 0;
+      const c = client(store, {
+        flow: async (ctx: WorkflowContext) => ctx.step('charge', () => ++effects),
+      });
+      await c.start('w', 'flow');
+      work(c);
+      const record = await finished(c, 'w');
+      expect([record.status, record.result, record.failures, effects, failed]).toEqual([
+        'completed',
+        1,
+        0,
+        1,
+        1,
+      ]);
+      expect(record.steps.map((step) => [step.id, step.value])).toEqual([['charge', 1]]);
+    },
+  );
 });
 
 describe('a worker outlives a broken store and a throwing onError', () => {
@@ -176,19 +243,27 @@ describe('a worker outlives a broken store and a throwing onError', () => {
     let reports = 0;
     const spy = jest.spyOn(console, 'error').mockImplementation(() => undefined);
     try {
-      const c = client(store, { f: () => 'ran' }, {
-        onError: () => {
-          reports++;
-          throw new Error('onError threw');
+      const c = client(
+        store,
+        { f: () => 'ran' },
+        {
+          onError: () => {
+            reports++;
+            throw new Error('onError threw');
+          },
         },
-      });
+      );
       await c.start('w', 'f');
       work(c);
       const record = await finished(c, 'w');
       expect([record.status, record.result]).toEqual(['completed', 'ran']);
       expect(reports).toBeGreaterThanOrEqual(2);
       // (The calls hold the revoked proxy, which jest's matchers cannot look at.)
-      expect(spy.mock.calls.filter((call) => call[0] === '@durable/workflow: onError threw while reporting').length).toBe(reports);
+      expect(
+        spy.mock.calls.filter(
+          (call) => call[0] === '@durable/workflow: onError threw while reporting',
+        ).length,
+      ).toBe(reports);
     } finally {
       spy.mockRestore();
     }
@@ -202,33 +277,49 @@ describe('start() and waiting on workflows that no worker runs', () => {
     const error = await expectDurableError(() => c.start('w', 'pya'), 'HANDLER_UNKNOWN');
     expect(error.message).toContain('"pay"');
     expect(await c.get('w')).toBeUndefined();
-    expect(await client(store, { pay: () => 1 }, { allowUnknownHandlers: true }).start('w', 'elsewhere')).toBe(true);
+    expect(
+      await client(store, { pay: () => 1 }, { allowUnknownHandlers: true }).start('w', 'elsewhere'),
+    ).toBe(true);
     expect(await client(store, {}).start('v', 'elsewhere')).toBe(true);
     await expectDurableError(() => c.start('x', 'constructor'), 'HANDLER_UNKNOWN');
   });
 
   it('result() and a wait() that gives up on a workflow never claimed say no worker took it', async () => {
     const errors: unknown[] = [];
-    const c = client(createMemoryWorkflowStore(), { f: () => 1 }, { concurrency: 0, onError: (error) => errors.push(error) });
+    const c = client(
+      createMemoryWorkflowStore(),
+      { f: () => 1 },
+      { concurrency: 0, onError: (error) => errors.push(error) },
+    );
     await c.start('w', 'f');
     const error = await expectDurableError(() => c.result('w'), 'NOT_FINISHED');
     expect(error.message).toContain('status ready, never claimed: is a worker polling this store');
     expect(await c.wait('w', ['completed'], 2, 1)).toBeUndefined();
     expect(errors).toHaveLength(1);
-    expect(String((errors[0] as Error).message)).toContain('wait w gave up after 2 checks: status ready, never claimed');
+    expect(String((errors[0] as Error).message)).toContain(
+      'wait w gave up after 2 checks: status ready, never claimed',
+    );
   });
 
   it('a completed sleep shows as done in the stored record', async () => {
     let now = 1_000_000;
     const store = createMemoryWorkflowStore({ clock: () => now });
-    const c = client(store, { f: async (ctx: WorkflowContext) => ctx.sleep('nap', 1000).then(() => 'woke') }, { clock: () => now });
+    const c = client(
+      store,
+      { f: async (ctx: WorkflowContext) => ctx.sleep('nap', 1000).then(() => 'woke') },
+      { clock: () => now },
+    );
     await c.start('w', 'f');
     work(c);
-    expect((await c.wait('w', ['sleeping'], 200, 5))?.steps).toEqual([expect.objectContaining({ id: 'nap', done: false })]);
+    expect((await c.wait('w', ['sleeping'], 200, 5))?.steps).toEqual([
+      expect.objectContaining({ id: 'nap', done: false }),
+    ]);
     now += 1000;
     const record = await finished(c, 'w');
     expect(record.result).toBe('woke');
-    expect(record.steps).toEqual([expect.objectContaining({ id: 'nap', kind: 'sleep', done: true, until: 1_001_000 })]);
+    expect(record.steps).toEqual([
+      expect.objectContaining({ id: 'nap', kind: 'sleep', done: true, until: 1_001_000 }),
+    ]);
   });
 });
 
@@ -236,11 +327,20 @@ describe('options are checked', () => {
   const store = createMemoryWorkflowStore();
 
   it('an unknown option or a Lidex name is CONFIG naming ours; a missing store is CONFIG', async () => {
-    await expectDurableError(async () => new WorkflowClient({ store, handlers: {}, maxFailure: 3 } as never), 'CONFIG');
-    const renamed = await expectDurableError(async () => new WorkflowClient({ persistence: store, handlers: {} } as never), 'CONFIG');
+    await expectDurableError(
+      async () => new WorkflowClient({ store, handlers: {}, maxFailure: 3 } as never),
+      'CONFIG',
+    );
+    const renamed = await expectDurableError(
+      async () => new WorkflowClient({ persistence: store, handlers: {} } as never),
+      'CONFIG',
+    );
     expect(renamed.message).toContain('use store');
     await expectDurableError(async () => new WorkflowClient({ handlers: {} } as never), 'CONFIG');
-    await expectDurableError(async () => new WorkflowClient({ store, handlers: {}, onError: 'log' } as never), 'CONFIG');
+    await expectDurableError(
+      async () => new WorkflowClient({ store, handlers: {}, onError: 'log' } as never),
+      'CONFIG',
+    );
   });
 
   it('start, poll and drain refuse unknown option keys with CONFIG', async () => {

@@ -31,7 +31,10 @@ function setup<W extends AnyWorkflow>(
 }
 
 // A step function that fails `times` times with `error()`, then returns 'ok'.
-function flaky(times: number, error: () => unknown = () => new Error('flaky')): { fn: () => string; calls: () => number } {
+function flaky(
+  times: number,
+  error: () => unknown = () => new Error('flaky'),
+): { fn: () => string; calls: () => number } {
   let calls = 0;
   return {
     fn: () => {
@@ -47,7 +50,10 @@ function stepOf(record: WorkflowRecord | undefined, id: string): StepMemo | unde
   return record?.steps.find((memo) => memo.id === id);
 }
 
-function once(step: () => unknown, policy?: StepOptions): WorkflowDefinition<'once', undefined, unknown> {
+function once(
+  step: () => unknown,
+  policy?: StepOptions,
+): WorkflowDefinition<'once', undefined, unknown> {
   return defineWorkflow('once', async (ctx) => ctx.step('call', step, policy));
 }
 
@@ -101,7 +107,10 @@ describe('ctx.step retry policies', () => {
     const record = await c.get('w');
     expect(record?.status).toBe('aborted');
     expect(record?.failures).toBe(3);
-    expect(record?.error).toMatchObject({ message: 'flaky', details: { step: 'call', attempts: 3 } });
+    expect(record?.error).toMatchObject({
+      message: 'flaky',
+      details: { step: 'call', attempts: 3 },
+    });
     expect(api.calls()).toBe(9);
   });
 
@@ -113,12 +122,19 @@ describe('ctx.step retry policies', () => {
     expect(api.calls()).toBe(1);
     expect(waits).toEqual([]);
     const error = await expectDurableError(() => handle.result(), 'WORKFLOW_FAILED');
-    expect(error.details?.error).toMatchObject({ code: 'NON_RETRYABLE', message: 'card declined for good', details: { attempts: 1 } });
+    expect(error.details?.error).toMatchObject({
+      code: 'NON_RETRYABLE',
+      message: 'card declined for good',
+      details: { attempts: 1 },
+    });
     expect((await c.get('w'))?.failures).toBe(1);
   });
 
   it('a DurableError with retryable false skips the step retries; the workflow retry behaves as before', async () => {
-    const api = flaky(1, () => new DurableError('NOT_FOUND', 'no such account', { retryable: false }));
+    const api = flaky(
+      1,
+      () => new DurableError('NOT_FOUND', 'no such account', { retryable: false }),
+    );
     const { c, waits } = setup([once(api.fn, { retries: 5 })]);
     await c.start(once(api.fn), 'w');
     const stats = await c.drain();
@@ -128,7 +144,10 @@ describe('ctx.step retry policies', () => {
   });
 
   it('a DurableError marked retryable is retried in place', async () => {
-    const api = flaky(2, () => new DurableError('BACKEND', 'provider unavailable', { retryable: true }));
+    const api = flaky(
+      2,
+      () => new DurableError('BACKEND', 'provider unavailable', { retryable: true }),
+    );
     const { c } = setup([once(api.fn, { retries: 2, retryIntervalMs: 1 })]);
     await c.start(once(api.fn), 'w');
     await c.drain();
@@ -158,13 +177,18 @@ describe('ctx.step retry policies', () => {
   });
 
   it('a step whose every attempt times out fails the run with STEP_TIMEOUT', async () => {
-    const hang = defineWorkflow('once', async (ctx) => ctx.step('call', () => new Promise(() => undefined), { timeoutMs: 10 }));
+    const hang = defineWorkflow('once', async (ctx) =>
+      ctx.step('call', () => new Promise(() => undefined), { timeoutMs: 10 }),
+    );
     const { c } = setup([hang]);
     await c.start(hang, 'w');
     await c.drain();
     const record = await c.get('w');
     expect(record?.status).toBe('aborted');
-    expect(record?.error).toMatchObject({ code: 'STEP_TIMEOUT', details: { step: 'call', attempts: 1 } });
+    expect(record?.error).toMatchObject({
+      code: 'STEP_TIMEOUT',
+      details: { step: 'call', attempts: 1 },
+    });
   });
 
   it.each<[string, unknown]>([
@@ -173,28 +197,36 @@ describe('ctx.step retry policies', () => {
     ['a fractional interval', { retryIntervalMs: 1.5 }],
     ['a backoff below 1', { backoff: 0.5 }],
     ['a zero timeout', { timeoutMs: 0 }],
-  ])('a policy with %s aborts the workflow with CONFIG before the step runs', async (_what, policy) => {
-    const api = flaky(0);
-    const { c } = setup([once(api.fn, policy as StepOptions)]);
-    await c.start(once(api.fn), 'w');
-    await c.drain();
-    const record = await c.get('w');
-    expect(record?.status).toBe('aborted');
-    expect(record?.error?.code).toBe('CONFIG');
-    expect(api.calls()).toBe(0);
-  });
+  ])(
+    'a policy with %s aborts the workflow with CONFIG before the step runs',
+    async (_what, policy) => {
+      const api = flaky(0);
+      const { c } = setup([once(api.fn, policy as StepOptions)]);
+      await c.start(once(api.fn), 'w');
+      await c.drain();
+      const record = await c.get('w');
+      expect(record?.status).toBe('aborted');
+      expect(record?.error?.code).toBe('CONFIG');
+      expect(api.calls()).toBe(0);
+    },
+  );
 
   it('a record written before step policies (memos without attempts) still loads and replays', async () => {
     const strip = (record: WorkflowRecord | undefined): WorkflowRecord | undefined =>
-      record === undefined ? undefined : { ...record, steps: record.steps.map(({ attempts: _attempts, ...memo }) => memo) };
+      record === undefined
+        ? undefined
+        : { ...record, steps: record.steps.map(({ attempts: _attempts, ...memo }) => memo) };
     // A store whose records look like old ones: every memo read back lacks `attempts`.
-    const old = (inner: WorkflowStore): WorkflowStore => Object.assign(Object.create(inner) as WorkflowStore, {
-      get: async (id: string) => strip(await inner.get(id)),
-      claim: async (options: { leaseMs: number }) => {
-        const claimed = await inner.claim(options);
-        return claimed === undefined ? undefined : { ...claimed, record: strip(claimed.record) as WorkflowRecord };
-      },
-    });
+    const old = (inner: WorkflowStore): WorkflowStore =>
+      Object.assign(Object.create(inner) as WorkflowStore, {
+        get: async (id: string) => strip(await inner.get(id)),
+        claim: async (options: { leaseMs: number }) => {
+          const claimed = await inner.claim(options);
+          return claimed === undefined
+            ? undefined
+            : { ...claimed, record: strip(claimed.record) as WorkflowRecord };
+        },
+      });
     let charges = 0;
     const twoSteps = defineWorkflow('once', async (ctx) => {
       const first = await ctx.step('charge', () => ++charges, { retries: 1 });
@@ -205,7 +237,9 @@ describe('ctx.step retry policies', () => {
     const handle = await c.start(twoSteps, 'w');
     await c.drain();
     expect(await handle.status()).toBe('sleeping');
-    expect(stepOf(await c.get('w'), 'charge')).toEqual(expect.not.objectContaining({ attempts: expect.anything() }));
+    expect(stepOf(await c.get('w'), 'charge')).toEqual(
+      expect.not.objectContaining({ attempts: expect.anything() }),
+    );
     advance(5);
     await c.drain();
     expect(await handle.result()).toBe(1);
@@ -217,11 +251,15 @@ describe('ctx.step retry policies', () => {
     let waiting: (() => void) | undefined;
     const store = createMemoryWorkflowStore();
     const flakyOnce = defineWorkflow('once', async (ctx) =>
-      ctx.step('call', () => {
-        calls++;
-        if (calls === 1) throw new Error('flaky');
-        return 'ok';
-      }, { retries: 3, retryIntervalMs: 60_000 }),
+      ctx.step(
+        'call',
+        () => {
+          calls++;
+          if (calls === 1) throw new Error('flaky');
+          return 'ok';
+        },
+        { retries: 3, retryIntervalMs: 60_000 },
+      ),
     );
     const first = createWorkflowClient({
       store,
@@ -242,7 +280,12 @@ describe('ctx.step retry policies', () => {
     expect(worker.stats).toMatchObject({ released: 1, failed: 0 });
     expect(await handle.status()).toBe('ready');
     expect((await first.get('w'))?.failures).toBe(0);
-    const second = createWorkflowClient({ store, workflows: [flakyOnce], pollIntervalMs: 0, onError: () => undefined });
+    const second = createWorkflowClient({
+      store,
+      workflows: [flakyOnce],
+      pollIntervalMs: 0,
+      onError: () => undefined,
+    });
     await second.drain();
     expect(await second.handle(flakyOnce, 'w').result()).toBe('ok');
     expect(calls).toBe(2);

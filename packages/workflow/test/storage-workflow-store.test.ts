@@ -1,5 +1,11 @@
 import type { ConditionalOptions, StorageManager, StorageValue } from '@durable/core';
-import { DurableError, ErrorCode, MemoryStorageManager, createMemoryLock, createMemoryStorage } from '@durable/core';
+import {
+  DurableError,
+  ErrorCode,
+  MemoryStorageManager,
+  createMemoryLock,
+  createMemoryStorage,
+} from '@durable/core';
 import { expectDurableError, runWorkflowStoreSuite } from '@durable/testkit';
 import { createStorageWorkflowStore } from '@durable/core';
 
@@ -9,11 +15,16 @@ import { createStorageWorkflowStore } from '@durable/core';
 class BlindStorage extends MemoryStorageManager {
   override readonly capabilities = { conditionalWrite: false };
 
-  override async write(key: string, value: StorageValue, options: ConditionalOptions = {}): Promise<string> {
+  override async write(
+    key: string,
+    value: StorageValue,
+    options: ConditionalOptions = {},
+  ): Promise<string> {
     if (options.ifVersion === undefined) return super.write(key, value);
     const current = await this.read(key);
     await new Promise((resolve) => setImmediate(resolve)); // another writer gets in here
-    if ((current?.version ?? null) !== options.ifVersion) throw new DurableError(ErrorCode.CONFLICT, `blind storage: ${key} changed`);
+    if ((current?.version ?? null) !== options.ifVersion)
+      throw new DurableError(ErrorCode.CONFLICT, `blind storage: ${key} changed`);
     return super.write(key, value);
   }
 }
@@ -24,19 +35,33 @@ runWorkflowStoreSuite('storage (memory storage, compare-and-swap)', {
 });
 
 runWorkflowStoreSuite('storage (memory storage + memory lock, lockWrites)', {
-  create: ({ clock }) => createStorageWorkflowStore({ storage: createMemoryStorage(), lock: createMemoryLock(), lockWrites: true, clock }),
+  create: ({ clock }) =>
+    createStorageWorkflowStore({
+      storage: createMemoryStorage(),
+      lock: createMemoryLock(),
+      lockWrites: true,
+      clock,
+    }),
   listing: true,
 });
 
 runWorkflowStoreSuite('storage (storage without conditional writes + lock)', {
-  create: ({ clock }) => createStorageWorkflowStore({ storage: new BlindStorage(), lock: createMemoryLock(), clock }),
+  create: ({ clock }) =>
+    createStorageWorkflowStore({ storage: new BlindStorage(), lock: createMemoryLock(), clock }),
   listing: true,
 });
 
 describe('storage workflow store options', () => {
   it('storage without conditional writes and no lock is a CONFIG error', async () => {
-    await expectDurableError(async () => createStorageWorkflowStore({ storage: new BlindStorage() }), 'CONFIG');
-    await expectDurableError(async () => createStorageWorkflowStore({ storage: createMemoryStorage(), prefix: 'no-slash' }), 'CONFIG');
+    await expectDurableError(
+      async () => createStorageWorkflowStore({ storage: new BlindStorage() }),
+      'CONFIG',
+    );
+    await expectDurableError(
+      async () =>
+        createStorageWorkflowStore({ storage: createMemoryStorage(), prefix: 'no-slash' }),
+      'CONFIG',
+    );
   });
 
   it('a backend failure is a BACKEND error naming the operation and the workflow, never a silent false', async () => {
@@ -67,7 +92,19 @@ describe('storage workflow store options', () => {
   it('a workflow of the layout before the due index (a pending marker) is moved into it and claimed; an orphan marker goes after a minute', async () => {
     let now = 1_000_000;
     const storage = createMemoryStorage();
-    const record = { format: 1, id: 'old', handler: 'h', input: null, status: 'ready', runAt: now, failures: 0, createdAt: now, updatedAt: now, steps: [], events: [] };
+    const record = {
+      format: 1,
+      id: 'old',
+      handler: 'h',
+      input: null,
+      status: 'ready',
+      runAt: now,
+      failures: 0,
+      createdAt: now,
+      updatedAt: now,
+      steps: [],
+      events: [],
+    };
     await storage.write('workflows/records/b2xk', JSON.stringify(record));
     await storage.write('workflows/pending/b2xk', String(now));
     await storage.write('workflows/pending/b3JwaGFu', String(now)); // "orphan"

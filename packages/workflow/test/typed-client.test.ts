@@ -16,7 +16,10 @@ const collect = defineWorkflow('collectPayment', async (ctx, input: Invoice) => 
   return { status: 'paid' as const, reference };
 });
 const order = defineWorkflow('order', async (ctx, input: { orderId: number }) => {
-  const paid = await ctx.child(collect, `pay-${input.orderId}`, { account: 'acme', amount: input.orderId });
+  const paid = await ctx.child(collect, `pay-${input.orderId}`, {
+    account: 'acme',
+    amount: input.orderId,
+  });
   await ctx.start(audit, `audit-${input.orderId}`);
   return `order ${input.orderId}: ${paid.reference}`;
 });
@@ -30,8 +33,19 @@ const broken = defineWorkflow('broken', async () => {
 });
 const all = [collect, order, audit, approval, broken];
 
-function client<W extends AnyWorkflow>(workflows: W[], options: Partial<WorkflowClientOptions> = {}): WorkflowClient<W> {
-  return createWorkflowClient({ store: createMemoryWorkflowStore(), pollIntervalMs: 5, retryIntervalMs: 0, maxFailures: 1, onError: () => undefined, ...options, workflows });
+function client<W extends AnyWorkflow>(
+  workflows: W[],
+  options: Partial<WorkflowClientOptions> = {},
+): WorkflowClient<W> {
+  return createWorkflowClient({
+    store: createMemoryWorkflowStore(),
+    pollIntervalMs: 5,
+    retryIntervalMs: 0,
+    maxFailures: 1,
+    onError: () => undefined,
+    ...options,
+    workflows,
+  });
 }
 
 describe('typed workflows', () => {
@@ -98,14 +112,20 @@ describe('typed workflows', () => {
   it('result({ timeoutMs }) rejects NOT_FINISHED when no worker runs it', async () => {
     const c = client(all, { concurrency: 0 });
     const handle = await c.start(audit, 'never-run');
-    const error = await expectDurableError(() => handle.result({ timeoutMs: 30, pollIntervalMs: 5 }), 'NOT_FINISHED');
+    const error = await expectDurableError(
+      () => handle.result({ timeoutMs: 30, pollIntervalMs: 5 }),
+      'NOT_FINISHED',
+    );
     expect(error.message).toMatch(/never claimed/);
   });
 
   it('an id used by another workflow is WORKFLOW_CONFLICT, for start and for a handle of the wrong definition', async () => {
     const c = client(all);
     await c.start(audit, 'shared');
-    await expectDurableError(() => c.start(collect, 'shared', { account: 'a', amount: 1 }), 'WORKFLOW_CONFLICT');
+    await expectDurableError(
+      () => c.start(collect, 'shared', { account: 'a', amount: 1 }),
+      'WORKFLOW_CONFLICT',
+    );
     await expectDurableError(() => c.handle(collect, 'shared').status(), 'WORKFLOW_CONFLICT');
     await expectDurableError(() => c.handle(collect, 'shared').cancel(), 'WORKFLOW_CONFLICT');
     expect(await c.handle(audit, 'shared').status()).toBe('ready');
@@ -114,18 +134,33 @@ describe('typed workflows', () => {
   it('from plain JavaScript: an unregistered definition is HANDLER_UNKNOWN, a name string is CONFIG pointing at the Lidex client', async () => {
     const c = client([collect]);
     const stranger = defineWorkflow('stranger', async () => 1);
-    await expectDurableError(() => c.start(stranger as never, 's-1', undefined as never), 'HANDLER_UNKNOWN');
-    const error = await expectDurableError(() => c.start('collectPayment' as never, 's-2', { account: 'a', amount: 1 } as never), 'CONFIG');
+    await expectDurableError(
+      () => c.start(stranger as never, 's-1', undefined as never),
+      'HANDLER_UNKNOWN',
+    );
+    const error = await expectDurableError(
+      () => c.start('collectPayment' as never, 's-2', { account: 'a', amount: 1 } as never),
+      'CONFIG',
+    );
     expect(error.message).toMatch(/@durable\/workflow\/lidex/);
     expect(await c.get('s-1')).toBeUndefined();
   });
 
-  it('the client refuses duplicate names, non-definitions and Lidex\'s handlers option with CONFIG', async () => {
+  it("the client refuses duplicate names, non-definitions and Lidex's handlers option with CONFIG", async () => {
     const store: WorkflowStore = createMemoryWorkflowStore();
     const twin = defineWorkflow('collectPayment', async () => 2);
-    await expectDurableError(async () => new WorkflowClient({ store, workflows: [collect, twin] }), 'CONFIG');
-    await expectDurableError(async () => new WorkflowClient({ store, workflows: [() => 1] as never }), 'CONFIG');
-    const renamed = await expectDurableError(async () => new WorkflowClient({ store, handlers: {} } as never), 'CONFIG');
+    await expectDurableError(
+      async () => new WorkflowClient({ store, workflows: [collect, twin] }),
+      'CONFIG',
+    );
+    await expectDurableError(
+      async () => new WorkflowClient({ store, workflows: [() => 1] as never }),
+      'CONFIG',
+    );
+    const renamed = await expectDurableError(
+      async () => new WorkflowClient({ store, handlers: {} } as never),
+      'CONFIG',
+    );
     expect(renamed.message).toMatch(/workflows/);
     expect(() => defineWorkflow('', async () => 1)).toThrow(DurableError);
   });

@@ -5,11 +5,19 @@ import { brief, formatTime } from '../output.js';
 import type { CommandContext } from './context.js';
 
 /** `durable actors show <key>`: a stored actor's machine, state, context and lease holder. */
-export async function actorShowCommand(ctx: CommandContext, key: string, options: { json?: boolean }): Promise<void> {
+export async function actorShowCommand(
+  ctx: CommandContext,
+  key: string,
+  options: { json?: boolean },
+): Promise<void> {
   const loaded = await ctx.config();
   const storage = requireStorage(loaded);
-  const view = await readStoredActor({ storage, ...(loaded.config.lock === undefined ? {} : { lock: loaded.config.lock }) }, key);
-  if (view === undefined) throw new CliError(ExitCode.NOT_FOUND, `no actor stored at ${JSON.stringify(key)}`);
+  const view = await readStoredActor(
+    { storage, ...(loaded.config.lock === undefined ? {} : { lock: loaded.config.lock }) },
+    key,
+  );
+  if (view === undefined)
+    throw new CliError(ExitCode.NOT_FOUND, `no actor stored at ${JSON.stringify(key)}`);
   const { out } = ctx;
   const c = out.color;
   if (options.json === true) {

@@ -22,21 +22,34 @@ function keyPrefixOf(loaded: LoadedConfig): { keyPrefix?: string } {
 }
 
 /** `durable orchestrations list [--prefix]`. */
-export async function orchestrationListCommand(ctx: CommandContext, options: OrchestrationListOptions): Promise<void> {
-  if (options.all === true && options.cursor !== undefined) throw new CliError(ExitCode.USAGE, '--all lists from the start: drop --cursor');
-  const limit = options.limit === undefined ? (options.all === true ? 1000 : 50) : parseCount(options.limit, '--limit', 1, 1000);
+export async function orchestrationListCommand(
+  ctx: CommandContext,
+  options: OrchestrationListOptions,
+): Promise<void> {
+  if (options.all === true && options.cursor !== undefined)
+    throw new CliError(ExitCode.USAGE, '--all lists from the start: drop --cursor');
+  const limit =
+    options.limit === undefined
+      ? options.all === true
+        ? 1000
+        : 50
+      : parseCount(options.limit, '--limit', 1, 1000);
   const loaded = await ctx.config();
   const base = { storage: requireStorage(loaded), ...keyPrefixOf(loaded) };
   const query = { limit, ...(options.prefix === undefined ? {} : { prefix: options.prefix }) };
   const { out } = ctx;
   if (options.all !== true) {
-    const page = await listOrchestrations(base, { ...query, ...(options.cursor === undefined ? {} : { cursor: options.cursor }) });
+    const page = await listOrchestrations(base, {
+      ...query,
+      ...(options.cursor === undefined ? {} : { cursor: options.cursor }),
+    });
     if (options.json === true) {
       out.json(page);
       return;
     }
     print(ctx, page.items, true);
-    if (page.cursor !== undefined) out.note(`more: add --cursor ${page.cursor}  (or list every page with --all)`);
+    if (page.cursor !== undefined)
+      out.note(`more: add --cursor ${page.cursor}  (or list every page with --all)`);
     return;
   }
   const items: OrchestrationSummary[] = [];
@@ -44,7 +57,10 @@ export async function orchestrationListCommand(ctx: CommandContext, options: Orc
   let pages = 0;
   let listed = 0;
   do {
-    page = await listOrchestrations(base, { ...query, ...(page?.cursor === undefined ? {} : { cursor: page.cursor }) });
+    page = await listOrchestrations(base, {
+      ...query,
+      ...(page?.cursor === undefined ? {} : { cursor: page.cursor }),
+    });
     pages += 1;
     listed += page.items.length;
     out.progress(`listed ${listed} processes (${pages} page${pages === 1 ? '' : 's'})...`);
@@ -63,21 +79,42 @@ function print(ctx: CommandContext, items: OrchestrationSummary[], header: boole
   }
   const rows = items.map((p) =>
     p.error === undefined
-      ? [p.subject, p.machineId ?? '-', p.version ?? '-', typeof p.value === 'string' ? p.value : brief(p.value, 50), p.status ?? '-', String(p.sequence ?? '-'), formatTime(p.savedAt)]
+      ? [
+          p.subject,
+          p.machineId ?? '-',
+          p.version ?? '-',
+          typeof p.value === 'string' ? p.value : brief(p.value, 50),
+          p.status ?? '-',
+          String(p.sequence ?? '-'),
+          formatTime(p.savedAt),
+        ]
       : [p.subject, out.color.red(`unreadable: ${p.error.code}`), '', '', '', '', ''],
   );
-  const lines = table([['SUBJECT', 'MACHINE', 'VERSION', 'STATE', 'STATUS', 'SEQ', 'SAVED (UTC)'], ...rows], out.color);
+  const lines = table(
+    [['SUBJECT', 'MACHINE', 'VERSION', 'STATE', 'STATUS', 'SEQ', 'SAVED (UTC)'], ...rows],
+    out.color,
+  );
   for (const line of header ? lines : lines.slice(1)) out.line(line.trimEnd());
 }
 
 /** `durable orchestrations show <subject> [--mermaid]`. */
-export async function orchestrationShowCommand(ctx: CommandContext, subject: string, options: { json?: boolean; mermaid?: boolean }): Promise<void> {
+export async function orchestrationShowCommand(
+  ctx: CommandContext,
+  subject: string,
+  options: { json?: boolean; mermaid?: boolean },
+): Promise<void> {
   const loaded = await ctx.config();
-  const view = await inspectOrchestration({ storage: requireStorage(loaded), ...keyPrefixOf(loaded) }, subject);
-  if (view === undefined) throw new CliError(ExitCode.NOT_FOUND, `no orchestration process ${JSON.stringify(subject)}`);
+  const view = await inspectOrchestration(
+    { storage: requireStorage(loaded), ...keyPrefixOf(loaded) },
+    subject,
+  );
+  if (view === undefined)
+    throw new CliError(ExitCode.NOT_FOUND, `no orchestration process ${JSON.stringify(subject)}`);
   const { out } = ctx;
   if (options.mermaid === true) {
-    const logic = loaded.config.orchestrations?.versions?.find((v) => v.version === view.version)?.logic;
+    const logic = loaded.config.orchestrations?.versions?.find(
+      (v) => v.version === view.version,
+    )?.logic;
     if (logic === undefined) {
       throw new CliError(
         ExitCode.USAGE,

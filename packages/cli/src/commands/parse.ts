@@ -3,13 +3,27 @@ import { WorkflowStatus as Statuses } from '@durable/core';
 import { CliError, ExitCode } from '../exit-codes.js';
 
 const STATUSES = Object.values(Statuses) as string[];
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+const UNITS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
 
 /** `ready,failed` into statuses; a usage error naming the valid ones otherwise. */
 export function parseStatuses(text: string): WorkflowStatus[] {
-  const list = text.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const list = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   for (const status of list) {
-    if (!STATUSES.includes(status)) throw new CliError(ExitCode.USAGE, `--status ${status}: unknown status; the statuses are ${STATUSES.join(', ')}`);
+    if (!STATUSES.includes(status))
+      throw new CliError(
+        ExitCode.USAGE,
+        `--status ${status}: unknown status; the statuses are ${STATUSES.join(', ')}`,
+      );
   }
   return list as WorkflowStatus[];
 }
@@ -24,7 +38,10 @@ export function parseInstant(text: string, option: string, now: number): number 
   if (/^\d{10,}$/.test(text.trim())) return Number(text);
   const parsed = Date.parse(text);
   if (Number.isNaN(parsed)) {
-    throw new CliError(ExitCode.USAGE, `${option} ${text}: not a time; give an ISO date (2026-12-01T10:00Z), epoch ms, or a time ago (30m, 2h, 7d)`);
+    throw new CliError(
+      ExitCode.USAGE,
+      `${option} ${text}: not a time; give an ISO date (2026-12-01T10:00Z), epoch ms, or a time ago (30m, 2h, 7d)`,
+    );
   }
   return parsed;
 }
@@ -32,7 +49,11 @@ export function parseInstant(text: string, option: string, now: number): number 
 /** A whole number from `min` to `max`. */
 export function parseCount(text: string, option: string, min: number, max: number): number {
   const value = Number(text);
-  if (!Number.isInteger(value) || value < min || value > max) throw new CliError(ExitCode.USAGE, `${option} ${text}: give a whole number from ${min} to ${max}`);
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw new CliError(
+      ExitCode.USAGE,
+      `${option} ${text}: give a whole number from ${min} to ${max}`,
+    );
   return value;
 }
 
@@ -41,6 +62,9 @@ export function parseJsonArgument(text: string, what: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch {
-    throw new CliError(ExitCode.USAGE, `${what} ${text}: not JSON; quote it for the shell, e.g. '{"approved":true}' or '"text"'`);
+    throw new CliError(
+      ExitCode.USAGE,
+      `${what} ${text}: not JSON; quote it for the shell, e.g. '{"approved":true}' or '"text"'`,
+    );
   }
 }

@@ -6,7 +6,12 @@ import type { WorkflowListQuery } from '@durable/core';
 import { isDurableError } from '@durable/core';
 import { readStoredActor } from '@durable/core/actor';
 import { inspectOrchestration, listOrchestrations, toMermaid } from '@durable/core/orchestrator';
-import { cancelWorkflow, countWorkflowsByStatus, listWorkflows, resumeWorkflow } from '@durable/workflow';
+import {
+  cancelWorkflow,
+  countWorkflowsByStatus,
+  listWorkflows,
+  resumeWorkflow,
+} from '@durable/workflow';
 import Fastify from 'fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { LoadedConfig } from '../config.js';
@@ -54,30 +59,46 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
   const host = options.host ?? '127.0.0.1';
   const token = options.token;
   if (!LOOPBACK.has(host) && (token === undefined || token.length < 16)) {
-    throw new CliError(ExitCode.USAGE, `console: bound to ${host}, others can reach it: give --token <secret> (16 characters or more), or bind 127.0.0.1`);
+    throw new CliError(
+      ExitCode.USAGE,
+      `console: bound to ${host}, others can reach it: give --token <secret> (16 characters or more), or bind 127.0.0.1`,
+    );
   }
   const app = Fastify({ logger: false });
   const mermaidFile = createRequire(import.meta.url).resolve('mermaid/dist/mermaid.min.js');
   let allowedHosts: Set<string> | undefined;
 
   app.addHook('onRequest', async (request, reply) => {
-    if (allowedHosts !== undefined && LOOPBACK.has(host) && !allowedHosts.has(String(request.headers.host ?? ''))) {
-      return reply.code(421).send({ error: 'this console answers only to its own address (Host header)' });
+    if (
+      allowedHosts !== undefined &&
+      LOOPBACK.has(host) &&
+      !allowedHosts.has(String(request.headers.host ?? ''))
+    ) {
+      return reply
+        .code(421)
+        .send({ error: 'this console answers only to its own address (Host header)' });
     }
     // The library file is public (it is the mermaid package): the page loads it before any call.
     const publicAsset = request.method === 'GET' && request.url === '/assets/mermaid.min.js';
     if (token !== undefined && !publicAsset && !carriesToken(request, token)) {
-      return reply.code(401).send({ error: 'a token is required: open the URL printed by `durable console` (it carries ?token=)' });
+      return reply.code(401).send({
+        error:
+          'a token is required: open the URL printed by `durable console` (it carries ?token=)',
+      });
     }
     if (request.method !== 'GET' && request.headers[ACTION_HEADER] !== '1') {
-      return reply.code(403).send({ error: `actions need the ${ACTION_HEADER} header (sent by the console page)` });
+      return reply
+        .code(403)
+        .send({ error: `actions need the ${ACTION_HEADER} header (sent by the console page)` });
     }
     return undefined;
   });
 
   routes(app, options.config, token);
   app.get('/assets/mermaid.min.js', async (_request, reply) => {
-    reply.header('content-type', 'text/javascript; charset=utf-8').header('cache-control', 'max-age=3600');
+    reply
+      .header('content-type', 'text/javascript; charset=utf-8')
+      .header('cache-control', 'max-age=3600');
     return readFile(mermaidFile);
   });
 
@@ -89,7 +110,9 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
   app.server.on('close', () => resolveClosed());
   const shown = LOOPBACK.has(host) ? '127.0.0.1' : host;
   return {
-    url: `http://${shown}:${port}/${token === undefined ? '' : `?token=${encodeURIComponent(token)}`}`,
+    url: `http://${shown}:${port}/${
+      token === undefined ? '' : `?token=${encodeURIComponent(token)}`
+    }`,
     port,
     closed,
     close: async () => {
@@ -100,7 +123,10 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
 
 function carriesToken(request: FastifyRequest, token: string): boolean {
   const header = request.headers.authorization;
-  const given = header?.startsWith('Bearer ') === true ? header.slice(7) : (request.query as Record<string, unknown> | undefined)?.['token'];
+  const given =
+    header?.startsWith('Bearer ') === true
+      ? header.slice(7)
+      : (request.query as Record<string, unknown> | undefined)?.['token'];
   if (typeof given !== 'string') return false;
   const a = Buffer.from(given);
   const b = Buffer.from(token);
@@ -110,8 +136,18 @@ function carriesToken(request: FastifyRequest, token: string): boolean {
 function routes(app: FastifyInstance, config: LoadedConfig, token: string | undefined): void {
   const fail = (reply: FastifyReply, error: unknown): FastifyReply => {
     const code = exitCodeOf(error);
-    const status = code === ExitCode.USAGE ? 400 : code === ExitCode.NOT_FOUND ? 404 : code === ExitCode.REFUSED ? 409 : 500;
-    return reply.code(status).send({ error: error instanceof Error ? error.message : String(error), ...(isDurableError(error) ? { code: error.code } : {}) });
+    const status =
+      code === ExitCode.USAGE
+        ? 400
+        : code === ExitCode.NOT_FOUND
+          ? 404
+          : code === ExitCode.REFUSED
+            ? 409
+            : 500;
+    return reply.code(status).send({
+      error: error instanceof Error ? error.message : String(error),
+      ...(isDurableError(error) ? { code: error.code } : {}),
+    });
   };
   const handle =
     (run: (request: FastifyRequest) => Promise<unknown>) =>
@@ -123,15 +159,26 @@ function routes(app: FastifyInstance, config: LoadedConfig, token: string | unde
       }
     };
   const workflows = () => requireWorkflows(config);
-  const query = (request: FastifyRequest): Record<string, string | undefined> => request.query as Record<string, string | undefined>;
+  const query = (request: FastifyRequest): Record<string, string | undefined> =>
+    request.query as Record<string, string | undefined>;
 
-  app.get('/', async (_request, reply) => reply.header('content-type', 'text/html; charset=utf-8').send(consolePage({ tokenRequired: token !== undefined, source: config.source })));
-  app.get('/api/counts', handle(async () => countWorkflowsByStatus(workflows())));
+  app.get('/', async (_request, reply) =>
+    reply
+      .header('content-type', 'text/html; charset=utf-8')
+      .send(consolePage({ tokenRequired: token !== undefined, source: config.source })),
+  );
+  app.get(
+    '/api/counts',
+    handle(async () => countWorkflowsByStatus(workflows())),
+  );
   app.get(
     '/api/workflows',
     handle(async (request) => {
       const q = query(request);
-      const list: WorkflowListQuery = { limit: q['limit'] === undefined ? 50 : Number(q['limit']), order: q['order'] === 'asc' ? 'asc' : 'desc' };
+      const list: WorkflowListQuery = {
+        limit: q['limit'] === undefined ? 50 : Number(q['limit']),
+        order: q['order'] === 'asc' ? 'asc' : 'desc',
+      };
       if (q['status'] !== undefined && q['status'] !== '') list.status = parseStatuses(q['status']);
       if (q['handler'] !== undefined && q['handler'] !== '') list.handler = q['handler'];
       if (q['cursor'] !== undefined && q['cursor'] !== '') list.cursor = q['cursor'];
@@ -143,7 +190,8 @@ function routes(app: FastifyInstance, config: LoadedConfig, token: string | unde
     handle(async (request) => {
       const id = String(query(request)['id'] ?? '');
       const record = await workflows().get(id);
-      if (record === undefined) throw new CliError(ExitCode.NOT_FOUND, `no workflow ${JSON.stringify(id)}`);
+      if (record === undefined)
+        throw new CliError(ExitCode.NOT_FOUND, `no workflow ${JSON.stringify(id)}`);
       return workflowView(record);
     }),
   );
@@ -156,12 +204,14 @@ function routes(app: FastifyInstance, config: LoadedConfig, token: string | unde
       if (name === 'cancel') done = await cancelWorkflow(store, id, () => undefined);
       else if (name === 'resume') done = await resumeWorkflow(store, id);
       else {
-        if (typeof body.name !== 'string' || body.name === '') throw new CliError(ExitCode.USAGE, 'signal: give the event name');
+        if (typeof body.name !== 'string' || body.name === '')
+          throw new CliError(ExitCode.USAGE, 'signal: give the event name');
         done = await store.signal(id, body.name, body.payload ?? null);
       }
       if (!done) {
         const record = await store.get(id);
-        if (record === undefined) throw new CliError(ExitCode.NOT_FOUND, `no workflow ${JSON.stringify(id)}`);
+        if (record === undefined)
+          throw new CliError(ExitCode.NOT_FOUND, `no workflow ${JSON.stringify(id)}`);
         throw new CliError(ExitCode.REFUSED, `${name} refused: ${id} is ${record.status}`);
       }
       return { id, action: name, done };
@@ -189,9 +239,19 @@ function routes(app: FastifyInstance, config: LoadedConfig, token: string | unde
     handle(async (request) => {
       const subject = String(query(request)['subject'] ?? '');
       const view = await inspectOrchestration(orchestrationBase(), subject);
-      if (view === undefined) throw new CliError(ExitCode.NOT_FOUND, `no orchestration process ${JSON.stringify(subject)}`);
-      const logic = config.config.orchestrations?.versions?.find((v) => v.version === view.version)?.logic;
-      return { subject, ...view, ...(logic === undefined ? {} : { mermaid: toMermaid(logic, { current: view.value }) }) };
+      if (view === undefined)
+        throw new CliError(
+          ExitCode.NOT_FOUND,
+          `no orchestration process ${JSON.stringify(subject)}`,
+        );
+      const logic = config.config.orchestrations?.versions?.find(
+        (v) => v.version === view.version,
+      )?.logic;
+      return {
+        subject,
+        ...view,
+        ...(logic === undefined ? {} : { mermaid: toMermaid(logic, { current: view.value }) }),
+      };
     }),
   );
   app.get(
@@ -199,8 +259,12 @@ function routes(app: FastifyInstance, config: LoadedConfig, token: string | unde
     handle(async (request) => {
       const key = String(query(request)['key'] ?? '');
       const lock = config.config.lock;
-      const view = await readStoredActor({ storage: requireStorage(config), ...(lock === undefined ? {} : { lock }) }, key);
-      if (view === undefined) throw new CliError(ExitCode.NOT_FOUND, `no actor stored at ${JSON.stringify(key)}`);
+      const view = await readStoredActor(
+        { storage: requireStorage(config), ...(lock === undefined ? {} : { lock }) },
+        key,
+      );
+      if (view === undefined)
+        throw new CliError(ExitCode.NOT_FOUND, `no actor stored at ${JSON.stringify(key)}`);
       return view;
     }),
   );

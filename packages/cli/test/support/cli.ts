@@ -16,14 +16,22 @@ export interface CliRun {
 }
 
 /** Runs `durable ...args` in `cwd`; never rejects on a non-zero exit. */
-export function durable(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<CliRun> {
+export function durable(
+  args: string[],
+  options: { cwd: string; env?: Record<string, string> },
+): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '', ...options.env };
     if (options.env?.['FORCE_COLOR'] === undefined) delete env['FORCE_COLOR'];
-    execFile(process.execPath, [BIN, ...args], { cwd: options.cwd, env, maxBuffer: 64 * 1024 * 1024, timeout: 120_000 }, (error, stdout, stderr) => {
-      if (error !== null && typeof error.code !== 'number') return reject(error);
-      resolve({ code: error === null ? 0 : (error.code as number), stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: options.cwd, env, maxBuffer: 64 * 1024 * 1024, timeout: 120_000 },
+      (error, stdout, stderr) => {
+        if (error !== null && typeof error.code !== 'number') return reject(error);
+        resolve({ code: error === null ? 0 : (error.code as number), stdout, stderr });
+      },
+    );
   });
 }
 
@@ -42,7 +50,9 @@ export function cleanup(): void {
 
 /** The file URL of a package's ESM entry, for config files written into temporary folders. */
 export function moduleUrl(specifier: string): string {
-  return pathToFileURL(require.resolve(specifier).replace(`dist${sep}cjs${sep}`, `dist${sep}esm${sep}`)).href;
+  return pathToFileURL(
+    require.resolve(specifier).replace(`dist${sep}cjs${sep}`, `dist${sep}esm${sep}`),
+  ).href;
 }
 
 /** Writes `durable.config.mjs` with `body` into `dir`. */

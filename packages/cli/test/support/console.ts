@@ -14,10 +14,15 @@ export interface ConsoleProcess {
 
 /** Runs `durable console --port 0 ...args` in `cwd` and resolves once it prints its URL. */
 export function startConsoleProcess(cwd: string, args: string[] = []): Promise<ConsoleProcess> {
-  const child = spawn(process.execPath, [BIN, 'console', '--port', '0', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'console', '--port', '0', ...args], {
+    cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`durable console exited with ${code}: ${stderr}`)));
+    child.once('exit', (code) =>
+      reject(new Error(`durable console exited with ${code}: ${stderr}`)),
+    );
     createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (line) => {
       stderr += `${line}\n`;
       const match = /durable console on (http:\/\/\S+)/.exec(line);

@@ -51,9 +51,19 @@ export function encodeEnvelope(envelope: ActorEnvelope, key: string): string {
  * @internal An envelope around an already serialised snapshot (from {@link serialiseSnapshot}),
  * byte for byte what {@link encodeEnvelope} gives, without serialising the snapshot twice.
  */
-export function envelopeAround(machine: MachineRef, snapshotJson: string, savedAt: number, writeId: string, timersJson?: string): string {
+export function envelopeAround(
+  machine: MachineRef,
+  snapshotJson: string,
+  savedAt: number,
+  writeId: string,
+  timersJson?: string,
+): string {
   const timers = timersJson === undefined || timersJson === '[]' ? '' : `,"timers":${timersJson}`;
-  return `{"format":${ACTOR_ENVELOPE_FORMAT},"machine":${JSON.stringify(machine)},"snapshot":${snapshotJson},"savedAt":${JSON.stringify(savedAt)},"writeId":${JSON.stringify(writeId)}${timers}}`;
+  return `{"format":${ACTOR_ENVELOPE_FORMAT},"machine":${JSON.stringify(
+    machine,
+  )},"snapshot":${snapshotJson},"savedAt":${JSON.stringify(savedAt)},"writeId":${JSON.stringify(
+    writeId,
+  )}${timers}}`;
 }
 
 /** @internal A snapshot as JSON; `SERIALIZATION` as for {@link encodeEnvelope}. */
@@ -66,10 +76,14 @@ function serialise(value: unknown, key: string): string {
     return stringifyFinite(value);
   } catch (cause) {
     const reason = cause instanceof Error ? cause.message : String(cause);
-    throw new DurableError(ErrorCode.SERIALIZATION, `actor: snapshot of ${key} cannot be saved as JSON: ${reason} (keep the context plain JSON)`, {
-      cause,
-      details: { key },
-    });
+    throw new DurableError(
+      ErrorCode.SERIALIZATION,
+      `actor: snapshot of ${key} cannot be saved as JSON: ${reason} (keep the context plain JSON)`,
+      {
+        cause,
+        details: { key },
+      },
+    );
   }
 }
 
@@ -86,7 +100,11 @@ export function stringifyFinite(value: unknown): string {
 
 function refuseNonFinite(this: unknown, name: string, value: unknown): unknown {
   if (typeof value === 'number' && !Number.isFinite(value)) {
-    throw new TypeError(`${String(value)} under ${JSON.stringify(name)} is not a JSON number (it would be saved as null)`);
+    throw new TypeError(
+      `${String(value)} under ${JSON.stringify(
+        name,
+      )} is not a JSON number (it would be saved as null)`,
+    );
   }
   return value;
 }
@@ -110,7 +128,12 @@ export function decodeEnvelope(data: Uint8Array, key: string): ActorEnvelope {
     throw invalid(key, `unknown envelope format ${JSON.stringify(record['format'])}`);
   }
   const machine = record['machine'] as Record<string, unknown> | undefined;
-  if (typeof machine !== 'object' || machine === null || typeof machine['id'] !== 'string' || typeof machine['version'] !== 'string') {
+  if (
+    typeof machine !== 'object' ||
+    machine === null ||
+    typeof machine['id'] !== 'string' ||
+    typeof machine['version'] !== 'string'
+  ) {
     throw invalid(key, 'the envelope names no machine id and version');
   }
   const snapshot = record['snapshot'];
@@ -118,11 +141,15 @@ export function decodeEnvelope(data: Uint8Array, key: string): ActorEnvelope {
     throw invalid(key, 'the envelope holds no snapshot object');
   }
   const extensions = record['extensions'];
-  if (extensions !== undefined && (typeof extensions !== 'object' || extensions === null || Array.isArray(extensions))) {
+  if (
+    extensions !== undefined &&
+    (typeof extensions !== 'object' || extensions === null || Array.isArray(extensions))
+  ) {
     throw invalid(key, 'the envelope extensions are not an object');
   }
   const timers = parseTimers(record['timers']);
-  if (timers === undefined) throw invalid(key, 'the envelope timers are not a list of { id, deadline, event }');
+  if (timers === undefined)
+    throw invalid(key, 'the envelope timers are not a list of { id, deadline, event }');
   return {
     format: ACTOR_ENVELOPE_FORMAT,
     machine: { id: machine['id'], version: machine['version'] },
@@ -135,8 +162,12 @@ export function decodeEnvelope(data: Uint8Array, key: string): ActorEnvelope {
 }
 
 function invalid(key: string, reason: string, cause?: unknown): DurableError {
-  return new DurableError(ErrorCode.INVALID_SNAPSHOT, `actor: stored snapshot of ${key} is unreadable: ${reason}`, {
-    ...(cause === undefined ? {} : { cause }),
-    details: { key },
-  });
+  return new DurableError(
+    ErrorCode.INVALID_SNAPSHOT,
+    `actor: stored snapshot of ${key} is unreadable: ${reason}`,
+    {
+      ...(cause === undefined ? {} : { cause }),
+      details: { key },
+    },
+  );
 }

@@ -26,13 +26,28 @@ export const DEFAULT_WAIT_PER_TTL = 1.5;
  * @internal The locking mode of an actor or orchestrator: `read-write` when a lock is given,
  * else `write`; an unknown mode, or `read-write` without a lock, is `CONFIG`.
  */
-export function resolveLocking(locking: LockingMode | undefined, hasLock: boolean, context: string, about?: string): LockingMode {
+export function resolveLocking(
+  locking: LockingMode | undefined,
+  hasLock: boolean,
+  context: string,
+  about?: string,
+): LockingMode {
   const mode = locking ?? (hasLock ? LockingMode.READ_WRITE : LockingMode.WRITE);
   if (mode !== LockingMode.READ_WRITE && mode !== LockingMode.WRITE) {
-    throw new DurableError(ErrorCode.CONFIG, `${context}: unknown locking mode ${JSON.stringify(mode)}${about === undefined ? '' : ` for ${about}`}`);
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `${context}: unknown locking mode ${JSON.stringify(mode)}${
+        about === undefined ? '' : ` for ${about}`
+      }`,
+    );
   }
   if (mode === LockingMode.READ_WRITE && !hasLock) {
-    throw new DurableError(ErrorCode.CONFIG, `${context}: locking "read-write" needs a lock manager${about === undefined ? '' : ` (${about})`}`);
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `${context}: locking "read-write" needs a lock manager${
+        about === undefined ? '' : ` (${about})`
+      }`,
+    );
   }
   return mode;
 }
@@ -41,7 +56,10 @@ export function resolveLocking(locking: LockingMode | undefined, hasLock: boolea
  * @internal The lease of a `read-write` actor or orchestrator: its TTL (default 10 s) and how long
  * to wait for it (default 1.5 TTL). Bad numbers are `CONFIG`.
  */
-export function leaseOptions(options: { ttlMs?: number; waitMs?: number }, context: string): { ttlMs: number; waitMs: number } {
+export function leaseOptions(
+  options: { ttlMs?: number; waitMs?: number },
+  context: string,
+): { ttlMs: number; waitMs: number } {
   const ttlMs = resolveTtl(options.ttlMs, DEFAULT_LOCK_TTL_MS, `${context}: ttlMs`);
   assertWaitMs(options.waitMs, `${context}: waitMs`);
   return { ttlMs, waitMs: options.waitMs ?? Math.ceil(ttlMs * DEFAULT_WAIT_PER_TTL) };
@@ -87,14 +105,25 @@ async function describeLockTimeout(
     ? `another invocation holds its lease (this lock cannot tell until when; a lease lasts at most its TTL, ${options.ttlMs} ms here, unless its holder extends it)`
     : holder === undefined
       ? 'the lease was freed just after the wait ended'
-      : `fencing token ${holder.fencingToken} holds its lease until ${new Date(holder.expiresAt).toISOString()} (in ${Math.max(0, holder.expiresAt - now)} ms; a crashed holder's lease expires then by itself)`;
+      : `fencing token ${holder.fencingToken} holds its lease until ${new Date(
+          holder.expiresAt,
+        ).toISOString()} (in ${Math.max(
+          0,
+          holder.expiresAt - now,
+        )} ms; a crashed holder's lease expires then by itself)`;
   return new DurableError(
     ErrorCode.LOCK_TIMEOUT,
     `${context}: no lease on ${key} after waiting ${options.waitMs} ms: ${who}; retry later or raise waitMs`,
     {
       cause,
       retryable: true,
-      details: { key, waitMs: options.waitMs, ...(holder === undefined ? {} : { fencingToken: holder.fencingToken, expiresAt: holder.expiresAt }) },
+      details: {
+        key,
+        waitMs: options.waitMs,
+        ...(holder === undefined
+          ? {}
+          : { fencingToken: holder.fencingToken, expiresAt: holder.expiresAt }),
+      },
     },
   );
 }

@@ -32,7 +32,12 @@ export async function writeRecognisingOwn(
       }
       // The body carries a random write id: equal bytes are our write, never another writer's
       // identical state (two increments from the same state, saved in the same millisecond).
-      if (current !== undefined && current.version !== ifVersion && bytesToText(current.data) === body) return current.version;
+      if (
+        current !== undefined &&
+        current.version !== ifVersion &&
+        bytesToText(current.data) === body
+      )
+        return current.version;
       const untouched = current === undefined ? ifVersion === null : current.version === ifVersion;
       if (unknown && untouched && attempt < MAX_ATTEMPTS) continue;
       throw error;

@@ -101,7 +101,10 @@ export class PersistedActor<TLogic extends AnyActorLogic> {
   /** The running actor; `init()` must have resolved. */
   get actor(): Actor<TLogic> {
     if (this.current === undefined) {
-      throw new DurableError(ErrorCode.CONFIG, `actor: ${this.id} is not initialised (call init() first)`);
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `actor: ${this.id} is not initialised (call init() first)`,
+      );
     }
     return this.current;
   }
@@ -130,7 +133,9 @@ export class PersistedActor<TLogic extends AnyActorLogic> {
       const entry = await this.read();
       const envelope = entry === undefined ? undefined : decodeEnvelope(entry.data, this.id);
       if (envelope !== undefined) assertAcceptedVersion(this.id, envelope, this.accepted);
-      const { actor, machine } = restoreActor(this.options, envelope, this.version, { start: true });
+      const { actor, machine } = restoreActor(this.options, envelope, this.version, {
+        start: true,
+      });
       this.machineRef = machine;
       this.storedVersion = entry?.version ?? null;
       this.current = actor;
@@ -162,11 +167,19 @@ export class PersistedActor<TLogic extends AnyActorLogic> {
     if (this.lost !== undefined) throw this.lost;
     const snapshot = serialiseSnapshot(actor.getPersistedSnapshot(), this.id);
     const timers = serialiseSnapshot(this.pendingTimers(), this.id);
-    if (this.storedVersion !== null && `${snapshot}\u0000${timers}` === this.loadedSnapshot) return this.storedVersion;
-    const body = envelopeAround(this.machineRef as MachineRef, snapshot, this.clock(), createLockToken(), timers);
+    if (this.storedVersion !== null && `${snapshot}\u0000${timers}` === this.loadedSnapshot)
+      return this.storedVersion;
+    const body = envelopeAround(
+      this.machineRef as MachineRef,
+      snapshot,
+      this.clock(),
+      createLockToken(),
+      timers,
+    );
     // read-write: the write is still conditional on the version read, so even a holder whose
     // lease silently expired cannot overwrite the newer state of the one that took over.
-    if (this.locking === Modes.READ_WRITE || this.options.lock === undefined) return this.write(body);
+    if (this.locking === Modes.READ_WRITE || this.options.lock === undefined)
+      return this.write(body);
     const lease = await acquireLease(this.options.lock, this.id, this.lease, CONTEXT);
     let version: string;
     try {
@@ -199,7 +212,9 @@ export class PersistedActor<TLogic extends AnyActorLogic> {
     const book = this.timerBook;
     if (book === undefined) return [];
     // xstate stamps a delay with the system time; translate its remaining time onto our clock.
-    return book.pending((scheduled) => this.clock() + scheduled.startedAt + scheduled.delay - Date.now());
+    return book.pending(
+      (scheduled) => this.clock() + scheduled.startedAt + scheduled.delay - Date.now(),
+    );
   }
 
   // Stored timers run again with the time they have left. One already due fires now, before
@@ -223,7 +238,9 @@ export class PersistedActor<TLogic extends AnyActorLogic> {
 
   private snapshotText(actor: Actor<AnyActorLogic>): string | undefined {
     try {
-      return `${JSON.stringify(actor.getPersistedSnapshot())}\u0000${JSON.stringify(this.pendingTimers())}`;
+      return `${JSON.stringify(actor.getPersistedSnapshot())}\u0000${JSON.stringify(
+        this.pendingTimers(),
+      )}`;
     } catch {
       return undefined;
     }
@@ -239,16 +256,25 @@ export class PersistedActor<TLogic extends AnyActorLogic> {
 
   private async write(body: string): Promise<string> {
     try {
-      this.storedVersion = await writeRecognisingOwn(this.options.storage, this.id, body, this.storedVersion);
+      this.storedVersion = await writeRecognisingOwn(
+        this.options.storage,
+        this.id,
+        body,
+        this.storedVersion,
+      );
       this.loadedSnapshot = undefined;
       return this.storedVersion;
     } catch (error) {
       if (isDurableError(error, ErrorCode.CONFLICT)) {
-        throw new DurableError(ErrorCode.CONFLICT, `actor: save conflict for ${this.id}: it was saved by someone else since it was read`, {
-          cause: error,
-          retryable: true,
-          details: { key: this.id },
-        });
+        throw new DurableError(
+          ErrorCode.CONFLICT,
+          `actor: save conflict for ${this.id}: it was saved by someone else since it was read`,
+          {
+            cause: error,
+            retryable: true,
+            details: { key: this.id },
+          },
+        );
       }
       throw toBackendError(error, `actor: save failed for ${this.id}`);
     }
@@ -259,21 +285,44 @@ export class PersistedActor<TLogic extends AnyActorLogic> {
     const options = this.lease;
     const lease = await acquireLease(lock, this.id, options, CONTEXT);
     this.held = lease;
-    logEvent(this.logger, 'debug', { key: this.id, fencingToken: lease.fencingToken, expiresAt: lease.expiresAt }, `actor: lease taken on ${this.id}`);
+    logEvent(
+      this.logger,
+      'debug',
+      { key: this.id, fencingToken: lease.fencingToken, expiresAt: lease.expiresAt },
+      `actor: lease taken on ${this.id}`,
+    );
     // Extending at a third of the TTL leaves two chances before the lease can be taken over.
-    this.keepAlive = setInterval(() => {
-      lease.extend(options.ttlMs).then(
-        () => logEvent(this.logger, 'debug', { key: this.id, fencingToken: lease.fencingToken, expiresAt: lease.expiresAt }, `actor: lease extended on ${this.id}`),
-        (error: unknown) => {
-          this.lost = isDurableError(error, ErrorCode.LOCK_LOST)
-            ? error
-            : new DurableError(ErrorCode.LOCK_LOST, `actor: lease on ${this.id} could not be extended`, { cause: error });
-          // The save that follows fails with LOCK_LOST: info, not warn, so it is not reported twice.
-          logEvent(this.logger, 'info', { key: this.id, fencingToken: lease.fencingToken, err: error }, `actor: lease lost on ${this.id}`);
-          this.stopKeepAlive();
-        },
-      );
-    }, Math.max(1, Math.floor(options.ttlMs / 3)));
+    this.keepAlive = setInterval(
+      () => {
+        lease.extend(options.ttlMs).then(
+          () =>
+            logEvent(
+              this.logger,
+              'debug',
+              { key: this.id, fencingToken: lease.fencingToken, expiresAt: lease.expiresAt },
+              `actor: lease extended on ${this.id}`,
+            ),
+          (error: unknown) => {
+            this.lost = isDurableError(error, ErrorCode.LOCK_LOST)
+              ? error
+              : new DurableError(
+                  ErrorCode.LOCK_LOST,
+                  `actor: lease on ${this.id} could not be extended`,
+                  { cause: error },
+                );
+            // The save that follows fails with LOCK_LOST: info, not warn, so it is not reported twice.
+            logEvent(
+              this.logger,
+              'info',
+              { key: this.id, fencingToken: lease.fencingToken, err: error },
+              `actor: lease lost on ${this.id}`,
+            );
+            this.stopKeepAlive();
+          },
+        );
+      },
+      Math.max(1, Math.floor(options.ttlMs / 3)),
+    );
     this.keepAlive.unref();
   }
 
@@ -286,10 +335,16 @@ export class PersistedActor<TLogic extends AnyActorLogic> {
     this.stopKeepAlive();
     const lease = this.held;
     this.held = undefined;
-    if (lease !== undefined) await lease.release().catch((error: unknown) => this.reportRelease(error));
+    if (lease !== undefined)
+      await lease.release().catch((error: unknown) => this.reportRelease(error));
   }
 
   private reportRelease(error: unknown): void {
-    reportAfterCommit(this.logger, `actor: releasing the lease on ${this.id} failed (it expires by itself)`, error, { key: this.id });
+    reportAfterCommit(
+      this.logger,
+      `actor: releasing the lease on ${this.id} failed (it expires by itself)`,
+      error,
+      { key: this.id },
+    );
   }
 }

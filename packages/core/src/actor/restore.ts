@@ -46,20 +46,32 @@ export function restoreActor<TLogic extends AnyActorLogic>(
   if (state.status === 'error') {
     actor.stop();
     if (envelope !== undefined) throw unrestorable(options.id, envelope, state.error);
-    throw new DurableError(ErrorCode.CONFIG, `actor: ${options.id} failed to start: ${reasonOf(state.error)}`, {
-      cause: state.error,
-      details: { key: options.id },
-    });
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `actor: ${options.id} failed to start: ${reasonOf(state.error)}`,
+      {
+        cause: state.error,
+        details: { key: options.id },
+      },
+    );
   }
   return { actor, machine: envelope?.machine ?? { id: machineId, version } };
 }
 
 /** @internal `VERSION_UNKNOWN` unless the stored machine version is one this code accepts. */
-export function assertAcceptedVersion(key: string, envelope: ActorEnvelope, accepted: ReadonlySet<string>): void {
+export function assertAcceptedVersion(
+  key: string,
+  envelope: ActorEnvelope,
+  accepted: ReadonlySet<string>,
+): void {
   if (accepted.has(envelope.machine.version)) return;
   throw new DurableError(
     ErrorCode.VERSION_UNKNOWN,
-    `actor: ${key} was saved by machine version ${envelope.machine.version}, which this code does not know (known: ${[...accepted].join(', ')}); add it to acceptVersions with an actorCreator that builds that version`,
+    `actor: ${key} was saved by machine version ${
+      envelope.machine.version
+    }, which this code does not know (known: ${[...accepted].join(
+      ', ',
+    )}); add it to acceptVersions with an actorCreator that builds that version`,
     { details: { key, version: envelope.machine.version } },
   );
 }
@@ -68,13 +80,19 @@ function unrestorable(key: string, envelope: ActorEnvelope, cause: unknown): Dur
   const { id, version } = envelope.machine;
   return new DurableError(
     ErrorCode.INVALID_SNAPSHOT,
-    `actor: stored snapshot of ${key} (machine ${id} version ${version}) cannot be restored into the machine: ${reasonOf(cause)}. ` +
+    `actor: stored snapshot of ${key} (machine ${id} version ${version}) cannot be restored into the machine: ${reasonOf(
+      cause,
+    )}. ` +
       `If the machine changed since it was saved, bump the machine version and register the old one (acceptVersions, with an actorCreator that builds it for stored version ${version})`,
     { cause, details: { key, machineId: id, version } },
   );
 }
 
-function assertSameMachine(key: string, envelope: ActorEnvelope, machineId: string | undefined): void {
+function assertSameMachine(
+  key: string,
+  envelope: ActorEnvelope,
+  machineId: string | undefined,
+): void {
   if (machineId === undefined || envelope.machine.id === machineId) return;
   throw new DurableError(
     ErrorCode.VERSION_UNKNOWN,
@@ -85,7 +103,9 @@ function assertSameMachine(key: string, envelope: ActorEnvelope, machineId: stri
 
 // Only on the error path: the snapshot did not restore, so learn which machine this code runs
 // from an unstarted fresh actor, to tell "another machine" from "a corrupt snapshot".
-function probeMachineId<TLogic extends AnyActorLogic>(options: RestoreOptions<TLogic>): string | undefined {
+function probeMachineId<TLogic extends AnyActorLogic>(
+  options: RestoreOptions<TLogic>,
+): string | undefined {
   if (options.machineId !== undefined) return options.machineId;
   try {
     return logicId(options.actorCreator(options.id, undefined, undefined));

@@ -43,7 +43,10 @@ export interface ReadStoredActorOptions {
  * writing anything. `undefined` when nothing is stored; `INVALID_SNAPSHOT` when the value is not
  * an actor envelope. Use `inspectPersistedActor` to restore a typed snapshot with the machine.
  */
-export async function readStoredActor(options: ReadStoredActorOptions, key: string): Promise<StoredActorView | undefined> {
+export async function readStoredActor(
+  options: ReadStoredActorOptions,
+  key: string,
+): Promise<StoredActorView | undefined> {
   assertValidKey(key, 'actor: read');
   let entry: { data: Uint8Array; version: string } | undefined;
   try {

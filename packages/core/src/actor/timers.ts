@@ -26,7 +26,13 @@ interface ScheduledEvent {
 }
 interface SchedulingSystem {
   scheduler: {
-    schedule(source: AnyActorRef, target: AnyActorRef, event: unknown, delay: number, id: string): void;
+    schedule(
+      source: AnyActorRef,
+      target: AnyActorRef,
+      event: unknown,
+      delay: number,
+      id: string,
+    ): void;
     cancel(source: AnyActorRef, id: string): void;
   };
   _snapshot: { _scheduledEvents: Record<string, ScheduledEvent> };
@@ -53,10 +59,19 @@ export class TimerBook {
   private readonly deadlines = new WeakMap<object, number>();
   private readonly system: SchedulingSystem;
 
-  constructor(private readonly actor: AnyActorRef, context: string) {
+  constructor(
+    private readonly actor: AnyActorRef,
+    context: string,
+  ) {
     const system = (actor as unknown as { system?: Partial<SchedulingSystem> }).system;
-    if (typeof system?.scheduler?.schedule !== 'function' || typeof system._snapshot?._scheduledEvents !== 'object') {
-      throw new DurableError(ErrorCode.CONFIG, `${context}: this xstate has no system scheduler to read delayed events from; durable timers need an xstate 5 release whose actor system has a scheduler (upgrade xstate)`);
+    if (
+      typeof system?.scheduler?.schedule !== 'function' ||
+      typeof system._snapshot?._scheduledEvents !== 'object'
+    ) {
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `${context}: this xstate has no system scheduler to read delayed events from; durable timers need an xstate 5 release whose actor system has a scheduler (upgrade xstate)`,
+      );
     }
     this.system = system as SchedulingSystem;
   }
@@ -64,8 +79,15 @@ export class TimerBook {
   /** Schedules stored timers again (due ones with no delay); the actor must be started. */
   rearm(timers: readonly PendingTimer[], now: number): void {
     for (const timer of timers) {
-      this.system.scheduler.schedule(this.actor, this.actor, timer.event, Math.max(0, timer.deadline - now), timer.id);
-      const scheduled = this.system._snapshot._scheduledEvents[`${this.actor.sessionId}.${timer.id}`];
+      this.system.scheduler.schedule(
+        this.actor,
+        this.actor,
+        timer.event,
+        Math.max(0, timer.deadline - now),
+        timer.id,
+      );
+      const scheduled =
+        this.system._snapshot._scheduledEvents[`${this.actor.sessionId}.${timer.id}`];
       if (scheduled !== undefined) this.deadlines.set(scheduled, timer.deadline);
     }
   }
@@ -79,7 +101,9 @@ export class TimerBook {
       if (deadline === undefined) this.deadlines.set(scheduled, (deadline = deadlineOf(scheduled)));
       timers.push({ id: scheduled.id, deadline, event: scheduled.event });
     }
-    return timers.sort((a, b) => a.deadline - b.deadline || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return timers.sort(
+      (a, b) => a.deadline - b.deadline || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+    );
   }
 
   /** True while `timer` (same id and deadline) is still pending. */

@@ -78,5 +78,11 @@ export async function inspectPersistedActor<TLogic extends AnyActorLogic>(
   const version = options.version ?? '1';
   assertAcceptedVersion(options.id, envelope, new Set(options.acceptVersions ?? [version]));
   const { actor, machine } = restoreActor(options, envelope, version, { start: false });
-  return { snapshot: actor.getSnapshot() as SnapshotFrom<TLogic>, machine, storageVersion: entry.version, savedAt: envelope.savedAt, timers: envelope.timers ?? [] };
+  return {
+    snapshot: actor.getSnapshot() as SnapshotFrom<TLogic>,
+    machine,
+    storageVersion: entry.version,
+    savedAt: envelope.savedAt,
+    timers: envelope.timers ?? [],
+  };
 }

@@ -1,5 +1,13 @@
 import { createActor } from 'xstate';
-import type { Actor, AnyMachineSnapshot, AnyStateMachine, InputFrom, InspectionEvent, Snapshot, SnapshotFrom } from 'xstate';
+import type {
+  Actor,
+  AnyMachineSnapshot,
+  AnyStateMachine,
+  InputFrom,
+  InspectionEvent,
+  Snapshot,
+  SnapshotFrom,
+} from 'xstate';
 import type { PendingTimer } from '../actor/timers.js';
 import { TimerBook, manualClock } from '../actor/timers.js';
 import type { Clock } from '../clock.js';
@@ -8,9 +16,21 @@ import { DurableError, ErrorCode, isDurableError } from '../errors.js';
 import { checkOptions } from '../option-checks.js';
 import type { DurableCloudEvent } from './cloudevent.js';
 import { assertCloudEvent } from './cloudevent.js';
-import { acceptsEvent, assertHealthy, assertInputType, emittedEvent, middlewareError, toMachineEvent } from './emit.js';
+import {
+  acceptsEvent,
+  assertHealthy,
+  assertInputType,
+  emittedEvent,
+  middlewareError,
+  toMachineEvent,
+} from './emit.js';
 import { OrchestratorErrorCode } from './errors.js';
-import type { CloudOrchestratorMiddlewares, MachineEvent, OrchestrationEmit, OrchestrationMiddleware } from './middleware.js';
+import type {
+  CloudOrchestratorMiddlewares,
+  MachineEvent,
+  OrchestrationEmit,
+  OrchestrationMiddleware,
+} from './middleware.js';
 import { activePaths } from './state-paths.js';
 import { resolveMiddlewareKeys } from './state-keys.js';
 
@@ -50,7 +70,16 @@ export interface CloudOrchestrationActorOptions<TLogic extends AnyStateMachine =
 
 const START = 'start';
 
-const ACTOR_OPTIONS = ['id', 'source', 'middleware', 'snapshot', 'input', 'sequence', 'clock', 'timers'] as const;
+const ACTOR_OPTIONS = [
+  'id',
+  'source',
+  'middleware',
+  'snapshot',
+  'input',
+  'sequence',
+  'clock',
+  'timers',
+] as const;
 
 /** @internal The redelivery key of a timer's firing: its id and deadline. */
 export function timerKey(timer: PendingTimer): string {
@@ -90,15 +119,22 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
       renamed: { version: 'orchestrateCloudEvents versions (this actor is not versioned itself)' },
     });
     if (typeof options.id !== 'string' || options.id.length === 0) {
-      throw new DurableError(ErrorCode.CONFIG, 'orchestrator: an orchestration actor needs a non-empty id');
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        'orchestrator: an orchestration actor needs a non-empty id',
+      );
     }
     this.id = options.id;
     this.source = options.source ?? 'durable.orchestrator';
     // Inside, the middleware sees any machine: the types were checked where the caller wrote it.
     this.middleware = (options.middleware ?? {}) as CloudOrchestratorMiddlewares;
-    checkOptions(this.middleware, 'orchestrator: middleware', { known: ['cloudevent', 'orchestration'] });
+    checkOptions(this.middleware, 'orchestrator: middleware', {
+      known: ['cloudevent', 'orchestration'],
+    });
     this.orchestration =
-      this.middleware.orchestration === undefined ? undefined : resolveMiddlewareKeys(logic, this.middleware.orchestration, 'orchestrator');
+      this.middleware.orchestration === undefined
+        ? undefined
+        : resolveMiddlewareKeys(logic, this.middleware.orchestration, 'orchestrator');
     this.clock = options.clock ?? systemClock;
     this.seq = options.sequence ?? 0;
     this.fresh = options.snapshot === undefined;
@@ -156,7 +192,10 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
    */
   cloudevent(event: DurableCloudEvent): DurableCloudEvent[] {
     if (!this.listening) {
-      throw new DurableError(ErrorCode.CONFIG, `orchestrator: start() the actor ${this.id} before sending it events`);
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `orchestrator: start() the actor ${this.id} before sending it events`,
+      );
     }
     assertCloudEvent(event, 'orchestrator');
     assertInputType(event);
@@ -189,7 +228,10 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
     const before = this.emitted.length;
     this.seq += 1;
     this.transitionAt = this.clock();
-    this.trigger = { key: `${event.source}\u0000${event.id}`, time: event.time ?? new Date(this.transitionAt).toISOString() };
+    this.trigger = {
+      key: `${event.source}\u0000${event.id}`,
+      time: event.time ?? new Date(this.transitionAt).toISOString(),
+    };
     this.stepIndex = 0;
     this.actor.send(machineEvent as never);
     assertHealthy(this.actor, this.id, `${event.type} ${event.id} on ${this.id}`);
@@ -242,7 +284,13 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
 
   private onInspect(event: InspectionEvent): void {
     // Entered states matter only to `orchestration` middleware: without it, nothing to track.
-    if (!this.listening || this.orchestration === undefined || event.type !== '@xstate.microstep' || event.actorRef !== this.actor) return;
+    if (
+      !this.listening ||
+      this.orchestration === undefined ||
+      event.type !== '@xstate.microstep' ||
+      event.actorRef !== this.actor
+    )
+      return;
     const snapshot = event.snapshot as AnyMachineSnapshot;
     const paths = activePaths(snapshot.value);
     const entered = paths.filter((path) => !this.previous.has(path));
@@ -258,14 +306,22 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
       if (handler === undefined) continue;
       try {
         const result = handler(this.id, snapshot);
-        const emits = result === undefined ? [] : Array.isArray(result) ? result : [result as OrchestrationEmit];
+        const emits =
+          result === undefined
+            ? []
+            : Array.isArray(result)
+              ? result
+              : [result as OrchestrationEmit];
         for (const emit of emits) this.emitted.push(this.toCloudEvent(emit, path));
       } catch (cause) {
         // Recorded and thrown after the step: throwing inside xstate's inspection would leave the
         // actor half-updated, and swallowing it would let the state advance silently.
         this.failure = isDurableError(cause, OrchestratorErrorCode.MIDDLEWARE)
           ? cause
-          : middlewareError(`orchestration middleware for state ${path} of ${this.id} failed`, cause);
+          : middlewareError(
+              `orchestration middleware for state ${path} of ${this.id} failed`,
+              cause,
+            );
         return;
       }
     }
@@ -273,7 +329,14 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
 
   private toCloudEvent(emit: OrchestrationEmit, path: string): DurableCloudEvent {
     const { key: triggerKey, time } = this.trigger;
-    return emittedEvent(emit, path, { source: this.source, subject: this.id, sequence: this.seq, triggerKey, time, index: this.stepIndex++ });
+    return emittedEvent(emit, path, {
+      source: this.source,
+      subject: this.id,
+      sequence: this.seq,
+      triggerKey,
+      time,
+      index: this.stepIndex++,
+    });
   }
 
   private throwFailure(): void {
@@ -288,4 +351,3 @@ export function createCloudOrchestrationActor<TLogic extends AnyStateMachine>(
 ): CloudOrchestrationActor<TLogic> {
   return new CloudOrchestrationActor(logic, options);
 }
-

@@ -29,14 +29,19 @@ export interface CreateCloudEventOptions<T = unknown> {
 }
 
 /** Builds a valid CloudEvent with defaults for id, time and datacontenttype; `INVALID_EVENT` otherwise. */
-export function createCloudEvent<T = unknown>(options: CreateCloudEventOptions<T>): DurableCloudEvent<T> {
+export function createCloudEvent<T = unknown>(
+  options: CreateCloudEventOptions<T>,
+): DurableCloudEvent<T> {
   const event: Record<string, unknown> = {
     ...(options.extensions ?? {}),
     specversion: '1.0',
     id: options.id ?? randomUUID(),
     source: options.source,
     type: options.type,
-    time: options.time instanceof Date ? options.time.toISOString() : (options.time ?? new Date().toISOString()),
+    time:
+      options.time instanceof Date
+        ? options.time.toISOString()
+        : (options.time ?? new Date().toISOString()),
     datacontenttype: options.datacontenttype ?? 'application/json',
   };
   if (options.subject !== undefined) event['subject'] = options.subject;
@@ -50,7 +55,10 @@ export function createCloudEvent<T = unknown>(options: CreateCloudEventOptions<T
  * Throws `INVALID_EVENT` unless `event` is a CloudEvent 1.0 with `id`, `source` and `type`
  * (and a `subject` when its type is `evt.*`), valid against the specification's schema.
  */
-export function assertCloudEvent(event: unknown, context = 'orchestrator'): asserts event is DurableCloudEvent {
+export function assertCloudEvent(
+  event: unknown,
+  context = 'orchestrator',
+): asserts event is DurableCloudEvent {
   const problem = cloudEventProblem(event);
   if (problem !== undefined) {
     throw new DurableError(ErrorCode.INVALID_EVENT, `${context}: invalid CloudEvent: ${problem}`, {
@@ -75,10 +83,12 @@ export function assertCloudEvent(event: unknown, context = 'orchestrator'): asse
 export function cloudEventProblem(event: unknown): string | undefined {
   if (typeof event !== 'object' || event === null || Array.isArray(event)) return 'not an object';
   const record = event as Record<string, unknown>;
-  if (record['specversion'] !== '1.0') return `specversion must be "1.0", got ${JSON.stringify(record['specversion'])}`;
+  if (record['specversion'] !== '1.0')
+    return `specversion must be "1.0", got ${JSON.stringify(record['specversion'])}`;
   for (const name of ['id', 'source', 'type']) {
     const value = record[name];
-    if (typeof value !== 'string' || value.length === 0) return `${name} must be a non-empty string`;
+    if (typeof value !== 'string' || value.length === 0)
+      return `${name} must be a non-empty string`;
   }
   const subject = record['subject'];
   if (subject !== undefined && (typeof subject !== 'string' || subject.length === 0)) {
@@ -95,7 +105,10 @@ export function deterministicEventId(...parts: Array<string | number>): string {
   const hex = createHash('sha256').update(parts.map(String).join('\u0000')).digest('hex');
   // Version nibble 8 ("custom", RFC 9562) and the RFC variant bits, so it parses as a UUID.
   const variant = ((parseInt(hex.slice(16, 17), 16) & 0x3) | 0x8).toString(16);
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(
+    17,
+    20,
+  )}-${hex.slice(20, 32)}`;
 }
 
 /** The identifying attributes of an event (whatever of them it has), for error reports. */

@@ -46,19 +46,29 @@ export function timerIndexPrefix(prefix: string): string {
 
 /** @internal The part of an entry's key that names one timer (id and deadline). */
 export function timerHash(timer: PendingTimer): string {
-  return createHash('sha256').update(`${timer.id}\u0000${timer.deadline}`).digest('hex').slice(0, 20);
+  return createHash('sha256')
+    .update(`${timer.id}\u0000${timer.deadline}`)
+    .digest('hex')
+    .slice(0, 20);
 }
 
-const pad = (value: number, digits: number): string => String(Math.max(0, Math.floor(value))).padStart(digits, '0');
+const pad = (value: number, digits: number): string =>
+  String(Math.max(0, Math.floor(value))).padStart(digits, '0');
 
 /** @internal Keys of the index: entry buckets and the two marker levels. */
 export const indexKeys = {
-  entries: (prefix: string, minute: number): string => `${timerIndexPrefix(prefix)}e/${pad(minute, BUCKET_DIGITS)}/`,
-  minutes: (prefix: string, hour: number): string => `${timerIndexPrefix(prefix)}m/${pad(hour, BUCKET_DIGITS)}/`,
+  entries: (prefix: string, minute: number): string =>
+    `${timerIndexPrefix(prefix)}e/${pad(minute, BUCKET_DIGITS)}/`,
+  minutes: (prefix: string, hour: number): string =>
+    `${timerIndexPrefix(prefix)}m/${pad(hour, BUCKET_DIGITS)}/`,
   hours: (prefix: string): string => `${timerIndexPrefix(prefix)}h/`,
   minuteMarker: (prefix: string, minute: number): string =>
-    `${indexKeys.minutes(prefix, Math.floor((minute * MINUTE_MS) / HOUR_MS))}${pad(minute, BUCKET_DIGITS)}`,
-  hourMarker: (prefix: string, hour: number): string => `${indexKeys.hours(prefix)}${pad(hour, BUCKET_DIGITS)}`,
+    `${indexKeys.minutes(prefix, Math.floor((minute * MINUTE_MS) / HOUR_MS))}${pad(
+      minute,
+      BUCKET_DIGITS,
+    )}`,
+  hourMarker: (prefix: string, hour: number): string =>
+    `${indexKeys.hours(prefix)}${pad(hour, BUCKET_DIGITS)}`,
 };
 
 /** @internal The minute bucket of a deadline. */
@@ -68,7 +78,10 @@ export function minuteOf(deadline: number): number {
 
 /** @internal The entry's key for `timer` of `subject`. */
 export function timerEntryKey(prefix: string, subject: string, timer: PendingTimer): string {
-  return `${indexKeys.entries(prefix, minuteOf(timer.deadline))}${pad(timer.deadline, DEADLINE_DIGITS)}/${timerHash(timer)}/${subject}`;
+  return `${indexKeys.entries(prefix, minuteOf(timer.deadline))}${pad(
+    timer.deadline,
+    DEADLINE_DIGITS,
+  )}/${timerHash(timer)}/${subject}`;
 }
 
 /** @internal Parses an entry's key; `undefined` for a key the index did not write. */
@@ -77,7 +90,13 @@ export function parseTimerEntry(prefix: string, key: string): TimerEntry | undef
   if (!key.startsWith(base)) return undefined;
   const parts = key.slice(base.length).split('/');
   const [minute, digits, hash] = parts;
-  if (parts.length < 4 || minute?.length !== BUCKET_DIGITS || digits?.length !== DEADLINE_DIGITS || !/^\d+$/.test(digits) || hash === undefined) {
+  if (
+    parts.length < 4 ||
+    minute?.length !== BUCKET_DIGITS ||
+    digits?.length !== DEADLINE_DIGITS ||
+    !/^\d+$/.test(digits) ||
+    hash === undefined
+  ) {
     return undefined;
   }
   return { key, deadline: Number(digits), hash, subject: parts.slice(3).join('/') };
@@ -94,20 +113,38 @@ export function parseBucket(key: string): number | undefined {
  * between leaves an entry without its timer (harmless, removed when due), never a timer that no
  * run can find. An entry already there (a re-run) is fine: its key says all.
  */
-export async function indexTimers(storage: StorageManager, prefix: string, subject: string, timers: readonly PendingTimer[]): Promise<void> {
+export async function indexTimers(
+  storage: StorageManager,
+  prefix: string,
+  subject: string,
+  timers: readonly PendingTimer[],
+): Promise<void> {
   for (const timer of timers) {
     const key = timerEntryKey(prefix, subject, timer);
-    const value = JSON.stringify({ format: TIMER_ENTRY_FORMAT, subject, id: timer.id, deadline: timer.deadline });
+    const value = JSON.stringify({
+      format: TIMER_ENTRY_FORMAT,
+      subject,
+      id: timer.id,
+      deadline: timer.deadline,
+    });
     const minute = minuteOf(timer.deadline);
     // Entry, then minute marker, then hour marker: see the protocol above.
     await putIfAbsent(storage, key, value);
     await putIfAbsent(storage, indexKeys.minuteMarker(prefix, minute), '1');
-    await putIfAbsent(storage, indexKeys.hourMarker(prefix, Math.floor((minute * MINUTE_MS) / HOUR_MS)), '1');
+    await putIfAbsent(
+      storage,
+      indexKeys.hourMarker(prefix, Math.floor((minute * MINUTE_MS) / HOUR_MS)),
+      '1',
+    );
   }
 }
 
 /** @internal Writes `key` unless it exists (a re-run, another writer): its key says all. */
-export async function putIfAbsent(storage: StorageManager, key: string, value: string): Promise<void> {
+export async function putIfAbsent(
+  storage: StorageManager,
+  key: string,
+  value: string,
+): Promise<void> {
   try {
     await storage.write(key, value, { ifVersion: null });
   } catch (error) {
@@ -117,7 +154,10 @@ export async function putIfAbsent(storage: StorageManager, key: string, value: s
 }
 
 /** @internal Timers in `after` that are not in `before` (same id and deadline). */
-export function newTimers(before: readonly PendingTimer[], after: readonly PendingTimer[]): PendingTimer[] {
+export function newTimers(
+  before: readonly PendingTimer[],
+  after: readonly PendingTimer[],
+): PendingTimer[] {
   const known = new Set(before.map(timerHash));
   return after.filter((timer) => !known.has(timerHash(timer)));
 }
@@ -132,7 +172,10 @@ export function notifyTimer(storage: StorageManager, deadline: number): void {
 }
 
 /** @internal Registers a wake-up; returns its removal. */
-export function onTimerIndexed(storage: StorageManager, listener: (deadline: number) => void): () => void {
+export function onTimerIndexed(
+  storage: StorageManager,
+  listener: (deadline: number) => void,
+): () => void {
   let set = listeners.get(storage);
   if (set === undefined) listeners.set(storage, (set = new Set()));
   set.add(listener);

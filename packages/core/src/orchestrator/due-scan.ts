@@ -1,7 +1,14 @@
 import { toBackendError } from '../errors.js';
 import type { StorageManager } from '../storage.js';
 import type { TimerEntry } from './due-index.js';
-import { HOUR_MS, MINUTE_MS, indexKeys, parseBucket, parseTimerEntry, putIfAbsent } from './due-index.js';
+import {
+  HOUR_MS,
+  MINUTE_MS,
+  indexKeys,
+  parseBucket,
+  parseTimerEntry,
+  putIfAbsent,
+} from './due-index.js';
 
 const PAGE = 100;
 
@@ -33,7 +40,11 @@ export async function scanDue(
     if (hour > nowHour) return { entries, nextDeadline: hour * HOUR_MS, more: false };
     const minutes = await buckets(storage, indexKeys.minutes(prefix, hour));
     if (minutes.length === 0) {
-      await tidyMarker(storage, indexKeys.hourMarker(prefix, hour), indexKeys.minutes(prefix, hour));
+      await tidyMarker(
+        storage,
+        indexKeys.hourMarker(prefix, hour),
+        indexKeys.minutes(prefix, hour),
+      );
       continue;
     }
     for (const minute of minutes) {
@@ -74,7 +85,11 @@ async function buckets(storage: StorageManager, prefix: string): Promise<number[
   return found;
 }
 
-async function list(storage: StorageManager, prefix: string, cursor: string | undefined): Promise<{ keys: string[]; cursor?: string }> {
+async function list(
+  storage: StorageManager,
+  prefix: string,
+  cursor: string | undefined,
+): Promise<{ keys: string[]; cursor?: string }> {
   try {
     return await storage.list(prefix, { limit: PAGE, ...(cursor === undefined ? {} : { cursor }) });
   } catch (error) {

@@ -1,7 +1,12 @@
 import type { Clock } from '../clock.js';
 import { isDurableError, toBackendError } from '../errors.js';
 import type { DurableCloudEvent } from './cloudevent.js';
-import { cloudEventProblem, createCloudEvent, deterministicEventId, eventFacts } from './cloudevent.js';
+import {
+  cloudEventProblem,
+  createCloudEvent,
+  deterministicEventId,
+  eventFacts,
+} from './cloudevent.js';
 import type { TimerEntry } from './due-index.js';
 import type { OrchestrationStart } from './orchestrate-options.js';
 
@@ -27,14 +32,26 @@ export interface ErrorCause {
  * an input with no usable id gets one from its position in the batch and its content, so two
  * malformed inputs never share an error id.
  */
-export function errorEvent(source: string, clock: Clock, input: Input, error: unknown): DurableCloudEvent {
+export function errorEvent(
+  source: string,
+  clock: Clock,
+  input: Input,
+  error: unknown,
+): DurableCloudEvent {
   const durable = toBackendError(error, 'orchestrator: unexpected failure');
   const facts =
-    input.kind === 'event' ? eventFacts(input.event) : input.kind === 'start' ? startFacts(input.start) : timerFacts(input.timer);
+    input.kind === 'event'
+      ? eventFacts(input.event)
+      : input.kind === 'start'
+        ? startFacts(input.start)
+        : timerFacts(input.timer);
   const subject = input.kind === 'start' ? facts['start'] : facts['subject'];
   // Only a valid input's time is reused (it keeps a re-run's error events identical); an
   // invalid one may carry anything there.
-  const time = input.kind === 'event' && cloudEventProblem(input.event) === undefined ? input.event.time : undefined;
+  const time =
+    input.kind === 'event' && cloudEventProblem(input.event) === undefined
+      ? input.event.time
+      : undefined;
   const cause = causeOf(durable.cause);
   const base = {
     id: deterministicEventId(source, 'error', ...trigger(input), durable.code),
@@ -61,23 +78,35 @@ export function errorEvent(source: string, clock: Clock, input: Input, error: un
 }
 
 function trigger(input: Input): string[] {
-  if (input.kind === 'timer') return ['timer', input.timer.subject, input.timer.hash, String(input.timer.deadline)];
+  if (input.kind === 'timer')
+    return ['timer', input.timer.subject, input.timer.hash, String(input.timer.deadline)];
   if (input.kind === 'event') {
     const { id, source } = eventFacts(input.event);
-    if (typeof id === 'string' && id !== '' && typeof source === 'string' && source !== '') return ['event', source, id];
+    if (typeof id === 'string' && id !== '' && typeof source === 'string' && source !== '')
+      return ['event', source, id];
     return ['event-at', String(input.position), describe(input.event)];
   }
-  const subject = typeof input.start === 'object' && input.start !== null ? (input.start as { subject?: unknown }).subject : undefined;
+  const subject =
+    typeof input.start === 'object' && input.start !== null
+      ? (input.start as { subject?: unknown }).subject
+      : undefined;
   if (typeof subject === 'string' && subject !== '') return ['start', subject];
   return ['start-at', String(input.position), describe(input.start)];
 }
 
 function timerFacts(timer: TimerEntry): Record<string, unknown> {
-  return { subject: timer.subject, timer: timer.hash, deadline: new Date(timer.deadline).toISOString() };
+  return {
+    subject: timer.subject,
+    timer: timer.hash,
+    deadline: new Date(timer.deadline).toISOString(),
+  };
 }
 
 function startFacts(start: OrchestrationStart): Record<string, unknown> {
-  const subject = typeof start === 'object' && start !== null ? (start as { subject?: unknown }).subject : undefined;
+  const subject =
+    typeof start === 'object' && start !== null
+      ? (start as { subject?: unknown }).subject
+      : undefined;
   return { start: typeof subject === 'string' ? subject : '' };
 }
 
@@ -93,7 +122,11 @@ function causeOf(cause: unknown): ErrorCause | undefined {
   if (cause === undefined || cause === null) return undefined;
   if (cause instanceof Error) {
     const code = isDurableError(cause) ? cause.code : (cause as { code?: unknown }).code;
-    return { ...(typeof code === 'string' ? { code } : {}), name: cause.name, message: cause.message };
+    return {
+      ...(typeof code === 'string' ? { code } : {}),
+      name: cause.name,
+      message: cause.message,
+    };
   }
   return { message: String(cause) };
 }

@@ -7,4 +7,5 @@ export const OrchestratorErrorCode = {
 } as const;
 
 /** One of {@link OrchestratorErrorCode}. */
-export type OrchestratorErrorCode = (typeof OrchestratorErrorCode)[keyof typeof OrchestratorErrorCode];
+export type OrchestratorErrorCode =
+  (typeof OrchestratorErrorCode)[keyof typeof OrchestratorErrorCode];

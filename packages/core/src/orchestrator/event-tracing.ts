@@ -49,9 +49,21 @@ export class EventTrace {
     this.span.end(outcome, error);
     const details = { subject, eventId: event.id, source: event.source, type: event.type, outcome };
     if (outcome === 'refused') {
-      logEvent(this.logger, 'warn', { ...details, err: error }, `orchestrator: ${event.type} ${event.id} refused for ${subject}: ${error instanceof Error ? error.message : String(error)}`);
+      logEvent(
+        this.logger,
+        'warn',
+        { ...details, err: error },
+        `orchestrator: ${event.type} ${event.id} refused for ${subject}: ${
+          error instanceof Error ? error.message : String(error)
+        }`,
+      );
     } else {
-      logEvent(this.logger, 'debug', details, `orchestrator: ${event.type} ${event.id} ${outcome} on ${subject}`);
+      logEvent(
+        this.logger,
+        'debug',
+        details,
+        `orchestrator: ${event.type} ${event.id} ${outcome} on ${subject}`,
+      );
     }
   }
 }

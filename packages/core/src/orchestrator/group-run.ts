@@ -13,7 +13,12 @@ import { EventTrace, startTrace } from './event-tracing.js';
 import { stampTraceContext } from '../telemetry.js';
 import type { NotAcceptedEvent, OrchestrationConfig, ProcessState } from './orchestrate-options.js';
 import type { ProcessRecord } from './process-record.js';
-import { START_KEY, decodeProcessRecord, encodeProcessRecord, trimWindow } from './process-record.js';
+import {
+  START_KEY,
+  decodeProcessRecord,
+  encodeProcessRecord,
+  trimWindow,
+} from './process-record.js';
 import { leafPaths } from './state-paths.js';
 
 /** @internal The inputs of one subject in a batch. */
@@ -50,7 +55,11 @@ const MAX_FIRINGS = 100;
  * last good state, as if the failing one had not been there. A save `CONFLICT` is thrown for the
  * caller to re-run the group on the newer state.
  */
-export async function applyGroup(config: OrchestrationConfig, group: Group, key: string): Promise<GroupOutcome> {
+export async function applyGroup(
+  config: OrchestrationConfig,
+  group: Group,
+  key: string,
+): Promise<GroupOutcome> {
   const { storage } = config.options;
   let entry: { data: Uint8Array; version: string } | undefined;
   try {
@@ -58,7 +67,13 @@ export async function applyGroup(config: OrchestrationConfig, group: Group, key:
   } catch (error) {
     if (isDurableError(error, ErrorCode.INVALID_KEY)) {
       // The subject is a valid key, but this backend cannot store it under the prefix.
-      throw new DurableError(ErrorCode.INVALID_EVENT, `orchestrator: subject ${JSON.stringify(group.subject)} cannot name a process in this storage: ${error.message}`, { cause: error });
+      throw new DurableError(
+        ErrorCode.INVALID_EVENT,
+        `orchestrator: subject ${JSON.stringify(
+          group.subject,
+        )} cannot name a process in this storage: ${error.message}`,
+        { cause: error },
+      );
     }
     throw toBackendError(error, `orchestrator: read failed for ${key}`);
   }
@@ -83,14 +98,24 @@ export async function applyGroup(config: OrchestrationConfig, group: Group, key:
       const version = input.start.version ?? config.newest;
       const span = startTrace(group.subject);
       try {
-        actor = createActor(config, version, group.subject, { input: input.start.input, timers: [] });
+        actor = createActor(config, version, group.subject, {
+          input: input.start.input,
+          timers: [],
+        });
         const produced = span.run(() => (actor as CloudOrchestrationActor).start());
         stampTraceContext(produced as unknown as Array<Record<string, unknown>>, span);
         span.end('started');
         const snapshot = savable(actor, produced, key, `start of ${group.subject}`);
         const logic = config.versions.get(version)?.logic as AnyStateMachine;
         const timers = actor.pendingTimers();
-        record = { machineId: logic.id, version, snapshot, sequence: actor.sequence, applied: new Map([[START_KEY, produced]]), timers };
+        record = {
+          machineId: logic.id,
+          version,
+          snapshot,
+          sequence: actor.sequence,
+          applied: new Map([[START_KEY, produced]]),
+          timers,
+        };
         outcome.lastSnapshot = actor.getSnapshot() as AnyMachineSnapshot;
         outcome.emitted.push(...produced);
         changed = true;
@@ -104,7 +129,11 @@ export async function applyGroup(config: OrchestrationConfig, group: Group, key:
       const { event } = input;
       const trace = new EventTrace(config.options.logger, event, group.subject);
       if (record === undefined) {
-        const error = new DurableError(ErrorCode.NOT_FOUND, `orchestrator: no process ${group.subject} (it was never started)`, { retryable: true });
+        const error = new DurableError(
+          ErrorCode.NOT_FOUND,
+          `orchestrator: no process ${group.subject} (it was never started)`,
+          { retryable: true },
+        );
         trace.end('refused', error);
         fail(input, error);
         continue;
@@ -130,12 +159,19 @@ export async function applyGroup(config: OrchestrationConfig, group: Group, key:
         const produced = trace.run(() => running.applyValidated(event));
         if (produced === undefined) {
           trace.end('ignored');
-          outcome.notAccepted.push(notAccepted(group.subject, event, actor.getSnapshot() as AnyMachineSnapshot));
+          outcome.notAccepted.push(
+            notAccepted(group.subject, event, actor.getSnapshot() as AnyMachineSnapshot),
+          );
           continue;
         }
         // Before the save: the stored copies (returned again on redelivery) carry the context too.
         trace.stamp(produced);
-        record.snapshot = savable(actor, produced, key, `${event.type} ${event.id} on ${group.subject}`);
+        record.snapshot = savable(
+          actor,
+          produced,
+          key,
+          `${event.type} ${event.id} on ${group.subject}`,
+        );
         record.sequence = actor.sequence;
         record.timers = actor.pendingTimers();
         record.applied.set(dedupKey, produced);
@@ -183,8 +219,17 @@ export async function applyGroup(config: OrchestrationConfig, group: Group, key:
     }
     for (const timer of added) notifyTimer(storage, timer.deadline);
   }
-  const persisted = record.snapshot as unknown as { value: ProcessState['value']; status: string; context?: unknown };
-  outcome.state = { version: record.version, value: persisted.value, status: persisted.status, sequence: record.sequence };
+  const persisted = record.snapshot as unknown as {
+    value: ProcessState['value'];
+    status: string;
+    context?: unknown;
+  };
+  outcome.state = {
+    version: record.version,
+    value: persisted.value,
+    status: persisted.status,
+    sequence: record.sequence,
+  };
   outcome.context = persisted.context;
   return outcome;
 }
@@ -194,7 +239,12 @@ export async function applyGroup(config: OrchestrationConfig, group: Group, key:
  * new state or the events it produced cannot be saved: the input then fails alone, before the
  * save, instead of failing the save of every input of its subject.
  */
-function savable(actor: CloudOrchestrationActor, produced: readonly DurableCloudEvent[], key: string, what: string): ProcessRecord['snapshot'] {
+function savable(
+  actor: CloudOrchestrationActor,
+  produced: readonly DurableCloudEvent[],
+  key: string,
+  what: string,
+): ProcessRecord['snapshot'] {
   try {
     stringifyFinite(produced);
     return JSON.parse(stringifyFinite(actor.getPersistedSnapshot())) as ProcessRecord['snapshot'];
@@ -215,8 +265,16 @@ function unregistered(subject: string, version: string): DurableError {
   );
 }
 
-function resume(config: OrchestrationConfig, record: ProcessRecord, subject: string): CloudOrchestrationActor {
-  const actor = createActor(config, record.version, subject, { snapshot: record.snapshot, sequence: record.sequence, timers: record.timers });
+function resume(
+  config: OrchestrationConfig,
+  record: ProcessRecord,
+  subject: string,
+): CloudOrchestrationActor {
+  const actor = createActor(config, record.version, subject, {
+    snapshot: record.snapshot,
+    sequence: record.sequence,
+    timers: record.timers,
+  });
   actor.start();
   return actor;
 }
@@ -226,7 +284,13 @@ function resume(config: OrchestrationConfig, record: ProcessRecord, subject: str
  * applied input (its events kept in the redelivery window under the timer's id and deadline).
  * True when any fired. A timer that fails leaves the actor unusable: the caller drops it.
  */
-function fireDue(actor: CloudOrchestrationActor, record: ProcessRecord, outcome: GroupOutcome, key: string, now: number): boolean {
+function fireDue(
+  actor: CloudOrchestrationActor,
+  record: ProcessRecord,
+  outcome: GroupOutcome,
+  key: string,
+  now: number,
+): boolean {
   let any = false;
   for (let count = 0; count < MAX_FIRINGS; count++) {
     const fired = actor.fireNextDue(now);
@@ -255,7 +319,10 @@ function collectTimerEntries(group: Group, record: ProcessRecord, outcome: Group
   for (const [applied, events] of record.applied) {
     if (!applied.startsWith('timer\u0000')) continue;
     const [, id, deadline] = applied.split('\u0000');
-    fired.set(timerHash({ id: id as string, deadline: Number(deadline), event: { type: '' } }), events);
+    fired.set(
+      timerHash({ id: id as string, deadline: Number(deadline), event: { type: '' } }),
+      events,
+    );
   }
   for (const { timer } of group.timers) {
     if (pending.has(timer.hash)) continue;
@@ -272,9 +339,17 @@ function createActor(
   config: OrchestrationConfig,
   version: string,
   subject: string,
-  extra: { input?: unknown; snapshot?: ProcessRecord['snapshot']; sequence?: number; timers: readonly PendingTimer[] },
+  extra: {
+    input?: unknown;
+    snapshot?: ProcessRecord['snapshot'];
+    sequence?: number;
+    timers: readonly PendingTimer[];
+  },
 ): CloudOrchestrationActor {
-  const registered = config.versions.get(version) as { logic: AnyStateMachine; orchestration?: Readonly<Record<string, unknown>> };
+  const registered = config.versions.get(version) as {
+    logic: AnyStateMachine;
+    orchestration?: Readonly<Record<string, unknown>>;
+  };
   const { onCloudEvent } = config.options;
   return new CloudOrchestrationActor(registered.logic, {
     id: subject,
@@ -282,7 +357,9 @@ function createActor(
     clock: config.clock,
     middleware: {
       ...(onCloudEvent === undefined ? {} : { cloudevent: onCloudEvent }),
-      ...(registered.orchestration === undefined ? {} : { orchestration: registered.orchestration as never }),
+      ...(registered.orchestration === undefined
+        ? {}
+        : { orchestration: registered.orchestration as never }),
     },
     ...(extra.input === undefined ? {} : { input: extra.input }),
     ...(extra.snapshot === undefined ? {} : { snapshot: extra.snapshot }),
@@ -291,12 +368,22 @@ function createActor(
   });
 }
 
-function notAccepted(subject: string, event: DurableCloudEvent, snapshot: AnyMachineSnapshot): NotAcceptedEvent {
-  return { subject, id: event.id, source: event.source, type: event.type, states: leafPaths(snapshot.value), status: snapshot.status };
+function notAccepted(
+  subject: string,
+  event: DurableCloudEvent,
+  snapshot: AnyMachineSnapshot,
+): NotAcceptedEvent {
+  return {
+    subject,
+    id: event.id,
+    source: event.source,
+    type: event.type,
+    states: leafPaths(snapshot.value),
+    status: snapshot.status,
+  };
 }
 
 /** @internal Every input of a group, starts first. */
 export function groupInputs(group: Group): Input[] {
   return [...group.starts, ...group.events, ...group.timers];
 }
-

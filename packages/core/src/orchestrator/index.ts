@@ -11,7 +11,12 @@ export type {
   OrchestrationEmit,
   OrchestrationMiddleware,
 } from './cloud-orchestration-actor.js';
-export { assertCloudEvent, cloudEventProblem, createCloudEvent, deterministicEventId } from './cloudevent.js';
+export {
+  assertCloudEvent,
+  cloudEventProblem,
+  createCloudEvent,
+  deterministicEventId,
+} from './cloudevent.js';
 export type { CreateCloudEventOptions, DurableCloudEvent } from './cloudevent.js';
 export { OrchestratorErrorCode } from './errors.js';
 export { ORCHESTRATION_ERROR_TYPE } from './error-events.js';

@@ -25,13 +25,23 @@ export async function inspectOrchestration(
   options: Pick<OrchestrateCloudEventsOptions, 'storage' | 'keyPrefix'>,
   subject: string,
 ): Promise<ProcessView | undefined> {
-  if (typeof options !== 'object' || options === null || typeof options.storage?.read !== 'function') {
-    throw new DurableError(ErrorCode.CONFIG, 'orchestrator: inspectOrchestration needs the options with a storage');
+  if (
+    typeof options !== 'object' ||
+    options === null ||
+    typeof options.storage?.read !== 'function'
+  ) {
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      'orchestrator: inspectOrchestration needs the options with a storage',
+    );
   }
   const key = `${options.keyPrefix ?? 'orchestrations'}/${subject}`;
   const problem = keyProblem(subject) ?? keyProblem(key);
   if (problem !== undefined) {
-    throw new DurableError(ErrorCode.INVALID_KEY, `orchestrator: subject ${JSON.stringify(subject)} cannot name a process: ${problem}`);
+    throw new DurableError(
+      ErrorCode.INVALID_KEY,
+      `orchestrator: subject ${JSON.stringify(subject)} cannot name a process: ${problem}`,
+    );
   }
   let entry: { data: Uint8Array; version: string } | undefined;
   try {
@@ -41,7 +51,11 @@ export async function inspectOrchestration(
   }
   if (entry === undefined) return undefined;
   const record = decodeProcessRecord(entry.data, key);
-  const snapshot = record.snapshot as unknown as { value: ProcessState['value']; status: string; context?: unknown };
+  const snapshot = record.snapshot as unknown as {
+    value: ProcessState['value'];
+    status: string;
+    context?: unknown;
+  };
   return {
     version: record.version,
     value: snapshot.value,

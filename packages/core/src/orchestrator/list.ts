@@ -54,38 +54,69 @@ export async function listOrchestrations(
   options: { storage: StorageManager; keyPrefix?: string },
   query: OrchestrationListQuery = {},
 ): Promise<OrchestrationPage> {
-  if (typeof options !== 'object' || options === null || typeof options.storage?.list !== 'function') {
-    throw new DurableError(ErrorCode.CONFIG, 'orchestrator: listOrchestrations needs the options with a storage');
+  if (
+    typeof options !== 'object' ||
+    options === null ||
+    typeof options.storage?.list !== 'function'
+  ) {
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      'orchestrator: listOrchestrations needs the options with a storage',
+    );
   }
   checkOptions(query, 'orchestrator: listOrchestrations', { known: ['prefix', 'limit', 'cursor'] });
   const limit = query.limit ?? DEFAULT_ORCHESTRATION_PAGE;
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
-    throw new DurableError(ErrorCode.CONFIG, `orchestrator: listOrchestrations: limit must be an integer from 1 to 1000, got ${describeValue(limit)}`);
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `orchestrator: listOrchestrations: limit must be an integer from 1 to 1000, got ${describeValue(
+        limit,
+      )}`,
+    );
   }
   const subjectPrefix = query.prefix ?? '';
   if (typeof subjectPrefix !== 'string') {
-    throw new DurableError(ErrorCode.CONFIG, `orchestrator: listOrchestrations: prefix must be a string, got ${describeValue(subjectPrefix)}`);
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `orchestrator: listOrchestrations: prefix must be a string, got ${describeValue(
+        subjectPrefix,
+      )}`,
+    );
   }
   const base = `${options.keyPrefix ?? 'orchestrations'}/`;
   const problem = keyProblem(`${base}x`);
-  if (problem !== undefined) throw new DurableError(ErrorCode.CONFIG, `orchestrator: listOrchestrations: keyPrefix ${JSON.stringify(options.keyPrefix)} is not a valid key prefix: ${problem}`);
+  if (problem !== undefined)
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `orchestrator: listOrchestrations: keyPrefix ${JSON.stringify(
+        options.keyPrefix,
+      )} is not a valid key prefix: ${problem}`,
+    );
   let page: { keys: string[]; cursor?: string };
   try {
-    page = await options.storage.list(`${base}${subjectPrefix}`, { limit, ...(query.cursor === undefined ? {} : { cursor: query.cursor }) });
+    page = await options.storage.list(`${base}${subjectPrefix}`, {
+      limit,
+      ...(query.cursor === undefined ? {} : { cursor: query.cursor }),
+    });
   } catch (error) {
     throw toBackendError(error, `orchestrator: listing ${base}${subjectPrefix} failed`);
   }
   const items: Array<OrchestrationSummary | undefined> = new Array(page.keys.length);
   let next = 0;
   const worker = async (): Promise<void> => {
-    for (let i = next++; i < page.keys.length; i = next++) items[i] = await summarise(options.storage, page.keys[i] as string, base);
+    for (let i = next++; i < page.keys.length; i = next++)
+      items[i] = await summarise(options.storage, page.keys[i] as string, base);
   };
   await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, page.keys.length) }, worker));
   const present = items.filter((item): item is OrchestrationSummary => item !== undefined);
   return page.cursor === undefined ? { items: present } : { items: present, cursor: page.cursor };
 }
 
-async function summarise(storage: StorageManager, key: string, base: string): Promise<OrchestrationSummary | undefined> {
+async function summarise(
+  storage: StorageManager,
+  key: string,
+  base: string,
+): Promise<OrchestrationSummary | undefined> {
   const subject = key.slice(base.length);
   let entry: { data: Uint8Array } | undefined;
   try {

@@ -15,7 +15,10 @@ interface NodeLike {
   type: string;
   states: Record<string, NodeLike>;
   initial?: { target?: readonly NodeLike[] };
-  transitions: Map<string, ReadonlyArray<{ target?: readonly NodeLike[]; guard?: unknown; eventType: string }>>;
+  transitions: Map<
+    string,
+    ReadonlyArray<{ target?: readonly NodeLike[]; guard?: unknown; eventType: string }>
+  >;
   always?: ReadonlyArray<{ target?: readonly NodeLike[]; guard?: unknown; eventType: string }>;
 }
 
@@ -33,7 +36,9 @@ export function toMermaid(machine: AnyStateMachine, options: MermaidOptions = {}
   if (options.current !== undefined) {
     const value = isSnapshotLike(options.current) ? options.current.value : options.current;
     const marked = leafPaths(value).map((path) => nodeId(path.split('.')));
-    lines.push(`  classDef current fill:${options.currentColor ?? '#ffd54f'},stroke:#333,stroke-width:3px`);
+    lines.push(
+      `  classDef current fill:${options.currentColor ?? '#ffd54f'},stroke:#333,stroke-width:3px`,
+    );
     for (const id of marked) lines.push(`  class ${id} current`);
   }
   return lines.join('\n');
@@ -42,7 +47,8 @@ export function toMermaid(machine: AnyStateMachine, options: MermaidOptions = {}
 function renderChildren(node: NodeLike, indent: string, lines: string[]): void {
   const children = Object.values(node.states);
   const initial = node.initial?.target?.[0];
-  if (node.type !== 'parallel' && initial !== undefined) lines.push(`${indent}[*] --> ${nodeId(initial.path)}`);
+  if (node.type !== 'parallel' && initial !== undefined)
+    lines.push(`${indent}[*] --> ${nodeId(initial.path)}`);
   children.forEach((child, index) => {
     const id = nodeId(child.path);
     lines.push(`${indent}state "${child.key.replace(/"/g, "'")}" as ${id}`);
@@ -77,7 +83,9 @@ function addEdge(
 ): void {
   const guard = guardName(transition.guard);
   for (const target of transition.target ?? []) {
-    edges.push(`${from} --> ${nodeId(target.path)} : ${label}${guard === undefined ? '' : ` [${guard}]`}`);
+    edges.push(
+      `${from} --> ${nodeId(target.path)} : ${label}${guard === undefined ? '' : ` [${guard}]`}`,
+    );
   }
 }
 
@@ -85,21 +93,29 @@ function eventLabel(eventType: string): string {
   if (eventType.startsWith('xstate.done.state.')) return 'done';
   const after = /^xstate\.after\.(\d+)\./.exec(eventType);
   if (after !== null) return `after ${after[1]} ms`;
-  if (eventType.startsWith('xstate.done.actor.')) return `done(${eventType.slice('xstate.done.actor.'.length)})`;
-  if (eventType.startsWith('xstate.error.actor.')) return `error(${eventType.slice('xstate.error.actor.'.length)})`;
+  if (eventType.startsWith('xstate.done.actor.'))
+    return `done(${eventType.slice('xstate.done.actor.'.length)})`;
+  if (eventType.startsWith('xstate.error.actor.'))
+    return `error(${eventType.slice('xstate.error.actor.'.length)})`;
   return eventType.replace(/:/g, '-');
 }
 
 function guardName(guard: unknown): string | undefined {
   if (typeof guard === 'string') return guard;
-  if (typeof guard === 'object' && guard !== null && typeof (guard as { type?: unknown }).type === 'string') {
+  if (
+    typeof guard === 'object' &&
+    guard !== null &&
+    typeof (guard as { type?: unknown }).type === 'string'
+  ) {
     return (guard as { type: string }).type;
   }
   return guard === undefined ? undefined : 'guard';
 }
 
 function nodeId(path: readonly string[]): string {
-  return path.length === 0 ? 'root' : `s_${path.map((key) => key.replace(/[^A-Za-z0-9_]/g, '_')).join('__')}`;
+  return path.length === 0
+    ? 'root'
+    : `s_${path.map((key) => key.replace(/[^A-Za-z0-9_]/g, '_')).join('__')}`;
 }
 
 function isSnapshotLike(value: unknown): value is { value: StateValue } {

@@ -15,7 +15,10 @@ export interface MachineEvent {
  * `TData` is the CloudEvent's `data` as the caller declares it: annotate the handler's parameter
  * (`(event: DurableCloudEvent<{ text: string }>) => ...`) or pass it here.
  */
-export type CloudEventMiddleware<TLogic extends AnyStateMachine = AnyStateMachine, TData = unknown> = {
+export type CloudEventMiddleware<
+  TLogic extends AnyStateMachine = AnyStateMachine,
+  TData = unknown,
+> = {
   // Method syntax on purpose: each handler of a map may declare its own event's data type, which a
   // plain function type would refuse (parameters are compared contravariantly under strict).
   handle(event: DurableCloudEvent<TData>): EventFromLogic<TLogic>;

@@ -138,7 +138,10 @@ export interface OrchestrationResult<TLogic extends AnyStateMachine = AnyStateMa
 export interface OrchestrationConfig {
   readonly options: OrchestrateCloudEventsOptions;
   /** Version → machine and its middleware keyed by state path. */
-  readonly versions: ReadonlyMap<string, { logic: AnyStateMachine; orchestration?: Readonly<Record<string, OrchestrationMiddleware>> }>;
+  readonly versions: ReadonlyMap<
+    string,
+    { logic: AnyStateMachine; orchestration?: Readonly<Record<string, OrchestrationMiddleware>> }
+  >;
   readonly newest: string;
   readonly locking: LockingMode;
   readonly lease: { ttlMs: number; waitMs: number };
@@ -152,8 +155,22 @@ export interface OrchestrationConfig {
 
 const CONTEXT = 'orchestrator';
 const KNOWN = [
-  'versions', 'storage', 'lock', 'locking', 'source', 'keyPrefix', 'concurrency', 'waitMs', 'ttlMs',
-  'redeliveryWindow', 'maxConflictRetries', 'clock', 'onCloudEvent', 'onOrchestrationState', 'onSnapshot', 'logger',
+  'versions',
+  'storage',
+  'lock',
+  'locking',
+  'source',
+  'keyPrefix',
+  'concurrency',
+  'waitMs',
+  'ttlMs',
+  'redeliveryWindow',
+  'maxConflictRetries',
+  'clock',
+  'onCloudEvent',
+  'onOrchestrationState',
+  'onSnapshot',
+  'logger',
 ] as const;
 const RENAMED = {
   statemachine: 'versions ([{ version, logic }], oldest first)',
@@ -167,13 +184,23 @@ const RENAMED = {
 
 /** @internal Checks the options before any I/O (`CONFIG` naming the option) and applies defaults. */
 export function resolveOrchestration(options: OrchestrateCloudEventsOptions): OrchestrationConfig {
-  checkOptions(options, CONTEXT, { known: KNOWN, required: ['versions', 'storage'], renamed: RENAMED });
+  checkOptions(options, CONTEXT, {
+    known: KNOWN,
+    required: ['versions', 'storage'],
+    renamed: RENAMED,
+  });
   assertMethods(options.storage, ['read', 'write'], 'storage', 'a StorageManager', CONTEXT);
-  if (options.lock !== undefined) assertMethods(options.lock, ['acquire'], 'lock', 'a LockManager', CONTEXT);
-  if (options.logger !== undefined) assertMethods(options.logger, ['warn'], 'logger', 'a pino-shaped logger', CONTEXT);
+  if (options.lock !== undefined)
+    assertMethods(options.lock, ['acquire'], 'lock', 'a LockManager', CONTEXT);
+  if (options.logger !== undefined)
+    assertMethods(options.logger, ['warn'], 'logger', 'a pino-shaped logger', CONTEXT);
   for (const name of ['onSnapshot', 'clock'] as const) {
     if (options[name] !== undefined && typeof options[name] !== 'function') {
-      throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: ${name} must be a function, got ${describeValue(options[name])}`, { details: { option: name } });
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `${CONTEXT}: ${name} must be a function, got ${describeValue(options[name])}`,
+        { details: { option: name } },
+      );
     }
   }
   const versions = resolveVersions(options);
@@ -197,9 +224,16 @@ export function resolveOrchestration(options: OrchestrateCloudEventsOptions): Or
 
 function resolveVersions(options: OrchestrateCloudEventsOptions): OrchestrationConfig['versions'] {
   if (!Array.isArray(options.versions) || options.versions.length === 0) {
-    throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: at least one machine version is needed (versions: [{ version, logic }])`, { details: { option: 'versions' } });
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `${CONTEXT}: at least one machine version is needed (versions: [{ version, logic }])`,
+      { details: { option: 'versions' } },
+    );
   }
-  const versions = new Map<string, { logic: AnyStateMachine; orchestration?: Readonly<Record<string, OrchestrationMiddleware>> }>();
+  const versions = new Map<
+    string,
+    { logic: AnyStateMachine; orchestration?: Readonly<Record<string, OrchestrationMiddleware>> }
+  >();
   const middleware = options.onOrchestrationState;
   for (const entry of options.versions as readonly unknown[]) {
     checkOptions(entry, `${CONTEXT}: versions[${versions.size}]`, {
@@ -209,29 +243,55 @@ function resolveVersions(options: OrchestrateCloudEventsOptions): OrchestrationC
     });
     const { version, logic } = entry as OrchestrationVersion;
     if (typeof version !== 'string' || version.length === 0 || versions.has(version)) {
-      throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: machine versions must be distinct non-empty strings (${String(version)})`, { details: { option: 'versions' } });
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `${CONTEXT}: machine versions must be distinct non-empty strings (${String(version)})`,
+        { details: { option: 'versions' } },
+      );
     }
-    if (typeof logic !== 'object' || logic === null || typeof (logic as { root?: unknown }).root !== 'object') {
-      throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: versions[].logic of ${version} must be an xstate machine (createMachine / setup().createMachine)`, { details: { option: 'versions' } });
+    if (
+      typeof logic !== 'object' ||
+      logic === null ||
+      typeof (logic as { root?: unknown }).root !== 'object'
+    ) {
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `${CONTEXT}: versions[].logic of ${version} must be an xstate machine (createMachine / setup().createMachine)`,
+        { details: { option: 'versions' } },
+      );
     }
     versions.set(version, {
       logic,
       // Lenient per version: a key may name a state that only another registered version has.
-      ...(middleware === undefined ? {} : { orchestration: resolveMiddlewareKeys(logic, middleware, CONTEXT, true) }),
+      ...(middleware === undefined
+        ? {}
+        : { orchestration: resolveMiddlewareKeys(logic, middleware, CONTEXT, true) }),
     });
   }
   if (middleware !== undefined) {
     const machines = [...versions.values()].map((entry) => entry.logic);
-    const unknown = Object.keys(middleware).filter((key) => machines.every((logic) => resolveStateKey(logic, key) === undefined));
-    if (unknown.length > 0) throw unknownStates(machines[machines.length - 1] as AnyStateMachine, unknown, CONTEXT);
+    const unknown = Object.keys(middleware).filter((key) =>
+      machines.every((logic) => resolveStateKey(logic, key) === undefined),
+    );
+    if (unknown.length > 0)
+      throw unknownStates(machines[machines.length - 1] as AnyStateMachine, unknown, CONTEXT);
   }
   return versions;
 }
 
-function positiveInteger(value: number | undefined, fallback: number, name: string, min = 1): number {
+function positiveInteger(
+  value: number | undefined,
+  fallback: number,
+  name: string,
+  min = 1,
+): number {
   const resolved = value ?? fallback;
   if (!Number.isInteger(resolved) || resolved < min) {
-    throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: ${name} must be an integer >= ${min}, got ${describeValue(value)}`, { details: { option: name } });
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `${CONTEXT}: ${name} must be an integer >= ${min}, got ${describeValue(value)}`,
+      { details: { option: name } },
+    );
   }
   return resolved;
 }

@@ -14,10 +14,14 @@ import type { Input } from './error-events.js';
 import { errorEvent } from './error-events.js';
 import type { Group, GroupOutcome } from './group-run.js';
 import { applyGroup, groupInputs } from './group-run.js';
-import type { OrchestrateCloudEventsOptions, OrchestrationConfig, OrchestrationResult, OrchestrationStart } from './orchestrate-options.js';
+import type {
+  OrchestrateCloudEventsOptions,
+  OrchestrationConfig,
+  OrchestrationResult,
+  OrchestrationStart,
+} from './orchestrate-options.js';
 import { resolveOrchestration } from './orchestrate-options.js';
 import { loadTelemetry, logEvent, startSpan } from '../telemetry.js';
-
 
 /**
  * Applies a batch of CloudEvents (and process starts) to their processes: grouped by subject,
@@ -32,10 +36,18 @@ export async function orchestrateCloudEvents<TLogic extends AnyStateMachine = An
   starts: NoInfer<readonly OrchestrationStart<TLogic>[]> = [],
 ): Promise<OrchestrationResult<TLogic>> {
   // The run itself handles any machine; the caller's types were checked at this call.
-  const run = new BatchRun(resolveOrchestration(options as unknown as OrchestrateCloudEventsOptions));
+  const run = new BatchRun(
+    resolveOrchestration(options as unknown as OrchestrateCloudEventsOptions),
+  );
   await loadTelemetry();
-  const counts = { events: Array.isArray(events) ? events.length : 0, starts: Array.isArray(starts) ? starts.length : 0 };
-  const batch = startSpan('durable.orchestrator.batch', { 'durable.orchestrator.events': counts.events, 'durable.orchestrator.starts': counts.starts });
+  const counts = {
+    events: Array.isArray(events) ? events.length : 0,
+    starts: Array.isArray(starts) ? starts.length : 0,
+  };
+  const batch = startSpan('durable.orchestrator.batch', {
+    'durable.orchestrator.events': counts.events,
+    'durable.orchestrator.starts': counts.starts,
+  });
   let result: OrchestrationResult;
   try {
     result = await batch.run(() => run.execute(events, starts));
@@ -43,12 +55,31 @@ export async function orchestrateCloudEvents<TLogic extends AnyStateMachine = An
     batch.end('failed', error);
     throw error;
   }
-  batch.set({ 'durable.orchestrator.emitted': result.eventsToEmit.length, 'durable.orchestrator.errors': result.errors.length });
+  batch.set({
+    'durable.orchestrator.emitted': result.eventsToEmit.length,
+    'durable.orchestrator.errors': result.errors.length,
+  });
   batch.end(result.errors.length === 0 ? 'ok' : 'errors');
   const { logger } = options;
-  logEvent(logger, 'info', { ...counts, emitted: result.eventsToEmit.length, errors: result.errors.length, notAccepted: result.notAccepted.length }, 'orchestrator: batch');
+  logEvent(
+    logger,
+    'info',
+    {
+      ...counts,
+      emitted: result.eventsToEmit.length,
+      errors: result.errors.length,
+      notAccepted: result.notAccepted.length,
+    },
+    'orchestrator: batch',
+  );
   if (logger?.debug !== undefined) {
-    for (const event of result.eventsToEmit) logEvent(logger, 'debug', { subject: event.subject, eventId: event.id, type: event.type }, `orchestrator: emitted ${event.type}`);
+    for (const event of result.eventsToEmit)
+      logEvent(
+        logger,
+        'debug',
+        { subject: event.subject, eventId: event.id, type: event.type },
+        `orchestrator: emitted ${event.type}`,
+      );
   }
   return result as OrchestrationResult<TLogic>;
 }
@@ -71,7 +102,10 @@ export class BatchRun {
     this.logger = config.options.logger ?? consoleLogger;
   }
 
-  async execute(events: readonly unknown[], starts: readonly OrchestrationStart[]): Promise<OrchestrationResult> {
+  async execute(
+    events: readonly unknown[],
+    starts: readonly OrchestrationStart[],
+  ): Promise<OrchestrationResult> {
     if (!Array.isArray(events) || !Array.isArray(starts)) {
       throw new DurableError(ErrorCode.CONFIG, 'orchestrator: events and starts must be arrays');
     }
@@ -80,7 +114,8 @@ export class BatchRun {
     const groups = new Map<string, Group>();
     const groupOf = (subject: string): Group => {
       let group = groups.get(subject);
-      if (group === undefined) groups.set(subject, (group = { subject, starts: [], events: [], timers: [] }));
+      if (group === undefined)
+        groups.set(subject, (group = { subject, starts: [], events: [], timers: [] }));
       return group;
     };
     starts.forEach((start, position) => {
@@ -98,8 +133,16 @@ export class BatchRun {
       }
     });
     const list = [...groups.values()];
-    const outcomes = await mapBounded(list, this.config.concurrency, (group) => this.runGroup(group));
-    const result: OrchestrationResult = { eventsToEmit: [], errors, notAccepted: [], processIdContext: {}, processes: {} };
+    const outcomes = await mapBounded(list, this.config.concurrency, (group) =>
+      this.runGroup(group),
+    );
+    const result: OrchestrationResult = {
+      eventsToEmit: [],
+      errors,
+      notAccepted: [],
+      processIdContext: {},
+      processes: {},
+    };
     for (const [index, group] of list.entries()) {
       const outcome = outcomes[index] as GroupOutcome;
       result.eventsToEmit.push(...outcome.emitted);
@@ -118,12 +161,20 @@ export class BatchRun {
     assertCloudEvent(event, 'orchestrator');
     const subject = event.subject;
     if (subject === undefined) {
-      throw new DurableError(ErrorCode.INVALID_EVENT, `orchestrator: event ${event.id} has no subject (the process id)`);
+      throw new DurableError(
+        ErrorCode.INVALID_EVENT,
+        `orchestrator: event ${event.id} has no subject (the process id)`,
+      );
     }
     assertInputType(event);
     const problem = keyProblem(subject) ?? keyProblem(this.keyOf(subject));
     if (problem !== undefined) {
-      throw new DurableError(ErrorCode.INVALID_EVENT, `orchestrator: subject ${JSON.stringify(subject)} cannot name a process (key ${this.config.prefix}/...): ${problem}`);
+      throw new DurableError(
+        ErrorCode.INVALID_EVENT,
+        `orchestrator: subject ${JSON.stringify(subject)} cannot name a process (key ${
+          this.config.prefix
+        }/...): ${problem}`,
+      );
     }
     return subject;
   }
@@ -137,17 +188,30 @@ export class BatchRun {
       checkOptions(start, 'orchestrator: start', {
         known: ['subject', 'input', 'version'],
         required: ['subject'],
-        renamed: { context: 'input (the machine input: context: ({ input }) => ...)', processId: 'subject' },
+        renamed: {
+          context: 'input (the machine input: context: ({ input }) => ...)',
+          processId: 'subject',
+        },
       });
     } catch (error) {
       return error as DurableError;
     }
     const problem = keyProblem(start.subject) ?? keyProblem(this.keyOf(start.subject));
     if (problem !== undefined) {
-      return new DurableError(ErrorCode.INVALID_EVENT, `orchestrator: start subject ${JSON.stringify(start.subject)} cannot name a process: ${problem}`);
+      return new DurableError(
+        ErrorCode.INVALID_EVENT,
+        `orchestrator: start subject ${JSON.stringify(
+          start.subject,
+        )} cannot name a process: ${problem}`,
+      );
     }
     if (start.version !== undefined && !this.config.versions.has(start.version)) {
-      return new DurableError(ErrorCode.VERSION_UNKNOWN, `orchestrator: start of ${start.subject} names unknown machine version ${String(start.version)}`);
+      return new DurableError(
+        ErrorCode.VERSION_UNKNOWN,
+        `orchestrator: start of ${start.subject} names unknown machine version ${String(
+          start.version,
+        )}`,
+      );
     }
     return undefined;
   }
@@ -161,18 +225,30 @@ export class BatchRun {
       } catch (error) {
         // A conflict means another writer got in between our read and our write: redo the
         // whole group on the newer state (inputs it already applied are then redeliveries).
-        if (isDurableError(error, ErrorCode.CONFLICT) && attempt < this.config.maxConflictRetries) continue;
+        if (isDurableError(error, ErrorCode.CONFLICT) && attempt < this.config.maxConflictRetries)
+          continue;
         const wrapped = toBackendError(error, `orchestrator: processing ${key} failed`);
-        const failed = groupInputs(group).map((input: Input) => errorEvent(this.config.source, this.config.clock, input, wrapped));
+        const failed = groupInputs(group).map((input: Input) =>
+          errorEvent(this.config.source, this.config.clock, input, wrapped),
+        );
         return { emitted: [], errors: failed, notAccepted: [], fired: 0, spent: [] };
       }
     }
   }
 
-  private async attemptGroup(group: Group, key: string, hooks: GroupHooks | undefined): Promise<GroupOutcome> {
+  private async attemptGroup(
+    group: Group,
+    key: string,
+    hooks: GroupHooks | undefined,
+  ): Promise<GroupOutcome> {
     let lease: Lease | undefined;
     if (this.config.locking === LockingMode.READ_WRITE) {
-      lease = await acquireLease(this.config.options.lock as LockManager, key, this.config.lease, 'orchestrator');
+      lease = await acquireLease(
+        this.config.options.lock as LockManager,
+        key,
+        this.config.lease,
+        'orchestrator',
+      );
     }
     let outcome: GroupOutcome;
     let applied = group;
@@ -195,17 +271,32 @@ export class BatchRun {
     try {
       await lease.release();
     } catch (error) {
-      reportAfterCommit(this.logger, `orchestrator: releasing the lease on ${key} failed (it expires by itself)`, error, { key });
+      reportAfterCommit(
+        this.logger,
+        `orchestrator: releasing the lease on ${key} failed (it expires by itself)`,
+        error,
+        { key },
+      );
     }
   }
 
   private async notifySnapshot(subject: string, outcome: GroupOutcome): Promise<void> {
     const { onSnapshot } = this.config.options;
-    if (onSnapshot === undefined || outcome.lastSnapshot === undefined || outcome.state === undefined) return;
+    if (
+      onSnapshot === undefined ||
+      outcome.lastSnapshot === undefined ||
+      outcome.state === undefined
+    )
+      return;
     try {
       await onSnapshot(subject, outcome.lastSnapshot, outcome.state);
     } catch (error) {
-      reportAfterCommit(this.logger, `orchestrator: onSnapshot failed for ${subject} (the process was saved)`, error, { subject });
+      reportAfterCommit(
+        this.logger,
+        `orchestrator: onSnapshot failed for ${subject} (the process was saved)`,
+        error,
+        { subject },
+      );
     }
   }
 
@@ -216,7 +307,11 @@ export class BatchRun {
       try {
         logger.warn(
           { ...event },
-          `orchestrator: ${event.type} ${event.id} is not accepted by ${event.subject} in state ${event.states.join(', ')} (${event.status}); not applied, a redelivery is evaluated again`,
+          `orchestrator: ${event.type} ${event.id} is not accepted by ${
+            event.subject
+          } in state ${event.states.join(', ')} (${
+            event.status
+          }); not applied, a redelivery is evaluated again`,
         );
       } catch {
         // A failing logger must not fail a batch whose processes were saved.

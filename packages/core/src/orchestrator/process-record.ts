@@ -35,7 +35,10 @@ interface StoredOrchestration {
 
 /** Serialises a record into the shared actor envelope (the window rides in `extensions`). */
 export function encodeProcessRecord(record: ProcessRecord, key: string, savedAt: number): string {
-  const orchestration: StoredOrchestration = { sequence: record.sequence, applied: [...record.applied] };
+  const orchestration: StoredOrchestration = {
+    sequence: record.sequence,
+    applied: [...record.applied],
+  };
   const envelope: ActorEnvelope = {
     format: ACTOR_ENVELOPE_FORMAT,
     machine: { id: record.machineId, version: record.version },
@@ -51,17 +54,25 @@ export function encodeProcessRecord(record: ProcessRecord, key: string, savedAt:
 /** Parses a stored process; `INVALID_SNAPSHOT` (stored bytes untouched) when it is not one. */
 export function decodeProcessRecord(data: Uint8Array, key: string): ProcessRecord {
   const envelope = decodeEnvelope(data, key);
-  const orchestration = envelope.extensions?.['orchestration'] as Partial<StoredOrchestration> | undefined;
+  const orchestration = envelope.extensions?.['orchestration'] as
+    | Partial<StoredOrchestration>
+    | undefined;
   if (
     typeof orchestration !== 'object' ||
     orchestration === null ||
     typeof orchestration.sequence !== 'number' ||
     !Array.isArray(orchestration.applied) ||
-    !orchestration.applied.every((entry) => Array.isArray(entry) && typeof entry[0] === 'string' && Array.isArray(entry[1]))
+    !orchestration.applied.every(
+      (entry) => Array.isArray(entry) && typeof entry[0] === 'string' && Array.isArray(entry[1]),
+    )
   ) {
-    throw new DurableError(ErrorCode.INVALID_SNAPSHOT, `orchestrator: stored process ${key} has no readable orchestration state`, {
-      details: { key },
-    });
+    throw new DurableError(
+      ErrorCode.INVALID_SNAPSHOT,
+      `orchestrator: stored process ${key} has no readable orchestration state`,
+      {
+        details: { key },
+      },
+    );
   }
   return {
     machineId: envelope.machine.id,

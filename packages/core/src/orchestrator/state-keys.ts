@@ -83,7 +83,10 @@ export function resolveMiddlewareKeys<T>(
       continue;
     }
     if (Object.prototype.hasOwnProperty.call(byPath, path)) {
-      throw new DurableError(ErrorCode.CONFIG, `${context}: two orchestration middleware keys name the state ${path} of machine ${machine.id}; keep one`);
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `${context}: two orchestration middleware keys name the state ${path} of machine ${machine.id}; keep one`,
+      );
     }
     byPath[path] = handler;
   }
@@ -97,12 +100,21 @@ export function resolveMiddlewareKeys<T>(
 }
 
 /** @internal `CONFIG` for middleware keys that name no state, listing the valid ones. */
-export function unknownStates(machine: AnyStateMachine, keys: readonly string[], context: string): DurableError {
+export function unknownStates(
+  machine: AnyStateMachine,
+  keys: readonly string[],
+  context: string,
+): DurableError {
   const valid = statePaths(machine);
-  const shown = valid.length > 40 ? `${valid.slice(0, 40).join(', ')}, ... (${valid.length} in all)` : valid.join(', ');
+  const shown =
+    valid.length > 40
+      ? `${valid.slice(0, 40).join(', ')}, ... (${valid.length} in all)`
+      : valid.join(', ');
   return new DurableError(
     ErrorCode.CONFIG,
-    `${context}: orchestration middleware ${keys.map((key) => JSON.stringify(key)).join(', ')} name${keys.length === 1 ? 's' : ''} no state of machine ${machine.id}; ` +
+    `${context}: orchestration middleware ${keys
+      .map((key) => JSON.stringify(key))
+      .join(', ')} name${keys.length === 1 ? 's' : ''} no state of machine ${machine.id}; ` +
       `use a dotted path from the root or an xstate #id reference. Valid states: ${shown}`,
     { details: { keys: [...keys], valid } },
   );

@@ -14,7 +14,10 @@ import { resolveOrchestration } from './orchestrate-options.js';
 import { BatchRun } from './orchestrate.js';
 
 /** Publishes the events a timer run produced for one process; a throw keeps its timers for the next run. */
-export type TimerPublish = (events: readonly DurableCloudEvent[], subject: string) => void | Promise<void>;
+export type TimerPublish = (
+  events: readonly DurableCloudEvent[],
+  subject: string,
+) => void | Promise<void>;
 
 /** Options of one {@link fireDueTimers} run. */
 export interface FireDueTimersOptions {
@@ -71,15 +74,28 @@ export async function fireDueTimers<TLogic extends AnyStateMachine = AnyStateMac
   const maxMs = nonNegative(run.maxMs, 30_000, 'maxMs');
   const limit = nonNegative(run.limit, 1000, 'limit');
   if (run.publish !== undefined && typeof run.publish !== 'function') {
-    throw new DurableError(ErrorCode.CONFIG, `orchestrator: fireDueTimers publish must be a function, got ${describeValue(run.publish)}`);
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `orchestrator: fireDueTimers publish must be a function, got ${describeValue(run.publish)}`,
+    );
   }
   const started = performance.now();
   const now = config.clock();
-  const { entries, nextDeadline, more } = await scanDue(config.options.storage, config.prefix, now, limit, () => performance.now() - started > maxMs);
+  const { entries, nextDeadline, more } = await scanDue(
+    config.options.storage,
+    config.prefix,
+    now,
+    limit,
+    () => performance.now() - started > maxMs,
+  );
   const groups = new Map<string, Group>();
   entries.forEach((timer, position) => {
     let group = groups.get(timer.subject);
-    if (group === undefined) groups.set(timer.subject, (group = { subject: timer.subject, starts: [], events: [], timers: [] }));
+    if (group === undefined)
+      groups.set(
+        timer.subject,
+        (group = { subject: timer.subject, starts: [], events: [], timers: [] }),
+      );
     group.timers.push({ kind: 'timer', timer, position });
   });
   const logger = config.options.logger ?? consoleLogger;
@@ -88,7 +104,16 @@ export async function fireDueTimers<TLogic extends AnyStateMachine = AnyStateMac
   const outcomes = await mapBounded(list, config.concurrency, (group) =>
     batch.runGroup(group, {
       before: (whole) => stillIndexed(config.options.storage, whole),
-      after: (applied, outcome) => afterSave(config.options.storage, config.source, config.clock, logger, applied, outcome, run.publish),
+      after: (applied, outcome) =>
+        afterSave(
+          config.options.storage,
+          config.source,
+          config.clock,
+          logger,
+          applied,
+          outcome,
+          run.publish,
+        ),
     }),
   );
   const result: TimerRunResult = { eventsToEmit: [], errors: [], fired: 0, processes: {}, more };
@@ -105,13 +130,19 @@ export async function fireDueTimers<TLogic extends AnyStateMachine = AnyStateMac
 
 // Under the lease: an entry another run removed meanwhile was handled there (its events
 // published); taking it up again would publish them twice.
-async function stillIndexed(storage: OrchestrateCloudEventsOptions['storage'], group: Group): Promise<Group> {
+async function stillIndexed(
+  storage: OrchestrateCloudEventsOptions['storage'],
+  group: Group,
+): Promise<Group> {
   const timers: Group['timers'] = [];
   for (const input of group.timers) {
     try {
       if (await storage.exists(input.timer.key)) timers.push(input);
     } catch (error) {
-      throw toBackendError(error, `orchestrator: reading the due-index entry ${input.timer.key} failed`);
+      throw toBackendError(
+        error,
+        `orchestrator: reading the due-index entry ${input.timer.key} failed`,
+      );
     }
   }
   return { ...group, timers };
@@ -133,8 +164,13 @@ async function afterSave(
     try {
       await publish(outcome.emitted, group.subject);
     } catch (error) {
-      const failed = toBackendError(error, `orchestrator: publishing the timer events of ${group.subject} failed (a later run publishes them again)`, { retryable: true });
-      for (const input of group.timers) outcome.errors.push(errorEvent(source, clock, input, failed));
+      const failed = toBackendError(
+        error,
+        `orchestrator: publishing the timer events of ${group.subject} failed (a later run publishes them again)`,
+        { retryable: true },
+      );
+      for (const input of group.timers)
+        outcome.errors.push(errorEvent(source, clock, input, failed));
       outcome.emitted = [];
       return;
     }
@@ -143,7 +179,12 @@ async function afterSave(
     try {
       await storage.delete(timer.key);
     } catch (error) {
-      reportAfterCommit(logger, `orchestrator: removing the spent due-index entry ${timer.key} failed (a later run removes it)`, error, { key: timer.key });
+      reportAfterCommit(
+        logger,
+        `orchestrator: removing the spent due-index entry ${timer.key} failed (a later run removes it)`,
+        error,
+        { key: timer.key },
+      );
     }
   }
 }
@@ -151,7 +192,11 @@ async function afterSave(
 function nonNegative(value: number | undefined, fallback: number, name: string): number {
   const resolved = value ?? fallback;
   if (typeof resolved !== 'number' || !Number.isFinite(resolved) || resolved < 0) {
-    throw new DurableError(ErrorCode.CONFIG, `orchestrator: fireDueTimers ${name} must be a number >= 0, got ${describeValue(value)}`, { details: { option: name } });
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `orchestrator: fireDueTimers ${name} must be a number >= 0, got ${describeValue(value)}`,
+      { details: { option: name } },
+    );
   }
   return resolved;
 }

@@ -48,7 +48,12 @@ export function startTimerWorker<TLogic extends AnyStateMachine = AnyStateMachin
   checkOptions(worker, 'orchestrator: startTimerWorker', { known: WORKER_OPTIONS });
   const pollMs = worker.pollIntervalMs ?? 1000;
   if (typeof pollMs !== 'number' || !Number.isFinite(pollMs) || pollMs < 0) {
-    throw new DurableError(ErrorCode.CONFIG, `orchestrator: startTimerWorker pollIntervalMs must be a number >= 0, got ${describeValue(worker.pollIntervalMs)}`);
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `orchestrator: startTimerWorker pollIntervalMs must be a number >= 0, got ${describeValue(
+        worker.pollIntervalMs,
+      )}`,
+    );
   }
   const { pollIntervalMs: _poll, onRun, onError, ...run } = worker;
   const logger = config.options.logger ?? consoleLogger;
@@ -95,7 +100,12 @@ export function startTimerWorker<TLogic extends AnyStateMachine = AnyStateMachin
           if (onError === undefined) throw error;
           onError(error);
         } catch (reported) {
-          reportAfterCommit(logger, 'orchestrator: a timer run failed (the worker tries again)', reported, {});
+          reportAfterCommit(
+            logger,
+            'orchestrator: a timer run failed (the worker tries again)',
+            reported,
+            {},
+          );
         }
       }
       if (stopped) break;

@@ -3,7 +3,10 @@ import { DurableError } from '../../src/index.js';
 import type { LockManager, StorageManager } from '../../src/index.js';
 
 /** Collects what a pino-shaped logger receives. */
-export function collectingLogger(): { warn: (details: Record<string, unknown>, message: string) => void; lines: Array<{ details: Record<string, unknown>; message: string }> } {
+export function collectingLogger(): {
+  warn: (details: Record<string, unknown>, message: string) => void;
+  lines: Array<{ details: Record<string, unknown>; message: string }>;
+} {
   const lines: Array<{ details: Record<string, unknown>; message: string }> = [];
   return { lines, warn: (details, message) => lines.push({ details, message }) };
 }
@@ -25,7 +28,9 @@ export function lockFailingRelease(lock: LockManager): LockManager & { releases:
         extend: (ttlMs?: number) => lease.extend(ttlMs),
         release: async (): Promise<boolean> => {
           wrapper.releases++;
-          throw new DurableError('BACKEND', `lock: release failed for ${key}: connection refused`, { retryable: true });
+          throw new DurableError('BACKEND', `lock: release failed for ${key}: connection refused`, {
+            retryable: true,
+          });
         },
       };
     },
@@ -39,7 +44,11 @@ export function lockFailingRelease(lock: LockManager): LockManager & { releases:
  * A storage whose writes land and then report `code` (a lost reply that the storage client
  * retried, the retry finding our own write in place), `times` times.
  */
-export function storageLosingReplies(storage: StorageManager, code: 'CONFLICT' | 'UNKNOWN_OUTCOME', times = 1): StorageManager & { writes: number } {
+export function storageLosingReplies(
+  storage: StorageManager,
+  code: 'CONFLICT' | 'UNKNOWN_OUTCOME',
+  times = 1,
+): StorageManager & { writes: number } {
   let left = times;
   const wrapper = Object.assign(Object.create(storage) as StorageManager, {
     writes: 0,
@@ -48,7 +57,9 @@ export function storageLosingReplies(storage: StorageManager, code: 'CONFLICT' |
       const version = await storage.write(...args);
       if (left > 0) {
         left--;
-        throw new DurableError(code, `storage: write of ${args[0]}: the reply was lost`, { retryable: code === 'CONFLICT' });
+        throw new DurableError(code, `storage: write of ${args[0]}: the reply was lost`, {
+          retryable: code === 'CONFLICT',
+        });
       }
       return version;
     },
@@ -57,7 +68,10 @@ export function storageLosingReplies(storage: StorageManager, code: 'CONFLICT' |
 }
 
 /** A storage whose first `times` writes fail with UNKNOWN_OUTCOME without landing. */
-export function storageFailingUnknown(storage: StorageManager, times = 1): StorageManager & { writes: number } {
+export function storageFailingUnknown(
+  storage: StorageManager,
+  times = 1,
+): StorageManager & { writes: number } {
   let left = times;
   const wrapper = Object.assign(Object.create(storage) as StorageManager, {
     writes: 0,
@@ -65,7 +79,10 @@ export function storageFailingUnknown(storage: StorageManager, times = 1): Stora
       wrapper.writes++;
       if (left > 0) {
         left--;
-        throw new DurableError('UNKNOWN_OUTCOME', `storage: write of ${args[0]}: the outcome is unknown`);
+        throw new DurableError(
+          'UNKNOWN_OUTCOME',
+          `storage: write of ${args[0]}: the outcome is unknown`,
+        );
       }
       return storage.write(...args);
     },

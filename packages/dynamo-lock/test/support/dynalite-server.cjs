@@ -9,7 +9,12 @@ const dynalite = require('dynalite');
 
 const directory = process.argv[2];
 const port = Number(process.argv[3] ?? 0);
-const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(directory && directory !== '-' ? { path: directory } : {}) });
+const server = dynalite({
+  createTableMs: 0,
+  deleteTableMs: 0,
+  updateTableMs: 0,
+  ...(directory && directory !== '-' ? { path: directory } : {}),
+});
 server.listen(port, '127.0.0.1', (error) => {
   if (error) {
     console.error(error);

@@ -20,8 +20,15 @@ export function isUpdateItem(request: { headers: Record<string, unknown> }): boo
 }
 
 /** Starts a proxy in front of `endpoint`; `client()` makes clients through it (destroyed by close). */
-export async function startLossyDynamo(endpoint: DynamoTestEndpoint, extra: Partial<LostReplyProxyOptions> = {}): Promise<LossyDynamo> {
-  const proxy = await startLostReplyProxy({ target: endpoint.endpoint, drops: isUpdateItem, ...extra });
+export async function startLossyDynamo(
+  endpoint: DynamoTestEndpoint,
+  extra: Partial<LostReplyProxyOptions> = {},
+): Promise<LossyDynamo> {
+  const proxy = await startLostReplyProxy({
+    target: endpoint.endpoint,
+    drops: isUpdateItem,
+    ...extra,
+  });
   const clients: DynamoDBClient[] = [];
   return {
     proxy,

@@ -9,7 +9,9 @@
 // Usage: node chaos-worker.mjs <root> <name> <deadline> <fsync 0|1> <log> <coldKeys>
 import { appendFileSync } from 'node:fs';
 // DURABLE_FS_MODULE: another build of the package to attack (e.g. an older version, to see it fail).
-const { FileLockManager, LocalFileStorageManager } = await import(process.env.DURABLE_FS_MODULE ?? '../../dist/esm/index.js');
+const { FileLockManager, LocalFileStorageManager } = await import(
+  process.env.DURABLE_FS_MODULE ?? '../../dist/esm/index.js'
+);
 
 const [root, name, deadlineText, fsyncText, log, coldText] = process.argv.slice(2);
 const deadline = Number(deadlineText);
@@ -33,7 +35,9 @@ async function casAppend(key) {
     const id = `${name}.${process.pid}.${seq++}`;
     const { entry, list } = await readList(key);
     try {
-      const version = await storage.write(key, JSON.stringify([...list, id]), { ifVersion: entry?.version ?? null });
+      const version = await storage.write(key, JSON.stringify([...list, id]), {
+        ifVersion: entry?.version ?? null,
+      });
       note(`ok ${key} ${id} ${version} ${entry?.version ?? '-'}`);
       return;
     } catch (error) {
@@ -56,7 +60,9 @@ async function lockedAppend(key) {
     const { entry, list } = await readList(key);
     // Under the lease, and still conditional: a holder stopped past its TTL must not write over
     // the next holder's work (its version is stale by then).
-    const version = await storage.write(key, JSON.stringify([...list, id]), { ifVersion: entry?.version ?? null });
+    const version = await storage.write(key, JSON.stringify([...list, id]), {
+      ifVersion: entry?.version ?? null,
+    });
     note(`ok ${key} ${id} ${version} ${entry?.version ?? '-'}`);
   } catch (error) {
     if (error?.code !== 'CONFLICT') throw error;

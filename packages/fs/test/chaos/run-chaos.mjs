@@ -11,7 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 // DURABLE_FS_MODULE: another build of the package to attack (e.g. an older version, to see it fail).
-const { LocalFileStorageManager } = await import(process.env.DURABLE_FS_MODULE ?? '../../dist/esm/index.js');
+const { LocalFileStorageManager } = await import(
+  process.env.DURABLE_FS_MODULE ?? '../../dist/esm/index.js'
+);
 
 const args = process.argv.slice(2);
 const option = (name, fallback) => {
@@ -33,10 +35,16 @@ const live = new Map();
 function start(slot) {
   counts.started++;
   const log = join(root, `log-${slot}-${counts.started}.txt`);
-  const child = spawn(process.execPath, [worker, root, `w${slot}`, String(deadline), fsync, log, String(coldKeys)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [worker, root, `w${slot}`, String(deadline), fsync, log, String(coldKeys)],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let stderr = '';
   child.stderr.on('data', (chunk) => (stderr += chunk));
-  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stderr })));
+  const exited = new Promise((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal, stderr })),
+  );
   live.set(slot, { child, exited, killed: false });
 }
 for (let slot = 0; slot < processes; slot++) start(slot);
@@ -64,7 +72,10 @@ await sleep(400);
 for (const entry of live.values()) entry.child.kill('SIGCONT');
 for (const [slot, entry] of live) {
   const result = await entry.exited;
-  if (!entry.killed && result.code !== 0) failures.push(`worker ${slot} exited with ${result.code ?? result.signal}: ${result.stderr.slice(0, 2000)}`);
+  if (!entry.killed && result.code !== 0)
+    failures.push(
+      `worker ${slot} exited with ${result.code ?? result.signal}: ${result.stderr.slice(0, 2000)}`,
+    );
 }
 
 // Check.
@@ -80,23 +91,25 @@ for (const file of readdirSync(root).filter((name) => name.startsWith('log-'))) 
       acked.set(a, { key, version: b });
       // Two acknowledged writes with one version: two commits on one slot (a lost update).
       const other = ackedVersions.get(`${key}@${b}`);
-      if (other !== undefined) failures.push(`version ${b} of ${key} was acknowledged twice (${other} and ${a})`);
+      if (other !== undefined)
+        failures.push(`version ${b} of ${key} was acknowledged twice (${other} and ${a})`);
       ackedVersions.set(`${key}@${b}`, a);
-    }
-    else if (kind === 'fail') refused.add(a);
+    } else if (kind === 'fail') refused.add(a);
     else if (kind === 'read') {
       reads++;
       if (a === '-') continue;
       const named = `${key}@${a}`;
       const before = versions.get(named);
-      if (before !== undefined && before !== b) failures.push(`version ${a} of ${key} named two lists (last ids ${before} and ${b})`);
+      if (before !== undefined && before !== b)
+        failures.push(`version ${a} of ${key} named two lists (last ids ${before} and ${b})`);
       versions.set(named, b);
       if (refused.has(b)) failures.push(`a read of ${key} returned a refused append ${b}`);
     }
   }
 }
 // Refused ids known only after all logs are read: check reads again.
-for (const [named, last] of versions) if (refused.has(last)) failures.push(`a read of ${named} returned a refused append ${last}`);
+for (const [named, last] of versions)
+  if (refused.has(last)) failures.push(`a read of ${named} returned a refused append ${last}`);
 const storage = new LocalFileStorageManager({ root });
 const keys = ['hot', 'locked', ...Array.from({ length: coldKeys }, (_, i) => `cold/${i}`)];
 let present = 0;
@@ -109,12 +122,26 @@ for (const key of keys) {
     seen.add(id);
     if (refused.has(id)) failures.push(`${id} was refused but is in ${key}`);
     const ack = acked.get(id);
-    if (ack !== undefined && ack.key !== key) failures.push(`${id} was acknowledged for ${ack.key} but is in ${key}`);
+    if (ack !== undefined && ack.key !== key)
+      failures.push(`${id} was acknowledged for ${ack.key} but is in ${key}`);
   }
   present += list.length;
 }
-for (const [id, ack] of acked) if (!seen.has(id)) failures.push(`${id} was acknowledged (${ack.key} version ${ack.version}) but is missing`);
-const summary = { seconds, processes, fsync: fsync === '1', ...counts, acknowledged: acked.size, refused: refused.size, reads, present, failures: failures.slice(0, 20), failureCount: failures.length };
+for (const [id, ack] of acked)
+  if (!seen.has(id))
+    failures.push(`${id} was acknowledged (${ack.key} version ${ack.version}) but is missing`);
+const summary = {
+  seconds,
+  processes,
+  fsync: fsync === '1',
+  ...counts,
+  acknowledged: acked.size,
+  refused: refused.size,
+  reads,
+  present,
+  failures: failures.slice(0, 20),
+  failureCount: failures.length,
+};
 if (args.includes('--json')) process.stdout.write(`${JSON.stringify(summary)}\n`);
 else console.log(summary);
 // A failed run keeps its folder (the stored keys and every worker's log) for a post-mortem.

@@ -44,7 +44,11 @@ interface Decision {
   current: number | undefined;
 }
 
-function runOnce(world: World, choose: (enabled: number[], current: number | undefined) => number | undefined, check = true): Decision[] {
+function runOnce(
+  world: World,
+  choose: (enabled: number[], current: number | undefined) => number | undefined,
+  check = true,
+): Decision[] {
   const actors = world.actors.map((gen) => ({
     gen,
     pending: undefined as IteratorResult<FsOp, unknown> | undefined,
@@ -56,7 +60,10 @@ function runOnce(world: World, choose: (enabled: number[], current: number | und
   }));
   const decisions: Decision[] = [];
   let current: number | undefined;
-  const settle = (actor: (typeof actors)[number], step: () => IteratorResult<FsOp, unknown>): void => {
+  const settle = (
+    actor: (typeof actors)[number],
+    step: () => IteratorResult<FsOp, unknown>,
+  ): void => {
     try {
       const next = step();
       actor.pending = next;
@@ -101,7 +108,9 @@ function runOnce(world: World, choose: (enabled: number[], current: number | und
       } catch (error) {
         failure = { error };
       }
-      settle(actor, () => (failure === undefined ? actor.gen.next(answer) : actor.gen.throw(failure.error)));
+      settle(actor, () =>
+        failure === undefined ? actor.gen.next(answer) : actor.gen.throw(failure.error),
+      );
     }
     world.invariant?.();
   }
@@ -122,7 +131,12 @@ export function exploreSchedules(makeWorld: () => World, bound: number): number 
     count++;
     let preemptions = 0;
     decisions.forEach((decision, j) => {
-      const cost = (choice: number): number => (decision.current !== undefined && decision.enabled.includes(decision.current) && choice !== decision.current ? 1 : 0);
+      const cost = (choice: number): number =>
+        decision.current !== undefined &&
+        decision.enabled.includes(decision.current) &&
+        choice !== decision.current
+          ? 1
+          : 0;
       if (j >= prefix.length) {
         for (const alt of decision.enabled) {
           if (alt === decision.chosen || preemptions + cost(alt) > bound) continue;

@@ -22,7 +22,11 @@ export interface Event {
   readonly ifVersion: string | null | undefined;
   readonly start: number;
   end?: number;
-  result?: { kind: 'written'; version: string } | { kind: 'conflict' } | { kind: 'read'; value: string | undefined; version: string | undefined } | { kind: 'deleted'; existed: boolean };
+  result?:
+    | { kind: 'written'; version: string }
+    | { kind: 'conflict' }
+    | { kind: 'read'; value: string | undefined; version: string | undefined }
+    | { kind: 'deleted'; existed: boolean };
 }
 
 /** A scenario: operations run alone first (setup), then the actors' programs. */
@@ -47,25 +51,56 @@ function holds(head: Head | undefined, ifVersion: string | null | undefined): bo
 }
 
 // One actor's program as protocol steps, recording events against the shared step clock.
-function* program(actor: number, specs: readonly Spec[], options: ProtocolOptions, clock: { now: number }, history: Event[]): Generator<FsOp, void, unknown> {
+function* program(
+  actor: number,
+  specs: readonly Spec[],
+  options: ProtocolOptions,
+  clock: { now: number },
+  history: Event[],
+): Generator<FsOp, void, unknown> {
   let lastRead: string | null = null;
   for (const spec of specs) {
-    const ifVersion = spec.kind === 'read' || spec.cond === 'any' ? undefined : spec.cond === 'absent' ? null : lastRead;
+    const ifVersion =
+      spec.kind === 'read' || spec.cond === 'any'
+        ? undefined
+        : spec.cond === 'absent'
+          ? null
+          : lastRead;
     const event: Event = { actor, spec, ifVersion, start: clock.now };
     history.push(event);
     if (spec.kind === 'read') {
       const head = yield* readHead(KEY, options);
-      if (head !== undefined && head.kind === undefined) throw new Error(`corrupt head ${head.path}: ${head.corrupt}`);
+      if (head !== undefined && head.kind === undefined)
+        throw new Error(`corrupt head ${head.path}: ${head.corrupt}`);
       const value = present(head) ? Buffer.from(head.data).toString() : undefined;
       lastRead = present(head) ? String(head.version) : null;
-      event.result = { kind: 'read', value, version: present(head) ? String(head.version) : undefined };
+      event.result = {
+        kind: 'read',
+        value,
+        version: present(head) ? String(head.version) : undefined,
+      };
     } else if (spec.kind === 'write') {
       const chunks = encodeValueFile(ValueKind.VALUE, Buffer.from(spec.value));
-      const result = yield* commit(KEY, (head) => (holds(head, ifVersion) ? { chunks, sync: true } : undefined), options);
-      event.result = result.committed ? { kind: 'written', version: String(result.version) } : { kind: 'conflict' };
+      const result = yield* commit(
+        KEY,
+        (head) => (holds(head, ifVersion) ? { chunks, sync: true } : undefined),
+        options,
+      );
+      event.result = result.committed
+        ? { kind: 'written', version: String(result.version) }
+        : { kind: 'conflict' };
     } else {
-      const result = yield* commit(KEY, (head) => (present(head) && holds(head, ifVersion) ? { chunks: ABSENT, sync: true } : undefined), options);
-      event.result = result.committed ? { kind: 'deleted', existed: true } : typeof ifVersion === 'string' ? { kind: 'conflict' } : { kind: 'deleted', existed: false };
+      const result = yield* commit(
+        KEY,
+        (head) =>
+          present(head) && holds(head, ifVersion) ? { chunks: ABSENT, sync: true } : undefined,
+        options,
+      );
+      event.result = result.committed
+        ? { kind: 'deleted', existed: true }
+        : typeof ifVersion === 'string'
+          ? { kind: 'conflict' }
+          : { kind: 'deleted', existed: false };
     }
     event.end = clock.now;
   }
@@ -82,12 +117,19 @@ export interface Run {
  * Runs a scenario; `choose` picks the actor that performs the next step among those not done
  * (returning undefined stops the run there: the others never finish, as if they crashed).
  */
-export function runScenario(scenario: Scenario, choose: (enabled: number[], step: number, current: number | undefined) => number | undefined): Run {
+export function runScenario(
+  scenario: Scenario,
+  choose: (enabled: number[], step: number, current: number | undefined) => number | undefined,
+): Run {
   const fs = new ModelFs();
   fs.mkdirs(KEY.parent);
   let names = 0;
   // Everything counts as abandoned: sweeps hit files and folders still in use, which must be harmless.
-  const options: ProtocolOptions = { sealAt: scenario.sealAt, uniqueName: () => String(names++), isAbandoned: () => true };
+  const options: ProtocolOptions = {
+    sealAt: scenario.sealAt,
+    uniqueName: () => String(names++),
+    isAbandoned: () => true,
+  };
   const clock = { now: 0 };
   const history: Event[] = [];
   drive(program(-1, scenario.setup, options, clock, []), fs);
@@ -106,7 +148,13 @@ export function runScenario(scenario: Scenario, choose: (enabled: number[], step
     if (enabled.length === 0) break;
     const chosen = choose(enabled, clock.now, current);
     if (chosen === undefined) break;
-    if (clock.now > MAX_STEPS) throw new Error(`no progress after ${MAX_STEPS} steps (a livelock?): ${decisions.slice(-60).map((d) => d.chosen).join('')}`);
+    if (clock.now > MAX_STEPS)
+      throw new Error(
+        `no progress after ${MAX_STEPS} steps (a livelock?): ${decisions
+          .slice(-60)
+          .map((d) => d.chosen)
+          .join('')}`,
+      );
     decisions.push({ enabled, chosen, current });
     current = chosen;
     const actor = actors[chosen]!;
@@ -159,13 +207,18 @@ function drive(gen: Generator<FsOp, void, unknown>, fs: ModelFs): void {
 }
 
 /** Reads the key alone after a run (a fresh reader, finishing any half-done compaction). */
-export function finalRead(fs: ModelFs, sealAt: number): { value: string | undefined; version: string | undefined } {
+export function finalRead(
+  fs: ModelFs,
+  sealAt: number,
+): { value: string | undefined; version: string | undefined } {
   let names = 1_000_000;
   const gen = readHead(KEY, { sealAt, uniqueName: () => String(names++), isAbandoned: () => true });
   let next = gen.next();
   while (!next.done) next = gen.next(fs.perform(next.value));
   const head = next.value;
-  return present(head) ? { value: Buffer.from(head.data).toString(), version: String(head.version) } : { value: undefined, version: undefined };
+  return present(head)
+    ? { value: Buffer.from(head.data).toString(), version: String(head.version) }
+    : { value: undefined, version: undefined };
 }
 
 interface RegisterState {
@@ -180,7 +233,11 @@ interface RegisterState {
  * which each result is what a compare-and-swap register gives, and no version names two values.
  * Operations that never returned may be placed anywhere or left out.
  */
-export function isLinearizable(history: readonly Event[], initial: RegisterState, final: { value: string | undefined; version: string | undefined }): boolean {
+export function isLinearizable(
+  history: readonly Event[],
+  initial: RegisterState,
+  final: { value: string | undefined; version: string | undefined },
+): boolean {
   const ops = history.filter((event) => event.result !== undefined || event.end === undefined);
   const versions = new Map<string, string>();
   for (const event of history) {
@@ -210,30 +267,62 @@ export function isLinearizable(history: readonly Event[], initial: RegisterState
   return search(initial, new Set(initial.version === undefined ? [] : [initial.version]), [...ops]);
 }
 
-function apply(state: RegisterState, used: Set<string>, event: Event): { state: RegisterState; used: Set<string> }[] {
+function apply(
+  state: RegisterState,
+  used: Set<string>,
+  event: Event,
+): { state: RegisterState; used: Set<string> }[] {
   const { spec, ifVersion, result } = event;
   const matches = (): boolean =>
-    ifVersion === undefined || (ifVersion === null ? !state.present : state.present && (state.version === undefined || state.version === ifVersion));
-  const bind = (): RegisterState => (state.present && state.version === undefined && typeof ifVersion === 'string' ? { ...state, version: ifVersion } : state);
+    ifVersion === undefined ||
+    (ifVersion === null
+      ? !state.present
+      : state.present && (state.version === undefined || state.version === ifVersion));
+  const bind = (): RegisterState =>
+    state.present && state.version === undefined && typeof ifVersion === 'string'
+      ? { ...state, version: ifVersion }
+      : state;
   if (spec.kind === 'read') {
     if (result === undefined) return [{ state, used }];
     if (result.kind !== 'read') return [];
     if (!state.present) return result.value === undefined ? [{ state, used }] : [];
     if (result.value !== state.value) return [];
-    if (state.version === undefined) return result.version !== undefined && !used.has(result.version) ? [{ state: { ...state, version: result.version }, used: new Set([...used, result.version]) }] : [];
+    if (state.version === undefined)
+      return result.version !== undefined && !used.has(result.version)
+        ? [
+            {
+              state: { ...state, version: result.version },
+              used: new Set([...used, result.version]),
+            },
+          ]
+        : [];
     return result.version === state.version ? [{ state, used }] : [];
   }
   if (spec.kind === 'write') {
-    if (result === undefined) return matches() ? [{ state: { present: true, value: spec.value, version: undefined }, used }] : [];
+    if (result === undefined)
+      return matches()
+        ? [{ state: { present: true, value: spec.value, version: undefined }, used }]
+        : [];
     if (result.kind === 'conflict') return matches() ? [] : [{ state, used }];
     if (result.kind !== 'written' || !matches() || used.has(result.version)) return [];
     bind();
-    return [{ state: { present: true, value: spec.value, version: result.version }, used: new Set([...used, result.version]) }];
+    return [
+      {
+        state: { present: true, value: spec.value, version: result.version },
+        used: new Set([...used, result.version]),
+      },
+    ];
   }
-  if (result === undefined) return state.present && matches() ? [{ state: { present: false, value: undefined, version: undefined }, used }] : [{ state, used }];
+  if (result === undefined)
+    return state.present && matches()
+      ? [{ state: { present: false, value: undefined, version: undefined }, used }]
+      : [{ state, used }];
   if (result.kind === 'conflict') return matches() ? [] : [{ state, used }];
   if (result.kind !== 'deleted') return [];
-  if (result.existed) return state.present && matches() ? [{ state: { present: false, value: undefined, version: undefined }, used }] : [];
+  if (result.existed)
+    return state.present && matches()
+      ? [{ state: { present: false, value: undefined, version: undefined }, used }]
+      : [];
   return state.present ? [] : [{ state, used }];
 }
 
@@ -262,7 +351,11 @@ export function exploreAll(scenario: Scenario, bound: number, check: (run: Run) 
     let preemptions = 0;
     run.decisions.forEach((decision, j) => {
       const cost = (choice: number): number =>
-        decision.current !== undefined && decision.enabled.includes(decision.current) && choice !== decision.current ? 1 : 0;
+        decision.current !== undefined &&
+        decision.enabled.includes(decision.current) &&
+        choice !== decision.current
+          ? 1
+          : 0;
       if (j >= prefix.length) {
         for (const alt of decision.enabled) {
           if (alt === decision.chosen || preemptions + cost(alt) > bound) continue;
@@ -280,7 +373,12 @@ export function exploreAll(scenario: Scenario, bound: number, check: (run: Run) 
  * Pauses actor `paused` after each of its steps in turn while the other actors run to the end one
  * after another, then lets it finish (or, with `crash`, never): returns how many pauses ran.
  */
-export function pauseEachStep(scenario: Scenario, paused: number, crash: boolean, check: (run: Run) => void): number {
+export function pauseEachStep(
+  scenario: Scenario,
+  paused: number,
+  crash: boolean,
+  check: (run: Run) => void,
+): number {
   const alone = runScenario(scenario, (enabled) => (enabled.includes(paused) ? paused : undefined));
   const steps = alone.decisions.length;
   for (let at = 0; at <= steps; at++) {

@@ -28,7 +28,10 @@ interface DirNode {
 type Node = FileNode | DirNode;
 
 class FsError extends Error {
-  constructor(readonly code: string, path: string) {
+  constructor(
+    readonly code: string,
+    path: string,
+  ) {
     super(`${code}: ${path}`);
   }
 }
@@ -70,7 +73,13 @@ export class ModelFs {
         const node = this.lookup(op.path);
         if (node === undefined) return undefined;
         if (node.kind !== 'dir') throw new FsError('ENOTDIR', op.path);
-        return [...node.entries].map(([name, child]): DirEntry => ({ name, dir: child.kind === 'dir', file: child.kind === 'file' }));
+        return [...node.entries].map(
+          ([name, child]): DirEntry => ({
+            name,
+            dir: child.kind === 'dir',
+            file: child.kind === 'file',
+          }),
+        );
       }
       case 'readFile': {
         const node = this.lookup(op.path);
@@ -159,10 +168,17 @@ export class ModelFs {
         const to = this.parent(op.to);
         return () => {
           const node = from.dir?.entries.get(from.name);
-          if (node === undefined || from.dir!.dead === true || to.dir === undefined || to.dir.dead === true) return 'ENOENT';
+          if (
+            node === undefined ||
+            from.dir!.dead === true ||
+            to.dir === undefined ||
+            to.dir.dead === true
+          )
+            return 'ENOENT';
           const target = to.dir.entries.get(to.name);
           if (target !== undefined && target !== node) {
-            if (node.kind === 'dir' && (target.kind !== 'dir' || target.entries.size > 0)) return 'EEXIST';
+            if (node.kind === 'dir' && (target.kind !== 'dir' || target.entries.size > 0))
+              return 'EEXIST';
             if (node.kind === 'file' && target.kind === 'dir') return 'EEXIST';
             if (target.kind === 'dir') target.dead = true;
             this.drop(to.dir, to.name);

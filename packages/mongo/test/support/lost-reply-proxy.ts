@@ -27,7 +27,10 @@ export interface MongoLostReplyProxy {
 }
 
 /** Starts a proxy in front of `host:port` on a free local port. */
-export async function startMongoLostReplyProxy(target: { host: string; port: number }): Promise<MongoLostReplyProxy> {
+export async function startMongoLostReplyProxy(target: {
+  host: string;
+  port: number;
+}): Promise<MongoLostReplyProxy> {
   const armed: Array<(() => Promise<void>) | undefined> = [];
   let dropped = 0;
   const sockets = new Set<Socket>();

@@ -4,10 +4,17 @@ import type { MongoServerKind } from '../../../../scripts/test-servers/mongo-ser
 import { mongoTestServerAvailability } from '../../../../scripts/test-servers/mongo-server.js';
 
 export { startMongoTestServer } from '../../../../scripts/test-servers/mongo-server.js';
-export type { MongoServerKind, MongoTestServer } from '../../../../scripts/test-servers/mongo-server.js';
+export type {
+  MongoServerKind,
+  MongoTestServer,
+} from '../../../../scripts/test-servers/mongo-server.js';
 
 /** Whether a server of this kind can be had; when not, registers one passing test whose name says SKIPPED, and warns. */
-export function mongoServerOrSkip(what: string, kind: MongoServerKind, options: { useUri?: boolean } = {}): boolean {
+export function mongoServerOrSkip(
+  what: string,
+  kind: MongoServerKind,
+  options: { useUri?: boolean } = {},
+): boolean {
   const availability = mongoTestServerAvailability(kind, options);
   if (availability.available) return true;
   const message = `SKIPPED: ${what}: ${availability.reason}`;

@@ -21,7 +21,11 @@ export interface PgLostReplyProxy {
 
 // Statements that change data; the migrations' bookkeeping and the settling queries are not ours to drop.
 function isWrite(sql: string): boolean {
-  return /^\s*(INSERT|UPDATE|DELETE|WITH)\b/i.test(sql) && /\b(INSERT|UPDATE|DELETE)\b/.test(sql) && !/schema_versions|pg_stat_activity/.test(sql);
+  return (
+    /^\s*(INSERT|UPDATE|DELETE|WITH)\b/i.test(sql) &&
+    /\b(INSERT|UPDATE|DELETE)\b/.test(sql) &&
+    !/schema_versions|pg_stat_activity/.test(sql)
+  );
 }
 
 /** Starts a proxy in front of the server of `target` (a postgresql:// URL) on a free local port. */
@@ -31,7 +35,10 @@ export async function startPgLostReplyProxy(target: string): Promise<PgLostReply
   let dropped = 0;
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
-    const upstream = createConnection({ host: address.hostname, port: Number(address.port || 5432) });
+    const upstream = createConnection({
+      host: address.hostname,
+      port: Number(address.port || 5432),
+    });
     sockets.add(client).add(upstream);
     const statements = new Map<string, string>();
     // One entry per Sync or Query sent: whether its answer is to be lost.
@@ -65,7 +72,10 @@ export async function startPgLostReplyProxy(target: string): Promise<PgLostReply
         if (type === 'P') {
           const nameEnd = body.indexOf(0);
           const queryEnd = body.indexOf(0, nameEnd + 1);
-          statements.set(body.subarray(0, nameEnd).toString(), body.subarray(nameEnd + 1, queryEnd).toString());
+          statements.set(
+            body.subarray(0, nameEnd).toString(),
+            body.subarray(nameEnd + 1, queryEnd).toString(),
+          );
         } else if (type === 'B') {
           const portalEnd = body.indexOf(0);
           const name = body.subarray(portalEnd + 1, body.indexOf(0, portalEnd + 1)).toString();

@@ -30,20 +30,31 @@ type Availability = { available: true } | { available: false; reason: string };
 
 function binDir(): string | undefined {
   const root = '/usr/lib/postgresql';
-  const versions = existsSync(root) ? readdirSync(root).filter((name) => existsSync(join(root, name, 'bin', 'initdb'))) : [];
+  const versions = existsSync(root)
+    ? readdirSync(root).filter((name) => existsSync(join(root, name, 'bin', 'initdb')))
+    : [];
   const newest = versions.sort((a, b) => Number(b) - Number(a))[0];
   return newest === undefined ? undefined : join(root, newest, 'bin');
 }
 
 /** Whether the tests can have a server (decided when tests are registered; no I/O beyond file checks). */
 export function postgresAvailability(): Availability {
-  if (process.env.DATABASE_URL !== undefined && process.env.DATABASE_URL !== '') return { available: true };
-  if (binDir() === undefined) return { available: false, reason: 'PostgreSQL is not installed (apt-get install -y postgresql) and DATABASE_URL is not set' };
+  if (process.env.DATABASE_URL !== undefined && process.env.DATABASE_URL !== '')
+    return { available: true };
+  if (binDir() === undefined)
+    return {
+      available: false,
+      reason:
+        'PostgreSQL is not installed (apt-get install -y postgresql) and DATABASE_URL is not set',
+    };
   if (process.getuid?.() === 0) {
     try {
       execFileSync('id', ['-u', 'postgres'], { stdio: 'ignore' });
     } catch {
-      return { available: false, reason: 'running as root and there is no postgres user to run the server as' };
+      return {
+        available: false,
+        reason: 'running as root and there is no postgres user to run the server as',
+      };
     }
   }
   return { available: true };
@@ -54,7 +65,8 @@ export function postgresOrSkip(what: string, options: { ownServer?: boolean } = 
   const availability = postgresAvailability();
   let reason = availability.available ? undefined : availability.reason;
   if (reason === undefined && options.ownServer === true && process.env.DATABASE_URL) {
-    reason = 'DATABASE_URL is set, and these tests stop and restart the server, which they only do to a server they started';
+    reason =
+      'DATABASE_URL is set, and these tests stop and restart the server, which they only do to a server they started';
   }
   if (reason === undefined) return true;
   const message = `SKIPPED: ${what}: ${reason}`;
@@ -71,7 +83,9 @@ async function freePort(): Promise<number> {
     probe.once('error', reject);
     probe.listen(0, '127.0.0.1', () => {
       const address = probe.address();
-      probe.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+      probe.close(() =>
+        resolve(typeof address === 'object' && address !== null ? address.port : 0),
+      );
     });
   });
 }
@@ -83,26 +97,37 @@ export async function startTestPostgres(): Promise<TestPostgres> {
     const refuse = (): never => {
       throw new Error('the server of DATABASE_URL is not ours to stop');
     };
-    return { url: fromEnv, label: 'DATABASE_URL', own: false, stopServer: refuse, startServer: refuse, stop: async () => undefined };
+    return {
+      url: fromEnv,
+      label: 'DATABASE_URL',
+      own: false,
+      stopServer: refuse,
+      startServer: refuse,
+      stop: async () => undefined,
+    };
   }
   const bin = binDir();
   if (bin === undefined) throw new Error('PostgreSQL is not installed');
   const dir = mkdtempSync(join(tmpdir(), 'durable-pg-test-'));
   const root = process.getuid?.() === 0;
   if (root) {
-    const id = (flag: string): number => Number(execFileSync('id', [flag, 'postgres']).toString().trim());
+    const id = (flag: string): number =>
+      Number(execFileSync('id', [flag, 'postgres']).toString().trim());
     chownSync(dir, id('-u'), id('-g'));
   }
   const run = (command: string): void => {
-    if (root) execFileSync('su', ['postgres', '-c', command], { stdio: ['ignore', 'pipe', 'pipe'] });
+    if (root)
+      execFileSync('su', ['postgres', '-c', command], { stdio: ['ignore', 'pipe', 'pipe'] });
     else execFileSync('sh', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'] });
   };
   const data = join(dir, 'data');
   const port = await freePort();
   run(`${bin}/initdb -D ${data} -U postgres --auth=trust -E UTF8 --locale=C >/dev/null`);
   const settings = `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c max_connections=300`;
-  const startServer = (): void => run(`${bin}/pg_ctl -D ${data} -l ${dir}/log -w -t 60 -o "${settings}" start >/dev/null`);
-  const stopServer = (mode: 'fast' | 'immediate' = 'fast'): void => run(`${bin}/pg_ctl -D ${data} -m ${mode} -w -t 60 stop >/dev/null`);
+  const startServer = (): void =>
+    run(`${bin}/pg_ctl -D ${data} -l ${dir}/log -w -t 60 -o "${settings}" start >/dev/null`);
+  const stopServer = (mode: 'fast' | 'immediate' = 'fast'): void =>
+    run(`${bin}/pg_ctl -D ${data} -m ${mode} -w -t 60 stop >/dev/null`);
   startServer();
   let stopped = false;
   const cleanUp = (): void => {

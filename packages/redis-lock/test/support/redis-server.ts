@@ -36,8 +36,17 @@ export async function startRedisServer(options: StartRedisOptions = {}): Promise
   const fromEnv = process.env.REDIS_URL;
   if (fromEnv !== undefined && fromEnv !== '' && options.own !== true) {
     const port = Number(new URL(fromEnv).port || 6379);
-    const external = (): Promise<void> => Promise.reject(new Error('REDIS_URL is external: cannot kill or restart it'));
-    return { url: fromEnv, port, pid: undefined, external: true, stop: async () => undefined, kill: external, restart: external };
+    const external = (): Promise<void> =>
+      Promise.reject(new Error('REDIS_URL is external: cannot kill or restart it'));
+    return {
+      url: fromEnv,
+      port,
+      pid: undefined,
+      external: true,
+      stop: async () => undefined,
+      kill: external,
+      restart: external,
+    };
   }
   const extra = options.args ?? [];
   let port = await freePort();
@@ -91,7 +100,19 @@ export function freePort(): Promise<number> {
 async function spawnRedis(port: number, extra: string[]): Promise<ChildProcess> {
   const child = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', ...extra],
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--protected-mode',
+      'no',
+      ...extra,
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
@@ -101,8 +122,12 @@ async function spawnRedis(port: number, extra: string[]): Promise<ChildProcess> 
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
   const exited = new Promise<never>((_, reject) => {
-    child.once('error', (error) => reject(new Error(`redis-server could not start (is it installed?): ${error.message}`)));
-    child.once('exit', (code) => reject(new Error(`redis-server exited with ${String(code)}: ${output}`)));
+    child.once('error', (error) =>
+      reject(new Error(`redis-server could not start (is it installed?): ${error.message}`)),
+    );
+    child.once('exit', (code) =>
+      reject(new Error(`redis-server exited with ${String(code)}: ${output}`)),
+    );
   });
   exited.catch(() => undefined);
   const deadline = Date.now() + 10_000;

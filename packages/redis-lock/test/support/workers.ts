@@ -21,7 +21,9 @@ const SCRIPT = join(__dirname, '..', 'fixtures', 'redis-worker.mjs');
 
 /** Starts `node redis-worker.mjs mode url ...args`. */
 export function startWorker(mode: string, url: string, args: string[] = []): Worker {
-  const child = spawn(process.execPath, [SCRIPT, mode, url, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [SCRIPT, mode, url, ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   const events: WorkerEvent[] = [];
   const taken = new Set<WorkerEvent>();
   const waiters: Array<() => void> = [];
@@ -39,7 +41,10 @@ export function startWorker(mode: string, url: string, args: string[] = []): Wor
     events,
     next(name, timeoutMs = 30_000) {
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no "${name}" event in ${timeoutMs} ms; stderr: ${stderr}`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`no "${name}" event in ${timeoutMs} ms; stderr: ${stderr}`)),
+          timeoutMs,
+        );
         const check = (): void => {
           const found = events.find((e) => e.event === name && !taken.has(e));
           if (found !== undefined) {

@@ -31,7 +31,8 @@ export interface ConflictProxy {
 
 /** True for a conditional write or delete of an object: what S3 can answer 409 ConditionalRequestConflict. */
 export function isConditionalChange(request: ConflictProxyRequest): boolean {
-  const conditional = request.headers['if-match'] !== undefined || request.headers['if-none-match'] !== undefined;
+  const conditional =
+    request.headers['if-match'] !== undefined || request.headers['if-none-match'] !== undefined;
   return conditional && (request.method === 'PUT' || request.method === 'DELETE');
 }
 
@@ -43,7 +44,9 @@ export function conditionalRequestConflictXml(requestId: string, resource: strin
     '<Message>A conflicting operation occurred. If using PutObject you can retry the request. ' +
     'If using multipart upload you should initiate another CreateMultipartUpload request and re-upload each part.</Message>' +
     `<Resource>${resource.replace(/&/g, '&amp;').replace(/</g, '&lt;')}</Resource>` +
-    `<RequestId>${requestId}</RequestId><HostId>${randomBytes(24).toString('base64')}</HostId></Error>`
+    `<RequestId>${requestId}</RequestId><HostId>${randomBytes(24).toString(
+      'base64',
+    )}</HostId></Error>`
   );
 }
 
@@ -62,12 +65,19 @@ export async function startConflictProxy(options: {
     const chunks: Buffer[] = [];
     incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
     incoming.on('end', () => {
-      const seen: ConflictProxyRequest = { method: incoming.method ?? 'GET', url: incoming.url ?? '/', headers: incoming.headers };
+      const seen: ConflictProxyRequest = {
+        method: incoming.method ?? 'GET',
+        url: incoming.url ?? '/',
+        headers: incoming.headers,
+      };
       if (armed > 0 && selects(seen)) {
         armed--;
         stats.conflicts++;
         const requestId = randomBytes(8).toString('hex').toUpperCase();
-        const body = Buffer.from(conditionalRequestConflictXml(requestId, new URL(seen.url, 'http://x').pathname), 'utf8');
+        const body = Buffer.from(
+          conditionalRequestConflictXml(requestId, new URL(seen.url, 'http://x').pathname),
+          'utf8',
+        );
         outgoing.writeHead(409, {
           'content-type': 'application/xml',
           'content-length': String(body.length),
@@ -80,7 +90,13 @@ export async function startConflictProxy(options: {
       }
       stats.forwarded++;
       const upstream = httpRequest(
-        { host: target.hostname, port: target.port, method: seen.method, path: seen.url, headers: incoming.headers },
+        {
+          host: target.hostname,
+          port: target.port,
+          method: seen.method,
+          path: seen.url,
+          headers: incoming.headers,
+        },
         (reply) => {
           outgoing.writeHead(reply.statusCode ?? 502, reply.headers);
           reply.pipe(outgoing);

@@ -20,8 +20,16 @@ export function changesAnObject(request: { method: string }): boolean {
 }
 
 /** Starts a proxy in front of `endpoint` and a client through it. */
-export async function startLossyS3(endpoint: S3TestEndpoint, maxAttempts = 3, random?: () => number): Promise<LossyS3> {
-  const proxy = await startLostReplyProxy({ target: endpoint.endpoint, drops: changesAnObject, ...(random === undefined ? {} : { random }) });
+export async function startLossyS3(
+  endpoint: S3TestEndpoint,
+  maxAttempts = 3,
+  random?: () => number,
+): Promise<LossyS3> {
+  const proxy = await startLostReplyProxy({
+    target: endpoint.endpoint,
+    drops: changesAnObject,
+    ...(random === undefined ? {} : { random }),
+  });
   const client = makeClient(proxy.endpoint, maxAttempts, endpoint.directory !== undefined);
   return {
     proxy,

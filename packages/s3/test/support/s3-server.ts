@@ -67,7 +67,11 @@ export async function startS3(options: { external?: boolean } = {}): Promise<S3T
 }
 
 /** An S3 client for `endpoint` (path style; s3rver's credentials when `local`). */
-export function makeClient(endpoint: string, maxAttempts: number | undefined, local: boolean): S3Client {
+export function makeClient(
+  endpoint: string,
+  maxAttempts: number | undefined,
+  local: boolean,
+): S3Client {
   return new S3Client({
     endpoint,
     forcePathStyle: true,

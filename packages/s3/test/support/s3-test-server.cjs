@@ -57,7 +57,10 @@ store.putObject = async function putObject(object) {
     if (ALLOWED_METADATA.includes(name) || name.startsWith('x-amz-meta-')) metadata[name] = value;
   }
   await replaceFile(objectPath, content);
-  await replaceFile(this.getResourcePath(object.bucket, object.key, 'metadata.json'), JSON.stringify(metadata, null, 2));
+  await replaceFile(
+    this.getResourcePath(object.bucket, object.key, 'metadata.json'),
+    JSON.stringify(metadata, null, 2),
+  );
   await replaceFile(this.getResourcePath(object.bucket, object.key, 'object.md5'), md5);
   return { size: content.length, md5 };
 };
@@ -124,7 +127,11 @@ function objectOf(ctx) {
   // The SDK adds `x-id=PutObject` and the like; any other parameter is a subresource (tagging,
   // multipart, ...) that the conditional layer leaves alone.
   const subresource = [...url.searchParams.keys()].some((name) => name !== 'x-id');
-  return { bucket: decodeURIComponent(parts[1]), key: decodeURIComponent(parts.slice(2).join('/')), subresource };
+  return {
+    bucket: decodeURIComponent(parts[1]),
+    key: decodeURIComponent(parts.slice(2).join('/')),
+    subresource,
+  };
 }
 
 async function currentEtag(bucket, key) {
@@ -180,13 +187,24 @@ async function conditionalLayer(ctx, next) {
       if (ifNoneMatch || ifMatch) {
         const etag = await currentEtag(target.bucket, target.key);
         if (ifNoneMatch === '*' && method === 'PUT' && etag !== undefined) {
-          return fail(ctx, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
+          return fail(
+            ctx,
+            412,
+            'PreconditionFailed',
+            'At least one of the pre-conditions you specified did not hold',
+          );
         }
         if (ifMatch) {
-          if (etag === undefined) return fail(ctx, 404, 'NoSuchKey', 'The specified key does not exist.');
+          if (etag === undefined)
+            return fail(ctx, 404, 'NoSuchKey', 'The specified key does not exist.');
           const wanted = ifMatch.startsWith('"') ? ifMatch : JSON.stringify(ifMatch);
           if (ifMatch !== '*' && wanted !== etag) {
-            return fail(ctx, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
+            return fail(
+              ctx,
+              412,
+              'PreconditionFailed',
+              'At least one of the pre-conditions you specified did not hold',
+            );
           }
         }
       }
@@ -202,7 +220,9 @@ async function conditionalLayer(ctx, next) {
 }
 
 function finishedSoon(ctx) {
-  return ctx.respond === false ? Promise.resolve() : new Promise((resolve) => setImmediate(() => finished(ctx).then(resolve)));
+  return ctx.respond === false
+    ? Promise.resolve()
+    : new Promise((resolve) => setImmediate(() => finished(ctx).then(resolve)));
 }
 
 server.middleware.unshift(faultLayer, conditionalLayer);

@@ -10,7 +10,10 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 
 function startChild(script, args, env = {}) {
-  const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [script, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
     createInterface({ input: child.stdout }).once('line', (line) => {
@@ -49,7 +52,16 @@ export async function startS3rverProcess(bucket = 'durable-bench') {
 
 /** dynalite in memory; resolves `{ endpoint, stop() }`. */
 export async function startDynaliteProcess() {
-  const script = join(here, '..', '..', '..', 'dynamo-lock', 'test', 'support', 'dynalite-server.cjs');
+  const script = join(
+    here,
+    '..',
+    '..',
+    '..',
+    'dynamo-lock',
+    'test',
+    'support',
+    'dynalite-server.cjs',
+  );
   const server = await startChild(script, ['-']);
   return { endpoint: `http://127.0.0.1:${server.port}`, stop: () => server.stop() };
 }

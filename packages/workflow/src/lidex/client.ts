@@ -9,7 +9,10 @@ import { pause } from '../timers.js';
 /** Lidex's status names, accepted by {@link LidexClient.wait}. */
 export type LidexStatus = 'idle' | 'finished';
 
-const LIDEX_STATUSES: Record<LidexStatus, WorkflowStatus[]> = { idle: ['ready', 'sleeping'], finished: ['completed'] };
+const LIDEX_STATUSES: Record<LidexStatus, WorkflowStatus[]> = {
+  idle: ['ready', 'sleeping'],
+  finished: ['completed'],
+};
 
 /** The context a Lidex-style handler gets: other workflows are named by their handler's name. */
 export interface LidexContext extends BaseWorkflowContext {
@@ -41,11 +44,29 @@ export class LidexClient extends Engine {
    * its state once the status is one of `statuses`, or `undefined`. Lidex's status names work
    * too: `finished` is `completed`, `idle` is `ready` or `sleeping`.
    */
-  async wait(id: string, statuses: Array<WorkflowStatus | LidexStatus>, times: number, ms: number): Promise<WorkflowRecord | undefined> {
-    if (!Array.isArray(statuses)) throw new DurableError(ErrorCode.CONFIG, `workflow: wait ${id}: statuses must be an array of status names`);
-    if (!Number.isSafeInteger(times) || times < 0) throw new DurableError(ErrorCode.CONFIG, `workflow: wait ${id}: times must be a whole number >= 0`);
-    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw new DurableError(ErrorCode.CONFIG, `workflow: wait ${id}: ms must be >= 0`);
-    const wanted = new Set<string>(statuses.flatMap((status) => (Object.hasOwn(LIDEX_STATUSES, status) ? LIDEX_STATUSES[status as LidexStatus] : [status])));
+  async wait(
+    id: string,
+    statuses: Array<WorkflowStatus | LidexStatus>,
+    times: number,
+    ms: number,
+  ): Promise<WorkflowRecord | undefined> {
+    if (!Array.isArray(statuses))
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `workflow: wait ${id}: statuses must be an array of status names`,
+      );
+    if (!Number.isSafeInteger(times) || times < 0)
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `workflow: wait ${id}: times must be a whole number >= 0`,
+      );
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0)
+      throw new DurableError(ErrorCode.CONFIG, `workflow: wait ${id}: ms must be >= 0`);
+    const wanted = new Set<string>(
+      statuses.flatMap((status) =>
+        Object.hasOwn(LIDEX_STATUSES, status) ? LIDEX_STATUSES[status as LidexStatus] : [status],
+      ),
+    );
     let last: WorkflowRecord | undefined;
     for (let attempt = 1; attempt <= times; attempt++) {
       last = await this.options.store.get(id);
@@ -54,7 +75,13 @@ export class LidexClient extends Engine {
     }
     // Lidex resolves undefined here; a workflow no worker ever took is worth a word to onError.
     if (last !== undefined && neverClaimed(last)) {
-      this.options.onError(new DurableError(WorkflowErrorCode.NOT_FINISHED, `workflow: wait ${id} gave up after ${times} checks: ${unfinishedReason(last)}`), id);
+      this.options.onError(
+        new DurableError(
+          WorkflowErrorCode.NOT_FINISHED,
+          `workflow: wait ${id} gave up after ${times} checks: ${unfinishedReason(last)}`,
+        ),
+        id,
+      );
     }
     return undefined;
   }
