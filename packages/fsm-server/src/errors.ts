@@ -10,6 +10,8 @@ export const FsmErrorCode = {
   INVALID_REQUEST: 'INVALID_REQUEST',
   /** The machine's current state has no transition on this event. */
   EVENT_NOT_ALLOWED: 'EVENT_NOT_ALLOWED',
+  /** A method of the Go sm-server's API that this server does not serve (the message says why). */
+  UNIMPLEMENTED: 'UNIMPLEMENTED',
 } as const;
 
 /** Creates a `DurableError` prefixed with the package name. */

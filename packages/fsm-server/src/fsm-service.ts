@@ -177,19 +177,26 @@ export class FsmService {
   }
 
   /**
-   * Creates a machine in its configuration's starting state. `id` is generated when omitted;
-   * `CONFLICT` when it exists (of two racing creates exactly one wins), `NOT_FOUND` when the
-   * configuration does not.
+   * Creates a machine in its configuration's starting state (or in `state`, one of the
+   * configuration's states, as the Go sm-server's gRPC create allowed). `id` is generated when
+   * omitted; `CONFLICT` when it exists (of two racing creates exactly one wins), `NOT_FOUND` when
+   * the configuration does not, `INVALID_REQUEST` for a state not in the configuration.
    */
-  async createMachine(configId: string, id?: string): Promise<MachineView> {
+  async createMachine(configId: string, id?: string, state?: string): Promise<MachineView> {
     const configuration = await this.requireConfiguration(configId, 'configuration_version');
     const machineId = id ?? randomUUID();
     assertMachineId(machineId, 'id');
+    if (state !== undefined && !configuration.states.includes(state)) {
+      throw invalidRequest(
+        'state',
+        `${JSON.stringify(state)} is not a state of ${configurationId(configuration)}: use one of ${configuration.states.join(', ')}, or none for the starting state`,
+      );
+    }
     const record: MachineRecord = {
       format: 1,
       id: machineId,
       config_id: configurationId(configuration),
-      state: configuration.starting_state,
+      state: state ?? configuration.starting_state,
       history: [],
       dropped: 0,
       dropped_ids: [],

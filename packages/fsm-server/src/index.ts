@@ -27,6 +27,7 @@ export {
   loadStatemachineProto,
   statemachineClientConstructor,
 } from './grpc.js';
-export { STATEMACHINE_PROTO } from './proto-source.js';
+export type { StatemachineApiVersion } from './grpc.js';
+export { STATEMACHINE_PROTO, STATEMACHINE_V2_PROTO } from './proto-source.js';
 export { parseFsmServerArgs } from './cli-args.js';
 export type { FsmServerArgs } from './cli-args.js';

@@ -1,9 +1,15 @@
-// Generated from proto/statemachine.proto (the file shipped in the package); a test checks that
-// the two are equal. Kept as text so that ESM and CommonJS builds load it without a file path.
+// Generated from proto/statemachine.proto and proto/statemachine-v2.proto (the files shipped in the
+// package); a test checks that they are equal. Kept as text so that ESM and CommonJS builds load
+// them without a file path.
 
-/** The text of `proto/statemachine.proto`. */
-export const STATEMACHINE_PROTO = `// The gRPC API of @durable/fsm-server. Its messages mirror those of the Go sm-server it replaces
-// (same names, fields and field numbers), so that server's clients keep working.
+/** The text of `proto/statemachine.proto` (package statemachine.v1). */
+export const STATEMACHINE_PROTO = `// The gRPC API of @durable/fsm-server, \`package statemachine.v1\`: on the wire the API v1 of the Go
+// sm-server it replaces (github.com/massenz/statemachine-proto, package statemachine.v1, the
+// release with ConsumeEvent): the same package, service, method names, request and reply types,
+// and field numbers, so that server's v1 clients keep working unchanged. Additions are only ones
+// an old client never sees: Event.details, EventResponse.outcome, EventOutcome, PutFsmRequest and
+// the CreateFiniteStateMachine method. The sm-server's v2 API is served beside it, from
+// proto/statemachine-v2.proto.
 syntax = "proto3";
 package statemachine.v1;
 
@@ -27,7 +33,7 @@ message Event {
   Transition transition = 3;
   // Who sent the event.
   string originator = 4;
-  // Free-form payload kept with the event.
+  // Free-form payload kept with the event (not in the sm-server's v1; as in its v2).
   string details = 5;
 }
 
@@ -44,6 +50,7 @@ message Configuration {
 // A machine: its configuration, its current state and the events that led there.
 message FiniteStateMachine {
   string config_id = 1;
+  // On creation: the starting state of the configuration when empty.
   string state = 2;
   repeated Event history = 3;
 }
@@ -74,15 +81,17 @@ message EventOutcome {
 // The reply to ConsumeEvent: the id of the event applied (or acknowledged as a duplicate).
 message EventResponse {
   string event_id = 1;
+  // Not in the sm-server's v1 (its clients skip it); as in its v2.
   EventOutcome outcome = 2;
 }
 
-// The id of a configuration ("name:version") or of a machine.
+// The id of a configuration ("name:version") or of a machine ("id", or "configName#id" as the
+// sm-server's v2 keys it).
 message GetRequest {
   string id = 1;
 }
 
-// A machine to create: \`id\` is generated when empty; \`fsm.config_id\` names its configuration.
+// A machine to create with an id of the client's choice (empty: generated).
 message PutFsmRequest {
   string id = 1;
   FiniteStateMachine fsm = 2;
@@ -100,10 +109,110 @@ message PutResponse {
 // message names the field), FAILED_PRECONDITION (an event not allowed in the machine's state),
 // UNAVAILABLE (storage unreachable or contended: retry).
 service StatemachineService {
+  rpc GetConfiguration(GetRequest) returns (Configuration);
+  rpc PutConfiguration(Configuration) returns (PutResponse);
+  rpc GetFiniteStateMachine(GetRequest) returns (FiniteStateMachine);
+  // Creates a machine of \`config_id\` with a generated id (as the sm-server does).
+  rpc PutFiniteStateMachine(FiniteStateMachine) returns (PutResponse);
+  rpc ConsumeEvent(EventRequest) returns (EventResponse);
+  // Not in the sm-server: creates a machine with the id the client chose (empty: generated).
+  rpc CreateFiniteStateMachine(PutFsmRequest) returns (PutResponse);
+}
+`;
+
+/** The text of `proto/statemachine-v2.proto` (package statemachine.v2, the Go sm-server's API v2). */
+export const STATEMACHINE_V2_PROTO = `// The Go sm-server's API v2 (github.com/massenz/statemachine-proto, package statemachine.v2),
+// served by @durable/fsm-server beside v1 on the same port: the same package, service, method
+// names, request and reply types and field numbers, so the sm-server's v2 clients keep working.
+syntax = "proto3";
+package statemachine.v2;
+
+import "google/protobuf/timestamp.proto";
+
+// A move of a machine from one state to another on an event.
+message Transition {
+  string from = 1;
+  string to = 2;
+  string event = 3;
+}
+
+// An event sent to a machine, or one kept in its history.
+message Event {
+  string event_id = 1;
+  google.protobuf.Timestamp timestamp = 2;
+  Transition transition = 3;
+  string originator = 4;
+  string details = 5;
+}
+
+// An immutable, versioned definition of a machine; its id is "name:version".
+message Configuration {
+  string name = 4;
+  string version = 5;
+  repeated string states = 1;
+  repeated Transition transitions = 2;
+  string starting_state = 3;
+}
+
+// A machine: its configuration, its current state and the events that led there.
+message FiniteStateMachine {
+  string config_id = 1;
+  string state = 2;
+  repeated Event history = 3;
+}
+
+// An event for the machine whose id is \`dest\`.
+message EventRequest {
+  Event event = 1;
+  string dest = 2;
+}
+
+// What happened to an event.
+message EventOutcome {
+  enum StatusCode {
+    Ok = 0;
+    GenericError = 1;
+    EventNotAllowed = 2;
+    FsmNotFound = 3;
+    TransitionNotAllowed = 4;
+    InternalError = 5;
+    MissingDestination = 6;
+    ConfigurationNotFound = 7;
+  }
+  StatusCode code = 1;
+  string dest = 3;
+  string details = 2;
+}
+
+// The reply to ProcessEvent: the event id and, since events are applied before the reply, its
+// outcome.
+message EventResponse {
+  string event_id = 1;
+  EventOutcome outcome = 2;
+}
+
+// The id of a configuration ("name:version") or of a machine ("id" or "configName#id").
+message GetRequest {
+  string id = 1;
+}
+
+// What a Put returns: the id, and the configuration or the machine created.
+message PutResponse {
+  string id = 1;
+  Configuration config = 2;
+  FiniteStateMachine fsm = 3;
+}
+
+// The statuses are those of proto/statemachine.proto.
+service StatemachineService {
   rpc PutConfiguration(Configuration) returns (PutResponse);
   rpc GetConfiguration(GetRequest) returns (Configuration);
-  rpc PutFiniteStateMachine(PutFsmRequest) returns (PutResponse);
+  // Creates a machine of \`config_id\` with a generated id (as the sm-server does).
+  rpc PutFiniteStateMachine(FiniteStateMachine) returns (PutResponse);
   rpc GetFiniteStateMachine(GetRequest) returns (FiniteStateMachine);
-  rpc ConsumeEvent(EventRequest) returns (EventResponse);
+  // Applies the event before answering: the reply carries its outcome.
+  rpc ProcessEvent(EventRequest) returns (EventResponse);
+  // UNIMPLEMENTED: outcomes are not stored; ProcessEvent's reply carries the outcome.
+  rpc GetEventOutcome(GetRequest) returns (EventResponse);
 }
 `;

@@ -67,23 +67,26 @@ it('a configuration with a bad transition is INVALID_ARGUMENT naming the field',
   expect(error.details).toMatch(/transitions\[0\]\.to/);
 });
 
-it('PutFiniteStateMachine creates in the starting state; the same id again is ALREADY_EXISTS', async () => {
-  const put = await rpc('PutFiniteStateMachine', {
+it('CreateFiniteStateMachine creates in the starting state; the same id again is ALREADY_EXISTS', async () => {
+  const put = await rpc('CreateFiniteStateMachine', {
     id: 'g1',
     fsm: { config_id: 'test.orders:v3' },
   });
   expect(put).toMatchObject({ id: 'g1', fsm: { config_id: 'test.orders:v3', state: 'start' } });
   expect(
-    (await status(rpc('PutFiniteStateMachine', { id: 'g1', fsm: { config_id: 'test.orders:v3' } })))
-      .code,
+    (
+      await status(
+        rpc('CreateFiniteStateMachine', { id: 'g1', fsm: { config_id: 'test.orders:v3' } }),
+      )
+    ).code,
   ).toBe(grpc.status.ALREADY_EXISTS);
-  expect((await status(rpc('PutFiniteStateMachine', { fsm: { config_id: 'nope:v1' } }))).code).toBe(
-    grpc.status.NOT_FOUND,
-  );
-  expect((await status(rpc('PutFiniteStateMachine', { id: 'g2' }))).code).toBe(
+  expect(
+    (await status(rpc('CreateFiniteStateMachine', { fsm: { config_id: 'nope:v1' } }))).code,
+  ).toBe(grpc.status.NOT_FOUND);
+  expect((await status(rpc('CreateFiniteStateMachine', { id: 'g2' }))).code).toBe(
     grpc.status.INVALID_ARGUMENT,
   );
-  const generated = await rpc('PutFiniteStateMachine', { fsm: { config_id: 'test.orders:v3' } });
+  const generated = await rpc('CreateFiniteStateMachine', { fsm: { config_id: 'test.orders:v3' } });
   expect(generated['id']).toMatch(/^[0-9a-f-]{36}$/);
 });
 
@@ -171,7 +174,7 @@ it('50 concurrent ConsumeEvent calls with 10 distinct ids on one machine: each i
     ],
     starting_state: 'off',
   });
-  await rpc('PutFiniteStateMachine', { id: 'hot', fsm: { config_id: 'toggle:v1' } });
+  await rpc('CreateFiniteStateMachine', { id: 'hot', fsm: { config_id: 'toggle:v1' } });
   await Promise.all(
     Array.from({ length: 50 }, (_, i) =>
       rpc('ConsumeEvent', {

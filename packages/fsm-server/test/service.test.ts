@@ -3,7 +3,12 @@ import { join } from 'node:path';
 import { MemoryStorageManager, isDurableError } from '@durable/core';
 import type { StorageManager } from '@durable/core';
 import { LocalFileStorageManager } from '@durable/fs';
-import { FsmService, STATEMACHINE_PROTO, parseFsmServerArgs } from '../src/index.js';
+import {
+  FsmService,
+  STATEMACHINE_PROTO,
+  STATEMACHINE_V2_PROTO,
+  parseFsmServerArgs,
+} from '../src/index.js';
 import { ORDERS_V3, TOGGLE, tempDir } from './support/orders.js';
 
 async function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
@@ -160,9 +165,12 @@ describe('FsmService', () => {
 });
 
 describe('the shipped proto and the bin flags', () => {
-  it('proto/statemachine.proto is the text the server loads', () => {
+  it('proto/statemachine.proto and proto/statemachine-v2.proto are the texts the server loads', () => {
     expect(readFileSync(join(__dirname, '..', 'proto', 'statemachine.proto'), 'utf8')).toBe(
       STATEMACHINE_PROTO,
+    );
+    expect(readFileSync(join(__dirname, '..', 'proto', 'statemachine-v2.proto'), 'utf8')).toBe(
+      STATEMACHINE_V2_PROTO,
     );
   });
 
