@@ -12,5 +12,16 @@ export default tseslint.config(
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
+    rules: {
+      // `_name` marks a parameter an override may use, and `{ field, ...rest }` leaves a field out
+      // of a copy: neither is a forgotten variable.
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', ignoreRestSiblings: true },
+      ],
+      // As only-throw-error does by default: a value typed `unknown` (an AbortSignal's reason, a
+      // caught error) is passed on as it came, not invented.
+      '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingUnknown: true }],
+    },
   },
 );

@@ -3,8 +3,9 @@ import { DurableError, ErrorCode } from './errors.js';
 /** Longest key accepted, in UTF-16 code units. */
 export const MAX_KEY_LENGTH = 1024;
 
-// C0 and C1 control characters, DEL and NUL: they break file names, logs and some backends.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// C0 and C1 control characters, DEL and NUL (Unicode category Cc, U+0000-U+001F and
+// U+007F-U+009F): they break file names, logs and some backends.
+const CONTROL = /\p{Cc}/u;
 
 /** Why `key` breaks the key rules, or `undefined` when it is valid. */
 export function keyProblem(key: unknown): string | undefined {

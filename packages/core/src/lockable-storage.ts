@@ -30,7 +30,7 @@ export interface LockableStorageOptions {
 }
 
 /** Options for {@link LockableStorageManager.update}. */
-export interface UpdateOptions extends AcquireOptions {}
+export type UpdateOptions = AcquireOptions;
 
 /**
  * Any storage composed with any lock: one object that is both, plus `withLock` and a

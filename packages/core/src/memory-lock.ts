@@ -1,4 +1,5 @@
 import type { Clock } from './clock.js';
+import { settle } from './settle.js';
 import { systemClock } from './clock.js';
 import { DurableError, ErrorCode } from './errors.js';
 import { assertValidKey } from './keys.js';
@@ -36,8 +37,8 @@ export class MemoryLockManager implements LockManager {
   }
 
   acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
-    const attempt = async (ttlMs: number): Promise<Lease | undefined> =>
-      this.tryAcquire(key, ttlMs);
+    const attempt = (ttlMs: number): Promise<Lease | undefined> =>
+      settle(() => this.tryAcquire(key, ttlMs));
     return acquireWithRetry({
       context: 'memory lock',
       key,
@@ -47,37 +48,43 @@ export class MemoryLockManager implements LockManager {
     });
   }
 
-  async release(key: string, token: string): Promise<boolean> {
-    assertValidKey(key, 'memory lock');
-    const holder = this.holders.get(key);
-    if (holder === undefined || holder.token !== token) return false;
-    this.holders.delete(key);
-    return true;
+  release(key: string, token: string): Promise<boolean> {
+    return settle(() => {
+      assertValidKey(key, 'memory lock');
+      const holder = this.holders.get(key);
+      if (holder === undefined || holder.token !== token) return false;
+      this.holders.delete(key);
+      return true;
+    });
   }
 
-  async extend(key: string, token: string, ttlMs: number): Promise<number> {
-    assertValidKey(key, 'memory lock');
-    const ttl = resolveTtl(ttlMs, this.defaultTtlMs, 'memory lock');
-    const holder = this.holders.get(key);
-    const now = this.clock();
-    if (holder === undefined || holder.token !== token || holder.expiresAt <= now) {
-      throw new DurableError(
-        ErrorCode.LOCK_LOST,
-        `memory lock: extend failed for ${key}: the lease is no longer held`,
-        {
-          details: { key },
-        },
-      );
-    }
-    holder.expiresAt = now + ttl;
-    return holder.expiresAt;
+  extend(key: string, token: string, ttlMs: number): Promise<number> {
+    return settle(() => {
+      assertValidKey(key, 'memory lock');
+      const ttl = resolveTtl(ttlMs, this.defaultTtlMs, 'memory lock');
+      const holder = this.holders.get(key);
+      const now = this.clock();
+      if (holder === undefined || holder.token !== token || holder.expiresAt <= now) {
+        throw new DurableError(
+          ErrorCode.LOCK_LOST,
+          `memory lock: extend failed for ${key}: the lease is no longer held`,
+          {
+            details: { key },
+          },
+        );
+      }
+      holder.expiresAt = now + ttl;
+      return holder.expiresAt;
+    });
   }
 
-  async holder(key: string): Promise<LockHolder | undefined> {
-    assertValidKey(key, 'memory lock');
-    const holder = this.holders.get(key);
-    if (holder === undefined || holder.expiresAt <= this.clock()) return undefined;
-    return { fencingToken: this.fencing.get(key) ?? 0, expiresAt: holder.expiresAt };
+  holder(key: string): Promise<LockHolder | undefined> {
+    return settle(() => {
+      assertValidKey(key, 'memory lock');
+      const holder = this.holders.get(key);
+      if (holder === undefined || holder.expiresAt <= this.clock()) return undefined;
+      return { fencingToken: this.fencing.get(key) ?? 0, expiresAt: holder.expiresAt };
+    });
   }
 
   private tryAcquire(key: string, ttlMs: number): Lease | undefined {

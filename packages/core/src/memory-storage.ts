@@ -1,4 +1,5 @@
 import { conflictError } from './errors.js';
+import { settle } from './settle.js';
 import { assertValidKey, assertValidPrefix } from './keys.js';
 import type {
   ConditionalOptions,
@@ -23,43 +24,53 @@ export class MemoryStorageManager implements StorageManager {
   // Versions never repeat, also across delete and re-create of a key (no ABA).
   private nextVersion = 1;
 
-  async read(key: string): Promise<StoredEntry | undefined> {
-    assertValidKey(key, 'memory storage');
-    const entry = this.entries.get(key);
-    return entry === undefined ? undefined : { data: entry.data.slice(), version: entry.version };
+  read(key: string): Promise<StoredEntry | undefined> {
+    return settle(() => {
+      assertValidKey(key, 'memory storage');
+      const entry = this.entries.get(key);
+      return entry === undefined ? undefined : { data: entry.data.slice(), version: entry.version };
+    });
   }
 
-  async write(key: string, value: StorageValue, options: ConditionalOptions = {}): Promise<string> {
-    assertValidKey(key, 'memory storage');
-    assertStorageValue(value, 'memory storage', key);
-    assertConditionalOptions(options, 'memory storage', key);
-    this.check(key, options, 'write');
-    const version = String(this.nextVersion++);
-    // Copy: later changes to the caller's buffer must not change what was stored.
-    this.entries.set(key, { data: toBytes(value).slice(), version });
-    this.keys.add(key);
-    return version;
+  write(key: string, value: StorageValue, options: ConditionalOptions = {}): Promise<string> {
+    return settle(() => {
+      assertValidKey(key, 'memory storage');
+      assertStorageValue(value, 'memory storage', key);
+      assertConditionalOptions(options, 'memory storage', key);
+      this.check(key, options, 'write');
+      const version = String(this.nextVersion++);
+      // Copy: later changes to the caller's buffer must not change what was stored.
+      this.entries.set(key, { data: toBytes(value).slice(), version });
+      this.keys.add(key);
+      return version;
+    });
   }
 
-  async delete(key: string, options: ConditionalOptions = {}): Promise<boolean> {
-    assertValidKey(key, 'memory storage');
-    assertConditionalOptions(options, 'memory storage', key);
-    this.check(key, options, 'delete');
-    this.keys.delete(key);
-    return this.entries.delete(key);
+  delete(key: string, options: ConditionalOptions = {}): Promise<boolean> {
+    return settle(() => {
+      assertValidKey(key, 'memory storage');
+      assertConditionalOptions(options, 'memory storage', key);
+      this.check(key, options, 'delete');
+      this.keys.delete(key);
+      return this.entries.delete(key);
+    });
   }
 
-  async exists(key: string): Promise<boolean> {
-    assertValidKey(key, 'memory storage');
-    return this.entries.has(key);
+  exists(key: string): Promise<boolean> {
+    return settle(() => {
+      assertValidKey(key, 'memory storage');
+      return this.entries.has(key);
+    });
   }
 
-  async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
-    assertValidPrefix(prefix, 'memory storage');
-    const limit = listLimit(options, 'memory storage');
-    const { keys, more } = this.keys.page(prefix, limit, options.cursor);
-    const last = keys[keys.length - 1];
-    return more && last !== undefined ? { keys, cursor: last } : { keys };
+  list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
+    return settle(() => {
+      assertValidPrefix(prefix, 'memory storage');
+      const limit = listLimit(options, 'memory storage');
+      const { keys, more } = this.keys.page(prefix, limit, options.cursor);
+      const last = keys[keys.length - 1];
+      return more && last !== undefined ? { keys, cursor: last } : { keys };
+    });
   }
 
   private check(key: string, options: ConditionalOptions, operation: 'write' | 'delete'): void {

@@ -1,4 +1,5 @@
 import { checkOptions } from './option-checks.js';
+import { settle } from './settle.js';
 import type { ClaimTransition } from './claim-writes.js';
 import { ClaimWrites } from './claim-writes.js';
 import type { Clock } from './clock.js';
@@ -50,25 +51,31 @@ export class MemoryWorkflowStore extends ClaimWrites implements WorkflowStore {
     this.clock = options.clock ?? systemClock;
   }
 
-  async insert(workflow: NewWorkflow): Promise<boolean> {
-    const record = workflowTransitions.create(workflow, this.clock());
-    if (this.records.has(record.id)) return false;
-    this.put(cloneJson(record));
-    this.wakes.notify();
-    return true;
+  insert(workflow: NewWorkflow): Promise<boolean> {
+    return settle(() => {
+      const record = workflowTransitions.create(workflow, this.clock());
+      if (this.records.has(record.id)) return false;
+      this.put(cloneJson(record));
+      this.wakes.notify();
+      return true;
+    });
   }
 
   /** Inserts a batch at once: every workflow is checked before any is created. */
-  async insertMany(workflows: readonly NewWorkflow[]): Promise<boolean[]> {
-    const now = this.clock();
-    const records = Array.from(workflows, (workflow) => workflowTransitions.create(workflow, now));
-    const created = records.map((record) => {
-      if (this.records.has(record.id)) return false;
-      this.put(cloneJson(record));
-      return true;
+  insertMany(workflows: readonly NewWorkflow[]): Promise<boolean[]> {
+    return settle(() => {
+      const now = this.clock();
+      const records = Array.from(workflows, (workflow) =>
+        workflowTransitions.create(workflow, now),
+      );
+      const created = records.map((record) => {
+        if (this.records.has(record.id)) return false;
+        this.put(cloneJson(record));
+        return true;
+      });
+      if (created.includes(true)) this.wakes.notify();
+      return created;
     });
-    if (created.includes(true)) this.wakes.notify();
-    return created;
   }
 
   /** Calls `listener` (coalesced, in a microtask) after a change that may have made work claimable. */
@@ -76,95 +83,113 @@ export class MemoryWorkflowStore extends ClaimWrites implements WorkflowStore {
     return this.wakes.add(listener);
   }
 
-  async get(id: string): Promise<WorkflowRecord | undefined> {
-    assertValidWorkflowId(id, 'memory workflow store: get');
-    const record = this.records.get(id);
-    return record === undefined ? undefined : cloneJson(record);
+  get(id: string): Promise<WorkflowRecord | undefined> {
+    return settle(() => {
+      assertValidWorkflowId(id, 'memory workflow store: get');
+      const record = this.records.get(id);
+      return record === undefined ? undefined : cloneJson(record);
+    });
   }
 
-  async claim(options: { leaseMs: number }): Promise<ClaimedWorkflow | undefined> {
-    const now = this.clock();
-    for (const id of this.queue.due(now)) {
-      const record = this.records.get(id);
-      // The queue holds each workflow's current due time, so this is a safety net, not a scan.
-      if (record === undefined || !isWorkflowDue(record, now)) continue;
-      const token = createClaimToken();
-      const next = workflowTransitions.claim(record, token, options.leaseMs, now);
-      this.put(next);
-      return { token, record: cloneJson(next) };
-    }
-    return undefined;
+  claim(options: { leaseMs: number }): Promise<ClaimedWorkflow | undefined> {
+    return settle(() => {
+      const now = this.clock();
+      for (const id of this.queue.due(now)) {
+        const record = this.records.get(id);
+        // The queue holds each workflow's current due time, so this is a safety net, not a scan.
+        if (record === undefined || !isWorkflowDue(record, now)) continue;
+        const token = createClaimToken();
+        const next = workflowTransitions.claim(record, token, options.leaseMs, now);
+        this.put(next);
+        return { token, record: cloneJson(next) };
+      }
+      return undefined;
+    });
   }
 
   /** Records `memo` at `index` in place: the history is appended to, never copied. */
-  override async saveStep(id: string, token: string, index: number, memo: StepMemo): Promise<void> {
-    assertValidWorkflowId(id, 'memory workflow store: saveStep');
-    const record = this.records.get(id);
-    assertClaimHeld(record, token, 'saveStep', id);
-    if (checkStepPlacement(id, record.steps, index, memo) === 'recorded') return;
-    record.steps[index] = cloneJson(memo);
-    record.updatedAt = this.clock();
+  override saveStep(id: string, token: string, index: number, memo: StepMemo): Promise<void> {
+    return settle(() => {
+      assertValidWorkflowId(id, 'memory workflow store: saveStep');
+      const record = this.records.get(id);
+      assertClaimHeld(record, token, 'saveStep', id);
+      if (checkStepPlacement(id, record.steps, index, memo) === 'recorded') return;
+      record.steps[index] = cloneJson(memo);
+      record.updatedAt = this.clock();
+    });
   }
 
-  async signal(id: string, name: string, payload?: unknown): Promise<boolean> {
-    assertValidWorkflowId(id, 'memory workflow store: signal');
-    const record = this.records.get(id);
-    if (record === undefined) return false;
-    const next = workflowTransitions.signal(record, name, payload, this.clock());
-    if (next === undefined) return false;
-    this.put(this.owned(next, record as WorkflowRecord));
-    this.wakes.notify();
-    return true;
+  signal(id: string, name: string, payload?: unknown): Promise<boolean> {
+    return settle(() => {
+      assertValidWorkflowId(id, 'memory workflow store: signal');
+      const record = this.records.get(id);
+      if (record === undefined) return false;
+      const next = workflowTransitions.signal(record, name, payload, this.clock());
+      if (next === undefined) return false;
+      this.put(this.owned(next, record));
+      this.wakes.notify();
+      return true;
+    });
   }
 
-  async cancel(id: string): Promise<boolean> {
-    assertValidWorkflowId(id, 'memory workflow store: cancel');
-    const record = this.records.get(id);
-    const next =
-      record === undefined ? undefined : workflowTransitions.cancel(record, this.clock());
-    if (next === undefined) return false;
-    this.put(this.owned(next, record as WorkflowRecord));
-    this.wakes.notify();
-    return true;
+  cancel(id: string): Promise<boolean> {
+    return settle(() => {
+      assertValidWorkflowId(id, 'memory workflow store: cancel');
+      const record = this.records.get(id);
+      const next =
+        record === undefined ? undefined : workflowTransitions.cancel(record, this.clock());
+      if (next === undefined) return false;
+      this.put(this.owned(next, record as WorkflowRecord));
+      this.wakes.notify();
+      return true;
+    });
   }
 
-  async list(query: WorkflowListQuery): Promise<WorkflowPage> {
-    return pageWorkflows(
-      this.records.values(),
-      checkWorkflowListQuery(query, 'memory workflow store'),
-    );
+  list(query: WorkflowListQuery): Promise<WorkflowPage> {
+    return settle(() => {
+      return pageWorkflows(
+        this.records.values(),
+        checkWorkflowListQuery(query, 'memory workflow store'),
+      );
+    });
   }
 
-  async counts(): Promise<WorkflowCounts> {
-    return countWorkflows(this.records.values());
+  counts(): Promise<WorkflowCounts> {
+    return settle(() => {
+      return countWorkflows(this.records.values());
+    });
   }
 
-  async resume(id: string): Promise<boolean> {
-    assertValidWorkflowId(id, 'memory workflow store: resume');
-    const record = this.records.get(id);
-    const next =
-      record === undefined ? undefined : workflowTransitions.resume(record, this.clock());
-    if (next === undefined) return false;
-    this.put(this.owned(next, record as WorkflowRecord));
-    this.wakes.notify();
-    return true;
+  resume(id: string): Promise<boolean> {
+    return settle(() => {
+      assertValidWorkflowId(id, 'memory workflow store: resume');
+      const record = this.records.get(id);
+      const next =
+        record === undefined ? undefined : workflowTransitions.resume(record, this.clock());
+      if (next === undefined) return false;
+      this.put(this.owned(next, record as WorkflowRecord));
+      this.wakes.notify();
+      return true;
+    });
   }
 
-  protected async underClaim(
+  protected underClaim(
     id: string,
     token: string,
     operation: string,
     apply: ClaimTransition,
   ): Promise<WorkflowRecord> {
-    assertValidWorkflowId(id, `memory workflow store: ${operation}`);
-    const record = this.records.get(id);
-    assertClaimHeld(record, token, operation, id);
-    const now = this.clock();
-    const next = this.owned(apply(record, now), record);
-    this.put(next);
-    // Released, or suspended / failed with a due time already passed: claimable again at once.
-    if (isWorkflowDue(next, now)) this.wakes.notify();
-    return next;
+    return settle(() => {
+      assertValidWorkflowId(id, `memory workflow store: ${operation}`);
+      const record = this.records.get(id);
+      assertClaimHeld(record, token, operation, id);
+      const now = this.clock();
+      const next = this.owned(apply(record, now), record);
+      this.put(next);
+      // Released, or suspended / failed with a due time already passed: claimable again at once.
+      if (isWorkflowDue(next, now)) this.wakes.notify();
+      return next;
+    });
   }
 
   private put(record: WorkflowRecord): void {

@@ -422,7 +422,7 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
     } catch (error) {
       throw wrap(this.name, error, 'claim (list)', '*');
     }
-    let unreadable: unknown;
+    let unreadable: { error: unknown } | undefined;
     // Start at a random place so concurrent claimers spread out instead of racing for one record.
     const offset = Math.floor(Math.random() * candidates.length);
     for (let i = 0; i < candidates.length; i++) {
@@ -450,7 +450,7 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
         );
       } catch (error) {
         // One unreadable record must not stop every other workflow: go on, report it if idle.
-        unreadable ??= error;
+        unreadable ??= { error };
         continue;
       }
       if (claimed !== undefined) {
@@ -458,7 +458,7 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
         return { token, record: visible(claimed) };
       }
     }
-    if (unreadable !== undefined) throw unreadable;
+    if (unreadable !== undefined) throw unreadable.error;
     return undefined;
   }
 
@@ -473,7 +473,7 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
     leaseMs: number,
   ): Promise<ClaimedWorkflow | undefined> {
     await this.moveLegacyMarkers();
-    let unreadable: unknown;
+    let unreadable: { error: unknown } | undefined;
     try {
       for await (const entries of index.due(this.clock(), DUE_PAGE)) {
         // Start at a random place so concurrent claimers spread out instead of racing for one record.
@@ -487,14 +487,14 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
             if (claimed !== undefined) return claimed;
           } catch (error) {
             // One unreadable record must not stop every other workflow: go on, report it if idle.
-            unreadable ??= error;
+            unreadable ??= { error };
           }
         }
       }
     } catch (error) {
       throw wrap(this.name, error, 'claim (list)', '*');
     }
-    if (unreadable !== undefined) throw unreadable;
+    if (unreadable !== undefined) throw unreadable.error;
     return undefined;
   }
 

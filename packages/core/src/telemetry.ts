@@ -1,3 +1,4 @@
+import { textOf } from './text.js';
 import type { Context, Span, Tracer } from '@opentelemetry/api';
 import type { DurableLogger } from './logger.js';
 
@@ -21,8 +22,8 @@ export function logEvent(
 ): void {
   if (logger === undefined) return;
   try {
-    const method = logger[level] ?? (level === 'error' ? logger.warn : undefined);
-    method?.call(logger, details, message);
+    if (logger[level] !== undefined) logger[level](details, message);
+    else if (level === 'error') logger.warn(details, message);
   } catch {
     // A logger that throws is ignored: the call it reports on stands.
   }
@@ -42,11 +43,10 @@ export function loadTelemetry(): Promise<void> {
   loading ??= import('@opentelemetry/api').then(
     (module) => {
       // A CommonJS module imported from ESM may come wrapped in `default`.
-      const loaded = (
+      const loaded =
         (module as unknown as { trace?: unknown }).trace === undefined
           ? (module as unknown as { default?: OtelApi }).default
-          : module
-      ) as OtelApi | undefined;
+          : module;
       api = loaded?.trace === undefined ? null : loaded;
     },
     () => {
@@ -196,7 +196,7 @@ function wrap(otel: OtelApi, span: Span, context: Context): DurableSpan {
             if (error instanceof Error) span.recordException(error);
             span.setStatus({
               code: otel.SpanStatusCode.ERROR,
-              message: error instanceof Error ? error.message : String(error),
+              message: error instanceof Error ? error.message : textOf(error),
             });
           }
         }

@@ -5,7 +5,7 @@ import type { ConditionalOptions, StorageValue } from './storage.js';
 // Versions are opaque strings, but they travel in HTTP headers (S3's If-Match), document fields and
 // file names: a control character or CR/LF would be a header injection or a different name, and
 // '*' means "any version" to HTTP, which would turn a conditional write into a blind one.
-const BAD_VERSION = /[\u0000-\u001f\u007f-\u009f]/;
+const BAD_VERSION = /\p{Cc}/u;
 /** Longest version string accepted by {@link assertConditionalOptions}. */
 export const MAX_VERSION_LENGTH = 1024;
 

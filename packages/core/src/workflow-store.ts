@@ -1,3 +1,4 @@
+import { textOf } from './text.js';
 import { createLockToken } from './lease.js';
 import { DurableError, ErrorCode } from './errors.js';
 import type { WorkflowCounts, WorkflowListQuery, WorkflowPage } from './workflow-listing.js';
@@ -330,7 +331,7 @@ function jsonProblem(value: unknown, path: string, seen: Set<object>): JsonProbl
     // A plain object of any realm (vm contexts, jest) has a prototype whose own prototype is null.
     const proto = Object.getPrototypeOf(value) as object | null;
     if (proto !== null && Object.getPrototypeOf(proto) !== null) {
-      const name = (value as object).constructor?.name ?? 'non-plain object';
+      const name = value.constructor?.name ?? 'non-plain object';
       return {
         path,
         reason: `is a ${
@@ -361,7 +362,7 @@ export function toStoredError(error: unknown): StoredError {
       const details = (error as { details?: unknown }).details;
       return {
         name: typeof name === 'string' ? name : 'Error',
-        message: typeof message === 'string' ? message : safeString(message),
+        message: typeof message === 'string' ? message : textOf(message),
         ...(typeof stack === 'string' ? { stack } : {}),
         ...(typeof code === 'string' ? { code } : {}),
         ...(isJsonObject(details) ? { details: cloneJson(details) } : {}),
@@ -369,8 +370,7 @@ export function toStoredError(error: unknown): StoredError {
     }
     return {
       name: 'Error',
-      message:
-        typeof error === 'string' ? error : `a non-Error value was thrown: ${safeString(error)}`,
+      message: typeof error === 'string' ? error : `a non-Error value was thrown: ${textOf(error)}`,
     };
   } catch (inspecting) {
     return {
@@ -391,7 +391,7 @@ function isJsonObject(value: unknown): value is Record<string, unknown> {
 
 function describeError(error: unknown): string {
   try {
-    return error instanceof Error ? `${error.name}: ${error.message}` : safeString(error);
+    return error instanceof Error ? `${error.name}: ${error.message}` : textOf(error);
   } catch {
     return 'unknown error';
   }
@@ -722,17 +722,5 @@ export function isSameJson(a: unknown, b: unknown): boolean {
 }
 
 function describe(value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value) : safeString(value);
-}
-
-function safeString(value: unknown): string {
-  try {
-    return typeof value === 'object' ? (JSON.stringify(value) ?? String(value)) : String(value);
-  } catch {
-    try {
-      return Object.prototype.toString.call(value);
-    } catch {
-      return typeof value;
-    }
-  }
+  return typeof value === 'string' ? JSON.stringify(value) : textOf(value);
 }

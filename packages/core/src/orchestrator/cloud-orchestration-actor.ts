@@ -7,6 +7,7 @@ import type {
   InspectionEvent,
   Snapshot,
   SnapshotFrom,
+  StateValue,
 } from 'xstate';
 import type { PendingTimer } from '../actor/timers.js';
 import { TimerBook, manualClock } from '../actor/timers.js';
@@ -27,7 +28,6 @@ import {
 import { OrchestratorErrorCode } from './errors.js';
 import type {
   CloudOrchestratorMiddlewares,
-  MachineEvent,
   OrchestrationEmit,
   OrchestrationMiddleware,
 } from './middleware.js';
@@ -177,7 +177,7 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
       this.book.rearm(this.stored, this.transitionAt);
     }
     const snapshot = this.actor.getSnapshot() as AnyMachineSnapshot;
-    const paths = activePaths(snapshot.value);
+    const paths = activePaths(snapshot.value as StateValue);
     if (this.fresh) this.enter(paths, snapshot);
     this.previous = new Set(paths);
     this.listening = true;
@@ -292,7 +292,7 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
     )
       return;
     const snapshot = event.snapshot as AnyMachineSnapshot;
-    const paths = activePaths(snapshot.value);
+    const paths = activePaths(snapshot.value as StateValue);
     const entered = paths.filter((path) => !this.previous.has(path));
     this.previous = new Set(paths);
     this.enter(entered, snapshot);
@@ -306,12 +306,8 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
       if (handler === undefined) continue;
       try {
         const result = handler(this.id, snapshot);
-        const emits =
-          result === undefined
-            ? []
-            : Array.isArray(result)
-              ? result
-              : [result as OrchestrationEmit];
+        const emits: readonly OrchestrationEmit[] =
+          result === undefined ? [] : isEmitList(result) ? result : [result];
         for (const emit of emits) this.emitted.push(this.toCloudEvent(emit, path));
       } catch (cause) {
         // Recorded and thrown after the step: throwing inside xstate's inspection would leave the
@@ -350,4 +346,11 @@ export function createCloudOrchestrationActor<TLogic extends AnyStateMachine>(
   options: CloudOrchestrationActorOptions<TLogic>,
 ): CloudOrchestrationActor<TLogic> {
   return new CloudOrchestrationActor(logic, options);
+}
+
+// Array.isArray narrows a readonly array to any[]; this keeps the element type.
+function isEmitList(
+  result: OrchestrationEmit | readonly OrchestrationEmit[],
+): result is readonly OrchestrationEmit[] {
+  return Array.isArray(result);
 }

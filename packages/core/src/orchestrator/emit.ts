@@ -102,7 +102,9 @@ export function toMachineEvent(
   let machineEvent: MachineEvent;
   try {
     machineEvent =
-      transform === undefined ? { type: event.type, data: event.data } : transform(event);
+      transform === undefined
+        ? { type: event.type, data: event.data }
+        : (transform(event) as MachineEvent);
   } catch (cause) {
     throw middlewareError(
       `cloudevent middleware for ${event.type} failed on ${event.id}`,

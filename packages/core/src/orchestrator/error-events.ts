@@ -1,3 +1,4 @@
+import { textOf } from '../text.js';
 import type { Clock } from '../clock.js';
 import { isDurableError, toBackendError } from '../errors.js';
 import type { DurableCloudEvent } from './cloudevent.js';
@@ -128,5 +129,5 @@ function causeOf(cause: unknown): ErrorCause | undefined {
       message: cause.message,
     };
   }
-  return { message: String(cause) };
+  return { message: textOf(cause) };
 }

@@ -1,4 +1,4 @@
-import type { AnyMachineSnapshot, AnyStateMachine } from 'xstate';
+import type { AnyMachineSnapshot, AnyStateMachine, StateValue } from 'xstate';
 import { stringifyFinite } from '../actor/envelope.js';
 import { writeRecognisingOwn } from '../actor/own-write.js';
 import { DurableError, ErrorCode, isDurableError, toBackendError } from '../errors.js';
@@ -220,7 +220,7 @@ export async function applyGroup(
     for (const timer of added) notifyTimer(storage, timer.deadline);
   }
   const persisted = record.snapshot as unknown as {
-    value: ProcessState['value'];
+    value: StateValue;
     status: string;
     context?: unknown;
   };
@@ -378,7 +378,7 @@ function notAccepted(
     id: event.id,
     source: event.source,
     type: event.type,
-    states: leafPaths(snapshot.value),
+    states: leafPaths(snapshot.value as StateValue),
     status: snapshot.status,
   };
 }

@@ -1,3 +1,4 @@
+import type { StateValue } from 'xstate';
 import type { PendingTimer } from '../actor/timers.js';
 import { DurableError, ErrorCode, toBackendError } from '../errors.js';
 import { keyProblem } from '../keys.js';
@@ -52,7 +53,7 @@ export async function inspectOrchestration(
   if (entry === undefined) return undefined;
   const record = decodeProcessRecord(entry.data, key);
   const snapshot = record.snapshot as unknown as {
-    value: ProcessState['value'];
+    value: StateValue;
     status: string;
     context?: unknown;
   };

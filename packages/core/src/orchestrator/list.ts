@@ -101,7 +101,9 @@ export async function listOrchestrations(
   } catch (error) {
     throw toBackendError(error, `orchestrator: listing ${base}${subjectPrefix} failed`);
   }
-  const items: Array<OrchestrationSummary | undefined> = new Array(page.keys.length);
+  const items: Array<OrchestrationSummary | undefined> = new Array<
+    OrchestrationSummary | undefined
+  >(page.keys.length);
   let next = 0;
   const worker = async (): Promise<void> => {
     for (let i = next++; i < page.keys.length; i = next++)

@@ -106,7 +106,7 @@ export class BatchRun {
     events: readonly unknown[],
     starts: readonly OrchestrationStart[],
   ): Promise<OrchestrationResult> {
-    if (!Array.isArray(events) || !Array.isArray(starts)) {
+    if (!isList(events) || !isList(starts)) {
       throw new DurableError(ErrorCode.CONFIG, 'orchestrator: events and starts must be arrays');
     }
     const { source, clock } = this.config;
@@ -318,4 +318,9 @@ export class BatchRun {
       }
     }
   }
+}
+
+// Not a type guard: Array.isArray would narrow `starts` to any[] and lose its element type.
+function isList(value: unknown): boolean {
+  return Array.isArray(value);
 }

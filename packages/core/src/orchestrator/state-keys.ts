@@ -20,8 +20,8 @@ function indexOf(machine: AnyStateMachine): MachineIndex {
   if (index !== undefined) return index;
   index = { byId: new Map(), paths: [] };
   const visit = (node: StateNodeLike): void => {
-    index!.byId.set(node.id, node);
-    if (node.path.length > 0) index!.paths.push(node.path.join('.'));
+    index.byId.set(node.id, node);
+    if (node.path.length > 0) index.paths.push(node.path.join('.'));
     for (const child of Object.values(node.states ?? {})) visit(child);
   };
   visit(machine.root as unknown as StateNodeLike);
@@ -93,7 +93,11 @@ export function resolveMiddlewareKeys<T>(
   if (unknown.length > 0 && !lenient) throw unknownStates(machine, unknown, context);
   if (!lenient) {
     let perMachine = resolved.get(middleware);
-    if (perMachine === undefined) resolved.set(middleware, (perMachine = new Map()));
+    if (perMachine === undefined)
+      resolved.set(
+        middleware,
+        (perMachine = new Map<AnyStateMachine, Readonly<Record<string, unknown>>>()),
+      );
     perMachine.set(machine, byPath);
   }
   return byPath;
