@@ -319,60 +319,33 @@ for (const storeCase of cases) {
       expect(again.stderr).toMatch(/it is cancelled/);
     }, 120_000);
 
-    const hasListing = (() => {
-      try {
-        // Constructing the store does no I/O for any of these (they connect lazily).
-        const probe = storeCase.name.startsWith('fs')
-          ? createFileWorkflowStore({ root: fsRoot })
-          : storeCase.name.startsWith('MongoDB')
-            ? MongoWorkflowStore.prototype
-            : createStorageWorkflowStore({
-                storage: new LocalFileStorageManager({ root: fsRoot }),
-              });
-        return (
-          typeof (probe as WorkflowStore).list === 'function' &&
-          typeof (probe as WorkflowStore).resume === 'function'
-        );
-      } catch {
-        return false;
-      }
-    })();
-    if (!hasListing) {
-      it(`SKIPPED: durable workflows list/counts/resume on ${storeCase.name}: the store has no list/counts/resume yet`, () => {
-        console.warn(
-          `integration: SKIPPED: durable workflows list/counts/resume on ${storeCase.name}: the store has no list/counts/resume yet`,
-        );
-        expect(hasListing).toBe(false);
+    it('workflows list and counts show every workflow; resume runs the aborted one again without re-running its recorded step', async () => {
+      const listed = await run(['workflows', 'list', '--all', '--json', '--order', 'asc']);
+      expect(listed.code).toBe(0);
+      expect(
+        JSON.parse(listed.stdout)
+          .items.map((w: { id: string; status: string }) => `${w.id}:${w.status}`)
+          .sort(),
+      ).toEqual(['charge-1:aborted', 'review-1:completed', 'review-later:cancelled']);
+      const filtered = await run(['workflows', 'list', '--status', 'aborted', '--json']);
+      expect(JSON.parse(filtered.stdout).items.map((w: { id: string }) => w.id)).toEqual([
+        'charge-1',
+      ]);
+      expect(JSON.parse((await run(['workflows', 'counts', '--json'])).stdout)).toMatchObject({
+        aborted: 1,
+        completed: 1,
+        cancelled: 1,
       });
-    } else {
-      it('workflows list and counts show every workflow; resume runs the aborted one again without re-running its recorded step', async () => {
-        const listed = await run(['workflows', 'list', '--all', '--json', '--order', 'asc']);
-        expect(listed.code).toBe(0);
-        expect(
-          JSON.parse(listed.stdout)
-            .items.map((w: { id: string; status: string }) => `${w.id}:${w.status}`)
-            .sort(),
-        ).toEqual(['charge-1:aborted', 'review-1:completed', 'review-later:cancelled']);
-        const filtered = await run(['workflows', 'list', '--status', 'aborted', '--json']);
-        expect(JSON.parse(filtered.stdout).items.map((w: { id: string }) => w.id)).toEqual([
-          'charge-1',
-        ]);
-        expect(JSON.parse((await run(['workflows', 'counts', '--json'])).stdout)).toMatchObject({
-          aborted: 1,
-          completed: 1,
-          cancelled: 1,
-        });
-        const before = recorded;
-        failing = false;
-        expect((await run(['workflows', 'resume', 'charge-1'])).code).toBe(0);
-        await client().drain();
-        expect(await opened.store.get('charge-1')).toMatchObject({
-          status: 'completed',
-          result: 'captured',
-        });
-        expect(recorded).toBe(before);
-      }, 120_000);
-    }
+      const before = recorded;
+      failing = false;
+      expect((await run(['workflows', 'resume', 'charge-1'])).code).toBe(0);
+      await client().drain();
+      expect(await opened.store.get('charge-1')).toMatchObject({
+        status: 'completed',
+        result: 'captured',
+      });
+      expect(recorded).toBe(before);
+    }, 120_000);
 
     if (!storeCase.name.startsWith('MongoDB')) {
       it('actors show and orchestrations list/show read the stored actor and processes', async () => {

@@ -159,17 +159,6 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
   // Steps as their own keys (with the due index and compare-and-swap; otherwise inline).
   private readonly stepKeys: StepKeys | undefined;
 
-  /**
-   * One page of workflows (see `WorkflowStore.list`). Present with the default due index; a
-   * store given its own `pending` index (the fs store) has no listing yet. Each page reads every
-   * record under the records prefix: listing is for operators, not for the hot path.
-   */
-  readonly list?: (query: WorkflowListQuery) => Promise<WorkflowPage>;
-  /** How many workflows are in each status (see `WorkflowStore.counts`); reads every record. */
-  readonly counts?: () => Promise<WorkflowCounts>;
-  /** Makes an aborted, cancelled or failed workflow ready again (see `WorkflowStore.resume`). */
-  readonly resume?: (id: string) => Promise<boolean>;
-
   constructor(options: StorageWorkflowStoreOptions) {
     super();
     checkOptions(options, options?.name ?? DEFAULT_NAME, {
@@ -231,18 +220,6 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
       this.index !== undefined && !this.useLock
         ? new StepKeys(this.storage, `${prefix}steps/`, this.name)
         : undefined;
-    if (this.index !== undefined) {
-      this.list = async (query) =>
-        pageWorkflows(await this.allRecords(), checkWorkflowListQuery(query, this.name));
-      this.counts = async () => countWorkflows(await this.allRecords());
-      this.resume = async (id) => {
-        assertValidWorkflowId(id, `${this.name}: resume`);
-        const next = await this.change(id, (r) =>
-          r === undefined ? undefined : workflowTransitions.resume(r, this.clock()),
-        );
-        return next !== undefined;
-      };
-    }
     this.lockPrefix = `${prefix}locks/`;
     this.clock = options.clock ?? systemClock;
   }
@@ -282,6 +259,48 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
     if (!created && this.index !== undefined)
       await this.index.remove(record.dueKey as string).catch(() => undefined);
     return created;
+  }
+
+  /**
+   * One page of workflows (see `WorkflowStore.list`). Each page reads every record under the
+   * records prefix: listing is for operators, not for the hot path.
+   */
+  async list(query: WorkflowListQuery): Promise<WorkflowPage> {
+    const checked = checkWorkflowListQuery(query, this.name);
+    return pageWorkflows(await this.allRecords(), checked);
+  }
+
+  /** How many workflows are in each status (see `WorkflowStore.counts`); reads every record. */
+  async counts(): Promise<WorkflowCounts> {
+    return countWorkflows(await this.allRecords());
+  }
+
+  /** Makes an aborted, cancelled or failed workflow ready again (see `WorkflowStore.resume`). */
+  async resume(id: string): Promise<boolean> {
+    assertValidWorkflowId(id, `${this.name}: resume`);
+    this.notBefore.delete(id);
+    const resumable = (r: StoredRecord | undefined): StoredRecord | undefined =>
+      r === undefined ? undefined : workflowTransitions.resume(r, this.clock());
+    if (this.index !== undefined) return (await this.change(id, resumable)) !== undefined;
+    // A custom pending index dropped the marker when the workflow finished: the resumed workflow
+    // needs one again for claims to find it. Added before the change (a crash after the change
+    // still leaves it), and again after it: a claim that read the record still finished, before
+    // the change, may have dropped the first one meanwhile.
+    const before = await this.read(id);
+    if (before === undefined || resumable(before.record) === undefined) return false;
+    await this.addMarker(id, before.record.createdAt);
+    const next = await this.change(id, resumable);
+    if (next === undefined) return false;
+    await this.addMarker(id, next.createdAt);
+    return true;
+  }
+
+  private async addMarker(id: string, createdAt: number): Promise<void> {
+    try {
+      await this.pending.add(id, createdAt);
+    } catch (error) {
+      throw wrap(this.name, error, 'write marker', id);
+    }
   }
 
   async get(id: string): Promise<WorkflowRecord | undefined> {

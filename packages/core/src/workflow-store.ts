@@ -194,11 +194,11 @@ export interface WorkflowStore {
    * ascending unless `order` is "desc". The cursor is a position in that order, so paging is
    * stable under concurrent inserts and changes: a workflow that exists for the whole listing and
    * matches the filters appears on exactly one page; one inserted meanwhile may or may not.
-   * Reads only (no claim, no write). Optional while stores adopt it; the CLI and console need it.
+   * Reads only (no claim, no write). The CLI and the console are built on it.
    */
-  list?(query: WorkflowListQuery): Promise<WorkflowPage>;
+  list(query: WorkflowListQuery): Promise<WorkflowPage>;
   /** How many workflows are in each status now (every status present). Reads only. */
-  counts?(): Promise<WorkflowCounts>;
+  counts(): Promise<WorkflowCounts>;
   /**
    * Makes an aborted, cancelled or failed workflow ready at once with no failures counted
    * (`workflowTransitions.resume`, applied atomically like `cancel`): it runs again from its
@@ -206,7 +206,7 @@ export interface WorkflowStore {
    * indexes unfinished workflows must index it again. False when absent or in another status
    * (ready, running, sleeping, completed); of concurrent resumes exactly one returns true.
    */
-  resume?(id: string): Promise<boolean>;
+  resume(id: string): Promise<boolean>;
   /**
    * Creates each workflow whose id is absent, as {@link WorkflowStore.insert} does, and returns
    * one boolean per workflow in the same order (false when the id existed, or appeared earlier in

@@ -14,8 +14,6 @@ export interface ListingCasesContext {
   it: TestFn;
   name: string;
   timeout: number;
-  /** Whether the suite's options declare `listing`. */
-  listing: boolean;
   store: () => WorkflowStore;
   peer: () => WorkflowStore;
   id: (label: string) => string;
@@ -35,28 +33,25 @@ const STATUSES: WorkflowStatus[] = [
   'cancelled',
 ];
 
-type Listing = Required<Pick<WorkflowStore, 'list' | 'counts' | 'resume'>> & WorkflowStore;
-
-function hasListing(store: WorkflowStore): boolean {
-  return (
-    typeof store.list === 'function' &&
-    typeof store.counts === 'function' &&
-    typeof store.resume === 'function'
+/**
+ * The store, once checked to have `list`, `counts` and `resume` at run time: a store written in
+ * plain JavaScript before they became required fails with a message naming what to add.
+ */
+function listing(store: WorkflowStore, name: string): WorkflowStore {
+  const missing = (['list', 'counts', 'resume'] as const).filter(
+    (method) => typeof (store as Partial<WorkflowStore>)[method] !== 'function',
   );
-}
-
-function listing(store: WorkflowStore, name: string): Listing {
-  if (!hasListing(store)) {
+  if (missing.length > 0) {
     throw new Error(
-      `${name} lacks list, counts or resume, yet the suite was told it has them: implement them, or pass listing: false so the suite says SKIPPED`,
+      `${name} lacks ${missing.join(', ')}: every WorkflowStore must implement list, counts and resume (see WorkflowStore in @durable/core)`,
     );
   }
-  return store as Listing;
+  return store;
 }
 
 /** Every page of a query, checking that only the last page lacks a cursor. */
 async function listAllPages(
-  store: Listing,
+  store: WorkflowStore,
   query: Omit<WorkflowListQuery, 'cursor'>,
 ): Promise<WorkflowSummary[]> {
   const items: WorkflowSummary[] = [];
@@ -76,32 +71,15 @@ async function listAllPages(
 }
 
 /**
- * The cases for the optional `list`, `counts` and `resume` of a {@link WorkflowStore}: exact
+ * The cases for the required `list`, `counts` and `resume` of a {@link WorkflowStore}: exact
  * filters, the documented order, paging stable under concurrent inserts and changes, counts by
  * status, and resume (only aborted, cancelled or failed workflows; once among concurrent calls;
  * history kept; a revoked claim stays revoked).
  */
 export function registerListingCases(ctx: ListingCasesContext): void {
   const { it, timeout } = ctx;
-  if (!ctx.listing) {
-    it(
-      `SKIPPED: ${ctx.name} has no list/counts/resume yet`,
-      () => {
-        const store = ctx.store();
-        // A store that has grown the methods must run their cases: no silent skip.
-        assert.equal(
-          hasListing(store),
-          false,
-          `${ctx.name} implements list, counts and resume: pass listing: true to run their cases`,
-        );
-        console.warn(`@durable/testkit: SKIPPED: ${ctx.name} has no list/counts/resume yet`);
-      },
-      timeout,
-    );
-    return;
-  }
-  const store = (): Listing => listing(ctx.store(), ctx.name);
-  const peer = (): Listing => listing(ctx.peer(), ctx.name);
+  const store = (): WorkflowStore => listing(ctx.store(), ctx.name);
+  const peer = (): WorkflowStore => listing(ctx.peer(), ctx.name);
   const { id } = ctx;
   const tick = (ms = 1): void => ctx.setNow(ctx.now() + ms);
 

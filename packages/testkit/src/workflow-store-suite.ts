@@ -32,9 +32,9 @@ export interface WorkflowStoreSuiteOptions {
   /** Concurrent claimers in the concurrent-claim test. @default 8 */
   claimers?: number;
   /**
-   * Whether the store implements the optional `list`, `counts` and `resume`: their cases run when
-   * true; when false one test named `SKIPPED: <name> has no list/counts/resume yet` stands in
-   * (and fails once the store has grown them, so they never go untested). @default false
+   * Ignored: `list`, `counts` and `resume` are required methods of every {@link WorkflowStore}
+   * now, and their cases always run. Kept so suites written when they were optional still compile.
+   * @deprecated Drop it; the listing cases run whatever it says.
    */
   listing?: boolean;
 }
@@ -531,7 +531,6 @@ export function runWorkflowStoreSuite(name: string, options: WorkflowStoreSuiteO
       it,
       name,
       timeout,
-      listing: options.listing === true,
       store: () => store,
       peer: () => peer,
       id,

@@ -19,7 +19,7 @@ function requireOperation<K extends Operation>(
     const kind = (store as { constructor?: { name?: string } }).constructor?.name ?? 'this store';
     throw new DurableError(
       ErrorCode.CONFIG,
-      `workflow: ${operation}: the store (${kind}) has no ${operation}(); upgrade its package, or use a store that has it (memory, fs, the storage-backed store, mongo)`,
+      `workflow: ${operation}: the store (${kind}) has no ${operation}(); every WorkflowStore must implement list, counts and resume: upgrade its package, or add the method`,
     );
   }
   return store as unknown as Required<Pick<WorkflowStore, K>>;

@@ -56,6 +56,9 @@ function hooked(
     release: (id, token) => inner.release(id, token),
     finish: (id, token, outcome) => inner.finish(id, token, outcome),
     cancel: (id) => inner.cancel(id),
+    list: (query) => inner.list(query),
+    counts: () => inner.counts(),
+    resume: (id) => inner.resume(id),
     async get(id) {
       // Only the parent's ctx.child reads these two records through this store.
       await fire('before-first-read');

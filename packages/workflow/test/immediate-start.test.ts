@@ -34,6 +34,9 @@ function counting(
     finish: (...a) => inner.finish(...a),
     signal: (...a) => inner.signal(...a),
     cancel: (id) => inner.cancel(id),
+    list: (q) => inner.list(q),
+    counts: () => inner.counts(),
+    resume: (id) => inner.resume(id),
   };
   if (!hide.includes('watch') && inner.watch !== undefined)
     store.watch = (listener) => inner.watch!(listener);

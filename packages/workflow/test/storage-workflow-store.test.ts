@@ -4,6 +4,7 @@ import {
   ErrorCode,
   MemoryStorageManager,
   createMemoryLock,
+  StoragePendingIndex,
   createMemoryStorage,
 } from '@durable/core';
 import { expectDurableError, runWorkflowStoreSuite } from '@durable/testkit';
@@ -32,6 +33,19 @@ class BlindStorage extends MemoryStorageManager {
 runWorkflowStoreSuite('storage (memory storage, compare-and-swap)', {
   create: ({ clock }) => createStorageWorkflowStore({ storage: createMemoryStorage(), clock }),
   listing: true,
+});
+
+// A custom pending index (one marker per unfinished workflow, dropped when it finishes): resume
+// must put the marker back, or a resumed workflow is never claimed again.
+runWorkflowStoreSuite('storage (memory storage, custom pending index)', {
+  create: ({ clock }) => {
+    const storage = createMemoryStorage();
+    return createStorageWorkflowStore({
+      storage,
+      pending: new StoragePendingIndex(storage, 'custom/pending/'),
+      clock,
+    });
+  },
 });
 
 runWorkflowStoreSuite('storage (memory storage + memory lock, lockWrites)', {
