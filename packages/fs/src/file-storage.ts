@@ -128,7 +128,7 @@ export class LocalFileStorageManager implements StorageManager {
   async exists(key: string): Promise<boolean> {
     const folder = this.paths.keyFolder(key);
     try {
-      return this.paths.ensureInside(folder, key, false) && (await this.holdsValue(folder, key));
+      return this.paths.ensureInside(folder, key, false) && (await this.holdsValue(folder));
     } catch (error) {
       throw toBackendError(error, `${CONTEXT}: exists failed for ${key}`, { details: { key } });
     }
@@ -171,7 +171,7 @@ export class LocalFileStorageManager implements StorageManager {
       const path = keyPrefix + segment;
       if (isKeyDir) {
         const folder = { dir: join(dir, entry.name), parent: dir };
-        if (path.startsWith(prefix) && (await this.holdsValue(folder, path))) out.push(path);
+        if (path.startsWith(prefix) && (await this.holdsValue(folder))) out.push(path);
       } else if (path.startsWith(prefix) || prefix.startsWith(`${path}/`)) {
         await this.walk(join(dir, entry.name), `${path}/`, prefix, out);
       }
@@ -180,7 +180,7 @@ export class LocalFileStorageManager implements StorageManager {
 
   // Whether a key folder's newest state holds a value; a corrupt one counts as a value (a read
   // reports it) rather than hiding the key.
-  private async holdsValue(folder: KeyFolder, _key: string): Promise<boolean> {
+  private async holdsValue(folder: KeyFolder): Promise<boolean> {
     const head = await readKey(folder);
     return head !== undefined && head.kind !== ValueKind.ABSENT;
   }

@@ -497,7 +497,7 @@ export class FileWorkflowStore implements WorkflowStore {
       });
       return { token, record: { ...next, steps: memos } };
     }
-    const state = seen as HeadState | undefined;
+    const state = seen;
     if (state === undefined) {
       // No workflow (yet): an insert under way, or one that crashed before creating its folder.
       // Never removed or moved (an insert stalled for any time may still complete, and then this is
@@ -812,8 +812,10 @@ function dueOf(record: WorkflowRecord): number {
 }
 
 function encodeHead(record: WorkflowRecord, run: number): Uint8Array[] {
-  const { steps: _steps, ...head } = record;
-  return encodeValueFile(ValueKind.VALUE, Buffer.from(JSON.stringify({ ...head, run })));
+  // The steps live in the run folder, not in the head.
+  const head: Omit<WorkflowRecord, 'steps'> & { steps?: unknown; run: number } = { ...record, run };
+  delete head.steps;
+  return encodeValueFile(ValueKind.VALUE, Buffer.from(JSON.stringify(head)));
 }
 
 function lockLost(id: string, operation: string): DurableError {

@@ -162,6 +162,15 @@ export class Connection {
   }
 }
 
+/**
+ * Runs the synchronous `fn` (better-sqlite3 is synchronous) and returns its result as a promise
+ * that rejects with what `fn` throws: a method built on it fails by rejection, never by a throw
+ * the caller's `await` would not see coming.
+ */
+export function settle<T>(fn: () => T): Promise<T> {
+  return new Promise((resolve) => resolve(fn()));
+}
+
 /** One versioned schema change of a component (`name`), applied once, in order. */
 export interface Migration {
   name: string;

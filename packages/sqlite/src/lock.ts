@@ -20,7 +20,7 @@ import {
   resolveTtl,
 } from '@durable/core/adapter';
 import type { SqliteConnectionOptions } from './database.js';
-import { Connection, checkConnectionOptions } from './database.js';
+import { Connection, checkConnectionOptions, settle } from './database.js';
 import { notifyRelease, watchReleases } from './wake-up.js';
 
 /** Options for {@link SqliteLockManager}. */
@@ -128,15 +128,20 @@ export class SqliteLockManager implements LockManager {
   }
 
   /** The live lease on `key` (fencing token and expiry, never the owner token), or `undefined` when free. */
-  async holder(key: string): Promise<LockHolder | undefined> {
-    assertValidKey(key, CONTEXT);
-    const row = this.sql().get.get(key) as LockRow | undefined;
-    if (row === undefined || row.token === null || row.expires_at <= this.clock()) return undefined;
-    return { fencingToken: row.fencing, expiresAt: row.expires_at };
+  holder(key: string): Promise<LockHolder | undefined> {
+    return settle(() => {
+      assertValidKey(key, CONTEXT);
+      const row = this.sql().get.get(key) as LockRow | undefined;
+      if (row === undefined || row.token === null || row.expires_at <= this.clock())
+        return undefined;
+      return { fencingToken: row.fencing, expiresAt: row.expires_at };
+    });
   }
 
-  async close(): Promise<void> {
-    this.connection.close();
+  close(): Promise<void> {
+    return settle(() => {
+      this.connection.close();
+    });
   }
 
   private async tryAcquire(key: string, ttlMs: number): Promise<Lease | undefined> {

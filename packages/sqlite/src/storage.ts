@@ -20,7 +20,7 @@ import {
   toBytes,
 } from '@durable/core/adapter';
 import type { SqliteConnectionOptions } from './database.js';
-import { Connection, checkConnectionOptions } from './database.js';
+import { Connection, checkConnectionOptions, settle } from './database.js';
 import { prefixUpperBound } from './prefix.js';
 
 /** Options for {@link SqliteStorageManager}. */
@@ -57,19 +57,21 @@ export class SqliteStorageManager implements StorageManager {
     this.connection = new Connection(options, CONTEXT, MIGRATIONS);
   }
 
-  async read(key: string): Promise<StoredEntry | undefined> {
-    assertValidKey(key, CONTEXT);
-    const row = this.connection.read(
-      () => this.sql().read.get(key) as Row | undefined,
-      'read',
-      key,
-    );
-    return row === undefined
-      ? undefined
-      : {
-          data: new Uint8Array(row.value.buffer, row.value.byteOffset, row.value.byteLength),
-          version: row.version,
-        };
+  read(key: string): Promise<StoredEntry | undefined> {
+    return settle(() => {
+      assertValidKey(key, CONTEXT);
+      const row = this.connection.read(
+        () => this.sql().read.get(key) as Row | undefined,
+        'read',
+        key,
+      );
+      return row === undefined
+        ? undefined
+        : {
+            data: new Uint8Array(row.value.buffer, row.value.byteOffset, row.value.byteLength),
+            version: row.version,
+          };
+    });
   }
 
   async write(key: string, value: StorageValue, options?: ConditionalOptions): Promise<string> {
@@ -115,40 +117,46 @@ export class SqliteStorageManager implements StorageManager {
     );
   }
 
-  async exists(key: string): Promise<boolean> {
-    assertValidKey(key, CONTEXT);
-    return this.connection.read(() => this.sql().version.get(key) !== undefined, 'exists', key);
+  exists(key: string): Promise<boolean> {
+    return settle(() => {
+      assertValidKey(key, CONTEXT);
+      return this.connection.read(() => this.sql().version.get(key) !== undefined, 'exists', key);
+    });
   }
 
-  async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
-    if (prefix !== '') assertValidPrefix(prefix, CONTEXT);
-    const limit = listLimit(options, CONTEXT);
-    // Keys are never empty, so `key > ''` holds for all of them when there is no cursor.
-    const after = options.cursor ?? '';
-    const upper = prefixUpperBound(prefix);
-    // One more than the page: whether a next page exists without a second query.
-    const rows = this.connection.read(
-      () => {
-        const sql = this.sql();
-        return (
-          upper === undefined
-            ? sql.listOpen.all(prefix, after, limit + 1)
-            : sql.list.all(prefix, after, upper, limit + 1)
-        ) as Array<{ key: string }>;
-      },
-      'list',
-      prefix,
-    );
-    // A fresh array of this realm: the driver's arrays come from Node's main realm, which
-    // deep-equality checks in a sandbox (jest, vm) tell apart.
-    const keys: string[] = [];
-    for (const row of rows.slice(0, limit)) keys.push(row.key);
-    const last = keys[keys.length - 1];
-    return rows.length > limit && last !== undefined ? { keys, cursor: last } : { keys };
+  list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
+    return settle(() => {
+      if (prefix !== '') assertValidPrefix(prefix, CONTEXT);
+      const limit = listLimit(options, CONTEXT);
+      // Keys are never empty, so `key > ''` holds for all of them when there is no cursor.
+      const after = options.cursor ?? '';
+      const upper = prefixUpperBound(prefix);
+      // One more than the page: whether a next page exists without a second query.
+      const rows = this.connection.read(
+        () => {
+          const sql = this.sql();
+          return (
+            upper === undefined
+              ? sql.listOpen.all(prefix, after, limit + 1)
+              : sql.list.all(prefix, after, upper, limit + 1)
+          ) as Array<{ key: string }>;
+        },
+        'list',
+        prefix,
+      );
+      // A fresh array of this realm: the driver's arrays come from Node's main realm, which
+      // deep-equality checks in a sandbox (jest, vm) tell apart.
+      const keys: string[] = [];
+      for (const row of rows.slice(0, limit)) keys.push(row.key);
+      const last = keys[keys.length - 1];
+      return rows.length > limit && last !== undefined ? { keys, cursor: last } : { keys };
+    });
   }
 
-  async close(): Promise<void> {
-    this.connection.close();
+  close(): Promise<void> {
+    return settle(() => {
+      this.connection.close();
+    });
   }
 
   private sql(): ReturnType<typeof prepare> {

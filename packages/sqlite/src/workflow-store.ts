@@ -9,8 +9,8 @@ import type {
   WorkflowRecord,
   WorkflowStore,
 } from '@durable/core';
-import type { ClaimTransition } from '@durable/core/adapter';
-import { WorkflowStatus, isFinishedStatus, systemClock } from '@durable/core';
+import type { CheckedWorkflowListQuery, ClaimTransition } from '@durable/core/adapter';
+import { WorkflowListOrder, WorkflowStatus, isFinishedStatus, systemClock } from '@durable/core';
 import {
   ClaimWrites,
   assertClaimHeld,
@@ -23,7 +23,7 @@ import {
   workflowTransitions,
 } from '@durable/core/adapter';
 import type { SqliteConnectionOptions } from './database.js';
-import { Connection, checkConnectionOptions } from './database.js';
+import { Connection, checkConnectionOptions, settle } from './database.js';
 
 /** Options for {@link SqliteWorkflowStore}. */
 export interface SqliteWorkflowStoreOptions extends SqliteConnectionOptions {
@@ -35,6 +35,8 @@ const CONTEXT = 'sqlite workflow store';
 // Candidates a claim reads at once: a record it cannot parse (an unknown format) is passed over,
 // so one bad row does not stop every other workflow from being claimed.
 const CLAIM_CANDIDATES = 16;
+// The expression the listing index is on; queries must spell it the same way to use the index.
+const CREATED_AT = "json_extract(record, '$.createdAt')";
 const MIGRATIONS = [
   {
     name: 'workflows',
@@ -45,6 +47,15 @@ const MIGRATIONS = [
     sql:
       'CREATE TABLE IF NOT EXISTS durable_workflows (id TEXT PRIMARY KEY, status TEXT NOT NULL, due_at INTEGER, record TEXT NOT NULL);' +
       'CREATE INDEX IF NOT EXISTS durable_workflows_due ON durable_workflows (due_at) WHERE due_at IS NOT NULL;',
+  },
+  {
+    // A migration of its own name: a release before it ignores the index (SQLite keeps it current
+    // on every write), so a file it created stays usable by both.
+    name: 'workflow-listing',
+    version: 1,
+    // The listing order (createdAt, then id in UTF-8 byte order: BINARY collation). createdAt
+    // never changes after the insert, so the index entry of a workflow never moves.
+    sql: `CREATE INDEX IF NOT EXISTS durable_workflows_created ON durable_workflows (${CREATED_AT}, id);`,
   },
 ] as const;
 
@@ -79,27 +90,29 @@ export class SqliteWorkflowStore extends ClaimWrites implements WorkflowStore {
     );
   }
 
-  async get(id: string): Promise<WorkflowRecord | undefined> {
-    assertValidWorkflowId(id, `${CONTEXT}: get`);
-    const row = this.connection.read(
-      () => this.sql().get.get(id) as { record: string } | undefined,
-      'get',
-      id,
-    );
-    return row === undefined ? undefined : parseWorkflowRecord(row.record, CONTEXT);
+  get(id: string): Promise<WorkflowRecord | undefined> {
+    return settle(() => {
+      assertValidWorkflowId(id, `${CONTEXT}: get`);
+      const row = this.connection.read(
+        () => this.sql().get.get(id) as { record: string } | undefined,
+        'get',
+        id,
+      );
+      return row === undefined ? undefined : parseWorkflowRecord(row.record, CONTEXT);
+    });
   }
 
   async claim(options: { leaseMs: number }): Promise<ClaimedWorkflow | undefined> {
     return this.connection.write(() => {
       const sql = this.sql();
       const now = this.clock();
-      let unreadable: unknown;
+      let unreadable: { error: unknown } | undefined;
       for (const row of sql.due.all(now, CLAIM_CANDIDATES) as Array<{ record: string }>) {
         let record: WorkflowRecord;
         try {
           record = parseWorkflowRecord(row.record, CONTEXT);
         } catch (error) {
-          unreadable ??= error;
+          unreadable ??= { error };
           continue;
         }
         const token = createClaimToken();
@@ -107,7 +120,7 @@ export class SqliteWorkflowStore extends ClaimWrites implements WorkflowStore {
         this.store(next);
         return { token, record: next };
       }
-      if (unreadable !== undefined) throw unreadable;
+      if (unreadable !== undefined) throw unreadable.error;
       return undefined;
     }, 'claim');
   }
@@ -124,31 +137,41 @@ export class SqliteWorkflowStore extends ClaimWrites implements WorkflowStore {
     return this.change(id, 'cancel', (record, now) => workflowTransitions.cancel(record, now));
   }
 
-  /** A page of workflows (every record is read: the table has no index on createdAt yet). */
-  async list(query: WorkflowListQuery): Promise<WorkflowPage> {
-    const checked = checkWorkflowListQuery(query, CONTEXT);
-    const rows = this.connection.read(
-      () =>
-        this.connection.database.prepare('SELECT record FROM durable_workflows').all() as Array<{
-          record: string;
-        }>,
-      'list',
-    );
-    return pageWorkflows(
-      rows.map((row) => parseWorkflowRecord(row.record, CONTEXT)),
-      checked,
-    );
+  /**
+   * A page of workflows, read in the listing order from an index on (createdAt, id): a page reads
+   * its own rows and the one after it, plus the rows the filters pass over on the way.
+   */
+  list(query: WorkflowListQuery): Promise<WorkflowPage> {
+    return settle(() => {
+      const checked = checkWorkflowListQuery(query, CONTEXT);
+      const { sql, params } = listingQuery(checked);
+      const rows = this.connection.read(
+        () => this.connection.database.prepare(sql).all(...params) as Array<{ record: string }>,
+        'list',
+      );
+      // One row past the page says whether another page follows; pageWorkflows cuts it off again
+      // and makes the cursor.
+      return pageWorkflows(
+        rows.map((row) => parseWorkflowRecord(row.record, CONTEXT)),
+        checked,
+      );
+    });
   }
 
-  async counts(): Promise<WorkflowCounts> {
-    const rows = this.connection.read(
-      () =>
-        this.connection.database.prepare('SELECT status FROM durable_workflows').all() as Array<{
-          status: WorkflowRecord['status'];
-        }>,
-      'counts',
-    );
-    return countWorkflows(rows);
+  /** How many workflows are in each status (one grouped count). */
+  counts(): Promise<WorkflowCounts> {
+    return settle(() => {
+      const rows = this.connection.read(
+        () =>
+          this.connection.database
+            .prepare('SELECT status, count(*) AS n FROM durable_workflows GROUP BY status')
+            .all() as Array<{ status: WorkflowRecord['status']; n: number }>,
+        'counts',
+      );
+      const counts = countWorkflows([]);
+      for (const row of rows) if (row.status in counts) counts[row.status] = row.n;
+      return counts;
+    });
   }
 
   async resume(id: string): Promise<boolean> {
@@ -156,8 +179,10 @@ export class SqliteWorkflowStore extends ClaimWrites implements WorkflowStore {
     return this.change(id, 'resume', (record, now) => workflowTransitions.resume(record, now));
   }
 
-  async close(): Promise<void> {
-    this.connection.close();
+  close(): Promise<void> {
+    return settle(() => {
+      this.connection.close();
+    });
   }
 
   protected async underClaim(
@@ -232,4 +257,43 @@ export function dueAt(record: WorkflowRecord): number | null {
   if (isFinishedStatus(record.status)) return null;
   if (record.status === WorkflowStatus.RUNNING) return record.claim?.expiresAt ?? 0;
   return record.runAt;
+}
+
+/**
+ * The SQL of one listing page: the filters, the cursor as a row-value bound on the index, and
+ * the page's limit plus one row.
+ */
+export function listingQuery(query: CheckedWorkflowListQuery): { sql: string; params: unknown[] } {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (query.statuses !== undefined) {
+    where.push(`status IN (${[...query.statuses].map(() => '?').join(', ')})`);
+    params.push(...query.statuses);
+  }
+  if (query.handler !== undefined) {
+    where.push("json_extract(record, '$.handler') = ?");
+    params.push(query.handler);
+  }
+  if (query.createdAfter !== undefined) {
+    where.push(`${CREATED_AT} >= ?`);
+    params.push(query.createdAfter);
+  }
+  if (query.createdBefore !== undefined) {
+    where.push(`${CREATED_AT} < ?`);
+    params.push(query.createdBefore);
+  }
+  const desc = query.order === WorkflowListOrder.DESC;
+  if (query.after !== undefined) {
+    where.push(`(${CREATED_AT}, id) ${desc ? '<' : '>'} (?, ?)`);
+    params.push(query.after.createdAt, query.after.id);
+  }
+  const direction = desc ? 'DESC' : 'ASC';
+  params.push(query.limit + 1);
+  return {
+    sql:
+      'SELECT record FROM durable_workflows' +
+      (where.length === 0 ? '' : ` WHERE ${where.join(' AND ')}`) +
+      ` ORDER BY ${CREATED_AT} ${direction}, id ${direction} LIMIT ?`,
+    params,
+  };
 }
