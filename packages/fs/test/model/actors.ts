@@ -4,7 +4,8 @@ import { ModelFs } from './model-fs.js';
 /*
  * A generic schedule explorer for protocol routines: several actors, each a generator of file-system
  * calls, run against ModelFs in every order with at most `bound` preemptions. After every step an
- * invariant is checked; at the end, the outcomes. Used for the workflow store's layout.
+ * invariant is checked; at the end, the outcomes. Used for the workflow store's layout, and by
+ * explore.ts for the storage protocol's register histories.
  */
 
 /** What an actor ended with: its return value, or what it threw. */
@@ -16,8 +17,8 @@ export interface World {
   readonly actors: readonly Generator<FsOp, unknown, unknown>[];
   /** Must hold after every step. */
   invariant?(): void;
-  /** Checks the outcomes once every actor is done (or stopped for good). */
-  check(outcomes: readonly Outcome[]): void;
+  /** Checks the outcomes once every actor is done (or stopped for good), given the schedule taken. */
+  check(outcomes: readonly Outcome[], decisions: readonly Decision[]): void;
 }
 
 const MAX_STEPS = 5000;
@@ -38,7 +39,8 @@ export function drive<T>(fs: ModelFs, gen: Generator<FsOp, T, unknown>): T {
   return next.value;
 }
 
-interface Decision {
+/** One scheduling decision: the actors that could go, the one that went, the one that went before. */
+export interface Decision {
   enabled: number[];
   chosen: number;
   current: number | undefined;
@@ -81,7 +83,13 @@ function runOnce(
     if (enabled.length === 0) break;
     const chosen = choose(enabled, current);
     if (chosen === undefined) break;
-    if (steps > MAX_STEPS) throw new Error(`no progress after ${MAX_STEPS} steps (a livelock?)`);
+    if (steps > MAX_STEPS)
+      throw new Error(
+        `no progress after ${MAX_STEPS} steps (a livelock?): ${decisions
+          .slice(-60)
+          .map((d) => d.chosen)
+          .join('')}`,
+      );
     decisions.push({ enabled, chosen, current });
     current = chosen;
     const actor = actors[chosen]!;
@@ -114,7 +122,11 @@ function runOnce(
     }
     world.invariant?.();
   }
-  if (check) world.check(actors.map((actor) => actor.outcome));
+  if (check)
+    world.check(
+      actors.map((actor) => actor.outcome),
+      decisions,
+    );
   return decisions;
 }
 

@@ -1,6 +1,8 @@
 import type { FsOp, Head, KeyFolder, ProtocolOptions } from '../../src/protocol.js';
 import { commit, readHead } from '../../src/protocol.js';
 import { ValueKind, encodeValueFile } from '../../src/value-file.js';
+import type { Decision, World } from './actors.js';
+import { drive, exploreSchedules, pauseEachStep as pauseActor } from './actors.js';
 import { ModelFs } from './model-fs.js';
 
 /*
@@ -36,7 +38,6 @@ export interface Scenario {
   readonly actors: readonly (readonly Spec[])[];
 }
 
-const MAX_STEPS = 3000;
 const KEY: KeyFolder = { dir: '/root/k~', parent: '/root' };
 const ABSENT = encodeValueFile(ValueKind.ABSENT, new Uint8Array(0));
 
@@ -110,17 +111,11 @@ function* program(
 export interface Run {
   readonly fs: ModelFs;
   readonly history: Event[];
-  readonly decisions: { enabled: number[]; chosen: number; current: number | undefined }[];
+  readonly decisions: readonly Decision[];
 }
 
-/**
- * Runs a scenario; `choose` picks the actor that performs the next step among those not done
- * (returning undefined stops the run there: the others never finish, as if they crashed).
- */
-export function runScenario(
-  scenario: Scenario,
-  choose: (enabled: number[], step: number, current: number | undefined) => number | undefined,
-): Run {
+// A fresh file system with the scenario's setup run alone, and the options its actors share.
+function setUp(scenario: Scenario): { fs: ModelFs; options: ProtocolOptions } {
   const fs = new ModelFs();
   fs.mkdirs(KEY.parent);
   let names = 0;
@@ -130,80 +125,53 @@ export function runScenario(
     uniqueName: () => String(names++),
     isAbandoned: () => true,
   };
-  const clock = { now: 0 };
-  const history: Event[] = [];
-  drive(program(-1, scenario.setup, options, clock, []), fs);
-  // Each actor keeps its own epoch hints, as a process does, so stale hints are exercised too.
-  const actors = scenario.actors.map((specs, i) => ({
-    gen: program(i, specs, { ...options, epochHints: new Map() }, clock, history),
-    pending: undefined as IteratorResult<FsOp, void> | undefined,
-    // The second step of a two-step call whose paths are resolved (see ModelFs.begin).
-    resolved: undefined as (() => unknown) | undefined,
-    done: false,
-  }));
-  const decisions: Run['decisions'] = [];
-  let current: number | undefined;
-  for (;;) {
-    const enabled = actors.flatMap((actor, i) => (actor.done ? [] : [i]));
-    if (enabled.length === 0) break;
-    const chosen = choose(enabled, clock.now, current);
-    if (chosen === undefined) break;
-    if (clock.now > MAX_STEPS)
-      throw new Error(
-        `no progress after ${MAX_STEPS} steps (a livelock?): ${decisions
-          .slice(-60)
-          .map((d) => d.chosen)
-          .join('')}`,
-      );
-    decisions.push({ enabled, chosen, current });
-    current = chosen;
-    const actor = actors[chosen]!;
-    clock.now++;
-    // An actor's first next() runs its code up to its first call; each later step answers its call.
-    let next = actor.pending ?? actor.gen.next();
-    if (!next.done) {
-      let answer: unknown;
-      try {
-        if (actor.resolved === undefined) {
-          const second = fs.begin(next.value);
-          if (second !== undefined) {
-            // The call has resolved its paths; it acts when this actor is scheduled again.
-            actor.resolved = second;
-            actor.pending = next;
-            continue;
-          }
-          answer = fs.perform(next.value);
-        } else {
-          const second = actor.resolved;
-          actor.resolved = undefined;
-          answer = second();
-        }
-      } catch (error) {
-        next = actor.gen.throw(error);
-        actor.pending = next;
-        actor.done = next.done === true;
-        continue;
-      }
-      next = actor.gen.next(answer);
-    }
-    actor.pending = next;
-    actor.done = next.done === true;
-  }
-  return { fs, history, decisions };
+  drive(fs, program(-1, scenario.setup, options, { now: 0 }, []));
+  return { fs, options };
 }
 
-function drive(gen: Generator<FsOp, void, unknown>, fs: ModelFs): void {
+// Advances the shared clock each time the actor resumes, so an operation's start and end stamps
+// order it against every other step actually taken (real time, for the linearizability check).
+function* ticking<T>(
+  gen: Generator<FsOp, T, unknown>,
+  clock: { now: number },
+): Generator<FsOp, T, unknown> {
+  clock.now++;
   let next = gen.next();
   while (!next.done) {
     let answer: unknown;
     try {
-      answer = fs.perform(next.value);
+      answer = yield next.value;
     } catch (error) {
+      clock.now++;
       next = gen.throw(error);
       continue;
     }
+    clock.now++;
     next = gen.next(answer);
   }
+  return next.value;
+}
+
+/**
+ * The scenario as a world for the schedule explorer (model/actors.ts): its actors' programs, and
+ * a check that hands `check` the run (an actor that threw fails the run with its error).
+ */
+function scenarioWorld(scenario: Scenario, check: (run: Run) => void): World {
+  const { fs, options } = setUp(scenario);
+  const clock = { now: 0 };
+  const history: Event[] = [];
+  // Each actor keeps its own epoch hints, as a process does, so stale hints are exercised too.
+  const actors = scenario.actors.map((specs, i) =>
+    ticking(program(i, specs, { ...options, epochHints: new Map() }, clock, history), clock),
+  );
+  return {
+    fs,
+    actors,
+    check: (outcomes, decisions) => {
+      for (const outcome of outcomes) if (outcome?.ok === false) throw outcome.error;
+      check({ fs, history, decisions });
+    },
+  };
 }
 
 /** Reads the key alone after a run (a fresh reader, finishing any half-done compaction). */
@@ -328,8 +296,7 @@ function apply(
 
 /** The register state the scenario's setup leaves. */
 export function setupState(scenario: Scenario): RegisterState {
-  const run = runScenario({ ...scenario, actors: [] }, () => undefined);
-  const read = finalRead(run.fs, scenario.sealAt);
+  const read = finalRead(setUp(scenario).fs, scenario.sealAt);
   return { present: read.value !== undefined, value: read.value, version: read.version };
 }
 
@@ -338,35 +305,7 @@ export function setupState(scenario: Scenario): RegisterState {
  * each checked by `check`; returns how many schedules ran.
  */
 export function exploreAll(scenario: Scenario, bound: number, check: (run: Run) => void): number {
-  let count = 0;
-  const dfs = (prefix: readonly number[]): void => {
-    let calls = 0;
-    const run = runScenario(scenario, (enabled, _step, current) => {
-      const i = calls++;
-      if (i < prefix.length) return prefix[i];
-      return current !== undefined && enabled.includes(current) ? current : enabled[0];
-    });
-    count++;
-    check(run);
-    let preemptions = 0;
-    run.decisions.forEach((decision, j) => {
-      const cost = (choice: number): number =>
-        decision.current !== undefined &&
-        decision.enabled.includes(decision.current) &&
-        choice !== decision.current
-          ? 1
-          : 0;
-      if (j >= prefix.length) {
-        for (const alt of decision.enabled) {
-          if (alt === decision.chosen || preemptions + cost(alt) > bound) continue;
-          dfs([...run.decisions.slice(0, j).map((d) => d.chosen), alt]);
-        }
-      }
-      preemptions += cost(decision.chosen);
-    });
-  };
-  dfs([]);
-  return count;
+  return exploreSchedules(() => scenarioWorld(scenario, check), bound);
 }
 
 /**
@@ -379,20 +318,5 @@ export function pauseEachStep(
   crash: boolean,
   check: (run: Run) => void,
 ): number {
-  const alone = runScenario(scenario, (enabled) => (enabled.includes(paused) ? paused : undefined));
-  const steps = alone.decisions.length;
-  for (let at = 0; at <= steps; at++) {
-    let taken = 0;
-    const run = runScenario(scenario, (enabled) => {
-      if (taken < at && enabled.includes(paused)) {
-        taken++;
-        return paused;
-      }
-      const other = enabled.find((i) => i !== paused);
-      if (other !== undefined) return other;
-      return crash ? undefined : paused;
-    });
-    check(run);
-  }
-  return steps + 1;
+  return pauseActor(() => scenarioWorld(scenario, check), paused, crash);
 }
