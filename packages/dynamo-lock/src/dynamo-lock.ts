@@ -91,7 +91,7 @@ export class DynamoLockingManager implements LockManager {
     if (
       typeof this.prefix !== 'string' ||
       !isWellFormedText(this.prefix) ||
-      /[\u0000-\u001f\u007f-\u009f]/.test(this.prefix)
+      hasControlCharacter(this.prefix)
     ) {
       throw new DurableError(
         ErrorCode.CONFIG,
@@ -104,14 +104,10 @@ export class DynamoLockingManager implements LockManager {
     this.clock = options.clock ?? systemClock;
   }
 
-  acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
-    try {
-      this.itemId(key);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+  async acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
+    this.itemId(key); // INVALID_KEY before any I/O, as a rejection
     const attempt = (ttlMs: number): Promise<Lease | undefined> => this.tryAcquire(key, ttlMs);
-    return acquireWithRetry({
+    return await acquireWithRetry({
       context: CONTEXT,
       key,
       options,
@@ -243,8 +239,9 @@ export class DynamoLockingManager implements LockManager {
   }
 
   /** Destroys the DynamoDB client if this manager created it (never an injected one). */
-  async close(): Promise<void> {
+  close(): Promise<void> {
     if (this.connection.owned) this.connection.client.destroy();
+    return Promise.resolve();
   }
 
   private remember(key: string, token: string, expiresAt: number): void {
@@ -335,4 +332,13 @@ export class DynamoLockingManager implements LockManager {
 /** Creates a {@link DynamoLockingManager}. */
 export function createDynamoLock(options: DynamoLockOptions): DynamoLockingManager {
   return new DynamoLockingManager(options);
+}
+
+/** True when `text` has a C0 or C1 control character (U+0000-U+001F, U+007F-U+009F). */
+function hasControlCharacter(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code <= 0x1f || (code >= 0x7f && code <= 0x9f)) return true;
+  }
+  return false;
 }

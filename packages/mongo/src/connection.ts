@@ -61,7 +61,8 @@ export function assertDatabaseName(name: unknown, context: string): asserts name
     typeof name !== 'string' ||
     name.length === 0 ||
     name.length > 63 ||
-    /[/\\. "$*<>:|?\u0000]/.test(name)
+    /[/\\. "$*<>:|?]/.test(name) ||
+    name.includes('\u0000')
   ) {
     throw new DurableError(
       ErrorCode.CONFIG,

@@ -165,7 +165,7 @@ export class MongoWorkflowStore extends ClaimWrites implements WorkflowStore {
 
   async claim(options: { leaseMs: number }): Promise<ClaimedWorkflow | undefined> {
     await this.ensureIndexes();
-    let unreadable: unknown;
+    let unreadable: Error | undefined;
     for (let round = 0; round < MAX_ATTEMPTS; round++) {
       const now = this.clock();
       let candidates: WorkflowDocument[];
@@ -189,7 +189,7 @@ export class MongoWorkflowStore extends ClaimWrites implements WorkflowStore {
           record = documentRecord(document, 0);
         } catch (error) {
           // One unreadable record must not stop every other workflow: go on, report it if idle.
-          unreadable ??= error;
+          unreadable ??= error instanceof Error ? error : new Error(String(error));
           continue;
         }
         if (!isWorkflowDue(record, now)) continue;

@@ -69,7 +69,6 @@ export function workflowFields(
 ): Required<
   Pick<WorkflowDocument, 'format' | 'dueAt' | 'status' | 'handler' | 'createdAt' | 'idKey' | 'head'>
 > {
-  const { steps: _steps, ...head } = record;
   return {
     format: WORKFLOW_DOCUMENT_FORMAT,
     dueAt: workflowDueAt(record),
@@ -77,7 +76,8 @@ export function workflowFields(
     handler: record.handler,
     createdAt: record.createdAt,
     idKey: workflowIdKey(record.id),
-    head: JSON.stringify(head),
+    // The head is the record without its history (JSON leaves an undefined field out).
+    head: JSON.stringify({ ...record, steps: undefined }),
   };
 }
 

@@ -9,7 +9,7 @@ interface SdkErrorShape {
 }
 
 /** The HTTP status of an SDK error, or undefined for a network failure. */
-function httpStatus(error: unknown): number | undefined {
+export function httpStatus(error: unknown): number | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
   return (error as SdkErrorShape).$metadata?.httpStatusCode;
 }

@@ -20,6 +20,8 @@ import {
 } from '@durable/core/adapter';
 import type { S3Connection, S3ConnectionOptions } from './connection.js';
 import { objectKeyFor, resolveConnection } from './connection.js';
+import type { ConflictRetry, ConflictRetryOptions } from './conflict-retry.js';
+import { resolveConflictRetry, sendRetrying409 } from './conflict-retry.js';
 import { isNotFound, isPreconditionFailure, s3BackendError } from './s3-errors.js';
 
 /** Options for {@link S3LockManager}. */
@@ -30,6 +32,12 @@ export interface S3LockOptions extends S3ConnectionOptions {
   backoff?: BackoffOptions;
   /** Time source (epoch ms); inject one in tests. Processes sharing a lock must have roughly synchronised clocks. @default Date.now */
   clock?: Clock;
+  /**
+   * How a lease write that S3 answered `409 ConditionalRequestConflict` (another conditional write
+   * on the lease was in progress; nothing was applied) is sent again, unchanged, before it counts
+   * as a lost race. @default { maxAttempts: 4, baseMs: 20, maxMs: 500 }
+   */
+  conflictRetry?: ConflictRetryOptions;
 }
 
 /** The lease object's body (format version 1). */
@@ -75,6 +83,7 @@ export class S3LockManager implements LockManager {
   private readonly defaultTtlMs: number;
   private readonly backoff: BackoffOptions;
   private readonly clock: Clock;
+  private readonly conflictRetry: ConflictRetry;
   // What this manager last wrote for each lease it holds (by key and token), so release and
   // extend can swap on that ETag at once instead of reading the object first.
   private readonly known = new Map<string, Observed>();
@@ -84,20 +93,18 @@ export class S3LockManager implements LockManager {
       'defaultTtlMs',
       'backoff',
       'clock',
+      'conflictRetry',
     ]);
+    this.conflictRetry = resolveConflictRetry(options.conflictRetry, CONTEXT);
     this.defaultTtlMs = resolveTtl(options.defaultTtlMs, 30_000, CONTEXT);
     this.backoff = resolveBackoff(options.backoff, CONTEXT);
     this.clock = options.clock ?? systemClock;
   }
 
-  acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
-    try {
-      objectKeyFor(this.connection, key, CONTEXT);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+  async acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
+    objectKeyFor(this.connection, key, CONTEXT); // INVALID_KEY before any I/O, as a rejection
     const attempt = (ttlMs: number): Promise<Lease | undefined> => this.tryAcquire(key, ttlMs);
-    return acquireWithRetry({
+    return await acquireWithRetry({
       context: CONTEXT,
       key,
       options,
@@ -157,8 +164,9 @@ export class S3LockManager implements LockManager {
   }
 
   /** Destroys the S3 client if this manager created it (never an injected one). */
-  async close(): Promise<void> {
+  close(): Promise<void> {
     if (this.connection.owned) this.connection.client.destroy();
+    return Promise.resolve();
   }
 
   private remember(key: string, record: LeaseRecord, etag: string): void {
@@ -288,14 +296,18 @@ export class S3LockManager implements LockManager {
     ownToken?: string,
   ): Promise<string | SwapFailure> {
     try {
-      const response = await this.connection.client.send(
-        new PutObjectCommand({
-          Bucket: this.connection.bucket,
-          Key: this.connection.prefix + key,
-          Body: JSON.stringify(record),
-          ContentType: 'application/json',
-          ...(ifEtag === null ? { IfNoneMatch: '*' } : { IfMatch: ifEtag }),
-        }),
+      // A 409 applied nothing: the same conditional PUT goes again (S3 still checks its
+      // condition), so a free lock is not reported held because a write was in flight on it.
+      const response = await sendRetrying409(this.conflictRetry, { conflicts: 0 }, () =>
+        this.connection.client.send(
+          new PutObjectCommand({
+            Bucket: this.connection.bucket,
+            Key: this.connection.prefix + key,
+            Body: JSON.stringify(record),
+            ContentType: 'application/json',
+            ...(ifEtag === null ? { IfNoneMatch: '*' } : { IfMatch: ifEtag }),
+          }),
+        ),
       );
       return response.ETag ?? '';
     } catch (error) {

@@ -5,6 +5,7 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
+import type { PutObjectCommandOutput } from '@aws-sdk/client-s3';
 import type {
   ConditionalOptions,
   ListOptions,
@@ -29,11 +30,14 @@ import {
 import type { S3Connection, S3ConnectionOptions } from './connection.js';
 import { objectKeyFor, resolveConnection } from './connection.js';
 import {
+  httpStatus,
   isConcurrentConditionalWrite,
   isNotFound,
   isPreconditionFailure,
   s3BackendError,
 } from './s3-errors.js';
+import type { ConflictRetry, ConflictRetryOptions, ConflictTally } from './conflict-retry.js';
+import { resolveConflictRetry, sendRetrying409 } from './conflict-retry.js';
 import type { ObservedObject } from './write-outcome.js';
 import {
   CONDITION_META,
@@ -52,6 +56,12 @@ export interface S3StorageOptions extends S3ConnectionOptions {
    * which is NOT atomic, so pair the storage with a lock (`LockableStorageManager`). @default true
    */
   conditionalWrites?: boolean;
+  /**
+   * How a conditional write or delete that S3 answered `409 ConditionalRequestConflict` (another
+   * conditional write on the key was in progress; nothing was applied) is sent again, unchanged,
+   * before it is reported as `CONFLICT`. @default { maxAttempts: 4, baseMs: 20, maxMs: 500 }
+   */
+  conflictRetry?: ConflictRetryOptions;
 }
 
 const CONTEXT = 's3 storage';
@@ -69,11 +79,16 @@ export class S3StorageManager implements StorageManager {
   readonly capabilities: StorageCapabilities;
   private readonly connection: S3Connection;
   private readonly conditional: boolean;
+  private readonly conflictRetry: ConflictRetry;
   private readonly seenWrites = new SeenWrites();
 
   constructor(options: S3StorageOptions) {
-    this.connection = resolveConnection(options, CONTEXT, '', ['conditionalWrites']);
+    this.connection = resolveConnection(options, CONTEXT, '', [
+      'conditionalWrites',
+      'conflictRetry',
+    ]);
     this.conditional = options.conditionalWrites ?? true;
+    this.conflictRetry = resolveConflictRetry(options.conflictRetry, CONTEXT);
     this.capabilities = { conditionalWrite: this.conditional };
   }
 
@@ -123,8 +138,8 @@ export class S3StorageManager implements StorageManager {
       [CONDITION_META]: conditionMark(conditional ? ifVersion : undefined),
       ...(previous === undefined ? {} : { [PREVIOUS_META]: previous }),
     };
-    try {
-      const response = await this.connection.client.send(
+    const put = (): Promise<PutObjectCommandOutput> =>
+      this.connection.client.send(
         new PutObjectCommand({
           Bucket: this.connection.bucket,
           Key: objectKey,
@@ -137,13 +152,20 @@ export class S3StorageManager implements StorageManager {
           ...conditions,
         }),
       );
+    // Every attempt carries the same write id: a 409 applied nothing, so whichever attempt lands
+    // is this call's one write, and a lost reply on any of them is settled by that id.
+    const tally: ConflictTally = { conflicts: 0 };
+    try {
+      const response = conditional
+        ? await sendRetrying409(this.conflictRetry, tally, put)
+        : await put();
       const version = requireEtag(response.ETag, key);
       this.seenWrites.note(key, version, writeId);
       return version;
     } catch (error) {
       // S3 answers If-Match on a missing object with 404: the version did not hold either.
       const failed = conditional && (isPreconditionFailure(error) || isNotFound(error));
-      if (failed && !wasRetried(error)) throw conflict(key, 'write', ifVersion, error);
+      if (failed && !wasRetried(error)) throw conflict(key, 'write', ifVersion, error, tally);
       if (!failed && !mayHaveBeenApplied(error))
         throw s3BackendError(error, `${CONTEXT}: write failed for ${key}`, key);
       return this.settleWrite(key, writeId, conditional ? ifVersion : undefined, error);
@@ -225,8 +247,9 @@ export class S3StorageManager implements StorageManager {
   }
 
   /** Destroys the S3 client if this manager created it (never an injected one). */
-  async close(): Promise<void> {
+  close(): Promise<void> {
     if (this.connection.owned) this.connection.client.destroy();
+    return Promise.resolve();
   }
 
   private objectKey(key: string): string {
@@ -275,7 +298,8 @@ export class S3StorageManager implements StorageManager {
     }
     const outcome = settleOutcome(current, writeId, ifVersion);
     if (outcome.kind === 'applied') return outcome.version;
-    if (outcome.kind === 'conflict') throw conflict(key, 'write', ifVersion, error, outcome.reason);
+    if (outcome.kind === 'conflict')
+      throw conflict(key, 'write', ifVersion, error, undefined, outcome.reason);
     throw unknownOutcome(key, 'write', outcome.reason, error, {
       writeId,
       gone: current === undefined,
@@ -308,18 +332,21 @@ export class S3StorageManager implements StorageManager {
     expected: string,
   ): Promise<void> {
     let failure: unknown;
-    try {
-      await this.connection.client.send(
+    const remove = (): Promise<unknown> =>
+      this.connection.client.send(
         new DeleteObjectCommand({
           Bucket: this.connection.bucket,
           Key: this.objectKey(key),
           ...(ifMatch === undefined ? {} : { IfMatch: ifMatch }),
         }),
       );
+    const tally: ConflictTally = { conflicts: 0 };
+    try {
+      await (ifMatch === undefined ? remove() : sendRetrying409(this.conflictRetry, tally, remove));
       return;
     } catch (error) {
       const failed = isPreconditionFailure(error) || isNotFound(error);
-      if (failed && !wasRetried(error)) throw conflict(key, 'delete', expected, error);
+      if (failed && !wasRetried(error)) throw conflict(key, 'delete', expected, error, tally);
       if (!failed && !mayHaveBeenApplied(error))
         throw s3BackendError(error, `${CONTEXT}: delete failed for ${key}`, key);
       failure = error;
@@ -328,7 +355,7 @@ export class S3StorageManager implements StorageManager {
     const current = await this.observeAfter(key, 'delete', failure);
     const outcome = settleOutcome(current, undefined, expected);
     if (outcome.kind === 'conflict')
-      throw conflict(key, 'delete', expected, failure, outcome.reason);
+      throw conflict(key, 'delete', expected, failure, undefined, outcome.reason);
     const reason = outcome.kind === 'unknown' ? outcome.reason : 'the object changed';
     throw unknownOutcome(key, 'delete', reason, failure, { gone: current === undefined });
   }
@@ -365,21 +392,41 @@ function conflict(
   operation: 'write' | 'delete',
   expected: string | null,
   cause?: unknown,
+  tally?: ConflictTally,
   reason?: string,
 ): DurableError {
-  // S3's 409 ConditionalRequestConflict: another conditional write was in flight; ours was not
-  // applied. Like every CONFLICT it is not retryable as is: read the key again and decide.
+  // S3's 409 ConditionalRequestConflict on the last attempt: another conditional write on the key
+  // was in progress every time, and S3 applied none of ours. Like every CONFLICT it is not
+  // retryable as is (it was, `conflictRetry.maxAttempts` times): read the key again and decide.
   const concurrent =
     cause !== undefined && reason === undefined && isConcurrentConditionalWrite(cause);
+  const conflicts = tally?.conflicts ?? 0;
   const why =
-    reason ?? (concurrent ? 'another conditional write on it was in progress (S3 409)' : undefined);
-  return conflictError({
+    reason ??
+    (concurrent
+      ? `S3 409 ConditionalRequestConflict: another conditional write on it was in progress, on all ${conflicts} attempt(s)`
+      : conflicts > 0
+        ? `it was answered S3 409 ConditionalRequestConflict ${conflicts} time(s) first, then the condition failed`
+        : undefined);
+  const base = conflictError({
     context: CONTEXT,
     operation,
     key,
     expected,
     ...(why === undefined ? {} : { reason: why }),
     ...(cause === undefined ? {} : { cause }),
+  });
+  if (conflicts === 0) return base;
+  // Core's one CONFLICT shape, with what S3 said: how many 409s, and that none wrote anything.
+  return new DurableError(base.code, base.message, {
+    cause,
+    retryable: false,
+    details: {
+      ...base.details,
+      ...(httpStatus(cause) === undefined ? {} : { s3Status: httpStatus(cause) }),
+      s3ConflictAnswers: conflicts,
+      written: false,
+    },
   });
 }
 

@@ -3,6 +3,8 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { bytesToText } from '@durable/core';
 import type { LostReplyProxy } from '@durable/testkit';
 import { expectDurableError, startLostReplyProxy, uniquePrefix } from '@durable/testkit';
+import type { Lease } from '@durable/core';
+import type { ConflictRetryOptions } from '../src/index.js';
 import { S3LockManager, S3StorageManager } from '../src/index.js';
 import { motoAvailability, startMoto } from '../../../scripts/test-servers/moto.js';
 import type { ConflictProxy } from './support/conflict-proxy.js';
@@ -11,14 +13,16 @@ import { changesAnObject } from './support/lost-reply.js';
 import { makeClient, startS3 } from './support/s3-server.js';
 
 // S3 answers a conditional write with 409 ConditionalRequestConflict when another conditional
-// write on the same key is in progress; nothing is applied and trying again may succeed. No
+// write on the same key is in progress; nothing is applied and S3 says to retry the request. No
 // server we can run here ever sends it (moto 5.2.5 and s3rver have no such code path; see
 // docs/test-servers.md), so these tests put a fault-injecting proxy in front of the real server
 // that answers chosen requests with S3's 409 (status, XML body, headers) without forwarding them,
-// and check what the adapters make of it: for a storage write, a CONFLICT like any other (never
-// retryable as is: read the key again and decide) that says it was S3's 409 and changed nothing;
-// for the lock, another attempt. On moto when installed (SKIPPED loudly otherwise), and on
-// s3rver with our conditional layer.
+// and check what the adapters make of it: the same conditional request is sent again in place
+// (bounded by `conflictRetry.maxAttempts`), so it commits once, or meets the other writer's commit
+// as S3's own 412 (CONFLICT); only when every attempt was answered 409 is it core's CONFLICT
+// (never retryable as is: read the key again and decide), saying it was S3's 409 and that nothing
+// was written. The lock sends its lease PUT again the same way. On moto when installed (SKIPPED
+// loudly otherwise), and on s3rver with our conditional layer.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 interface Server {
@@ -73,6 +77,10 @@ describe.each(servers)(
     let direct: S3Client;
     let viaProxy: S3Client;
     let single: S3Client;
+    // A proxy that answers 409 to any PUT, conditional or not (S3 never does; to check a blind
+    // write is not sent again).
+    let anyPut: ConflictProxy;
+    let blind: S3Client;
 
     beforeAll(async () => {
       server = await start();
@@ -85,73 +93,200 @@ describe.each(servers)(
       direct = makeClient(server.endpoint, 1, true);
       viaProxy = makeClient(proxy.endpoint, 3, true);
       single = makeClient(proxy.endpoint, 1, true);
+      anyPut = await startConflictProxy({
+        target: server.endpoint,
+        selects: (request) => request.method === 'PUT',
+      });
+      blind = makeClient(anyPut.endpoint, 1, true);
     }, 90_000);
     afterEach(() => {
       // A test that armed a fault must have used it: otherwise it proved nothing.
       expect(proxy.conflictsPending()).toBe(0);
+      expect(anyPut.conflictsPending()).toBe(0);
       expect(lossy.dropsPending()).toBe(0);
     });
     afterAll(async () => {
-      for (const client of [direct, viaProxy, single]) client?.destroy();
+      for (const client of [direct, viaProxy, single, blind]) client?.destroy();
+      await anyPut?.close();
       await proxy?.close();
       await lossy?.close();
       await server?.stop();
     }, 30_000);
 
-    const storage = (client: S3Client): S3StorageManager =>
-      new S3StorageManager({ client, bucket: server.bucket, prefix: 'c409/' });
-    const lock = (client: S3Client): S3LockManager =>
+    // Small 409 backoff: the tests count answers, they never depend on the delays.
+    const storage = (client: S3Client, retry: ConflictRetryOptions = {}): S3StorageManager =>
+      new S3StorageManager({
+        client,
+        bucket: server.bucket,
+        prefix: 'c409/',
+        conflictRetry: { baseMs: 1, maxMs: 5, ...retry },
+      });
+    const lock = (client: S3Client, retry: ConflictRetryOptions = {}): S3LockManager =>
       new S3LockManager({
         client,
         bucket: server.bucket,
         prefix: 'c409-locks/',
         backoff: { baseMs: 1, maxMs: 5 },
+        conflictRetry: { baseMs: 1, maxMs: 5, ...retry },
       });
     const text = async (key: string): Promise<string | undefined> => {
       const entry = await storage(direct).read(key);
       return entry === undefined ? undefined : bytesToText(entry.data);
     };
 
-    it('a create answered 409 is a CONFLICT saying so, writes nothing, and the next attempt succeeds', async () => {
+    it('a create answered 409 once is sent again unchanged and commits once', async () => {
       const key = uniquePrefix('create');
+      const before = { ...proxy.stats };
       proxy.conflictNext();
+      const version = await storage(viaProxy).write(key, 'mine', { ifVersion: null });
+      expect(proxy.stats.conflicts).toBe(before.conflicts + 1);
+      // One PUT reached the server: the refused one never left the proxy, the retry committed.
+      expect(proxy.stats.forwarded).toBe(before.forwarded + 1);
+      expect((await storage(direct).read(key))?.version).toBe(version);
+      expect(await text(key)).toBe('mine');
+    });
+
+    it('an update answered 409 twice is sent again and commits once, on the version it expected', async () => {
+      const key = uniquePrefix('update');
+      const v1 = await storage(direct).write(key, 'one');
+      const before = { ...proxy.stats };
+      proxy.conflictNext(2);
+      const v2 = await storage(viaProxy).write(key, 'two', { ifVersion: v1 });
+      expect(proxy.stats.conflicts).toBe(before.conflicts + 2);
+      expect(proxy.stats.forwarded).toBe(before.forwarded + 1);
+      expect(v2).not.toBe(v1);
+      expect((await storage(direct).read(key))?.version).toBe(v2);
+      expect(await text(key)).toBe('two');
+    });
+
+    it("an update answered 409 while another writer commits is a CONFLICT (the retry meets S3's 412), and the other writer's value stays", async () => {
+      const key = uniquePrefix('update-race');
+      const v1 = await storage(direct).write(key, 'one');
+      let theirs: string | undefined;
+      proxy.conflictNext(1, async () => {
+        theirs = await storage(direct).write(key, 'theirs', { ifVersion: v1 });
+      });
+      const error = await expectDurableError(
+        () => storage(viaProxy).write(key, 'mine', { ifVersion: v1 }),
+        'CONFLICT',
+      );
+      expect(error.retryable).toBe(false);
+      expect(error.details).toMatchObject({
+        key,
+        operation: 'write',
+        expected: v1,
+        s3Status: 412,
+        s3ConflictAnswers: 1,
+        written: false,
+      });
+      expect(error.message).toContain('then the condition failed');
+      expect((await storage(direct).read(key))?.version).toBe(theirs);
+      expect(await text(key)).toBe('theirs');
+    });
+
+    it('a create answered 409 while another writer creates the key is a CONFLICT, and theirs stays', async () => {
+      const key = uniquePrefix('create-race');
+      proxy.conflictNext(1, async () => {
+        await storage(direct).write(key, 'theirs', { ifVersion: null });
+      });
       const error = await expectDurableError(
         () => storage(viaProxy).write(key, 'mine', { ifVersion: null }),
         'CONFLICT',
       );
-      expect(error.retryable).toBe(false);
-      expect(error.message).toContain('S3 409');
-      expect(error.details).toMatchObject({ key, operation: 'write', expected: null });
-      expect(await text(key)).toBeUndefined();
-      const version = await storage(viaProxy).write(key, 'mine', { ifVersion: null });
-      expect((await storage(direct).read(key))?.version).toBe(version);
+      expect(error.details).toMatchObject({ expected: null, s3ConflictAnswers: 1 });
+      expect(await text(key)).toBe('theirs');
     });
 
-    it('an update answered 409 is a CONFLICT saying so, and the stored value is unchanged', async () => {
-      const key = uniquePrefix('update');
+    it('a create answered 409 on every attempt is a CONFLICT saying so, with nothing written', async () => {
+      const key = uniquePrefix('all-409');
+      const before = { ...proxy.stats };
+      proxy.conflictNext(3);
+      const error = await expectDurableError(
+        () => storage(viaProxy, { maxAttempts: 3 }).write(key, 'mine', { ifVersion: null }),
+        'CONFLICT',
+      );
+      expect(error.retryable).toBe(false);
+      expect(error.message).toContain('S3 409 ConditionalRequestConflict');
+      expect(error.message).toContain('on all 3 attempt(s)');
+      expect(error.details).toMatchObject({
+        key,
+        operation: 'write',
+        expected: null,
+        s3Status: 409,
+        s3ConflictAnswers: 3,
+        written: false,
+      });
+      expect(proxy.stats.forwarded).toBe(before.forwarded);
+      expect(await text(key)).toBeUndefined();
+      // Nothing was left behind: the next create succeeds at once.
+      await storage(viaProxy).write(key, 'mine', { ifVersion: null });
+      expect(await text(key)).toBe('mine');
+    });
+
+    it('an update answered 409 on all 4 attempts (the default) is a CONFLICT and the value is unchanged', async () => {
+      const key = uniquePrefix('all-409-update');
       const v1 = await storage(direct).write(key, 'one');
-      proxy.conflictNext();
+      proxy.conflictNext(4);
       const error = await expectDurableError(
         () => storage(viaProxy).write(key, 'two', { ifVersion: v1 }),
         'CONFLICT',
       );
-      expect(error.message).toContain('S3 409');
-      const after = await storage(direct).read(key);
-      expect(after?.version).toBe(v1);
+      expect(error.details).toMatchObject({ s3Status: 409, s3ConflictAnswers: 4, written: false });
+      expect((await storage(direct).read(key))?.version).toBe(v1);
       expect(await text(key)).toBe('one');
     });
 
-    it('a conditional delete answered 409 is a CONFLICT saying so, and the value is still there', async () => {
-      const key = uniquePrefix('delete');
-      const v1 = await storage(direct).write(key, 'kept');
+    it('maxAttempts 1 reports the first 409 as CONFLICT without sending it again', async () => {
+      const key = uniquePrefix('no-retry');
+      const before = { ...proxy.stats };
       proxy.conflictNext();
       const error = await expectDurableError(
-        () => storage(viaProxy).delete(key, { ifVersion: v1 }),
+        () => storage(viaProxy, { maxAttempts: 1 }).write(key, 'mine', { ifVersion: null }),
+        'CONFLICT',
+      );
+      expect(error.details).toMatchObject({ s3Status: 409, s3ConflictAnswers: 1, written: false });
+      expect(proxy.stats.forwarded).toBe(before.forwarded);
+      expect(await text(key)).toBeUndefined();
+    });
+
+    it('a conditional delete answered 409 once is sent again and deletes', async () => {
+      const key = uniquePrefix('delete');
+      const v1 = await storage(direct).write(key, 'gone soon');
+      proxy.conflictNext();
+      expect(await storage(viaProxy).delete(key, { ifVersion: v1 })).toBe(true);
+      expect(await text(key)).toBeUndefined();
+    });
+
+    it('a conditional delete answered 409 on every attempt is a CONFLICT saying so, and the value is still there', async () => {
+      const key = uniquePrefix('delete-all-409');
+      const v1 = await storage(direct).write(key, 'kept');
+      proxy.conflictNext(2);
+      const error = await expectDurableError(
+        () => storage(viaProxy, { maxAttempts: 2 }).delete(key, { ifVersion: v1 }),
         'CONFLICT',
       );
       expect(error.message).toContain('S3 409');
+      expect(error.details).toMatchObject({ operation: 'delete', s3Status: 409, written: false });
       expect(await text(key)).toBe('kept');
       expect(await storage(viaProxy).delete(key, { ifVersion: v1 })).toBe(true);
+    });
+
+    it('a blind write answered 409 is never sent again: BACKEND, not retryable, one answer', async () => {
+      const key = uniquePrefix('blind');
+      const before = { ...anyPut.stats };
+      anyPut.conflictNext();
+      const error = await expectDurableError(
+        () =>
+          new S3StorageManager({ client: blind, bucket: server.bucket, prefix: 'c409/' }).write(
+            key,
+            'mine',
+          ),
+        'BACKEND',
+      );
+      expect(error.retryable).toBe(false);
+      expect(anyPut.stats.conflicts).toBe(before.conflicts + 1);
+      expect(anyPut.stats.forwarded).toBe(before.forwarded);
+      expect(await text(key)).toBeUndefined();
     });
 
     it('a stale-version update (412) is a CONFLICT that does not claim to be a 409', async () => {
@@ -174,18 +309,46 @@ describe.each(servers)(
       expect(await text(key)).toBe('mine');
     });
 
-    it('lock: an acquire whose PUT is answered 409 tries again and gets the lease', async () => {
+    it('lock: an acquire with waitMs 0 whose PUT is answered 409 once sends it again and gets the lease', async () => {
       const key = uniquePrefix('acquire');
-      proxy.conflictNext();
       const before = proxy.stats.conflicts;
-      const lease = await lock(single).acquire(key, { ttlMs: 30_000, waitMs: 30_000 });
+      proxy.conflictNext();
+      const lease = await lock(single).acquire(key, { ttlMs: 30_000, waitMs: 0 });
       expect(proxy.stats.conflicts).toBe(before + 1);
+      expect(lease.fencingToken).toBe(1);
       // Held for real: another owner is refused.
       await expectDurableError(
         () => lock(direct).acquire(key, { ttlMs: 1000, waitMs: 0 }),
         'LOCK_TIMEOUT',
       );
       expect(await lease.release()).toBe(true);
+    });
+
+    it('lock: an acquire answered 409 while another owner takes the lock waits (LOCK_TIMEOUT at waitMs 0): no double grant', async () => {
+      const key = uniquePrefix('acquire-race');
+      let theirs: Lease | undefined;
+      proxy.conflictNext(1, async () => {
+        theirs = await lock(direct).acquire(key, { ttlMs: 30_000, waitMs: 0 });
+      });
+      await expectDurableError(
+        () => lock(single).acquire(key, { ttlMs: 30_000, waitMs: 0 }),
+        'LOCK_TIMEOUT',
+      );
+      expect(theirs?.fencingToken).toBe(1);
+      await theirs!.extend(30_000); // still theirs: extending would be LOCK_LOST otherwise
+      expect(await theirs!.release()).toBe(true);
+    });
+
+    it('lock: an acquire answered 409 on every attempt (waitMs 0) is LOCK_TIMEOUT and leaves the lock free', async () => {
+      const key = uniquePrefix('acquire-all-409');
+      proxy.conflictNext(2);
+      await expectDurableError(
+        () => lock(single, { maxAttempts: 2 }).acquire(key, { ttlMs: 30_000, waitMs: 0 }),
+        'LOCK_TIMEOUT',
+      );
+      const next = await lock(direct).acquire(key, { ttlMs: 1000, waitMs: 0 });
+      expect(next.fencingToken).toBe(1);
+      await next.release();
     });
 
     it('lock: an extend and a release answered 409 try again and take effect', async () => {
@@ -204,3 +367,27 @@ describe.each(servers)(
     });
   },
 );
+
+describe('conflictRetry option', () => {
+  it.each([
+    [{ maxAttempts: 0 }, 'maxAttempts must be an integer from 1 to 100'],
+    [{ maxAttempts: 2.5 }, 'maxAttempts must be an integer from 1 to 100'],
+    [{ baseMs: -1 }, 'baseMs must be a positive number'],
+    [{ maxMs: Number.NaN }, 'maxMs must be a positive number'],
+    ['4', 'conflictRetry must be an object'],
+  ])('%p is CONFIG at construction, before any I/O', (conflictRetry, message) => {
+    for (const create of [
+      () => new S3StorageManager({ bucket: 'b-1', conflictRetry } as never),
+      () => new S3LockManager({ bucket: 'b-1', conflictRetry } as never),
+    ]) {
+      let thrown: unknown;
+      try {
+        create();
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toMatchObject({ code: 'CONFIG' });
+      expect((thrown as Error).message).toContain(message);
+    }
+  });
+});

@@ -20,8 +20,12 @@ export interface ConflictProxyRequest {
 /** A running proxy; point the client's endpoint at `endpoint`. */
 export interface ConflictProxy {
   readonly endpoint: string;
-  /** The next `count` selected requests are answered 409 ConditionalRequestConflict (not forwarded). */
-  conflictNext(count?: number): void;
+  /**
+   * The next `count` selected requests are answered 409 ConditionalRequestConflict (not
+   * forwarded). `before` runs (awaited) before each of those answers is sent: another writer's
+   * change that lands while ours is refused, as when S3 answers 409 to the loser of a race.
+   */
+  conflictNext(count?: number, before?: () => Promise<void>): void;
   /** Armed 409s no request has used yet. */
   conflictsPending(): number;
   /** Requests answered 409 so far, and requests forwarded. */
@@ -58,7 +62,8 @@ export async function startConflictProxy(options: {
 }): Promise<ConflictProxy> {
   const target = new URL(options.target);
   const selects = options.selects ?? isConditionalChange;
-  let armed = 0;
+  // One entry per armed 409: what to run before answering it.
+  const armed: Array<(() => Promise<void>) | undefined> = [];
   const stats = { conflicts: 0, forwarded: 0 };
 
   const handle = (incoming: IncomingMessage, outgoing: ServerResponse): void => {
@@ -70,22 +75,30 @@ export async function startConflictProxy(options: {
         url: incoming.url ?? '/',
         headers: incoming.headers,
       };
-      if (armed > 0 && selects(seen)) {
-        armed--;
+      if (armed.length > 0 && selects(seen)) {
+        const before = armed.shift();
         stats.conflicts++;
         const requestId = randomBytes(8).toString('hex').toUpperCase();
         const body = Buffer.from(
           conditionalRequestConflictXml(requestId, new URL(seen.url, 'http://x').pathname),
           'utf8',
         );
-        outgoing.writeHead(409, {
-          'content-type': 'application/xml',
-          'content-length': String(body.length),
-          'x-amz-request-id': requestId,
-          date: new Date().toUTCString(),
-          server: 'AmazonS3',
-        });
-        outgoing.end(body);
+        const answer = (): void => {
+          outgoing.writeHead(409, {
+            'content-type': 'application/xml',
+            'content-length': String(body.length),
+            'x-amz-request-id': requestId,
+            date: new Date().toUTCString(),
+            server: 'AmazonS3',
+          });
+          outgoing.end(body);
+        };
+        if (before === undefined) answer();
+        else
+          before().then(answer, (error: unknown) => {
+            console.error('conflict proxy: the hook before a 409 failed', error);
+            incoming.socket.destroy();
+          });
         return;
       }
       stats.forwarded++;
@@ -112,10 +125,10 @@ export async function startConflictProxy(options: {
   const { port } = server.address() as AddressInfo;
   return {
     endpoint: `http://127.0.0.1:${port}`,
-    conflictNext: (count = 1) => {
-      armed += count;
+    conflictNext: (count = 1, before) => {
+      for (let i = 0; i < count; i++) armed.push(before);
     },
-    conflictsPending: () => armed,
+    conflictsPending: () => armed.length,
     stats,
     close: () =>
       new Promise<void>((resolve) => {
