@@ -78,7 +78,7 @@ function openStore(kind: string, root: string): WorkflowStore {
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.each(['fs', 'generic'])('workflow crash tests on the %s store', (storeKind) => {
-  it('4 workers, 200 workflows of 5 steps, 20 SIGKILLs: all complete, each side effect once (bar interrupted steps), no workflow ends twice', async () => {
+  it('4 workers, 200 workflows of 5 steps, 20 SIGKILLs and 10 stalls past the lease: all complete, no recorded step runs again, no workflow ends twice', async () => {
     const root = freshRoot();
     const log = join(root, 'effects.log');
     writeFileSync(log, '');
@@ -96,8 +96,16 @@ describe.each(['fs', 'generic'])('workflow crash tests on the %s store', (storeK
     await Promise.all(workers.map((w) => w.ready));
 
     const killed = new Set<string>();
+    const stalls: Array<Promise<void>> = [];
     let kills = 0;
     while (kills < 20) {
+      // Every other round a live worker is also stopped past its lease and resumed, as a loaded
+      // machine can stall one: its steps in flight are taken over and their records refused.
+      if (kills % 2 === 0) {
+        const stalled = workers[Math.floor(Math.random() * workers.length)] as Worker;
+        stalled.child.kill('SIGSTOP');
+        stalls.push(delay(config.timeoutMs + 300).then(() => void stalled.child.kill('SIGCONT')));
+      }
       await delay(80 + Math.floor(Math.random() * 120));
       const slot = Math.floor(Math.random() * workers.length);
       const victim = workers[slot] as Worker;
@@ -110,6 +118,7 @@ describe.each(['fs', 'generic'])('workflow crash tests on the %s store', (storeK
       await replacement.ready;
     }
 
+    await Promise.all(stalls);
     const deadline = Date.now() + 90_000;
     let records: Array<WorkflowRecord | undefined> = [];
     for (;;) {
@@ -128,34 +137,53 @@ describe.each(['fs', 'generic'])('workflow crash tests on the %s store', (storeK
       .map((r) => `${r?.id}:${r?.status}`);
     expect(notDone).toEqual([]);
 
-    const effects = new Map<string, string[]>();
+    // The log, in the order its lines were appended: "<wf> <step> <pid>" when a step's function
+    // ran, "saved <wf> <step> <pid>" once the store accepted its record, "finish <wf> <pid>".
+    const runs = new Map<string, Array<{ pid: string; line: number }>>();
+    const saves = new Map<string, Array<{ pid: string; line: number }>>();
     const finishes = new Map<string, string[]>();
-    for (const [a, b, c] of logLines(log)) {
-      if (a === 'finish')
-        finishes.set(b as string, [...(finishes.get(b as string) ?? []), c as string]);
-      else effects.set(`${a} ${b}`, [...(effects.get(`${a} ${b}`) ?? []), c as string]);
-    }
-    let repeats = 0;
+    logLines(log).forEach((fields, line) => {
+      const [a, b, c, d] = fields as [string, string, string, string | undefined];
+      if (a === 'finish') finishes.set(b, [...(finishes.get(b) ?? []), c]);
+      else if (a === 'saved')
+        saves.set(`${b} ${c}`, [...(saves.get(`${b} ${c}`) ?? []), { pid: d as string, line }]);
+      else runs.set(`${a} ${b}`, [...(runs.get(`${a} ${b}`) ?? []), { pid: c, line }]);
+    });
+    let killedRepeats = 0;
+    let stalledRepeats = 0;
     for (let i = 0; i < TOTAL; i++) {
-      for (let step = 1; step <= 5; step++) {
-        const pids = effects.get(`wf-${i} s${step}`) ?? [];
-        expect(pids.length).toBeGreaterThanOrEqual(1);
-        // A step may repeat only when the process that ran it earlier was killed mid-step.
-        for (const pid of pids.slice(0, -1)) expect(killed.has(pid)).toBe(true);
-        repeats += pids.length - 1;
-      }
-      expect((finishes.get(`wf-${i}`) ?? []).length).toBeLessThanOrEqual(1);
       const record = records[i] as WorkflowRecord;
       expect(record.steps.map((s) => s.id)).toEqual(['s1', 's2', 's3', 's4', 's5']);
+      for (let step = 1; step <= 5; step++) {
+        const key = `wf-${i} s${step}`;
+        const ran = runs.get(key) ?? [];
+        const last = ran[ran.length - 1];
+        expect(last).toBeDefined();
+        // At-least-once only for a step in flight: a run whose record was refused (its lease was
+        // taken over: killed, or stalled past it) may be followed by another run, but the
+        // recorded run is the last one, and no run starts after a record was acknowledged.
+        expect({ key, recorded: record.steps[step - 1]?.value }).toEqual({
+          key,
+          recorded: Number(last?.pid),
+        });
+        for (const saved of saves.get(key) ?? []) {
+          expect({ key, saver: saved.pid }).toEqual({ key, saver: last?.pid });
+          expect({ key, runAfterSave: ran.some((run) => run.line > saved.line) }).toEqual({
+            key,
+            runAfterSave: false,
+          });
+        }
+        for (const run of ran.slice(0, -1)) {
+          if (killed.has(run.pid)) killedRepeats++;
+          else stalledRepeats++; // a live worker stalled past its lease; its record was refused
+        }
+      }
+      expect((finishes.get(`wf-${i}`) ?? []).length).toBeLessThanOrEqual(1);
       // The result is what the recorded steps returned, whoever ran them.
       expect(record.result).toEqual(record.steps.map((s) => s.value));
     }
-    // Each kill interrupts at most `concurrency` steps.
-    expect(repeats).toBeLessThanOrEqual(20 * config.concurrency);
     console.log(
-      `${storeKind}: 20 kills, ${repeats} interrupted steps repeated, ${
-        [...finishes.values()].length
-      } finishes logged`,
+      `${storeKind}: 20 kills; steps run again: ${killedRepeats} after a kill, ${stalledRepeats} after a live worker stalled past its lease (record refused); ${finishes.size} finishes logged`,
     );
   }, 180_000);
 
@@ -188,7 +216,8 @@ describe.each(['fs', 'generic'])('workflow crash tests on the %s store', (storeK
     expect(done?.status).toBe('completed');
     const bPid = b.child.pid as number;
     expect(done?.result).toEqual([bPid, bPid]);
-    expect(done?.failures).toBe(1);
+    // 1, or more if B itself stalled past its lease on a loaded machine and claimed it again.
+    expect(done?.failures).toBeGreaterThanOrEqual(1);
 
     a.child.kill('SIGCONT');
     await delay(1500); // A's step ends, its save and heartbeats are refused

@@ -424,7 +424,12 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
         assertClaimHeld(current?.record, token, operation, id);
       });
     } catch (error) {
-      if (isDurableError(error, ErrorCode.LOCK_LOST)) throw error;
+      if (isDurableError(error, ErrorCode.LOCK_LOST)) {
+        // The cached history is of a claim we no longer hold: a later write must read and find
+        // the claim gone (LOCK_LOST), not judge positions by that history.
+        if (this.held.get(id)?.token === token) this.held.delete(id);
+        throw error;
+      }
       throw wrap(this.name, error, `${operation} (step key)`, id);
     }
     return (record) => ({
