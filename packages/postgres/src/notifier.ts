@@ -47,11 +47,12 @@ export class Notifier {
   }
 
   /** Stops listening and returns the connection to the pool. */
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.closed = true;
     const client = this.client;
     this.client = undefined;
     client?.release(true);
+    return Promise.resolve();
   }
 
   private connect(): void {

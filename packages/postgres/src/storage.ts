@@ -218,7 +218,7 @@ export class PostgresStorageManager implements StorageManager {
       current =
         (await this.connection.query<{ version: string }>(this.sql.version, [key], 'write', key))
           .rows[0]?.version ?? null;
-    } catch (readError) {
+    } catch {
       if (ifVersion === undefined) throw this.connection.fail(lost, 'write', key);
       throw unknownOutcome('write', key, lost.cause, 'it could not be read back');
     }

@@ -228,7 +228,8 @@ export function listStatement(
 
 /** The column values of a header, in the order of the insert and update statements ($2..$11 / $3..$12). */
 export function headerColumns(record: WorkflowRecord, stepCount: number): unknown[] {
-  const { steps: _steps, ...header } = record;
+  const header: Partial<WorkflowRecord> = { ...record };
+  delete header.steps;
   return [
     record.status,
     dueAt(record),

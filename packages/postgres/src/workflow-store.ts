@@ -506,11 +506,10 @@ export class PostgresWorkflowStore extends ClaimWrites implements WorkflowStore 
     if (record.claim === undefined) return;
     if (this.remembered.size >= REMEMBERED)
       this.remembered.delete(this.remembered.keys().next().value as string);
-    const { steps: _steps, ...header } = record;
     this.remembered.set(record.id, {
       token: record.claim.token,
       rev,
-      header: { ...header, steps: [] },
+      header: { ...record, steps: [] },
       stepCount,
     });
   }

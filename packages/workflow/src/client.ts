@@ -102,7 +102,7 @@ export class WorkflowClient<W extends AnyWorkflow = AnyWorkflow> {
     );
     const existing = await Promise.all(
       created.map((made, i) =>
-        made ? undefined : this.engine.get((requests[i] as StartRequest<W>).id),
+        made ? Promise.resolve(undefined) : this.engine.get((requests[i] as StartRequest<W>).id),
       ),
     );
     existing.forEach((record, i) => {

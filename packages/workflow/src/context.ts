@@ -10,7 +10,15 @@ import { Unwind, workflowFailedError } from './errors.js';
 import type { EventResult, StepAttempt, WaitForEventOptions } from './context-api.js';
 import { isWorkflowDefinition } from './definition.js';
 import { wakeWorkers } from './wakes.js';
-import { childEventName, handled, isProgrammingError, isRetryable, isUnwind } from './misuse.js';
+import {
+  childEventName,
+  handled,
+  isProgrammingError,
+  isRetryable,
+  isUnwind,
+  rejected,
+  rethrow,
+} from './misuse.js';
 import type { StepOptions, StepPolicy } from './step-policy.js';
 import {
   isNonRetryable,
@@ -169,7 +177,7 @@ export class RunContext {
     const run = Promise.resolve().then(() => fn({ attempt, signal: controller.signal }));
     const timeoutMs = policy.timeoutMs;
     if (timeoutMs === undefined) return run;
-    handled(run); // a late rejection after the timeout is nobody's business
+    void handled(run); // a late rejection after the timeout is nobody's business
     const timer = new AbortController();
     const timedOut = pause(timeoutMs, timer.signal).then((): never | undefined => {
       if (timer.signal.aborted) return;
@@ -409,7 +417,8 @@ export class RunContext {
         )} was called after the run ended: await every ctx operation`,
       );
     }
-    if (this.fatal !== undefined) throw this.fatal;
+    if (this.fatal !== undefined) rethrow(this.fatal);
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- Unwind is not an Error on purpose (see errors.ts)
     if (this.unwound !== undefined) throw this.unwound;
     if (this.lost) throw lostError(this.workflowId);
     try {
@@ -483,7 +492,7 @@ export class RunContext {
   }
 
   private async save(index: number, memo: StepMemo): Promise<void> {
-    if (this.fatal !== undefined) throw this.fatal;
+    if (this.fatal !== undefined) rethrow(this.fatal);
     if (this.ended) throw lostError(this.workflowId);
     // A store hiccup (a retryable error, a reply lost after the write landed) is retried here
     // rather than failing the run, which would run the step's side effect again: recording the
@@ -503,28 +512,32 @@ export class RunContext {
   }
 
   private async suspend(options: SuspendOptions): Promise<never> {
-    if (this.fatal !== undefined) throw this.fatal;
+    if (this.fatal !== undefined) rethrow(this.fatal);
     if (this.ended) throw lostError(this.workflowId);
     await this.guard(() => this.deps.store.suspend(this.workflowId, this.deps.token, options));
     this.deps.onSuspend(options.runAt);
-    this.unwound = new Unwind('suspended');
-    throw this.unwound;
+    const unwind = new Unwind('suspended');
+    this.unwound = unwind;
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- Unwind is not an Error on purpose (see errors.ts)
+    throw unwind;
   }
 
   /** Rejects with `CONFIG` (a misuse of ctx): the run is aborted with it, caught or not. */
-  private misuse<T>(problem: string | unknown): Promise<T> {
+  private misuse<T>(problem: unknown): Promise<T> {
     const error =
       typeof problem === 'string'
         ? new DurableError(ErrorCode.CONFIG, `workflow ${this.workflowId}: ${problem}`)
         : problem;
     if (!this.ended) this.fatal ??= error;
-    return handled(Promise.reject(error));
+    return handled(rejected<T>(error));
   }
 
   private checkStopping(): void {
     if (this.deps.stopping.aborted) {
-      this.unwound = new Unwind('released');
-      throw this.unwound;
+      const unwind = new Unwind('released');
+      this.unwound = unwind;
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- Unwind is not an Error on purpose (see errors.ts)
+      throw unwind;
     }
   }
 

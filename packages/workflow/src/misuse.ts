@@ -39,6 +39,17 @@ export function handled<T>(promise: Promise<T>): Promise<T> {
   return promise;
 }
 
+/** Throws `error` unchanged: what a step, a store or a misuse threw is passed on as it is. */
+export function rethrow(error: unknown): never {
+  throw error;
+}
+
+/** A promise rejected with `error` unchanged (a user's non-Error throw stays what it was). */
+export function rejected<T>(error: unknown): Promise<T> {
+  // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- passes on what was thrown, unchanged
+  return Promise.reject(error);
+}
+
 /** The event a finished child sends its parent (`ctx.child` waits for it). */
 export function childEventName(childId: string): string {
   return `$child:${childId}`;

@@ -6,6 +6,7 @@ import type {
   WorkflowOutcome,
 } from '@durable/core';
 import { isTracing, loadTelemetry, logEvent, startSpan } from '@durable/core';
+import { describeValue } from '@durable/core/adapter';
 import type { RunEnd } from './run.js';
 
 // Structured logs and OpenTelemetry spans of workflow runs and steps: a span per run (a child of
@@ -62,7 +63,7 @@ class RunObservation {
           'durable.workflow.attempt': attempt,
         })
       : NO_SPAN;
-    if (logger?.info !== undefined) {
+    if (wants(logger, 'info')) {
       const last = record.steps[record.steps.length - 1];
       const woken = last !== undefined && !last.done;
       logEvent(
@@ -140,19 +141,20 @@ export class StepObservation {
   wrap<A extends { attempt: number }, T>(fn: (attempt: A) => T): (attempt: A) => T {
     const run = this.run;
     if (run === undefined) return fn;
+    this.started = performance.now();
+    // Without tracing the function runs as it is: no closure per step.
+    if (!run.tracing) return fn;
     return (attempt) => {
-      if (this.started === 0) {
-        this.started = performance.now();
-        if (run.tracing)
-          this.span = startSpan(
-            'durable.step',
-            {
-              'durable.workflow.id': String(this.base['workflowId']),
-              'durable.step.id': this.id,
-              'durable.step.index': this.index,
-            },
-            { parent: run.span },
-          );
+      if (this.span === undefined) {
+        this.span = startSpan(
+          'durable.step',
+          {
+            'durable.workflow.id': String(this.base['workflowId']),
+            'durable.step.id': this.id,
+            'durable.step.index': this.index,
+          },
+          { parent: run.span },
+        );
       }
       const span = this.span;
       return span === undefined ? fn(attempt) : span.run(() => fn(attempt));
@@ -166,9 +168,9 @@ export class StepObservation {
       this.run.logger,
       'warn',
       { ...this.base, stepId: this.id, stepAttempt: attempt, err: error },
-      `workflow ${String(this.base['workflowId'])}: step ${this.id} retried (attempt ${attempt}): ${
-        error instanceof Error ? error.message : String(error)
-      }`,
+      `workflow ${String(this.base['workflowId'])}: step ${this.id} retried (attempt ${attempt}): ${messageOf(
+        error,
+      )}`,
     );
   }
 
@@ -202,8 +204,7 @@ export class StepObservation {
     }
     if (!wants(this.run.logger, level)) return;
     const durationMs = this.started === 0 ? 0 : Math.round(performance.now() - this.started);
-    const reason =
-      error === undefined ? '' : `: ${error instanceof Error ? error.message : String(error)}`;
+    const reason = error === undefined ? '' : `: ${messageOf(error)}`;
     logEvent(
       this.run.logger,
       level,
@@ -221,6 +222,12 @@ export class StepObservation {
   }
 }
 
+/** What a thrown value says, for a log message. */
+function messageOf(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return typeof error === 'string' ? error : describeValue(error);
+}
+
 const NO_STEP = new StepObservation(undefined, '', 0, {});
 
 const NO_SPAN: DurableSpan = {
@@ -231,15 +238,20 @@ const NO_SPAN: DurableSpan = {
   context: undefined,
 };
 
-/** Whether `logger` has the method of `level` (or `warn` for `error`): details are built only then. */
+/**
+ * Whether `logger` takes events of `level`: details are built only then. A logger that can tell
+ * (pino's and winston's `isLevelEnabled`) is asked; one that cannot (`console`, a bare object) takes
+ * info and above, and debug events (one per step) only when its `level` says debug or trace, as
+ * pino's default level (info) would, so a logger that tells nothing costs no record per step.
+ */
 function wants(logger: DurableLogger | undefined, level: LogLevel): boolean {
   if (logger === undefined || (logger[level] === undefined && level !== 'error')) return false;
-  // pino filters by level inside each call: ask it first, so a debug event costs nothing at info.
   const enabled = (logger as { isLevelEnabled?: unknown }).isLevelEnabled;
-  return (
-    typeof enabled !== 'function' ||
-    (enabled as (level: string) => boolean).call(logger, level) !== false
-  );
+  if (typeof enabled === 'function')
+    return (enabled as (level: string) => boolean).call(logger, level) !== false;
+  if (level !== 'debug') return true;
+  const declared = (logger as { level?: unknown }).level;
+  return declared === 'debug' || declared === 'trace';
 }
 
 /**
@@ -265,17 +277,20 @@ export function observeRun(
     return run();
   const observation = new RunObservation(options.logger, claimed, tracing);
   runs.set(token, observation);
-  let end: RunEnd = 'errored';
-  return observation.span
-    .run(run)
-    .then((value) => {
-      end = value;
-      return value;
-    })
-    .finally(() => {
-      runs.delete(token);
-      observation.end(end);
-    });
+  const ended = (end: RunEnd): void => {
+    runs.delete(token);
+    observation.end(end);
+  };
+  return (tracing ? observation.span.run(run) : run()).then(
+    (end) => {
+      ended(end);
+      return end;
+    },
+    (error: unknown) => {
+      ended('errored');
+      throw error;
+    },
+  );
 }
 
 /** The observation of step `id` at `index` of the run holding `token` (a no-op when none). */

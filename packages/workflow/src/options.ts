@@ -11,7 +11,7 @@ import { pause } from './timers.js';
  */
 export type WorkflowHandler = {
   // Method syntax keeps parameters bivariant, so `(ctx, input: Order) => ...` is assignable.
-  bivariant(ctx: never, input: never): Promise<unknown> | unknown;
+  bivariant(ctx: never, input: never): unknown;
 }['bivariant'];
 
 /** Options every client takes (the typed one and Lidex's). Every duration may be 0. */
@@ -48,7 +48,9 @@ export interface EngineOptions {
   /**
    * A pino-shaped logger (`logger.info(details, message)`; pino, a winston adapter or `console`):
    * workflow started, claimed, woken, step done (debug), retried and failed, sleeping, completed,
-   * failed, aborted, cancelled, with ids, attempts and durations. @default none (only `onError`)
+   * failed, aborted, cancelled, with ids, attempts and durations. Step events are debug: sent
+   * when `isLevelEnabled('debug')` (pino, winston) is true or, for a logger without it, when its
+   * `level` is "debug" or "trace". @default none (only `onError`)
    */
   logger?: DurableLogger;
   /**
@@ -216,8 +218,8 @@ function workflowsByName(value: unknown): Record<string, WorkflowHandler> {
           workflow.name,
         )}: names must be unique (they are stored with each run)`,
       );
-    const run = workflow.run;
-    handlers[workflow.name] = (ctx: never, input: never) => run(ctx, input);
+    const definition = workflow;
+    handlers[workflow.name] = (ctx: never, input: never) => definition.run(ctx, input);
   }
   return handlers;
 }

@@ -1,6 +1,6 @@
 import type { DurableErrorOptions } from '@durable/core';
 import { DurableError, isDurableError } from '@durable/core';
-import { checkOptions } from '@durable/core/adapter';
+import { checkOptions, describeValue } from '@durable/core/adapter';
 import { WorkflowErrorCode } from './errors.js';
 
 /**
@@ -50,7 +50,7 @@ export function resolveStepPolicy(options: StepOptions | undefined, context: str
     if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
       throw new DurableError(
         'CONFIG',
-        `${context}: ${name} must be a whole number >= 0, got ${String(value)}`,
+        `${context}: ${name} must be a whole number >= 0, got ${describeValue(value)}`,
       );
     }
     return value;

@@ -31,7 +31,7 @@ function recordingLogger(): {
   logger: Record<
     'debug' | 'info' | 'warn' | 'error',
     (d: Record<string, unknown>, m: string) => void
-  >;
+  > & { level: string };
   logged: Logged[];
 } {
   const logged: Logged[] = [];
@@ -39,7 +39,13 @@ function recordingLogger(): {
     void logged.push({ level, details, message });
   return {
     logged,
-    logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') },
+    logger: {
+      level: 'debug',
+      debug: at('debug'),
+      info: at('info'),
+      warn: at('warn'),
+      error: at('error'),
+    },
   };
 }
 
@@ -129,6 +135,47 @@ describe('workflow logs and spans', () => {
     });
     const woken = logged.find((l) => l.message === 'workflow o-1 woken');
     expect(woken?.details).toMatchObject({ waitedFor: 'event paid#0', recorded: 3 });
+  });
+
+  it('step events (debug) go only to a logger that says it wants debug: isLevelEnabled, else its level', async () => {
+    const plain = defineWorkflow('plain', async (ctx) => {
+      await ctx.step('one', () => 1);
+      return 'ok';
+    });
+    const levels = async (logger: Record<string, unknown>): Promise<string[]> => {
+      const client = createWorkflowClient({
+        store: createMemoryWorkflowStore(),
+        workflows: [plain],
+        logger: logger as never,
+        pollIntervalMs: 0,
+      });
+      await client.start(plain, 'p');
+      await client.drain();
+      return (logger['logged'] as Logged[]).map((l) => `${l.level} ${l.message}`);
+    };
+    const make = (extra: Record<string, unknown>): Record<string, unknown> => {
+      const { logger, logged } = recordingLogger();
+      const { level: _level, ...methods } = logger;
+      return { ...methods, ...extra, logged };
+    };
+    const withoutDebug = [
+      'info workflow p started',
+      'info workflow p claimed',
+      'info workflow p completed',
+    ];
+    const withDebug = [
+      'info workflow p started',
+      'info workflow p claimed',
+      'debug workflow p: step one done',
+      'info workflow p completed',
+    ];
+    expect(await levels(make({}))).toEqual(withoutDebug);
+    expect(await levels(make({ level: 'info' }))).toEqual(withoutDebug);
+    expect(await levels(make({ level: 'trace' }))).toEqual(withDebug);
+    expect(await levels(make({ isLevelEnabled: (l: string) => l !== 'debug' }))).toEqual(
+      withoutDebug,
+    );
+    expect(await levels(make({ level: 'info', isLevelEnabled: () => true }))).toEqual(withDebug);
   });
 
   it('a span per run and per step: steps are children of their run, code in a step a child of the step, attempts and outcomes recorded', async () => {

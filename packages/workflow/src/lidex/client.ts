@@ -88,6 +88,7 @@ export class LidexClient extends Engine {
 }
 
 /** Lidex's factory (async, as in Lidex), for an easy move. */
-export async function makeClient(options: LidexClientOptions): Promise<LidexClient> {
-  return new LidexClient(options);
+export function makeClient(options: LidexClientOptions): Promise<LidexClient> {
+  // A bad option rejects (as Lidex's async factory did) rather than throwing synchronously.
+  return Promise.resolve().then(() => new LidexClient(options));
 }
