@@ -126,7 +126,8 @@ async function schedule(
 
   expect(nextResult).toEqual({ ok: true });
   if (!staleResult.ok) expect(staleResult.code).toBe('LOCK_LOST');
-  if (process.env.DEBUG_PAUSES) console.log(JSON.stringify({ a, b, aPaused, nextSawStale, staleResult }));
+  if (process.env.DEBUG_PAUSES)
+    console.log(JSON.stringify({ a, b, aPaused, nextSawStale, staleResult }));
   // Either way the old holder can record nothing more, and the new one goes on.
   expect(await settle(stale.saveStep('w', first.token, 2, memo('done', 'a2')))).toEqual({
     ok: false,
@@ -190,6 +191,8 @@ describe('storage workflow store: a holder paused at any storage call of a step'
     // Both branches were reached: pauses after the commit, and pauses before it.
     expect(acknowledgedBeforeTakeover).toBeGreaterThan(0);
     expect(schedules).toBeGreaterThan(acknowledgedBeforeTakeover);
-    console.log(`${schedules} schedules, ${acknowledgedBeforeTakeover} with the old holder's save committed before the takeover`);
+    console.log(
+      `${schedules} schedules, ${acknowledgedBeforeTakeover} with the old holder's save committed before the takeover`,
+    );
   });
 });
