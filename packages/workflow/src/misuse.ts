@@ -46,7 +46,6 @@ export function rethrow(error: unknown): never {
 
 /** A promise rejected with `error` unchanged (a user's non-Error throw stays what it was). */
 export function rejected<T>(error: unknown): Promise<T> {
-  // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- passes on what was thrown, unchanged
   return Promise.reject(error);
 }
 
