@@ -56,6 +56,9 @@ if (postgresOrSkip('the PostgreSQL conformance suites (storage, lock, workflow s
       await b.close?.();
     },
     lostReply,
+    // The suite's expiry cases extend a lease within its short TTL, one round trip (through the
+    // lost-reply proxy) after acquiring it: 300 ms was not always enough at load ~35.
+    shortTtlMs: 1500,
   });
 
   // claim() must not see the workflows of earlier tests: one schema per test.
