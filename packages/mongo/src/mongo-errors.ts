@@ -31,6 +31,30 @@ export function isDuplicateKey(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as MongoErrorShape).code === 11000;
 }
 
+/**
+ * For a bulk write refused only by duplicate keys (code 11000 on every write error, and no write
+ * concern error), the positions in the batch of the refused documents; otherwise undefined. The
+ * count of inserted documents is not used: mongo-java-server reports the whole batch as inserted.
+ */
+export function duplicatesOnly(error: unknown): Set<number> | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const shape = error as {
+    name?: unknown;
+    writeErrors?: unknown;
+    writeConcernError?: unknown;
+    result?: { hasWriteErrors?: () => boolean; getWriteConcernError?: () => unknown };
+  };
+  if (shape.name !== 'MongoBulkWriteError') return undefined;
+  if (shape.result?.getWriteConcernError?.() !== undefined) return undefined;
+  const writeErrors = Array.isArray(shape.writeErrors) ? shape.writeErrors : [shape.writeErrors];
+  const positions = new Set<number>();
+  for (const writeError of writeErrors as Array<{ code?: unknown; index?: unknown }>) {
+    if (writeError?.code !== 11000 || typeof writeError.index !== 'number') return undefined;
+    positions.add(writeError.index);
+  }
+  return positions.size === 0 ? undefined : positions;
+}
+
 /** Whether trying the same operation again may succeed (network, failover, timeouts). */
 export function isTransientMongoError(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;

@@ -22,6 +22,7 @@ import {
 } from '@durable/core';
 import {
   ClaimWrites,
+  WakeListeners,
   assertClaimHeld,
   assertValidWorkflowId,
   checkWorkflowListQuery,
@@ -34,7 +35,7 @@ import {
 import { isAmbiguousWriteError } from './ambiguous-writes.js';
 import type { MongoConnection, MongoConnectionOptions } from './connection.js';
 import { resolveMongoConnection } from './connection.js';
-import { isDuplicateKey, mongoBackendError } from './mongo-errors.js';
+import { duplicatesOnly, isDuplicateKey, mongoBackendError } from './mongo-errors.js';
 import type { WorkflowDocument } from './workflow-document.js';
 import {
   documentRecord,
@@ -58,6 +59,8 @@ const CONTEXT = 'mongo workflow store';
 const MAX_ATTEMPTS = 100;
 /** How many times a write whose reply was lost is settled by reading back and sending it again. */
 const SETTLE_ROUNDS = 3;
+/** Changes that may make work claimable whatever the record's due time (a parent may wait on them). */
+const WAKING = new Set(['signal', 'cancel', 'resume', 'release', 'finish']);
 /** Everything but the history: what claims, signals, cancels and listings read. */
 const WITHOUT_HISTORY = { projection: { steps: 0 } } as const;
 
@@ -98,6 +101,7 @@ export class MongoWorkflowStore extends ClaimWrites implements WorkflowStore {
   private readonly clock: Clock;
   private readonly claimBatch: number;
   private indexes: Promise<void> | undefined;
+  private readonly wakes = new WakeListeners();
 
   constructor(options: MongoWorkflowStoreOptions) {
     super();
@@ -142,6 +146,7 @@ export class MongoWorkflowStore extends ClaimWrites implements WorkflowStore {
       try {
         await this.connection.ready();
         await this.workflows.insertOne(document);
+        this.wakes.notify();
         return true;
       } catch (error) {
         if (!isDuplicateKey(error) && !isAmbiguousWriteError(error)) {
@@ -152,9 +157,91 @@ export class MongoWorkflowStore extends ClaimWrites implements WorkflowStore {
       }
       // Lost reply (or a duplicate after one): ours if the document carries this insert's write id.
       const seen = await this.readBack(record.id, 'insert', failure);
-      if (seen !== null) return seen.ops?.includes(writeId) === true;
+      if (seen !== null) {
+        const ours = seen.ops?.includes(writeId) === true;
+        if (ours) this.wakes.notify();
+        return ours;
+      }
     }
     throw stillUnknown(record.id, 'insert', failure);
+  }
+
+  /**
+   * Creates each workflow whose id is absent in one `insertMany` (unordered: a duplicate does not
+   * stop the rest), and returns one boolean per workflow in order: false when the id existed or
+   * came earlier in the batch (see {@link WorkflowStore.insertMany}). Every document of the batch
+   * carries one write id, so a batch whose reply was lost is settled by reading the ids back (ours,
+   * someone else's, or absent and sent again), never by guessing.
+   */
+  async insertMany(workflows: readonly NewWorkflow[]): Promise<boolean[]> {
+    const now = this.clock();
+    const records = Array.from(workflows, (workflow) => workflowTransitions.create(workflow, now));
+    const writeId = newWriteId();
+    const created = records.map(() => false);
+    // The first of each id is sent; a later one in the same batch is false without a request.
+    const first = new Map<string, number>();
+    records.forEach((record, index) => {
+      if (!first.has(record.id)) first.set(record.id, index);
+    });
+    let pending = [...first.values()];
+    let failure: unknown;
+    for (let round = 0; round < SETTLE_ROUNDS && pending.length > 0; round++) {
+      try {
+        await this.connection.ready();
+        await this.workflows.insertMany(
+          pending.map((index) => newWorkflowDocument(records[index] as WorkflowRecord, writeId)),
+          { ordered: false },
+        );
+        for (const index of pending) created[index] = true;
+        pending = [];
+        break;
+      } catch (error) {
+        // Duplicates alone, with no lost reply before: those ids existed, the rest are created.
+        const duplicates = duplicatesOnly(error);
+        if (duplicates !== undefined && failure === undefined) {
+          pending.forEach((index, position) => {
+            created[index] = !duplicates.has(position);
+          });
+          pending = [];
+          break;
+        }
+        if (duplicates === undefined && !isAmbiguousWriteError(error))
+          throw mongoBackendError(
+            error,
+            `${CONTEXT}: insertMany failed (some of the ${pending.length} workflows may have been created; inserting the same batch again is safe)`,
+          );
+        failure = error;
+      }
+      // A lost reply (or a duplicate after one): what carries this batch's write id is ours;
+      // what another writer created is not; what is absent was not created and is sent again.
+      const seen = await this.readBackMany(
+        pending.map((index) => (records[index] as WorkflowRecord).id),
+        failure,
+      );
+      pending = pending.filter((index) => {
+        const ops = seen.get((records[index] as WorkflowRecord).id);
+        if (ops === undefined) return true;
+        created[index] = ops.includes(writeId);
+        return false;
+      });
+    }
+    if (created.includes(true)) this.wakes.notify();
+    if (pending.length > 0) {
+      const ids = pending.map((index) => (records[index] as WorkflowRecord).id);
+      throw stillUnknown(ids.join(', '), 'insertMany', failure);
+    }
+    return created;
+  }
+
+  /**
+   * Calls `listener` (coalesced, in a microtask) after a change made through this store that may
+   * have made work claimable: an insert, a signal, cancel, resume, release or finish, a run
+   * suspended or failed with its due time passed. Changes made by other processes are not seen
+   * (MongoDB's change streams need a replica set, and neither test server has them: see the
+   * README), so workers still poll for those (`pollIntervalMs`).
+   */
+  watch(listener: () => void): () => void {
+    return this.wakes.add(listener);
   }
 
   async get(id: string): Promise<WorkflowRecord | undefined> {
@@ -374,7 +461,8 @@ export class MongoWorkflowStore extends ClaimWrites implements WorkflowStore {
         return undefined;
       }
       const only = history.kind === 'one' ? history.index : history.kind === 'none' ? 0 : undefined;
-      const next = change(documentRecord(document, only), this.clock());
+      const now = this.clock();
+      const next = change(documentRecord(document, only), now);
       if (next === undefined) return undefined;
       if (
         await this.swap(
@@ -383,8 +471,12 @@ export class MongoWorkflowStore extends ClaimWrites implements WorkflowStore {
           operation,
           history.kind === 'one' ? history.index : undefined,
         )
-      )
+      ) {
+        // Released, signalled, finished (a parent may wait), or suspended / failed already due.
+        if (WAKING.has(operation) || (next.status !== 'running' && isWorkflowDue(next, now)))
+          this.wakes.notify();
         return next;
+      }
     }
     throw new DurableError(
       ErrorCode.CONFLICT,
@@ -478,6 +570,23 @@ export class MongoWorkflowStore extends ClaimWrites implements WorkflowStore {
         ErrorCode.UNKNOWN_OUTCOME,
         `${CONTEXT}: the outcome of ${operation} for ${id} is unknown: the connection failed after the request was sent and reading it back failed too; read the workflow and try again`,
         { retryable: true, cause: failure, details: { id, readError: String(readError) } },
+      );
+    }
+  }
+
+  // The write ids of each of `ids` that exists, after a batch whose reply was lost.
+  private async readBackMany(ids: string[], failure: unknown): Promise<Map<string, string[]>> {
+    try {
+      await this.connection.ready();
+      const found = await this.workflows
+        .find({ _id: { $in: ids } }, { projection: { ops: 1 } })
+        .toArray();
+      return new Map(found.map((document) => [document._id, document.ops ?? []]));
+    } catch (readError) {
+      throw new DurableError(
+        ErrorCode.UNKNOWN_OUTCOME,
+        `${CONTEXT}: the outcome of insertMany is unknown: the connection failed after the request was sent and reading it back failed too; inserting the same batch again is safe`,
+        { retryable: true, cause: failure, details: { ids, readError: String(readError) } },
       );
     }
   }
