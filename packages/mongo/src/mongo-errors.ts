@@ -55,6 +55,19 @@ export function duplicatesOnly(error: unknown): Set<number> | undefined {
   return positions.size === 0 ? undefined : positions;
 }
 
+/**
+ * True for a bulk write that failed with no write error of its own: the driver wraps its own
+ * failures (a broken connection, a timeout) and write concern errors so, and the class of the
+ * original is lost. The batch may then have been applied, in part or whole: read it back.
+ */
+export function isBulkFailureWithoutWriteErrors(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const shape = error as { name?: unknown; writeErrors?: unknown };
+  if (shape.name !== 'MongoBulkWriteError') return false;
+  const writeErrors = shape.writeErrors;
+  return writeErrors === undefined || (Array.isArray(writeErrors) && writeErrors.length === 0);
+}
+
 /** Whether trying the same operation again may succeed (network, failover, timeouts). */
 export function isTransientMongoError(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;

@@ -35,7 +35,12 @@ import {
 import { isAmbiguousWriteError } from './ambiguous-writes.js';
 import type { MongoConnection, MongoConnectionOptions } from './connection.js';
 import { resolveMongoConnection } from './connection.js';
-import { duplicatesOnly, isDuplicateKey, mongoBackendError } from './mongo-errors.js';
+import {
+  duplicatesOnly,
+  isBulkFailureWithoutWriteErrors,
+  isDuplicateKey,
+  mongoBackendError,
+} from './mongo-errors.js';
 import type { WorkflowDocument } from './workflow-document.js';
 import {
   documentRecord,
@@ -205,7 +210,11 @@ export class MongoWorkflowStore extends ClaimWrites implements WorkflowStore {
           pending = [];
           break;
         }
-        if (duplicates === undefined && !isAmbiguousWriteError(error))
+        if (
+          duplicates === undefined &&
+          !isAmbiguousWriteError(error) &&
+          !isBulkFailureWithoutWriteErrors(error)
+        )
           throw mongoBackendError(
             error,
             `${CONTEXT}: insertMany failed (some of the ${pending.length} workflows may have been created; inserting the same batch again is safe)`,

@@ -177,6 +177,27 @@ if (!proxiable) {
       expect(await stores(lossy).insert({ id: 'w-insert', handler: 'h' })).toBe(false);
     });
 
+    it('an insertMany that landed reports each id it created (true), one that existed or repeated (false), and wakes the watchers', async () => {
+      expect(await stores(direct).insert({ id: 'm-old', handler: 'h', input: 'old' })).toBe(true);
+      const store = stores(lossy);
+      let wakes = 0;
+      const stop = store.watch(() => wakes++);
+      proxy.dropNextReply();
+      const batch = [
+        { id: 'm-a', handler: 'h', input: 'a' },
+        { id: 'm-old', handler: 'h', input: 'new' },
+        { id: 'm-b', handler: 'h', input: 'b' },
+        { id: 'm-a', handler: 'h', input: 'repeat' },
+      ];
+      expect(await store.insertMany(batch)).toEqual([true, false, true, false]);
+      await Promise.resolve(); // the wake-up comes in a microtask
+      expect(wakes).toBe(1);
+      stop();
+      expect((await stores(direct).get('m-a'))?.input).toBe('a');
+      expect((await stores(direct).get('m-old'))?.input).toBe('old');
+      expect(await stores(lossy).insertMany(batch)).toEqual([false, false, false, false]);
+    });
+
     it('a claim that landed returns that claim, whose token the stored record holds', async () => {
       expect(await stores(direct).insert({ id: 'w-claim', handler: 'h' })).toBe(true);
       proxy.dropNextReply();
