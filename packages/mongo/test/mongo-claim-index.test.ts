@@ -1,9 +1,8 @@
-import { MongoClient } from 'mongodb';
 import type { CommandStartedEvent, Document } from 'mongodb';
 import { uniquePrefix } from '@durable/testkit';
 import { MongoWorkflowStore } from '../src/index.js';
-import type { MongoTestServer } from './support/mongo-server.js';
-import { mongoServerOrSkip, startMongoTestServer } from './support/mongo-server.js';
+import { mongoServerOrSkip } from './support/mongo-server.js';
+import { useMonitoredMongo } from './support/monitored-mongo.js';
 
 // Neither test server uses an index for a query (mongo-java-server has no `explain`; FerretDB
 // 1.24's explain shows a SCAN with filterPushdown and sortPushdown false), so what MongoDB would do
@@ -45,40 +44,23 @@ function serves(index: Document, key: Array<[string, number]>): boolean {
 }
 
 if (mongoServerOrSkip('the claim index checks on mongo-java-server', 'mongo-java-server')) {
-  const database = process.env.MONGODB_DATABASE ?? `durable_index_${process.pid}`;
-  let server: MongoTestServer;
-  let client: MongoClient;
-  const finds: CommandStartedEvent[] = [];
-
-  beforeAll(async () => {
-    server = await startMongoTestServer('mongo-java-server');
-    client = new MongoClient(server.uri, {
-      serverSelectionTimeoutMS: 10_000,
-      monitorCommands: true,
-    });
-    client.on('commandStarted', (event) => {
-      if (event.commandName === 'find') finds.push(event);
-    });
-    await client.connect();
-  }, 60_000);
-  afterAll(async () => {
-    if (process.env.MONGODB_DATABASE === undefined) await client?.db(database).dropDatabase();
-    await client?.close();
-    await server?.stop();
-  }, 30_000);
+  const mongo = useMonitoredMongo('index');
+  const { database } = mongo;
+  const finds = (): CommandStartedEvent[] =>
+    mongo.started.filter((event) => event.commandName === 'find');
 
   it("the claim's find is served by an index the store creates, in ESR order (range and sort on dueAt)", async () => {
     const collection = `wf_${uniquePrefix('idx').replace(/-/g, '_')}`;
-    const store = new MongoWorkflowStore({ client, database, collection });
+    const store = new MongoWorkflowStore({ client: mongo.client, database, collection });
     expect(await store.insert({ id: 'due', handler: 'h' })).toBe(true);
     expect(await store.insert({ id: 'later', handler: 'h', runAt: Date.now() + 3_600_000 })).toBe(
       true,
     );
     await store.ensureIndexes(); // its own find (old-format documents) is not the claim's
-    finds.length = 0;
+    mongo.clear();
     const claim = await store.claim({ leaseMs: 60_000 });
     expect(claim?.record.id).toBe('due');
-    const find = finds.find((event) => event.command.find === collection);
+    const find = finds().find((event) => event.command.find === collection);
     expect(find).toBeDefined();
     const command = find!.command as { filter: Document; sort: unknown; limit: number };
     const { filter, limit } = command;
@@ -94,18 +76,18 @@ if (mongoServerOrSkip('the claim index checks on mongo-java-server', 'mongo-java
     expect(Object.keys(filter.dueAt as Document)).toEqual(['$lte']);
     const key = esrKey(filter, sort);
     expect(key).toEqual([['dueAt', 1]]);
-    const indexes = await client.db(database).collection(collection).listIndexes().toArray();
+    const indexes = await mongo.client.db(database).collection(collection).listIndexes().toArray();
     const serving = indexes.filter((index) => serves(index.key as Document, key));
     expect(serving.map((index) => index.name)).toContain('durable_due_at');
   });
 
   it('a finished workflow has no numeric due time, so a claim range (numbers up to now) never reaches it', async () => {
     const collection = `wf_${uniquePrefix('idx').replace(/-/g, '_')}`;
-    const store = new MongoWorkflowStore({ client, database, collection });
+    const store = new MongoWorkflowStore({ client: mongo.client, database, collection });
     await store.insert({ id: 'done', handler: 'h' });
     const claim = await store.claim({ leaseMs: 60_000 });
     await store.finish('done', claim!.token, { status: 'completed', result: 1 });
-    const stored = await client
+    const stored = await mongo.client
       .db(database)
       .collection(collection)
       .findOne({ _id: 'done' as never }, { projection: { dueAt: 1 } });

@@ -1,9 +1,8 @@
-import { BSON, MongoClient } from 'mongodb';
-import type { CommandStartedEvent, CommandSucceededEvent } from 'mongodb';
+import { BSON } from 'mongodb';
 import { uniquePrefix } from '@durable/testkit';
 import { MongoWorkflowStore } from '../src/index.js';
-import type { MongoTestServer } from './support/mongo-server.js';
-import { mongoServerOrSkip, startMongoTestServer } from './support/mongo-server.js';
+import { mongoServerOrSkip } from './support/mongo-server.js';
+import { useMonitoredMongo } from './support/monitored-mongo.js';
 
 // Recording a step must not cost more as the history grows: saveStep reads the one position it
 // records (a $slice projection) and writes that array element alone ($set of steps.N), and
@@ -12,34 +11,14 @@ import { mongoServerOrSkip, startMongoTestServer } from './support/mongo-server.
 // timing: the bytes of step 20's and step 60's commands and replies must be the same size (from
 // step 16 on, the list of the last 16 write ids that every write carries is full).
 if (mongoServerOrSkip('the MongoDB history-cost tests on mongo-java-server', 'mongo-java-server')) {
-  const database = process.env.MONGODB_DATABASE ?? `durable_history_${process.pid}`;
-  let server: MongoTestServer;
-  let client: MongoClient;
-  const started: CommandStartedEvent[] = [];
-  const succeeded: CommandSucceededEvent[] = [];
-
-  beforeAll(async () => {
-    server = await startMongoTestServer('mongo-java-server');
-    client = new MongoClient(server.uri, {
-      serverSelectionTimeoutMS: 10_000,
-      monitorCommands: true,
-    });
-    client.on('commandStarted', (event) => started.push(event));
-    client.on('commandSucceeded', (event) => succeeded.push(event));
-    await client.connect();
-  }, 60_000);
-  afterAll(async () => {
-    if (process.env.MONGODB_DATABASE === undefined) await client?.db(database).dropDatabase();
-    await client?.close();
-    await server?.stop();
-  }, 30_000);
+  const mongo = useMonitoredMongo('history');
+  const { database, started, succeeded } = mongo;
 
   /** Bytes of the commands sent and the replies received while `fn` runs. */
   async function traffic(
     fn: () => Promise<unknown>,
   ): Promise<{ sent: number; received: number; commands: string[]; updates: object[] }> {
-    started.length = 0;
-    succeeded.length = 0;
+    mongo.clear();
     await fn();
     return {
       sent: started.reduce((n, e) => n + BSON.calculateObjectSize(e.command), 0),
@@ -53,7 +32,7 @@ if (mongoServerOrSkip('the MongoDB history-cost tests on mongo-java-server', 'mo
 
   it('saveStep sends and receives the same bytes at step 20 and at step 60, and sets only steps.N', async () => {
     const store = new MongoWorkflowStore({
-      client,
+      client: mongo.client,
       database,
       collection: `wf_${uniquePrefix('hist').replace(/-/g, '_')}`,
     });
@@ -88,7 +67,7 @@ if (mongoServerOrSkip('the MongoDB history-cost tests on mongo-java-server', 'mo
 
   it('a heartbeat and a signal do not read or write the history', async () => {
     const store = new MongoWorkflowStore({
-      client,
+      client: mongo.client,
       database,
       collection: `wf_${uniquePrefix('hist').replace(/-/g, '_')}`,
     });
