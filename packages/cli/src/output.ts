@@ -86,11 +86,28 @@ export function formatDuration(ms: number): string {
 export function brief(value: unknown, max = 60): string {
   let text: string;
   try {
-    text = value === undefined ? '-' : (JSON.stringify(value) ?? String(value));
+    text = value === undefined ? '-' : (JSON.stringify(value) ?? unserialisable(value));
   } catch {
-    text = String(value);
+    // A cycle or a bigint somewhere inside: JSON cannot say it.
+    text = unserialisable(value);
   }
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+// What JSON leaves out (undefined, a function, a symbol) or cannot write (a bigint, a cycle).
+function unserialisable(value: unknown): string {
+  switch (typeof value) {
+    case 'function':
+      return `[function ${value.name === '' ? 'anonymous' : value.name}]`;
+    case 'symbol':
+      return value.toString();
+    case 'bigint':
+      return `${value}n`;
+    case 'object':
+      return value === null ? 'null' : '[object that JSON cannot write]';
+    default:
+      return String(value);
+  }
 }
 
 /** Renders rows as aligned columns (the first row is the header, dimmed on colour). */

@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
+import type { StateValue } from 'xstate';
 import type { WorkflowListQuery } from '@durable/core';
 import { isDurableError } from '@durable/core';
 import { readStoredActor } from '@durable/core/actor';
@@ -66,11 +67,12 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
   }
   const app = Fastify({ logger: false });
   const mermaidFile = createRequire(import.meta.url).resolve('mermaid/dist/mermaid.min.js');
-  let allowedHosts: Set<string> | undefined;
+  // Filled once the port is known (a Host check before that has nothing to compare with).
+  const allowedHosts = new Set<string>();
 
   app.addHook('onRequest', async (request, reply) => {
     if (
-      allowedHosts !== undefined &&
+      allowedHosts.size > 0 &&
       LOOPBACK.has(host) &&
       !allowedHosts.has(String(request.headers.host ?? ''))
     ) {
@@ -104,7 +106,8 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
 
   await app.listen({ port: options.port ?? 7400, host });
   const port = (app.server.address() as AddressInfo).port;
-  allowedHosts = new Set([`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]);
+  for (const allowed of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`])
+    allowedHosts.add(allowed);
   let resolveClosed: () => void = () => undefined;
   const closed = new Promise<void>((resolve) => (resolveClosed = resolve));
   app.server.on('close', () => resolveClosed());
@@ -250,7 +253,9 @@ function routes(app: FastifyInstance, config: LoadedConfig, token: string | unde
       return {
         subject,
         ...view,
-        ...(logic === undefined ? {} : { mermaid: toMermaid(logic, { current: view.value }) }),
+        ...(logic === undefined
+          ? {}
+          : { mermaid: toMermaid(logic, { current: view.value as StateValue }) }),
       };
     }),
   );
