@@ -7,14 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const { createFileWorkflowStore } = await import('../packages/fs/dist/esm/index.js');
+const { FileWorkflowStore } = await import('../packages/fs/dist/esm/index.js');
 const TOTAL = Number(process.env.BENCH_WORKFLOWS ?? 10_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const BIN = fileURLToPath(new URL('../packages/cli/dist/esm/bin.js', import.meta.url));
 
 const root = mkdtempSync(join(tmpdir(), 'durable-bench-list-'));
 try {
-  const store = createFileWorkflowStore({ root, fsync: false });
+  const store = new FileWorkflowStore({ root, fsync: false });
   if (typeof store.list !== 'function') {
     console.log('the fs workflow store has no list() yet: nothing to measure');
     process.exit(0);

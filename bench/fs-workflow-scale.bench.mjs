@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createFileWorkflowStore } from '../packages/fs/dist/esm/index.js';
+import { FileWorkflowStore } from '../packages/fs/dist/esm/index.js';
 import { median } from './support/stats.mjs';
 
 const SCALES = (process.env.SCALES ?? '100,100000').split(',').map(Number);
@@ -23,7 +23,7 @@ const DAY = 86_400_000;
 
 if (process.argv[2] === 'insert') {
   const [, , , root, from, to] = process.argv;
-  const store = createFileWorkflowStore({ root, fsync: false });
+  const store = new FileWorkflowStore({ root, fsync: false });
   const runAt = Date.now() + DAY;
   for (let i = Number(from); i < Number(to); i++)
     await store.insert({ id: `sleeper-${i}`, handler: 'h', runAt });
@@ -53,7 +53,7 @@ async function setUp(n) {
 }
 
 async function claims(root, round) {
-  const store = createFileWorkflowStore({ root });
+  const store = new FileWorkflowStore({ root });
   const empty = [];
   const due = [];
   for (let i = 0; i < CLAIMS; i++) {
@@ -76,7 +76,7 @@ async function claims(root, round) {
 // A workflow with `history` steps recorded (fsync off: setup), then STEPS more timed with fsync on.
 async function prepareSteps(history) {
   const root = mkdtempSync(join(tmpdir(), 'durable-fs-steps-'));
-  const setup = createFileWorkflowStore({ root, fsync: false });
+  const setup = new FileWorkflowStore({ root, fsync: false });
   await setup.insert({ id: 'w', handler: 'h' });
   const claimed = await setup.claim({ leaseMs: 3_600_000 });
   for (let i = 0; i < history; i++)
@@ -91,7 +91,7 @@ async function prepareSteps(history) {
 }
 
 async function stepCost(prepared) {
-  const store = createFileWorkflowStore({ root: prepared.root });
+  const store = new FileWorkflowStore({ root: prepared.root });
   const times = [];
   for (let i = 0; i < STEPS; i++) {
     const index = prepared.next++;

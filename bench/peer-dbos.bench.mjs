@@ -71,19 +71,19 @@ async function setUp(system, url) {
       stop: () => DBOS.shutdown(),
     };
   }
-  const { createWorkflowClient, defineWorkflow } = await import('@durable/workflow');
+  const { WorkflowClient, defineWorkflow } = await import('@durable/workflow');
   let store;
   let folder;
   if (system === 'pg') {
     const { PostgresWorkflowStore } = await import('@durable/postgres');
     store = new PostgresWorkflowStore({ connectionString: url });
   } else if (system === 'fs') {
-    const { createFileWorkflowStore } = await import('@durable/fs');
+    const { FileWorkflowStore } = await import('@durable/fs');
     folder = mkdtempSync(join(tmpdir(), 'durable-peer-fs-'));
-    store = createFileWorkflowStore({ root: folder });
+    store = new FileWorkflowStore({ root: folder });
   } else {
-    const { createMemoryWorkflowStore } = await import('@durable/core');
-    store = createMemoryWorkflowStore();
+    const { MemoryWorkflowStore } = await import('@durable/core');
+    store = new MemoryWorkflowStore();
   }
   const workflows = new Map();
   for (const steps of new Set([0, 3, LONG_STEPS])) {
@@ -94,7 +94,7 @@ async function setUp(system, url) {
       ),
     );
   }
-  const client = createWorkflowClient({
+  const client = new WorkflowClient({
     store,
     workflows: [...workflows.values()],
     onError: (error) => console.error(error),

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createFileWorkflowStore } from '../packages/fs/dist/esm/index.js';
+import { FileWorkflowStore } from '../packages/fs/dist/esm/index.js';
 import { SqliteWorkflowStore } from '../packages/sqlite/dist/esm/index.js';
 import { median } from './support/stats.mjs';
 
@@ -21,7 +21,7 @@ const DAY = 86_400_000;
 
 function open(backend, where, fsync) {
   return backend === 'fs'
-    ? createFileWorkflowStore({ root: where, fsync })
+    ? new FileWorkflowStore({ root: where, fsync })
     : new SqliteWorkflowStore({ path: where, fsync });
 }
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { orchestrateCloudEvents, startTimerWorker } from '@durable/core/orchestrator';
-import { createFileLock, createFileStorage } from '@durable/fs';
+import { FileLockManager, LocalFileStorageManager } from '@durable/fs';
 import { setup } from 'xstate';
 import { quantile } from './support/stats.mjs';
 
@@ -24,8 +24,8 @@ const machine = setup({}).createMachine({
 function optionsFor(root) {
   return {
     versions: [{ version: '1', logic: machine }],
-    storage: createFileStorage({ root }),
-    lock: createFileLock({ root }),
+    storage: new LocalFileStorageManager({ root }),
+    lock: new FileLockManager({ root }),
     onOrchestrationState: { late: () => ({ type: 'notif.late' }) },
   };
 }

@@ -6,9 +6,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createMemoryLock, createMemoryStorage } from '@durable/core';
+import { MemoryLockManager, MemoryStorageManager } from '@durable/core';
 import { fireDueTimers, orchestrateCloudEvents } from '@durable/core/orchestrator';
-import { createFileLock, createFileStorage } from '@durable/fs';
+import { FileLockManager, LocalFileStorageManager } from '@durable/fs';
 import { assign, setup } from 'xstate';
 import { median } from './support/stats.mjs';
 
@@ -66,15 +66,16 @@ for (const backend of ['memory', 'fs']) {
   const results = {};
   for (const pending of [10, 10_000]) {
     const root = mkdtempSync(join(tmpdir(), 'durable-bench-timers-'));
-    const memory = createMemoryStorage();
-    const setupStorage = backend === 'memory' ? memory : createFileStorage({ root, fsync: false });
+    const memory = new MemoryStorageManager();
+    const setupStorage =
+      backend === 'memory' ? memory : new LocalFileStorageManager({ root, fsync: false });
     const t = performance.now();
     await populate(setupStorage, pending, 0);
     const setupMs = performance.now() - t;
     const makeOptions = () => ({
       versions: [{ version: '1', logic: machine }],
-      storage: backend === 'memory' ? memory : createFileStorage({ root }),
-      lock: backend === 'memory' ? createMemoryLock() : createFileLock({ root }),
+      storage: backend === 'memory' ? memory : new LocalFileStorageManager({ root }),
+      lock: backend === 'memory' ? new MemoryLockManager() : new FileLockManager({ root }),
       clock: () => T0 + 5000,
     });
     results[pending] = await timeRuns(makeOptions, ROUNDS);

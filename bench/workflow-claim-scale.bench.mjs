@@ -66,9 +66,9 @@ if (role === 'claimer') {
 } else {
   const core = await import('../packages/core/dist/esm/index.js');
   const makers = {
-    memory: () => core.createMemoryWorkflowStore(),
+    memory: () => new core.MemoryWorkflowStore(),
     'storage-memory': () =>
-      core.createStorageWorkflowStore({ storage: core.createMemoryStorage() }),
+      new core.StorageWorkflowStore({ storage: new core.MemoryStorageManager() }),
   };
   for (const kind of STORES.filter((k) => k in makers)) {
     console.log(

@@ -55,9 +55,9 @@ if (process.argv[2] === 'child') {
       new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }),
     );
   }
-  const { createMemoryWorkflowStore } = await import('../packages/core/dist/esm/index.js');
-  const { createFileWorkflowStore } = await import('../packages/fs/dist/esm/index.js');
-  const { createWorkflowClient, defineWorkflow } = await import(
+  const { MemoryWorkflowStore } = await import('../packages/core/dist/esm/index.js');
+  const { FileWorkflowStore } = await import('../packages/fs/dist/esm/index.js');
+  const { WorkflowClient, defineWorkflow } = await import(
     variant === 'before' ? pathToFileURL(BEFORE).href : '../packages/workflow/dist/esm/index.js'
   );
   const noop = () => undefined;
@@ -71,8 +71,8 @@ if (process.argv[2] === 'child') {
     return ctx.step('three', () => ({ total: b }));
   });
   const root = kind === 'fs' ? mkdtempSync(join(tmpdir(), 'durable-bench-obs-')) : undefined;
-  const store = kind === 'fs' ? createFileWorkflowStore({ root }) : createMemoryWorkflowStore();
-  const client = createWorkflowClient({
+  const store = kind === 'fs' ? new FileWorkflowStore({ root }) : new MemoryWorkflowStore();
+  const client = new WorkflowClient({
     store,
     workflows: [threeSteps],
     concurrency: 8,

@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createFileWorkflowStore } from '@durable/fs';
+import { FileWorkflowStore } from '@durable/fs';
 import { quantile } from './support/stats.mjs';
 
 const { LidexClient } = await import('../packages/workflow/dist/esm/lidex/index.js');
@@ -15,7 +15,7 @@ const WORKFLOWS = Number(process.env.BENCH_SLEEPERS ?? 50);
 for (const pollIntervalMs of [1000, 100]) {
   const root = mkdtempSync(join(tmpdir(), 'durable-bench-sleep-'));
   const client = new LidexClient({
-    store: createFileWorkflowStore({ root }),
+    store: new FileWorkflowStore({ root }),
     pollIntervalMs,
     concurrency: 20,
     handlers: {

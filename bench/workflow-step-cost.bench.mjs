@@ -11,10 +11,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createFileLock, createFileStorage, createFileWorkflowStore } from '@durable/fs';
+import { FileLockManager, LocalFileStorageManager, FileWorkflowStore } from '@durable/fs';
 import { median } from './support/stats.mjs';
 
-const { createMemoryStorage, createMemoryWorkflowStore, createStorageWorkflowStore } = await import(
+const { MemoryStorageManager, MemoryWorkflowStore, StorageWorkflowStore } = await import(
   '../packages/core/dist/esm/index.js'
 );
 const { LidexClient } = await import('../packages/workflow/dist/esm/lidex/index.js');
@@ -49,17 +49,20 @@ async function stepTimes(store) {
 }
 
 const growthStores = {
-  memory: () => ({ store: createMemoryWorkflowStore() }),
+  memory: () => ({ store: new MemoryWorkflowStore() }),
   'storage on memory': () => ({
-    store: createStorageWorkflowStore({ storage: createMemoryStorage() }),
+    store: new StorageWorkflowStore({ storage: new MemoryStorageManager() }),
   }),
   'storage on fs': () => {
     const root = mkdtempSync(join(tmpdir(), 'durable-bench-growth-'));
-    return { store: createStorageWorkflowStore({ storage: createFileStorage({ root }) }), root };
+    return {
+      store: new StorageWorkflowStore({ storage: new LocalFileStorageManager({ root }) }),
+      root,
+    };
   },
   fs: () => {
     const root = mkdtempSync(join(tmpdir(), 'durable-bench-growth-'));
-    return { store: createFileWorkflowStore({ root }), root };
+    return { store: new FileWorkflowStore({ root }), root };
   },
 };
 
@@ -91,10 +94,10 @@ async function stepCost(kind) {
   const root = mkdtempSync(join(tmpdir(), 'durable-bench-step-'));
   const store =
     kind === 'fs'
-      ? createFileWorkflowStore({ root })
-      : createStorageWorkflowStore({
-          storage: createFileStorage({ root }),
-          lock: createFileLock({ root }),
+      ? new FileWorkflowStore({ root })
+      : new StorageWorkflowStore({
+          storage: new LocalFileStorageManager({ root }),
+          lock: new FileLockManager({ root }),
           lockWrites: kind === 'generic+lock',
         });
   let perStep = 0;
@@ -122,7 +125,7 @@ async function stepCost(kind) {
 
 async function bareWrite(bytes) {
   const root = mkdtempSync(join(tmpdir(), 'durable-bench-bare-'));
-  const storage = createFileStorage({ root });
+  const storage = new LocalFileStorageManager({ root });
   // The same growth as the workflow record: from a small record up to `bytes`.
   let version = await storage.write('workflows/w', '{}', { ifVersion: null });
   const t0 = performance.now();

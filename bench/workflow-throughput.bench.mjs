@@ -6,18 +6,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createFileLock, createFileStorage, createFileWorkflowStore } from '@durable/fs';
+import { FileLockManager, LocalFileStorageManager, FileWorkflowStore } from '@durable/fs';
 
-const { createStorageWorkflowStore } = await import('../packages/core/dist/esm/index.js');
+const { StorageWorkflowStore } = await import('../packages/core/dist/esm/index.js');
 const { LidexClient } = await import('../packages/workflow/dist/esm/lidex/index.js');
 
 const WORKFLOWS = Number(process.env.BENCH_WORKFLOWS ?? 200);
 
 function openStore(kind, root) {
-  if (kind === 'fs') return createFileWorkflowStore({ root });
-  return createStorageWorkflowStore({
-    storage: createFileStorage({ root }),
-    lock: createFileLock({ root }),
+  if (kind === 'fs') return new FileWorkflowStore({ root });
+  return new StorageWorkflowStore({
+    storage: new LocalFileStorageManager({ root }),
+    lock: new FileLockManager({ root }),
     lockWrites: kind === 'generic+lock',
   });
 }

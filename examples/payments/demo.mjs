@@ -5,8 +5,8 @@ import { fork } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createFileWorkflowStore } from '@durable/fs';
-import { createWorkflowClient } from '@durable/workflow';
+import { FileWorkflowStore } from '@durable/fs';
+import { WorkflowClient } from '@durable/workflow';
 import { DAY_MS, createPaymentApi, defineCollectPayment } from './payments.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -16,8 +16,8 @@ const options = { timeoutIntervalMs: 600, pollIntervalMs: 50, retryIntervalMs: 2
 
 if (process.argv[2] === 'worker') {
   const collectPayment = defineCollectPayment(createPaymentApi(ledger));
-  const client = createWorkflowClient({
-    store: createFileWorkflowStore({ root }),
+  const client = new WorkflowClient({
+    store: new FileWorkflowStore({ root }),
     workflows: [collectPayment],
     ...options,
   });
@@ -30,8 +30,8 @@ if (process.argv[2] === 'worker') {
   writeFileSync(ledger, '');
   // This process only starts workflows (concurrency 0): the definition gives `start` its name and types.
   const collectPayment = defineCollectPayment(createPaymentApi(ledger));
-  const client = createWorkflowClient({
-    store: createFileWorkflowStore({ root }),
+  const client = new WorkflowClient({
+    store: new FileWorkflowStore({ root }),
     workflows: [collectPayment],
     concurrency: 0,
     ...options,

@@ -4,15 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createActor, createMachine, assign } from 'xstate';
 import type { StorageManager, WorkflowStore } from '@durable/core';
-import { createStorageWorkflowStore } from '@durable/core';
+import { StorageWorkflowStore } from '@durable/core';
 import { withPersistedActor } from '@durable/core/actor';
 import { orchestrateCloudEvents } from '@durable/core/orchestrator';
 import { DynamoLockingManager } from '@durable/dynamo-lock';
-import { FileLockManager, LocalFileStorageManager, createFileWorkflowStore } from '@durable/fs';
+import { FileLockManager, LocalFileStorageManager, FileWorkflowStore } from '@durable/fs';
 import { MongoStorageManager, MongoWorkflowStore } from '@durable/mongo';
 import { S3StorageManager } from '@durable/s3';
 import { uniquePrefix } from '@durable/testkit';
-import { NonRetryableError, createWorkflowClient, defineWorkflow } from '@durable/workflow';
+import { NonRetryableError, WorkflowClient, defineWorkflow } from '@durable/workflow';
 import type { DynamoTestEndpoint, S3TestEndpoint } from './fixtures/composition-support.js';
 import { startDynamoWithTable, startS3 } from './fixtures/composition-support.js';
 import type { MongoTestServer } from '../../scripts/test-servers/mongo-server.js';
@@ -137,7 +137,7 @@ const cases: StoreCase[] = [
     open: async () => {
       const lock = new FileLockManager({ root: fsRoot });
       return {
-        store: createFileWorkflowStore({ root: fsRoot }),
+        store: new FileWorkflowStore({ root: fsRoot }),
         storage: new LocalFileStorageManager({ root: fsRoot }),
         lock,
         close: async () => undefined,
@@ -161,7 +161,7 @@ const cases: StoreCase[] = [
         prefix: awsPrefix,
       });
       return {
-        store: createStorageWorkflowStore({ storage, lock }),
+        store: new StorageWorkflowStore({ storage, lock }),
         storage,
         lock,
         close: async () => {
@@ -174,7 +174,7 @@ const cases: StoreCase[] = [
       args: [],
       cwd: configFolder(`import { S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { createStorageWorkflowStore } from '@durable/core';
+import { StorageWorkflowStore } from '@durable/core';
 import { S3StorageManager } from '@durable/s3';
 import { DynamoLockingManager } from '@durable/dynamo-lock';
 const env = process.env;
@@ -183,7 +183,7 @@ export default () => {
   const dynamo = new DynamoDBClient({ endpoint: env.DURABLE_CLI_DYNAMO, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
   const storage = new S3StorageManager({ client: s3, bucket: env.DURABLE_CLI_BUCKET, prefix: env.DURABLE_CLI_PREFIX });
   const lock = new DynamoLockingManager({ client: dynamo, tableName: env.DURABLE_CLI_TABLE, prefix: env.DURABLE_CLI_PREFIX });
-  return { workflows: createStorageWorkflowStore({ storage, lock }), storage, lock, close: () => { s3.destroy(); dynamo.destroy(); } };
+  return { workflows: new StorageWorkflowStore({ storage, lock }), storage, lock, close: () => { s3.destroy(); dynamo.destroy(); } };
 };
 `),
       env: {
@@ -243,7 +243,7 @@ for (const storeCase of cases) {
     let cli: ReturnType<StoreCase['cli']>;
     const run = (args: string[]) => durable([...cli.args, ...args], cli.cwd, cli.env ?? {});
     const client = () =>
-      createWorkflowClient({
+      new WorkflowClient({
         store: opened.store,
         workflows: [review, charge],
         retryIntervalMs: 0,

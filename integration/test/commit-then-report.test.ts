@@ -3,7 +3,7 @@
 // actor's call and the orchestrator's batch must report the committed update (no error inviting
 // a retry that would apply it twice); the failed release goes to the logger.
 import type { LockManager, StorageManager } from '@durable/core';
-import { createMemoryStorage } from '@durable/core';
+import { MemoryStorageManager } from '@durable/core';
 import { withPersistedActor } from '@durable/core/actor';
 import { createCloudEvent, orchestrateCloudEvents } from '@durable/core/orchestrator';
 import { DynamoLockingManager } from '@durable/dynamo-lock';
@@ -113,7 +113,7 @@ describe.each(backends)('$name killed between save and release', (backend) => {
       throw new Error(
         `${backend.name}: the server is external (env endpoint); this test needs one it can kill`,
       );
-    const memory = createMemoryStorage();
+    const memory = new MemoryStorageManager();
     const storage = killingAfterWrite(memory, () => backend.kill());
     lock = backend.createLock();
     const logger = collectingLogger();
@@ -152,7 +152,7 @@ describe.each(backends)('$name killed between save and release', (backend) => {
       throw new Error(
         `${backend.name}: the server is external (env endpoint); this test needs one it can kill`,
       );
-    const memory = createMemoryStorage();
+    const memory = new MemoryStorageManager();
     const storage = killingAfterWrite(memory, () => backend.kill());
     lock = backend.createLock();
     const logger = collectingLogger();

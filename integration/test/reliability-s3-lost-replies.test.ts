@@ -1,6 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { ConditionalOptions, StorageManager, StorageValue } from '@durable/core';
-import { bytesToText, createStorageWorkflowStore, isDurableError } from '@durable/core';
+import { bytesToText, StorageWorkflowStore, isDurableError } from '@durable/core';
 import { toBytes } from '@durable/core/adapter';
 import { S3StorageManager } from '@durable/s3';
 import type { LostReplyProxy } from '@durable/testkit';
@@ -85,7 +85,7 @@ describeProxied('S3 with replies dropped at random', () => {
   it('the storage-backed workflow store aborts no healthy workflow (20 workflows, one worker)', async () => {
     const prefix = `${uniquePrefix('wf-lost')}/`;
     const tally: Tally = { writes: 0, conflicts: 0, appliedButConflict: 0, unknown: 0 };
-    const store = createStorageWorkflowStore({
+    const store = new StorageWorkflowStore({
       storage: watched(storage(prefix, 'proxy'), storage(prefix, 'direct'), tally),
       prefix: 'workflows/',
     });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StorageManager } from '@durable/core';
 import { bytesToText, listAll } from '@durable/core';
-import { createFileStorage } from '@durable/fs';
+import { LocalFileStorageManager } from '@durable/fs';
 import { MongoStorageManager } from '@durable/mongo';
 import { S3StorageManager } from '@durable/s3';
 import { uniquePrefix } from '@durable/testkit';
@@ -71,7 +71,7 @@ function store(backend: Backend, name: string): Store {
     const root = join(dir, `${name}-${uniquePrefix('')}`);
     return {
       specs: { storage: { kind: 'fs', root }, lock: { kind: 'fs', root } },
-      storage: createFileStorage({ root }),
+      storage: new LocalFileStorageManager({ root }),
     };
   }
   const prefix = uniquePrefix(`${name}-`);

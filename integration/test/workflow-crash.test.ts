@@ -4,8 +4,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { WorkflowRecord, WorkflowStore } from '@durable/core';
-import { createFileLock, createFileStorage, createFileWorkflowStore } from '@durable/fs';
-import { createStorageWorkflowStore } from '@durable/core';
+import { FileLockManager, LocalFileStorageManager, FileWorkflowStore } from '@durable/fs';
+import { StorageWorkflowStore } from '@durable/core';
 import { LidexClient } from '@durable/workflow/lidex';
 
 const fixture = join(__dirname, 'fixtures', 'workflow-worker.mjs');
@@ -68,10 +68,10 @@ function logLines(log: string): string[][] {
 // The same folder seen through the store the workers use: the fs-native one, or the generic one
 // over the fs storage and the fs lock.
 function openStore(kind: string, root: string): WorkflowStore {
-  if (kind === 'fs') return createFileWorkflowStore({ root });
-  return createStorageWorkflowStore({
-    storage: createFileStorage({ root }),
-    lock: createFileLock({ root }),
+  if (kind === 'fs') return new FileWorkflowStore({ root });
+  return new StorageWorkflowStore({
+    storage: new LocalFileStorageManager({ root }),
+    lock: new FileLockManager({ root }),
   });
 }
 

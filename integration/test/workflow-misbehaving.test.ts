@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { WorkflowRecord } from '@durable/core';
-import { createFileWorkflowStore } from '@durable/fs';
+import { FileWorkflowStore } from '@durable/fs';
 import { LidexClient } from '@durable/workflow/lidex';
 
 // A worker never dies of a workflow. One worker process, run with
@@ -135,7 +135,7 @@ it('a worker run with --unhandled-rejections=strict survives misbehaving handler
   const log = join(root, 'effects.log');
   writeFileSync(log, '');
   const client = new LidexClient({
-    store: createFileWorkflowStore({ root, fsync: false }),
+    store: new FileWorkflowStore({ root, fsync: false }),
     handlers: {},
     concurrency: 0,
   });

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Clock, WorkflowStore } from '@durable/core';
-import { createStorageWorkflowStore } from '@durable/core';
-import { createFileLock, createFileStorage } from '@durable/fs';
+import { StorageWorkflowStore } from '@durable/core';
+import { FileLockManager, LocalFileStorageManager } from '@durable/fs';
 import { runWorkflowStoreSuite } from '@durable/testkit';
 import { runAwsWorkflowTests } from './fixtures/aws-workflow-tests.js';
 import { startDynamoWithTable, startS3 } from './fixtures/composition-support.js';
@@ -29,9 +29,9 @@ function freshRoot(): string {
 let root = '';
 function fsStore(clock: Clock, lockWrites: boolean, fresh: boolean): WorkflowStore {
   if (fresh) root = freshRoot();
-  return createStorageWorkflowStore({
-    storage: createFileStorage({ root }),
-    lock: createFileLock({ root, clock }),
+  return new StorageWorkflowStore({
+    storage: new LocalFileStorageManager({ root }),
+    lock: new FileLockManager({ root, clock }),
     lockWrites,
     clock,
   });
