@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { LockManager, StorageManager, WorkflowStore } from '@durable/core';
-import { FileLockManager, LocalFileStorageManager, createFileWorkflowStore } from '@durable/fs';
+import { FileLockManager, LocalFileStorageManager, FileWorkflowStore } from '@durable/fs';
 import type { AnyStateMachine } from 'xstate';
 import { CliError, ExitCode } from './exit-codes.js';
 
@@ -63,7 +63,7 @@ export function fsConfig(dir: string): DurableConfig {
   const root = resolve(dir);
   if (!existsSync(root)) throw new CliError(ExitCode.USAGE, `--fs ${dir}: no such folder`);
   return {
-    workflows: createFileWorkflowStore({ root }),
+    workflows: new FileWorkflowStore({ root }),
     storage: new LocalFileStorageManager({ root }),
     lock: new FileLockManager({ root }),
   };

@@ -26,11 +26,11 @@ beforeAll(() => {
   dir = tempFolder('listing');
   writeConfig(
     dir,
-    `import { createMemoryWorkflowStore, createMemoryStorage } from ${JSON.stringify(
+    `import { MemoryWorkflowStore, MemoryStorageManager } from ${JSON.stringify(
       moduleUrl('@durable/core'),
     )};
 let now = ${T0};
-const store = createMemoryWorkflowStore({ clock: () => now });
+const store = new MemoryWorkflowStore({ clock: () => now });
 for (let i = 0; i < ${TOTAL}; i++) {
   now = ${T0} + i * 60000;
   const id = 'wf-' + String(i).padStart(3, '0');
@@ -51,7 +51,7 @@ for (let i = 0; i < ${TOTAL}; i++) {
   if (aborted) await store.finish(id, claimed.token, { status: 'aborted', error: { name: 'CardError', message: 'card declined', code: 'DECLINED' } });
   else await store.finish(id, claimed.token, { status: 'completed', result: { paid: i } });
 }
-export default { workflows: store, storage: createMemoryStorage() };
+export default { workflows: store, storage: new MemoryStorageManager() };
 `,
   );
 });

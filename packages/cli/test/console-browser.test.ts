@@ -15,7 +15,7 @@ const haveChromium = existsSync(CHROMIUM);
 function seedConfig(dir: string): void {
   writeConfig(
     dir,
-    `import { createMemoryWorkflowStore, createMemoryStorage, createMemoryLock } from ${JSON.stringify(
+    `import { MemoryWorkflowStore, MemoryStorageManager, MemoryLockManager } from ${JSON.stringify(
       moduleUrl('@durable/core'),
     )};
 import { orchestrateCloudEvents } from ${JSON.stringify(
@@ -26,7 +26,7 @@ import { withPersistedActor } from ${JSON.stringify(
     )};
 import { createMachine, createActor, assign } from ${JSON.stringify(moduleUrl('xstate'))};
 let now = Date.parse('2026-11-30T10:00:00Z');
-const store = createMemoryWorkflowStore({ clock: () => now });
+const store = new MemoryWorkflowStore({ clock: () => now });
 async function place(id, handler, make) {
   await store.insert({ id, handler, input: { order: id } });
   const c = await store.claim({ leaseMs: 3600000 });
@@ -56,8 +56,8 @@ await store.insert({ id: 'order-ready', handler: 'order', input: { n: 1 }, runAt
 await store.insert({ id: 'order-cancelled', handler: 'order' });
 await store.cancel('order-cancelled');
 const flow = createMachine({ id: 'book', initial: 'fetching', states: { fetching: { on: { 'evt.fetched': 'summarising' } }, summarising: { on: { 'evt.done': 'done' } }, done: { type: 'final' } } });
-const storage = createMemoryStorage();
-const lock = createMemoryLock();
+const storage = new MemoryStorageManager();
+const lock = new MemoryLockManager();
 const versions = [{ version: '1', logic: flow }];
 await orchestrateCloudEvents({ versions, storage, lock }, [], [{ subject: 'books/moby' }]);
 await orchestrateCloudEvents({ versions, storage, lock }, [{ specversion: '1.0', id: 'e1', source: 'test', type: 'evt.fetched', subject: 'books/moby' }]);
