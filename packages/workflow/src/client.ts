@@ -11,7 +11,7 @@ import { countWorkflowsByStatus, listWorkflows, resumeWorkflow } from './operati
 import type { EngineOptions } from './options.js';
 import type { WorkerStats, WorkflowWorker } from './worker.js';
 
-/** Options for {@link createWorkflowClient}. Every duration may be 0. */
+/** Options for {@link WorkflowClient}. Every duration may be 0. */
 export interface WorkflowClientOptions<W extends AnyWorkflow = AnyWorkflow> extends EngineOptions {
   /**
    * The workflows this client starts and runs (`defineWorkflow(...)` definitions, unique
@@ -153,13 +153,6 @@ export class WorkflowClient<W extends AnyWorkflow = AnyWorkflow> {
   resume(id: string): Promise<boolean> {
     return resumeWorkflow(this.engine.options.store, id);
   }
-}
-
-/** Creates a {@link WorkflowClient} for `options.workflows`. */
-export function createWorkflowClient<W extends AnyWorkflow>(
-  options: WorkflowClientOptions<W>,
-): WorkflowClient<W> {
-  return new WorkflowClient(options);
 }
 
 // A plain JS caller can pass anything; a name string is the Lidex client's form.

@@ -1,4 +1,4 @@
-export { WorkflowClient, createWorkflowClient } from './client.js';
+export { WorkflowClient } from './client.js';
 export type { StartArgs, StartRequest, WorkflowClientOptions } from './client.js';
 export type {
   BaseWorkflowContext,

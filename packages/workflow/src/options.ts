@@ -82,8 +82,7 @@ const KNOWN_OPTIONS = [
 // Lidex's option names, and names users guess from other engines, with ours.
 const RENAMED_OPTIONS: Readonly<Record<string, string>> = {
   persistence: 'store',
-  storage:
-    'store (a WorkflowStore, e.g. createStorageWorkflowStore({ storage }) from @durable/core)',
+  storage: 'store (a WorkflowStore, e.g. new StorageWorkflowStore({ storage }) from @durable/core)',
   timeoutInterval: 'timeoutIntervalMs',
   pollInterval: 'pollIntervalMs',
   retryInterval: 'retryIntervalMs',

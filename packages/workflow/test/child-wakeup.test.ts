@@ -1,6 +1,6 @@
 import type { WorkflowStore } from '@durable/core';
-import { createMemoryStorage, createMemoryWorkflowStore } from '@durable/core';
-import { createStorageWorkflowStore } from '@durable/core';
+import { MemoryStorageManager, MemoryWorkflowStore } from '@durable/core';
+import { StorageWorkflowStore } from '@durable/core';
 import type { WorkflowWorker } from '../src/index.js';
 import type { LidexContext as WorkflowContext } from '../src/lidex/index.js';
 import { LidexClient as WorkflowClient } from '../src/lidex/index.js';
@@ -80,8 +80,8 @@ function hooked(
 }
 
 describe.each([
-  ['memory store', () => createMemoryWorkflowStore()],
-  ['storage store', () => createStorageWorkflowStore({ storage: createMemoryStorage() })],
+  ['memory store', () => new MemoryWorkflowStore()],
+  ['storage store', () => new StorageWorkflowStore({ storage: new MemoryStorageManager() })],
 ] as const)('a child wakes its waiting parent at once on the %s', (_name, makeStore) => {
   it.each(POINTS)(
     'child finishes at %s: the parent completes without waiting for the 60 s re-check',

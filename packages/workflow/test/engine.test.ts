@@ -1,8 +1,8 @@
 import type { WorkflowRecord, WorkflowStore } from '@durable/core';
 import type { Clock } from '@durable/core';
-import { createMemoryStorage, createMemoryWorkflowStore, isDurableError } from '@durable/core';
+import { MemoryStorageManager, MemoryWorkflowStore, isDurableError } from '@durable/core';
 import { expectDurableError } from '@durable/testkit';
-import { createStorageWorkflowStore } from '@durable/core';
+import { StorageWorkflowStore } from '@durable/core';
 import type { WorkflowWorker } from '../src/index.js';
 import type {
   LidexClientOptions as WorkflowClientOptions,
@@ -21,17 +21,17 @@ afterEach(async () => {
 
 // The engine runs the same on the core's memory store and on the generic store over storage.
 const stores: Array<[string, (clock?: Clock) => WorkflowStore]> = [
-  ['memory store', (clock) => createMemoryWorkflowStore(clock === undefined ? {} : { clock })],
+  ['memory store', (clock) => new MemoryWorkflowStore(clock === undefined ? {} : { clock })],
   [
     'storage store',
     (clock) =>
-      createStorageWorkflowStore({
-        storage: createMemoryStorage(),
+      new StorageWorkflowStore({
+        storage: new MemoryStorageManager(),
         ...(clock === undefined ? {} : { clock }),
       }),
   ],
 ];
-let makeStore: (clock?: Clock) => WorkflowStore = () => createMemoryWorkflowStore();
+let makeStore: (clock?: Clock) => WorkflowStore = () => new MemoryWorkflowStore();
 
 function client(
   handlers: WorkflowClientOptions['handlers'],

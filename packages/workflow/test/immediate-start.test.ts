@@ -1,7 +1,7 @@
 import type { NewWorkflow, WorkflowStore } from '@durable/core';
-import { createMemoryWorkflowStore } from '@durable/core';
+import { MemoryWorkflowStore } from '@durable/core';
 import { expectDurableError } from '@durable/testkit';
-import { createWorkflowClient, defineWorkflow } from '../src/index.js';
+import { WorkflowClient, defineWorkflow } from '../src/index.js';
 import { LidexClient } from '../src/lidex/index.js';
 
 // Immediate starts: work started, signalled, cancelled or finished in this process is picked up
@@ -72,8 +72,8 @@ describe('immediate start (no timer fires)', () => {
 
   // The worker and the caller share a store without watch: only the in-process wake can do it.
   it('start() wakes an idle worker of this process and result() resolves when the run ends, with default options', async () => {
-    const { store, calls } = counting(createMemoryWorkflowStore(), ['watch']);
-    const client = createWorkflowClient({ store, workflows: all, onError: () => undefined });
+    const { store, calls } = counting(new MemoryWorkflowStore(), ['watch']);
+    const client = new WorkflowClient({ store, workflows: all, onError: () => undefined });
     const worker = client.poll();
     try {
       await until(() => calls.claim >= 1); // idle: its first claim found nothing
@@ -89,9 +89,9 @@ describe('immediate start (no timer fires)', () => {
   }, 10_000);
 
   it("a store's watch wakes the worker for work inserted behind the engine's back", async () => {
-    const inner = createMemoryWorkflowStore();
+    const inner = new MemoryWorkflowStore();
     const { store, calls } = counting(inner);
-    const client = createWorkflowClient({ store, workflows: all, onError: () => undefined });
+    const client = new WorkflowClient({ store, workflows: all, onError: () => undefined });
     const worker = client.poll();
     try {
       await until(() => calls.claim >= 1);
@@ -104,8 +104,8 @@ describe('immediate start (no timer fires)', () => {
   }, 10_000);
 
   it('signal() wakes a workflow waiting for that event at once', async () => {
-    const { store } = counting(createMemoryWorkflowStore(), ['watch']);
-    const client = createWorkflowClient({ store, workflows: all, onError: () => undefined });
+    const { store } = counting(new MemoryWorkflowStore(), ['watch']);
+    const client = new WorkflowClient({ store, workflows: all, onError: () => undefined });
     const worker = client.poll();
     try {
       const handle = await client.start(approval, 'a1');
@@ -118,8 +118,8 @@ describe('immediate start (no timer fires)', () => {
   }, 10_000);
 
   it('a child finishing wakes its parent at once', async () => {
-    const { store } = counting(createMemoryWorkflowStore(), ['watch']);
-    const client = createWorkflowClient({ store, workflows: all, onError: () => undefined });
+    const { store } = counting(new MemoryWorkflowStore(), ['watch']);
+    const client = new WorkflowClient({ store, workflows: all, onError: () => undefined });
     const worker = client.poll();
     try {
       const handle = await client.start(parent, 'p1', 4);
@@ -130,8 +130,8 @@ describe('immediate start (no timer fires)', () => {
   }, 10_000);
 
   it('cancel() ends a result() wait of this process at once with CANCELLED', async () => {
-    const { store } = counting(createMemoryWorkflowStore(), ['watch']);
-    const client = createWorkflowClient({ store, workflows: all, onError: () => undefined });
+    const { store } = counting(new MemoryWorkflowStore(), ['watch']);
+    const client = new WorkflowClient({ store, workflows: all, onError: () => undefined });
     const worker = client.poll();
     try {
       const handle = await client.start(approval, 'a2');
@@ -145,8 +145,8 @@ describe('immediate start (no timer fires)', () => {
   }, 10_000);
 
   it('startMany starts a batch with one insertMany and its workers run them all', async () => {
-    const { store, calls } = counting(createMemoryWorkflowStore(), ['watch']);
-    const client = createWorkflowClient({ store, workflows: all, onError: () => undefined });
+    const { store, calls } = counting(new MemoryWorkflowStore(), ['watch']);
+    const client = new WorkflowClient({ store, workflows: all, onError: () => undefined });
     const worker = client.poll();
     try {
       await until(() => calls.claim >= 1);
@@ -173,16 +173,16 @@ describe('result() of a workflow run elsewhere', () => {
 
   it('reads the store with backoff (10, 20, 40 ms... up to pollIntervalMs) when no run of this process will announce it', async () => {
     jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
-    const inner = createMemoryWorkflowStore();
+    const inner = new MemoryWorkflowStore();
     // Two store objects over one memory store: as far as in-process wakes go, two processes.
     const here = counting(inner, ['watch']);
     const there = counting(inner, ['watch']);
-    const client = createWorkflowClient({
+    const client = new WorkflowClient({
       store: here.store,
       workflows: all,
       onError: () => undefined,
     });
-    const elsewhere = createWorkflowClient({ store: there.store, workflows: all, concurrency: 0 });
+    const elsewhere = new WorkflowClient({ store: there.store, workflows: all, concurrency: 0 });
     await elsewhere.start(greet, 'x1', 'eve');
     const result = client.handle(greet, 'x1').result();
     await until(() => here.calls.get >= 1);
@@ -199,7 +199,7 @@ describe('result() of a workflow run elsewhere', () => {
       expect(here.calls.get).toBe(reads);
     }
     // Run it over there, in a drain that knows nothing of this wait: only a read finds it done.
-    const stats = await createWorkflowClient({ store: there.store, workflows: all }).drain();
+    const stats = await new WorkflowClient({ store: there.store, workflows: all }).drain();
     expect(stats.completed).toBe(1);
     await flush();
     expect(here.calls.get).toBe(5);
@@ -211,7 +211,7 @@ describe('result() of a workflow run elsewhere', () => {
 
 describe('startMany', () => {
   it('on a store without insertMany inserts in parallel, once per id, and checks every entry before starting any', async () => {
-    const inner = createMemoryWorkflowStore();
+    const inner = new MemoryWorkflowStore();
     const { store, calls } = counting(inner, ['insertMany']);
     const client = new LidexClient({ store, handlers: { h: async () => 1 } });
     expect(
@@ -244,7 +244,7 @@ describe('startMany', () => {
   });
 
   it('typed startMany refuses an id used by another workflow with WORKFLOW_CONFLICT', async () => {
-    const client = createWorkflowClient({ store: createMemoryWorkflowStore(), workflows: all });
+    const client = new WorkflowClient({ store: new MemoryWorkflowStore(), workflows: all });
     await client.start(greet, 'same', 'x');
     await expectDurableError(
       () => client.startMany([{ workflow: add, id: 'same', input: { a: 1, b: 2 } }]),

@@ -6,9 +6,9 @@ import {
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { createMemoryWorkflowStore, loadTelemetry } from '@durable/core';
+import { MemoryWorkflowStore, loadTelemetry } from '@durable/core';
 import { expectDurableError } from '@durable/testkit';
-import { NonRetryableError, createWorkflowClient, defineWorkflow } from '../src/index.js';
+import { NonRetryableError, WorkflowClient, defineWorkflow } from '../src/index.js';
 
 // The workflow engine's structured logs (pino's call shape) and OpenTelemetry spans, asserted
 // with a recording logger and the SDK's in-memory exporter.
@@ -78,8 +78,8 @@ describe('workflow logs and spans', () => {
   it('logs started, claimed, step done, retried, sleeping, woken, completed, aborted and cancelled with ids, attempts and durations', async () => {
     flaky = 0;
     const { logger, logged } = recordingLogger();
-    const client = createWorkflowClient({
-      store: createMemoryWorkflowStore(),
+    const client = new WorkflowClient({
+      store: new MemoryWorkflowStore(),
       workflows: [order, doomed, waiting],
       logger,
       retryIntervalMs: 0,
@@ -180,8 +180,8 @@ describe('workflow logs and spans', () => {
 
   it('a span per run and per step: steps are children of their run, code in a step a child of the step, attempts and outcomes recorded', async () => {
     flaky = 0;
-    const client = createWorkflowClient({
-      store: createMemoryWorkflowStore(),
+    const client = new WorkflowClient({
+      store: new MemoryWorkflowStore(),
       workflows: [order, doomed],
       retryIntervalMs: 0,
       pollIntervalMs: 0,
@@ -239,8 +239,8 @@ describe('workflow logs and spans', () => {
   it('a logger that is not pino-shaped is CONFIG; no logger logs nothing and runs the same', async () => {
     await expectDurableError(
       async () =>
-        createWorkflowClient({
-          store: createMemoryWorkflowStore(),
+        new WorkflowClient({
+          store: new MemoryWorkflowStore(),
           workflows: [],
           logger: {} as never,
         }),
@@ -248,15 +248,15 @@ describe('workflow logs and spans', () => {
     );
     await expectDurableError(
       async () =>
-        createWorkflowClient({
-          store: createMemoryWorkflowStore(),
+        new WorkflowClient({
+          store: new MemoryWorkflowStore(),
           workflows: [],
           logger: 'pino' as never,
         }),
       'CONFIG',
     );
-    const client = createWorkflowClient({
-      store: createMemoryWorkflowStore(),
+    const client = new WorkflowClient({
+      store: new MemoryWorkflowStore(),
       workflows: [order],
       retryIntervalMs: 0,
       pollIntervalMs: 0,

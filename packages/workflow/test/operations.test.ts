@@ -1,9 +1,9 @@
-import { createMemoryWorkflowStore } from '@durable/core';
+import { MemoryWorkflowStore } from '@durable/core';
 import type { WorkflowStore } from '@durable/core';
 import { expectDurableError } from '@durable/testkit';
 import {
   NonRetryableError,
-  createWorkflowClient,
+  WorkflowClient,
   defineWorkflow,
   iterateWorkflows,
 } from '../src/index.js';
@@ -31,8 +31,8 @@ describe('client.list, counts and resume', () => {
       });
       return `${reservation} ${shipped}`;
     });
-    const client = createWorkflowClient({
-      store: createMemoryWorkflowStore(),
+    const client = new WorkflowClient({
+      store: new MemoryWorkflowStore(),
       workflows: [order],
       pollIntervalMs: 0,
       retryIntervalMs: 0,
@@ -65,8 +65,8 @@ describe('client.list, counts and resume', () => {
       await ctx.step('second', () => ran.push('second'));
       return 'done';
     });
-    const client = createWorkflowClient({
-      store: createMemoryWorkflowStore({ clock: () => now }),
+    const client = new WorkflowClient({
+      store: new MemoryWorkflowStore({ clock: () => now }),
       clock: () => now,
       workflows: [slow],
       pollIntervalMs: 0,
@@ -87,8 +87,8 @@ describe('client.list, counts and resume', () => {
     const noop = defineWorkflow('noop', async () => 1);
     const other = defineWorkflow('other', async () => 2);
     let now = 5_000;
-    const store = createMemoryWorkflowStore({ clock: () => now });
-    const client = createWorkflowClient({
+    const store = new MemoryWorkflowStore({ clock: () => now });
+    const client = new WorkflowClient({
       store,
       clock: () => now,
       workflows: [noop, other],
@@ -115,7 +115,7 @@ describe('client.list, counts and resume', () => {
   });
 
   it('a store without list, counts or resume is CONFIG naming the missing method', async () => {
-    const full = createMemoryWorkflowStore();
+    const full = new MemoryWorkflowStore();
     // A plain-JavaScript store written before list, counts and resume became required: the
     // type no longer allows it, so the cast stands for what an untyped caller can still pass.
     const old: Omit<WorkflowStore, 'list' | 'counts' | 'resume'> = {
@@ -130,7 +130,7 @@ describe('client.list, counts and resume', () => {
       signal: (...a) => full.signal(...a),
       cancel: (id) => full.cancel(id),
     };
-    const client = createWorkflowClient({ store: old as WorkflowStore, workflows: [] });
+    const client = new WorkflowClient({ store: old as WorkflowStore, workflows: [] });
     expect((await expectDurableError(() => client.list(), 'CONFIG')).message).toMatch(
       /no list\(\)/,
     );

@@ -1,7 +1,7 @@
 import type { Clock, WorkflowRecord, WorkflowStore } from '@durable/core';
-import { DurableError, createMemoryStorage, createMemoryWorkflowStore } from '@durable/core';
+import { DurableError, MemoryStorageManager, MemoryWorkflowStore } from '@durable/core';
 import { expectDurableError } from '@durable/testkit';
-import { createStorageWorkflowStore } from '@durable/core';
+import { StorageWorkflowStore } from '@durable/core';
 import type { WorkflowWorker } from '../src/index.js';
 import type {
   LidexClientOptions as WorkflowClientOptions,
@@ -19,8 +19,8 @@ afterEach(async () => {
 });
 
 const stores: Array<[string, (clock?: Clock) => WorkflowStore]> = [
-  ['memory store', () => createMemoryWorkflowStore()],
-  ['storage store', () => createStorageWorkflowStore({ storage: createMemoryStorage() })],
+  ['memory store', () => new MemoryWorkflowStore()],
+  ['storage store', () => new StorageWorkflowStore({ storage: new MemoryStorageManager() })],
 ];
 
 function client(
@@ -228,7 +228,7 @@ describe.each(stores)('a store hiccup while recording a step on the %s', (_name,
 
 describe('a worker outlives a broken store and a throwing onError', () => {
   it('a claim that throws a revoked proxy, a malformed claim and an onError that throws: reported, and the worker runs the next workflow', async () => {
-    const inner = createMemoryWorkflowStore();
+    const inner = new MemoryWorkflowStore();
     const revoked = Proxy.revocable({}, {});
     revoked.revoke();
     let claims = 0;
@@ -272,7 +272,7 @@ describe('a worker outlives a broken store and a throwing onError', () => {
 
 describe('start() and waiting on workflows that no worker runs', () => {
   it('start() of an unknown handler name is HANDLER_UNKNOWN at once and stores nothing; allowUnknownHandlers and a client without handlers accept it', async () => {
-    const store = createMemoryWorkflowStore();
+    const store = new MemoryWorkflowStore();
     const c = client(store, { pay: () => 1 });
     const error = await expectDurableError(() => c.start('w', 'pya'), 'HANDLER_UNKNOWN');
     expect(error.message).toContain('"pay"');
@@ -287,7 +287,7 @@ describe('start() and waiting on workflows that no worker runs', () => {
   it('result() and a wait() that gives up on a workflow never claimed say no worker took it', async () => {
     const errors: unknown[] = [];
     const c = client(
-      createMemoryWorkflowStore(),
+      new MemoryWorkflowStore(),
       { f: () => 1 },
       { concurrency: 0, onError: (error) => errors.push(error) },
     );
@@ -303,7 +303,7 @@ describe('start() and waiting on workflows that no worker runs', () => {
 
   it('a completed sleep shows as done in the stored record', async () => {
     let now = 1_000_000;
-    const store = createMemoryWorkflowStore({ clock: () => now });
+    const store = new MemoryWorkflowStore({ clock: () => now });
     const c = client(
       store,
       { f: async (ctx: WorkflowContext) => ctx.sleep('nap', 1000).then(() => 'woke') },
@@ -324,7 +324,7 @@ describe('start() and waiting on workflows that no worker runs', () => {
 });
 
 describe('options are checked', () => {
-  const store = createMemoryWorkflowStore();
+  const store = new MemoryWorkflowStore();
 
   it('an unknown option or a Lidex name is CONFIG naming ours; a missing store is CONFIG', async () => {
     await expectDurableError(

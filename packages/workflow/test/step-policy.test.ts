@@ -1,8 +1,8 @@
 import type { StepMemo, WorkflowRecord, WorkflowStore } from '@durable/core';
-import { DurableError, createMemoryWorkflowStore } from '@durable/core';
+import { DurableError, MemoryWorkflowStore } from '@durable/core';
 import { expectDurableError } from '@durable/testkit';
-import type { AnyWorkflow, StepOptions, WorkflowClient, WorkflowDefinition } from '../src/index.js';
-import { NonRetryableError, createWorkflowClient, defineWorkflow } from '../src/index.js';
+import type { AnyWorkflow, StepOptions, WorkflowDefinition } from '../src/index.js';
+import { NonRetryableError, WorkflowClient, defineWorkflow } from '../src/index.js';
 
 // Per-step retry policies, with an injected clock and an injected pause: no real waiting.
 
@@ -12,9 +12,9 @@ function setup<W extends AnyWorkflow>(
 ): { c: WorkflowClient<W>; waits: number[]; advance: (ms: number) => void } {
   let now = 1_000_000;
   // The store runs on the same injected clock, so a durable sleep is due only when we say so.
-  const store = wrap(createMemoryWorkflowStore({ clock: () => now }));
+  const store = wrap(new MemoryWorkflowStore({ clock: () => now }));
   const waits: number[] = [];
-  const c = createWorkflowClient({
+  const c = new WorkflowClient({
     store,
     workflows,
     clock: () => now,
@@ -249,7 +249,7 @@ describe('ctx.step retry policies', () => {
   it('a worker stopping during a retry wait releases the workflow without a failure; the next worker retries afresh', async () => {
     let calls = 0;
     let waiting: (() => void) | undefined;
-    const store = createMemoryWorkflowStore();
+    const store = new MemoryWorkflowStore();
     const flakyOnce = defineWorkflow('once', async (ctx) =>
       ctx.step(
         'call',
@@ -261,7 +261,7 @@ describe('ctx.step retry policies', () => {
         { retries: 3, retryIntervalMs: 60_000 },
       ),
     );
-    const first = createWorkflowClient({
+    const first = new WorkflowClient({
       store,
       workflows: [flakyOnce],
       pollIntervalMs: 0,
@@ -280,7 +280,7 @@ describe('ctx.step retry policies', () => {
     expect(worker.stats).toMatchObject({ released: 1, failed: 0 });
     expect(await handle.status()).toBe('ready');
     expect((await first.get('w'))?.failures).toBe(0);
-    const second = createWorkflowClient({
+    const second = new WorkflowClient({
       store,
       workflows: [flakyOnce],
       pollIntervalMs: 0,

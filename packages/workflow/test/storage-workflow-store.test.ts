@@ -3,12 +3,11 @@ import {
   DurableError,
   ErrorCode,
   MemoryStorageManager,
-  createMemoryLock,
+  MemoryLockManager,
   StoragePendingIndex,
-  createMemoryStorage,
 } from '@durable/core';
 import { expectDurableError, runWorkflowStoreSuite } from '@durable/testkit';
-import { createStorageWorkflowStore } from '@durable/core';
+import { StorageWorkflowStore } from '@durable/core';
 
 // Storage that declares no conditional writes (like S3 with conditionalWrites: false) and checks a
 // condition apart from the write, as a client-side check would: the store must then serialise
@@ -31,7 +30,7 @@ class BlindStorage extends MemoryStorageManager {
 }
 
 runWorkflowStoreSuite('storage (memory storage, compare-and-swap)', {
-  create: ({ clock }) => createStorageWorkflowStore({ storage: createMemoryStorage(), clock }),
+  create: ({ clock }) => new StorageWorkflowStore({ storage: new MemoryStorageManager(), clock }),
   listing: true,
 });
 
@@ -39,8 +38,8 @@ runWorkflowStoreSuite('storage (memory storage, compare-and-swap)', {
 // must put the marker back, or a resumed workflow is never claimed again.
 runWorkflowStoreSuite('storage (memory storage, custom pending index)', {
   create: ({ clock }) => {
-    const storage = createMemoryStorage();
-    return createStorageWorkflowStore({
+    const storage = new MemoryStorageManager();
+    return new StorageWorkflowStore({
       storage,
       pending: new StoragePendingIndex(storage, 'custom/pending/'),
       clock,
@@ -50,9 +49,9 @@ runWorkflowStoreSuite('storage (memory storage, custom pending index)', {
 
 runWorkflowStoreSuite('storage (memory storage + memory lock, lockWrites)', {
   create: ({ clock }) =>
-    createStorageWorkflowStore({
-      storage: createMemoryStorage(),
-      lock: createMemoryLock(),
+    new StorageWorkflowStore({
+      storage: new MemoryStorageManager(),
+      lock: new MemoryLockManager(),
       lockWrites: true,
       clock,
     }),
@@ -61,38 +60,38 @@ runWorkflowStoreSuite('storage (memory storage + memory lock, lockWrites)', {
 
 runWorkflowStoreSuite('storage (storage without conditional writes + lock)', {
   create: ({ clock }) =>
-    createStorageWorkflowStore({ storage: new BlindStorage(), lock: createMemoryLock(), clock }),
+    new StorageWorkflowStore({ storage: new BlindStorage(), lock: new MemoryLockManager(), clock }),
   listing: true,
 });
 
 describe('storage workflow store options', () => {
   it('storage without conditional writes and no lock is a CONFIG error', async () => {
     await expectDurableError(
-      async () => createStorageWorkflowStore({ storage: new BlindStorage() }),
+      async () => new StorageWorkflowStore({ storage: new BlindStorage() }),
       'CONFIG',
     );
     await expectDurableError(
       async () =>
-        createStorageWorkflowStore({ storage: createMemoryStorage(), prefix: 'no-slash' }),
+        new StorageWorkflowStore({ storage: new MemoryStorageManager(), prefix: 'no-slash' }),
       'CONFIG',
     );
   });
 
   it('a backend failure is a BACKEND error naming the operation and the workflow, never a silent false', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     const failing: StorageManager = Object.assign(Object.create(storage) as StorageManager, {
       capabilities: storage.capabilities,
       read: () => Promise.reject(new Error('disk on fire')),
     });
-    const store = createStorageWorkflowStore({ storage: failing });
+    const store = new StorageWorkflowStore({ storage: failing });
     const error = await expectDurableError(() => store.get('w1'), 'BACKEND');
     expect(error.message).toContain('read failed for w1');
   });
 
   it('a crash between the due entry and the record leaves no stuck workflow; a stale entry is dropped', async () => {
     let now = 1_000_000;
-    const storage = createMemoryStorage();
-    const store = createStorageWorkflowStore({ storage, clock: () => now });
+    const storage = new MemoryStorageManager();
+    const store = new StorageWorkflowStore({ storage, clock: () => now });
     // The entry an insert writes first, for "orphan", whose record was never written.
     const key = `workflows/due/${String(now).padStart(16, '0')}/b3JwaGFu.0123456789ab`;
     await storage.write(key, String(now));
@@ -105,7 +104,7 @@ describe('storage workflow store options', () => {
 
   it('a workflow of the layout before the due index (a pending marker) is moved into it and claimed; an orphan marker goes after a minute', async () => {
     let now = 1_000_000;
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     const record = {
       format: 1,
       id: 'old',
@@ -122,7 +121,7 @@ describe('storage workflow store options', () => {
     await storage.write('workflows/records/b2xk', JSON.stringify(record));
     await storage.write('workflows/pending/b2xk', String(now));
     await storage.write('workflows/pending/b3JwaGFu', String(now)); // "orphan"
-    const store = createStorageWorkflowStore({ storage, clock: () => now });
+    const store = new StorageWorkflowStore({ storage, clock: () => now });
     expect((await store.claim({ leaseMs: 1e9 }))?.record.id).toBe('old');
     expect((await storage.list('workflows/pending/')).keys).toEqual(['workflows/pending/b3JwaGFu']);
     now += 61_000;
@@ -131,8 +130,8 @@ describe('storage workflow store options', () => {
   });
 
   it('finishing a workflow removes its due entry, so claims no longer list it', async () => {
-    const storage = createMemoryStorage();
-    const store = createStorageWorkflowStore({ storage });
+    const storage = new MemoryStorageManager();
+    const store = new StorageWorkflowStore({ storage });
     await store.insert({ id: 'w', handler: 'h' });
     expect((await storage.list('workflows/due/')).keys).toHaveLength(1);
     const claimed = await store.claim({ leaseMs: 1000 });

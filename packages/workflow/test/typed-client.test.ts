@@ -1,8 +1,8 @@
-import { DurableError, createMemoryWorkflowStore } from '@durable/core';
+import { DurableError, MemoryWorkflowStore } from '@durable/core';
 import type { WorkflowStore } from '@durable/core';
 import { expectDurableError } from '@durable/testkit';
 import type { AnyWorkflow, WorkflowClientOptions } from '../src/index.js';
-import { WorkflowClient, createWorkflowClient, defineWorkflow } from '../src/index.js';
+import { WorkflowClient, defineWorkflow } from '../src/index.js';
 
 // The typed API: definitions with their types, handles with id/result/status/cancel/signal.
 
@@ -37,8 +37,8 @@ function client<W extends AnyWorkflow>(
   workflows: W[],
   options: Partial<WorkflowClientOptions> = {},
 ): WorkflowClient<W> {
-  return createWorkflowClient({
-    store: createMemoryWorkflowStore(),
+  return new WorkflowClient({
+    store: new MemoryWorkflowStore(),
     pollIntervalMs: 5,
     retryIntervalMs: 0,
     maxFailures: 1,
@@ -147,7 +147,7 @@ describe('typed workflows', () => {
   });
 
   it("the client refuses duplicate names, non-definitions and Lidex's handlers option with CONFIG", async () => {
-    const store: WorkflowStore = createMemoryWorkflowStore();
+    const store: WorkflowStore = new MemoryWorkflowStore();
     const twin = defineWorkflow('collectPayment', async () => 2);
     await expectDurableError(
       async () => new WorkflowClient({ store, workflows: [collect, twin] }),

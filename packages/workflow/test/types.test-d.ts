@@ -1,9 +1,9 @@
 // Compile-time tests of the typed API, checked by `pnpm typecheck` (tsc over src and test), never
 // run: each `@ts-expect-error` line must stay an error (tsc fails when one compiles), and every
 // other line must compile.
-import { createMemoryWorkflowStore } from '@durable/core';
+import { MemoryWorkflowStore } from '@durable/core';
 import type { WorkflowHandle, WorkflowResult } from '../src/index.js';
-import { NonRetryableError, createWorkflowClient, defineWorkflow } from '../src/index.js';
+import { NonRetryableError, WorkflowClient, defineWorkflow } from '../src/index.js';
 import type { LidexContext, LidexStatus } from '../src/lidex/index.js';
 import { makeClient } from '../src/lidex/index.js';
 
@@ -33,7 +33,7 @@ const tick = defineWorkflow('tick', async (ctx) => ctx.workflowId.length);
 const other = defineWorkflow('other', async (_ctx, input: Invoice) => input.amount);
 
 export async function typedClientChecks(): Promise<void> {
-  const client = createWorkflowClient({ store: createMemoryWorkflowStore(), workflows: [collect, ship, tick] });
+  const client = new WorkflowClient({ store: new MemoryWorkflowStore(), workflows: [collect, ship, tick] });
 
   const handle = await client.start(collect, 'pay-1', { account: 'acme', amount: 42 });
   const result: { status: 'paid'; reference: string } = await handle.result();
@@ -77,7 +77,7 @@ export async function typedClientChecks(): Promise<void> {
 
 export async function lidexChecks(): Promise<void> {
   const handlers = new Map([['greet', async (ctx: LidexContext, name: string) => ctx.step('hello', () => `hello ${name}`)]]);
-  const client = await makeClient({ store: createMemoryWorkflowStore(), handlers });
+  const client = await makeClient({ store: new MemoryWorkflowStore(), handlers });
   const started: boolean = await client.start('g-1', 'greet', 'ada');
   const finished: LidexStatus = 'finished';
   const record = await client.wait('g-1', [finished], 10, 100);

@@ -31,7 +31,7 @@ export interface LidexClientOptions extends EngineOptions {
 /**
  * Lidex's client shape, for code moving over from Lidex: handlers by name, `start(id, handler,
  * input)` returning false when the id exists, `wait` returning the record. New code should use
- * the typed client of `@durable/workflow` (`defineWorkflow`, `createWorkflowClient`).
+ * the typed client of `@durable/workflow` (`defineWorkflow`, `WorkflowClient`).
  */
 export class LidexClient extends Engine {
   /** @param options Handlers by name, the store, and the engine's options. */
