@@ -1,6 +1,6 @@
-import { createMemoryLock, createMemoryStorage } from '@durable/core';
+import { MemoryLockManager, MemoryStorageManager } from '@durable/core';
 import { runLockSuite, runStorageSuite } from '../src/index.js';
 
 // The core's in-memory implementations pass the same suites as every backend.
-runStorageSuite('memory', { create: () => createMemoryStorage() });
-runLockSuite('memory', { create: () => createMemoryLock() });
+runStorageSuite('memory', { create: () => new MemoryStorageManager() });
+runLockSuite('memory', { create: () => new MemoryLockManager() });
