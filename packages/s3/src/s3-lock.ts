@@ -349,8 +349,3 @@ function releaseUnknown(key: string): DurableError {
     { details: { key } },
   );
 }
-
-/** Creates an {@link S3LockManager}. */
-export function createS3Lock(options: S3LockOptions): S3LockManager {
-  return new S3LockManager(options);
-}

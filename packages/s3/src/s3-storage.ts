@@ -443,8 +443,3 @@ function unknownOutcome(
     { cause, details: { key, ...details } },
   );
 }
-
-/** Creates an {@link S3StorageManager}. */
-export function createS3Storage(options: S3StorageOptions): S3StorageManager {
-  return new S3StorageManager(options);
-}
