@@ -329,11 +329,6 @@ export class DynamoLockingManager implements LockManager {
   }
 }
 
-/** Creates a {@link DynamoLockingManager}. */
-export function createDynamoLock(options: DynamoLockOptions): DynamoLockingManager {
-  return new DynamoLockingManager(options);
-}
-
 /** True when `text` has a C0 or C1 control character (U+0000-U+001F, U+007F-U+009F). */
 function hasControlCharacter(text: string): boolean {
   for (let i = 0; i < text.length; i++) {
