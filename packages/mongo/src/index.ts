@@ -1,6 +1,5 @@
 export {
   MongoStorageManager,
-  createMongoStorage,
   listFilter,
   storageDocumentId,
   valueBytes,
@@ -10,12 +9,11 @@ export type { MongoStorageOptions, StorageDocument } from './mongo-storage.js';
 export {
   LOCK_DOCUMENT_FORMAT,
   MongoLockManager,
-  createMongoLock,
   acquireUpdate,
   grantedFencingToken,
 } from './mongo-lock.js';
 export type { LockDocument, MongoLockOptions } from './mongo-lock.js';
-export { MongoWorkflowStore, createMongoWorkflowStore } from './mongo-workflow-store.js';
+export { MongoWorkflowStore } from './mongo-workflow-store.js';
 export type { MongoWorkflowStoreOptions } from './mongo-workflow-store.js';
 export {
   WORKFLOW_DOCUMENT_FORMAT,

@@ -293,8 +293,3 @@ function lockLost(key: string): DurableError {
     { details: { key } },
   );
 }
-
-/** Creates a {@link MongoLockManager}. */
-export function createMongoLock(options: MongoLockOptions): MongoLockManager {
-  return new MongoLockManager(options);
-}

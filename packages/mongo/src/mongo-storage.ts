@@ -251,8 +251,3 @@ export class MongoStorageManager implements StorageManager {
     return conflictError({ context: CONTEXT, operation, key, expected });
   }
 }
-
-/** Creates a {@link MongoStorageManager}. */
-export function createMongoStorage(options: MongoStorageOptions): MongoStorageManager {
-  return new MongoStorageManager(options);
-}

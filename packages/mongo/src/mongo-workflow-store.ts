@@ -636,8 +636,3 @@ function stillUnknown(id: string, operation: string, failure: unknown): DurableE
     { retryable: true, cause: failure, details: { id } },
   );
 }
-
-/** Creates a {@link MongoWorkflowStore}. */
-export function createMongoWorkflowStore(options: MongoWorkflowStoreOptions): MongoWorkflowStore {
-  return new MongoWorkflowStore(options);
-}
