@@ -266,8 +266,3 @@ export class RedisQuorumLockManager implements LockManager {
     );
   }
 }
-
-/** Creates a {@link RedisQuorumLockManager}. */
-export function createRedisQuorumLock(options: RedisQuorumLockOptions): RedisQuorumLockManager {
-  return new RedisQuorumLockManager(options);
-}

@@ -282,8 +282,3 @@ export class RedisLockManager implements LockManager {
     });
   }
 }
-
-/** Creates a {@link RedisLockManager}. */
-export function createRedisLock(options: RedisLockOptions): RedisLockManager {
-  return new RedisLockManager(options);
-}

@@ -190,11 +190,6 @@ export class RedisStorageManager implements StorageManager {
   }
 }
 
-/** Creates a {@link RedisStorageManager}. */
-export function createRedisStorage(options: RedisStorageOptions): RedisStorageManager {
-  return new RedisStorageManager(options);
-}
-
 function condition(options: ConditionalOptions): [string, string] {
   if (options.ifVersion === undefined) return ['any', ''];
   if (options.ifVersion === null) return ['absent', ''];
