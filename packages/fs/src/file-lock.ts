@@ -307,8 +307,3 @@ function parseState(bytes: Uint8Array): LockState | undefined {
     return undefined;
   }
 }
-
-/** Creates a {@link FileLockManager}. */
-export function createFileLock(options: FileLockOptions): FileLockManager {
-  return new FileLockManager(options);
-}

@@ -222,8 +222,3 @@ function conflict(
     actual: present(head) ? String(head.version) : null,
   });
 }
-
-/** Creates a {@link LocalFileStorageManager}. */
-export function createFileStorage(options: LocalFileStorageOptions): LocalFileStorageManager {
-  return new LocalFileStorageManager(options);
-}

@@ -827,8 +827,3 @@ function lockLost(id: string, operation: string): DurableError {
     },
   );
 }
-
-/** Creates a {@link FileWorkflowStore}. */
-export function createFileWorkflowStore(options: FileWorkflowStoreOptions): FileWorkflowStore {
-  return new FileWorkflowStore(options);
-}

@@ -12,7 +12,7 @@ import {
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { expectDurableError } from '@durable/testkit';
-import { FileLockManager, LocalFileStorageManager, createFileWorkflowStore } from '../src/index.js';
+import { FileLockManager, LocalFileStorageManager, FileWorkflowStore } from '../src/index.js';
 import { workflowName } from '../src/due-index.js';
 import { encodeSegment } from '../src/paths.js';
 import { markers } from './workflow-support.js';
@@ -111,7 +111,7 @@ test('a damaged lock file is recovered without a human: held for one default TTL
 });
 
 test('the due index of the workflow store ignores names it did not write; a planted file never hides or shadows a workflow', async () => {
-  const store = createFileWorkflowStore({ root, fsync: false });
+  const store = new FileWorkflowStore({ root, fsync: false });
   await store.insert({ id: 'w1', handler: 'h' });
   const [marker] = markers(root);
   const bucket = join(root, '.workflow-due', dirname(marker!));
@@ -127,7 +127,7 @@ test('the due index of the workflow store ignores names it did not write; a plan
 });
 
 test("a symlink planted as a workflow folder or as the store's folders is refused with PATH_ESCAPE", async () => {
-  const store = createFileWorkflowStore({ root, fsync: false });
+  const store = new FileWorkflowStore({ root, fsync: false });
   symlinkSync(outside, join(root, '.workflows', workflowName('planted')));
   await expectDurableError(() => store.insert({ id: 'planted', handler: 'h' }), 'PATH_ESCAPE');
   await expectDurableError(() => store.get('planted'), 'PATH_ESCAPE');

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FsOp } from '../src/protocol.js';
 import { setStepHook } from '../src/fs-driver.js';
-import { createFileWorkflowStore } from '../src/index.js';
+import { FileWorkflowStore } from '../src/index.js';
 
 /*
  * Costs that must not grow with the work around them, counted in file-system calls (what the
@@ -41,7 +41,7 @@ async function claimCalls(
   sleeping: number,
 ): Promise<{ empty: Record<string, number>; due: Record<string, number> }> {
   let now = 1_700_000_000_000;
-  const store = createFileWorkflowStore({ root: freshRoot(), fsync: false, clock: () => now });
+  const store = new FileWorkflowStore({ root: freshRoot(), fsync: false, clock: () => now });
   // Sleepers due from an hour to a year from now, spread over many buckets.
   for (let i = 0; i < sleeping; i++)
     await store.insert({
@@ -68,7 +68,7 @@ test('a claim makes the same file-system calls with 10 or 2,000 workflows sleepi
 }, 300_000);
 
 async function stepCalls(history: number): Promise<Record<string, number>> {
-  const store = createFileWorkflowStore({ root: freshRoot(), fsync: false });
+  const store = new FileWorkflowStore({ root: freshRoot(), fsync: false });
   await store.insert({ id: 'w', handler: 'h' });
   const claimed = (await store.claim({ leaseMs: 3_600_000 }))!;
   for (let i = 0; i < history; i++)

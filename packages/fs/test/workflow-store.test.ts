@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expectDurableError, runWorkflowStoreSuite } from '@durable/testkit';
 import { workflowName } from '../src/due-index.js';
-import { FileWorkflowStore, createFileWorkflowStore } from '../src/index.js';
+import { FileWorkflowStore } from '../src/index.js';
 import { commitKey } from '../src/key-store.js';
 import { ValueKind, encodeValueFile } from '../src/value-file.js';
 import { markers } from './workflow-support.js';
@@ -20,16 +20,16 @@ afterAll(() => {
 
 // The peer is a second store on the same folder: claims and fencing hold between handles.
 runWorkflowStoreSuite('fs', {
-  create: ({ clock }) => createFileWorkflowStore({ root: freshRoot(), clock }),
+  create: ({ clock }) => new FileWorkflowStore({ root: freshRoot(), clock }),
   createPeer: (store, { clock }) =>
-    createFileWorkflowStore({ root: (store as FileWorkflowStore).root, clock }),
+    new FileWorkflowStore({ root: (store as FileWorkflowStore).root, clock }),
   listing: true,
 });
 
 describe('fs workflow store', () => {
   it('state survives a new store instance on the same folder (a restarted process)', async () => {
     const root = freshRoot();
-    const first = createFileWorkflowStore({ root });
+    const first = new FileWorkflowStore({ root });
     await first.insert({ id: 'order/42.v1', handler: 'h', input: { amount: 5 } });
     const claimed = await first.claim({ leaseMs: 60_000 });
     await first.saveStep('order/42.v1', claimed?.token ?? '', 0, {
@@ -39,7 +39,7 @@ describe('fs workflow store', () => {
       value: 1,
       at: 1,
     });
-    const second = createFileWorkflowStore({ root });
+    const second = new FileWorkflowStore({ root });
     const record = await second.get('order/42.v1');
     expect(record?.status).toBe('running');
     expect(record?.steps[0]?.value).toBe(1);
@@ -48,7 +48,7 @@ describe('fs workflow store', () => {
 
   it('finished workflows leave the due index; a very long id gets a hashed folder and still works', async () => {
     const root = freshRoot();
-    const store = createFileWorkflowStore({ root });
+    const store = new FileWorkflowStore({ root });
     const long = 'x'.repeat(400);
     await store.insert({ id: long, handler: 'h' });
     expect(readdirSync(join(root, '.workflows')).filter((n) => !n.startsWith('.'))[0]).toMatch(
@@ -64,7 +64,7 @@ describe('fs workflow store', () => {
 
   it('a head of an unknown format is a typed error; claims still reach the other workflows and then report it', async () => {
     const root = freshRoot();
-    const store = createFileWorkflowStore({ root, fsync: false });
+    const store = new FileWorkflowStore({ root, fsync: false });
     await store.insert({ id: 'w', handler: 'h' });
     // Another program (or a future version) committed a head this version does not know.
     const dir = join(root, '.workflows', workflowName('w'));

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createFileWorkflowStore } from '../src/index.js';
+import { FileWorkflowStore } from '../src/index.js';
 
 /*
  * Cross-process wake-up: a store's watch() listener is called when another process makes work
@@ -19,9 +19,9 @@ afterEach(() => rmSync(root, { recursive: true, force: true }));
 
 /** Runs `body` (an async function body with `store` on the same root) in another process. */
 function inOtherProcess(body: string): Promise<void> {
-  const script = `const { createFileWorkflowStore } = await import(${JSON.stringify(
+  const script = `const { FileWorkflowStore } = await import(${JSON.stringify(
     DIST,
-  )}); const store = createFileWorkflowStore({ root: ${JSON.stringify(
+  )}); const store = new FileWorkflowStore({ root: ${JSON.stringify(
     root,
   )}, fsync: false }); ${body}`;
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
@@ -34,7 +34,7 @@ function inOtherProcess(body: string): Promise<void> {
   );
 }
 
-function nextCall(store: ReturnType<typeof createFileWorkflowStore>): {
+function nextCall(store: FileWorkflowStore): {
   called: Promise<void>;
   stop: () => void;
 } {
@@ -46,7 +46,7 @@ function nextCall(store: ReturnType<typeof createFileWorkflowStore>): {
 }
 
 test('a workflow inserted by another process calls the watch listener, and the claim that follows finds it', async () => {
-  const store = createFileWorkflowStore({ root, fsync: false });
+  const store = new FileWorkflowStore({ root, fsync: false });
   const { called, stop } = nextCall(store);
   await inOtherProcess(`await store.insert({ id: 'from-afar', handler: 'h' });`);
   await called;
@@ -55,7 +55,7 @@ test('a workflow inserted by another process calls the watch listener, and the c
 }, 60_000);
 
 test('a signal from another process that wakes a sleeping workflow calls the watch listener, and the claim that follows finds it', async () => {
-  const store = createFileWorkflowStore({ root, fsync: false });
+  const store = new FileWorkflowStore({ root, fsync: false });
   await store.insert({ id: 'sleeper', handler: 'h' });
   const claimed = await store.claim({ leaseMs: 60_000 });
   await store.suspend('sleeper', claimed!.token, { runAt: Date.now() + 3_600_000, wakeOn: ['go'] });
@@ -68,7 +68,7 @@ test('a signal from another process that wakes a sleeping workflow calls the wat
 }, 60_000);
 
 test('the function watch returns stops the calls', async () => {
-  const store = createFileWorkflowStore({ root, fsync: false });
+  const store = new FileWorkflowStore({ root, fsync: false });
   let calls = 0;
   const stop = store.watch(() => calls++);
   stop();
