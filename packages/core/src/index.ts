@@ -18,8 +18,8 @@ export type { AcquireOptions, Lease, LockCapabilities, LockHolder, LockManager }
 export type { BackoffOptions } from './backoff.js';
 export { systemClock } from './clock.js';
 export type { Clock } from './clock.js';
-export { MemoryStorageManager, createMemoryStorage } from './memory-storage.js';
-export { MemoryLockManager, createMemoryLock } from './memory-lock.js';
+export { MemoryStorageManager } from './memory-storage.js';
+export { MemoryLockManager } from './memory-lock.js';
 export type { MemoryLockOptions } from './memory-lock.js';
 export { LockableStorageManager } from './lockable-storage.js';
 export type { LockableStorageOptions, UpdateOptions } from './lockable-storage.js';
@@ -49,13 +49,9 @@ export type {
   WorkflowPage,
   WorkflowSummary,
 } from './workflow-listing.js';
-export { MemoryWorkflowStore, createMemoryWorkflowStore } from './memory-workflow-store.js';
+export { MemoryWorkflowStore } from './memory-workflow-store.js';
 export type { MemoryWorkflowStoreOptions } from './memory-workflow-store.js';
-export {
-  StoragePendingIndex,
-  StorageWorkflowStore,
-  createStorageWorkflowStore,
-} from './storage-workflow-store.js';
+export { StoragePendingIndex, StorageWorkflowStore } from './storage-workflow-store.js';
 export type { PendingIndex, StorageWorkflowStoreOptions } from './storage-workflow-store.js';
 export {
   contextFromTraceparent,

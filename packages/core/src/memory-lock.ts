@@ -99,8 +99,3 @@ export class MemoryLockManager implements LockManager {
     return createLease(this, { key, token, fencingToken, expiresAt, ttlMs });
   }
 }
-
-/** Creates an in-memory lock manager. */
-export function createMemoryLock(options?: MemoryLockOptions): MemoryLockManager {
-  return new MemoryLockManager(options);
-}

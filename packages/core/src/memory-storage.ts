@@ -87,8 +87,3 @@ export class MemoryStorageManager implements StorageManager {
     }
   }
 }
-
-/** Creates an in-memory storage manager. */
-export function createMemoryStorage(): MemoryStorageManager {
-  return new MemoryStorageManager();
-}

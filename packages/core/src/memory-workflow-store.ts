@@ -218,10 +218,3 @@ function dueAt(record: WorkflowRecord): number | undefined {
   if (isFinishedStatus(record.status)) return undefined;
   return record.status === WorkflowStatus.RUNNING ? (record.claim?.expiresAt ?? 0) : record.runAt;
 }
-
-/** Creates a {@link MemoryWorkflowStore}. */
-export function createMemoryWorkflowStore(
-  options: MemoryWorkflowStoreOptions = {},
-): MemoryWorkflowStore {
-  return new MemoryWorkflowStore(options);
-}

@@ -955,10 +955,3 @@ function checkedPrefix(prefix: string, option: string, context: string): string 
 function wrap(context: string, error: unknown, operation: string, id: string): DurableError {
   return toBackendError(error, `${context}: ${operation} failed for ${id}`, { details: { id } });
 }
-
-/** Creates a {@link StorageWorkflowStore}. */
-export function createStorageWorkflowStore(
-  options: StorageWorkflowStoreOptions,
-): StorageWorkflowStore {
-  return new StorageWorkflowStore(options);
-}

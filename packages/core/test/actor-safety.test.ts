@@ -7,8 +7,8 @@ import { PersistedActor, inspectPersistedActor, withPersistedActor } from '../sr
 import type { PersistedActorOptions } from '../src/actor/index.js';
 import {
   bytesToText,
-  createMemoryLock,
-  createMemoryStorage,
+  MemoryLockManager,
+  MemoryStorageManager,
   isDurableError,
 } from '../src/index.js';
 import type { LockManager, StorageManager } from '../src/index.js';
@@ -75,8 +75,8 @@ const stored = async (storage: StorageManager, key = 'carts/c1') =>
 
 describe('commit first, then report (issue 9 item 8)', () => {
   test('a lease release that fails after the save committed does not fail withPersistedActor; it goes to the logger', async () => {
-    const storage = createMemoryStorage();
-    const lock = lockFailingRelease(createMemoryLock());
+    const storage = new MemoryStorageManager();
+    const lock = lockFailingRelease(new MemoryLockManager());
     const logger = collectingLogger();
     const result = await withPersistedActor(options(storage, { lock, logger }), (actor) => {
       actor.send({ type: 'ADD', item: 'book' } as never);
@@ -93,10 +93,14 @@ describe('commit first, then report (issue 9 item 8)', () => {
   });
 
   test('write mode with a lock: a release failing after the write still resolves save() with the new version', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     const logger = collectingLogger();
     const persisted = new PersistedActor(
-      options(storage, { lock: lockFailingRelease(createMemoryLock()), locking: 'write', logger }),
+      options(storage, {
+        lock: lockFailingRelease(new MemoryLockManager()),
+        locking: 'write',
+        logger,
+      }),
     );
     await persisted.init();
     persisted.actor.send({ type: 'ADD', item: 'pen' } as never);
@@ -109,7 +113,7 @@ describe('commit first, then report (issue 9 item 8)', () => {
 
 describe('options are checked (issue 9 item 4)', () => {
   test('the seed library option storageManager is CONFIG naming storage, never a retryable BACKEND', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     const { storage: _omit, ...rest } = options(storage);
     const error = await rejection(
       withPersistedActor({ ...rest, storageManager: storage } as never, () => undefined),
@@ -119,7 +123,7 @@ describe('options are checked (issue 9 item 4)', () => {
   });
 
   test('a missing storage is CONFIG naming it (and the seed name), before any I/O', () => {
-    const { storage: _omit, ...rest } = options(createMemoryStorage());
+    const { storage: _omit, ...rest } = options(new MemoryStorageManager());
     expect(() => new PersistedActor(rest as never)).toThrow(
       expect.objectContaining({
         code: 'CONFIG',
@@ -132,7 +136,7 @@ describe('options are checked (issue 9 item 4)', () => {
   test.each([
     [
       'lockingManager',
-      { lockingManager: createMemoryLock() },
+      { lockingManager: new MemoryLockManager() },
       /"lockingManager" is not ours; use lock/,
     ],
     ['persistence', { persistence: {} }, /"persistence" is not ours; use storage/],
@@ -140,21 +144,21 @@ describe('options are checked (issue 9 item 4)', () => {
     ['a storage without read/write', { storage: {} }, /storage must be a StorageManager/],
     ['a lock without acquire', { lock: {} }, /lock must be a LockManager/],
     ['a non-function actorCreator', { actorCreator: 'cart' }, /actorCreator must be a function/],
-    ['a negative waitMs', { lock: createMemoryLock(), waitMs: -1 }, /waitMs/],
-    ['a zero ttlMs', { lock: createMemoryLock(), ttlMs: 0 }, /ttlMs/],
+    ['a negative waitMs', { lock: new MemoryLockManager(), waitMs: -1 }, /waitMs/],
+    ['a zero ttlMs', { lock: new MemoryLockManager(), ttlMs: 0 }, /ttlMs/],
     [
       'the old lockTtlMs',
-      { lock: createMemoryLock(), lockTtlMs: 5_000 },
+      { lock: new MemoryLockManager(), lockTtlMs: 5_000 },
       /"lockTtlMs" is not ours; use ttlMs/,
     ],
     [
       'the old acquireLockMaxTimeout',
-      { lock: createMemoryLock(), acquireLockMaxTimeout: 5_000 },
+      { lock: new MemoryLockManager(), acquireLockMaxTimeout: 5_000 },
       /"acquireLockMaxTimeout" is not ours; use waitMs/,
     ],
   ])('%s is CONFIG naming the option', (_name, extra, message) => {
     expect(
-      () => new PersistedActor({ ...options(createMemoryStorage()), ...extra } as never),
+      () => new PersistedActor({ ...options(new MemoryStorageManager()), ...extra } as never),
     ).toThrow(expect.objectContaining({ code: 'CONFIG', message: expect.stringMatching(message) }));
   });
 });
@@ -162,7 +166,7 @@ describe('options are checked (issue 9 item 4)', () => {
 describe('the actor (issue 9 item 6)', () => {
   test('by default a caller waits longer than a lease can outlive a crashed holder', async () => {
     const seen: Array<{ ttlMs?: number; waitMs?: number }> = [];
-    const memory = createMemoryLock();
+    const memory = new MemoryLockManager();
     const spy: LockManager = {
       capabilities: memory.capabilities,
       acquire: (key, acquireOptions) => {
@@ -172,9 +176,9 @@ describe('the actor (issue 9 item 6)', () => {
       release: (key, token) => memory.release(key, token),
       extend: (key, token, ttl) => memory.extend(key, token, ttl),
     };
-    await withPersistedActor(options(createMemoryStorage(), { lock: spy }), () => undefined);
+    await withPersistedActor(options(new MemoryStorageManager(), { lock: spy }), () => undefined);
     await withPersistedActor(
-      options(createMemoryStorage(), { lock: spy, ttlMs: 60_000 }),
+      options(new MemoryStorageManager(), { lock: spy, ttlMs: 60_000 }),
       () => undefined,
     );
     expect(seen).toHaveLength(2);
@@ -182,20 +186,23 @@ describe('the actor (issue 9 item 6)', () => {
   });
 
   test('after a crashed holder, the next call with default waiting gets the lease once the old one expires', async () => {
-    const lock = createMemoryLock();
+    const lock = new MemoryLockManager();
     await lock.acquire('carts/c1', { ttlMs: 150 }); // a holder that died without releasing
     const result = await withPersistedActor(
-      options(createMemoryStorage(), { lock, ttlMs: 150 }),
+      options(new MemoryStorageManager(), { lock, ttlMs: 150 }),
       () => 'got it',
     );
     expect(result).toBe('got it');
   });
 
   test('LOCK_TIMEOUT says which fencing token holds the lease and when it expires', async () => {
-    const lock = createMemoryLock();
+    const lock = new MemoryLockManager();
     const holder = await lock.acquire('carts/c1', { ttlMs: 60_000 });
     const error = await rejection(
-      withPersistedActor(options(createMemoryStorage(), { lock, waitMs: 20 }), () => undefined),
+      withPersistedActor(
+        options(new MemoryStorageManager(), { lock, waitMs: 20 }),
+        () => undefined,
+      ),
     );
     expect(error).toMatchObject({
       code: 'LOCK_TIMEOUT',
@@ -208,12 +215,12 @@ describe('the actor (issue 9 item 6)', () => {
   });
 
   test('inspectPersistedActor reads without a lease, without a write and without starting the actor', async () => {
-    const memory = createMemoryStorage();
+    const memory = new MemoryStorageManager();
     await withPersistedActor(options(memory), (actor) =>
       actor.send({ type: 'ADD', item: 'book' } as never),
     );
     const storage = countingStorage(memory);
-    const lock = createMemoryLock();
+    const lock = new MemoryLockManager();
     const holder = await lock.acquire('carts/c1', { ttlMs: 60_000 }); // someone is working on it
     const view = await inspectPersistedActor(options(storage, { lock }));
     expect(view?.snapshot.value).toBe('open');
@@ -226,7 +233,7 @@ describe('the actor (issue 9 item 6)', () => {
   });
 
   test('a call with no event and no change does not write; a change does', async () => {
-    const memory = createMemoryStorage();
+    const memory = new MemoryStorageManager();
     await withPersistedActor(options(memory), (actor) =>
       actor.send({ type: 'ADD', item: 'book' } as never),
     );
@@ -242,7 +249,7 @@ describe('the actor (issue 9 item 6)', () => {
   });
 
   test('a machine changed without a version bump: INVALID_SNAPSHOT says which state is missing and points at versions', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     await withPersistedActor(options(storage), (actor) => actor.send({ type: 'PAY' }));
     const renamed = createMachine({
       id: 'cart',
@@ -262,7 +269,7 @@ describe('the actor (issue 9 item 6)', () => {
   });
 
   test('NaN in the context is SERIALIZATION and nothing is written (JSON would store null)', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     await withPersistedActor(options(storage), (actor) =>
       actor.send({ type: 'ADD', item: 'book' } as never),
     );
@@ -276,10 +283,10 @@ describe('the actor (issue 9 item 6)', () => {
 
 describe('a save recognises its own already-recorded write (issue 17)', () => {
   test('a write that landed but reported CONFLICT (a retried request after a lost reply) is a success', async () => {
-    const memory = createMemoryStorage();
+    const memory = new MemoryStorageManager();
     const storage = storageLosingReplies(memory, 'CONFLICT');
     const result = await withPersistedActor(
-      options(storage, { lock: createMemoryLock() }),
+      options(storage, { lock: new MemoryLockManager() }),
       (actor) => {
         actor.send({ type: 'ADD', item: 'book' } as never);
         return 'ok';
@@ -290,7 +297,7 @@ describe('a save recognises its own already-recorded write (issue 17)', () => {
   });
 
   test('UNKNOWN_OUTCOME with the old state still in place is written again (conditionally) and succeeds once', async () => {
-    const memory = createMemoryStorage();
+    const memory = new MemoryStorageManager();
     await withPersistedActor(options(memory), (actor) =>
       actor.send({ type: 'ADD', item: 'book' } as never),
     );
@@ -303,7 +310,7 @@ describe('a save recognises its own already-recorded write (issue 17)', () => {
   });
 
   test('two writers saving the same new state in the same millisecond: the second gets CONFLICT, not mistaken for its own write', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     const clock = () => 1_700_000_000_000;
     await withPersistedActor(options(storage, { clock }), () => undefined);
     const a = new PersistedActor(options(storage, { locking: 'write', clock }));
@@ -320,7 +327,7 @@ describe('a save recognises its own already-recorded write (issue 17)', () => {
   });
 
   test('a real CONFLICT (someone else saved) is still CONFLICT', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     await withPersistedActor(options(storage), () => undefined);
     const first = new PersistedActor(options(storage, { locking: 'write' }));
     await first.init();

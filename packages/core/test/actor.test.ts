@@ -5,8 +5,8 @@ import type { PersistedActorOptions } from '../src/actor/index.js';
 import {
   DurableError,
   bytesToText,
-  createMemoryLock,
-  createMemoryStorage,
+  MemoryLockManager,
+  MemoryStorageManager,
   isDurableError,
 } from '../src/index.js';
 import type { StorageManager } from '../src/index.js';
@@ -94,7 +94,7 @@ function options(
 
 describe('PersistedActor', () => {
   test('a new actor starts fresh and its save stores an envelope naming machine id and version', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     await withPersistedActor(options(storage, { version: '2.1.0' }), (actor, persisted) => {
       expect(persisted.isNew).toBe(true);
       actor.send({ type: 'INC' });
@@ -107,7 +107,7 @@ describe('PersistedActor', () => {
   });
 
   test('context, nested states and an invoked child actor survive a save/load round trip', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     await withPersistedActor(options(storage), (actor) => {
       actor.send({ type: 'INC' });
       actor.send({ type: 'INC' });
@@ -132,8 +132,8 @@ describe('PersistedActor', () => {
   });
 
   test('read-write holds the lease from before the read until close()', async () => {
-    const storage = createMemoryStorage();
-    const lock = createMemoryLock();
+    const storage = new MemoryStorageManager();
+    const lock = new MemoryLockManager();
     const order: string[] = [];
     const spyStorage: StorageManager = Object.assign(Object.create(storage) as StorageManager, {
       read: async (key: string) => {
@@ -154,8 +154,8 @@ describe('PersistedActor', () => {
   });
 
   test('read-write extends the lease while the actor stays open', async () => {
-    const storage = createMemoryStorage();
-    const lock = createMemoryLock();
+    const storage = new MemoryStorageManager();
+    const lock = new MemoryLockManager();
     const persisted = new PersistedActor(options(storage, { lock, ttlMs: 300 }));
     await persisted.init();
     await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -169,8 +169,8 @@ describe('PersistedActor', () => {
 
   test('read-write: once the lease could not be extended, save throws LOCK_LOST and writes nothing', async () => {
     let now = 1_000;
-    const storage = createMemoryStorage();
-    const lock = createMemoryLock({ clock: () => now });
+    const storage = new MemoryStorageManager();
+    const lock = new MemoryLockManager({ clock: () => now });
     const persisted = new PersistedActor(options(storage, { lock, ttlMs: 60 }));
     await persisted.init();
     now += 1_000; // on the lock's clock the lease expired, and another invocation takes it over
@@ -188,7 +188,7 @@ describe('PersistedActor', () => {
   });
 
   test('write mode: a concurrent save surfaces as CONFLICT and the first save is kept', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     await withPersistedActor(options(storage, { locking: 'write' }), () => undefined);
     const first = new PersistedActor(options(storage, { locking: 'write' }));
     const second = new PersistedActor(options(storage, { locking: 'write' }));
@@ -206,8 +206,8 @@ describe('PersistedActor', () => {
   });
 
   test('write mode: two fresh actors racing to create the same id: one CONFLICT, no lost update', async () => {
-    const storage = createMemoryStorage();
-    const lock = createMemoryLock();
+    const storage = new MemoryStorageManager();
+    const lock = new MemoryLockManager();
     const a = new PersistedActor(options(storage, { locking: 'write', lock }));
     const b = new PersistedActor(options(storage, { locking: 'write', lock }));
     await a.init();
@@ -222,7 +222,7 @@ describe('PersistedActor', () => {
   });
 
   test('write mode: successive saves of one actor each succeed (the version read follows the saves)', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     const persisted = new PersistedActor(options(storage, { locking: 'write' }));
     await persisted.init();
     for (let i = 0; i < 3; i++) {
@@ -236,8 +236,8 @@ describe('PersistedActor', () => {
   });
 
   test('withPersistedActor releases the lease when init throws', async () => {
-    const storage = createMemoryStorage();
-    const lock = createMemoryLock();
+    const storage = new MemoryStorageManager();
+    const lock = new MemoryLockManager();
     await storage.write('actors/a1', '{not json');
     await expectCode(
       withPersistedActor(options(storage, { lock }), () => undefined),
@@ -247,8 +247,8 @@ describe('PersistedActor', () => {
   });
 
   test('withPersistedActor releases the lease and saves nothing when the callback throws', async () => {
-    const storage = createMemoryStorage();
-    const lock = createMemoryLock();
+    const storage = new MemoryStorageManager();
+    const lock = new MemoryLockManager();
     await expect(
       withPersistedActor(options(storage, { lock }), (actor) => {
         actor.send({ type: 'INC' });
@@ -260,14 +260,14 @@ describe('PersistedActor', () => {
   });
 
   test('withPersistedActor releases the lease when save throws', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     const failing: StorageManager = Object.assign(Object.create(storage) as StorageManager, {
       read: (key: string) => storage.read(key),
       write: async () => {
         throw new Error('disk full');
       },
     });
-    const lock = createMemoryLock();
+    const lock = new MemoryLockManager();
     const error = await expectCode(
       withPersistedActor(options(failing, { lock }), () => undefined),
       'BACKEND',
@@ -277,7 +277,7 @@ describe('PersistedActor', () => {
   });
 
   test('an unknown machine version is refused with VERSION_UNKNOWN and never started fresh', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     await withPersistedActor(options(storage, { version: '1' }), (actor) =>
       actor.send({ type: 'INC' }),
     );
@@ -290,7 +290,7 @@ describe('PersistedActor', () => {
   });
 
   test('acceptVersions loads an older version and keeps it pinned on save', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     await withPersistedActor(options(storage, { version: '1' }), () => undefined);
     await withPersistedActor(
       options(storage, { version: '2', acceptVersions: ['1', '2'] }),
@@ -305,7 +305,7 @@ describe('PersistedActor', () => {
   });
 
   test('a snapshot of another machine is refused with VERSION_UNKNOWN', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     await withPersistedActor(options(storage), () => undefined);
     const other = createMachine({ id: 'other', initial: 'x', states: { x: {} } });
     await expectCode(
@@ -328,8 +328,8 @@ describe('PersistedActor', () => {
   ])(
     'a corrupt stored snapshot (%s) is INVALID_SNAPSHOT and its bytes stay untouched',
     async (_name, body) => {
-      const storage = createMemoryStorage();
-      const lock = createMemoryLock();
+      const storage = new MemoryStorageManager();
+      const lock = new MemoryLockManager();
       const version = await storage.write('actors/a1', body);
       await expectCode(
         withPersistedActor(options(storage, { lock }), (actor) => actor.send({ type: 'INC' })),
@@ -343,7 +343,7 @@ describe('PersistedActor', () => {
   );
 
   test('a context that is not JSON (a BigInt) fails the save with SERIALIZATION and writes nothing', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     const big = createMachine({
       id: 'big',
       context: { n: BigInt(1) },
@@ -358,7 +358,7 @@ describe('PersistedActor', () => {
   });
 
   test('bad options are refused before any I/O: invalid key, read-write without a lock', () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     expect(() => new PersistedActor(options(storage, { id: '../escape' }))).toThrow(
       expect.objectContaining({ code: 'INVALID_KEY' }),
     );
@@ -368,8 +368,8 @@ describe('PersistedActor', () => {
   });
 
   test('a held lease makes a second read-write invocation wait, then LOCK_TIMEOUT', async () => {
-    const storage = createMemoryStorage();
-    const lock = createMemoryLock();
+    const storage = new MemoryStorageManager();
+    const lock = new MemoryLockManager();
     const first = new PersistedActor(options(storage, { lock }));
     await first.init();
     await expectCode(
@@ -382,7 +382,7 @@ describe('PersistedActor', () => {
 
 describe('timers across a save', () => {
   test('a pending `after` timer is re-armed on load with real timers: the delayed transition fires in the loading process', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     const timed = createMachine({
       id: 'timed',
       initial: 'waiting',
@@ -407,7 +407,7 @@ describe('timers across a save', () => {
 
 describe('what xstate cannot restore (documented limits)', () => {
   test('an in-flight invoked promise is started again on load (its side effect runs twice)', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     let calls = 0;
     const fetching = setup({
       actors: {

@@ -1,5 +1,5 @@
 import { DueQueue } from '../src/due-queue.js';
-import { createMemoryWorkflowStore } from '../src/index.js';
+import { MemoryWorkflowStore } from '../src/index.js';
 
 describe("DueQueue (the memory workflow store's due index)", () => {
   it('yields the due ids earliest first, ties first come first served, and nothing not yet due', () => {
@@ -41,7 +41,7 @@ describe("DueQueue (the memory workflow store's due index)", () => {
 
 describe('memory workflow store: no shared state, no scan', () => {
   it('a memo or a record changed by the caller after saveStep or get does not change the store', async () => {
-    const store = createMemoryWorkflowStore({ clock: () => 1000 });
+    const store = new MemoryWorkflowStore({ clock: () => 1000 });
     await store.insert({ id: 'w', handler: 'h' });
     const claimed = await store.claim({ leaseMs: 10 });
     if (claimed === undefined) throw new Error('not claimed');
@@ -58,7 +58,7 @@ describe('memory workflow store: no shared state, no scan', () => {
 
   it('claims the earliest due workflow among many sleeping ones, and a lease expiry makes a running one due', async () => {
     let now = 1000;
-    const store = createMemoryWorkflowStore({ clock: () => now });
+    const store = new MemoryWorkflowStore({ clock: () => now });
     for (let i = 0; i < 1000; i++)
       await store.insert({ id: `sleeping-${i}`, handler: 'h', runAt: 1e12 + i });
     await store.insert({ id: 'second', handler: 'h', runAt: 900 });

@@ -2,8 +2,8 @@ import {
   DurableError,
   LockableStorageManager,
   bytesToText,
-  createMemoryLock,
-  createMemoryStorage,
+  MemoryLockManager,
+  MemoryStorageManager,
   isDurableError,
   isValidKey,
   MemoryWorkflowStore,
@@ -116,7 +116,7 @@ describe('waitMs validation', () => {
   test.each([Number.NaN, -1, '10' as unknown as number])(
     'acquire with waitMs %p is a CONFIG error, not an endless wait',
     async (waitMs) => {
-      const lock = createMemoryLock();
+      const lock = new MemoryLockManager();
       await lock.acquire('k', { ttlMs: 10_000 });
       await expect(lock.acquire('k', { waitMs })).rejects.toMatchObject({ code: 'CONFIG' });
     },
@@ -256,10 +256,10 @@ describe('option checks', () => {
     );
   });
   test('the memory lock refuses unknown options and a TTL past MAX_TTL_MS', () => {
-    expect(() => createMemoryLock({ ttl: 5 } as never)).toThrow(
+    expect(() => new MemoryLockManager({ ttl: 5 } as never)).toThrow(
       expect.objectContaining({ code: 'CONFIG' }),
     );
-    expect(() => createMemoryLock({ defaultTtlMs: 1e300 })).toThrow(
+    expect(() => new MemoryLockManager({ defaultTtlMs: 1e300 })).toThrow(
       expect.objectContaining({ code: 'CONFIG' }),
     );
     expect(() => resolveTtl(MAX_TTL_MS, 1, 'x')).not.toThrow();
@@ -291,7 +291,7 @@ describe('option checks', () => {
 describe('memory lock with an injected clock', () => {
   test('a lease expires when the clock passes its TTL, with no real waiting', async () => {
     let now = 1_000;
-    const lock = createMemoryLock({ clock: () => now });
+    const lock = new MemoryLockManager({ clock: () => now });
     const first = await lock.acquire('k', { ttlMs: 100 });
     await expect(lock.acquire('k')).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
     now += 101;
@@ -303,7 +303,10 @@ describe('memory lock with an injected clock', () => {
 
 describe('LockableStorageManager', () => {
   const make = () =>
-    new LockableStorageManager({ storage: createMemoryStorage(), lock: createMemoryLock() });
+    new LockableStorageManager({
+      storage: new MemoryStorageManager(),
+      lock: new MemoryLockManager(),
+    });
 
   test('withLock releases the lease when the callback throws', async () => {
     const store = make();
@@ -334,8 +337,8 @@ describe('LockableStorageManager', () => {
   test('update whose lease expired mid-way gets CONFLICT instead of overwriting a newer value', async () => {
     let now = 0;
     const store = new LockableStorageManager({
-      storage: createMemoryStorage(),
-      lock: createMemoryLock({ clock: () => now }),
+      storage: new MemoryStorageManager(),
+      lock: new MemoryLockManager({ clock: () => now }),
     });
     await store.write('k', 'v0');
     await expect(
@@ -365,13 +368,13 @@ describe('LockableStorageManager', () => {
     expect(
       () =>
         new LockableStorageManager({
-          storageManager: createMemoryStorage(),
-          lockingManager: createMemoryLock(),
+          storageManager: new MemoryStorageManager(),
+          lockingManager: new MemoryLockManager(),
         } as never),
     ).toThrow(/option "storageManager" is not ours; use storage/);
-    expect(() => new LockableStorageManager({ storage: createMemoryStorage() } as never)).toThrow(
-      /option "lock" is required/,
-    );
+    expect(
+      () => new LockableStorageManager({ storage: new MemoryStorageManager() } as never),
+    ).toThrow(/option "lock" is required/);
     expect(() => new LockableStorageManager(undefined as never)).toThrow(
       expect.objectContaining({ code: 'CONFIG' }),
     );

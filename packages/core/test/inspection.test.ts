@@ -1,7 +1,7 @@
 import { assign, createActor, createMachine } from 'xstate';
 import { withPersistedActor, readStoredActor } from '../src/actor/index.js';
 import { listOrchestrations, orchestrateCloudEvents } from '../src/orchestrator/index.js';
-import { createMemoryLock, createMemoryStorage, isDurableError } from '../src/index.js';
+import { MemoryLockManager, MemoryStorageManager, isDurableError } from '../src/index.js';
 import type { StorageManager } from '../src/index.js';
 
 const counter = createMachine({
@@ -48,8 +48,8 @@ function recording(storage: StorageManager): { storage: StorageManager; writes: 
 
 describe('readStoredActor', () => {
   test('shows machine, state value, context and save time without the machine, and writes nothing', async () => {
-    const memory = createMemoryStorage();
-    const lock = createMemoryLock();
+    const memory = new MemoryStorageManager();
+    const lock = new MemoryLockManager();
     const actorCreator = (id: string, snapshot?: unknown) =>
       createActor(counter, {
         id,
@@ -78,8 +78,8 @@ describe('readStoredActor', () => {
   });
 
   test('reports the live lease holder while another invocation holds the actor', async () => {
-    const storage = createMemoryStorage();
-    const lock = createMemoryLock();
+    const storage = new MemoryStorageManager();
+    const lock = new MemoryLockManager();
     const actorCreator = (id: string, snapshot?: unknown) =>
       createActor(counter, {
         id,
@@ -97,7 +97,7 @@ describe('readStoredActor', () => {
   });
 
   test('a value that is not an actor is INVALID_SNAPSHOT; a bad key INVALID_KEY', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     await storage.write('actors/junk', '{"hello":1}');
     await expect(readStoredActor({ storage }, 'actors/junk')).rejects.toMatchObject({
       code: 'INVALID_SNAPSHOT',
@@ -112,11 +112,11 @@ describe('listOrchestrations', () => {
   const options = (storage: StorageManager) => ({
     versions: [{ version: 'v1', logic: flow }],
     storage,
-    lock: createMemoryLock(),
+    lock: new MemoryLockManager(),
   });
 
   test('pages through the processes under a prefix with their state, reading only', async () => {
-    const memory = createMemoryStorage();
+    const memory = new MemoryStorageManager();
     const subjects = ['orders/1', 'orders/2', 'orders/3', 'refunds/1', 'refunds/2'];
     await orchestrateCloudEvents(
       options(memory),
@@ -154,7 +154,7 @@ describe('listOrchestrations', () => {
   });
 
   test('an unreadable process is listed with its error, not failing the page; bad queries are CONFIG', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     await orchestrateCloudEvents(options(storage), [], [{ subject: 'a' }]);
     await storage.write('orchestrations/b', 'not json');
     const page = await listOrchestrations({ storage });

@@ -4,14 +4,14 @@ import {
   DurableError,
   LockableStorageManager,
   bytesToText,
-  createMemoryLock,
-  createMemoryStorage,
+  MemoryLockManager,
+  MemoryStorageManager,
 } from '../src/index.js';
 import { collectingLogger, lockFailingRelease } from './support/faults.js';
 
 function failingRelease() {
-  const storage = createMemoryStorage();
-  const lock = lockFailingRelease(createMemoryLock());
+  const storage = new MemoryStorageManager();
+  const lock = lockFailingRelease(new MemoryLockManager());
   const logger = collectingLogger();
   return { storage, lock, logger, store: new LockableStorageManager({ storage, lock, logger }) };
 }
@@ -54,10 +54,10 @@ describe('LockableStorageManager: commit first, then report', () => {
   });
 
   test('a logger that throws does not fail a committed update', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     const store = new LockableStorageManager({
       storage,
-      lock: lockFailingRelease(createMemoryLock()),
+      lock: lockFailingRelease(new MemoryLockManager()),
       logger: {
         warn: () => {
           throw new Error('logger down');
@@ -70,8 +70,8 @@ describe('LockableStorageManager: commit first, then report', () => {
 
   test('a release that works logs nothing, and the lease is free afterwards', async () => {
     const logger = collectingLogger();
-    const lock = createMemoryLock();
-    const store = new LockableStorageManager({ storage: createMemoryStorage(), lock, logger });
+    const lock = new MemoryLockManager();
+    const store = new LockableStorageManager({ storage: new MemoryStorageManager(), lock, logger });
     await store.update('orders/3', () => 'a');
     const lease = await lock.acquire('orders/3', { waitMs: 0 });
     await lease.release();
@@ -82,8 +82,8 @@ describe('LockableStorageManager: commit first, then report', () => {
     expect(
       () =>
         new LockableStorageManager({
-          storage: createMemoryStorage(),
-          lock: createMemoryLock(),
+          storage: new MemoryStorageManager(),
+          lock: new MemoryLockManager(),
           logger: {} as never,
         }),
     ).toThrow(

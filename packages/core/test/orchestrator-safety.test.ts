@@ -13,7 +13,12 @@ import type {
   DurableCloudEvent,
   OrchestrateCloudEventsOptions,
 } from '../src/orchestrator/index.js';
-import { DurableError, bytesToText, createMemoryLock, createMemoryStorage } from '../src/index.js';
+import {
+  DurableError,
+  bytesToText,
+  MemoryLockManager,
+  MemoryStorageManager,
+} from '../src/index.js';
 import type { StorageManager } from '../src/index.js';
 import {
   collectingLogger,
@@ -92,7 +97,7 @@ function opts(
   return {
     versions: [{ version: '1', logic: counter }],
     storage,
-    lock: createMemoryLock(),
+    lock: new MemoryLockManager(),
     clock: () => Date.parse('2026-01-01T00:00:00.000Z'),
     logger: collectingLogger(),
     ...extra,
@@ -106,7 +111,7 @@ const stored = async (storage: StorageManager, subject: string) =>
 
 describe('middleware keys are checked when the orchestration is built (issue 9 item 5)', () => {
   test('a key naming no state is CONFIG listing the valid states, before any I/O', async () => {
-    const storage = countingStorage(createMemoryStorage());
+    const storage = countingStorage(new MemoryStorageManager());
     const error = await orchestrateCloudEvents(
       opts(storage, { onOrchestrationState: { idel: () => ({ type: 'cmd.x' }) } }),
       [],
@@ -127,7 +132,7 @@ describe('middleware keys are checked when the orchestration is built (issue 9 i
   });
 
   test("xstate #id references and the seed's '#Regulate.#Grounded.Check' form both name states and fire on entry", async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     const o = opts(storage, {
       versions: [{ version: '1', logic: regulate }],
       onOrchestrationState: {
@@ -150,7 +155,7 @@ describe('middleware keys are checked when the orchestration is built (issue 9 i
     const v2 = setup({}).createMachine({ id: 'counter', initial: 'idle', states: { idle: {} } });
     await expect(
       orchestrateCloudEvents(
-        opts(createMemoryStorage(), {
+        opts(new MemoryStorageManager(), {
           versions: [
             { version: '1', logic: counter },
             { version: '2', logic: v2 },
@@ -165,7 +170,7 @@ describe('middleware keys are checked when the orchestration is built (issue 9 i
 
 describe('inputs (issue 9 items 5 and 10)', () => {
   test('a cmd.* event fed back is refused with an INVALID_EVENT error event and changes nothing', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     await orchestrateCloudEvents(opts(storage), [], [{ subject: 'p' }]);
     const result = await orchestrateCloudEvents(opts(storage), [
       evt('p', 'cmd.add', { by: 1 }),
@@ -179,7 +184,7 @@ describe('inputs (issue 9 items 5 and 10)', () => {
   });
 
   test('an event the current state does not accept is reported, not applied, not recorded: its redelivery is evaluated again', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     const logger = collectingLogger();
     const o = opts(storage, { logger });
     await orchestrateCloudEvents(o, [], [{ subject: 'p' }]);
@@ -213,7 +218,7 @@ describe('inputs (issue 9 items 5 and 10)', () => {
   });
 
   test('ACTOR_FAILED carries the cause: its message and data.cause name the error the machine threw', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     await orchestrateCloudEvents(opts(storage), [], [{ subject: 'p' }]);
     const result = await orchestrateCloudEvents(opts(storage), [evt('p', 'evt.boom')]);
     expect(result.errors.map((e) => e.data)).toEqual([
@@ -226,7 +231,7 @@ describe('inputs (issue 9 items 5 and 10)', () => {
   });
 
   test('an input whose new state cannot be saved (a BigInt) fails alone: the other inputs of its subject are applied and saved, on every redelivery', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     await orchestrateCloudEvents(opts(storage), [], [{ subject: 'p' }]);
     const batch = [
       evt('p', 'evt.add', { by: 1 }),
@@ -247,7 +252,7 @@ describe('inputs (issue 9 items 5 and 10)', () => {
     ['NaN', Number.NaN],
     ['Infinity', Number.POSITIVE_INFINITY],
   ])('%s in the context is SERIALIZATION (JSON would store null)', async (_name, by) => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     await orchestrateCloudEvents(opts(storage), [], [{ subject: 'p' }]);
     const result = await orchestrateCloudEvents(opts(storage), [evt('p', 'evt.add', { by })]);
     expect(codes(result.errors)).toEqual(['SERIALIZATION']);
@@ -266,7 +271,7 @@ describe('inputs (issue 9 items 5 and 10)', () => {
     ];
     const run = async () =>
       (
-        await orchestrateCloudEvents(opts(createMemoryStorage()), malformed, [
+        await orchestrateCloudEvents(opts(new MemoryStorageManager()), malformed, [
           {} as never,
           { subject: 7 } as never,
         ])
@@ -280,12 +285,12 @@ describe('inputs (issue 9 items 5 and 10)', () => {
   test('a subject valid as a key but too long once prefixed is INVALID_EVENT, and so is one the storage cannot hold', async () => {
     const long = 'x'.repeat(1020);
     const result = await orchestrateCloudEvents(
-      opts(createMemoryStorage()),
+      opts(new MemoryStorageManager()),
       [evt(long, 'evt.add', { by: 1 })],
       [{ subject: long }],
     );
     expect(codes(result.errors)).toEqual(['INVALID_EVENT', 'INVALID_EVENT']);
-    const memory = createMemoryStorage();
+    const memory = new MemoryStorageManager();
     const picky = Object.assign(Object.create(memory) as StorageManager, {
       read: async (key: string) => {
         if (key.length > 100)
@@ -302,7 +307,7 @@ describe('inputs (issue 9 items 5 and 10)', () => {
 
   test('subjects with a lone surrogate are refused with INVALID_EVENT (they would collide in UTF-8)', async () => {
     const result = await orchestrateCloudEvents(
-      opts(createMemoryStorage()),
+      opts(new MemoryStorageManager()),
       [evt('users/\uD800', 'evt.add', { by: 1 })],
       [{ subject: 'users/\uDBFF' }],
     );
@@ -312,9 +317,9 @@ describe('inputs (issue 9 items 5 and 10)', () => {
 
 describe('commit first, then report (issue 9 item 8)', () => {
   test('a lease release failing after the save leaves the inputs applied, their events returned and no error event', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     const logger = collectingLogger();
-    const lock = lockFailingRelease(createMemoryLock());
+    const lock = lockFailingRelease(new MemoryLockManager());
     const result = await orchestrateCloudEvents(
       opts(storage, { lock, logger }),
       [evt('p', 'evt.add', { by: 3 })],
@@ -332,7 +337,7 @@ describe('commit first, then report (issue 9 item 8)', () => {
   test('an onSnapshot hook that throws goes to the logger; the result reports the saved process', async () => {
     const logger = collectingLogger();
     const result = await orchestrateCloudEvents(
-      opts(createMemoryStorage(), {
+      opts(new MemoryStorageManager(), {
         logger,
         onSnapshot: () => {
           throw new Error('metrics down');
@@ -351,7 +356,7 @@ describe('commit first, then report (issue 9 item 8)', () => {
 
 describe('options are checked (issue 9 item 4)', () => {
   test('a missing storage is CONFIG (not a retryable BACKEND per input); the seed name storageManager names ours', async () => {
-    const { storage: _omit, ...rest } = opts(createMemoryStorage());
+    const { storage: _omit, ...rest } = opts(new MemoryStorageManager());
     await expect(
       orchestrateCloudEvents(rest as never, [evt('p', 'evt.add', { by: 1 })]),
     ).rejects.toMatchObject({
@@ -360,7 +365,7 @@ describe('options are checked (issue 9 item 4)', () => {
       message: expect.stringMatching(/"storage" is required/),
     });
     await expect(
-      orchestrateCloudEvents({ ...rest, storageManager: createMemoryStorage() } as never, []),
+      orchestrateCloudEvents({ ...rest, storageManager: new MemoryStorageManager() } as never, []),
     ).rejects.toMatchObject({
       code: 'CONFIG',
       message: expect.stringMatching(/"storageManager" is not ours; use storage/),
@@ -392,13 +397,13 @@ describe('options are checked (issue 9 item 4)', () => {
     ['persistence', { persistence: {} }, /"persistence" is not ours; use storage/],
   ])('%s is CONFIG naming the option', async (_name, extra, message) => {
     await expect(
-      orchestrateCloudEvents({ ...opts(createMemoryStorage()), ...extra } as never, []),
+      orchestrateCloudEvents({ ...opts(new MemoryStorageManager()), ...extra } as never, []),
     ).rejects.toMatchObject({ code: 'CONFIG', message: expect.stringMatching(message) });
   });
 
   test("a start item with the seed's context is a CONFIG error event naming input; the other starts proceed", async () => {
     const result = await orchestrateCloudEvents(
-      opts(createMemoryStorage()),
+      opts(new MemoryStorageManager()),
       [],
       [{ subject: 'a', context: { n: 1 } } as never, { subject: 'b' }],
     );
@@ -412,10 +417,10 @@ describe('options are checked (issue 9 item 4)', () => {
   });
 
   test('LOCK_TIMEOUT for a subject names the holding fencing token and its expiry', async () => {
-    const lock = createMemoryLock();
+    const lock = new MemoryLockManager();
     const holder = await lock.acquire('orchestrations/p', { ttlMs: 60_000 });
     const result = await orchestrateCloudEvents(
-      opts(createMemoryStorage(), { lock, waitMs: 20 }),
+      opts(new MemoryStorageManager(), { lock, waitMs: 20 }),
       [],
       [{ subject: 'p' }],
     );
@@ -433,7 +438,7 @@ describe('a save that finds its own already-recorded write is success (issue 17 
   test.each(['CONFLICT', 'UNKNOWN_OUTCOME'] as const)(
     'a write that landed but reported %s returns the events, with no re-run needed',
     async (code) => {
-      const memory = createMemoryStorage();
+      const memory = new MemoryStorageManager();
       const storage = storageLosingReplies(memory, code);
       const result = await orchestrateCloudEvents(
         opts(storage, { maxConflictRetries: 0 }),
@@ -450,8 +455,8 @@ describe('a save that finds its own already-recorded write is success (issue 17 
 
 describe('read-only inspection', () => {
   test('inspectOrchestration reads a process without a lease and without a write', async () => {
-    const memory = createMemoryStorage();
-    const lock = createMemoryLock();
+    const memory = new MemoryStorageManager();
+    const lock = new MemoryLockManager();
     await orchestrateCloudEvents(
       opts(memory, { lock }),
       [evt('p', 'evt.add', { by: 4 })],

@@ -13,8 +13,8 @@ import type {
 } from '../src/orchestrator/index.js';
 import {
   bytesToText,
-  createMemoryLock,
-  createMemoryStorage,
+  MemoryLockManager,
+  MemoryStorageManager,
   isDurableError,
 } from '../src/index.js';
 import type { StorageManager } from '../src/index.js';
@@ -159,7 +159,7 @@ function opts(
   return {
     versions: [{ version: '1.0.0', logic: machine }],
     storage,
-    lock: createMemoryLock(),
+    lock: new MemoryLockManager(),
     onOrchestrationState: orchestration,
     clock: () => Date.parse('2026-01-01T00:00:00.000Z'),
     ...extra,
@@ -337,7 +337,7 @@ describe('CloudOrchestrationActor', () => {
 
 describe('orchestrateCloudEvents', () => {
   test('starts a process, returns its first command and its context', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     const result = await orchestrateCloudEvents(
       opts(storage),
       [],
@@ -354,7 +354,7 @@ describe('orchestrateCloudEvents', () => {
   });
 
   test('runs a full orchestration across batches to done, with a retry', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     const o = opts(storage);
     await orchestrateCloudEvents(o, [], [{ subject: 'b', input: { bookId: 'x' } }]);
     const steps: Array<[string, unknown, string[]]> = [
@@ -377,7 +377,7 @@ describe('orchestrateCloudEvents', () => {
   });
 
   test('a redelivered event (same source + id) changes nothing and returns the same outgoing events', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     const o = opts(storage);
     await orchestrateCloudEvents(o, [], [{ subject: 'b', input: { bookId: 'x' } }]);
     const fetched = evt('b', 'evt.book.fetched');
@@ -402,7 +402,7 @@ describe('orchestrateCloudEvents', () => {
         },
       },
     });
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     const o = opts(storage, {
       redeliveryWindow: 2,
       versions: [{ version: '1', logic: ticker }],
@@ -428,7 +428,7 @@ describe('orchestrateCloudEvents', () => {
   });
 
   test('re-running a batch after a crash between save and publish returns the same events with the same ids', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     const o = opts(storage);
     const batch = [
       evt('p1', 'evt.book.fetched'),
@@ -454,7 +454,7 @@ describe('orchestrateCloudEvents', () => {
   });
 
   test('the snapshot is saved in one write together with the events it produced', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     let writes = 0;
     const counting: StorageManager = Object.assign(Object.create(storage) as StorageManager, {
       write: (...args: Parameters<StorageManager['write']>) => {
@@ -477,8 +477,8 @@ describe('orchestrateCloudEvents', () => {
   });
 
   test('two concurrent starts of one id make one process; both return the same start events', async () => {
-    const storage = createMemoryStorage();
-    const lock = createMemoryLock();
+    const storage = new MemoryStorageManager();
+    const lock = new MemoryLockManager();
     const [a, b] = await Promise.all([
       orchestrateCloudEvents(
         opts(storage, { lock }),
@@ -496,7 +496,7 @@ describe('orchestrateCloudEvents', () => {
   });
 
   test('without a lock (write mode) concurrent batches on one process lose no update: a conflict re-runs the group', async () => {
-    const memory = createMemoryStorage();
+    const memory = new MemoryStorageManager();
     let conflicts = 0;
     const storage: StorageManager = Object.assign(Object.create(memory) as StorageManager, {
       write: (...args: Parameters<StorageManager['write']>) =>
@@ -524,7 +524,7 @@ describe('orchestrateCloudEvents', () => {
   });
 
   test('each process keeps its version; new starts get the newest unless a start names one', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     const v2 = summaryMachine();
     await orchestrateCloudEvents(opts(storage), [], [{ subject: 'old', input: { bookId: 'x' } }]);
     const both = opts(storage, {
@@ -547,7 +547,7 @@ describe('orchestrateCloudEvents', () => {
   });
 
   test('bad inputs yield one error CloudEvent each and never stop the rest of the batch', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     await orchestrateCloudEvents(
       opts(storage),
       [],
@@ -601,7 +601,7 @@ describe('orchestrateCloudEvents', () => {
   });
 
   test('a middleware error reports that input, does not advance or save its state, and later inputs still apply', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     let failOnce = true;
     const o = opts(storage, {
       onOrchestrationState: {
@@ -646,7 +646,7 @@ describe('orchestrateCloudEvents', () => {
         },
       },
     });
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     const o = opts(storage, {
       versions: [{ version: '1', logic: fragile }],
       onOrchestrationState: {},
@@ -668,7 +668,7 @@ describe('orchestrateCloudEvents', () => {
   });
 
   test('a corrupt stored process gives INVALID_SNAPSHOT error events and its bytes stay untouched', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     const version = await storage.write('orchestrations/b', '{"format":1,"garbage":true}');
     const result = await orchestrateCloudEvents(
       opts(storage),
@@ -683,8 +683,8 @@ describe('orchestrateCloudEvents', () => {
   });
 
   test('a subject whose lease stays held gets retryable LOCK_TIMEOUT errors; other subjects proceed', async () => {
-    const storage = createMemoryStorage();
-    const lock = createMemoryLock();
+    const storage = new MemoryStorageManager();
+    const lock = new MemoryLockManager();
     await orchestrateCloudEvents(
       opts(storage, { lock }),
       [],
@@ -706,7 +706,7 @@ describe('orchestrateCloudEvents', () => {
   });
 
   test('different subjects run concurrently, never more at once than the bound', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     let inFlight = 0;
     let peak = 0;
     const slow: StorageManager = Object.assign(Object.create(storage) as StorageManager, {
@@ -730,7 +730,7 @@ describe('orchestrateCloudEvents', () => {
   });
 
   test('onSnapshot is called after each save with the process state', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     const seen: string[] = [];
     await orchestrateCloudEvents(
       opts(storage, {
@@ -745,7 +745,7 @@ describe('orchestrateCloudEvents', () => {
   });
 
   test('bad options are refused with CONFIG', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     await expect(
       orchestrateCloudEvents({ ...opts(storage), versions: [] }, []),
     ).rejects.toMatchObject({ code: 'CONFIG' });

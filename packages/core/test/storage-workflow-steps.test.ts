@@ -1,5 +1,5 @@
 import type { StepMemo } from '../src/index.js';
-import { createMemoryStorage, createStorageWorkflowStore, isDurableError } from '../src/index.js';
+import { MemoryStorageManager, StorageWorkflowStore, isDurableError } from '../src/index.js';
 
 const memo = (id: string, value: unknown): StepMemo => ({
   id,
@@ -20,8 +20,8 @@ async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
 
 describe('storage workflow store: steps as their own keys', () => {
   it('a step writes its own key once and the record stays the same size however long the history', async () => {
-    const storage = createMemoryStorage();
-    const store = createStorageWorkflowStore({ storage, clock: () => 1000 });
+    const storage = new MemoryStorageManager();
+    const store = new StorageWorkflowStore({ storage, clock: () => 1000 });
     await store.insert({ id: 'w', handler: 'h' });
     const claimed = await store.claim({ leaseMs: 60_000 });
     if (claimed === undefined) throw new Error('not claimed');
@@ -40,9 +40,9 @@ describe('storage workflow store: steps as their own keys', () => {
 
   it('a stale holder (its lease taken over) cannot record: its write at the next position is never committed, and the new holder records there', async () => {
     let now = 1000;
-    const storage = createMemoryStorage();
-    const stale = createStorageWorkflowStore({ storage, clock: () => now });
-    const fresh = createStorageWorkflowStore({ storage, clock: () => now });
+    const storage = new MemoryStorageManager();
+    const stale = new StorageWorkflowStore({ storage, clock: () => now });
+    const fresh = new StorageWorkflowStore({ storage, clock: () => now });
     await stale.insert({ id: 'w', handler: 'h' });
     const first = await stale.claim({ leaseMs: 100 });
     if (first === undefined) throw new Error('not claimed');
@@ -77,7 +77,7 @@ describe('storage workflow store: steps as their own keys', () => {
 
   it('a record of the inline layout (steps in the record, a pending sleep last) is read, resumed and extended', async () => {
     const now = 5000;
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     const legacy = {
       format: 1,
       id: 'old',
@@ -93,7 +93,7 @@ describe('storage workflow store: steps as their own keys', () => {
     };
     await storage.write('workflows/records/b2xk', JSON.stringify(legacy));
     await storage.write('workflows/pending/b2xk', '1000');
-    const store = createStorageWorkflowStore({ storage, clock: () => now });
+    const store = new StorageWorkflowStore({ storage, clock: () => now });
     const claimed = await store.claim({ leaseMs: 60_000 });
     if (claimed === undefined) throw new Error('not claimed');
     expect(claimed.record.steps.map((s) => [s.id, s.done])).toEqual([

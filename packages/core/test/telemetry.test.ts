@@ -12,8 +12,8 @@ import type { DurableCloudEvent, OrchestrationMiddleware } from '../src/orchestr
 import { createCloudEvent, orchestrateCloudEvents } from '../src/orchestrator/index.js';
 import {
   contextFromTraceparent,
-  createMemoryLock,
-  createMemoryStorage,
+  MemoryLockManager,
+  MemoryStorageManager,
   loadTelemetry,
   logEvent,
   startSpan,
@@ -76,13 +76,13 @@ const parentOf = (span: ReadableSpan): string | undefined => span.parentSpanCont
 
 describe('orchestrator tracing across CloudEvents', () => {
   it("an input event's trace is the parent of its span; the commands it causes carry that span, and the next hop continues the same trace", async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     const { logger, logged } = recordingLogger();
     const options = {
       versions: [{ version: '1', logic: machine }],
       onOrchestrationState: orchestration,
       storage,
-      lock: createMemoryLock(),
+      lock: new MemoryLockManager(),
       source: 'orchestrator',
       logger,
     };
@@ -179,13 +179,13 @@ describe('orchestrator tracing across CloudEvents', () => {
   });
 
   it('an event without a trace gets a span under the batch; an unknown subject is refused with a span and a warning', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     const { logger, logged } = recordingLogger();
     const options = {
       versions: [{ version: '1', logic: machine }],
       onOrchestrationState: orchestration,
       storage,
-      lock: createMemoryLock(),
+      lock: new MemoryLockManager(),
       logger,
     };
     await orchestrateCloudEvents(options, [], [{ subject: 'b1' }]);
@@ -242,12 +242,12 @@ describe('actor cycle tracing and lease logs', () => {
       states: { on: { on: { INC: { actions: assign({ n: ({ context }) => context.n + 1 }) } } } },
     });
     const { logger, logged } = recordingLogger();
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     await withPersistedActor(
       {
         id: 'actors/c1',
         storage,
-        lock: createMemoryLock(),
+        lock: new MemoryLockManager(),
         logger,
         actorCreator: (id, snapshot) =>
           createActor(counter, {

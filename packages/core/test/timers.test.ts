@@ -12,7 +12,7 @@ import type {
   DurableCloudEvent,
   OrchestrateCloudEventsOptions,
 } from '../src/orchestrator/index.js';
-import { bytesToText, createMemoryLock, createMemoryStorage, listAll } from '../src/index.js';
+import { bytesToText, MemoryLockManager, MemoryStorageManager, listAll } from '../src/index.js';
 import type { StorageManager } from '../src/index.js';
 
 // A service is asked for a summary; without a reply within 5 s the orchestration retries once,
@@ -56,12 +56,12 @@ function serviceMachine(id = 'summary') {
 const machine = serviceMachine();
 const T0 = Date.parse('2026-01-01T00:00:00.000Z');
 
-function setupStore(storage: StorageManager = createMemoryStorage()) {
+function setupStore(storage: StorageManager = new MemoryStorageManager()) {
   const time = { now: T0 };
   const options: OrchestrateCloudEventsOptions<typeof machine> = {
     versions: [{ version: '1', logic: machine }],
     storage,
-    lock: createMemoryLock(),
+    lock: new MemoryLockManager(),
     clock: () => time.now,
     onOrchestrationState: {
       waiting: (_id, snapshot) => ({
@@ -349,7 +349,7 @@ describe('orchestration timers', () => {
       },
     });
     const time = { now: T0 };
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     const options: OrchestrateCloudEventsOptions = {
       versions: [{ version: '1', logic: pinger }],
       storage,
@@ -380,7 +380,7 @@ describe('orchestration timers', () => {
   });
 
   test('a timer worker is woken by a timer indexed in its own process, long before its next poll', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     const quick = setup({}).createMachine({
       id: 'quick',
       initial: 'waiting',
@@ -389,7 +389,7 @@ describe('orchestration timers', () => {
     const options: OrchestrateCloudEventsOptions = {
       versions: [{ version: '1', logic: quick }],
       storage,
-      lock: createMemoryLock(),
+      lock: new MemoryLockManager(),
       onOrchestrationState: { late: () => ({ type: 'notif.late' }) },
     };
     const published: DurableCloudEvent[] = [];
@@ -458,7 +458,7 @@ describe('persisted actor timers', () => {
   }
 
   test('a pending after is saved with its deadline and re-armed on load with the time it has left', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     const time = { now: T0 };
     await withPersistedActor(actorOptions(storage, time, new SimulatedClock()), () => undefined);
     const view = await inspectPersistedActor(actorOptions(storage, time, new SimulatedClock()));
@@ -484,7 +484,7 @@ describe('persisted actor timers', () => {
   });
 
   test('a deadline that passed while no process held the actor fires once, at once, on load', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     const time = { now: T0 };
     await withPersistedActor(actorOptions(storage, time, new SimulatedClock()), () => undefined);
     time.now = T0 + 10_000;
@@ -508,7 +508,7 @@ describe('persisted actor timers', () => {
   });
 
   test('an actor loaded and saved unchanged with a pending timer is not written again', async () => {
-    const storage = createMemoryStorage();
+    const storage = new MemoryStorageManager();
     const time = { now: T0 };
     await withPersistedActor(actorOptions(storage, time, new SimulatedClock()), () => undefined);
     const before = await storage.read('reminders/r1');

@@ -3,8 +3,6 @@ import {
   DurableError,
   MemoryStorageManager,
   StorageWorkflowStore,
-  createMemoryStorage,
-  createStorageWorkflowStore,
   isDurableError,
 } from '../src/index.js';
 import {
@@ -112,7 +110,7 @@ describe.each(['CONFLICT', 'UNKNOWN_OUTCOME'] as const)(
 
     beforeEach(() => {
       storage = new LostReplyStorage();
-      store = createStorageWorkflowStore({ storage, clock: () => 1000 });
+      store = new StorageWorkflowStore({ storage, clock: () => 1000 });
     });
 
     async function claimed(): Promise<string> {
@@ -159,10 +157,10 @@ describe.each(['CONFLICT', 'UNKNOWN_OUTCOME'] as const)(
 describe('storage workflow store: insert', () => {
   it('an insert whose outcome is unknown is true when the record is its own, false when it is another', async () => {
     const storage = new LostReplyStorage();
-    const store = createStorageWorkflowStore({ storage, clock: () => 1000 });
+    const store = new StorageWorkflowStore({ storage, clock: () => 1000 });
     storage.lose = { code: 'UNKNOWN_OUTCOME', keyPart: 'records/' };
     expect(await store.insert({ id: 'w', handler: 'h', input: 1 })).toBe(true);
-    const other = createStorageWorkflowStore({ storage, clock: () => 2000 });
+    const other = new StorageWorkflowStore({ storage, clock: () => 2000 });
     await other.insert({ id: 'v', handler: 'h', input: 2 });
     // An outcome left unknown while another caller's record is there: not ours.
     const failing = Object.assign(Object.create(storage) as LostReplyStorage, {
@@ -172,7 +170,7 @@ describe('storage workflow store: insert', () => {
           : storage.write(key, value, options),
     });
     expect(
-      await createStorageWorkflowStore({ storage: failing, clock: () => 1000 }).insert({
+      await new StorageWorkflowStore({ storage: failing, clock: () => 1000 }).insert({
         id: 'v',
         handler: 'h',
         input: 2,
@@ -181,13 +179,13 @@ describe('storage workflow store: insert', () => {
   });
 
   it("unknown options and the seed libraries' names are CONFIG errors naming ours", () => {
-    const storage = createMemoryStorage();
-    expect(codeOf(() => createStorageWorkflowStore({ storage, lockWrite: true } as never))).toBe(
+    const storage = new MemoryStorageManager();
+    expect(codeOf(() => new StorageWorkflowStore({ storage, lockWrite: true } as never))).toBe(
       'CONFIG',
     );
-    expect(() => createStorageWorkflowStore({ storageManager: storage } as never)).toThrow(
+    expect(() => new StorageWorkflowStore({ storageManager: storage } as never)).toThrow(
       /use storage/,
     );
-    expect(codeOf(() => createStorageWorkflowStore({ storage: {} as never }))).toBe('CONFIG');
+    expect(codeOf(() => new StorageWorkflowStore({ storage: {} as never }))).toBe('CONFIG');
   });
 });

@@ -340,14 +340,6 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
   }
 }
 
-/** Creates a {@link CloudOrchestrationActor} (not yet started). */
-export function createCloudOrchestrationActor<TLogic extends AnyStateMachine>(
-  logic: TLogic,
-  options: CloudOrchestrationActorOptions<TLogic>,
-): CloudOrchestrationActor<TLogic> {
-  return new CloudOrchestrationActor(logic, options);
-}
-
 // Array.isArray narrows a readonly array to any[]; this keeps the element type.
 function isEmitList(
   result: OrchestrationEmit | readonly OrchestrationEmit[],

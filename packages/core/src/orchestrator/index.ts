@@ -1,8 +1,4 @@
-export {
-  CloudOrchestrationActor,
-  INPUT_TYPE_PREFIX,
-  createCloudOrchestrationActor,
-} from './cloud-orchestration-actor.js';
+export { CloudOrchestrationActor, INPUT_TYPE_PREFIX } from './cloud-orchestration-actor.js';
 export type {
   CloudEventMiddleware,
   CloudOrchestrationActorOptions,

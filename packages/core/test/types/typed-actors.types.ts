@@ -2,7 +2,7 @@
 // line fails the typecheck if it stops being an error, so the machine's types must keep flowing.
 import { assign, createActor, setup } from 'xstate';
 import type { Snapshot } from 'xstate';
-import { createMemoryLock, createMemoryStorage } from '../../src/index.js';
+import { MemoryLockManager, MemoryStorageManager } from '../../src/index.js';
 import { inspectPersistedActor, withPersistedActor } from '../../src/actor/index.js';
 import type { PersistedActor } from '../../src/actor/index.js';
 
@@ -20,11 +20,11 @@ const counter = setup({
   },
 });
 
-const storage = createMemoryStorage();
+const storage = new MemoryStorageManager();
 const options = {
   id: 'counters/1',
   storage,
-  lock: createMemoryLock(),
+  lock: new MemoryLockManager(),
   actorCreator: (id: string, snapshot: Snapshot<unknown> | undefined) =>
     createActor(counter, { id, ...(snapshot === undefined ? {} : { snapshot }) }),
 };

@@ -1,7 +1,7 @@
 // Type tests, compiled by `pnpm typecheck` (tsconfig.json includes test/): each `@ts-expect-error`
 // line fails the typecheck if it stops being an error.
 import { assign, setup } from 'xstate';
-import { createMemoryLock, createMemoryStorage } from '../../src/index.js';
+import { MemoryLockManager, MemoryStorageManager } from '../../src/index.js';
 import { CloudOrchestrationActor, orchestrateCloudEvents } from '../../src/orchestrator/index.js';
 import type { CloudEventMiddleware, DurableCloudEvent, OrchestrateCloudEventsOptions } from '../../src/orchestrator/index.js';
 
@@ -22,8 +22,8 @@ const summary = setup({
   },
 });
 
-const storage = createMemoryStorage();
-const lock = createMemoryLock();
+const storage = new MemoryStorageManager();
+const lock = new MemoryLockManager();
 
 export async function orchestrationIsTypedByItsMachine(events: DurableCloudEvent[]): Promise<string> {
   const result = await orchestrateCloudEvents(
