@@ -143,8 +143,8 @@ describe('workflow logs and spans', () => {
       return 'ok';
     });
     const levels = async (logger: Record<string, unknown>): Promise<string[]> => {
-      const client = createWorkflowClient({
-        store: createMemoryWorkflowStore(),
+      const client = new WorkflowClient({
+        store: new MemoryWorkflowStore(),
         workflows: [plain],
         logger: logger as never,
         pollIntervalMs: 0,
