@@ -1,5 +1,5 @@
 import type { StepMemo, StorageManager } from '../src/index.js';
-import { createMemoryStorage, createStorageWorkflowStore, isDurableError } from '../src/index.js';
+import { MemoryStorageManager, StorageWorkflowStore, isDurableError } from '../src/index.js';
 
 // The storage-backed store's step path with a holder paused at every storage call of a saveStep
 // (before it and after it) while its lease is taken over and the new holder records, itself
@@ -91,11 +91,11 @@ async function schedule(
   b: { at: number; phase: 'before' | 'after' } | undefined,
 ): Promise<{ outcome: Outcome; aPaused: boolean; bPaused: boolean }> {
   let now = 1000;
-  const storage = createMemoryStorage();
+  const storage = new MemoryStorageManager();
   const gateA = new Gate(storage);
   const gateB = new Gate(storage);
-  const stale = createStorageWorkflowStore({ storage: gateA.storage, clock: () => now });
-  const next = createStorageWorkflowStore({ storage: gateB.storage, clock: () => now });
+  const stale = new StorageWorkflowStore({ storage: gateA.storage, clock: () => now });
+  const next = new StorageWorkflowStore({ storage: gateB.storage, clock: () => now });
   await stale.insert({ id: 'w', handler: 'h' });
   const first = await stale.claim({ leaseMs: 100 });
   if (first === undefined) throw new Error('not claimed');
@@ -135,7 +135,7 @@ async function schedule(
   });
   await next.saveStep('w', second.token, 2, memo('done', 'b2'));
   await next.finish('w', second.token, { status: 'completed' });
-  const record = await createStorageWorkflowStore({ storage }).get('w');
+  const record = await new StorageWorkflowStore({ storage }).get('w');
   return {
     outcome: {
       staleAcknowledged: staleResult.ok,
