@@ -10,6 +10,18 @@ import { invalidRequest } from './errors.js';
 import type { FsmService } from './fsm-service.js';
 import type { Notifier } from './notifier.js';
 import { isPermanent } from './outcome-codes.js';
+import type { TextEvent } from './text-format.js';
+import { parseEventText } from './text-format.js';
+
+/**
+ * True when an SQS body is in the protobuf text format rather than a bare event name: its first
+ * word is a field of the sm-server's EventRequest or Event, followed by ":", "{" or "<".
+ */
+export function isTextFormat(body: string): boolean {
+  return /^\s*(#[^\n]*\n\s*)*(event|dest|id|config|event_id|timestamp|transition|originator|details)\s*[:{<]/.test(
+    body,
+  );
+}
 
 /** Options for {@link SqsConsumer}. */
 export interface SqsConsumerOptions {
@@ -47,7 +59,10 @@ const CONTEXT = 'fsm-server sqs';
 /**
  * Consumes events from an SQS queue. Message body = the event name; message attributes
  * `DestinationId` (the machine id, required), `EventId` (defaults to the SQS MessageId, which
- * stays the same across redeliveries), `Sender` (the originator).
+ * stays the same across redeliveries), `Sender` (the originator). Or, as the Go sm-server's
+ * clients send it, the body is an `EventRequest` in the protobuf text format
+ * (`event { event_id: "..." transition { event: "ship" } originator: "..." } dest: "..."`, or a
+ * bare `Event` with `DestinationId`); a malformed one is a permanent error (errors queue).
  *
  * A message is deleted only after its outcome is committed: the event applied (or found already
  * applied), or a permanent error published to the errors queue. A transient failure (storage
@@ -181,20 +196,34 @@ export class SqsConsumer {
   private async handle(message: Message): Promise<void> {
     const attributes = message.MessageAttributes ?? {};
     const text = (name: string): string | undefined => attributes[name]?.StringValue;
-    const dest = text('DestinationId');
-    const eventId = text('EventId') ?? message.MessageId ?? '';
-    const event = (message.Body ?? '').trim();
+    let dest = text('DestinationId');
+    let eventId = text('EventId') ?? message.MessageId ?? '';
+    const body = message.Body ?? '';
+    let event = body.trim();
     try {
+      let read: TextEvent = {};
+      if (isTextFormat(body)) {
+        // The Go sm-server's clients: the body is an EventRequest (or Event) in text format; its
+        // fields win over the attributes, which stay the fallback.
+        read = parseEventText(body);
+        event = read.event ?? '';
+        dest = read.dest ?? dest;
+        eventId = read.eventId ?? eventId;
+        if (event === '')
+          throw invalidRequest('event.transition.event', 'is missing: the name of the event');
+      }
       if (dest === undefined || dest === '')
         throw invalidRequest(
           'dest',
-          'is missing: set the message attribute DestinationId to the machine id',
+          'is missing: set the message attribute DestinationId (or dest in a text-format body) to the machine id',
         );
-      const sender = text('Sender');
+      const sender = read.originator ?? text('Sender');
       const outcome = await this.options.service.applyEvent(dest, {
         event,
         eventId,
         ...(sender === undefined ? {} : { originator: sender }),
+        ...(read.timestamp === undefined ? {} : { timestamp: read.timestamp }),
+        ...(read.details === undefined ? {} : { details: read.details }),
       });
       if (outcome.status === 'applied') {
         this.stats.applied++;

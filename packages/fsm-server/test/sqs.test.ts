@@ -151,6 +151,49 @@ suite('SQS consumer (fauxqs)', () => {
     }
   });
 
+  it("text-format bodies (the Go sm-server clients' EventRequest) are applied with their id, time, originator and details; a malformed one goes to the errors queue and is deleted", async () => {
+    const { server, events, errors } = await startServer('text');
+    try {
+      await server.service.createMachine('test.orders:v3', 'ot');
+      const goText = (eventId: string, event: string) =>
+        `event: <\n  event_id: "${eventId}"\n  timestamp: <\n    seconds: 1661733324\n    nanos: 461000000\n  >\n  transition: <\n    event: "${event}"\n  >\n  originator: "Go SQS client"\n  details: "{\\"cost\\":99.99}"\n>\ndest: "ot"\n`;
+      await sendEvents(client, events, [
+        { event: goText('t1', 'accept') },
+        { event: goText('t1', 'accept') }, // redelivered copy
+        { event: 'event { transition { event: "ship" } ', eventId: 'broken' },
+      ]);
+      const [note] = (await drain(client, errors, 1)).map(
+        (body) => JSON.parse(body) as ErrorNotification,
+      );
+      expect(note).toMatchObject({ event_id: 'broken', outcome: { code: 'GenericError' } });
+      expect(note?.outcome.details).toMatch(/body is not a valid text-format EventRequest/);
+      await eventually(async () => (await state(server, 'ot')) === 'pending', 'ot pending');
+      // Sent once t1 is applied, so the order of the two events is fixed.
+      await sendEvents(client, events, [
+        { event: 'event_id: "t2" transition { event: "ship" }', dest: 'ot' },
+      ]);
+      await eventually(async () => (await state(server, 'ot')) === 'shipped', 'ot shipped');
+      await eventually(async () => (await queueDepth(client, events)).total === 0, 'queue empty');
+      const machine = await server.service.getMachine('ot');
+      expect(machine?.history).toEqual([
+        {
+          event_id: 't1',
+          timestamp: { seconds: 1661733324, nanos: 461000000 },
+          transition: { from: 'start', to: 'pending', event: 'accept' },
+          originator: 'Go SQS client',
+          details: '{"cost":99.99}',
+        },
+        expect.objectContaining({
+          event_id: 't2',
+          transition: { from: 'pending', to: 'shipped', event: 'ship' },
+        }),
+      ]);
+      expect(server.consumer!.stats).toMatchObject({ applied: 2, duplicates: 1, rejected: 1 });
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('a transient storage failure leaves the message for redelivery, and it is applied once storage is back (nothing goes to the errors queue)', async () => {
     let failuresLeft = 0;
     const storage = flakyStorage((key) => key.endsWith('/machines/once') && failuresLeft-- > 0);
