@@ -3,8 +3,11 @@
 // (@durable/fs, fsync on) and on Redis (RedisStorageManager, a redis-server started here). SQS is
 // fauxqs (an SQS emulator from npm) on 127.0.0.1. gRPC: BENCH_INFLIGHT (default 32) calls in
 // flight from one client. SQS: the messages are enqueued first, then a server consuming the queue
-// (concurrency 10) is started and timed until the queue is empty (every outcome committed and
-// its message deleted). Also prints the ratio hot / distinct measured in the same run.
+// (concurrency 20) is started and timed until the queue is empty (every outcome committed and
+// its message deleted), batched (10 messages a ReceiveMessage, one DeleteMessageBatch each; the
+// default) and unbatched (--sqs-batch 1: one message a receive, one DeleteMessage each) on the
+// same distinct events. Also prints the ratios hot / distinct and batched / unbatched measured in
+// the same run.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -108,7 +111,7 @@ async function grpcRate(address, targets) {
   return rate;
 }
 
-async function sqsRate(storageArgs, queueName, targets) {
+async function sqsRate(storageArgs, queueName, targets, extra = []) {
   const url = (await sqsClient.send(new sqs.CreateQueueCommand({ QueueName: queueName }))).QueueUrl;
   for (let i = 0; i < targets.length; i += 10) {
     await sqsClient.send(
@@ -131,6 +134,7 @@ async function sqsRate(storageArgs, queueName, targets) {
     queueName,
     '--endpoint-url',
     endpoint,
+    ...extra,
   ]);
   for (;;) {
     const { Attributes: a } = await sqsClient.send(
@@ -174,7 +178,13 @@ async function run(label, storageArgs) {
     `${label}-hot-${Date.now()}`,
     events('sh', HOT, ['hot']),
   );
-  rows.push({ label, grpcDistinct, grpcHot, sqsDistinct, sqsHot });
+  const sqsUnbatched = await sqsRate(
+    storageArgs,
+    `${label}-unbatched-${Date.now()}`,
+    events('su', DISTINCT, machines),
+    ['--sqs-batch', '1'],
+  );
+  rows.push({ label, grpcDistinct, grpcHot, sqsDistinct, sqsHot, sqsUnbatched });
 }
 
 const root = mkdtempSync(join(tmpdir(), 'fsm-bench-'));
@@ -189,7 +199,7 @@ try {
   await fauxqs.close();
 }
 console.log(
-  `fsm server events/s (server in its own process; gRPC ${INFLIGHT} in flight; SQS consumer concurrency 10, fauxqs; ${DISTINCT} events over ${MACHINES} machines, ${HOT} on one hot machine):`,
+  `fsm server events/s (server in its own process; gRPC ${INFLIGHT} in flight; SQS consumer concurrency 20, fauxqs; ${DISTINCT} events over ${MACHINES} machines, ${HOT} on one hot machine):`,
 );
 for (const r of rows) {
   console.log(
@@ -199,6 +209,10 @@ for (const r of rows) {
       r.grpcHot / r.grpcDistinct
     ).toFixed(2)}); SQS distinct ${r.sqsDistinct.toFixed(0).padStart(5)}/s, hot ${r.sqsHot
       .toFixed(0)
-      .padStart(5)}/s (hot/distinct ${(r.sqsHot / r.sqsDistinct).toFixed(2)})`,
+      .padStart(
+        5,
+      )}/s (hot/distinct ${(r.sqsHot / r.sqsDistinct).toFixed(2)}); SQS distinct unbatched ${r.sqsUnbatched
+      .toFixed(0)
+      .padStart(5)}/s (batched/unbatched ${(r.sqsDistinct / r.sqsUnbatched).toFixed(2)})`,
   );
 }

@@ -23,6 +23,8 @@ export interface FsmServerArgs {
   cloudEventsSink?: string;
   historyLimit?: number;
   bodyLimit?: number;
+  /** SQS messages per receive and per batch delete (1-10). */
+  sqsBatch?: number;
   help: boolean;
 }
 
@@ -51,6 +53,7 @@ Beyond the Go sm-server:
   --cloudevents-sink <url> POST notif.fsm.transitioned and sys.fsm.error CloudEvents here
   --history-limit <n>      keep at most n history entries per machine (default all)
   --body-limit <bytes>     largest HTTP body; larger ones get 413 (default 262144)
+  --sqs-batch <n>          SQS messages per receive and per DeleteMessageBatch, 1-10 (default 10)
   --help                   this text
 `;
 
@@ -64,6 +67,12 @@ function integer(value: string | undefined, flag: string, min: number): number |
     throw usageError(`${flag} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
   }
   return Number(value);
+}
+
+function sqsBatch(value: string): number {
+  const n = integer(value, '--sqs-batch', 1) as number;
+  if (n > 10) throw usageError(`--sqs-batch must be from 1 to 10, got ${n}`);
+  return n;
 }
 
 function duration(value: string | undefined): number | undefined {
@@ -115,6 +124,7 @@ export function parseFsmServerArgs(argv: readonly string[]): FsmServerArgs {
     ...(v['body-limit'] === undefined
       ? {}
       : { bodyLimit: integer(v['body-limit'], '--body-limit', 1) as number }),
+    ...(v['sqs-batch'] === undefined ? {} : { sqsBatch: sqsBatch(v['sqs-batch']) }),
     help: v.help === true,
   };
 }
@@ -145,6 +155,7 @@ function parse(args: string[]) {
       'cloudevents-sink': text,
       'history-limit': text,
       'body-limit': text,
+      'sqs-batch': text,
       help: { type: 'boolean', short: 'h' },
     },
   });

@@ -73,6 +73,7 @@ async function main(): Promise<void> {
             ...(args.endpointUrl === undefined ? {} : { endpoint: args.endpointUrl }),
             ...(args.region === undefined ? {} : { region: args.region }),
             maxRetries: args.maxRetries,
+            ...(args.sqsBatch === undefined ? {} : { batchSize: args.sqsBatch }),
           },
         }
       : {}),

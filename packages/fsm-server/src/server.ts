@@ -35,12 +35,14 @@ export interface FsmSqsOptions {
   errorsQueue?: string;
   /** Deliveries of a transiently failing message before it goes to the errors queue. @default 3 */
   maxRetries?: number;
-  /** Messages processed at once. @default 10 */
+  /** Messages processed at once. @default 20 (two batches of 10) */
   concurrency?: number;
   /** Long-poll wait in seconds. @default 20 */
   waitTimeSeconds?: number;
   /** Seconds a transiently failed message stays hidden. @default 1 */
   retryDelaySeconds?: number;
+  /** Messages per ReceiveMessage and per DeleteMessageBatch (1-10; 1 = unbatched). @default 10 */
+  batchSize?: number;
 }
 
 /** Options for {@link createFsmServer}. */
@@ -199,6 +201,7 @@ export function createFsmServer(options: FsmServerOptions): FsmServer {
           ...(sqs.retryDelaySeconds === undefined
             ? {}
             : { retryDelaySeconds: sqs.retryDelaySeconds }),
+          ...(sqs.batchSize === undefined ? {} : { batchSize: sqs.batchSize }),
         });
         consumer.start();
       }

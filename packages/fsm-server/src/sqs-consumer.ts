@@ -1,6 +1,7 @@
 import type { Message, SQSClient } from '@aws-sdk/client-sqs';
 import {
   ChangeMessageVisibilityCommand,
+  DeleteMessageBatchCommand,
   DeleteMessageCommand,
   ReceiveMessageCommand,
 } from '@aws-sdk/client-sqs';
@@ -33,12 +34,18 @@ export interface SqsConsumerOptions {
   notifier: Notifier;
   /** Deliveries of a message that failed transiently before it goes to the errors queue. @default 3 */
   maxRetries?: number;
-  /** Messages processed at once. @default 10 */
+  /** Messages processed at once (receives wait for `batchSize` free slots). @default 20 */
   concurrency?: number;
   /** Long-poll wait of each ReceiveMessage, 0-20 s. @default 20 */
   waitTimeSeconds?: number;
   /** Seconds a transiently failed message stays hidden before its redelivery. @default 1 */
   retryDelaySeconds?: number;
+  /**
+   * Messages asked for by one ReceiveMessage (1-10), and deleted together by one
+   * DeleteMessageBatch once each one's outcome is committed; 1 = one DeleteMessage a message.
+   * @default 10
+   */
+  batchSize?: number;
   /** Failures that are not an event's outcome (a receive or delete that failed). */
   onError?: (error: unknown, context: string) => void;
 }
@@ -52,6 +59,10 @@ export interface SqsConsumerStats {
   rejected: number;
   /** Transient failures left for redelivery. */
   retried: number;
+  /** Delete requests sent (DeleteMessageBatch and DeleteMessage). */
+  deleteRequests: number;
+  /** Messages a DeleteMessageBatch reported failed, deleted again one by one. */
+  deleteRetries: number;
 }
 
 const CONTEXT = 'fsm-server sqs';
@@ -77,6 +88,8 @@ export class SqsConsumer {
     duplicates: 0,
     rejected: 0,
     retried: 0,
+    deleteRequests: 0,
+    deleteRetries: 0,
   };
   private readonly options: Required<Omit<SqsConsumerOptions, 'onError'>> &
     Pick<SqsConsumerOptions, 'onError'>;
@@ -98,6 +111,7 @@ export class SqsConsumer {
         'concurrency',
         'waitTimeSeconds',
         'retryDelaySeconds',
+        'batchSize',
         'onError',
       ],
       required: ['client', 'queueUrl', 'service', 'notifier'],
@@ -121,9 +135,10 @@ export class SqsConsumer {
     this.options = {
       ...options,
       maxRetries: int(options.maxRetries, 'maxRetries', 3, 1, 1000),
-      concurrency: int(options.concurrency, 'concurrency', 10, 1, 1000),
+      concurrency: int(options.concurrency, 'concurrency', 20, 1, 1000),
       waitTimeSeconds: int(options.waitTimeSeconds, 'waitTimeSeconds', 20, 0, 20),
       retryDelaySeconds: int(options.retryDelaySeconds, 'retryDelaySeconds', 1, 0, 43_200),
+      batchSize: int(options.batchSize, 'batchSize', 10, 1, 10),
     };
   }
 
@@ -145,8 +160,11 @@ export class SqsConsumer {
 
   private async poll(): Promise<void> {
     let failures = 0;
+    // Receive a full batch at a time: wait until batchSize slots are free (all of them when
+    // concurrency is below batchSize), so batches do not shrink to the one slot just freed.
+    const batch = Math.min(this.options.batchSize, this.options.concurrency);
     while (this.running) {
-      while (this.inFlight >= this.options.concurrency && this.running) {
+      while (this.options.concurrency - this.inFlight < batch && this.running) {
         await new Promise<void>((resolve) => (this.slotFreed = resolve));
       }
       if (!this.running) break;
@@ -156,7 +174,10 @@ export class SqsConsumer {
         const reply = await this.options.client.send(
           new ReceiveMessageCommand({
             QueueUrl: this.options.queueUrl,
-            MaxNumberOfMessages: Math.min(10, this.options.concurrency - this.inFlight),
+            MaxNumberOfMessages: Math.min(
+              this.options.batchSize,
+              this.options.concurrency - this.inFlight,
+            ),
             WaitTimeSeconds: this.options.waitTimeSeconds,
             MessageAttributeNames: ['All'],
             MessageSystemAttributeNames: ['ApproximateReceiveCount'],
@@ -174,26 +195,81 @@ export class SqsConsumer {
         );
         continue;
       }
-      for (const message of messages) {
-        this.stats.received++;
-        this.inFlight++;
-        const task = this.handle(message)
-          .catch((error: unknown) =>
-            this.options.onError?.(error, `${CONTEXT}: message ${String(message.MessageId)}`),
-          )
-          .finally(() => {
-            this.inFlight--;
-            this.active.delete(task);
-            const wake = this.slotFreed;
-            this.slotFreed = undefined;
-            wake?.();
-          });
-        this.active.add(task);
-      }
+      if (messages.length === 0) continue;
+      // The messages of one receive are handled at once; those whose outcomes were committed
+      // are then deleted together, and only then are their slots free again (so a hanging delete
+      // stops the consumer at `concurrency` messages, rather than piling up committed ones).
+      this.stats.received += messages.length;
+      this.inFlight += messages.length;
+      const settled = messages.map((message) =>
+        this.handle(message).catch((error: unknown) => {
+          this.options.onError?.(error, `${CONTEXT}: message ${String(message.MessageId)}`);
+          return false;
+        }),
+      );
+      const task = Promise.all(settled)
+        .then((deletable) => this.deleteMessages(messages.filter((_, i) => deletable[i])))
+        .catch((error: unknown) => this.options.onError?.(error, `${CONTEXT}: delete failed`))
+        .finally(() => {
+          this.inFlight -= messages.length;
+          this.active.delete(task);
+          const wake = this.slotFreed;
+          this.slotFreed = undefined;
+          wake?.();
+        });
+      this.active.add(task);
     }
   }
 
-  private async handle(message: Message): Promise<void> {
+  /**
+   * Deletes messages whose outcome is committed: one DeleteMessageBatch (or one DeleteMessage
+   * for a single message or `batchSize` 1). Entries the batch reports failed, or all of them when
+   * the batch request itself fails, are deleted again one by one; a message still not deleted is
+   * redelivered later and acknowledged then as a duplicate (its event is in the history).
+   */
+  private async deleteMessages(messages: Message[]): Promise<void> {
+    if (messages.length === 0) return;
+    const { client, queueUrl } = this.options;
+    const deleteOne = async (message: Message): Promise<void> => {
+      this.stats.deleteRequests++;
+      try {
+        await client.send(
+          new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }),
+        );
+      } catch (error) {
+        this.options.onError?.(
+          error,
+          `${CONTEXT}: message ${String(message.MessageId)} not deleted: it will be redelivered and acknowledged as a duplicate`,
+        );
+      }
+    };
+    if (messages.length === 1 || this.options.batchSize === 1) {
+      await Promise.all(messages.map(deleteOne));
+      return;
+    }
+    let retry: Message[];
+    this.stats.deleteRequests++;
+    try {
+      const reply = await client.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: messages.map((message, i) => ({
+            Id: String(i),
+            ReceiptHandle: message.ReceiptHandle,
+          })),
+        }),
+      );
+      retry = (reply.Failed ?? []).map((entry) => messages[Number(entry.Id)]!);
+    } catch (error) {
+      this.options.onError?.(error, `${CONTEXT}: DeleteMessageBatch failed; deleting one by one`);
+      retry = messages;
+    }
+    this.stats.deleteRetries += retry.length;
+    await Promise.all(retry.map(deleteOne));
+  }
+
+  /** Applies one message's event; true when its outcome is committed and it may be deleted. */
+  private async handle(message: Message): Promise<boolean> {
     const attributes = message.MessageAttributes ?? {};
     const text = (name: string): string | undefined => attributes[name]?.StringValue;
     let dest = text('DestinationId');
@@ -255,7 +331,7 @@ export class SqsConsumer {
             }),
           )
           .catch(() => undefined);
-        return;
+        return false;
       }
       // Permanent, or out of retries: the outcome is the error report; publish it before deleting.
       await this.options.notifier.error({
@@ -267,11 +343,6 @@ export class SqsConsumer {
       });
       this.stats.rejected++;
     }
-    await this.options.client.send(
-      new DeleteMessageCommand({
-        QueueUrl: this.options.queueUrl,
-        ReceiptHandle: message.ReceiptHandle,
-      }),
-    );
+    return true;
   }
 }

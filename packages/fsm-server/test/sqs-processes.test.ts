@@ -180,7 +180,8 @@ suite('fsm server processes on fauxqs', () => {
           0,
         );
 
-      // Behind the proxy every delete hangs: the consumer fills its 10 slots with committed events.
+      // Behind the proxy every delete hangs: the consumer fills its 20 slots (two receives of 10)
+      // with committed events, whose batch deletes hang.
       const first = await start([
         '--data',
         folder.dir,
@@ -190,8 +191,8 @@ suite('fsm server processes on fauxqs', () => {
         proxy.url,
       ]);
       await eventually(
-        async () => (await count()) === 10 && proxy.held() === 10,
-        '10 events committed, their 10 deletes held',
+        async () => (await count()) === 20 && proxy.held() === 20,
+        '20 events committed, the deletes of their 20 messages held',
         800_000,
       );
       await first.kill();
@@ -211,8 +212,8 @@ suite('fsm server processes on fauxqs', () => {
         800_000,
       );
       const duplicates = (second.output().match(/'duplicate'/g) ?? []).length;
-      // At least the 10 held ones; more when a message's 2 s visibility ran out under load (also a duplicate).
-      expect(duplicates).toBeGreaterThanOrEqual(10);
+      // At least the 20 held ones; more when a message's 2 s visibility ran out under load (also a duplicate).
+      expect(duplicates).toBeGreaterThanOrEqual(20);
       expectSequentialEquivalent(
         await histories(service, machines),
         await sequentialRun(events),

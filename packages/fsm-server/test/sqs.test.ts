@@ -1,8 +1,9 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
+import { DeleteMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { DurableError, MemoryStorageManager } from '@durable/core';
 import type { StorageManager } from '@durable/core';
 import type { ChildServer } from '@durable/testkit';
-import type { ErrorNotification, FsmServer } from '../src/index.js';
+import type { ErrorNotification, FsmServer, FsmSqsOptions } from '../src/index.js';
 import { createFsmServer } from '../src/index.js';
 import { ORDERS_V3 } from './support/orders.js';
 import {
@@ -53,7 +54,12 @@ function flakyStorage(failing: (key: string) => boolean): StorageManager {
   };
 }
 
-async function startServer(name: string, storage: StorageManager = new MemoryStorageManager()) {
+async function startServer(
+  name: string,
+  storage: StorageManager = new MemoryStorageManager(),
+  sqs: Partial<FsmSqsOptions> = {},
+  prepare?: (server: FsmServer, events: string) => Promise<void>,
+) {
   const events = await createQueue(client, `${name}-events`);
   const errors = await createQueue(client, `${name}-errors`);
   const server = createFsmServer({
@@ -61,6 +67,7 @@ async function startServer(name: string, storage: StorageManager = new MemorySto
     httpPort: false,
     grpcPort: false,
     sqs: {
+      ...sqs,
       endpoint,
       eventsQueue: `${name}-events`,
       errorsQueue: `${name}-errors`,
@@ -71,6 +78,7 @@ async function startServer(name: string, storage: StorageManager = new MemorySto
     logger: { info() {}, warn() {}, error() {} },
   });
   await server.service.createConfiguration(ORDERS_V3);
+  await prepare?.(server, events);
   await server.start();
   return { server, events, errors };
 }
@@ -279,6 +287,98 @@ suite('SQS consumer stop', () => {
     await stopping;
     expect(await state(server, 'slow')).toBe('pending');
     expect(await queueDepth(client, events)).toMatchObject({ total: 0 });
+  });
+});
+
+/**
+ * The real SQS client, through which one DeleteMessageBatch drops its first entry and reports it
+ * failed, as SQS may (fauxqs never fails an entry: it answers every one successful).
+ */
+function failingFirstBatchEntry(real: SQSClient): { client: SQSClient; injected: () => number } {
+  let injected = 0;
+  const send = real.send.bind(real) as (command: unknown) => Promise<unknown>;
+  const client = Object.create(real) as SQSClient;
+  (client as unknown as { send: (command: unknown) => Promise<unknown> }).send = async (
+    command,
+  ) => {
+    if (command instanceof DeleteMessageBatchCommand && injected === 0) {
+      const entries = command.input.Entries ?? [];
+      if (entries.length > 1) {
+        injected++;
+        const [dropped, ...rest] = entries;
+        const reply = (await send(
+          new DeleteMessageBatchCommand({ ...command.input, Entries: rest }),
+        )) as { Successful?: unknown[]; Failed?: unknown[] };
+        return {
+          ...reply,
+          Failed: [
+            ...(reply.Failed ?? []),
+            { Id: dropped!.Id, Code: 'InternalError', SenderFault: false, Message: 'injected' },
+          ],
+        };
+      }
+    }
+    return send(command);
+  };
+  return { client, injected: () => injected };
+}
+
+suite('SQS consumer batching', () => {
+  it('receives up to 10 messages a call and deletes them with DeleteMessageBatch after their commits; an entry the batch reports failed is deleted again alone, never redelivered', async () => {
+    const injection = failingFirstBatchEntry(client);
+    const ids = Array.from({ length: 40 }, (_, i) => `b${i}`);
+    // The messages wait in the queue before the consumer starts, so receives find full batches.
+    const { server, events } = await startServer(
+      'batched',
+      new MemoryStorageManager(),
+      { client: injection.client },
+      async (s, queue) => {
+        for (const id of ids) await s.service.createMachine('test.orders:v3', id);
+        await sendEvents(
+          client,
+          queue,
+          ids.map((id) => ({ dest: id, event: 'accept', eventId: `e-${id}` })),
+        );
+      },
+    );
+    try {
+      await eventually(
+        async () => (await queueDepth(client, events)).total === 0,
+        'every message deleted',
+      );
+      await eventually(async () => server.consumer!.stats.applied === 40, 'all applied');
+      for (const id of ids) expect(await state(server, id)).toBe('pending');
+      const stats = server.consumer!.stats;
+      expect(injection.injected()).toBe(1);
+      expect(stats).toMatchObject({ received: 40, applied: 40, duplicates: 0, deleteRetries: 1 });
+      // Batched: far fewer delete requests than messages (one per receive, plus the one retry).
+      expect(stats.deleteRequests).toBeLessThan(40);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('batchSize 1 deletes each message by its own DeleteMessage', async () => {
+    const { server, events } = await startServer('unbatched', new MemoryStorageManager(), {
+      batchSize: 1,
+    });
+    try {
+      const ids = Array.from({ length: 12 }, (_, i) => `u${i}`);
+      for (const id of ids) await server.service.createMachine('test.orders:v3', id);
+      await sendEvents(
+        client,
+        events,
+        ids.map((id) => ({ dest: id, event: 'accept', eventId: `e-${id}` })),
+      );
+      await eventually(
+        async () => (await queueDepth(client, events)).total === 0,
+        'every message deleted',
+      );
+      await eventually(async () => server.consumer!.stats.applied === 12, 'all applied');
+      expect(server.consumer!.stats).toMatchObject({ received: 12, deleteRequests: 12 });
+    } finally {
+      await server.stop();
+    }
   });
 });
 

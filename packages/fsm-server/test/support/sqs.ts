@@ -238,8 +238,16 @@ export async function startDeleteHoldingProxy(
   const proxy = createServer((incoming, outgoing) => {
     const action = String(incoming.headers['x-amz-target'] ?? '');
     if (action.startsWith('AmazonSQS.DeleteMessage')) {
-      held++;
-      incoming.resume();
+      // Counts the messages whose delete is held (one, or the entries of a DeleteMessageBatch).
+      let body = '';
+      incoming.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      incoming.on('end', () => {
+        try {
+          held += (JSON.parse(body) as { Entries?: unknown[] }).Entries?.length ?? 1;
+        } catch {
+          held++;
+        }
+      });
       return;
     }
     const forward = request(
