@@ -1,6 +1,6 @@
 import type { NewWorkflow, WorkflowRecord } from '@durable/core';
 import { DurableError, ErrorCode, isFinishedStatus } from '@durable/core';
-import { assertValidWorkflowId, checkOptions } from '@durable/core/adapter';
+import { assertValidWorkflowId, checkOptions, cloneJson } from '@durable/core/adapter';
 import { logClient } from './observe.js';
 import { WorkflowErrorCode, workflowFailedError } from './errors.js';
 import { childEventName } from './misuse.js';
@@ -9,6 +9,7 @@ import { resolveOptions } from './options.js';
 import type { WorkerStats } from './worker.js';
 import { WorkflowWorker } from './worker.js';
 import { pause } from './timers.js';
+import type { LocalFinish } from './wakes.js';
 import { announceFinished, onFinished, wakeWorkers } from './wakes.js';
 
 /** Options for starting a workflow. */
@@ -226,20 +227,31 @@ export class Engine {
    * that ends in this process wakes the wait at once, with no polling; a workflow run elsewhere
    * is read again with backoff, from 10 ms up to `everyMs`. Gives up at `deadline` (epoch ms of
    * the system clock) and returns the last state read; returns early too when `stop(record)`.
+   * With `onLocal`, a run that ends in this process is handed to it (what the store accepted)
+   * instead of being read back, and the wait resolves with `undefined`.
    */
   async waitFinished(
     id: string,
     everyMs: number,
     deadline: number,
     stop?: (record: WorkflowRecord) => boolean,
+    onLocal?: (finish: LocalFinish) => void,
   ): Promise<WorkflowRecord | undefined> {
     const store = this.options.store;
     let woken = new AbortController();
+    let local: LocalFinish | undefined;
     // Subscribed before the first read: a run that ends between the read and the wait still wakes it.
-    const unsubscribe = onFinished(store, id, () => woken.abort());
+    const unsubscribe = onFinished(store, id, (finish) => {
+      local ??= finish;
+      woken.abort();
+    });
     try {
       let delay = Math.min(10, everyMs);
       for (;;) {
+        if (local !== undefined && onLocal !== undefined) {
+          onLocal(local);
+          return undefined;
+        }
         if (woken.signal.aborted) woken = new AbortController();
         const record = await store.get(id);
         if (record === undefined || isFinishedStatus(record.status) || stop?.(record) === true)
@@ -265,6 +277,23 @@ export interface ManyStart {
   input?: unknown;
   /** As for `start`. */
   options?: StartOptions;
+}
+
+/**
+ * The result of a run that ended in this process, as the store accepted it (see `resultOf`): a
+ * copy of the value, or the error `result()` rejects with.
+ */
+export function localResultOf<T>(id: string, finish: LocalFinish): T {
+  const { outcome } = finish;
+  if (outcome.status === 'completed')
+    return (outcome.result === undefined ? undefined : cloneJson(outcome.result)) as T;
+  if (outcome.status === 'aborted')
+    throw workflowFailedError(id, outcome.error ?? { name: 'Error', message: 'unknown error' });
+  throw new DurableError(
+    WorkflowErrorCode.NOT_FINISHED,
+    `workflow ${id} has not finished: status ${outcome.status}`,
+    { retryable: true, details: { id, status: outcome.status } },
+  );
 }
 
 /**

@@ -2,7 +2,8 @@ import type { WorkflowStatus } from '@durable/core';
 import { DurableError, ErrorCode } from '@durable/core';
 import { checkOptions } from '@durable/core/adapter';
 import type { Engine } from './engine.js';
-import { resultOf } from './engine.js';
+import { localResultOf, resultOf } from './engine.js';
+import type { LocalFinish } from './wakes.js';
 import { WorkflowErrorCode } from './errors.js';
 
 /** Options for {@link WorkflowHandle.result}. */
@@ -77,12 +78,20 @@ export function createHandle<Result>(
       }
       const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;
       // A workflow of another name stops the wait at once: the handle's types would lie about it.
+      // A run that ends in this process answers from what the store accepted, without a read.
+      let local: LocalFinish | undefined;
       const record = await engine.waitFinished(
         id,
         Math.max(1, every),
         deadline,
         (r) => r.handler !== workflow,
+        (finish) => (local = finish),
       );
+      if (local !== undefined) {
+        const finish: LocalFinish = local;
+        if (finish.handler !== workflow) throw conflictError(id, workflow, finish.handler);
+        return localResultOf<Result>(id, finish);
+      }
       if (record !== undefined && record.handler !== workflow)
         throw conflictError(id, workflow, record.handler);
       return resultOf<Result>(id, record);

@@ -91,7 +91,7 @@ export async function runClaimed(
     await store.finish(record.id, token, outcome);
     observeOutcome(token, outcome);
     if (outcome.status !== WorkflowStatus.FAILED) {
-      announceFinished(store, record.id);
+      announceFinished(store, record.id, { handler: record.handler, outcome });
       if (record.parentId !== undefined) {
         const parentId = record.parentId;
         await store.signal(parentId, childEventName(record.id), null).then(

@@ -1,4 +1,4 @@
-import type { WorkflowStore } from '@durable/core';
+import type { WorkflowOutcome, WorkflowStore } from '@durable/core';
 
 /**
  * In-process wake-ups, per store object: every client and worker of this process that shares a
@@ -9,7 +9,18 @@ import type { WorkflowStore } from '@durable/core';
  */
 interface StoreWakes {
   work: Set<() => void>;
-  finished: Map<string, Set<() => void>>;
+  finished: Map<string, Set<(finish?: LocalFinish) => void>>;
+}
+
+/**
+ * How a run that ended in this process was recorded, once the store accepted it: what `result()`
+ * needs, so a waiter in this process answers without reading the store again.
+ */
+export interface LocalFinish {
+  /** The workflow's handler (definition) name. */
+  handler: string;
+  /** The outcome the store accepted (completed or aborted). */
+  outcome: WorkflowOutcome;
 }
 
 const wakes = new WeakMap<WorkflowStore, StoreWakes>();
@@ -23,10 +34,10 @@ function of(store: WorkflowStore): StoreWakes {
   return found;
 }
 
-function callAll(listeners: Iterable<() => void>): void {
+function callAll<A extends unknown[]>(listeners: Iterable<(...args: A) => void>, ...args: A): void {
   for (const listener of [...listeners]) {
     try {
-      listener();
+      listener(...args);
     } catch {
       // A wake is advice; the write before it has committed.
     }
@@ -49,21 +60,28 @@ export function onWorkWake(store: WorkflowStore, listener: () => void): () => vo
   };
 }
 
-/** Says that workflow `id` reached a final state in this process (completed, aborted, cancelled). */
-export function announceFinished(store: WorkflowStore, id: string): void {
+/**
+ * Says that workflow `id` reached a final state in this process (completed, aborted, cancelled);
+ * `finish` when this process's run recorded it (after the store accepted it).
+ */
+export function announceFinished(store: WorkflowStore, id: string, finish?: LocalFinish): void {
   const waiting = wakes.get(store)?.finished.get(id);
-  if (waiting !== undefined) callAll(waiting);
+  if (waiting !== undefined) callAll(waiting, finish);
 }
 
 /** Calls `listener` when {@link announceFinished} names `id`; returns the function that stops it. */
-export function onFinished(store: WorkflowStore, id: string, listener: () => void): () => void {
+export function onFinished(
+  store: WorkflowStore,
+  id: string,
+  listener: (finish?: LocalFinish) => void,
+): () => void {
   const map = of(store).finished;
   let set = map.get(id);
   if (set === undefined) {
     set = new Set();
     map.set(id, set);
   }
-  const entry = (): void => listener();
+  const entry = (finish?: LocalFinish): void => listener(finish);
   set.add(entry);
   return () => {
     const current = map.get(id);

@@ -82,7 +82,47 @@ describe('immediate start (no timer fires)', () => {
       const handle = await client.start(add, 'w1', { a: 2, b: 3 });
       expect(await handle.result()).toBe(5);
       expect(calls.insert).toBe(1); // start() is one insert, nothing more
-      expect(calls.get).toBeLessThanOrEqual(2); // result(): one read before the run ended, one after it announced the end
+      // result(): at most one read, before the run ended; the end it heard of needs no read back.
+      expect(calls.get).toBeLessThanOrEqual(1);
+    } finally {
+      await worker.stop();
+    }
+  }, 10_000);
+
+  it('result() of a run that ends in this process answers from what the store accepted, with no read after the end: a copy of the value, or WORKFLOW_FAILED', async () => {
+    const shared = { items: [1, 2] };
+    const returnsObject = defineWorkflow('returnsObject', async (ctx) => {
+      await ctx.step('one', () => 1);
+      return shared;
+    });
+    const fails = defineWorkflow('fails', async (ctx) => {
+      await ctx.step('one', () => 1);
+      throw new Error('card declined');
+    });
+    const { store, calls } = counting(createMemoryWorkflowStore(), ['watch']);
+    const client = createWorkflowClient({
+      store,
+      workflows: [returnsObject, fails],
+      maxFailures: 1,
+      onError: () => undefined,
+    });
+    const worker = client.poll();
+    try {
+      await until(() => calls.claim >= 1);
+      const handle = await client.start(returnsObject, 'obj');
+      const value = await handle.result();
+      const readsAtEnd = calls.get;
+      expect(value).toEqual({ items: [1, 2] });
+      expect(value).not.toBe(shared); // a copy: the caller cannot change what the handler holds
+      expect(calls.get).toBe(readsAtEnd);
+      expect(readsAtEnd).toBeLessThanOrEqual(1);
+      expect((await store.get('obj'))?.result).toEqual({ items: [1, 2] }); // what was answered is stored
+      const failing = await client.start(fails, 'bad');
+      const before = calls.get;
+      const error = await expectDurableError(() => failing.result(), 'WORKFLOW_FAILED');
+      expect(error.message).toContain('card declined');
+      expect(calls.get - before).toBeLessThanOrEqual(1);
+      expect((await store.get('bad'))?.status).toBe('aborted');
     } finally {
       await worker.stop();
     }
