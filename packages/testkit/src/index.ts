@@ -17,3 +17,5 @@ export { startChildServer } from './child-server.js';
 export type { ChildServer } from './child-server.js';
 export { startLostReplyProxy } from './lost-reply-proxy.js';
 export type { LostReplyProxy, LostReplyProxyOptions, ProxiedRequest } from './lost-reply-proxy.js';
+export { casCounter, lockCounter } from './process-counters.js';
+export type { LockCounterOptions } from './process-counters.js';
