@@ -25,6 +25,7 @@ import { ValueKind, decodeValueFile, encodeValueFile } from './value-file.js';
 const RUN = /^r(0|[1-9][0-9]{0,15})$/;
 const STEP = /^(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})$/;
 const MAX_MOVE_ATTEMPTS = 1000;
+const MAX_PREPARE_ATTEMPTS = 100;
 
 /** A step file that fails its checksum or does not parse: never returned as data. */
 export class CorruptStepError extends Error {
@@ -66,27 +67,72 @@ export function* currentRun(dir: string): Steps<number | undefined> {
 
 /**
  * Creates W whole: a prepared folder with the head's slot 0 and an empty run folder r0, renamed
- * into place (rename refuses an existing, non-empty W). False when W exists.
+ * into place (rename refuses an existing, non-empty W). False when W exists. A prepared folder
+ * that {@link sweepPrepared} took away meanwhile (this insert paused past the abandon age) makes
+ * a step fail with ENOENT: then a new one is prepared.
  */
 export function* createWorkflow(
   parent: string,
   dir: string,
   head: Uint8Array[],
   sync: boolean,
-  unique: string,
+  unique: () => string,
 ): Steps<boolean> {
-  const prep = `${parent}/.p-${unique}`;
-  let moved = false;
-  try {
-    if ((yield* call({ op: 'mkdir', path: prep })) !== 'ok') return false;
-    yield* call({ op: 'mkdir', path: `${prep}/e0` });
-    yield { op: 'writeFile', path: `${prep}/e0/0`, chunks: head, sync };
-    yield* call({ op: 'mkdir', path: `${prep}/r0` });
-    moved = (yield* call({ op: 'rename', from: prep, to: dir })) === 'ok';
-    return moved;
-  } finally {
-    if (!moved) yield { op: 'removeTree', path: prep };
+  for (let attempt = 0; attempt < MAX_PREPARE_ATTEMPTS; attempt++) {
+    const prep = `${parent}/.p-${unique()}`;
+    let moved = false;
+    try {
+      if ((yield* call({ op: 'mkdir', path: prep })) !== 'ok') return false;
+      if ((yield* call({ op: 'mkdir', path: `${prep}/e0` })) === 'ENOENT') continue;
+      try {
+        yield { op: 'writeFile', path: `${prep}/e0/0`, chunks: head, sync };
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw error;
+      }
+      if ((yield* call({ op: 'mkdir', path: `${prep}/r0` })) === 'ENOENT') continue;
+      const renamed = yield* call({ op: 'rename', from: prep, to: dir });
+      if (renamed === 'ENOENT') continue;
+      moved = renamed === 'ok';
+      return moved;
+    } finally {
+      if (!moved) yield { op: 'removeTree', path: prep };
+    }
   }
+  throw new Error(`${dir}: its prepared folder kept being swept away`);
+}
+
+/**
+ * Deletes what crashed inserts left in the workflows folder `parent`: each prepared folder
+ * (`.p-*`) once `isAbandoned(its mtime)`, renamed first to a trash name (`.x-*`) so that a paused
+ * insert can never move it into place half emptied (its rename then fails with ENOENT and it
+ * prepares again), then the trash folders (a late call of that insert may still add an entry to
+ * one while it is being deleted: it stays for the next sweep). Returns how many it deleted.
+ */
+export function* sweepPrepared(
+  parent: string,
+  isAbandoned: (mtimeMs: number) => boolean,
+  unique: () => string,
+): Steps<number> {
+  const entries = (yield { op: 'readdir', path: parent }) as DirEntry[] | undefined;
+  let deleted = 0;
+  for (const entry of entries ?? []) {
+    if (!entry.dir) continue;
+    let trash: string;
+    if (entry.name.startsWith('.x-')) {
+      trash = `${parent}/${entry.name}`;
+    } else if (entry.name.startsWith('.p-')) {
+      const path = `${parent}/${entry.name}`;
+      const mtimeMs = (yield { op: 'stat', path }) as number | undefined;
+      if (mtimeMs === undefined || !isAbandoned(mtimeMs)) continue;
+      trash = `${parent}/.x-${unique()}`;
+      if ((yield* call({ op: 'rename', from: path, to: trash })) !== 'ok') continue;
+    } else {
+      continue;
+    }
+    if ((yield* call({ op: 'removeTree', path: trash })) === 'ok') deleted++;
+  }
+  return deleted;
 }
 
 /**

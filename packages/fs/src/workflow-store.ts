@@ -1,5 +1,14 @@
 import type { FSWatcher } from 'node:fs';
-import { existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, watch } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  realpathSync,
+  watch,
+} from 'node:fs';
 import { join } from 'node:path';
 import type {
   ClaimedWorkflow,
@@ -19,6 +28,8 @@ import type { CheckedWorkflowListQuery } from '@durable/core/adapter';
 import {
   DurableError,
   ErrorCode,
+  WorkflowListOrder,
+  WorkflowStatus,
   isDurableError,
   isFinishedStatus,
   systemClock,
@@ -40,6 +51,8 @@ import {
   toBackendError,
   workflowTransitions,
 } from '@durable/core/adapter';
+import type { CreatedGroup } from './created-index.js';
+import { COMPLETE_FILE, addCreated, createdTime, walkCreated } from './created-index.js';
 import type { DueBucket } from './due-index.js';
 import {
   addMarker,
@@ -65,6 +78,7 @@ import {
   readStep,
   readSteps,
   recordStep,
+  sweepPrepared,
 } from './workflow-layout.js';
 
 /** Options for {@link FileWorkflowStore}. */
@@ -80,6 +94,7 @@ export interface FileWorkflowStoreOptions {
 const CONTEXT = 'fs workflow store';
 const WORKFLOWS_DIR = '.workflows';
 const DUE_DIR = '.workflow-due';
+const CREATED_DIR = '.workflow-created';
 // A marker whose workflow folder does not exist (an insert under way, or one that crashed between
 // its two steps) and whose file is older than this is skipped by this process for a while.
 const ORPHAN_AGE_MS = 10_000;
@@ -126,6 +141,7 @@ export class FileWorkflowStore implements WorkflowStore {
   readonly root: string;
   private readonly workflowsDir: string;
   private readonly dueDir: string;
+  private readonly createdDir: string;
   private readonly fsync: boolean;
   private readonly clock: Clock;
   private readonly held = new Map<string, Held>();
@@ -168,8 +184,14 @@ export class FileWorkflowStore implements WorkflowStore {
     }
     this.workflowsDir = join(this.root, WORKFLOWS_DIR);
     this.dueDir = join(this.root, DUE_DIR);
-    for (const dir of [this.workflowsDir, this.dueDir]) mkdirSync(dir, { recursive: true });
+    this.createdDir = join(this.root, CREATED_DIR);
+    const fresh = !existsSync(this.workflowsDir) || isEmptyOfWorkflows(this.workflowsDir);
+    for (const dir of [this.workflowsDir, this.dueDir, this.createdDir])
+      mkdirSync(dir, { recursive: true });
     this.checkFolders();
+    // A folder with no workflow yet: the creation index covers it from the start (every insert
+    // makes its marker). A folder of an earlier release is indexed by the first listing.
+    if (fresh) markComplete(this.createdDir);
     this.fsync = options.fsync ?? true;
     this.clock = options.clock ?? systemClock;
   }
@@ -191,13 +213,15 @@ export class FileWorkflowStore implements WorkflowStore {
     // never a workflow that no claim would find. A losing insert leaves the marker: the winner's
     // may be that very file.
     yield* addMarker(this.dueDir, record.runAt, name, 0);
+    // The creation marker too, before the folder: a workflow that exists is always listed.
+    yield* addCreated(this.createdDir, record.createdAt, name);
     if (
       !(yield* createWorkflow(
         this.workflowsDir,
         dir,
         encodeHead(record, 0),
         this.fsync,
-        protocolOptions.uniqueName(),
+        protocolOptions.uniqueName,
       ))
     )
       return false;
@@ -230,6 +254,9 @@ export class FileWorkflowStore implements WorkflowStore {
         const run = yield* currentRun(dir);
         const steps = run === undefined ? undefined : yield* readSteps(`${dir}/r${run}`);
         if (steps === undefined) continue;
+        // A completed head is final (no transition leaves it), and so are its steps: no second read.
+        if (state.record.status === WorkflowStatus.COMPLETED)
+          return { ...state.record, steps: steps.memos as StepMemo[] };
         const after = yield* readHead(this.keyOf(dir), protocolOptions);
         if (after?.version !== before.version && attempt < GET_ATTEMPTS) continue;
         return { ...state.record, steps: steps.memos as StepMemo[] };
@@ -362,16 +389,86 @@ export class FileWorkflowStore implements WorkflowStore {
     return next !== undefined;
   }
 
-  /** One page of workflows (see `WorkflowStore.list`): reads every head of the folder (no index yet), then pages. */
+  /**
+   * One page of workflows (see `WorkflowStore.list`), read from the creation index in the
+   * listing order from the cursor on: the heads of the page, of the one workflow after it, and
+   * of those the filters pass over on the way; not every head.
+   */
   async list(query: WorkflowListQuery): Promise<WorkflowPage> {
     const checked = checkWorkflowListQuery(query, CONTEXT);
-    const summaries = await this.summaries(checked);
-    return pageWorkflows(summaries, checked);
+    try {
+      await this.housekeep();
+      const found = await runSteps(this.listSteps(checked));
+      return pageWorkflows(found, checked);
+    } catch (error) {
+      throw this.wrap(error, 'list', '*');
+    }
+  }
+
+  /** The steps of {@link list} (for the interleaving test): page + 1 matching summaries at least, in order. */
+  protected *listSteps(query: CheckedWorkflowListQuery): Steps<WorkflowSummary[]> {
+    const desc = query.order === WorkflowListOrder.DESC;
+    let from = query.after === undefined ? undefined : createdTime(query.after.createdAt);
+    const start = desc ? query.createdBefore : query.createdAfter;
+    if (start !== undefined) {
+      const bound = createdTime(start);
+      from = from === undefined ? bound : desc ? Math.min(from, bound) : Math.max(from, bound);
+    }
+    const out: WorkflowSummary[] = [];
+    yield* walkCreated(
+      this.createdDir,
+      desc,
+      from,
+      function* (this: FileWorkflowStore, group: CreatedGroup): Steps<boolean> {
+        // Past the other end of the created range: nothing further can match.
+        if (!desc && query.createdBefore !== undefined && group.time >= query.createdBefore)
+          return true;
+        if (desc && query.createdAfter !== undefined && group.time + 1 <= query.createdAfter)
+          return true;
+        for (const name of group.names) {
+          if (!isWorkflowName(name)) continue;
+          const summary = yield* this.summarySteps(this.dirOf(name), name, query);
+          // A losing insert's marker names the winner's folder under another time: skipped.
+          if (summary !== undefined && createdTime(summary.createdAt) === group.time)
+            out.push(summary);
+        }
+        // Groups come in order, so once more than a page matched, later ones come after the page.
+        return out.length > query.limit;
+      }.bind(this),
+    );
+    return out;
   }
 
   /** How many workflows are in each status now (reads every head). */
   async counts(): Promise<WorkflowCounts> {
+    try {
+      await this.housekeep();
+    } catch (error) {
+      throw this.wrap(error, 'counts', '*');
+    }
     return countWorkflows(await this.summaries(undefined));
+  }
+
+  // Before a listing or a count: sweeps what crashed inserts left, and indexes a folder written by
+  // a release before the creation index (once: then the index covers it).
+  private async housekeep(): Promise<void> {
+    this.checkFolders();
+    await runSteps(
+      sweepPrepared(this.workflowsDir, protocolOptions.isAbandoned, protocolOptions.uniqueName),
+    );
+    if (existsSync(join(this.createdDir, COMPLETE_FILE))) return;
+    for (const name of readdirSync(this.workflowsDir)) {
+      if (name.startsWith('.') || !isWorkflowName(name)) continue;
+      await runSteps(
+        function* (this: FileWorkflowStore): Steps<void> {
+          const head = yield* readHead(this.keyOf(this.dirOf(name)), protocolOptions);
+          if (head === undefined) return;
+          const { record } = this.parseHead(head, name);
+          yield* addCreated(this.createdDir, record.createdAt, name);
+        }.call(this),
+      );
+    }
+    markComplete(this.createdDir);
   }
 
   /** Makes an aborted, cancelled or failed workflow ready at once, with no failures counted. */
@@ -776,8 +873,8 @@ export class FileWorkflowStore implements WorkflowStore {
   // planted to lead the store outside its root.
   private checkFolders(dir?: string): void {
     for (const path of dir === undefined
-      ? [this.workflowsDir, this.dueDir]
-      : [this.workflowsDir, this.dueDir, dir]) {
+      ? [this.workflowsDir, this.dueDir, this.createdDir]
+      : [this.workflowsDir, this.dueDir, this.createdDir, dir]) {
       let stats;
       try {
         stats = lstatSync(path);
@@ -826,4 +923,18 @@ function lockLost(id: string, operation: string): DurableError {
       details: { id },
     },
   );
+}
+
+// Whether a workflows folder holds no workflow folder (only names the store never lists).
+function isEmptyOfWorkflows(dir: string): boolean {
+  return readdirSync(dir).every((name) => name.startsWith('.') || !isWorkflowName(name));
+}
+
+// Says the creation index covers every workflow (an empty file; made once, kept forever).
+function markComplete(createdDir: string): void {
+  try {
+    closeSync(openSync(join(createdDir, COMPLETE_FILE), 'wx'));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
 }

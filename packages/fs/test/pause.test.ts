@@ -1,11 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bytesToText, isDurableError } from '@durable/core';
 import { FileLockManager, FileWorkflowStore, LocalFileStorageManager } from '../src/index.js';
-import { SEAL_AT } from '../src/key-store.js';
+import { ABANDONED_AFTER_MS, SEAL_AT } from '../src/key-store.js';
 
 /*
  * Deterministic versions of the stall attacks: a child process stops itself (SIGSTOP) at a chosen
@@ -217,5 +217,48 @@ describe('workflow store', () => {
     // A fresh process (no memory of having skipped the marker) finds it at once.
     const claimed = await new FileWorkflowStore({ root, fsync: false }).claim({ leaseMs: 60_000 });
     expect(claimed?.record.id).toBe('late');
+  }, 120_000);
+
+  // Prepared folders (.p-*) in the workflows folder, with their contents.
+  const prepared = (): string[] =>
+    readdirSync(join(root, '.workflows')).filter((name) => /^\.[px]-/.test(name));
+  // Ages a folder past the abandon age (the sweep goes by modification time).
+  const age = (name: string): void => {
+    const past = (Date.now() - ABANDONED_AFTER_MS - 60_000) / 1000;
+    utimesSync(join(root, '.workflows', name), past, past);
+  };
+
+  test('an insert killed (SIGKILL) just before it moves its prepared folder into place leaves no workflow; a listing sweeps the folder once abandoned (not before), and the id inserts afresh', async () => {
+    const paused = await startPaused(['before:rename', 'wf-insert', 'killed']);
+    paused.child.kill('SIGKILL');
+    await new Promise((resolve) => paused.child.once('exit', resolve));
+    const store = new FileWorkflowStore({ root, fsync: false });
+    expect(await store.get('killed')).toBeUndefined();
+    const left = prepared();
+    expect(left).toHaveLength(1);
+    // Young: it may belong to an insert that is merely slow, so it stays.
+    expect((await store.list({ limit: 10 })).items).toEqual([]);
+    expect(prepared()).toEqual(left);
+    age(left[0]!);
+    expect((await store.counts()).ready).toBe(0);
+    expect(prepared()).toEqual([]);
+    expect(await store.insert({ id: 'killed', handler: 'h' })).toBe(true);
+    expect((await store.claim({ leaseMs: 60_000 }))?.record.id).toBe('killed');
+  }, 120_000);
+
+  test('an insert paused just before it moves its prepared folder into place, whose folder is swept as abandoned meanwhile, prepares again once resumed and succeeds', async () => {
+    const paused = await startPaused(['before:rename', 'wf-insert', 'slow']);
+    const store = new FileWorkflowStore({ root, fsync: false });
+    const left = prepared();
+    expect(left).toHaveLength(1);
+    age(left[0]!);
+    await store.list({ limit: 10 });
+    expect(prepared()).toEqual([]);
+    paused.child.kill('SIGCONT');
+    expect(await paused.outcome).toMatchObject({ ok: true });
+    expect(prepared()).toEqual([]);
+    const record = await store.get('slow');
+    expect(record).toMatchObject({ id: 'slow', status: 'ready', steps: [] });
+    expect((await store.claim({ leaseMs: 60_000 }))?.record.id).toBe('slow');
   }, 120_000);
 });

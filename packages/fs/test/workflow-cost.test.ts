@@ -103,3 +103,68 @@ test('a step makes the same file-system calls and writes the same bytes at posit
   });
   expect(early.bytesWritten).toBeLessThan(300);
 }, 300_000);
+
+// Reads made by listing pages of `limit` out of `count` workflows created one per ms (one ms per
+// workflow: no two share a creation time), oldest first and newest first, first page and a later one.
+async function listCalls(count: number, limit: number): Promise<Record<string, number>[]> {
+  let now = 1_700_000_000_000;
+  const store = new FileWorkflowStore({ root: freshRoot(), fsync: false, clock: () => now });
+  for (let i = 0; i < count; i++) {
+    now += 1;
+    await store.insert({ id: `w-${i}`, handler: 'h' });
+  }
+  const out: Record<string, number>[] = [];
+  for (const order of ['asc', 'desc'] as const) {
+    let cursor: string | undefined;
+    out.push(
+      await countCalls(async () => {
+        const page = await store.list({ limit, order });
+        expect(page.items).toHaveLength(limit);
+        expect(page.items[0]?.id).toBe(order === 'asc' ? 'w-0' : `w-${count - 1}`);
+        cursor = page.cursor;
+      }),
+    );
+    out.push(
+      await countCalls(async () => {
+        const page = await store.list({ limit, order, cursor: cursor! });
+        expect(page.items[0]?.id).toBe(order === 'asc' ? `w-${limit}` : `w-${count - 1 - limit}`);
+      }),
+    );
+  }
+  return out;
+}
+
+test('a listing page reads the heads of its page and the one after, with 30 or 1,000 workflows (the creation index), in both orders', async () => {
+  for (const count of [30, 1_000]) {
+    for (const calls of await listCalls(count, 10)) {
+      // One head per workflow of the page and the next (a few more where a bucket ends); per
+      // workflow at most 4 folder listings (head and run folder), plus the index's own.
+      expect(calls.readFile).toBeLessThanOrEqual(12);
+      expect(calls.readdir).toBeLessThanOrEqual(4 * 12 + 4);
+    }
+  }
+}, 300_000);
+
+test('a get of a completed workflow reads its head once and each step once (a completed head is final)', async () => {
+  const store = new FileWorkflowStore({ root: freshRoot(), fsync: false });
+  await store.insert({ id: 'w', handler: 'h' });
+  const claimed = (await store.claim({ leaseMs: 60_000 }))!;
+  for (let i = 0; i < 3; i++)
+    await store.saveStep('w', claimed.token, i, {
+      id: `s${i}`,
+      kind: 'step',
+      done: true,
+      value: i,
+      at: 0,
+    });
+  const running = await countCalls(() => store.get('w'));
+  await store.finish('w', claimed.token, { status: 'completed', result: 3 });
+  const completed = await countCalls(async () => {
+    const record = await store.get('w');
+    expect(record?.status).toBe('completed');
+    expect(record?.steps.map((m) => m.id)).toEqual(['s0', 's1', 's2']);
+  });
+  expect(completed.readFile).toBe(4);
+  // An unfinished one is read again to check the head did not change meanwhile.
+  expect(running.readFile).toBe(5);
+}, 120_000);

@@ -10,7 +10,7 @@ import { protocolOptions } from '../src/key-store.js';
 import type { Steps } from '../src/protocol.js';
 import { readHead } from '../src/protocol.js';
 import { ValueKind } from '../src/value-file.js';
-import { currentRun, readSteps } from '../src/workflow-layout.js';
+import { currentRun, readSteps, sweepPrepared } from '../src/workflow-layout.js';
 import type { Outcome, World } from './model/actors.js';
 import { ModelFs, drive, exploreSchedules, pauseEachStep } from './model/actors.js';
 
@@ -39,6 +39,7 @@ class ModelStore extends FileWorkflowStore {
   readonly dirs = {
     workflows: join(this.root, '.workflows'),
     due: join(this.root, '.workflow-due'),
+    created: join(this.root, '.workflow-created'),
   };
   insertRoutine(record: WorkflowRecord): Steps<boolean> {
     return this.insertSteps(record);
@@ -76,6 +77,7 @@ function world(clock: { now: number }): { fs: ModelFs; store: () => ModelStore }
   const dirs = store().dirs;
   fs.mkdirs(dirs.workflows);
   fs.mkdirs(dirs.due);
+  fs.mkdirs(dirs.created);
   return { fs, store };
 }
 
@@ -230,7 +232,10 @@ function insertAndClaim(): World {
       b.claimRoutine('t1', 60_000, clock.now),
       b.insertRoutine(workflowTransitions.create({ id: ID, handler: 'other' }, clock.now)),
     ],
-    invariant: () => assertIndexed(fs, store()),
+    invariant: () => {
+      assertIndexed(fs, store());
+      assertWhole(fs, store());
+    },
     check: ([first, claim, second]) => {
       // Exactly one insert wins; an inserter crashed for good never answers (it may have won).
       const won = [first, second].filter((o) => o?.ok === true && o.value === true).length;
@@ -244,12 +249,65 @@ function insertAndClaim(): World {
   };
 }
 
+// The workflow folder, whenever it exists, is whole (its head's slot 0 and a run folder) and
+// listed (its creation marker exists).
+function assertWhole(fs: ModelFs, store: ModelStore): void {
+  const dir = `${store.dirs.workflows}/${NAME}`;
+  const tree = fs.tree(store.dirs.workflows);
+  if (!tree.includes(`${NAME}/`)) return;
+  if (!tree.includes(`${NAME}/e0/0`) || drive(fs, currentRun(dir)) === undefined)
+    throw new Error(`${dir} exists but is not whole:\n${tree.join('\n')}`);
+  if (!fs.tree(store.dirs.created).some((path) => path.endsWith(`.${NAME}`)))
+    throw new Error(`${dir} exists but has no creation marker`);
+}
+
+// An insert while a sweeper takes every prepared folder for abandoned (as it would one whose
+// insert paused past the abandon age): the insert still succeeds, and the workflow folder is never
+// seen half made.
+function insertAndSweep(): World {
+  const clock = { now: 5_000 };
+  const { fs, store } = world(clock);
+  const inserter = store();
+  let names = 0;
+  const sweeper = (): Steps<number> =>
+    sweepPrepared(
+      store().dirs.workflows,
+      () => true,
+      () => `sweep${names++}`,
+    );
+  return {
+    fs,
+    actors: [
+      inserter.insertRoutine(workflowTransitions.create({ id: ID, handler: 'h' }, clock.now)),
+      sweeper(),
+      sweeper(),
+    ],
+    invariant: () => assertWhole(fs, store()),
+    check: ([insert]) => {
+      assertWhole(fs, store());
+      if (insert !== undefined) {
+        if (insert.ok !== true) throw insert.error as Error;
+        expect(insert.value).toBe(true);
+        expect(headOf(fs, store())?.id).toBe(ID);
+      }
+      // Alone, a sweep leaves nothing prepared or trashed behind, and the id can be inserted.
+      drive(fs, sweeper());
+      expect(fs.tree(store().dirs.workflows).filter((name) => /^\.[px]-/.test(name))).toEqual([]);
+      if (insert === undefined && headOf(fs, store()) === undefined)
+        expect(
+          drive(fs, store().insertRoutine(workflowTransitions.create({ id: ID, handler: 'h' }, 1))),
+        ).toBe(true);
+    },
+  };
+}
+
 describe('every interleaving of the workflow store routines keeps fencing and the due index', () => {
   // Two preemptions for two actors; one for three (two take minutes on a shared machine).
   test.each([
     ['a stale holder recording a step while its workflow is taken over', 2, takeover],
     ['a suspend, a claimer moving markers and a waking signal', 1, wakeups],
     ['two inserts of one id and a claimer', 1, insertAndClaim],
+    ['an insert and two sweepers of prepared folders', 2, insertAndSweep],
   ] as const)(
     '%s: every schedule with up to %i preemptions',
     (_name, bound, make) => {
@@ -265,6 +323,8 @@ describe('every interleaving of the workflow store routines keeps fencing and th
     ['the claimer moving markers', wakeups, 1],
     ['the signaller', wakeups, 2],
     ['an inserter', insertAndClaim, 0],
+    ['an inserter whose prepared folder is swept', insertAndSweep, 0],
+    ['a sweeper of prepared folders', insertAndSweep, 1],
   ] as const)(
     '%s paused after each of its steps, then resumed, or crashed there for good',
     (_name, make, actor) => {

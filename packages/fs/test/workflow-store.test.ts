@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expectDurableError, runWorkflowStoreSuite } from '@durable/testkit';
@@ -81,4 +81,29 @@ describe('fs workflow store', () => {
   it('options are checked at once', async () => {
     await expectDurableError(async () => new FileWorkflowStore({ root: '' }), 'CONFIG');
   });
+});
+
+test('a folder written before the creation index (no .workflow-created) is indexed by its first listing, which lists every workflow once', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'durable-fs-backfill-'));
+  try {
+    let now = 1_700_000_000_000;
+    const store = new FileWorkflowStore({ root, fsync: false, clock: () => now });
+    for (let i = 0; i < 25; i++) {
+      now += i % 3; // some share a creation time
+      await store.insert({ id: `w-${String(i).padStart(2, '0')}`, handler: 'h' });
+    }
+    rmSync(join(root, '.workflow-created'), { recursive: true });
+    const again = new FileWorkflowStore({ root, fsync: false, clock: () => now });
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await again.list({ limit: 4, ...(cursor === undefined ? {} : { cursor }) });
+      seen.push(...page.items.map((item) => item.id));
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+    expect(seen).toEqual(Array.from({ length: 25 }, (_, i) => `w-${String(i).padStart(2, '0')}`));
+    expect(existsSync(join(root, '.workflow-created', '.complete'))).toBe(true);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
