@@ -7,6 +7,7 @@ import {
   CloudOrchestrationActor,
   createCloudEvent,
   inspectOrchestration,
+  listOrchestrations,
   orchestrateCloudEvents,
 } from '../src/orchestrator/index.js';
 import type {
@@ -395,6 +396,7 @@ describe('options are checked (issue 9 item 4)', () => {
     ],
     ['storageManager', { storageManager: {} }, /"storageManager" is not ours; use storage/],
     ['persistence', { persistence: {} }, /"persistence" is not ours; use storage/],
+    ['the old keyPrefix', { keyPrefix: 'orders' }, /"keyPrefix" is not ours; use prefix/],
   ])('%s is CONFIG naming the option', async (_name, extra, message) => {
     await expect(
       orchestrateCloudEvents({ ...opts(new MemoryStorageManager()), ...extra } as never, []),
@@ -454,6 +456,30 @@ describe('a save that finds its own already-recorded write is success (issue 17 
 });
 
 describe('read-only inspection', () => {
+  test('prefix places the processes, and listOrchestrations / inspectOrchestration read them there', async () => {
+    const storage = new MemoryStorageManager();
+    const options = { ...opts(storage), prefix: 'tenant-a/orders' };
+    await orchestrateCloudEvents(options, [], [{ subject: 'p' }]);
+    expect((await storage.list('tenant-a/orders/')).keys).toEqual(['tenant-a/orders/p']);
+    expect((await storage.list('orchestrations/')).keys).toEqual([]);
+    expect((await listOrchestrations(options)).items.map((item) => item.subject)).toEqual(['p']);
+    expect(await inspectOrchestration(options, 'p')).toBeDefined();
+    expect(await inspectOrchestration(opts(storage), 'p')).toBeUndefined();
+  });
+
+  test('listOrchestrations and inspectOrchestration refuse the old keyPrefix with CONFIG naming prefix', async () => {
+    const storage = new MemoryStorageManager();
+    const old = { storage, keyPrefix: 'orders' } as never;
+    await expect(listOrchestrations(old)).rejects.toMatchObject({
+      code: 'CONFIG',
+      message: expect.stringMatching(/keyPrefix is now prefix/),
+    });
+    await expect(inspectOrchestration(old, 'p')).rejects.toMatchObject({
+      code: 'CONFIG',
+      message: expect.stringMatching(/keyPrefix is now prefix/),
+    });
+  });
+
   test('inspectOrchestration reads a process without a lease and without a write', async () => {
     const memory = new MemoryStorageManager();
     const lock = new MemoryLockManager();

@@ -7,10 +7,10 @@ import type { StorageManager } from '../storage.js';
  * The due index of orchestration timers, through the storage contract only. Keys list in the
  * byte order of their UTF-8 on every backend, and numbers are zero-padded, so each listing below
  * comes soonest first:
- *   `<keyPrefix>-timers/e/<minute>/<deadline: 15 digits>/<hash of id and deadline>/<subject>`
+ *   `<prefix>-timers/e/<minute>/<deadline: 15 digits>/<hash of id and deadline>/<subject>`
  *     one entry per pending timer, in the bucket of its minute (`deadline / 60 s`);
- *   `<keyPrefix>-timers/m/<hour>/<minute>`  a marker per minute that may hold entries;
- *   `<keyPrefix>-timers/h/<hour>`           a marker per hour that may hold minute markers.
+ *   `<prefix>-timers/m/<hour>/<minute>`  a marker per minute that may hold entries;
+ *   `<prefix>-timers/h/<hour>`           a marker per hour that may hold minute markers.
  * A run lists the hour markers, the minute markers of hours that have begun, and the entries of
  * minutes that have begun, stopping at the first entry not yet due: its cost follows what is due
  * and the hours that hold timers, not how many timers are pending (a backend whose list reads

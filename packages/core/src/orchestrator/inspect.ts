@@ -4,6 +4,7 @@ import { DurableError, ErrorCode, toBackendError } from '../errors.js';
 import { keyProblem } from '../keys.js';
 import type { OrchestrateCloudEventsOptions, ProcessState } from './orchestrate-options.js';
 import { decodeProcessRecord } from './process-record.js';
+import { refuseKeyPrefix } from './list.js';
 
 /** What {@link inspectOrchestration} returns about one process. */
 export interface ProcessView extends ProcessState {
@@ -20,10 +21,10 @@ export interface ProcessView extends ProcessState {
 /**
  * Reads one orchestration process for inspection: no lease, no write, no machine started.
  * `undefined` when no such process exists; `INVALID_SNAPSHOT` when the stored value is not one.
- * Takes the options of {@link orchestrateCloudEvents} (only `storage` and `keyPrefix` are used).
+ * Takes the options of {@link orchestrateCloudEvents} (only `storage` and `prefix` are used).
  */
 export async function inspectOrchestration(
-  options: Pick<OrchestrateCloudEventsOptions, 'storage' | 'keyPrefix'>,
+  options: Pick<OrchestrateCloudEventsOptions, 'storage' | 'prefix'>,
   subject: string,
 ): Promise<ProcessView | undefined> {
   if (
@@ -36,7 +37,8 @@ export async function inspectOrchestration(
       'orchestrator: inspectOrchestration needs the options with a storage',
     );
   }
-  const key = `${options.keyPrefix ?? 'orchestrations'}/${subject}`;
+  refuseKeyPrefix(options, 'inspectOrchestration');
+  const key = `${options.prefix ?? 'orchestrations'}/${subject}`;
   const problem = keyProblem(subject) ?? keyProblem(key);
   if (problem !== undefined) {
     throw new DurableError(

@@ -45,13 +45,13 @@ export interface OrchestrationPage {
 const READ_CONCURRENCY = 8;
 
 /**
- * Pages through the orchestration processes under `keyPrefix` (the orchestrator's option) whose
+ * Pages through the orchestration processes under `prefix` (the orchestrator's option) whose
  * subject starts with `query.prefix`: each with its machine, version, state and save time. Read
  * only: no lease, no write, no machine started. A process deleted between the listing and its
  * read is left out; one that cannot be decoded is listed with an `error`, never failing the page.
  */
 export async function listOrchestrations(
-  options: { storage: StorageManager; keyPrefix?: string },
+  options: { storage: StorageManager; prefix?: string },
   query: OrchestrationListQuery = {},
 ): Promise<OrchestrationPage> {
   if (
@@ -83,13 +83,14 @@ export async function listOrchestrations(
       )}`,
     );
   }
-  const base = `${options.keyPrefix ?? 'orchestrations'}/`;
+  refuseKeyPrefix(options, 'listOrchestrations');
+  const base = `${options.prefix ?? 'orchestrations'}/`;
   const problem = keyProblem(`${base}x`);
   if (problem !== undefined)
     throw new DurableError(
       ErrorCode.CONFIG,
-      `orchestrator: listOrchestrations: keyPrefix ${JSON.stringify(
-        options.keyPrefix,
+      `orchestrator: listOrchestrations: prefix ${JSON.stringify(
+        options.prefix,
       )} is not a valid key prefix: ${problem}`,
     );
   let page: { keys: string[]; cursor?: string };
@@ -143,5 +144,19 @@ async function summarise(
   } catch (error) {
     if (!isDurableError(error)) throw error;
     return { subject, error: { code: error.code, message: error.message } };
+  }
+}
+
+/**
+ * @internal The orchestrator's key prefix option was `keyPrefix` before it took the name every
+ * storage uses; options that still carry it are refused rather than read from the default prefix.
+ */
+export function refuseKeyPrefix(options: object, operation: string): void {
+  if (Object.prototype.hasOwnProperty.call(options, 'keyPrefix')) {
+    throw new DurableError(
+      ErrorCode.CONFIG,
+      `orchestrator: ${operation}: keyPrefix is now prefix (the key prefix of processes); rename the option`,
+      { details: { option: 'keyPrefix', use: 'prefix' } },
+    );
   }
 }

@@ -73,8 +73,8 @@ export interface OrchestrateCloudEventsOptions<TLogic extends AnyStateMachine = 
   locking?: LockingMode;
   /** `source` of emitted and error events. @default "durable.orchestrator" */
   source?: string;
-  /** Storage (and lock) key prefix of processes; their due timers are indexed under `<keyPrefix>-timers/`. @default "orchestrations" */
-  keyPrefix?: string;
+  /** Storage (and lock) key prefix of processes; their due timers are indexed under `<prefix>-timers/`. @default "orchestrations" */
+  prefix?: string;
   /** Subjects processed at the same time. @default 4 */
   concurrency?: number;
   /** Wait for a subject's lease before reporting `LOCK_TIMEOUT` (as `LockManager.acquire`). @default 1.5 × ttlMs (15000) */
@@ -160,7 +160,7 @@ const KNOWN = [
   'lock',
   'locking',
   'source',
-  'keyPrefix',
+  'prefix',
   'concurrency',
   'waitMs',
   'ttlMs',
@@ -180,6 +180,7 @@ const RENAMED = {
   persistence: 'storage (and lock)',
   lockTtlMs: 'ttlMs (the lease duration, as LockManager.acquire names it)',
   acquireLockMaxTimeout: 'waitMs (how long to wait for a lease, as LockManager.acquire names it)',
+  keyPrefix: 'prefix (the key prefix of processes, as every storage names it)',
 } as const;
 
 /** @internal Checks the options before any I/O (`CONFIG` naming the option) and applies defaults. */
@@ -205,7 +206,7 @@ export function resolveOrchestration(options: OrchestrateCloudEventsOptions): Or
   }
   const versions = resolveVersions(options);
   const locking = resolveLocking(options.locking, options.lock !== undefined, CONTEXT);
-  const prefix = options.keyPrefix ?? 'orchestrations';
+  const prefix = options.prefix ?? 'orchestrations';
   assertValidKey(prefix, CONTEXT);
   return {
     options,
