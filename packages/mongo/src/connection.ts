@@ -80,7 +80,7 @@ const RENAMED_OPTIONS: Readonly<Record<string, string>> = {
   db: 'database',
   dbName: 'database',
   collectionName: 'collection',
-  prefix: 'keyPrefix',
+  keyPrefix: 'prefix',
 };
 
 /**
@@ -164,11 +164,11 @@ export function resolveMongoConnection(
   };
 }
 
-/** Validates a `keyPrefix` option: a string without NUL; `""` when absent. */
+/** Validates a `prefix` option: a string without NUL; `""` when absent. */
 export function resolveKeyPrefix(keyPrefix: unknown, context: string): string {
   const prefix = keyPrefix ?? '';
   if (typeof prefix !== 'string' || prefix.includes('\u0000')) {
-    throw new DurableError(ErrorCode.CONFIG, `${context}: keyPrefix must be a string without NUL`);
+    throw new DurableError(ErrorCode.CONFIG, `${context}: prefix must be a string without NUL`);
   }
   return prefix;
 }

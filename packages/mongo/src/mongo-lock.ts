@@ -24,7 +24,7 @@ import { isDuplicateKey, mongoBackendError } from './mongo-errors.js';
 
 /**
  * One lock, kept after release so its counter never goes back. Format 2:
- * `{ _id: keyPrefix + key, owner, expiresAt, fence, grants, format: 2 }`; the fencing token of a
+ * `{ _id: prefix + key, owner, expiresAt, fence, grants, format: 2 }`; the fencing token of a
  * grant is `fence + grants`. `fence` is set once, when the document is created (to the clock in
  * ms, so tokens still rise if someone deletes lock documents), and `grants` goes up by one on
  * every grant. A format-1 document (`fence` = the last token granted, no `grants`) continues from
@@ -57,7 +57,7 @@ export interface MongoLockOptions extends MongoConnectionOptions {
   /** Collection of the lock documents. @default "durable_locks" */
   collection?: string;
   /** Prefix of every `_id` this manager writes. @default "" */
-  keyPrefix?: string;
+  prefix?: string;
   /** Lease duration when `acquire` names none. @default 30000 */
   defaultTtlMs?: number;
   /** Backoff between attempts while waiting for a held lock. @default { baseMs: 5, maxMs: 250 } */
@@ -128,9 +128,9 @@ export class MongoLockManager implements LockManager {
       options,
       options?.collection ?? 'durable_locks',
       CONTEXT,
-      ['collection', 'keyPrefix', 'defaultTtlMs', 'backoff', 'clock'],
+      ['collection', 'prefix', 'defaultTtlMs', 'backoff', 'clock'],
     );
-    this.keyPrefix = resolveKeyPrefix(options.keyPrefix, CONTEXT);
+    this.keyPrefix = resolveKeyPrefix(options.prefix, CONTEXT);
     this.defaultTtlMs = resolveTtl(options.defaultTtlMs, 30_000, CONTEXT);
     this.backoff = resolveBackoff(options.backoff, CONTEXT);
     this.clock = options.clock ?? systemClock;

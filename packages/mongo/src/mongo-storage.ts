@@ -27,7 +27,7 @@ import {
 } from './ambiguous-writes.js';
 import { isDuplicateKey, mongoBackendError } from './mongo-errors.js';
 
-/** One stored value: `{ _id: keyPrefix + key, value, version }`. */
+/** One stored value: `{ _id: prefix + key, value, version }` (`prefix`, the option). */
 export interface StorageDocument {
   _id: string;
   /** The bytes exactly as written (BSON binary, subtype 0). */
@@ -43,7 +43,7 @@ export interface MongoStorageOptions extends MongoConnectionOptions {
   /** Collection of the values. @default "durable_storage" */
   collection?: string;
   /** Prefix of every `_id` this manager writes, so several apps can share a collection. @default "" */
-  keyPrefix?: string;
+  prefix?: string;
 }
 
 const CONTEXT = 'mongo storage';
@@ -102,9 +102,9 @@ export class MongoStorageManager implements StorageManager {
       options,
       options?.collection ?? 'durable_storage',
       CONTEXT,
-      ['collection', 'keyPrefix'],
+      ['collection', 'prefix'],
     );
-    this.keyPrefix = resolveKeyPrefix(options.keyPrefix, CONTEXT);
+    this.keyPrefix = resolveKeyPrefix(options.prefix, CONTEXT);
     this.documents = this.connection.collection<StorageDocument>();
   }
 

@@ -59,11 +59,20 @@ describe('options', () => {
       expectConfig(() => make({ url: 'mongodb://localhost', database: 'a/b' }));
       expectConfig(() => make({ client: {} }));
     }
-    expectConfig(
-      () => new MongoStorageManager({ url: 'mongodb://localhost', keyPrefix: 'a\u0000' }),
-    );
+    expectConfig(() => new MongoStorageManager({ url: 'mongodb://localhost', prefix: 'a\u0000' }));
     expectConfig(() => new MongoLockManager({ url: 'mongodb://localhost', defaultTtlMs: -1 }));
     expectConfig(() => new MongoWorkflowStore({ url: 'mongodb://localhost', claimBatch: 0 }));
+  });
+
+  test('the earlier keyPrefix is CONFIG naming prefix, the name every storage and lock uses', () => {
+    for (const make of [
+      (o: object) => new MongoStorageManager(o),
+      (o: object) => new MongoLockManager(o),
+    ]) {
+      expect(() => make({ url: 'mongodb://localhost', keyPrefix: 'tenant-1/' })).toThrow(
+        /"keyPrefix" is not ours; use prefix/,
+      );
+    }
   });
 
   test('valid options construct without any I/O (the driver connects on first use)', async () => {
@@ -71,7 +80,7 @@ describe('options', () => {
       url: 'mongodb://127.0.0.1:1',
       database: 'app',
       collection: 'values',
-      keyPrefix: 'tenant-1/',
+      prefix: 'tenant-1/',
     });
     await storage.close();
   });
