@@ -23,8 +23,8 @@ export interface DurableConfig {
   lock?: LockManager;
   /** The orchestrator's options the CLI needs: its key prefix, and its machines to draw diagrams. */
   orchestrations?: {
-    /** As given to `orchestrateCloudEvents`. @default "orchestrations" */
-    keyPrefix?: string;
+    /** The key prefix of processes, as given to `orchestrateCloudEvents`. @default "orchestrations" */
+    prefix?: string;
     /** The machine versions as given to `orchestrateCloudEvents` (for `--mermaid` and the console's diagrams). */
     versions?: ReadonlyArray<{ version: string; logic: AnyStateMachine }>;
   };
@@ -117,6 +117,17 @@ export async function loadConfig(options: {
       `${file}: unknown config key ${unknown
         .map((k) => JSON.stringify(k))
         .join(', ')}; the keys are: ${[...known].join(', ')}`,
+    );
+  }
+  const orchestrations = (config as { orchestrations?: unknown }).orchestrations;
+  if (
+    typeof orchestrations === 'object' &&
+    orchestrations !== null &&
+    'keyPrefix' in orchestrations
+  ) {
+    throw new CliError(
+      ExitCode.USAGE,
+      `${file}: orchestrations.keyPrefix is now orchestrations.prefix (as orchestrateCloudEvents names it); rename it`,
     );
   }
   return { config: config as DurableConfig, source: file };

@@ -17,9 +17,9 @@ export interface OrchestrationListOptions {
   json?: boolean;
 }
 
-function keyPrefixOf(loaded: LoadedConfig): { keyPrefix?: string } {
-  const keyPrefix = loaded.config.orchestrations?.keyPrefix;
-  return keyPrefix === undefined ? {} : { keyPrefix };
+function prefixOf(loaded: LoadedConfig): { prefix?: string } {
+  const prefix = loaded.config.orchestrations?.prefix;
+  return prefix === undefined ? {} : { prefix };
 }
 
 /** `durable orchestrations list [--prefix]`. */
@@ -36,7 +36,7 @@ export async function orchestrationListCommand(
         : 50
       : parseCount(options.limit, '--limit', 1, 1000);
   const loaded = await ctx.config();
-  const base = { storage: requireStorage(loaded), ...keyPrefixOf(loaded) };
+  const base = { storage: requireStorage(loaded), ...prefixOf(loaded) };
   const query = { limit, ...(options.prefix === undefined ? {} : { prefix: options.prefix }) };
   const { out } = ctx;
   if (options.all !== true) {
@@ -106,7 +106,7 @@ export async function orchestrationShowCommand(
 ): Promise<void> {
   const loaded = await ctx.config();
   const view = await inspectOrchestration(
-    { storage: requireStorage(loaded), ...keyPrefixOf(loaded) },
+    { storage: requireStorage(loaded), ...prefixOf(loaded) },
     subject,
   );
   if (view === undefined)

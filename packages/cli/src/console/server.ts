@@ -223,8 +223,8 @@ function routes(app: FastifyInstance, config: LoadedConfig, token: string | unde
   app.post('/api/workflow/resume', action('resume'));
   app.post('/api/workflow/signal', action('signal'));
   const orchestrationBase = () => {
-    const keyPrefix = config.config.orchestrations?.keyPrefix;
-    return { storage: requireStorage(config), ...(keyPrefix === undefined ? {} : { keyPrefix }) };
+    const prefix = config.config.orchestrations?.prefix;
+    return { storage: requireStorage(config), ...(prefix === undefined ? {} : { prefix }) };
   };
   app.get(
     '/api/orchestrations',
