@@ -20,7 +20,7 @@ export interface FsmServiceOptions {
   /** Where configurations and machines are kept: any storage with conditional writes. */
   storage: StorageManager;
   /** First key segment of everything the service writes. @default "fsm" */
-  keyPrefix?: string;
+  prefix?: string;
   /** Keep at most this many history entries per machine (the oldest are dropped and counted). @default unlimited */
   historyLimit?: number;
   /** Ids of this many dropped entries are still recognised as duplicates. @default 1000 */
@@ -96,7 +96,7 @@ export class FsmService {
     checkOptions(options, CONTEXT, {
       known: [
         'storage',
-        'keyPrefix',
+        'prefix',
         'historyLimit',
         'dedupWindow',
         'maxAttempts',
@@ -104,6 +104,7 @@ export class FsmService {
         'clock',
       ],
       required: ['storage'],
+      renamed: { keyPrefix: 'prefix' },
     });
     if (typeof options.storage.read !== 'function' || typeof options.storage.write !== 'function') {
       throw new DurableError(ErrorCode.CONFIG, `${CONTEXT}: storage must be a StorageManager`);
@@ -115,8 +116,8 @@ export class FsmService {
       );
     }
     this.storage = options.storage;
-    this.prefix = options.keyPrefix ?? 'fsm';
-    assertName(this.prefix, 'keyPrefix');
+    this.prefix = options.prefix ?? 'fsm';
+    assertName(this.prefix, 'prefix');
     this.historyLimit = positive(options.historyLimit, 'historyLimit', Number.POSITIVE_INFINITY);
     this.dedupWindow = positive(options.dedupWindow, 'dedupWindow', 1000, true);
     this.maxAttempts = positive(options.maxAttempts, 'maxAttempts', 1000);

@@ -68,7 +68,7 @@ export interface FsmServerOptions {
   /** Ids of this many dropped history entries still count as duplicates. @default 1000 */
   dedupWindow?: number;
   /** First key segment of everything stored. @default "fsm" */
-  keyPrefix?: string;
+  prefix?: string;
   /** Logger for failures that are not a caller's (a notification not published, a receive failed). @default console */
   logger?: FsmLogger;
   /** Log every event applied or refused (the Go sm-server's `--trace`). @default false */
@@ -101,7 +101,7 @@ const KNOWN = [
   'requestTimeoutMs',
   'historyLimit',
   'dedupWindow',
-  'keyPrefix',
+  'prefix',
   'logger',
   'trace',
   'debug',
@@ -118,6 +118,7 @@ export function createFsmServer(options: FsmServerOptions): FsmServer {
     required: ['storage'],
     renamed: {
       redis: 'storage: new RedisStorageManager({ url })',
+      keyPrefix: 'prefix',
       notifications: 'sqs.errorsQueue',
       events: 'sqs.eventsQueue',
     },
@@ -126,7 +127,7 @@ export function createFsmServer(options: FsmServerOptions): FsmServer {
     storage: options.storage,
     ...(options.historyLimit === undefined ? {} : { historyLimit: options.historyLimit }),
     ...(options.dedupWindow === undefined ? {} : { dedupWindow: options.dedupWindow }),
-    ...(options.keyPrefix === undefined ? {} : { keyPrefix: options.keyPrefix }),
+    ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
   });
   const logger: FsmLogger = options.logger ?? console;
   const onError = (error: unknown, context: string): void =>

@@ -20,6 +20,18 @@ async function expectCode(promise: Promise<unknown>, code: string): Promise<void
 }
 
 describe('FsmService', () => {
+  it('prefix places every key; the earlier keyPrefix is CONFIG naming prefix', async () => {
+    const storage = new MemoryStorageManager();
+    const service = new FsmService({ storage, prefix: 'tenant-a' });
+    await service.createConfiguration(TOGGLE);
+    await service.createMachine('toggle:v1', 'm');
+    expect((await storage.list('tenant-a/')).keys.length).toBeGreaterThan(0);
+    expect((await storage.list('fsm/')).keys).toEqual([]);
+    expect(() => new FsmService({ storage, keyPrefix: 'tenant-a' } as never)).toThrow(
+      /"keyPrefix" is not ours; use prefix/,
+    );
+  });
+
   it('two services on one folder (two stale caches) never lose or double-apply an event: each once, states consistent', async () => {
     const folder = tempDir('two');
     try {
