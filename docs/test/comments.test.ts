@@ -77,7 +77,40 @@ export function pointingComments(
   return found;
 }
 
+/** The prose of the repository: READMEs, docs/ and pending changesets (all of it is read as text). */
+function proseFiles(): string[] {
+  const inDir = (dir: string): string[] =>
+    readdirSync(join(root, dir))
+      .filter((name) => name.endsWith('.md'))
+      .map((name) => join(dir, name));
+  return [
+    'README.md',
+    ...readdirSync(join(root, 'packages'))
+      .map((name) => join('packages', name, 'README.md'))
+      .filter((file) => {
+        try {
+          return statSync(join(root, file)).isFile();
+        } catch {
+          return false;
+        }
+      }),
+    ...inDir('docs'),
+    ...inDir('.changeset'),
+  ];
+}
+
 describe('comments speak of the code', () => {
+  it('no README, doc or changeset points at a planning document or an unnamed seed library', () => {
+    const files = proseFiles();
+    expect(files.length).toBeGreaterThan(20);
+    const found = files.flatMap((file) =>
+      readFileSync(join(root, file), 'utf8')
+        .split('\n')
+        .flatMap((line, index) => (POINTERS.test(line) ? [`${file}:${index + 1}: ${line}`] : [])),
+    );
+    expect(found).toEqual([]);
+  });
+
   it('no comment in packages, integration, bench, scripts or examples points at a planning document or an outside file', () => {
     const files = scannedFiles();
     expect(files.length).toBeGreaterThan(100);
