@@ -1,6 +1,7 @@
 // Orchestration timers across processes, on fs, on S3 + DynamoDB (s3rver with our conditional
-// layer, dynalite; or S3_ENDPOINT / DYNAMODB_ENDPOINT) and on MongoDB (MONGODB_URI, else
-// mongo-java-server; skipped loudly without either): a timer fires exactly once when the process
+// layer, dynalite; or S3_ENDPOINT / DYNAMODB_ENDPOINT), on MongoDB (MONGODB_URI, else
+// mongo-java-server), on PostgreSQL (DATABASE_URL, else a throwaway cluster of Debian's
+// postgresql) and on Redis (REDIS_URL, else redis-server); each skipped loudly without a server: a timer fires exactly once when the process
 // delivering it is SIGKILLed, and four processes running timer workers on one store fire each of
 // 200 timers at random deadlines once. Every process is a real OS process on the built packages.
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
@@ -10,11 +11,21 @@ import type { StorageManager } from '@durable/core';
 import { bytesToText, listAll } from '@durable/core';
 import { LocalFileStorageManager } from '@durable/fs';
 import { MongoStorageManager } from '@durable/mongo';
+import { PostgresStorageManager } from '@durable/postgres';
+import { RedisStorageManager } from '@durable/redis-lock';
 import { S3StorageManager } from '@durable/s3';
 import { uniquePrefix } from '@durable/testkit';
 import type { DynamoTestEndpoint, S3TestEndpoint } from './fixtures/composition-support.js';
 import { startDynamoWithTable, startS3 } from './fixtures/composition-support.js';
 import { spawnTimerWorker } from './fixtures/timer-support.js';
+import type { TestPostgres } from '../../packages/postgres/test/support/postgres-server.js';
+import {
+  postgresAvailability,
+  startTestPostgres,
+  uniqueSchema,
+} from '../../packages/postgres/test/support/postgres-server.js';
+import type { RedisTestServer } from '../../packages/redis-lock/test/support/redis-server.js';
+import { startRedisServer } from '../../packages/redis-lock/test/support/redis-server.js';
 import type { MongoTestServer } from '../../scripts/test-servers/mongo-server.js';
 import {
   mongoTestServerAvailability,
@@ -22,10 +33,27 @@ import {
 } from '../../scripts/test-servers/mongo-server.js';
 
 const mongoAvailability = mongoTestServerAvailability('mongo-java-server');
+const pgAvailability = postgresAvailability();
+const redisAvailability = ((): { available: boolean; reason: string } => {
+  if (process.env['REDIS_URL'] !== undefined && process.env['REDIS_URL'] !== '')
+    return { available: true, reason: '' };
+  const found = (process.env['PATH'] ?? '')
+    .split(':')
+    .some((folder) => folder !== '' && existsSync(join(folder, 'redis-server')));
+  return found
+    ? { available: true, reason: '' }
+    : {
+        available: false,
+        reason:
+          'redis-server is not installed (apt-get install -y redis-server) and REDIS_URL is not set',
+      };
+})();
 const BACKENDS = [
   'fs',
   's3+dynamo',
   ...(mongoAvailability.available ? (['mongo'] as const) : []),
+  ...(pgAvailability.available ? (['postgres'] as const) : []),
+  ...(redisAvailability.available ? (['redis'] as const) : []),
 ] as const;
 type Backend = (typeof BACKENDS)[number];
 const T0 = Date.parse('2026-01-01T00:00:00.000Z');
@@ -34,21 +62,25 @@ let dir: string;
 let s3: S3TestEndpoint;
 let dynamo: DynamoTestEndpoint;
 let mongo: MongoTestServer | undefined;
+let postgres: TestPostgres | undefined;
+let redis: RedisTestServer | undefined;
 const opened: StorageManager[] = [];
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'durable-timers-'));
-  [s3, dynamo, mongo] = await Promise.all([
+  [s3, dynamo, mongo, postgres, redis] = await Promise.all([
     startS3(),
     startDynamoWithTable(tableName),
     mongoAvailability.available
       ? startMongoTestServer('mongo-java-server')
       : Promise.resolve(undefined),
+    pgAvailability.available ? startTestPostgres() : Promise.resolve(undefined),
+    redisAvailability.available ? startRedisServer() : Promise.resolve(undefined),
   ]);
-}, 60_000);
+}, 120_000);
 afterAll(async () => {
   for (const storage of opened.splice(0)) await storage.close?.();
-  await Promise.all([s3?.stop(), dynamo?.stop(), mongo?.stop()]);
+  await Promise.all([s3?.stop(), dynamo?.stop(), mongo?.stop(), postgres?.stop(), redis?.stop()]);
   rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 
@@ -66,6 +98,23 @@ function store(backend: Backend, name: string): Store {
     const storage = new MongoStorageManager({ url: mongo!.uri, database });
     opened.push(storage);
     return { specs: { storage: spec, lock: spec }, storage };
+  }
+  if (backend === 'postgres') {
+    // One schema per test: the storage and lock tables of this store only.
+    const spec = { kind: 'postgres', url: postgres!.url, schema: uniqueSchema(`timers_${name}`) };
+    const storage = new PostgresStorageManager({
+      connectionString: spec.url,
+      schema: spec.schema,
+    });
+    opened.push(storage);
+    return { specs: { storage: spec, lock: spec }, storage };
+  }
+  if (backend === 'redis') {
+    const prefix = `${uniquePrefix(`timers-${name}-`)}:`;
+    const spec = { kind: 'redis', url: redis!.url, prefix };
+    const storage = new RedisStorageManager({ url: spec.url, prefix });
+    opened.push(storage);
+    return { specs: { storage: spec, lock: { ...spec, prefix: `${prefix}lock:` } }, storage };
   }
   if (backend === 'fs') {
     const root = join(dir, `${name}-${uniquePrefix('')}`);
@@ -156,6 +205,19 @@ if (!mongoAvailability.available) {
   test(`SKIPPED: orchestration timers across processes on MongoDB: ${mongoAvailability.reason}`, () => {
     console.warn(`integration: SKIPPED: timers on MongoDB: ${mongoAvailability.reason}`);
     expect(mongoAvailability.available).toBe(false);
+  });
+}
+
+if (!pgAvailability.available) {
+  test(`SKIPPED: orchestration timers across processes on PostgreSQL: ${pgAvailability.reason}`, () => {
+    console.warn(`integration: SKIPPED: timers on PostgreSQL: ${pgAvailability.reason}`);
+    expect(pgAvailability.available).toBe(false);
+  });
+}
+if (!redisAvailability.available) {
+  test(`SKIPPED: orchestration timers across processes on Redis: ${redisAvailability.reason}`, () => {
+    console.warn(`integration: SKIPPED: timers on Redis: ${redisAvailability.reason}`);
+    expect(redisAvailability.available).toBe(false);
   });
 }
 

@@ -1,69 +1,135 @@
 import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
+import { assign, createActor, createMachine } from 'xstate';
+import type { StepMemo } from '@durable/core';
+import { withPersistedActor } from '@durable/core/actor';
+import { orchestrateCloudEvents } from '@durable/core/orchestrator';
+import { FileLockManager, LocalFileStorageManager, FileWorkflowStore } from '@durable/fs';
 import type { Browser } from 'playwright-core';
 import { chromium } from 'playwright-core';
 import { cleanup, durable, moduleUrl, tempFolder, writeConfig } from './support/cli.js';
 import type { ConsoleProcess } from './support/console.js';
 import { startConsoleProcess } from './support/console.js';
 
-// The web console end to end: the real bin serves it, Debian's chromium (driven by playwright-core)
+// The web console end to end on the fs store (the embedded default): the real bin serves it, Debian's chromium (driven by playwright-core)
 // shows it; clicking cancel changes the stored record.
 const CHROMIUM = process.env['DURABLE_CHROMIUM'] ?? '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
 
-function seedConfig(dir: string): void {
+// The workflows, an orchestration and an actor in an fs folder (the embedded default), written
+// here as an app would; the console reads them through a real durable.config.mjs.
+async function seedFolder(root: string): Promise<void> {
+  let now = Date.parse('2026-11-30T10:00:00Z');
+  const store = new FileWorkflowStore({ root, clock: () => now });
+  const place = async (id: string, handler: string, make: (token: string) => Promise<void>) => {
+    expect(await store.insert({ id, handler, input: { order: id } })).toBe(true);
+    const claimed = await store.claim({ leaseMs: 3_600_000 });
+    if (claimed?.record.id !== id) throw new Error(`seed: claimed ${claimed?.record.id}`);
+    await make(claimed.token);
+  };
+  const step = (id: string, at: number, value: unknown, attempts = 1): StepMemo => ({
+    id,
+    kind: 'step',
+    done: true,
+    value,
+    at,
+    attempts,
+  });
+  await place('order-done', 'order', async (t) => {
+    now += 400;
+    await store.saveStep('order-done', t, 0, step('reserve', now, 'r-1'));
+    now += 1500;
+    await store.saveStep('order-done', t, 1, step('charge', now, { paid: 42 }, 2));
+    now += 300;
+    await store.saveStep('order-done', t, 2, step('ship', now, 'shipped'));
+    await store.finish('order-done', t, { status: 'completed', result: { shipped: true } });
+  });
+  now += 60_000;
+  await place('order-aborted', 'order', async (t) => {
+    now += 200;
+    await store.saveStep('order-aborted', t, 0, step('reserve', now, 'r-2'));
+    await store.finish('order-aborted', t, {
+      status: 'aborted',
+      error: { name: 'CardError', message: 'card declined', code: 'DECLINED' },
+    });
+  });
+  now += 60_000;
+  await place('order-sleeping', 'order', async (t) => {
+    const until = now + 86_400_000;
+    await store.suspend('order-sleeping', t, {
+      runAt: until,
+      step: { index: 0, memo: { id: 'cool-off', kind: 'sleep', done: false, until, at: now } },
+    });
+  });
+  now += 60_000;
+  await place('refund-running', 'refund', async () => undefined);
+  now += 60_000;
+  await store.insert({
+    id: 'order-ready',
+    handler: 'order',
+    input: { n: 1 },
+    runAt: now + 3_600_000,
+  });
+  await store.insert({ id: 'order-cancelled', handler: 'order' });
+  await store.cancel('order-cancelled');
+  const storage = new LocalFileStorageManager({ root });
+  const lock = new FileLockManager({ root });
+  const versions = [{ version: '1', logic: bookFlow }];
+  await orchestrateCloudEvents({ versions, storage, lock }, [], [{ subject: 'books/moby' }]);
+  await orchestrateCloudEvents({ versions, storage, lock }, [
+    { specversion: '1.0', id: 'e1', source: 'test', type: 'evt.fetched', subject: 'books/moby' },
+  ]);
+  await withPersistedActor(
+    {
+      id: 'carts/7',
+      storage,
+      lock,
+      actorCreator: (id, snapshot) =>
+        createActor(cart, { id, ...(snapshot === undefined ? {} : { snapshot }) }),
+    },
+    (actor) => {
+      actor.send({ type: 'ADD' });
+      actor.send({ type: 'ADD' });
+    },
+  );
+}
+
+// The same machine in the test and in the config file (the console draws it): plain JSON.
+const BOOK_FLOW = {
+  id: 'book',
+  initial: 'fetching',
+  states: {
+    fetching: { on: { 'evt.fetched': 'summarising' } },
+    summarising: { on: { 'evt.done': 'done' } },
+    done: { type: 'final' as const },
+  },
+};
+const bookFlow = createMachine(BOOK_FLOW);
+const cart = createMachine({
+  id: 'cart',
+  initial: 'open',
+  context: { items: 0 },
+  states: {
+    open: { on: { ADD: { actions: assign({ items: ({ context }) => context.items + 1 }) } } },
+  },
+});
+
+// A config file as a user writes it for the fs store: the folder, and the machine to draw.
+function writeFsConfig(dir: string, root: string): void {
   writeConfig(
     dir,
-    `import { MemoryWorkflowStore, MemoryStorageManager, MemoryLockManager } from ${JSON.stringify(
-      moduleUrl('@durable/core'),
+    `import { FileLockManager, LocalFileStorageManager, FileWorkflowStore } from ${JSON.stringify(
+      moduleUrl('@durable/fs'),
     )};
-import { orchestrateCloudEvents } from ${JSON.stringify(
-      moduleUrl('@durable/core').replace(/index\.js$/, 'orchestrator/index.js'),
-    )};
-import { withPersistedActor } from ${JSON.stringify(
-      moduleUrl('@durable/core').replace(/index\.js$/, 'actor/index.js'),
-    )};
-import { createMachine, createActor, assign } from ${JSON.stringify(moduleUrl('xstate'))};
-let now = Date.parse('2026-11-30T10:00:00Z');
-const store = new MemoryWorkflowStore({ clock: () => now });
-async function place(id, handler, make) {
-  await store.insert({ id, handler, input: { order: id } });
-  const c = await store.claim({ leaseMs: 3600000 });
-  if (c.record.id !== id) throw new Error('seed: claimed ' + c.record.id);
-  await make(c.token);
-}
-const step = (id, at, value, attempts = 1) => ({ id, kind: 'step', done: true, value, at, attempts });
-await place('order-done', 'order', async (t) => {
-  now += 400; await store.saveStep('order-done', t, 0, step('reserve', now, 'r-1'));
-  now += 1500; await store.saveStep('order-done', t, 1, step('charge', now, { paid: 42 }, 2));
-  now += 300; await store.saveStep('order-done', t, 2, step('ship', now, 'shipped'));
-  await store.finish('order-done', t, { status: 'completed', result: { shipped: true } });
-});
-now += 60000;
-await place('order-aborted', 'order', async (t) => {
-  now += 200; await store.saveStep('order-aborted', t, 0, step('reserve', now, 'r-2'));
-  await store.finish('order-aborted', t, { status: 'aborted', error: { name: 'CardError', message: 'card declined', code: 'DECLINED' } });
-});
-now += 60000;
-await place('order-sleeping', 'order', async (t) => {
-  await store.suspend('order-sleeping', t, { runAt: now + 86400000, step: { index: 0, memo: { id: 'cool-off', kind: 'sleep', done: false, until: now + 86400000, at: now } } });
-});
-now += 60000;
-await place('refund-running', 'refund', async () => {});
-now += 60000;
-await store.insert({ id: 'order-ready', handler: 'order', input: { n: 1 }, runAt: now + 3600000 });
-await store.insert({ id: 'order-cancelled', handler: 'order' });
-await store.cancel('order-cancelled');
-const flow = createMachine({ id: 'book', initial: 'fetching', states: { fetching: { on: { 'evt.fetched': 'summarising' } }, summarising: { on: { 'evt.done': 'done' } }, done: { type: 'final' } } });
-const storage = new MemoryStorageManager();
-const lock = new MemoryLockManager();
-const versions = [{ version: '1', logic: flow }];
-await orchestrateCloudEvents({ versions, storage, lock }, [], [{ subject: 'books/moby' }]);
-await orchestrateCloudEvents({ versions, storage, lock }, [{ specversion: '1.0', id: 'e1', source: 'test', type: 'evt.fetched', subject: 'books/moby' }]);
-const counter = createMachine({ id: 'cart', initial: 'open', context: { items: 0 }, states: { open: { on: { ADD: { actions: assign({ items: ({ context }) => context.items + 1 }) } } } } });
-await withPersistedActor({ id: 'carts/7', storage, lock, actorCreator: (id, snapshot) => createActor(counter, { id, ...(snapshot ? { snapshot } : {}) }) }, (actor) => { actor.send({ type: 'ADD' }); actor.send({ type: 'ADD' }); });
-export default { workflows: store, storage, lock, orchestrations: { versions } };
+import { createMachine } from ${JSON.stringify(moduleUrl('xstate'))};
+const root = ${JSON.stringify(root)};
+export default {
+  workflows: new FileWorkflowStore({ root }),
+  storage: new LocalFileStorageManager({ root }),
+  lock: new FileLockManager({ root }),
+  orchestrations: { versions: [{ version: '1', logic: createMachine(${JSON.stringify(BOOK_FLOW)}) }] },
+};
 `,
   );
 }
@@ -94,11 +160,14 @@ if (!haveChromium) {
 } else {
   describe('durable console in a real browser (chromium, headless)', () => {
     let dir: string;
+    let root: string;
     let server: ConsoleProcess;
     let browser: Browser;
     beforeAll(async () => {
       dir = tempFolder('console');
-      seedConfig(dir);
+      root = join(dir, 'data');
+      await seedFolder(root);
+      writeFsConfig(dir, root);
       server = await startConsoleProcess(dir);
       browser = await chromium.launch({
         executablePath: CHROMIUM,
@@ -181,11 +250,14 @@ if (!haveChromium) {
       const stored = JSON.parse((await get(server.origin, '/api/workflow?id=order-ready')).body);
       expect(stored.status).toBe('cancelled');
       expect(stored.error.code).toBe('CANCELLED');
+      // In the folder itself, as the app's own store reads it.
+      expect((await new FileWorkflowStore({ root }).get('order-ready'))?.status).toBe('cancelled');
       await page.locator('[data-testid=resume]').click();
       await page.locator('[data-testid=workflow-status]', { hasText: 'ready' }).waitFor();
       expect(
         JSON.parse((await get(server.origin, '/api/workflow?id=order-ready')).body).status,
       ).toBe('ready');
+      expect((await new FileWorkflowStore({ root }).get('order-ready'))?.status).toBe('ready');
       await page.close();
     }, 120_000);
 
