@@ -199,9 +199,15 @@ export class FileWorkflowStore implements WorkflowStore {
   async insert(workflow: NewWorkflow): Promise<boolean> {
     const record = workflowTransitions.create(workflow, this.clock());
     const dir = this.dirOf(workflowName(record.id));
-    return this.run('insert', record.id, dir, function* (this: FileWorkflowStore) {
-      return yield* this.insertSteps(record);
-    });
+    return this.run(
+      'insert',
+      record.id,
+      dir,
+      function* (this: FileWorkflowStore) {
+        return yield* this.insertSteps(record);
+      },
+      true,
+    );
   }
 
   /** The steps of {@link insert} (for the interleaving test). */
@@ -452,7 +458,7 @@ export class FileWorkflowStore implements WorkflowStore {
   // Before a listing or a count: sweeps what crashed inserts left, and indexes a folder written by
   // a release before the creation index (once: then the index covers it).
   private async housekeep(): Promise<void> {
-    this.checkFolders();
+    this.checkFolders(undefined, true);
     await runSteps(
       sweepPrepared(this.workflowsDir, protocolOptions.isAbandoned, protocolOptions.uniqueName),
     );
@@ -844,9 +850,10 @@ export class FileWorkflowStore implements WorkflowStore {
     id: string,
     dir: string | undefined,
     steps: (this: FileWorkflowStore) => Steps<T>,
+    created = false,
   ): Promise<T> {
     try {
-      this.checkFolders(dir);
+      this.checkFolders(dir, created);
       return await runSteps(steps.call(this));
     } catch (error) {
       throw this.wrap(error, operation, id);
@@ -870,11 +877,13 @@ export class FileWorkflowStore implements WorkflowStore {
   }
 
   // Every use checks that the store's folders (and the workflow's) are plain folders, not symlinks
-  // planted to lead the store outside its root.
-  private checkFolders(dir?: string): void {
-    for (const path of dir === undefined
-      ? [this.workflowsDir, this.dueDir, this.createdDir]
-      : [this.workflowsDir, this.dueDir, this.createdDir, dir]) {
+  // planted to lead the store outside its root; the creation index's folder where it is used (an
+  // insert, a listing), so the other calls make no lstat more for it.
+  private checkFolders(dir?: string, created = false): void {
+    const paths = [this.workflowsDir, this.dueDir];
+    if (created) paths.push(this.createdDir);
+    if (dir !== undefined) paths.push(dir);
+    for (const path of paths) {
       let stats;
       try {
         stats = lstatSync(path);

@@ -137,6 +137,16 @@ test("a symlink planted as a workflow folder or as the store's folders is refuse
   expect(readdirSync(outside)).toEqual([]);
 });
 
+test('a symlink planted as the creation index folder is refused with PATH_ESCAPE by an insert and a listing; nothing is written through it', async () => {
+  const store = new FileWorkflowStore({ root, fsync: false });
+  rmSync(join(root, '.workflow-created'), { recursive: true });
+  symlinkSync(outside, join(root, '.workflow-created'));
+  await expectDurableError(() => store.insert({ id: 'w', handler: 'h' }), 'PATH_ESCAPE');
+  await expectDurableError(() => store.list({ limit: 10 }), 'PATH_ESCAPE');
+  expect(readdirSync(outside)).toEqual([]);
+  expect(await store.get('w')).toBeUndefined();
+});
+
 test('a key folder in the layout of @durable/fs 0.1 (numbered files, no epoch) is a non-retryable BACKEND error saying so, not data', async () => {
   const storage = new LocalFileStorageManager({ root });
   mkdirSync(join(root, 'old~'));
