@@ -5,7 +5,7 @@
 # nothing in it; `pnpm lint` checks every package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CLEAN=(core testkit fs sqlite s3 mongo dynamo-lock workflow postgres cli)
+CLEAN=(core testkit fs sqlite s3 mongo dynamo-lock workflow postgres cli fsm-server redis-lock)
 dirs=("${CLEAN[@]/#/packages/}")
 srcs=("${dirs[@]/%//src}")
 npx prettier --check . --log-level warn

@@ -50,8 +50,7 @@ export function httpError(error: unknown): HttpErrorReply {
     };
   }
   if (isDurableError(error)) {
-    const field =
-      typeof error.details?.['field'] === 'string' ? (error.details['field'] as string) : undefined;
+    const field = typeof error.details?.['field'] === 'string' ? error.details['field'] : undefined;
     const body = {
       code: error.code,
       message: error.message,

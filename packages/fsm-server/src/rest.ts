@@ -7,7 +7,7 @@ import type { FsmService, MachineView } from './fsm-service.js';
 import { httpError } from './http-errors.js';
 import type { Configuration, IncomingEvent, Timestamp } from './model.js';
 import { configurationId } from './model.js';
-import type { EventChannel, EventErrorReport, Notifier } from './notifier.js';
+import type { EventErrorReport, Notifier } from './notifier.js';
 import { openApiDocument } from './openapi.js';
 import { configurationBodySchema, machineBodySchema } from './rest-schemas.js';
 
@@ -52,8 +52,8 @@ export function registerRoutes(app: FastifyInstance, context: RestContext): void
     });
   });
 
-  app.get('/health', async () => ({ status: 'UP', version: context.version }));
-  app.get('/api/v1/openapi.json', async () => openApiDocument(context.version));
+  app.get('/health', () => Promise.resolve({ status: 'UP', version: context.version }));
+  app.get('/api/v1/openapi.json', () => Promise.resolve(openApiDocument(context.version)));
 
   app.post(
     '/api/v1/configurations',
@@ -121,7 +121,7 @@ export function registerRoutes(app: FastifyInstance, context: RestContext): void
     return getMachine(id, configName);
   });
 
-  void app.register(async (events) => {
+  void app.register((events, _options, registered) => {
     // CloudEvents bodies come in any content type (binary mode) or as application/cloudevents+json:
     // take the raw text and let the SDK's HTTP binding read it.
     events.removeAllContentTypeParsers();
@@ -155,6 +155,7 @@ export function registerRoutes(app: FastifyInstance, context: RestContext): void
         throw error;
       }
     });
+    registered();
   });
 }
 
@@ -165,9 +166,7 @@ export function report(
 ): void {
   context.notifier
     .error(failure)
-    .catch((error: unknown) =>
-      context.onError(error, `publishing an error of ${failure.channel as EventChannel}`),
-    );
+    .catch((error: unknown) => context.onError(error, `publishing an error of ${failure.channel}`));
 }
 
 function readCloudEvent(request: FastifyRequest): CloudEvent<unknown> {

@@ -1,5 +1,6 @@
 import { GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
 import Fastify from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Server as GrpcServer } from '@grpc/grpc-js';
 import type { StorageManager } from '@durable/core';
 import { DurableError, ErrorCode } from '@durable/core';
@@ -143,7 +144,7 @@ export function createFsmServer(options: FsmServerOptions): FsmServer {
   }
   const ownsSqsClient = sqs?.client === undefined && sqsClient !== undefined;
 
-  let app: ReturnType<typeof Fastify> | undefined;
+  let app: FastifyInstance | undefined;
   let grpcServer: GrpcServer | undefined;
   let consumer: SqsConsumer | undefined;
   let notifier = new Notifier({

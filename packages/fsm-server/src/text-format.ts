@@ -180,11 +180,6 @@ export function parseTextFormat(text: string, type: protobuf.Type, field: string
   };
   const peek = (): Token | undefined => tokens[at];
   const next = (): Token => tokens[at++] ?? end();
-  const expect = (text: string): void => {
-    const token = next();
-    if (token.kind !== 'punct' || token.text !== text)
-      fail(token.line, token.column, `expected "${text}", found ${describe(token)}`);
-  };
   const describe = (token: Token): string =>
     token.text === 'the end' ? 'the end' : JSON.stringify(token.text);
 

@@ -61,7 +61,7 @@ export function resolveConnection(
   };
   // ioredis 6 types its constructor by reply mapping, and RedisOptions' optional `replyMapping`
   // does not fit that overload under exactOptionalPropertyTypes; the value is a plain RedisOptions.
-  const client = new Redis(options.url, redisOptions as never) as Redis;
+  const client: Redis = new Redis(options.url, redisOptions as never);
   // Failures reach callers as rejected commands; this only keeps ioredis from printing each
   // reconnect attempt as an "unhandled error event".
   client.on('error', () => undefined);

@@ -198,8 +198,15 @@ function condition(options: ConditionalOptions): [string, string] {
 
 function parseReply(reply: unknown, key: string, operation: string): [number, string] {
   if (Array.isArray(reply) && typeof reply[0] === 'number') {
-    const detail = reply[1];
-    return [reply[0], detail === undefined || detail === null ? '' : String(detail)];
+    // The version is a string (or "" for none); Redis may send it as a bulk string or a number.
+    const detail: unknown = reply[1];
+    const version =
+      typeof detail === 'string' || typeof detail === 'number'
+        ? String(detail)
+        : Buffer.isBuffer(detail)
+          ? detail.toString('utf8')
+          : '';
+    return [reply[0], version];
   }
   throw new DurableError(
     ErrorCode.BACKEND,
