@@ -41,12 +41,21 @@ export class StepKeys {
     return `${this.prefix}${encodeWorkflowId(id)}/${String(index).padStart(INDEX_DIGITS, '0')}`;
   }
 
-  /** The full history of `record`: inline positions, keyed ones, then the pending memo. */
-  async history(record: WorkflowRecord & StepLayout): Promise<StepMemo[]> {
+  /**
+   * The full history of `record`: inline positions, keyed ones, then the pending memo. `known`
+   * holds memos of committed positions read before (a committed position never changes: its key
+   * is never written again once the record counts it), which are not read again.
+   */
+  async history(
+    record: WorkflowRecord & StepLayout,
+    known: readonly StepMemo[] = [],
+  ): Promise<StepMemo[]> {
     const steps = record.steps.slice();
     const count = record.stepCount ?? steps.length;
+    const from = Math.max(steps.length, Math.min(known.length, count));
+    for (let i = steps.length; i < from; i++) steps[i] = known[i] as StepMemo;
     const positions: number[] = [];
-    for (let i = steps.length; i < count; i++) positions.push(i);
+    for (let i = from; i < count; i++) positions.push(i);
     for (let from = 0; from < positions.length; from += READ_BATCH) {
       const batch = positions.slice(from, from + READ_BATCH);
       const memos = await Promise.all(batch.map((i) => this.read(record.id, i)));

@@ -101,6 +101,8 @@ const LOCK_WAIT_MS = 10_000;
 // Due entries read per list request; more pages are read only while every entry is skipped.
 const DUE_PAGE = 100;
 const MAX_SKIPS = 100_000;
+// Committed step memos kept in memory per store instance (get and re-claims read only newer ones).
+const MAX_CACHED_MEMOS = 20_000;
 
 /**
  * A record as stored: the workflow's record plus the store's own bookkeeping, which `get` and
@@ -158,6 +160,9 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
   private legacyPending: StoragePendingIndex | undefined;
   // Steps as their own keys (with the due index and compare-and-swap; otherwise inline).
   private readonly stepKeys: StepKeys | undefined;
+  // Committed memos read per workflow (oldest workflow first), up to MAX_CACHED_MEMOS in all.
+  private readonly committed = new Map<string, StepMemo[]>();
+  private committedMemos = 0;
 
   constructor(options: StorageWorkflowStoreOptions) {
     super();
@@ -342,12 +347,35 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
     let history = steps;
     if (history === undefined) {
       try {
-        history = await this.stepKeys.history(record);
+        history = await this.history(record);
       } catch (error) {
         throw wrap(this.name, error, 'read steps', record.id);
       }
     }
     return visible({ ...record, steps: history.slice() });
+  }
+
+  /**
+   * The history of `record` (keyed steps): committed positions this instance read before come
+   * from its cache (they never change), only newer ones are read; every memo handed out is a
+   * copy, so a caller that changes one cannot change the cache.
+   */
+  private async history(record: StoredRecord): Promise<StepMemo[]> {
+    const known = this.committed.get(record.id);
+    const steps = await (this.stepKeys as StepKeys).history(record, known);
+    const count = Math.min(record.stepCount ?? record.steps.length, steps.length);
+    if (known === undefined || count > known.length) {
+      const prefix = steps.slice(0, count);
+      this.committedMemos += prefix.length - (known?.length ?? 0);
+      this.committed.delete(record.id);
+      this.committed.set(record.id, prefix);
+      for (const [id, memos] of this.committed) {
+        if (this.committedMemos <= MAX_CACHED_MEMOS || id === record.id) break;
+        this.committed.delete(id);
+        this.committedMemos -= memos.length;
+      }
+    }
+    return steps.map((memo) => cloneJson(memo));
   }
 
   /** The history of a workflow `token` holds: from this instance's cache, else read (and checked). */
@@ -357,7 +385,7 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
       return cached.steps;
     const current = await this.read(id);
     assertClaimHeld(current?.record, token, operation, id);
-    const steps = await (this.stepKeys as StepKeys).history(current.record);
+    const steps = await this.history(current.record);
     this.held.set(id, { token, version: current.version, record: current.record, steps });
     return steps;
   }
@@ -579,7 +607,7 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
   private async claimedSteps(id: string, token: string, record: StoredRecord): Promise<StepMemo[]> {
     let steps: StepMemo[];
     try {
-      steps = await (this.stepKeys as StepKeys).history(record);
+      steps = await this.history(record);
     } catch (error) {
       throw wrap(this.name, error, 'read steps', id);
     }

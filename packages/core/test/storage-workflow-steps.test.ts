@@ -75,6 +75,50 @@ describe('storage workflow store: steps as their own keys', () => {
     ]);
   });
 
+  it('get and a re-claim read only the step keys this store has not read before, and hand out copies', async () => {
+    let now = 1000;
+    const inner = new MemoryStorageManager();
+    const stepReads: string[] = [];
+    const storage = new Proxy(inner, {
+      get: (target, prop, receiver) => {
+        const value: unknown = Reflect.get(target, prop, receiver);
+        if (prop !== 'read' || typeof value !== 'function') return value;
+        return (key: string) => {
+          if (key.startsWith('workflows/steps/')) stepReads.push(key.slice(-2));
+          return (value as (k: string) => Promise<unknown>).call(target, key);
+        };
+      },
+    });
+    const writer = new StorageWorkflowStore({ storage: inner, clock: () => now });
+    const reader = new StorageWorkflowStore({ storage, clock: () => now });
+    await writer.insert({ id: 'w', handler: 'h' });
+    const first = await writer.claim({ leaseMs: 100 });
+    if (first === undefined) throw new Error('not claimed');
+    for (let i = 0; i < 3; i++) await writer.saveStep('w', first.token, i, memo(`s${i}`, { i }));
+    expect((await reader.get('w'))?.steps.map((s) => s.id)).toEqual(['s0', 's1', 's2']);
+    expect(stepReads).toEqual(['00', '01', '02']);
+    stepReads.length = 0;
+    // A caller changing what it got changes nothing for the next caller.
+    const got = await reader.get('w');
+    (got?.steps[0]?.value as { i: number }).i = 99;
+    expect(stepReads).toEqual([]);
+    await writer.saveStep('w', first.token, 3, memo('s3', { i: 3 }));
+    expect((await reader.get('w'))?.steps.map((s) => s.value)).toEqual([
+      { i: 0 },
+      { i: 1 },
+      { i: 2 },
+      { i: 3 },
+    ]);
+    expect(stepReads).toEqual(['03']);
+    stepReads.length = 0;
+    // The reader takes the workflow over: its history comes from what it read, plus the new key.
+    await writer.saveStep('w', first.token, 4, memo('s4', { i: 4 }));
+    now += 101;
+    const second = await reader.claim({ leaseMs: 60_000 });
+    expect(second?.record.steps.map((s) => s.id)).toEqual(['s0', 's1', 's2', 's3', 's4']);
+    expect(stepReads).toEqual(['04']);
+  });
+
   it('a record of the inline layout (steps in the record, a pending sleep last) is read, resumed and extended', async () => {
     const now = 5000;
     const storage = new MemoryStorageManager();
