@@ -99,8 +99,8 @@ describe('immediate start (no timer fires)', () => {
       await ctx.step('one', () => 1);
       throw new Error('card declined');
     });
-    const { store, calls } = counting(createMemoryWorkflowStore(), ['watch']);
-    const client = createWorkflowClient({
+    const { store, calls } = counting(new MemoryWorkflowStore(), ['watch']);
+    const client = new WorkflowClient({
       store,
       workflows: [returnsObject, fails],
       maxFailures: 1,
