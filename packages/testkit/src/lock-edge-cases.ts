@@ -7,7 +7,8 @@ import type { SuiteRunner } from './runner.js';
 /**
  * Lock contract edge cases that adapters get wrong (each caught a broken adapter that passed the
  * rest): fencing tokens that are timestamps, `extend` that ignores its TTL, declared
- * capabilities, and an expired lease that nobody took over. Registered by `runLockSuite`.
+ * capabilities, an expired lease that nobody took over, and tokens that are empty or no string.
+ * Registered by `runLockSuite`.
  */
 export function describeLockEdgeCases(
   it: SuiteRunner['it'],
@@ -25,6 +26,37 @@ export function describeLockEdgeCases(
       if (a.capabilities.fencing)
         assert.ok(Number.isSafeInteger(lease.fencingToken) && lease.fencingToken > 0);
       await lease.release();
+    },
+    timeout,
+  );
+
+  it(
+    'an empty, missing or foreign token neither releases nor extends a live lease (false, LOCK_LOST or CONFIG)',
+    async () => {
+      const { a, b } = managers();
+      const key = `${uniquePrefix('edge')}/tokens`;
+      const lease = await a.acquire(key, { ttlMs: 10_000 });
+      for (const token of ['', undefined, null, 42, `${lease.token}x`] as unknown as string[]) {
+        const released = await a.release(key, token).catch((error: unknown) => {
+          assert.ok(isDurableError(error, 'CONFIG'), `release with a bad token: ${String(error)}`);
+          return false;
+        });
+        assert.equal(
+          released,
+          false,
+          `release with token ${JSON.stringify(token)} must not free it`,
+        );
+        await a.extend(key, token, 10_000).then(
+          () => assert.fail(`extend with token ${JSON.stringify(token)} must not succeed`),
+          (error: unknown) =>
+            assert.ok(
+              isDurableError(error, 'LOCK_LOST') || isDurableError(error, 'CONFIG'),
+              `extend with a bad token must be LOCK_LOST or CONFIG, got ${String(error)}`,
+            ),
+        );
+        await expectDurableError(() => b.acquire(key, { waitMs: 0 }), 'LOCK_TIMEOUT');
+      }
+      assert.equal(await lease.release(), true);
     },
     timeout,
   );

@@ -97,6 +97,12 @@ export function describeStorageEdgeCases(
       const second = await storage.list(prefix, { limit: 2, cursor: first.cursor });
       assert.deepEqual(second.keys, [`${prefix}3`]);
       assert.equal(second.cursor, undefined, 'the last page must not carry a cursor');
+      // Exactly full: a backend that sets a cursor whenever a page is full still has none here.
+      const full = await storage.list(prefix, { limit: 3 });
+      assert.equal(full.keys.length, 3);
+      assert.equal(full.cursor, undefined, 'an exactly full last page must not carry a cursor');
+      const pairs = await storage.list(prefix, { limit: 1, cursor: `${prefix}2` });
+      assert.deepEqual(pairs, { keys: [`${prefix}3`] }, 'a full page of the last key: no cursor');
       const empty = await storage.list(`${ns()}/nothing/`, { limit: 1000 });
       assert.deepEqual(empty, { keys: [] });
       for (const limit of [0, -1, 1.5, Number.NaN])
