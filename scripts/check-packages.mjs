@@ -42,7 +42,11 @@ for (const name of readdirSync(join(repo, 'packages'))) {
     if (!files.includes('LICENSE')) problems.push(`${pkg.name}: the tarball has no LICENSE`);
     for (const file of files.filter((f) => f.endsWith('.map'))) {
       const map = JSON.parse(readFileSync(join(work, 'package', file), 'utf8'));
-      if (!Array.isArray(map.sourcesContent) || map.sourcesContent.length !== map.sources.length) {
+      if (
+        !Array.isArray(map.sourcesContent) ||
+        map.sourcesContent.length !== map.sources.length ||
+        !map.sourcesContent.every((content) => typeof content === 'string')
+      ) {
         problems.push(
           `${pkg.name}: ${file} points at sources that are not shipped (no sourcesContent)`,
         );
