@@ -1,4 +1,4 @@
-import { SimulatedClock, assign, createActor, raise, setup } from 'xstate';
+import { SimulatedClock, assign, createActor, raise, sendTo, setup } from 'xstate';
 import type { AnyStateMachine } from 'xstate';
 import { inspectPersistedActor, withPersistedActor } from '../src/actor/index.js';
 import type { PersistedActorOptions } from '../src/actor/index.js';
@@ -519,3 +519,67 @@ describe('persisted actor timers', () => {
 });
 
 export type { AnyStateMachine };
+
+describe('a delayed event to another actor', () => {
+  // The parent asks its child after a delay: the child is another actor, re-created on restore.
+  const child = setup({}).createMachine({
+    id: 'pinger',
+    initial: 'idle',
+    context: { pings: 0 },
+    states: {
+      idle: { on: { PING: { actions: assign({ pings: ({ context }) => context.pings + 1 }) } } },
+    },
+  });
+  const parent = setup({ actors: { child } }).createMachine({
+    id: 'parent',
+    initial: 'asking',
+    invoke: { id: 'kid', src: 'child' },
+    states: {
+      asking: {
+        entry: sendTo('kid', { type: 'PING' }, { delay: 1000, id: 'ping-later' }),
+        on: { DONE: 'done' },
+      },
+      done: {},
+    },
+  });
+
+  test('a persisted actor with a delayed sendTo to its child pending: save is SERIALIZATION naming it and writes nothing; once it was delivered, save works', async () => {
+    const storage = new MemoryStorageManager();
+    const clock = new SimulatedClock();
+    const options: PersistedActorOptions<typeof parent> = {
+      id: 'parents/p1',
+      storage,
+      actorCreator: (_id, snapshot) =>
+        createActor(parent, { clock, ...(snapshot === undefined ? {} : { snapshot }) }),
+    };
+    const error = await withPersistedActor(options, () => undefined).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(error).toMatchObject({ code: 'SERIALIZATION' });
+    expect((error as Error).message).toMatch(/delayed PING to kid \(send id ping-later\)/);
+    expect(await storage.read('parents/p1')).toBeUndefined();
+
+    await withPersistedActor(options, (actor) => {
+      clock.increment(1000);
+      const kid = actor.getSnapshot().children['kid'] as { getSnapshot(): { context: unknown } };
+      expect(kid.getSnapshot().context).toEqual({ pings: 1 });
+    });
+    expect(await storage.read('parents/p1')).toBeDefined();
+  });
+
+  test('an orchestration whose transition leaves a delayed sendTo to a child pending: that input is refused with SERIALIZATION, nothing saved', async () => {
+    const storage = new MemoryStorageManager();
+    const options: OrchestrateCloudEventsOptions<typeof parent> = {
+      versions: [{ version: '1', logic: parent }],
+      storage,
+      lock: new MemoryLockManager(),
+      clock: () => T0,
+    };
+    const result = await orchestrateCloudEvents(options, [], [{ subject: 'p1' }]);
+    expect(result.errors).toHaveLength(1);
+    expect(result.errors[0]?.data).toMatchObject({ code: 'SERIALIZATION' });
+    expect(JSON.stringify(result.errors[0]?.data)).toMatch(/delayed PING to kid/);
+    expect(await storage.read('orchestrations/p1')).toBeUndefined();
+  });
+});

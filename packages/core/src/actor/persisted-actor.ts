@@ -165,6 +165,7 @@ export class PersistedActor<TLogic extends AnyActorLogic> {
   async save(): Promise<string> {
     const actor = this.actor;
     if (this.lost !== undefined) throw this.lost;
+    this.timerBook?.assertOwnDelaysOnly(`actor: save of ${this.id}`);
     const snapshot = serialiseSnapshot(actor.getPersistedSnapshot(), this.id);
     const timers = serialiseSnapshot(this.pendingTimers(), this.id);
     if (this.storedVersion !== null && `${snapshot}\u0000${timers}` === this.loadedSnapshot)

@@ -51,7 +51,8 @@ export type DeadlineOf = (scheduled: { delay: number; startedAt: number }) => nu
  * @internal Reads and restores the delayed events of one actor through xstate's own scheduler:
  * a stored timer is scheduled again under its id, so leaving its state cancels it as xstate
  * would; firing goes through `cancel` and `send`, xstate's own path. Only delays the actor sends
- * itself are kept: a delay to or from another actor has no name that survives a restore.
+ * itself are kept: a delay to or from another actor has no name that survives a restore, and a
+ * save while the actor has one to another actor pending is refused ({@link assertOwnDelaysOnly}).
  */
 export class TimerBook {
   // Deadlines by scheduled-event object: xstate makes a new object per schedule, so a state
@@ -104,6 +105,28 @@ export class TimerBook {
     return timers.sort(
       (a, b) => a.deadline - b.deadline || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
     );
+  }
+
+  /**
+   * Refuses a save while the actor has a delayed event to another actor pending (`sendTo` a
+   * child or a system actor with a `delay`): `SERIALIZATION`, and nothing is written. It cannot
+   * be kept safely. xstate's scheduler names its target by the actor object of this process; after
+   * a restore the target is a new actor (a re-created child, a fresh session), and a timer run
+   * (`fireDueTimers`) only delivers events to the orchestration itself, so the event would be
+   * delivered to nobody, or to an actor that is not the one it was sent to. Saving without it
+   * would lose it silently, as xstate's own persisted snapshot does.
+   */
+  assertOwnDelaysOnly(context: string): void {
+    for (const scheduled of Object.values(this.system._snapshot._scheduledEvents)) {
+      if (scheduled.source !== this.actor || scheduled.target === this.actor) continue;
+      const target = (scheduled.target as { id?: unknown } | null)?.id;
+      const named = typeof target === 'string' ? target : 'another actor';
+      throw new DurableError(
+        ErrorCode.SERIALIZATION,
+        `${context}: a delayed ${scheduled.event.type} to ${named} (send id ${scheduled.id}) is pending, and durable timers keep only the delays an actor sends itself: after a restore ${named} is another actor instance and no timer run could deliver it safely. Delay the event to the actor itself and forward it when it arrives (raise it with the delay, then sendTo ${named} without one)`,
+        { details: { id: scheduled.id, target: named, event: scheduled.event.type } },
+      );
+    }
   }
 
   /** True while `timer` (same id and deadline) is still pending. */

@@ -249,6 +249,14 @@ export class CloudOrchestrationActor<TLogic extends AnyStateMachine = AnyStateMa
   }
 
   /**
+   * `SERIALIZATION` while a delayed event to another actor is pending (a `sendTo` a child with a
+   * `delay`): no timer run could deliver it to that actor after a restore, so it is not saved.
+   */
+  assertOwnDelaysOnly(context: string): void {
+    this.book?.assertOwnDelaysOnly(context);
+  }
+
+  /**
    * Delivers the next pending timer due at `now` (its deadline passed), as one transition;
    * `undefined` when none is due. Emitted events take the deadline as `time` and an id from the
    * timer's id and deadline, so a re-run after a crash emits the same events.

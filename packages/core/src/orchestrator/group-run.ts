@@ -245,6 +245,9 @@ function savable(
   key: string,
   what: string,
 ): ProcessRecord['snapshot'] {
+  actor.assertOwnDelaysOnly(
+    `orchestrator: ${what} leads to a state of ${key} that cannot be saved`,
+  );
   try {
     stringifyFinite(produced);
     return JSON.parse(stringifyFinite(actor.getPersistedSnapshot())) as ProcessRecord['snapshot'];
