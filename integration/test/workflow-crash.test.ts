@@ -139,18 +139,18 @@ describe.each(['fs', 'generic'])('workflow crash tests on the %s store', (storeK
       .map((r) => `${r?.id}:${r?.status}`);
     expect(notDone).toEqual([]);
 
-    // The log, in the order its lines were appended: "<wf> <step> <pid>" when a step's function
-    // ran, "saved <wf> <step> <pid>" once the store accepted its record, "finish <wf> <pid>".
-    const runs = new Map<string, Array<{ pid: string; line: number }>>();
-    const saves = new Map<string, Array<{ pid: string; line: number }>>();
+    // The log: "<wf> <step> <pid> <failures>" when a step's function ran (failures: the count
+    // the run's claim saw, which grows with every takeover, so it orders the claims),
+    // "saved <wf> <step> <pid>" once the store accepted a record, "finish <wf> <pid>". Lines of a
+    // stalled process can land late, so claims are ordered by their failure count, not by lines.
+    const runs = new Map<string, Array<{ pid: string; claim: number }>>();
+    const saves = new Map<string, string[]>();
     const finishes = new Map<string, string[]>();
-    logLines(log).forEach((fields, line) => {
-      const [a, b, c, d] = fields as [string, string, string, string | undefined];
+    for (const [a, b, c, d] of logLines(log) as Array<[string, string, string, string]>) {
       if (a === 'finish') finishes.set(b, [...(finishes.get(b) ?? []), c]);
-      else if (a === 'saved')
-        saves.set(`${b} ${c}`, [...(saves.get(`${b} ${c}`) ?? []), { pid: d as string, line }]);
-      else runs.set(`${a} ${b}`, [...(runs.get(`${a} ${b}`) ?? []), { pid: c, line }]);
-    });
+      else if (a === 'saved') saves.set(`${b} ${c}`, [...(saves.get(`${b} ${c}`) ?? []), d]);
+      else runs.set(`${a} ${b}`, [...(runs.get(`${a} ${b}`) ?? []), { pid: c, claim: Number(d) }]);
+    }
     let killedRepeats = 0;
     let stoppedRepeats = 0;
     let stalledRepeats = 0;
@@ -160,23 +160,25 @@ describe.each(['fs', 'generic'])('workflow crash tests on the %s store', (storeK
       for (let step = 1; step <= 5; step++) {
         const key = `wf-${i} s${step}`;
         const ran = runs.get(key) ?? [];
-        const last = ran[ran.length - 1];
-        expect(last).toBeDefined();
-        // At-least-once only for a step in flight: a run whose record was refused (its lease was
-        // taken over: killed, or stalled past it) may be followed by another run, but the
-        // recorded run is the last one, and no run starts after a record was acknowledged.
-        expect({ key, recorded: record.steps[step - 1]?.value }).toEqual({
+        const [pid, claim] = String(record.steps[step - 1]?.value).split('/') as [string, string];
+        // At-least-once only for a step in flight: runs under earlier claims (killed, or stalled
+        // past their lease) may have run it too, but the record is a run's own, no claim after
+        // the recording one ran it again, and the store acknowledged no other run's record.
+        expect({
           key,
-          recorded: Number(last?.pid),
+          recordedRan: ran.some((r) => r.pid === pid && r.claim === Number(claim)),
+        }).toEqual({ key, recordedRan: true });
+        expect({ key, laterClaims: ran.filter((r) => r.claim > Number(claim)) }).toEqual({
+          key,
+          laterClaims: [],
         });
-        for (const saved of saves.get(key) ?? []) {
-          expect({ key, saver: saved.pid }).toEqual({ key, saver: last?.pid });
-          expect({ key, runAfterSave: ran.some((run) => run.line > saved.line) }).toEqual({
-            key,
-            runAfterSave: false,
-          });
-        }
-        for (const run of ran.slice(0, -1)) {
+        expect({
+          key,
+          sameClaimOthers: ran.filter((r) => r.claim === Number(claim) && r.pid !== pid),
+        }).toEqual({ key, sameClaimOthers: [] });
+        for (const saver of saves.get(key) ?? [])
+          expect({ key, saver }).toEqual({ key, saver: pid });
+        for (const run of ran.filter((r) => r.claim < Number(claim))) {
           // Its record was refused: the worker was stopped past its lease (SIGSTOP here, or a
           // stall of the machine) or killed.
           if (stopped.has(run.pid)) stoppedRepeats++;
