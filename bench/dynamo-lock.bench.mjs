@@ -3,11 +3,11 @@
 // the same dynalite process in the same run (so the ratio is our overhead, not DynamoDB's).
 import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoLockingManager, createLockTable } from '../packages/dynamo-lock/dist/esm/index.js';
-import { startDynaliteProcess } from '../packages/s3/test/support/spawn-servers.mjs';
+import { startDynamo } from '@durable/test-support';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const N = Number(process.env.BENCH_DYNAMO_PAIRS ?? 1000);
-const server = await startDynaliteProcess();
+const server = await startDynamo({ memory: true });
 const client = new DynamoDBClient({
   endpoint: server.endpoint,
   region: 'us-east-1',

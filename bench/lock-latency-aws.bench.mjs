@@ -7,10 +7,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { DynamoLockingManager, createLockTable } from '../packages/dynamo-lock/dist/esm/index.js';
 import { S3LockManager } from '../packages/s3/dist/esm/index.js';
-import {
-  startDynaliteProcess,
-  startS3rverProcess,
-} from '../packages/s3/test/support/spawn-servers.mjs';
+import { startDynamo, startS3 } from '@durable/test-support';
 import { quantile } from './support/stats.mjs';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -50,8 +47,8 @@ async function measure(makeManager) {
   return { uncontended, contended };
 }
 
-const dynalite = await startDynaliteProcess();
-const s3 = await startS3rverProcess();
+const dynalite = await startDynamo({ memory: true });
+const s3 = await startS3({ external: false });
 try {
   const dynamoClient = () =>
     new DynamoDBClient({

@@ -4,10 +4,10 @@
 // figures measure our overhead over the SDK, not S3's latency).
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { S3StorageManager } from '../packages/s3/dist/esm/index.js';
-import { startS3rverProcess } from '../packages/s3/test/support/spawn-servers.mjs';
+import { startS3 } from '@durable/test-support';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-const server = await startS3rverProcess();
+const server = await startS3({ external: false });
 const client = new S3Client({
   endpoint: server.endpoint,
   forcePathStyle: true,

@@ -2,10 +2,25 @@
 # Prettier over every TypeScript and JavaScript file of the repository (.prettierignore says what it
 # skips), and ESLint (typescript-eslint's type-checked rules, zero warnings) on the packages whose
 # sources are clean; npm test runs it. A package joins the ESLint list once `pnpm lint` finds
-# nothing in it; `pnpm lint` checks every package.
+# nothing in it; `pnpm lint` checks every package. One name per line: .gitattributes merges this
+# file by union, so two branches that each add a package both land.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CLEAN=(core testkit fs sqlite s3 mongo dynamo-lock workflow postgres cli fsm-server redis-lock)
+CLEAN=(
+  cli
+  core
+  dynamo-lock
+  fs
+  fsm-server
+  mongo
+  postgres
+  redis-lock
+  s3
+  sqlite
+  test-support
+  testkit
+  workflow
+)
 dirs=("${CLEAN[@]/#/packages/}")
 srcs=("${dirs[@]/%//src}")
 npx prettier --check . --log-level warn

@@ -15,11 +15,8 @@ import { uniquePrefix } from '@durable/testkit';
 import { NonRetryableError, WorkflowClient, defineWorkflow } from '@durable/workflow';
 import type { DynamoTestEndpoint, S3TestEndpoint } from './fixtures/composition-support.js';
 import { startDynamoWithTable, startS3 } from './fixtures/composition-support.js';
-import type { MongoTestServer } from '../../scripts/test-servers/mongo-server.js';
-import {
-  mongoTestServerAvailability,
-  startMongoTestServer,
-} from '../../scripts/test-servers/mongo-server.js';
+import type { MongoTestServer } from '@durable/test-support';
+import { mongoTestServerAvailability, startMongoTestServer } from '@durable/test-support';
 
 // The `durable` bin (a child process, as a user runs it) on real stores: local files (--fs), the
 // storage-backed store on S3 + DynamoDB (s3rver + our conditional layer, dynalite) and MongoDB

@@ -9,8 +9,8 @@ import { createCloudEvent, orchestrateCloudEvents } from '@durable/core/orchestr
 import { DynamoLockingManager } from '@durable/dynamo-lock';
 import { RedisLockManager } from '@durable/redis-lock';
 import { assign, createActor, setup } from 'xstate';
-import type { RedisTestServer } from '../../packages/redis-lock/test/support/redis-server.js';
-import { startRedisServer } from '../../packages/redis-lock/test/support/redis-server.js';
+import type { RedisTestServer } from '@durable/test-support';
+import { startRedisServer } from '@durable/test-support';
 import type { DynamoTestEndpoint } from './fixtures/composition-support.js';
 import { startDynamoWithTable } from './fixtures/composition-support.js';
 

@@ -4,7 +4,7 @@
 // pairs where both sides work across processes. Servers: s3rver with our conditional-write layer
 // (or S3_ENDPOINT), dynalite (or DYNAMODB_ENDPOINT), redis-server (or REDIS_URL); the same
 // scenarios run on moto in moto-composition.test.ts.
-import { startRedisServer } from '../../packages/redis-lock/test/support/redis-server.js';
+import { startRedisServer } from '@durable/test-support';
 import type { LockKind, StorageKind } from './fixtures/composition-matrix.js';
 import { runCompositionMatrix } from './fixtures/composition-matrix.js';
 import { startDynamoWithTable, startS3 } from './fixtures/composition-support.js';

@@ -4,7 +4,7 @@
 // layer and dynalite. The pairs with an S3 or DynamoDB side (and memory x memory, which is cheap);
 // the others do not touch moto.
 // Skipped loudly when moto_server is not installed.
-import { motoOrSkip } from '../../scripts/test-servers/moto.js';
+import { motoOrSkip } from '@durable/test-support';
 import { runCompositionMatrix } from './fixtures/composition-matrix.js';
 import { startMotoEndpoints } from './fixtures/moto-endpoints.js';
 

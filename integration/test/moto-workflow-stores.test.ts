@@ -2,7 +2,7 @@
 // moto's S3 and DynamoDB (moto_server 5.2.5, written independently of us) where
 // workflow-stores.test.ts runs them on s3rver with our conditional layer and dynalite. Skipped
 // loudly when moto_server is not installed.
-import { motoOrSkip } from '../../scripts/test-servers/moto.js';
+import { motoOrSkip } from '@durable/test-support';
 import { runAwsWorkflowTests } from './fixtures/aws-workflow-tests.js';
 import { startMotoEndpoints } from './fixtures/moto-endpoints.js';
 

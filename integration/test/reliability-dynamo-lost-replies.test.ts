@@ -3,7 +3,7 @@ import { isDurableError } from '@durable/core';
 import type { LostReplyProxy } from '@durable/testkit';
 import { startLostReplyProxy, uniquePrefix } from '@durable/testkit';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { makeClient } from '../../packages/dynamo-lock/test/support/dynalite.js';
+import { makeDynamoClient } from '@durable/test-support';
 import type { DynamoTestEndpoint } from './fixtures/composition-support.js';
 import { startDynamoWithTable } from './fixtures/composition-support.js';
 
@@ -34,7 +34,7 @@ afterAll(async () => {
 }, 30_000);
 
 function lock(via: 'proxy' | 'direct', maxAttempts = 8): DynamoLockingManager {
-  const client = makeClient(via === 'proxy' ? proxy.endpoint : server.endpoint, maxAttempts);
+  const client = makeDynamoClient(via === 'proxy' ? proxy.endpoint : server.endpoint, maxAttempts);
   clients.push(client);
   return new DynamoLockingManager({ client, tableName, backoff: { maxMs: 40 } });
 }

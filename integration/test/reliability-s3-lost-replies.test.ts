@@ -7,7 +7,7 @@ import type { LostReplyProxy } from '@durable/testkit';
 import { startLostReplyProxy, uniquePrefix } from '@durable/testkit';
 import type { LidexContext as WorkflowContext } from '@durable/workflow/lidex';
 import { LidexClient } from '@durable/workflow/lidex';
-import { makeClient } from '../../packages/s3/test/support/s3-server.js';
+import { makeS3Client } from '@durable/test-support';
 import type { S3TestEndpoint } from './fixtures/composition-support.js';
 import { startS3 } from './fixtures/composition-support.js';
 
@@ -37,7 +37,7 @@ afterAll(async () => {
 }, 30_000);
 
 function storage(prefix: string, via: 'proxy' | 'direct', maxAttempts = 3): S3StorageManager {
-  const client = makeClient(
+  const client = makeS3Client(
     via === 'proxy' ? proxy.endpoint : server.endpoint,
     maxAttempts,
     server.directory !== undefined,

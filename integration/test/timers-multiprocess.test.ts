@@ -18,19 +18,15 @@ import { uniquePrefix } from '@durable/testkit';
 import type { DynamoTestEndpoint, S3TestEndpoint } from './fixtures/composition-support.js';
 import { startDynamoWithTable, startS3 } from './fixtures/composition-support.js';
 import { spawnTimerWorker } from './fixtures/timer-support.js';
-import type { TestPostgres } from '../../packages/postgres/test/support/postgres-server.js';
-import {
-  postgresAvailability,
-  startTestPostgres,
-  uniqueSchema,
-} from '../../packages/postgres/test/support/postgres-server.js';
-import type { RedisTestServer } from '../../packages/redis-lock/test/support/redis-server.js';
-import { startRedisServer } from '../../packages/redis-lock/test/support/redis-server.js';
-import type { MongoTestServer } from '../../scripts/test-servers/mongo-server.js';
+import type { MongoTestServer, RedisTestServer, TestPostgres } from '@durable/test-support';
 import {
   mongoTestServerAvailability,
+  postgresAvailability,
   startMongoTestServer,
-} from '../../scripts/test-servers/mongo-server.js';
+  startRedisServer,
+  startTestPostgres,
+  uniqueSchema,
+} from '@durable/test-support';
 
 const mongoAvailability = mongoTestServerAvailability('mongo-java-server');
 const pgAvailability = postgresAvailability();

@@ -1,13 +1,13 @@
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { expectDurableError, uniquePrefix } from '@durable/testkit';
 import { DynamoLockingManager, createLockTable } from '../src/index.js';
-import type { DynamoTestEndpoint } from './support/dynalite.js';
-import { TTL_API, startDynamo } from './support/dynalite.js';
+import type { DynamoTestEndpoint } from '@durable/test-support';
+import { DYNAMODB_TTL_API, startDynamo } from '@durable/test-support';
 
 let server: DynamoTestEndpoint;
 let client: DynamoDBClient;
 const tableName = `durable-behaviour-${process.pid}`;
-const ttlSupported = TTL_API;
+const ttlSupported = DYNAMODB_TTL_API;
 
 beforeAll(async () => {
   server = await startDynamo();

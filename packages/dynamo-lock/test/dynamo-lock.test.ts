@@ -1,8 +1,8 @@
 import { runLockSuite } from '@durable/testkit';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoLockingManager, createLockTable } from '../src/index.js';
-import type { DynamoTestEndpoint } from './support/dynalite.js';
-import { TTL_API, startDynamo } from './support/dynalite.js';
+import type { DynamoTestEndpoint } from '@durable/test-support';
+import { DYNAMODB_TTL_API, startDynamo } from '@durable/test-support';
 import type { LossyDynamo } from './support/lossy-dynamo.js';
 import { startLossyDynamo } from './support/lossy-dynamo.js';
 
@@ -19,7 +19,7 @@ const tableName = `durable-locks-${process.pid}`;
 beforeAll(async () => {
   server = await startDynamo();
   peerClient = server.client();
-  await createLockTable({ client: peerClient, tableName, timeToLive: TTL_API });
+  await createLockTable({ client: peerClient, tableName, timeToLive: DYNAMODB_TTL_API });
   if (proxied) lossy = await startLossyDynamo(server);
   client = lossy?.client() ?? server.client();
 }, 30_000);

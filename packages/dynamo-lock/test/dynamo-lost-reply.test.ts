@@ -3,8 +3,8 @@ import { DynamoDBClient as Client } from '@aws-sdk/client-dynamodb';
 import type { ProxiedRequest } from '@durable/testkit';
 import { expectDurableError, uniquePrefix } from '@durable/testkit';
 import { DynamoLockingManager, createLockTable } from '../src/index.js';
-import type { DynamoTestEndpoint } from './support/dynalite.js';
-import { TTL_API, startDynamo } from './support/dynalite.js';
+import type { DynamoTestEndpoint } from '@durable/test-support';
+import { DYNAMODB_TTL_API, startDynamo } from '@durable/test-support';
 import type { LossyDynamo } from './support/lossy-dynamo.js';
 import { startLossyDynamo } from './support/lossy-dynamo.js';
 
@@ -30,7 +30,7 @@ if (!proxied) {
 beforeAll(async () => {
   server = await startDynamo();
   direct = server.client();
-  await createLockTable({ client: direct, tableName, timeToLive: TTL_API });
+  await createLockTable({ client: direct, tableName, timeToLive: DYNAMODB_TTL_API });
   if (proxied) lossy = await startLossyDynamo(server, { onLostReply: (r) => between?.(r) });
 }, 30_000);
 afterEach(() => {

@@ -1,8 +1,8 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { runLockSuite } from '@durable/testkit';
 import { DynamoLockingManager, createLockTable } from '../src/index.js';
-import type { MotoTestServer } from '../../../scripts/test-servers/moto.js';
-import { motoOrSkip, startMoto } from '../../../scripts/test-servers/moto.js';
+import type { MotoTestServer } from '@durable/test-support';
+import { motoOrSkip, startMoto } from '@durable/test-support';
 
 // The lock conformance suite against moto's DynamoDB (moto_server 5.2.5): condition expressions,
 // the TTL API and errors from an implementation written independently of dynalite. Skipped

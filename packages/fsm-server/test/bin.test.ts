@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { Redis } from 'ioredis';
-import type { RedisTestServer } from '../../redis-lock/test/support/redis-server.js';
-import { startRedisServer } from '../../redis-lock/test/support/redis-server.js';
+import type { RedisTestServer } from '@durable/test-support';
+import { startRedisServer } from '@durable/test-support';
 import { ORDERS_V3 } from './support/orders.js';
 import { startServerProcess } from './support/sqs.js';
 

@@ -1,7 +1,7 @@
 import type { CommandStartedEvent, Document } from 'mongodb';
 import { uniquePrefix } from '@durable/testkit';
 import { MongoWorkflowStore } from '../src/index.js';
-import { mongoServerOrSkip } from './support/mongo-server.js';
+import { mongoServerOrSkip } from '@durable/test-support';
 import { useMonitoredMongo } from './support/monitored-mongo.js';
 
 // Neither test server uses an index for a query (mongo-java-server has no `explain`; FerretDB

@@ -8,8 +8,8 @@ import {
 import { MongoLockManager, MongoStorageManager, MongoWorkflowStore } from '../src/index.js';
 import type { MongoLostReplyProxy } from './support/lost-reply-proxy.js';
 import { startMongoLostReplyProxy } from './support/lost-reply-proxy.js';
-import type { MongoTestServer } from './support/mongo-server.js';
-import { mongoServerOrSkip, startMongoTestServer } from './support/mongo-server.js';
+import type { MongoTestServer } from '@durable/test-support';
+import { mongoServerOrSkip, startMongoTestServer } from '@durable/test-support';
 
 // The storage, lock and workflow-store conformance suites against a MongoDB-wire server:
 // MONGODB_URI when set, else mongo-java-server started on a free port (skipped loudly without

@@ -7,8 +7,8 @@ import {
   uniquePrefix,
 } from '@durable/testkit';
 import { MongoLockManager, MongoStorageManager, MongoWorkflowStore } from '../src/index.js';
-import type { MongoTestServer } from './support/mongo-server.js';
-import { mongoServerOrSkip, startMongoTestServer } from './support/mongo-server.js';
+import type { MongoTestServer } from '@durable/test-support';
+import { mongoServerOrSkip, startMongoTestServer } from '@durable/test-support';
 
 // The conformance suites against FerretDB 1.24.2 (SQLite), started on a free port (never
 // MONGODB_URI: that server runs the full suites in mongo-conformance.test.ts). FerretDB 1.x

@@ -5,8 +5,8 @@ import { MongoLockManager, MongoWorkflowStore } from '../src/index.js';
 import type { LockDocument } from '../src/index.js';
 import type { MongoLostReplyProxy } from './support/lost-reply-proxy.js';
 import { startMongoLostReplyProxy } from './support/lost-reply-proxy.js';
-import type { MongoTestServer } from './support/mongo-server.js';
-import { mongoServerOrSkip, startMongoTestServer } from './support/mongo-server.js';
+import type { MongoTestServer } from '@durable/test-support';
+import { mongoServerOrSkip, startMongoTestServer } from '@durable/test-support';
 
 // Writes whose reply is lost: a TCP proxy lets the command reach the server (mongo-java-server,
 // or MONGODB_URI when it is a single mongodb:// host), which applies it, and then cuts the

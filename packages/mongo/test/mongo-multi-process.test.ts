@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { MongoClient } from 'mongodb';
-import type { MongoTestServer } from './support/mongo-server.js';
-import { mongoServerOrSkip, startMongoTestServer } from './support/mongo-server.js';
+import type { MongoTestServer } from '@durable/test-support';
+import { mongoServerOrSkip, startMongoTestServer } from '@durable/test-support';
 
 // Multi-process reliability of MongoLockManager against a MongoDB-wire server: MONGODB_URI, else
 // mongo-java-server (not FerretDB: its updates are not atomic, see the README); skipped loudly

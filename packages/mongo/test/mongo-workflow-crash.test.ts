@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
 import { WorkflowStatus } from '@durable/core';
 import { MongoWorkflowStore } from '../src/index.js';
-import type { MongoTestServer } from './support/mongo-server.js';
-import { mongoServerOrSkip, startMongoTestServer } from './support/mongo-server.js';
+import type { MongoTestServer } from '@durable/test-support';
+import { mongoServerOrSkip, startMongoTestServer } from '@durable/test-support';
 
 // A workflow worker process SIGKILLed in the middle of a step, on MongoWorkflowStore: another
 // worker process takes the workflow over once the dead one's lease (1.5 s) expires and finishes

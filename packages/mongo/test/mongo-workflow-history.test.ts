@@ -1,7 +1,7 @@
 import { BSON } from 'mongodb';
 import { uniquePrefix } from '@durable/testkit';
 import { MongoWorkflowStore } from '../src/index.js';
-import { mongoServerOrSkip } from './support/mongo-server.js';
+import { mongoServerOrSkip } from '@durable/test-support';
 import { useMonitoredMongo } from './support/monitored-mongo.js';
 
 // Recording a step must not cost more as the history grows: saveStep reads the one position it

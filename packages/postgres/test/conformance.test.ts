@@ -6,8 +6,8 @@ import {
 } from '../src/index.js';
 import type { PgLostReplyProxy } from './support/lost-reply-proxy.js';
 import { startPgLostReplyProxy } from './support/lost-reply-proxy.js';
-import type { TestPostgres } from './support/postgres-server.js';
-import { postgresOrSkip, startTestPostgres, uniqueSchema } from './support/postgres-server.js';
+import type { TestPostgres } from '@durable/test-support';
+import { postgresOrSkip, startTestPostgres, uniqueSchema } from '@durable/test-support';
 
 // The storage, lock and workflow-store conformance suites against a real PostgreSQL: the one of
 // DATABASE_URL, or a throwaway cluster started here. The storage and lock managers under test

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bytesToText } from '@durable/core';
 import { PostgresStorageManager, PostgresWorkflowStore } from '../src/index.js';
-import type { TestPostgres } from './support/postgres-server.js';
-import { postgresOrSkip, startTestPostgres, uniqueSchema } from './support/postgres-server.js';
+import type { TestPostgres } from '@durable/test-support';
+import { postgresOrSkip, startTestPostgres, uniqueSchema } from '@durable/test-support';
 
 // Several OS processes on one real PostgreSQL: no lost update, no fencing token granted twice;
 // workflow workers SIGKILLed mid-step, and the server itself restarted mid-run, with no recorded

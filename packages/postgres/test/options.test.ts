@@ -7,8 +7,8 @@ import {
   PostgresStorageManager,
   PostgresWorkflowStore,
 } from '../src/index.js';
-import type { TestPostgres } from './support/postgres-server.js';
-import { postgresOrSkip, startTestPostgres, uniqueSchema } from './support/postgres-server.js';
+import type { TestPostgres } from '@durable/test-support';
+import { postgresOrSkip, startTestPostgres, uniqueSchema } from '@durable/test-support';
 
 describe('postgres options', () => {
   it('options are checked at once: pool or connectionString (not both), no unknown names nor names other libraries use, identifiers that cannot inject SQL', async () => {

@@ -1,8 +1,8 @@
 import { PostgresWorkflowStore } from '../src/index.js';
 import type { PgLostReplyProxy } from './support/lost-reply-proxy.js';
 import { startPgLostReplyProxy } from './support/lost-reply-proxy.js';
-import type { TestPostgres } from './support/postgres-server.js';
-import { postgresOrSkip, startTestPostgres, uniqueSchema } from './support/postgres-server.js';
+import type { TestPostgres } from '@durable/test-support';
+import { postgresOrSkip, startTestPostgres, uniqueSchema } from '@durable/test-support';
 
 // Workflow-store writes whose reply is lost after the server committed them (a proxy cuts the
 // connection then): each is settled by reading its write id back, so the caller sees what

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { RedisLockManager } from '../src/index.js';
 import { closeClient } from '../src/connection.js';
-import type { RedisTestServer } from './support/redis-server.js';
-import { startRedisServer } from './support/redis-server.js';
+import type { RedisTestServer } from '@durable/test-support';
+import { startRedisServer } from '@durable/test-support';
 import type { WorkerEvent } from './support/workers.js';
 import { startWorker } from './support/workers.js';
 

@@ -2,8 +2,8 @@ import { Redis } from 'ioredis';
 import { runLockSuite, expectDurableError, uniquePrefix } from '@durable/testkit';
 import { RedisQuorumLockManager } from '../src/index.js';
 import { closeClient } from '../src/connection.js';
-import type { RedisTestServer } from './support/redis-server.js';
-import { startRedisServer } from './support/redis-server.js';
+import type { RedisTestServer } from '@durable/test-support';
+import { startRedisServer } from '@durable/test-support';
 
 // Quorum (Redlock) mode over three independent redis-servers of our own; some tests kill one
 // or two of them.

@@ -9,8 +9,8 @@ import {
 } from '../src/index.js';
 import { closeClient, runScript } from '../src/connection.js';
 import { acquireScript } from '../src/scripts.js';
-import type { RedisTestServer } from './support/redis-server.js';
-import { freePort, startRedisServer } from './support/redis-server.js';
+import type { RedisTestServer } from '@durable/test-support';
+import { freePort, startRedisServer } from '@durable/test-support';
 
 // Behaviour beyond the conformance suite, on a redis-server of our own (restarted in one test).
 let server: RedisTestServer;

@@ -2,8 +2,8 @@ import { Redis } from 'ioredis';
 import { runLockSuite } from '@durable/testkit';
 import { RedisLockManager } from '../src/index.js';
 import { closeClient } from '../src/connection.js';
-import type { RedisTestServer } from './support/redis-server.js';
-import { startRedisServer } from './support/redis-server.js';
+import type { RedisTestServer } from '@durable/test-support';
+import { startRedisServer } from '@durable/test-support';
 
 // The lock conformance suite against a real redis-server (or REDIS_URL), two connections.
 let server: RedisTestServer;

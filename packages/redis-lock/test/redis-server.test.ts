@@ -1,5 +1,5 @@
 import { createConnection } from 'node:net';
-import { startRedisServer } from './support/redis-server.js';
+import { startRedisServer } from '@durable/test-support';
 
 // The test launcher itself: a real server answers, kill() stops it, restart() brings it back.
 function ping(port: number): Promise<string> {

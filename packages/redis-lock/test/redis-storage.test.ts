@@ -3,8 +3,8 @@ import { isDurableError } from '@durable/core';
 import { runStorageSuite, uniquePrefix } from '@durable/testkit';
 import { RedisStorageManager } from '../src/index.js';
 import { closeClient } from '../src/connection.js';
-import type { RedisTestServer } from './support/redis-server.js';
-import { startRedisServer } from './support/redis-server.js';
+import type { RedisTestServer } from '@durable/test-support';
+import { startRedisServer } from '@durable/test-support';
 
 // The storage conformance suite against a real redis-server (or REDIS_URL).
 let server: RedisTestServer;

@@ -1,8 +1,8 @@
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { runLockSuite, runStorageSuite } from '@durable/testkit';
 import { S3LockManager, S3StorageManager } from '../src/index.js';
-import type { MotoTestServer } from '../../../scripts/test-servers/moto.js';
-import { motoOrSkip, startMoto } from '../../../scripts/test-servers/moto.js';
+import type { MotoTestServer } from '@durable/test-support';
+import { motoOrSkip, startMoto } from '@durable/test-support';
 
 // The storage and lock conformance suites against moto's S3 (moto_server 5.2.5), which enforces
 // If-None-Match and If-Match on PutObject with code of its own: the conditional semantics are

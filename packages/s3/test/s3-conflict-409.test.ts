@@ -6,11 +6,11 @@ import { expectDurableError, startLostReplyProxy, uniquePrefix } from '@durable/
 import type { Lease } from '@durable/core';
 import type { ConflictRetryOptions } from '../src/index.js';
 import { S3LockManager, S3StorageManager } from '../src/index.js';
-import { motoAvailability, startMoto } from '../../../scripts/test-servers/moto.js';
+import { motoAvailability, startMoto } from '@durable/test-support';
 import type { ConflictProxy } from './support/conflict-proxy.js';
 import { startConflictProxy } from './support/conflict-proxy.js';
 import { changesAnObject } from './support/lost-reply.js';
-import { makeClient, startS3 } from './support/s3-server.js';
+import { makeS3Client, startS3 } from '@durable/test-support';
 
 // S3 answers a conditional write with 409 ConditionalRequestConflict when another conditional
 // write on the same key is in progress; nothing is applied and S3 says to retry the request. No
@@ -34,7 +34,7 @@ interface Server {
 async function startMotoServer(): Promise<Server> {
   const moto = await startMoto();
   const bucket = 'durable-conflict-409';
-  const client = makeClient(moto.endpoint, 1, true);
+  const client = makeS3Client(moto.endpoint, 1, true);
   try {
     await client
       .send(new CreateBucketCommand({ Bucket: bucket }))
@@ -90,14 +90,14 @@ describe.each(servers)(
         onLostReply: () => proxy.conflictNext(),
       });
       proxy = await startConflictProxy({ target: lossy.endpoint });
-      direct = makeClient(server.endpoint, 1, true);
-      viaProxy = makeClient(proxy.endpoint, 3, true);
-      single = makeClient(proxy.endpoint, 1, true);
+      direct = makeS3Client(server.endpoint, 1, true);
+      viaProxy = makeS3Client(proxy.endpoint, 3, true);
+      single = makeS3Client(proxy.endpoint, 1, true);
       anyPut = await startConflictProxy({
         target: server.endpoint,
         selects: (request) => request.method === 'PUT',
       });
-      blind = makeClient(anyPut.endpoint, 1, true);
+      blind = makeS3Client(anyPut.endpoint, 1, true);
     }, 90_000);
     afterEach(() => {
       // A test that armed a fault must have used it: otherwise it proved nothing.

@@ -4,7 +4,7 @@ import type { LostReplyProxy, ProxiedRequest } from '@durable/testkit';
 import { expectDurableError, startLostReplyProxy, uniquePrefix } from '@durable/testkit';
 import { S3LockManager, S3StorageManager } from '../src/index.js';
 import { changesAnObject } from './support/lost-reply.js';
-import { makeClient } from './support/s3-server.js';
+import { makeS3Client } from '@durable/test-support';
 import { useS3 } from './support/suite-setup.js';
 
 // Lost replies: a conditional write or delete whose reply is lost (the proxy lets the request reach
@@ -32,7 +32,7 @@ beforeAll(async () => {
     drops: changesAnObject,
     onLostReply: (r) => between?.(r),
   });
-  lossy = makeClient(proxy.endpoint, 3, s3.endpoint.directory !== undefined);
+  lossy = makeS3Client(proxy.endpoint, 3, s3.endpoint.directory !== undefined);
 });
 afterEach(() => {
   between = undefined;
@@ -142,7 +142,7 @@ describeProxied('S3 storage after a lost reply', () => {
   });
 
   it('a write whose every attempt lost its reply (SDK out of attempts) is still settled: its version, not BACKEND', async () => {
-    const once = makeClient(proxy.endpoint, 1, s3.endpoint.directory !== undefined);
+    const once = makeS3Client(proxy.endpoint, 1, s3.endpoint.directory !== undefined);
     try {
       const key = uniquePrefix('no-retry');
       proxy.dropNextReply();
@@ -192,7 +192,7 @@ describeProxied('S3 lock after a lost reply', () => {
   });
 
   it('an acquire whose only attempt lost its reply keeps the lease it was granted instead of leaving a phantom', async () => {
-    const once = makeClient(proxy.endpoint, 1, s3.endpoint.directory !== undefined);
+    const once = makeS3Client(proxy.endpoint, 1, s3.endpoint.directory !== undefined);
     try {
       const key = uniquePrefix('phantom');
       proxy.dropNextReply();

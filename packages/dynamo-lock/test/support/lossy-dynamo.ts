@@ -4,8 +4,8 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { LostReplyProxy, LostReplyProxyOptions } from '@durable/testkit';
 import { startLostReplyProxy } from '@durable/testkit';
-import type { DynamoTestEndpoint } from './dynalite.js';
-import { makeClient } from './dynalite.js';
+import type { DynamoTestEndpoint } from '@durable/test-support';
+import { makeDynamoClient } from '@durable/test-support';
 
 /** A proxy in front of the endpoint and a client (with `maxAttempts` SDK attempts) that uses it. */
 export interface LossyDynamo {
@@ -33,7 +33,7 @@ export async function startLossyDynamo(
   return {
     proxy,
     client: (maxAttempts = 3) => {
-      const client = makeClient(proxy.endpoint, maxAttempts);
+      const client = makeDynamoClient(proxy.endpoint, maxAttempts);
       clients.push(client);
       return client;
     },

@@ -4,8 +4,8 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { LostReplyProxy } from '@durable/testkit';
 import { startLostReplyProxy } from '@durable/testkit';
-import type { S3TestEndpoint } from './s3-server.js';
-import { makeClient } from './s3-server.js';
+import type { S3TestEndpoint } from '@durable/test-support';
+import { makeS3Client } from '@durable/test-support';
 
 /** A proxy in front of the endpoint and a client (with `maxAttempts` SDK attempts) that uses it. */
 export interface LossyS3 {
@@ -30,7 +30,7 @@ export async function startLossyS3(
     drops: changesAnObject,
     ...(random === undefined ? {} : { random }),
   });
-  const client = makeClient(proxy.endpoint, maxAttempts, endpoint.directory !== undefined);
+  const client = makeS3Client(proxy.endpoint, maxAttempts, endpoint.directory !== undefined);
   return {
     proxy,
     client,

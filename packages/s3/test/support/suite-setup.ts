@@ -1,7 +1,7 @@
 // TEST INFRASTRUCTURE: one S3 endpoint per test file (started in beforeAll, stopped in afterAll).
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { S3TestEndpoint } from './s3-server.js';
-import { startS3 } from './s3-server.js';
+import type { S3TestEndpoint } from '@durable/test-support';
+import { startS3 } from '@durable/test-support';
 
 /** The endpoint of the current test file, set in beforeAll. */
 export interface S3Fixture {

@@ -5,10 +5,10 @@
 // 127.0.0.1 on a free port, stopped and removed when the file's tests end. fsync is off in this
 // throwaway cluster only (the tests stop and restart the server, they do not cut the power).
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './external-server.js';
 
 /** A PostgreSQL server for a test file. */
 export interface TestPostgres {
@@ -24,6 +24,24 @@ export interface TestPostgres {
   startServer(): void;
   /** Stops it for good and removes its folder. */
   stop(): Promise<void>;
+  /** The URL of another database on the same server (benches keep each peer in its own). */
+  urlFor(database: string): string;
+  /**
+   * CPU time (user + system, ms) used so far by the server's postmaster and its live children
+   * (backends, WAL writer...); NaN for DATABASE_URL. Exited children are not counted: read it
+   * while the connections of the work being measured are still open.
+   */
+  serverCpuMs(): number;
+}
+
+/** Options for {@link startTestPostgres}. */
+export interface StartPostgresOptions {
+  /**
+   * fsync of the throwaway cluster. Off for tests (they stop and restart the server; they do
+   * not cut the power); benches turn it on, to measure with PostgreSQL's default durability.
+   * @default false
+   */
+  fsync?: boolean;
 }
 
 type Availability = { available: true } | { available: false; reason: string };
@@ -77,21 +95,8 @@ export function postgresOrSkip(what: string, options: { ownServer?: boolean } = 
   return false;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() =>
-        resolve(typeof address === 'object' && address !== null ? address.port : 0),
-      );
-    });
-  });
-}
-
 /** Starts the file's server (or uses DATABASE_URL). */
-export async function startTestPostgres(): Promise<TestPostgres> {
+export async function startTestPostgres(options: StartPostgresOptions = {}): Promise<TestPostgres> {
   const fromEnv = process.env.DATABASE_URL;
   if (fromEnv !== undefined && fromEnv !== '') {
     const refuse = (): never => {
@@ -103,7 +108,9 @@ export async function startTestPostgres(): Promise<TestPostgres> {
       own: false,
       stopServer: refuse,
       startServer: refuse,
-      stop: async () => undefined,
+      stop: () => Promise.resolve(),
+      urlFor: (database) => fromEnv.replace(/\/[^/]*$/, `/${database}`),
+      serverCpuMs: () => Number.NaN,
     };
   }
   const bin = binDir();
@@ -123,7 +130,7 @@ export async function startTestPostgres(): Promise<TestPostgres> {
   const data = join(dir, 'data');
   const port = await freePort();
   run(`${bin}/initdb -D ${data} -U postgres --auth=trust -E UTF8 --locale=C >/dev/null`);
-  const settings = `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c max_connections=300`;
+  const settings = `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=${options.fsync === true ? 'on' : 'off'} -c max_connections=300`;
   const startServer = (): void =>
     run(`${bin}/pg_ctl -D ${data} -l ${dir}/log -w -t 60 -o "${settings}" start >/dev/null`);
   const stopServer = (mode: 'fast' | 'immediate' = 'fast'): void =>
@@ -155,8 +162,42 @@ export async function startTestPostgres(): Promise<TestPostgres> {
     own: true,
     stopServer,
     startServer,
-    stop: async () => cleanUp(),
+    stop: () => Promise.resolve(cleanUp()),
+    urlFor: (database) => `postgresql://postgres@127.0.0.1:${port}/${database}`,
+    serverCpuMs: () => processTreeCpuMs(postmasterPid(data)),
   };
+}
+
+function postmasterPid(data: string): number {
+  try {
+    return Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  } catch {
+    return Number.NaN;
+  }
+}
+
+let tickMs: number | undefined;
+
+/** CPU ms of a process and its live children, from /proc (Linux). */
+function processTreeCpuMs(parent: number): number {
+  if (Number.isNaN(parent)) return Number.NaN;
+  tickMs ??= 1000 / Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
+  let ticks = 0;
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // Fields after the command name (which may hold spaces, inside parentheses).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const pid = Number(name);
+    if (pid === parent || Number(fields[1]) === parent)
+      ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks * tickMs;
 }
 
 let counter = 0;

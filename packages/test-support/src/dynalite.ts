@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { ChildServer } from '@durable/testkit';
 import { startChildServer } from '@durable/testkit';
+import { SERVERS } from './paths.js';
 
 // The SDK warns on every client that its releases from 2027 on need Node 22: not news in tests on Node 20.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -24,24 +25,45 @@ export interface DynamoTestEndpoint {
   stop(): Promise<void>;
 }
 
-const SCRIPT = join(__dirname, 'dynalite-server.cjs');
+const SCRIPT = join(SERVERS, 'dynalite-server.cjs');
 
 /**
  * Whether the endpoint has the UpdateTimeToLive API: dynalite has not, so tests create tables
  * with `timeToLive: false` unless DURABLE_DYNAMODB_TTL=1 (DynamoDB Local, real DynamoDB).
  */
-export const TTL_API = process.env.DURABLE_DYNAMODB_TTL === '1';
+export const DYNAMODB_TTL_API = process.env.DURABLE_DYNAMODB_TTL === '1';
+
+/** Options for {@link startDynamo}. */
+export interface StartDynamoOptions {
+  /**
+   * Keep the tables in memory instead of a LevelDB folder (faster; a restart loses them, so
+   * restart() is refused). Benches use it. @default false
+   */
+  memory?: boolean;
+}
 
 /** Starts (or connects to) the tests' DynamoDB endpoint. */
-export async function startDynamo(): Promise<DynamoTestEndpoint> {
+export async function startDynamo(options: StartDynamoOptions = {}): Promise<DynamoTestEndpoint> {
   const fromEnv = process.env.DYNAMODB_ENDPOINT;
   if (fromEnv !== undefined && fromEnv !== '') {
     return {
       endpoint: fromEnv,
-      client: (o = {}) => makeClient(fromEnv, o.maxAttempts),
+      client: (o = {}) => makeDynamoClient(fromEnv, o.maxAttempts),
       kill: () => Promise.reject(new Error('DYNAMODB_ENDPOINT is external: cannot kill it')),
       restart: () => Promise.reject(new Error('DYNAMODB_ENDPOINT is external: cannot restart it')),
-      stop: async () => undefined,
+      stop: () => Promise.resolve(),
+    };
+  }
+  if (options.memory === true) {
+    const server = await startChildServer(SCRIPT, ['-']);
+    const endpoint = `http://127.0.0.1:${server.port}`;
+    return {
+      endpoint,
+      client: (o = {}) => makeDynamoClient(endpoint, o.maxAttempts),
+      kill: () => server.kill(),
+      restart: () =>
+        Promise.reject(new Error('an in-memory dynalite cannot restart with its data')),
+      stop: () => server.stop(),
     };
   }
   const directory = mkdtempSync(join(tmpdir(), 'durable-dynalite-'));
@@ -50,7 +72,7 @@ export async function startDynamo(): Promise<DynamoTestEndpoint> {
   const endpoint = `http://127.0.0.1:${port}`;
   return {
     endpoint,
-    client: (o = {}) => makeClient(endpoint, o.maxAttempts),
+    client: (o = {}) => makeDynamoClient(endpoint, o.maxAttempts),
     kill: () => server.kill(),
     restart: async () => {
       server = await startChildServer(SCRIPT, [directory, String(port)]);
@@ -63,7 +85,10 @@ export async function startDynamo(): Promise<DynamoTestEndpoint> {
 }
 
 /** A DynamoDB client for `endpoint` (local credentials for a local endpoint). */
-export function makeClient(endpoint: string, maxAttempts: number | undefined): DynamoDBClient {
+export function makeDynamoClient(
+  endpoint: string,
+  maxAttempts: number | undefined,
+): DynamoDBClient {
   const local = endpoint.startsWith('http://127.0.0.1') || endpoint.startsWith('http://localhost');
   return new DynamoDBClient({
     endpoint,

@@ -27,7 +27,7 @@ export interface ExternalServerSpec {
   /** Its arguments for a given port. */
   args(port: number): string[];
   /** Resolves true once the server answers on the port. @default a TCP connect succeeds */
-  ready?(port: number): Promise<boolean>;
+  ready?: (port: number) => Promise<boolean>;
   /** Extra environment for the child. */
   env?: NodeJS.ProcessEnv;
   /** How long to wait for readiness. @default 30000 */

@@ -5,6 +5,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import type { ExternalServer } from './external-server.js';
 import { findExecutable, startExternalServer } from './external-server.js';
+import { SERVERS } from './paths.js';
 
 /** A moto server the tests can talk to. */
 export interface MotoTestServer {
@@ -29,7 +30,7 @@ export function motoAvailability(): { available: true } | { available: false; re
 /** Options for {@link startMoto}. */
 export interface StartMotoOptions {
   /**
-   * Serve one request at a time (scripts/test-servers/moto_serial.py) instead of `moto_server`'s
+   * Serve one request at a time (servers/moto_serial.py) instead of `moto_server`'s
    * threads: moto checks write conditions and then writes without a lock, so only a serial server
    * makes a conditional write atomic. @default true
    */
@@ -40,7 +41,7 @@ export interface StartMotoOptions {
 export async function startMoto(options: StartMotoOptions = {}): Promise<MotoTestServer> {
   const fromEnv = process.env.MOTO_ENDPOINT;
   if (fromEnv !== undefined && fromEnv !== '')
-    return { endpoint: fromEnv, pid: undefined, stop: async () => undefined };
+    return { endpoint: fromEnv, pid: undefined, stop: () => Promise.resolve() };
   const command = findExecutable('moto_server');
   if (command === undefined)
     throw new Error("moto_server is not installed (pip install 'moto[server]==5.2.5')");
@@ -52,7 +53,7 @@ export async function startMoto(options: StartMotoOptions = {}): Promise<MotoTes
     command: serial ? python : command,
     args: (port) =>
       serial
-        ? [join(__dirname, 'moto_serial.py'), '127.0.0.1', String(port)]
+        ? [join(SERVERS, 'moto_serial.py'), '127.0.0.1', String(port)]
         : ['-H', '127.0.0.1', '-p', String(port)],
     ready: answersHttp,
     startTimeoutMs: 60_000,

@@ -1,10 +1,10 @@
 // TEST INFRASTRUCTURE: a real redis-server for the tests. Uses REDIS_URL when set (a developer's
 // own server); otherwise spawns `redis-server` (Debian's package) on 127.0.0.1 and a free port,
-// without persistence, and stops it by PID. Needs only node builtins, so other packages' tests
-// (the storage x lock composition test) can import it by relative path.
+// without persistence, and stops it by PID.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
+import { freePort } from './external-server.js';
 
 /** A Redis server the tests can talk to. */
 export interface RedisTestServer {
@@ -43,7 +43,7 @@ export async function startRedisServer(options: StartRedisOptions = {}): Promise
       port,
       pid: undefined,
       external: true,
-      stop: async () => undefined,
+      stop: () => Promise.resolve(),
       kill: external,
       restart: external,
     };
@@ -61,6 +61,8 @@ export async function startRedisServer(options: StartRedisOptions = {}): Promise
       port = await freePort();
     }
   }
+  // Never leave a server behind when the process ends without stop() (a failed bench or test).
+  process.once('exit', () => child?.kill('SIGKILL'));
   const server = {
     url: `redis://127.0.0.1:${port}`,
     port,
@@ -82,19 +84,6 @@ export async function startRedisServer(options: StartRedisOptions = {}): Promise
     },
   };
   return server;
-}
-
-/** A port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 async function spawnRedis(port: number, extra: string[]): Promise<ChildProcess> {

@@ -11,6 +11,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExternalServer } from './external-server.js';
 import { findExecutable, startExternalServer } from './external-server.js';
+import { SERVERS } from './paths.js';
 
 /** Which server a test wants. */
 export type MongoServerKind = 'mongo-java-server' | 'ferretdb';
@@ -34,7 +35,7 @@ const JAVA_JARS = join(
   'durable',
   'mongo-java-server-1.46.0',
 );
-const JAVA_MAIN = join(__dirname, 'mongo-java-server', 'MongoJavaServerMain.java');
+const JAVA_MAIN = join(SERVERS, 'mongo-java-server', 'MongoJavaServerMain.java');
 
 /** Whether the tests can get a server of this kind (no I/O beyond file checks: decided when tests are registered). */
 export function mongoTestServerAvailability(
@@ -75,7 +76,7 @@ export async function startMongoTestServer(
   if (!availability.available) throw new Error(availability.reason);
   const fromEnv = uriFromEnv();
   if (options.useUri !== false && fromEnv !== undefined) {
-    return { uri: fromEnv, label: 'MONGODB_URI', pid: undefined, stop: async () => undefined };
+    return { uri: fromEnv, label: 'MONGODB_URI', pid: undefined, stop: () => Promise.resolve() };
   }
   const directory = mkdtempSync(join(tmpdir(), `durable-${kind}-`));
   let server: ExternalServer;
@@ -133,4 +134,23 @@ function startMongoJavaServer(): Promise<ExternalServer> {
     ],
     startTimeoutMs: 60_000,
   });
+}
+
+/**
+ * For jest test files: whether a server of this kind can be had; when not, registers one passing
+ * test whose name says SKIPPED, and warns, so a run without the server says so loudly.
+ */
+export function mongoServerOrSkip(
+  what: string,
+  kind: MongoServerKind,
+  options: { useUri?: boolean } = {},
+): boolean {
+  const availability = mongoTestServerAvailability(kind, options);
+  if (availability.available) return true;
+  const message = `SKIPPED: ${what}: ${availability.reason}`;
+  test(message, () => {
+    console.warn(`@durable/mongo: ${message}`);
+    expect(availability.available).toBe(false);
+  });
+  return false;
 }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { ChildServer } from '@durable/testkit';
 import { startChildServer } from '@durable/testkit';
+import { SERVERS } from './paths.js';
 
 // The SDK warns on every client that its releases from 2027 on need Node 22: not news in tests on Node 20.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -28,8 +29,8 @@ export interface S3TestEndpoint {
 }
 
 /** Test bucket name for the started server (and default for S3_ENDPOINT). */
-export const TEST_BUCKET = process.env.S3_BUCKET ?? 'durable-test';
-const SCRIPT = join(__dirname, 's3-test-server.cjs');
+export const S3_TEST_BUCKET = process.env.S3_BUCKET ?? 'durable-test';
+const SCRIPT = join(SERVERS, 's3-test-server.cjs');
 
 /** Starts (or connects to) the tests' S3 endpoint. */
 export async function startS3(options: { external?: boolean } = {}): Promise<S3TestEndpoint> {
@@ -37,24 +38,24 @@ export async function startS3(options: { external?: boolean } = {}): Promise<S3T
   if (fromEnv !== undefined && fromEnv !== '' && options.external !== false) {
     return {
       endpoint: fromEnv,
-      bucket: TEST_BUCKET,
+      bucket: S3_TEST_BUCKET,
       directory: undefined,
-      client: (o = {}) => makeClient(fromEnv, o.maxAttempts, false),
+      client: (o = {}) => makeS3Client(fromEnv, o.maxAttempts, false),
       kill: () => Promise.reject(new Error('S3_ENDPOINT is external: cannot kill it')),
       restart: () => Promise.reject(new Error('S3_ENDPOINT is external: cannot restart it')),
-      stop: async () => undefined,
+      stop: () => Promise.resolve(),
     };
   }
   const directory = mkdtempSync(join(tmpdir(), 'durable-s3rver-'));
-  const env = { NODE_OPTIONS: '--openssl-legacy-provider', S3_TEST_BUCKETS: TEST_BUCKET };
+  const env = { NODE_OPTIONS: '--openssl-legacy-provider', S3_TEST_BUCKETS: S3_TEST_BUCKET };
   let server: ChildServer = await startChildServer(SCRIPT, [directory], env);
   const port = server.port;
   const endpoint = `http://127.0.0.1:${port}`;
   return {
     endpoint,
-    bucket: TEST_BUCKET,
+    bucket: S3_TEST_BUCKET,
     directory,
-    client: (o = {}) => makeClient(endpoint, o.maxAttempts, true),
+    client: (o = {}) => makeS3Client(endpoint, o.maxAttempts, true),
     kill: () => server.kill(),
     restart: async () => {
       server = await startChildServer(SCRIPT, [directory, String(port)], env);
@@ -67,7 +68,7 @@ export async function startS3(options: { external?: boolean } = {}): Promise<S3T
 }
 
 /** An S3 client for `endpoint` (path style; s3rver's credentials when `local`). */
-export function makeClient(
+export function makeS3Client(
   endpoint: string,
   maxAttempts: number | undefined,
   local: boolean,
