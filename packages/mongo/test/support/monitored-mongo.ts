@@ -3,8 +3,8 @@
 // long it takes.
 import { MongoClient } from 'mongodb';
 import type { CommandStartedEvent, CommandSucceededEvent } from 'mongodb';
-import type { MongoTestServer } from './mongo-server.js';
-import { startMongoTestServer } from './mongo-server.js';
+import type { MongoTestServer } from '@durable/test-support';
+import { startMongoTestServer } from '@durable/test-support';
 
 /** What {@link useMonitoredMongo} gives a test file; `client` is set once `beforeAll` ran. */
 export interface MonitoredMongo {
