@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const { FileWorkflowStore } = await import('../packages/fs/dist/esm/index.js');
+const { FileWorkflowStore } = await import('@durable/fs');
 const TOTAL = Number(process.env.BENCH_WORKFLOWS ?? 10_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const BIN = fileURLToPath(new URL('../packages/cli/dist/esm/bin.js', import.meta.url));

@@ -2,7 +2,7 @@
 // against the same two conditional UpdateItem requests (same expressions) made by hand with the bare SDK, on
 // the same dynalite process in the same run (so the ratio is our overhead, not DynamoDB's).
 import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
-import { DynamoLockingManager, createLockTable } from '../packages/dynamo-lock/dist/esm/index.js';
+import { DynamoLockingManager, createLockTable } from '@durable/dynamo-lock';
 import { startDynamo } from '@durable/test-support';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';

@@ -14,7 +14,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FileLockManager } from '../packages/fs/dist/esm/index.js';
+import { FileLockManager } from '@durable/fs';
 
 const PAIRS = Number(process.env.BENCH_PAIRS ?? 500);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FileLockManager } from '../packages/fs/dist/esm/index.js';
+import { FileLockManager } from '@durable/fs';
 import { quantile } from './support/stats.mjs';
 
 const [, , role, rootArg, countArg, modeArg] = process.argv;

@@ -16,7 +16,7 @@ import {
 import { open, readFile, rename } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalFileStorageManager } from '../packages/fs/dist/esm/index.js';
+import { LocalFileStorageManager } from '@durable/fs';
 import { median } from './support/stats.mjs';
 
 const CYCLES = Number(process.env.CYCLES ?? 200);

@@ -26,8 +26,8 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FileWorkflowStore } from '../packages/fs/dist/esm/index.js';
-import { WorkflowClient, defineWorkflow } from '../packages/workflow/dist/esm/index.js';
+import { FileWorkflowStore } from '@durable/fs';
+import { WorkflowClient, defineWorkflow } from '@durable/workflow';
 import { median } from './support/stats.mjs';
 
 const WORKFLOWS = Number(process.env.BENCH_WORKFLOWS ?? 500);

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FileWorkflowStore } from '../packages/fs/dist/esm/index.js';
+import { FileWorkflowStore } from '@durable/fs';
 import { median } from './support/stats.mjs';
 
 const SCALES = (process.env.SCALES ?? '100,100000').split(',').map(Number);

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { startRedis } from './support/redis-server.mjs';
-import { statemachineClientConstructor } from '../packages/fsm-server/dist/esm/index.js';
+import { statemachineClientConstructor } from '@durable/fsm-server';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 // The gRPC and SQS clients and fauxqs are the fsm-server package's own (dev) dependencies.

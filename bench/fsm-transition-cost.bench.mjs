@@ -6,9 +6,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalFileStorageManager } from '../packages/fs/dist/esm/index.js';
-import { RedisStorageManager } from '../packages/redis-lock/dist/esm/index.js';
-import { FsmService } from '../packages/fsm-server/dist/esm/index.js';
+import { LocalFileStorageManager } from '@durable/fs';
+import { RedisStorageManager } from '@durable/redis-lock';
+import { FsmService } from '@durable/fsm-server';
 import { startRedis } from './support/redis-server.mjs';
 import { median } from './support/stats.mjs';
 

@@ -5,8 +5,8 @@
 // (it includes waiting for the other holders).
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
-import { DynamoLockingManager, createLockTable } from '../packages/dynamo-lock/dist/esm/index.js';
-import { S3LockManager } from '../packages/s3/dist/esm/index.js';
+import { DynamoLockingManager, createLockTable } from '@durable/dynamo-lock';
+import { S3LockManager } from '@durable/s3';
 import { startDynamo, startS3 } from '@durable/test-support';
 import { quantile } from './support/stats.mjs';
 

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { startRedis } from './support/redis-server.mjs';
-import { RedisLockManager } from '../packages/redis-lock/dist/esm/index.js';
+import { RedisLockManager } from '@durable/redis-lock';
 import { quantile } from './support/stats.mjs';
 
 const [, , role, urlArg, countArg, wakeArg] = process.argv;

@@ -13,10 +13,8 @@ import { median } from './support/stats.mjs';
 const { MongoClient, ObjectId } = createRequire(
   new URL('../packages/mongo/package.json', import.meta.url),
 )('mongodb');
-const { MongoWorkflowStore, newWorkflowDocument } = await import(
-  '../packages/mongo/dist/esm/index.js'
-);
-const { workflowTransitions } = await import('../packages/core/dist/esm/adapter.js');
+const { MongoWorkflowStore, newWorkflowDocument } = await import('@durable/mongo');
+const { workflowTransitions } = await import('@durable/core/adapter');
 
 const DUE = 20;
 const SIZES = [100, 100_000];

@@ -14,10 +14,8 @@ import { quantile } from './support/stats.mjs';
 const { MongoClient } = createRequire(new URL('../packages/mongo/package.json', import.meta.url))(
   'mongodb',
 );
-const { MongoLockManager, MongoWorkflowStore } = await import(
-  '../packages/mongo/dist/esm/index.js'
-);
-const { LidexClient } = await import('../packages/workflow/dist/esm/lidex/index.js');
+const { MongoLockManager, MongoWorkflowStore } = await import('@durable/mongo');
+const { LidexClient } = await import('@durable/workflow/lidex');
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const WORKFLOWS = Number(process.env.BENCH_WORKFLOWS ?? 200);
 const [, , role, uriArg, ...rest] = process.argv;

@@ -13,8 +13,8 @@ import { execFileSync } from 'node:child_process';
 import { median } from './support/stats.mjs';
 import { startPostgres } from './support/postgres.mjs';
 
-const { PostgresWorkflowStore } = await import('../packages/postgres/dist/esm/index.js');
-const { LidexClient } = await import('../packages/workflow/dist/esm/lidex/index.js');
+const { PostgresWorkflowStore } = await import('@durable/postgres');
+const { LidexClient } = await import('@durable/workflow/lidex');
 
 const SCALES = (process.env.SCALES ?? '100,100000').split(',').map(Number);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);

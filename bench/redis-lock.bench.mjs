@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { startRedis } from './support/redis-server.mjs';
 import Redlock from 'redlock';
-import { RedisLockManager } from '../packages/redis-lock/dist/esm/index.js';
+import { RedisLockManager } from '@durable/redis-lock';
 import { median } from './support/stats.mjs';
 
 // On this 2-vCPU VM, a round trip between two idle vCPUs costs about 70 µs of wake-up latency,

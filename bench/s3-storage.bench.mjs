@@ -3,7 +3,7 @@
 // in the same run. Server: s3rver with our conditional-write layer (a local process, so the
 // figures measure our overhead over the SDK, not S3's latency).
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { S3StorageManager } from '../packages/s3/dist/esm/index.js';
+import { S3StorageManager } from '@durable/s3';
 import { startS3 } from '@durable/test-support';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';

@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { open, readFile, rename } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FileLockManager, LocalFileStorageManager } from '../packages/fs/dist/esm/index.js';
-import { SqliteLockManager, SqliteStorageManager } from '../packages/sqlite/dist/esm/index.js';
+import { FileLockManager, LocalFileStorageManager } from '@durable/fs';
+import { SqliteLockManager, SqliteStorageManager } from '@durable/sqlite';
 import { median } from './support/stats.mjs';
 
 const CYCLES = Number(process.env.CYCLES ?? 200);

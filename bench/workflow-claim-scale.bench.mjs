@@ -52,7 +52,7 @@ async function fill(store, n, later) {
 }
 
 if (role === 'claimer') {
-  const { FileWorkflowStore } = await import('../packages/fs/dist/esm/index.js');
+  const { FileWorkflowStore } = await import('@durable/fs');
   const store = new FileWorkflowStore({ root: rootArg });
   const times = [];
   for (let i = 0; i < DUE + 1; i++) {
@@ -64,7 +64,7 @@ if (role === 'claimer') {
   }
   process.send(times);
 } else {
-  const core = await import('../packages/core/dist/esm/index.js');
+  const core = await import('@durable/core');
   const makers = {
     memory: () => new core.MemoryWorkflowStore(),
     'storage-memory': () =>
@@ -100,7 +100,7 @@ if (role === 'claimer') {
     );
   }
   if (STORES.includes('fs')) {
-    const { FileWorkflowStore } = await import('../packages/fs/dist/esm/index.js');
+    const { FileWorkflowStore } = await import('@durable/fs');
     console.log(
       `fs workflow store: claim time with N workflows not due + ${DUE} due, in a fresh process (fsync off while filling)`,
     );

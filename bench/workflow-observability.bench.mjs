@@ -55,10 +55,10 @@ if (process.argv[2] === 'child') {
       new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }),
     );
   }
-  const { MemoryWorkflowStore } = await import('../packages/core/dist/esm/index.js');
-  const { FileWorkflowStore } = await import('../packages/fs/dist/esm/index.js');
+  const { MemoryWorkflowStore } = await import('@durable/core');
+  const { FileWorkflowStore } = await import('@durable/fs');
   const { WorkflowClient, defineWorkflow } = await import(
-    variant === 'before' ? pathToFileURL(BEFORE).href : '../packages/workflow/dist/esm/index.js'
+    variant === 'before' ? pathToFileURL(BEFORE).href : '@durable/workflow'
   );
   const noop = () => undefined;
   const logger =

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { FileWorkflowStore } from '@durable/fs';
 import { quantile } from './support/stats.mjs';
 
-const { LidexClient } = await import('../packages/workflow/dist/esm/lidex/index.js');
+const { LidexClient } = await import('@durable/workflow/lidex');
 
 const WORKFLOWS = Number(process.env.BENCH_SLEEPERS ?? 50);
 

@@ -15,9 +15,9 @@ import { FileLockManager, LocalFileStorageManager, FileWorkflowStore } from '@du
 import { median } from './support/stats.mjs';
 
 const { MemoryStorageManager, MemoryWorkflowStore, StorageWorkflowStore } = await import(
-  '../packages/core/dist/esm/index.js'
+  '@durable/core'
 );
-const { LidexClient } = await import('../packages/workflow/dist/esm/lidex/index.js');
+const { LidexClient } = await import('@durable/workflow/lidex');
 
 const STEPS = Number(process.env.BENCH_STEPS ?? 150);
 const ROUNDS = 7;

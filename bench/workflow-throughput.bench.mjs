@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FileLockManager, LocalFileStorageManager, FileWorkflowStore } from '@durable/fs';
 
-const { StorageWorkflowStore } = await import('../packages/core/dist/esm/index.js');
-const { LidexClient } = await import('../packages/workflow/dist/esm/lidex/index.js');
+const { StorageWorkflowStore } = await import('@durable/core');
+const { LidexClient } = await import('@durable/workflow/lidex');
 
 const WORKFLOWS = Number(process.env.BENCH_WORKFLOWS ?? 200);
 
