@@ -14,7 +14,7 @@ export type { LeaseGrant } from './lease.js';
 export { backoffDelay, retryUntil } from './backoff.js';
 export type { RetryUntilOptions } from './backoff.js';
 export { sleep } from './clock.js';
-export { DEFAULT_LIST_LIMIT, compareKeys, listLimit, pageKeys } from './paging.js';
+export { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, compareKeys, listLimit, pageKeys } from './paging.js';
 export {
   MAX_TTL_MS,
   acquireWithRetry,

@@ -1,16 +1,24 @@
 import { DurableError, ErrorCode } from './errors.js';
 import type { ListOptions, ListPage } from './storage.js';
 
-/** Default and largest page size of `list`. */
+/** Default page size of `list`. */
 export const DEFAULT_LIST_LIMIT = 1000;
 
-/** Validates a `list` page size. */
+/**
+ * Largest page size of `list` (S3's own page size): every storage serves a page of up to this
+ * many keys in one call, and refuses a larger `limit` with `CONFIG`.
+ */
+export const MAX_LIST_LIMIT = 1000;
+
+/** Validates a `list` page size: an integer from 1 to {@link MAX_LIST_LIMIT}. */
 export function listLimit(options: ListOptions, context: string): number {
   const limit = options.limit ?? DEFAULT_LIST_LIMIT;
-  if (!Number.isInteger(limit) || limit < 1) {
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
     throw new DurableError(
       ErrorCode.CONFIG,
-      `${context}: list limit must be a positive integer, got ${String(limit)}`,
+      `${context}: list limit must be an integer from 1 to ${MAX_LIST_LIMIT}, got ${String(
+        limit,
+      )}; read more keys by passing each page's cursor to the next call`,
     );
   }
   return limit;

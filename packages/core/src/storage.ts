@@ -20,7 +20,11 @@ export interface ConditionalOptions {
 
 /** Options for {@link StorageManager.list}. */
 export interface ListOptions {
-  /** Largest page size. @default 1000 */
+  /**
+   * Largest page size: an integer from 1 to 1000 (S3's own page size). A page holds at most
+   * `limit` keys, and every storage serves a full page of 1000 in one call; a larger `limit` is
+   * refused with `CONFIG`. @default 1000
+   */
   limit?: number;
   /** The `cursor` of the previous page. */
   cursor?: string;

@@ -121,18 +121,24 @@ describe('S3StorageManager on a live endpoint', () => {
     expect(await plain.delete(key, { ifVersion: v2 })).toBe(true);
   });
 
-  it('list pages across more keys than one ListObjectsV2 call returns', async () => {
+  it('list pages 1203 keys by cursor: a full page of 1000, then the rest; a limit above 1000 is CONFIG', async () => {
     const ns = uniquePrefix('many');
     const keys = Array.from({ length: 1203 }, (_, i) => `${ns}/${String(i).padStart(5, '0')}`);
     const store = storage();
     for (let i = 0; i < keys.length; i += 50)
       await Promise.all(keys.slice(i, i + 50).map((k) => store.write(k, '')));
-    const first = await store.list(`${ns}/`, { limit: 1100 });
-    expect(first.keys).toEqual(keys.slice(0, 1100));
-    expect(first.cursor).toBe(keys[1099]);
-    const second = await store.list(`${ns}/`, { limit: 1100, cursor: first.cursor! });
-    expect(second.keys).toEqual(keys.slice(1100));
+    const first = await store.list(`${ns}/`, { limit: 1000 });
+    expect(first.keys).toEqual(keys.slice(0, 1000));
+    expect(first.cursor).toBe(keys[999]);
+    const second = await store.list(`${ns}/`, { limit: 1000, cursor: first.cursor! });
+    expect(second.keys).toEqual(keys.slice(1000));
     expect(second.cursor).toBeUndefined();
+    // Pages from a cursor in the middle cross the server's page boundaries the same way.
+    const middle = await store.list(`${ns}/`, { limit: 700, cursor: keys[599] });
+    expect(middle.keys).toEqual(keys.slice(600));
+    expect(middle.cursor).toBeUndefined();
+    // The largest page is 1000 keys (S3's own page size): a larger limit is refused.
+    await expectDurableError(() => store.list(`${ns}/`, { limit: 1100 }), 'CONFIG');
   }, 120_000);
 });
 

@@ -31,7 +31,7 @@ export interface StorageEdgeOptions {
 
 /**
  * Contract edge cases that adapters get wrong (each caught a broken adapter that passed the rest):
- * list order and last page, page size, delete conditions on absent keys, namespace isolation,
+ * list order and last page, page size and the largest page, delete conditions on absent keys, namespace isolation,
  * outages reported as retryable `BACKEND`. Registered by `runStorageSuite`.
  */
 export function describeStorageEdgeCases(
@@ -109,6 +109,32 @@ export function describeStorageEdgeCases(
         await expectDurableError(() => storage.list(prefix, { limit }), 'CONFIG');
     },
     timeout,
+  );
+
+  it(
+    'the largest page is 1000 keys: 1001 keys list as a full page of 1000 with a cursor, then the last key alone; a limit of 1001 is CONFIG',
+    async () => {
+      const storage = current();
+      const prefix = `${ns()}/max/`;
+      const keys = Array.from(
+        { length: 1001 },
+        (_, i) => `${prefix}k${String(i).padStart(4, '0')}`,
+      );
+      // A few writes in flight at a time: enough to be quick, few enough for any test server.
+      for (let from = 0; from < keys.length; from += 25)
+        await Promise.all(keys.slice(from, from + 25).map((key) => storage.write(key, 'x')));
+      const full = await storage.list(prefix, { limit: 1000 });
+      assert.equal(full.keys.length, 1000, 'a limit of 1000 must be served in one page');
+      assert.deepEqual(full.keys, keys.slice(0, 1000));
+      assert.ok(full.cursor !== undefined, 'a full page followed by one more key carries a cursor');
+      const rest = await storage.list(prefix, { limit: 1000, cursor: full.cursor });
+      assert.deepEqual(rest, { keys: [keys[1000]] });
+      const byDefault = await storage.list(prefix);
+      assert.equal(byDefault.keys.length, 1000, 'the default page size is 1000');
+      for (const limit of [1001, 5000, Number.POSITIVE_INFINITY])
+        await expectDurableError(() => storage.list(prefix, { limit }), 'CONFIG');
+    },
+    Math.max(timeout, 120_000),
   );
 
   it(

@@ -1,10 +1,12 @@
 import type {
   ConditionalOptions,
+  ListOptions,
+  ListPage,
   StorageCapabilities,
   StorageManager,
   StorageValue,
 } from '@durable/core';
-import { DurableError, MemoryStorageManager } from '@durable/core';
+import { DurableError, MemoryStorageManager, listAll } from '@durable/core';
 import { assertConditionalOptions, assertStorageValue, conflictError } from '@durable/core/adapter';
 import type { SuiteRunner } from '../src/index.js';
 import { runStorageSuite } from '../src/index.js';
@@ -90,6 +92,29 @@ class OwnConflictStorage extends MemoryStorageManager {
   }
 }
 
+// Pages of at most 100 keys whatever the limit (as a backend with a smaller page would), and no
+// refusal of a limit above 1000.
+class SmallPageStorage extends MemoryStorageManager {
+  override async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
+    const limit = Math.min(options.limit ?? 1000, 100);
+    return super.list(prefix, { ...options, limit });
+  }
+}
+
+// Serves any limit, so a caller asking for 5000 gets 5000 here and 1000 from S3.
+class UnboundedPageStorage extends MemoryStorageManager {
+  override async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
+    if ((options.limit ?? 0) > 1000) return { keys: await listEvery(this, prefix) };
+    return super.list(prefix, options);
+  }
+}
+
+async function listEvery(storage: MemoryStorageManager, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const key of listAll(storage, prefix)) keys.push(key);
+  return keys;
+}
+
 describe('the storage suite catches', () => {
   it('a storage that declares conditionalWrite: true but checks by a read: the racing-create case fails', async () => {
     const suite = collect((runner) =>
@@ -138,6 +163,19 @@ describe('the storage suite catches', () => {
     );
   });
 
+  it('a page capped below 1000 keys, or a limit above 1000 served, fails the largest-page case', async () => {
+    const small = collect((runner) =>
+      runStorageSuite('small pages', { runner, create: () => new SmallPageStorage() }),
+    );
+    await expect(small.run('the largest page is 1000 keys')).rejects.toThrow(
+      /a limit of 1000 must be served in one page/,
+    );
+    const unbounded = collect((runner) =>
+      runStorageSuite('unbounded pages', { runner, create: () => new UnboundedPageStorage() }),
+    );
+    await expect(unbounded.run('the largest page is 1000 keys')).rejects.toThrow(/CONFIG/);
+  });
+
   it('the memory storage passes the same cases (the checks above are not failing for another reason)', async () => {
     const suite = collect((runner) =>
       runStorageSuite('memory', { runner, create: () => new MemoryStorageManager() }),
@@ -147,6 +185,7 @@ describe('the storage suite catches', () => {
       'concurrent updates from one version',
       'declares the capabilities',
       'write with a stale version throws CONFLICT',
+      'the largest page is 1000 keys',
     ]) {
       await suite.run(title);
     }
