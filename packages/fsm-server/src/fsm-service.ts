@@ -59,15 +59,35 @@ export interface MachineView {
 const CONTEXT = 'fsm-server';
 
 /**
- * A machine record as last seen, with the JSON of each history entry and of `dropped_ids`: the
- * next record is written by joining those strings, so an event serialises only its own entry
- * (a whole-record JSON.stringify grows with the history and dominated a transition's CPU time).
+ * A machine record as last seen, with the JSON of each history entry and of `dropped_ids`, and
+ * the set of every event id it holds (history and dropped ids): the next record is written by
+ * joining those strings, so an event serialises only its own entry, and the duplicate check is
+ * one set lookup (a whole-record JSON.stringify and a scan of the history grew with the history
+ * and dominated a transition's CPU time).
+ *
+ * Ownership: an entry of the cache is changed in place by {@link FsmService} only, only after
+ * the compare-and-swap that makes the change has committed, and only by the one event of its
+ * machine running in this process (events of one machine are queued). The record's arrays are
+ * never handed out: views copy them.
  */
 interface CachedRecord {
-  readonly version: string;
+  version: string;
   readonly record: MachineRecord;
   readonly entries: string[];
+  droppedJson: string;
+  readonly ids: Set<string>;
+}
+
+/** What one event changes in a record, computed before its compare-and-swap, applied after. */
+interface Advance {
+  readonly entry: HistoryEntry;
+  readonly entryJson: string;
+  /** How many of the oldest history entries the history limit drops. */
+  readonly removed: number;
+  readonly droppedIds: string[];
   readonly droppedJson: string;
+  /** The next record's JSON. */
+  readonly json: string;
 }
 
 /**
@@ -204,11 +224,9 @@ export class FsmService {
     };
     let version: string;
     try {
-      version = await this.storage.write(
-        this.machineKey(machineId),
-        serialise({ record, entries: [], droppedJson: '[]' }),
-        { ifVersion: null },
-      );
+      version = await this.storage.write(this.machineKey(machineId), serialise(record, '[]', []), {
+        ifVersion: null,
+      });
     } catch (error) {
       if (isDurableError(error, ErrorCode.CONFLICT)) {
         throw fsmError(ErrorCode.CONFLICT, `statemachine ${machineId} already exists`, {
@@ -217,7 +235,7 @@ export class FsmService {
       }
       throw error;
     }
-    this.remember(machineId, { version, record, entries: [], droppedJson: '[]' });
+    this.remember(machineId, { version, record, entries: [], droppedJson: '[]', ids: new Set() });
     return view(record);
   }
 
@@ -264,10 +282,7 @@ export class FsmService {
         );
       }
       const { record, version } = current;
-      if (
-        record.history.some((entry) => entry.event_id === event.eventId) ||
-        record.dropped_ids.includes(event.eventId)
-      ) {
+      if (current.ids.has(event.eventId)) {
         // Checked against the version we may hold a stale copy of: confirm on a fresh read.
         const fresh = await this.readMachine(machineId);
         if (fresh?.version === version) {
@@ -309,15 +324,16 @@ export class FsmService {
       };
       const next = this.advance(current, entry);
       try {
-        const written = await this.storage.write(this.machineKey(machineId), serialise(next), {
+        const written = await this.storage.write(this.machineKey(machineId), next.json, {
           ifVersion: version,
         });
-        this.remember(machineId, { ...next, version: written });
+        commit(current, next, written);
+        this.remember(machineId, current);
         return {
           eventId: event.eventId,
           machineId,
           status: 'applied',
-          state: next.record.state,
+          state: entry.transition.to,
           transition: entry,
           configId: record.config_id,
         };
@@ -340,28 +356,29 @@ export class FsmService {
     }
   }
 
-  private advance(current: CachedRecord, entry: HistoryEntry): Omit<CachedRecord, 'version'> {
+  private advance(current: CachedRecord, entry: HistoryEntry): Advance {
     const { record } = current;
-    const history = [...record.history, entry];
-    const entries = [...current.entries, JSON.stringify(entry)];
-    let dropped = record.dropped;
+    const entryJson = JSON.stringify(entry);
+    const removed = Math.max(0, record.history.length + 1 - this.historyLimit);
     let droppedIds = record.dropped_ids;
     let droppedJson = current.droppedJson;
-    if (history.length > this.historyLimit) {
-      const removed = history.splice(0, history.length - this.historyLimit);
-      entries.splice(0, removed.length);
-      dropped += removed.length;
+    if (removed > 0) {
       droppedIds =
         this.dedupWindow === 0
           ? []
-          : [...droppedIds, ...removed.map((e) => e.event_id)].slice(-this.dedupWindow);
+          : [...droppedIds, ...record.history.slice(0, removed).map((e) => e.event_id)].slice(
+              -this.dedupWindow,
+            );
       droppedJson = JSON.stringify(droppedIds);
     }
-    return {
-      record: { ...record, state: entry.transition.to, history, dropped, dropped_ids: droppedIds },
-      entries,
+    const kept = removed > 0 ? current.entries.slice(removed) : current.entries;
+    const json = serialise(
+      { ...record, state: entry.transition.to, dropped: record.dropped + removed },
       droppedJson,
-    };
+      kept,
+      entryJson,
+    );
+    return { entry, entryJson, removed, droppedIds, droppedJson, json };
   }
 
   private async readMachine(id: string): Promise<CachedRecord | undefined> {
@@ -387,11 +404,12 @@ export class FsmService {
         )} is unknown to this server (upgrade it)`,
       );
     }
-    const cached = {
+    const cached: CachedRecord = {
       version: entry.version,
       record,
       entries: record.history.map((e) => JSON.stringify(e)),
       droppedJson: JSON.stringify(record.dropped_ids),
+      ids: new Set([...record.history.map((e) => e.event_id), ...record.dropped_ids]),
     };
     this.remember(id, cached);
     return cached;
@@ -444,9 +462,48 @@ function assertEvent(machineId: string, event: IncomingEvent): void {
   }
 }
 
-/** The record's JSON, with the history and dropped ids spliced in from their cached JSON. */
-function serialise(cached: Omit<CachedRecord, 'version'>): string {
-  const { record } = cached;
+/**
+ * Changes a cached record in place to what its committed compare-and-swap wrote (see
+ * {@link CachedRecord} for who may call this, and when).
+ */
+function commit(current: CachedRecord, next: Advance, version: string): void {
+  const { record, entries, ids } = current;
+  if (next.removed > 0) {
+    // The new dropped ids are the tail of (old dropped ids, then the removed entries' ids): the
+    // ids before that tail are no longer recognised. No id is in both lists, nor twice in one
+    // (an id already held is a duplicate and never appended).
+    const removed = record.history.splice(0, next.removed);
+    entries.splice(0, next.removed);
+    const before = record.dropped_ids;
+    const cut = before.length + removed.length - next.droppedIds.length;
+    for (let i = 0; i < cut; i++) {
+      ids.delete(
+        i < before.length
+          ? (before[i] as string)
+          : (removed[i - before.length] as HistoryEntry).event_id,
+      );
+    }
+  }
+  record.history.push(next.entry);
+  entries.push(next.entryJson);
+  ids.add(next.entry.event_id);
+  record.state = next.entry.transition.to;
+  record.dropped += next.removed;
+  record.dropped_ids = next.droppedIds;
+  current.droppedJson = next.droppedJson;
+  current.version = version;
+}
+
+/**
+ * The record's JSON, with the history and dropped ids spliced in from their cached JSON (and a
+ * new entry's JSON after them, when given): the same text as JSON.stringify of the whole record.
+ */
+function serialise(
+  record: Omit<MachineRecord, 'history' | 'dropped_ids'>,
+  droppedJson: string,
+  entries: readonly string[],
+  added?: string,
+): string {
   const head = JSON.stringify({
     format: record.format,
     id: record.id,
@@ -454,9 +511,13 @@ function serialise(cached: Omit<CachedRecord, 'version'>): string {
     state: record.state,
     dropped: record.dropped,
   });
-  return `${head.slice(0, -1)},"dropped_ids":${cached.droppedJson},"history":[${cached.entries.join(
-    ',',
-  )}]}`;
+  const history =
+    added === undefined
+      ? entries.join(',')
+      : entries.length === 0
+        ? added
+        : `${entries.join(',')},${added}`;
+  return `${head.slice(0, -1)},"dropped_ids":${droppedJson},"history":[${history}]}`;
 }
 
 function view(record: MachineRecord): MachineView {
@@ -464,7 +525,8 @@ function view(record: MachineRecord): MachineView {
     id: record.id,
     config_id: record.config_id,
     state: record.state,
-    history: record.history,
+    // A copy: the cached record's history is changed in place by later events.
+    history: record.history.slice(),
     dropped: record.dropped,
   };
 }

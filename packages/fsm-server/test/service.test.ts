@@ -111,6 +111,52 @@ describe('FsmService', () => {
     expect((await service.getMachine('t'))?.state).toBe('off');
   });
 
+  it("the writer cache's ids follow the dedup window: an id past it is applied again, ids inside it are duplicates, as a fresh reader sees", async () => {
+    const storage = new MemoryStorageManager();
+    const writer = new FsmService({ storage, historyLimit: 3, dedupWindow: 2 });
+    await writer.createConfiguration(TOGGLE);
+    await writer.createMachine('toggle:v1', 'w');
+    for (let i = 0; i < 10; i++)
+      await writer.applyEvent('w', { event: 'toggle', eventId: `x${i}` });
+    // Kept: x7..x9 in the history, x5 and x6 as dropped ids; x0..x4 are forgotten.
+    for (const service of [writer, new FsmService({ storage, historyLimit: 3, dedupWindow: 2 })]) {
+      for (const id of ['x5', 'x6', 'x7', 'x9'])
+        expect((await service.applyEvent('w', { event: 'toggle', eventId: id })).status).toBe(
+          'duplicate',
+        );
+    }
+    expect((await writer.applyEvent('w', { event: 'toggle', eventId: 'x4' })).status).toBe(
+      'applied',
+    );
+    // x5 is out of the window again (dropped ids now x6, x7): the writer applies it again too.
+    expect((await writer.applyEvent('w', { event: 'toggle', eventId: 'x5' })).status).toBe(
+      'applied',
+    );
+    // Now history x9, x4, x5 and dropped ids x7, x8: x8 is a duplicate, x6 is not.
+    expect((await writer.applyEvent('w', { event: 'toggle', eventId: 'x8' })).status).toBe(
+      'duplicate',
+    );
+    expect((await writer.applyEvent('w', { event: 'toggle', eventId: 'x6' })).status).toBe(
+      'applied',
+    );
+    const machine = await new FsmService({ storage }).getMachine('w');
+    expect(machine?.history.map((h) => h.event_id)).toEqual(['x4', 'x5', 'x6']);
+    expect(machine?.dropped).toBe(10);
+  });
+
+  it('a machine view handed out does not change when later events are applied', async () => {
+    const service = new FsmService({ storage: new MemoryStorageManager(), historyLimit: 2 });
+    await service.createConfiguration(TOGGLE);
+    const created = await service.createMachine('toggle:v1', 'v');
+    await service.applyEvent('v', { event: 'toggle', eventId: 'a' });
+    const seen = await service.getMachine('v');
+    await service.applyEvent('v', { event: 'toggle', eventId: 'b' });
+    await service.applyEvent('v', { event: 'toggle', eventId: 'c' });
+    expect(created.history).toEqual([]);
+    expect(seen?.history.map((h) => h.event_id)).toEqual(['a']);
+    expect((await service.getMachine('v'))?.history.map((h) => h.event_id)).toEqual(['b', 'c']);
+  });
+
   it('the record written by splicing cached entry JSON reads back, in a fresh service, equal to what the writer holds', async () => {
     const storage = new MemoryStorageManager();
     const writer = new FsmService({ storage, historyLimit: 4 });
