@@ -134,7 +134,7 @@ describe('S3StorageManager on a live endpoint', () => {
     expect(second.keys).toEqual(keys.slice(1000));
     expect(second.cursor).toBeUndefined();
     // Pages from a cursor in the middle cross the server's page boundaries the same way.
-    const middle = await store.list(`${ns}/`, { limit: 700, cursor: keys[599] });
+    const middle = await store.list(`${ns}/`, { limit: 700, cursor: keys[599]! });
     expect(middle.keys).toEqual(keys.slice(600));
     expect(middle.cursor).toBeUndefined();
     // The largest page is 1000 keys (S3's own page size): a larger limit is refused.

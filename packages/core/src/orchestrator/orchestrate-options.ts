@@ -1,4 +1,4 @@
-import type { AnyMachineSnapshot, AnyStateMachine, InputFrom } from 'xstate';
+import type { AnyStateMachine, InputFrom, StateValue } from 'xstate';
 import { assertMethods } from '../actor/actor-options.js';
 import type { LockingMode } from '../actor/locking.js';
 import { leaseOptions, resolveLocking } from '../actor/locking.js';
@@ -39,7 +39,7 @@ export interface ProcessState {
   /** The pinned machine version. */
   version: string;
   /** xstate state value. */
-  value: AnyMachineSnapshot['value'];
+  value: StateValue;
   /** xstate status: `active`, `done`, ... */
   status: string;
   /** Transitions applied so far. */
