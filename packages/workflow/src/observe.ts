@@ -40,12 +40,24 @@ const RUN_WORDS: Record<RunEnd, string> = {
 // Runs under observation by claim token: the step hook in the context finds its run here.
 const runs = new Map<string, RunObservation>();
 
+// The cost of observing is paid per run and per step of every workflow, also with a logger whose
+// methods do nothing: records are plain literals built only for an event the logger takes (no
+// spread of a shared base, no closure per step), steps are tracked for `abandon` only when
+// something would see it (a span, a debug event), and the debug level is read once per run.
+
 /** One run's span and log context. */
 class RunObservation {
   readonly span: DurableSpan;
-  private readonly started = performance.now();
-  private readonly base: Record<string, unknown>;
-  private readonly open = new Set<StepObservation>();
+  readonly workflowId: string;
+  readonly handler: string;
+  readonly attempt: number;
+  /** Step events (debug) are wanted: read once, when the run is claimed. */
+  readonly debug: boolean;
+  /** Steps are tracked (a span or a debug event would see them end). */
+  readonly tracked: boolean;
+  private readonly started: number;
+  // Open steps, kept only when tracing or logging debug: `end` closes them as abandoned.
+  private open: StepObservation[] | undefined;
   outcome: WorkflowOutcome | undefined;
 
   constructor(
@@ -54,44 +66,54 @@ class RunObservation {
     readonly tracing: boolean,
   ) {
     const { record } = claimed;
-    const attempt = record.failures + 1;
-    this.base = { workflowId: record.id, handler: record.handler, attempt };
+    this.workflowId = record.id;
+    this.handler = record.handler;
+    this.attempt = record.failures + 1;
+    this.debug = wants(logger, 'debug');
+    this.tracked = tracing || this.debug;
+    this.open = this.tracked ? [] : undefined;
+    this.started = logger === undefined ? 0 : performance.now();
     this.span = tracing
       ? startSpan('durable.workflow.run', {
           'durable.workflow.id': record.id,
           'durable.workflow.handler': record.handler,
-          'durable.workflow.attempt': attempt,
+          'durable.workflow.attempt': this.attempt,
         })
       : NO_SPAN;
     if (wants(logger, 'info')) {
       const last = record.steps[record.steps.length - 1];
       const woken = last !== undefined && !last.done;
+      const details: Record<string, unknown> = {
+        workflowId: record.id,
+        handler: record.handler,
+        attempt: this.attempt,
+        recorded: record.steps.length,
+      };
+      if (woken) details['waitedFor'] = `${last.kind} ${last.id}`;
       logEvent(
         logger,
         'info',
-        {
-          ...this.base,
-          recorded: record.steps.length,
-          ...(woken ? { waitedFor: `${last.kind} ${last.id}` } : {}),
-        },
+        details,
         woken ? `workflow ${record.id} woken` : `workflow ${record.id} claimed`,
       );
     }
   }
 
   step(id: string, index: number): StepObservation {
-    const step = new StepObservation(this, id, index, this.base);
-    this.open.add(step);
+    const step = new StepObservation(this, id, index);
+    this.open?.push(step);
     return step;
   }
 
   closed(step: StepObservation): void {
-    this.open.delete(step);
+    const open = this.open;
+    if (open === undefined) return;
+    const at = open.lastIndexOf(step);
+    if (at !== -1) open.splice(at, 1);
   }
 
   end(end: RunEnd): void {
-    for (const step of this.open) step.abandon(end);
-    const durationMs = Math.round(performance.now() - this.started);
+    if (this.open !== undefined) for (const step of [...this.open]) step.abandon(end);
     const error =
       this.outcome !== undefined && 'error' in this.outcome ? this.outcome.error : undefined;
     this.span.end(
@@ -100,33 +122,28 @@ class RunObservation {
         ? (error?.message ?? end)
         : undefined,
     );
-    if (!wants(this.logger, RUN_LEVELS[end])) return;
-    logEvent(
-      this.logger,
-      RUN_LEVELS[end],
-      {
-        ...this.base,
-        outcome: end,
-        durationMs,
-        ...(error === undefined
-          ? {}
-          : {
-              error: {
-                name: error.name,
-                message: error.message,
-                ...(error.code === undefined ? {} : { code: error.code }),
-              },
-            }),
-        ...(this.outcome?.status === 'failed' ? { retryAt: this.outcome.runAt } : {}),
-      },
-      `workflow ${String(this.base['workflowId'])} ${RUN_WORDS[end]}`,
-    );
+    const level = RUN_LEVELS[end];
+    if (!wants(this.logger, level)) return;
+    const details: Record<string, unknown> = {
+      workflowId: this.workflowId,
+      handler: this.handler,
+      attempt: this.attempt,
+      outcome: end,
+      durationMs: Math.round(performance.now() - this.started),
+    };
+    if (error !== undefined)
+      details['error'] =
+        error.code === undefined
+          ? { name: error.name, message: error.message }
+          : { name: error.name, message: error.message, code: error.code };
+    if (this.outcome?.status === 'failed') details['retryAt'] = this.outcome.runAt;
+    logEvent(this.logger, level, details, `workflow ${this.workflowId} ${RUN_WORDS[end]}`);
   }
 }
 
 /** One step's span and logs: attempts, retries, the recorded result or the failure. */
 export class StepObservation {
-  private span: DurableSpan | undefined;
+  private span: DurableSpan | undefined = undefined;
   private started = 0;
   private ended = false;
 
@@ -134,14 +151,13 @@ export class StepObservation {
     private readonly run: RunObservation | undefined,
     private readonly id: string,
     private readonly index: number,
-    private readonly base: Record<string, unknown>,
   ) {}
 
   /** `fn`, run inside the step's span (started with the first attempt) when tracing. */
   wrap<A extends { attempt: number }, T>(fn: (attempt: A) => T): (attempt: A) => T {
     const run = this.run;
     if (run === undefined) return fn;
-    this.started = performance.now();
+    if (run.logger !== undefined) this.started = performance.now();
     // Without tracing the function runs as it is: no closure per step.
     if (!run.tracing) return fn;
     return (attempt) => {
@@ -149,7 +165,7 @@ export class StepObservation {
         this.span = startSpan(
           'durable.step',
           {
-            'durable.workflow.id': String(this.base['workflowId']),
+            'durable.workflow.id': run.workflowId,
             'durable.step.id': this.id,
             'durable.step.index': this.index,
           },
@@ -163,12 +179,20 @@ export class StepObservation {
 
   /** Attempt `attempt` is about to run after `error` failed the one before. */
   retrying(error: unknown, attempt: number): void {
-    if (this.run === undefined || !wants(this.run.logger, 'warn')) return;
+    const run = this.run;
+    if (run === undefined || !wants(run.logger, 'warn')) return;
     logEvent(
-      this.run.logger,
+      run.logger,
       'warn',
-      { ...this.base, stepId: this.id, stepAttempt: attempt, err: error },
-      `workflow ${String(this.base['workflowId'])}: step ${this.id} retried (attempt ${attempt}): ${messageOf(
+      {
+        workflowId: run.workflowId,
+        handler: run.handler,
+        attempt: run.attempt,
+        stepId: this.id,
+        stepAttempt: attempt,
+        err: error,
+      },
+      `workflow ${run.workflowId}: step ${this.id} retried (attempt ${attempt}): ${messageOf(
         error,
       )}`,
     );
@@ -176,6 +200,8 @@ export class StepObservation {
 
   /** The step's result was recorded after `attempts` attempts. */
   done(attempts: number): void {
+    // The common case, with nothing that sees it: no span, no debug event.
+    if (this.run?.tracked !== true) return;
     this.close('done', attempts, undefined, 'debug');
   }
 
@@ -195,29 +221,32 @@ export class StepObservation {
     error: unknown,
     level: LogLevel,
   ): void {
-    if (this.ended || this.run === undefined) return;
+    const run = this.run;
+    if (this.ended || run === undefined) return;
     this.ended = true;
-    this.run.closed(this);
+    run.closed(this);
     if (this.span !== undefined) {
       if (attempts !== undefined) this.span.set({ 'durable.step.attempts': attempts });
       this.span.end(outcome, error);
     }
-    if (!wants(this.run.logger, level)) return;
-    const durationMs = this.started === 0 ? 0 : Math.round(performance.now() - this.started);
+    if (level === 'debug' ? !run.debug : !wants(run.logger, level)) return;
+    const details: Record<string, unknown> = {
+      workflowId: run.workflowId,
+      handler: run.handler,
+      attempt: run.attempt,
+      stepId: this.id,
+      stepIndex: this.index,
+      outcome,
+      durationMs: this.started === 0 ? 0 : Math.round(performance.now() - this.started),
+    };
+    if (attempts !== undefined) details['stepAttempts'] = attempts;
+    if (error !== undefined) details['err'] = error;
     const reason = error === undefined ? '' : `: ${messageOf(error)}`;
     logEvent(
-      this.run.logger,
+      run.logger,
       level,
-      {
-        ...this.base,
-        stepId: this.id,
-        stepIndex: this.index,
-        outcome,
-        durationMs,
-        ...(attempts === undefined ? {} : { stepAttempts: attempts }),
-        ...(error === undefined ? {} : { err: error }),
-      },
-      `workflow ${String(this.base['workflowId'])}: step ${this.id} ${outcome}${reason}`,
+      details,
+      `workflow ${run.workflowId}: step ${this.id} ${outcome}${reason}`,
     );
   }
 }
@@ -228,7 +257,7 @@ function messageOf(error: unknown): string {
   return typeof error === 'string' ? error : describeValue(error);
 }
 
-const NO_STEP = new StepObservation(undefined, '', 0, {});
+const NO_STEP = new StepObservation(undefined, '', 0);
 
 const NO_SPAN: DurableSpan = {
   set: () => undefined,

@@ -137,6 +137,88 @@ describe('workflow logs and spans', () => {
     expect(woken?.details).toMatchObject({ waitedFor: 'event paid#0', recorded: 3 });
   });
 
+  it('each event carries exactly its documented fields, in the same order', async () => {
+    flaky = 0;
+    const { logger, logged } = recordingLogger();
+    const client = new WorkflowClient({
+      store: new MemoryWorkflowStore(),
+      workflows: [order, doomed],
+      logger,
+      retryIntervalMs: 0,
+      pollIntervalMs: 0,
+      onError: () => undefined,
+    });
+    await client.start(order, 'o-4', { id: 4 });
+    await client.start(doomed, 'd-4');
+    await client.drain();
+    await client.handle(order, 'o-4').signal('paid', { ok: true });
+    await client.drain();
+    const ms = expect.any(Number) as unknown;
+    const run = (id: string, handler: string) => ({ workflowId: id, handler, attempt: 1 });
+    // Per workflow: the two runs interleave.
+    const shapes = (id: string) =>
+      logged
+        .filter((l) => l.details['workflowId'] === id)
+        .map((l) => [l.message, Object.keys(l.details), l.details]);
+    const error = new Error('gateway timeout');
+    const declined = { name: 'NonRetryableError', message: 'card declined', code: 'NON_RETRYABLE' };
+    const expected: Array<[string, Record<string, unknown>]> = [
+      ['workflow o-4 started', { workflowId: 'o-4', handler: 'order', created: true }],
+      ['workflow d-4 started', { workflowId: 'd-4', handler: 'doomed', created: true }],
+      ['workflow o-4 claimed', { ...run('o-4', 'order'), recorded: 0 }],
+      ['workflow d-4 claimed', { ...run('d-4', 'doomed'), recorded: 0 }],
+      [
+        'workflow o-4: step reserve done',
+        {
+          ...run('o-4', 'order'),
+          stepId: 'reserve',
+          stepIndex: 0,
+          outcome: 'done',
+          durationMs: ms,
+          stepAttempts: 1,
+        },
+      ],
+      [
+        'workflow d-4: step check failed: card declined',
+        {
+          ...run('d-4', 'doomed'),
+          stepId: 'check',
+          stepIndex: 0,
+          outcome: 'failed',
+          durationMs: ms,
+          stepAttempts: 1,
+          err: expect.objectContaining(declined) as unknown,
+        },
+      ],
+      [
+        'workflow o-4: step charge retried (attempt 2): gateway timeout',
+        { ...run('o-4', 'order'), stepId: 'charge', stepAttempt: 2, err: error },
+      ],
+      [
+        'workflow d-4 aborted',
+        { ...run('d-4', 'doomed'), outcome: 'aborted', durationMs: ms, error: declined },
+      ],
+      [
+        'workflow o-4: step charge done',
+        {
+          ...run('o-4', 'order'),
+          stepId: 'charge',
+          stepIndex: 1,
+          outcome: 'done',
+          durationMs: ms,
+          stepAttempts: 2,
+        },
+      ],
+      ['workflow o-4 sleeping', { ...run('o-4', 'order'), outcome: 'suspended', durationMs: ms }],
+      ['workflow o-4 woken', { ...run('o-4', 'order'), recorded: 3, waitedFor: 'event paid#0' }],
+      ['workflow o-4 completed', { ...run('o-4', 'order'), outcome: 'completed', durationMs: ms }],
+    ];
+    for (const id of ['o-4', 'd-4'])
+      expect(shapes(id)).toEqual(
+        expected.filter(([, d]) => d['workflowId'] === id).map(([m, d]) => [m, Object.keys(d), d]),
+      );
+  });
+
   it('step events (debug) go only to a logger that says it wants debug: isLevelEnabled, else its level', async () => {
     const plain = defineWorkflow('plain', async (ctx) => {
       await ctx.step('one', () => 1);
