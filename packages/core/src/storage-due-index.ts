@@ -13,7 +13,13 @@ export interface DueEntry {
   key: string;
   at: number;
   id: string;
+  /** A start: the workflow's first state, whose record is created by the first write after it. */
+  start?: true;
 }
+
+// Starts are kept under `<prefix>0/`: '/' sorts before every digit, so they come before every
+// timed entry, and a reader of the layout before starts (which wants 16 digits) ignores them.
+const STARTS = '0/';
 
 /**
  * The due-time index of the storage-backed workflow store: one key per (workflow, due time),
@@ -22,9 +28,11 @@ export interface DueEntry {
  * sleeping, scheduled and finished workflows are never listed before they are due. On S3 a claim
  * is one ListObjectsV2 request, however many workflows sleep.
  *
- * The index is a hint; the workflow's record decides. Every key name is used once (the random
- * part), so a key can be deleted without racing a writer that reuses the name. The rules that
- * keep every unfinished workflow findable are in `StorageWorkflowStore` (an entry is written
+ * Starts have one key per id, `<prefix>0/<base64url id>`, listed before every timed entry (see
+ * `startKeyFor`). The index is a hint; the workflow's record decides. Every key name is used once
+ * (the random part; a start key is deleted only once its id has a record, which no later start
+ * can replace), so a key can be deleted without racing a writer that reuses the name. The rules
+ * that keep every unfinished workflow findable are in `StorageWorkflowStore` (an entry is written
  * before the record that relies on it, and removed only after the record no longer does).
  */
 export class StorageDueIndex {
@@ -39,6 +47,19 @@ export class StorageDueIndex {
     return `${this.prefix}${String(time).padStart(TIME_DIGITS, '0')}/${encodeWorkflowId(
       id,
     )}.${createLockToken().slice(0, 12)}`;
+  }
+
+  /**
+   * The one key of workflow `id`'s start, `<prefix>0/<base64url id>`: a function of the id alone,
+   * so "only if absent" on it lets exactly one of concurrent starts of the id win.
+   */
+  startKeyFor(id: string): string {
+    return `${this.prefix}${STARTS}${encodeWorkflowId(id)}`;
+  }
+
+  /** The prefix of every start key. */
+  get startsPrefix(): string {
+    return `${this.prefix}${STARTS}`;
   }
 
   /** Writes entry `key`; its value is when it was written (for orphan entries, see `writtenAt`). */
@@ -93,6 +114,11 @@ export class StorageDueIndex {
   private parse(key: string): DueEntry | undefined {
     if (!key.startsWith(this.prefix)) return undefined;
     const rest = key.slice(this.prefix.length);
+    if (rest.startsWith(STARTS)) {
+      const segment = rest.slice(STARTS.length);
+      if (!/^[A-Za-z0-9_-]+$/.test(segment)) return undefined;
+      return { key, at: 0, id: decodeWorkflowId(segment), start: true };
+    }
     const slash = rest.indexOf('/');
     const dot = rest.lastIndexOf('.');
     if (slash !== TIME_DIGITS || dot <= slash + 1) return undefined;

@@ -111,7 +111,8 @@ const MAX_CACHED_MEMOS = 20_000;
  * are the same bytes (S3's version, the ETag, is a hash of the bytes: without it a write could
  * bring back an earlier version and a stale compare-and-swap would pass).
  */
-type StoredRecord = WorkflowRecord & StepLayout & { dueKey?: string; rev?: number };
+type StoredRecord = WorkflowRecord &
+  StepLayout & { dueKey?: string; rev?: number; startToken?: string };
 
 interface Held {
   token: string;
@@ -132,8 +133,15 @@ interface Held {
  * entry, never a record nobody finds) and deletes the old one after. A claimer that meets an
  * entry its record does not name first rewrites the record (`rev` + 1): a writer about to make
  * the record name that entry was conditional on the earlier version and now fails, so the stray
- * can be deleted. An entry whose record is absent (an insert in flight, or one that crashed
- * between its two writes) is deleted only once older than a minute, as markers were.
+ * can be deleted. An entry whose record is absent (an insert of the layout before starts in
+ * flight, or one that crashed between its two writes) is deleted only once older than a minute.
+ *
+ * A start is one write (with the due index and compare-and-swap): the new workflow's record is
+ * written, only if absent, to its id's start key `due/0/<id>`, listed before every timed entry;
+ * the first change after it creates the record from it (naming the start key as its entry). The
+ * start key is deleted only once the record exists and records are never deleted: a start that
+ * wins the key later finds the record when it reads it after its write, and is a duplicate
+ * (`startToken` tells the record made from a start's own write from another). See insertStart.
  */
 export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
   private readonly storage: StorageManager;
@@ -232,6 +240,7 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
   async insert(workflow: NewWorkflow): Promise<boolean> {
     const now = this.clock();
     const record: StoredRecord = workflowTransitions.create(workflow, now);
+    if (this.stepKeys !== undefined) return this.insertStart(this.index as StorageDueIndex, record);
     if (this.index !== undefined) {
       record.dueKey = this.index.keyFor(record.id, record.runAt);
       record.rev = 1;
@@ -264,6 +273,57 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
     if (!created && this.index !== undefined)
       await this.index.remove(record.dueKey as string).catch(() => undefined);
     return created;
+  }
+
+  /**
+   * A start as one conditional write: the workflow's first state, written "only if absent" to
+   * the start key of its id in the due index (claims list starts first). Its record is created by
+   * the first change after it (a claim, a signal, a cancel), naming the start key as its due
+   * entry. The start key is deleted only once the record exists, and records are never deleted,
+   * so a start that wins the key while the id already has a record finds that record when it
+   * reads it after the write: it is a duplicate (false). A start that finds no record, or the
+   * record made from its own write (its `startToken`), is the one that won (see the README).
+   */
+  private async insertStart(index: StorageDueIndex, record: StoredRecord): Promise<boolean> {
+    const key = index.startKeyFor(record.id);
+    const token = createClaimToken();
+    record.dueKey = key;
+    record.rev = 0;
+    record.stepCount = 0;
+    record.startToken = token;
+    const text = JSON.stringify(record);
+    let version: string | undefined;
+    for (let attempt = 0; version === undefined; attempt++) {
+      try {
+        version = await this.storage.write(key, text, { ifVersion: null });
+        break;
+      } catch (error) {
+        const unknown = isDurableError(error, ErrorCode.UNKNOWN_OUTCOME);
+        if ((!unknown && !isDurableError(error, ErrorCode.CONFLICT)) || attempt >= 3)
+          throw wrap(this.name, error, 'insert', record.id);
+      }
+      // A conflict, or an outcome left unknown (a lost reply; its retry is answered "conflict"
+      // when our own write landed): the start key or the record says whose start it is.
+      let entry;
+      try {
+        entry = await this.storage.read(key);
+      } catch (error) {
+        throw wrap(this.name, error, 'insert', record.id);
+      }
+      if (entry !== undefined) {
+        if (bytesToText(entry.data) !== text) return false;
+        version = entry.version;
+        break;
+      }
+      const current = await this.read(record.id);
+      if (current !== undefined) return current.record.startToken === token;
+      // Neither: the write did not land (a start key goes only after its record exists). Again.
+    }
+    const current = await this.read(record.id);
+    if (current === undefined || current.record.startToken === token) return true;
+    // The id had a record already: our start key is a duplicate that no record names.
+    await this.storage.delete(key, { ifVersion: version }).catch(() => undefined);
+    return false;
   }
 
   /**
@@ -310,18 +370,59 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
 
   async get(id: string): Promise<WorkflowRecord | undefined> {
     assertValidWorkflowId(id, `${this.name}: get`);
+    const current = await this.readOrStart(id);
+    if (current === undefined) return undefined;
+    // A start not yet turned into a record has no history to read.
+    return current.version === undefined ? visible(current.record) : this.full(current.record);
+  }
+
+  /**
+   * The record of `id`, or else the start it is to be made from (`version` undefined): read
+   * record, start, record, since a start key goes only once its record exists.
+   */
+  private async readOrStart(
+    id: string,
+  ): Promise<{ record: StoredRecord; version: string | undefined } | undefined> {
     const current = await this.read(id);
-    return current === undefined ? undefined : this.full(current.record);
+    if (current !== undefined || this.stepKeys === undefined) return current;
+    const started = await this.readStart(id);
+    return started ?? (await this.read(id));
+  }
+
+  /** The workflow `id` as its start key holds it (its record not yet created), if any. */
+  private async readStart(
+    id: string,
+  ): Promise<{ record: StoredRecord; version: undefined } | undefined> {
+    let entry;
+    try {
+      entry = await this.storage.read((this.index as StorageDueIndex).startKeyFor(id));
+    } catch (error) {
+      throw wrap(this.name, error, 'read start', id);
+    }
+    if (entry === undefined) return undefined;
+    const record: StoredRecord = parseWorkflowRecord(bytesToText(entry.data), this.name);
+    return { record: normalizeSteps(record), version: undefined };
   }
 
   // Every record (without its keyed history), for listing and counts.
   private async allRecords(): Promise<WorkflowSummary[]> {
     const keys: string[] = [];
+    // Starts are listed before records: a start listed here and turned into a record after the
+    // records were listed is still read (from its key, or else its record).
+    const starts: string[] = [];
     try {
+      const index = this.stepKeys === undefined ? undefined : this.index;
+      if (index !== undefined)
+        for await (const key of listAll(this.storage, index.startsPrefix)) starts.push(key);
       for await (const key of listAll(this.storage, this.recordsPrefix)) keys.push(key);
     } catch (error) {
       throw wrap(this.name, error, 'list', '*');
     }
+    const listed = new Set(keys.map((key) => key.slice(this.recordsPrefix.length)));
+    const startsPrefix = this.index?.startsPrefix ?? '';
+    const unmade = starts
+      .map((key) => key.slice(startsPrefix.length))
+      .filter((segment) => !listed.has(segment));
     const records: WorkflowSummary[] = [];
     for (let from = 0; from < keys.length; from += 64) {
       const batch = await Promise.all(
@@ -337,6 +438,16 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
           ),
         );
       }
+    }
+    for (let from = 0; from < unmade.length; from += 64) {
+      const batch = await Promise.all(
+        unmade.slice(from, from + 64).map(async (segment) => {
+          const id = decodeWorkflowId(segment);
+          return (await this.readStart(id)) ?? (await this.read(id));
+        }),
+      );
+      for (const found of batch)
+        if (found !== undefined) records.push(toWorkflowSummary(withHistoryLength(found.record)));
     }
     return records;
   }
@@ -583,13 +694,20 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
       return { token, record };
     }
     if (absent) {
-      await this.dropOrphanEntry(index, entry);
+      // A start key with neither record nor start was just made into a record (or dropped).
+      if (entry.start !== true) await this.dropOrphanEntry(index, entry);
       return undefined;
     }
     const record = seen;
     if (record === undefined) return undefined; // a lost race: another claimer took it
     if (record.dueKey === entry.key) {
       this.remember(entry.key, dueTime(record));
+      return undefined;
+    }
+    if (entry.start === true) {
+      // The record exists and does not name its start key, and no write will ever make it do so
+      // (only the creation of a record names one): a stray or a duplicate start, deleted at once.
+      await index.remove(entry.key).catch(() => undefined);
       return undefined;
     }
     // A stray: rewrite the record (only if it still does not name the entry), then delete it.
@@ -722,16 +840,28 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
       let cached = !this.useLock && options.token !== undefined ? this.held.get(id) : undefined;
       if (cached !== undefined && cached.token !== options.token) cached = undefined;
       for (;;) {
-        const current = cached ?? (await this.read(id));
+        let current: { record: StoredRecord; version: string } | undefined =
+          cached ?? (await this.read(id));
         cached = undefined;
+        // No record yet: a start is made into one by this write (if absent), from its start key.
+        let started: StoredRecord | undefined;
+        if (current === undefined && this.stepKeys !== undefined) {
+          // A start key goes only once its record exists: without one, read the record again.
+          const found = (await this.readStart(id)) ?? (await this.read(id));
+          if (found?.version === undefined) started = found?.record;
+          else current = { record: found.record, version: found.version };
+        }
         if (options.claiming === true && this.index === undefined) {
           if (current === undefined)
             await this.pending.removeOrphan(id, this.clock(), ORPHAN_MARKER_MS);
           else if (isFinishedStatus(current.record.status)) await this.dropMarker(id);
         }
-        const next = apply(current?.record);
+        const next = apply(current?.record ?? started);
         if (next === undefined) return undefined;
-        const due = this.index === undefined ? {} : this.planDue(this.index, current?.record, next);
+        const due =
+          this.index === undefined
+            ? {}
+            : this.planDue(this.index, current?.record ?? started, next);
         if (this.index !== undefined) next.rev = (current?.record.rev ?? 0) + 1;
         if (due.add !== undefined) {
           try {
@@ -956,7 +1086,14 @@ export class StoragePendingIndex implements PendingIndex {
 
 /** The record as callers see it: without the store's bookkeeping. */
 function visible(record: StoredRecord): WorkflowRecord {
-  const { dueKey: _dueKey, rev: _rev, stepCount: _count, pendingStep: _pending, ...rest } = record;
+  const {
+    dueKey: _dueKey,
+    rev: _rev,
+    stepCount: _count,
+    pendingStep: _pending,
+    startToken: _startToken,
+    ...rest
+  } = record;
   return rest;
 }
 

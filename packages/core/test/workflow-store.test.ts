@@ -155,28 +155,65 @@ describe.each(['CONFLICT', 'UNKNOWN_OUTCOME'] as const)(
 );
 
 describe('storage workflow store: insert', () => {
-  it('an insert whose outcome is unknown is true when the record is its own, false when it is another', async () => {
-    const storage = new LostReplyStorage();
-    const store = new StorageWorkflowStore({ storage, clock: () => 1000 });
-    storage.lose = { code: 'UNKNOWN_OUTCOME', keyPart: 'records/' };
-    expect(await store.insert({ id: 'w', handler: 'h', input: 1 })).toBe(true);
-    const other = new StorageWorkflowStore({ storage, clock: () => 2000 });
-    await other.insert({ id: 'v', handler: 'h', input: 2 });
-    // An outcome left unknown while another caller's record is there: not ours.
-    const failing = Object.assign(Object.create(storage) as LostReplyStorage, {
-      write: (key: string, value: StorageValue, options?: ConditionalOptions) =>
-        key.includes('records/')
-          ? Promise.reject(new DurableError('UNKNOWN_OUTCOME', 'lost'))
-          : storage.write(key, value, options),
-    });
-    expect(
-      await new StorageWorkflowStore({ storage: failing, clock: () => 1000 }).insert({
-        id: 'v',
-        handler: 'h',
-        input: 2,
-      }),
-    ).toBe(false);
-  });
+  it.each(['CONFLICT', 'UNKNOWN_OUTCOME'] as const)(
+    'a start whose reply was lost (%s) is true when the start is its own, false when it is another',
+    async (code) => {
+      const storage = new LostReplyStorage();
+      const store = new StorageWorkflowStore({ storage, clock: () => 1000 });
+      storage.lose = { code, keyPart: 'due/0/' };
+      expect(await store.insert({ id: 'w', handler: 'h', input: 1 })).toBe(true);
+      expect((await store.get('w'))?.input).toBe(1);
+      const w = await store.claim({ leaseMs: 10_000 });
+      await store.finish('w', w?.token ?? '', { status: 'completed' });
+      // Its start already made into a record and finished before the lost reply is looked into.
+      storage.lose = { code, keyPart: 'due/0/' };
+      const claimer = new StorageWorkflowStore({ storage, clock: () => 1000 });
+      const racing = Object.assign(Object.create(storage) as LostReplyStorage, {
+        write: async (key: string, value: StorageValue, options?: ConditionalOptions) => {
+          try {
+            return await storage.write(key, value, options);
+          } catch (error) {
+            const claim = key.includes('due/0/')
+              ? await claimer.claim({ leaseMs: 10_000 })
+              : undefined;
+            // Finished: its start key is gone, only the record says whose start it was.
+            if (claim !== undefined)
+              await claimer.finish(claim.record.id, claim.token, { status: 'completed' });
+            throw error;
+          }
+        },
+      });
+      expect(
+        await new StorageWorkflowStore({ storage: racing, clock: () => 1000 }).insert({
+          id: 'x',
+          handler: 'h',
+          input: 3,
+        }),
+      ).toBe(true);
+      expect((await store.get('x'))?.status).toBe('completed');
+      expect((await storage.list('workflows/due/0/')).keys).toEqual([]);
+      await store.insert({ id: 'v', handler: 'h', input: 2 });
+      // An outcome left unknown while another caller's start is there: not ours.
+      const failing = Object.assign(Object.create(storage) as LostReplyStorage, {
+        write: (key: string, value: StorageValue, options?: ConditionalOptions) =>
+          key.includes('due/0/')
+            ? Promise.reject(new DurableError(code, 'lost'))
+            : storage.write(key, value, options),
+      });
+      const failingStart = () =>
+        new StorageWorkflowStore({ storage: failing, clock: () => 1000 }).insert({
+          id: 'v',
+          handler: 'h',
+          input: 2,
+        });
+      expect(await failingStart()).toBe(false);
+      // Again once the other start is a finished record and its start key is gone.
+      const v = await store.claim({ leaseMs: 10_000 });
+      await store.finish('v', v?.token ?? '', { status: 'completed' });
+      expect(await storage.exists('workflows/due/0/dg')).toBe(false);
+      expect(await failingStart()).toBe(false);
+    },
+  );
 
   it("unknown options and the seed libraries' names are CONFIG errors naming ours", () => {
     const storage = new MemoryStorageManager();

@@ -1,0 +1,175 @@
+import type { StorageManager } from '../src/index.js';
+import { MemoryStorageManager, StorageWorkflowStore } from '../src/index.js';
+
+// The storage-backed store's start: one conditional write of the start key of the id (its record
+// is made by the first change after it). Concurrent starts of one id, before and after its record
+// exists, and a start paused (or crashed) at any of its storage calls while others start, claim
+// and finish the same id: exactly one start is acknowledged, and the workflow that runs is its.
+
+const OPS = new Set(['read', 'write', 'delete', 'exists', 'list']);
+
+/** Storage that counts calls by operation and, once armed, stops before or after its n-th call. */
+class Gate {
+  calls = 0;
+  readonly counts = new Map<string, number>();
+  private at = 0;
+  private phase: 'before' | 'after' = 'before';
+  private reachedResolve: () => void = () => undefined;
+  private releaseResolve: () => void = () => undefined;
+  reached: Promise<void> = Promise.resolve();
+  private released: Promise<void> = Promise.resolve();
+  readonly storage: StorageManager;
+
+  constructor(inner: StorageManager) {
+    this.storage = new Proxy(inner, {
+      get: (target, prop, receiver) => {
+        const value: unknown = Reflect.get(target, prop, receiver);
+        if (typeof prop !== 'string' || !OPS.has(prop) || typeof value !== 'function') return value;
+        return async (...args: unknown[]) => {
+          const n = ++this.calls;
+          this.counts.set(prop, (this.counts.get(prop) ?? 0) + 1);
+          if (n === this.at && this.phase === 'before') await this.stop();
+          const result: unknown = await (value as (...a: unknown[]) => Promise<unknown>).apply(
+            target,
+            args,
+          );
+          if (n === this.at && this.phase === 'after') await this.stop();
+          return result;
+        };
+      },
+    });
+  }
+
+  arm(at: number, phase: 'before' | 'after'): void {
+    this.calls = 0;
+    this.at = at;
+    this.phase = phase;
+    this.reached = new Promise((resolve) => (this.reachedResolve = resolve));
+    this.released = new Promise((resolve) => (this.releaseResolve = resolve));
+  }
+
+  release(): void {
+    this.at = 0;
+    this.releaseResolve();
+  }
+
+  private async stop(): Promise<void> {
+    this.reachedResolve();
+    await this.released;
+  }
+}
+
+const START_KEYS = 'workflows/due/0/';
+
+describe('storage workflow store: a start is one conditional write', () => {
+  it('an accepted start writes one key; get, list and counts see it before any claim', async () => {
+    const storage = new MemoryStorageManager();
+    const gate = new Gate(storage);
+    const store = new StorageWorkflowStore({ storage: gate.storage, clock: () => 1000 });
+    expect(await store.insert({ id: 'w', handler: 'h', input: { n: 1 } })).toBe(true);
+    expect(gate.counts.get('write')).toBe(1);
+    expect(gate.counts.get('delete')).toBeUndefined();
+    expect((await store.get('w'))?.input).toEqual({ n: 1 });
+    expect((await store.get('w'))?.status).toBe('ready');
+    expect((await store.list({ limit: 10 })).items.map((s) => [s.id, s.status])).toEqual([
+      ['w', 'ready'],
+    ]);
+    expect((await store.counts()).ready).toBe(1);
+    expect(await store.get('nothing')).toBeUndefined();
+  });
+
+  it('concurrent starts of one id: exactly one wins, before its record exists and after its start key went', async () => {
+    const storage = new MemoryStorageManager();
+    const stores = Array.from(
+      { length: 8 },
+      () => new StorageWorkflowStore({ storage, clock: () => 1000 }),
+    );
+    const first = await Promise.all(
+      stores.map((s, i) => s.insert({ id: 'w', handler: 'h', input: i })),
+    );
+    expect(first.filter(Boolean)).toHaveLength(1);
+    const winner = first.indexOf(true);
+    const claim = await stores[0]?.claim({ leaseMs: 10_000 });
+    expect(claim?.record.input).toBe(winner);
+    // Asleep: the record names a new due entry, the start key is gone.
+    await stores[0]?.suspend('w', claim?.token ?? '', { runAt: 5000 });
+    expect((await storage.list(START_KEYS)).keys).toEqual([]);
+    const again = await Promise.all(
+      stores.map((s, i) => s.insert({ id: 'w', handler: 'h', input: 100 + i })),
+    );
+    expect(again.filter(Boolean)).toHaveLength(0);
+    // Duplicates leave no start key behind, or a claim deletes it without running anything.
+    expect(await stores[1]?.claim({ leaseMs: 10_000 })).toBeUndefined();
+    expect((await storage.list(START_KEYS)).keys).toEqual([]);
+    expect((await stores[2]?.get('w'))?.input).toBe(winner);
+  });
+
+  it('a signal or a cancel before the first claim makes the record from the start', async () => {
+    const storage = new MemoryStorageManager();
+    const store = new StorageWorkflowStore({ storage, clock: () => 1000 });
+    await store.insert({ id: 's', handler: 'h', input: 's' });
+    await store.insert({ id: 'c', handler: 'h', input: 'c' });
+    expect(await store.signal('s', 'go', 1)).toBe(true);
+    expect(await store.cancel('c')).toBe(true);
+    expect(await store.cancel('missing')).toBe(false);
+    expect((await store.get('c'))?.status).toBe('cancelled');
+    const claim = await store.claim({ leaseMs: 10_000 });
+    expect(claim?.record).toMatchObject({ id: 's', input: 's', events: [{ name: 'go' }] });
+    expect(await store.claim({ leaseMs: 10_000 })).toBeUndefined();
+  });
+
+  // A start S paused (or crashed: never resumed) at each of its storage calls, before or after
+  // it, while another start of the id runs, a worker claims and finishes the workflow, and a third
+  // start comes. Whatever the schedule: at most one start is acknowledged, the record (if any)
+  // holds that start's input, and when S crashed after its write with no other start acknowledged
+  // the workflow still exists (S's, to be run), never two.
+  it.each(['resumed', 'crashed'] as const)(
+    'a start %s at any of its storage calls: exactly one start of the id is acknowledged',
+    async (fate) => {
+      let points = 0;
+      for (let at = 1; ; at++) {
+        let paused = false;
+        for (const phase of ['before', 'after'] as const) {
+          const storage = new MemoryStorageManager();
+          const gate = new Gate(storage);
+          const slow = new StorageWorkflowStore({ storage: gate.storage, clock: () => 1000 });
+          const other = new StorageWorkflowStore({ storage, clock: () => 1000 });
+          gate.arm(at, phase);
+          const s = slow.insert({ id: 'w', handler: 'h', input: 'S' });
+          const stopped = await Promise.race([gate.reached.then(() => true), s.then(() => false)]);
+          paused ||= stopped;
+          const results: Array<[string, boolean]> = [];
+          results.push(['A', await other.insert({ id: 'w', handler: 'h', input: 'A' })]);
+          const claim = await other.claim({ leaseMs: 10_000 });
+          if (claim !== undefined)
+            await other.finish('w', claim.token, {
+              status: 'completed',
+              result: claim.record.input,
+            });
+          results.push(['B', await other.insert({ id: 'w', handler: 'h', input: 'B' })]);
+          if (fate === 'resumed' || !stopped) {
+            gate.release();
+            results.push(['S', await s]);
+          }
+          // Whatever is left is claimed: a stray start key goes, a start not yet run runs.
+          const last = await other.claim({ leaseMs: 10_000 });
+          if (last !== undefined)
+            await other.finish('w', last.token, { status: 'completed', result: last.record.input });
+          const won = results.filter(([, ok]) => ok).map(([who]) => who);
+          const record = await other.get('w');
+          expect(won.length).toBeLessThanOrEqual(1);
+          if (won.length === 1) expect(record?.input).toBe(won[0]);
+          // Nobody acknowledged: only a crashed S that wrote its start, and then it is S's.
+          else expect(fate === 'crashed' && record?.input === 'S').toBe(true);
+          expect(record?.status).toBe('completed');
+          expect(record?.result).toBe(record?.input);
+          expect(await other.claim({ leaseMs: 10_000 })).toBeUndefined();
+          expect((await storage.list(START_KEYS)).keys).toEqual([]);
+          points++;
+        }
+        if (!paused) break;
+      }
+      expect(points).toBeGreaterThanOrEqual(4);
+    },
+  );
+});
