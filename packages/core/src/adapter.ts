@@ -56,5 +56,6 @@ export {
 } from './workflow-listing.js';
 export type { CheckedWorkflowListQuery, WorkflowListPosition } from './workflow-listing.js';
 export { WakeListeners } from './wake-listeners.js';
+export { PrefixWatchers } from './prefix-watchers.js';
 export { ClaimWrites } from './claim-writes.js';
 export type { ClaimTransition } from './claim-writes.js';

@@ -12,17 +12,19 @@ import type {
 } from './storage.js';
 import { toBytes } from './storage.js';
 import { listLimit } from './paging.js';
+import { PrefixWatchers } from './prefix-watchers.js';
 import { SortedKeys } from './sorted-keys.js';
 import { assertConditionalOptions, assertStorageValue } from './values.js';
 
 /** In-process {@link StorageManager}: for tests, examples and single-process use. */
 export class MemoryStorageManager implements StorageManager {
-  readonly capabilities: StorageCapabilities = { conditionalWrite: true };
+  readonly capabilities: StorageCapabilities = { conditionalWrite: true, watch: true };
   private readonly entries = new Map<string, { data: Uint8Array; version: string }>();
   // The keys in list order: a page costs the same with ten keys or a million, as on S3.
   private readonly keys = new SortedKeys();
   // Versions never repeat, also across delete and re-create of a key (no ABA).
   private nextVersion = 1;
+  private readonly watchers = new PrefixWatchers();
 
   read(key: string): Promise<StoredEntry | undefined> {
     return settle(() => {
@@ -42,6 +44,7 @@ export class MemoryStorageManager implements StorageManager {
       // Copy: later changes to the caller's buffer must not change what was stored.
       this.entries.set(key, { data: toBytes(value).slice(), version });
       this.keys.add(key);
+      this.watchers.changed(key);
       return version;
     });
   }
@@ -71,6 +74,12 @@ export class MemoryStorageManager implements StorageManager {
       const last = keys[keys.length - 1];
       return more && last !== undefined ? { keys, cursor: last } : { keys };
     });
+  }
+
+  /** Calls `listener` soon after a write under `prefix` (in this process: every write is heard). */
+  watch(prefix: string, listener: () => void): () => void {
+    assertValidPrefix(prefix, 'memory storage');
+    return this.watchers.add(prefix, listener);
   }
 
   private check(key: string, options: ConditionalOptions, operation: 'write' | 'delete'): void {

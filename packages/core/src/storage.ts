@@ -41,6 +41,11 @@ export interface ListPage {
 export interface StorageCapabilities {
   /** `ifVersion` is enforced atomically by the backend. */
   readonly conditionalWrite: boolean;
+  /**
+   * {@link StorageManager.watch} is implemented: writes can be heard, by other processes too
+   * where the backend can notify. Absent means false.
+   */
+  readonly watch?: boolean;
 }
 
 /**
@@ -61,6 +66,17 @@ export interface StorageManager {
   exists(key: string): Promise<boolean>;
   /** One page of keys that start with `prefix` (a plain string prefix). */
   list(prefix: string, options?: ListOptions): Promise<ListPage>;
+  /**
+   * Calls `listener` soon after a write of a key under `prefix` (a plain string prefix)
+   * commits, made by this manager or, where the backend can notify, by another process; returns
+   * the function that stops watching (idempotent). Present when `capabilities.watch` is true.
+   * Advice only, never a source of truth: calls are coalesced (many writes may make one call),
+   * may be spurious (a write elsewhere, an echo, a reconnection) and may be missed (a
+   * notification channel down, a watch registered while the write was in flight), and deletes
+   * need not be heard. A caller looks at the data itself when called and keeps polling as a
+   * fallback, so nothing it does depends on a call arriving. A listener's throw is ignored.
+   */
+  watch?(prefix: string, listener: () => void): () => void;
   /** Releases resources the manager created itself (never an injected client). */
   close?(): Promise<void>;
 }

@@ -4,6 +4,7 @@ import { bytesToText, isDurableError, listAll } from '@durable/core';
 import type { SuiteRunner } from './runner.js';
 import type { OutageHook, StorageEdgeOptions } from './storage-edge-cases.js';
 import { describeStorageEdgeCases } from './storage-edge-cases.js';
+import { describeStorageWatchCases } from './storage-watch-cases.js';
 import {
   expectConflict,
   expectDurableError,
@@ -612,6 +613,8 @@ export function runStorageSuite(name: string, options: StorageSuiteOptions): voi
         ? {}
         : { listOrderUncheckedBecause: options.listOrderUncheckedBecause }),
     });
+
+    describeStorageWatchCases(it, timeout, () => storage, declared.watch === true);
 
     if (options.lostReply !== undefined) {
       const lost = options.lostReply;
