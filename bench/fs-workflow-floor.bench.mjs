@@ -1,88 +1,36 @@
 // fs workflow store, 3-step workflows end to end, against its floor: the file-system writes one
-// workflow cannot avoid in this layout, done bare with node:fs (no engine, no reads, no checks):
-//   insert  2 marker files (due, created), a prepared folder with e0/ and r0/, the head written
-//           and fsynced in it, the folder renamed into place
-//   claim   a head written and fsynced, linked, its temp name removed; r0 renamed to r1
-//   3 steps each a file written and fsynced, linked into r1, its temp name removed
-//   finish  a head written and fsynced, linked, its temp name removed; r1 renamed to r2; the due
-//           marker removed
+// workflow cannot avoid in this layout, done bare with node:fs (no engine, no reads, no checks; see
+// support/fs-floor.mjs: 2 marker links, 3 folders, 6 files written, fsynced and linked per workflow)
 // with the store's split (metadata calls synchronous, fsync on the thread pool) and the engine's
 // default concurrency (10 workflows at a time). The store side runs WorkflowClient on
 // FileWorkflowStore (fsync on, the default) as bench/peer-dbos.bench.mjs does: start them one
 // after another, then wait for every result. Interleaved rounds, a fresh folder each; prints both
 // rates and store/floor per round. Usage: node bench/fs-workflow-floor.bench.mjs
 //   (BENCH_WORKFLOWS=500 BENCH_ROUNDS=4)
-import {
-  closeSync,
-  fsync,
-  linkSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  renameSync,
-  rmSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileWorkflowStore } from '@durable/fs';
 import { WorkflowClient, defineWorkflow } from '@durable/workflow';
+import { floorInsert, floorRun as floorWork, prepareFloor } from './support/fs-floor.mjs';
 import { median } from './support/stats.mjs';
 
 const WORKFLOWS = Number(process.env.BENCH_WORKFLOWS ?? 500);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
 const CONCURRENCY = 10;
 const root = mkdtempSync(join(tmpdir(), 'durable-wf-floor-'));
-const fsyncAsync = (fd) =>
-  new Promise((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
-const head = Buffer.alloc(300, 'h');
-const step = Buffer.alloc(120, 's');
-
-async function writeSynced(path, bytes) {
-  const fd = openSync(path, 'wx', 0o600);
-  try {
-    writeSync(fd, bytes);
-    await fsyncAsync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-// A commit of the protocol: a temp file written and fsynced, linked to its slot, unlinked.
-async function commitFile(dir, target, bytes, n) {
-  const temp = join(dir, `.t-${n}`);
-  await writeSynced(temp, bytes);
-  linkSync(temp, target);
-  unlinkSync(temp);
-}
-
-async function floorWorkflow(base, i) {
-  const w = join(base, 'w', String(i));
-  const marker = join(base, 'due', `${i}.0`);
-  closeSync(openSync(marker, 'wx', 0o600));
-  closeSync(openSync(join(base, 'created', `${i}`), 'wx', 0o600));
-  const prep = join(base, 'w', `.p-${i}`);
-  mkdirSync(prep);
-  mkdirSync(join(prep, 'e0'));
-  await writeSynced(join(prep, 'e0', '0'), head);
-  mkdirSync(join(prep, 'r0'));
-  renameSync(prep, w);
-  await commitFile(w, join(w, 'e0', '1'), head, 'c');
-  renameSync(join(w, 'r0'), join(w, 'r1'));
-  for (let s = 0; s < 3; s++) await commitFile(w, join(w, 'r1', `${s}.0`), step, `s${s}`);
-  await commitFile(w, join(w, 'e0', '2'), head, 'f');
-  renameSync(join(w, 'r1'), join(w, 'r2'));
-  unlinkSync(marker);
-}
 
 async function floorRun(base) {
-  for (const dir of ['w', 'due', 'created']) mkdirSync(join(base, dir), { recursive: true });
+  prepareFloor(base);
   const started = performance.now();
   let next = 0;
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
-      while (next < WORKFLOWS) await floorWorkflow(base, next++);
+      while (next < WORKFLOWS) {
+        const i = next++;
+        await floorInsert(base, i);
+        await floorWork(base, i, 3);
+      }
     }),
   );
   return WORKFLOWS / ((performance.now() - started) / 1000);

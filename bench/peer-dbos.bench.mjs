@@ -1,6 +1,7 @@
 // Peer bench: DBOS Transact 5.3.0 against @durable/workflow on @durable/postgres, on the same
 // PostgreSQL 15 (started by the bench, default durability: fsync and synchronous_commit on), and on
-// our fs and memory stores, in interleaved rounds. The same 3-step workflow everywhere. Each
+// our fs and memory stores (and the fs store's floor, `fsfloor`: the bare file-system work of its
+// layout, support/fs-floor.mjs), in interleaved rounds. The same 3-step workflow everywhere. Each
 // measurement runs in a fresh child process on a fresh database (or folder), with default options
 // on both sides (ours: concurrency 10, pollIntervalMs 1,000; `start()` wakes the local worker).
 //   latency   start-to-result of one workflow at a time, LATENCY_RUNS of them: p50 / p99
@@ -71,6 +72,7 @@ async function setUp(system, url) {
       stop: () => DBOS.shutdown(),
     };
   }
+  if (system === 'fsfloor') return setUpFsFloor();
   const { WorkflowClient, defineWorkflow } = await import('@durable/workflow');
   let store;
   let folder;
@@ -112,6 +114,40 @@ async function setUp(system, url) {
       await store.close?.();
       if (folder !== undefined) rmSync(folder, { recursive: true, force: true });
     },
+  };
+}
+
+// The fs store's floor: the bare file-system work of its layout per workflow (see
+// support/fs-floor.mjs), no engine. start() does the insert's work, then the claim's, steps' and
+// finish's work runs 10 workflows at a time (the engine's default concurrency).
+async function setUpFsFloor() {
+  const { floorInsert, floorRun, prepareFloor } = await import('./support/fs-floor.mjs');
+  const folder = mkdtempSync(join(tmpdir(), 'durable-peer-fsfloor-'));
+  prepareFloor(folder);
+  const queue = [];
+  let running = 0;
+  let count = 0;
+  const pump = () => {
+    while (running < 10 && queue.length > 0) {
+      const job = queue.shift();
+      running++;
+      floorRun(folder, job.i, job.steps)
+        .then(job.resolve, job.reject)
+        .finally(() => {
+          running--;
+          pump();
+        });
+    }
+  };
+  return {
+    start: async (id, n, steps) => {
+      const i = count++;
+      await floorInsert(folder, i);
+      const done = new Promise((resolve, reject) => queue.push({ i, steps, resolve, reject }));
+      pump();
+      return () => done.then(() => ({ total: n + steps }));
+    },
+    stop: async () => rmSync(folder, { recursive: true, force: true }),
   };
 }
 
@@ -453,13 +489,13 @@ if (process.argv[2] === 'child') {
         '3-step throughput, ours/dbos',
         `${system}/3/rate`,
         'dbos/3/rate',
-        system === 'pg' ? '>= 1.5' : undefined,
+        system === 'pg' || system === 'fs' ? '>= 1.5' : undefined,
       );
       ratioLine(
         '0-step fixed cost, dbos/ours (>= 1: ours costs no more)',
         `${system}/0/rate`,
         'dbos/0/rate',
-        system === 'pg' ? '>= 1' : undefined,
+        system === 'pg' || system === 'fs' ? '>= 1' : undefined,
       );
       ratioLine(
         'cost per step, ours/dbos',
@@ -474,6 +510,10 @@ if (process.argv[2] === 'child') {
         'floor/3/rate',
         'dbos/3/rate',
       );
+    if (figures['fsfloor/3/rate'] && figures['fs/3/rate'])
+      ratioLine('3-step throughput, fs / its floor (fsfloor)', 'fs/3/rate', 'fsfloor/3/rate');
+    if (figures['fsfloor/0/rate'] && figures['fs/0/rate'])
+      ratioLine('0-step throughput, fs / its floor (fsfloor)', 'fs/0/rate', 'fsfloor/0/rate');
     if (figures['floor/3/rate'] && figures['pg/3/rate'])
       ratioLine('ours on pg / the floor', 'pg/3/rate', 'floor/3/rate');
     if (figures['floor/latency/p50'])

@@ -38,13 +38,23 @@ export function createdBucket(time: number): number {
   return Math.floor(time / 2 ** CREATED_SHIFT);
 }
 
-/** Creates the creation marker of workflow folder `name` (bucket folder made as needed). */
-export function* addCreated(createdDir: string, createdAt: number, name: string): Steps<void> {
+/**
+ * Creates the creation marker of workflow folder `name` (bucket folder made as needed), as a hard
+ * link of the empty file `like` where the file system allows (see the `createFile` op).
+ */
+export function* addCreated(
+  createdDir: string,
+  createdAt: number,
+  name: string,
+  like?: string,
+): Steps<void> {
   const time = createdTime(createdAt);
   const bucket = `${createdDir}/${createdBucket(time)}`;
   const path = `${bucket}/${time}.${name}`;
   for (let attempt = 0; attempt < MAX_CREATE_ATTEMPTS; attempt++) {
-    if ((yield* call({ op: 'createFile', path })) !== 'ENOENT') return;
+    const op: FsOp =
+      like === undefined ? { op: 'createFile', path } : { op: 'createFile', path, like };
+    if ((yield* call(op)) !== 'ENOENT') return;
     yield* call({ op: 'mkdir', path: bucket });
   }
   throw new Error(`could not create the creation marker ${path}`);

@@ -15,6 +15,14 @@ import type { DirEntry, FsOp, Outcome, Steps } from './protocol.js';
  * every name that does not parse is ignored.
  */
 
+/** The shared empty file that markers are hard links of (see the `createFile` op), in the due folder. */
+export const EMPTY_FILE = '.empty';
+
+/** The path of the shared empty file of the index under `dueDir`. */
+export function emptyFileOf(dueDir: string): string {
+  return `${dueDir}/${EMPTY_FILE}`;
+}
+
 /** Bits of time (ms) each bucket level drops, coarsest first. */
 export const BUCKET_SHIFTS = [30, 20, 10] as const;
 const NUMBER = /^(0|[1-9][0-9]{0,15})$/;
@@ -36,7 +44,8 @@ export function isWorkflowName(name: string): boolean {
  */
 export function* announce(dueDir: string, unique: string): Steps<void> {
   const path = `${dueDir}/.w-${unique}`;
-  if ((yield { op: 'createFile', path }) === 'ok') yield { op: 'unlink', path };
+  if ((yield { op: 'createFile', path, like: emptyFileOf(dueDir) }) === 'ok')
+    yield { op: 'unlink', path };
 }
 
 /** The folder name of a workflow: hex of its id (apart on case-insensitive file systems), or `#` + SHA-256. */
@@ -86,7 +95,7 @@ export function* addMarker(dueDir: string, due: number, name: string, k: number)
   const buckets = bucketsOf(due);
   const path = `${dueDir}/${buckets.join('/')}/${markerFile(name, k)}`;
   for (let attempt = 0; attempt < MAX_CREATE_ATTEMPTS; attempt++) {
-    const created = yield* call({ op: 'createFile', path });
+    const created = yield* call({ op: 'createFile', path, like: emptyFileOf(dueDir) });
     if (created !== 'ENOENT') return created === 'ok';
     let dir = dueDir;
     for (const bucket of buckets) {

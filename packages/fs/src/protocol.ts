@@ -43,8 +43,13 @@ export type FsOp =
   | { readonly op: 'rename'; readonly from: string; readonly to: string }
   | { readonly op: 'unlink'; readonly path: string }
   | { readonly op: 'removeTree'; readonly path: string }
-  /** Creates an empty file, refusing an existing name (EEXIST) or a missing folder (ENOENT). */
-  | { readonly op: 'createFile'; readonly path: string }
+  /**
+   * Creates an empty file, refusing an existing name (EEXIST) or a missing folder (ENOENT). With
+   * `like`, the path of an empty file on the same file system, the new name may be a hard link to
+   * it: the same outcome without allocating an inode (what file creation costs most on some file
+   * systems). Only for files whose content is never read or written (markers).
+   */
+  | { readonly op: 'createFile'; readonly path: string; readonly like?: string }
   /** Removes an empty folder; a folder that is not empty answers EEXIST. */
   | { readonly op: 'rmdir'; readonly path: string };
 

@@ -57,6 +57,7 @@ import type { DueBucket } from './due-index.js';
 import {
   addMarker,
   announce,
+  emptyFileOf,
   finestBucket,
   isWorkflowName,
   parseMarker,
@@ -96,7 +97,7 @@ const WORKFLOWS_DIR = '.workflows';
 const DUE_DIR = '.workflow-due';
 const CREATED_DIR = '.workflow-created';
 // A marker whose workflow folder does not exist (an insert under way, or one that crashed between
-// its two steps) and whose file is older than this is skipped by this process for a while.
+// its two steps) and that this process has seen so for longer than this is skipped by it for a while.
 const ORPHAN_AGE_MS = 10_000;
 const ORPHAN_SKIP_MS = 60_000;
 const MAX_ORPHANS = 10_000;
@@ -147,6 +148,8 @@ export class FileWorkflowStore implements WorkflowStore {
   private readonly held = new Map<string, Held>();
   // Markers seen without their workflow, and until when this process skips them.
   private readonly orphans = new Map<string, number>();
+  // Markers seen without their workflow, and when this process first saw each so.
+  private readonly suspects = new Map<string, number>();
 
   constructor(options: FileWorkflowStoreOptions) {
     checkOptions(options, CONTEXT, {
@@ -192,6 +195,8 @@ export class FileWorkflowStore implements WorkflowStore {
     // A folder with no workflow yet: the creation index covers it from the start (every insert
     // makes its marker). A folder of an earlier release is indexed by the first listing.
     if (fresh) markComplete(this.createdDir);
+    // The file index markers are hard links of (made again by the driver if it goes missing).
+    createIfMissing(emptyFileOf(this.dueDir));
     this.fsync = options.fsync ?? true;
     this.clock = options.clock ?? systemClock;
   }
@@ -220,7 +225,7 @@ export class FileWorkflowStore implements WorkflowStore {
     // may be that very file.
     yield* addMarker(this.dueDir, record.runAt, name, 0);
     // The creation marker too, before the folder: a workflow that exists is always listed.
-    yield* addCreated(this.createdDir, record.createdAt, name);
+    yield* addCreated(this.createdDir, record.createdAt, name, emptyFileOf(this.dueDir));
     if (
       !(yield* createWorkflow(
         this.workflowsDir,
@@ -470,7 +475,7 @@ export class FileWorkflowStore implements WorkflowStore {
           const head = yield* readHead(this.keyOf(this.dirOf(name)), protocolOptions);
           if (head === undefined) return;
           const { record } = this.parseHead(head, name);
-          yield* addCreated(this.createdDir, record.createdAt, name);
+          yield* addCreated(this.createdDir, record.createdAt, name, emptyFileOf(this.dueDir));
         }.call(this),
       );
     }
@@ -605,11 +610,18 @@ export class FileWorkflowStore implements WorkflowStore {
       // No workflow (yet): an insert under way, or one that crashed before creating its folder.
       // Never removed or moved (an insert stalled for any time may still complete, and then this is
       // its only marker); this process skips it for a while instead of reading it on every pass.
-      // Only an old one: a young one is most likely an insert about to complete. Real time (file ages).
-      const mtime = (yield { op: 'stat', path }) as number | undefined;
-      if (mtime !== undefined && Date.now() - mtime > ORPHAN_AGE_MS) {
+      // Only one it has seen so for a while: a new one is most likely an insert about to complete.
+      // Real time, and only this process's own sightings: markers are hard links of one shared
+      // file, so their file times say nothing of their own age.
+      const now = Date.now();
+      const since = this.suspects.get(path);
+      if (since === undefined) {
+        if (this.suspects.size >= MAX_ORPHANS) this.suspects.clear();
+        this.suspects.set(path, now);
+      } else if (now - since > ORPHAN_AGE_MS) {
+        this.suspects.delete(path);
         if (this.orphans.size >= MAX_ORPHANS) this.orphans.clear();
-        this.orphans.set(path, Date.now() + ORPHAN_SKIP_MS);
+        this.orphans.set(path, now + ORPHAN_SKIP_MS);
       }
       return undefined;
     }
@@ -941,8 +953,13 @@ function isEmptyOfWorkflows(dir: string): boolean {
 
 // Says the creation index covers every workflow (an empty file; made once, kept forever).
 function markComplete(createdDir: string): void {
+  createIfMissing(join(createdDir, COMPLETE_FILE));
+}
+
+// An empty file at `path` unless something is there already.
+function createIfMissing(path: string): void {
   try {
-    closeSync(openSync(join(createdDir, COMPLETE_FILE), 'wx'));
+    closeSync(openSync(path, 'wx'));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
   }

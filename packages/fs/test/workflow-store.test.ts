@@ -1,4 +1,13 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expectDurableError, runWorkflowStoreSuite } from '@durable/testkit';
@@ -26,7 +35,56 @@ runWorkflowStoreSuite('fs', {
   listing: true,
 });
 
+// Inodes of the marker files (due and creation index) under a root.
+function markerInodes(root: string): number[] {
+  const inodes: number[] = [];
+  for (const path of markers(root)) inodes.push(lstatSync(join(root, '.workflow-due', path)).ino);
+  for (const bucket of readdirSync(join(root, '.workflow-created'))) {
+    if (bucket.startsWith('.')) continue;
+    for (const name of readdirSync(join(root, '.workflow-created', bucket)))
+      inodes.push(lstatSync(join(root, '.workflow-created', bucket, name)).ino);
+  }
+  return inodes;
+}
+
 describe('fs workflow store', () => {
+  it('markers are hard links of one empty file: an insert allocates no inode for its index entries', async () => {
+    const root = freshRoot();
+    const store = new FileWorkflowStore({ root, fsync: false });
+    for (let i = 0; i < 5; i++) await store.insert({ id: `m-${i}`, handler: 'h' });
+    const inodes = markerInodes(root);
+    expect(inodes).toHaveLength(10);
+    expect(new Set(inodes)).toEqual(new Set([statSync(join(root, '.workflow-due', '.empty')).ino]));
+  });
+
+  it('a missing or planted shared empty file is made afresh; markers stay plain files', async () => {
+    const root = freshRoot();
+    const store = new FileWorkflowStore({ root, fsync: false });
+    await store.insert({ id: 'first', handler: 'h' });
+    const empty = join(root, '.workflow-due', '.empty');
+    rmSync(empty);
+    await store.insert({ id: 'second', handler: 'h' });
+    expect(lstatSync(empty).isFile()).toBe(true);
+    rmSync(empty);
+    writeFileSync(join(root, 'outside'), '');
+    symlinkSync(join(root, 'outside'), empty);
+    // A fresh store (another process): it has not checked this path before.
+    const other = new FileWorkflowStore({ root, fsync: false });
+    await other.insert({ id: 'third', handler: 'h' });
+    expect(lstatSync(empty).isFile()).toBe(true);
+    for (const path of markers(root))
+      expect(lstatSync(join(root, '.workflow-due', path)).isFile()).toBe(true);
+    const ids: string[] = [];
+    for (let claimed; (claimed = await other.claim({ leaseMs: 60_000 })) !== undefined; )
+      ids.push(claimed.record.id);
+    expect(ids.sort()).toEqual(['first', 'second', 'third']);
+    expect((await other.list({ limit: 10 })).items.map((w) => w.id).sort()).toEqual([
+      'first',
+      'second',
+      'third',
+    ]);
+  });
+
   it('state survives a new store instance on the same folder (a restarted process)', async () => {
     const root = freshRoot();
     const first = new FileWorkflowStore({ root });

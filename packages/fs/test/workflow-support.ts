@@ -6,6 +6,7 @@ export function markers(root: string): string[] {
   const out: string[] = [];
   const walk = (dir: string, prefix: string): void => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (entry.name.startsWith('.')) continue; // the shared empty file and announcements
       if (entry.isDirectory()) walk(join(dir, entry.name), `${prefix}${entry.name}/`);
       else out.push(`${prefix}${entry.name}`);
     }
