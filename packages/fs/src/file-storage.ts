@@ -23,6 +23,7 @@ import {
 import { commitKey, corruptError, readKey } from './key-store.js';
 import { KEY_DIR_SUFFIX, KeyPaths, SEGMENT_FILE, decodeSegment, encodeSegment } from './paths.js';
 import type { Head, KeyFolder, Planned } from './protocol.js';
+import { FileWatches } from './storage-watch.js';
 import { ValueKind, encodeValueFile } from './value-file.js';
 
 /** Options for {@link LocalFileStorageManager}. */
@@ -45,9 +46,10 @@ const ABSENT = encodeValueFile(ValueKind.ABSENT, new Uint8Array(0));
  * nothing to clean after a crash (see the commit protocol in protocol.ts).
  */
 export class LocalFileStorageManager implements StorageManager {
-  readonly capabilities: StorageCapabilities = { conditionalWrite: true };
+  readonly capabilities: StorageCapabilities = { conditionalWrite: true, watch: true };
   private readonly paths: KeyPaths;
   private readonly fsync: boolean;
+  private readonly watches: FileWatches;
 
   constructor(options: LocalFileStorageOptions) {
     if (options === null || typeof options !== 'object') {
@@ -59,6 +61,7 @@ export class LocalFileStorageManager implements StorageManager {
     checkOptions(options, CONTEXT, { known: ['root', 'fsync'], required: ['root'] });
     this.paths = new KeyPaths(options.root, CONTEXT);
     this.fsync = options.fsync ?? true;
+    this.watches = new FileWatches(this.paths.root, CONTEXT);
   }
 
   /** The resolved root folder. */
@@ -96,6 +99,7 @@ export class LocalFileStorageManager implements StorageManager {
       );
       if (!result.committed) throw conflict(key, 'write', ifVersion ?? null, result.head);
       this.paths.nameHashedFolders(key, folder);
+      this.watches.changed(key);
       return String(result.version);
     } catch (error) {
       throw toBackendError(error, `${CONTEXT}: write failed for ${key}`, { details: { key } });
@@ -123,6 +127,15 @@ export class LocalFileStorageManager implements StorageManager {
     } catch (error) {
       throw toBackendError(error, `${CONTEXT}: delete failed for ${key}`, { details: { key } });
     }
+  }
+
+  /**
+   * Calls `listener` soon after a write under `prefix` by any process on this root (through a
+   * watch of `<root>/.watch`; see storage-watch.ts). Advice only: a call may be spurious or
+   * missed, and deletes are not heard.
+   */
+  watch(prefix: string, listener: () => void): () => void {
+    return this.watches.watch(prefix, listener);
   }
 
   async exists(key: string): Promise<boolean> {

@@ -14,7 +14,10 @@ afterAll(() => {
   for (const root of roots) rmSync(root, { recursive: true, force: true });
 });
 
-runStorageSuite('fs', { create: () => new LocalFileStorageManager({ root: freshRoot() }) });
+runStorageSuite('fs', {
+  create: () => new LocalFileStorageManager({ root: freshRoot() }),
+  capabilities: { conditionalWrite: true, watch: true },
+});
 
 // The peer is a second manager on the same folder: exclusion holds between handles, not just
 // inside one object.
