@@ -1,12 +1,13 @@
 // TEST INFRASTRUCTURE: starts a server that is a program of its own (FerretDB from `go install`,
-// moto from pip) on 127.0.0.1 and a free port, and stops it by PID. Shared by the tests of
-// several packages (Mongo, S3, DynamoDB), so it needs only node builtins.
+// moto from pip, redis-server from Debian) on 127.0.0.1 and a free port, and stops it by PID.
+// Shared by the tests of several packages (Mongo, S3, DynamoDB, Redis).
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { wrapChildServer } from '@durable/testkit';
 
 /** A server program running in a child process. */
 export interface ExternalServer {
@@ -32,6 +33,11 @@ export interface ExternalServerSpec {
   env?: NodeJS.ProcessEnv;
   /** How long to wait for readiness. @default 30000 */
   startTimeoutMs?: number;
+  /**
+   * Listen on this port rather than a free one (to restart a server where its clients expect
+   * it); then no other port is tried. @default a free port
+   */
+  port?: number;
 }
 
 /**
@@ -89,8 +95,19 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Whether something accepts TCP connections on 127.0.0.1:port. */
-export function tcpOpen(port: number): Promise<boolean> {
+/** A request to send once connected, and the test of the reply's first chunk. */
+export interface TcpProbe {
+  /** Bytes to send, e.g. "PING\r\n". */
+  send: string;
+  /** Whether the first data received is the expected answer. */
+  answered(reply: string): boolean;
+}
+
+/**
+ * Whether something accepts TCP connections on 127.0.0.1:port (and, given a `probe`, answers its
+ * request as expected), within 1 s.
+ */
+export function tcpOpen(port: number, probe?: TcpProbe): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ host: '127.0.0.1', port });
     const done = (ok: boolean): void => {
@@ -99,19 +116,27 @@ export function tcpOpen(port: number): Promise<boolean> {
     };
     socket.setTimeout(1000, () => done(false));
     socket.once('error', () => done(false));
-    socket.once('connect', () => done(true));
+    socket.once('connect', () => {
+      if (probe === undefined) done(true);
+      else socket.write(probe.send);
+    });
+    if (probe !== undefined)
+      socket.once('data', (data: Buffer) => done(probe.answered(data.toString())));
   });
 }
 
-/** Starts the server on a free port (a new port if another process took it first). */
+/**
+ * Starts the server on a free port (a new port if another process took it first), or on
+ * `spec.port` when given.
+ */
 export async function startExternalServer(spec: ExternalServerSpec): Promise<ExternalServer> {
   for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
+    const port = spec.port ?? (await freePort());
     try {
       const child = await spawnAndWait(spec, port);
-      return wrap(child, port);
+      return wrapChildServer(child, port);
     } catch (error) {
-      if (attempt >= 3) throw error;
+      if (spec.port !== undefined || attempt >= 3) throw error;
     }
   }
 }
@@ -156,18 +181,4 @@ async function spawnAndWait(spec: ExternalServerSpec, port: number): Promise<Chi
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-}
-
-function wrap(child: ChildProcess, port: number): ExternalServer {
-  const exited = new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once('exit', () => resolve());
-  });
-  const end = async (signal: NodeJS.Signals): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-    await exited;
-    clearTimeout(timer);
-  };
-  return { port, pid: child.pid ?? -1, stop: () => end('SIGTERM'), kill: () => end('SIGKILL') };
 }

@@ -1,10 +1,9 @@
 // TEST INFRASTRUCTURE: a real redis-server for the tests. Uses REDIS_URL when set (a developer's
-// own server); otherwise spawns `redis-server` (Debian's package) on 127.0.0.1 and a free port,
-// without persistence, and stops it by PID.
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { createConnection } from 'node:net';
-import { freePort } from './external-server.js';
+// own server); otherwise starts `redis-server` (Debian's package) on 127.0.0.1 and a free port,
+// without persistence, through startExternalServer (ready once it answers PING), and stops it
+// by PID.
+import type { ExternalServer } from './external-server.js';
+import { findExecutable, startExternalServer, tcpOpen } from './external-server.js';
 
 /** A Redis server the tests can talk to. */
 export interface RedisTestServer {
@@ -49,47 +48,16 @@ export async function startRedisServer(options: StartRedisOptions = {}): Promise
     };
   }
   const extra = options.args ?? [];
-  let port = await freePort();
-  let child: ChildProcess | undefined;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      child = await spawnRedis(port, extra);
-      break;
-    } catch (error) {
-      // Another process may have taken the port between freePort() and the bind.
-      if (attempt >= 4) throw error;
-      port = await freePort();
-    }
+  const command = findExecutable('redis-server');
+  if (command === undefined) {
+    throw new Error(
+      'redis-server is not installed: install it (e.g. apt-get install redis-server) or set REDIS_URL',
+    );
   }
-  // Never leave a server behind when the process ends without stop() (a failed bench or test).
-  process.once('exit', () => child?.kill('SIGKILL'));
-  const server = {
-    url: `redis://127.0.0.1:${port}`,
-    port,
-    external: false,
-    get pid(): number | undefined {
-      return child?.pid;
-    },
-    stop: async (): Promise<void> => {
-      if (child !== undefined) await end(child, 'SIGTERM');
-      child = undefined;
-    },
-    kill: async (): Promise<void> => {
-      if (child !== undefined) await end(child, 'SIGKILL');
-      child = undefined;
-    },
-    restart: async (): Promise<void> => {
-      if (child !== undefined) await end(child, 'SIGKILL');
-      child = await spawnRedis(port, extra);
-    },
-  };
-  return server;
-}
-
-async function spawnRedis(port: number, extra: string[]): Promise<ChildProcess> {
-  const child = spawn(
-    'redis-server',
-    [
+  const spec = {
+    name: 'redis-server',
+    command,
+    args: (port: number): string[] => [
       '--port',
       String(port),
       '--bind',
@@ -102,57 +70,36 @@ async function spawnRedis(port: number, extra: string[]): Promise<ChildProcess> 
       'no',
       ...extra,
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let output = '';
-  const collect = (chunk: Buffer): void => {
-    output = (output + chunk.toString()).slice(-4000);
+    ready: (port: number): Promise<boolean> =>
+      tcpOpen(port, { send: 'PING\r\n', answered: (reply) => reply.startsWith('+PONG') }),
   };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-  const exited = new Promise<never>((_, reject) => {
-    child.once('error', (error) =>
-      reject(new Error(`redis-server could not start (is it installed?): ${error.message}`)),
-    );
-    child.once('exit', (code) =>
-      reject(new Error(`redis-server exited with ${String(code)}: ${output}`)),
-    );
-  });
-  exited.catch(() => undefined);
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const ready = await Promise.race([ping(port), exited]);
-    if (ready) {
-      child.removeAllListeners('exit');
-      return child;
+  let current: ExternalServer | undefined = await startExternalServer(spec);
+  const { port } = current;
+  // Never leave a server behind when the process ends without stop() (a failed bench or test).
+  process.once('exit', () => {
+    try {
+      if (current !== undefined) process.kill(current.pid, 'SIGKILL');
+    } catch {
+      // already gone
     }
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`redis-server on port ${port} did not answer PING in 10 s: ${output}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
-function ping(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
-    const done = (ok: boolean): void => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(1000, () => done(false));
-    socket.once('error', () => done(false));
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.once('data', (data) => done(data.toString().startsWith('+PONG')));
   });
-}
-
-async function end(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-  await exited;
-  clearTimeout(timer);
+  const end = async (how: 'stop' | 'kill'): Promise<void> => {
+    const server = current;
+    current = undefined;
+    if (server !== undefined) await server[how]();
+  };
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    external: false,
+    get pid(): number | undefined {
+      return current?.pid;
+    },
+    stop: () => end('stop'),
+    kill: () => end('kill'),
+    restart: async (): Promise<void> => {
+      await end('kill');
+      current = await startExternalServer({ ...spec, port });
+    },
+  };
 }

@@ -56,7 +56,7 @@ export function startChildServer(
       child.removeAllListeners('exit');
       try {
         const { port } = JSON.parse(line) as { port: number };
-        resolve(wrap(child, port));
+        resolve(wrapChildServer(child, port));
       } catch (error) {
         child.kill('SIGKILL');
         reject(new Error(`${script} printed ${line}: ${String(error)}`));
@@ -65,7 +65,12 @@ export function startChildServer(
   });
 }
 
-function wrap(child: ChildProcess, port: number): ChildServer {
+/**
+ * A {@link ChildServer} over a child process already listening on `port`: `stop()` sends SIGTERM
+ * (SIGKILL after 3 s), `kill()` SIGKILL, and each resolves once the process has exited. For
+ * launchers of servers that are not node scripts (they spawn and wait for readiness themselves).
+ */
+export function wrapChildServer(child: ChildProcess, port: number): ChildServer {
   const exited = new Promise<void>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve();
     else child.once('exit', () => resolve());

@@ -13,7 +13,7 @@ export {
 export type { ExpectedConflict, HookFn, SuiteRunner, TestFn } from './runner.js';
 export { runWorkflowStoreSuite } from './workflow-store-suite.js';
 export type { WorkflowStoreSuiteOptions } from './workflow-store-suite.js';
-export { startChildServer } from './child-server.js';
+export { startChildServer, wrapChildServer } from './child-server.js';
 export type { ChildServer } from './child-server.js';
 export { startLostReplyProxy } from './lost-reply-proxy.js';
 export type { LostReplyProxy, LostReplyProxyOptions, ProxiedRequest } from './lost-reply-proxy.js';
