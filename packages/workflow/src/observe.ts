@@ -99,9 +99,18 @@ class RunObservation {
     }
   }
 
+  // The one step observation of an untracked run, reused: a run's operations go one at a time
+  // (the context refuses one started while another runs), so its steps never overlap.
+  private quiet: StepObservation | undefined;
+
   step(id: string, index: number): StepObservation {
+    if (this.open === undefined) {
+      if (this.quiet === undefined) this.quiet = new StepObservation(this, id, index);
+      else this.quiet.reuse(id, index);
+      return this.quiet;
+    }
     const step = new StepObservation(this, id, index);
-    this.open?.push(step);
+    this.open.push(step);
     return step;
   }
 
@@ -149,9 +158,17 @@ export class StepObservation {
 
   constructor(
     private readonly run: RunObservation | undefined,
-    private readonly id: string,
-    private readonly index: number,
+    private id: string,
+    private index: number,
   ) {}
+
+  /** Observes the next step of the same untracked run (no span, never registered as open). */
+  reuse(id: string, index: number): void {
+    this.id = id;
+    this.index = index;
+    this.started = 0;
+    this.ended = false;
+  }
 
   /** `fn`, run inside the step's span (started with the first attempt) when tracing. */
   wrap<A extends { attempt: number }, T>(fn: (attempt: A) => T): (attempt: A) => T {
