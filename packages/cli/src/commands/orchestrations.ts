@@ -1,4 +1,3 @@
-import type { StateValue } from 'xstate';
 import type { OrchestrationPage, OrchestrationSummary } from '@durable/core/orchestrator';
 import { inspectOrchestration, listOrchestrations, toMermaid } from '@durable/core/orchestrator';
 import type { LoadedConfig } from '../config.js';
@@ -122,7 +121,7 @@ export async function orchestrationShowCommand(
         `--mermaid needs the machine of version ${view.version}: export orchestrations: { versions: [{ version: '${view.version}', logic: machine }] } in durable.config.mjs`,
       );
     }
-    const diagram = toMermaid(logic, { current: view.value as StateValue });
+    const diagram = toMermaid(logic, { current: view.value });
     if (options.json === true) out.json({ subject, ...view, mermaid: diagram });
     else out.line(diagram);
     return;

@@ -2,7 +2,6 @@ import { timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
-import type { StateValue } from 'xstate';
 import type { WorkflowListQuery } from '@durable/core';
 import { isDurableError } from '@durable/core';
 import { readStoredActor } from '@durable/core/actor';
@@ -253,9 +252,7 @@ function routes(app: FastifyInstance, config: LoadedConfig, token: string | unde
       return {
         subject,
         ...view,
-        ...(logic === undefined
-          ? {}
-          : { mermaid: toMermaid(logic, { current: view.value as StateValue }) }),
+        ...(logic === undefined ? {} : { mermaid: toMermaid(logic, { current: view.value }) }),
       };
     }),
   );
