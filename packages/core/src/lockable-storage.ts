@@ -39,6 +39,11 @@ export type UpdateOptions = AcquireOptions;
 export class LockableStorageManager implements StorageManager, LockManager {
   readonly storage: StorageManager;
   readonly lock: LockManager;
+  /**
+   * The inner storage's `watch`, where it has one (see {@link StorageManager.watch}); absent
+   * otherwise, as `capabilities.watch` then says.
+   */
+  readonly watch?: (prefix: string, listener: () => void) => () => void;
   private readonly logger: DurableLogger;
 
   constructor(options: LockableStorageOptions) {
@@ -59,10 +64,19 @@ export class LockableStorageManager implements StorageManager, LockManager {
     this.storage = options.storage;
     this.lock = options.lock;
     this.logger = logger ?? consoleLogger;
+    const storage = options.storage;
+    if (typeof storage.watch === 'function')
+      this.watch = (prefix, listener) => storage.watch!(prefix, listener);
   }
 
   get capabilities(): StorageCapabilities & LockCapabilities {
-    return { ...this.storage.capabilities, ...this.lock.capabilities };
+    const { watch, ...storage } = this.storage.capabilities;
+    // Declares watch only when the method is here to honour it.
+    return {
+      ...storage,
+      ...(watch === true && this.watch !== undefined ? { watch } : {}),
+      ...this.lock.capabilities,
+    };
   }
 
   read(key: string): Promise<StoredEntry | undefined> {

@@ -94,3 +94,38 @@ describe('LockableStorageManager: commit first, then report', () => {
     );
   });
 });
+
+describe('LockableStorageManager: watch', () => {
+  test('forwards the inner storage watch and declares it: a write through the composition is heard', async () => {
+    const store = new LockableStorageManager({
+      storage: new MemoryStorageManager(),
+      lock: new MemoryLockManager(),
+    });
+    expect(store.capabilities.watch).toBe(true);
+    let heard = 0;
+    const stop = store.watch!('timers/', () => heard++);
+    await store.write('timers/a', 'x');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(heard).toBeGreaterThan(0);
+    stop();
+    const before = heard;
+    await store.write('timers/b', 'x');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(heard).toBe(before);
+  });
+
+  test('a storage without watch: no watch method and no watch declared', () => {
+    const inner = new MemoryStorageManager();
+    const plain = {
+      capabilities: { conditionalWrite: true },
+      read: inner.read.bind(inner),
+      write: inner.write.bind(inner),
+      delete: inner.delete.bind(inner),
+      exists: inner.exists.bind(inner),
+      list: inner.list.bind(inner),
+    };
+    const store = new LockableStorageManager({ storage: plain, lock: new MemoryLockManager() });
+    expect(store.watch).toBeUndefined();
+    expect(store.capabilities.watch).toBeUndefined();
+  });
+});
