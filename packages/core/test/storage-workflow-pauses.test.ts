@@ -1,5 +1,6 @@
-import type { StepMemo, StorageManager } from '../src/index.js';
+import type { StepMemo } from '../src/index.js';
 import { MemoryStorageManager, StorageWorkflowStore, isDurableError } from '../src/index.js';
+import { Gate } from './support/storage-gate.js';
 
 // The storage-backed store's step path with a holder paused at every storage call of a saveStep
 // (before it and after it) while its lease is taken over and the new holder records, itself
@@ -14,57 +15,6 @@ const memo = (id: string, value: unknown): StepMemo => ({
   at: 1,
   value,
 });
-
-const OPS = new Set(['read', 'write', 'delete', 'exists', 'list']);
-
-/** Storage that, once armed, stops before or after its n-th call until released. */
-class Gate {
-  calls = 0;
-  private at = 0;
-  private phase: 'before' | 'after' = 'before';
-  private reachedResolve: () => void = () => undefined;
-  private releaseResolve: () => void = () => undefined;
-  reached: Promise<void> = Promise.resolve();
-  private released: Promise<void> = Promise.resolve();
-  readonly storage: StorageManager;
-
-  constructor(inner: StorageManager) {
-    this.storage = new Proxy(inner, {
-      get: (target, prop, receiver) => {
-        const value: unknown = Reflect.get(target, prop, receiver);
-        if (typeof prop !== 'string' || !OPS.has(prop) || typeof value !== 'function') return value;
-        return async (...args: unknown[]) => {
-          const n = ++this.calls;
-          if (n === this.at && this.phase === 'before') await this.stop();
-          const result: unknown = await (value as (...a: unknown[]) => Promise<unknown>).apply(
-            target,
-            args,
-          );
-          if (n === this.at && this.phase === 'after') await this.stop();
-          return result;
-        };
-      },
-    });
-  }
-
-  arm(at: number, phase: 'before' | 'after'): void {
-    this.calls = 0;
-    this.at = at;
-    this.phase = phase;
-    this.reached = new Promise((resolve) => (this.reachedResolve = resolve));
-    this.released = new Promise((resolve) => (this.releaseResolve = resolve));
-  }
-
-  release(): void {
-    this.at = 0;
-    this.releaseResolve();
-  }
-
-  private async stop(): Promise<void> {
-    this.reachedResolve();
-    await this.released;
-  }
-}
 
 type Settled = { ok: true } | { ok: false; code: string | undefined };
 
