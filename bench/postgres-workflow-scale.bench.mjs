@@ -4,13 +4,15 @@
 //    up with insertMany, not measured), each N in its own tables. Interleaved rounds on a fresh
 //    store: an empty claim (nothing due: what every idle poll pays) and a due claim (one due
 //    workflow inserted, its claim timed, then finished). Target: 100,000 <= 2x 100.
-// 2. Step growth: one workflow of GROWTH_STEPS ctx.steps run by the engine, each timed from
-//    inside; the cost at step 10 (median of steps 1-20) against the cost at step 1,000 (median of
-//    the last 20). Target: step 1,000 <= 1.5x step 10.
+// 2. Step growth: two workflows run by the engine, one with GROWTH_STEPS - 10 steps recorded and
+//    one with 10, take turns, TIMED steps each, one in flight (support/step-growth.mjs): step
+//    ~1,000 against step ~10 in the same seconds (timing steps 1-20 and then the last 20 of one
+//    workflow, seconds apart, let fsync's drift show as growth). Target: step 1,000 <= 1.5x step 10.
 // Usage: node bench/postgres-workflow-scale.bench.mjs   (SCALES=100,100000 ROUNDS=3 CLAIMS=10
 //        GROWTH_STEPS=1000 GROWTH_ROUNDS=3 TIMED=40 PARTS=claims,growth; DATABASE_URL for your own server)
 import { execFileSync } from 'node:child_process';
 import { median } from './support/stats.mjs';
+import { stepGrowth } from './support/step-growth.mjs';
 import { startPostgres } from './support/postgres.mjs';
 
 const { PostgresWorkflowStore } = await import('@durable/postgres');
@@ -109,40 +111,10 @@ try {
         connectionString: url,
         tablePrefix: `growth${round}_`,
       });
-      const times = { long: [], short: [] };
-      // Turn-taking: each timed step waits for the other workflow's previous step, so the two are
-      // measured one by one in the same seconds (no drift of the disk between early and late).
-      let turn = Promise.resolve();
-      let ready = 0;
-      let go;
-      const started = new Promise((resolve) => (go = resolve));
-      const run = (name, before) => async (ctx) => {
-        for (let i = 0; i < before; i++) await ctx.step(`pre-${i}`, () => ({ i }));
-        if (++ready === 2) go();
-        await started;
-        for (let k = 0; k < TIMED; k++) {
-          let done;
-          const mine = turn;
-          turn = new Promise((resolve) => (done = resolve));
-          await mine;
-          const t0 = performance.now();
-          await ctx.step(`timed-${k}`, () => ({ k, ok: true }));
-          times[name].push(performance.now() - t0);
-          done();
-        }
-      };
-      const client = new LidexClient({
-        store,
-        handlers: { long: run('long', GROWTH_STEPS - 10), short: run('short', 10) },
-      });
-      await client.start('long', 'long');
-      await client.start('short', 'short');
-      const stats = await client.drain();
-      await store.close();
-      if (stats.completed !== 2)
-        throw new Error(`the workflows did not complete: ${JSON.stringify(stats)}`);
-      const early = median(times.short);
-      const late = median(times.long);
+      const { early, late } = await stepGrowth((handlers) => new LidexClient({ store, handlers }), {
+        total: GROWTH_STEPS,
+        timed: TIMED,
+      }).finally(() => store.close());
       ratios.push(late / early);
       console.log(
         `  round ${round + 1}: step 10 ${early.toFixed(3)} ms, step ${GROWTH_STEPS} ${late.toFixed(

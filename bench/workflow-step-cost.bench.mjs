@@ -1,7 +1,7 @@
 // Two measures of one ctx.step.
-// 1. Growth: does step N cost more as the history grows? A workflow runs 1,000 steps and times
-//    each from inside; the cost at step 10 (median of steps 1-20) against the cost at step 1,000
-//    (median of steps 981-1,000), on the memory store, the storage-backed store on memory storage
+// 1. Growth: does step N cost more as the history grows? Two workflows, one with 990 steps
+//    recorded and one with 10, take turns, one step each, timed from inside (support/
+//    step-growth.mjs): step ~1,000 against step ~10 in the same seconds, on the memory store, the storage-backed store on memory storage
 //    and on fs storage, and the fs store. Target: step 1,000 <= 1.5x step 10.
 // 2. Against the bare durable write it needs: a conditional (compare-and-swap), fsynced write of
 //    the workflow record to the fs storage. A workflow runs STEPS steps and times them from
@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileLockManager, LocalFileStorageManager, FileWorkflowStore } from '@durable/fs';
 import { median } from './support/stats.mjs';
+import { stepGrowth } from './support/step-growth.mjs';
 
 const { MemoryStorageManager, MemoryWorkflowStore, StorageWorkflowStore } = await import(
   '@durable/core'
@@ -24,29 +25,6 @@ const ROUNDS = 7;
 const PARTS = (process.env.BENCH_PARTS ?? 'growth,bare').split(',');
 const GROWTH_STEPS = 1000;
 const GROWTH_ROUNDS = Number(process.env.BENCH_GROWTH_ROUNDS ?? 3);
-
-// Per-step times of one workflow of GROWTH_STEPS steps on `store`.
-async function stepTimes(store) {
-  const times = [];
-  const client = new LidexClient({
-    store,
-    pollIntervalMs: 1000,
-    handlers: {
-      long: async (ctx) => {
-        for (let i = 0; i < GROWTH_STEPS; i++) {
-          const t0 = performance.now();
-          await ctx.step(`step-${i}`, () => ({ i, ok: true }));
-          times[i] = performance.now() - t0;
-        }
-      },
-    },
-  });
-  await client.start('w', 'long');
-  const stats = await client.drain();
-  if (stats.completed !== 1)
-    throw new Error(`the workflow did not complete: ${JSON.stringify(stats)}`);
-  return times;
-}
 
 const growthStores = {
   memory: () => ({ store: new MemoryWorkflowStore() }),
@@ -68,17 +46,18 @@ const growthStores = {
 
 if (PARTS.includes('growth')) {
   console.log(
-    `step cost at step 10 (median of steps 1-20) and step 1,000 (median of 981-1,000), ${GROWTH_ROUNDS} rounds`,
+    `step cost at step ~10 and step ~1,000: two workflows taking turns, one step in flight (support/step-growth.mjs), ${GROWTH_ROUNDS} rounds`,
   );
   for (const [kind, make] of Object.entries(growthStores)) {
     const rows = [];
     for (let round = 0; round < GROWTH_ROUNDS; round++) {
       const { store, root } = make();
-      const times = await stepTimes(store);
+      const row = await stepGrowth(
+        (handlers) => new LidexClient({ store, pollIntervalMs: 1000, handlers }),
+        { total: GROWTH_STEPS, timed: 40 },
+      );
       if (root !== undefined) rmSync(root, { recursive: true, force: true });
-      const early = median(times.slice(0, 20));
-      const late = median(times.slice(GROWTH_STEPS - 20));
-      rows.push({ early, late, ratio: late / early });
+      rows.push(row);
     }
     const fmt = (key, digits) => rows.map((r) => r[key].toFixed(digits)).join(' / ');
     console.log(
