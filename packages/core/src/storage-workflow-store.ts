@@ -286,6 +286,7 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
    */
   private async insertStart(index: StorageDueIndex, record: StoredRecord): Promise<boolean> {
     const key = index.startKeyFor(record.id);
+    const now = record.createdAt;
     const token = createClaimToken();
     record.dueKey = key;
     record.rev = 0;
@@ -320,10 +321,39 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
       // Neither: the write did not land (a start key goes only after its record exists). Again.
     }
     const current = await this.read(record.id);
-    if (current === undefined || current.record.startToken === token) return true;
+    if (current === undefined || current.record.startToken === token) {
+      // A start due later is filed under its due time at once, so that claims, which list every
+      // start key, never page through sleeping workflows (see fileStart).
+      if (current === undefined && record.runAt > now) await this.fileStart(record.id, token);
+      return true;
+    }
     // The id had a record already: our start key is a duplicate that no record names.
     await this.storage.delete(key, { ifVersion: version }).catch(() => undefined);
     return false;
+  }
+
+  /**
+   * Makes the start of `id` (its start key, written by the start whose token is `token`, or any
+   * start when `token` is undefined) into its record while it is not due yet (a record that
+   * names its start key and exists is running: a claim keeps its entry, and is left alone): the change writes
+   * the entry at its due time, creates the record (only if absent) and deletes the start key.
+   * Best effort after a start has won: a failure leaves the start key, which a claim files the
+   * same way when it meets it (claimEntry).
+   */
+  private async fileStart(id: string, token: string | undefined): Promise<void> {
+    const startKey = (this.index as StorageDueIndex).startKeyFor(id);
+    await this.change(
+      id,
+      (record) =>
+        record !== undefined &&
+        record.status === WorkflowStatus.READY &&
+        record.dueKey === startKey &&
+        (token === undefined || record.startToken === token) &&
+        !isWorkflowDue(record, this.clock())
+          ? { ...record }
+          : undefined,
+      { claiming: true },
+    ).catch(() => undefined);
   }
 
   /**
@@ -701,7 +731,11 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
     const record = seen;
     if (record === undefined) return undefined; // a lost race: another claimer took it
     if (record.dueKey === entry.key) {
-      this.remember(entry.key, dueTime(record));
+      // A start not due yet whose start left it in the starts (it crashed, or failed, before
+      // filing it): filed now, so later claims do not list it again.
+      if (entry.start === true && record.status === WorkflowStatus.READY)
+        await this.fileStart(entry.id, undefined);
+      else this.remember(entry.key, dueTime(record));
       return undefined;
     }
     if (entry.start === true) {

@@ -65,14 +65,67 @@ describe('storage workflow store: a start is one conditional write', () => {
     expect(await store.claim({ leaseMs: 10_000 })).toBeUndefined();
   });
 
+  it('a start due later is filed under its due time: an empty claim reads no sleeping workflow', async () => {
+    const storage = new MemoryStorageManager();
+    const gate = new Gate(storage);
+    let now = 1000;
+    const store = new StorageWorkflowStore({ storage: gate.storage, clock: () => now });
+    for (let i = 0; i < 200; i++)
+      expect(await store.insert({ id: `s${i}`, handler: 'h', runAt: 5000 + i })).toBe(true);
+    expect(await store.insert({ id: 'now', handler: 'h' })).toBe(true);
+    expect((await storage.list(START_KEYS)).keys).toEqual(['workflows/due/0/bm93']);
+    const first = await store.claim({ leaseMs: 10_000 });
+    expect(first?.record.id).toBe('now');
+    await store.finish('now', first?.token ?? '', { status: 'completed', result: null });
+    gate.counts.clear();
+    expect(await store.claim({ leaseMs: 10_000 })).toBeUndefined();
+    expect(gate.counts.get('read') ?? 0).toBe(0);
+    expect((await store.get('s7'))?.status).toBe('ready');
+    now = 5010;
+    const due = await store.claim({ leaseMs: 10_000 });
+    expect(due?.record.id).toMatch(/^s([0-9]|10)$/);
+  });
+
+  it('a start due later left among the starts (its filing failed) is filed by the next claim', async () => {
+    const storage = new MemoryStorageManager();
+    let failFiling = true;
+    const failing = new Proxy(storage, {
+      get: (target, prop, receiver) => {
+        const value: unknown = Reflect.get(target, prop, receiver);
+        if (prop !== 'write' || typeof value !== 'function') return value;
+        return (key: string, ...rest: unknown[]) => {
+          if (failFiling && !key.startsWith(START_KEYS)) throw new Error('storage down');
+          return (value as (...a: unknown[]) => unknown).apply(target, [key, ...rest]);
+        };
+      },
+    });
+    let now = 1000;
+    const store = new StorageWorkflowStore({ storage: failing, clock: () => now });
+    expect(await store.insert({ id: 'w', handler: 'h', input: 'W', runAt: 5000 })).toBe(true);
+    expect((await storage.list(START_KEYS)).keys).toHaveLength(1);
+    failFiling = false;
+    expect(await store.claim({ leaseMs: 10_000 })).toBeUndefined();
+    expect((await storage.list(START_KEYS)).keys).toEqual([]);
+    expect(await store.insert({ id: 'w', handler: 'h', input: 'X' })).toBe(false);
+    now = 5000;
+    expect((await store.claim({ leaseMs: 10_000 }))?.record.input).toBe('W');
+  });
+
   // A start S paused (or crashed: never resumed) at each of its storage calls, before or after
   // it, while another start of the id runs, a worker claims and finishes the workflow, and a third
   // start comes. Whatever the schedule: at most one start is acknowledged, the record (if any)
   // holds that start's input, and when S crashed after its write with no other start acknowledged
   // the workflow still exists (S's, to be run), never two.
-  it.each(['resumed', 'crashed'] as const)(
-    'a start %s at any of its storage calls: exactly one start of the id is acknowledged',
-    async (fate) => {
+  // A start due later (S's, runAt 1500 at its clock 1000; the others' clock is 2000) files itself
+  // under its due time after its write: its pause points include that filing.
+  it.each([
+    ['resumed', 'now'],
+    ['crashed', 'now'],
+    ['resumed', 'later'],
+    ['crashed', 'later'],
+  ] as const)(
+    'a start %s at any of its storage calls (due %s): exactly one start of the id is acknowledged',
+    async (fate, due) => {
       let points = 0;
       for (let at = 1; ; at++) {
         let paused = false;
@@ -80,9 +133,17 @@ describe('storage workflow store: a start is one conditional write', () => {
           const storage = new MemoryStorageManager();
           const gate = new Gate(storage);
           const slow = new StorageWorkflowStore({ storage: gate.storage, clock: () => 1000 });
-          const other = new StorageWorkflowStore({ storage, clock: () => 1000 });
+          const other = new StorageWorkflowStore({
+            storage,
+            clock: () => (due === 'now' ? 1000 : 2000),
+          });
           gate.arm(at, phase);
-          const s = slow.insert({ id: 'w', handler: 'h', input: 'S' });
+          const s = slow.insert({
+            id: 'w',
+            handler: 'h',
+            input: 'S',
+            ...(due === 'later' ? { runAt: 1500 } : {}),
+          });
           const stopped = await Promise.race([gate.reached.then(() => true), s.then(() => false)]);
           paused ||= stopped;
           const results: Array<[string, boolean]> = [];
@@ -116,7 +177,7 @@ describe('storage workflow store: a start is one conditional write', () => {
         }
         if (!paused) break;
       }
-      expect(points).toBeGreaterThanOrEqual(4);
+      expect(points).toBeGreaterThanOrEqual(due === 'now' ? 4 : 8);
     },
   );
 });
