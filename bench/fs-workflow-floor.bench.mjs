@@ -1,6 +1,7 @@
 // fs workflow store, 3-step workflows end to end, against its floor: the file-system writes one
 // workflow cannot avoid in this layout, done bare with node:fs (no engine, no reads, no checks; see
-// support/fs-floor.mjs: 2 marker links, 3 folders, 6 files written, fsynced and linked per workflow)
+// support/fs-floor.mjs: 2 marker links, 3 folders, 3 head files written, fsynced and linked, and a
+// step log, one append and fdatasync per step)
 // with the store's split (metadata calls synchronous, fsync on the thread pool) and the engine's
 // default concurrency (10 workflows at a time). The store side runs WorkflowClient on
 // FileWorkflowStore (fsync on, the default) as bench/peer-dbos.bench.mjs does: start them one

@@ -3,11 +3,12 @@
 //   insert  2 markers (due, created: hard links of one empty file), a prepared folder with e0/
 //           and r0/, the head written and fsynced in it, the folder renamed into place
 //   claim   a head written and fsynced, linked, its temp name removed; r0 renamed to r1
-//   steps   each a file written and fsynced, linked into r1, its temp name removed
+//   steps   each one record appended to r1/log (created by the first) and fdatasynced
 //   finish  a head written and fsynced, linked, its temp name removed; r1 renamed to r2; the due
 //           marker removed
 import {
   closeSync,
+  fdatasync,
   fsync,
   linkSync,
   mkdirSync,
@@ -18,6 +19,8 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 
+const fdatasyncAsync = (fd) =>
+  new Promise((resolve, reject) => fdatasync(fd, (error) => (error ? reject(error) : resolve())));
 const fsyncAsync = (fd) =>
   new Promise((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
 const head = Buffer.alloc(300, 'h');
@@ -39,6 +42,17 @@ async function commitFile(dir, target, bytes, n) {
   await writeSynced(temp, bytes);
   linkSync(temp, target);
   unlinkSync(temp);
+}
+
+// A step: one record appended to the run folder's log and fdatasynced.
+async function appendSynced(path, bytes) {
+  const fd = openSync(path, 'a', 0o600);
+  try {
+    writeSync(fd, bytes);
+    await fdatasyncAsync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Makes the folders of a floor run under `base`. */
@@ -64,7 +78,7 @@ export async function floorRun(base, i, steps) {
   const w = join(base, 'w', String(i));
   await commitFile(w, join(w, 'e0', '1'), head, 'c');
   renameSync(join(w, 'r0'), join(w, 'r1'));
-  for (let s = 0; s < steps; s++) await commitFile(w, join(w, 'r1', `${s}.0`), step, `s${s}`);
+  for (let s = 0; s < steps; s++) await appendSynced(join(w, 'r1', 'log'), step);
   await commitFile(w, join(w, 'e0', '2'), head, 'f');
   renameSync(join(w, 'r1'), join(w, 'r2'));
   unlinkSync(join(base, 'due', `${i}.0`));

@@ -2,6 +2,7 @@ import type { Dirent } from 'node:fs';
 import {
   closeSync,
   constants,
+  fdatasync,
   fstatSync,
   fsync,
   linkSync,
@@ -31,6 +32,8 @@ const SMALL_FILE_BYTES = 64 * 1024;
 // Below Buffer's pool threshold (4 KiB), so the first read allocates nothing new.
 const FIRST_READ_BYTES = 4000;
 const READ_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0);
+const APPEND_FLAGS =
+  constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | (constants.O_NOFOLLOW ?? 0);
 const CREATE_FLAGS =
   constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0);
 
@@ -89,7 +92,11 @@ function perform(op: FsOp): unknown {
     case 'readdir':
       return listFolder(op.path);
     case 'readFile':
-      return readWhole(op.path);
+      return op.from === undefined || op.from === 0
+        ? readWhole(op.path)
+        : readFrom(op.path, op.from);
+    case 'append':
+      return appendTo(op.path, op.chunks, op.sync);
     case 'writeFile':
       return writeNew(op.path, op.chunks, op.sync);
     case 'syncFile':
@@ -251,6 +258,67 @@ async function readAllAsync(fd: number, size: number): Promise<Buffer> {
     offset += n;
   }
   return bytes.subarray(0, offset);
+}
+
+const fdatasyncAsync = (fd: number): Promise<void> =>
+  new Promise((resolve, reject) => fdatasync(fd, (error) => (error ? reject(error) : resolve())));
+
+// One write at the end of the file (O_APPEND: the kernel places it after every earlier append, so
+// appends of several processes never interleave or overwrite), then fdatasync when asked.
+function appendTo(
+  path: string,
+  chunks: Uint8Array[],
+  sync: boolean,
+): 'ok' | 'ENOENT' | Promise<'ok'> {
+  let fd: number;
+  try {
+    fd = openSync(path, APPEND_FLAGS, 0o600);
+  } catch (error) {
+    if (code(error) === 'ENOENT') return 'ENOENT';
+    throw error;
+  }
+  try {
+    const size = chunks.reduce((total, chunk) => total + chunk.length, 0);
+    const bytes = chunks.length === 1 ? (chunks[0] as Uint8Array) : Buffer.concat(chunks, size);
+    const written = writeSync(fd, bytes, 0, bytes.length);
+    // A short write (a full disk) leaves a torn frame that readers skip; the step is not recorded.
+    if (written !== bytes.length)
+      throw new Error(`${path}: short append (${written} of ${bytes.length} bytes)`);
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+  if (!sync) {
+    closeSync(fd);
+    return 'ok';
+  }
+  return fdatasyncAsync(fd)
+    .then(() => 'ok' as const)
+    .finally(() => closeSync(fd));
+}
+
+// The bytes of a file from `from` to its end; undefined when the file is missing.
+function readFrom(path: string, from: number): Uint8Array | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, READ_FLAGS);
+  } catch (error) {
+    if (code(error) === 'ENOENT') return undefined;
+    throw error;
+  }
+  try {
+    const chunks: Buffer[] = [];
+    for (let offset = from; ; ) {
+      const chunk = Buffer.allocUnsafe(FIRST_READ_BYTES);
+      const n = readSync(fd, chunk, 0, FIRST_READ_BYTES, offset);
+      if (n > 0) chunks.push(chunk.subarray(0, n));
+      offset += n;
+      if (n < FIRST_READ_BYTES) break; // a regular file reads short only at its end
+    }
+    return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 const fsyncAsync = (fd: number): Promise<void> =>

@@ -29,7 +29,8 @@ export class ForeignFolderError extends Error {
 /** One file-system call of the protocol. Paths use "/" separators. */
 export type FsOp =
   | { readonly op: 'readdir'; readonly path: string }
-  | { readonly op: 'readFile'; readonly path: string }
+  /** Reads a file from byte `from` (default 0) to its end. */
+  | { readonly op: 'readFile'; readonly path: string; readonly from?: number }
   | {
       readonly op: 'writeFile';
       readonly path: string;
@@ -50,6 +51,18 @@ export type FsOp =
    * systems). Only for files whose content is never read or written (markers).
    */
   | { readonly op: 'createFile'; readonly path: string; readonly like?: string }
+  /**
+   * Appends `chunks` in one write to the file at `path` (O_APPEND; created when missing, never
+   * through a symlink), fdatasynced when `sync`. Answers 'ok', or 'ENOENT' when the folder is
+   * missing. As in the kernel, the path is resolved
+   * (open) before the write: a folder renamed between the two gets the bytes at its new name.
+   */
+  | {
+      readonly op: 'append';
+      readonly path: string;
+      readonly chunks: Uint8Array[];
+      readonly sync: boolean;
+    }
   /** Removes an empty folder; a folder that is not empty answers EEXIST. */
   | { readonly op: 'rmdir'; readonly path: string };
 

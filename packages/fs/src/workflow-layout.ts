@@ -1,24 +1,30 @@
 import type { DirEntry, FsOp, Outcome, Steps } from './protocol.js';
 import { ForeignFolderError } from './protocol.js';
-import { ValueKind, decodeValueFile, encodeValueFile } from './value-file.js';
+import type { LogHistory } from './step-log.js';
+import { LOG_NAME, historyOf, scanLog } from './step-log.js';
+import { decodeValueFile } from './value-file.js';
 
 /*
  * One workflow's folder W (`<root>/.workflows/<name>`), written as protocol steps like protocol.ts
  * so that the interleaving test and the pause tests run the very same code:
  *
  *   W/e<B>/<slot>     the head: the record without its steps, a key of the commit protocol
- *   W/r<n>/<i>.<j>    the run folder: step memo i, version j (a pending memo is replaced by j + 1)
- *   W/.t-<random>     a step's temp file (written in full and fsynced, then linked)
+ *   W/r<n>/log        the run folder's step log: records appended by the claims (step-log.ts)
+ *   W/r<n>/<i>.<j>    step memo i, version j, one file each: written by versions before the log
+ *                     (read when the folder has no log; imported into the log by the next step)
  *
  * W is created whole (head slot 0 and an empty run folder r0) by renaming a prepared folder, so a
  * workflow exists completely or not at all, and only one of several inserts of an id wins.
  * Exactly one run folder exists at a time. It is only ever renamed, to `r<v>` where v is the
  * version of a head commit that took or ended a claim (a claim, suspend, release, finish,
  * cancel), and only to a larger number: so once renamed away from `r<m>`, nothing ever creates
- * `r<m>` again. The claim committed at head version m writes its steps into `r<m>` by link(),
- * which refuses an existing name (a position is recorded once) and fails with ENOENT once the run
- * folder has been renamed past m: a stalled holder whose claim was taken over, or ended, can never
- * record a step afterwards, whatever the timing. The invariants are in docs/architecture.md.
+ * `r<m>` again. The claim committed at head version m appends its steps to `r<m>/log`; an append
+ * counts once the path still names the file written after the append was durable (the rename
+ * that fences the claim came later, so the next holder reads it). A stalled holder whose claim
+ * was taken over, or ended, can never make a record count afterwards, whatever the timing: its
+ * append fails (ENOENT), or lands past what the next holder read, where that holder's barrier
+ * record keeps it from counting.
+ * The invariants are in docs/architecture.md.
  */
 
 /** A run folder number in W's listing, or undefined. */
@@ -155,12 +161,7 @@ export function* moveRun(dir: string, target: number): Steps<boolean> {
   throw new Error(`${dir}: the run folder kept moving`);
 }
 
-/** A step file's content: the memo and the run (claim) that recorded it. */
-export function encodeStep(memo: unknown, run: number): Uint8Array[] {
-  return encodeValueFile(ValueKind.VALUE, Buffer.from(JSON.stringify({ run, memo })));
-}
-
-/** Reads one step file: its memo and the run that recorded it; undefined when it is gone. */
+/** Reads one step file of an older version (see {@link readLegacySteps}): its memo and the run that recorded it; undefined when it is gone. */
 export function* readStep(path: string): Steps<{ memo: unknown; run: number } | undefined> {
   const bytes = (yield { op: 'readFile', path }) as Uint8Array | undefined;
   if (bytes === undefined) return undefined;
@@ -186,14 +187,16 @@ export function* readStep(path: string): Steps<{ memo: unknown; run: number } | 
   return { memo: parsed.memo, run: parsed.run };
 }
 
-/** The memos of a run folder, in order, with the version (file) number and recording run of each; undefined when the folder is gone. */
-export function* readSteps(
+/** The memos of a run folder written by @durable/fs before the step log (one file per step). */
+export function* readLegacySteps(
   runDir: string,
-): Steps<{ memos: unknown[]; versions: number[]; runs: number[] } | undefined> {
+): Steps<{ memos: unknown[]; versions: number[]; runs: number[]; log: boolean } | undefined> {
   const entries = (yield { op: 'readdir', path: runDir }) as DirEntry[] | undefined;
   if (entries === undefined) return undefined;
   const latest = new Map<number, Set<number>>();
+  let log = false;
   for (const entry of entries) {
+    if (entry.name === LOG_NAME) log = true;
     const match = entry.file ? STEP.exec(entry.name) : null;
     if (match === null) continue; // temp files, and names the store never writes
     const index = Number(match[1]);
@@ -216,62 +219,68 @@ export function* readSteps(
     versions.push(version);
     runs.push(step.run);
   }
-  return { memos, versions, runs };
+  return { memos, versions, runs, log };
 }
 
-/** How many positions a run folder records (from its names: no file is read); 0 when it is gone. */
-export function* countSteps(runDir: string): Steps<number> {
-  const entries = (yield { op: 'readdir', path: runDir }) as DirEntry[] | undefined;
-  const first = new Set<number>();
-  for (const entry of entries ?? []) {
-    const match = entry.file ? STEP.exec(entry.name) : null;
-    if (match !== null && match[2] === '0') first.add(Number(match[1]));
-  }
-  let count = 0;
-  while (first.has(count)) count++;
-  return count;
+/** A run folder's history, with what a claim needs to append to its log. */
+export interface RunHistory extends LogHistory {
+  /** Bytes of the log read (0: no log). */
+  size: number;
+  /** The history is in per-step files of an older version, not (yet) in the log. */
+  legacy: boolean;
 }
-
-/** The outcome of {@link recordStep}: recorded, the file name taken already, or fenced (the run folder moved on). */
-export type RecordOutcome = 'ok' | 'EEXIST' | 'FENCED';
 
 /**
- * Records a step file `<index>.<version>` in run folder `r<run>` of W: written in full (and
- * fsynced) under a temp name in W, then linked. The link is the commit: it refuses a taken name,
- * and finds no folder once the claim's run folder has been moved on.
+ * The history of run folder `runDir` (see step-log.ts for which records count; `holder`: the
+ * claim reading it for its own use); undefined when the folder is gone. A folder without a log
+ * may hold per-step files of an older version: they are read as the history.
  */
-export function* recordStep(
-  dir: string,
-  run: number,
-  index: number,
-  version: number,
-  chunks: Uint8Array[],
-  sync: boolean,
-  unique: () => string,
-): Steps<RecordOutcome> {
-  let temp: string | undefined;
-  try {
-    for (let attempt = 0; ; attempt++) {
-      if (temp === undefined) {
-        temp = `${dir}/.t-${unique()}`;
-        yield { op: 'writeFile', path: temp, chunks, sync };
-      }
-      const target = `${dir}/r${run}/${index}.${version}`;
-      const linked = yield* call({ op: 'link', from: temp, to: target });
-      // link(2) resolves the folder, then links into it: a takeover's rename between the two puts
-      // the file in the renamed folder. Still at its path after the link, the file was in the run
-      // folder before any rename, so the next holder reads it; gone, it may have landed late
-      // (ignored or superseded by the next holder: see recordMemo): report the claim lost.
-      if (linked === 'ok')
-        return (yield { op: 'stat', path: target }) === undefined ? 'FENCED' : 'ok';
-      if (linked === 'EEXIST') return 'EEXIST';
-      // ENOENT: the run folder moved on (fenced), or our temp file was swept as abandoned after a
-      // very long pause (then write it again).
-      const tempThere = (yield { op: 'stat', path: temp }) !== undefined;
-      if (tempThere || attempt > 3) return 'FENCED';
-      temp = undefined;
+export function* readSteps(runDir: string, holder?: number): Steps<RunHistory | undefined> {
+  for (let attempt = 0; attempt < MAX_MOVE_ATTEMPTS; attempt++) {
+    const bytes = (yield { op: 'readFile', path: `${runDir}/${LOG_NAME}` }) as
+      | Uint8Array
+      | undefined;
+    if (bytes !== undefined) {
+      const { records } = scanLog(bytes);
+      return { ...historyOf(records, holder), size: bytes.length, legacy: false };
     }
-  } finally {
-    if (temp !== undefined) yield* call({ op: 'unlink', path: temp });
+    const legacy = yield* readLegacySteps(runDir);
+    if (legacy === undefined) return undefined;
+    if (legacy.log) continue; // created meanwhile: read it
+    return {
+      memos: legacy.memos,
+      versions: legacy.versions,
+      runs: legacy.runs,
+      barriers: new Set(),
+      size: 0,
+      legacy: legacy.memos.length > 0,
+    };
   }
+  throw new Error(`${runDir}: its step log kept appearing and disappearing`);
+}
+
+/** How many positions a run folder records; 0 when it is gone. */
+export function* countSteps(runDir: string): Steps<number> {
+  return (yield* readSteps(runDir))?.memos.length ?? 0;
+}
+
+/**
+ * Appends `bytes` (whole records) to the step log of run folder `runDir` in one write (and
+ * fdatasync when `sync`). 'FENCED' when the folder is gone (the claim's run folder moved on). The
+ * open resolves the folder before the write, so a rename in between puts the bytes in the moved
+ * folder's log: whether they count is decided by reading the log back at its path afterwards
+ * (see the store's `appendHeld`).
+ */
+export function* appendRecords(
+  runDir: string,
+  bytes: Uint8Array,
+  sync: boolean,
+): Steps<'ok' | 'FENCED'> {
+  const path = `${runDir}/${LOG_NAME}`;
+  return (yield { op: 'append', path, chunks: [bytes], sync }) === 'ENOENT' ? 'FENCED' : 'ok';
+}
+
+/** The step log's bytes from byte `from` on; undefined when it is gone. */
+export function* readLogFrom(runDir: string, from: number): Steps<Uint8Array | undefined> {
+  return (yield { op: 'readFile', path: `${runDir}/${LOG_NAME}`, from }) as Uint8Array | undefined;
 }

@@ -71,16 +71,17 @@ import { ForeignFolderError, commit, readHead } from './protocol.js';
 import { ValueKind, encodeValueFile } from './value-file.js';
 import {
   CorruptStepError,
+  appendRecords,
   countSteps,
   createWorkflow,
   currentRun,
-  encodeStep,
   moveRun,
-  readStep,
+  readLogFrom,
   readSteps,
-  recordStep,
   sweepPrepared,
 } from './workflow-layout.js';
+import type { RunHistory } from './workflow-layout.js';
+import { encodeBarrier, encodeStepRecord } from './step-log.js';
 
 /** Options for {@link FileWorkflowStore}. */
 export interface FileWorkflowStoreOptions {
@@ -102,8 +103,6 @@ const ORPHAN_AGE_MS = 10_000;
 const ORPHAN_SKIP_MS = 60_000;
 const MAX_ORPHANS = 10_000;
 const GET_ATTEMPTS = 20;
-// Late links that can land at one position: one per fenced holder (each fails at its next call).
-const MAX_LATE = 64;
 
 /** The head: a record without its steps, plus the run folder of its current claim. */
 interface HeadState {
@@ -122,8 +121,12 @@ interface Held {
   versions: number[];
   /** The run (claim) that recorded each position. */
   runs: number[];
-  /** Positions recorded when this claim read the history: a position at or past it recorded by another run landed late. */
-  base: number;
+  /** Bytes of the run folder's step log accounted for in memos (appends are read back from here). */
+  size: number;
+  /** The log holds this claim's barrier record (written before its first step, see step-log.ts). */
+  barrier: boolean;
+  /** The history is in per-step files of an older version: the first append imports it. */
+  legacy: boolean;
   /** The marker the claim was found through, removed once the workflow is finished or re-anchored. */
   marker?: string;
 }
@@ -132,9 +135,9 @@ interface Held {
  * The embedded default {@link WorkflowStore}: workflows in a local folder, safe for several
  * processes at once and under any pause or crash. Each workflow is a folder whose head (the
  * record without its steps) is committed by the storage protocol's compare-and-swap, and whose
- * steps are files of their own, each linked once into the folder of the claim that recorded it:
- * a step costs one small file whatever the history's length, and a stalled holder whose claim was
- * taken over finds its folder gone. A due index (empty marker files in folders by due time) lets
+ * steps are records appended to one log per run folder (one write, and one fdatasync, per step:
+ * no file created, whatever the history's length), counted only while the claim held when they
+ * were durable: a stalled holder whose claim was taken over finds its folder gone. A due index (empty marker files in folders by due time) lets
  * a claim read only what is due: sleeping and finished workflows are never listed.
  */
 export class FileWorkflowStore implements WorkflowStore {
@@ -588,21 +591,22 @@ export class FileWorkflowStore implements WorkflowStore {
     if (result.committed && next !== undefined) {
       // Fence the previous holder (if any) before reading the history it may still be adding to.
       if (!(yield* moveRun(dir, result.version))) return undefined;
-      const steps = yield* readSteps(`${dir}/r${result.version}`);
+      const runDir = `${dir}/r${result.version}`;
+      // Read as anyone would (not as the holder: its barrier, written next, says what it read).
+      const steps = yield* readSteps(runDir);
       if (steps === undefined) return undefined;
-      const memos = steps.memos as StepMemo[];
-      const expiresAt = next.claim?.expiresAt ?? 0;
-      this.held.set(name, {
-        id: next.id,
-        token,
-        run: result.version,
-        expiresAt,
-        memos: [...memos],
-        versions: steps.versions,
-        runs: steps.runs,
-        base: memos.length,
-        marker: path,
-      });
+      const held = this.heldOf(next.id, token, result.version, next.claim?.expiresAt ?? 0, steps);
+      held.marker = path;
+      // A claim that read a non-empty log writes its barrier before it acts on what it read, so
+      // that no record landing later (a stalled holder's, or an older claim's late barrier) can
+      // change that history (step-log.ts).
+      if (steps.size > 0 && !held.barrier) {
+        if ((yield* this.appendHeld(dir, held, encodeBarrier(held.run, steps.size))) === 'FENCED')
+          return undefined;
+        held.barrier = true;
+      }
+      this.held.set(name, held);
+      const memos = [...held.memos];
       return { token, record: { ...next, steps: memos } };
     }
     const state = seen;
@@ -659,33 +663,15 @@ export class FileWorkflowStore implements WorkflowStore {
         this.held.delete(name);
         continue;
       }
-      let version = index < held.versions.length ? (held.versions[index] as number) + 1 : 0;
-      const chunks = encodeStep(memo, held.run);
-      let outcome = yield* recordStep(
+      const version = index < held.versions.length ? (held.versions[index] as number) + 1 : 0;
+      const outcome = yield* this.appendHeld(
         dir,
-        held.run,
-        index,
-        version,
-        chunks,
-        this.fsync,
-        protocolOptions.uniqueName,
+        held,
+        this.recordBytes(held, index, version, memo),
       );
-      // A name taken by another run at or past the history this claim read: a fenced holder's link
-      // that landed in this run folder after the takeover (see recordStep). Never part of this
-      // run's history: superseded by the next version (readers take the newest).
-      for (let late = 0; outcome === 'EEXIST' && index >= held.base && late < MAX_LATE; late++) {
-        const there = yield* readStep(`${dir}/r${held.run}/${index}.${version}`);
-        if (there === undefined || there.run === held.run) break;
-        version++;
-        outcome = yield* recordStep(
-          dir,
-          held.run,
-          index,
-          version,
-          chunks,
-          this.fsync,
-          protocolOptions.uniqueName,
-        );
+      if (outcome === 'FENCED') {
+        this.held.delete(name);
+        throw lockLost(id, operation);
       }
       if (outcome === 'ok') {
         held.memos[index] = memo;
@@ -693,11 +679,83 @@ export class FileWorkflowStore implements WorkflowStore {
         held.runs[index] = held.run;
         return;
       }
+      // Another append came between what this process knew and its own (the same claim in another
+      // call): the log decides. The first record of a position and version counts.
+      if (held.memos[index] !== undefined && held.versions[index] === version) {
+        if (JSON.stringify(held.memos[index]) === JSON.stringify(memo)) return;
+      }
       this.held.delete(name);
-      if (outcome === 'FENCED') throw lockLost(id, operation);
-      // EEXIST: recorded meanwhile (by this claim: a retried call); judge it against the history on disk.
       if (attempt > 3) throw lockLost(id, operation);
     }
+  }
+
+  // The bytes of one step record, after this claim's barrier (and the imported history of an
+  // older version's per-step files) when the log holds neither yet. Such a claim read no log (a
+  // claim that read one wrote its barrier at once), so its barrier says it read nothing.
+  private recordBytes(held: Held, index: number, version: number, memo: StepMemo): Uint8Array {
+    const record = encodeStepRecord(held.run, index, version, memo);
+    if (held.barrier) return record;
+    const parts = [encodeBarrier(held.run, 0)];
+    // Imported at version 0 each (held counts them so: see heldOf), as records of this claim.
+    if (held.legacy)
+      held.memos.forEach((old, at) => parts.push(encodeStepRecord(held.run, at, 0, old)));
+    parts.push(record);
+    return Buffer.concat(parts);
+  }
+
+  /**
+   * Appends records of the held claim to its run folder's log, then reads the log back at its
+   * path from what this process knew. The read is the fence check: the run folder is renamed away
+   * from `r<run>` when the claim ends and never comes back, so a log found there after the append
+   * was durable means that rename came later, and the next holder (which reads the log after it)
+   * reads the records. 'ok' when only this append came after what held knew (held.size moves past
+   * it); 'FENCED' when the folder had moved on (the records may or may not count: the claim is
+   * lost either way); 'OTHER' when other appends came in between (held is then reloaded from the
+   * whole log, which decides).
+   */
+  private *appendHeld(
+    dir: string,
+    held: Held,
+    bytes: Uint8Array,
+  ): Steps<'ok' | 'FENCED' | 'OTHER'> {
+    const runDir = `${dir}/r${held.run}`;
+    if ((yield* appendRecords(runDir, bytes, this.fsync)) === 'FENCED') return 'FENCED';
+    const after = yield* readLogFrom(runDir, held.size);
+    if (after === undefined) return 'FENCED';
+    held.barrier = true;
+    held.legacy = false;
+    if (Buffer.compare(after, bytes) === 0) {
+      held.size += bytes.length;
+      return 'ok';
+    }
+    const steps = yield* readSteps(runDir, held.run);
+    if (steps === undefined) return 'FENCED';
+    Object.assign(held, this.heldOf(held.id, held.token, held.run, held.expiresAt, steps), {
+      marker: held.marker,
+    });
+    return 'OTHER';
+  }
+
+  private heldOf(
+    id: string,
+    token: string,
+    run: number,
+    expiresAt: number,
+    steps: RunHistory,
+  ): Held {
+    return {
+      id,
+      token,
+      run,
+      expiresAt,
+      memos: steps.memos as StepMemo[],
+      // An older version's per-step files are imported at version 0 (see recordBytes).
+      versions: steps.legacy ? steps.versions.map(() => 0) : steps.versions,
+      runs: steps.runs,
+      size: steps.size,
+      barrier: steps.barriers.has(run),
+      legacy: steps.legacy,
+    };
   }
 
   private *loadHeld(id: string, name: string, token: string, operation: string): Steps<Held> {
@@ -707,19 +765,9 @@ export class FileWorkflowStore implements WorkflowStore {
     const head = yield* readHead(this.keyOf(dir), protocolOptions);
     const state = head === undefined ? undefined : this.parseHead(head, name);
     assertClaimHeld(state?.record, token, operation, id);
-    const steps = yield* readSteps(`${dir}/r${state.run}`);
+    const steps = yield* readSteps(`${dir}/r${state.run}`, state.run);
     if (steps === undefined) throw lockLost(id, operation);
-    const memos = steps.memos as StepMemo[];
-    const held: Held = {
-      id,
-      token,
-      run: state.run,
-      expiresAt: state.record.claim?.expiresAt ?? 0,
-      memos,
-      versions: steps.versions,
-      runs: steps.runs,
-      base: memos.length,
-    };
+    const held = this.heldOf(id, token, state.run, state.record.claim?.expiresAt ?? 0, steps);
     this.held.set(name, held);
     return held;
   }

@@ -170,10 +170,10 @@ describe('workflow store', () => {
     at: 0,
   });
 
-  test('a step save paused just before its link, while another process takes the workflow over and records its own, is refused with LOCK_LOST and appears nowhere', async () => {
+  test('a step save paused just before its append, while another process takes the workflow over and records its own, is refused with LOCK_LOST and appears nowhere', async () => {
     const store = new FileWorkflowStore({ root, fsync: false });
     await store.insert({ id: 'w', handler: 'h' });
-    const paused = await startPaused(['before:link', 'wf-step', 'w']);
+    const paused = await startPaused(['before:append', 'wf-step', 'w']);
     // The child's lease (0 ms) has expired: this claim takes the workflow over.
     const claimed = await store.claim({ leaseMs: 60_000 });
     expect(claimed?.record.steps.map((m) => m.id)).toEqual(['child-0']);
@@ -184,22 +184,53 @@ describe('workflow store', () => {
     expect((await store.get('w'))?.steps.map((m) => m.id)).toEqual(['child-0', 'parent-1']);
   }, 120_000);
 
-  test('a step save paused just after its link (its commit) is seen by the process that takes over, which records after it; the paused save then reports its claim lost (LOCK_LOST), never a different record', async () => {
+  test('a step save paused after its append, before the read-back that checks its claim, is seen by the process that takes over, which records after it; the paused save then reports its claim lost (LOCK_LOST), never a different record', async () => {
     const store = new FileWorkflowStore({ root, fsync: false });
     await store.insert({ id: 'w', handler: 'h' });
-    const paused = await startPaused(['after:link', 'wf-step', 'w']);
+    const paused = await startPaused(['after:append', 'wf-step', 'w']);
     const claimed = await store.claim({ leaseMs: 60_000 });
     expect(claimed?.record.steps.map((m) => m.id)).toEqual(['child-0', 'child-1']);
     await store.saveStep('w', claimed!.token, 2, step('parent-2', 2));
     paused.child.kill('SIGCONT');
-    // It cannot tell whether its link landed before the takeover's move of the run folder or in
-    // the moved folder after it (link(2) resolves the folder first), so it reports the lost claim.
+    // Its read-back finds the run folder moved: it cannot tell whether its bytes landed before the
+    // takeover's move of the run folder or in the moved folder after it (the open resolves the
+    // folder first), so it reports the lost claim.
     expect(await paused.outcome).toMatchObject({ ok: false, code: 'LOCK_LOST' });
     expect((await store.get('w'))?.steps.map((m) => m.id)).toEqual([
       'child-0',
       'child-1',
       'parent-2',
     ]);
+  }, 120_000);
+
+  test('a step save paused after its read-back found its claim held (acknowledged) is in the history of the process that takes over, which records after it', async () => {
+    const store = new FileWorkflowStore({ root, fsync: false });
+    await store.insert({ id: 'w', handler: 'h' });
+    const paused = await startPaused(['done:', 'wf-step', 'w']);
+    const claimed = await store.claim({ leaseMs: 60_000 });
+    expect(claimed?.record.steps.map((m) => m.id)).toEqual(['child-0', 'child-1']);
+    await store.saveStep('w', claimed!.token, 2, step('parent-2', 2));
+    paused.child.kill('SIGCONT');
+    expect(await paused.outcome).toMatchObject({ ok: true });
+    expect((await store.get('w'))?.steps.map((m) => m.id)).toEqual([
+      'child-0',
+      'child-1',
+      'parent-2',
+    ]);
+  }, 120_000);
+
+  test('a claim paused before its barrier (it read a non-empty log), while another process takes the workflow over and records, gets nothing: its barrier finds the run folder moved', async () => {
+    const store = new FileWorkflowStore({ root, fsync: false });
+    await store.insert({ id: 'w', handler: 'h' });
+    const first = (await store.claim({ leaseMs: 0 }))!;
+    await store.saveStep('w', first.token, 0, step('first-0', 0));
+    const paused = await startPaused(['before:append', 'wf-claim', 'w']);
+    const claimed = await store.claim({ leaseMs: 60_000 });
+    expect(claimed?.record.steps.map((m) => m.id)).toEqual(['first-0']);
+    await store.saveStep('w', claimed!.token, 1, step('parent-1', 1));
+    paused.child.kill('SIGCONT');
+    expect(await paused.outcome).toMatchObject({ ok: true, claimed: null });
+    expect((await store.get('w'))?.steps.map((m) => m.id)).toEqual(['first-0', 'parent-1']);
   }, 120_000);
 
   test('an insert paused between its due marker and creating the workflow, while others insert, claim and finish, is found by a claim once it completes', async () => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FsOp } from '../src/protocol.js';
@@ -26,7 +26,7 @@ async function countCalls(body: () => Promise<unknown>): Promise<Record<string, 
   const calls: Record<string, number> = {};
   setStepHook((op: FsOp) => {
     calls[op.op] = (calls[op.op] ?? 0) + 1;
-    if (op.op === 'writeFile')
+    if (op.op === 'writeFile' || op.op === 'append')
       calls.bytesWritten = (calls.bytesWritten ?? 0) + op.chunks.reduce((n, c) => n + c.length, 0);
   });
   try {
@@ -90,19 +90,56 @@ async function stepCalls(history: number): Promise<Record<string, number>> {
   );
 }
 
-test('a step makes the same file-system calls and writes the same bytes at position 10 and 1,000 (one file, the history is not rewritten)', async () => {
+test('a step makes the same file-system calls and writes the same bytes at position 10 and 1,000 (one append to the log, no file created, the history is not rewritten)', async () => {
   const early = await stepCalls(10);
   const late = await stepCalls(1_000);
-  expect(late).toEqual(early);
+  // The record names its position: 1000 takes two digits more than 10.
+  expect(late.bytesWritten).toBe((early.bytesWritten ?? 0) + 2);
+  expect({ ...late, bytesWritten: 0 }).toEqual({ ...early, bytesWritten: 0 });
+  // The append, and the read-back at the log's path of what came after the bytes this process
+  // knew (the fence check).
   expect(early).toEqual({
-    writeFile: 1,
+    append: 1,
     bytesWritten: early.bytesWritten,
-    link: 1,
-    stat: 1,
-    unlink: 1,
+    readFile: 1,
   });
   expect(early.bytesWritten).toBeLessThan(300);
 }, 300_000);
+
+test('a 3-step workflow, from insert to finish, creates 7 files and folders (3 folders, 3 head files, 1 step log)', async () => {
+  const root = freshRoot();
+  const store = new FileWorkflowStore({ root, fsync: false });
+  // The store's own folders and shared files are made by a first workflow.
+  await store.insert({ id: 'warm', handler: 'h' });
+  const warm = (await store.claim({ leaseMs: 60_000 }))!;
+  await store.finish('warm', warm.token, { status: 'completed', result: 0 });
+  const created: string[] = [];
+  setStepHook((op: FsOp) => {
+    // Markers linked to the shared empty file (`like`) allocate no inode; a log is created by
+    // its first append.
+    if (op.op === 'writeFile' || op.op === 'mkdir' || (op.op === 'createFile' && !op.like))
+      created.push(op.path);
+    if (op.op === 'append' && !existsSync(op.path)) created.push(op.path);
+  });
+  try {
+    await store.insert({ id: 'w', handler: 'h' });
+    const mine = (await store.claim({ leaseMs: 60_000 }))!;
+    for (let i = 0; i < 3; i++)
+      await store.saveStep(mine.record.id, mine.token, i, {
+        id: `s${i}`,
+        kind: 'step',
+        done: true,
+        value: i,
+        at: 0,
+      });
+    await store.finish(mine.record.id, mine.token, { status: 'completed', result: 3 });
+  } finally {
+    setStepHook(undefined);
+  }
+  const names = created.map((path) => path.slice(root.length).replace(/[0-9a-f]{8,}/g, '*'));
+  expect(names.filter((name) => name.endsWith('/log'))).toHaveLength(1);
+  expect(names).toHaveLength(7);
+}, 60_000);
 
 // Reads made by listing pages of `limit` out of `count` workflows created one per ms (one ms per
 // workflow: no two share a creation time), oldest first and newest first, first page and a later one.
@@ -137,15 +174,16 @@ async function listCalls(count: number, limit: number): Promise<Record<string, n
 test('a listing page reads the heads of its page and the one after, with 30 or 1,000 workflows (the creation index), in both orders', async () => {
   for (const count of [30, 1_000]) {
     for (const calls of await listCalls(count, 10)) {
-      // One head per workflow of the page and the next (a few more where a bucket ends); per
-      // workflow at most 4 folder listings (head and run folder), plus the index's own.
-      expect(calls.readFile).toBeLessThanOrEqual(12);
+      // One head and one step log per workflow of the page and the next (a few more where a
+      // bucket ends); per workflow at most 4 folder listings (head and run folder, a run folder
+      // without a log is listed), plus the index's own.
+      expect(calls.readFile).toBeLessThanOrEqual(2 * 12);
       expect(calls.readdir).toBeLessThanOrEqual(4 * 12 + 4);
     }
   }
 }, 300_000);
 
-test('a get of a completed workflow reads its head once and each step once (a completed head is final)', async () => {
+test('a get of a completed workflow reads its head once and its step log once (a completed head is final)', async () => {
   const store = new FileWorkflowStore({ root: freshRoot(), fsync: false });
   await store.insert({ id: 'w', handler: 'h' });
   const claimed = (await store.claim({ leaseMs: 60_000 }))!;
@@ -164,7 +202,7 @@ test('a get of a completed workflow reads its head once and each step once (a co
     expect(record?.status).toBe('completed');
     expect(record?.steps.map((m) => m.id)).toEqual(['s0', 's1', 's2']);
   });
-  expect(completed.readFile).toBe(4);
+  expect(completed.readFile).toBe(2);
   // An unfinished one is read again to check the head did not change meanwhile.
-  expect(running.readFile).toBe(5);
+  expect(running.readFile).toBe(3);
 }, 120_000);

@@ -174,6 +174,74 @@ function takeover(): World {
   };
 }
 
+// Two takeovers in a row: a stale holder records step 1, a first taker (whose own lease is short)
+// claims and records, and a second taker, later, claims over it and records. Each taker's history
+// must start with everything the takers before it read (nothing read ever changes), and an
+// acknowledged step must be in every later taker's history.
+function twoTakeovers(): World {
+  const clock = { now: 1_000_000 };
+  const { fs, store } = world(clock);
+  const holder = store();
+  drive(fs, holder.insertRoutine(workflowTransitions.create({ id: ID, handler: 'h' }, clock.now)));
+  const first = drive(fs, holder.claimRoutine('stale', 100, clock.now)).claimed as ClaimedWorkflow;
+  drive(fs, holder.stepRoutine(ID, first.token, 0, memo('s0')));
+  clock.now += 1000;
+  const later = { now: clock.now + 10_000 };
+  const seen: (StepMemo[] | undefined)[] = [undefined, undefined];
+  const taker = (slot: number, token: string, at: { now: number }): Steps<boolean> =>
+    (function* () {
+      const mine = new ModelStore({ root, clock: () => at.now, fsync: false });
+      const claimed = (yield* mine.claimRoutine(token, 100, at.now)).claimed;
+      if (claimed === undefined) return false;
+      seen[slot] = claimed.record.steps;
+      yield* mine.stepRoutine(ID, token, claimed.record.steps.length, memo(token));
+      return true;
+    })();
+  return {
+    fs,
+    actors: [
+      holder.stepRoutine(ID, 'stale', 1, memo('stale')),
+      taker(0, 'first', clock),
+      taker(1, 'second', later),
+    ],
+    check: ([stale, a, b]) => {
+      const final = stepsOf(fs, store()).map((m) => m.id);
+      const ids = seen.map((steps) => steps?.map((m) => m.id));
+      const isPrefix = (short: string[] | undefined, long: string[] | undefined): boolean =>
+        short === undefined || long === undefined || short.every((id, i) => long[i] === id);
+      // Whoever claimed last: the history is what it read, then its own step if acknowledged.
+      for (const [slot, outcome] of [a, b].entries()) {
+        if (outcome?.ok !== true || outcome.value !== true) continue;
+        if (!isPrefix(ids[slot], final))
+          throw new Error(`taker ${slot} read ${ids[slot]} but the history is ${final}`);
+      }
+      if (ids[0] !== undefined && ids[1] !== undefined) {
+        if (!isPrefix(ids[0], ids[1]))
+          throw new Error(`the second taker read ${ids[1]}, not after the first's ${ids[0]}`);
+      }
+      if (stale?.ok === true) {
+        for (const slot of [0, 1])
+          if (ids[slot] !== undefined && ids[slot]?.[1] !== 'stale')
+            throw new Error(
+              `an acknowledged stale step is missing from taker ${slot}: ${ids[slot]}`,
+            );
+      } else if (stale !== undefined && !lockLost(stale)) {
+        throw new Error(
+          `the stale holder failed otherwise: ${String((stale as { error?: unknown }).error)}`,
+        );
+      }
+      if (a?.ok === false && !lockLost(a))
+        throw new Error(
+          `the first taker failed otherwise: ${String((a as { error?: unknown }).error)}`,
+        );
+      if (b?.ok === false && !lockLost(b))
+        throw new Error(
+          `the second taker failed otherwise: ${String((b as { error?: unknown }).error)}`,
+        );
+    },
+  };
+}
+
 // A holder suspends (earlier than its lease), a claimer looks at the workflow's marker (moving it
 // when early), and a signal wakes it: after every step an unfinished workflow stays findable.
 function wakeups(): World {
@@ -305,6 +373,7 @@ describe('every interleaving of the workflow store routines keeps fencing and th
   // Two preemptions for two actors; one for three (two take minutes on a shared machine).
   test.each([
     ['a stale holder recording a step while its workflow is taken over', 2, takeover],
+    ['a stale holder recording a step while its workflow is taken over twice', 1, twoTakeovers],
     ['a suspend, a claimer moving markers and a waking signal', 1, wakeups],
     ['two inserts of one id and a claimer', 1, insertAndClaim],
     ['an insert and two sweepers of prepared folders', 2, insertAndSweep],
@@ -319,6 +388,8 @@ describe('every interleaving of the workflow store routines keeps fencing and th
   test.each([
     ['the stale holder', takeover, 0],
     ['the taker', takeover, 1],
+    ['the first of two takers', twoTakeovers, 1],
+    ['the stale holder of two takeovers', twoTakeovers, 0],
     ['the suspending holder', wakeups, 0],
     ['the claimer moving markers', wakeups, 1],
     ['the signaller', wakeups, 2],

@@ -2,6 +2,7 @@ import {
   existsSync,
   lstatSync,
   mkdtempSync,
+  readFileSync,
   readdirSync,
   rmSync,
   statSync,
@@ -164,4 +165,61 @@ test('a folder written before the creation index (no .workflow-created) is index
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+describe('the step log', () => {
+  const step = (id: string, value: number) => ({
+    id,
+    kind: 'step' as const,
+    done: true,
+    value,
+    at: 0,
+  });
+  const runDirOf = (root: string, id: string): string => {
+    const dir = join(root, '.workflows', workflowName(id));
+    const run = readdirSync(dir).find((name) => /^r[0-9]+$/.test(name));
+    return join(dir, run!);
+  };
+
+  test('steps written by an older version as one file each are read, and imported into the log by the next step', async () => {
+    let now = 1_000_000;
+    const root = freshRoot();
+    const store = new FileWorkflowStore({ root, fsync: false, clock: () => now });
+    await store.insert({ id: 'old', handler: 'h' });
+    const claimed = (await store.claim({ leaseMs: 1000 }))!;
+    // What an older @durable/fs left: step files <index>.<version> naming the run that wrote them.
+    const runDir = runDirOf(root, 'old');
+    const legacy = (memo: unknown): Buffer =>
+      Buffer.concat(
+        encodeValueFile(ValueKind.VALUE, Buffer.from(JSON.stringify({ run: 1, memo }))),
+      );
+    writeFileSync(join(runDir, '0.0'), legacy(step('a', 0)));
+    writeFileSync(join(runDir, '1.0'), legacy({ ...step('b', 1), done: false }));
+    writeFileSync(join(runDir, '1.1'), legacy(step('b', 1)));
+    expect((await store.get('old'))?.steps.map((m) => m.id)).toEqual(['a', 'b']);
+    // Another process (no cached history) records the next step: the older steps move into the log.
+    const peer = new FileWorkflowStore({ root, fsync: false, clock: () => now });
+    await peer.saveStep('old', claimed.token, 2, step('c', 2));
+    expect(existsSync(join(runDir, 'log'))).toBe(true);
+    expect((await store.get('old'))?.steps).toEqual([step('a', 0), step('b', 1), step('c', 2)]);
+    now += 2000;
+    const next = await store.claim({ leaseMs: 1000 });
+    expect(next?.record.steps.map((m) => m.id)).toEqual(['a', 'b', 'c']);
+  });
+
+  test('a damaged record in the log is skipped, never returned as data', async () => {
+    const root = freshRoot();
+    const store = new FileWorkflowStore({ root, fsync: false });
+    await store.insert({ id: 'w', handler: 'h' });
+    const claimed = (await store.claim({ leaseMs: 60_000 }))!;
+    await store.saveStep('w', claimed.token, 0, step('a', 0));
+    await store.saveStep('w', claimed.token, 1, step('b', 1));
+    const path = join(runDirOf(root, 'w'), 'log');
+    const bytes = readFileSync(path);
+    const at = bytes.indexOf('"id":"b"');
+    bytes[at + 6] = 'x'.charCodeAt(0);
+    writeFileSync(path, bytes);
+    const reader = new FileWorkflowStore({ root, fsync: false });
+    expect((await reader.get('w'))?.steps.map((m) => m.id)).toEqual(['a']);
+  });
 });

@@ -39,6 +39,9 @@ class FsError extends Error {
 /** The in-memory file system. */
 export class ModelFs {
   readonly root: DirNode = { kind: 'dir', entries: new Map() };
+  private file(data: Uint8Array): FileNode {
+    return { kind: 'file', data, links: 1 };
+  }
 
   /** Creates a folder and its parents (setup only, not a protocol step). */
   mkdirs(path: string): void {
@@ -85,13 +88,13 @@ export class ModelFs {
         const node = this.lookup(op.path);
         if (node === undefined) return undefined;
         if (node.kind !== 'file') throw new FsError('EISDIR', op.path);
-        return node.data;
+        return op.from === undefined ? node.data : node.data.subarray(op.from);
       }
       case 'writeFile': {
         const { dir, name } = this.parent(op.path);
         if (dir === undefined) throw new FsError('ENOENT', op.path);
         if (dir.entries.has(name)) throw new FsError('EEXIST', op.path);
-        dir.entries.set(name, { kind: 'file', data: Buffer.concat(op.chunks), links: 1 });
+        dir.entries.set(name, this.file(Buffer.concat(op.chunks)));
         return undefined;
       }
       case 'syncFile':
@@ -103,6 +106,7 @@ export class ModelFs {
       case 'rename':
       case 'removeTree':
       case 'createFile':
+      case 'append':
         return this.begin(op)!();
       case 'unlink': {
         const { dir, name } = this.parent(op.path);
@@ -126,7 +130,7 @@ export class ModelFs {
   }
 
   /**
-   * The first step of a two-step call (link, mkdir, rename, removeTree, createFile): resolves its paths (and,
+   * The first step of a two-step call (link, mkdir, rename, removeTree, createFile, append): resolves its paths (and,
    * for removeTree, empties the tree) and returns the second step; undefined for one-step calls.
    */
   begin(op: FsOp): (() => unknown) | undefined {
@@ -149,7 +153,26 @@ export class ModelFs {
         return () => {
           if (dir === undefined || dir.dead === true) return 'ENOENT';
           if (dir.entries.has(name)) return 'EEXIST';
-          dir.entries.set(name, { kind: 'file', data: new Uint8Array(0), links: 1 });
+          dir.entries.set(name, this.file(new Uint8Array(0)));
+          return 'ok';
+        };
+      }
+      case 'append': {
+        // open(O_APPEND | O_CREAT) resolves the file (or its folder) first; the write lands in
+        // that file later, wherever it has moved meanwhile.
+        const { dir, name } = this.parent(op.path);
+        const found = dir?.entries.get(name);
+        if (found !== undefined && found.kind !== 'file') throw new FsError('EISDIR', op.path);
+        return () => {
+          let node = found;
+          if (node === undefined) {
+            if (dir === undefined || dir.dead === true) return 'ENOENT';
+            const now = dir.entries.get(name);
+            if (now !== undefined && now.kind !== 'file') throw new FsError('EISDIR', op.path);
+            node = now ?? this.file(new Uint8Array(0));
+            dir.entries.set(name, node);
+          }
+          node.data = Buffer.concat([node.data, ...op.chunks]);
           return 'ok';
         };
       }
