@@ -235,7 +235,22 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
         : undefined;
     this.lockPrefix = `${prefix}locks/`;
     this.clock = options.clock ?? systemClock;
+    const storage = this.storage;
+    const index = this.index;
+    if (index !== undefined && storage.capabilities?.watch === true && storage.watch !== undefined)
+      this.watch = (listener) =>
+        (storage.watch as NonNullable<StorageManager['watch']>)(index.prefix, listener);
   }
+
+  /**
+   * Wake-ups (see `WorkflowStore.watch`), present when the storage declares `capabilities.watch`
+   * (memory and fs storage, others that declare it, and a `LockableStorageManager` around one):
+   * every write under the due index is heard, by other processes too where the storage can tell
+   * them, and every change that makes work claimable writes there (a start, an entry at a new due
+   * time: a signal, a release, a suspend). Some calls are spurious (a finish deletes its entry):
+   * a worker woken only looks.
+   */
+  readonly watch?: (listener: () => void) => () => void;
 
   async insert(workflow: NewWorkflow): Promise<boolean> {
     const now = this.clock();
