@@ -1,4 +1,4 @@
-import { crc32 } from 'node:zlib';
+import { crc32 } from './crc32.js';
 
 /*
  * The step log of a run folder (`W/r<n>/log`): every claim appends its records to the one file,
