@@ -1,26 +1,56 @@
 // A timer worker is woken by writes of other processes where the storage can watch: process A
 // runs a worker polling once a minute, process B saves orchestrations whose timers are due in
-// 300 ms, and A fires each once long before its next poll (the test's 20 s timeout is a third of
-// it). On fs (a watch of <root>/.watch). Real OS processes on the built packages.
+// 300 ms, and A fires each once long before its next poll (the test's 45 s timeout is under
+// it). On fs (a watch of <root>/.watch), on PostgreSQL (LISTEN/NOTIFY; DATABASE_URL, else a
+// throwaway cluster) and on Redis (PUBLISH/SUBSCRIBE; REDIS_URL, else redis-server), each skipped
+// loudly without a server. Real OS processes on the built packages.
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { uniquePrefix } from '@durable/testkit';
+import type { RedisTestServer, TestPostgres } from '@durable/test-support';
+import {
+  postgresAvailability,
+  startRedisServer,
+  startTestPostgres,
+  uniqueSchema,
+} from '@durable/test-support';
 
 const FIXTURE = join(__dirname, 'fixtures', 'timer-wakeup-worker.mjs');
-const BACKENDS = ['fs'] as const;
+const pgAvailability = postgresAvailability();
+const redisAvailable =
+  (process.env['REDIS_URL'] ?? '') !== '' ||
+  (process.env['PATH'] ?? '')
+    .split(':')
+    .some((folder) => folder !== '' && existsSync(join(folder, 'redis-server')));
+if (!pgAvailability.available)
+  console.warn(`SKIPPED: PostgreSQL timer wake-ups (${pgAvailability.reason})`);
+if (!redisAvailable)
+  console.warn('SKIPPED: Redis timer wake-ups (no redis-server on PATH and no REDIS_URL)');
+const BACKENDS = [
+  'fs',
+  ...(pgAvailability.available ? (['postgres'] as const) : []),
+  ...(redisAvailable ? (['redis'] as const) : []),
+] as const;
 let dir: string;
+let postgres: TestPostgres | undefined;
+let redis: RedisTestServer | undefined;
 const children: ChildProcess[] = [];
 
-beforeAll(() => {
+beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'durable-timer-wakeups-'));
+  [postgres, redis] = await Promise.all([
+    pgAvailability.available ? startTestPostgres() : Promise.resolve(undefined),
+    redisAvailable ? startRedisServer() : Promise.resolve(undefined),
+  ]);
 }, 120_000);
 afterEach(() => {
   for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
 });
-afterAll(() => {
+afterAll(async () => {
+  await Promise.all([postgres?.stop(), redis?.stop()]);
   rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 
@@ -53,7 +83,11 @@ function start(job: Record<string, unknown>) {
   return { child, next };
 }
 
-function backendSpec(_backend: (typeof BACKENDS)[number]): Record<string, unknown> {
+function backendSpec(backend: (typeof BACKENDS)[number]): Record<string, unknown> {
+  if (backend === 'postgres')
+    return { kind: 'postgres', url: postgres!.url, schema: uniqueSchema('wakeups') };
+  if (backend === 'redis')
+    return { kind: 'redis', url: redis!.url, prefix: `${uniquePrefix('wakeups')}:` };
   return { kind: 'fs', root: join(dir, uniquePrefix('fs')) };
 }
 
@@ -95,5 +129,6 @@ describe.each(BACKENDS)('%s timer wake-ups across processes', (backend) => {
       ['w3', 'notif.late'],
     ]);
     expect(stopped['fired']).toBe(3);
-  }, 20_000);
+    // Under the poll's 60 s from the worker's first run, with room for loaded machines.
+  }, 45_000);
 });

@@ -16,8 +16,8 @@ type Listener = (payload: string) => void;
  * Wake-ups across processes through PostgreSQL's LISTEN/NOTIFY: one connection of the pool,
  * taken when the first listener subscribes and kept until `close()`, listens on the channels in
  * use. Notifications are hints only (a waiter still checks the table): while that connection is
- * down some are missed, so every listener is called once it is back, and the callers' own
- * polling bounds any wait.
+ * down some are missed, so every listener is called once it is back (and a channel's listeners
+ * once its LISTEN has taken hold), and the callers' own polling bounds any wait.
  */
 export class Notifier {
   private readonly listeners = new Map<string, Set<Listener>>();
@@ -33,8 +33,13 @@ export class Notifier {
     const fresh = set === undefined;
     if (set === undefined) this.listeners.set(channel, (set = new Set()));
     set.add(listener);
-    if (fresh && this.client !== undefined)
-      void this.client.query(`LISTEN ${channel}`).catch(() => undefined);
+    if (fresh && this.client !== undefined) {
+      // What was notified before the LISTEN took hold is lost: wake the channel once it has.
+      void this.client.query(`LISTEN ${channel}`).then(
+        () => this.local(channel, ''),
+        () => undefined,
+      );
+    }
     this.connect();
     return () => {
       set.delete(listener);

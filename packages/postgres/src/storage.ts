@@ -23,6 +23,7 @@ import { assertStorableKey, prefixUpperBound } from './keys.js';
 import type { PostgresConnectionOptions } from './options.js';
 import { checkConnectionOptions } from './options.js';
 import type { Names } from './options.js';
+import { PostgresWatches, notifyWatchers, watchMigration } from './storage-watch.js';
 
 /** Options for {@link PostgresStorageManager}. */
 export type PostgresStorageOptions = PostgresConnectionOptions;
@@ -41,6 +42,7 @@ export function storageMigrations(
         'kv',
       )} (key text COLLATE "C" PRIMARY KEY, value bytea NOT NULL, version text NOT NULL)`,
     },
+    watchMigration(names),
   ];
 }
 
@@ -52,16 +54,20 @@ type Statements = Record<
 function prepare(names: Names): Statements {
   const kv = names.table('kv');
   const after = 'key >= $1 AND key > $2';
+  const notify = notifyWatchers(names);
   return {
     read: statement(`SELECT value, version FROM ${kv} WHERE key = $1`),
     version: statement(`SELECT version FROM ${kv} WHERE key = $1`),
+    // Writes notify the watchers of the key (see notifyWatchers); deletes need not be heard.
     upsert: statement(
-      `INSERT INTO ${kv} (key, value, version) VALUES ($1, $2, $3) ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version`,
+      `WITH w AS (INSERT INTO ${kv} (key, value, version) VALUES ($1, $2, $3) ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version RETURNING key)${notify}`,
     ),
     create: statement(
-      `INSERT INTO ${kv} (key, value, version) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING`,
+      `WITH w AS (INSERT INTO ${kv} (key, value, version) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING RETURNING key)${notify}`,
     ),
-    update: statement(`UPDATE ${kv} SET value = $2, version = $3 WHERE key = $1 AND version = $4`),
+    update: statement(
+      `WITH w AS (UPDATE ${kv} SET value = $2, version = $3 WHERE key = $1 AND version = $4 RETURNING key)${notify}`,
+    ),
     delete: statement(`DELETE FROM ${kv} WHERE key = $1`),
     deleteIf: statement(`DELETE FROM ${kv} WHERE key = $1 AND version = $2`),
     list: statement(`SELECT key FROM ${kv} WHERE ${after} AND key < $3 ORDER BY key LIMIT $4`),
@@ -78,14 +84,16 @@ function prepare(names: Names): Statements {
  * again since) `UNKNOWN_OUTCOME`.
  */
 export class PostgresStorageManager implements StorageManager {
-  readonly capabilities: StorageCapabilities = { conditionalWrite: true };
+  readonly capabilities: StorageCapabilities = { conditionalWrite: true, watch: true };
   private readonly connection: Connection;
   private readonly sql: Statements;
+  private readonly watches: PostgresWatches;
 
   constructor(options: PostgresStorageOptions) {
     checkConnectionOptions(options, CONTEXT, []);
     this.connection = new Connection(options, CONTEXT, storageMigrations);
     this.sql = prepare(this.connection.names);
+    this.watches = new PostgresWatches(this.connection, CONTEXT);
   }
 
   async read(key: string): Promise<StoredEntry | undefined> {
@@ -135,11 +143,12 @@ export class PostgresStorageManager implements StorageManager {
         );
         if (result.rowCount === 0) throw conflict('write', key, ifVersion);
       }
-      return version;
     } catch (error) {
       if (!(error instanceof AmbiguousWrite)) throw error;
-      return this.settleWrite(key, version, ifVersion, error);
+      await this.settleWrite(key, version, ifVersion, error);
     }
+    this.watches.changed(key);
+    return version;
   }
 
   async delete(key: string, options?: ConditionalOptions): Promise<boolean> {
@@ -198,9 +207,18 @@ export class PostgresStorageManager implements StorageManager {
     return result.rows.length > limit && last !== undefined ? { keys, cursor: last } : { keys };
   }
 
-  /** Ends the pool this manager created (never an injected one). */
-  close(): Promise<void> {
-    return this.connection.close();
+  /**
+   * Calls `listener` soon after a write under `prefix` commits, in this process or another one
+   * on the same tables (LISTEN/NOTIFY; see {@link StorageManager.watch} for what it promises).
+   */
+  watch(prefix: string, listener: () => void): () => void {
+    return this.watches.watch(prefix, listener);
+  }
+
+  /** Stops watching, then ends the pool this manager created (never an injected one). */
+  async close(): Promise<void> {
+    await this.watches.close();
+    await this.connection.close();
   }
 
   // After a lost reply: once the server process that ran the write is gone, our version in place

@@ -33,6 +33,7 @@ if (postgresOrSkip('the PostgreSQL conformance suites (storage, lock, workflow s
   };
 
   runStorageSuite('postgres', {
+    capabilities: { conditionalWrite: true, watch: true },
     create: () => new PostgresStorageManager({ connectionString: proxy.url, schema }),
     destroy: (storage) => storage.close?.(),
     lostReply,

@@ -95,6 +95,7 @@ if (postgresOrSkip('the PostgreSQL schema tests')) {
       );
       expect(tables.rows.map((row) => row.name)).toEqual([
         'app_kv',
+        'app_kv_watches',
         'app_locks',
         'app_schema_versions',
         'app_workflow_steps',
@@ -105,6 +106,7 @@ if (postgresOrSkip('the PostgreSQL schema tests')) {
       );
       expect(versions.rows).toEqual([
         { name: 'kv', version: 1 },
+        { name: 'kv_watches', version: 1 },
         { name: 'locks', version: 1 },
         { name: 'workflows', version: 2 },
       ]);

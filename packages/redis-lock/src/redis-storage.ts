@@ -24,6 +24,7 @@ import { closeClient, resolveConnection, runScript } from './connection.js';
 import { redisBackendError } from './redis-errors.js';
 import { resolvePrefix } from './redis-keys.js';
 import { STORAGE_DELETE, STORAGE_WRITE } from './storage-scripts.js';
+import { RedisWatches } from './storage-watch.js';
 
 /** Options for {@link RedisStorageManager}. */
 export interface RedisStorageOptions extends RedisConnectionOptions {
@@ -41,6 +42,8 @@ interface StorageKeyNames {
   readonly index: string;
   readonly sequence: string;
   readonly valuePrefix: string;
+  readonly watches: string;
+  readonly channelPrefix: string;
 }
 
 /**
@@ -55,9 +58,10 @@ interface StorageKeyNames {
  * keeps it: run Redis with persistence (AOF `appendfsync always` for no loss on a crash).
  */
 export class RedisStorageManager implements StorageManager {
-  readonly capabilities: StorageCapabilities = { conditionalWrite: true };
+  readonly capabilities: StorageCapabilities = { conditionalWrite: true, watch: true };
   private readonly connection: RedisConnection;
   private readonly keys: StorageKeyNames;
+  private readonly watches: RedisWatches;
 
   constructor(options: RedisStorageOptions) {
     checkOptions(options, CONTEXT, {
@@ -70,7 +74,10 @@ export class RedisStorageManager implements StorageManager {
       index: `${prefix}{storage}:i`,
       sequence: `${prefix}{storage}:s`,
       valuePrefix: `${prefix}{storage}:d:`,
+      watches: `${prefix}{storage}:w`,
+      channelPrefix: `${prefix}{storage}:c:`,
     };
+    this.watches = new RedisWatches(this.connection.client, this.keys, CONTEXT);
   }
 
   async read(key: string): Promise<StoredEntry | undefined> {
@@ -104,13 +111,14 @@ export class RedisStorageManager implements StorageManager {
       reply = await runScript(
         this.connection.client,
         STORAGE_WRITE,
-        [this.keys.valuePrefix + key, this.keys.index, this.keys.sequence],
+        [this.keys.valuePrefix + key, this.keys.index, this.keys.sequence, this.keys.watches],
         [
           mode,
           expected,
           Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) as never,
           key,
           writer,
+          this.keys.channelPrefix,
         ],
       );
     } catch (error) {
@@ -118,6 +126,7 @@ export class RedisStorageManager implements StorageManager {
     }
     const [ok, version] = parseReply(reply, key, 'write');
     if (ok !== 1) throw conflict(key, 'write', options.ifVersion, version);
+    this.watches.changed(key);
     return version;
   }
 
@@ -184,8 +193,18 @@ export class RedisStorageManager implements StorageManager {
     return { keys };
   }
 
-  /** Closes the client when the manager created it (an injected one is left open). */
+  /**
+   * Calls `listener` soon after a write under `prefix` commits, by this manager or another one on
+   * the same prefix and server (PUBLISH/SUBSCRIBE; see {@link StorageManager.watch} for what it
+   * promises).
+   */
+  watch(prefix: string, listener: () => void): () => void {
+    return this.watches.watch(prefix, listener);
+  }
+
+  /** Closes the watch's own connection, and the client when the manager created it (an injected one is left open). */
   async close(): Promise<void> {
+    await this.watches.close();
     if (this.connection.owned) await closeClient(this.connection.client);
   }
 }
