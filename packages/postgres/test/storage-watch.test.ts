@@ -102,4 +102,39 @@ if (postgresOrSkip('the PostgreSQL storage watch tests')) {
     // Notifications arrive in commit order, the sentinel's last: all the writes' are in.
     expect(await listener.until()).toEqual([channelOf(schema, 'watched/')]);
   }, 30_000);
+
+  test('after its listening connection is ended, the watcher calls its listeners once and hears writes again', async () => {
+    const schema = uniqueSchema('watch');
+    const watcher = manager(schema);
+    const writer = manager(schema);
+    let emptyCalls = 0;
+    let seen: string | undefined;
+    const heard = new Promise<void>((resolve) => {
+      watcher.watch('orders/', () => {
+        void watcher.read('orders/1').then((entry) => {
+          if (entry === undefined) {
+            emptyCalls += 1;
+            return;
+          }
+          seen = Buffer.from(entry.data).toString();
+          resolve();
+        });
+      });
+    });
+    while (emptyCalls === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    const before = emptyCalls;
+    const admin = new pg.Client({ connectionString: server.url });
+    await admin.connect();
+    open.push({ close: () => admin.end() });
+    // The notifier's connection is the one whose last statement was a LISTEN.
+    const ended = await admin.query(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN %' AND pid <> pg_backend_pid()",
+    );
+    expect(ended.rowCount).toBeGreaterThan(0);
+    // Back and listening, it calls the listener once: that read finds nothing, then the write is made.
+    while (emptyCalls === before) await new Promise((resolve) => setTimeout(resolve, 20));
+    await writer.write('orders/1', 'paid');
+    await heard;
+    expect(seen).toBe('paid');
+  }, 30_000);
 }

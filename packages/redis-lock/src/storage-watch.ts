@@ -117,13 +117,10 @@ export class RedisWatches {
       const prefix = this.channels.get(channel);
       if (prefix !== undefined) this.local.notify(prefix);
     });
-    let connected = false;
+    // Every (re)connection registers and subscribes again and calls every listener once: messages
+    // were missed meanwhile, the server may have lost the set, and a first SUBSCRIBE that failed
+    // (server down at start) is retried here. On the first connection this repeats the start.
     subscriber.on('ready', () => {
-      if (!connected) {
-        connected = true;
-        return;
-      }
-      // A reconnection: messages were missed meanwhile, and the server may have lost the set.
       if (this.subscriber === subscriber && this.channels.size > 0)
         void this.start([...this.channels.keys()]);
     });

@@ -169,4 +169,27 @@ describe('redis storage watch', () => {
     await writer.write('orders/1', 'paid');
     expect(await watch.found).toBe('paid');
   });
+
+  it('a watch started while the server is down subscribes once it is up, calls its listeners once and hears writes', async () => {
+    const own = await startRedisServer({ own: true });
+    try {
+      const prefix = `${uniquePrefix('watch')}:`;
+      const options = { url: own.url, prefix, redisOptions: { retryStrategy: () => 50 } };
+      const watcher = new RedisStorageManager(options);
+      const writer = new RedisStorageManager(options);
+      managers.push(watcher, writer);
+      await own.kill();
+      const watch = watchFor(watcher, 'orders/', 'orders/1');
+      // Long enough for the first SUBSCRIBE and registration to fail (one retry, 50 ms apart),
+      // not merely wait in the offline queue.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await own.restart();
+      await watch.ready;
+      await writer.write('orders/1', 'paid');
+      expect(await watch.found).toBe('paid');
+    } finally {
+      await Promise.all(managers.splice(0).map((storage) => storage.close()));
+      await own.stop();
+    }
+  }, 20_000);
 });
