@@ -23,6 +23,7 @@ import type { DueEntry } from './storage-due-index.js';
 import { checkOptions } from './option-checks.js';
 import type { Lease, LockManager } from './lock.js';
 import type { StorageManager } from './storage.js';
+import { WakeListeners } from './wake-listeners.js';
 import { bytesToText, listAll } from './storage.js';
 import type {
   ClaimedWorkflow,
@@ -237,20 +238,36 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
     this.clock = options.clock ?? systemClock;
     const storage = this.storage;
     const index = this.index;
-    if (index !== undefined && storage.capabilities?.watch === true && storage.watch !== undefined)
-      this.watch = (listener) =>
-        (storage.watch as NonNullable<StorageManager['watch']>)(index.prefix, listener);
+    if (
+      index !== undefined &&
+      storage.capabilities?.watch === true &&
+      storage.watch !== undefined
+    ) {
+      const watchStorage = storage.watch.bind(storage);
+      this.watch = (listener) => {
+        const stopStorage = watchStorage(index.prefix, listener);
+        const stopLocal = this.wakes.add(listener);
+        return () => {
+          stopStorage();
+          stopLocal();
+        };
+      };
+    }
   }
 
   /**
    * Wake-ups (see `WorkflowStore.watch`), present when the storage declares `capabilities.watch`
-   * (memory and fs storage, others that declare it, and a `LockableStorageManager` around one):
-   * every write under the due index is heard, by other processes too where the storage can tell
-   * them, and every change that makes work claimable writes there (a start, an entry at a new due
-   * time: a signal, a release, a suspend). Some calls are spurious (a finish deletes its entry):
-   * a worker woken only looks.
+   * (memory and fs storage, others that declare it, and a `LockableStorageManager` around one).
+   * It watches the due index: every change that makes work claimable writes an entry there (a
+   * start, a signal, a release, a resume, a suspend or failure, a child's finish waking its
+   * parent), heard by other processes too where the storage can tell them. A cancel only deletes
+   * its entry, and a storage's watch need not report deletes: a cancel made through this store
+   * also calls the listeners itself (a cancel by another process is found by polling). Some calls
+   * are spurious (a finish deletes its entry): a worker woken only looks.
    */
   readonly watch?: (listener: () => void) => () => void;
+  // Listeners woken by this store's own cancels (see watch).
+  private readonly wakes = new WakeListeners();
 
   async insert(workflow: NewWorkflow): Promise<boolean> {
     const now = this.clock();
@@ -845,6 +862,7 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
     if (next === undefined) return false;
     if (this.index === undefined) await this.dropMarker(id);
     else this.held.delete(id);
+    this.wakes.notify();
     return true;
   }
 

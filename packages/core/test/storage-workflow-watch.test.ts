@@ -15,7 +15,7 @@ function withoutWatch(storage: StorageManager): StorageManager {
 }
 
 describe('storage workflow store: watch', () => {
-  it('hears starts (due now and later) and signals written by another store on the same storage', async () => {
+  it('hears starts (due now and later) and signals written by another store on the same storage, and its own cancels', async () => {
     const storage = new MemoryStorageManager();
     let now = 1000;
     const watcher = new StorageWorkflowStore({ storage, clock: () => now });
@@ -36,6 +36,9 @@ describe('storage workflow store: watch', () => {
     expect(await heard(() => writer.signal('w', 'go', 1))).toBe(true);
     expect((await watcher.claim({ leaseMs: 10_000 }))?.record.id).toBe('w');
     expect(await heard(() => writer.insert({ id: 'later', handler: 'h', runAt: 5000 }))).toBe(true);
+    // A cancel only deletes its due entry (storage watches need not hear deletes): the store
+    // that cancels calls its own listeners.
+    expect(await heard(() => watcher.cancel('later'))).toBe(true);
     stop?.();
     expect(await heard(() => writer.insert({ id: 'x', handler: 'h' }))).toBe(false);
   });
