@@ -23,8 +23,8 @@ import type { DueEntry } from './storage-due-index.js';
 import { checkOptions } from './option-checks.js';
 import type { Lease, LockManager } from './lock.js';
 import type { StorageManager } from './storage.js';
-import { WakeListeners } from './wake-listeners.js';
 import { bytesToText, listAll } from './storage.js';
+import { WakeListeners } from './wake-listeners.js';
 import type {
   ClaimedWorkflow,
   NewWorkflow,
@@ -318,7 +318,6 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
    */
   private async insertStart(index: StorageDueIndex, record: StoredRecord): Promise<boolean> {
     const key = index.startKeyFor(record.id);
-    const now = record.createdAt;
     const token = createClaimToken();
     record.dueKey = key;
     record.rev = 0;
@@ -356,7 +355,8 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
     if (current === undefined || current.record.startToken === token) {
       // A start due later is filed under its due time at once, so that claims, which list every
       // start key, never page through sleeping workflows (see fileStart).
-      if (current === undefined && record.runAt > now) await this.fileStart(record.id, token);
+      if (current === undefined && record.runAt > record.createdAt)
+        await this.fileStart(record.id, token);
       return true;
     }
     // The id had a record already: our start key is a duplicate that no record names.
@@ -366,9 +366,9 @@ export class StorageWorkflowStore extends ClaimWrites implements WorkflowStore {
 
   /**
    * Makes the start of `id` (its start key, written by the start whose token is `token`, or any
-   * start when `token` is undefined) into its record while it is not due yet (a record that
-   * names its start key and exists is running: a claim keeps its entry, and is left alone): the change writes
-   * the entry at its due time, creates the record (only if absent) and deletes the start key.
+   * start when `token` is undefined) into its record while it is not due yet: the change writes
+   * the entry at its due time, creates the record (only if absent) and deletes the start key. A
+   * record that exists and names its start key is running (a claim keeps its entry): left alone.
    * Best effort after a start has won: a failure leaves the start key, which a claim files the
    * same way when it meets it (claimEntry).
    */
