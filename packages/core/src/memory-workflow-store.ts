@@ -78,6 +78,25 @@ export class MemoryWorkflowStore extends ClaimWrites implements WorkflowStore {
     });
   }
 
+  /** Creates the workflow claimed by the caller (see `WorkflowStore.insertClaimed`). */
+  insertClaimed(
+    workflow: NewWorkflow,
+    options: { leaseMs: number },
+  ): Promise<ClaimedWorkflow | undefined> {
+    return settle(() => {
+      const token = createClaimToken();
+      const record = workflowTransitions.createClaimed(
+        workflow,
+        token,
+        options.leaseMs,
+        this.clock(),
+      );
+      if (this.records.has(record.id)) return undefined;
+      this.put(cloneJson(record));
+      return { token, record: cloneJson(record) };
+    });
+  }
+
   /** Calls `listener` (coalesced, in a microtask) after a change that may have made work claimable. */
   watch(listener: () => void): () => void {
     return this.wakes.add(listener);

@@ -217,6 +217,20 @@ export interface WorkflowStore {
    */
   insertMany?(workflows: readonly NewWorkflow[]): Promise<boolean[]>;
   /**
+   * Creates the workflow, as {@link WorkflowStore.insert} does, already claimed by the caller
+   * for `leaseMs`: the state a claim right after the insert would leave (`running`, the claim's
+   * token, no failure counted), in one atomic write. It is how a process starts a workflow it
+   * runs itself (as DBOS and Temporal's eager start do), without a claim's second write. Returns
+   * the claim, or `undefined` when the id exists (nothing changes). Only for a workflow due at
+   * once: a `runAt` after now is `CONFIG`. No other claim takes it before the lease expires;
+   * after that it is due like any running workflow whose lease expired, so a crash of the caller
+   * loses nothing. Callers fall back to `insert` (and a worker's claim) when it is absent.
+   */
+  insertClaimed?(
+    workflow: NewWorkflow,
+    options: { leaseMs: number },
+  ): Promise<ClaimedWorkflow | undefined>;
+  /**
    * Subscribes to wake-ups: the store calls `listener` whenever work may have become claimable,
    * from any process it can observe (a workflow inserted, signalled, cancelled, released or
    * resumed, a child finishing, a run suspended or failed with a due time already passed). Calls may be
@@ -454,6 +468,26 @@ export const workflowTransitions = {
       events: [],
       ...(workflow.parentId === undefined ? {} : { parentId: workflow.parentId }),
     };
+  },
+
+  /**
+   * A new workflow claimed at once (see {@link WorkflowStore.insertClaimed}): `create`, then
+   * `claim`, at the same instant. A `runAt` after `now` is `CONFIG` (the workflow is not due).
+   */
+  createClaimed(
+    workflow: NewWorkflow,
+    token: string,
+    leaseMs: number,
+    now: number,
+  ): WorkflowRecord {
+    const record = workflowTransitions.create(workflow, now);
+    if (record.runAt > now) {
+      throw new DurableError(
+        ErrorCode.CONFIG,
+        `workflow store: insertClaimed ${workflow.id}: runAt is after now; only a workflow due at once can be claimed at its start (use insert)`,
+      );
+    }
+    return workflowTransitions.claim(record, token, leaseMs, now);
   },
 
   claim(record: WorkflowRecord, token: string, leaseMs: number, now: number): WorkflowRecord {

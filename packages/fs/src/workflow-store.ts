@@ -57,9 +57,11 @@ import type { DueBucket } from './due-index.js';
 import {
   addMarker,
   announce,
+  bucketDir,
   emptyFileOf,
   finestBucket,
   isWorkflowName,
+  markerFile,
   parseMarker,
   walkDue,
   workflowName,
@@ -218,15 +220,64 @@ export class FileWorkflowStore implements WorkflowStore {
     );
   }
 
-  /** The steps of {@link insert} (for the interleaving test). */
+  /**
+   * Creates the workflow already claimed by the caller (see `WorkflowStore.insertClaimed`): the
+   * insert's one folder rename, with a head that holds the claim at version 0 and the empty run
+   * folder `r0` as the claim's, and the due marker at the lease's expiry. No claim's head
+   * commit, run-folder rename or due-index walk.
+   */
+  async insertClaimed(
+    workflow: NewWorkflow,
+    options: { leaseMs: number },
+  ): Promise<ClaimedWorkflow | undefined> {
+    const token = createClaimToken();
+    const record = workflowTransitions.createClaimed(
+      workflow,
+      token,
+      options.leaseMs,
+      this.clock(),
+    );
+    return this.run(
+      'insertClaimed',
+      record.id,
+      this.dirOf(workflowName(record.id)),
+      function* (this: FileWorkflowStore) {
+        return yield* this.insertClaimedSteps(record, token);
+      },
+      true,
+    );
+  }
+
+  /** The steps of {@link insertClaimed} (for the interleaving test): the insert, then the claim held. */
+  protected *insertClaimedSteps(
+    record: WorkflowRecord,
+    token: string,
+  ): Steps<ClaimedWorkflow | undefined> {
+    if (!(yield* this.insertSteps(record))) return undefined;
+    const name = workflowName(record.id);
+    // The claim's run folder is r0, empty (the insert made it); its barrier goes with its first step.
+    const held = this.heldOf(record.id, token, 0, record.claim?.expiresAt ?? 0, {
+      memos: [],
+      versions: [],
+      runs: [],
+      barriers: new Set(),
+      size: 0,
+      legacy: false,
+    });
+    held.marker = `${bucketDir(this.dueDir, dueOf(record))}/${markerFile(name, 0)}`;
+    this.held.set(name, held);
+    return { token, record: { ...record, steps: [] } };
+  }
+
+  /** The steps of {@link insert} and {@link insertClaimed} (for the interleaving test). */
   protected *insertSteps(record: WorkflowRecord): Steps<boolean> {
     const name = workflowName(record.id);
     const dir = this.dirOf(name);
     if ((yield { op: 'stat', path: dir }) !== undefined) return false;
     // Marker first: a crash between the two leaves a marker without a workflow (removed later),
     // never a workflow that no claim would find. A losing insert leaves the marker: the winner's
-    // may be that very file.
-    yield* addMarker(this.dueDir, record.runAt, name, 0);
+    // may be that very file. A workflow inserted claimed is due when its lease expires.
+    yield* addMarker(this.dueDir, dueOf(record), name, 0);
     // The creation marker too, before the folder: a workflow that exists is always listed.
     yield* addCreated(this.createdDir, record.createdAt, name, emptyFileOf(this.dueDir));
     if (
@@ -239,7 +290,7 @@ export class FileWorkflowStore implements WorkflowStore {
       ))
     )
       return false;
-    if (record.runAt <= this.clock()) yield* this.announceQuietly();
+    if (record.claim === undefined && record.runAt <= this.clock()) yield* this.announceQuietly();
     return true;
   }
 

@@ -44,6 +44,9 @@ class ModelStore extends FileWorkflowStore {
   insertRoutine(record: WorkflowRecord): Steps<boolean> {
     return this.insertSteps(record);
   }
+  insertClaimedRoutine(record: WorkflowRecord, token: string): Steps<ClaimedWorkflow | undefined> {
+    return this.insertClaimedSteps(record, token);
+  }
   claimRoutine(
     token: string,
     leaseMs: number,
@@ -129,13 +132,26 @@ function assertIndexed(fs: ModelFs, store: ModelStore): void {
 const lockLost = (outcome: Outcome): boolean =>
   outcome?.ok === false && isDurableError(outcome.error, 'LOCK_LOST');
 
-// A holder whose lease expired records step 1 while a claimer takes the workflow over and records its own.
-function takeover(): World {
+// A holder whose lease expired records step 1 while a claimer takes the workflow over and records
+// its own. The holder's claim came from a claim, or (`started`) from the insert itself
+// (insertClaimed: its run folder is r0).
+function takeover(started = false): World {
   const clock = { now: 1_000_000 };
   const { fs, store } = world(clock);
   const holder = store();
-  drive(fs, holder.insertRoutine(workflowTransitions.create({ id: ID, handler: 'h' }, clock.now)));
-  const first = drive(fs, holder.claimRoutine('stale', 100, clock.now)).claimed as ClaimedWorkflow;
+  const first = started
+    ? (drive(
+        fs,
+        holder.insertClaimedRoutine(
+          workflowTransitions.createClaimed({ id: ID, handler: 'h' }, 'stale', 100, clock.now),
+          'stale',
+        ),
+      ) as ClaimedWorkflow)
+    : (drive(
+        fs,
+        holder.insertRoutine(workflowTransitions.create({ id: ID, handler: 'h' }, clock.now)),
+      ),
+      drive(fs, holder.claimRoutine('stale', 100, clock.now)).claimed as ClaimedWorkflow);
   drive(fs, holder.stepRoutine(ID, first.token, 0, memo('s0')));
   clock.now += 1000;
   const claimer = store();
@@ -317,6 +333,49 @@ function insertAndClaim(): World {
   };
 }
 
+// A start claimed by its inserter (insertClaimed) racing an insert of the same id and a claimer:
+// one of the two wins; the claimer never takes a workflow whose start holds it; it is indexed at
+// its lease's end, so a claim then takes it over.
+function startClaimedAndClaim(): World {
+  const clock = { now: 5_000 };
+  const { fs, store } = world(clock);
+  const a = store();
+  const b = store();
+  return {
+    fs,
+    actors: [
+      a.insertClaimedRoutine(
+        workflowTransitions.createClaimed({ id: ID, handler: 'h' }, 't0', 60_000, clock.now),
+        't0',
+      ),
+      b.claimRoutine('t1', 60_000, clock.now),
+      b.insertRoutine(workflowTransitions.create({ id: ID, handler: 'other' }, clock.now)),
+    ],
+    invariant: () => {
+      assertIndexed(fs, store());
+      assertWhole(fs, store());
+    },
+    check: ([started, claim, inserted]) => {
+      const startWon = started?.ok === true && started.value !== undefined;
+      const insertWon = inserted?.ok === true && inserted.value === true;
+      expect(startWon && insertWon).toBe(false);
+      const head = headOf(fs, store());
+      if (started !== undefined && inserted !== undefined) expect(startWon || insertWon).toBe(true);
+      const claimed =
+        claim?.ok === true ? (claim.value as { claimed?: ClaimedWorkflow }).claimed : undefined;
+      if (head?.handler === 'h') {
+        // The start's: held by its token until the lease ends, then taken over.
+        expect(claimed).toBeUndefined();
+        expect(head.claim?.token).toBe('t0');
+        expect(drive(fs, store().claimRoutine('t2', 60_000, clock.now)).claimed).toBeUndefined();
+        clock.now += 60_000;
+        const taken = drive(fs, store().claimRoutine('t3', 60_000, clock.now)).claimed;
+        expect(taken?.record.failures).toBe(1);
+      }
+    },
+  };
+}
+
 // The workflow folder, whenever it exists, is whole (its head's slot 0 and a run folder) and
 // listed (its creation marker exists).
 function assertWhole(fs: ModelFs, store: ModelStore): void {
@@ -372,10 +431,16 @@ function insertAndSweep(): World {
 describe('every interleaving of the workflow store routines keeps fencing and the due index', () => {
   // Two preemptions for two actors; one for three (two take minutes on a shared machine).
   test.each([
-    ['a stale holder recording a step while its workflow is taken over', 2, takeover],
+    ['a stale holder recording a step while its workflow is taken over', 2, () => takeover()],
+    [
+      'a stale holder that started its workflow claimed, recording a step while it is taken over',
+      2,
+      () => takeover(true),
+    ],
     ['a stale holder recording a step while its workflow is taken over twice', 1, twoTakeovers],
     ['a suspend, a claimer moving markers and a waking signal', 1, wakeups],
     ['two inserts of one id and a claimer', 1, insertAndClaim],
+    ['a start claimed by its inserter, an insert of the id and a claimer', 1, startClaimedAndClaim],
     ['an insert and two sweepers of prepared folders', 2, insertAndSweep],
   ] as const)(
     '%s: every schedule with up to %i preemptions',
@@ -386,21 +451,24 @@ describe('every interleaving of the workflow store routines keeps fencing and th
   );
 
   test.each([
-    ['the stale holder', takeover, 0],
-    ['the taker', takeover, 1],
+    ['the stale holder', () => takeover(), 0],
+    ['the taker', () => takeover(), 1],
+    ['the stale holder that started its workflow claimed', () => takeover(true), 0],
+    ['the taker of a workflow started claimed', () => takeover(true), 1],
     ['the first of two takers', twoTakeovers, 1],
     ['the stale holder of two takeovers', twoTakeovers, 0],
     ['the suspending holder', wakeups, 0],
     ['the claimer moving markers', wakeups, 1],
     ['the signaller', wakeups, 2],
     ['an inserter', insertAndClaim, 0],
+    ['an inserter that claims its start', startClaimedAndClaim, 0],
     ['an inserter whose prepared folder is swept', insertAndSweep, 0],
     ['a sweeper of prepared folders', insertAndSweep, 1],
   ] as const)(
     '%s paused after each of its steps, then resumed, or crashed there for good',
-    (_name, make, actor) => {
+    (name, make, actor) => {
       expect(pauseEachStep(make, actor, false)).toBeGreaterThan(2);
-      if (!(make === takeover && actor === 1))
+      if (!(name.startsWith('the taker') && actor === 1))
         expect(pauseEachStep(make, actor, true)).toBeGreaterThan(2);
     },
     600_000,

@@ -577,6 +577,104 @@ export function runWorkflowStoreSuite(name: string, options: WorkflowStoreSuiteO
       timeout,
     );
 
+    it(
+      'insertClaimed (when the store has it) creates the workflow claimed by the caller once; no claim takes it before its lease expires, then one does with a failure counted',
+      async () => {
+        if (store.insertClaimed === undefined) {
+          assert.equal(typeof store.insertClaimed, 'undefined');
+          return;
+        }
+        const first = await store.insertClaimed(
+          { id: id('a'), handler: 'h', input: 1 },
+          { leaseMs: 100 },
+        );
+        assert.ok(first);
+        assert.equal(first.record.status, 'running');
+        assert.equal(first.record.claim?.token, first.token);
+        assert.equal(first.record.claim?.expiresAt, now + 100);
+        assert.equal(first.record.failures, 0);
+        assert.equal(first.record.input, 1);
+        assert.deepEqual(first.record.steps, []);
+        // Once per id, whichever way it is created.
+        assert.equal(
+          await store.insertClaimed({ id: id('a'), handler: 'h', input: 2 }, { leaseMs: 100 }),
+          undefined,
+        );
+        assert.equal(await store.insert({ id: id('a'), handler: 'h', input: 3 }), false);
+        assert.equal(await store.insert({ id: id('b'), handler: 'h', input: 'b' }), true);
+        assert.equal(
+          await peer.insertClaimed!({ id: id('b'), handler: 'h' }, { leaseMs: 100 }),
+          undefined,
+        );
+        const stored = await peer.get(id('a'));
+        assert.equal(stored?.status, 'running');
+        assert.equal(stored?.input, 1);
+        assert.equal(stored?.claim?.token, first.token);
+        assert.equal((await peer.get(id('b')))?.status, 'ready');
+        // Not due while the lease holds: a claim (here or in another process) takes only b.
+        assert.equal((await peer.claim({ leaseMs: LEASE }))?.record.id, id('b'));
+        assert.equal(await peer.claim({ leaseMs: LEASE }), undefined);
+        assert.equal(await store.claim({ leaseMs: LEASE }), undefined);
+        // The holder records under its token like any claim's.
+        await store.saveStep(id('a'), first.token, 0, memo('s0', 'x'));
+        // Expired: taken over with the step kept and a failure counted; the first holder is fenced.
+        now += 100;
+        const second = await peer.claim({ leaseMs: LEASE });
+        assert.equal(second?.record.id, id('a'));
+        assert.ok(second);
+        assert.equal(second.record.failures, 1);
+        assert.deepEqual(second.record.steps, [memo('s0', 'x')]);
+        await expectDurableError(
+          () => store.saveStep(id('a'), first.token, 1, memo('s1', 'late')),
+          'LOCK_LOST',
+        );
+        await expectDurableError(
+          () => store.finish(id('a'), first.token, { status: 'completed', result: 'late' }),
+          'LOCK_LOST',
+        );
+        await peer.finish(id('a'), second.token, { status: 'completed', result: 'done' });
+        const done = await store.get(id('a'));
+        assert.equal(done?.status, 'completed');
+        assert.equal(done?.result, 'done');
+        assert.deepEqual(done?.steps, [memo('s0', 'x')]);
+        // Only a workflow due at once; ids are checked as for insert.
+        await expectDurableError(
+          () =>
+            store.insertClaimed!({ id: id('c'), handler: 'h', runAt: now + 1 }, { leaseMs: 100 }),
+          'CONFIG',
+        );
+        assert.equal(await store.get(id('c')), undefined);
+        await expectDurableError(
+          () => store.insertClaimed!({ id: '', handler: 'h' }, { leaseMs: 100 }),
+          'INVALID_KEY',
+        );
+      },
+      timeout,
+    );
+
+    it(
+      'a workflow created by insertClaimed and finished by its holder is never claimed, and its holder records steps and finishes like any claim',
+      async () => {
+        if (store.insertClaimed === undefined) return;
+        const claimed = await store.insertClaimed(
+          { id: id('a'), handler: 'h' },
+          { leaseMs: LEASE },
+        );
+        assert.ok(claimed);
+        for (let i = 0; i < 3; i++)
+          await store.saveStep(id('a'), claimed.token, i, memo(`s${i}`, i));
+        await store.finish(id('a'), claimed.token, { status: 'completed', result: 3 });
+        const done = await peer.get(id('a'));
+        assert.equal(done?.status, 'completed');
+        assert.equal(done?.steps.length, 3);
+        assert.equal(done?.claim, undefined);
+        now += LEASE * 2;
+        assert.equal(await peer.claim({ leaseMs: LEASE }), undefined);
+        assert.equal(await store.claim({ leaseMs: LEASE }), undefined);
+      },
+      timeout,
+    );
+
     runBatchAndWatchCases(it, timeout, { store: () => store, id, leaseMs: LEASE });
   });
 }

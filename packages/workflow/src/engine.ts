@@ -10,7 +10,7 @@ import type { WorkerStats } from './worker.js';
 import { WorkflowWorker } from './worker.js';
 import { pause } from './timers.js';
 import type { LocalFinish } from './wakes.js';
-import { announceFinished, onFinished, wakeWorkers } from './wakes.js';
+import { announceFinished, onFinished, startHere, wakeWorkers } from './wakes.js';
 
 /** Options for starting a workflow. */
 export interface StartOptions {
@@ -55,10 +55,17 @@ export class Engine {
     input?: unknown,
     options: StartOptions = {},
   ): Promise<boolean> {
-    const created = await this.options.store.insert(
-      this.newWorkflow(id, handler, input, options, 'start'),
-    );
-    if (created) wakeWorkers(this.options.store);
+    const workflow = this.newWorkflow(id, handler, input, options, 'start');
+    const store = this.options.store;
+    // Due now and a worker of this process has a free place: created claimed for it (one write,
+    // no claim after it), as DBOS runs a workflow where it starts. Else an insert and a wake.
+    const here =
+      typeof store.insertClaimed === 'function' &&
+      (workflow.runAt === undefined || workflow.runAt <= this.options.clock())
+        ? startHere(store, workflow)
+        : undefined;
+    const created = here === undefined ? await store.insert(workflow) : await here;
+    if (created && here === undefined) wakeWorkers(store);
     logClient(
       this.options,
       { workflowId: id, handler, created },

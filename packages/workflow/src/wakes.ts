@@ -1,4 +1,4 @@
-import type { WorkflowOutcome, WorkflowStore } from '@durable/core';
+import type { NewWorkflow, WorkflowOutcome, WorkflowStore } from '@durable/core';
 
 /**
  * In-process wake-ups, per store object: every client and worker of this process that shares a
@@ -10,6 +10,21 @@ import type { WorkflowOutcome, WorkflowStore } from '@durable/core';
 interface StoreWakes {
   work: Set<() => void>;
   finished: Map<string, Set<(finish?: LocalFinish) => void>>;
+  takers: Set<StartTaker>;
+}
+
+/**
+ * A worker of this process that can run a workflow started here at once: the start creates it
+ * claimed for that worker (`WorkflowStore.insertClaimed`), with no claim to follow.
+ */
+export interface StartTaker {
+  /**
+   * Starts `workflow` claimed and runs it, when this worker has a free place and knows its
+   * handler: true (created and running here) or false (the id exists, nothing changed);
+   * `undefined` when it cannot take it (full, stopping, another handler set), the start then
+   * being an ordinary insert. Rejects with what the store's insertClaimed threw.
+   */
+  takeStart(workflow: NewWorkflow): Promise<boolean> | undefined;
 }
 
 /**
@@ -28,7 +43,7 @@ const wakes = new WeakMap<WorkflowStore, StoreWakes>();
 function of(store: WorkflowStore): StoreWakes {
   let found = wakes.get(store);
   if (found === undefined) {
-    found = { work: new Set(), finished: new Map() };
+    found = { work: new Set(), finished: new Map(), takers: new Set() };
     wakes.set(store, found);
   }
   return found;
@@ -58,6 +73,32 @@ export function onWorkWake(store: WorkflowStore, listener: () => void): () => vo
   return () => {
     set.delete(entry);
   };
+}
+
+/** Offers `taker` the starts made in this process on `store`; returns the function that stops it. */
+export function onStart(store: WorkflowStore, taker: StartTaker): () => void {
+  const set = of(store).takers;
+  set.add(taker);
+  return () => {
+    set.delete(taker);
+  };
+}
+
+/**
+ * Starts `workflow` claimed by one of this process's workers on `store` that can run it now;
+ * `undefined` when none can (then the caller inserts it).
+ */
+export function startHere(
+  store: WorkflowStore,
+  workflow: NewWorkflow,
+): Promise<boolean> | undefined {
+  const found = wakes.get(store);
+  if (found === undefined) return undefined;
+  for (const taker of found.takers) {
+    const taken = taker.takeStart(workflow);
+    if (taken !== undefined) return taken;
+  }
+  return undefined;
 }
 
 /**

@@ -1,11 +1,12 @@
-import type { ClaimedWorkflow } from '@durable/core';
+import type { ClaimedWorkflow, NewWorkflow } from '@durable/core';
 import { isRetryable } from './misuse.js';
 import type { ResolvedOptions } from './options.js';
 import type { RunEnd } from './run.js';
 import { runClaimed } from './run.js';
 import { observeRun } from './observe.js';
 import { pause } from './timers.js';
-import { onWorkWake } from './wakes.js';
+import type { StartTaker } from './wakes.js';
+import { onStart, onWorkWake } from './wakes.js';
 
 const MAX_WAKEUPS = 10_000;
 
@@ -20,7 +21,7 @@ export type WorkerStats = Record<RunEnd, number>;
  * `stop()` is graceful: no new claims; each running workflow is released at its next
  * operation (its current step finishes and is recorded first) or finishes.
  */
-export class WorkflowWorker {
+export class WorkflowWorker implements StartTaker {
   /** Resolves when the worker has stopped and every run it started has ended. */
   readonly done: Promise<void>;
   /** How runs ended so far. */
@@ -55,6 +56,8 @@ export class WorkflowWorker {
     }
     const wake = (): void => this.wake();
     this.unsubscribe.push(onWorkWake(options.store, wake));
+    // A drain ends once nothing is due: it does not take starts made meanwhile (a poll does).
+    if (!untilIdle) this.unsubscribe.push(onStart(options.store, this));
     try {
       const stop = options.store.watch?.(wake);
       if (typeof stop === 'function') this.unsubscribe.push(stop);
@@ -120,25 +123,65 @@ export class WorkflowWorker {
         );
         continue;
       }
-      const run = observeRun(this.options, claimed, () =>
-        runClaimed(this.options, claimed, this.stopping.signal, (runAt) => this.remember(runAt)),
-      )
-        .catch((error: unknown): RunEnd => {
-          // Only a store handing out a malformed claim gets here: even then, never an unhandled rejection.
-          this.options.onError(
-            error,
-            typeof claimed?.record?.id === 'string' ? claimed.record.id : undefined,
-          );
-          return 'errored';
-        })
-        .then((end) => {
-          this.stats[end]++;
-          this.running.delete(run);
-          this.wake();
-        });
-      this.running.add(run);
+      this.launch(claimed);
     }
-    await Promise.all([...this.running]);
+    // A start taken meanwhile may launch one more run while the others end.
+    while (this.running.size > 0) await Promise.all([...this.running]);
+  }
+
+  /**
+   * See {@link StartTaker.takeStart}: when this worker has a free place and knows the handler,
+   * creates the workflow claimed (the place is held meanwhile) and runs it.
+   */
+  takeStart(workflow: NewWorkflow): Promise<boolean> | undefined {
+    const { store, concurrency, timeoutIntervalMs } = this.options;
+    if (
+      typeof store.insertClaimed !== 'function' ||
+      this.stopping.signal.aborted ||
+      this.running.size >= concurrency ||
+      !Object.hasOwn(this.options.handlers, workflow.handler)
+    )
+      return undefined;
+    let free: () => void = () => undefined;
+    const place = new Promise<void>((resolve) => (free = resolve));
+    this.running.add(place);
+    return (async () => {
+      let launched = false;
+      try {
+        const claimed = await store.insertClaimed!(workflow, { leaseMs: timeoutIntervalMs });
+        if (claimed === undefined) return false;
+        // Launched even when stop() came meanwhile: the run then releases it at its first operation.
+        this.launch(claimed);
+        launched = true;
+        return true;
+      } finally {
+        this.running.delete(place);
+        free();
+        // A place given back unused may let the loop claim (the run's end wakes it otherwise).
+        if (!launched) this.wake();
+      }
+    })();
+  }
+
+  // Runs a claimed workflow in one of this worker's places.
+  private launch(claimed: ClaimedWorkflow): void {
+    const run = observeRun(this.options, claimed, () =>
+      runClaimed(this.options, claimed, this.stopping.signal, (runAt) => this.remember(runAt)),
+    )
+      .catch((error: unknown): RunEnd => {
+        // Only a store handing out a malformed claim gets here: even then, never an unhandled rejection.
+        this.options.onError(
+          error,
+          typeof claimed?.record?.id === 'string' ? claimed.record.id : undefined,
+        );
+        return 'errored';
+      })
+      .then((end) => {
+        this.stats[end]++;
+        this.running.delete(run);
+        this.wake();
+      });
+    this.running.add(run);
   }
 
   /** Waits up to `ms`, or until a wake (a run ended, work announced) or stop(). */
