@@ -16,6 +16,7 @@
 // a claim, one row per step, a finish: 6 single-statement transactions), issued with plain `pg`
 // at the same concurrency, with no engine at all (for latency: one workflow at a time, plus the
 // read of its result).
+// `fsinsert` is the fs store with every start an insert and a claim (its insertClaimed hidden).
 // Usage: node bench/peer-dbos.bench.mjs   (WORKFLOWS=2000 ROUNDS=3 SYSTEMS=dbos,pg,fs,memory MODES=latency,3,0,step
 //        LATENCY_RUNS=100 LONG_STEPS=50 STEP_RUNS=10; DATABASE_URL to use a server of your own)
 import { execFileSync, fork } from 'node:child_process';
@@ -75,14 +76,14 @@ async function setUp(system, url) {
   if (system === 'fsfloor') return setUpFsFloor();
   const { WorkflowClient, defineWorkflow } = await import('@durable/workflow');
   let store;
-  let folder;
   if (system === 'pg') {
     const { PostgresWorkflowStore } = await import('@durable/postgres');
     store = new PostgresWorkflowStore({ connectionString: url });
-  } else if (system === 'fs') {
+  } else if (system === 'fs' || system === 'fsinsert') {
     const { FileWorkflowStore } = await import('@durable/fs');
-    folder = mkdtempSync(join(tmpdir(), 'durable-peer-fs-'));
-    store = new FileWorkflowStore({ root: folder });
+    store = new FileWorkflowStore({ root: mkdtempSync(join(scratchDir(), 'fs-')) });
+    // fsinsert: every start an insert that a claim then takes (as before insertClaimed existed).
+    if (system === 'fsinsert') store.insertClaimed = undefined;
   } else {
     const { MemoryWorkflowStore } = await import('@durable/core');
     store = new MemoryWorkflowStore();
@@ -112,17 +113,25 @@ async function setUp(system, url) {
     stop: async () => {
       await worker.stop();
       await store.close?.();
-      if (folder !== undefined) rmSync(folder, { recursive: true, force: true });
     },
   };
 }
 
+// Folders of fs measurements: one folder for the whole bench, removed at its end, never between
+// measurements. Deleting thousands of files makes ext4 skip their inodes as "recently deleted" for a
+// minute or more when it allocates new ones (find_inode_bit -> recently_deleted, one inode table
+// lookup per candidate): the next measurement's file creations then cost 2-3x the CPU, a penalty
+// the previous measurement's clean-up put on it, not its own.
+function scratchDir() {
+  return process.env.PEER_SCRATCH ?? tmpdir();
+}
+
 // The fs store's floor: the bare file-system work of its layout per workflow (see
-// support/fs-floor.mjs), no engine. start() does the insert's work, then the claim's, steps' and
+// support/fs-floor.mjs), no engine. start() does the insert's work (claimed), then the steps' and
 // finish's work runs 10 workflows at a time (the engine's default concurrency).
 async function setUpFsFloor() {
   const { floorInsert, floorRun, prepareFloor } = await import('./support/fs-floor.mjs');
-  const folder = mkdtempSync(join(tmpdir(), 'durable-peer-fsfloor-'));
+  const folder = mkdtempSync(join(scratchDir(), 'fsfloor-'));
   prepareFloor(folder);
   const queue = [];
   let running = 0;
@@ -147,7 +156,7 @@ async function setUpFsFloor() {
       pump();
       return () => done.then(() => ({ total: n + steps }));
     },
-    stop: async () => rmSync(folder, { recursive: true, force: true }),
+    stop: async () => undefined,
   };
 }
 
@@ -355,6 +364,8 @@ if (process.argv[2] === 'child') {
   process.exit(0);
 } else {
   const uptime = () => execFileSync('uptime').toString().trim();
+  // Inherited by every child (see scratchDir).
+  process.env.PEER_SCRATCH = mkdtempSync(join(tmpdir(), 'durable-peer-'));
   console.log(
     `peer bench: ${WORKFLOWS} workflows per throughput measurement, ${ROUNDS} interleaved rounds, each measurement in a fresh process; ${uptime()}`,
   );
@@ -427,6 +438,7 @@ if (process.argv[2] === 'child') {
   } finally {
     await admin?.end();
     await pg?.stop();
+    rmSync(process.env.PEER_SCRATCH, { recursive: true, force: true });
   }
   const range = (list) =>
     `${median(list).toFixed(2)} (${Math.min(...list).toFixed(2)}–${Math.max(...list).toFixed(2)})`;

@@ -1,10 +1,11 @@
 // The bare file-system work one workflow costs in @durable/fs's workflow layout (no engine, no
-// reads, no checks), with the store's split (metadata calls synchronous, fsync on the thread pool):
+// reads, no checks), with the store's split (metadata calls synchronous, fsync on the thread pool),
+// for a workflow started claimed by the worker of its process (WorkflowStore.insertClaimed, what
+// WorkflowClient.start does when a worker of the process has a free place):
 //   insert  2 markers (due, created: hard links of one empty file), a prepared folder with e0/
-//           and r0/, the head written and fsynced in it, the folder renamed into place
-//   claim   a head written and fsynced, linked, its temp name removed; r0 renamed to r1
-//   steps   each one record appended to r1/log (created by the first) and fdatasynced
-//   finish  a head written and fsynced, linked, its temp name removed; r1 renamed to r2; the due
+//           and r0/, the (claimed) head written and fsynced in it, the folder renamed into place
+//   steps   each one record appended to r0/log (created by the first) and fdatasynced
+//   finish  a head written and fsynced, linked, its temp name removed; r0 renamed to r1; the due
 //           marker removed
 import {
   closeSync,
@@ -73,13 +74,11 @@ export async function floorInsert(base, i) {
   renameSync(prep, join(base, 'w', String(i)));
 }
 
-/** The run of workflow `i` (inserted): its claim, `steps` steps and finish. */
+/** The run of workflow `i` (inserted claimed): `steps` steps and its finish. */
 export async function floorRun(base, i, steps) {
   const w = join(base, 'w', String(i));
-  await commitFile(w, join(w, 'e0', '1'), head, 'c');
+  for (let s = 0; s < steps; s++) await appendSynced(join(w, 'r0', 'log'), step);
+  await commitFile(w, join(w, 'e0', '1'), head, 'f');
   renameSync(join(w, 'r0'), join(w, 'r1'));
-  for (let s = 0; s < steps; s++) await appendSynced(join(w, 'r1', 'log'), step);
-  await commitFile(w, join(w, 'e0', '2'), head, 'f');
-  renameSync(join(w, 'r1'), join(w, 'r2'));
   unlinkSync(join(base, 'due', `${i}.0`));
 }
