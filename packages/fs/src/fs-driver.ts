@@ -103,6 +103,8 @@ function perform(op: FsOp): unknown {
       return syncPath(op.path);
     case 'stat':
       return modifiedAt(op.path);
+    case 'ident':
+      return identityOf(op.path);
     case 'link':
       return outcome(() => linkSync(op.from, op.to));
     case 'mkdir':
@@ -368,6 +370,16 @@ async function syncPath(path: string): Promise<'ok' | 'ENOENT'> {
     return 'ok';
   } finally {
     closeSync(fd);
+  }
+}
+
+function identityOf(path: string): string | undefined {
+  try {
+    const stats = lstatSync(path, { bigint: true });
+    return `${stats.dev}:${stats.ino}:${stats.mtimeNs}`;
+  } catch (error) {
+    if (code(error) === 'ENOENT') return undefined;
+    throw error;
   }
 }
 

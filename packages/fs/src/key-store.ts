@@ -19,6 +19,7 @@ export const protocolOptions: ProtocolOptions = {
   // random bytes drawn per call, which cost system calls (getpid, getrandom) on every commit.
   uniqueName: () => `${NAME_PREFIX}${(nameCounter++).toString(36)}`,
   epochHints: new Map(),
+  knownHeads: new Map(),
   isAbandoned: (mtimeMs) => Date.now() - mtimeMs > ABANDONED_AFTER_MS,
 };
 

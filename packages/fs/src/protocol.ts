@@ -1,5 +1,4 @@
-import type { ValueKind } from './value-file.js';
-import { decodeValueFile } from './value-file.js';
+import { HEADER_BYTES, ValueKind, decodeValueFile } from './value-file.js';
 
 /*
  * The commit protocol of one key, written as generators that yield one file-system call at a
@@ -39,6 +38,11 @@ export type FsOp =
     }
   | { readonly op: 'syncFile'; readonly path: string }
   | { readonly op: 'stat'; readonly path: string }
+  /**
+   * An identity of the file or folder at `path` (device, inode number, modification time) that
+   * no other file ever at that path has, or undefined (ENOENT). Not through a symlink.
+   */
+  | { readonly op: 'ident'; readonly path: string }
   | { readonly op: 'link'; readonly from: string; readonly to: string }
   | { readonly op: 'mkdir'; readonly path: string }
   | { readonly op: 'rename'; readonly from: string; readonly to: string }
@@ -75,7 +79,7 @@ export interface DirEntry {
 
 /**
  * What each op answers: `readdir` entries or undefined (ENOENT), `readFile` bytes or undefined,
- * `stat` the modification time (ms) or undefined, `writeFile` nothing, others an outcome
+ * `stat` the modification time (ms) or undefined, `ident` a string or undefined, `writeFile` nothing, others an outcome
  * (`removeTree`: 'ok' once nothing is left at the path, 'EEXIST' while something still is, e.g.
  * an entry another process added while the tree was being emptied).
  */
@@ -95,6 +99,13 @@ export interface ProtocolOptions {
    * is sealed, which sends the reader on: the hint saves a readdir, never decides anything.
    */
   readonly epochHints?: Map<string, number>;
+  /**
+   * The newest state this process read or committed per key folder (values up to
+   * {@link MAX_KNOWN_BYTES}), tried before listing: it is still the newest when its slot has no
+   * successor and is still at its path, checked in that order (see {@link readHead}). Like the
+   * epoch hints, it saves calls and never decides anything: a failed check reads as usual.
+   */
+  readonly knownHeads?: Map<string, KnownHead>;
   /**
    * Whether a temp file or prepared folder last modified at `mtimeMs` was left by a crashed
    * process and may be swept. Only liveness depends on it: sweeping one that is still in use
@@ -120,6 +131,11 @@ export interface Head {
   readonly kind: ValueKind | undefined;
   readonly data: Uint8Array;
   readonly corrupt?: string;
+}
+
+/** A head this process read or committed, with the identity of its slot file then. */
+export interface KnownHead extends Head {
+  readonly ident: string;
 }
 
 /** What a caller wants committed over `head` (undefined head: the key folder does not exist yet). */
@@ -177,8 +193,47 @@ function topSlot(entries: readonly DirEntry[]): { slot: number; sealed: boolean 
   return { slot, sealed: slot >= 0 && slots.get(slot) === true };
 }
 
+/** Payloads larger than this are not kept in {@link ProtocolOptions.knownHeads}. */
+export const MAX_KNOWN_BYTES = 64 * 1024;
+
+// Remembers `head` (a copy of it), whose slot file has identity `ident`, as the newest state of
+// `key` this process knows (see ProtocolOptions.knownHeads).
+function remember(key: KeyFolder, head: Head, ident: unknown, options: ProtocolOptions): void {
+  const known = options.knownHeads;
+  if (known === undefined) return;
+  if (typeof ident !== 'string' || head.kind === undefined || head.data.length > MAX_KNOWN_BYTES) {
+    known.delete(key.dir);
+    return;
+  }
+  if (known.size >= MAX_HINTS) known.clear();
+  known.set(key.dir, { ...head, data: Uint8Array.prototype.slice.call(head.data), ident });
+}
+
+/**
+ * The state this process last knew for `key`, if it is still the newest: its slot G has no
+ * successor G+1 (checked first), and the same file is still at G's path (checked second). If
+ * both hold, then at the first check the epoch was at its path (a path that is gone never names a
+ * folder again, invariant 3, and G is there at the second check) with no slot after G: unsealed,
+ * with G, a value, as its newest slot (slots fill in order, nothing follows a seal, and a newer
+ * epoch only comes from a seal). So G was the newest state at the first check: the read takes
+ * effect then. The identity (not only the name) guards against a folder deleted and made again
+ * by hand, which the protocol never does.
+ */
+function* knownHead(key: KeyFolder, options: ProtocolOptions): Steps<Head | undefined> {
+  const known = options.knownHeads?.get(key.dir);
+  if (known === undefined) return undefined;
+  if ((yield { op: 'stat', path: `${key.dir}/e${known.epoch}/${known.slot + 1}` }) !== undefined)
+    return undefined;
+  if ((yield { op: 'ident', path: known.path }) !== known.ident) return undefined;
+  // A copy: the caller may hand the bytes on to code that changes them.
+  const { ident: _, ...head } = known;
+  return { ...head, data: Uint8Array.prototype.slice.call(known.data) };
+}
+
 /** Reads the key's newest committed state; undefined when its folder does not exist (or is empty). */
 export function* readHead(key: KeyFolder, options: ProtocolOptions): Steps<Head | undefined> {
+  const still = yield* knownHead(key, options);
+  if (still !== undefined) return still;
   const hints = options.epochHints;
   for (let attempt = 0; ; attempt++) {
     let epoch = attempt === 0 ? hints?.get(key.dir) : undefined;
@@ -217,8 +272,22 @@ export function* readHead(key: KeyFolder, options: ProtocolOptions): Steps<Head 
     if (bytes === undefined) continue;
     const decoded = decodeValueFile(bytes);
     const base = { epoch, slot: top.slot, version: epoch + top.slot, path };
-    if (!decoded.ok) return { ...base, kind: undefined, data: bytes, corrupt: decoded.reason };
-    return { ...base, kind: decoded.kind, data: decoded.data };
+    if (!decoded.ok) {
+      options.knownHeads?.delete(key.dir);
+      return { ...base, kind: undefined, data: bytes, corrupt: decoded.reason };
+    }
+    const head = { ...base, kind: decoded.kind, data: decoded.data };
+    // The file just read: its epoch is still at its path if it is found (invariant 3).
+    if (options.knownHeads !== undefined) {
+      let ident: unknown;
+      try {
+        ident = yield { op: 'ident', path };
+      } catch {
+        ident = undefined; // not remembered: the read itself succeeded
+      }
+      remember(key, head, ident, options);
+    }
+    return head;
   }
 }
 
@@ -239,7 +308,10 @@ export function* commit(
       const planned = plan(head);
       if (planned === undefined) return { committed: false, head };
       if (head === undefined) {
-        if (yield* createKey(key, planned, options)) return { committed: true, version: 0, head };
+        if (yield* createKey(key, planned, options)) {
+          yield* rememberCommitted(key, 0, 0, planned, options);
+          return { committed: true, version: 0, head };
+        }
         continue;
       }
       if (temp === undefined || written !== planned.chunks) {
@@ -270,6 +342,7 @@ export function* commit(
         } catch {
           // Committed: a temp name left behind is swept later, never a reason to report failure.
         }
+        yield* rememberCommitted(key, head.epoch, slot, planned, options);
         if (slot + 1 >= options.sealAt) {
           try {
             yield* seal(key, head.epoch, slot, options);
@@ -287,6 +360,43 @@ export function* commit(
   } finally {
     if (temp !== undefined) yield* call({ op: 'unlink', path: temp });
   }
+}
+
+// Remembers what this process just committed at slot `slot` of epoch `epoch` as the key's newest
+// state. Committed already: nothing here may fail the commit.
+function* rememberCommitted(
+  key: KeyFolder,
+  epoch: number,
+  slot: number,
+  planned: Planned,
+  options: ProtocolOptions,
+): Steps<void> {
+  if (options.knownHeads === undefined) return;
+  // Written by this process with encodeValueFile: a header, then the payload (no check needed).
+  const bytes = Buffer.concat(planned.chunks);
+  const kind = bytes[1];
+  if (bytes.length < HEADER_BYTES || (kind !== ValueKind.VALUE && kind !== ValueKind.ABSENT))
+    return;
+  const path = `${key.dir}/e${epoch}/${slot}`;
+  let ident: unknown;
+  try {
+    ident = yield { op: 'ident', path };
+  } catch {
+    ident = undefined;
+  }
+  remember(
+    key,
+    {
+      epoch,
+      slot,
+      version: epoch + slot,
+      path,
+      kind,
+      data: bytes.subarray(HEADER_BYTES),
+    },
+    ident,
+    options,
+  );
 }
 
 // A key's first state: a prepared folder holding e0/0 is renamed to the key folder; rename()

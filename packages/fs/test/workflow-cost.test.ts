@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { FsOp } from '../src/protocol.js';
 import { setStepHook } from '../src/fs-driver.js';
 import { FileWorkflowStore } from '../src/index.js';
+import { protocolOptions } from '../src/key-store.js';
 
 /*
  * Costs that must not grow with the work around them, counted in file-system calls (what the
@@ -183,7 +184,7 @@ test('a listing page reads the heads of its page and the one after, with 30 or 1
   }
 }, 300_000);
 
-test('a get of a completed workflow reads its head once and its step log once (a completed head is final)', async () => {
+test('a get of a completed workflow reads its head once and its step log once (a completed head is final); none of the head where this process knows it', async () => {
   const store = new FileWorkflowStore({ root: freshRoot(), fsync: false });
   await store.insert({ id: 'w', handler: 'h' });
   const claimed = (await store.claim({ leaseMs: 60_000 }))!;
@@ -195,14 +196,28 @@ test('a get of a completed workflow reads its head once and its step log once (a
       value: i,
       at: 0,
     });
+  // A process that has not read or written the head (another process's view).
+  const cold = (): void => {
+    protocolOptions.knownHeads?.clear();
+    protocolOptions.epochHints?.clear();
+  };
+  cold();
   const running = await countCalls(() => store.get('w'));
   await store.finish('w', claimed.token, { status: 'completed', result: 3 });
-  const completed = await countCalls(async () => {
+  const get = async (): Promise<void> => {
     const record = await store.get('w');
     expect(record?.status).toBe('completed');
     expect(record?.steps.map((m) => m.id)).toEqual(['s0', 's1', 's2']);
-  });
+  };
+  // This process wrote the completed head: two checks that it is still the newest, no read.
+  const known = await countCalls(get);
+  cold();
+  const completed = await countCalls(get);
   expect(completed.readFile).toBe(2);
-  // An unfinished one is read again to check the head did not change meanwhile.
-  expect(running.readFile).toBe(3);
+  expect(known.readFile).toBe(1);
+  expect(known.readdir).toBe(completed.readdir - 2); // neither the workflow folder nor the epoch listed
+  // An unfinished one is looked at again to check the head did not change meanwhile: by the two
+  // checks of the head the first read remembered, not a second read.
+  expect(running.readFile).toBe(2);
+  expect(running.ident).toBeGreaterThanOrEqual(2);
 }, 120_000);

@@ -75,6 +75,9 @@ const NAME = workflowName(ID);
 const memo = (id: string): StepMemo => ({ id, kind: 'step', done: true, value: id, at: 0 });
 
 function world(clock: { now: number }): { fs: ModelFs; store: () => ModelStore } {
+  // The stores share this process's caches, which must not carry one world's files into another.
+  protocolOptions.epochHints?.clear();
+  protocolOptions.knownHeads?.clear();
   const fs = new ModelFs();
   const store = (): ModelStore => new ModelStore({ root, clock: () => clock.now, fsync: false });
   const dirs = store().dirs;

@@ -162,7 +162,16 @@ function scenarioWorld(scenario: Scenario, check: (run: Run) => void): World {
   const history: Event[] = [];
   // Each actor keeps its own epoch hints, as a process does, so stale hints are exercised too.
   const actors = scenario.actors.map((specs, i) =>
-    ticking(program(i, specs, { ...options, epochHints: new Map() }, clock, history), clock),
+    ticking(
+      program(
+        i,
+        specs,
+        { ...options, epochHints: new Map(), knownHeads: new Map() },
+        clock,
+        history,
+      ),
+      clock,
+    ),
   );
   return {
     fs,

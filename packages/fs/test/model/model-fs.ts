@@ -36,6 +36,9 @@ class FsError extends Error {
   }
 }
 
+const identities = new WeakMap<Node, string>();
+let nextIdentity = 0;
+
 /** The in-memory file system. */
 export class ModelFs {
   readonly root: DirNode = { kind: 'dir', entries: new Map() };
@@ -101,6 +104,14 @@ export class ModelFs {
         return this.lookup(op.path)?.kind === 'file' ? 'ok' : 'ENOENT';
       case 'stat':
         return this.lookup(op.path) === undefined ? undefined : 0;
+      case 'ident': {
+        // Each node its own identity, as an inode and its times are, across model instances too.
+        const node = this.lookup(op.path);
+        if (node === undefined) return undefined;
+        let ident = identities.get(node);
+        if (ident === undefined) identities.set(node, (ident = `node${nextIdentity++}`));
+        return ident;
+      }
       case 'link':
       case 'mkdir':
       case 'rename':
