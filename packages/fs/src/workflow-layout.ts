@@ -144,8 +144,17 @@ export function* sweepPrepared(
 /**
  * Moves the run folder to `r<target>` (the head commit `target` took or ended a claim). Returns
  * false when a later commit has moved it further already (this claim is no longer current).
+ * `from`: the run folder the replaced head named, tried first without listing W: if `r<from>`
+ * exists at the rename, it is the one run folder and `target` (a later head's version) is past
+ * it, so the move is forward; if it does not (moved meanwhile), W is listed as usual.
  */
-export function* moveRun(dir: string, target: number): Steps<boolean> {
+export function* moveRun(dir: string, target: number, from?: number): Steps<boolean> {
+  if (
+    from !== undefined &&
+    from < target &&
+    (yield* call({ op: 'rename', from: `${dir}/r${from}`, to: `${dir}/r${target}` })) === 'ok'
+  )
+    return true;
   for (let attempt = 0; attempt < MAX_MOVE_ATTEMPTS; attempt++) {
     const run = yield* currentRun(dir);
     if (run === undefined)

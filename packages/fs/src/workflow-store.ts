@@ -641,7 +641,7 @@ export class FileWorkflowStore implements WorkflowStore {
     );
     if (result.committed && next !== undefined) {
       // Fence the previous holder (if any) before reading the history it may still be adding to.
-      if (!(yield* moveRun(dir, result.version))) return undefined;
+      if (!(yield* moveRun(dir, result.version, seen?.run))) return undefined;
       const runDir = `${dir}/r${result.version}`;
       // Read as anyone would (not as the holder: its barrier, written next, says what it read).
       const steps = yield* readSteps(runDir);
@@ -871,12 +871,14 @@ export class FileWorkflowStore implements WorkflowStore {
       for (;;) {
         let need: { due: number; version: number } | undefined;
         let before: WorkflowRecord | undefined;
+        let runBefore: number | undefined;
         let next: WorkflowRecord | undefined;
         const result = yield* commit(
           this.keyOf(dir),
           (head) => {
             const state = head === undefined ? undefined : this.parseHead(head, name);
             before = state?.record;
+            runBefore = state?.run;
             next = apply(before === undefined ? undefined : { ...before }, this.clock());
             if (head === undefined || state === undefined || next === undefined) return undefined;
             if (
@@ -902,7 +904,7 @@ export class FileWorkflowStore implements WorkflowStore {
         if (ended.claim !== undefined && committed.claim?.token !== ended.claim.token) {
           // The claim ended (or was revoked): fence its holder; nothing after the commit may fail it.
           try {
-            yield* moveRun(dir, result.version);
+            yield* moveRun(dir, result.version, runBefore);
             if (
               held?.marker !== undefined &&
               (isFinishedStatus(committed.status) || anchoredFor >= 0)
