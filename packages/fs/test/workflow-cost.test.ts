@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ClaimedWorkflow } from '@durable/core';
 import type { FsOp } from '../src/protocol.js';
 import { setStepHook } from '../src/fs-driver.js';
 import { FileWorkflowStore } from '../src/index.js';
@@ -107,40 +108,60 @@ test('a step makes the same file-system calls and writes the same bytes at posit
   expect(early.bytesWritten).toBeLessThan(300);
 }, 300_000);
 
-test('a 3-step workflow, from insert to finish, creates 7 files and folders (3 folders, 3 head files, 1 step log)', async () => {
-  const root = freshRoot();
-  const store = new FileWorkflowStore({ root, fsync: false });
-  // The store's own folders and shared files are made by a first workflow.
-  await store.insert({ id: 'warm', handler: 'h' });
-  const warm = (await store.claim({ leaseMs: 60_000 }))!;
-  await store.finish('warm', warm.token, { status: 'completed', result: 0 });
-  const created: string[] = [];
-  setStepHook((op: FsOp) => {
-    // Markers linked to the shared empty file (`like`) allocate no inode; a log is created by
-    // its first append.
-    if (op.op === 'writeFile' || op.op === 'mkdir' || (op.op === 'createFile' && !op.like))
-      created.push(op.path);
-    if (op.op === 'append' && !existsSync(op.path)) created.push(op.path);
-  });
-  try {
-    await store.insert({ id: 'w', handler: 'h' });
-    const mine = (await store.claim({ leaseMs: 60_000 }))!;
-    for (let i = 0; i < 3; i++)
-      await store.saveStep(mine.record.id, mine.token, i, {
-        id: `s${i}`,
-        kind: 'step',
-        done: true,
-        value: i,
-        at: 0,
-      });
-    await store.finish(mine.record.id, mine.token, { status: 'completed', result: 3 });
-  } finally {
-    setStepHook(undefined);
-  }
-  const names = created.map((path) => path.slice(root.length).replace(/[0-9a-f]{8,}/g, '*'));
-  expect(names.filter((name) => name.endsWith('/log'))).toHaveLength(1);
-  expect(names).toHaveLength(7);
-}, 60_000);
+test.each([
+  ['inserted, then claimed', 7, false],
+  ['started claimed (insertClaimed: no claim commit)', 6, true],
+] as const)(
+  'a 3-step workflow %s, from insert to finish, creates %i files and folders (3 folders, the head files, 1 step log)',
+  async (_how, count, startClaimed) => {
+    const root = freshRoot();
+    // One instant throughout: the due index's bucket folders are those the first workflow made.
+    const now = 1_700_000_000_000;
+    const store = new FileWorkflowStore({ root, fsync: false, clock: () => now });
+    // The store's own folders and shared files are made by a first workflow started the same way.
+    let warm: ClaimedWorkflow;
+    if (startClaimed) {
+      warm = (await store.insertClaimed({ id: 'warm', handler: 'h' }, { leaseMs: 60_000 }))!;
+    } else {
+      await store.insert({ id: 'warm', handler: 'h' });
+      warm = (await store.claim({ leaseMs: 60_000 }))!;
+    }
+    await store.finish('warm', warm.token, { status: 'completed', result: 0 });
+    const created: string[] = [];
+    setStepHook((op: FsOp) => {
+      // Markers linked to the shared empty file (`like`) allocate no inode; a log is created by
+      // its first append.
+      if (op.op === 'writeFile' || op.op === 'mkdir' || (op.op === 'createFile' && !op.like))
+        created.push(op.path);
+      if (op.op === 'append' && !existsSync(op.path)) created.push(op.path);
+    });
+    try {
+      let mine: ClaimedWorkflow;
+      if (startClaimed) {
+        mine = (await store.insertClaimed({ id: 'w', handler: 'h' }, { leaseMs: 60_000 }))!;
+      } else {
+        await store.insert({ id: 'w', handler: 'h' });
+        mine = (await store.claim({ leaseMs: 60_000 }))!;
+      }
+      for (let i = 0; i < 3; i++)
+        await store.saveStep(mine.record.id, mine.token, i, {
+          id: `s${i}`,
+          kind: 'step',
+          done: true,
+          value: i,
+          at: 0,
+        });
+      await store.finish(mine.record.id, mine.token, { status: 'completed', result: 3 });
+    } finally {
+      setStepHook(undefined);
+    }
+    const names = created.map((path) => path.slice(root.length).replace(/[0-9a-f]{8,}/g, '*'));
+    expect(names.filter((name) => name.endsWith('/log'))).toHaveLength(1);
+    expect(names).toHaveLength(count);
+    expect((await store.get('w'))?.status).toBe('completed');
+  },
+  60_000,
+);
 
 // Reads made by listing pages of `limit` out of `count` workflows created one per ms (one ms per
 // workflow: no two share a creation time), oldest first and newest first, first page and a later one.
