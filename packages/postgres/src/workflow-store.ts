@@ -89,9 +89,31 @@ export class PostgresWorkflowStore extends ClaimWrites implements WorkflowStore 
   }
 
   async insert(workflow: NewWorkflow): Promise<boolean> {
-    const record = workflowTransitions.create(workflow, this.clock());
-    assertStorableId(record.id, 'insert');
-    if (record.parentId !== undefined) assertStorableId(record.parentId, 'insert');
+    return this.create(workflowTransitions.create(workflow, this.clock()), 'insert');
+  }
+
+  /**
+   * Creates the workflow already claimed by the caller (see `WorkflowStore.insertClaimed`): the
+   * insert's one statement with the claim's columns set; no claim query after it.
+   */
+  async insertClaimed(
+    workflow: NewWorkflow,
+    options: { leaseMs: number },
+  ): Promise<ClaimedWorkflow | undefined> {
+    const token = createClaimToken();
+    const record = workflowTransitions.createClaimed(
+      workflow,
+      token,
+      options.leaseMs,
+      this.clock(),
+    );
+    return (await this.create(record, 'insertClaimed')) ? { token, record } : undefined;
+  }
+
+  // Inserts `record` if its id is absent (a lost reply is read back: the row is ours if it has our write id).
+  private async create(record: WorkflowRecord, operation: string): Promise<boolean> {
+    assertStorableId(record.id, operation);
+    if (record.parentId !== undefined) assertStorableId(record.parentId, operation);
     const writeId = this.writeId();
     for (;;) {
       try {
@@ -102,13 +124,14 @@ export class PostgresWorkflowStore extends ClaimWrites implements WorkflowStore 
           record.handler,
           record.createdAt,
         ];
-        const result = await this.connection.write(this.sql.insert, values, 'insert', record.id);
+        const result = await this.connection.write(this.sql.insert, values, operation, record.id);
         const created = result.rowCount === 1;
-        if (created) this.notifier.local(this.channel, '');
+        // A claimed one is nobody else's work: no wake-up in this process.
+        if (created && record.claim === undefined) this.notifier.local(this.channel, '');
         return created;
       } catch (error) {
         if (!(error instanceof AmbiguousWrite)) throw error;
-        const row = await this.readBack(record.id, error, 'insert');
+        const row = await this.readBack(record.id, error, operation);
         if (row === undefined) continue;
         return row.write_id === writeId;
       }

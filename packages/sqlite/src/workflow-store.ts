@@ -90,6 +90,29 @@ export class SqliteWorkflowStore extends ClaimWrites implements WorkflowStore {
     );
   }
 
+  /** Creates the workflow already claimed by the caller (see `WorkflowStore.insertClaimed`): one insert. */
+  async insertClaimed(
+    workflow: NewWorkflow,
+    options: { leaseMs: number },
+  ): Promise<ClaimedWorkflow | undefined> {
+    const token = createClaimToken();
+    const record = workflowTransitions.createClaimed(
+      workflow,
+      token,
+      options.leaseMs,
+      this.clock(),
+    );
+    return this.connection.write(
+      () =>
+        this.sql().insert.run(record.id, record.status, dueAt(record), JSON.stringify(record))
+          .changes > 0
+          ? { token, record }
+          : undefined,
+      'insertClaimed',
+      record.id,
+    );
+  }
+
   get(id: string): Promise<WorkflowRecord | undefined> {
     return settle(() => {
       assertValidWorkflowId(id, `${CONTEXT}: get`);
