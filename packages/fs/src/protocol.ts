@@ -195,18 +195,27 @@ function topSlot(entries: readonly DirEntry[]): { slot: number; sealed: boolean 
 
 /** Payloads larger than this are not kept in {@link ProtocolOptions.knownHeads}. */
 export const MAX_KNOWN_BYTES = 64 * 1024;
+/** The payload bytes one {@link ProtocolOptions.knownHeads} map holds at most (then it starts over). */
+export const MAX_KNOWN_TOTAL_BYTES = 16 * 1024 * 1024;
+// Payload bytes held per knownHeads map.
+const knownBytes = new WeakMap<Map<string, KnownHead>, number>();
 
 // Remembers `head` (a copy of it), whose slot file has identity `ident`, as the newest state of
 // `key` this process knows (see ProtocolOptions.knownHeads).
 function remember(key: KeyFolder, head: Head, ident: unknown, options: ProtocolOptions): void {
   const known = options.knownHeads;
   if (known === undefined) return;
-  if (typeof ident !== 'string' || head.kind === undefined || head.data.length > MAX_KNOWN_BYTES) {
-    known.delete(key.dir);
-    return;
+  let bytes = (knownBytes.get(known) ?? 0) - (known.get(key.dir)?.data.length ?? 0);
+  known.delete(key.dir);
+  if (typeof ident === 'string' && head.kind !== undefined && head.data.length <= MAX_KNOWN_BYTES) {
+    if (known.size >= MAX_HINTS || bytes + head.data.length > MAX_KNOWN_TOTAL_BYTES) {
+      known.clear();
+      bytes = 0;
+    }
+    known.set(key.dir, { ...head, data: Uint8Array.prototype.slice.call(head.data), ident });
+    bytes += head.data.length;
   }
-  if (known.size >= MAX_HINTS) known.clear();
-  known.set(key.dir, { ...head, data: Uint8Array.prototype.slice.call(head.data), ident });
+  knownBytes.set(known, bytes);
 }
 
 /**
@@ -273,8 +282,9 @@ export function* readHead(key: KeyFolder, options: ProtocolOptions): Steps<Head 
     const decoded = decodeValueFile(bytes);
     const base = { epoch, slot: top.slot, version: epoch + top.slot, path };
     if (!decoded.ok) {
-      options.knownHeads?.delete(key.dir);
-      return { ...base, kind: undefined, data: bytes, corrupt: decoded.reason };
+      const corrupt = { ...base, kind: undefined, data: bytes, corrupt: decoded.reason };
+      remember(key, corrupt, undefined, options); // forgets what was known of the key
+      return corrupt;
     }
     const head = { ...base, kind: decoded.kind, data: decoded.data };
     // The file just read: its epoch is still at its path if it is found (invariant 3).

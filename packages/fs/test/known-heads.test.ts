@@ -77,3 +77,24 @@ test('a remembered head is handed out as a copy: a caller changing the bytes cha
   (first.data as Uint8Array)[0] = 'z'.charCodeAt(0);
   expect(text(drive(fs, readHead(KEY, reader)))).toBe('abc');
 });
+
+test('what is remembered stays within its bounds: no payload over 64 KB, at most 16 MB in all', () => {
+  const fs = new ModelFs();
+  fs.mkdirs(KEY.parent);
+  const mine = options();
+  write(fs, mine, 'x'.repeat(64 * 1024 + 1));
+  expect(mine.knownHeads?.size).toBe(0);
+  write(fs, mine, 'small');
+  expect(mine.knownHeads?.get(KEY.dir)?.data.length).toBe(5);
+  // 300 keys of 60 KB: 18 MB, so the map starts over on the way and ends under its bound.
+  for (let i = 0; i < 300; i++) {
+    const key: KeyFolder = { dir: `/root/k${i}~`, parent: '/root' };
+    drive(
+      fs,
+      commit(key, () => ({ chunks: value('y'.repeat(60 * 1024)), sync: true }), mine),
+    );
+  }
+  const total = [...(mine.knownHeads?.values() ?? [])].reduce((n, h) => n + h.data.length, 0);
+  expect(total).toBeLessThanOrEqual(16 * 1024 * 1024);
+  expect(mine.knownHeads?.size).toBeGreaterThan(0);
+});
