@@ -3,7 +3,9 @@
 // then SIGCONT: longer than the lease, so others take over) and now and then kills one (SIGKILL)
 // and starts a new one. Then it checks every workflow's final history: every acknowledged step is
 // in it at its position, with its memo; every history a claim returned is a prefix of it (nothing
-// a holder read ever changes); no step id appears twice; no refused step is in it.
+// a holder read ever changes); no step id appears twice; no refused step is in it. Workers also
+// start workflows claimed (insertClaimed): each acknowledged start exists, and its steps are
+// checked the same way.
 // Usage: node run-workflow-chaos.mjs [--seconds 60] [--processes 8] [--fsync 0|1] [--workflows 12]
 //        [--steps max(1000, 150 * seconds)] [--json]
 import { spawn } from 'node:child_process';
@@ -82,24 +84,35 @@ for (const [slot, entry] of live) {
     );
 }
 
-// Check.
+// Check: the inserted workflows and every one a worker started claimed.
+const lines = readdirSync(logs).flatMap((file) =>
+  readFileSync(join(logs, file), 'utf8')
+    .split('\n')
+    .map((line) => ({ file, line })),
+);
+const ids = new Set(Array.from({ length: workflows }, (_, i) => `wf-${i}`));
+for (const { line } of lines) if (line.startsWith('start ')) ids.add(line.split(' ')[1]);
 const final = new Map();
-for (let i = 0; i < workflows; i++) {
-  const record = await store.get(`wf-${i}`);
+for (const id of ids) {
+  const record = await store.get(id);
+  if (record === undefined) failures.push(`${id} was acknowledged as started but does not exist`);
   final.set(
-    `wf-${i}`,
+    id,
     (record?.steps ?? []).map((memo) => memo.id),
   );
 }
 let acknowledged = 0;
 let lost = 0;
 let claims = 0;
-for (const file of readdirSync(logs)) {
-  for (const line of readFileSync(join(logs, file), 'utf8').split('\n')) {
+let starts = 0;
+for (const { file, line } of lines) {
+  {
     const [kind, workflow, token, a, b] = line.split(' ');
     if (kind === 'error') failures.push(`${file}: ${line}`);
     const history = final.get(workflow);
-    if (kind === 'ok') {
+    if (kind === 'start') {
+      starts++;
+    } else if (kind === 'ok') {
       acknowledged++;
       if (history[Number(a)] !== b)
         failures.push(
@@ -130,6 +143,7 @@ const summary = {
   fsync: fsync === '1',
   ...counts,
   claims,
+  starts,
   acknowledged,
   lost,
   recorded: [...final.values()].reduce((n, h) => n + h.length, 0),

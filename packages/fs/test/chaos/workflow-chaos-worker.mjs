@@ -1,7 +1,10 @@
 // One process of the workflow random-stop chaos test (see run-workflow-chaos.mjs). Until
 // <deadline> (epoch ms) it claims workflows with a short lease (a stop of a few hundred ms lets
 // another process take over) and records their steps one after another, each memo with an id of
-// its own, then finishes a workflow once it has <steps> steps. Each outcome is one line of <log>:
+// its own, then finishes a workflow once it has <steps> steps. Half the time it starts a
+// new workflow claimed instead (insertClaimed), which it finishes after 20 steps (or another
+// process does, once its lease expired). Each outcome is one line of <log>:
+//   start <workflow> <token>             insertClaimed created it, claimed with this token
 //   claim <workflow> <token> <ids>       a claim returned this history (ids joined by ',', or '-')
 //   ok <workflow> <token> <index> <id>   the step was acknowledged
 //   lost <workflow> <token> <index> <id> the step was refused (LOCK_LOST)
@@ -18,26 +21,35 @@ const steps = Number(stepsText);
 const store = new FileWorkflowStore({ root, fsync: fsyncText === '1' });
 const note = (line) => appendFileSync(log, `${line}\n`);
 const LEASE_MS = 50;
+const STARTED_STEPS = 20;
 let seq = 0;
+let starts = 0;
 
 while (Date.now() < deadline) {
   let claimed;
+  const starting = Math.random() < 0.5 ? `${name}-s${starts++}` : undefined;
   try {
-    claimed = await store.claim({ leaseMs: LEASE_MS });
+    claimed =
+      starting === undefined
+        ? await store.claim({ leaseMs: LEASE_MS })
+        : await store.insertClaimed({ id: starting, handler: 'h' }, { leaseMs: LEASE_MS });
   } catch (error) {
-    note(`error - claim: ${String(error?.message ?? error).replace(/\n/g, ' ')}`);
+    note(`error - ${starting ?? 'claim'}: ${String(error?.message ?? error).replace(/\n/g, ' ')}`);
     continue;
   }
   if (claimed === undefined) {
+    if (starting !== undefined) note(`error ${starting} insertClaimed of a new id created nothing`);
     await new Promise((resolve) => setTimeout(resolve, 5));
     continue;
   }
   const { token, record } = claimed;
   const ids = record.steps.map((memo) => memo.id);
-  note(`claim ${record.id} ${token} ${ids.length === 0 ? '-' : ids.join(',')}`);
+  if (starting !== undefined) note(`start ${record.id} ${token}`);
+  else note(`claim ${record.id} ${token} ${ids.length === 0 ? '-' : ids.join(',')}`);
+  const limit = record.id.startsWith('wf-') ? steps : STARTED_STEPS;
   let noted = false;
   try {
-    for (let index = ids.length; index < steps && Date.now() < deadline; index++) {
+    for (let index = ids.length; index < limit && Date.now() < deadline; index++) {
       // The step's own work: a stop lands mid-workflow, often past the lease.
       await new Promise((resolve) => setTimeout(resolve, Math.random() * 3));
       const id = `${name}.${seq++}`;
