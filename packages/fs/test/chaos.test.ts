@@ -40,5 +40,6 @@ test('random SIGSTOP/SIGCONT (past the 50 ms lease) and SIGKILL of 4 processes c
   expect(summary.failures).toEqual([]);
   expect(code).toBe(0);
   expect(summary.acknowledged).toBeGreaterThan(100);
-  expect(summary.claims).toBeGreaterThan(12); // takeovers happened
+  expect(summary.takeovers).toBeGreaterThan(0); // a lease expired and another process took over
+  expect(summary.starts).toBeGreaterThan(0); // workflows started claimed (insertClaimed) too
 }, 120_000);

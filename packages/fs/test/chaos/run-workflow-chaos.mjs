@@ -137,6 +137,13 @@ for (const { file, line } of lines) {
 }
 for (const [workflow, history] of final)
   if (new Set(history).size !== history.length) failures.push(`${workflow} repeats a step id`);
+// Claims of a workflow claimed (or started claimed) before: a holder's lease expired.
+const holders = new Map();
+for (const { line } of lines) {
+  const [kind, workflow] = line.split(' ');
+  if (kind === 'claim' || kind === 'start') holders.set(workflow, (holders.get(workflow) ?? 0) + 1);
+}
+const takeovers = [...holders.values()].reduce((n, count) => n + count - 1, 0);
 const summary = {
   seconds,
   processes,
@@ -144,6 +151,7 @@ const summary = {
   ...counts,
   claims,
   starts,
+  takeovers,
   acknowledged,
   lost,
   recorded: [...final.values()].reduce((n, h) => n + h.length, 0),

@@ -1,7 +1,7 @@
 // One process of the workflow random-stop chaos test (see run-workflow-chaos.mjs). Until
 // <deadline> (epoch ms) it claims workflows with a short lease (a stop of a few hundred ms lets
 // another process take over) and records their steps one after another, each memo with an id of
-// its own, then finishes a workflow once it has <steps> steps. Half the time it starts a
+// its own, then finishes a workflow once it has <steps> steps. Its first turn and every fourth it starts a
 // new workflow claimed instead (insertClaimed), which it finishes after 20 steps (or another
 // process does, once its lease expired). Each outcome is one line of <log>:
 //   start <workflow> <token>             insertClaimed created it, claimed with this token
@@ -24,10 +24,11 @@ const LEASE_MS = 50;
 const STARTED_STEPS = 20;
 let seq = 0;
 let starts = 0;
+let turns = 0;
 
 while (Date.now() < deadline) {
   let claimed;
-  const starting = Math.random() < 0.5 ? `${name}-s${starts++}` : undefined;
+  const starting = turns++ % 4 === 0 ? `${name}-s${starts++}` : undefined;
   try {
     claimed =
       starting === undefined
