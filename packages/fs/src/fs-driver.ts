@@ -373,21 +373,13 @@ async function syncPath(path: string): Promise<'ok' | 'ENOENT'> {
   }
 }
 
+// throwIfNoEntry: false answers a missing path without building an exception (the common answer
+// of the checks that a remembered head is still the newest).
 function identityOf(path: string): string | undefined {
-  try {
-    const stats = lstatSync(path, { bigint: true });
-    return `${stats.dev}:${stats.ino}:${stats.mtimeNs}`;
-  } catch (error) {
-    if (code(error) === 'ENOENT') return undefined;
-    throw error;
-  }
+  const stats = lstatSync(path, { bigint: true, throwIfNoEntry: false });
+  return stats === undefined ? undefined : `${stats.dev}:${stats.ino}:${stats.mtimeNs}`;
 }
 
 function modifiedAt(path: string): number | undefined {
-  try {
-    return lstatSync(path).mtimeMs;
-  } catch (error) {
-    if (code(error) === 'ENOENT') return undefined;
-    throw error;
-  }
+  return lstatSync(path, { throwIfNoEntry: false })?.mtimeMs;
 }
