@@ -33,6 +33,7 @@ export {
   assertJsonValue,
   assertValidWorkflowId,
   cloneJson,
+  claimedStart,
   createClaimToken,
   decodeWorkflowId,
   encodeWorkflowId,

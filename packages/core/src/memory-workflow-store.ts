@@ -18,6 +18,7 @@ import {
   assertClaimHeld,
   assertValidWorkflowId,
   checkStepPlacement,
+  claimedStart,
   cloneJson,
   createClaimToken,
   isFinishedStatus,
@@ -84,13 +85,7 @@ export class MemoryWorkflowStore extends ClaimWrites implements WorkflowStore {
     options: { leaseMs: number },
   ): Promise<ClaimedWorkflow | undefined> {
     return settle(() => {
-      const token = createClaimToken();
-      const record = workflowTransitions.createClaimed(
-        workflow,
-        token,
-        options.leaseMs,
-        this.clock(),
-      );
+      const { token, record } = claimedStart(workflow, options.leaseMs, this.clock());
       if (this.records.has(record.id)) return undefined;
       this.put(cloneJson(record));
       return { token, record: cloneJson(record) };

@@ -299,6 +299,15 @@ export function createClaimToken(): string {
 }
 
 /**
+ * A new workflow claimed at once by a fresh token, for a store's `insertClaimed`: the record
+ * (`workflowTransitions.createClaimed`) and the token; the store writes it if the id is absent.
+ */
+export function claimedStart(workflow: NewWorkflow, leaseMs: number, now: number): ClaimedWorkflow {
+  const token = createClaimToken();
+  return { token, record: workflowTransitions.createClaimed(workflow, token, leaseMs, now) };
+}
+
+/**
  * Throws `SERIALIZATION` unless `value` survives JSON unchanged: plain objects, arrays, strings,
  * finite numbers, booleans and null (`undefined` object properties are dropped, as JSON does).
  */

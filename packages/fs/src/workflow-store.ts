@@ -40,6 +40,7 @@ import {
   checkOptions,
   checkStepPlacement,
   checkWorkflowListQuery,
+  claimedStart,
   countWorkflows,
   isAfterWorkflowCursor,
   matchesWorkflowQuery,
@@ -230,13 +231,7 @@ export class FileWorkflowStore implements WorkflowStore {
     workflow: NewWorkflow,
     options: { leaseMs: number },
   ): Promise<ClaimedWorkflow | undefined> {
-    const token = createClaimToken();
-    const record = workflowTransitions.createClaimed(
-      workflow,
-      token,
-      options.leaseMs,
-      this.clock(),
-    );
+    const { token, record } = claimedStart(workflow, options.leaseMs, this.clock());
     return this.run(
       'insertClaimed',
       record.id,

@@ -17,6 +17,7 @@ import {
   assertJsonValue,
   assertValidWorkflowId,
   checkWorkflowListQuery,
+  claimedStart,
   createClaimToken,
   createLockToken,
   encodeWorkflowCursor,
@@ -100,14 +101,8 @@ export class PostgresWorkflowStore extends ClaimWrites implements WorkflowStore 
     workflow: NewWorkflow,
     options: { leaseMs: number },
   ): Promise<ClaimedWorkflow | undefined> {
-    const token = createClaimToken();
-    const record = workflowTransitions.createClaimed(
-      workflow,
-      token,
-      options.leaseMs,
-      this.clock(),
-    );
-    return (await this.create(record, 'insertClaimed')) ? { token, record } : undefined;
+    const claimed = claimedStart(workflow, options.leaseMs, this.clock());
+    return (await this.create(claimed.record, 'insertClaimed')) ? claimed : undefined;
   }
 
   // Inserts `record` if its id is absent (a lost reply is read back: the row is ours if it has our write id).

@@ -16,6 +16,7 @@ import {
   assertClaimHeld,
   assertValidWorkflowId,
   checkWorkflowListQuery,
+  claimedStart,
   countWorkflows,
   createClaimToken,
   pageWorkflows,
@@ -95,18 +96,13 @@ export class SqliteWorkflowStore extends ClaimWrites implements WorkflowStore {
     workflow: NewWorkflow,
     options: { leaseMs: number },
   ): Promise<ClaimedWorkflow | undefined> {
-    const token = createClaimToken();
-    const record = workflowTransitions.createClaimed(
-      workflow,
-      token,
-      options.leaseMs,
-      this.clock(),
-    );
+    const claimed = claimedStart(workflow, options.leaseMs, this.clock());
+    const { record } = claimed;
     return this.connection.write(
       () =>
         this.sql().insert.run(record.id, record.status, dueAt(record), JSON.stringify(record))
           .changes > 0
-          ? { token, record }
+          ? claimed
           : undefined,
       'insertClaimed',
       record.id,
