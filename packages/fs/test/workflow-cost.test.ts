@@ -236,7 +236,7 @@ test('a get of a completed workflow reads its head once and its step log once (a
   const completed = await countCalls(get);
   expect(completed.readFile).toBe(2);
   expect(known.readFile).toBe(1);
-  expect(known.readdir).toBe(completed.readdir - 2); // neither the workflow folder nor the epoch listed
+  expect(known.readdir).toBe((completed.readdir ?? 0) - 2); // neither the workflow folder nor the epoch listed
   // An unfinished one is looked at again to check the head did not change meanwhile: by the two
   // checks of the head the first read remembered, not a second read.
   expect(running.readFile).toBe(2);
